@@ -1,0 +1,53 @@
+// Lint keeps code in its place: shared/ is isomorphic (no Node built-ins, no DOM), web/ never
+// imports Node built-ins or server code, and type-only imports are written as such.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import pluginVue from 'eslint-plugin-vue';
+import globals from 'globals';
+import { builtinModules } from 'node:module';
+
+const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+const noNodeImports = {
+  'no-restricted-imports': ['error', {
+    paths: nodeBuiltins.map((name) => ({ name, message: 'shared/ and web/ run in the browser too: no Node built-ins.' })),
+    patterns: [{ group: ['**/server/**', 'execa', 'express', 'socket.io'], message: 'Server code stays out of shared/ and web/.' }],
+  }],
+};
+const browserOnlyGlobals = ['window', 'document', 'navigator', 'localStorage', 'location', 'HTMLElement', 'process', 'Buffer', 'require', '__dirname'];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'web/dist/**', 'test-artifacts/**', 'shared/wire-generated.*'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  ...pluginVue.configs['flat/recommended'],
+  {
+    files: ['**/*.vue'],
+    languageOptions: { parserOptions: { parser: tseslint.parser } },
+  },
+  {
+    languageOptions: { globals: { ...globals.node }, ecmaVersion: 2022, sourceType: 'module' },
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-properties': ['error', { object: 'it', property: 'only' }, { object: 'describe', property: 'only' }, { object: 'test', property: 'only' }],
+      'vue/multi-word-component-names': 'off',
+      'vue/max-attributes-per-line': 'off',
+      'vue/singleline-html-element-content-newline': 'off',
+      'vue/html-self-closing': 'off',
+    },
+  },
+  {
+    files: ['shared/**/*.ts'],
+    languageOptions: { globals: {} },
+    rules: {
+      ...noNodeImports,
+      'no-restricted-globals': ['error', ...browserOnlyGlobals.map((name) => ({ name, message: 'shared/ is isomorphic: no DOM or Node globals.' }))],
+    },
+  },
+  {
+    files: ['web/**/*.ts', 'web/**/*.vue'],
+    ignores: ['web/**/*.test.ts', 'web/e2e/**', 'web/vite.config.ts'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: { ...noNodeImports },
+  },
+);

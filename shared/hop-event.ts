@@ -1,0 +1,70 @@
+/**
+ * One observation of a packet by one kernel probe: the unit everything else is built from.
+ * The probes in probes/ print these as lines (see probes/README.md), the live stream and
+ * recordings carry them as protobuf (shared/wire.proto), and shared/reconstruct.ts turns
+ * them into packets. Keep all three in step field for field.
+ */
+
+/** Which probe saw the packet. */
+export type HopKind =
+  /** net:net_dev_start_xmit — handed to a device's driver for transmit. */
+  | 'xmit'
+  /** net:netif_rx — queued on the receiving CPU's backlog (veth peers use this). */
+  | 'rx'
+  /** net:netif_receive_skb — taken in by the stack of the receiving device's namespace. */
+  | 'recv'
+  /** skb:kfree_skb — freed with a drop reason. */
+  | 'drop'
+  /** skb:consume_skb — freed normally (delivered to a socket, or done with). */
+  | 'consume';
+
+export const HOP_KINDS: readonly HopKind[] = ['xmit', 'rx', 'recv', 'drop', 'consume'];
+
+/** L3 family as the probes report it: 4, 6, or 0 for anything else. */
+export type Family = 0 | 4 | 6;
+
+export interface HopEvent {
+  readonly kind: HopKind;
+  /** Kernel monotonic clock (bpf_ktime_get_ns), in ns. Exact below 2^53 ns (~104 days of uptime). */
+  readonly t: number;
+  readonly cpu: number;
+  /** sk_buff address as lowercase hex without 0x. Identifies a packet only while it lives. */
+  readonly skb: string;
+  /** Network namespace inode number. */
+  readonly netns: number;
+  /** 0 when the skb had no device (e.g. dropped in OUTPUT before routing). */
+  readonly ifindex: number;
+  /** '' when the skb had no device. */
+  readonly ifname: string;
+  readonly family: Family;
+  /** IP protocol number of the L4 header (6 tcp, 17 udp, 1 icmp, 58 icmpv6). */
+  readonly proto: number;
+  /** IP packet length from the IP header (tot_len, or payload_len + 40). */
+  readonly len: number;
+  /** IPv4 identification; 0 for IPv6. */
+  readonly ipId: number;
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+  readonly icmpType: number;
+  readonly icmpId: number;
+  readonly tcpFlags: number;
+  readonly tcpSeq: number;
+  /** enum skb_drop_reason value for 'drop' events, 0 otherwise. Decode with a DropReasons table. */
+  readonly reason: number;
+}
+
+/** IP protocol numbers by the names users type. */
+export const PROTO_NUMBERS = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58 } as const;
+
+export function protoName(proto: number): string {
+  switch (proto) {
+    case 1: return 'icmp';
+    case 6: return 'tcp';
+    case 17: return 'udp';
+    case 58: return 'icmpv6';
+    case 132: return 'sctp';
+    default: return `ip-proto-${proto}`;
+  }
+}

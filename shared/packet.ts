@@ -1,0 +1,75 @@
+/**
+ * A packet: one sk_buff's journey from its first observed hop until it is freed or consumed,
+ * as rebuilt by shared/reconstruct.ts. `PacketJson` is the public NDJSON contract of
+ * `hoptrace trace --json` (and the service's packets endpoint, and `replay --json`):
+ * add fields, never rename or remove them.
+ */
+import type { HopKind } from './hop-event.js';
+
+export type Fate = 'delivered' | 'dropped' | 'unknown';
+
+export interface Hop {
+  /** Kernel monotonic ns. */
+  readonly t: number;
+  readonly event: HopKind;
+  readonly netns: number;
+  /** Namespace name (`ip netns` name, or a label from a process inside it), null when unknown. */
+  readonly ns: string | null;
+  readonly ifname: string;
+  readonly ifindex: number;
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+  readonly cpu: number;
+  readonly len: number;
+  readonly ipId: number;
+  readonly tcpFlags: number;
+  readonly tcpSeq: number;
+  readonly icmpType: number;
+  readonly icmpId: number;
+  /** Set when the tuple differs from the previous hop's: the rewrite NAT did between them. */
+  readonly nat: NatRewrite | null;
+}
+
+export interface NatRewrite {
+  /** 'snat' when the source changed, 'dnat' when the destination changed, 'both' for both. */
+  readonly kind: 'snat' | 'dnat' | 'both';
+  readonly from: Tuple;
+  readonly to: Tuple;
+}
+
+export interface Tuple {
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+}
+
+export interface DropInfo {
+  /** Kernel name without SKB_DROP_REASON_, e.g. NETFILTER_DROP; `reason-N` when the kernel's table lacks N. */
+  readonly reason: string;
+  readonly ns: string | null;
+  readonly netns: number;
+  /** Last interface the packet was seen on ('' when it never had one). */
+  readonly ifname: string;
+}
+
+export interface Packet {
+  /** Unique within one trace: `<first hop time>-<skb>`. */
+  readonly id: string;
+  readonly proto: string;
+  readonly family: 4 | 6;
+  /** Tuple as at the first hop. */
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+  readonly fate: Fate;
+  /** How the fate was decided: the free/consume event, or inferred (e.g. reached a namespace owning dst). */
+  readonly fateBy: 'drop' | 'consume' | 'local-address' | 'none';
+  readonly drop: DropInfo | null;
+  readonly hops: readonly Hop[];
+  /** id of the packet this one was cloned from (bridge flooding, taps), null for originals. */
+  readonly cloneOf: string | null;
+}
