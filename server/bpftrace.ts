@@ -1,0 +1,131 @@
+/**
+ * Runs one bpftrace program and turns its output into typed probe lines. Owns the process:
+ * it is started under `setpriv --pdeathsig` so that even if this Node process is SIGKILLed the
+ * kernel stops bpftrace too (and its probes detach with it), and `stop()` always ends it.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { existsSync } from 'node:fs';
+import { parseProbeLine, type ProbeLine } from '../probes/hop-line.js';
+
+export interface BpftraceExit {
+  readonly code: number | null;
+  readonly signal: string | null;
+  /** Whether we asked it to stop (otherwise it died on its own). */
+  readonly requested: boolean;
+  /** Its stderr, minus the harmless RLIMIT_MEMLOCK notice. */
+  readonly stderr: string;
+}
+
+export interface BpftraceHandlers {
+  onLine(line: ProbeLine): void;
+  onExit?(exit: BpftraceExit): void;
+}
+
+export interface BpftraceOptions {
+  /** Max entries per map: bounds the @follow/@pending maps. */
+  readonly mapKeysMax?: number;
+  /** Perf ring buffer pages per CPU: more pages, fewer lost events under bursts. */
+  readonly perfRbPages?: number;
+  /** How long to wait for READY (all probes attached). */
+  readonly attachTimeoutMs?: number;
+}
+
+const HARMLESS = /couldn't set RLIMIT_MEMLOCK|WARNING: Addrspace is not set/;
+
+export class BpftraceProcess {
+  private child: ResultPromise | undefined;
+  private stderr = '';
+  private requested = false;
+  private exited: Promise<BpftraceExit> | undefined;
+
+  constructor(private readonly program: string, private readonly handlers: BpftraceHandlers, private readonly opts: BpftraceOptions = {}) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts bpftrace; resolves once every probe is attached, rejects with its stderr if it fails first. */
+  start(): Promise<void> {
+    const usePdeathsig = existsSync('/usr/bin/setpriv');
+    const [cmd, args] = usePdeathsig
+      ? ['setpriv', ['--pdeathsig', 'SIGTERM', '--', 'bpftrace', '-e', this.program]]
+      : ['bpftrace', ['-e', this.program]];
+    const child = execa(cmd, args, {
+      reject: false,
+      buffer: false,
+      stdin: 'ignore',
+      env: {
+        BPFTRACE_MAP_KEYS_MAX: String(this.opts.mapKeysMax ?? 16384),
+        BPFTRACE_PERF_RB_PAGES: String(this.opts.perfRbPages ?? 256),
+      },
+      killSignal: 'SIGINT',
+    });
+    this.child = child;
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      const timer = setTimeout(() => {
+        if (!ready) reject(new Error(`bpftrace did not attach its probes within ${(this.opts.attachTimeoutMs ?? 60_000) / 1000}s`));
+      }, this.opts.attachTimeoutMs ?? 60_000);
+      let rest = '';
+      child.stdout?.setEncoding('utf8');
+      child.stdout?.on('data', (chunk: string) => {
+        const text = rest + chunk;
+        const lines = text.split('\n');
+        rest = lines.pop() ?? '';
+        for (const l of lines) {
+          if (l === '') continue;
+          const parsed = parseProbeLine(l);
+          if (parsed.type === 'ready' && !ready) {
+            ready = true;
+            clearTimeout(timer);
+            resolve();
+          }
+          this.handlers.onLine(parsed);
+        }
+      });
+      child.stderr?.setEncoding('utf8');
+      child.stderr?.on('data', (chunk: string) => {
+        // bpftrace reports lost perf events on stderr in some builds: count them wherever they appear.
+        for (const l of chunk.split('\n')) {
+          const parsed = parseProbeLine(l);
+          if (parsed.type === 'lost') this.handlers.onLine(parsed);
+        }
+        if (this.stderr.length < 64 * 1024) this.stderr += chunk;
+      });
+      this.exited = Promise.resolve(child).then((r) => {
+        clearTimeout(timer);
+        const exit: BpftraceExit = {
+          code: r.exitCode ?? null,
+          signal: r.signal ?? null,
+          requested: this.requested,
+          stderr: this.cleanStderr(),
+        };
+        if (!ready) reject(new Error(exit.stderr || `bpftrace exited (${exit.code ?? exit.signal}) before attaching`));
+        this.handlers.onExit?.(exit);
+        return exit;
+      });
+    });
+  }
+
+  private cleanStderr(): string {
+    return this.stderr.split('\n').filter((l) => l.trim() !== '' && !HARMLESS.test(l)).join('\n');
+  }
+
+  /** Stops bpftrace (SIGINT, then SIGKILL after `graceMs`) and resolves when it is gone. */
+  async stop(graceMs = 3000): Promise<BpftraceExit | undefined> {
+    if (!this.child || !this.exited) return undefined;
+    this.requested = true;
+    this.child.kill('SIGINT');
+    const timer = setTimeout(() => this.child?.kill('SIGKILL'), graceMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Resolves when the process has exited, for whatever reason. */
+  wait(): Promise<BpftraceExit> | undefined {
+    return this.exited;
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * What tracing needs from the host, checked once before anything is attached. Each failed check
+ * is one sentence that names the fix: the CLI prints it and exits, the service reports it.
+ */
+import { existsSync } from 'node:fs';
+import { execa } from 'execa';
+
+export interface Preflight {
+  readonly ok: boolean;
+  /** One sentence per problem, each naming the fix. */
+  readonly problems: readonly string[];
+  readonly bpftraceVersion: string | null;
+}
+
+export const TRACEFS_DIRS = ['/sys/kernel/debug/tracing', '/sys/kernel/tracing'] as const;
+
+export async function preflight(): Promise<Preflight> {
+  const problems: string[] = [];
+  if (process.getuid?.() !== 0) {
+    problems.push('hoptrace must run as root to attach kernel probes: run it with sudo.');
+  }
+  let bpftraceVersion: string | null = null;
+  const v = await execa('bpftrace', ['--version'], { reject: false });
+  if (v.failed || v.exitCode !== 0) {
+    problems.push('bpftrace is not installed: run `npm run setup` (or `apt-get install bpftrace`).');
+  } else {
+    bpftraceVersion = String(v.stdout).trim().replace(/^bpftrace\s+/, '');
+  }
+  if (!existsSync('/sys/kernel/btf/vmlinux')) {
+    problems.push('this kernel has no BTF (/sys/kernel/btf/vmlinux): hoptrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y.');
+  }
+  // bpftrace 0.17 looks for tracepoints under debugfs; either mount satisfies the kernel.
+  if (!TRACEFS_DIRS.some((d) => existsSync(`${d}/events`))) {
+    problems.push('tracefs is not mounted: run `mount -t debugfs nodev /sys/kernel/debug && mount -t tracefs nodev /sys/kernel/tracing` (npm run setup does this).');
+  }
+  return { ok: problems.length === 0, problems, bpftraceVersion };
+}
