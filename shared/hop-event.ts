@@ -68,3 +68,15 @@ export function protoName(proto: number): string {
     default: return `ip-proto-${proto}`;
   }
 }
+
+/** Inverse of protoName. */
+export function protoNumber(name: string): number {
+  switch (name) {
+    case 'icmp': return 1;
+    case 'tcp': return 6;
+    case 'udp': return 17;
+    case 'icmpv6': return 58;
+    case 'sctp': return 132;
+    default: return Number(/^ip-proto-(\d+)$/.exec(name)?.[1] ?? -1);
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * What every command shares: flag parsing that fails as usage errors (exit 2) rather than stack
+ * traces, and one place that turns unexpected errors into a single line.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { FilterError, formatFilterError } from '../../shared/filter/index.js';
+import { CannotTraceError } from '../trace-session.js';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** parseArgs in strict mode; unknown or malformed flags become a UsageError naming the flag. */
+export function parseFlags<O extends Options>(argv: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals });
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+}
+
+/** A non-negative number flag, or undefined when absent. */
+export function numberFlag(value: string | boolean | undefined, name: string, opts: { integer?: boolean; min?: number } = {}): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+  const min = opts.min ?? 0;
+  if (!Number.isFinite(n) || n < min || (opts.integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${name} takes ${opts.integer ? 'a whole number' : 'a number'} ≥ ${min}, got '${String(value)}'`);
+  }
+  return n;
+}
+
+/**
+ * Prints an error as one clear message and returns the exit code: 2 for usage, filter and
+ * host problems, 1 for anything else. Stack traces only with HOPTRACE_DEBUG=1.
+ */
+export function reportFatal(err: unknown, filterText?: string): number {
+  if (err instanceof FilterError && filterText !== undefined) {
+    process.stderr.write(`hoptrace: bad filter: ${err.message}\n${formatFilterError(filterText, err)}\n`);
+    return 2;
+  }
+  if (err instanceof FilterError) {
+    process.stderr.write(`hoptrace: bad filter: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`hoptrace: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof CannotTraceError) {
+    for (const p of err.problems) process.stderr.write(`hoptrace: ${p}\n`);
+    return 2;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`hoptrace: ${message}\n`);
+  if (process.env.HOPTRACE_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return 1;
+}

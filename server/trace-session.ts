@@ -1,0 +1,108 @@
+/**
+ * A trace: one filter, one bpftrace process, a stream of hop events. This is the piece the CLI
+ * (`trace`, `record`) and the service's sessions share. It does not reconstruct packets —
+ * consumers run their own shared/reconstruct.ts over the events (the dashboard does it in the
+ * browser) — but it knows everything they need to: drop reason names and the filter AST.
+ */
+import { EventEmitter } from 'node:events';
+import { statSync } from 'node:fs';
+import type { HopEvent } from '../shared/hop-event.js';
+import { parseFilter, compileToBpftrace, describeFilter, matchesHop, type FilterAst } from '../shared/filter/index.js';
+import { buildHopProgram } from '../probes/assemble.js';
+import { BpftraceProcess, type BpftraceExit } from './bpftrace.js';
+import { preflight } from './preflight.js';
+import { loadDropReasons, type DropReasons } from './drop-reasons.js';
+import type { Packet } from '../shared/packet.js';
+import { protoNumber } from '../shared/hop-event.js';
+
+export interface TraceSessionOptions {
+  /** Filter text in the pcap-like language; '' traces every IP packet. Parsed here: FilterError on bad input. */
+  readonly filter: string;
+}
+
+export interface TraceSessionEvents {
+  hop: [HopEvent];
+  /** bpftrace reported this many events lost in the kernel (perf buffer full). */
+  lost: [number];
+  /** bpftrace ended; `requested` is false when it died on its own. */
+  exit: [BpftraceExit];
+}
+
+/** Thrown when the host cannot trace: `problems` are sentences naming the fix. */
+export class CannotTraceError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join(' '));
+    this.name = 'CannotTraceError';
+  }
+}
+
+export class TraceSession extends EventEmitter<TraceSessionEvents> {
+  readonly filterAst: FilterAst;
+  /** Canonical text of the filter ('' for none). */
+  readonly filterText: string;
+  lostEvents = 0;
+  hopEvents = 0;
+  private proc: BpftraceProcess | undefined;
+  private reasons: DropReasons | undefined;
+  private running = false;
+
+  /** Parses the filter at once, so a bad filter fails before anything is attached. */
+  constructor(options: TraceSessionOptions) {
+    super();
+    this.filterAst = parseFilter(options.filter);
+    this.filterText = describeFilter(this.filterAst);
+  }
+
+  get dropReasons(): DropReasons {
+    if (!this.reasons) throw new Error('trace session not started');
+    return this.reasons;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Whether a reconstructed packet matches the user's filter (any hop matches). */
+  accepts = (packet: Packet): boolean => {
+    if (this.filterAst.kind === 'all') return true;
+    return packet.hops.some((h) => matchesHop(this.filterAst, { family: packet.family, proto: protoNumber(packet.proto), src: h.src, dst: h.dst, sport: h.sport, dport: h.dport }));
+  };
+
+  /** Checks the host, attaches the probes; resolves once they are attached. */
+  async start(): Promise<void> {
+    const pre = await preflight();
+    if (!pre.ok) throw new CannotTraceError(pre.problems);
+    this.reasons = await loadDropReasons();
+    const program = buildHopProgram({
+      filterExpr: compileToBpftrace(this.filterAst),
+      selfNetns: statSync('/proc/self/ns/net').ino,
+      reasonNotSpecified: this.reasons.notSpecified,
+    });
+    this.proc = new BpftraceProcess(program, {
+      onLine: (line) => {
+        if (line.type === 'hop') {
+          this.hopEvents++;
+          this.emit('hop', line.hop);
+        } else if (line.type === 'lost') {
+          this.lostEvents += line.count;
+          this.emit('lost', line.count);
+        }
+      },
+      onExit: (exit) => {
+        this.running = false;
+        this.emit('exit', exit);
+      },
+    });
+    await this.proc.start();
+    this.running = true;
+  }
+
+  /** Detaches the probes. Safe to call more than once. */
+  async stop(): Promise<BpftraceExit | undefined> {
+    return this.proc?.stop();
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+}
