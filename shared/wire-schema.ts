@@ -114,6 +114,154 @@ export const WIRE_SCHEMA = {
               "id": 3
             }
           }
+        },
+        "NamespaceName": {
+          "fields": {
+            "netns": {
+              "type": "uint32",
+              "id": 1
+            },
+            "name": {
+              "type": "string",
+              "id": 2
+            }
+          }
+        },
+        "RecordingHeader": {
+          "fields": {
+            "host": {
+              "type": "string",
+              "id": 1
+            },
+            "kernel": {
+              "type": "string",
+              "id": 2
+            },
+            "bpftrace_version": {
+              "type": "string",
+              "id": 3
+            },
+            "probes": {
+              "rule": "repeated",
+              "type": "string",
+              "id": 4
+            },
+            "filter": {
+              "type": "string",
+              "id": 5
+            },
+            "start_wall_ns": {
+              "type": "uint64",
+              "id": 6
+            },
+            "start_mono_ns": {
+              "type": "uint64",
+              "id": 7
+            },
+            "drop_reasons": {
+              "keyType": "uint32",
+              "type": "string",
+              "id": 8
+            },
+            "recorder": {
+              "type": "string",
+              "id": 9
+            }
+          }
+        },
+        "TopologyRecord": {
+          "fields": {
+            "t": {
+              "type": "uint64",
+              "id": 1
+            },
+            "snapshot": {
+              "type": "bool",
+              "id": 2
+            },
+            "namespaces": {
+              "rule": "repeated",
+              "type": "NamespaceName",
+              "id": 3
+            },
+            "model_json": {
+              "type": "string",
+              "id": 4
+            },
+            "prev_offset": {
+              "type": "uint64",
+              "id": 5
+            },
+            "removed": {
+              "rule": "repeated",
+              "type": "uint32",
+              "id": 6
+            }
+          }
+        },
+        "LostRecord": {
+          "fields": {
+            "t": {
+              "type": "uint64",
+              "id": 1
+            },
+            "count": {
+              "type": "uint64",
+              "id": 2
+            }
+          }
+        },
+        "IndexRecord": {
+          "fields": {
+            "max_t_before": {
+              "type": "uint64",
+              "id": 1
+            },
+            "events_before": {
+              "type": "uint64",
+              "id": 2
+            },
+            "lost_before": {
+              "type": "uint64",
+              "id": 3
+            },
+            "topology_offset": {
+              "type": "uint64",
+              "id": 4
+            },
+            "offset": {
+              "type": "uint64",
+              "id": 5
+            }
+          }
+        },
+        "EndRecord": {
+          "fields": {
+            "t": {
+              "type": "uint64",
+              "id": 1
+            },
+            "wall_ns": {
+              "type": "uint64",
+              "id": 2
+            },
+            "events": {
+              "type": "uint64",
+              "id": 3
+            },
+            "lost": {
+              "type": "uint64",
+              "id": 4
+            },
+            "packets": {
+              "type": "uint64",
+              "id": 5
+            },
+            "reason": {
+              "type": "string",
+              "id": 6
+            }
+          }
         }
       }
     }
