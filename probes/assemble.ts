@@ -19,8 +19,8 @@ export const HOP_PROBES: ReadonlyArray<{ file: string; kind: HopKind; tracepoint
   { file: 'consume_skb.bt', kind: 'consume', tracepoint: 'skb:consume_skb' },
 ];
 
-/** How many hops of a not-yet-matching packet the kernel keeps, waiting for a match. */
-export const PENDING_HOPS = 4;
+/** How long (ns) a remembered flow tuple keeps matching. */
+export const FLOW_MEMORY_NS = 10_000_000_000;
 
 export interface ProgramOptions {
   /** bpftrace boolean expression from compileToBpftrace(); '1' for no filter. */
@@ -43,35 +43,10 @@ export function probesDir(): string {
   throw new Error('probe fragments (probes/*.bt) not found beside the program');
 }
 
-const FIELDS = [
-  'nsecs', 'cpu', '$skb', '$netns', '$ifindex', '$fam', '$l4', '$len', '$id', '$s0', '$s1', '$d0', '$d1',
-  '$sp', '$dp', '$it', '$iid', '$fl', '$seq', '$reason', '$ifname',
-] as const;
-/** Format of one hop line after the kind code; see probes/README.md and hop-line.ts. */
-const LINE_FORMAT = '%llu %u %llx %u %u %u %u %u %u %llu %llu %llu %llu %u %u %u %u %u %u %u %s';
-
-function pendingStore(kind: HopKind): string {
-  const tuple = [String(HOP_KIND_CODES[kind]), ...FIELDS].join(', ');
-  return ` else {
-      $n = @pn[$skb];
-      if ($n < ${PENDING_HOPS}) { @ph[$skb, $n] = (${tuple}); @pn[$skb] = $n + 1; }
-    }`;
-}
-
-function pendingFlush(): string {
-  const lines = ['      $n = @pn[$skb];'];
-  for (let i = 0; i < PENDING_HOPS; i++) {
-    const args = Array.from({ length: FIELDS.length + 1 }, (_, k) => `$q${i}.${k}`).join(', ');
-    lines.push(`      if ($n > ${i}) { $q${i} = @ph[$skb, ${i}]; printf("H %u ${LINE_FORMAT}\\n", ${args}); delete(@ph[$skb, ${i}]); }`);
-  }
-  lines.push('      if ($n > 0) { delete(@pn[$skb]); }');
-  return lines.join('\n');
-}
-
-function pendingClear(): string {
-  const dels = Array.from({ length: PENDING_HOPS }, (_, i) => `delete(@ph[$skb, ${i}]);`).join(' ');
-  return `  if (@pn[$skb] > 0) { ${dels} delete(@pn[$skb]); }`;
-}
+// Flow memory (filtered traces only): the tuple key is the same in both places.
+const FLOW_KEY = '$s0, $s1, $d0, $d1, $ports, $l4';
+const FLOW_MATCH = `    if (!$m) { $fl0 = @flows[${FLOW_KEY}]; $m = $fl0 != 0 && nsecs - $fl0 < ${FLOW_MEMORY_NS}; }`;
+const FLOW_REMEMBER = `      @flows[${FLOW_KEY}] = nsecs;`;
 
 function assertNumeric(name: string, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${n}`);
@@ -96,22 +71,21 @@ export function buildHopProgram(opts: ProgramOptions): string {
       .replace('{{SELF_NETNS}}', String(opts.selfNetns))
       .replace('{{FILTER}}', opts.filterExpr)
       .replace('{{KIND}}', String(HOP_KIND_CODES[probe.kind]))
-      .replace('{{FLUSH_PENDING}}', filtered ? pendingFlush() : '')
-      .replace('{{STORE_PENDING}}', filtered ? pendingStore(probe.kind) : '');
+      .replace('{{FLOW_MATCH}}', filtered ? FLOW_MATCH : '')
+      .replace('{{FLOW_REMEMBER}}', filtered ? FLOW_REMEMBER : '');
     const body = read(probe.file)
       .replace(/^\s*\/\/ @decode\s*$/m, decode)
       .replace(/^\s*\/\/ @emit \w+\s*$/m, emit)
-      .replace(/^\s*\/\/ @clear-pending\s*$/m, filtered ? pendingClear() : '')
       .replace('{{REASON_NOT_SPECIFIED}}', String(opts.reasonNotSpecified));
     blocks.push(body);
   }
-  const clears = filtered ? 'clear(@follow); clear(@pn); clear(@ph);' : 'clear(@follow);';
+  const clears = filtered ? 'clear(@follow); clear(@flows);' : 'clear(@follow);';
   return [
     'BEGIN { printf("READY\\n"); }',
     ...blocks,
     // Safety net for map capacity: entries of skbs freed without a tracepoint are stale after 1 s
-    // anyway; clearing them every 10 s keeps the maps from filling up on long runs.
-    `interval:s:10 { ${clears} }`,
+    // and flows after 10 s anyway; clearing every 30 s keeps the maps from filling up on long runs.
+    `interval:s:30 { ${clears} }`,
     // bpftrace prints every non-empty map at exit: clear ours so the output stays hop lines only.
     `END { ${clears} }`,
     '',

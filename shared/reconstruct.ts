@@ -239,11 +239,13 @@ export class Reconstructor {
     const hops: Hop[] = [];
     let prev: HopEvent | undefined;
     for (const ev of p.events) {
+      // A free without a device or socket reports netns 0: it happened where the packet last was.
+      const netns = ev.netns !== 0 ? ev.netns : (prev?.netns ?? 0);
       hops.push({
         t: ev.t,
         event: ev.kind,
-        netns: ev.netns,
-        ns: this.opts.nsName(ev.netns),
+        netns,
+        ns: this.opts.nsName(netns),
         ifname: ev.ifname,
         ifindex: ev.ifindex,
         src: ev.src,

@@ -1,0 +1,133 @@
+/**
+ * `hoptrace trace`: attach the hop probes, rebuild packets, print them as they complete.
+ */
+import { TraceSession } from '../trace-session.js';
+import { Reconstructor } from '../../shared/reconstruct.js';
+import { formatPacket, packetJson } from '../../shared/format.js';
+import type { Packet } from '../../shared/packet.js';
+import { NamespaceNames } from '../namespace-names.js';
+import { parseFlags, numberFlag, reportFatal } from './common.js';
+
+export const summary = 'follow packets through the kernel and print each one\'s hops';
+
+const HELP = `usage: hoptrace trace [--filter EXPR] [--duration S] [--count N] [--json]
+
+Attaches probes to the kernel's packet path (device transmit/receive, drops, frees) and prints,
+for each packet, the hops it made across network namespaces.
+
+  -f, --filter EXPR   pcap-like filter: host, src/dst host, net CIDR, port, src/dst port,
+                      tcp, udp, icmp, icmp6, ip, ip6, and/or/not, parentheses.
+                      A packet is shown when any of its hops matches; then all its hops are shown.
+  -d, --duration S    stop after S seconds
+  -c, --count N       stop after N packets
+      --json          one JSON object per packet per line (NDJSON); lines with "type":"lost"
+                      report events the kernel lost
+  -h, --help          this help
+
+Prints "ready" on stderr once the probes are attached. Ctrl-C detaches and prints what was collected.`;
+
+/** Current kernel monotonic time: the clock bpf_ktime_get_ns() reads. */
+export function kernelNow(): number {
+  return Number(process.hrtime.bigint());
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let filterText: string | undefined;
+  try {
+    const { values } = parseFlags(argv, {
+      filter: { type: 'string', short: 'f' },
+      duration: { type: 'string', short: 'd' },
+      count: { type: 'string', short: 'c' },
+      json: { type: 'boolean' },
+    });
+    if (values.help) {
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    }
+    filterText = values.filter ?? '';
+    const duration = numberFlag(values.duration, 'duration', { min: 0.001 });
+    const count = numberFlag(values.count, 'count', { integer: true, min: 1 });
+    return await trace({ filter: filterText, duration, count, json: values.json === true });
+  } catch (err) {
+    return reportFatal(err, filterText);
+  }
+}
+
+interface TraceOptions {
+  readonly filter: string;
+  readonly duration?: number | undefined;
+  readonly count?: number | undefined;
+  readonly json: boolean;
+}
+
+async function trace(opts: TraceOptions): Promise<number> {
+  const session = new TraceSession({ filter: opts.filter });
+  const names = new NamespaceNames();
+  await names.refresh();
+  let printed = 0;
+  let outputClosed = false;
+  process.stdout.on('error', () => {
+    // The reader went away (e.g. `| head`): stop quietly.
+    outputClosed = true;
+    finish('output closed');
+  });
+
+  const emit = (packets: Packet[]): void => {
+    for (const p of packets) {
+      if (outputClosed || (opts.count !== undefined && printed >= opts.count)) return;
+      printed++;
+      process.stdout.write(opts.json ? `${packetJson(p)}\n` : `${formatPacket(p, printed)}\n\n`);
+      if (opts.count !== undefined && printed >= opts.count) finish('count reached');
+    }
+  };
+
+  let finishResolve: (reason: string) => void = () => undefined;
+  const finished = new Promise<string>((resolve) => { finishResolve = resolve; });
+  function finish(reason: string): void {
+    finishResolve(reason);
+  }
+
+  let died: { stderr: string; code: number | null; signal: string | null } | undefined;
+  session.on('exit', (exit) => {
+    if (!exit.requested) {
+      died = exit;
+      finish('bpftrace exited');
+    }
+  });
+  session.on('lost', (n) => {
+    process.stderr.write(`hoptrace: the kernel lost ${n} events (perf buffer full); packets around them may miss hops\n`);
+    if (opts.json && !outputClosed) process.stdout.write(`${JSON.stringify({ type: 'lost', events: n, total: session.lostEvents })}\n`);
+  });
+
+  const onSignal = (): void => finish('interrupted');
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  await session.start();
+  // Reconstruction needs the drop-reason table, which start() loaded.
+  const rec = new Reconstructor({ nsName: names.name, dropReason: session.dropReasons.name, accept: session.accepts });
+  session.on('hop', (ev) => rec.push(ev));
+  process.stderr.write('ready\n');
+
+  const tick = setInterval(() => {
+    rec.advance(kernelNow());
+    emit(rec.drain());
+  }, 100);
+  const timer = opts.duration !== undefined ? setTimeout(() => finish('duration reached'), opts.duration * 1000) : undefined;
+
+  await finished;
+  clearInterval(tick);
+  if (timer) clearTimeout(timer);
+  await session.stop();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  // What was collected is printed even after Ctrl-C or a dying bpftrace.
+  emit(rec.flush());
+  const s = rec.stats;
+  process.stderr.write(`hoptrace: ${printed} packets, ${s.events} hop events, ${session.lostEvents} lost in the kernel\n`);
+  if (died) {
+    process.stderr.write(`hoptrace: bpftrace exited unexpectedly (${died.signal ?? `code ${died.code}`})${died.stderr ? `:\n${died.stderr}` : ''}\n`);
+    return 1;
+  }
+  return 0;
+}

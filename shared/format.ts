@@ -1,0 +1,78 @@
+/**
+ * Human output of packets, the way `hoptrace trace` and `replay` print them: one block per
+ * packet, one line per hop with namespace, interface, event, time since the previous hop, and
+ * the tuple whenever NAT rewrote it; the drop reason at the end.
+ */
+import type { Packet, Hop, Tuple } from './packet.js';
+
+export function formatDuration(ns: number): string {
+  if (ns < 1_000) return `${ns}ns`;
+  if (ns < 1_000_000) return `${(ns / 1_000).toFixed(ns < 10_000 ? 1 : 0)}µs`;
+  if (ns < 1_000_000_000) return `${(ns / 1_000_000).toFixed(ns < 10_000_000 ? 2 : 1)}ms`;
+  return `${(ns / 1_000_000_000).toFixed(2)}s`;
+}
+
+function endpoint(addr: string, port: number, hasPorts: boolean): string {
+  if (!hasPorts) return addr;
+  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+export function formatTuple(t: Tuple, proto: string): string {
+  const ports = proto === 'tcp' || proto === 'udp' || proto === 'sctp';
+  return `${endpoint(t.src, t.sport, ports)} → ${endpoint(t.dst, t.dport, ports)}`;
+}
+
+export function nsLabel(hop: Pick<Hop, 'ns' | 'netns'>): string {
+  return hop.ns ?? `netns:${hop.netns}`;
+}
+
+const TCP_FLAG_NAMES: ReadonlyArray<[number, string]> = [[2, 'SYN'], [16, 'ACK'], [1, 'FIN'], [4, 'RST'], [8, 'PSH']];
+
+export function tcpFlags(flags: number): string {
+  return TCP_FLAG_NAMES.filter(([bit]) => flags & bit).map(([, n]) => n).join(',');
+}
+
+function packetDetail(p: Packet): string {
+  const first = p.hops[0];
+  if (!first) return '';
+  if (p.proto === 'tcp') return ` [${tcpFlags(first.tcpFlags) || 'no flags'}]`;
+  if (p.proto === 'icmp' || p.proto === 'icmpv6') return ` [type ${first.icmpType}${first.icmpId ? ` id ${first.icmpId}` : ''}]`;
+  return '';
+}
+
+export function totalLatency(p: Packet): number {
+  const first = p.hops[0];
+  const last = p.hops[p.hops.length - 1];
+  return first && last ? last.t - first.t : 0;
+}
+
+export function formatPacket(p: Packet, index?: number): string {
+  const lines: string[] = [];
+  const head = index === undefined ? 'packet' : `packet ${index}`;
+  const fate = p.fate === 'dropped' ? 'DROPPED' : p.fate;
+  const clone = p.cloneOf ? `  clone of ${p.cloneOf}` : '';
+  lines.push(`${head}  ${p.proto} ${formatTuple(p, p.proto)}${packetDetail(p)}  ${fate}  (${p.hops.length} hops, ${formatDuration(totalLatency(p))})${clone}`);
+  const nsWidth = Math.max(4, ...p.hops.map((h) => nsLabel(h).length));
+  const ifWidth = Math.max(6, ...p.hops.map((h) => h.ifname.length || 1));
+  let prev: Hop | undefined;
+  for (const h of p.hops) {
+    const dt = prev ? `+${formatDuration(h.t - prev.t)}` : '+0';
+    let note = '';
+    if (h.nat) {
+      const what = h.nat.kind === 'snat' ? 'SNAT' : h.nat.kind === 'dnat' ? 'DNAT' : 'SNAT+DNAT';
+      note = `  ${what} ${formatTuple(h.nat.from, p.proto)}  ⇒  ${formatTuple(h.nat.to, p.proto)}`;
+    }
+    if (h.event === 'drop') note = `  ✗ ${p.drop?.reason ?? 'dropped'}`;
+    lines.push(`  ${dt.padStart(9)}  ${nsLabel(h).padEnd(nsWidth)}  ${(h.ifname || '-').padEnd(ifWidth)}  ${h.event.padEnd(7)}${note}`.trimEnd());
+    prev = h;
+  }
+  if (p.drop) {
+    lines.push(`  dropped in ${p.drop.ns ?? `netns:${p.drop.netns}`}${p.drop.ifname ? ` at ${p.drop.ifname}` : ''}: ${p.drop.reason}`);
+  }
+  return lines.join('\n');
+}
+
+/** JSON for one packet line of `--json` output (the public NDJSON contract). */
+export function packetJson(p: Packet): string {
+  return JSON.stringify(p);
+}

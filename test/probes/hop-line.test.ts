@@ -1,0 +1,58 @@
+import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { parseProbeLine, parseHopLine } from '../../probes/hop-line.js';
+import { reconstructAll } from '../../shared/reconstruct.js';
+
+const fixture = readFileSync(new URL('../../probes/fixtures/lab-round.txt', import.meta.url), 'utf8').split('\n').filter(Boolean);
+
+describe('hop line parser', () => {
+  it('parses every line of a real capture', () => {
+    const parsed = fixture.map(parseProbeLine);
+    expect(parsed[0]).toEqual({ type: 'attaching', probes: 8 });
+    expect(parsed[1]).toEqual({ type: 'ready' });
+    const hops = parsed.filter((l) => l.type === 'hop');
+    expect(hops.length).toBe(fixture.filter((l) => l.startsWith('H ')).length);
+    expect(parsed.filter((l) => l.type === 'other')).toEqual([]);
+  });
+
+  it('decodes raw network-order fields (addresses, ports, ids, lengths)', () => {
+    const hop = parseHopLine(fixture.find((l) => l.startsWith('H 1 ')) ?? '');
+    expect(hop).toMatchObject({ kind: 'xmit', family: 4, proto: 17, src: '10.244.1.11', dst: '10.244.1.12', dport: 5000, len: 60, ifname: 'eth0' });
+  });
+
+  it('decodes IPv6 hops', () => {
+    const v6 = fixture.map(parseProbeLine).flatMap((l) => (l.type === 'hop' && l.hop.family === 6 ? [l.hop] : []));
+    expect(v6.length).toBeGreaterThan(0);
+    expect(v6[0]).toMatchObject({ src: 'fd00:244:1::11', dst: 'fd00:244:1::12', dport: 5001, proto: 17 });
+  });
+
+  it('keeps an empty device name (drop without device) as the last field', () => {
+    const line = 'H 4 100 0 ffff8881 0 0 4 17 15360 57024 184677386 0 201454602 0 16527 34835 0 0 0 0 12 ';
+    expect(parseHopLine(line)).toMatchObject({ kind: 'drop', ifname: '', reason: 12, netns: 0 });
+  });
+
+  it('rejects malformed lines instead of inventing fields', () => {
+    expect(parseHopLine('H 9 1 2 ffff 1 1 4 17 0 0 0 0 0 0 0 0 0 0 0 0 0 x')).toBeNull();
+    expect(parseHopLine('H 1 1 2 zz 1 1 4 17 0 0 0 0 0 0 0 0 0 0 0 0 0 x')).toBeNull();
+    expect(parseHopLine('H 1 1 2')).toBeNull();
+    expect(parseHopLine('H 1 1x 2 ffff 1 1 4 17 0 0 0 0 0 0 0 0 0 0 0 0 0 x')).toBeNull();
+    expect(parseProbeLine('something else')).toEqual({ type: 'other', text: 'something else' });
+  });
+
+  it('recognises lost-event reports', () => {
+    expect(parseProbeLine('Lost 1234 events')).toEqual({ type: 'lost', count: 1234 });
+  });
+
+  it('rebuilds the lab round: DNAT into pod2, SNAT replies, the FORWARD drop', () => {
+    const events = fixture.map(parseProbeLine).flatMap((l) => (l.type === 'hop' ? [l.hop] : []));
+    const packets = reconstructAll(events, { dropReason: (c) => (c === 12 ? 'NETFILTER_DROP' : `reason-${c}`) });
+    const syn = packets.find((p) => p.proto === 'tcp' && p.dport === 8080 && p.hops[0]?.tcpFlags === 2);
+    expect(syn?.hops.map((h) => `${h.ifname}/${h.event}`)).toEqual([
+      'eth0/xmit', 'eth-node/rx', 'eth-node/recv', 'br0/xmit', 'veth-pod2/xmit', 'eth0/rx', 'eth0/recv', '/consume',
+    ]);
+    expect(syn?.hops[3]?.nat).toMatchObject({ kind: 'dnat', to: { dst: '10.244.1.12', dport: 80 } });
+    const dropped = packets.filter((p) => p.fate === 'dropped');
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]).toMatchObject({ dport: 9999, drop: { reason: 'NETFILTER_DROP', ifname: 'br0' } });
+  });
+});
