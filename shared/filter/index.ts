@@ -1,0 +1,20 @@
+/**
+ * The `--filter` language: a pcap-filter-like expression over hops, parsed once and then
+ * evaluated in JavaScript (matchesHop) or compiled into the bpftrace probes (compileToBpftrace).
+ */
+export type {
+  AndFilter, Direction, FamilyFilter, FilterAst, FilterExpr, FilterPrimitive, HostFilter, IpFamily,
+  MatchAll, NetFilter, NotFilter, OrFilter, PortFilter, ProtoFilter, ProtoName,
+} from './ast.js';
+export { PORT_PROTOCOLS, PROTO_INFO } from './ast.js';
+export { FilterError, formatFilterError } from './error.js';
+export { MAX_FILTER_LENGTH } from './lexer.js';
+export { MAX_FILTER_DEPTH, parseFilter } from './parse.js';
+export { compileMatcher, matchesHop } from './match.js';
+export type { FilterHop, HopMatcher } from './match.js';
+export { describeFilter } from './describe.js';
+export { BPFTRACE_FILTER_VARIABLES, compileToBpftrace } from './bpftrace.js';
+export {
+  portToRaw, rawPort, rawV4ToString, rawV6ToString, v4BytesToRaw, v4MaskRaw, v4ToRaw, v6BytesToRaw, v6MaskRaw, v6ToRaw,
+} from './raw.js';
+export type { RawV6 } from './raw.js';

@@ -1,0 +1,101 @@
+/** Evaluates a filter against a hop in JavaScript: the dashboard, recordings and tests use this. */
+import { bytesInPrefix, parseAddress } from './address.js';
+import type { FilterAst, FilterExpr, Direction } from './ast.js';
+import { PORT_PROTOCOLS, PROTO_INFO } from './ast.js';
+
+/** The fields of a hop a filter looks at. `HopEvent` (shared/hop-event.ts) has this shape. */
+export interface FilterHop {
+  /**
+   * 4, 6, or 0 when the packet is not IP: then no address, `ip`, `ip6`, `icmp` or `icmp6`
+   * primitive matches, and the probes report proto 0 so `tcp`, `udp` and `port` do not either.
+   */
+  readonly family: 0 | 4 | 6;
+  /** IP protocol number (6 tcp, 17 udp, 1 icmp, 58 icmpv6, 132 sctp). */
+  readonly proto: number;
+  /** Address text; any spelling ipaddr.js parses as the hop's family (hops carry `toString()` form). */
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+}
+
+export type HopMatcher = (hop: FilterHop) => boolean;
+
+/** Per-call view of a hop that parses each address at most once, and only if a primitive needs it. */
+class HopView {
+  private parsed: { src?: readonly number[] | null; dst?: readonly number[] | null } = {};
+
+  constructor(readonly hop: FilterHop) {}
+
+  /** Network-order bytes of the hop's src or dst, or null if it is not an address of the hop's family. */
+  addr(which: 'src' | 'dst'): readonly number[] | null {
+    const cached = this.parsed[which];
+    if (cached !== undefined) return cached;
+    const a = this.hop.family === 0 ? null : parseAddress(this.hop[which]);
+    const bytes = a && a.family === this.hop.family ? a.bytes : null;
+    this.parsed[which] = bytes;
+    return bytes;
+  }
+}
+
+type Test = (view: HopView) => boolean;
+
+function eachSide(dir: Direction, test: (which: 'src' | 'dst') => boolean): boolean {
+  return dir === 'either' ? test('src') || test('dst') : test(dir);
+}
+
+function build(e: FilterExpr): Test {
+  switch (e.kind) {
+    case 'and': {
+      const parts = e.operands.map(build);
+      return (v) => parts.every((p) => p(v));
+    }
+    case 'or': {
+      const parts = e.operands.map(build);
+      return (v) => parts.some((p) => p(v));
+    }
+    case 'not': {
+      const inner = build(e.operand);
+      return (v) => !inner(v);
+    }
+    case 'host':
+    case 'net': {
+      const net = parseAddress(e.addr);
+      if (net?.family !== e.family) throw new RangeError(`filter address ${e.addr} is not IPv${e.family}`);
+      const prefix = e.kind === 'host' ? net.bytes.length * 8 : e.prefix;
+      return (v) => v.hop.family === e.family && eachSide(e.dir, (w) => {
+        const bytes = v.addr(w);
+        return bytes !== null && bytesInPrefix(bytes, net.bytes, prefix);
+      });
+    }
+    case 'port':
+      return (v) => PORT_PROTOCOLS.includes(v.hop.proto)
+        && eachSide(e.dir, (w) => (w === 'src' ? v.hop.sport : v.hop.dport) === e.port);
+    case 'proto': {
+      const info = PROTO_INFO[e.proto];
+      return (v) => v.hop.proto === info.number && (info.family === null || v.hop.family === info.family);
+    }
+    case 'family':
+      return (v) => v.hop.family === e.family;
+  }
+}
+
+/** Turns a filter into a reusable predicate; use this when testing many hops against one filter. */
+export function compileMatcher(ast: FilterAst): HopMatcher {
+  if (ast.kind === 'all') return () => true;
+  const test = build(ast);
+  return (hop) => test(new HopView(hop));
+}
+
+// Filters are immutable data, so a compiled predicate can be remembered per AST object.
+const matcherCache = new WeakMap<FilterAst, HopMatcher>();
+
+/** True when the hop passes the filter. */
+export function matchesHop(ast: FilterAst, hop: FilterHop): boolean {
+  let m = matcherCache.get(ast);
+  if (!m) {
+    m = compileMatcher(ast);
+    matcherCache.set(ast, m);
+  }
+  return m(hop);
+}
