@@ -1,0 +1,98 @@
+/**
+ * `hoptrace path`: the path a packet is expected to take through the modelled topology, hop by
+ * hop, with the netfilter hook and table of every rule that rewrites or drops it.
+ */
+import { discoverTopology } from '../topology/discover.js';
+import { formatPath } from '../../shared/topology/format.js';
+import { parseAddr } from '../../shared/topology/ip.js';
+import { hasPorts, protoNumber } from '../../shared/topology/proto.js';
+import { FlowError, resolveNamespace, simulatePath } from '../../shared/topology/simulate.js';
+import { numberFlag, parseFlags, reportFatal, UsageError } from './common.js';
+
+export const summary = 'show the expected path of a packet through namespaces, bridges and netfilter';
+
+const HELP = `usage: hoptrace path --from NS --dst IP --proto P [--src IP] [--sport N] [--dport N]
+                    [--iif IFNAME] [--established] [--json]
+
+  --from NS       namespace the packet starts in: ip netns name, 'host', a label from
+                  \`hoptrace topology\`, or the inode number
+  --src IP        source address (default: the route's preferred source in NS)
+  --dst IP        destination address
+  --proto P       tcp, udp, icmp, icmpv6, sctp or a protocol number
+  --sport N, --dport N
+                  ports (tcp, udp, sctp; default 0)
+  --iif IFNAME    the packet arrives on this interface of NS instead of being sent by a
+                  local socket
+  --established   assume a packet of an established connection (NAT rules not consulted)
+  --json          print {flow, fate, reason, hops, drop, guess, notes}
+
+fate is one of: delivered, dropped, unreachable, left-model (leaves through an interface
+whose far side is not modelled), loop. Each hop is {ns, netns, ifname, event (xmit, recv,
+or a final drop), hook, table, hooks, src, dst, sport, dport, rules, guess?}.
+Exit codes: 0 a path was computed (whatever its fate), 2 bad arguments.`;
+
+export async function runPathCommand(argv: string[]): Promise<number> {
+  try {
+    const { values, positionals } = parseFlags(argv, {
+      from: { type: 'string' },
+      src: { type: 'string' },
+      dst: { type: 'string' },
+      proto: { type: 'string' },
+      sport: { type: 'string' },
+      dport: { type: 'string' },
+      iif: { type: 'string' },
+      established: { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    if (values.help) {
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    if (values.from === undefined) throw new UsageError('path needs --from NS');
+    if (values.dst === undefined) throw new UsageError('path needs --dst IP');
+    if (values.proto === undefined) throw new UsageError('path needs --proto (tcp, udp, icmp, icmpv6 or a number)');
+    const dst = parseAddr(values.dst);
+    if (!dst) throw new UsageError(`--dst: '${values.dst}' is not an IPv4 or IPv6 address`);
+    if (values.src !== undefined) {
+      const src = parseAddr(values.src);
+      if (!src) throw new UsageError(`--src: '${values.src}' is not an IPv4 or IPv6 address`);
+      if (src.family !== dst.family) throw new UsageError('--src and --dst must be of the same family');
+    }
+    const proto = protoNumber(values.proto);
+    if (proto === null) throw new UsageError(`--proto: unknown protocol '${values.proto}'`);
+    const sport = numberFlag(values.sport, 'sport', { integer: true });
+    const dport = numberFlag(values.dport, 'dport', { integer: true });
+    for (const [name, v] of [['sport', sport], ['dport', dport]] as const) {
+      if (v !== undefined && v > 65535) throw new UsageError(`--${name} takes a port 0-65535, got ${v}`);
+      if (v !== undefined && !hasPorts(proto)) throw new UsageError(`--${name}: ${values.proto} has no ports`);
+    }
+
+    const topo = await discoverTopology();
+    if (!resolveNamespace(topo, values.from)) {
+      throw new UsageError(`unknown namespace '${values.from}' (known: ${topo.namespaces.map((n) => n.name).join(', ')})`);
+    }
+    let path;
+    try {
+      path = simulatePath(topo, {
+        from: values.from,
+        src: values.src ?? null,
+        dst: values.dst,
+        proto,
+        ...(sport !== undefined ? { sport } : {}),
+        ...(dport !== undefined ? { dport } : {}),
+        iif: values.iif ?? null,
+        ctState: values.established ? 'established' : 'new',
+      });
+    } catch (err) {
+      if (err instanceof FlowError) throw new UsageError(err.message);
+      throw err;
+    }
+    process.stdout.write(values.json ? `${JSON.stringify(path, null, 2)}\n` : `${formatPath(path)}\n`);
+    return 0;
+  } catch (err) {
+    return reportFatal(err);
+  }
+}
+
+export const run = runPathCommand;

@@ -1,0 +1,49 @@
+/**
+ * `hoptrace topology`: the modelled topology of this host — every network namespace with its
+ * interfaces, veth links, bridge ports, routes, forwarding switches and the netfilter rules
+ * that matter for a packet's path. `--json` prints the Topology document (shared/topology/model.ts).
+ */
+import { discoverTopology } from '../topology/discover.js';
+import { formatTopology } from '../../shared/topology/format.js';
+import { parseFlags, reportFatal, UsageError } from './common.js';
+
+export const summary = 'show the modelled topology: namespaces, veth links, bridges, routes, NAT and filter rules';
+
+const HELP = `usage: hoptrace topology [--json] [--ns NAME]...
+
+  --json        print the model as JSON: {namespaces: [{netns, name, interfaces, routes,
+                forwarding, rules, netfilter, errors, ...}], errors, durationMs}
+  --ns NAME     only these namespaces (name or inode; repeatable). Veth peers are still
+                resolved against the whole host.
+
+Reads every namespace (ip netns names, the host's, and those of running processes) with
+ip -j, nft -j and iptables-save. Needs root to enter other namespaces; whatever cannot be
+read is listed under "errors" rather than failing.`;
+
+export async function runTopologyCommand(argv: string[]): Promise<number> {
+  try {
+    const { values, positionals } = parseFlags(argv, { json: { type: 'boolean' }, ns: { type: 'string', multiple: true } });
+    if (values.help) {
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    const topo = await discoverTopology();
+    let shown = topo;
+    const wanted = values.ns ?? [];
+    if (wanted.length > 0) {
+      const unknown = wanted.filter((w) => !topo.namespaces.some((n) => n.name === w || String(n.netns) === w));
+      if (unknown.length > 0) {
+        throw new UsageError(`unknown namespace ${unknown.join(', ')} (known: ${topo.namespaces.map((n) => n.name).join(', ')})`);
+      }
+      shown = { ...topo, namespaces: topo.namespaces.filter((n) => wanted.includes(n.name) || wanted.includes(String(n.netns))) };
+    }
+    const names = new Map(topo.namespaces.map((n): [number, string] => [n.netns, n.name]));
+    process.stdout.write(values.json ? `${JSON.stringify(shown, null, 2)}\n` : `${formatTopology(shown, names)}\n`);
+    return 0;
+  } catch (err) {
+    return reportFatal(err);
+  }
+}
+
+export const run = runTopologyCommand;

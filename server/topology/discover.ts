@@ -1,0 +1,215 @@
+/**
+ * One full discovery of the host's topology. Per namespace: `ip -j -d` (links, addresses,
+ * nsids; routes and policy rules of both families), `sysctl` (forwarding, br_netfilter),
+ * `nft -j list ruleset`, and iptables-save only when nft shows iptables-nft rules whose
+ * arguments it cannot print. Whatever fails is listed in `errors`; discovery never throws.
+ */
+import { stat, readlink } from 'node:fs/promises';
+import type { IpFamily, NamespaceModel, Netfilter, Topology } from '../../shared/topology/model.js';
+import { EMPTY_NETFILTER } from '../../shared/topology/model.js';
+import { parseInterfaces, parsePolicyRules, parseRoutes, parseSysctl, splitJsonDocuments } from '../../shared/topology/parse-iproute.js';
+import { parseNftRuleset } from '../../shared/topology/parse-nft.js';
+import { mergeIptables, parseIptablesSave } from '../../shared/topology/parse-iptables.js';
+import { resolvePeers } from '../../shared/topology/peers.js';
+import type { NamespaceEntry } from './namespaces.js';
+import { listNamespaces } from './namespaces.js';
+import type { Runner } from './exec.js';
+import { runInNamespace } from './exec.js';
+
+export interface DiscoverOptions {
+  /** Namespaces to read (default: listNamespaces()). */
+  readonly namespaces?: readonly NamespaceEntry[];
+  /** How many namespaces are read at once (default 4). */
+  readonly concurrency?: number;
+  /** Command runner, replaceable in tests. */
+  readonly run?: Runner;
+}
+
+interface NsRead {
+  readonly model: NamespaceModel;
+  /** nsid → namespace name, from `ip netns list-id` (named namespaces only). */
+  readonly nsidNames: Map<number, string>;
+  readonly readSomething: boolean;
+}
+
+const SYSCTLS = [
+  'net.ipv4.ip_forward',
+  'net.ipv6.conf.all.forwarding',
+  'net.bridge.bridge-nf-call-iptables',
+  'net.bridge.bridge-nf-call-ip6tables',
+];
+
+function firstError(what: string, error: string): string {
+  return `${what}: ${error || 'failed'}`;
+}
+
+async function readIpBatch(run: Runner, path: string | null, family: IpFamily | null, commands: string[], errors: string[]): Promise<unknown[]> {
+  const argv = ['ip', '-j', '-d', ...(family ? [`-${family}`] : []), '-force', '-batch', '-'];
+  const r = await run(path, argv, `${commands.join('\n')}\n`);
+  if (!r.ok && r.stdout.trim() === '') {
+    errors.push(firstError(`ip ${family ? `-${family} ` : ''}${commands.join(', ')}`, r.error));
+    return [];
+  }
+  const docs = splitJsonDocuments(r.stdout);
+  if (docs.length !== commands.length) {
+    errors.push(`ip ${commands.join(', ')}: expected ${commands.length} JSON documents, got ${docs.length}${r.error ? ` (${r.error})` : ''}`);
+  }
+  return docs;
+}
+
+function docOrError(docs: unknown[], i: number): unknown {
+  const d = docs[i];
+  return d instanceof Error ? undefined : d;
+}
+
+async function readNetfilter(run: Runner, path: string | null, errors: string[]): Promise<{ nf: Netfilter; ok: boolean }> {
+  const r = await run(path, ['nft', '-j', 'list', 'ruleset']);
+  if (!r.ok) {
+    errors.push(firstError('nft -j list ruleset', r.error));
+    return { nf: EMPTY_NETFILTER, ok: false };
+  }
+  let json: unknown;
+  try {
+    json = r.stdout.trim() === '' ? { nftables: [] } : JSON.parse(r.stdout);
+  } catch (e) {
+    errors.push(`nft -j list ruleset: unparsable JSON (${e instanceof Error ? e.message : String(e)})`);
+    return { nf: EMPTY_NETFILTER, ok: false };
+  }
+  const parsed = parseNftRuleset(json, errors);
+  let nf = parsed.netfilter;
+  const families = new Set(parsed.xtRules.map((i) => nf.rules[i]?.family));
+  for (const [family, tool] of [[4, 'iptables-save'], [6, 'ip6tables-save']] as const) {
+    if (!families.has(family === 4 ? 'ip' : 'ip6')) continue;
+    const s = await run(path, [tool]);
+    if (!s.ok) {
+      errors.push(firstError(`${tool} (needed for iptables-nft rules nft cannot describe)`, s.error));
+      continue;
+    }
+    nf = mergeIptables(nf, family, parseIptablesSave(s.stdout, family, errors), errors);
+  }
+  return { nf, ok: true };
+}
+
+async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): Promise<NsRead> {
+  const errors: string[] = [];
+  const path = own ? null : entry.path;
+  const [links, v4, v6, sysctl, netfilter] = await Promise.all([
+    readIpBatch(run, path, null, ['addr show', 'netns list-id'], errors),
+    readIpBatch(run, path, 4, ['route show table all', 'rule show'], errors),
+    readIpBatch(run, path, 6, ['route show table all', 'rule show'], errors),
+    run(path, ['sysctl', '-e', ...SYSCTLS]),
+    readNetfilter(run, path, errors),
+  ]);
+  const interfaces = parseInterfaces(docOrError(links, 0) ?? [], errors);
+  const nsidNames = new Map<number, string>();
+  const ids = docOrError(links, 1);
+  if (Array.isArray(ids)) {
+    for (const x of ids) {
+      if (typeof x === 'object' && x !== null && typeof (x as { nsid?: unknown }).nsid === 'number' && typeof (x as { name?: unknown }).name === 'string') {
+        nsidNames.set((x as { nsid: number }).nsid, (x as { name: string }).name);
+      }
+    }
+  }
+  const routes = [...parseRoutes(docOrError(v4, 0) ?? [], 4, errors), ...parseRoutes(docOrError(v6, 0) ?? [], 6, errors)];
+  const rules = [...parsePolicyRules(docOrError(v4, 1) ?? [], 4, errors), ...parsePolicyRules(docOrError(v6, 1) ?? [], 6, errors)];
+  const sc = parseSysctl(sysctl.stdout);
+  if (!sysctl.ok && sc.size === 0) errors.push(firstError('sysctl', sysctl.error));
+  const flag = (k: string): boolean | null => (sc.has(k) ? sc.get(k) !== '0' : null);
+  const model: NamespaceModel = {
+    netns: entry.netns,
+    name: entry.name,
+    path: entry.path,
+    pids: entry.pids,
+    interfaces,
+    routes,
+    rules,
+    forwarding: { ipv4: flag('net.ipv4.ip_forward'), ipv6: flag('net.ipv6.conf.all.forwarding') },
+    bridgeNfCall: {
+      ipv4: flag('net.bridge.bridge-nf-call-iptables') === true,
+      ipv6: flag('net.bridge.bridge-nf-call-ip6tables') === true,
+    },
+    netfilter: netfilter.nf,
+    errors,
+  };
+  return { model, nsidNames, readSomething: interfaces.length > 0 };
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, f: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      const item = items[i] as T;
+      out[i] = await f(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+async function ownNetns(): Promise<number | null> {
+  try {
+    const m = /^net:\[(\d+)\]$/.exec(await readlink('/proc/self/ns/net'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+/** Discovers every namespace's model. Never throws: what could not be read is in `errors`. */
+export async function discoverTopology(opts: DiscoverOptions = {}): Promise<Topology> {
+  const started = Date.now();
+  const t0 = performance.now();
+  const run = opts.run ?? runInNamespace;
+  const errors: string[] = [];
+  let entries: readonly NamespaceEntry[];
+  try {
+    entries = opts.namespaces ?? (await listNamespaces());
+  } catch (e) {
+    errors.push(`listing namespaces: ${e instanceof Error ? e.message : String(e)}`);
+    entries = [];
+  }
+  const own = await ownNetns();
+  const reads = await mapLimit(entries, opts.concurrency ?? 4, async (entry) => {
+    try {
+      return await readNamespace(run, entry, entry.netns === own);
+    } catch (e) {
+      // readNamespace turns command failures into data; this is a bug guard, not a path.
+      errors.push(`${entry.name}: ${e instanceof Error ? e.message : String(e)}`);
+      return null;
+    }
+  });
+  const kept: NsRead[] = [];
+  for (const [i, r] of reads.entries()) {
+    const entry = entries[i];
+    if (!r || !entry) continue;
+    if (!r.readSomething && !(await exists(entry.path))) {
+      errors.push(`namespace ${entry.name} (${entry.netns}) vanished during discovery`);
+      continue;
+    }
+    kept.push(r);
+  }
+  const inodeByName = new Map(kept.map((r) => [r.model.name, r.model.netns]));
+  const nsids = new Map<number, Map<number, number>>();
+  for (const r of kept) {
+    const m = new Map<number, number>();
+    for (const [nsid, name] of r.nsidNames) {
+      const ino = inodeByName.get(name);
+      if (ino !== undefined) m.set(nsid, ino);
+    }
+    nsids.set(r.model.netns, m);
+  }
+  const peerErrors: string[] = [];
+  const resolved = resolvePeers(kept.map((r) => r.model), nsids, peerErrors);
+  // Peer errors belong to the namespace of the veth they are about.
+  const namespaces = resolved.map((ns) => {
+    const mine = peerErrors.filter((e) => e.includes(` in ${ns.name}: `));
+    return mine.length > 0 ? { ...ns, errors: [...ns.errors, ...mine] } : ns;
+  });
+  return { namespaces, errors, discoveredAt: started, durationMs: Math.round((performance.now() - t0) * 10) / 10 };
+}

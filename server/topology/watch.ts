@@ -1,0 +1,166 @@
+/**
+ * Keeps the topology model current while a trace or the service runs. Two cheap signals
+ * trigger a full discovery: the set of namespace inodes changed (checked every `pollMs` with
+ * readlink/stat only, and at once when /run/netns changes), or a caller saw an inode the model
+ * does not know (`noteUnknown`). A full discovery also runs every `refreshMs` to pick up
+ * interface, route and rule changes inside namespaces that stayed. Changes are emitted as
+ * 'change' events with the namespaces added, removed and changed.
+ */
+import { EventEmitter } from 'node:events';
+import { watch, type FSWatcher } from 'node:fs';
+import type { NamespaceModel, Topology } from '../../shared/topology/model.js';
+import type { DiscoverOptions } from './discover.js';
+import { discoverTopology } from './discover.js';
+import type { NamespaceEntry } from './namespaces.js';
+import { listNamespaces, NETNS_DIR } from './namespaces.js';
+
+export interface TopologyChange {
+  readonly topology: Topology;
+  /** Namespace names. */
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly changed: readonly string[];
+}
+
+export interface TopologyWatcherOptions {
+  /** How often the namespace set is checked (default 1000 ms). */
+  readonly pollMs?: number;
+  /** How often a full discovery runs regardless (default 10000 ms; 0 disables). */
+  readonly refreshMs?: number;
+  /** Shortest gap between two full discoveries triggered by signals (default 500 ms). */
+  readonly minGapMs?: number;
+  readonly discover?: (opts: DiscoverOptions) => Promise<Topology>;
+  readonly list?: () => Promise<NamespaceEntry[]>;
+}
+
+interface Events {
+  change: [TopologyChange];
+  error: [Error];
+}
+
+function fingerprint(ns: NamespaceModel): string {
+  // Everything but the pid list: processes come and go without changing the network.
+  const { pids: _pids, ...rest } = ns;
+  return JSON.stringify(rest);
+}
+
+export function diffTopology(before: Topology | null, after: Topology): Omit<TopologyChange, 'topology'> {
+  const old = new Map((before?.namespaces ?? []).map((n) => [n.netns, n]));
+  const now = new Map(after.namespaces.map((n) => [n.netns, n]));
+  const added: string[] = [];
+  const removed: string[] = [];
+  const changed: string[] = [];
+  for (const [ino, n] of now) {
+    const o = old.get(ino);
+    if (!o) added.push(n.name);
+    else if (fingerprint(o) !== fingerprint(n)) changed.push(n.name);
+  }
+  for (const [ino, o] of old) if (!now.has(ino)) removed.push(o.name);
+  return { added, removed, changed };
+}
+
+export class TopologyWatcher extends EventEmitter<Events> {
+  private topo: Topology | null = null;
+  private inFlight: Promise<Topology> | null = null;
+  private again = false;
+  private lastRun = 0;
+  private knownInodes = '';
+  private timers: NodeJS.Timeout[] = [];
+  private fsWatcher: FSWatcher | null = null;
+  private gapTimer: NodeJS.Timeout | null = null;
+  private readonly opts: Required<Pick<TopologyWatcherOptions, 'pollMs' | 'refreshMs' | 'minGapMs'>> & TopologyWatcherOptions;
+
+  constructor(opts: TopologyWatcherOptions = {}) {
+    super();
+    this.opts = { pollMs: 1000, refreshMs: 10_000, minGapMs: 500, ...opts };
+  }
+
+  /** The latest model, null before the first discovery finished. */
+  get current(): Topology | null {
+    return this.topo;
+  }
+
+  /** Runs the first discovery and starts following changes. */
+  async start(): Promise<Topology> {
+    const first = await this.refresh();
+    this.timers.push(setInterval(() => void this.poll(), this.opts.pollMs));
+    if (this.opts.refreshMs > 0) this.timers.push(setInterval(() => void this.refresh(), this.opts.refreshMs));
+    for (const t of this.timers) t.unref();
+    try {
+      this.fsWatcher = watch(NETNS_DIR, () => this.soon());
+      this.fsWatcher.on('error', () => undefined);
+      this.fsWatcher.unref();
+    } catch {
+      // No /run/netns yet: the poll still sees named namespaces once it exists.
+    }
+    return first;
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+    this.gapTimer = null;
+    this.fsWatcher?.close();
+    this.fsWatcher = null;
+  }
+
+  /** A trace saw this namespace inode: refresh soon if the model does not know it. */
+  noteUnknown(netns: number): void {
+    if (this.topo && !this.topo.namespaces.some((n) => n.netns === netns)) this.soon();
+  }
+
+  /** Full discovery now (coalesced with one already running); emits 'change' when something changed. */
+  refresh(): Promise<Topology> {
+    if (this.inFlight) {
+      this.again = true;
+      return this.inFlight;
+    }
+    const run = async (): Promise<Topology> => {
+      let topo: Topology;
+      do {
+        this.again = false;
+        this.lastRun = Date.now();
+        try {
+          topo = await (this.opts.discover ?? discoverTopology)({});
+        } catch (e) {
+          // discoverTopology does not throw; a replacement might.
+          this.emit('error', e instanceof Error ? e : new Error(String(e)));
+          topo = this.topo ?? { namespaces: [], errors: [String(e)], discoveredAt: Date.now(), durationMs: 0 };
+        }
+        const diff = diffTopology(this.topo, topo);
+        const first = this.topo === null;
+        this.topo = topo;
+        this.knownInodes = topo.namespaces.map((n) => n.netns).sort().join(',');
+        if (!first && (diff.added.length > 0 || diff.removed.length > 0 || diff.changed.length > 0)) {
+          this.emit('change', { topology: topo, ...diff });
+        }
+      } while (this.again);
+      return topo;
+    };
+    this.inFlight = run().finally(() => {
+      this.inFlight = null;
+    });
+    return this.inFlight;
+  }
+
+  private soon(): void {
+    if (this.gapTimer) return;
+    const wait = Math.max(0, this.opts.minGapMs - (Date.now() - this.lastRun));
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = null;
+      void this.refresh();
+    }, wait);
+    this.gapTimer.unref();
+  }
+
+  private async poll(): Promise<void> {
+    try {
+      const list = await (this.opts.list ?? listNamespaces)();
+      const inodes = list.map((n) => n.netns).sort().join(',');
+      if (inodes !== this.knownInodes && !this.inFlight) this.soon();
+    } catch (e) {
+      this.emit('error', e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+}

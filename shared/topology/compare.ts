@@ -1,0 +1,196 @@
+/**
+ * Where an observed packet left its expected path. Hops are compared on (namespace, interface,
+ * event); 'rx' hops (netif_rx, the first half of a veth receive) are ignored since the model
+ * predicts the 'recv' that follows, and so are hops the model cannot predict (devices or
+ * namespaces it does not know). The observation may start mid-path (the first observed hop
+ * anchors anywhere in the expected path) and may skip expected hops (lost events); it diverges
+ * when it shows a hop the expected path does not continue with, a drop or consume where the
+ * path goes on, an address rewrite the path does not have, or ends before the path does.
+ */
+import type { Hop, Packet } from '../packet.js';
+import type { Topology } from './model.js';
+import type { ExpectedHop, ExpectedPath, Flow } from './simulate.js';
+import { FlowError, simulatePath } from './simulate.js';
+import { sameAddr } from './ip.js';
+
+export interface Divergence {
+  /** Index in the expected hops of the first expected hop not followed (hops.length when the path was done). */
+  readonly index: number;
+  /** Index in the observed hops of the hop that diverged; null when the observation ended early. */
+  readonly observedIndex: number | null;
+  readonly expected: ExpectedHop | null;
+  readonly observed: Hop | null;
+  /** 'path': another hop; 'drop' / 'consume': freed where the path goes on; 'nat': same hop, other addresses; 'missing': never seen. */
+  readonly kind: 'path' | 'drop' | 'consume' | 'nat' | 'missing';
+  readonly summary: string;
+}
+
+export interface CompareOptions {
+  /** Drop reason of the observed packet (Packet.drop.reason), used in the summary. */
+  readonly dropReason?: string | null;
+}
+
+type ObservedLike = Pick<Hop, 'event' | 'netns' | 'ns' | 'ifname' | 'src' | 'dst'>;
+
+function nsLabel(h: { ns: string | null; netns: number }): string {
+  return h.ns ?? `netns ${h.netns}`;
+}
+
+function sameSpot(o: ObservedLike, e: ExpectedHop): boolean {
+  return o.netns === e.netns && o.ifname === e.ifname && o.event === e.event;
+}
+
+function describeExpected(e: ExpectedHop | null, path: ExpectedPath | null): string {
+  if (!e) {
+    const last = path?.hops[path.hops.length - 1];
+    return `expected to end in ${last?.ns ?? path?.flow.ns ?? '?'} (${path?.fate ?? 'end'})`;
+  }
+  switch (e.event) {
+    case 'xmit':
+      return `expected to leave ${e.ns} through ${e.ifname} (xmit)`;
+    case 'recv':
+      return `expected to arrive in ${e.ns} on ${e.ifname} (recv)`;
+    case 'drop': {
+      const rule = e.rules.find((r) => r.verdict === 'drop' || r.verdict === 'reject');
+      return `expected to be dropped in ${e.ns}${rule ? ` (${rule.hook} ${rule.table}: ${rule.rule})` : ''}`;
+    }
+  }
+}
+
+function describeObserved(o: ObservedLike | null, last: ObservedLike | null, dropReason: string | null | undefined): string {
+  if (!o) {
+    return last ? `was last seen in ${nsLabel(last)} on ${last.ifname || '(no device)'} (${last.event})` : 'was not observed';
+  }
+  switch (o.event) {
+    case 'drop':
+      return `was dropped in ${nsLabel(o)}${dropReason ? ` (reason ${dropReason})` : ''}`;
+    case 'consume':
+      return `was consumed in ${nsLabel(o)}`;
+    case 'xmit':
+      return `left ${nsLabel(o)} through ${o.ifname} (xmit)`;
+    case 'recv':
+    case 'rx':
+      return `arrived in ${nsLabel(o)} on ${o.ifname} (${o.event})`;
+  }
+}
+
+/** Can the model say anything about this hop? */
+function predictable(o: ObservedLike, known: ReadonlySet<string> | null): boolean {
+  if (o.ifname === '') return false;
+  if (known === null) return true;
+  return known.has(`${o.netns}/${o.ifname}`);
+}
+
+/**
+ * Compares observed hops with the expected path: null when they agree, else the first
+ * divergence. `topology`, when given, lets hops on devices it does not model be ignored.
+ */
+export function comparePaths(
+  observed: readonly Hop[],
+  expected: ExpectedPath | readonly ExpectedHop[],
+  opts: CompareOptions & { readonly topology?: Topology } = {},
+): Divergence | null {
+  const path = Array.isArray(expected) ? null : (expected as ExpectedPath);
+  const exp: readonly ExpectedHop[] = path ? path.hops : (expected as readonly ExpectedHop[]);
+  let known: Set<string> | null = null;
+  if (opts.topology) {
+    known = new Set();
+    for (const ns of opts.topology.namespaces) {
+      known.add(`${ns.netns}/`);
+      for (const i of ns.interfaces) known.add(`${ns.netns}/${i.name}`);
+    }
+  }
+  const obs = observed.map((h, i) => ({ h, i })).filter(({ h }) => h.event !== 'rx');
+  if (obs.length === 0 || exp.length === 0) return null;
+  let i = 0;
+  let anchored = false;
+  let lastMatched: ObservedLike | null = null;
+  const diverge = (kind: Divergence['kind'], o: { h: Hop; i: number } | null): Divergence => {
+    const e = exp[i] ?? null;
+    const summary = `${describeExpected(e, path)}, ${describeObserved(o?.h ?? null, lastMatched, opts.dropReason)}`;
+    return { index: i, observedIndex: o?.i ?? null, expected: e, observed: o?.h ?? null, kind, summary };
+  };
+  for (const o of obs) {
+    const h = o.h;
+    if (h.event === 'drop' || h.event === 'consume') {
+      const e = exp[i];
+      if (e && e.event === 'drop' && e.netns === h.netns && h.event === 'drop') return null;
+      if (i >= exp.length) {
+        // The path was done: the packet reached where it was expected to. What the kernel did
+        // then (no listening socket, delivered) is not a path question, unless a firewall
+        // dropped it there.
+        if (h.event === 'drop' && opts.dropReason === 'NETFILTER_DROP') return diverge('drop', o);
+        return null;
+      }
+      if (path && path.fate === 'unreachable' && h.event === 'drop' && exp[exp.length - 1]?.netns === h.netns) return null;
+      return diverge(h.event === 'drop' ? 'drop' : 'consume', o);
+    }
+    const e = exp[i];
+    if (e && sameSpot(h, e)) {
+      const natDiff = !e.guess && (!sameAddr(h.src, e.src) || !sameAddr(h.dst, e.dst));
+      if (natDiff) {
+        return {
+          index: i, observedIndex: o.i, expected: e, observed: h, kind: 'nat',
+          summary: `expected ${e.src} → ${e.dst} on ${e.ifname} in ${e.ns} (${e.event}), saw ${h.src} → ${h.dst}`,
+        };
+      }
+      i++;
+      anchored = true;
+      lastMatched = h;
+      continue;
+    }
+    if (lastMatched && lastMatched.netns === h.netns && lastMatched.ifname === h.ifname && lastMatched.event === h.event) continue;
+    const ahead = exp.findIndex((x, k) => k > i && sameSpot(h, x));
+    if (ahead >= 0 && (anchored || i === 0)) {
+      // Started mid-path, or some expected hops were not observed (lost events): follow on.
+      i = ahead + 1;
+      anchored = true;
+      lastMatched = h;
+      continue;
+    }
+    if (!predictable(h, known)) continue;
+    return diverge('path', o);
+  }
+  const rest = exp.slice(i);
+  if (rest.length === 0) return null;
+  return diverge('missing', null);
+}
+
+/** The flow to simulate for an observed packet: from its first hop, as sent or as received there. */
+export function flowFromPacket(packet: Packet): Flow | null {
+  const first = packet.hops.find((h) => h.event !== 'drop' && h.event !== 'consume');
+  if (!first) return null;
+  const received = first.event === 'recv' || first.event === 'rx';
+  return {
+    from: first.netns,
+    src: first.src,
+    dst: first.dst,
+    proto: packet.proto,
+    sport: first.sport,
+    dport: first.dport,
+    iif: received ? first.ifname : null,
+  };
+}
+
+export interface PacketExpectation {
+  readonly expected: ExpectedPath | null;
+  readonly divergence: Divergence | null;
+}
+
+/**
+ * What `trace` attaches to a packet: its expected path and where it diverged. Null expected
+ * when the model cannot place the packet (namespace or interface unknown to it).
+ */
+export function expectPacket(topology: Topology, packet: Packet): PacketExpectation {
+  const flow = flowFromPacket(packet);
+  if (!flow) return { expected: null, divergence: null };
+  let expected: ExpectedPath;
+  try {
+    expected = simulatePath(topology, flow);
+  } catch (e) {
+    if (e instanceof FlowError) return { expected: null, divergence: null };
+    throw e;
+  }
+  const divergence = comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, topology });
+  return { expected, divergence };
+}

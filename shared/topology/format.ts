@@ -1,0 +1,101 @@
+/**
+ * Human forms of the topology (a tree per namespace, with veth links and bridge ports) and of
+ * an expected path (reads like a trace). Plain text, no colour: callers add emphasis.
+ */
+import type { NamespaceModel, NetInterface, Topology } from './model.js';
+import type { ExpectedPath } from './simulate.js';
+
+function onOff(v: boolean | null): string {
+  return v === null ? '?' : v ? 'on' : 'off';
+}
+
+function ifaceLine(ns: NamespaceModel, i: NetInterface, byInode: ReadonlyMap<number, string>): string {
+  const state = i.up ? (i.carrier ? 'up' : 'up, no carrier') : 'down';
+  const parts = [`${i.name} (${i.kind}, ${state}, mtu ${i.mtu}${i.mac && i.kind !== 'loopback' ? `, ${i.mac}` : ''})`];
+  const addrs = i.addrs.filter((a) => !a.toLowerCase().startsWith('fe80:'));
+  if (addrs.length > 0) parts.push(addrs.join(' '));
+  if (i.peer) {
+    const where = i.peer.netns === ns.netns ? '' : `${byInode.get(i.peer.netns) ?? `netns ${i.peer.netns}`}:`;
+    parts.push(`<-> ${where}${i.peer.name}`);
+  } else if (i.kind === 'veth') {
+    parts.push('<-> (peer unknown)');
+  }
+  return parts.join('  ');
+}
+
+/** `names` labels peers in namespaces left out of `topo` (when showing a subset). */
+export function formatTopology(topo: Topology, names?: ReadonlyMap<number, string>): string {
+  const byInode = new Map([...(names ?? []), ...topo.namespaces.map((n): [number, string] => [n.netns, n.name])]);
+  const out: string[] = [];
+  for (const ns of topo.namespaces) {
+    const pids = ns.pids.length > 0 ? `, ${ns.pids.length} process${ns.pids.length === 1 ? '' : 'es'}` : '';
+    out.push(`${ns.name}  (netns ${ns.netns}${pids}; forwarding ipv4 ${onOff(ns.forwarding.ipv4)}, ipv6 ${onOff(ns.forwarding.ipv6)})`);
+    const ports = new Map<string, NetInterface[]>();
+    for (const i of ns.interfaces) {
+      if (i.master) ports.set(i.master, [...(ports.get(i.master) ?? []), i]);
+    }
+    const top = ns.interfaces.filter((i) => !i.master || !ns.interfaces.some((b) => b.name === i.master));
+    top.forEach((i, n) => {
+      const lastTop = n === top.length - 1;
+      out.push(`${lastTop ? '└─' : '├─'} ${ifaceLine(ns, i, byInode)}`);
+      const children = ports.get(i.name) ?? [];
+      children.forEach((c, k) => {
+        out.push(`${lastTop ? '   ' : '│  '}${k === children.length - 1 ? '└─' : '├─'} port ${ifaceLine(ns, c, byInode)}`);
+      });
+    });
+    const routes = ns.routes.filter((r) => r.table !== 'local' && !(r.family === 6 && r.dst.toLowerCase().startsWith('fe80:')) && r.type !== 'multicast');
+    for (const r of routes) {
+      const via = r.gateway ? ` via ${r.gateway}` : '';
+      const dev = r.dev ? ` dev ${r.dev}` : '';
+      const type = r.type === 'unicast' ? '' : `${r.type} `;
+      const table = r.table === 'main' ? '' : ` table ${r.table}`;
+      const dst = r.dst === '0.0.0.0/0' || r.dst === '::/0' ? 'default' : r.dst;
+      out.push(`   route ${type}${dst}${via}${dev}${table}`);
+    }
+    const custom = ns.rules.filter((r) => !(r.table === 'local' && r.priority === 0) && !(r.table === 'main' && r.priority === 32766) && !(r.table === 'default' && r.priority === 32767));
+    for (const r of custom) {
+      out.push(`   rule ${r.priority}: ${r.invert ? 'not ' : ''}${r.src ? `from ${r.src} ` : ''}${r.dst ? `to ${r.dst} ` : ''}${r.iif ? `iif ${r.iif} ` : ''}${[...r.unsupported, ''].join(' ')}${r.action === 'lookup' ? `lookup ${r.table ?? '?'}` : r.action}`);
+    }
+    for (const rule of ns.netfilter.rules) {
+      const a = rule.action.kind;
+      if (a === 'accept' || a === 'continue' || a === 'return' || a === 'jump' || a === 'goto') continue;
+      out.push(`   netfilter ${rule.family} ${rule.table} ${rule.chain}: ${rule.text}`);
+    }
+    for (const e of ns.errors) out.push(`   ! ${e}`);
+    out.push('');
+  }
+  for (const e of topo.errors) out.push(`! ${e}`);
+  out.push(`${topo.namespaces.length} namespaces, discovered in ${topo.durationMs} ms`);
+  return out.join('\n');
+}
+
+function tuple(src: string, sport: number, dst: string, dport: number): string {
+  const host = (a: string, p: number): string => (p === 0 ? a : a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
+  return `${host(src, sport)} > ${host(dst, dport)}`;
+}
+
+export function formatPath(p: ExpectedPath): string {
+  const out: string[] = [];
+  const f = p.flow;
+  out.push(`expected path of ${f.proto} ${tuple(f.src, f.sport, f.dst, f.dport)} ${f.iif ? `received on ${f.iif} in` : 'sent from'} ${f.ns}`);
+  const nsWidth = Math.max(2, ...p.hops.map((h) => h.ns.length));
+  const ifWidth = Math.max(6, ...p.hops.map((h) => h.ifname.length));
+  let prev = '';
+  for (const h of p.hops) {
+    const t = tuple(h.src, h.sport, h.dst, h.dport);
+    const show = t !== prev ? t : '';
+    prev = t;
+    out.push(`  ${h.ns.padEnd(nsWidth)}  ${(h.ifname || '-').padEnd(ifWidth)}  ${h.event.padEnd(4)}  ${show}`);
+    for (const r of h.rules) {
+      out.push(`  ${''.padEnd(nsWidth)}    ${r.hook} ${r.table} ${r.chain}: ${r.verdict}  [${r.rule}]`);
+    }
+    for (const g of h.guess ?? []) out.push(`  ${''.padEnd(nsWidth)}    guess: ${g}`);
+  }
+  out.push(`fate: ${p.fate.toUpperCase()} - ${p.reason}`);
+  if (p.drop) {
+    out.push(`dropped in ${p.drop.ns}${p.drop.hook ? ` at ${p.drop.hook}${p.drop.table ? ` (${p.drop.table} ${p.drop.chain ?? ''})` : ''}` : ''}${p.drop.rule ? ` by: ${p.drop.rule}` : ''}${p.drop.kernelReason ? `  [kernel: ${p.drop.kernelReason}]` : ''}`);
+  }
+  const hopGuesses = new Set(p.hops.flatMap((h) => h.guess ?? []));
+  for (const n of p.notes) if (!hopGuesses.has(n)) out.push(`note: ${n}`);
+  return out.join('\n');
+}

@@ -1,0 +1,171 @@
+/**
+ * The modelled topology of one host: every network namespace with its interfaces, routes,
+ * policy rules, forwarding switches and the netfilter rules that matter for a packet's path.
+ * server/topology/discover.ts fills it from `ip -j`, `nft -j` and `iptables-save`;
+ * shared/topology/simulate.ts walks it. `Topology` is also the public JSON of
+ * `hoptrace topology --json`: add fields, never rename or remove them.
+ */
+
+export type IpFamily = 4 | 6;
+
+/** Netfilter hooks in the vocabulary users know (iptables chain names). */
+export type NfHook = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING';
+
+export const NF_HOOKS: readonly NfHook[] = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
+
+export interface Topology {
+  readonly namespaces: readonly NamespaceModel[];
+  /** Problems that concern no single namespace (a namespace that vanished mid-discovery...). */
+  readonly errors: readonly string[];
+  /** Wall clock (ms since epoch) when discovery started. */
+  readonly discoveredAt: number;
+  /** How long one full discovery took, in ms. */
+  readonly durationMs: number;
+}
+
+export interface NamespaceModel {
+  /** Network namespace inode number: the identity the probes report. */
+  readonly netns: number;
+  /** `ip netns` name, 'host' for the initial namespace, else a label like `pid 1234 (nginx)`. */
+  readonly name: string;
+  /** Path usable with `nsenter --net=`: /run/netns/NAME or /proc/PID/ns/net. */
+  readonly path: string;
+  readonly pids: readonly number[];
+  readonly interfaces: readonly NetInterface[];
+  /** Routes of all tables (local and main at least), both families. */
+  readonly routes: readonly Route[];
+  /** Policy routing rules (`ip rule`), both families. Netfilter rules live in `netfilter`. */
+  readonly rules: readonly PolicyRule[];
+  /** net.ipv4.ip_forward and net.ipv6.conf.all.forwarding; null when they could not be read. */
+  readonly forwarding: { readonly ipv4: boolean | null; readonly ipv6: boolean | null };
+  /** net.bridge.bridge-nf-call-ip(6)tables: bridged frames traverse the ip/ip6 hooks (br_netfilter). */
+  readonly bridgeNfCall: { readonly ipv4: boolean; readonly ipv6: boolean };
+  readonly netfilter: Netfilter;
+  /** What could not be read or understood in this namespace. The rest of the entry is still valid. */
+  readonly errors: readonly string[];
+}
+
+export interface PeerRef {
+  readonly netns: number;
+  readonly ifindex: number;
+  readonly name: string;
+}
+
+export interface NetInterface {
+  readonly ifindex: number;
+  readonly name: string;
+  /** 'loopback', 'veth', 'bridge', 'physical', or the kernel's kind as is ('vxlan', 'dummy', 'ifb'...). */
+  readonly kind: string;
+  readonly mac: string | null;
+  readonly mtu: number;
+  /** Administratively up (IFF_UP). */
+  readonly up: boolean;
+  /** Carrier present (IFF_LOWER_UP); a veth whose peer is down has none. */
+  readonly carrier: boolean;
+  /** CIDR strings, e.g. 10.244.1.1/24, fd00::1/64. */
+  readonly addrs: readonly string[];
+  /** Name of the bridge this interface is a port of, null when none. */
+  readonly master: string | null;
+  /** The other end of a veth pair, resolved across namespaces; null when none or unresolved. */
+  readonly peer: PeerRef | null;
+  /** The kernel's raw link reference (IFLA_LINK / IFLA_LINK_NETNSID), kept for peer resolution. */
+  readonly link: { readonly ifindex: number; readonly nsid: number | null } | null;
+  /** For bridges: the bridge's own nf_call_iptables/ip6tables options. */
+  readonly bridgeNfCall?: { readonly ipv4: boolean; readonly ipv6: boolean };
+}
+
+export type RouteType =
+  | 'unicast' | 'local' | 'broadcast' | 'multicast' | 'anycast'
+  | 'blackhole' | 'unreachable' | 'prohibit' | 'throw' | 'nat' | 'unspec';
+
+export interface Route {
+  readonly family: IpFamily;
+  /** 'main', 'local', 'default' or the table number as a string. */
+  readonly table: string;
+  readonly type: RouteType;
+  /** CIDR; the default route is 0.0.0.0/0 or ::/0. */
+  readonly dst: string;
+  readonly gateway: string | null;
+  readonly dev: string | null;
+  readonly prefsrc: string | null;
+  readonly metric: number;
+  /** Multipath routes: every next hop (the simulator takes the first and says so). */
+  readonly nexthops: readonly { readonly gateway: string | null; readonly dev: string | null }[];
+}
+
+export interface PolicyRule {
+  readonly family: IpFamily;
+  readonly priority: number;
+  /** 'lookup' (use `table`), 'blackhole', 'unreachable', 'prohibit', 'goto', 'nop'. */
+  readonly action: string;
+  readonly table: string | null;
+  /** Selector CIDRs; null means all. */
+  readonly src: string | null;
+  readonly dst: string | null;
+  readonly iif: string | null;
+  readonly oif: string | null;
+  /** `not`: the rule applies when the selectors do not match. */
+  readonly invert: boolean;
+  /** Selectors the simulator does not model (fwmark, uidrange, ipproto, ports, tos...), as text. */
+  readonly unsupported: readonly string[];
+}
+
+/** Netfilter families as nft names them; iptables rules show up as ip/ip6 (iptables-nft). */
+export type NfFamily = 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev';
+
+export interface Netfilter {
+  readonly chains: readonly NfChain[];
+  /** In evaluation order within each chain. */
+  readonly rules: readonly NfRule[];
+}
+
+export interface NfChain {
+  readonly family: NfFamily;
+  readonly table: string;
+  readonly name: string;
+  /** Base chains only: nft hook name (prerouting, input, forward, output, postrouting, ingress...). */
+  readonly hook: string | null;
+  /** Base chains only: filter, nat or route. */
+  readonly type: string | null;
+  readonly prio: number | null;
+  readonly policy: 'accept' | 'drop' | null;
+}
+
+export interface NfRule {
+  readonly family: NfFamily;
+  readonly table: string;
+  readonly chain: string;
+  readonly handle: number;
+  readonly matches: readonly NfMatch[];
+  readonly action: NfAction;
+  /** The rule as the user wrote it: an iptables-save line for iptables rules, nft syntax otherwise. */
+  readonly text: string;
+  readonly origin: 'nft' | 'iptables';
+}
+
+export type NfMatch =
+  /** Addresses: CIDRs, single addresses, or `a-b` ranges. */
+  | { readonly kind: 'addr'; readonly field: 'saddr' | 'daddr'; readonly family: IpFamily; readonly neg: boolean; readonly values: readonly string[] }
+  /** Ports: `proto` null means any protocol that has ports (nft `th`). Implies that protocol. */
+  | { readonly kind: 'port'; readonly field: 'sport' | 'dport'; readonly proto: number | null; readonly neg: boolean; readonly ranges: readonly (readonly [number, number])[] }
+  | { readonly kind: 'l4proto'; readonly neg: boolean; readonly protos: readonly number[] }
+  /** Interface names; a trailing `*` is a prefix wildcard (iptables `+`). */
+  | { readonly kind: 'iface'; readonly field: 'iifname' | 'oifname'; readonly neg: boolean; readonly names: readonly string[] }
+  /** Conntrack state: new, established, related, invalid, untracked. */
+  | { readonly kind: 'ctstate'; readonly neg: boolean; readonly states: readonly string[] }
+  | { readonly kind: 'family'; readonly families: readonly IpFamily[] }
+  /** Address type (iptables -m addrtype, nft fib ... type): local, unicast, broadcast, multicast... */
+  | { readonly kind: 'addrtype'; readonly field: 'saddr' | 'daddr'; readonly neg: boolean; readonly types: readonly string[] }
+  /** Anything the simulator does not evaluate; `text` says what. */
+  | { readonly kind: 'unknown'; readonly text: string };
+
+export type NfAction =
+  | { readonly kind: 'accept' | 'drop' | 'reject' | 'return' | 'continue' }
+  | { readonly kind: 'jump' | 'goto'; readonly target: string }
+  /** addr null: keep the address (port-only mapping). A range maps to its first address. */
+  | { readonly kind: 'dnat' | 'snat'; readonly addr: string | null; readonly port: number | null }
+  | { readonly kind: 'masquerade' }
+  | { readonly kind: 'redirect'; readonly port: number | null }
+  | { readonly kind: 'unknown'; readonly text: string };
+
+export const EMPTY_NETFILTER: Netfilter = { chains: [], rules: [] };

@@ -1,0 +1,210 @@
+/**
+ * Mappers from iproute2's JSON (`ip -j -d addr show`, `ip -j -d route show table all`,
+ * `ip -j rule show`, iproute2 6.1) to model types. Unknown fields are ignored; entries that
+ * cannot be read are reported through `errors` and skipped, never thrown.
+ */
+import type { IpFamily, NetInterface, PolicyRule, Route, RouteType } from './model.js';
+import { parsePrefix } from './ip.js';
+
+type Json = Record<string, unknown>;
+
+function isObj(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function str(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/**
+ * Splits the output of `ip -j -batch` (one JSON document per command, back to back) into
+ * its documents. A document that does not parse is returned as an Error in its place.
+ */
+export function splitJsonDocuments(text: string): unknown[] {
+  const out: unknown[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    else if (c === '[' || c === '{') {
+      if (depth === 0) start = i;
+      depth++;
+    } else if (c === ']' || c === '}') {
+      depth--;
+      if (depth === 0 && start >= 0) {
+        const doc = text.slice(start, i + 1);
+        try {
+          out.push(JSON.parse(doc));
+        } catch (e) {
+          out.push(e instanceof Error ? e : new Error(String(e)));
+        }
+        start = -1;
+      }
+    }
+  }
+  return out;
+}
+
+function interfaceKind(link: Json): string {
+  const info = isObj(link.linkinfo) ? link.linkinfo : null;
+  const kind = info ? str(info.info_kind) : null;
+  if (kind) return kind;
+  const linkType = str(link.link_type);
+  if (linkType === 'loopback') return 'loopback';
+  // A device with no rtnl kind is a real driver: physical NICs, virtio, etc.
+  if (linkType === 'ether') return 'physical';
+  return linkType ?? 'unknown';
+}
+
+/** Interfaces from `ip -j -d addr show` (links with their addresses). Peers are resolved later. */
+export function parseInterfaces(json: unknown, errors: string[]): NetInterface[] {
+  if (!Array.isArray(json)) {
+    errors.push('ip addr: output is not a JSON array');
+    return [];
+  }
+  const out: NetInterface[] = [];
+  for (const link of json) {
+    if (!isObj(link)) continue;
+    const ifindex = num(link.ifindex);
+    const name = str(link.ifname);
+    if (ifindex === null || name === null) {
+      errors.push(`ip addr: skipped an entry without ifindex/ifname`);
+      continue;
+    }
+    const flags = Array.isArray(link.flags) ? link.flags.filter((f): f is string => typeof f === 'string') : [];
+    const addrs: string[] = [];
+    if (Array.isArray(link.addr_info)) {
+      for (const a of link.addr_info) {
+        if (!isObj(a)) continue;
+        const local = str(a.local);
+        const len = num(a.prefixlen);
+        if (local && len !== null && (a.family === 'inet' || a.family === 'inet6')) addrs.push(`${local}/${len}`);
+      }
+    }
+    const kind = interfaceKind(link);
+    const linkIndex = num(link.link_index);
+    const nsid = num(link.link_netnsid);
+    const info = isObj(link.linkinfo) ? link.linkinfo : null;
+    const infoData = info && isObj(info.info_data) ? info.info_data : null;
+    const iface: NetInterface = {
+      ifindex,
+      name,
+      kind,
+      mac: str(link.address),
+      mtu: num(link.mtu) ?? 0,
+      up: flags.includes('UP'),
+      carrier: flags.includes('LOWER_UP'),
+      addrs,
+      master: str(link.master),
+      peer: null,
+      link: linkIndex !== null && kind === 'veth' ? { ifindex: linkIndex, nsid } : null,
+      ...(kind === 'bridge' && infoData
+        ? { bridgeNfCall: { ipv4: infoData.nf_call_iptables === 1, ipv6: infoData.nf_call_ip6tables === 1 } }
+        : {}),
+    };
+    out.push(iface);
+  }
+  return out;
+}
+
+const ROUTE_TYPES: ReadonlySet<string> = new Set([
+  'unicast', 'local', 'broadcast', 'multicast', 'anycast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat', 'unspec',
+]);
+
+/** Routes from `ip -j -d -4|-6 route show table all`. */
+export function parseRoutes(json: unknown, family: IpFamily, errors: string[]): Route[] {
+  if (!Array.isArray(json)) {
+    errors.push(`ip -${family} route: output is not a JSON array`);
+    return [];
+  }
+  const out: Route[] = [];
+  for (const r of json) {
+    if (!isObj(r)) continue;
+    const rawDst = str(r.dst);
+    if (rawDst === null) continue;
+    const prefix = parsePrefix(rawDst, family);
+    if (!prefix) {
+      errors.push(`ip -${family} route: skipped route to ${rawDst}`);
+      continue;
+    }
+    const len = rawDst.includes('/') ? '' : `/${prefix.len}`;
+    const dst = rawDst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : `${rawDst}${len}`;
+    const type = str(r.type) ?? 'unicast';
+    const table = r.table === undefined ? 'main' : String(r.table);
+    const nexthops: { gateway: string | null; dev: string | null }[] = [];
+    if (Array.isArray(r.nexthops)) {
+      for (const nh of r.nexthops) {
+        if (isObj(nh)) nexthops.push({ gateway: str(nh.gateway), dev: str(nh.dev) });
+      }
+    }
+    out.push({
+      family,
+      table,
+      type: (ROUTE_TYPES.has(type) ? type : 'unspec') as RouteType,
+      dst,
+      gateway: str(r.gateway) ?? nexthops[0]?.gateway ?? null,
+      dev: str(r.dev) ?? nexthops[0]?.dev ?? null,
+      prefsrc: str(r.prefsrc),
+      metric: num(r.metric) ?? 0,
+      nexthops,
+    });
+  }
+  return out;
+}
+
+/** Policy rules from `ip -j -4|-6 rule show`. */
+export function parsePolicyRules(json: unknown, family: IpFamily, errors: string[]): PolicyRule[] {
+  if (!Array.isArray(json)) {
+    errors.push(`ip -${family} rule: output is not a JSON array`);
+    return [];
+  }
+  const known = new Set(['priority', 'src', 'srclen', 'dst', 'dstlen', 'table', 'action', 'iif', 'oif', 'not', 'goto', 'protocol', 'flags', 'iif_detached', 'oif_detached']);
+  const out: PolicyRule[] = [];
+  for (const r of json) {
+    if (!isObj(r)) continue;
+    const priority = num(r.priority) ?? 0;
+    const src = str(r.src);
+    const dst = str(r.dst);
+    const srclen = num(r.srclen);
+    const dstlen = num(r.dstlen);
+    const unsupported: string[] = [];
+    for (const [k, v] of Object.entries(r)) {
+      if (!known.has(k)) unsupported.push(`${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+    }
+    let action = str(r.action) ?? 'lookup';
+    if (r.goto !== undefined) action = 'goto';
+    out.push({
+      family,
+      priority,
+      action,
+      table: r.table === undefined ? null : String(r.table),
+      src: src === null || src === 'all' ? null : `${src}${srclen !== null ? `/${srclen}` : ''}`,
+      dst: dst === null || dst === 'all' ? null : `${dst}${dstlen !== null ? `/${dstlen}` : ''}`,
+      iif: str(r.iif),
+      oif: str(r.oif),
+      invert: 'not' in r,
+      unsupported,
+    });
+  }
+  return out;
+}
+
+/** `sysctl -e NAME...` output (`name = value` lines) into a map. */
+export function parseSysctl(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq < 0) continue;
+    out.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
+  }
+  return out;
+}

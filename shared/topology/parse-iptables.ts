@@ -1,0 +1,256 @@
+/**
+ * iptables-save / ip6tables-save text to model rules, and the merge into the nft view.
+ * iptables-nft stores matches and targets as `xt` expressions that `nft -j` prints without
+ * their arguments (`{"xt": {"type": "target", "name": "DNAT"}}`), so the DNAT address or the
+ * conntrack states are only in iptables-save. Rules are matched by position in their chain:
+ * iptables-save lists them in the same order the kernel (and nft) does.
+ */
+import type { IpFamily, NfAction, NfMatch, NfRule, Netfilter } from './model.js';
+import { protoNumber } from './proto.js';
+
+export interface IptRule {
+  readonly chain: string;
+  readonly matches: readonly NfMatch[];
+  readonly action: NfAction;
+  readonly text: string;
+}
+
+/** table → chain → rules in order. */
+export type IptTables = Map<string, Map<string, IptRule[]>>;
+
+/** Splits a line into words, honouring the double quotes iptables-save puts around comments. */
+export function tokenize(line: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let inWord = false;
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i] ?? '';
+    if (quoted) {
+      if (c === '\\' && i + 1 < line.length) {
+        cur += line[++i];
+      } else if (c === '"') {
+        quoted = false;
+      } else {
+        cur += c;
+      }
+    } else if (c === '"') {
+      quoted = true;
+      inWord = true;
+    } else if (c === ' ' || c === '\t') {
+      if (inWord) out.push(cur);
+      cur = '';
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (inWord) out.push(cur);
+  return out;
+}
+
+function ports(spec: string): [number, number][] | null {
+  const out: [number, number][] = [];
+  for (const part of spec.split(',')) {
+    const [a, b] = part.split(':');
+    const lo = a === '' || a === undefined ? 0 : Number(a);
+    const hi = b === undefined ? lo : b === '' ? 65535 : Number(b);
+    if (!Number.isInteger(lo) || !Number.isInteger(hi)) return null;
+    out.push([lo, hi]);
+  }
+  return out;
+}
+
+/** `10.0.0.1:80`, `10.0.0.1-10.0.0.3:80-90`, `[fd00::1]:80`, `fd00::1`, `:80` → first address and port. */
+export function parseNatTo(spec: string, family: IpFamily): { addr: string | null; port: number | null } {
+  let host = spec;
+  let port: string | null = null;
+  if (spec.startsWith('[')) {
+    const end = spec.indexOf(']');
+    host = spec.slice(1, end);
+    const rest = spec.slice(end + 1);
+    if (rest.startsWith(':')) port = rest.slice(1);
+  } else if (family === 4 || spec.startsWith(':')) {
+    const colon = spec.indexOf(':');
+    if (colon >= 0) {
+      host = spec.slice(0, colon);
+      port = spec.slice(colon + 1);
+    }
+  }
+  const addr = host === '' ? null : (host.split('-')[0] ?? null);
+  const p = port === null ? null : Number(port.split('-')[0]);
+  return { addr, port: p !== null && Number.isInteger(p) ? p : null };
+}
+
+/** Targets that do something and let the packet go on to the next rule. */
+const NON_TERMINAL = new Set(['LOG', 'NFLOG', 'MARK', 'CONNMARK', 'CT', 'NOTRACK', 'TCPMSS', 'CHECKSUM', 'DSCP', 'TOS', 'TTL', 'HL', 'CLASSIFY', 'AUDIT', 'TRACE', 'SET']);
+
+function parseRuleLine(words: string[], family: IpFamily, chainNames: ReadonlySet<string>): { chain: string; matches: NfMatch[]; action: NfAction } | null {
+  if (words[0] !== '-A' || words[1] === undefined) return null;
+  const chain = words[1];
+  const matches: NfMatch[] = [];
+  let action: NfAction = { kind: 'continue' };
+  let proto: number | null = null;
+  let neg = false;
+  let module = '';
+  let i = 2;
+  const next = (): string => words[i++] ?? '';
+  /** Collects an unknown option with its arguments (words up to the next option). */
+  const unknownOption = (opt: string): void => {
+    const args: string[] = [];
+    while (i < words.length && !(words[i] ?? '').startsWith('-') && words[i] !== '!') args.push(next());
+    matches.push({ kind: 'unknown', text: `${neg ? '! ' : ''}${module ? `-m ${module} ` : ''}${opt}${args.length ? ` ${args.join(' ')}` : ''}` });
+  };
+  while (i < words.length) {
+    const w = next();
+    if (w === '!') {
+      neg = true;
+      continue;
+    }
+    switch (w) {
+      case '-s': case '--source': case '-d': case '--destination':
+        matches.push({ kind: 'addr', field: w === '-s' || w === '--source' ? 'saddr' : 'daddr', family, neg, values: next().split(',') });
+        break;
+      case '-i': case '--in-interface': case '-o': case '--out-interface':
+        matches.push({
+          kind: 'iface',
+          field: w === '-i' || w === '--in-interface' ? 'iifname' : 'oifname',
+          neg,
+          names: [next().replace(/\+$/, '*')],
+        });
+        break;
+      case '-p': case '--protocol': {
+        const p = next();
+        if (p === 'all' || p === '0') break;
+        const n = protoNumber(p);
+        if (n === null) matches.push({ kind: 'unknown', text: `-p ${p}` });
+        else {
+          if (!neg) proto = n;
+          matches.push({ kind: 'l4proto', neg, protos: [n] });
+        }
+        break;
+      }
+      case '-m': case '--match':
+        module = next();
+        break;
+      case '--sport': case '--source-port': case '--dport': case '--destination-port':
+      case '--sports': case '--source-ports': case '--dports': case '--destination-ports': {
+        const spec = next();
+        const r = ports(spec);
+        if (!r || (proto === null && module !== 'multiport')) {
+          matches.push({ kind: 'unknown', text: `${w} ${spec}` });
+        } else {
+          matches.push({ kind: 'port', field: w.startsWith('--sport') || w.startsWith('--source') ? 'sport' : 'dport', proto, neg, ranges: r });
+        }
+        break;
+      }
+      case '--ctstate': case '--state':
+        matches.push({ kind: 'ctstate', neg, states: next().toLowerCase().split(',') });
+        break;
+      case '--comment':
+        next();
+        break;
+      case '--src-type': case '--dst-type':
+        if (module === 'addrtype') {
+          matches.push({ kind: 'addrtype', field: w === '--src-type' ? 'saddr' : 'daddr', neg, types: next().toLowerCase().split(',') });
+        } else unknownOption(w);
+        break;
+      case '-j': case '--jump': {
+        const target = next();
+        const opts = new Map<string, string>();
+        while (i < words.length) {
+          const o = next();
+          if (o.startsWith('--')) {
+            const v = (words[i] ?? '').startsWith('--') ? '' : next();
+            opts.set(o, v);
+          }
+        }
+        if (target === 'ACCEPT' || target === 'DROP' || target === 'RETURN') action = { kind: target.toLowerCase() as 'accept' | 'drop' | 'return' };
+        else if (target === 'REJECT') action = { kind: 'reject' };
+        else if (target === 'MASQUERADE') action = { kind: 'masquerade' };
+        else if (target === 'DNAT' || target === 'SNAT') {
+          const to = opts.get(target === 'DNAT' ? '--to-destination' : '--to-source');
+          action = to === undefined ? { kind: 'unknown', text: `-j ${target}` } : { kind: target === 'DNAT' ? 'dnat' : 'snat', ...parseNatTo(to, family) };
+        } else if (target === 'REDIRECT') {
+          const to = opts.get('--to-ports');
+          action = { kind: 'redirect', port: to === undefined ? null : Number(to.split('-')[0]) };
+        } else if (chainNames.has(target)) action = { kind: 'jump', target };
+        else if (NON_TERMINAL.has(target)) action = { kind: 'continue' };
+        else action = { kind: 'unknown', text: `-j ${target}` };
+        break;
+      }
+      case '-g': case '--goto':
+        action = { kind: 'goto', target: next() };
+        break;
+      default:
+        unknownOption(w);
+    }
+    neg = false;
+  }
+  return { chain, matches, action };
+}
+
+/** Parses iptables-save or ip6tables-save output. Lines it cannot read are reported and skipped. */
+export function parseIptablesSave(text: string, family: IpFamily, errors: string[]): IptTables {
+  const tables: IptTables = new Map();
+  let table: Map<string, IptRule[]> | null = null;
+  let chainNames = new Set<string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    if (line.startsWith('*')) {
+      table = new Map();
+      chainNames = new Set();
+      tables.set(line.slice(1), table);
+    } else if (line.startsWith(':') && table) {
+      const name = line.slice(1).split(' ')[0] ?? '';
+      chainNames.add(name);
+      table.set(name, []);
+    } else if (line === 'COMMIT') {
+      table = null;
+    } else if (line.startsWith('-A') && table) {
+      const parsed = parseRuleLine(tokenize(line), family, chainNames);
+      if (!parsed) {
+        errors.push(`iptables-save: could not read "${line}"`);
+        continue;
+      }
+      const list = table.get(parsed.chain) ?? [];
+      list.push({ ...parsed, text: line });
+      table.set(parsed.chain, list);
+    }
+  }
+  return tables;
+}
+
+/**
+ * Replaces the nft view of iptables-nft rules (family ip/ip6, tables iptables knows) with
+ * the iptables-save view, chain by chain, when the rule counts agree; keeps nft's handles.
+ */
+export function mergeIptables(nf: Netfilter, family: IpFamily, ipt: IptTables, errors: string[]): Netfilter {
+  const nfFamily = family === 4 ? 'ip' : 'ip6';
+  const byChain = new Map<string, number[]>();
+  nf.rules.forEach((r, idx) => {
+    if (r.family !== nfFamily || !ipt.has(r.table)) return;
+    const key = `${r.table}\u0000${r.chain}`;
+    const list = byChain.get(key) ?? [];
+    list.push(idx);
+    byChain.set(key, list);
+  });
+  const rules: NfRule[] = [...nf.rules];
+  for (const [key, idxs] of byChain) {
+    const [table = '', chain = ''] = key.split('\u0000');
+    const iptRules = ipt.get(table)?.get(chain) ?? [];
+    if (iptRules.length !== idxs.length) {
+      errors.push(`iptables-save: ${nfFamily} ${table} ${chain} has ${iptRules.length} rules, nft shows ${idxs.length}; kept the nft view`);
+      continue;
+    }
+    idxs.forEach((idx, pos) => {
+      const orig = rules[idx];
+      const ir = iptRules[pos];
+      if (!orig || !ir) return;
+      rules[idx] = { ...orig, matches: ir.matches, action: ir.action, text: ir.text, origin: 'iptables' };
+    });
+  }
+  return { chains: nf.chains, rules };
+}

@@ -1,0 +1,277 @@
+/**
+ * Mapper from `nft -j list ruleset` (JSON schema 1, nftables 1.0.6) to model chains and rules.
+ * Matches the simulator evaluates (addresses, ports, protocol, interface names, ct state,
+ * family) are normalised; everything else is kept as an `unknown` match or action with its
+ * text, so the simulator can say it guessed. iptables-nft rules carry `xt` expressions that
+ * nft cannot describe; their indexes are returned so iptables-save can fill them in.
+ */
+import type { IpFamily, NfAction, NfChain, NfFamily, NfMatch, NfRule, Netfilter } from './model.js';
+import { ruleText } from './nf-text.js';
+import { protoNumber } from './proto.js';
+
+type Json = Record<string, unknown>;
+
+function isObj(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const FAMILIES: ReadonlySet<string> = new Set(['ip', 'ip6', 'inet', 'arp', 'bridge', 'netdev']);
+
+export interface NftParse {
+  readonly netfilter: Netfilter;
+  /** Indexes into netfilter.rules of rules that contain iptables `xt` expressions. */
+  readonly xtRules: readonly number[];
+}
+
+type SetMap = Map<string, unknown[]>;
+
+/** Flattens an nft JSON right-hand side into a list of scalar-ish values (strings, numbers, ranges, prefixes). */
+function values(right: unknown, sets: SetMap, table: string): unknown[] | null {
+  if (typeof right === 'string' && right.startsWith('@')) {
+    return sets.get(`${table}\u0000${right.slice(1)}`) ?? null;
+  }
+  if (Array.isArray(right)) return right.flatMap((v) => values(v, sets, table) ?? [v]);
+  if (isObj(right) && Array.isArray(right.set)) return right.set.flatMap((v) => values(v, sets, table) ?? [v]);
+  if (isObj(right) && isObj(right.elem)) return [right.elem.val];
+  return [right];
+}
+
+function addrValue(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (isObj(v) && isObj(v.prefix) && typeof v.prefix.addr === 'string' && typeof v.prefix.len === 'number') {
+    return `${v.prefix.addr}/${v.prefix.len}`;
+  }
+  if (isObj(v) && Array.isArray(v.range) && typeof v.range[0] === 'string' && typeof v.range[1] === 'string') {
+    return `${v.range[0]}-${v.range[1]}`;
+  }
+  return null;
+}
+
+function portRange(v: unknown): [number, number] | null {
+  if (typeof v === 'number') return [v, v];
+  if (typeof v === 'string' && /^\d+$/.test(v)) return [Number(v), Number(v)];
+  if (isObj(v) && Array.isArray(v.range) && typeof v.range[0] === 'number' && typeof v.range[1] === 'number') {
+    return [v.range[0], v.range[1]];
+  }
+  return null;
+}
+
+function allOrNull<T>(list: unknown[] | null, f: (v: unknown) => T | null): T[] | null {
+  if (!list) return null;
+  const out: T[] = [];
+  for (const v of list) {
+    const x = f(v);
+    if (x === null) return null;
+    out.push(x);
+  }
+  return out;
+}
+
+function short(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
+}
+
+function parseMatch(m: Json, sets: SetMap, table: string): NfMatch {
+  const op = m.op;
+  const unknown: NfMatch = { kind: 'unknown', text: `match ${short(m)}` };
+  if (op !== '==' && op !== '!=' && op !== 'in') return unknown;
+  const neg = op === '!=';
+  const left = m.left;
+  const vals = values(m.right, sets, table);
+  if (!isObj(left)) return unknown;
+  if (isObj(left.payload)) {
+    const { protocol, field } = left.payload;
+    if ((protocol === 'ip' || protocol === 'ip6') && (field === 'saddr' || field === 'daddr')) {
+      const addrs = allOrNull(vals, addrValue);
+      if (!addrs) return unknown;
+      return { kind: 'addr', field, family: protocol === 'ip' ? 4 : 6, neg, values: addrs };
+    }
+    if ((protocol === 'ip' && field === 'protocol') || (protocol === 'ip6' && field === 'nexthdr')) {
+      const protos = allOrNull(vals, (v) => (typeof v === 'string' || typeof v === 'number' ? protoNumber(v) : null));
+      if (!protos) return unknown;
+      // `ip protocol tcp` also says the packet is IPv4; the family check lives in the chain's family.
+      return { kind: 'l4proto', neg, protos };
+    }
+    if (typeof protocol === 'string' && (field === 'sport' || field === 'dport')) {
+      const proto = protocol === 'th' ? null : protoNumber(protocol);
+      if (protocol !== 'th' && proto === null) return unknown;
+      const ranges = allOrNull(vals, portRange);
+      if (!ranges) return unknown;
+      return { kind: 'port', field, proto, neg, ranges };
+    }
+    return unknown;
+  }
+  if (isObj(left.meta)) {
+    const key = left.meta.key;
+    if (key === 'iifname' || key === 'oifname' || key === 'iif' || key === 'oif') {
+      const names = allOrNull(vals, (v) => (typeof v === 'string' ? v : null));
+      if (!names) return unknown;
+      return { kind: 'iface', field: key === 'iif' || key === 'iifname' ? 'iifname' : 'oifname', neg, names };
+    }
+    if (key === 'l4proto') {
+      const protos = allOrNull(vals, (v) => (typeof v === 'string' || typeof v === 'number' ? protoNumber(v) : null));
+      if (!protos) return unknown;
+      return { kind: 'l4proto', neg, protos };
+    }
+    if (key === 'nfproto' || key === 'protocol') {
+      const fams = allOrNull(vals, (v): IpFamily | null => (v === 'ipv4' || v === 'ip' ? 4 : v === 'ipv6' || v === 'ip6' ? 6 : null));
+      if (!fams) return unknown;
+      const families = neg ? ([4, 6] as IpFamily[]).filter((f) => !fams.includes(f)) : fams;
+      return { kind: 'family', families };
+    }
+    return unknown;
+  }
+  if (isObj(left.fib) && left.fib.result === 'type' && Array.isArray(left.fib.flags) && left.fib.flags.length === 1) {
+    const field = left.fib.flags[0];
+    const types = allOrNull(vals, (v) => (typeof v === 'string' ? v : null));
+    if (!types || (field !== 'saddr' && field !== 'daddr')) return unknown;
+    return { kind: 'addrtype', field, neg, types };
+  }
+  if (isObj(left.ct) && left.ct.key === 'state' && left.ct.dir === undefined) {
+    const states = allOrNull(vals, (v) => (typeof v === 'string' ? v : null));
+    if (!states) return unknown;
+    return { kind: 'ctstate', neg, states };
+  }
+  return unknown;
+}
+
+function natTarget(n: Json): { addr: string | null; port: number | null } {
+  let addr: string | null = null;
+  if (typeof n.addr === 'string') addr = n.addr;
+  else if (isObj(n.addr) && Array.isArray(n.addr.range) && typeof n.addr.range[0] === 'string') addr = n.addr.range[0];
+  else if (isObj(n.addr) && isObj(n.addr.prefix) && typeof n.addr.prefix.addr === 'string') addr = n.addr.prefix.addr;
+  let port: number | null = null;
+  if (typeof n.port === 'number') port = n.port;
+  else if (isObj(n.port) && Array.isArray(n.port.range) && typeof n.port.range[0] === 'number') port = n.port.range[0];
+  return { addr, port };
+}
+
+/** Statements that neither match nor decide: the rule goes on past them. */
+const SIDE_EFFECTS: ReadonlySet<string> = new Set([
+  'counter', 'log', 'mangle', 'notrack', 'set', 'map', 'flow', 'ct helper', 'ct timeout', 'ct expectation', 'secmark', 'synproxy',
+]);
+
+interface ParsedRule {
+  matches: NfMatch[];
+  action: NfAction;
+  hasXt: boolean;
+}
+
+function parseExprs(exprs: unknown[], sets: SetMap, table: string): ParsedRule {
+  const matches: NfMatch[] = [];
+  let action: NfAction = { kind: 'continue' };
+  let hasXt = false;
+  for (const e of exprs) {
+    if (!isObj(e)) continue;
+    const [key] = Object.keys(e);
+    if (key === undefined) continue;
+    const body = e[key];
+    switch (key) {
+      case 'match':
+        if (isObj(body)) matches.push(parseMatch(body, sets, table));
+        break;
+      case 'accept':
+      case 'drop':
+      case 'return':
+      case 'continue':
+        action = { kind: key };
+        break;
+      case 'reject':
+        action = { kind: 'reject' };
+        break;
+      case 'jump':
+      case 'goto':
+        action = isObj(body) && typeof body.target === 'string'
+          ? { kind: key, target: body.target }
+          : { kind: 'unknown', text: `${key} ${short(body)}` };
+        break;
+      case 'dnat':
+      case 'snat':
+        action = isObj(body) ? { kind: key, ...natTarget(body) } : { kind: key, addr: null, port: null };
+        break;
+      case 'masquerade':
+        action = { kind: 'masquerade' };
+        break;
+      case 'redirect':
+        action = { kind: 'redirect', port: isObj(body) ? natTarget(body).port : null };
+        break;
+      case 'xt':
+        hasXt = true;
+        if (isObj(body) && body.type === 'target') action = { kind: 'unknown', text: `xt target ${String(body.name)}` };
+        else matches.push({ kind: 'unknown', text: `xt match ${isObj(body) ? String(body.name) : '?'}` });
+        break;
+      case 'meta':
+      case 'ct':
+        // `meta mark set ...`, `ct mark set ...`: side effects (they may steer policy routing,
+        // which the simulator does not follow; rules that match on marks are unknown anyway).
+        break;
+      default:
+        if (SIDE_EFFECTS.has(key)) break;
+        if (key === 'limit' || key === 'quota' || key === 'numgen' || key === 'meter') {
+          matches.push({ kind: 'unknown', text: `${key} ${short(body)}` });
+        } else {
+          action = { kind: 'unknown', text: `${key} ${short(body)}` };
+        }
+    }
+  }
+  return { matches, action, hasXt };
+}
+
+/** Parses `nft -j list ruleset` output; never throws. */
+export function parseNftRuleset(json: unknown, errors: string[]): NftParse {
+  const items = isObj(json) && Array.isArray(json.nftables) ? json.nftables : null;
+  if (!items) {
+    errors.push('nft: ruleset JSON has no "nftables" array');
+    return { netfilter: { chains: [], rules: [] }, xtRules: [] };
+  }
+  const sets: SetMap = new Map();
+  for (const it of items) {
+    if (!isObj(it) || !isObj(it.set)) continue;
+    const s = it.set;
+    if (typeof s.family === 'string' && typeof s.table === 'string' && typeof s.name === 'string' && Array.isArray(s.elem)) {
+      sets.set(`${s.family}/${s.table}\u0000${s.name}`, s.elem.map((v) => (isObj(v) && isObj(v.elem) ? v.elem.val : v)));
+    }
+  }
+  const chains: NfChain[] = [];
+  const rules: NfRule[] = [];
+  const xtRules: number[] = [];
+  for (const it of items) {
+    if (!isObj(it)) continue;
+    if (isObj(it.chain)) {
+      const c = it.chain;
+      if (typeof c.family !== 'string' || !FAMILIES.has(c.family) || typeof c.table !== 'string' || typeof c.name !== 'string') {
+        errors.push(`nft: skipped chain ${short(c)}`);
+        continue;
+      }
+      chains.push({
+        family: c.family as NfFamily,
+        table: c.table,
+        name: c.name,
+        hook: typeof c.hook === 'string' ? c.hook : null,
+        type: typeof c.type === 'string' ? c.type : null,
+        prio: typeof c.prio === 'number' ? c.prio : null,
+        policy: c.policy === 'drop' ? 'drop' : c.policy === 'accept' ? 'accept' : null,
+      });
+    } else if (isObj(it.rule)) {
+      const r = it.rule;
+      if (typeof r.family !== 'string' || !FAMILIES.has(r.family) || typeof r.table !== 'string' || typeof r.chain !== 'string' || !Array.isArray(r.expr)) {
+        errors.push(`nft: skipped rule ${short(r)}`);
+        continue;
+      }
+      const parsed = parseExprs(r.expr, sets, `${r.family}/${r.table}`);
+      if (parsed.hasXt) xtRules.push(rules.length);
+      rules.push({
+        family: r.family as NfFamily,
+        table: r.table,
+        chain: r.chain,
+        handle: typeof r.handle === 'number' ? r.handle : 0,
+        matches: parsed.matches,
+        action: parsed.action,
+        text: ruleText(parsed.matches, parsed.action),
+        origin: 'nft',
+      });
+    }
+  }
+  return { netfilter: { chains, rules }, xtRules };
+}

@@ -1,0 +1,584 @@
+/**
+ * The expected path of one packet through the modelled topology, hop by hop, in the same
+ * vocabulary as observed hops (see shared/kernel-notes.md, "What a packet looks like"):
+ * - leaving namespace A by veth a0 whose peer b0 is in B: xmit(A, a0), recv(B, b0);
+ * - arriving on a bridge port: recv(port); if the bridge's namespace routes it (it owns the
+ *   next hop), recv(bridge) follows; if bridged to another port: xmit(egress port);
+ * - routed out of a bridge: xmit(bridge), xmit(egress port);
+ * - loopback: xmit(lo), recv(lo).
+ * Netfilter hooks run where the kernel runs them; the tuple on each hop is the one the kernel
+ * shows there (a recv hop is before DNAT, an xmit hop after SNAT). The simulation assumes the
+ * first packet of a new connection unless told otherwise, and says where it guessed.
+ */
+import type { IpFamily, NamespaceModel, NetInterface, NfHook, Topology } from './model.js';
+import type { AppliedRule, HookResult, PacketState } from './nf-eval.js';
+import { runHook } from './nf-eval.js';
+import { formatAddr, parseAddr } from './ip.js';
+import { hasPorts, protoLabel, protoNumber } from './proto.js';
+import { lookupRoute, ownsAddress, primaryAddress } from './routing.js';
+
+/**
+ * How the expected path ends:
+ * - delivered: reached a namespace that owns the destination and passed its INPUT hook;
+ * - dropped: a netfilter verdict, a blackhole route, forwarding switched off, TTL, a down link;
+ * - unreachable: no route, an unreachable/prohibit route, or no neighbour answers for the next hop;
+ * - left-model: left through an interface whose far side the model does not know (physical NIC, tunnel...);
+ * - loop: the hop guard stopped it.
+ */
+export type PathFate = 'delivered' | 'dropped' | 'unreachable' | 'left-model' | 'loop';
+
+export interface Flow {
+  /** Namespace name, or inode number (as number or decimal string). */
+  readonly from: string | number;
+  /** Source address; default: the preferred source of the route to dst. */
+  readonly src?: string | null;
+  readonly dst: string;
+  /** Protocol name (tcp, udp, icmp, icmpv6...) or number. */
+  readonly proto: string | number;
+  readonly sport?: number;
+  readonly dport?: number;
+  /**
+   * Start as a packet received on this interface of `from` (e.g. the first observed hop was a
+   * recv) instead of one sent by a local socket.
+   */
+  readonly iif?: string | null;
+  /** Conntrack state to assume: 'new' (default; NAT rules apply) or 'established'. */
+  readonly ctState?: 'new' | 'established';
+}
+
+export interface ExpectedHop {
+  readonly ns: string;
+  readonly netns: number;
+  readonly ifname: string;
+  readonly ifindex: number;
+  /** 'drop' only as the last hop of a packet the kernel would free in that namespace. */
+  readonly event: 'xmit' | 'recv' | 'drop';
+  /** Hook of the last rule that applied at this hop (null when none did). */
+  readonly hook: NfHook | null;
+  /** Table of that rule (nat, filter, or an nft table's name). */
+  readonly table: string | null;
+  /** Hooks the packet traverses at this hop (after a recv, before an xmit). */
+  readonly hooks: NfHook[];
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+  /** Rules that changed the packet or decided its fate here. */
+  readonly rules: AppliedRule[];
+  /** Present when this hop rests on an assumption. */
+  guess?: string[];
+}
+
+export interface ExpectedDrop {
+  readonly ns: string;
+  readonly netns: number;
+  readonly ifname: string;
+  readonly reason: string;
+  /** The kernel's skb drop reason name (without SKB_DROP_REASON_) expected for it, when known. */
+  readonly kernelReason: string | null;
+  readonly hook: NfHook | null;
+  readonly table: string | null;
+  readonly chain: string | null;
+  /** The rule's text, or `policy drop`; null when no rule dropped it. */
+  readonly rule: string | null;
+}
+
+export interface ExpectedPath {
+  readonly flow: {
+    readonly ns: string;
+    readonly netns: number;
+    readonly src: string;
+    readonly dst: string;
+    readonly proto: string;
+    readonly sport: number;
+    readonly dport: number;
+    readonly iif: string | null;
+  };
+  readonly fate: PathFate;
+  readonly reason: string;
+  readonly hops: readonly ExpectedHop[];
+  readonly drop: ExpectedDrop | null;
+  /** True when any step rests on a guess (see notes and hops[].guess). */
+  readonly guess: boolean;
+  readonly notes: readonly string[];
+}
+
+/** Bad input (unknown namespace, unparsable address...): the caller's mistake, not a path. */
+export class FlowError extends Error {
+  override readonly name = 'FlowError';
+}
+
+export interface SimulateOptions {
+  /** Stop after this many hops (default 64). */
+  readonly maxHops?: number;
+}
+
+/** Finds a namespace by name or inode number; null when none. */
+export function resolveNamespace(topo: Topology, ref: string | number): NamespaceModel | null {
+  if (typeof ref === 'number') return topo.namespaces.find((n) => n.netns === ref) ?? null;
+  const byName = topo.namespaces.find((n) => n.name === ref);
+  if (byName) return byName;
+  if (/^\d+$/.test(ref)) return topo.namespaces.find((n) => n.netns === Number(ref)) ?? null;
+  return null;
+}
+
+interface End {
+  fate: PathFate;
+  reason: string;
+  drop?: ExpectedDrop;
+}
+
+class Walk {
+  readonly hops: ExpectedHop[] = [];
+  readonly notes: string[] = [];
+  private ctUsed = false;
+  constructor(
+    readonly topo: Topology,
+    readonly ctState: 'new' | 'established',
+    readonly maxHops: number,
+  ) {}
+
+  note(text: string, hop?: ExpectedHop): void {
+    if (!this.notes.includes(text)) this.notes.push(text);
+    if (hop) (hop.guess ??= []).push(text);
+  }
+
+  get usedCt(): boolean {
+    return this.ctUsed;
+  }
+
+  emit(ns: NamespaceModel, iface: NetInterface | null, ifname: string, event: ExpectedHop['event'], p: PacketState): ExpectedHop | End {
+    if (this.hops.length >= this.maxHops) {
+      return { fate: 'loop', reason: `stopped after ${this.maxHops} hops (routing or bridging loop?)` };
+    }
+    const hop: ExpectedHop = {
+      ns: ns.name, netns: ns.netns, ifname, ifindex: iface?.ifindex ?? 0, event, hook: null, table: null, hooks: [],
+      src: p.src, dst: p.dst, sport: p.sport, dport: p.dport, rules: [],
+    };
+    this.hops.push(hop);
+    return hop;
+  }
+
+  /** Runs a hook and records it on `hop` (rules, guesses). */
+  hook(hop: ExpectedHop | null, ns: NamespaceModel, hook: NfHook, p: PacketState, iif: string | null, oif: string | null, skipNat: boolean): HookResult {
+    const r = runHook({
+      ns, hook, iif, oif, ctState: this.ctState, skipNat,
+      masqueradeSource: (dev) => this.sourceFor(ns, dev, p),
+    }, p);
+    if (r.dependsOnCt) this.ctUsed = true;
+    if (hop) {
+      hop.hooks.push(hook);
+      if (r.applied.length > 0) {
+        hop.rules.push(...r.applied);
+        const last = r.applied[r.applied.length - 1];
+        if (last) {
+          (hop as { hook: NfHook | null }).hook = last.hook;
+          (hop as { table: string | null }).table = last.table;
+        }
+      }
+    }
+    for (const g of r.guesses) this.note(g, hop ?? undefined);
+    return r;
+  }
+
+  sourceFor(ns: NamespaceModel, dev: string | null, p: PacketState): string | null {
+    const dst = parseAddr(p.dst);
+    if (dst) {
+      const lookup = lookupRoute(ns, dst, null, 'lo');
+      const r = lookup.result;
+      if (r.kind === 'unicast' && r.dev === dev && r.route.prefsrc) return r.route.prefsrc;
+    }
+    return primaryAddress(ns, dev, p.family);
+  }
+
+  nsByInode(netns: number): NamespaceModel | null {
+    return this.topo.namespaces.find((n) => n.netns === netns) ?? null;
+  }
+
+  dropAt(ns: NamespaceModel, ifname: string, p: PacketState, d: Omit<ExpectedDrop, 'ns' | 'netns' | 'ifname'>, fate: PathFate = 'dropped'): End {
+    const iface = ns.interfaces.find((i) => i.name === ifname) ?? null;
+    const hop = this.emit(ns, iface, ifname, 'drop', p);
+    if ('fate' in hop) return hop;
+    if (d.hook) {
+      (hop as { hook: NfHook | null }).hook = d.hook;
+      (hop as { table: string | null }).table = d.table;
+    }
+    return { fate, reason: d.reason, drop: { ns: ns.name, netns: ns.netns, ifname, ...d } };
+  }
+
+  netfilterDrop(ns: NamespaceModel, ifname: string, p: PacketState, r: HookResult, hook: NfHook): End {
+    const by = r.dropBy;
+    const what = by ? `${by.verdict} by ${hook} ${by.table} ${by.chain}: ${by.rule}` : `dropped in ${hook}`;
+    return this.dropAt(ns, ifname, p, {
+      reason: what, kernelReason: 'NETFILTER_DROP', hook, table: by?.table ?? null, chain: by?.chain ?? null, rule: by?.rule ?? null,
+    });
+  }
+
+  // ---- the walk ----
+
+  /** A packet sent by a socket in `ns`. */
+  localOut(ns: NamespaceModel, p0: PacketState): End {
+    let p = p0;
+    for (let reroute = 0; reroute < 4; reroute++) {
+      const dst = parseAddr(p.dst);
+      if (!dst) return { fate: 'unreachable', reason: `bad destination ${p.dst}` };
+      const lookup = lookupRoute(ns, dst, parseAddr(p.src), 'lo');
+      for (const g of lookup.guesses) this.note(g);
+      const r = lookup.result;
+      let oif: string;
+      let nexthop: string | null = null;
+      switch (r.kind) {
+        case 'none':
+          return { fate: 'unreachable', reason: `no route to ${p.dst} in ${ns.name}` };
+        case 'unreachable':
+        case 'prohibit':
+          return { fate: 'unreachable', reason: `${r.kind} route to ${r.route?.dst ?? p.dst} in ${ns.name}` };
+        case 'blackhole':
+          return { fate: 'dropped', reason: `blackhole route to ${r.route?.dst ?? p.dst} in ${ns.name}`, drop: { ns: ns.name, netns: ns.netns, ifname: '', reason: 'blackhole route', kernelReason: null, hook: null, table: null, chain: null, rule: null } };
+        case 'broadcast':
+        case 'multicast':
+          return { fate: 'left-model', reason: `${r.kind} to ${p.dst} is not modelled` };
+        case 'local':
+          oif = 'lo';
+          break;
+        case 'unicast':
+          oif = r.dev;
+          nexthop = r.nexthop;
+          break;
+      }
+      // OUTPUT runs before the packet has a device (skb->dev is unset: a drop shows no interface).
+      const pending: ExpectedHop = this.pendingHop(ns, p);
+      const out = this.hook(pending, ns, 'OUTPUT', p, null, oif, false);
+      if (out.verdict === 'drop') return this.mergeAndDrop(pending, ns, '', out.packet, out, 'OUTPUT');
+      if (out.packet.dst !== p.dst) {
+        // DNAT in OUTPUT: the kernel routes again with the new destination.
+        p = out.packet;
+        this.carry = pending;
+        continue;
+      }
+      p = out.packet;
+      const post = this.hook(pending, ns, 'POSTROUTING', p, null, oif, false);
+      if (post.verdict === 'drop') return this.mergeAndDrop(pending, ns, oif, post.packet, post, 'POSTROUTING');
+      p = post.packet;
+      return this.transmit(ns, oif, nexthop, p, pending);
+    }
+    return { fate: 'loop', reason: 'OUTPUT DNAT kept changing the destination' };
+  }
+
+  /** Rules seen before the first hop exists (OUTPUT), carried onto it. */
+  private carry: ExpectedHop | null = null;
+
+  private pendingHop(ns: NamespaceModel, p: PacketState): ExpectedHop {
+    const prev = this.carry;
+    this.carry = null;
+    return {
+      ns: ns.name, netns: ns.netns, ifname: '', ifindex: 0, event: 'xmit', hook: prev?.hook ?? null, table: prev?.table ?? null,
+      hooks: prev ? [...prev.hooks] : [], src: p.src, dst: p.dst, sport: p.sport, dport: p.dport,
+      rules: prev ? [...prev.rules] : [], ...(prev?.guess ? { guess: [...prev.guess] } : {}),
+    };
+  }
+
+  private mergeAndDrop(pending: ExpectedHop, ns: NamespaceModel, ifname: string, p: PacketState, r: HookResult, hook: NfHook): End {
+    const end = this.netfilterDrop(ns, ifname, p, r, hook);
+    const hop = this.hops[this.hops.length - 1];
+    if (hop && hop.event === 'drop') {
+      hop.rules.push(...pending.rules);
+      hop.hooks.push(...pending.hooks);
+      if (pending.guess) (hop.guess ??= []).push(...pending.guess);
+    }
+    return end;
+  }
+
+  /** Emits the xmit hop on `dev` (taking hooks and rules from `pending`) and follows the frame. */
+  transmit(ns: NamespaceModel, dev: string, nexthop: string | null, p: PacketState, pending: ExpectedHop | null): End {
+    const iface = ns.interfaces.find((i) => i.name === dev) ?? null;
+    if (!iface) return { fate: 'left-model', reason: `output device ${dev} is not in the model of ${ns.name}` };
+    if (!iface.up) return this.dropAt(ns, dev, p, { reason: `${dev} in ${ns.name} is down`, kernelReason: null, hook: null, table: null, chain: null, rule: null });
+    const emitXmit = (onto: NetInterface): ExpectedHop | End => {
+      const h = this.emit(ns, onto, onto.name, 'xmit', p);
+      if ('fate' in h) return h;
+      if (pending && onto === iface) {
+        h.hooks.push(...pending.hooks);
+        h.rules.push(...pending.rules);
+        (h as { hook: NfHook | null }).hook = pending.hook;
+        (h as { table: string | null }).table = pending.table;
+        if (pending.guess) (h.guess ??= []).push(...pending.guess);
+      }
+      return h;
+    };
+    switch (iface.kind) {
+      case 'loopback': {
+        const x = emitXmit(iface);
+        if ('fate' in x) return x;
+        const r = this.emit(ns, iface, iface.name, 'recv', p);
+        if ('fate' in r) return r;
+        // NAT was settled on the way out; the loopback re-entry only sees filter chains.
+        return this.l3In(ns, iface, p, r, true);
+      }
+      case 'bridge': {
+        const target = nexthop ?? p.dst;
+        const port = this.bridgeEgress(ns, iface, target, null, p.family);
+        if (port === 'outside') {
+          const x = emitXmit(iface);
+          if ('fate' in x) return x;
+          return { fate: 'left-model', reason: `${target} is not behind any modelled port of ${dev} in ${ns.name}; it may be behind a physical or tunnel port` };
+        }
+        if (!port) return { fate: 'unreachable', reason: `no neighbour: nothing on bridge ${dev} in ${ns.name} owns ${target}` };
+        const x = emitXmit(iface);
+        if ('fate' in x) return x;
+        const y = emitXmit(port);
+        if ('fate' in y) return y;
+        return this.cross(ns, port, target, p);
+      }
+      case 'veth': {
+        const target = nexthop ?? p.dst;
+        const reach = this.l2Reaches(ns, iface, target, p.family, new Set());
+        if (reach === false) return { fate: 'unreachable', reason: `no neighbour: nothing behind ${dev} in ${ns.name} owns ${target}` };
+        const x = emitXmit(iface);
+        if ('fate' in x) return x;
+        return this.cross(ns, iface, target, p);
+      }
+      default: {
+        const x = emitXmit(iface);
+        if ('fate' in x) return x;
+        return { fate: 'left-model', reason: `leaves ${ns.name} through ${dev} (${iface.kind}), beyond the model` };
+      }
+    }
+  }
+
+  /** Crosses veth `iface` of `ns` into its peer and continues there. */
+  cross(ns: NamespaceModel, iface: NetInterface, nexthop: string, p: PacketState): End {
+    if (iface.kind !== 'veth') {
+      return { fate: 'left-model', reason: `leaves ${ns.name} through ${iface.name} (${iface.kind}), beyond the model` };
+    }
+    const peer = iface.peer;
+    const peerNs = peer ? this.nsByInode(peer.netns) : null;
+    const peerIf = peer && peerNs ? peerNs.interfaces.find((i) => i.ifindex === peer.ifindex) ?? null : null;
+    if (!peer || !peerNs || !peerIf) {
+      return { fate: 'left-model', reason: `the peer of ${iface.name} in ${ns.name} is not in the model` };
+    }
+    if (!peerIf.up) {
+      return { fate: 'dropped', reason: `${peerIf.name} in ${peerNs.name} (peer of ${iface.name}) is down`, drop: { ns: ns.name, netns: ns.netns, ifname: iface.name, reason: 'veth peer down', kernelReason: null, hook: null, table: null, chain: null, rule: null } };
+    }
+    const recv = this.emit(peerNs, peerIf, peerIf.name, 'recv', p);
+    if ('fate' in recv) return recv;
+    if (peerIf.master) return this.bridgeIn(peerNs, peerIf, nexthop, p, recv);
+    return this.l3In(peerNs, peerIf, p, recv, false);
+  }
+
+  /** Can a frame sent on veth `iface` reach an owner of `addr` at layer 2? 'outside' when it may be beyond the model. */
+  l2Reaches(ns: NamespaceModel, iface: NetInterface, addr: string, family: IpFamily, seen: Set<string>): boolean | 'outside' {
+    const key = `${ns.netns}/${iface.ifindex}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    if (iface.kind !== 'veth') return 'outside';
+    const peer = iface.peer;
+    const peerNs = peer ? this.nsByInode(peer.netns) : null;
+    const peerIf = peer && peerNs ? peerNs.interfaces.find((i) => i.ifindex === peer.ifindex) ?? null : null;
+    if (!peerNs || !peerIf) return 'outside';
+    if (ownsAddress(peerNs, addr)) return true;
+    if (!peerIf.master) return false;
+    const br = peerNs.interfaces.find((i) => i.name === peerIf.master && i.kind === 'bridge');
+    if (!br) return 'outside';
+    const port = this.bridgeEgress(peerNs, br, addr, peerIf, family, seen);
+    return port === 'outside' ? 'outside' : port !== null;
+  }
+
+  /** The port of bridge `br` behind which `addr` lives; 'outside' when only unmodelled ports could lead there. */
+  bridgeEgress(ns: NamespaceModel, br: NetInterface, addr: string, except: NetInterface | null, family: IpFamily, seen = new Set<string>()): NetInterface | 'outside' | null {
+    let outside = false;
+    for (const port of ns.interfaces) {
+      if (port.master !== br.name || port === except) continue;
+      const r = this.l2Reaches(ns, port, addr, family, seen);
+      if (r === true) return port;
+      if (r === 'outside') outside = true;
+    }
+    return outside ? 'outside' : null;
+  }
+
+  /** A frame arrived on bridge port `port` (recv hop already emitted). */
+  bridgeIn(ns: NamespaceModel, port: NetInterface, nexthop: string | null, p: PacketState, recv: ExpectedHop): End {
+    const br = ns.interfaces.find((i) => i.name === port.master && i.kind === 'bridge');
+    if (!br) return { fate: 'left-model', reason: `${port.name} in ${ns.name} has master ${port.master ?? '?'}, which is not a bridge in the model` };
+    // Which MAC the frame is for: the owner of the sender's next hop. Starting mid-path we do
+    // not know the sender's next hop: bridge towards dst if a port leads there, else go up.
+    let egress: NetInterface | 'outside' | null = null;
+    const target = nexthop ?? p.dst;
+    if (!ownsAddress(ns, target)) egress = this.bridgeEgress(ns, br, target, port, p.family);
+    if (egress === null) {
+      if (!ownsAddress(ns, target) && nexthop !== null) {
+        return this.dropAt(ns, port.name, p, { reason: `nothing on bridge ${br.name} in ${ns.name} owns ${target}`, kernelReason: null, hook: null, table: null, chain: null, rule: null }, 'unreachable');
+      }
+      if (nexthop === null && !ownsAddress(ns, target)) this.note(`started mid-path on ${port.name}: assumed the frame was addressed to ${br.name} (routed by ${ns.name})`, recv);
+      const up = this.emit(ns, br, br.name, 'recv', p);
+      if ('fate' in up) return up;
+      return this.l3In(ns, br, p, up, false);
+    }
+    if (egress === 'outside') {
+      return { fate: 'left-model', reason: `${target} is not behind any modelled port of ${br.name} in ${ns.name}` };
+    }
+    // Bridged. With br_netfilter (bridge-nf-call-iptables) the ip hooks see bridged frames,
+    // with the bridge as the logical in/out device.
+    const nfCall = p.family === 4
+      ? ns.bridgeNfCall.ipv4 || (br.bridgeNfCall?.ipv4 ?? false)
+      : ns.bridgeNfCall.ipv6 || (br.bridgeNfCall?.ipv6 ?? false);
+    let q = p;
+    const pending: ExpectedHop = this.pendingHop(ns, p);
+    if (nfCall) {
+      const pre = this.hook(recv, ns, 'PREROUTING', q, br.name, null, false);
+      if (pre.verdict === 'drop') return this.netfilterDrop(ns, port.name, q, pre, 'PREROUTING');
+      if (pre.packet.dst !== q.dst) {
+        this.note(`DNAT of a bridged frame in ${ns.name}: assumed ${ns.name} routes it afterwards (br_netfilter)`, recv);
+        const up = this.emit(ns, br, br.name, 'recv', q);
+        if ('fate' in up) return up;
+        return this.routeIn(ns, br, pre.packet, up);
+      }
+      q = pre.packet;
+      const fwd = this.hook(pending, ns, 'FORWARD', q, br.name, br.name, false);
+      // The kernel has already switched skb->dev to the egress port when FORWARD drops it.
+      if (fwd.verdict === 'drop') return this.mergeAndDrop(pending, ns, egress.name, fwd.packet, fwd, 'FORWARD');
+      const post = this.hook(pending, ns, 'POSTROUTING', fwd.packet, null, br.name, false);
+      if (post.verdict === 'drop') return this.mergeAndDrop(pending, ns, egress.name, post.packet, post, 'POSTROUTING');
+      q = post.packet;
+    }
+    const x = this.emit(ns, egress, egress.name, 'xmit', q);
+    if ('fate' in x) return x;
+    x.hooks.push(...pending.hooks);
+    x.rules.push(...pending.rules);
+    if (pending.hook) {
+      (x as { hook: NfHook | null }).hook = pending.hook;
+      (x as { table: string | null }).table = pending.table;
+    }
+    if (pending.guess) (x.guess ??= []).push(...pending.guess);
+    return this.cross(ns, egress, target, q);
+  }
+
+  /** Layer 3 receive in `ns` on `dev` (recv hop already emitted). */
+  l3In(ns: NamespaceModel, dev: NetInterface, p: PacketState, recv: ExpectedHop, skipNat: boolean): End {
+    const pre = this.hook(recv, ns, 'PREROUTING', p, dev.name, null, skipNat);
+    if (pre.verdict === 'drop') return this.netfilterDrop(ns, dev.name, p, pre, 'PREROUTING');
+    return this.routeIn(ns, dev, pre.packet, recv);
+  }
+
+  /** Routing decision for a received packet, then INPUT or FORWARD/POSTROUTING. */
+  routeIn(ns: NamespaceModel, dev: NetInterface, p: PacketState, recv: ExpectedHop): End {
+    const dst = parseAddr(p.dst);
+    if (!dst) return { fate: 'unreachable', reason: `bad destination ${p.dst}` };
+    const lookup = lookupRoute(ns, dst, parseAddr(p.src), dev.name);
+    for (const g of lookup.guesses) this.note(g, recv);
+    const r = lookup.result;
+    const plain = { hook: null, table: null, chain: null, rule: null };
+    switch (r.kind) {
+      case 'local':
+      case 'broadcast': {
+        const input = this.hook(recv, ns, 'INPUT', p, dev.name, null, false);
+        if (input.verdict === 'drop') return this.netfilterDrop(ns, dev.name, p, input, 'INPUT');
+        return { fate: 'delivered', reason: `${p.dst} is local to ${ns.name}` };
+      }
+      case 'none':
+        return this.dropAt(ns, dev.name, p, { reason: `no route to ${p.dst} in ${ns.name}`, kernelReason: 'IP_INNOROUTES', ...plain }, 'unreachable');
+      case 'unreachable':
+      case 'prohibit':
+        return this.dropAt(ns, dev.name, p, { reason: `${r.kind} route to ${r.route?.dst ?? p.dst} in ${ns.name}`, kernelReason: null, ...plain }, 'unreachable');
+      case 'blackhole':
+        return this.dropAt(ns, dev.name, p, { reason: `blackhole route to ${r.route?.dst ?? p.dst} in ${ns.name}`, kernelReason: null, ...plain });
+      case 'multicast':
+        return { fate: 'left-model', reason: `multicast to ${p.dst} is not modelled` };
+      case 'unicast':
+        break;
+    }
+    const fw = p.family === 4 ? ns.forwarding.ipv4 : ns.forwarding.ipv6;
+    if (fw === false) {
+      const sw = p.family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding';
+      return this.dropAt(ns, dev.name, p, { reason: `${ns.name} does not forward (${sw}=0)`, kernelReason: null, ...plain });
+    }
+    if (fw === null) this.note(`forwarding switch of ${ns.name} unknown; assumed on`, recv);
+    const out = r.dev;
+    const fwd = this.hook(recv, ns, 'FORWARD', p, dev.name, out, false);
+    if (fwd.verdict === 'drop') return this.netfilterDrop(ns, dev.name, p, fwd, 'FORWARD');
+    const pending = this.pendingHop(ns, fwd.packet);
+    const post = this.hook(pending, ns, 'POSTROUTING', fwd.packet, dev.name, out, false);
+    if (post.verdict === 'drop') return this.mergeAndDrop(pending, ns, out, post.packet, post, 'POSTROUTING');
+    return this.transmit(ns, out, r.nexthop, post.packet, pending);
+  }
+
+  startReceived(ns: NamespaceModel, iif: NetInterface, p: PacketState): End {
+    const recv = this.emit(ns, iif, iif.name, 'recv', p);
+    if ('fate' in recv) return recv;
+    if (iif.master) return this.bridgeIn(ns, iif, null, p, recv);
+    return this.l3In(ns, iif, p, recv, false);
+  }
+}
+
+function anyAddress(ns: NamespaceModel, family: IpFamily): string | null {
+  for (const i of ns.interfaces) {
+    if (i.kind === 'loopback') continue;
+    const a = primaryAddress(ns, i.name, family);
+    if (a !== null && !a.toLowerCase().startsWith('fe80:')) return a;
+  }
+  return null;
+}
+
+function checkPort(v: number | undefined, what: string): number {
+  if (v === undefined) return 0;
+  if (!Number.isInteger(v) || v < 0 || v > 65535) throw new FlowError(`${what} must be a port number 0-65535, got ${v}`);
+  return v;
+}
+
+/**
+ * Simulates the expected path of `flow`. Throws FlowError for bad input (unknown namespace
+ * or interface, unparsable address, mixed families); never for what the model cannot tell.
+ */
+export function simulatePath(topo: Topology, flow: Flow, opts: SimulateOptions = {}): ExpectedPath {
+  const ns = resolveNamespace(topo, flow.from);
+  if (!ns) throw new FlowError(`unknown namespace ${String(flow.from)} (known: ${topo.namespaces.map((n) => n.name).join(', ') || 'none'})`);
+  const dst = parseAddr(flow.dst);
+  if (!dst) throw new FlowError(`bad destination address ${flow.dst}`);
+  const proto = protoNumber(flow.proto);
+  if (proto === null) throw new FlowError(`unknown protocol ${String(flow.proto)}`);
+  const ports = hasPorts(proto);
+  const sport = ports ? checkPort(flow.sport, 'sport') : 0;
+  const dport = ports ? checkPort(flow.dport, 'dport') : 0;
+  let iif: NetInterface | null = null;
+  if (flow.iif) {
+    iif = ns.interfaces.find((i) => i.name === flow.iif) ?? null;
+    if (!iif) throw new FlowError(`no interface ${flow.iif} in ${ns.name}`);
+  }
+  let src: string;
+  const notes: string[] = [];
+  if (flow.src) {
+    const s = parseAddr(flow.src);
+    if (!s) throw new FlowError(`bad source address ${flow.src}`);
+    if (s.family !== dst.family) throw new FlowError(`source ${flow.src} and destination ${flow.dst} are of different families`);
+    src = formatAddr(s);
+    if (!iif && !ownsAddress(ns, s)) notes.push(`source ${src} is not an address of ${ns.name}`);
+  } else {
+    const lookup = lookupRoute(ns, dst, null, 'lo');
+    const r = lookup.result;
+    const chosen = r.kind === 'unicast'
+      ? r.route.prefsrc ?? primaryAddress(ns, r.dev, dst.family)
+      : r.kind === 'local' ? formatAddr(dst) : null;
+    // Without a route the kernel would not pick a source either; any address of the family
+    // lets the walk report the missing route.
+    src = chosen ?? anyAddress(ns, dst.family) ?? (dst.family === 4 ? '0.0.0.0' : '::');
+  }
+  const p: PacketState = { family: dst.family, proto, src, dst: formatAddr(dst), sport, dport };
+  const walk = new Walk(topo, flow.ctState ?? 'new', opts.maxHops ?? 64);
+  for (const n of notes) walk.note(n);
+  const end = iif ? walk.startReceived(ns, iif, p) : walk.localOut(ns, p);
+  if (walk.usedCt) {
+    walk.note(flow.ctState === 'established'
+      ? 'assumed a packet of an established connection: NAT rules not consulted (the reverse mapping is not modelled)'
+      : 'assumed the first packet of a new connection (conntrack state new): NAT rules apply');
+  }
+  const guess = walk.notes.some((n) => !n.startsWith('assumed the first packet'));
+  return {
+    flow: { ns: ns.name, netns: ns.netns, src, dst: p.dst, proto: protoLabel(proto), sport, dport, iif: iif?.name ?? null },
+    fate: end.fate,
+    reason: end.reason,
+    hops: walk.hops,
+    drop: end.drop ?? null,
+    guess,
+    notes: walk.notes,
+  };
+}
