@@ -1,0 +1,135 @@
+/**
+ * `hoptrace serve`: runs the service (REST API, live stream, dashboard) until interrupted; with
+ * `--lab demo`, also the demo lab and its traffic, torn down on the way out. However it ends
+ * (Ctrl-C, SIGTERM, a crash), sessions are stopped and bpftrace exits with it.
+ */
+import { labDown, labExists, labFor, labUp, type Lab } from '../lab/lab.js';
+import { startDemoTraffic, type DemoTraffic } from '../lab/demo-traffic.js';
+import { isLoopbackHost } from '../service/access.js';
+import { ServiceConfigError, startService, type RunningService } from '../service/index.js';
+import { numberFlag, parseFlags, reportFatal, UsageError } from './common.js';
+
+export const summary = 'run the service: REST API, live hop stream and dashboard on one port';
+
+const HELP = `usage: hoptrace serve [--host H] [--port P] [--token T] [--lab demo] [--data-dir DIR]
+
+  --host H          address to listen on (default 127.0.0.1); anything but loopback needs --token
+  --port P          port (default 7070; 0 picks a free one and prints it)
+  --token T         require Authorization: Bearer T on /api and auth: {token: T} on the socket;
+                    HOPTRACE_TOKEN in the environment does the same without showing T in ps
+  --lab demo        build the demo lab (namespaces htdemo-*), send its traffic every second,
+                    and remove it on exit (an existing lab is used and left in place)
+  --data-dir DIR    where recordings are kept (created if missing)
+  --allow-origin O  also accept browser requests from origin O (e.g. http://localhost:5173);
+                    may be repeated
+
+The service runs as root and drives kernel probes: it accepts browser requests only from its
+own origin, and binds to loopback unless a token is set.`;
+
+interface Running {
+  service: RunningService | undefined;
+  traffic: DemoTraffic | undefined;
+  lab: Lab | undefined;
+  ownLab: boolean;
+}
+
+async function shutdown(r: Running): Promise<void> {
+  await r.traffic?.stop().catch(() => undefined);
+  await r.service?.close();
+  if (r.lab && r.ownLab) await labDown(r.lab);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const r: Running = { service: undefined, traffic: undefined, lab: undefined, ownLab: false };
+  try {
+    const { values, positionals } = parseFlags(argv, {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      token: { type: 'string' },
+      lab: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'allow-origin': { type: 'string', multiple: true },
+    });
+    if (values.help) {
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    const host = values.host ?? '127.0.0.1';
+    const port = numberFlag(values.port, 'port', { integer: true, min: 0 }) ?? 7070;
+    if (port > 65535) throw new UsageError(`--port takes a port number (0-65535), got ${port}`);
+    const token = values.token ?? (process.env.HOPTRACE_TOKEN || undefined);
+    if (token !== undefined && !/^[\x21-\x7e]{8,256}$/.test(token)) {
+      throw new UsageError('--token must be 8 to 256 printable characters without spaces');
+    }
+    if (!isLoopbackHost(host) && !token) {
+      throw new UsageError(`refusing to listen on ${host} without --token: anyone who can reach it could drive kernel probes as root. Pass --token T (or HOPTRACE_TOKEN), or keep the default 127.0.0.1.`);
+    }
+    for (const o of values['allow-origin'] ?? []) {
+      if (!/^https?:\/\/[^/\s]+$/.test(o)) throw new UsageError(`--allow-origin takes an origin like http://localhost:5173, got '${o}'`);
+    }
+    if (values.lab !== undefined && values.lab !== 'demo') throw new UsageError(`--lab takes 'demo', got '${values.lab}'`);
+
+    if (values.lab === 'demo') {
+      if (process.getuid?.() !== 0) throw new UsageError('--lab demo creates network namespaces: run it as root (sudo).');
+      r.lab = labFor('htdemo');
+      if (await labExists(r.lab)) {
+        process.stdout.write(`demo lab: using the existing lab (${Object.values(r.lab.ns).join(', ')}); it stays when the service stops\n`);
+      } else {
+        r.ownLab = true;
+        await labUp(r.lab);
+        process.stdout.write(`demo lab: up (${Object.values(r.lab.ns).join(', ')})\n`);
+      }
+    }
+
+    r.service = await startService({ host, port, token, dataDir: values['data-dir'], allowOrigins: values['allow-origin'] ?? [] });
+    const s = r.service;
+    const caps = s.capabilities;
+    process.stdout.write(`hoptrace service listening on ${s.url}${host === '0.0.0.0' || host === '::' ? ' (all addresses)' : ''}\n`);
+    process.stdout.write(`  dashboard: ${s.url}${token ? '#token=<your token>' : ''}\n`);
+    process.stdout.write(`  API:       ${s.url}api/health${token ? '  (Authorization: Bearer <token>)' : ''}\n`);
+    const kinds = Object.entries(caps.probes).map(([k, v]) => `${k} ${v.available ? 'yes' : 'no'}`).join(', ');
+    process.stdout.write(`  probes:    ${kinds}; bpftrace ${caps.bpftrace.version ?? 'missing'}\n`);
+    for (const p of caps.problems) process.stdout.write(`  cannot trace: ${p}\n`);
+
+    if (r.lab) {
+      r.traffic = startDemoTraffic(r.lab, { onError: (err) => process.stderr.write(`hoptrace serve: demo traffic: ${(err as Error).message}\n`) });
+      process.stdout.write('  demo traffic: pod1→pod2, pod1→ext (SNAT), ext→node:8080 (DNAT), a FORWARD drop and IPv6, every second\n');
+    }
+    process.stdout.write('Press Ctrl-C to stop.\n');
+
+    return await new Promise<number>((resolve) => {
+      let stopping = false;
+      const stop = (code: number, why: string): void => {
+        if (stopping) {
+          // A second signal while stopping: leave now; bpftrace follows us (pdeathsig).
+          process.stderr.write('hoptrace serve: stopping immediately\n');
+          process.exit(code);
+        }
+        stopping = true;
+        process.stderr.write(`hoptrace serve: ${why}, stopping (sessions, bpftrace${r.ownLab ? ', demo lab' : ''})\n`);
+        void shutdown(r).finally(() => {
+          process.off('SIGINT', onInt);
+          process.off('SIGTERM', onTerm);
+          process.off('uncaughtException', onCrash);
+          process.off('unhandledRejection', onCrash);
+          resolve(code);
+        });
+      };
+      const onInt = (): void => stop(0, 'interrupted');
+      const onTerm = (): void => stop(0, 'terminated');
+      const onCrash = (err: unknown): void => {
+        process.stderr.write(`hoptrace serve: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+        stop(1, 'crashed');
+      };
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
+      process.on('uncaughtException', onCrash);
+      process.on('unhandledRejection', onCrash);
+    });
+  } catch (err) {
+    await shutdown(r).catch(() => undefined);
+    if (err instanceof ServiceConfigError) return reportFatal(new UsageError(err.message));
+    return reportFatal(err);
+  }
+}

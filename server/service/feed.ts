@@ -1,0 +1,259 @@
+/**
+ * A feed: one canonical filter, one bpftrace at a time, shared by every session (and so every
+ * client) that asked for that filter. It batches the events for the live stream, keeps the
+ * server's reconstruction for the packets endpoint, and keeps bpftrace alive: when it dies on its
+ * own, listeners are told (with its stderr) and it is restarted after a back-off that doubles up
+ * to a maximum, and resets only once a bpftrace has stayed up for a while.
+ */
+import type { EventEmitter } from 'node:events';
+import type { BpftraceExit } from '../bpftrace.js';
+import type { TraceSessionEvents } from '../trace-session.js';
+import { TraceSession } from '../trace-session.js';
+import type { DropReasons } from '../drop-reasons.js';
+import type { Packet } from '../../shared/packet.js';
+import type { BpftraceExitInfo, SessionState } from '../../shared/api-types.js';
+import { HopBatcher, type BatchingOptions, type EncodedBatch } from './batcher.js';
+import { PacketTail } from './packet-tail.js';
+
+/** What a feed needs from a trace: TraceSession's surface (tests substitute synthetic sources). */
+export interface HopSource extends EventEmitter<TraceSessionEvents> {
+  start(): Promise<void>;
+  stop(): Promise<BpftraceExit | undefined>;
+  readonly pid: number | undefined;
+  readonly dropReasons: DropReasons;
+  accepts(packet: Packet): boolean;
+}
+
+/** Makes a source for a canonical filter. Throws FilterError for a bad filter. */
+export type SourceFactory = (filter: string) => HopSource;
+
+export const traceSessionSource: SourceFactory = (filter) => new TraceSession({ filter });
+
+export interface BackoffOptions {
+  readonly initialMs: number;
+  readonly maxMs: number;
+  /** A bpftrace that stayed up this long resets the back-off. */
+  readonly stableMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 10_000, stableMs: 30_000 };
+
+export interface FeedStateChange {
+  readonly state: SessionState;
+  readonly message: string;
+  readonly exit?: BpftraceExitInfo;
+  readonly retryInMs?: number;
+}
+
+export interface FeedListener {
+  batch(batch: EncodedBatch): void;
+  state(change: FeedStateChange): void;
+}
+
+export interface FeedOptions {
+  /** Canonical filter text. */
+  readonly filter: string;
+  readonly source: SourceFactory;
+  readonly batching: BatchingOptions;
+  readonly backoff: BackoffOptions;
+  /** Finished packets kept for the packets endpoint. */
+  readonly packetsKept: number;
+  readonly nsName: (netns: number) => string | null;
+  readonly log: (line: string) => void;
+}
+
+/** How often the server's reconstruction is advanced and the event rate sampled. */
+const TICK_MS = 250;
+
+export class TraceFeed {
+  state: SessionState = 'starting';
+  restarts = 0;
+  lastExit: BpftraceExitInfo | null = null;
+  events = 0;
+  lostKernel = 0;
+  /** Events per second over the last second. */
+  eventsPerSec = 0;
+  /** The attached source (bpftrace running). */
+  private source: HopSource | undefined;
+  /** A source whose start() is in progress. */
+  private pending: HopSource | undefined;
+  private reasons: DropReasons | undefined;
+  private readonly listeners = new Set<FeedListener>();
+  private readonly batcher: HopBatcher;
+  private readonly tail: PacketTail;
+  private ticker: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private backoffMs: number;
+  private startedAt = 0;
+  private attaching: Promise<void> | undefined;
+  private stopping = false;
+  private rateBase = { at: Date.now(), events: 0 };
+  /** Resolves when the first bpftrace is attached; rejects when it could not be. */
+  readonly ready: Promise<void>;
+
+  constructor(private readonly opts: FeedOptions) {
+    this.backoffMs = opts.backoff.initialMs;
+    this.batcher = new HopBatcher(opts.batching, (b) => {
+      for (const l of this.listeners) l.batch(b);
+    });
+    // Reasons and the filter come from whichever source is attached; both are the same for all of them.
+    this.tail = new PacketTail(opts.packetsKept, {
+      nsName: opts.nsName,
+      dropReason: (code) => this.reasons?.name(code) ?? `reason-${code}`,
+      accept: (p) => this.source?.accepts(p) ?? true,
+    });
+    this.ready = this.attach().then(
+      () => this.startTicker(),
+      (err: unknown) => {
+        if (!this.stopping) this.state = 'failed';
+        throw err;
+      },
+    );
+    // A failed first start is reported through `ready`; keep it from being an unhandled rejection.
+    this.ready.catch(() => undefined);
+  }
+
+  get filter(): string {
+    return this.opts.filter;
+  }
+
+  get pid(): number | null {
+    return this.source?.pid ?? null;
+  }
+
+  get seq(): number {
+    return this.batcher.seq;
+  }
+
+  get batching(): BatchingOptions {
+    return this.opts.batching;
+  }
+
+  get dropReasons(): DropReasons | undefined {
+    return this.reasons;
+  }
+
+  get packetsSeen(): number {
+    return this.tail.total;
+  }
+
+  lastPackets(limit: number): Packet[] {
+    this.tail.tick();
+    return this.tail.last(limit);
+  }
+
+  addListener(l: FeedListener): void {
+    this.listeners.add(l);
+  }
+
+  removeListener(l: FeedListener): void {
+    this.listeners.delete(l);
+  }
+
+  /** Stops bpftrace for good; resolves once it has exited. Safe to call more than once. */
+  async stop(): Promise<void> {
+    const first = !this.stopping;
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    clearInterval(this.ticker);
+    // A bpftrace still attaching is killed; if it was not spawned yet, attach() stops it once it is.
+    void this.pending?.stop();
+    await this.attaching?.catch(() => undefined);
+    await this.source?.stop();
+    if (!first) return;
+    this.source?.removeAllListeners();
+    this.batcher.flush();
+    this.batcher.dispose();
+    this.setState({ state: 'stopped', message: 'the session was stopped' });
+    this.listeners.clear();
+  }
+
+  private attach(): Promise<void> {
+    const source = this.opts.source(this.opts.filter);
+    this.pending = source;
+    source.on('hop', (ev) => {
+      this.events++;
+      this.batcher.push(ev);
+      this.tail.push(ev);
+    });
+    source.on('lost', (n) => {
+      this.lostKernel += n;
+      this.batcher.addLost(n);
+    });
+    source.on('exit', (exit) => this.onExit(source, exit));
+    const attached = (async () => {
+      try {
+        await source.start();
+      } catch (err) {
+        source.removeAllListeners();
+        throw err;
+      } finally {
+        if (this.pending === source) this.pending = undefined;
+      }
+      if (this.stopping) {
+        await source.stop();
+        source.removeAllListeners();
+        throw new Error('the session was stopped while bpftrace was starting');
+      }
+      this.source = source;
+      this.reasons = source.dropReasons;
+      this.startedAt = Date.now();
+      if (this.state === 'restarting') this.setState({ state: 'running', message: `bpftrace restarted (restart ${this.restarts}); events while it was down were not seen` });
+      else this.setState({ state: 'running', message: 'bpftrace attached' });
+    })();
+    this.attaching = attached;
+    attached.then(
+      () => { if (this.attaching === attached) this.attaching = undefined; },
+      () => { if (this.attaching === attached) this.attaching = undefined; },
+    );
+    return attached;
+  }
+
+  private onExit(source: HopSource, exit: BpftraceExit): void {
+    if (exit.requested || this.stopping || source !== this.source) return;
+    // Died on its own: everything it sent is delivered, packets in flight are finished as seen.
+    this.batcher.flush();
+    this.tail.cut();
+    source.removeAllListeners();
+    this.source = undefined;
+    this.lastExit = { code: exit.code, signal: exit.signal, stderr: exit.stderr, at: Date.now() };
+    if (Date.now() - this.startedAt >= this.opts.backoff.stableMs) this.backoffMs = this.opts.backoff.initialMs;
+    const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
+    this.opts.log(`bpftrace for filter '${this.opts.filter}' died (${how}); restarting in ${this.backoffMs} ms`);
+    this.scheduleRestart(`bpftrace died (${how})${exit.stderr ? `: ${exit.stderr.split('\n')[0]}` : ''}`, this.lastExit);
+  }
+
+  private scheduleRestart(message: string, exit: BpftraceExitInfo): void {
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.backoff.maxMs);
+    this.setState({ state: 'restarting', message: `${message}; restarting in ${(delay / 1000).toFixed(1)} s`, exit, retryInMs: delay });
+    this.restartTimer = setTimeout(() => {
+      if (this.stopping) return;
+      this.restarts++;
+      this.attach().catch((err: unknown) => {
+        if (this.stopping) return;
+        const text = err instanceof Error ? err.message : String(err);
+        this.lastExit = { code: null, signal: null, stderr: text, at: Date.now() };
+        this.scheduleRestart(`bpftrace could not be restarted: ${text.split('\n')[0]}`, this.lastExit);
+      });
+    }, delay);
+  }
+
+  private startTicker(): void {
+    if (this.stopping) return;
+    this.ticker = setInterval(() => {
+      this.tail.tick();
+      const now = Date.now();
+      if (now - this.rateBase.at >= 1000) {
+        this.eventsPerSec = Math.round(((this.events - this.rateBase.events) * 1000) / (now - this.rateBase.at));
+        this.rateBase = { at: now, events: this.events };
+      }
+    }, TICK_MS);
+    this.ticker.unref();
+  }
+
+  private setState(change: FeedStateChange): void {
+    this.state = change.state;
+    for (const l of this.listeners) l.state(change);
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * `startService`: the hoptrace service on one port — express for /api and the dashboard,
+ * socket.io for the live stream — wired together with its safety checks (helmet headers, own
+ * origin only, bearer token, loopback unless a token is set). `close()` ends every session and
+ * waits until every bpftrace process has exited.
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import helmet from 'helmet';
+import { Server } from 'socket.io';
+import type { Capabilities } from '../../shared/api-types.js';
+import type { Topology } from '../../shared/topology/model.js';
+import { detectCapabilities } from '../capabilities.js';
+import { AccessPolicy, isLoopbackHost } from './access.js';
+import { apiRouter } from './api.js';
+import { ApiError, errorHandler, sendError } from './errors.js';
+import { DEFAULT_BACKOFF, traceSessionSource, type BackoffOptions, type SourceFactory } from './feed.js';
+import { DEFAULT_BATCHING, type BatchingOptions } from './batcher.js';
+import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './client-channel.js';
+import { loadNamespaceNamer, type NamespaceNamer } from './names.js';
+import { SessionRegistry } from './sessions.js';
+import { attachStream, type ServiceIo } from './stream.js';
+import { webRouter } from './static-web.js';
+
+export interface ServiceOptions {
+  /** Default 127.0.0.1. Anything but loopback requires `token`. */
+  readonly host?: string;
+  /** Default 7070; 0 picks a free port (see RunningService.port). */
+  readonly port?: number;
+  readonly token?: string | undefined;
+  /** Origins allowed besides the service's own (e.g. a dev server). */
+  readonly allowOrigins?: readonly string[];
+  /** Where recordings will live (created, mode 0700). */
+  readonly dataDir?: string | undefined;
+  /** How long an unwatched, unrecorded session lives on. Default 60 s. */
+  readonly graceMs?: number;
+  /** Most bpftrace processes at once. Default 8. */
+  readonly maxFeeds?: number;
+  /** Most sessions at once. Default 64. */
+  readonly maxSessions?: number;
+  readonly batching?: Partial<BatchingOptions>;
+  readonly limits?: Partial<ChannelLimits>;
+  readonly backoff?: Partial<BackoffOptions>;
+  /** Default 1000 ms. */
+  readonly statsIntervalMs?: number;
+  /** Packets kept per session for the packets endpoint. Default 1000. */
+  readonly packetsKept?: number;
+  /** Where hop events come from. Default: a TraceSession (bpftrace). */
+  readonly source?: SourceFactory;
+  /** The dashboard build to serve; null for none. Default: web/dist of this checkout. */
+  readonly webDist?: string | null;
+  /** Default: detectCapabilities() once at start-up. */
+  readonly capabilities?: Capabilities;
+  /** Default: server/namespace-names.ts when it loads, else none (ns: null). */
+  readonly namespaceNames?: NamespaceNamer | null;
+  /** Default: server/topology/discover.ts. */
+  readonly topology?: () => Promise<Topology>;
+  readonly log?: (line: string) => void;
+}
+
+export interface RunningService {
+  /** Base URL, e.g. http://127.0.0.1:7070/ */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly registry: SessionRegistry;
+  readonly capabilities: Capabilities;
+  /** Ends all sessions, waits for every bpftrace to exit, closes the port. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The service was asked to start in a way that is not safe or not possible. */
+export class ServiceConfigError extends Error {
+  override name = 'ServiceConfigError';
+}
+
+function defaultWebDist(): string | null {
+  // From source (server/service/) and from the build (dist/server/service/) alike.
+  for (const rel of ['../../web/dist', '../../../web/dist']) {
+    const dir = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(`${dir}/index.html`)) return dir;
+  }
+  return null;
+}
+
+/** Discovery is costly (commands per namespace): share one run between callers for a moment. */
+function cachedTopology(log: (line: string) => void): () => Promise<Topology> {
+  let last: { at: number; value: Promise<Topology> } | undefined;
+  return () => {
+    if (last && Date.now() - last.at < 2000) return last.value;
+    const value = import('../topology/discover.js').then(
+      (mod) => mod.discoverTopology(),
+      (err: unknown) => {
+        log(`topology discovery unavailable: ${(err as Error).message}`);
+        throw new ApiError(503, 'unavailable', 'topology discovery is not available in this build of hoptrace');
+      },
+    );
+    last = { at: Date.now(), value };
+    value.catch(() => {
+      if (last?.value === value) last = undefined;
+    });
+    return value;
+  };
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export async function startService(options: ServiceOptions = {}): Promise<RunningService> {
+  const host = options.host ?? '127.0.0.1';
+  const token = options.token || undefined;
+  if (!isLoopbackHost(host) && !token) {
+    throw new ServiceConfigError(`refusing to listen on ${host} without a token: anyone who can reach it could drive kernel probes as root. Pass --token, or bind to 127.0.0.1.`);
+  }
+  const log = options.log ?? ((line: string) => process.stderr.write(`hoptrace serve: ${line}\n`));
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const capabilities = options.capabilities ?? (await detectCapabilities());
+  const names = options.namespaceNames === undefined ? await loadNamespaceNamer(log) : options.namespaceNames;
+  const registry = new SessionRegistry({
+    source: options.source ?? traceSessionSource,
+    graceMs: options.graceMs ?? 60_000,
+    maxFeeds: options.maxFeeds ?? 8,
+    maxSessions: options.maxSessions ?? 64,
+    batching: { ...DEFAULT_BATCHING, ...options.batching },
+    backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+    packetsKept: options.packetsKept ?? 1000,
+    nsName: names ? (netns) => names.name(netns) : () => null,
+    log,
+  });
+
+  const httpServer: HttpServer = createServer();
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(options.port ?? 7070, host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  }).catch(async (err: unknown) => {
+    await registry.close();
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') throw new ServiceConfigError(`port ${options.port ?? 7070} on ${host} is already in use`);
+    if (e.code === 'EADDRNOTAVAIL') throw new ServiceConfigError(`${host} is not an address of this machine`);
+    throw err;
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  const policy = new AccessPolicy({ host, port, token, allowOrigins: options.allowOrigins });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          // Served over plain http (often by IP): upgrading subresources to https would break it.
+          upgradeInsecureRequests: null,
+          connectSrc: ["'self'"],
+          workerSrc: ["'self'", 'blob:'],
+        },
+      },
+      // HSTS means nothing over http and would pin a name to https if a proxy ever adds TLS.
+      strictTransportSecurity: false,
+    }),
+  );
+  app.use((req, res, next) => {
+    const why = policy.checkOrigin(req.get('origin'), req.get('host'));
+    if (why) sendError(res, new ApiError(403, 'forbidden-origin', why));
+    else next();
+  });
+  app.use('/api', (req, res, next) => {
+    if (policy.checkToken(AccessPolicy.bearer(req.get('authorization')))) {
+      next();
+      return;
+    }
+    res.setHeader('WWW-Authenticate', 'Bearer realm="hoptrace"');
+    sendError(res, new ApiError(401, 'unauthorized', 'this service needs a token: send Authorization: Bearer <token>'));
+  });
+  app.use('/api', apiRouter({ registry, capabilities, startedAt: Date.now(), topology: options.topology ?? cachedTopology(log) }));
+  app.use(webRouter(options.webDist === undefined ? defaultWebDist() : options.webDist));
+  app.use((req, res) => sendError(res, new ApiError(404, 'not-found', `not found: ${req.method} ${req.path.slice(0, 100)}`)));
+  app.use(errorHandler(log));
+  httpServer.on('request', app);
+
+  const io: ServiceIo = new Server(httpServer, {
+    serveClient: false,
+    maxHttpBufferSize: 64 * 1024,
+    // Binary batches gain little from compression and cost CPU per client.
+    perMessageDeflate: false,
+    httpCompression: false,
+    allowRequest: (req, callback) => {
+      const why = policy.checkOrigin(req.headers.origin, req.headers.host);
+      callback(why ? `forbidden-origin: ${why}` : null, why === null);
+    },
+  });
+  io.use((socket, next) => {
+    const auth = socket.handshake.auth as { token?: unknown } | undefined;
+    if (policy.checkToken(auth?.token)) {
+      next();
+      return;
+    }
+    const err = new Error('unauthorized') as Error & { data?: unknown };
+    err.data = { code: 'unauthorized', message: 'this service needs a token: connect with auth: {token}' };
+    next(err);
+  });
+  const stream = attachStream(io, {
+    registry,
+    limits: { ...DEFAULT_CHANNEL_LIMITS, ...options.limits },
+    statsIntervalMs: options.statsIntervalMs ?? 1000,
+    names,
+    log,
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      stream.close();
+      io.disconnectSockets(true);
+      await registry.close();
+      httpServer.closeAllConnections();
+      await new Promise<void>((resolve) => {
+        void io.close(() => resolve());
+      });
+    })();
+    return closing;
+  };
+
+  return { url: `http://${urlHost(host)}:${port}/`, host, port, registry, capabilities, close };
+}
+
+export { detectCapabilities } from '../capabilities.js';
+export type { SourceFactory, HopSource } from './feed.js';

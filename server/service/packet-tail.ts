@@ -1,0 +1,65 @@
+/**
+ * The server's own reconstruction of a feed, for GET /api/sessions/:id/packets: the shared
+ * engine over the same events the clients get, keeping the last `capacity` finished packets.
+ * The kernel clock is CLOCK_MONOTONIC (bpf_ktime_get_ns), which is also what
+ * process.hrtime reads, so `tick()` can advance the engine when traffic stops.
+ */
+import type { HopEvent } from '../../shared/hop-event.js';
+import type { Packet } from '../../shared/packet.js';
+import { Reconstructor, type ReconstructOptions } from '../../shared/reconstruct.js';
+
+export function monotonicNowNs(): number {
+  return Number(process.hrtime.bigint());
+}
+
+export class PacketTail {
+  private engine: Reconstructor;
+  private readonly ring: Array<Packet | undefined>;
+  private next = 0;
+  /** Packets finished (and accepted by the filter) since the start. */
+  total = 0;
+
+  constructor(private readonly capacity: number, private readonly options: ReconstructOptions) {
+    this.ring = new Array<Packet | undefined>(capacity);
+    this.engine = new Reconstructor(options);
+  }
+
+  push(ev: HopEvent): void {
+    // Finished packets are collected on tick(), not per event.
+    this.engine.push(ev);
+  }
+
+  /** Releases waiting events and finishes idle packets up to the kernel clock's now. */
+  tick(nowNs = monotonicNowNs()): void {
+    this.engine.advance(nowNs);
+    this.collect(this.engine.drain());
+  }
+
+  /**
+   * bpftrace stopped: finish every packet in flight (their fate is what was seen) and start
+   * afresh, since the next bpftrace's events cannot continue them.
+   */
+  cut(): void {
+    this.collect(this.engine.flush());
+    this.engine = new Reconstructor(this.options);
+  }
+
+  /** The newest `limit` packets, oldest first. */
+  last(limit: number): Packet[] {
+    const n = Math.min(limit, this.capacity, this.total);
+    const out: Packet[] = [];
+    for (let i = n; i > 0; i--) {
+      const p = this.ring[(this.next - i + this.capacity) % this.capacity];
+      if (p) out.push(p);
+    }
+    return out;
+  }
+
+  private collect(packets: Packet[]): void {
+    for (const p of packets) {
+      this.ring[this.next] = p;
+      this.next = (this.next + 1) % this.capacity;
+      this.total++;
+    }
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The service's sessions: one per POST /api/sessions, each pointing at the feed for its
+ * canonical filter (sessions with equal filters share one bpftrace). A session nobody watches
+ * (no socket.io subscriber), nobody records and nobody has asked about over REST for `graceMs` is
+ * stopped and forgotten; its feed stops when its last session goes.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { describeFilter, parseFilter } from '../../shared/filter/index.js';
+import type { SessionInfo } from '../../shared/api-types.js';
+import { ApiError, TraceStartError } from './errors.js';
+import { CannotTraceError } from '../trace-session.js';
+import { TraceFeed, type BackoffOptions, type SourceFactory } from './feed.js';
+import type { BatchingOptions } from './batcher.js';
+
+export interface Session {
+  readonly id: string;
+  readonly feed: TraceFeed;
+  readonly createdAt: Date;
+  watchers: number;
+  /** Set by recordings (a later issue): a recorded session is never reaped. */
+  recording: boolean;
+  /** Last time a watcher left or a REST call touched it (ms). */
+  lastActive: number;
+}
+
+export interface RegistryOptions {
+  readonly source: SourceFactory;
+  readonly graceMs: number;
+  /** Most bpftrace processes at once (each costs CPU in the kernel and in user space). */
+  readonly maxFeeds: number;
+  readonly maxSessions: number;
+  readonly batching: BatchingOptions;
+  readonly backoff: BackoffOptions;
+  readonly packetsKept: number;
+  readonly nsName: (netns: number) => string | null;
+  readonly log: (line: string) => void;
+}
+
+export interface RegistryEvents {
+  /** A session ended (deleted, reaped or the service closing). */
+  ended: [Session, string];
+}
+
+export class SessionRegistry extends EventEmitter<RegistryEvents> {
+  private readonly sessions = new Map<string, Session>();
+  private readonly feeds = new Map<string, TraceFeed>();
+  private readonly reaper: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly opts: RegistryOptions) {
+    super();
+    this.reaper = setInterval(() => this.reap(), Math.max(50, Math.min(5000, opts.graceMs / 4)));
+    this.reaper.unref();
+  }
+
+  /**
+   * Creates a session; resolves once its bpftrace is attached. Throws FilterError for a bad
+   * filter, ApiError when at a limit, CannotTraceError or an Error with bpftrace's stderr when
+   * tracing cannot start.
+   */
+  async create(filterText: string): Promise<Session> {
+    if (this.closed) throw new ApiError(503, 'unavailable', 'the service is shutting down');
+    const filter = describeFilter(parseFilter(filterText));
+    if (this.sessions.size >= this.opts.maxSessions) {
+      throw new ApiError(429, 'too-many-sessions', `the service already has ${this.sessions.size} sessions (at most ${this.opts.maxSessions}): delete one first`);
+    }
+    let feed = this.feeds.get(filter);
+    if (!feed) {
+      if (this.feeds.size >= this.opts.maxFeeds) {
+        throw new ApiError(429, 'too-many-sessions', `the service already runs ${this.feeds.size} bpftrace processes (at most ${this.opts.maxFeeds}): delete a session or reuse a filter`);
+      }
+      feed = new TraceFeed({ ...this.opts, filter });
+      this.feeds.set(filter, feed);
+      const created = feed;
+      created.ready.catch(() => {
+        if (this.feeds.get(filter) === created) this.feeds.delete(filter);
+      });
+    }
+    const session: Session = { id: this.newId(), feed, createdAt: new Date(), watchers: 0, recording: false, lastActive: Date.now() };
+    this.sessions.set(session.id, session);
+    try {
+      await feed.ready;
+    } catch (err) {
+      this.sessions.delete(session.id);
+      if (err instanceof CannotTraceError || err instanceof ApiError) throw err;
+      throw new TraceStartError(err instanceof Error ? err.message : String(err));
+    }
+    if (this.closed || !this.sessions.has(session.id)) throw new ApiError(503, 'unavailable', 'the session ended while it was starting');
+    // The grace period counts from when the session could first be watched.
+    session.lastActive = Date.now();
+    return session;
+  }
+
+  get(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  list(): Session[] {
+    return [...this.sessions.values()];
+  }
+
+  /** Marks REST interest: keeps an unwatched session alive for another grace period. */
+  touch(session: Session): void {
+    session.lastActive = Date.now();
+  }
+
+  watch(session: Session): void {
+    session.watchers++;
+  }
+
+  unwatch(session: Session): void {
+    session.watchers = Math.max(0, session.watchers - 1);
+    session.lastActive = Date.now();
+  }
+
+  async delete(id: string, why = 'the session was deleted'): Promise<boolean> {
+    const session = this.sessions.get(id);
+    if (!session) return false;
+    this.sessions.delete(id);
+    this.emit('ended', session, why);
+    const feed = session.feed;
+    const stillUsed = [...this.sessions.values()].some((s) => s.feed === feed);
+    if (!stillUsed) {
+      if (this.feeds.get(feed.filter) === feed) this.feeds.delete(feed.filter);
+      await feed.stop();
+    }
+    return true;
+  }
+
+  info(session: Session): SessionInfo {
+    const feed = session.feed;
+    return {
+      id: session.id,
+      filter: feed.filter,
+      state: feed.state,
+      createdAt: session.createdAt.toISOString(),
+      watchers: session.watchers,
+      recording: session.recording,
+      bpftrace: {
+        pid: feed.pid,
+        restarts: feed.restarts,
+        lastExit: feed.lastExit,
+        sharedBy: [...this.sessions.values()].filter((s) => s.feed === feed).length,
+      },
+      events: feed.events,
+      lostKernel: feed.lostKernel,
+      packets: feed.packetsSeen,
+    };
+  }
+
+  /** bpftrace processes running now. */
+  get bpftraceCount(): number {
+    return [...this.feeds.values()].filter((f) => f.pid !== null).length;
+  }
+
+  /** Ends every session and waits until every bpftrace has exited. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.reaper);
+    const ids = [...this.sessions.keys()];
+    await Promise.all(ids.map((id) => this.delete(id, 'the service is shutting down')));
+    // Feeds whose first start failed or is still in progress have no session left to delete.
+    await Promise.all([...this.feeds.values()].map((f) => f.stop()));
+    this.feeds.clear();
+  }
+
+  private reap(): void {
+    const now = Date.now();
+    for (const s of this.sessions.values()) {
+      if (s.watchers === 0 && !s.recording && s.feed.state !== 'starting' && now - s.lastActive > this.opts.graceMs) {
+        this.opts.log(`session ${s.id} ('${s.feed.filter}') stopped: nobody watched it for ${Math.round(this.opts.graceMs / 1000)} s`);
+        void this.delete(s.id, `nobody watched the session for ${this.opts.graceMs} ms`);
+      }
+    }
+  }
+
+  private newId(): string {
+    let id: string;
+    do id = randomBytes(6).toString('hex');
+    while (this.sessions.has(id));
+    return id;
+  }
+}

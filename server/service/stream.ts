@@ -1,0 +1,182 @@
+/**
+ * The live stream: socket.io handlers for subscribe/unsubscribe, fan-out of each feed's batches
+ * and state changes into the subscribers' channels, periodic `stats`, and `topology` messages when
+ * the set of namespaces changes. Authentication and origin checks happen in index.ts before a
+ * socket gets here.
+ */
+import type { Server } from 'socket.io';
+import type {
+  ClientToServerEvents, NamespaceName, ServerToClientEvents, SubscribeAck, UnsubscribeAck,
+} from '../../shared/stream-events.js';
+import { SubscribeRequest } from '../../shared/stream-events.js';
+import { describeZodError } from '../../shared/api-types.js';
+import type { SessionRegistry, Session } from './sessions.js';
+import type { FeedListener } from './feed.js';
+import { ClientChannel, type ChannelLimits, type ServiceSocket } from './client-channel.js';
+import type { NamespaceNamer } from './names.js';
+
+export type ServiceIo = Server<ClientToServerEvents, ServerToClientEvents>;
+
+export interface StreamOptions {
+  readonly registry: SessionRegistry;
+  readonly limits: ChannelLimits;
+  readonly statsIntervalMs: number;
+  readonly names: NamespaceNamer | null;
+  readonly log: (line: string) => void;
+}
+
+interface Subscription {
+  readonly session: Session;
+  readonly listener: FeedListener;
+}
+
+interface Client {
+  readonly channel: ClientChannel;
+  readonly subs: Map<string, Subscription>;
+}
+
+export interface Stream {
+  /** Clients connected now. */
+  readonly clientCount: number;
+  close(): void;
+}
+
+function namespaceList(names: NamespaceNamer | null): NamespaceName[] {
+  return names ? names.entries().map(([netns, name]) => ({ netns, name })) : [];
+}
+
+export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
+  const { registry } = opts;
+  const clients = new Map<string, Client>();
+
+  const unsubscribe = (client: Client, id: string): boolean => {
+    const sub = client.subs.get(id);
+    if (!sub) return false;
+    client.subs.delete(id);
+    sub.session.feed.removeListener(sub.listener);
+    client.channel.forget(id);
+    registry.unwatch(sub.session);
+    return true;
+  };
+
+  io.on('connection', (socket: ServiceSocket) => {
+    const client: Client = { channel: new ClientChannel(socket, opts.limits), subs: new Map() };
+    clients.set(socket.id, client);
+
+    socket.on('subscribe', (raw, ack) => {
+      const reply = (res: SubscribeAck): void => {
+        if (typeof ack === 'function') ack(res);
+      };
+      const parsed = SubscribeRequest.safeParse(raw);
+      if (!parsed.success) {
+        reply({ ok: false, error: { code: 'bad-request', message: describeZodError(parsed.error) } });
+        return;
+      }
+      const id = parsed.data.session;
+      const session = registry.get(id);
+      if (!session) {
+        reply({ ok: false, error: { code: 'not-found', message: `no session ${id}` } });
+        return;
+      }
+      const feed = session.feed;
+      if (!client.subs.has(id)) {
+        const listener: FeedListener = {
+          batch: (b) => client.channel.sendBatch(id, b),
+          state: (c) => client.channel.sendState({ session: id, at: Date.now(), ...c }),
+        };
+        registry.watch(session);
+        client.subs.set(id, { session, listener });
+        feed.addListener(listener);
+      }
+      const reasons: Record<string, string> = {};
+      for (const [code, name] of feed.dropReasons?.names ?? []) reasons[String(code)] = name;
+      // The ack is emitted directly, ahead of any batch still queued for this client.
+      reply({
+        ok: true,
+        session: registry.info(session),
+        dropReasons: reasons,
+        namespaces: namespaceList(opts.names),
+        batching: { maxEvents: feed.batching.maxEvents, maxDelayMs: feed.batching.maxDelayMs },
+      });
+    });
+
+    socket.on('unsubscribe', (raw, ack) => {
+      const reply = (res: UnsubscribeAck): void => {
+        if (typeof ack === 'function') ack(res);
+      };
+      const parsed = SubscribeRequest.safeParse(raw);
+      if (!parsed.success) {
+        reply({ ok: false, error: { code: 'bad-request', message: describeZodError(parsed.error) } });
+        return;
+      }
+      if (unsubscribe(client, parsed.data.session)) reply({ ok: true });
+      else reply({ ok: false, error: { code: 'not-found', message: `not subscribed to ${parsed.data.session}` } });
+    });
+
+    socket.on('disconnect', () => {
+      for (const id of [...client.subs.keys()]) unsubscribe(client, id);
+      client.channel.close();
+      clients.delete(socket.id);
+    });
+  });
+
+  // A session ended under its subscribers: tell them, then let go.
+  const onEnded = (session: Session, why: string): void => {
+    for (const client of clients.values()) {
+      const sub = client.subs.get(session.id);
+      if (!sub) continue;
+      client.channel.sendState({ session: session.id, state: 'stopped', at: Date.now(), message: why });
+      client.subs.delete(session.id);
+      session.feed.removeListener(sub.listener);
+    }
+  };
+  registry.on('ended', onEnded);
+
+  const statsTimer = setInterval(() => {
+    const now = Date.now();
+    for (const client of clients.values()) {
+      for (const [id, { session }] of client.subs) {
+        const f = session.feed;
+        client.channel.sendStats({
+          session: id,
+          at: now,
+          eventsPerSec: f.eventsPerSec,
+          events: f.events,
+          lostKernel: f.lostKernel,
+          seq: f.seq,
+          droppedBatches: client.channel.droppedFor(id),
+          queuedBatches: client.channel.queuedFor(id),
+          bpftrace: { state: f.state, pid: f.pid, restarts: f.restarts },
+        });
+      }
+    }
+  }, opts.statsIntervalMs);
+  statsTimer.unref();
+
+  // Namespaces come and go (labs, containers): push the new list when it changes.
+  let lastTopology = '';
+  const topologyTimer = setInterval(() => {
+    const names = opts.names;
+    if (!names) return;
+    void names.refresh().then(() => {
+      const list = namespaceList(names).sort((a, b) => a.netns - b.netns);
+      const key = list.map((n) => `${n.netns}=${n.name}`).join(',');
+      if (key === lastTopology) return;
+      lastTopology = key;
+      for (const client of clients.values()) client.channel.sendTopology({ namespaces: list });
+    });
+  }, 2000);
+  topologyTimer.unref();
+
+  return {
+    get clientCount() {
+      return clients.size;
+    },
+    close() {
+      clearInterval(statsTimer);
+      clearInterval(topologyTimer);
+      registry.off('ended', onEnded);
+      for (const client of clients.values()) client.channel.close();
+    },
+  };
+}
