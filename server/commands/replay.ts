@@ -1,0 +1,150 @@
+/**
+ * `hoptrace replay`: print the packets of a recording as `trace` printed them live (human or
+ * the same NDJSON contract), or a summary with --stats. Names, drop reasons and the filter come
+ * from the recording.
+ */
+import { formatPacket, packetJson } from '../../shared/format.js';
+import { RecordingError } from '../../shared/recording/index.js';
+import { RecordingFile, replayRecording, type ReplayResult } from '../recording/index.js';
+import { parseFlags, numberFlag, reportFatal, UsageError } from './common.js';
+
+export const summary = 'print the packets of a .hoptrace recording (or --stats)';
+
+const HELP = `usage: hoptrace replay FILE [--json] [--speed X] [--from T] [--to T] [--stats]
+
+Rebuilds the packets of a recording made with \`hoptrace record\` and prints them like
+\`hoptrace trace\` (namespace names, drop reasons and filter as recorded).
+
+      --json        NDJSON: the same objects \`trace --json\` prints
+      --speed X     pace output at X times recorded speed (default: as fast as possible)
+      --from T      only packets that start T seconds or later after the recording started
+      --to T        only packets that start before T seconds after the recording started
+      --stats       print a summary instead: events, packets, duration, drops by reason
+  -h, --help        this help
+
+A truncated file (recording killed) replays up to its last complete record with a warning.
+A damaged file replays what is intact, then exits 1 naming what was skipped.`;
+
+export async function run(argv: string[]): Promise<number> {
+  try {
+    const { values, positionals } = parseFlags(argv, {
+      json: { type: 'boolean' },
+      speed: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      stats: { type: 'boolean' },
+    }, true);
+    if (values.help) {
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError(`replay takes one recording file, got ${positionals.length}`);
+    const speed = numberFlag(values.speed, 'speed', { min: 0.001 });
+    const from = numberFlag(values.from, 'from');
+    const to = numberFlag(values.to, 'to');
+    if (from !== undefined && to !== undefined && to <= from) throw new UsageError('--to must be after --from');
+    return await replay(positionals[0] as string, { json: values.json === true, stats: values.stats === true, speed, from, to });
+  } catch (err) {
+    return reportFatal(err);
+  }
+}
+
+interface Options {
+  readonly json: boolean;
+  readonly stats: boolean;
+  readonly speed: number | undefined;
+  readonly from: number | undefined;
+  readonly to: number | undefined;
+}
+
+async function replay(path: string, opts: Options): Promise<number> {
+  let file: RecordingFile;
+  try {
+    file = await RecordingFile.open(path);
+  } catch (err) {
+    if (err instanceof RecordingError) {
+      process.stderr.write(`hoptrace: cannot replay ${path}: ${err.message}\n`);
+      return err.code === 'newer-version' ? 2 : 1;
+    }
+    throw err;
+  }
+  try {
+    const start = file.header.startMonoNs;
+    let printed = 0;
+    let outputClosed = false;
+    process.stdout.on('error', () => { outputClosed = true; });
+    const result = await replayRecording(file, {
+      fromNs: opts.from !== undefined ? start + opts.from * 1e9 : undefined,
+      toNs: opts.to !== undefined ? start + opts.to * 1e9 : undefined,
+      speed: opts.stats ? undefined : opts.speed,
+      onPacket: (p) => {
+        if (opts.stats) return true;
+        if (outputClosed) return false;
+        printed++;
+        process.stdout.write(opts.json ? `${packetJson(p)}\n` : `${formatPacket(p, printed)}\n\n`);
+        return true;
+      },
+      onLost: (n, total) => {
+        if (opts.stats || outputClosed) return;
+        // The same line `trace --json` prints when the kernel loses events.
+        if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'lost', events: n, total })}\n`);
+        else process.stderr.write(`hoptrace: the kernel lost ${n} events (perf buffer full) here while recording; packets around them may miss hops\n`);
+      },
+    });
+    if (result.filterProblem) process.stderr.write(`hoptrace: ${result.filterProblem}\n`);
+    if (opts.stats) process.stdout.write(opts.json ? `${JSON.stringify(statsJson(path, file, result))}\n` : statsText(path, file, result));
+    return reportIntegrity(path, result);
+  } finally {
+    await file.close();
+  }
+}
+
+/** Warnings and the exit code for a file that was cut short or damaged. */
+export function reportIntegrity(path: string, r: ReplayResult): number {
+  if (!r.readToEnd) return 0;
+  const damaged = r.damagedRegions + r.invalid;
+  if (r.truncatedAt !== null) {
+    process.stderr.write(`hoptrace: warning: ${path} is truncated: it stops inside a record at byte ${r.truncatedAt}; everything before that was replayed\n`);
+  } else if (!r.complete && damaged === 0) {
+    process.stderr.write(`hoptrace: warning: ${path} has no end record (the recorder did not finish it); everything in it was replayed\n`);
+  }
+  if (damaged > 0) {
+    process.stderr.write(`hoptrace: ${path} is damaged: ${damaged} damaged stretch${damaged === 1 ? '' : 'es'} (${r.damagedBytes} bytes${r.firstDamageAt !== null ? `, the first at byte ${r.firstDamageAt}` : ''}) were skipped; the rest was replayed\n`);
+    return 1;
+  }
+  return 0;
+}
+
+function durationNs(file: RecordingFile, r: ReplayResult): number {
+  return r.lastT !== null && r.firstT !== null ? Math.max(0, r.lastT - Math.min(r.firstT, file.header.startMonoNs)) : 0;
+}
+
+function statsJson(path: string, file: RecordingFile, r: ReplayResult): object {
+  const h = file.header;
+  return {
+    file: path, host: h.host, kernel: h.kernel, bpftrace: h.bpftraceVersion, filter: h.filter,
+    start: new Date(Number(h.startWallNs / 1_000_000n)).toISOString(),
+    durationNs: durationNs(file, r), events: r.events, packets: r.packets, lost: r.lost, fates: r.fates,
+    drops: Object.fromEntries([...r.drops].sort((a, b) => b[1] - a[1])),
+    complete: r.complete, truncatedAt: r.truncatedAt, damaged: r.damagedRegions + r.invalid,
+  };
+}
+
+function statsText(path: string, file: RecordingFile, r: ReplayResult): string {
+  const h = file.header;
+  const lines = [
+    `recording  ${path}`,
+    `host       ${h.host} (Linux ${h.kernel}, ${h.bpftraceVersion})`,
+    `filter     ${h.filter || '(none)'}`,
+    `start      ${new Date(Number(h.startWallNs / 1_000_000n)).toISOString()}`,
+    `duration   ${(durationNs(file, r) / 1e9).toFixed(3)} s`,
+    `events     ${r.events}${r.lost > 0 ? ` (the kernel lost ${r.lost} more)` : ''}`,
+    `packets    ${r.packets}: ${r.fates.delivered} delivered, ${r.fates.dropped} dropped, ${r.fates.unknown} unknown`,
+  ];
+  if (r.drops.size > 0) {
+    lines.push('drops by reason');
+    const width = Math.max(...[...r.drops.keys()].map((k) => k.length));
+    for (const [reason, n] of [...r.drops].sort((a, b) => b[1] - a[1])) lines.push(`  ${reason.padEnd(width)}  ${n}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

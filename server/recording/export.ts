@@ -1,0 +1,130 @@
+/**
+ * Recording → pcapng: one interface per (namespace, interface) named `ns/ifname`, one Enhanced
+ * Packet Block per hop, the same epb_packetid on every hop of one packet, hop time (converted to
+ * wall clock with the header's paired clocks) as the timestamp. Packet bytes are headers rebuilt
+ * from the hop's fields (shared/recording/packet-bytes.ts): the probes capture no bytes yet.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { Packet, Hop } from '../../shared/packet.js';
+import { protoNumber } from '../../shared/hop-event.js';
+import { MinHeap } from '../../shared/min-heap.js';
+import {
+  EPB_INBOUND, EPB_OUTBOUND, LINKTYPE_RAW, enhancedPacketBlock, interfaceDescriptionBlock, sectionHeaderBlock,
+} from '../../shared/pcapng.js';
+import { synthesizeHeaders } from '../../shared/recording/packet-bytes.js';
+import { wallClockNs } from '../../shared/recording/index.js';
+import type { RecordingFile } from './reader.js';
+import { replayRecording, type ReplayResult } from './replay.js';
+
+export interface ExportOptions {
+  readonly fromNs?: number | undefined;
+  readonly toNs?: number | undefined;
+  /** Replace an existing output file (default: refuse). */
+  readonly overwrite?: boolean;
+}
+
+export interface ExportResult {
+  readonly packets: number;
+  /** Enhanced Packet Blocks written (one per hop). */
+  readonly hops: number;
+  readonly interfaces: number;
+  readonly bytes: number;
+  readonly replay: ReplayResult;
+}
+
+/** Hops are buffered and written in time order once no packet still to come can precede them. */
+const ORDER_WINDOW_NS = 3_000_000_000;
+const SNAPLEN = 60; // IPv6 + TCP header: the most a rebuilt packet holds
+
+interface PendingHop {
+  readonly hop: Hop;
+  readonly packet: Packet;
+  readonly index: number;
+  readonly packetNo: bigint;
+}
+
+export async function exportPcapng(file: RecordingFile, outPath: string, opts: ExportOptions = {}): Promise<ExportResult> {
+  const fd = openSync(outPath, opts.overwrite ? 'w' : 'wx', 0o644);
+  let out: Uint8Array[] = [];
+  let outLen = 0;
+  let bytes = 0;
+  const write = (b: Uint8Array): void => {
+    out.push(b);
+    outLen += b.length;
+    if (outLen >= 1 << 20) flush();
+  };
+  const flush = (): void => {
+    if (outLen === 0) return;
+    const joined = new Uint8Array(outLen);
+    let at = 0;
+    for (const b of out) {
+      joined.set(b, at);
+      at += b.length;
+    }
+    for (let off = 0; off < joined.length;) off += writeSync(fd, joined, off);
+    bytes += joined.length;
+    out = [];
+    outLen = 0;
+  };
+
+  try {
+    const h = file.header;
+    write(sectionHeaderBlock({
+      hardware: h.host,
+      os: `Linux ${h.kernel}`,
+      userAppl: `${h.recorder} export`,
+      comment: `hoptrace recording from ${h.host}${h.filter ? `, filter: ${h.filter}` : ''}. Packet bytes are IP/L4 headers rebuilt from the probes' fields, not captured bytes; epb_packetid links the hops of one packet.`,
+    }));
+    const names = await file.namespaceNames();
+    const interfaces = new Map<string, number>();
+    const ifaceId = (hop: Hop): number => {
+      const key = `${hop.netns}/${hop.ifindex}/${hop.ifname}`;
+      let id = interfaces.get(key);
+      if (id === undefined) {
+        id = interfaces.size;
+        interfaces.set(key, id);
+        const ns = hop.ns ?? names.get(hop.netns) ?? `netns-${hop.netns}`;
+        write(interfaceDescriptionBlock(LINKTYPE_RAW, SNAPLEN, {
+          name: `${ns}/${hop.ifname || '-'}`,
+          description: `network namespace ${ns} (inode ${hop.netns}), ${hop.ifname ? `interface ${hop.ifname} (ifindex ${hop.ifindex})` : 'no device'}`,
+          tsresolExp10: 9,
+        }));
+      }
+      return id;
+    };
+
+    let hops = 0;
+    const heap = new MinHeap<PendingHop>((a, b) => a.hop.t < b.hop.t || (a.hop.t === b.hop.t && a.packetNo < b.packetNo) || (a.hop.t === b.hop.t && a.packetNo === b.packetNo && a.index < b.index));
+    const emit = (x: PendingHop): void => {
+      const { hop, packet } = x;
+      const data = synthesizeHeaders({ ...hop, family: packet.family, proto: protoNumber(packet.proto) });
+      const where = `${hop.ns ?? `netns-${hop.netns}`}${hop.ifname ? `/${hop.ifname}` : ''}`;
+      let comment = `hoptrace packet ${packet.id} hop ${x.index + 1}/${packet.hops.length}: ${hop.event} in ${where}`;
+      if (hop.event === 'drop' && packet.drop) comment += `: dropped, ${packet.drop.reason}`;
+      if (hop.nat) comment += `; ${hop.nat.kind} ${hop.nat.from.dst}:${hop.nat.from.dport} → ${hop.nat.to.dst}:${hop.nat.to.dport}`;
+      const flags = hop.event === 'xmit' ? EPB_OUTBOUND : hop.event === 'rx' || hop.event === 'recv' ? EPB_INBOUND : undefined;
+      write(enhancedPacketBlock(ifaceId(hop), wallClockNs(h, hop.t), data, Math.max(hop.len, data.length), {
+        comment, packetId: x.packetNo, ...(flags !== undefined ? { flags } : {}),
+      }));
+      hops++;
+    };
+    let packetNo = 0n;
+    let newestFirst = 0;
+    const replay = await replayRecording(file, {
+      fromNs: opts.fromNs,
+      toNs: opts.toNs,
+      onPacket: (p) => {
+        packetNo++;
+        p.hops.forEach((hop, index) => heap.push({ hop, packet: p, index, packetNo }));
+        const first = p.hops[0]?.t ?? 0;
+        if (first > newestFirst) newestFirst = first;
+        for (let top = heap.peek(); top && top.hop.t < newestFirst - ORDER_WINDOW_NS; top = heap.peek()) emit(heap.pop() as PendingHop);
+      },
+    });
+    for (let top = heap.pop(); top; top = heap.pop()) emit(top);
+    flush();
+    return { packets: Number(packetNo), hops, interfaces: interfaces.size, bytes, replay };
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Replays a recording into packets: the same reconstruction `trace` runs live, fed from the
+ * file, with namespace names, drop-reason names and the filter all taken from the recording
+ * (never from the host replaying it). Used by `replay`, `export` and the round-trip tests.
+ */
+import type { HopEvent } from '../../shared/hop-event.js';
+import type { Packet } from '../../shared/packet.js';
+import { Reconstructor, type ReconstructOptions } from '../../shared/reconstruct.js';
+import { recordingNsName } from '../../shared/recording/index.js';
+import { TraceSession } from '../trace-session.js';
+import type { RecordingFile } from './reader.js';
+
+/**
+ * Events this far before --from (and after --to) are read too, so packets that start inside the
+ * range are complete: more than the reconstructor's largest gap between two hops of a packet.
+ */
+export const RANGE_MARGIN_NS = 2_000_000_000;
+
+export interface RecordingReconstruction {
+  readonly options: ReconstructOptions;
+  /** Set when the recorded filter does not parse here (all packets are then shown). */
+  readonly filterProblem: string | null;
+}
+
+/** Reconstructor options from the recording: its namespace names, its kernel's drop reasons, its filter. */
+export async function reconstructOptionsFor(file: RecordingFile): Promise<RecordingReconstruction> {
+  const names = await file.namespaceNames();
+  const reasons = file.header.dropReasons;
+  let accept: ((p: Packet) => boolean) | undefined;
+  let filterProblem: string | null = null;
+  if (file.header.filter !== '') {
+    try {
+      // TraceSession's constructor only parses the filter; its `accepts` is what `trace` applies.
+      accept = new TraceSession({ filter: file.header.filter }).accepts;
+    } catch (err) {
+      filterProblem = `the recorded filter '${file.header.filter}' does not parse here (${(err as Error).message}); showing every packet`;
+    }
+  }
+  return {
+    options: { nsName: recordingNsName(names), dropReason: (code) => reasons.get(code) ?? `reason-${code}`, ...(accept ? { accept } : {}) },
+    filterProblem,
+  };
+}
+
+export interface ReplayOptions {
+  /** Only packets whose first hop is at or after this kernel time (ns). */
+  readonly fromNs?: number | undefined;
+  /** Only packets whose first hop is before this kernel time (ns). */
+  readonly toNs?: number | undefined;
+  /** Pace output at this multiple of recorded time; undefined: as fast as possible. */
+  readonly speed?: number | undefined;
+  /** Each packet, as it completes. Return false to stop the replay. */
+  readonly onPacket: (p: Packet) => boolean | void;
+  /** Lost-event reports, in file order. */
+  readonly onLost?: (count: number, total: number) => void;
+  /** Every event read in range, before reconstruction (exports, tests). */
+  readonly onEvent?: (ev: HopEvent) => void;
+}
+
+export interface ReplayResult {
+  /** Events in range. */
+  events: number;
+  packets: number;
+  lost: number;
+  firstT: number | null;
+  lastT: number | null;
+  fates: { delivered: number; dropped: number; unknown: number };
+  /** Dropped packets by drop reason name. */
+  drops: Map<string, number>;
+  /** Offset where the file stops mid-record, null when it does not (or was not read to the end). */
+  truncatedAt: number | null;
+  damagedRegions: number;
+  damagedBytes: number;
+  firstDamageAt: number | null;
+  /** Records that checked out but did not decode. */
+  invalid: number;
+  /** Whether the end record was read (the recorder finished the file). */
+  complete: boolean;
+  /** Whether the whole file was read (not stopped by --to or onPacket). */
+  readToEnd: boolean;
+  filterProblem: string | null;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function replayRecording(file: RecordingFile, opts: ReplayOptions): Promise<ReplayResult> {
+  const { options, filterProblem } = await reconstructOptionsFor(file);
+  const from = opts.fromNs;
+  const to = opts.toNs;
+  const res: ReplayResult = {
+    events: 0, packets: 0, lost: 0, firstT: null, lastT: null, fates: { delivered: 0, dropped: 0, unknown: 0 }, drops: new Map(),
+    truncatedAt: null, damagedRegions: 0, damagedBytes: 0, firstDamageAt: null, invalid: 0, complete: false, readToEnd: false, filterProblem,
+  };
+  const inRange = (t: number): boolean => (from === undefined || t >= from) && (to === undefined || t < to);
+  const rec = new Reconstructor(options);
+  let stopped = false;
+  const deliver = (packets: Packet[]): void => {
+    for (const p of packets) {
+      if (stopped) return;
+      const first = p.hops[0]?.t ?? 0;
+      if (!inRange(first)) continue;
+      res.packets++;
+      res.fates[p.fate]++;
+      if (p.drop) res.drops.set(p.drop.reason, (res.drops.get(p.drop.reason) ?? 0) + 1);
+      if (opts.onPacket(p) === false) stopped = true;
+    }
+  };
+
+  let t0: number | null = null;
+  let w0 = 0;
+  const start = from !== undefined ? await file.seek(from - RANGE_MARGIN_NS) : file.headerEnd;
+  const stream = file.stream(start);
+  let pastEnd = false;
+  outer: for await (const batch of stream) {
+    for (const r of batch) {
+      if (r.kind === 'event') {
+        const ev = r.event;
+        if (from !== undefined && ev.t < from - RANGE_MARGIN_NS) continue;
+        if (to !== undefined && ev.t >= to + RANGE_MARGIN_NS) {
+          pastEnd = true;
+          break outer;
+        }
+        if (inRange(ev.t)) {
+          res.events++;
+          if (res.firstT === null || ev.t < res.firstT) res.firstT = ev.t;
+          if (res.lastT === null || ev.t > res.lastT) res.lastT = ev.t;
+          opts.onEvent?.(ev);
+        }
+        if (opts.speed !== undefined) {
+          if (t0 === null) {
+            t0 = ev.t;
+            w0 = performance.now();
+          }
+          // Wait until this event is due, in slices, letting idle packets out as recorded time passes.
+          for (;;) {
+            const lag = w0 + (ev.t - t0) / 1e6 / opts.speed - performance.now();
+            if (lag <= 5) break;
+            rec.advance(t0 + (performance.now() - w0) * 1e6 * opts.speed);
+            deliver(rec.drain());
+            if (stopped) break outer;
+            await sleep(Math.min(lag, 100));
+          }
+        }
+        rec.push(ev);
+      } else if (r.kind === 'lost') {
+        if (inRange(r.lost.t)) {
+          deliver(rec.drain()); // keep output in file order around the report
+          res.lost += r.lost.count;
+          opts.onLost?.(r.lost.count, res.lost);
+        }
+      } else if (r.kind === 'end') {
+        res.complete = true;
+      }
+    }
+    deliver(rec.drain());
+    if (stopped) break;
+  }
+  if (!stopped) deliver(rec.flush());
+  const s = stream.summary;
+  if (s && !pastEnd && !stopped) {
+    res.readToEnd = true;
+    res.truncatedAt = s.truncatedAt;
+    res.damagedRegions = s.damage.regions;
+    res.damagedBytes = s.damage.bytes;
+    res.firstDamageAt = s.damage.firstOffset;
+    res.invalid = s.invalid;
+  }
+  return res;
+}

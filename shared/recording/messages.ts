@@ -1,0 +1,182 @@
+/**
+ * Payloads of recording records ⇄ protobuf (shared/wire.proto). Hop events use shared/wire.ts
+ * as the live stream does. Readers get plain numbers (kernel monotonic ns stay below 2^53) and
+ * bigint for wall-clock ns, which do not fit a double.
+ */
+import protobuf from 'protobufjs/light.js';
+import { WIRE_SCHEMA } from '../wire-schema.js';
+
+const root = protobuf.Root.fromJSON(WIRE_SCHEMA as unknown as protobuf.INamespace);
+const HeaderType = root.lookupType('hoptrace.RecordingHeader');
+const TopologyType = root.lookupType('hoptrace.TopologyRecord');
+const LostType = root.lookupType('hoptrace.LostRecord');
+const IndexType = root.lookupType('hoptrace.IndexRecord');
+const EndType = root.lookupType('hoptrace.EndRecord');
+
+export interface NamespaceName {
+  readonly netns: number;
+  readonly name: string;
+}
+
+export interface RecordingHeader {
+  readonly host: string;
+  /** Kernel release (`uname -r`). */
+  readonly kernel: string;
+  readonly bpftraceVersion: string;
+  /** Tracepoints attached, e.g. `net:net_dev_start_xmit`. */
+  readonly probes: readonly string[];
+  /** Canonical filter text ('' for none): replay applies it to packets as `trace` does. */
+  readonly filter: string;
+  /** Unix time in ns at the start ... */
+  readonly startWallNs: bigint;
+  /** ... and the kernel monotonic clock at the same instant: converts hop times to wall clock. */
+  readonly startMonoNs: number;
+  /** enum skb_drop_reason value → name (without SKB_DROP_REASON_) of the recording kernel. */
+  readonly dropReasons: ReadonlyMap<number, string>;
+  /** Program and version that wrote the file. */
+  readonly recorder: string;
+}
+
+export interface TopologyRecord {
+  /** Kernel monotonic ns. */
+  readonly t: number;
+  /** true: complete state at `t`; false: a change (namespaces added or renamed, `removed` gone). */
+  readonly snapshot: boolean;
+  readonly namespaces: readonly NamespaceName[];
+  /** The topology model (shared/topology) as the recorder had it; null when not captured. */
+  readonly model: unknown;
+  /** Offset of the previous topology record (0 for the first): readers follow it back from an index. */
+  readonly prevOffset: number;
+  readonly removed: readonly number[];
+}
+
+export interface LostRecord {
+  readonly t: number;
+  readonly count: number;
+}
+
+export interface IndexRecord {
+  /** Largest event time in the records before this one: seeking to T may start here when this is < T. */
+  readonly maxTBefore: number;
+  readonly eventsBefore: number;
+  readonly lostBefore: number;
+  /** Offset of the latest topology record before this one (0: none). */
+  readonly topologyOffset: number;
+  /** This record's own offset: an index record copied elsewhere does not point right. */
+  readonly offset: number;
+}
+
+export interface EndRecord {
+  readonly t: number;
+  readonly wallNs: bigint;
+  readonly events: number;
+  readonly lost: number;
+  /** Packets reconstructed while recording that the filter accepted. */
+  readonly packets: number;
+  /** Why recording ended: `duration`, `count`, `interrupted`, `stopped`, `error: ...`. */
+  readonly reason: string;
+}
+
+interface LongLike { low: number; high: number; unsigned?: boolean; toNumber?(): number }
+type U64 = number | LongLike | undefined;
+
+function num(v: U64): number {
+  if (v === undefined) return 0;
+  if (typeof v === 'number') return v;
+  return (v.high >>> 0) * 4294967296 + (v.low >>> 0);
+}
+
+function big(v: U64): bigint {
+  if (v === undefined) return 0n;
+  if (typeof v === 'number') return BigInt(v);
+  return (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
+}
+
+function u64(v: bigint): LongLike {
+  const x = BigInt.asUintN(64, v);
+  return { low: Number(x & 0xffffffffn) | 0, high: Number(x >> 32n) | 0, unsigned: true };
+}
+
+export function encodeHeader(h: RecordingHeader): Uint8Array {
+  const dropReasons: Record<number, string> = {};
+  for (const [k, v] of h.dropReasons) dropReasons[k] = v;
+  return HeaderType.encode({
+    host: h.host, kernel: h.kernel, bpftrace_version: h.bpftraceVersion, probes: [...h.probes], filter: h.filter,
+    start_wall_ns: u64(h.startWallNs), start_mono_ns: h.startMonoNs, drop_reasons: dropReasons, recorder: h.recorder,
+  }).finish();
+}
+
+export function decodeHeader(bytes: Uint8Array): RecordingHeader {
+  const m = HeaderType.decode(bytes) as unknown as {
+    host?: string; kernel?: string; bpftrace_version?: string; probes?: string[]; filter?: string;
+    start_wall_ns?: U64; start_mono_ns?: U64; drop_reasons?: Record<string, string>; recorder?: string;
+  };
+  const dropReasons = new Map<number, string>();
+  for (const [k, v] of Object.entries(m.drop_reasons ?? {})) dropReasons.set(Number(k), v);
+  return {
+    host: m.host ?? '', kernel: m.kernel ?? '', bpftraceVersion: m.bpftrace_version ?? '', probes: m.probes ?? [],
+    filter: m.filter ?? '', startWallNs: big(m.start_wall_ns), startMonoNs: num(m.start_mono_ns), dropReasons,
+    recorder: m.recorder ?? '',
+  };
+}
+
+export function encodeTopology(r: TopologyRecord): Uint8Array {
+  return TopologyType.encode({
+    t: r.t, snapshot: r.snapshot, namespaces: r.namespaces.map((n) => ({ netns: n.netns, name: n.name })),
+    model_json: r.model === null || r.model === undefined ? '' : JSON.stringify(r.model),
+    prev_offset: r.prevOffset, removed: [...r.removed],
+  }).finish();
+}
+
+export function decodeTopology(bytes: Uint8Array): TopologyRecord {
+  const m = TopologyType.decode(bytes) as unknown as {
+    t?: U64; snapshot?: boolean; namespaces?: Array<{ netns?: number; name?: string }>; model_json?: string;
+    prev_offset?: U64; removed?: number[];
+  };
+  let model: unknown = null;
+  if (m.model_json) {
+    try {
+      model = JSON.parse(m.model_json);
+    } catch {
+      model = null; // a model we cannot parse is as good as none; names still come from `namespaces`
+    }
+  }
+  return {
+    t: num(m.t), snapshot: m.snapshot ?? false,
+    namespaces: (m.namespaces ?? []).map((n) => ({ netns: n.netns ?? 0, name: n.name ?? '' })),
+    model, prevOffset: num(m.prev_offset), removed: m.removed ?? [],
+  };
+}
+
+export function encodeLost(r: LostRecord): Uint8Array {
+  return LostType.encode({ t: r.t, count: r.count }).finish();
+}
+
+export function decodeLost(bytes: Uint8Array): LostRecord {
+  const m = LostType.decode(bytes) as unknown as { t?: U64; count?: U64 };
+  return { t: num(m.t), count: num(m.count) };
+}
+
+export function encodeIndex(r: IndexRecord): Uint8Array {
+  return IndexType.encode({
+    max_t_before: r.maxTBefore, events_before: r.eventsBefore, lost_before: r.lostBefore,
+    topology_offset: r.topologyOffset, offset: r.offset,
+  }).finish();
+}
+
+export function decodeIndex(bytes: Uint8Array): IndexRecord {
+  const m = IndexType.decode(bytes) as unknown as { max_t_before?: U64; events_before?: U64; lost_before?: U64; topology_offset?: U64; offset?: U64 };
+  return {
+    maxTBefore: num(m.max_t_before), eventsBefore: num(m.events_before), lostBefore: num(m.lost_before),
+    topologyOffset: num(m.topology_offset), offset: num(m.offset),
+  };
+}
+
+export function encodeEnd(r: EndRecord): Uint8Array {
+  return EndType.encode({ t: r.t, wall_ns: u64(r.wallNs), events: r.events, lost: r.lost, packets: r.packets, reason: r.reason }).finish();
+}
+
+export function decodeEnd(bytes: Uint8Array): EndRecord {
+  const m = EndType.decode(bytes) as unknown as { t?: U64; wall_ns?: U64; events?: U64; lost?: U64; packets?: U64; reason?: string };
+  return { t: num(m.t), wallNs: big(m.wall_ns), events: num(m.events), lost: num(m.lost), packets: num(m.packets), reason: m.reason ?? '' };
+}
