@@ -72,7 +72,8 @@ export async function run(argv: string[]): Promise<number> {
 
     if (values.lab === 'demo') {
       if (process.getuid?.() !== 0) throw new UsageError('--lab demo creates network namespaces: run it as root (sudo).');
-      r.lab = labFor('htdemo');
+      // HOPTRACE_LAB_PREFIX lets tests (and a second demo) use their own namespaces.
+      r.lab = labFor(process.env.HOPTRACE_LAB_PREFIX || 'htdemo');
       if (await labExists(r.lab)) {
         process.stdout.write(`demo lab: using the existing lab (${Object.values(r.lab.ns).join(', ')}); it stays when the service stops\n`);
       } else {
