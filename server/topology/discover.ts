@@ -1,13 +1,14 @@
 /**
- * One full discovery of the host's topology. Per namespace: `ip -j -d` (links, addresses,
- * nsids; routes and policy rules of both families), `sysctl` (forwarding, br_netfilter),
- * `nft -j list ruleset`, and iptables-save only when nft shows iptables-nft rules whose
- * arguments it cannot print. Whatever fails is listed in `errors`; discovery never throws.
+ * One full discovery of the host's topology. Per namespace: one `ip -j -d -batch` (links,
+ * addresses, nsids, routes of both families, IPv4 policy rules, forwarding switches), `ip -6`
+ * for IPv6 policy rules, `nft -j list ruleset`; `sysctl` only where there are bridges
+ * (br_netfilter), and iptables-save only when nft shows iptables-nft rules whose arguments it
+ * cannot print. Whatever fails is listed in `errors`; discovery never throws.
  */
 import { stat, readlink } from 'node:fs/promises';
 import type { IpFamily, NamespaceModel, Netfilter, Topology } from '../../shared/topology/model.js';
 import { EMPTY_NETFILTER } from '../../shared/topology/model.js';
-import { parseInterfaces, parsePolicyRules, parseRoutes, parseSysctl, splitJsonDocuments } from '../../shared/topology/parse-iproute.js';
+import { parseInterfaces, parseNetconf, parsePolicyRules, parseRoutes, parseSysctl, splitJsonDocuments } from '../../shared/topology/parse-iproute.js';
 import { parseNftRuleset } from '../../shared/topology/parse-nft.js';
 import { mergeIptables, parseIptablesSave } from '../../shared/topology/parse-iptables.js';
 import { resolvePeers } from '../../shared/topology/peers.js';
@@ -32,12 +33,8 @@ interface NsRead {
   readonly readSomething: boolean;
 }
 
-const SYSCTLS = [
-  'net.ipv4.ip_forward',
-  'net.ipv6.conf.all.forwarding',
-  'net.bridge.bridge-nf-call-iptables',
-  'net.bridge.bridge-nf-call-ip6tables',
-];
+/** Present only when br_netfilter is loaded (absent means off). */
+const BRIDGE_SYSCTLS = ['net.bridge.bridge-nf-call-iptables', 'net.bridge.bridge-nf-call-ip6tables'];
 
 function firstError(what: string, error: string): string {
   return `${what}: ${error || 'failed'}`;
@@ -93,11 +90,11 @@ async function readNetfilter(run: Runner, path: string | null, errors: string[])
 async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): Promise<NsRead> {
   const errors: string[] = [];
   const path = own ? null : entry.path;
-  const [links, v4, v6, sysctl, netfilter] = await Promise.all([
-    readIpBatch(run, path, null, ['addr show', 'netns list-id'], errors),
-    readIpBatch(run, path, 4, ['route show table all', 'rule show'], errors),
-    readIpBatch(run, path, 6, ['route show table all', 'rule show'], errors),
-    run(path, ['sysctl', '-e', ...SYSCTLS]),
+  // Spawns are the cost of discovery: everything iproute2 can tell comes from one batch (routes
+  // of both families in one dump, forwarding from netconf); only IPv6 policy rules need -6.
+  const [links, v6, netfilter] = await Promise.all([
+    readIpBatch(run, path, null, ['addr show', 'netns list-id', 'route show table all', 'rule show', 'netconf show'], errors),
+    readIpBatch(run, path, 6, ['rule show'], errors),
     readNetfilter(run, path, errors),
   ]);
   const interfaces = parseInterfaces(docOrError(links, 0) ?? [], errors);
@@ -110,11 +107,21 @@ async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): 
       }
     }
   }
-  const routes = [...parseRoutes(docOrError(v4, 0) ?? [], 4, errors), ...parseRoutes(docOrError(v6, 0) ?? [], 6, errors)];
-  const rules = [...parsePolicyRules(docOrError(v4, 1) ?? [], 4, errors), ...parsePolicyRules(docOrError(v6, 1) ?? [], 6, errors)];
-  const sc = parseSysctl(sysctl.stdout);
-  if (!sysctl.ok && sc.size === 0) errors.push(firstError('sysctl', sysctl.error));
-  const flag = (k: string): boolean | null => (sc.has(k) ? sc.get(k) !== '0' : null);
+  const routes = parseRoutes(docOrError(links, 2) ?? [], 'both', errors);
+  const rules = [...parsePolicyRules(docOrError(links, 3) ?? [], 4, errors), ...parsePolicyRules(docOrError(v6, 0) ?? [], 6, errors)];
+  const forwarding = parseNetconf(docOrError(links, 4));
+  if (forwarding.ipv4 === null && interfaces.length > 0) errors.push('ip netconf: no forwarding switch for "all"');
+  // br_netfilter's switches are sysctls only (no netlink view); they matter only where bridges are.
+  let bridgeNfCall = { ipv4: false, ipv6: false };
+  if (interfaces.some((i) => i.kind === 'bridge')) {
+    const sysctl = await run(path, ['sysctl', '-e', ...BRIDGE_SYSCTLS]);
+    const sc = parseSysctl(sysctl.stdout);
+    if (!sysctl.ok && sc.size === 0) errors.push(firstError('sysctl', sysctl.error));
+    bridgeNfCall = {
+      ipv4: sc.get('net.bridge.bridge-nf-call-iptables') === '1',
+      ipv6: sc.get('net.bridge.bridge-nf-call-ip6tables') === '1',
+    };
+  }
   const model: NamespaceModel = {
     netns: entry.netns,
     name: entry.name,
@@ -123,11 +130,8 @@ async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): 
     interfaces,
     routes,
     rules,
-    forwarding: { ipv4: flag('net.ipv4.ip_forward'), ipv6: flag('net.ipv6.conf.all.forwarding') },
-    bridgeNfCall: {
-      ipv4: flag('net.bridge.bridge-nf-call-iptables') === true,
-      ipv6: flag('net.bridge.bridge-nf-call-ip6tables') === true,
-    },
+    forwarding,
+    bridgeNfCall,
     netfilter: netfilter.nf,
     errors,
   };

@@ -69,7 +69,13 @@ export interface NetInterface {
   /** The other end of a veth pair, resolved across namespaces; null when none or unresolved. */
   readonly peer: PeerRef | null;
   /** The kernel's raw link reference (IFLA_LINK / IFLA_LINK_NETNSID), kept for peer resolution. */
-  readonly link: { readonly ifindex: number; readonly nsid: number | null } | null;
+  readonly link: {
+    /** Peer ifindex; 0 when the kernel gave only a name (peer in the same namespace). */
+    readonly ifindex: number;
+    readonly nsid: number | null;
+    /** Peer name, given by iproute2 when the peer is in the same namespace. */
+    readonly name?: string;
+  } | null;
   /** For bridges: the bridge's own nf_call_iptables/ip6tables options. */
   readonly bridgeNfCall?: { readonly ipv4: boolean; readonly ipv6: boolean };
 }

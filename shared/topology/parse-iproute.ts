@@ -106,7 +106,11 @@ export function parseInterfaces(json: unknown, errors: string[]): NetInterface[]
       addrs,
       master: str(link.master),
       peer: null,
-      link: linkIndex !== null && kind === 'veth' ? { ifindex: linkIndex, nsid } : null,
+      link: kind !== 'veth' ? null
+        : linkIndex !== null ? { ifindex: linkIndex, nsid }
+          // Both ends in one namespace: iproute2 prints the peer's name instead of its index.
+          : typeof link.link === 'string' ? { ifindex: 0, nsid: null, name: link.link }
+            : null,
       ...(kind === 'bridge' && infoData
         ? { bridgeNfCall: { ipv4: infoData.nf_call_iptables === 1, ipv6: infoData.nf_call_ip6tables === 1 } }
         : {}),
@@ -120,24 +124,40 @@ const ROUTE_TYPES: ReadonlySet<string> = new Set([
   'unicast', 'local', 'broadcast', 'multicast', 'anycast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat', 'unspec',
 ]);
 
-/** Routes from `ip -j -d -4|-6 route show table all`. */
-export function parseRoutes(json: unknown, family: IpFamily, errors: string[]): Route[] {
+/**
+ * The family of a route from a dump of both (`ip route show table all` without -4/-6): the
+ * kernel puts RTA_PREF on every IPv6 route, which iproute2 prints as "pref".
+ */
+function routeFamily(r: Json): IpFamily {
+  const dst = str(r.dst) ?? '';
+  const gw = str(r.gateway) ?? '';
+  const via = isObj(r.via) ? r.via.family : null;
+  return dst.includes(':') || gw.includes(':') || via === 'inet6' || 'pref' in r ? 6 : 4;
+}
+
+/**
+ * Routes from `ip -j -d route show table all`: one family (`-4`/`-6`), or both when
+ * `family` is 'both' (each route's family is then told from its fields).
+ */
+export function parseRoutes(json: unknown, family: IpFamily | 'both', errors: string[]): Route[] {
+  const label = family === 'both' ? '' : ` -${family}`;
   if (!Array.isArray(json)) {
-    errors.push(`ip -${family} route: output is not a JSON array`);
+    errors.push(`ip${label} route: output is not a JSON array`);
     return [];
   }
   const out: Route[] = [];
   for (const r of json) {
     if (!isObj(r)) continue;
+    const fam: IpFamily = family === 'both' ? routeFamily(r) : family;
     const rawDst = str(r.dst);
     if (rawDst === null) continue;
-    const prefix = parsePrefix(rawDst, family);
+    const prefix = parsePrefix(rawDst, fam);
     if (!prefix) {
-      errors.push(`ip -${family} route: skipped route to ${rawDst}`);
+      errors.push(`ip${label} route: skipped route to ${rawDst}`);
       continue;
     }
     const len = rawDst.includes('/') ? '' : `/${prefix.len}`;
-    const dst = rawDst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : `${rawDst}${len}`;
+    const dst = rawDst === 'default' ? (fam === 4 ? '0.0.0.0/0' : '::/0') : `${rawDst}${len}`;
     const type = str(r.type) ?? 'unicast';
     const table = r.table === undefined ? 'main' : String(r.table);
     const nexthops: { gateway: string | null; dev: string | null }[] = [];
@@ -147,7 +167,7 @@ export function parseRoutes(json: unknown, family: IpFamily, errors: string[]): 
       }
     }
     out.push({
-      family,
+      family: fam,
       table,
       type: (ROUTE_TYPES.has(type) ? type : 'unspec') as RouteType,
       dst,
@@ -205,6 +225,18 @@ export function parseSysctl(text: string): Map<string, string> {
     const eq = line.indexOf('=');
     if (eq < 0) continue;
     out.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+/** Forwarding switches (interface "all") from `ip -j netconf show`. */
+export function parseNetconf(json: unknown): { ipv4: boolean | null; ipv6: boolean | null } {
+  const out: { ipv4: boolean | null; ipv6: boolean | null } = { ipv4: null, ipv6: null };
+  if (!Array.isArray(json)) return out;
+  for (const e of json) {
+    if (!isObj(e) || e.interface !== 'all' || typeof e.forwarding !== 'boolean') continue;
+    if (e.family === 'inet') out.ipv4 = e.forwarding;
+    if (e.family === 'inet6') out.ipv6 = e.forwarding;
   }
   return out;
 }

@@ -5,7 +5,7 @@
  * conntrack states are only in iptables-save. Rules are matched by position in their chain:
  * iptables-save lists them in the same order the kernel (and nft) does.
  */
-import type { IpFamily, NfAction, NfMatch, NfRule, Netfilter } from './model.js';
+import type { IpFamily, NfAction, NfChain, NfMatch, NfRule, Netfilter } from './model.js';
 import { protoNumber } from './proto.js';
 
 export interface IptRule {
@@ -15,8 +15,15 @@ export interface IptRule {
   readonly text: string;
 }
 
-/** table → chain → rules in order. */
-export type IptTables = Map<string, Map<string, IptRule[]>>;
+export interface IptTable {
+  /** chain → rules in order (every declared chain, rules or not). */
+  readonly chains: Map<string, IptRule[]>;
+  /** Built-in chains' policies; null for user chains. */
+  readonly policies: Map<string, 'accept' | 'drop' | null>;
+}
+
+/** table name → table. */
+export type IptTables = Map<string, IptTable>;
 
 /** Splits a line into words, honouring the double quotes iptables-save puts around comments. */
 export function tokenize(line: string): string[] {
@@ -194,19 +201,20 @@ function parseRuleLine(words: string[], family: IpFamily, chainNames: ReadonlySe
 /** Parses iptables-save or ip6tables-save output. Lines it cannot read are reported and skipped. */
 export function parseIptablesSave(text: string, family: IpFamily, errors: string[]): IptTables {
   const tables: IptTables = new Map();
-  let table: Map<string, IptRule[]> | null = null;
+  let table: IptTable | null = null;
   let chainNames = new Set<string>();
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     if (line.startsWith('*')) {
-      table = new Map();
+      table = { chains: new Map(), policies: new Map() };
       chainNames = new Set();
       tables.set(line.slice(1), table);
     } else if (line.startsWith(':') && table) {
-      const name = line.slice(1).split(' ')[0] ?? '';
+      const [name = '', policy = '-'] = line.slice(1).split(' ');
       chainNames.add(name);
-      table.set(name, []);
+      table.chains.set(name, []);
+      table.policies.set(name, policy === 'DROP' ? 'drop' : policy === 'ACCEPT' ? 'accept' : null);
     } else if (line === 'COMMIT') {
       table = null;
     } else if (line.startsWith('-A') && table) {
@@ -215,9 +223,9 @@ export function parseIptablesSave(text: string, family: IpFamily, errors: string
         errors.push(`iptables-save: could not read "${line}"`);
         continue;
       }
-      const list = table.get(parsed.chain) ?? [];
+      const list = table.chains.get(parsed.chain) ?? [];
       list.push({ ...parsed, text: line });
-      table.set(parsed.chain, list);
+      table.chains.set(parsed.chain, list);
     }
   }
   return tables;
@@ -240,7 +248,7 @@ export function mergeIptables(nf: Netfilter, family: IpFamily, ipt: IptTables, e
   const rules: NfRule[] = [...nf.rules];
   for (const [key, idxs] of byChain) {
     const [table = '', chain = ''] = key.split('\u0000');
-    const iptRules = ipt.get(table)?.get(chain) ?? [];
+    const iptRules = ipt.get(table)?.chains.get(chain) ?? [];
     if (iptRules.length !== idxs.length) {
       errors.push(`iptables-save: ${nfFamily} ${table} ${chain} has ${iptRules.length} rules, nft shows ${idxs.length}; kept the nft view`);
       continue;
@@ -253,4 +261,40 @@ export function mergeIptables(nf: Netfilter, family: IpFamily, ipt: IptTables, e
     });
   }
   return { chains: nf.chains, rules };
+}
+
+/** Where iptables' built-in chains hook in, with the priorities iptables-nft registers them at. */
+const BUILTIN: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  raw: { PREROUTING: -300, OUTPUT: -300 },
+  mangle: { PREROUTING: -150, INPUT: -150, FORWARD: -150, OUTPUT: -150, POSTROUTING: -150 },
+  nat: { PREROUTING: -100, INPUT: 100, OUTPUT: -100, POSTROUTING: 100 },
+  filter: { INPUT: 0, FORWARD: 0, OUTPUT: 0 },
+  security: { INPUT: 50, FORWARD: 50, OUTPUT: 50 },
+};
+
+/**
+ * A complete netfilter model from iptables-save text alone: for iptables-legacy hosts, saved
+ * rule files, and hand-written test models.
+ */
+export function netfilterFromIptablesSave(text: string, family: IpFamily, errors: string[]): Netfilter {
+  const nfFamily = family === 4 ? 'ip' : 'ip6';
+  const chains: NfChain[] = [];
+  const rules: NfRule[] = [];
+  let handle = 1;
+  for (const [tableName, table] of parseIptablesSave(text, family, errors)) {
+    for (const [chain, list] of table.chains) {
+      const prio = BUILTIN[tableName]?.[chain];
+      chains.push({
+        family: nfFamily, table: tableName, name: chain,
+        hook: prio !== undefined ? chain.toLowerCase() : null,
+        type: prio === undefined ? null : tableName === 'nat' ? 'nat' : tableName === 'mangle' && chain === 'OUTPUT' ? 'route' : 'filter',
+        prio: prio ?? null,
+        policy: prio !== undefined ? (table.policies.get(chain) ?? 'accept') : null,
+      });
+      for (const r of list) {
+        rules.push({ family: nfFamily, table: tableName, chain, handle: handle++, matches: r.matches, action: r.action, text: r.text, origin: 'iptables' });
+      }
+    }
+  }
+  return { chains, rules };
 }

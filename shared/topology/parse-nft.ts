@@ -72,9 +72,22 @@ function short(v: unknown): string {
   return s.length > 120 ? `${s.slice(0, 117)}...` : s;
 }
 
+/** nft-like text for an expression the model does not evaluate (`meta mark == 0x1`). */
+function exprText(e: unknown): string {
+  if (isObj(e)) {
+    if (isObj(e.payload)) return `${String(e.payload.protocol ?? e.payload.base ?? '?')} ${String(e.payload.field ?? e.payload.offset ?? '?')}`;
+    if (isObj(e.meta)) return `meta ${String(e.meta.key)}`;
+    if (isObj(e.ct)) return `ct ${String(e.ct.key)}`;
+    if (isObj(e.fib)) return `fib ${Array.isArray(e.fib.flags) ? e.fib.flags.join(' . ') : ''} ${String(e.fib.result)}`;
+    if (Array.isArray(e.set)) return `{ ${e.set.map(exprText).join(', ')} }`;
+  }
+  if (typeof e === 'string' || typeof e === 'number') return String(e);
+  return short(e);
+}
+
 function parseMatch(m: Json, sets: SetMap, table: string): NfMatch {
   const op = m.op;
-  const unknown: NfMatch = { kind: 'unknown', text: `match ${short(m)}` };
+  const unknown: NfMatch = { kind: 'unknown', text: `${exprText(m.left)} ${String(op)} ${exprText(m.right)}` };
   if (op !== '==' && op !== '!=' && op !== 'in') return unknown;
   const neg = op === '!=';
   const left = m.left;

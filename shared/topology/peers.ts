@@ -29,7 +29,8 @@ export function resolvePeers(namespaces: readonly NamespaceModel[], nsids: NsidM
       const link = e.iface.link;
       if (!link) continue;
       if (link.nsid === null) {
-        const p = ends.find((o) => o.netns === e.netns && o.iface.ifindex === link.ifindex);
+        const p = ends.find((o) => o.netns === e.netns && o !== e &&
+          (link.ifindex > 0 ? o.iface.ifindex === link.ifindex : o.iface.name === link.name));
         if (p) peers.set(e, p);
         else next.push(e);
         continue;

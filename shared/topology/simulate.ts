@@ -168,9 +168,11 @@ class Walk {
     if (r.dependsOnCt) this.ctUsed = true;
     if (hop) {
       hop.hooks.push(hook);
-      if (r.applied.length > 0) {
-        hop.rules.push(...r.applied);
-        const last = r.applied[r.applied.length - 1];
+      // The dropping rule goes on the drop hop (netfilterDrop), not on the hop before it.
+      const applied = r.applied.filter((a) => a !== r.dropBy);
+      if (applied.length > 0) {
+        hop.rules.push(...applied);
+        const last = applied[applied.length - 1];
         if (last) {
           (hop as { hook: NfHook | null }).hook = last.hook;
           (hop as { table: string | null }).table = last.table;
@@ -195,7 +197,7 @@ class Walk {
     return this.topo.namespaces.find((n) => n.netns === netns) ?? null;
   }
 
-  dropAt(ns: NamespaceModel, ifname: string, p: PacketState, d: Omit<ExpectedDrop, 'ns' | 'netns' | 'ifname'>, fate: PathFate = 'dropped'): End {
+  dropAt(ns: NamespaceModel, ifname: string, p: PacketState, d: Omit<ExpectedDrop, 'ns' | 'netns' | 'ifname'>, fate: PathFate = 'dropped', by: AppliedRule | null = null): End {
     const iface = ns.interfaces.find((i) => i.name === ifname) ?? null;
     const hop = this.emit(ns, iface, ifname, 'drop', p);
     if ('fate' in hop) return hop;
@@ -203,6 +205,7 @@ class Walk {
       (hop as { hook: NfHook | null }).hook = d.hook;
       (hop as { table: string | null }).table = d.table;
     }
+    if (by) hop.rules.push(by);
     return { fate, reason: d.reason, drop: { ns: ns.name, netns: ns.netns, ifname, ...d } };
   }
 
@@ -211,70 +214,64 @@ class Walk {
     const what = by ? `${by.verdict} by ${hook} ${by.table} ${by.chain}: ${by.rule}` : `dropped in ${hook}`;
     return this.dropAt(ns, ifname, p, {
       reason: what, kernelReason: 'NETFILTER_DROP', hook, table: by?.table ?? null, chain: by?.chain ?? null, rule: by?.rule ?? null,
-    });
+    }, 'dropped', by);
   }
 
   // ---- the walk ----
 
   /** A packet sent by a socket in `ns`. */
-  localOut(ns: NamespaceModel, p0: PacketState): End {
-    let p = p0;
-    for (let reroute = 0; reroute < 4; reroute++) {
-      const dst = parseAddr(p.dst);
-      if (!dst) return { fate: 'unreachable', reason: `bad destination ${p.dst}` };
-      const lookup = lookupRoute(ns, dst, parseAddr(p.src), 'lo');
-      for (const g of lookup.guesses) this.note(g);
-      const r = lookup.result;
-      let oif: string;
-      let nexthop: string | null = null;
-      switch (r.kind) {
-        case 'none':
-          return { fate: 'unreachable', reason: `no route to ${p.dst} in ${ns.name}` };
-        case 'unreachable':
-        case 'prohibit':
-          return { fate: 'unreachable', reason: `${r.kind} route to ${r.route?.dst ?? p.dst} in ${ns.name}` };
-        case 'blackhole':
-          return { fate: 'dropped', reason: `blackhole route to ${r.route?.dst ?? p.dst} in ${ns.name}`, drop: { ns: ns.name, netns: ns.netns, ifname: '', reason: 'blackhole route', kernelReason: null, hook: null, table: null, chain: null, rule: null } };
-        case 'broadcast':
-        case 'multicast':
-          return { fate: 'left-model', reason: `${r.kind} to ${p.dst} is not modelled` };
-        case 'local':
-          oif = 'lo';
-          break;
-        case 'unicast':
-          oif = r.dev;
-          nexthop = r.nexthop;
-          break;
-      }
-      // OUTPUT runs before the packet has a device (skb->dev is unset: a drop shows no interface).
-      const pending: ExpectedHop = this.pendingHop(ns, p);
-      const out = this.hook(pending, ns, 'OUTPUT', p, null, oif, false);
-      if (out.verdict === 'drop') return this.mergeAndDrop(pending, ns, '', out.packet, out, 'OUTPUT');
-      if (out.packet.dst !== p.dst) {
-        // DNAT in OUTPUT: the kernel routes again with the new destination.
-        p = out.packet;
-        this.carry = pending;
-        continue;
-      }
-      p = out.packet;
-      const post = this.hook(pending, ns, 'POSTROUTING', p, null, oif, false);
-      if (post.verdict === 'drop') return this.mergeAndDrop(pending, ns, oif, post.packet, post, 'POSTROUTING');
-      p = post.packet;
-      return this.transmit(ns, oif, nexthop, p, pending);
+  /** The output route of a locally generated packet: device and next hop, or how it ends. */
+  private outputRoute(ns: NamespaceModel, p: PacketState): { oif: string; nexthop: string | null } | End {
+    const dst = parseAddr(p.dst);
+    if (!dst) return { fate: 'unreachable', reason: `bad destination ${p.dst}` };
+    const lookup = lookupRoute(ns, dst, parseAddr(p.src), 'lo');
+    for (const g of lookup.guesses) this.note(g);
+    const r = lookup.result;
+    switch (r.kind) {
+      case 'none':
+        return { fate: 'unreachable', reason: `no route to ${p.dst} in ${ns.name}` };
+      case 'unreachable':
+      case 'prohibit':
+        return { fate: 'unreachable', reason: `${r.kind} route to ${r.route?.dst ?? p.dst} in ${ns.name}` };
+      case 'blackhole':
+        return {
+          fate: 'dropped', reason: `blackhole route to ${r.route?.dst ?? p.dst} in ${ns.name}`,
+          drop: { ns: ns.name, netns: ns.netns, ifname: '', reason: 'blackhole route', kernelReason: null, hook: null, table: null, chain: null, rule: null },
+        };
+      case 'broadcast':
+      case 'multicast':
+        return { fate: 'left-model', reason: `${r.kind} to ${p.dst} is not modelled` };
+      case 'local':
+        return { oif: 'lo', nexthop: null };
+      case 'unicast':
+        return { oif: r.dev, nexthop: r.nexthop };
     }
-    return { fate: 'loop', reason: 'OUTPUT DNAT kept changing the destination' };
   }
 
-  /** Rules seen before the first hop exists (OUTPUT), carried onto it. */
-  private carry: ExpectedHop | null = null;
+  /** A packet sent by a socket in `ns`: route, OUTPUT, (re-route after DNAT), POSTROUTING, transmit. */
+  localOut(ns: NamespaceModel, p0: PacketState): End {
+    let route = this.outputRoute(ns, p0);
+    if ('fate' in route) return route;
+    // OUTPUT runs before the packet has a device (skb->dev is unset: a drop shows no interface).
+    const pending: ExpectedHop = this.pendingHop(ns, p0);
+    const out = this.hook(pending, ns, 'OUTPUT', p0, null, route.oif, false);
+    if (out.verdict === 'drop') return this.mergeAndDrop(pending, ns, '', out.packet, out, 'OUTPUT');
+    let p = out.packet;
+    if (p.dst !== p0.dst) {
+      // DNAT in OUTPUT: the kernel routes again with the new destination (ip_route_me_harder).
+      route = this.outputRoute(ns, p);
+      if ('fate' in route) return route;
+    }
+    const post = this.hook(pending, ns, 'POSTROUTING', p, null, route.oif, false);
+    if (post.verdict === 'drop') return this.mergeAndDrop(pending, ns, route.oif, post.packet, post, 'POSTROUTING');
+    p = post.packet;
+    return this.transmit(ns, route.oif, route.nexthop, p, pending);
+  }
 
   private pendingHop(ns: NamespaceModel, p: PacketState): ExpectedHop {
-    const prev = this.carry;
-    this.carry = null;
     return {
-      ns: ns.name, netns: ns.netns, ifname: '', ifindex: 0, event: 'xmit', hook: prev?.hook ?? null, table: prev?.table ?? null,
-      hooks: prev ? [...prev.hooks] : [], src: p.src, dst: p.dst, sport: p.sport, dport: p.dport,
-      rules: prev ? [...prev.rules] : [], ...(prev?.guess ? { guess: [...prev.guess] } : {}),
+      ns: ns.name, netns: ns.netns, ifname: '', ifindex: 0, event: 'xmit', hook: null, table: null,
+      hooks: [], src: p.src, dst: p.dst, sport: p.sport, dport: p.dport, rules: [],
     };
   }
 
