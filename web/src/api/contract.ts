@@ -1,0 +1,76 @@
+/**
+ * The service's contract as the dashboard uses it. Types come from shared/api-types.ts and
+ * shared/stream-events.ts (imported as types only, so zod stays out of the browser bundle); the
+ * guards below check payloads at the browser's boundary before anything trusts them.
+ */
+import type { Topology } from '../../../shared/topology/model.js';
+import type {
+  ApiErrorBody, Capabilities, DropReasonsResponse, HealthResponse, SessionInfo, SessionList, SessionState,
+} from '../../../shared/api-types.js';
+import type {
+  ClientToServerEvents, HopsMessage, NamespaceName, ServerToClientEvents, SessionStateMessage, StreamStats,
+  SubscribeAck, TopologyMessage,
+} from '../../../shared/stream-events.js';
+
+export type {
+  ApiErrorBody, Capabilities, ClientToServerEvents, DropReasonsResponse, HealthResponse, HopsMessage, NamespaceName,
+  ServerToClientEvents, SessionInfo, SessionList, SessionState, SessionStateMessage, StreamStats, SubscribeAck, Topology,
+  TopologyMessage,
+};
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function isSessionInfo(v: unknown): v is SessionInfo {
+  return isObject(v) && typeof v.id === 'string' && typeof v.filter === 'string' && typeof v.state === 'string';
+}
+
+export function isSessionList(v: unknown): v is SessionList {
+  return isObject(v) && Array.isArray(v.sessions) && v.sessions.every(isSessionInfo);
+}
+
+export function isTopology(v: unknown): v is Topology {
+  return isObject(v) && Array.isArray(v.namespaces)
+    && v.namespaces.every((n) => isObject(n) && typeof n.netns === 'number' && typeof n.name === 'string' && Array.isArray(n.interfaces));
+}
+
+export function isCapabilities(v: unknown): v is Capabilities {
+  return isObject(v) && typeof v.canTrace === 'boolean' && Array.isArray(v.problems);
+}
+
+export function isHealth(v: unknown): v is HealthResponse {
+  return isObject(v) && v.status === 'ok';
+}
+
+export function isApiError(v: unknown): v is ApiErrorBody {
+  return isObject(v) && isObject(v.error) && typeof v.error.message === 'string' && typeof v.error.code === 'string';
+}
+
+export function isStats(v: unknown): v is StreamStats {
+  return isObject(v) && typeof v.session === 'string' && typeof v.eventsPerSec === 'number'
+    && typeof v.lostKernel === 'number' && typeof v.droppedBatches === 'number' && isObject(v.bpftrace);
+}
+
+export function isSessionState(v: unknown): v is SessionStateMessage {
+  return isObject(v) && typeof v.session === 'string' && typeof v.state === 'string' && typeof v.message === 'string';
+}
+
+export function isNamespaceNames(v: unknown): v is readonly NamespaceName[] {
+  return Array.isArray(v) && v.every((n) => isObject(n) && typeof n.netns === 'number' && typeof n.name === 'string');
+}
+
+export function isHopsMessage(v: unknown): v is HopsMessage {
+  return isObject(v) && typeof v.session === 'string' && (v.batch instanceof ArrayBuffer || v.batch instanceof Uint8Array);
+}
+
+/** Drop-reason tables arrive as `{code: name}` objects; the worker wants pairs. */
+export function dropReasonEntries(table: Readonly<Record<string, string>> | undefined): [number, string][] {
+  if (!table) return [];
+  const out: [number, string][] = [];
+  for (const [k, name] of Object.entries(table)) {
+    const code = Number(k);
+    if (Number.isInteger(code) && typeof name === 'string') out.push([code, name]);
+  }
+  return out;
+}

@@ -1,0 +1,73 @@
+/**
+ * The live stream: one socket.io connection to the service (same origin), subscribed to one
+ * session. Batches are passed on as raw ArrayBuffers for the worker to decode; everything else
+ * is checked against the contract before it is passed on. Re-subscribes after every reconnect.
+ */
+import { io, type Socket } from 'socket.io-client';
+import type { ClientToServerEvents, ServerToClientEvents, SessionStateMessage, StreamStats, NamespaceName, SubscribeAck } from './contract.js';
+import { isHopsMessage, isNamespaceNames, isSessionState, isStats } from './contract.js';
+
+export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'unauthorized';
+
+export interface LiveHandlers {
+  connection(state: ConnectionState, detail: string): void;
+  subscribed(ack: SubscribeAck): void;
+  batch(buf: ArrayBuffer): void;
+  stats(s: StreamStats): void;
+  state(s: SessionStateMessage): void;
+  names(n: readonly NamespaceName[]): void;
+}
+
+export interface LiveSource {
+  close(): void;
+}
+
+export function connectLive(session: string, token: string | null, h: LiveHandlers): LiveSource {
+  const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({
+    path: '/socket.io',
+    // Websocket first: binary batches need no base64, and long-polling adds latency at high rates.
+    transports: ['websocket', 'polling'],
+    auth: token ? { token } : {},
+    reconnectionDelayMax: 5000,
+  });
+  h.connection('connecting', 'connecting to the service…');
+
+  socket.on('connect', () => {
+    h.connection('connected', '');
+    socket.emit('subscribe', { session }, (ack) => h.subscribed(ack));
+  });
+  socket.on('disconnect', (reason) => {
+    h.connection('disconnected', reason === 'io server disconnect' ? 'the service closed the connection' : 'connection lost; retrying…');
+    // A server-side disconnect is not retried by socket.io itself.
+    if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 2000);
+  });
+  socket.on('connect_error', (err) => {
+    const unauthorized = /unauthori[sz]ed|token/i.test(err.message);
+    h.connection(unauthorized ? 'unauthorized' : 'disconnected', unauthorized
+      ? 'the service wants a token: open the dashboard with ?token=… (the value passed to hoptrace serve --token)'
+      : `cannot reach the service (${err.message}); retrying…`);
+  });
+  socket.on('hops', (msg) => {
+    if (!isHopsMessage(msg) || msg.session !== session) return;
+    const b = msg.batch;
+    // Transfer needs an ArrayBuffer of exactly the batch; copy only if we were given a view.
+    const buf = b instanceof ArrayBuffer ? b : (b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+    h.batch(buf);
+  });
+  socket.on('stats', (s) => {
+    if (isStats(s) && s.session === session) h.stats(s);
+  });
+  socket.on('session-state', (s) => {
+    if (isSessionState(s) && s.session === session) h.state(s);
+  });
+  socket.on('topology', (t) => {
+    if (t && isNamespaceNames(t.namespaces)) h.names(t.namespaces);
+  });
+
+  return {
+    close() {
+      socket.removeAllListeners();
+      socket.disconnect();
+    },
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * Lays a TopologyGraph out with elkjs (Eclipse Layout Kernel, layered algorithm with nested
+ * namespaces) and returns absolute coordinates ready to paint. The ELK instance is injected: the
+ * dashboard runs ELK in its own worker, tests run the bundled synchronous build.
+ */
+import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
+import type { GraphIface, GraphLink, GraphNode, TopologyGraph } from './topology-graph.js';
+import { orientLinks } from './topology-graph.js';
+
+export interface LayoutEngine {
+  layout(graph: ElkNode): Promise<ElkNode>;
+}
+
+export interface Point {
+  readonly x: number;
+  readonly y: number;
+}
+
+export interface PlacedIface {
+  readonly iface: GraphIface;
+  readonly x: number;
+  readonly y: number;
+  readonly w: number;
+  readonly h: number;
+}
+
+export interface PlacedNode {
+  readonly node: GraphNode;
+  readonly x: number;
+  readonly y: number;
+  readonly w: number;
+  readonly h: number;
+  readonly ifaces: readonly PlacedIface[];
+}
+
+export interface PlacedLink {
+  readonly link: GraphLink;
+  readonly points: readonly Point[];
+}
+
+export interface PlacedGraph {
+  readonly nodes: readonly PlacedNode[];
+  readonly links: readonly PlacedLink[];
+  readonly width: number;
+  readonly height: number;
+}
+
+// Sizes follow the drawing's fonts: 11px monospace for interface text, 12px for namespace names.
+const MONO_CH = 6.7;
+const LABEL_CH = 7.4;
+export const IFACE_LINE = 14;
+export const NS_HEADER = 30;
+const MAX_ADDRS = 2;
+
+export function ifaceSize(i: GraphIface): { w: number; h: number } {
+  const addrs = i.addrs.slice(0, MAX_ADDRS);
+  const longest = Math.max(i.name.length + i.kind.length + 3, ...addrs.map((a) => a.length), i.addrs.length > MAX_ADDRS ? 8 : 0);
+  const lines = 1 + addrs.length + (i.addrs.length > MAX_ADDRS ? 1 : 0);
+  return { w: Math.max(84, Math.ceil(longest * MONO_CH) + 20), h: 8 + lines * IFACE_LINE };
+}
+
+/** Room for the name plus the header's controls (collapse toggle, drop badge). */
+function nodeMinWidth(n: GraphNode): number {
+  const label = n.type === 'group' ? n.label : n.name;
+  return Math.max(140, Math.ceil(label.length * LABEL_CH) + (n.type === 'ns' ? 96 : 24));
+}
+
+export function toElk(graph: TopologyGraph): ElkNode {
+  const orient = orientLinks(graph);
+  const children: ElkNode[] = graph.nodes.map((n) => {
+    if (n.type === 'ns' && !n.collapsed && n.ifaces.length > 0) {
+      return {
+        id: n.id,
+        layoutOptions: {
+          'elk.padding': `[top=${NS_HEADER},left=10,bottom=10,right=10]`,
+          'elk.nodeSize.constraints': 'MINIMUM_SIZE',
+          'elk.nodeSize.minimum': `(${nodeMinWidth(n)},40)`,
+        },
+        children: n.ifaces.map((i) => {
+          const size = ifaceSize(i);
+          return { id: i.id, width: size.w, height: size.h };
+        }),
+      };
+    }
+    // Collapsed namespaces and groups: the name and one summary line.
+    return { id: n.id, width: nodeMinWidth(n), height: NS_HEADER + IFACE_LINE + 6 };
+  });
+  const edges: ElkExtendedEdge[] = graph.links.map((l) => {
+    const forward = orient.get(l.id) ?? true;
+    return { id: l.id, sources: [forward ? l.from : l.to], targets: [forward ? l.to : l.from] };
+  });
+  return {
+    id: 'root',
+    layoutOptions: {
+      'elk.algorithm': 'layered',
+      'elk.direction': 'RIGHT',
+      'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
+      'elk.edgeRouting': 'ORTHOGONAL',
+      'elk.spacing.nodeNode': '18',
+      'elk.layered.spacing.nodeNodeBetweenLayers': '44',
+      'elk.spacing.componentComponent': '36',
+      'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
+      'elk.padding': '[top=16,left=16,bottom=16,right=16]',
+    },
+    children,
+    edges,
+  };
+}
+
+export async function layoutGraph(graph: TopologyGraph, engine: LayoutEngine): Promise<PlacedGraph> {
+  const out = await engine.layout(toElk(graph));
+  const offset = new Map<string, Point>([['root', { x: 0, y: 0 }]]);
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const ifaceById = new Map<string, GraphIface>();
+  for (const n of graph.nodes) if (n.type === 'ns') for (const i of n.ifaces) ifaceById.set(i.id, i);
+
+  const nodes: PlacedNode[] = [];
+  for (const c of out.children ?? []) {
+    const node = byId.get(c.id);
+    if (!node) continue;
+    const x = c.x ?? 0;
+    const y = c.y ?? 0;
+    offset.set(c.id, { x, y });
+    const ifaces: PlacedIface[] = [];
+    for (const k of c.children ?? []) {
+      const iface = ifaceById.get(k.id);
+      if (!iface) continue;
+      offset.set(k.id, { x: x + (k.x ?? 0), y: y + (k.y ?? 0) });
+      ifaces.push({ iface, x: x + (k.x ?? 0), y: y + (k.y ?? 0), w: k.width ?? 0, h: k.height ?? 0 });
+    }
+    nodes.push({ node, x, y, w: c.width ?? 0, h: c.height ?? 0, ifaces });
+  }
+
+  const linkById = new Map(graph.links.map((l) => [l.id, l]));
+  const links: PlacedLink[] = [];
+  const collect = (edges: ElkExtendedEdge[] | undefined): void => {
+    for (const e of edges ?? []) {
+      const link = linkById.get(e.id);
+      if (!link) continue;
+      // Section coordinates are relative to the edge's container node.
+      const base = offset.get(e.container ?? 'root') ?? { x: 0, y: 0 };
+      const points: Point[] = [];
+      for (const s of e.sections ?? []) {
+        points.push({ x: base.x + s.startPoint.x, y: base.y + s.startPoint.y });
+        for (const b of s.bendPoints ?? []) points.push({ x: base.x + b.x, y: base.y + b.y });
+        points.push({ x: base.x + s.endPoint.x, y: base.y + s.endPoint.y });
+      }
+      if (points.length >= 2) links.push({ link, points });
+    }
+  };
+  collect(out.edges);
+  for (const c of out.children ?? []) collect(c.edges);
+  return { nodes, links, width: out.width ?? 0, height: out.height ?? 0 };
+}

@@ -1,0 +1,62 @@
+/**
+ * What the address bar holds, so a view can be shared: the session (or the replayed recording),
+ * the filter, the namespace/interface/link facet and the selected packet. The token never goes
+ * here (see api/token.ts).
+ */
+import type { Facet } from '../worker/protocol.js';
+
+export interface UrlState {
+  readonly session: string | null;
+  readonly replay: string | null;
+  readonly filter: string;
+  readonly facet: Facet | null;
+  readonly packet: string | null;
+}
+
+const IFACE_RE = /^(\d+):(\d+)$/;
+
+function parseIface(text: string | null): { netns: number; ifindex: number } | null {
+  const m = text ? IFACE_RE.exec(text) : null;
+  return m ? { netns: Number(m[1]), ifindex: Number(m[2]) } : null;
+}
+
+export function parseFacet(params: URLSearchParams): Facet | null {
+  const ns = params.get('ns');
+  if (ns && /^\d+$/.test(ns)) return { kind: 'ns', netns: Number(ns) };
+  const iface = parseIface(params.get('iface'));
+  if (iface) return { kind: 'iface', ...iface };
+  const link = params.get('link')?.split('-');
+  if (link?.length === 2) {
+    const a = parseIface(link[0] ?? null);
+    const b = parseIface(link[1] ?? null);
+    if (a && b) return { kind: 'link', a, b };
+  }
+  return null;
+}
+
+export function parseUrlState(search: string): UrlState {
+  const p = new URLSearchParams(search);
+  const session = p.get('session');
+  return {
+    session: session && /^[a-z0-9]{1,32}$/.test(session) ? session : null,
+    replay: p.get('replay'),
+    filter: p.get('filter') ?? '',
+    facet: parseFacet(p),
+    packet: p.get('packet'),
+  };
+}
+
+/** The query string for a state (keys with empty values left out), e.g. `?session=ab12&filter=udp`. */
+export function formatUrlState(s: UrlState): string {
+  const p = new URLSearchParams();
+  if (s.replay) p.set('replay', s.replay);
+  if (s.session) p.set('session', s.session);
+  if (s.filter) p.set('filter', s.filter);
+  const f = s.facet;
+  if (f?.kind === 'ns') p.set('ns', String(f.netns));
+  else if (f?.kind === 'iface') p.set('iface', `${f.netns}:${f.ifindex}`);
+  else if (f?.kind === 'link') p.set('link', `${f.a.netns}:${f.a.ifindex}-${f.b.netns}:${f.b.ifindex}`);
+  if (s.packet) p.set('packet', s.packet);
+  const q = p.toString();
+  return q ? `?${q}` : '';
+}

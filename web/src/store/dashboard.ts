@@ -1,0 +1,476 @@
+/**
+ * The dashboard's state and the glue between its parts: a data source (the live service or a
+ * replayed recording) feeds the ingest worker; the worker's rows and statistics land here; the
+ * views read this state and call its actions. Packet rows and the topology are shallow refs:
+ * 100,000 rows made deeply reactive would cost more than drawing them.
+ */
+import { reactive, shallowRef, triggerRef, watch, type ShallowRef } from 'vue';
+import type { Capabilities, SessionInfo, SessionList, SessionStateMessage, StreamStats, Topology } from '../api/contract.js';
+import { dropReasonEntries, isCapabilities, isHealth, isSessionInfo, isSessionList, isTopology } from '../api/contract.js';
+import { ApiError, restClient, type RestClient } from '../api/rest.js';
+import { connectLive, type LiveSource } from '../api/live-source.js';
+import { playRecording, readRecording, type Replay } from '../api/replay-source.js';
+import { readToken, saveToken } from '../api/token.js';
+import type { ClockRef } from '../domain/format.js';
+import { formatUrlState, parseUrlState } from '../domain/url-state.js';
+import { expectedFor, type ExpectedView } from '../domain/expected.js';
+import { mergeByTime, sortByTime } from '../domain/rows.js';
+import type { Facet, FilterProblem, FromWorker, PacketDetail, PacketRow, ToWorker, WorkerStats } from '../worker/protocol.js';
+import { parseFilter, FilterError, formatFilterError } from '../../../shared/filter/index.js';
+
+export type Connection = 'starting' | 'connecting' | 'connected' | 'disconnected' | 'offline' | 'unauthorized' | 'replay';
+
+export interface Notice {
+  readonly kind: 'error' | 'warning' | 'info';
+  readonly title: string;
+  readonly body: string;
+  readonly hints?: readonly string[];
+}
+
+export interface WorkerLike {
+  postMessage(msg: ToWorker, transfer?: Transferable[]): void;
+  onmessage: ((e: MessageEvent<FromWorker>) => void) | null;
+  terminate(): void;
+}
+
+export interface DashboardEnv {
+  readonly createWorker: () => WorkerLike;
+  readonly rest?: RestClient;
+  /** Where the bundled demo recording is served (see web/fixtures). */
+  readonly demoRecordingUrl: string;
+}
+
+export const ROWS_MAX = 100_000;
+const SPARK_POINTS = 120;
+
+export interface RatePoint {
+  readonly t: number;
+  readonly server: number | null;
+  readonly worker: number;
+}
+
+export function createDashboard(env: DashboardEnv) {
+  const url = parseUrlState(location.search);
+  const rest = env.rest ?? restClient(readToken);
+  const worker = env.createWorker();
+
+  const state = reactive({
+    mode: (url.replay ? 'replay' : 'live') as 'live' | 'replay',
+    replayName: url.replay,
+    replayProgress: 0,
+    replayDone: false,
+    connection: 'starting' as Connection,
+    connectionDetail: '',
+    capabilities: null as Capabilities | null,
+    sessions: [] as SessionInfo[],
+    session: null as SessionInfo | null,
+    sessionState: null as SessionStateMessage | null,
+    serverStats: null as StreamStats | null,
+    workerStats: null as WorkerStats | null,
+    clock: null as ClockRef | null,
+    /** Kernel time of the first packet this view saw: the origin of relative times. */
+    originNs: 0,
+    filterText: url.filter,
+    filterProblem: null as FilterProblem | null,
+    facet: url.facet,
+    paused: false,
+    follow: true,
+    selectedId: url.packet,
+    detailMissing: false,
+    notices: [] as Notice[],
+  });
+
+  const rows: ShallowRef<PacketRow[]> = shallowRef([]);
+  /** Bumped whenever `rows` changes in place (appends do not replace the array). */
+  const rowsVersion = shallowRef(0);
+  const topology: ShallowRef<Topology | null> = shallowRef(null);
+  /** netns → name from the model and the stream's name updates. */
+  const names: ShallowRef<ReadonlyMap<number, string>> = shallowRef(new Map());
+  const detail: ShallowRef<PacketDetail | null> = shallowRef(null);
+  const expected: ShallowRef<ExpectedView | null> = shallowRef(null);
+  const rates: ShallowRef<RatePoint[]> = shallowRef([]);
+
+  let live: LiveSource | null = null;
+  let replay: Replay | null = null;
+  let req = 0;
+  let pendingSelect: string | null = url.packet;
+
+  const post = (msg: ToWorker, transfer?: Transferable[]): void => worker.postMessage(msg, transfer);
+
+  function nsName(netns: number, fallback: string | null = null): string {
+    return names.value.get(netns) ?? fallback ?? `netns:${netns}`;
+  }
+
+  // ---- worker ----
+  worker.onmessage = (e) => {
+    const msg = e.data;
+    switch (msg.type) {
+      case 'rows': {
+        let list = msg.reset ? sortByTime([...msg.rows]) : mergeByTime(rows.value, msg.rows);
+        if (list.length > ROWS_MAX) list = list.slice(list.length - ROWS_MAX);
+        if (state.originNs === 0 && list[0]) state.originNs = list[0].t;
+        rows.value = list;
+        triggerRef(rows);
+        rowsVersion.value++;
+        if (pendingSelect) requestDetail(pendingSelect);
+        break;
+      }
+      case 'stats': {
+        state.workerStats = msg.stats;
+        const s = state.serverStats;
+        const point = { t: Date.now() / 1000, server: s ? s.eventsPerSec : null, worker: msg.stats.eventsPerSec };
+        const next = rates.value.length >= SPARK_POINTS ? rates.value.slice(1) : rates.value.slice();
+        next.push(point);
+        rates.value = next;
+        break;
+      }
+      case 'filter':
+        state.filterProblem = msg.ok ? null : msg.problem;
+        break;
+      case 'packet':
+        if (msg.req !== req) break;
+        if (msg.detail) {
+          pendingSelect = null;
+          detail.value = msg.detail;
+          state.detailMissing = false;
+          computeExpected();
+        } else if (!pendingSelect) {
+          detail.value = null;
+          state.detailMissing = true;
+        }
+        break;
+      case 'error':
+        notify({ kind: 'error', title: 'Packet reconstruction failed', body: msg.message });
+        break;
+    }
+  };
+
+  function computeExpected(): void {
+    const d = detail.value;
+    expected.value = d ? expectedFor(d.packet, topology.value, (n) => nsName(n)) : null;
+  }
+
+  function notify(n: Notice): void {
+    if (state.notices.some((x) => x.title === n.title && x.body === n.body)) return;
+    state.notices.push(n);
+  }
+
+  function dismiss(i: number): void {
+    state.notices.splice(i, 1);
+  }
+
+  function setTopology(t: Topology | null): void {
+    topology.value = t;
+    if (t) {
+      const m = new Map(names.value);
+      for (const ns of t.namespaces) m.set(ns.netns, ns.name);
+      names.value = m;
+    }
+    pushNames();
+    computeExpected();
+  }
+
+  function setNames(list: readonly { netns: number; name: string }[]): void {
+    const m = new Map(names.value);
+    for (const n of list) m.set(n.netns, n.name);
+    names.value = m;
+    pushNames();
+  }
+
+  function pushNames(): void {
+    const local: [number, string][] = [];
+    for (const ns of topology.value?.namespaces ?? []) {
+      for (const i of ns.interfaces) for (const a of i.addrs) local.push([ns.netns, a.split('/')[0] ?? a]);
+    }
+    post({ type: 'topology', names: [...names.value], local });
+  }
+
+  // ---- filter, facet, selection ----
+  /** Checks a draft filter in the UI thread (cheap) so errors show while typing. */
+  function checkFilter(text: string): FilterProblem | null {
+    try {
+      parseFilter(text);
+      return null;
+    } catch (err) {
+      if (err instanceof FilterError) return { message: err.message, offset: err.offset, length: err.length, formatted: formatFilterError(text, err) };
+      throw err;
+    }
+  }
+
+  function applyFilter(text: string): void {
+    const problem = checkFilter(text);
+    state.filterProblem = problem;
+    if (problem) return;
+    state.filterText = text;
+    post({ type: 'filter', text, facet: state.facet });
+  }
+
+  function setFacet(facet: Facet | null): void {
+    state.facet = facet;
+    post({ type: 'filter', text: state.filterText, facet });
+  }
+
+  function requestDetail(id: string): void {
+    req++;
+    post({ type: 'get', id, req });
+  }
+
+  function select(id: string | null): void {
+    state.selectedId = id;
+    pendingSelect = null;
+    if (!id) {
+      detail.value = null;
+      expected.value = null;
+      state.detailMissing = false;
+      return;
+    }
+    requestDetail(id);
+  }
+
+  function setPaused(p: boolean): void {
+    state.paused = p;
+    post({ type: 'pause', paused: p });
+  }
+
+  // ---- sources ----
+  async function startLive(): Promise<void> {
+    state.connection = 'connecting';
+    try {
+      const health = await rest.get('/api/health', isHealth);
+      void health;
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'unauthorized') {
+        state.connection = 'unauthorized';
+        state.connectionDetail = err.message;
+        return;
+      }
+      state.connection = 'offline';
+      state.connectionDetail = err instanceof Error ? err.message : String(err);
+      // Keep trying: the page comes to life when the service does.
+      setTimeout(() => void startLive(), 3000);
+      return;
+    }
+    try {
+      state.capabilities = await rest.get('/api/capabilities', isCapabilities);
+    } catch {
+      state.capabilities = null;
+    }
+    void refreshTopology();
+    try {
+      state.session = await pickSession();
+    } catch (err) {
+      const e = err as ApiError;
+      state.connection = 'disconnected';
+      notify(e.code === 'cannot-trace'
+        ? { kind: 'error', title: 'This host cannot trace', body: e.message, hints: state.capabilities?.problems }
+        : { kind: 'error', title: 'Could not start a trace session', body: e.message });
+      return;
+    }
+    if (state.session) subscribe(state.session);
+  }
+
+  async function pickSession(): Promise<SessionInfo> {
+    const list: SessionList = await rest.get('/api/sessions', isSessionList);
+    state.sessions = [...list.sessions];
+    if (url.session) {
+      const s = list.sessions.find((x) => x.id === url.session);
+      if (s) return s;
+      notify({ kind: 'warning', title: `Session ${url.session} is gone`, body: 'It ended (sessions nobody watches stop after a while). Showing a new session instead.' });
+    }
+    const open = list.sessions.find((x) => x.filter === '' && x.state !== 'failed' && x.state !== 'stopped');
+    if (open) return open;
+    return rest.post('/api/sessions', { filter: '' }, isSessionInfo);
+  }
+
+  async function newSession(filter: string): Promise<FilterProblem | null> {
+    const problem = checkFilter(filter);
+    if (problem) return problem;
+    try {
+      const s = await rest.post('/api/sessions', { filter }, isSessionInfo);
+      state.sessions = [...state.sessions.filter((x) => x.id !== s.id), s];
+      switchSession(s);
+      return null;
+    } catch (err) {
+      const e = err as ApiError;
+      if (e.code === 'bad-filter' && e.detail) return { message: e.message, offset: e.detail.offset, length: e.detail.length, formatted: e.message };
+      notify({ kind: 'error', title: 'Could not start the session', body: e.message });
+      return null;
+    }
+  }
+
+  function switchSession(s: SessionInfo): void {
+    live?.close();
+    state.session = s;
+    state.serverStats = null;
+    state.sessionState = null;
+    state.originNs = 0;
+    rows.value = [];
+    rowsVersion.value++;
+    select(null);
+    post({ type: 'reset' });
+    subscribe(s);
+  }
+
+  async function refreshSessions(): Promise<void> {
+    try {
+      const list = await rest.get('/api/sessions', isSessionList);
+      state.sessions = [...list.sessions];
+    } catch {
+      // The connection state already tells when the service is gone.
+    }
+  }
+
+  let topoTimer: ReturnType<typeof setTimeout> | undefined;
+  async function refreshTopology(): Promise<void> {
+    try {
+      setTopology(await rest.get('/api/topology', isTopology));
+    } catch (err) {
+      if (!topology.value) {
+        notify({ kind: 'warning', title: 'No topology model', body: `${(err as Error).message} Packets still show; namespaces appear by inode.` });
+      }
+    }
+  }
+
+  function subscribe(s: SessionInfo): void {
+    live = connectLive(s.id, readToken(), {
+      connection(c, detail) {
+        state.connection = c;
+        state.connectionDetail = detail;
+      },
+      subscribed(ack) {
+        if (!ack.ok) {
+          notify({ kind: 'error', title: 'Subscription refused', body: ack.error.message });
+          return;
+        }
+        state.session = ack.session;
+        post({ type: 'drop-reasons', entries: dropReasonEntries(ack.dropReasons) });
+        setNames(ack.namespaces);
+      },
+      batch(buf) {
+        post({ type: 'batch', buf }, [buf]);
+      },
+      stats(st) {
+        state.serverStats = st;
+      },
+      state(st) {
+        state.sessionState = st;
+        if (state.session) state.session = { ...state.session, state: st.state };
+      },
+      names(list) {
+        setNames(list);
+        // Names changed: namespaces came or went; the model is worth re-reading (debounced).
+        clearTimeout(topoTimer);
+        topoTimer = setTimeout(() => void refreshTopology(), 1000);
+      },
+    });
+  }
+
+  async function startReplay(source: string | Uint8Array, label: string): Promise<void> {
+    state.mode = 'replay';
+    state.connection = 'replay';
+    state.replayName = label;
+    state.replayDone = false;
+    live?.close();
+    replay?.stop();
+    rows.value = [];
+    rowsVersion.value++;
+    state.originNs = 0;
+    select(null);
+    post({ type: 'reset' });
+    let bytes: Uint8Array;
+    try {
+      if (typeof source === 'string') {
+        const res = await fetch(source);
+        if (!res.ok) throw new Error(`${source}: HTTP ${res.status}`);
+        bytes = new Uint8Array(await res.arrayBuffer());
+      } else {
+        bytes = source;
+      }
+      const rec = readRecording(bytes);
+      state.clock = { monotonicNs: rec.header.startMonoNs, epochMs: Number(rec.header.startWallNs / 1_000_000n) };
+      post({ type: 'drop-reasons', entries: [...rec.header.dropReasons] });
+      names.value = new Map(rec.names);
+      setTopology(rec.topology);
+      if (rec.damaged > 0) notify({ kind: 'warning', title: 'Recording partly damaged', body: `${rec.damaged} damaged stretch(es) were skipped.` });
+      const params = new URLSearchParams(location.search);
+      const speed = params.get('speed') === 'max' ? Number.POSITIVE_INFINITY : Number(params.get('speed') ?? 1) || 1;
+      const loop = params.get('loop') !== '0';
+      replay = playRecording(rec, { speed, loop }, {
+        batch: (buf) => post({ type: 'batch', buf }, [buf]),
+        progress: (done, total) => { state.replayProgress = total ? done / total : 1; },
+        end: () => {
+          state.replayDone = true;
+          post({ type: 'flush' });
+        },
+      });
+    } catch (err) {
+      notify({ kind: 'error', title: 'Cannot replay the recording', body: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  function openDemo(): void {
+    const u = new URL(location.href);
+    u.search = '?replay=demo';
+    location.assign(u.toString());
+  }
+
+  function setToken(token: string): void {
+    saveToken(token);
+    location.reload();
+  }
+
+  // ---- URL ----
+  watch(
+    () => [state.session?.id, state.filterText, state.facet, state.selectedId, state.replayName] as const,
+    () => {
+      const q = formatUrlState({
+        session: state.mode === 'live' ? state.session?.id ?? null : null,
+        replay: state.mode === 'replay' ? state.replayName : null,
+        filter: state.filterText,
+        facet: state.facet,
+        packet: state.selectedId,
+      });
+      // Keep other parameters (speed, loop) that are not part of the shared view.
+      const keep = new URLSearchParams(location.search);
+      const next = new URLSearchParams(q);
+      for (const k of ['speed', 'loop', 'max']) {
+        const v = keep.get(k);
+        if (v !== null) next.set(k, v);
+      }
+      const s = next.toString();
+      const target = `${location.pathname}${s ? `?${s}` : ''}${location.hash}`;
+      if (target !== `${location.pathname}${location.search}${location.hash}`) history.replaceState(history.state, '', target);
+    },
+    { deep: true },
+  );
+
+  function start(): void {
+    const max = Number(new URLSearchParams(location.search).get('max'));
+    if (Number.isInteger(max) && max > 0) post({ type: 'config', historyMax: max });
+    post({ type: 'filter', text: state.filterText, facet: state.facet });
+    if (state.filterText) state.filterProblem = checkFilter(state.filterText);
+    if (url.replay) {
+      const src = url.replay === 'demo' ? env.demoRecordingUrl : url.replay;
+      // Only recordings from this origin: a shared link must not make the page fetch elsewhere.
+      const ok = url.replay === 'demo' || /^(\.{0,2}\/)?[\w./-]+\.hoptrace$/.test(url.replay);
+      if (ok) void startReplay(src, url.replay);
+      else notify({ kind: 'error', title: 'Bad replay parameter', body: 'replay= takes "demo" or a path to a .hoptrace file on this server.' });
+    } else {
+      void startLive();
+    }
+  }
+
+  function stop(): void {
+    live?.close();
+    replay?.stop();
+    worker.terminate();
+  }
+
+  return {
+    state, rows, rowsVersion, topology, names, detail, expected, rates,
+    nsName, applyFilter, checkFilter, setFacet, select, setPaused, newSession, switchSession, refreshSessions,
+    startReplay, openDemo, setToken, dismiss, start, stop,
+  };
+}
+
+export type Dashboard = ReturnType<typeof createDashboard>;

@@ -1,0 +1,381 @@
+/**
+ * The worker's engine, free of any Worker API so tests and the benchmark can drive it directly:
+ * decodes hop batches, reconstructs packets with the shared engine, keeps a bounded history of
+ * every packet, and hands the UI the rows its filter and facet let through.
+ *
+ * The filter is applied after reconstruction rather than as the Reconstructor's `accept`, on
+ * purpose: the history keeps the packets a filter rejects, so widening the filter again brings
+ * back what was seen meanwhile instead of an empty list.
+ */
+import type { HopEvent } from '../../../shared/hop-event.js';
+import { protoNumber } from '../../../shared/hop-event.js';
+import type { Packet } from '../../../shared/packet.js';
+import { Reconstructor } from '../../../shared/reconstruct.js';
+import { decodeBatch } from '../../../shared/wire.js';
+import { compileMatcher, FilterError, formatFilterError, parseFilter } from '../../../shared/filter/index.js';
+import type { HopMatcher } from '../../../shared/filter/index.js';
+import type { Facet, FilterProblem, PacketDetail, PacketRow, WorkerStats } from './protocol.js';
+
+export interface IngestOptions {
+  /** Packets kept (full) for re-filtering and the detail view. */
+  readonly historyMax?: number;
+  /** Wall clock in ms (performance.now in the worker); injectable for tests. */
+  readonly now?: () => number;
+}
+
+interface Stored {
+  readonly n: number;
+  readonly packet: Packet;
+  readonly row: PacketRow;
+  /** Interfaces the packet was seen on, as `netns:ifindex` keys (for facets and rates). */
+  readonly ifaces: readonly string[];
+}
+
+type PacketTest = (s: Stored) => boolean;
+
+export const DEFAULT_HISTORY = 120_000;
+
+export function ifaceKey(netns: number, ifindex: number): string {
+  return `${netns}:${ifindex}`;
+}
+
+/** Folds a packet into its list row. */
+export function toRow(n: number, p: Packet): PacketRow {
+  const path: number[] = [];
+  const pathNames: (string | null)[] = [];
+  let nat: PacketRow['nat'] = null;
+  for (const h of p.hops) {
+    if (path[path.length - 1] !== h.netns && h.netns !== 0) {
+      path.push(h.netns);
+      pathNames.push(h.ns);
+    }
+    if (nat === null && h.nat) nat = h.nat.kind;
+  }
+  const first = p.hops[0];
+  const last = p.hops[p.hops.length - 1];
+  return {
+    n, id: p.id, t: first?.t ?? 0, proto: p.proto, family: p.family,
+    src: p.src, dst: p.dst, sport: p.sport, dport: p.dport,
+    path, pathNames, hops: p.hops.length,
+    latencyNs: first && last ? last.t - first.t : 0,
+    fate: p.fate, dropReason: p.drop?.reason ?? null, nat, clone: p.cloneOf !== null,
+  };
+}
+
+function facetTest(facet: Facet | null): PacketTest | null {
+  if (!facet) return null;
+  switch (facet.kind) {
+    case 'ns':
+      return (s) => s.packet.hops.some((h) => h.netns === facet.netns);
+    case 'iface': {
+      const k = ifaceKey(facet.netns, facet.ifindex);
+      return (s) => s.ifaces.includes(k);
+    }
+    case 'link': {
+      const a = ifaceKey(facet.a.netns, facet.a.ifindex);
+      const b = ifaceKey(facet.b.netns, facet.b.ifindex);
+      return (s) => s.ifaces.includes(a) || s.ifaces.includes(b);
+    }
+  }
+}
+
+/** A packet passes a filter when any of its hops does (the CLI's rule: NAT must not hide a packet). */
+function filterTest(m: HopMatcher | null): PacketTest | null {
+  if (!m) return null;
+  return (s) => {
+    const p = s.packet;
+    const proto = protoNumber(p.proto);
+    return p.hops.some((h) => m({ family: p.family, proto, src: h.src, dst: h.dst, sport: h.sport, dport: h.dport }));
+  };
+}
+
+export class IngestCore {
+  private historyMax: number;
+  private readonly now: () => number;
+  private names = new Map<number, string>();
+  private local = new Map<number, Set<string>>();
+  private reasons = new Map<number, string>();
+  private recon!: Reconstructor;
+  // History as a ring: `ring[(head + i) % cap]`, oldest first.
+  private ring: (Stored | undefined)[] = [];
+  private head = 0;
+  private size = 0;
+  private byId = new Map<string, Stored>();
+  private seqN = 0;
+
+  private filterPass: PacketTest | null = null;
+  private facetPass: PacketTest | null = null;
+  private filterText = '';
+
+  private pendingRows: PacketRow[] = [];
+  private resetPending = false;
+  /** The filter changed: drop counts are rebuilt from the history with the next reset rows. */
+  private recountDrops = false;
+  private paused = false;
+
+  // Clock: the kernel time of the newest event and when (wall ms) it arrived, so idle packets can
+  // be finished when traffic stops although no event says time has moved on.
+  private newestT = 0;
+  private newestWall = 0;
+
+  private lastSeq = -1;
+  private totals = { events: 0, packets: 0, shown: 0, decodeErrors: 0, seqGaps: 0, lostKernel: 0 };
+  private window = { start: 0, events: 0, packets: 0, busyMs: 0 };
+  private rates = { eventsPerSec: 0, packetsPerSec: 0, busy: 0 };
+  private ifaceCounts = new Map<string, number>();
+  private ifaceRates: [number, number, number][] = [];
+  private drops = new Map<string, [number, string, string, number, number]>();
+
+  constructor(options: IngestOptions = {}) {
+    this.historyMax = Math.max(1, options.historyMax ?? DEFAULT_HISTORY);
+    this.now = options.now ?? (() => Date.now());
+    this.window.start = this.now();
+    this.reset();
+  }
+
+  /** Forgets all packets and counters (a new session). Settings (names, filter) stay. */
+  reset(): void {
+    this.recon = new Reconstructor({
+      nsName: (netns) => this.names.get(netns) ?? null,
+      dropReason: (code) => this.reasons.get(code) ?? `reason-${code}`,
+      isLocal: (netns, addr) => this.local.get(netns)?.has(addr) ?? false,
+    });
+    this.ring = new Array<Stored | undefined>(this.historyMax);
+    this.head = 0;
+    this.size = 0;
+    this.byId.clear();
+    this.pendingRows = [];
+    this.resetPending = true;
+    this.lastSeq = -1;
+    this.newestT = 0;
+    this.totals = { events: 0, packets: 0, shown: 0, decodeErrors: 0, seqGaps: 0, lostKernel: 0 };
+    this.ifaceCounts.clear();
+    this.ifaceRates = [];
+    this.drops.clear();
+  }
+
+  /** Changes how many packets are kept; starts over (like a new session). */
+  setHistoryMax(n: number): void {
+    this.historyMax = Math.max(1, Math.floor(n));
+    this.reset();
+  }
+
+  setTopology(names: readonly (readonly [number, string])[], local: readonly (readonly [number, string])[]): void {
+    this.names = new Map(names);
+    this.local = new Map();
+    for (const [netns, addr] of local) {
+      let set = this.local.get(netns);
+      if (!set) this.local.set(netns, (set = new Set()));
+      set.add(addr);
+    }
+  }
+
+  setDropReasons(entries: readonly (readonly [number, string])[]): void {
+    this.reasons = new Map(entries);
+  }
+
+  /** Applies a new filter and facet to future packets and to the history. A bad filter changes nothing. */
+  setFilter(text: string, facet: Facet | null): FilterProblem | null {
+    let matcher: HopMatcher | null;
+    try {
+      const ast = parseFilter(text);
+      matcher = ast.kind === 'all' ? null : compileMatcher(ast);
+    } catch (err) {
+      if (err instanceof FilterError) {
+        return { message: err.message, offset: err.offset, length: err.length, formatted: formatFilterError(text, err) };
+      }
+      throw err;
+    }
+    this.filterText = text;
+    this.filterPass = filterTest(matcher);
+    this.facetPass = facetTest(facet);
+    this.resetPending = true;
+    this.recountDrops = true;
+    this.totals.shown = 0;
+    return null;
+  }
+
+  get filter(): string {
+    return this.filterText;
+  }
+
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+  }
+
+  /** Decodes and ingests one protobuf HopBatch. Undecodable bytes are counted, not thrown. */
+  ingestBatch(bytes: Uint8Array): void {
+    const t0 = this.now();
+    let batch;
+    try {
+      batch = decodeBatch(bytes);
+    } catch {
+      this.totals.decodeErrors++;
+      return;
+    }
+    if (this.lastSeq >= 0 && batch.seq > this.lastSeq + 1) this.totals.seqGaps += batch.seq - this.lastSeq - 1;
+    if (batch.seq > this.lastSeq) this.lastSeq = batch.seq;
+    this.totals.lostKernel += batch.lostKernel;
+    this.push(batch.events);
+    this.window.busyMs += this.now() - t0;
+  }
+
+  ingestEvents(events: readonly HopEvent[]): void {
+    const t0 = this.now();
+    this.push(events);
+    this.window.busyMs += this.now() - t0;
+  }
+
+  private push(events: readonly HopEvent[]): void {
+    if (events.length === 0) return;
+    for (const ev of events) {
+      this.recon.push(ev);
+      if (ev.t > this.newestT) this.newestT = ev.t;
+    }
+    this.newestWall = this.now();
+    this.totals.events += events.length;
+    this.window.events += events.length;
+    this.collect(this.recon.drain());
+  }
+
+  /** Moves the engine's clock along with the wall clock while no events arrive. */
+  tick(): void {
+    if (this.newestT === 0) return;
+    const idleMs = this.now() - this.newestWall;
+    if (idleMs < 50) return;
+    this.recon.advance(this.newestT + Math.floor(idleMs * 1e6));
+    this.collect(this.recon.drain());
+  }
+
+  /** Finishes every live packet (end of a replay). */
+  flush(): void {
+    this.collect(this.recon.flush());
+  }
+
+  private collect(packets: Packet[]): void {
+    for (const p of packets) {
+      const n = this.seqN++;
+      const ifaces: string[] = [];
+      for (const h of p.hops) {
+        if (h.ifindex === 0) continue;
+        const k = ifaceKey(h.netns, h.ifindex);
+        if (!ifaces.includes(k)) ifaces.push(k);
+      }
+      const s: Stored = { n, packet: p, row: toRow(n, p), ifaces };
+      this.store(s);
+      this.totals.packets++;
+      this.window.packets++;
+      if (this.filterPass && !this.filterPass(s)) continue;
+      for (const k of ifaces) this.ifaceCounts.set(k, (this.ifaceCounts.get(k) ?? 0) + 1);
+      this.countDrop(p);
+      if (this.facetPass && !this.facetPass(s)) continue;
+      this.totals.shown++;
+      if (!this.resetPending) this.pendingRows.push(s.row);
+    }
+    // Rows beyond what the history holds could not be shown anyway: start over from the history.
+    if (this.pendingRows.length > this.historyMax) {
+      this.pendingRows = [];
+      this.resetPending = true;
+    }
+  }
+
+  private countDrop(p: Packet): void {
+    if (!p.drop) return;
+    const key = `${p.drop.netns}|${p.drop.ifname}|${p.drop.reason}`;
+    const d = this.drops.get(key);
+    const t = p.hops[p.hops.length - 1]?.t ?? 0;
+    if (d) {
+      d[3]++;
+      d[4] = Math.max(d[4], t);
+    } else {
+      this.drops.set(key, [p.drop.netns, p.drop.ifname, p.drop.reason, 1, t]);
+    }
+  }
+
+  private store(s: Stored): void {
+    const cap = this.historyMax;
+    if (this.size === cap) {
+      const old = this.ring[this.head];
+      if (old) this.byId.delete(old.packet.id);
+      this.ring[this.head] = s;
+      this.head = (this.head + 1) % cap;
+    } else {
+      this.ring[(this.head + this.size) % cap] = s;
+      this.size++;
+    }
+    this.byId.set(s.packet.id, s);
+  }
+
+  /**
+   * Rows for the UI since the last call: either new rows to append, or (after a filter change,
+   * reset or overflow) every history row that passes, with `reset`. Null when there is nothing
+   * to say or the list is paused.
+   */
+  takeRows(): { reset: boolean; rows: PacketRow[] } | null {
+    if (this.paused) return null;
+    if (this.resetPending) {
+      this.resetPending = false;
+      this.pendingRows = [];
+      const recount = this.recountDrops;
+      this.recountDrops = false;
+      if (recount) this.drops.clear();
+      const rows: PacketRow[] = [];
+      for (let i = 0; i < this.size; i++) {
+        const s = this.ring[(this.head + i) % this.historyMax];
+        if (!s) continue;
+        if (this.filterPass && !this.filterPass(s)) continue;
+        if (recount) this.countDrop(s.packet);
+        if (this.facetPass && !this.facetPass(s)) continue;
+        rows.push(s.row);
+      }
+      this.totals.shown = rows.length;
+      return { reset: true, rows };
+    }
+    if (this.pendingRows.length === 0) return null;
+    const rows = this.pendingRows;
+    this.pendingRows = [];
+    return { reset: false, rows };
+  }
+
+  get(id: string): PacketDetail | null {
+    const s = this.byId.get(id);
+    return s ? { n: s.n, packet: s.packet } : null;
+  }
+
+  /** Statistics; call about once a second (rates are per call interval). */
+  stats(): WorkerStats {
+    const now = this.now();
+    const dt = now - this.window.start;
+    if (dt >= 250) {
+      const per = 1000 / dt;
+      this.rates = {
+        eventsPerSec: this.window.events * per,
+        packetsPerSec: this.window.packets * per,
+        busy: Math.min(1, this.window.busyMs / dt),
+      };
+      this.ifaceRates = [...this.ifaceCounts].map(([k, c]) => {
+        const [netns = 0, ifindex = 0] = k.split(':').map(Number);
+        return [netns, ifindex, c * per] as [number, number, number];
+      });
+      this.ifaceCounts.clear();
+      this.window = { start: now, events: 0, packets: 0, busyMs: 0 };
+    }
+    return {
+      events: this.totals.events,
+      eventsPerSec: this.rates.eventsPerSec,
+      packets: this.totals.packets,
+      packetsPerSec: this.rates.packetsPerSec,
+      shown: this.totals.shown,
+      history: this.size,
+      live: this.recon.liveCount,
+      late: this.recon.stats.late,
+      decodeErrors: this.totals.decodeErrors,
+      seqGaps: this.totals.seqGaps,
+      lostKernel: this.totals.lostKernel,
+      busy: this.rates.busy,
+      pending: this.paused ? this.pendingRows.length : 0,
+      ifaceRates: this.ifaceRates,
+      drops: [...this.drops.values()],
+    };
+  }
+}

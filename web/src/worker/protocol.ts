@@ -1,0 +1,104 @@
+/**
+ * Messages between the UI thread and the ingest worker. The UI sends raw hop batches (protobuf
+ * bytes, transferred, never copied) and settings; the worker answers with slim packet rows for the
+ * list, full packets on request, and once-a-second statistics.
+ */
+import type { HopEvent } from '../../../shared/hop-event.js';
+import type { Fate, Packet } from '../../../shared/packet.js';
+
+/** Narrows the list to packets touching one namespace, one interface, or one link (either end). */
+export type Facet =
+  | { readonly kind: 'ns'; readonly netns: number }
+  | { readonly kind: 'iface'; readonly netns: number; readonly ifindex: number }
+  | { readonly kind: 'link'; readonly a: { readonly netns: number; readonly ifindex: number }; readonly b: { readonly netns: number; readonly ifindex: number } };
+
+/** One line of the packet list: everything the row shows, nothing more (the hops stay in the worker). */
+export interface PacketRow {
+  /** Arrival order in this worker: a stable key for the virtual list. */
+  readonly n: number;
+  readonly id: string;
+  /** Kernel monotonic ns of the first hop. */
+  readonly t: number;
+  readonly proto: string;
+  readonly family: 4 | 6;
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+  /** Namespaces visited, consecutive repeats folded: the path chips. */
+  readonly path: readonly number[];
+  /** Names the reconstruction knew for `path` (null where it did not). */
+  readonly pathNames: readonly (string | null)[];
+  readonly hops: number;
+  /** Last hop time − first hop time. */
+  readonly latencyNs: number;
+  readonly fate: Fate;
+  readonly dropReason: string | null;
+  /** Kind of the first header rewrite on the path, null when none. */
+  readonly nat: 'snat' | 'dnat' | 'both' | null;
+  readonly clone: boolean;
+}
+
+/** A full packet as the detail view needs it; `expected`/`divergence` appear once the model computes them. */
+export interface PacketDetail {
+  readonly n: number;
+  readonly packet: Packet & { readonly expected?: unknown; readonly divergence?: unknown };
+}
+
+export interface FilterProblem {
+  readonly message: string;
+  readonly offset: number;
+  readonly length: number;
+  /** formatFilterError's caret rendering, as the CLI prints it. */
+  readonly formatted: string;
+}
+
+export interface WorkerStats {
+  readonly events: number;
+  readonly eventsPerSec: number;
+  /** Reconstructed packets, before the filter. */
+  readonly packets: number;
+  readonly packetsPerSec: number;
+  /** Packets the filter and facet let through since the last reset. */
+  readonly shown: number;
+  /** Packets kept for re-filtering and detail (oldest evicted first). */
+  readonly history: number;
+  /** Packets still being followed. */
+  readonly live: number;
+  /** Events that came later than the reorder window. */
+  readonly late: number;
+  readonly decodeErrors: number;
+  /** Batches missing from the stream, seen as jumps in the batch sequence number. */
+  readonly seqGaps: number;
+  /** Sum of the batches' lostKernel fields. */
+  readonly lostKernel: number;
+  /** Share of wall time the worker spent ingesting over the last second (0..1). */
+  readonly busy: number;
+  /** Rows held back while the list is paused. */
+  readonly pending: number;
+  /** Packets per second seen on each interface: [netns, ifindex, pps]. */
+  readonly ifaceRates: readonly (readonly [number, number, number])[];
+  /** Drops since the last reset: [netns, ifname, reason, count, last kernel ns]. */
+  readonly drops: readonly (readonly [number, string, string, number, number])[];
+}
+
+export type ToWorker =
+  | { readonly type: 'batch'; readonly buf: ArrayBuffer }
+  | { readonly type: 'events'; readonly events: readonly HopEvent[] }
+  | { readonly type: 'topology'; readonly names: readonly (readonly [number, string])[]; readonly local: readonly (readonly [number, string])[] }
+  | { readonly type: 'drop-reasons'; readonly entries: readonly (readonly [number, string])[] }
+  | { readonly type: 'filter'; readonly text: string; readonly facet: Facet | null }
+  | { readonly type: 'pause'; readonly paused: boolean }
+  | { readonly type: 'get'; readonly id: string; readonly req: number }
+  /** End of a finite input (replay): finish every live packet now. */
+  | { readonly type: 'flush' }
+  /** A new session: forget everything. */
+  | { readonly type: 'reset' }
+  | { readonly type: 'config'; readonly historyMax?: number; readonly flushMs?: number };
+
+export type FromWorker =
+  | { readonly type: 'rows'; readonly reset: boolean; readonly rows: readonly PacketRow[] }
+  | { readonly type: 'stats'; readonly stats: WorkerStats }
+  | { readonly type: 'filter'; readonly ok: true; readonly text: string } | { readonly type: 'filter'; readonly ok: false; readonly text: string; readonly problem: FilterProblem }
+  | { readonly type: 'packet'; readonly req: number; readonly detail: PacketDetail | null }
+  | { readonly type: 'error'; readonly message: string };
