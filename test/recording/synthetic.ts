@@ -33,13 +33,6 @@ export function syntheticHeader(over: Partial<RecordingHeader> = {}): RecordingH
   };
 }
 
-function base(): Omit<HopEvent, 'kind' | 't' | 'netns' | 'ifindex' | 'ifname'> {
-  return {
-    cpu: 0, skb: '', family: 4, proto: 17, len: 60, ipId: 0, src: '10.244.1.11', dst: '10.244.1.12',
-    sport: 40000, dport: 80, icmpType: 0, icmpId: 0, tcpFlags: 0, tcpSeq: 0, reason: 0,
-  };
-}
-
 /**
  * `packets` packets, `gapNs` apart on average, starting at START_MONO + 1 ms. Returns events in
  * the order a tracer would deliver them (mostly by time, CPUs interleaved within ~1 ms).
@@ -53,23 +46,30 @@ export function syntheticEvents(packets: number, seed = 1, gapNs = 200_000): Hop
     const skb = `ffff8881${(0x10000000 + Math.floor(r() * 0xfffffff)).toString(16)}`;
     const kindOfPacket = r();
     const proto = kindOfPacket < 0.6 ? 17 : kindOfPacket < 0.9 ? 6 : 1;
-    const b = {
-      ...base(), skb, cpu: Math.floor(r() * 2), proto, ipId: (i * 7919) & 0xffff, len: 40 + Math.floor(r() * 1400),
-      sport: proto === 1 ? 0 : 30000 + (i % 5000), dport: proto === 1 ? 0 : 80,
-      icmpType: proto === 1 ? 8 : 0, icmpId: proto === 1 ? i & 0xffff : 0,
-      tcpFlags: proto === 6 ? 0x18 : 0, tcpSeq: proto === 6 ? (i * 2654435761) >>> 0 : 0,
-    };
+    const cpu = Math.floor(r() * 2);
+    const ipId = (i * 7919) & 0xffff;
+    const len = 40 + Math.floor(r() * 1400);
+    const sport = proto === 1 ? 0 : 30000 + (i % 5000);
+    const dport = proto === 1 ? 0 : 80;
+    const icmpType = proto === 1 ? 8 : 0;
+    const icmpId = proto === 1 ? i & 0xffff : 0;
+    const tcpFlags = proto === 6 ? 0x18 : 0;
+    const tcpSeq = proto === 6 ? (i * 2654435761) >>> 0 : 0;
     const dropped = r() < 0.05;
     let ht = t;
-    const hop = (kind: HopEvent['kind'], netns: number, ifindex: number, ifname: string, over: Partial<HopEvent> = {}): void => {
-      out.push({ ...b, kind, t: ht, netns, ifindex, ifname, ...over });
+    // Literal objects with one key order (no spreads): fast enough for the million-event bench.
+    const hop = (kind: HopEvent['kind'], netns: number, ifindex: number, ifname: string, reason = 0): void => {
+      out.push({
+        kind, t: ht, cpu, skb, netns, ifindex, ifname, family: 4, proto, len, ipId, src: '10.244.1.11', dst: '10.244.1.12',
+        sport, dport, icmpType, icmpId, tcpFlags, tcpSeq, reason,
+      });
       ht += 2_000 + Math.floor(r() * 20_000);
     };
     hop('xmit', NS.pod1, 2, 'eth0');
     hop('rx', NS.node, 3, 'veth-pod1');
     hop('recv', NS.node, 3, 'veth-pod1');
     if (dropped) {
-      hop('drop', NS.node, 3, 'veth-pod1', { reason: 12 });
+      hop('drop', NS.node, 3, 'veth-pod1', 12);
       continue;
     }
     hop('xmit', NS.node, 5, 'br0');
