@@ -156,7 +156,20 @@ class Walk {
       src: p.src, dst: p.dst, sport: p.sport, dport: p.dport, rules: [],
     };
     this.hops.push(hop);
+    if (event === 'recv') this.noteUnmodelledChains(ns, hop);
     return hop;
+  }
+
+  private readonly chainNoted = new Set<number>();
+
+  /** netdev (ingress) and bridge-family chains see frames too; the model does not evaluate them. */
+  private noteUnmodelledChains(ns: NamespaceModel, hop: ExpectedHop): void {
+    if (this.chainNoted.has(ns.netns)) return;
+    const other = ns.netfilter.chains.filter((c) => c.hook !== null && (c.family === 'netdev' || c.family === 'bridge' || c.family === 'arp'));
+    if (other.length === 0) return;
+    this.chainNoted.add(ns.netns);
+    const names = [...new Set(other.map((c) => `${c.family} ${c.table} ${c.name}`))].join(', ');
+    this.note(`${ns.name} has ${names} (netdev/bridge/arp family chains), which the model does not evaluate`, hop);
   }
 
   /** Runs a hook and records it on `hop` (rules, guesses). */
@@ -211,7 +224,7 @@ class Walk {
 
   netfilterDrop(ns: NamespaceModel, ifname: string, p: PacketState, r: HookResult, hook: NfHook): End {
     const by = r.dropBy;
-    const what = by ? `${by.verdict} by ${hook} ${by.table} ${by.chain}: ${by.rule}` : `dropped in ${hook}`;
+    const what = by ? `${by.verdict} in ${hook} (${by.table} ${by.chain}): ${by.rule}` : `dropped in ${hook}`;
     return this.dropAt(ns, ifname, p, {
       reason: what, kernelReason: 'NETFILTER_DROP', hook, table: by?.table ?? null, chain: by?.chain ?? null, rule: by?.rule ?? null,
     }, 'dropped', by);

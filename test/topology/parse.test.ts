@@ -80,6 +80,18 @@ describe('iproute2 JSON', () => {
     expect(m.get('net.ipv6.conf.all.forwarding')).toBe('0');
   });
 
+  it('should keep interfaces of kinds it does not model, with the kernel\'s kind', () => {
+    const errors: string[] = [];
+    const ifs = parseInterfaces([
+      { ifindex: 9, ifname: 'wg0', flags: ['UP', 'LOWER_UP'], mtu: 1420, link_type: 'none', linkinfo: { info_kind: 'wireguard' }, addr_info: [{ family: 'inet', local: '10.250.40.1', prefixlen: 32 }] },
+      { ifindex: 10, ifname: 'ib0', flags: [], mtu: 2044, link_type: 'infiniband' },
+      { ifname: 'noindex' },
+      'junk',
+    ], errors);
+    expect(ifs.map((i) => [i.name, i.kind, i.up, i.addrs])).toEqual([['wg0', 'wireguard', true, ['10.250.40.1/32']], ['ib0', 'infiniband', false, []]]);
+    expect(errors).toEqual(['ip addr: skipped an entry without ifindex/ifname']);
+  });
+
   it('should report, not throw, on output that is not an array', () => {
     const errors: string[] = [];
     expect(parseInterfaces({ nope: 1 }, errors)).toEqual([]);

@@ -322,6 +322,25 @@ COMMIT
   });
 });
 
+describe('simulatePath: what it does not model', () => {
+  it('should say so when a namespace on the path has netdev or bridge family chains', () => {
+    const t = podLab().nft('node', [
+      { chain: { family: 'netdev', table: 'edge', name: 'in', handle: 1, type: 'filter', hook: 'ingress', prio: 0, policy: 'accept' } },
+    ]).build();
+    const p = simulatePath(t, { from: 'pod1', dst: '10.244.1.12', proto: 'icmp' });
+    expect(p.fate).toBe('delivered');
+    expect(p.guess).toBe(true);
+    expect(p.hops[1]?.guess?.[0]).toContain('netdev edge in');
+  });
+
+  it('should leave the model through an interface kind it does not follow', () => {
+    const b = podLab().iface('node', 'wg0', 'wireguard', ['10.250.40.1/32']).route('node', '10.250.41.0/24', { dev: 'wg0' });
+    const p = simulatePath(b.build(), { from: 'pod1', dst: '10.250.41.9', proto: 'udp', dport: 51820 });
+    expect(p.fate).toBe('left-model');
+    expect(p.reason).toContain('wg0 (wireguard)');
+  });
+});
+
 describe('simulatePath: IPv6', () => {
   it('should bridge IPv6 between pods and deliver to the node address', () => {
     const t = podLab().build();
