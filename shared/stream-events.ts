@@ -57,6 +57,11 @@ export interface StreamStats {
   readonly at: number;
   /** Hop events per second from bpftrace over the last interval (before any per-client drop). */
   readonly eventsPerSec: number;
+  /**
+   * How far behind the kernel the newest event was when the server got it from bpftrace (ms): high
+   * values mean bpftrace cannot keep up (the host is busy); the stream adds its own delay on top.
+   */
+  readonly sourceLagMs: number;
   /** Totals since the session started. */
   readonly events: number;
   readonly lostKernel: number;

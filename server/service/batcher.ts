@@ -30,6 +30,11 @@ export class HopBatcher {
 
   constructor(private readonly opts: BatchingOptions, private readonly onBatch: (batch: EncodedBatch) => void) {}
 
+  /** Events waiting for the current batch to be sealed. */
+  get pendingEvents(): number {
+    return this.events.length;
+  }
+
   push(ev: HopEvent): void {
     this.events.push(ev);
     if (this.events.length >= this.opts.maxEvents) this.flush();

@@ -13,7 +13,7 @@ import type { DropReasons } from '../drop-reasons.js';
 import type { Packet } from '../../shared/packet.js';
 import type { BpftraceExitInfo, SessionState } from '../../shared/api-types.js';
 import { HopBatcher, type BatchingOptions, type EncodedBatch } from './batcher.js';
-import { PacketTail } from './packet-tail.js';
+import { PacketTail, monotonicNowNs } from './packet-tail.js';
 
 /** What a feed needs from a trace: TraceSession's surface (tests substitute synthetic sources). */
 export interface HopSource extends EventEmitter<TraceSessionEvents> {
@@ -73,6 +73,8 @@ export class TraceFeed {
   lostKernel = 0;
   /** Events per second over the last second. */
   eventsPerSec = 0;
+  /** Age of the newest event when it arrived from bpftrace, in ms (kernel clock vs ours). */
+  sourceLagMs = 0;
   /** The attached source (bpftrace running). */
   private source: HopSource | undefined;
   /** A source whose start() is in progress. */
@@ -173,6 +175,8 @@ export class TraceFeed {
     this.pending = source;
     source.on('hop', (ev) => {
       this.events++;
+      // Sampled once per batch (at its first event): reading the clock costs more than the rest of this handler.
+      if (this.batcher.pendingEvents === 0) this.sourceLagMs = Math.max(0, Math.round((monotonicNowNs() - ev.t) / 1e6));
       this.batcher.push(ev);
       this.tail.push(ev);
     });

@@ -141,6 +141,7 @@ export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
           session: id,
           at: now,
           eventsPerSec: f.eventsPerSec,
+          sourceLagMs: f.sourceLagMs,
           events: f.events,
           lostKernel: f.lostKernel,
           seq: f.seq,

@@ -7,7 +7,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type RunningService } from '../../server/service/index.js';
 import type { ApiErrorBody, Capabilities, HealthResponse, SessionInfo, SessionList } from '../../shared/api-types.js';
 import type { Packet } from '../../shared/packet.js';
-import type { SessionStateMessage, SubscribeAck } from '../../shared/stream-events.js';
+import { batchBytes, type SessionStateMessage, type StreamStats, type SubscribeAck } from '../../shared/stream-events.js';
+import { decodeBatch, type HopBatch } from '../../shared/wire.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { api, connect, postJson, syntheticFactory, waitFor, SyntheticSource, NS_A, NS_B, type TestSocket } from './helpers.js';
 
 const CAPS: Capabilities = {
@@ -211,6 +215,79 @@ describe('service REST API', () => {
     const weird = await sock.timeout(2000).emitWithAck('subscribe', 'abc' as unknown as { session: string });
     expect(weird.ok).toBe(false);
     sock.close();
+  });
+});
+
+describe('live stream basics', () => {
+  const src = syntheticFactory();
+  let svc: RunningService;
+  beforeAll(async () => {
+    svc = await startService({ port: 0, source: src.factory, capabilities: CAPS, namespaceNames: null, webDist: null, log: quiet, statsIntervalMs: 100 });
+  });
+  afterAll(async () => {
+    await svc.close();
+  });
+
+  it.each([['websocket'], ['polling']])('delivers decodable batches and stats over %s', async (transport) => {
+    const s = await postJson<SessionInfo>(svc.url, '/api/sessions', { filter: `udp and port ${transport === 'polling' ? 1 : 2}` });
+    const sock = await connect(svc.url, { transports: [transport] });
+    expect(sock.io.engine.transport.name).toBe(transport);
+    const ack = await sock.timeout(2000).emitWithAck('subscribe', { session: s.body.id });
+    if (!ack.ok) throw new Error(ack.error.message);
+    expect(ack.session.id).toBe(s.body.id);
+    expect(ack.dropReasons['12']).toBe('NETFILTER_DROP');
+    const batches: HopBatch[] = [];
+    sock.on('hops', (m) => {
+      expect(m.session).toBe(s.body.id);
+      batches.push(decodeBatch(batchBytes(m.batch)));
+    });
+    const stats = new Promise<StreamStats>((resolve) => sock.on('stats', (st) => st.events > 0 && resolve(st)));
+    src.made.at(-1)?.burst(10);
+    await waitFor('30 events', () => batches.reduce((a, b) => a + b.events.length, 0) === 30);
+    expect(batches[0]?.seq).toBe(1);
+    expect(batches[0]?.events[0]).toMatchObject({ kind: 'xmit', src: '10.250.0.1', dst: '10.250.0.2', dport: 5000, netns: NS_A });
+    const st = await stats;
+    expect(st).toMatchObject({ session: s.body.id, events: 30, droppedBatches: 0, bpftrace: { state: 'running', restarts: 0 } });
+    // Unsubscribed: no more batches.
+    expect(await sock.timeout(2000).emitWithAck('unsubscribe', { session: s.body.id })).toEqual({ ok: true });
+    const n = batches.length;
+    src.made.at(-1)?.burst(10);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(batches.length).toBe(n);
+    sock.close();
+  });
+});
+
+describe('dashboard files', () => {
+  let svc: RunningService;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ht-web-'));
+    mkdirSync(join(dir, 'assets'));
+    writeFileSync(join(dir, 'index.html'), '<!doctype html><title>hoptrace</title>');
+    writeFileSync(join(dir, 'assets', 'app-1234.js'), 'console.log(1)');
+    svc = await startService({ port: 0, capabilities: CAPS, namespaceNames: null, webDist: dir, log: quiet });
+  });
+  afterAll(async () => {
+    await svc.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves web/dist, index.html for client-side routes, and JSON 404s under /api', async () => {
+    const index = await api<string>(svc.url, '/');
+    expect(index.status).toBe(200);
+    expect(index.body).toContain('<title>hoptrace</title>');
+    const asset = await api<string>(svc.url, '/assets/app-1234.js');
+    expect(asset.body).toBe('console.log(1)');
+    expect(asset.headers.get('content-type')).toMatch(/javascript/);
+    const route = await api<string>(svc.url, '/sessions/abc');
+    expect(route.body).toContain('<title>hoptrace</title>');
+    expect(route.headers.get('cache-control')).toBe('no-cache');
+    const apiMiss = await api<ApiErrorBody>(svc.url, '/api/nope');
+    expect(apiMiss.body.error.code).toBe('not-found');
+    const post = await api<ApiErrorBody>(svc.url, '/anything', { method: 'POST' });
+    expect(post.status).toBe(404);
+    expect(post.body.error.code).toBe('not-found');
   });
 });
 
