@@ -5,6 +5,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../shared/stream-events.js';
@@ -168,3 +170,10 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | false |
 }
 
 export const isRoot = process.getuid?.() === 0;
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Runs the hoptrace CLI from source, as a user would (`node --import tsx server/cli.ts ...`). */
+export function runCli(args: string[], env: Record<string, string> = {}): ResultPromise<{ reject: false; cwd: string; env: Record<string, string> }> {
+  return execa(process.execPath, ['--import', 'tsx', 'server/cli.ts', ...args], { reject: false, cwd: REPO, env });
+}

@@ -6,13 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { statSync } from 'node:fs';
-import { cli } from '../helpers/cli.js';
 import { labDown, labExists, labFor } from '../../server/lab/lab.js';
 import type { HealthResponse, SessionInfo } from '../../shared/api-types.js';
 import type { Packet } from '../../shared/packet.js';
-import { api, isRoot, postJson, waitFor } from './helpers.js';
+import { api, isRoot, postJson, runCli, waitFor } from './helpers.js';
 
-type Child = ReturnType<typeof cli>;
+type Child = ReturnType<typeof runCli>;
 
 /** Waits for the `listening on URL` line. */
 function listeningUrl(child: Child): Promise<string> {
@@ -44,14 +43,14 @@ describe('hoptrace serve', () => {
     [['--allow-origin', 'evil'], /--allow-origin takes an origin/],
     [['--colour'], /Unknown option '--colour'/],
   ])('refuses %j with exit 2', async (args, message) => {
-    const r = await cli(['serve', ...args]);
+    const r = await runCli(['serve', ...args]);
     expect(r.exitCode).toBe(2);
     expect(String(r.stderr)).toMatch(message);
     expect(String(r.stderr)).not.toMatch(/\n\s+at /);
   }, 30_000);
 
   it('prints the port it got with --port 0, serves, and exits 0 on SIGTERM', async () => {
-    const child = cli(['serve', '--port', '0']);
+    const child = runCli(['serve', '--port', '0']);
     const url = await listeningUrl(child);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     expect(url).not.toContain(':7070/');
@@ -71,8 +70,27 @@ describe('hoptrace serve', () => {
     if (pid !== null) expect(() => process.kill(pid as number, 0)).toThrow();
   }, 60_000);
 
+  it.skipIf(!isRoot)('takes its bpftrace with it even when SIGKILLed', async () => {
+    const child = runCli(['serve', '--port', '0']);
+    const url = await listeningUrl(child);
+    const s = await postJson<SessionInfo>(url, '/api/sessions', { filter: 'udp and port 7' });
+    const pid = s.body.bpftrace.pid as number;
+    expect(() => process.kill(pid, 0)).not.toThrow();
+    child.kill('SIGKILL');
+    await child;
+    // setpriv --pdeathsig: the kernel signals bpftrace when its parent dies.
+    await waitFor('bpftrace to exit', () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 10_000);
+  }, 60_000);
+
   it('with a token, wants it on every API call', async () => {
-    const child = cli(['serve', '--port', '0'], { env: { HOPTRACE_TOKEN: 'a-long-enough-token' } });
+    const child = runCli(['serve', '--port', '0'], { HOPTRACE_TOKEN: 'a-long-enough-token' });
     const url = await listeningUrl(child);
     expect((await api(url, '/api/health')).status).toBe(401);
     expect((await api(url, '/api/health', { headers: { authorization: 'Bearer a-long-enough-token' } })).status).toBe(200);
@@ -83,7 +101,7 @@ describe('hoptrace serve', () => {
   // A prefix of our own (HOPTRACE_LAB_PREFIX) rather than htdemo, which someone may be using.
   const demo = labFor(`sv${randomBytes(3).toString('hex')}`);
   it.skipIf(!isRoot)('with --lab demo: builds the lab, traces its traffic, and removes it on SIGINT', async () => {
-    const child = cli(['serve', '--port', '0', '--lab', 'demo'], { env: { HOPTRACE_LAB_PREFIX: demo.prefix } });
+    const child = runCli(['serve', '--port', '0', '--lab', 'demo'], { HOPTRACE_LAB_PREFIX: demo.prefix });
     try {
       const url = await listeningUrl(child);
       expect(await labExists(demo)).toBe(true);
