@@ -107,7 +107,80 @@ export function toElk(graph: TopologyGraph): ElkNode {
   };
 }
 
-export async function layoutGraph(graph: TopologyGraph, engine: LayoutEngine): Promise<PlacedGraph> {
+/** Splits the graph into connected components (namespaces linked by veth pairs). */
+export function components(graph: TopologyGraph): TopologyGraph[] {
+  const owner = (id: string): string => (id.startsWith('if:') ? `ns:${id.split(':')[1]}` : id);
+  const parent = new Map<string, string>(graph.nodes.map((n) => [n.id, n.id]));
+  const find = (x: string): string => {
+    let r = x;
+    while (parent.get(r) !== r && parent.has(r)) r = parent.get(r) as string;
+    parent.set(x, r);
+    return r;
+  };
+  for (const l of graph.links) {
+    const a = find(owner(l.from));
+    const b = find(owner(l.to));
+    if (a !== b) parent.set(a, b);
+  }
+  const groups = new Map<string, GraphNode[]>();
+  for (const n of graph.nodes) {
+    const r = find(n.id);
+    let g = groups.get(r);
+    if (!g) groups.set(r, (g = []));
+    g.push(n);
+  }
+  return [...groups.values()].map((nodes) => {
+    const ids = new Set(nodes.map((n) => n.id));
+    return { ...graph, nodes, links: graph.links.filter((l) => ids.has(owner(l.from))) };
+  });
+}
+
+function shift(p: PlacedGraph, dx: number, dy: number): PlacedGraph {
+  return {
+    width: p.width,
+    height: p.height,
+    nodes: p.nodes.map((n) => ({ ...n, x: n.x + dx, y: n.y + dy, ifaces: n.ifaces.map((i) => ({ ...i, x: i.x + dx, y: i.y + dy })) })),
+    links: p.links.map((l) => ({ ...l, points: l.points.map((q) => ({ x: q.x + dx, y: q.y + dy })) })),
+  };
+}
+
+/**
+ * Lays out each connected component on its own (ELK keeps nested graphs as one component) and
+ * packs them in rows whose width suits `aspectRatio` (the panel's width / height): a host with
+ * many separate pods or labs fills the panel instead of making one tall column.
+ */
+export async function layoutGraph(graph: TopologyGraph, engine: LayoutEngine, aspectRatio = 1.7): Promise<PlacedGraph> {
+  const parts = await Promise.all(components(graph).map((c) => layoutComponent(c, engine)));
+  // Biggest first, then by size: the hub components lead, single namespaces trail.
+  parts.sort((a, b) => b.nodes.length - a.nodes.length || b.height - a.height);
+  const GAP = 12;
+  const area = parts.reduce((s, p) => s + (p.width + GAP) * (p.height + GAP), 0);
+  const rowMax = Math.max(...parts.map((p) => p.width), Math.sqrt(area * aspectRatio));
+  const placed: PlacedGraph[] = [];
+  let x = 0;
+  let y = 0;
+  let rowH = 0;
+  let width = 0;
+  for (const p of parts) {
+    if (x > 0 && x + p.width > rowMax) {
+      x = 0;
+      y += rowH + GAP;
+      rowH = 0;
+    }
+    placed.push(shift(p, x, y));
+    x += p.width + GAP;
+    width = Math.max(width, x - GAP);
+    rowH = Math.max(rowH, p.height);
+  }
+  return {
+    nodes: placed.flatMap((p) => p.nodes),
+    links: placed.flatMap((p) => p.links),
+    width,
+    height: y + rowH,
+  };
+}
+
+async function layoutComponent(graph: TopologyGraph, engine: LayoutEngine): Promise<PlacedGraph> {
   const out = await engine.layout(toElk(graph));
   const offset = new Map<string, Point>([['root', { x: 0, y: 0 }]]);
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));

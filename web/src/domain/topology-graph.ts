@@ -28,6 +28,10 @@ export interface GraphIface {
   readonly allAddrs: readonly string[];
   readonly up: boolean;
   readonly master: string | null;
+  /** Set on the stand-in for the veth ends of a grouped set of namespaces (ifindex -1). */
+  readonly groupId?: string;
+  /** How many real interfaces a stand-in holds. */
+  readonly count?: number;
 }
 
 const isLinkLocal = (cidr: string): boolean => /^fe[89ab][0-9a-f]:/i.test(cidr);
@@ -81,6 +85,8 @@ export interface PathHighlight {
   /** Interfaces (`netns:ifindex`) and namespaces on the path. */
   readonly ifaces: ReadonlySet<string>;
   readonly netns: ReadonlySet<number>;
+  /** Interface (`netns:ifindex`) where the packet was dropped, if it was. */
+  readonly drop?: string | null;
 }
 
 export interface GraphOptions {
@@ -177,7 +183,21 @@ export function buildGraph(topo: Topology, opts: GraphOptions = {}): TopologyGra
     if (holder) for (const i of ns.interfaces) ifaceHolder.set(ifKey(ns.netns, i.ifindex), holder);
   }
   for (const ns of shown) {
-    const ifaces = visibleIfaces(ns);
+    const all = visibleIfaces(ns);
+    // The ends of veths leading into a group fold into one stand-in, so a node with 40 pods
+    // draws one "40 veths" box instead of 40 port boxes.
+    const toGroup = new Map<string, NetInterface[]>();
+    const ifaces: NetInterface[] = [];
+    for (const i of all) {
+      const g = i.peer ? nsHolder.get(i.peer.netns) : undefined;
+      if (g?.startsWith('grp:') && i.peer && grouped.has(i.peer.netns)) {
+        let list = toGroup.get(g);
+        if (!list) toGroup.set(g, (list = []));
+        list.push(i);
+      } else {
+        ifaces.push(i);
+      }
+    }
     const collapsed = !pinned.has(ns.netns) && !opts.expanded?.has(ns.netns)
       && (opts.collapsed?.has(ns.netns) || collapseByDefault || ifaces.length === 0);
     const id = nsId(ns.netns);
@@ -187,11 +207,23 @@ export function buildGraph(topo: Topology, opts: GraphOptions = {}): TopologyGra
       addrs: i.addrs.filter((a) => !isLinkLocal(a)), allAddrs: i.addrs, up: i.up, master: i.master,
     }));
     for (const i of ns.interfaces) ifaceHolder.set(ifKey(ns.netns, i.ifindex), collapsed ? id : ifId(ns.netns, i.ifindex));
+    let stand = 0;
+    for (const [gid, list] of toGroup) {
+      const sid = `if:${ns.netns}:g${stand++}`;
+      const masters = [...new Set(list.map((i) => i.master))];
+      if (!collapsed) {
+        drawn.push({
+          id: sid, netns: ns.netns, ifindex: -1, name: `${list.length} veths`, kind: 'veth', addrs: [], allAddrs: [],
+          up: list.every((i) => i.up), master: masters.length === 1 ? masters[0] ?? null : null, groupId: gid, count: list.length,
+        });
+      }
+      for (const i of list) ifaceHolder.set(ifKey(ns.netns, i.ifindex), collapsed ? id : sid);
+    }
     // Loopback is never drawn: anything on it is held by the namespace box.
     for (const i of ns.interfaces) if (!collapsed && (i.kind === 'loopback' || i.name === 'lo')) ifaceHolder.set(ifKey(ns.netns, i.ifindex), id);
     nodes.push({
-      type: 'ns', id, netns: ns.netns, name: ns.name, collapsed, ifaces: drawn, ifaceCount: ifaces.length,
-      addrs: ifaces.flatMap((i) => i.addrs.filter((a) => !isLinkLocal(a))), forwarding: ns.forwarding.ipv4 === true || ns.forwarding.ipv6 === true,
+      type: 'ns', id, netns: ns.netns, name: ns.name, collapsed, ifaces: drawn, ifaceCount: all.length,
+      addrs: all.flatMap((i) => i.addrs.filter((a) => !isLinkLocal(a))), forwarding: ns.forwarding.ipv4 === true || ns.forwarding.ipv6 === true,
       errors: ns.errors.length,
     });
   }

@@ -117,6 +117,19 @@ export function createDashboard(env: DashboardEnv) {
       }
       case 'stats': {
         state.workerStats = msg.stats;
+        // Live: times as clock times, from the worker's estimate (a recording brings its own).
+        if (state.mode === 'live' && msg.stats.clockOffsetMs !== null) {
+          state.clock = { monotonicNs: 0, epochMs: msg.stats.clockOffsetMs };
+        }
+        if (msg.stats.lastDecodeError) {
+          notify({
+            kind: 'error', title: 'Hop batches cannot be decoded',
+            body: `${msg.stats.decodeErrors} batch(es) failed: ${msg.stats.lastDecodeError}`,
+            hints: /unsafe-eval|Content Security Policy|evaluat/i.test(msg.stats.lastDecodeError)
+              ? ['The page\'s Content-Security-Policy forbids the code generation protobufjs uses to decode batches.']
+              : undefined,
+          });
+        }
         const s = state.serverStats;
         const point = { t: Date.now() / 1000, server: s ? s.eventsPerSec : null, worker: msg.stats.eventsPerSec };
         const next = rates.value.length >= SPARK_POINTS ? rates.value.slice(1) : rates.value.slice();
@@ -147,12 +160,14 @@ export function createDashboard(env: DashboardEnv) {
 
   function computeExpected(): void {
     const d = detail.value;
-    expected.value = d ? expectedFor(d.packet, topology.value, (n) => nsName(n)) : null;
+    expected.value = d ? expectedFor(d.packet, topology.value) : null;
   }
 
+  /** Shows a notice; one with the same title is updated in place rather than repeated. */
   function notify(n: Notice): void {
-    if (state.notices.some((x) => x.title === n.title && x.body === n.body)) return;
-    state.notices.push(n);
+    const i = state.notices.findIndex((x) => x.title === n.title);
+    if (i >= 0) state.notices.splice(i, 1, n);
+    else state.notices.push(n);
   }
 
   function dismiss(i: number): void {

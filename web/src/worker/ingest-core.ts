@@ -17,6 +17,8 @@ import type { HopMatcher } from '../../../shared/filter/index.js';
 import type { Facet, FilterProblem, PacketDetail, PacketRow, WorkerStats } from './protocol.js';
 
 export interface IngestOptions {
+  /** Wall clock in ms since the epoch, for the kernel-clock estimate; injectable for tests. */
+  readonly wallNow?: () => number;
   /** Packets kept (full) for re-filtering and the detail view. */
   readonly historyMax?: number;
   /** Wall clock in ms (performance.now in the worker); injectable for tests. */
@@ -92,6 +94,8 @@ function filterTest(m: HopMatcher | null): PacketTest | null {
 export class IngestCore {
   private historyMax: number;
   private readonly now: () => number;
+  private readonly wallNow: () => number;
+  private clockOffsetMs: number | null = null;
   private names = new Map<number, string>();
   private local = new Map<number, Set<string>>();
   private reasons = new Map<number, string>();
@@ -119,7 +123,8 @@ export class IngestCore {
   private newestWall = 0;
 
   private lastSeq = -1;
-  private totals = { events: 0, packets: 0, shown: 0, decodeErrors: 0, seqGaps: 0, lostKernel: 0 };
+  private lastDecodeError: string | null = null;
+  private totals = { events: 0, packets: 0, shown: 0, decodeErrors: 0, seqGaps: 0, lostKernel: 0, busyMs: 0 };
   private window = { start: 0, events: 0, packets: 0, busyMs: 0 };
   private rates = { eventsPerSec: 0, packetsPerSec: 0, busy: 0 };
   private ifaceCounts = new Map<string, number>();
@@ -129,6 +134,7 @@ export class IngestCore {
   constructor(options: IngestOptions = {}) {
     this.historyMax = Math.max(1, options.historyMax ?? DEFAULT_HISTORY);
     this.now = options.now ?? (() => Date.now());
+    this.wallNow = options.wallNow ?? (() => Date.now());
     this.window.start = this.now();
     this.reset();
   }
@@ -148,7 +154,8 @@ export class IngestCore {
     this.resetPending = true;
     this.lastSeq = -1;
     this.newestT = 0;
-    this.totals = { events: 0, packets: 0, shown: 0, decodeErrors: 0, seqGaps: 0, lostKernel: 0 };
+    this.clockOffsetMs = null;
+    this.totals = { events: 0, packets: 0, shown: 0, decodeErrors: 0, seqGaps: 0, lostKernel: 0, busyMs: 0 };
     this.ifaceCounts.clear();
     this.ifaceRates = [];
     this.drops.clear();
@@ -209,21 +216,41 @@ export class IngestCore {
     let batch;
     try {
       batch = decodeBatch(bytes);
-    } catch {
+    } catch (err) {
       this.totals.decodeErrors++;
+      this.lastDecodeError = err instanceof Error ? err.message : String(err);
       return;
     }
     if (this.lastSeq >= 0 && batch.seq > this.lastSeq + 1) this.totals.seqGaps += batch.seq - this.lastSeq - 1;
     if (batch.seq > this.lastSeq) this.lastSeq = batch.seq;
     this.totals.lostKernel += batch.lostKernel;
+    this.estimateClock(batch.events);
     this.push(batch.events);
-    this.window.busyMs += this.now() - t0;
+    this.addBusy(this.now() - t0);
+  }
+
+  private addBusy(ms: number): void {
+    this.window.busyMs += ms;
+    this.totals.busyMs += ms;
+  }
+
+  /**
+   * A live batch leaves the kernel moments before it arrives here, so arrival − newest event time
+   * is the kernel-to-wall offset plus a delay; the smallest value seen has the least delay in it.
+   * Only for live input: a replay's times are not "now".
+   */
+  private estimateClock(events: readonly HopEvent[]): void {
+    let newest = 0;
+    for (const ev of events) if (ev.t > newest) newest = ev.t;
+    if (newest === 0) return;
+    const offset = this.wallNow() - newest / 1e6;
+    if (this.clockOffsetMs === null || offset < this.clockOffsetMs) this.clockOffsetMs = offset;
   }
 
   ingestEvents(events: readonly HopEvent[]): void {
     const t0 = this.now();
     this.push(events);
-    this.window.busyMs += this.now() - t0;
+    this.addBusy(this.now() - t0);
   }
 
   private push(events: readonly HopEvent[]): void {
@@ -370,9 +397,12 @@ export class IngestCore {
       live: this.recon.liveCount,
       late: this.recon.stats.late,
       decodeErrors: this.totals.decodeErrors,
+      lastDecodeError: this.lastDecodeError,
       seqGaps: this.totals.seqGaps,
       lostKernel: this.totals.lostKernel,
       busy: this.rates.busy,
+      busyMsTotal: this.totals.busyMs,
+      clockOffsetMs: this.clockOffsetMs,
       pending: this.paused ? this.pendingRows.length : 0,
       ifaceRates: this.ifaceRates,
       drops: [...this.drops.values()],

@@ -68,12 +68,21 @@ export interface WorkerStats {
   /** Events that came later than the reorder window. */
   readonly late: number;
   readonly decodeErrors: number;
+  /** Why the last undecodable batch failed (null when none did). */
+  readonly lastDecodeError: string | null;
   /** Batches missing from the stream, seen as jumps in the batch sequence number. */
   readonly seqGaps: number;
   /** Sum of the batches' lostKernel fields. */
   readonly lostKernel: number;
   /** Share of wall time the worker spent ingesting over the last second (0..1). */
   readonly busy: number;
+  /** Total time spent decoding and reconstructing since the last reset, ms. */
+  readonly busyMsTotal: number;
+  /**
+   * Estimated wall clock (ms since epoch) of kernel time 0: the smallest (arrival − event time)
+   * seen, i.e. the offset with the least delivery delay in it. Null before the first batch.
+   */
+  readonly clockOffsetMs: number | null;
   /** Rows held back while the list is paused. */
   readonly pending: number;
   /** Packets per second seen on each interface: [netns, ifindex, pps]. */

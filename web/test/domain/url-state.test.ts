@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { formatUrlState, parseUrlState, type UrlState } from '../../src/domain/url-state.js';
+
+describe('url state', () => {
+  it('should round-trip session, filter, facet and packet through the query string', () => {
+    const states: UrlState[] = [
+      { session: 'ab12', replay: null, filter: 'udp and port 53', facet: { kind: 'ns', netns: 4026531840 }, packet: 'hc-ffff1' },
+      { session: null, replay: 'demo', filter: '', facet: { kind: 'iface', netns: 7, ifindex: 3 }, packet: null },
+      { session: 'x', replay: null, filter: 'host fd00::1', facet: { kind: 'link', a: { netns: 1, ifindex: 2 }, b: { netns: 3, ifindex: 4 } }, packet: null },
+      { session: null, replay: null, filter: '', facet: null, packet: null },
+    ];
+    for (const s of states) expect(parseUrlState(formatUrlState(s))).toEqual(s);
+  });
+
+  it('should ignore a malformed session id or facet rather than trust it', () => {
+    const s = parseUrlState('?session=../../etc&ns=abc&link=1:2');
+    expect(s.session).toBeNull();
+    expect(s.facet).toBeNull();
+  });
+});

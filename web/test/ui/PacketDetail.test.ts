@@ -1,0 +1,52 @@
+// @vitest-environment happy-dom
+import { describe, expect, it } from 'vitest';
+import { mount } from '@vue/test-utils';
+import PacketDetail from '../../src/ui/PacketDetail.vue';
+import { expectedFor } from '../../src/domain/expected.js';
+import { reconstructAll } from '../../../shared/reconstruct.js';
+import { demoNetns, demoRecording } from '../fixture.js';
+
+function packets() {
+  const rec = demoRecording();
+  return reconstructAll(rec.events, { nsName: (n) => rec.names.get(n) ?? null, dropReason: (c) => rec.header.dropReasons.get(c) ?? `reason-${c}` });
+}
+const nsName = (n: number, f: string | null): string => f ?? `netns:${n}`;
+
+describe('PacketDetail', () => {
+  it('should say where and why a packet was dropped, next to the expected path', () => {
+    const p = packets().find((x) => x.fate === 'dropped' && x.dport === 9999);
+    if (!p) throw new Error('no dropped packet');
+    const w = mount(PacketDetail, { props: { detail: { n: 1, packet: p }, expected: expectedFor(p, demoRecording().topology), nsName } });
+    const drop = w.find('[data-testid="drop-reason"]').text();
+    expect(drop).toContain('demo-node');
+    expect(drop).toContain('NETFILTER_DROP');
+    expect(w.find('[data-testid="divergence"]').exists()).toBe(false);
+    expect(w.text()).toContain('Matches the expected path');
+    const expected = w.findAll('[data-testid="expected-hop"]');
+    expect(expected.length).toBeGreaterThan(0);
+    expect(expected[expected.length - 1]?.text()).toContain('FORWARD');
+    expect(w.findAll('[data-testid="hop"]')).toHaveLength(p.hops.length);
+  });
+
+  it('should call out where a packet left its expected path', () => {
+    // A reply de-NATed by conntrack: the model, simulating a new connection, expects it to stop in the node.
+    const p = packets().find((x) => x.hops[0]?.netns === demoNetns('ext') && x.sport === 7000 && x.hops.some((h) => h.nat));
+    if (!p) throw new Error('no de-NATed reply in the fixture');
+    const v = expectedFor(p, demoRecording().topology);
+    expect(v.divergence).not.toBeNull();
+    const w = mount(PacketDetail, { props: { detail: { n: 1, packet: p }, expected: v, nsName } });
+    expect(w.find('[data-testid="divergence"]').text()).toContain(v.divergence?.summary ?? '-');
+    expect(w.find('.hop.diverge').exists() || v.divergence?.observedIndex === null).toBe(true);
+  });
+
+  it('should list every hop with its headers and the NAT rewrite as before ⇒ after', () => {
+    const p = packets().find((x) => x.hops.some((h) => h.nat?.kind === 'snat'));
+    if (!p) throw new Error('no SNAT packet');
+    const w = mount(PacketDetail, { props: { detail: { n: 1, packet: p }, expected: null, nsName } });
+    const rows = w.findAll('table.hops tbody tr');
+    expect(rows).toHaveLength(p.hops.length);
+    const natRow = rows.find((r) => r.find('.after').exists());
+    expect(natRow?.find('.before').text()).toContain('10.244.1.');
+    expect(natRow?.find('.badge.nat').text()).toBe('SNAT');
+  });
+});

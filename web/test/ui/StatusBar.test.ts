@@ -1,0 +1,39 @@
+// @vitest-environment happy-dom
+import { describe, expect, it } from 'vitest';
+import { mount } from '@vue/test-utils';
+import StatusBar from '../../src/ui/StatusBar.vue';
+import type { WorkerStats } from '../../src/worker/protocol.js';
+import type { StreamStats } from '../../src/api/contract.js';
+
+const worker: WorkerStats = {
+  events: 100, eventsPerSec: 50, packets: 20, packetsPerSec: 5, shown: 18, history: 20, live: 2, late: 0,
+  decodeErrors: 0, lastDecodeError: null, seqGaps: 3, lostKernel: 0, busy: 0.1, busyMsTotal: 10, clockOffsetMs: null, pending: 0, ifaceRates: [], drops: [],
+};
+const server: StreamStats = {
+  session: 's1', at: 0, eventsPerSec: 1234, events: 5000, lostKernel: 17, seq: 40, droppedBatches: 3, queuedBatches: 0,
+  bpftrace: { state: 'running', pid: 4242, restarts: 1 },
+} as StreamStats;
+
+describe('StatusBar', () => {
+  it('should always show connection, bpftrace, events/s, kernel losses and batches dropped for this client', () => {
+    const w = mount(StatusBar, {
+      props: { connection: 'connected', detail: '', session: null, server, worker, rates: [], replayProgress: 0, replayDone: false, paused: false },
+    });
+    const t = w.text();
+    expect(w.find('[data-testid="status-connection"]').text()).toContain('connected');
+    expect(t).toContain('running pid 4242');
+    expect(t).toContain('1 restart');
+    expect(t).toContain('1.23k');
+    expect(w.find('[data-testid="status-lost"]').text()).toBe('17');
+    expect(w.find('[data-testid="status-dropped"]').text()).toBe('3');
+    expect(w.find('[data-testid="status-lost"]').element.parentElement?.className).toContain('bad');
+  });
+
+  it('should say when the service is gone', () => {
+    const w = mount(StatusBar, {
+      props: { connection: 'offline', detail: 'no answer', session: null, server: null, worker: null, rates: [], replayProgress: 0, replayDone: false, paused: true },
+    });
+    expect(w.find('[data-testid="status-connection"]').text()).toContain('service unreachable');
+    expect(w.text()).toContain('paused');
+  });
+});

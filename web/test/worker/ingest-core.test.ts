@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import { IngestCore } from '../../src/worker/ingest-core.js';
+import { reconstructAll } from '../../../shared/reconstruct.js';
+import { encodeBatch } from '../../../shared/wire.js';
+import { batches, demoNetns, demoRecording } from '../fixture.js';
+
+function core(historyMax?: number): { c: IngestCore; clock: { t: number } } {
+  const clock = { t: 0 };
+  const c = new IngestCore({ historyMax, now: () => clock.t, wallNow: () => 1_700_000_000_000 + clock.t });
+  const rec = demoRecording();
+  c.setTopology([...rec.names], []);
+  c.setDropReasons([...rec.header.dropReasons]);
+  return { c, clock };
+}
+
+function ingestAll(c: IngestCore, size = 64): void {
+  for (const b of batches(demoRecording().events, size)) c.ingestBatch(b);
+  c.flush();
+}
+
+describe('IngestCore', () => {
+  it('should rebuild the same packets as the shared engine from protobuf batches', () => {
+    const { c } = core();
+    ingestAll(c);
+    const out = c.takeRows();
+    const rec = demoRecording();
+    const expected = reconstructAll(rec.events, { nsName: (n) => rec.names.get(n) ?? null });
+    expect(out?.reset).toBe(true);
+    expect(out?.rows.map((r) => r.id).sort()).toEqual(expected.map((p) => p.id).sort());
+    const stats = c.stats();
+    expect(stats.events).toBe(rec.events.length);
+    expect(stats.decodeErrors).toBe(0);
+    expect(stats.seqGaps).toBe(0);
+  });
+
+  it('should fold a packet into a row with its namespace path, NAT and drop reason', () => {
+    const { c } = core();
+    ingestAll(c);
+    const rows = c.takeRows()?.rows ?? [];
+    const dropped = rows.find((r) => r.fate === 'dropped' && r.dport === 9999);
+    expect(dropped?.dropReason).toBe('NETFILTER_DROP');
+    expect(dropped?.path).toEqual([demoNetns('pod1'), demoNetns('node')]);
+    const dnat = rows.find((r) => r.nat === 'dnat' && r.path[0] === demoNetns('ext'));
+    expect(dnat?.path).toEqual([demoNetns('ext'), demoNetns('node'), demoNetns('pod2')]);
+    expect(dnat?.pathNames).toEqual(['demo-ext', 'demo-node', 'demo-pod2']);
+    expect(dnat && dnat.latencyNs).toBeGreaterThan(0);
+  });
+
+  it('should re-filter the history when the filter changes, and bring packets back when it widens', () => {
+    const { c } = core();
+    ingestAll(c);
+    const all = c.takeRows()?.rows.length ?? 0;
+    expect(c.setFilter('udp and port 9999', null)).toBeNull();
+    const narrow = c.takeRows();
+    expect(narrow?.reset).toBe(true);
+    expect(narrow?.rows.length).toBeGreaterThan(0);
+    expect(narrow?.rows.every((r) => r.proto === 'udp' && r.dport === 9999)).toBe(true);
+    expect(c.setFilter('', null)).toBeNull();
+    expect(c.takeRows()?.rows.length).toBe(all);
+  });
+
+  it('should match a NATed packet by its rewritten address too (any hop matches)', () => {
+    const { c } = core();
+    ingestAll(c);
+    c.takeRows();
+    // pod2's address appears only after the node's DNAT rewrote ext→node:8080.
+    c.setFilter('host 10.244.1.12 and tcp port 80', null);
+    const rows = c.takeRows()?.rows ?? [];
+    expect(rows.some((r) => r.dst === '10.99.0.1' && r.dport === 8080)).toBe(true);
+  });
+
+  it('should report a bad filter with the caret rendering and keep the old one', () => {
+    const { c } = core();
+    ingestAll(c);
+    c.setFilter('udp', null);
+    c.takeRows();
+    const problem = c.setFilter('udp and port', null);
+    expect(problem?.message).toMatch(/port/);
+    expect(problem?.formatted.split('\n')[1]).toMatch(/^\s+\^/);
+    expect(c.filter).toBe('udp');
+    expect(c.takeRows()).toBeNull();
+  });
+
+  it('should narrow to packets touching a namespace or a link when a facet is set', () => {
+    const { c } = core();
+    ingestAll(c);
+    c.takeRows();
+    c.setFilter('', { kind: 'ns', netns: demoNetns('ext') });
+    const rows = c.takeRows()?.rows ?? [];
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((r) => r.path.includes(demoNetns('ext')))).toBe(true);
+    const topo = demoRecording().topology;
+    const ext = topo?.namespaces.find((n) => n.netns === demoNetns('ext'))?.interfaces.find((i) => i.name === 'eth0');
+    expect(ext?.peer).toBeTruthy();
+    c.setFilter('', { kind: 'link', a: { netns: demoNetns('ext'), ifindex: ext?.ifindex ?? 0 }, b: { netns: ext?.peer?.netns ?? 0, ifindex: ext?.peer?.ifindex ?? 0 } });
+    expect(c.takeRows()?.rows.map((r) => r.id).sort()).toEqual(rows.map((r) => r.id).sort());
+  });
+
+  it('should hold rows while paused and hand them over on resume', () => {
+    const { c } = core();
+    c.takeRows();
+    c.setPaused(true);
+    ingestAll(c);
+    expect(c.takeRows()).toBeNull();
+    expect(c.stats().pending).toBeGreaterThan(0);
+    c.setPaused(false);
+    const out = c.takeRows();
+    expect(out?.reset).toBe(false);
+    expect(out?.rows.length).toBe(c.stats().shown);
+  });
+
+  it('should count batches missing from the sequence and undecodable bytes', () => {
+    const { c } = core();
+    const b = batches(demoRecording().events.slice(0, 40), 10);
+    c.ingestBatch(b[0] as Uint8Array);
+    c.ingestBatch(b[3] as Uint8Array);
+    c.ingestBatch(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f]));
+    c.ingestBatch(encodeBatch({ events: [], seq: 4, lostKernel: 7 }));
+    const s = c.stats();
+    expect(s.seqGaps).toBe(2);
+    expect(s.decodeErrors).toBe(1);
+    expect(s.lastDecodeError).toMatch(/hop batch/);
+    expect(s.lostKernel).toBe(7);
+  });
+
+  it('should evict the oldest packets past the history size, and say when asked for one', () => {
+    const { c } = core(20);
+    ingestAll(c);
+    const rows = c.takeRows()?.rows ?? [];
+    expect(rows.length).toBe(20);
+    expect(c.stats().history).toBe(20);
+    const kept = rows[rows.length - 1];
+    expect(c.get(kept?.id ?? '')?.packet.id).toBe(kept?.id);
+    const total = c.stats().packets;
+    expect(total).toBeGreaterThan(20);
+    expect(c.get('no-such-packet')).toBeNull();
+  });
+
+  it('should finish idle packets as wall time passes without events', () => {
+    const { c, clock } = core();
+    const events = demoRecording().events.slice(0, 60);
+    for (const b of batches(events, 60)) c.ingestBatch(b);
+    const before = c.stats().packets;
+    clock.t += 5000;
+    c.tick();
+    expect(c.stats().packets).toBeGreaterThan(before);
+    expect(c.stats().live).toBe(0);
+  });
+
+  it('should measure packets per second per interface and drops per place', () => {
+    const { c, clock } = core();
+    ingestAll(c);
+    clock.t += 1000;
+    const s = c.stats();
+    expect(s.ifaceRates.length).toBeGreaterThan(0);
+    expect(s.ifaceRates.every(([, , pps]) => pps > 0)).toBe(true);
+    const fwd = s.drops.find(([netns, , reason]) => netns === demoNetns('node') && reason === 'NETFILTER_DROP');
+    expect(fwd?.[3]).toBeGreaterThan(0);
+    expect(s.clockOffsetMs).not.toBeNull();
+  });
+});
