@@ -11,6 +11,7 @@ import type { TraceSessionEvents } from '../trace-session.js';
 import { TraceSession } from '../trace-session.js';
 import type { DropReasons } from '../drop-reasons.js';
 import type { Packet } from '../../shared/packet.js';
+import type { HopEvent } from '../../shared/hop-event.js';
 import type { BpftraceExitInfo, SessionState } from '../../shared/api-types.js';
 import { HopBatcher, type BatchingOptions, type EncodedBatch } from './batcher.js';
 import { PacketTail, monotonicNowNs } from './packet-tail.js';
@@ -59,6 +60,8 @@ export interface FeedOptions {
   /** Finished packets kept for the packets endpoint. */
   readonly packetsKept: number;
   readonly nsName: (netns: number) => string | null;
+  /** Events to leave out (the service's own connections: streaming them would feed on itself). */
+  readonly ignore?: (ev: HopEvent) => boolean;
   readonly log: (line: string) => void;
 }
 
@@ -173,7 +176,9 @@ export class TraceFeed {
   private attach(): Promise<void> {
     const source = this.opts.source(this.opts.filter);
     this.pending = source;
+    const ignore = this.opts.ignore;
     source.on('hop', (ev) => {
+      if (ignore?.(ev)) return;
       this.events++;
       // Sampled once per batch (at its first event): reading the clock costs more than the rest of this handler.
       if (this.batcher.pendingEvents === 0) this.sourceLagMs = Math.max(0, Math.round((monotonicNowNs() - ev.t) / 1e6));

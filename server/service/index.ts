@@ -5,13 +5,14 @@
  * waits until every bpftrace process has exited.
  */
 import { createServer, type Server as HttpServer } from 'node:http';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import helmet from 'helmet';
 import { Server } from 'socket.io';
 import type { Capabilities } from '../../shared/api-types.js';
+import type { HopEvent } from '../../shared/hop-event.js';
 import type { Topology } from '../../shared/topology/model.js';
 import { detectCapabilities } from '../capabilities.js';
 import { AccessPolicy, isLoopbackHost } from './access.js';
@@ -122,6 +123,11 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const capabilities = options.capabilities ?? (await detectCapabilities());
   const names = options.namespaceNames === undefined ? await loadNamespaceNamer(log) : options.namespaceNames;
+  // The service's own connections (its port, in its namespace) are left out of every session: with
+  // a broad filter, streaming their packets would make more packets to stream.
+  const selfNetns = statSync('/proc/self/ns/net').ino;
+  let port = 0;
+  const ignore = (ev: HopEvent): boolean => ev.netns === selfNetns && (ev.sport === port || ev.dport === port);
   const registry = new SessionRegistry({
     source: options.source ?? traceSessionSource,
     graceMs: options.graceMs ?? 60_000,
@@ -131,6 +137,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
     packetsKept: options.packetsKept ?? 1000,
     nsName: names ? (netns) => names.name(netns) : () => null,
+    ignore,
     log,
   });
 
@@ -148,7 +155,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     if (e.code === 'EADDRNOTAVAIL') throw new ServiceConfigError(`${host} is not an address of this machine`);
     throw err;
   });
-  const port = (httpServer.address() as AddressInfo).port;
+  port = (httpServer.address() as AddressInfo).port;
   const policy = new AccessPolicy({ host, port, token, allowOrigins: options.allowOrigins });
 
   const app = express();
@@ -160,6 +167,10 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
           // Served over plain http (often by IP): upgrading subresources to https would break it.
           upgradeInsecureRequests: null,
           connectSrc: ["'self'"],
+          // protobufjs builds its encoders/decoders with new Function() at run time, in the page
+          // (replay) and the ingest worker alike, so script-src must allow eval. Scripts still come
+          // only from this origin. Drop 'unsafe-eval' once shared/wire.ts uses pbjs static code.
+          scriptSrc: ["'self'", "'unsafe-eval'"],
           workerSrc: ["'self'", 'blob:'],
         },
       },

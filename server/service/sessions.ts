@@ -12,6 +12,7 @@ import { ApiError, TraceStartError } from './errors.js';
 import { CannotTraceError } from '../trace-session.js';
 import { TraceFeed, type BackoffOptions, type SourceFactory } from './feed.js';
 import type { BatchingOptions } from './batcher.js';
+import type { HopEvent } from '../../shared/hop-event.js';
 
 export interface Session {
   readonly id: string;
@@ -34,6 +35,7 @@ export interface RegistryOptions {
   readonly backoff: BackoffOptions;
   readonly packetsKept: number;
   readonly nsName: (netns: number) => string | null;
+  readonly ignore?: (ev: HopEvent) => boolean;
   readonly log: (line: string) => void;
 }
 

@@ -9,7 +9,7 @@ import type { ApiErrorBody, Capabilities, HealthResponse, SessionInfo, SessionLi
 import type { Packet } from '../../shared/packet.js';
 import { batchBytes, type SessionStateMessage, type StreamStats, type SubscribeAck } from '../../shared/stream-events.js';
 import { decodeBatch, type HopBatch } from '../../shared/wire.js';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { api, connect, postJson, syntheticFactory, waitFor, SyntheticSource, NS_A, NS_B, type TestSocket } from './helpers.js';
@@ -255,6 +255,33 @@ describe('live stream basics', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(batches.length).toBe(n);
     sock.close();
+  });
+});
+
+describe('the service\'s own traffic', () => {
+  it('is left out of sessions, so a broad filter does not stream its own stream', async () => {
+    const src = syntheticFactory();
+    const svc = await startService({ port: 0, source: src.factory, capabilities: CAPS, namespaceNames: null, webDist: null, log: quiet });
+    try {
+      const s = await postJson<SessionInfo>(svc.url, '/api/sessions', { filter: '' });
+      const sock = await connect(svc.url);
+      await sock.timeout(2000).emitWithAck('subscribe', { session: s.body.id });
+      const got: HopBatch[] = [];
+      sock.on('hops', (m) => got.push(decodeBatch(batchBytes(m.batch))));
+      const self = statSync('/proc/self/ns/net').ino;
+      const source = src.made[0] as SyntheticSource;
+      source.emitHop({ netns: self, sport: svc.port, dport: 50000 });
+      source.emitHop({ netns: self, sport: 50000, dport: svc.port });
+      source.emitHop({ netns: self, sport: 50000, dport: 8080 });
+      source.emitHop({ netns: NS_A, sport: svc.port, dport: 50000 });
+      await waitFor('a batch', () => got.length > 0);
+      await new Promise((r) => setTimeout(r, 200));
+      const events = got.flatMap((b) => b.events);
+      expect(events.map((e) => [e.netns === self, e.sport, e.dport])).toEqual([[true, 50000, 8080], [false, svc.port, 50000]]);
+      sock.close();
+    } finally {
+      await svc.close();
+    }
   });
 });
 

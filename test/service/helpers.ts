@@ -78,6 +78,14 @@ export class SyntheticSource extends EventEmitter<TraceSessionEvents> implements
     }
   }
 
+  /** Emits one hop event with the given fields over a plain UDP template. */
+  emitHop(fields: Partial<HopEvent>): void {
+    this.emit('hop', {
+      kind: 'xmit', t: nowNs(), cpu: 0, skb: 'ffff0001', netns: NS_A, ifindex: 1, ifname: 'lo', family: 4, proto: 6, len: 60, ipId: 1,
+      src: '127.0.0.1', dst: '127.0.0.1', sport: 1, dport: 2, icmpType: 0, icmpId: 0, tcpFlags: 0, tcpSeq: 0, reason: 0, ...fields,
+    });
+  }
+
   /** Emits about `eventsPerSec` events per second until stopped. */
   run(eventsPerSec: number): void {
     clearInterval(this.timer);
