@@ -46,7 +46,11 @@ export function probesDir(): string {
 // Flow memory (filtered traces only): the tuple key is the same in both places.
 const FLOW_KEY = '$s0, $s1, $d0, $d1, $ports, $l4';
 const FLOW_MATCH = `    if (!$m) { $fl0 = @flows[${FLOW_KEY}]; $m = $fl0 != 0 && nsecs - $fl0 < ${FLOW_MEMORY_NS}; }`;
-const FLOW_REMEMBER = `      @flows[${FLOW_KEY}] = nsecs;`;
+// Both directions: a reply seen after the NAT that names the filtered address (e.g. the SYN-ACK
+// leaving through MASQUERADE/DNAT reversal) carries the tuple the next request will have
+// before its DNAT, reversed.
+const FLOW_REVERSE_KEY = '$d0, $d1, $s0, $s1, ($dp << 16) | $sp, $l4';
+const FLOW_REMEMBER = `      @flows[${FLOW_KEY}] = nsecs; @flows[${FLOW_REVERSE_KEY}] = nsecs;`;
 
 function assertNumeric(name: string, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${n}`);
@@ -79,15 +83,13 @@ export function buildHopProgram(opts: ProgramOptions): string {
       .replace('{{REASON_NOT_SPECIFIED}}', String(opts.reasonNotSpecified));
     blocks.push(body);
   }
-  const clears = filtered ? 'clear(@follow); clear(@flows);' : 'clear(@follow);';
   return [
     'BEGIN { printf("READY\\n"); }',
     ...blocks,
-    // Safety net for map capacity: entries of skbs freed without a tracepoint are stale after 1 s
-    // and flows after 10 s anyway; clearing every 30 s keeps the maps from filling up on long runs.
-    `interval:s:30 { ${clears} }`,
-    // bpftrace prints every non-empty map at exit: clear ours so the output stays hop lines only.
-    `END { ${clears} }`,
+    // No clear() anywhere: bpftrace 0.17 aborts when a map changes while clear() walks it
+    // ("Could not clear map"), which a busy host guarantees. Stale entries are harmless — each
+    // carries a timestamp and is ignored once old, and reused keys overwrite them; a full map only
+    // stops new flows from being remembered. bpftrace prints the maps at exit: the parser skips them.
     '',
   ].join('\n');
 }

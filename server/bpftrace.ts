@@ -56,7 +56,7 @@ export class BpftraceProcess {
       stdin: 'ignore',
       env: {
         BPFTRACE_MAP_KEYS_MAX: String(this.opts.mapKeysMax ?? 16384),
-        BPFTRACE_PERF_RB_PAGES: String(this.opts.perfRbPages ?? 256),
+        BPFTRACE_PERF_RB_PAGES: String(this.opts.perfRbPages ?? (Number(process.env.HOPTRACE_PERF_RB_PAGES) || 256)),
       },
       killSignal: 'SIGINT',
     });

@@ -40,9 +40,13 @@ function packetDetail(p: Packet): string {
   return '';
 }
 
+/**
+ * Time from the first hop to the last one in the network. A trailing consume is left out: it
+ * marks when the application read the packet, which can be much later and is not path latency.
+ */
 export function totalLatency(p: Packet): number {
   const first = p.hops[0];
-  const last = p.hops[p.hops.length - 1];
+  const last = [...p.hops].reverse().find((h) => h.event !== 'consume') ?? first;
   return first && last ? last.t - first.t : 0;
 }
 
@@ -70,6 +74,11 @@ export function formatPacket(p: Packet, index?: number): string {
     lines.push(`  dropped in ${p.drop.ns ?? `netns:${p.drop.netns}`}${p.drop.ifname ? ` at ${p.drop.ifname}` : ''}: ${p.drop.reason}`);
   }
   return lines.join('\n');
+}
+
+/** The line under a packet that left its expected path. */
+export function formatDivergence(summary: string): string {
+  return `  ⚠ off the expected path: ${summary}`;
 }
 
 /** JSON for one packet line of `--json` output (the public NDJSON contract). */

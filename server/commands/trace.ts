@@ -6,11 +6,14 @@ import { Reconstructor } from '../../shared/reconstruct.js';
 import { formatPacket, packetJson } from '../../shared/format.js';
 import type { Packet } from '../../shared/packet.js';
 import { NamespaceNames } from '../namespace-names.js';
+import { TopologyWatcher } from '../topology/watch.js';
+import { PathExpectations, type AnnotatedPacket } from '../../shared/expectation.js';
+import { formatDivergence } from '../../shared/format.js';
 import { parseFlags, numberFlag, reportFatal } from './common.js';
 
 export const summary = 'follow packets through the kernel and print each one\'s hops';
 
-const HELP = `usage: hoptrace trace [--filter EXPR] [--duration S] [--count N] [--json]
+const HELP = `usage: hoptrace trace [--filter EXPR] [--duration S] [--count N] [--json] [--no-model]
 
 Attaches probes to the kernel's packet path (device transmit/receive, drops, frees) and prints,
 for each packet, the hops it made across network namespaces.
@@ -22,6 +25,7 @@ for each packet, the hops it made across network namespaces.
   -c, --count N       stop after N packets
       --json          one JSON object per packet per line (NDJSON); lines with "type":"lost"
                       report events the kernel lost
+      --no-model      skip the topology model: no expected path, no divergence
   -h, --help          this help
 
 Prints "ready" on stderr once the probes are attached. Ctrl-C detaches and prints what was collected.`;
@@ -39,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
       duration: { type: 'string', short: 'd' },
       count: { type: 'string', short: 'c' },
       json: { type: 'boolean' },
+      'no-model': { type: 'boolean' },
     });
     if (values.help) {
       process.stdout.write(`${HELP}\n`);
@@ -47,7 +52,7 @@ export async function run(argv: string[]): Promise<number> {
     filterText = values.filter ?? '';
     const duration = numberFlag(values.duration, 'duration', { min: 0.001 });
     const count = numberFlag(values.count, 'count', { integer: true, min: 1 });
-    return await trace({ filter: filterText, duration, count, json: values.json === true });
+    return await trace({ filter: filterText, duration, count, json: values.json === true, model: values['no-model'] !== true });
   } catch (err) {
     return reportFatal(err, filterText);
   }
@@ -58,12 +63,18 @@ interface TraceOptions {
   readonly duration?: number | undefined;
   readonly count?: number | undefined;
   readonly json: boolean;
+  /** Compare each packet with the path the topology model expects. */
+  readonly model: boolean;
 }
 
 async function trace(opts: TraceOptions): Promise<number> {
   const session = new TraceSession({ filter: opts.filter });
   const names = new NamespaceNames();
-  await names.refresh();
+  const watcher = opts.model ? new TopologyWatcher() : undefined;
+  let expectations: PathExpectations | undefined;
+  const [, topology] = await Promise.all([names.refresh(), watcher?.start()]);
+  if (topology) expectations = new PathExpectations(topology);
+  watcher?.on('change', (c) => { expectations = new PathExpectations(c.topology); });
   let printed = 0;
   let outputClosed = false;
   process.stdout.on('error', () => {
@@ -73,10 +84,13 @@ async function trace(opts: TraceOptions): Promise<number> {
   });
 
   const emit = (packets: Packet[]): void => {
-    for (const p of packets) {
+    for (const raw of packets) {
+      const annotated: AnnotatedPacket | undefined = expectations?.annotate(raw);
+      const p: Packet = annotated ?? raw;
       if (outputClosed || (opts.count !== undefined && printed >= opts.count)) return;
       printed++;
-      process.stdout.write(opts.json ? `${packetJson(p)}\n` : `${formatPacket(p, printed)}\n\n`);
+      const divergence = annotated?.divergence ? `\n${formatDivergence(annotated.divergence.summary)}` : '';
+      process.stdout.write(opts.json ? `${packetJson(p)}\n` : `${formatPacket(p, printed)}${divergence}\n\n`);
       if (opts.count !== undefined && printed >= opts.count) finish('count reached');
     }
   };
@@ -94,19 +108,35 @@ async function trace(opts: TraceOptions): Promise<number> {
       finish('bpftrace exited');
     }
   });
-  session.on('lost', (n) => {
-    process.stderr.write(`hoptrace: the kernel lost ${n} events (perf buffer full); packets around them may miss hops\n`);
-    if (opts.json && !outputClosed) process.stdout.write(`${JSON.stringify({ type: 'lost', events: n, total: session.lostEvents })}\n`);
-  });
+  // Losses come in bursts of reports: tell the user once a second, with the total so far.
+  let lostPending = 0;
+  session.on('lost', (n) => { lostPending += n; });
+  const reportLost = (): void => {
+    if (lostPending === 0) return;
+    process.stderr.write(`hoptrace: the kernel lost ${lostPending} events (perf buffer full, ${session.lostEvents} in all); packets around them may miss hops\n`);
+    if (opts.json && !outputClosed) process.stdout.write(`${JSON.stringify({ type: 'lost', events: lostPending, total: session.lostEvents })}\n`);
+    lostPending = 0;
+  };
+  const lostTimer = setInterval(reportLost, 1000);
 
+  // `on`, not `once`: execa's exit hook re-raises a signal nobody else listens to, killing
+  // bpftrace before we could stop it cleanly and print what was collected.
   const onSignal = (): void => finish('interrupted');
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   await session.start();
   // Reconstruction needs the drop-reason table, which start() loaded.
-  const rec = new Reconstructor({ nsName: names.name, dropReason: session.dropReasons.name, accept: session.accepts });
-  session.on('hop', (ev) => rec.push(ev));
+  const rec = new Reconstructor({
+    nsName: names.name,
+    dropReason: session.dropReasons.name,
+    accept: session.accepts,
+    isLocal: (netns, addr) => expectations?.isLocal(netns, addr) ?? false,
+  });
+  session.on('hop', (ev) => {
+    watcher?.noteUnknown(ev.netns, ev.ifname);
+    rec.push(ev);
+  });
   process.stderr.write('ready\n');
 
   const tick = setInterval(() => {
@@ -117,12 +147,15 @@ async function trace(opts: TraceOptions): Promise<number> {
 
   await finished;
   clearInterval(tick);
+  clearInterval(lostTimer);
   if (timer) clearTimeout(timer);
   await session.stop();
+  watcher?.stop();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   // What was collected is printed even after Ctrl-C or a dying bpftrace.
   emit(rec.flush());
+  reportLost();
   const s = rec.stats;
   process.stderr.write(`hoptrace: ${printed} packets, ${s.events} hop events, ${session.lostEvents} lost in the kernel\n`);
   if (died) {

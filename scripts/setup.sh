@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# npm run setup: make a fresh Debian machine ready to build, run and test hoptrace.
+# Idempotent: installs only what is missing, mounts tracefs/debugfs only when absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: the tracer (bpftrace, bpftool), the tools discovery and the lab use
+# (iproute2, iptables, nftables, util-linux's setpriv), ping for lab traffic, tshark for checking
+# pcapng exports, chromium for browser tests, iperf3 for benchmarks.
+packages=(bpftrace bpftool iproute2 iptables nftables util-linux iputils-ping tshark chromium iperf3 procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]} — run npm run setup as root (sudo) to install them." >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # tshark asks whether non-root users may capture: answer no, non-interactively.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# bpftrace 0.17 looks for tracepoints under /sys/kernel/debug/tracing.
+if [ "$(id -u)" -eq 0 ]; then
+  mountpoint -q /sys/kernel/debug || mount -t debugfs nodev /sys/kernel/debug || echo "setup: could not mount debugfs" >&2
+  mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing || echo "setup: could not mount tracefs" >&2
+fi
+
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+npm run build
+echo "setup: done"
