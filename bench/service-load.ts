@@ -217,9 +217,10 @@ async function clientRole(): Promise<void> {
   const elapsed = (Date.now() - t0) / 1000;
   const after = procStats(serverPid);
   const info = await sessionInfo();
+  const eventsAtEnd = all.map((c) => c.events);
   await Promise.all(stops.map((s) => s()));
 
-  const perClient = all.map((c, i) => (c.events - (eventsAtStart[i] ?? 0)) / elapsed);
+  const perClient = all.map((_c, i) => ((eventsAtEnd[i] ?? 0) - (eventsAtStart[i] ?? 0)) / elapsed);
   const lags = all.flatMap((c) => c.lagsMs).sort((a, b) => a - b);
   const perClientP99 = all.map((c) => percentile([...c.lagsMs].sort((a, b) => a - b), 99)).sort((a, b) => a - b);
   const dropped = all.map((c) => c.stats?.droppedBatches ?? 0);

@@ -158,7 +158,8 @@ export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
   let lastTopology = '';
   const topologyTimer = setInterval(() => {
     const names = opts.names;
-    if (!names) return;
+    // Reading /proc for every namespace is cheap but not free: only while someone listens.
+    if (!names || clients.size === 0) return;
     void names.refresh().then(() => {
       const list = namespaceList(names).sort((a, b) => a.netns - b.netns);
       const key = list.map((n) => `${n.netns}=${n.name}`).join(',');
