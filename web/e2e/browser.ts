@@ -4,8 +4,9 @@
  * service. Screenshots go to test-artifacts/ (gitignored).
  */
 import { createServer, type Server } from 'node:http';
-import { readFile, mkdir } from 'node:fs/promises';
+import { readFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
@@ -16,8 +17,27 @@ export const ARTIFACTS = resolve(new URL('../../test-artifacts', import.meta.url
 /** Why browser tests cannot run here, or null when they can. */
 export function browserMissing(): string | null {
   if (!existsSync(CHROMIUM)) return `no Chromium at ${CHROMIUM} (npm run setup installs Debian's chromium)`;
-  if (!existsSync(join(WEB_DIST, 'index.html'))) return 'web/dist is not built (npm run build:web)';
   return null;
+}
+
+export interface BuiltDashboard {
+  readonly dir: string;
+  remove(): Promise<void>;
+}
+
+/**
+ * Builds the dashboard from the current sources into a temporary directory, so a test checks
+ * what is in the tree (not a stale web/dist) and never disturbs a web/dist someone is serving.
+ */
+export async function buildDashboard(): Promise<BuiltDashboard> {
+  const dir = await mkdtemp(join(tmpdir(), 'hoptrace-web-'));
+  const { build } = await import('vite');
+  await build({
+    configFile: resolve(new URL('../vite.config.ts', import.meta.url).pathname),
+    build: { outDir: dir, emptyOutDir: true, sourcemap: false },
+    logLevel: 'warn',
+  });
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
 export async function launchBrowser(): Promise<Browser> {
@@ -40,7 +60,7 @@ export interface StaticServer {
 }
 
 /** Serves `dir` on 127.0.0.1 (port 0). /api/* answers 503, as when no service is behind the page. */
-export async function serveStatic(dir = WEB_DIST): Promise<StaticServer> {
+export async function serveStatic(dir: string = WEB_DIST): Promise<StaticServer> {
   const root = resolve(dir);
   const server: Server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);

@@ -4,7 +4,7 @@
  * views read this state and call its actions. Packet rows and the topology are shallow refs:
  * 100,000 rows made deeply reactive would cost more than drawing them.
  */
-import { reactive, shallowRef, triggerRef, watch, type ShallowRef } from 'vue';
+import { reactive, shallowRef, toRaw, triggerRef, watch, type ShallowRef } from 'vue';
 import type { Capabilities, SessionInfo, SessionList, SessionStateMessage, StreamStats, Topology } from '../api/contract.js';
 import { dropReasonEntries, isCapabilities, isHealth, isSessionInfo, isSessionList, isTopology } from '../api/contract.js';
 import { ApiError, restClient, type RestClient } from '../api/rest.js';
@@ -96,6 +96,8 @@ export function createDashboard(env: DashboardEnv) {
   let pendingSelect: string | null = url.packet;
 
   const post = (msg: ToWorker, transfer?: Transferable[]): void => worker.postMessage(msg, transfer);
+  /** The facet as plain data: reactive proxies cannot cross postMessage. */
+  const rawFacet = (): Facet | null => (state.facet ? toRaw(state.facet) : null);
 
   function nsName(netns: number, fallback: string | null = null): string {
     return names.value.get(netns) ?? fallback ?? `netns:${netns}`;
@@ -217,7 +219,7 @@ export function createDashboard(env: DashboardEnv) {
     state.filterProblem = problem;
     if (problem) return;
     state.filterText = text;
-    post({ type: 'filter', text, facet: state.facet });
+    post({ type: 'filter', text, facet: rawFacet() });
   }
 
   function setFacet(facet: Facet | null): void {
@@ -380,18 +382,21 @@ export function createDashboard(env: DashboardEnv) {
     });
   }
 
-  async function startReplay(source: string | Uint8Array, label: string): Promise<void> {
+  /** `fresh`: the page just opened, keep the selection the URL asked for. */
+  async function startReplay(source: string | Uint8Array, label: string, fresh = false): Promise<void> {
     state.mode = 'replay';
     state.connection = 'replay';
     state.replayName = label;
     state.replayDone = false;
     live?.close();
     replay?.stop();
-    rows.value = [];
-    rowsVersion.value++;
-    state.originNs = 0;
-    select(null);
-    post({ type: 'reset' });
+    if (!fresh) {
+      rows.value = [];
+      rowsVersion.value++;
+      state.originNs = 0;
+      select(null);
+      post({ type: 'reset' });
+    }
     let bytes: Uint8Array;
     try {
       if (typeof source === 'string') {
@@ -462,13 +467,13 @@ export function createDashboard(env: DashboardEnv) {
   function start(): void {
     const max = Number(new URLSearchParams(location.search).get('max'));
     if (Number.isInteger(max) && max > 0) post({ type: 'config', historyMax: max });
-    post({ type: 'filter', text: state.filterText, facet: state.facet });
+    post({ type: 'filter', text: state.filterText, facet: rawFacet() });
     if (state.filterText) state.filterProblem = checkFilter(state.filterText);
     if (url.replay) {
       const src = url.replay === 'demo' ? env.demoRecordingUrl : url.replay;
       // Only recordings from this origin: a shared link must not make the page fetch elsewhere.
       const ok = url.replay === 'demo' || /^(\.{0,2}\/)?[\w./-]+\.hoptrace$/.test(url.replay);
-      if (ok) void startReplay(src, url.replay);
+      if (ok) void startReplay(src, url.replay, true);
       else notify({ kind: 'error', title: 'Bad replay parameter', body: 'replay= takes "demo" or a path to a .hoptrace file on this server.' });
     } else {
       void startLive();

@@ -63,6 +63,7 @@ ctx.onmessage = (e: MessageEvent<ToWorker>) => {
       case 'flush':
         core.flush();
         schedule();
+        post({ type: 'stats', stats: core.stats() });
         break;
       case 'reset':
         core.reset();
