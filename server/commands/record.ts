@@ -84,9 +84,15 @@ async function record(opts: RecordOptions): Promise<number> {
   const names = new NamespaceNames();
   let finishResolve: (reason: string) => void = () => undefined;
   const finished = new Promise<string>((resolve) => { finishResolve = resolve; });
-  const onSignal = (): void => finishResolve('interrupted');
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // `on`, not `once`: execa's signal-exit handler re-raises a signal it believes nobody else
+  // handles, and a `once` listener is already gone when it looks. A second signal quits at once.
+  let signals = 0;
+  const onSignal = (): void => {
+    if (++signals > 1) process.exit(130);
+    finishResolve('interrupted');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let died: { stderr: string; code: number | null; signal: string | null } | undefined;
   session.on('exit', (exit) => {
     if (!exit.requested) {

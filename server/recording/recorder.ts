@@ -12,6 +12,7 @@ import { Reconstructor } from '../../shared/reconstruct.js';
 import type { DropReasons } from '../drop-reasons.js';
 import { NamespaceNames } from '../namespace-names.js';
 import { discoverTopology } from '../topology/discover.js';
+import { runInNamespace, type Runner } from '../topology/exec.js';
 import { hostInfo, kernelNowNs, pairedClocks } from './host.js';
 import { RecordingFileWriter, type RecordingWriteError, type WriterOptions } from './writer.js';
 
@@ -122,8 +123,10 @@ export async function startRecording(session: RecordableSession, path: string, o
   };
   writer.topology({ t: clocks.monoNs, snapshot: true, namespaces: namespaceChanges(), model: options.topology === false ? null : (options.topology ?? null), removed: [] });
   if (options.topology === undefined) {
-    // Discovery runs `ip`/`nft` per namespace: let it finish in the background.
-    void discoverTopology().then((model) => {
+    // Discovery runs `ip`/`nft` per namespace: let it finish in the background, and stop
+    // starting commands once recording stops, so a short recording does not wait for it.
+    const run: Runner = (ns, argv, input) => (stopped ? Promise.resolve({ ok: false, stdout: '', error: 'recording stopped' }) : runInNamespace(ns, argv, input));
+    void discoverTopology({ run }).then((model) => {
       if (!stopped) writer.topology({ t: kernelNowNs(), snapshot: true, namespaces: [...recorded].map(([netns, name]) => ({ netns, name })), model, removed: [] });
     }, () => undefined);
   }
