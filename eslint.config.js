@@ -16,7 +16,7 @@ const noNodeImports = {
 const browserOnlyGlobals = ['window', 'document', 'navigator', 'localStorage', 'location', 'HTMLElement', 'process', 'Buffer', 'require', '__dirname'];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'web/dist/**', 'test-artifacts/**', 'shared/wire-generated.*'] },
+  { ignores: ['.scratch*/**', 'dist/**', 'node_modules/**', 'web/dist/**', 'test-artifacts/**', 'shared/wire-generated.*'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   ...pluginVue.configs['flat/recommended'],
