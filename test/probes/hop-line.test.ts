@@ -15,6 +15,18 @@ describe('hop line parser', () => {
     expect(parsed.filter((l) => l.type === 'other')).toEqual([]);
   });
 
+  it.each([
+    ['net_dev_start_xmit', 'xmit'], ['netif_rx', 'rx'], ['netif_receive_skb', 'recv'], ['kfree_skb', 'drop'], ['consume_skb', 'consume'],
+  ])('parses the captured output of %s.bt as %s hops', (probe, kind) => {
+    const lines = readFileSync(new URL(`../../probes/fixtures/${probe}.txt`, import.meta.url), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) {
+      const parsed = parseProbeLine(l);
+      expect(parsed.type).toBe('hop');
+      if (parsed.type === 'hop') expect(parsed.hop.kind).toBe(kind);
+    }
+  });
+
   it('decodes raw network-order fields (addresses, ports, ids, lengths)', () => {
     const hop = parseHopLine(fixture.find((l) => l.startsWith('H 1 ')) ?? '');
     expect(hop).toMatchObject({ kind: 'xmit', family: 4, proto: 17, src: '10.244.1.11', dst: '10.244.1.12', dport: 5000, len: 60, ifname: 'eth0' });
