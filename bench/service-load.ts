@@ -4,12 +4,13 @@
  * newest event in a batch → when the client got it; both sides read CLOCK_MONOTONIC), batches
  * dropped for slow clients, and the server's RSS and CPU.
  *
- *   npx tsx bench/service-load.ts [--clients 50] [--duration 20] [--source lab|synthetic] [--rate 50000]
+ *   npx tsx bench/service-load.ts [--clients 50] [--duration 20] [--source lab|synthetic] [--rate 50000] [--stalled 0]
  *
  * The server runs in a child process (so its memory and CPU are its own); the clients run here.
  * --source lab (root): a real bpftrace on a lab of its own, flooded with UDP pod1→pod2 and echoed
  * back. --source synthetic: the service fed by a generator at --rate events/s (no root needed),
- * which measures the service alone.
+ * which measures the service alone. --stalled K: K of the clients stop reading their TCP socket
+ * after subscribing, to see what slow clients cost the others (figures are for the rest).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -31,6 +32,8 @@ const { values } = parseArgs({
     source: { type: 'string', default: process.getuid?.() === 0 ? 'lab' : 'synthetic' },
     rate: { type: 'string', default: '50000' },
     json: { type: 'boolean', default: false },
+    /** Clients (of --clients) that stop reading their socket once subscribed. */
+    stalled: { type: 'string', default: '0' },
   },
 });
 
@@ -186,6 +189,8 @@ async function clientRole(): Promise<void> {
     all.push(c);
     sockets.push(s);
   }
+  const stalled = Math.min(Number(values.stalled), clients);
+  for (const s of sockets.slice(0, stalled)) (s.io.engine.transport as unknown as { ws: { _socket: { pause(): void } } }).ws._socket.pause();
 
   // Load: the lab floods pod1 → pod2 with small datagrams (echoed back) until time is up.
   const end = Date.now() + durationS * 1000;
@@ -220,10 +225,18 @@ async function clientRole(): Promise<void> {
   const eventsAtEnd = all.map((c) => c.events);
   await Promise.all(stops.map((s) => s()));
 
-  const perClient = all.map((_c, i) => ((eventsAtEnd[i] ?? 0) - (eventsAtStart[i] ?? 0)) / elapsed);
-  const lags = all.flatMap((c) => c.lagsMs).sort((a, b) => a - b);
-  const perClientP99 = all.map((c) => percentile([...c.lagsMs].sort((a, b) => a - b), 99)).sort((a, b) => a - b);
-  const dropped = all.map((c) => c.stats?.droppedBatches ?? 0);
+  const live = all.slice(stalled);
+  const perClient = live.map((_c, i) => ((eventsAtEnd[i + stalled] ?? 0) - (eventsAtStart[i + stalled] ?? 0)) / elapsed);
+  const lags = live.flatMap((c) => c.lagsMs).sort((a, b) => a - b);
+  const perClientP99 = live.map((c) => percentile([...c.lagsMs].sort((a, b) => a - b), 99)).sort((a, b) => a - b);
+  const dropped = live.map((c) => c.stats?.droppedBatches ?? 0);
+  // Stalled clients read again: the stats they then get say how many batches were dropped for them.
+  for (const s of sockets.slice(0, stalled)) (s.io.engine.transport as unknown as { ws: { _socket: { resume(): void } } }).ws._socket.resume();
+  const settle = Date.now() + 10_000;
+  while (stalled > 0 && Date.now() < settle && !all.slice(0, stalled).every((c) => c.stats && c.stats.seq === c.lastSeq && c.stats.queuedBatches === 0)) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const stalledDropped = all.slice(0, stalled).map((c) => c.stats?.droppedBatches ?? 0);
   const hz = 100;
   const report = {
     source: values.source,
@@ -235,7 +248,9 @@ async function clientRole(): Promise<void> {
     deliveredEventsPerSecTotal: Math.round(perClient.reduce((a, b) => a + b, 0)),
     sourceLagMs: { p50: percentile([...sourceLags].sort((a, b) => a - b), 50), max: Math.max(...sourceLags) },
     lagMs: { p50: +percentile(lags, 50).toFixed(1), p90: +percentile(lags, 90).toFixed(1), p99: +percentile(lags, 99).toFixed(1), max: +(lags.at(-1) ?? NaN).toFixed(1), worstClientP99: +(perClientP99.at(-1) ?? NaN).toFixed(1) },
-    droppedBatches: { total: dropped.reduce((a, b) => a + b, 0), clientsWithDrops: dropped.filter((d) => d > 0).length, seqGapsSeen: all.reduce((a, c) => a + c.gaps, 0) },
+    droppedBatches: { total: dropped.reduce((a, b) => a + b, 0), clientsWithDrops: dropped.filter((d) => d > 0).length, seqGapsSeen: live.reduce((a, c) => a + c.gaps, 0) },
+    stalledClients: stalled,
+    stalledDroppedBatches: { min: Math.min(...stalledDropped), max: Math.max(...stalledDropped), seqGapsSeen: all.slice(0, stalled).reduce((a, c) => a + c.gaps, 0) },
     server: { rssMbStart: Math.round(base.rssMb), rssMbMax: Math.round(maxRss), rssMbEnd: Math.round(after.rssMb), cpuPercent: Math.round(((after.cpuTicks - base.cpuTicks) / hz / elapsed) * 100) },
     rssSamples: samples,
   };
@@ -253,12 +268,13 @@ async function clientRole(): Promise<void> {
   }
   const r = report;
   process.stdout.write([
-    `service load: ${r.clients} clients, ${r.durationS} s, source ${r.source} (filter '${r.session.filter}')`,
+    `service load: ${r.clients} clients${r.stalledClients ? ` (${r.stalledClients} stalled; figures below are for the others)` : ''}, ${r.durationS} s, source ${r.source} (filter '${r.session.filter}')`,
     `  produced:   ${r.producedEventsPerSec} events/s (${r.session.events} events, ${r.session.lostKernel} lost in the kernel, ${r.session.packetsReconstructed} packets reconstructed by the server)`,
     `  delivered:  ${r.deliveredEventsPerSecPerClient.median} events/s per client (min ${r.deliveredEventsPerSecPerClient.min}, max ${r.deliveredEventsPerSecPerClient.max}); ${r.deliveredEventsPerSecTotal} events/s in total`,
-    `  bpftrace:   behind the kernel by p50 ${r.sourceLagMs.p50} ms, max ${r.sourceLagMs.max} ms (sampled once a second when batches reach the server)`,
+    `  source:     behind the kernel by p50 ${r.sourceLagMs.p50} ms, max ${r.sourceLagMs.max} ms (sampled once a second when batches reach the server)`,
     `  lag:        p50 ${r.lagMs.p50} ms, p90 ${r.lagMs.p90} ms, p99 ${r.lagMs.p99} ms, max ${r.lagMs.max} ms; worst client p99 ${r.lagMs.worstClientP99} ms`,
     `  dropped:    ${r.droppedBatches.total} batches for ${r.droppedBatches.clientsWithDrops} slow clients (seq gaps seen: ${r.droppedBatches.seqGapsSeen})`,
+    ...(r.stalledClients ? [`  stalled:    ${r.stalledClients} clients lost ${r.stalledDroppedBatches.min}–${r.stalledDroppedBatches.max} batches each (told by stats; seq gaps they saw: ${r.stalledDroppedBatches.seqGapsSeen} in total)`] : []),
     `  server:     RSS ${r.server.rssMbStart} → max ${r.server.rssMbMax} → ${r.server.rssMbEnd} MB; CPU ${r.server.cpuPercent}% of one core`,
     '',
   ].join('\n'));
