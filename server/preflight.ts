@@ -14,7 +14,20 @@ export interface Preflight {
 
 export const TRACEFS_DIRS = ['/sys/kernel/debug/tracing', '/sys/kernel/tracing'] as const;
 
+let passed: Preflight | undefined;
+
+/**
+ * Checks the host once per process: a passing result is kept (the service restarts bpftrace
+ * without re-probing the host), a failing one is re-checked next time, since the user may fix it.
+ */
 export async function preflight(): Promise<Preflight> {
+  if (passed) return passed;
+  const result = await checkHost();
+  if (result.ok) passed = result;
+  return result;
+}
+
+async function checkHost(): Promise<Preflight> {
   const problems: string[] = [];
   if (process.getuid?.() !== 0) {
     problems.push('hoptrace must run as root to attach kernel probes: run it with sudo.');

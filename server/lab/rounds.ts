@@ -10,13 +10,21 @@ export const ECHO = { podUdp: 5000, podTcp: 80, extUdp: 7000 } as const;
 /** Starts the echo servers the rounds talk to. */
 export async function startLabServers(lab: Lab): Promise<Server[]> {
   const a = lab.addr;
-  return Promise.all([
+  const started = await Promise.allSettled([
     startEcho(lab.ns.pod2, 'udp', '0.0.0.0', ECHO.podUdp),
     startEcho(lab.ns.pod2, 'udp', '::', ECHO.podUdp + 1),
     startEcho(lab.ns.pod2, 'tcp', '0.0.0.0', ECHO.podTcp),
     startEcho(lab.ns.pod2, 'udp', '0.0.0.0', ECHO.podTcp),
     startEcho(lab.ns.ext, 'udp', a.ext, ECHO.extUdp),
   ]);
+  const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    // One failed: stop the others rather than leave them running in the lab.
+    await Promise.all(servers.map((s) => s.stop()));
+    throw failed.reason;
+  }
+  return servers;
 }
 
 export interface RoundResult {
