@@ -36,11 +36,11 @@ export interface ExportResult {
 const ORDER_WINDOW_NS = 3_000_000_000;
 const SNAPLEN = 60; // IPv6 + TCP header: the most a rebuilt packet holds
 
-interface PendingHop {
-  readonly hop: Hop;
-  readonly packet: Packet;
-  readonly index: number;
-  readonly packetNo: bigint;
+/** A hop's block, encoded when its packet completes and held until its time comes. */
+interface PendingBlock {
+  readonly t: number;
+  readonly seq: number;
+  readonly block: Uint8Array;
 }
 
 export async function exportPcapng(file: RecordingFile, outPath: string, opts: ExportOptions = {}): Promise<ExportResult> {
@@ -94,18 +94,23 @@ export async function exportPcapng(file: RecordingFile, outPath: string, opts: E
     };
 
     let hops = 0;
-    const heap = new MinHeap<PendingHop>((a, b) => a.hop.t < b.hop.t || (a.hop.t === b.hop.t && a.packetNo < b.packetNo) || (a.hop.t === b.hop.t && a.packetNo === b.packetNo && a.index < b.index));
-    const emit = (x: PendingHop): void => {
-      const { hop, packet } = x;
+    let seq = 0;
+    const heap = new MinHeap<PendingBlock>((a, b) => a.t < b.t || (a.t === b.t && a.seq < b.seq));
+    // Encoded at once (interface blocks go out first, as pcapng needs): the heap holds bytes, not packets.
+    const encode = (hop: Hop, index: number, packet: Packet, packetNo: bigint): PendingBlock => {
       const data = synthesizeHeaders({ ...hop, family: packet.family, proto: protoNumber(packet.proto) });
       const where = `${hop.ns ?? `netns-${hop.netns}`}${hop.ifname ? `/${hop.ifname}` : ''}`;
-      let comment = `hoptrace packet ${packet.id} hop ${x.index + 1}/${packet.hops.length}: ${hop.event} in ${where}`;
+      let comment = `hoptrace packet ${packet.id} hop ${index + 1}/${packet.hops.length}: ${hop.event} in ${where}`;
       if (hop.event === 'drop' && packet.drop) comment += `: dropped, ${packet.drop.reason}`;
       if (hop.nat) comment += `; ${hop.nat.kind} ${hop.nat.from.dst}:${hop.nat.from.dport} → ${hop.nat.to.dst}:${hop.nat.to.dport}`;
       const flags = hop.event === 'xmit' ? EPB_OUTBOUND : hop.event === 'rx' || hop.event === 'recv' ? EPB_INBOUND : undefined;
-      write(enhancedPacketBlock(ifaceId(hop), wallClockNs(h, hop.t), data, Math.max(hop.len, data.length), {
-        comment, packetId: x.packetNo, ...(flags !== undefined ? { flags } : {}),
-      }));
+      const block = enhancedPacketBlock(ifaceId(hop), wallClockNs(h, hop.t), data, Math.max(hop.len, data.length), {
+        comment, packetId: packetNo, ...(flags !== undefined ? { flags } : {}),
+      });
+      return { t: hop.t, seq: seq++, block };
+    };
+    const emit = (b: PendingBlock): void => {
+      write(b.block);
       hops++;
     };
     let packetNo = 0n;
@@ -115,10 +120,10 @@ export async function exportPcapng(file: RecordingFile, outPath: string, opts: E
       toNs: opts.toNs,
       onPacket: (p) => {
         packetNo++;
-        p.hops.forEach((hop, index) => heap.push({ hop, packet: p, index, packetNo }));
+        p.hops.forEach((hop, index) => heap.push(encode(hop, index, p, packetNo)));
         const first = p.hops[0]?.t ?? 0;
         if (first > newestFirst) newestFirst = first;
-        for (let top = heap.peek(); top && top.hop.t < newestFirst - ORDER_WINDOW_NS; top = heap.peek()) emit(heap.pop() as PendingHop);
+        for (let top = heap.peek(); top && top.t < newestFirst - ORDER_WINDOW_NS; top = heap.peek()) emit(heap.pop() as PendingBlock);
       },
     });
     for (let top = heap.pop(); top; top = heap.pop()) emit(top);

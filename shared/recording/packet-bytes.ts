@@ -23,10 +23,19 @@ export interface HeaderFields {
   readonly icmpId: number;
 }
 
-function addressBytes(text: string, family: 4 | 6): number[] {
-  const a = parseAddress(text);
-  if (a && a.family === family) return [...a.bytes];
-  return new Array<number>(family === 4 ? 4 : 16).fill(0);
+// Flows repeat addresses: parse each text once.
+const addressCache = new Map<string, readonly number[]>();
+
+function addressBytes(text: string, family: 4 | 6): readonly number[] {
+  const key = `${family}${text}`;
+  let b = addressCache.get(key);
+  if (!b) {
+    const a = parseAddress(text);
+    b = a && a.family === family ? a.bytes : new Array<number>(family === 4 ? 4 : 16).fill(0);
+    if (addressCache.size >= 4096) addressCache.clear();
+    addressCache.set(key, b);
+  }
+  return b;
 }
 
 /** One's-complement sum of 16-bit words, for the IPv4 header checksum. */

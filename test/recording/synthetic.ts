@@ -34,13 +34,13 @@ export function syntheticHeader(over: Partial<RecordingHeader> = {}): RecordingH
 }
 
 /**
- * `packets` packets, `gapNs` apart on average, starting at START_MONO + 1 ms. Returns events in
+ * `packets` packets, `gapNs` apart on average, starting at t0 (START_MONO + 1 ms). Returns events in
  * the order a tracer would deliver them (mostly by time, CPUs interleaved within ~1 ms).
  */
-export function syntheticEvents(packets: number, seed = 1, gapNs = 200_000): HopEvent[] {
+export function syntheticEvents(packets: number, seed = 1, gapNs = 200_000, t0 = START_MONO + 1_000_000): HopEvent[] {
   const r = rng(seed);
   const out: HopEvent[] = [];
-  let t = START_MONO + 1_000_000;
+  let t = t0;
   for (let i = 0; i < packets; i++) {
     t += Math.floor(gapNs * (0.5 + r()));
     const skb = `ffff8881${(0x10000000 + Math.floor(r() * 0xfffffff)).toString(16)}`;
