@@ -1,0 +1,154 @@
+/**
+ * Builds the `hoptrace stats` bpftrace program: one probe per hop kind (xmit.bt, rx.bt,
+ * recv.bt, drop.bt, consume.bt in this folder), each followed by the shared step.bt that
+ * turns consecutive hops of one skb into in-kernel aggregates, plus tick.bt for the snapshots.
+ * Packets are chosen exactly as `trace` chooses them: the hop probes' header decode
+ * (probes/decode.bt), the compiled filter (shared/filter compileToBpftrace), the same flow
+ * memory for filtered runs, and optional flow sampling (probes/sample.ts). Only numbers this
+ * code produced and the compiled filter are substituted: no user text reaches the program.
+ *
+ * Output (text, parsed by shared/stats/parse.ts):
+ *   B <nsecs>           start, then READY once every probe is attached
+ *   T <nsecs> ... E     a snapshot of every aggregate map each interval ("F" instead of "T" at the end)
+ * Maps (cumulative; places pack (netns << 32) | (ifindex << 8) | kind, kinds as in hop-line.ts):
+ *   @seg[from, to, bucket] = count      @segmax[from, to] = max ns (zeroed after each print)
+ *   @transit[netns, bucket] = count     @transitmax[netns] = max ns (zeroed after each print)
+ *   @drops[netns, ifindex, reason] = count
+ *   @ifs[netns, ifindex, kind] = stats(IP bytes)   kind 1 transmit, 3 receive
+ * Buckets: see shared/stats/buckets.ts (4 per power of two).
+ */
+import { readFileSync } from 'node:fs';
+import { probesDir, FLOW_MEMORY_NS } from '../assemble.js';
+import { HOP_KIND_CODES } from '../hop-line.js';
+import { sampleCondition } from '../sample.js';
+import type { HopKind } from '../../shared/hop-event.js';
+
+export interface StatsProgramOptions {
+  /** bpftrace boolean expression from compileToBpftrace(); '1' for no filter. */
+  readonly filterExpr: string;
+  /** The tracer's own namespace: its loopback is never counted. */
+  readonly selfNetns: number;
+  /** Value of SKB_DROP_REASON_NOT_SPECIFIED on this kernel (from BTF). */
+  readonly reasonNotSpecified: number;
+  /** Snapshot every this many ms; undefined: one snapshot at the end. */
+  readonly intervalMs?: number;
+  /** Follow 1 in `sampleRate` flows (default 1: all). */
+  readonly sampleRate?: number;
+  /** Tracepoints this kernel lacks are left out. */
+  readonly skip?: ReadonlySet<HopKind>;
+}
+
+export const STATS_PROBES: ReadonlyArray<{ file: string; kind: HopKind }> = [
+  { file: 'xmit.bt', kind: 'xmit' },
+  { file: 'rx.bt', kind: 'rx' },
+  { file: 'recv.bt', kind: 'recv' },
+  { file: 'drop.bt', kind: 'drop' },
+  { file: 'consume.bt', kind: 'consume' },
+];
+
+/** Map names in snapshot order. */
+export const STATS_MAPS = ['seg', 'segmax', 'transit', 'transitmax', 'drops', 'ifs'] as const;
+
+/** bpftrace statements putting the bucket index of `input` into `output` (see shared/stats/buckets.ts). */
+export function bucketCode(input: string, output: string): string {
+  const steps: Array<[string, number]> = [['0x100000000', 32], ['0x10000', 16], ['0x100', 8], ['0x10', 4], ['0x4', 2]];
+  return [
+    `      $bv = ${input}; $be = (uint64)0;`,
+    ...steps.map(([lim, sh]) => `      if ($bv >= ${lim}) { $bv = $bv >> ${sh}; $be = $be + ${sh}; }`),
+    '      if ($bv >= 0x2) { $be = $be + 1; }',
+    `      ${output} = ${input} < 4 ? ${input} : (($be << 2) | ((${input} >> ($be - 2)) & 3));`,
+  ].join('\n');
+}
+
+function assertNumeric(name: string, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${n}`);
+}
+
+const TUPLE = `
+  $s0 = $fam == 4 ? $sa : $sa0; $s1 = $fam == 4 ? (uint64)0 : $sa1;
+  $d0 = $fam == 4 ? $da : $da0; $d1 = $fam == 4 ? (uint64)0 : $da1;
+  $ports = ($sp << 16) | $dp;`;
+// Flow memory as in probes/assemble.ts (trace): the same key, both directions, same lifetime.
+const FLOW_KEY = '$s0, $s1, $d0, $d1, $ports, $l4';
+const FLOW_REVERSE_KEY = '$d0, $d1, $s0, $s1, ($dp << 16) | $sp, $l4';
+
+function matchCode(decode: string, filterExpr: string, sample: string): string {
+  const filtered = filterExpr.trim() !== '1';
+  if (!filtered && sample === '1') return '  $m = 1;';
+  if (!filtered) {
+    // Unfiltered sampling decides on a packet's first hop only: later hops are followed by skb.
+    return ['  if (!$cont) {', decode, TUPLE, `  $m = $fam != 0 && ${sample};`, '  }'].join('\n');
+  }
+  return [
+    decode,
+    TUPLE,
+    `  if (!$m) { $m = $fam != 0 && (${filterExpr}) && ${sample}; }`,
+    `  if (!$m && $fam != 0) { $fl0 = @flows[${FLOW_KEY}]; $m = $fl0 != 0 && $now - $fl0 < ${FLOW_MEMORY_NS}; }`,
+    `  if ($m) { @flows[${FLOW_KEY}] = $now; @flows[${FLOW_REVERSE_KEY}] = $now; }`,
+  ].join('\n');
+}
+
+function afterCode(kind: HopKind): string {
+  const code = HOP_KIND_CODES[kind];
+  switch (kind) {
+    case 'xmit':
+    case 'recv':
+      return `    @skbs[$skb] = ($now, $loc, $sig, $enter, $entered);\n    @ifs[$netns, $ifindex, ${code}] = stats($bytes);`;
+    case 'rx':
+      return '    @skbs[$skb] = ($now, $loc, $sig, $enter, $entered);';
+    case 'drop':
+      return '    if ($cont || $real) { @drops[$netns, $ifindex, $reason] = count(); }';
+    case 'consume':
+      return '';
+  }
+}
+
+const SNAPSHOT = [
+  'print(@seg);', 'print(@segmax);', 'zero(@segmax);',
+  'print(@transit);', 'print(@transitmax);', 'zero(@transitmax);',
+  'print(@drops);', 'print(@ifs);',
+].map((s) => `  ${s}`).join('\n');
+
+export function buildStatsProgram(opts: StatsProgramOptions): string {
+  assertNumeric('selfNetns', opts.selfNetns);
+  assertNumeric('reasonNotSpecified', opts.reasonNotSpecified);
+  if (opts.intervalMs !== undefined && (!Number.isSafeInteger(opts.intervalMs) || opts.intervalMs < 1)) {
+    throw new Error(`intervalMs must be a whole number ≥ 1, got ${opts.intervalMs}`);
+  }
+  // Defence in depth: the compiled filter is ours, but refuse anything that is not an expression.
+  if (!/^[\s\w$()&|!=<>^~+-]*$/.test(opts.filterExpr)) throw new Error('compiled filter has unexpected characters');
+  const sample = sampleCondition(opts.sampleRate ?? 1);
+  const dir = probesDir();
+  const strip = (s: string): string => s.split('\n').filter((l) => !/^\s*\/\//.test(l) || /\/\/ @/.test(l)).join('\n');
+  const read = (f: string): string => strip(readFileSync(`${dir}${f}`, 'utf8'));
+  const decode = read('decode.bt');
+  const step = read('stats/step.bt');
+  const withBuckets = (s: string): string => s.replace(/^\s*\/\/ @bucket (\$\w+) (\$\w+)\s*$/gm, (_l, i: string, o: string) => bucketCode(i, o));
+
+  // BEGIN types @skbs before any probe reads it (bpftrace 0.17 cannot infer a tuple value type from
+  // a read that precedes the first write), then announces the start time and readiness.
+  const begin = [
+    'BEGIN',
+    '{',
+    '  @skbs[(struct sk_buff *)0] = ((uint64)0, (uint64)0, (uint64)0, (uint64)0, (uint64)0);',
+    '  delete(@skbs[(struct sk_buff *)0]);',
+    '  printf("B %llu\\n", nsecs);',
+    '  printf("READY\\n");',
+    '}',
+  ].join('\n');
+  const blocks: string[] = [begin];
+  for (const probe of STATS_PROBES) {
+    if (opts.skip?.has(probe.kind)) continue;
+    const body = withBuckets(step)
+      .replace(/^\s*\/\/ @match\s*$/m, () => matchCode(decode, opts.filterExpr, sample))
+      .replace(/^\s*\/\/ @after\s*$/m, () => afterCode(probe.kind))
+      .replaceAll('{{KIND}}', String(HOP_KIND_CODES[probe.kind]));
+    blocks.push(read(`stats/${probe.file}`)
+      .replace(/^\s*\/\/ @step\s*$/m, () => body)
+      .replaceAll('{{SELF_NETNS}}', String(opts.selfNetns))
+      .replaceAll('{{REASON_NOT_SPECIFIED}}', String(opts.reasonNotSpecified)));
+  }
+  const tick = opts.intervalMs === undefined ? '' : `interval:ms:${opts.intervalMs}\n{\n  printf("T %llu\\n", nsecs);\n${SNAPSHOT}\n  printf("E\\n");\n}`;
+  blocks.push(read('stats/tick.bt').replace('{{INTERVAL_PROBE}}', () => tick).replace(/^\s*\/\/ @snapshot\s*$/m, () => SNAPSHOT));
+  return `${blocks.join('\n')}\n`;
+}
