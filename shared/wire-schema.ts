@@ -262,6 +262,14 @@ export const WIRE_SCHEMA = {
               "id": 6
             }
           }
+        },
+        "ClockRecord": {
+          "fields": {
+            "t": {
+              "type": "uint64",
+              "id": 1
+            }
+          }
         }
       }
     }

@@ -154,7 +154,10 @@ export async function startRecording(session: RecordableSession, path: string, o
 
   let ticks = 0;
   const tick = setInterval(() => {
-    rec.advance(kernelNowNs());
+    // Recorded, so that replay advances its reconstruction exactly where this one did.
+    const now = kernelNowNs();
+    writer.clock(now);
+    rec.advance(now);
     countPackets(rec.drain());
     if (++ticks % 5 === 0) {
       const changed = namespaceChanges();

@@ -55,6 +55,11 @@ export interface ReplayOptions {
   readonly onLost?: (count: number, total: number) => void;
   /** Every event read in range, before reconstruction (exports, tests). */
   readonly onEvent?: (ev: HopEvent) => void;
+  /**
+   * Advance the reconstruction at the recorder's clock records (default true): reproduces the
+   * packets the recorder saw live. false: events alone drive it, as reconstructAll() does.
+   */
+  readonly clock?: boolean;
 }
 
 export interface ReplayResult {
@@ -108,6 +113,20 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
 
   let t0: number | null = null;
   let w0 = 0;
+  /** --speed: waits until recorded time `t` is due; packets finished meanwhile go out first. False: stop. */
+  const pace = async (t: number): Promise<boolean> => {
+    if (t0 === null) {
+      t0 = t;
+      w0 = performance.now();
+    }
+    const lag = w0 + (t - t0) / 1e6 / (opts.speed ?? 1) - performance.now();
+    if (lag > 5) {
+      deliver(rec.drain());
+      if (stopped) return false;
+      await sleep(lag);
+    }
+    return true;
+  };
   const start = from !== undefined ? await file.seek(from - RANGE_MARGIN_NS) : file.headerEnd;
   const stream = file.stream(start);
   let pastEnd = false;
@@ -126,27 +145,18 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
           if (res.lastT === null || ev.t > res.lastT) res.lastT = ev.t;
           opts.onEvent?.(ev);
         }
-        if (opts.speed !== undefined) {
-          if (t0 === null) {
-            t0 = ev.t;
-            w0 = performance.now();
-          }
-          // Wait until this event is due, in slices, letting idle packets out as recorded time passes.
-          for (;;) {
-            const lag = w0 + (ev.t - t0) / 1e6 / opts.speed - performance.now();
-            if (lag <= 5) break;
-            rec.advance(t0 + (performance.now() - w0) * 1e6 * opts.speed);
-            deliver(rec.drain());
-            if (stopped) break outer;
-            await sleep(Math.min(lag, 100));
-          }
-        }
+        if (opts.speed !== undefined && !(await pace(ev.t))) break outer;
         rec.push(ev);
       } else if (r.kind === 'lost') {
         if (inRange(r.lost.t)) {
           deliver(rec.drain()); // keep output in file order around the report
           res.lost += r.lost.count;
           opts.onLost?.(r.lost.count, res.lost);
+        }
+      } else if (r.kind === 'clock') {
+        if (opts.clock !== false && (from === undefined || r.clock.t >= from - RANGE_MARGIN_NS)) {
+          if (opts.speed !== undefined && !(await pace(r.clock.t))) break outer;
+          rec.advance(r.clock.t);
         }
       } else if (r.kind === 'end') {
         res.complete = true;

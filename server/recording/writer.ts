@@ -110,6 +110,12 @@ export class RecordingFileWriter {
     this.enc.lostEvents(t, count);
   }
 
+  /** The live reconstruction's clock moved to `t` (kernel ns). */
+  clock(t: number): void {
+    if (this.fd === null) return;
+    this.enc.clock(t);
+  }
+
   topology(r: Omit<TopologyRecord, 'prevOffset'>): void {
     if (this.fd === null) return;
     this.enc.topology(r);

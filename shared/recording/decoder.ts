@@ -10,8 +10,8 @@ import { RecordingError } from './errors.js';
 import { FrameScanner, type Damage, type Frame, type Preamble } from './frames.js';
 import { PREAMBLE_LENGTH, RecordType } from './format.js';
 import {
-  decodeEnd, decodeHeader, decodeIndex, decodeLost, decodeTopology,
-  type EndRecord, type IndexRecord, type LostRecord, type RecordingHeader, type TopologyRecord,
+  decodeClock, decodeEnd, decodeHeader, decodeIndex, decodeLost, decodeTopology,
+  type ClockRecord, type EndRecord, type IndexRecord, type LostRecord, type RecordingHeader, type TopologyRecord,
 } from './messages.js';
 
 /** A decoded record, with the file offsets it starts at and ends before. */
@@ -21,7 +21,8 @@ export type RecordingRecord = { readonly offset: number; readonly next: number }
   | { readonly kind: 'event'; readonly event: HopEvent }
   | { readonly kind: 'lost'; readonly lost: LostRecord }
   | { readonly kind: 'index'; readonly index: IndexRecord }
-  | { readonly kind: 'end'; readonly end: EndRecord });
+  | { readonly kind: 'end'; readonly end: EndRecord }
+  | { readonly kind: 'clock'; readonly clock: ClockRecord });
 
 export interface DecoderOptions {
   /** File offset of the first byte pushed. */
@@ -111,6 +112,7 @@ export class RecordingDecoder {
         case RecordType.topology: r = { kind: 'topology', offset: f.offset, next: f.end, topology: decodeTopology(f.payload) }; break;
         case RecordType.lost: r = { kind: 'lost', offset: f.offset, next: f.end, lost: decodeLost(f.payload) }; break;
         case RecordType.index: r = { kind: 'index', offset: f.offset, next: f.end, index: decodeIndex(f.payload) }; break;
+        case RecordType.clock: r = { kind: 'clock', offset: f.offset, next: f.end, clock: decodeClock(f.payload) }; break;
         case RecordType.end: r = { kind: 'end', offset: f.offset, next: f.end, end: decodeEnd(f.payload) }; this.ended = true; break;
         case RecordType.header:
           // A second header cannot be part of this recording (e.g. two files concatenated): skip it.

@@ -7,7 +7,7 @@ import type { HopEvent } from '../hop-event.js';
 import { encodeHop } from '../wire.js';
 import { MAX_FRAME_OVERHEAD, RecordType, preamble, writeFrame } from './format.js';
 import {
-  encodeEnd, encodeHeader, encodeIndex, encodeLost, encodeTopology,
+  encodeClock, encodeEnd, encodeHeader, encodeIndex, encodeLost, encodeTopology,
   type EndRecord, type RecordingHeader, type TopologyRecord,
 } from './messages.js';
 
@@ -77,6 +77,11 @@ export class RecordingEncoder {
   lostEvents(t: number, count: number): void {
     this.record(RecordType.lost, encodeLost({ t, count }));
     this.lost += count;
+  }
+
+  /** The live reconstruction's clock moved to `t` (see ClockRecord in wire.proto). */
+  clock(t: number): void {
+    this.record(RecordType.clock, encodeClock({ t }));
   }
 
   /** Writes an index record now (also done on its own as events come). */

@@ -24,6 +24,7 @@ export const RecordType = {
   lost: 4,
   index: 5,
   end: 6,
+  clock: 7,
 } as const;
 export type RecordTypeName = keyof typeof RecordType;
 
@@ -38,7 +39,8 @@ export function maxPayload(type: number): number {
     case RecordType.event: return 4 * KIB;
     case RecordType.lost:
     case RecordType.index:
-    case RecordType.end: return 1 * KIB;
+    case RecordType.end:
+    case RecordType.clock: return 1 * KIB;
     default: return 16 * MIB; // header, topology and types of later minor versions
   }
 }

@@ -9,6 +9,6 @@ export { RecordingError, type RecordingErrorCode } from './errors.js';
 export {
   FORMAT_MAJOR, FORMAT_MINOR, MAGIC, PREAMBLE_LENGTH, RecordType, MAX_FRAME_OVERHEAD, maxPayload, preamble, frame,
 } from './format.js';
-export type { RecordingHeader, TopologyRecord, NamespaceName, LostRecord, IndexRecord, EndRecord } from './messages.js';
+export type { RecordingHeader, TopologyRecord, NamespaceName, LostRecord, IndexRecord, EndRecord, ClockRecord } from './messages.js';
 export { crc32, crc32Update } from './crc32.js';
 export { namespaceNamesOf, wallClockNs, recordingNsName, type NamespaceTable } from './names.js';

@@ -12,6 +12,7 @@ const TopologyType = root.lookupType('hoptrace.TopologyRecord');
 const LostType = root.lookupType('hoptrace.LostRecord');
 const IndexType = root.lookupType('hoptrace.IndexRecord');
 const EndType = root.lookupType('hoptrace.EndRecord');
+const ClockType = root.lookupType('hoptrace.ClockRecord');
 
 export interface NamespaceName {
   readonly netns: number;
@@ -179,4 +180,18 @@ export function encodeEnd(r: EndRecord): Uint8Array {
 export function decodeEnd(bytes: Uint8Array): EndRecord {
   const m = EndType.decode(bytes) as unknown as { t?: U64; wall_ns?: U64; events?: U64; lost?: U64; packets?: U64; reason?: string };
   return { t: num(m.t), wallNs: big(m.wall_ns), events: num(m.events), lost: num(m.lost), packets: num(m.packets), reason: m.reason ?? '' };
+}
+
+/** Kernel monotonic ns at which the recorder's live reconstruction advanced its clock. */
+export interface ClockRecord {
+  readonly t: number;
+}
+
+export function encodeClock(r: ClockRecord): Uint8Array {
+  return ClockType.encode({ t: r.t }).finish();
+}
+
+export function decodeClock(bytes: Uint8Array): ClockRecord {
+  const m = ClockType.decode(bytes) as unknown as { t?: U64 };
+  return { t: num(m.t) };
 }

@@ -13,6 +13,7 @@ function buildRecording(events: readonly HopEvent[], opts: { end?: boolean; inde
   events.forEach((ev, i) => {
     enc.event(ev);
     if (i === 5) enc.lostEvents(ev.t, 3);
+    if (i === 7) enc.clock(ev.t + 1);
   });
   if (opts.end !== false) enc.end({ t: START_MONO + 9e9, wallNs: START_WALL + 9_000_000_000n, packets: 7, reason: 'duration' });
   return enc.take();
@@ -48,6 +49,7 @@ describe('recording format', () => {
     const topo = records.find((r) => r.kind === 'topology');
     expect(topo?.kind === 'topology' && topo.topology).toMatchObject({ snapshot: true, namespaces: NS_NAMES.map(([netns, name]) => ({ netns, name })), model: { nodes: ['x'] } });
     expect(records.filter((r) => r.kind === 'lost').map((r) => r.kind === 'lost' && r.lost)).toEqual([{ t: events[5]?.t, count: 3 }]);
+    expect(records.filter((r) => r.kind === 'clock').map((r) => r.kind === 'clock' && r.clock)).toEqual([{ t: (events[7]?.t ?? 0) + 1 }]);
     const end = records.at(-1);
     expect(end?.kind === 'end' && end.end).toEqual({ t: START_MONO + 9e9, wallNs: START_WALL + 9_000_000_000n, events: events.length, lost: 3, packets: 7, reason: 'duration' });
     expect(summary).toMatchObject({ truncatedAt: null, goodEnd: bytes.length, ended: true, invalid: 0, unknown: 0, damage: { regions: 0, bytes: 0 } });
