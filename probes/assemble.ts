@@ -8,6 +8,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HOP_KIND_CODES } from './hop-line.js';
+import { sampleCondition } from './sample.js';
 import type { HopKind } from '../shared/hop-event.js';
 
 /** Hop probes in the order they are attached. */
@@ -31,6 +32,11 @@ export interface ProgramOptions {
   readonly reasonNotSpecified: number;
   /** Tracepoints this kernel lacks are left out (reported by the caller, not fatal). */
   readonly skip?: ReadonlySet<HopKind>;
+  /**
+   * Follow 1 in N flows (probes/sample.ts), decided on a packet's first hop (default 1: all).
+   * Sampling turns flow memory on, so a sampled flow's replies are followed after NAT too.
+   */
+  readonly sampleRate?: number;
 }
 
 /** Where the .bt fragments are: beside this file in the source tree, or ../../probes from dist/. */
@@ -61,7 +67,9 @@ export function buildHopProgram(opts: ProgramOptions): string {
   assertNumeric('reasonNotSpecified', opts.reasonNotSpecified);
   // Defence in depth: the compiled filter is ours, but refuse anything that is not an expression.
   if (!/^[\s\w$()&|!=<>^~+-]*$/.test(opts.filterExpr)) throw new Error('compiled filter has unexpected characters');
-  const filtered = opts.filterExpr.trim() !== '1';
+  const sample = sampleCondition(opts.sampleRate ?? 1);
+  const filtered = opts.filterExpr.trim() !== '1' || sample !== '1';
+  const match = sample === '1' ? opts.filterExpr : `(${opts.filterExpr}) && ${sample}`;
   const dir = probesDir();
   const read = (f: string): string => readFileSync(`${dir}${f}`, 'utf8');
   const strip = (s: string): string => s.split('\n').filter((l) => !/^\s*\/\//.test(l)).join('\n');
@@ -73,7 +81,7 @@ export function buildHopProgram(opts: ProgramOptions): string {
     if (opts.skip?.has(probe.kind)) continue;
     const emit = emitTemplate
       .replace('{{SELF_NETNS}}', String(opts.selfNetns))
-      .replace('{{FILTER}}', opts.filterExpr)
+      .replace('{{FILTER}}', () => match)
       .replace('{{KIND}}', String(HOP_KIND_CODES[probe.kind]))
       .replace('{{FLOW_MATCH}}', filtered ? FLOW_MATCH : '')
       .replace('{{FLOW_REMEMBER}}', filtered ? FLOW_REMEMBER : '');

@@ -13,10 +13,15 @@ export const SAMPLE_MIX = 0x5851f42d4c957f2dn;
 /** Largest accepted N: the hash keeps 31 bits. */
 export const MAX_SAMPLE_RATE = 1 << 30;
 
+/** The bpftrace expression of the 31-bit flow hash. */
+export function sampleHashExpr(): string {
+  const k = `0x${SAMPLE_MIX.toString(16)}`;
+  return `(((($s0 + $d0) ^ (($s1 + $d1) * ${k}) ^ (($sp + $dp) << 17) ^ $l4) * ${k}) >> 33)`;
+}
+
 /** The bpftrace boolean expression "this flow is sampled" for 1 in `rate` flows; '1' for rate 1. */
 export function sampleCondition(rate: number): string {
   if (!Number.isSafeInteger(rate) || rate < 1 || rate > MAX_SAMPLE_RATE) throw new Error(`sample rate must be a whole number from 1 to ${MAX_SAMPLE_RATE}, got ${rate}`);
   if (rate === 1) return '1';
-  const k = `0x${SAMPLE_MIX.toString(16)}`;
-  return `(((((($s0 + $d0) ^ (($s1 + $d1) * ${k}) ^ (($sp + $dp) << 17) ^ $l4) * ${k}) >> 33) % ${rate}) == 0)`;
+  return `((${sampleHashExpr()} % ${rate}) == 0)`;
 }

@@ -119,7 +119,8 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
   if (!/^[\s\w$()&|!=<>^~+-]*$/.test(opts.filterExpr)) throw new Error('compiled filter has unexpected characters');
   const sample = sampleCondition(opts.sampleRate ?? 1);
   const dir = probesDir();
-  const strip = (s: string): string => s.split('\n').filter((l) => !/^\s*\/\//.test(l) || /\/\/ @/.test(l)).join('\n');
+  const marker = /^\s*\/\/ @(match|after|bucket|step|snapshot)\b/;
+  const strip = (s: string): string => s.split('\n').filter((l) => !/^\s*\/\//.test(l) || marker.test(l)).join('\n');
   const read = (f: string): string => strip(readFileSync(`${dir}${f}`, 'utf8'));
   const decode = read('decode.bt');
   const step = read('stats/step.bt');

@@ -1,0 +1,122 @@
+/**
+ * The stats document computed in user space from reconstructed packets (recordings, `trace`
+ * output, tests), with the kernel program's definitions: a segment is two consecutive hops of
+ * one packet; a free without a device happened where the packet last was; transit counts only
+ * namespaces a packet entered from another and left to another; interfaces count transmit
+ * (xmit) and receive (recv) hops. Values go through the same buckets, so documents from
+ * recordings and from the kernel compare like for like (compare.ts).
+ */
+import type { Packet } from '../packet.js';
+import type { HopKind } from '../hop-event.js';
+import { bucketIndex, histFromCounts } from './buckets.js';
+import { summarize } from './document.js';
+import type { DropStats, InterfaceStats, SegmentStats, StatsDocument, StatsPlace, TransitStats } from './types.js';
+
+export interface FromPacketsOptions {
+  /** Interval bounds in kernel ns (default: first and last hop). */
+  readonly startNs?: number;
+  readonly endNs?: number;
+  readonly wallClock?: (ns: number) => number;
+  readonly sampleRate?: number;
+  readonly filter?: string;
+}
+
+class Latencies {
+  readonly buckets = new Map<number, number>();
+  max = 0;
+  add(ns: number): void {
+    const b = bucketIndex(ns);
+    this.buckets.set(b, (this.buckets.get(b) ?? 0) + 1);
+    if (ns > this.max) this.max = ns;
+  }
+}
+
+interface Where {
+  readonly netns: number;
+  readonly ns: string;
+  readonly ifindex: number;
+  readonly ifname: string;
+  readonly event: HopKind;
+  readonly t: number;
+}
+
+export function statsFromPackets(packets: readonly Packet[], opts: FromPacketsOptions = {}): StatsDocument {
+  const segs = new Map<string, { from: StatsPlace; to: StatsPlace; lat: Latencies }>();
+  const transit = new Map<number, { ns: string; lat: Latencies }>();
+  const drops = new Map<string, DropStats>();
+  const ifs = new Map<string, { ns: string; netns: number; ifname: string; ifindex: number; rx: number; tx: number; rxB: number; txB: number }>();
+  let first = Infinity;
+  let last = -Infinity;
+  for (const p of packets) {
+    let prev: Where | null = null;
+    let enter = 0;
+    let entered = false;
+    for (const h of p.hops) {
+      first = Math.min(first, h.t);
+      last = Math.max(last, h.t);
+      const terminal = h.event === 'drop' || h.event === 'consume';
+      const here: Where = terminal && h.ifindex === 0 && prev
+        ? { ...prev, event: h.event, t: h.t }
+        : { netns: h.netns, ns: h.ns ?? `netns:${h.netns}`, ifindex: h.ifindex, ifname: h.ifname, event: h.event, t: h.t };
+      if (h.event === 'xmit' || h.event === 'recv') {
+        const k = `${here.netns}|${here.ifindex}`;
+        const c = ifs.get(k) ?? { ns: here.ns, netns: here.netns, ifname: here.ifname, ifindex: here.ifindex, rx: 0, tx: 0, rxB: 0, txB: 0 };
+        if (h.event === 'xmit') { c.tx++; c.txB += h.len; } else { c.rx++; c.rxB += h.len; }
+        ifs.set(k, c);
+      }
+      if (prev) {
+        const from: StatsPlace = { ns: prev.ns, ifname: prev.ifname, event: prev.event, netns: prev.netns, ifindex: prev.ifindex };
+        const to: StatsPlace = { ns: here.ns, ifname: here.ifname, event: here.event, netns: here.netns, ifindex: here.ifindex };
+        const k = `${prev.netns}.${prev.ifindex}.${prev.event}>${here.netns}.${here.ifindex}.${here.event}`;
+        const s = segs.get(k) ?? { from, to, lat: new Latencies() };
+        s.lat.add(here.t - prev.t);
+        segs.set(k, s);
+        if (prev.netns !== here.netns) {
+          if (entered) {
+            const tr = transit.get(prev.netns) ?? { ns: prev.ns, lat: new Latencies() };
+            tr.lat.add(prev.t - enter);
+            transit.set(prev.netns, tr);
+          }
+          entered = true;
+          enter = here.t;
+        }
+      } else {
+        enter = here.t;
+      }
+      if (h.event === 'drop') {
+        const reason = p.drop?.reason ?? 'reason-0';
+        const k = `${here.netns}|${here.ifindex}|${reason}`;
+        const d = drops.get(k);
+        drops.set(k, d ? { ...d, count: d.count + 1 } : { ns: here.ns, netns: here.netns, ifname: here.ifname, ifindex: here.ifindex, reason, count: 1 });
+      }
+      prev = here;
+    }
+  }
+  const startNs = opts.startNs ?? (Number.isFinite(first) ? first : 0);
+  const endNs = opts.endNs ?? (Number.isFinite(last) ? last : startNs);
+  const seconds = Math.max(0, (endNs - startNs) / 1e9);
+  const wall = opts.wallClock ?? ((ns: number) => ns / 1e6);
+  const segments: SegmentStats[] = [...segs.values()].map((s) => ({ from: s.from, to: s.to, ...summarize(histFromCounts(s.lat.buckets), s.lat.max) }));
+  const transits: TransitStats[] = [...transit].map(([netns, t]) => ({ ns: t.ns, netns, ...summarize(histFromCounts(t.lat.buckets), t.lat.max) }));
+  const interfaces: InterfaceStats[] = [...ifs.values()].map((c) => ({
+    ns: c.ns, netns: c.netns, ifname: c.ifname, ifindex: c.ifindex,
+    pps: seconds > 0 ? Math.round(((c.rx + c.tx) / seconds) * 10) / 10 : 0,
+    bps: seconds > 0 ? Math.round(((c.rxB + c.txB) * 8) / seconds) : 0,
+    rx_packets: c.rx, tx_packets: c.tx, rx_bytes: c.rxB, tx_bytes: c.txB,
+  }));
+  return {
+    type: 'stats',
+    start_ns: startNs,
+    end_ns: endNs,
+    start: new Date(wall(startNs)).toISOString(),
+    end: new Date(wall(endNs)).toISOString(),
+    duration_s: Math.round(seconds * 1000) / 1000,
+    sample_rate: opts.sampleRate ?? 1,
+    filter: opts.filter ?? '',
+    final: true,
+    segments: segments.sort((a, b) => b.count - a.count),
+    transit: transits.sort((a, b) => b.count - a.count),
+    drops: [...drops.values()].sort((a, b) => b.count - a.count),
+    interfaces: interfaces.sort((a, b) => b.pps - a.pps),
+  };
+}
