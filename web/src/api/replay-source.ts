@@ -1,12 +1,12 @@
 /**
- * Replay: plays a .hoptrace recording (shared/recording) in the browser as if it were live, so the
- * dashboard can be developed, demonstrated and tested without root or a service. Events are
- * re-batched into protobuf HopBatches and go through the same worker path as the live stream.
+ * Replay: plays a .hoptrace recording (shared/recording) as if it were live, so the dashboard can
+ * be developed, demonstrated and tested without root or a service. Runs inside the ingest worker
+ * (the page only fetches the bytes and hands them over): decoding and pacing a large recording
+ * never touches the UI thread, and events go straight to the engine without a protobuf round trip.
  */
 import type { HopEvent } from '../../../shared/hop-event.js';
 import { decodeRecording, namespaceNamesOf } from '../../../shared/recording/index.js';
 import type { RecordingHeader, TopologyRecord } from '../../../shared/recording/index.js';
-import { encodeBatch } from '../../../shared/wire.js';
 import type { Topology } from './contract.js';
 import { isTopology } from './contract.js';
 
@@ -42,7 +42,7 @@ export function readRecording(bytes: Uint8Array): Recording {
 }
 
 export interface ReplayHandlers {
-  batch(buf: ArrayBuffer): void;
+  events(events: HopEvent[]): void;
   progress(done: number, total: number): void;
   end(): void;
 }
@@ -52,6 +52,8 @@ export interface ReplayOptions {
   readonly speed: number;
   /** Start over when the end is reached (the demo); time keeps increasing across loops. */
   readonly loop: boolean;
+  /** Pause between loops, ms (default 1000: the demo reads as rounds of traffic). */
+  readonly loopGapMs?: number;
 }
 
 export interface Replay {
@@ -67,16 +69,12 @@ export function playRecording(rec: Recording, opts: ReplayOptions, h: ReplayHand
   const span = (events[events.length - 1]?.t ?? first) - first;
   let i = 0;
   let loopShift = 0;
-  let seq = 0;
   let stopped = false;
   const startWall = performance.now();
   let loopStartWall = startWall;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
-  const send = (batch: HopEvent[]): void => {
-    const bytes = encodeBatch({ events: batch, seq: seq++, lostKernel: 0 });
-    h.batch(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
-  };
+  const send = (batch: HopEvent[]): void => h.events(batch);
 
   const step = (): void => {
     if (stopped) return;
@@ -101,9 +99,9 @@ export function playRecording(rec: Recording, opts: ReplayOptions, h: ReplayHand
         return;
       }
       // Next loop: shift times past the end so packets never collide with the previous round.
-      loopShift += span + 2_000_000_000;
+      loopShift += span + Math.max(1_000_000, (opts.loopGapMs ?? 1000) * 1e6 * (Number.isFinite(opts.speed) ? opts.speed : 1)) + 1_000_000_000;
       i = 0;
-      loopStartWall = performance.now() + 1000;
+      loopStartWall = performance.now() + (opts.loopGapMs ?? 1000);
     }
     timer = setTimeout(step, Number.isFinite(opts.speed) ? TICK_MS : 0);
   };

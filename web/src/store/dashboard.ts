@@ -9,7 +9,6 @@ import type { Capabilities, SessionInfo, SessionList, SessionStateMessage, Strea
 import { dropReasonEntries, isCapabilities, isHealth, isSessionInfo, isSessionList, isTopology } from '../api/contract.js';
 import { ApiError, restClient, type RestClient } from '../api/rest.js';
 import { connectLive, type LiveSource } from '../api/live-source.js';
-import { playRecording, readRecording, type Replay } from '../api/replay-source.js';
 import { readToken, saveToken } from '../api/token.js';
 import type { ClockRef } from '../domain/format.js';
 import { formatUrlState, parseUrlState } from '../domain/url-state.js';
@@ -83,6 +82,8 @@ export function createDashboard(env: DashboardEnv) {
   const rows: ShallowRef<PacketRow[]> = shallowRef([]);
   /** Bumped whenever `rows` changes in place (appends do not replace the array). */
   const rowsVersion = shallowRef(0);
+  /** Rows dropped from the front of the list so far (the list keeps the newest ROWS_MAX). */
+  const rowsTrimmed = shallowRef(0);
   const topology: ShallowRef<Topology | null> = shallowRef(null);
   /** netns → name from the model and the stream's name updates. */
   const names: ShallowRef<ReadonlyMap<number, string>> = shallowRef(new Map());
@@ -91,7 +92,6 @@ export function createDashboard(env: DashboardEnv) {
   const rates: ShallowRef<RatePoint[]> = shallowRef([]);
 
   let live: LiveSource | null = null;
-  let replay: Replay | null = null;
   let req = 0;
   let pendingSelect: string | null = url.packet;
 
@@ -109,7 +109,10 @@ export function createDashboard(env: DashboardEnv) {
     switch (msg.type) {
       case 'rows': {
         let list = msg.reset ? sortByTime([...msg.rows]) : mergeByTime(rows.value, msg.rows);
-        if (list.length > ROWS_MAX) list = list.slice(list.length - ROWS_MAX);
+        if (list.length > ROWS_MAX) {
+          if (!msg.reset) rowsTrimmed.value += list.length - ROWS_MAX;
+          list = list.slice(list.length - ROWS_MAX);
+        }
         if (state.originNs === 0 && list[0]) state.originNs = list[0].t;
         rows.value = list;
         triggerRef(rows);
@@ -154,8 +157,22 @@ export function createDashboard(env: DashboardEnv) {
           state.detailMissing = true;
         }
         break;
+      case 'recording': {
+        const info = msg.info;
+        state.clock = { monotonicNs: info.startMonoNs, epochMs: info.startWallMs };
+        names.value = new Map(info.names);
+        setTopology(isTopology(info.topology) ? info.topology : null);
+        if (info.damaged > 0) notify({ kind: 'warning', title: 'Recording partly damaged', body: `${info.damaged} damaged stretch(es) were skipped.` });
+        break;
+      }
+      case 'replay-progress':
+        state.replayProgress = msg.total ? msg.done / msg.total : 1;
+        if (msg.ended) state.replayDone = true;
+        break;
       case 'error':
-        notify({ kind: 'error', title: 'Packet reconstruction failed', body: msg.message });
+        notify(msg.context === 'replay'
+          ? { kind: 'error', title: 'Cannot replay the recording', body: msg.message }
+          : { kind: 'error', title: 'Packet reconstruction failed', body: msg.message });
         break;
     }
   };
@@ -389,7 +406,7 @@ export function createDashboard(env: DashboardEnv) {
     state.replayName = label;
     state.replayDone = false;
     live?.close();
-    replay?.stop();
+    post({ type: 'stop-replay' });
     if (!fresh) {
       rows.value = [];
       rowsVersion.value++;
@@ -406,26 +423,21 @@ export function createDashboard(env: DashboardEnv) {
       } else {
         bytes = source;
       }
-      const rec = readRecording(bytes);
-      state.clock = { monotonicNs: rec.header.startMonoNs, epochMs: Number(rec.header.startWallNs / 1_000_000n) };
-      post({ type: 'drop-reasons', entries: [...rec.header.dropReasons] });
-      names.value = new Map(rec.names);
-      setTopology(rec.topology);
-      if (rec.damaged > 0) notify({ kind: 'warning', title: 'Recording partly damaged', body: `${rec.damaged} damaged stretch(es) were skipped.` });
-      const params = new URLSearchParams(location.search);
-      const speed = params.get('speed') === 'max' ? Number.POSITIVE_INFINITY : Number(params.get('speed') ?? 1) || 1;
-      const loop = params.get('loop') !== '0';
-      replay = playRecording(rec, { speed, loop }, {
-        batch: (buf) => post({ type: 'batch', buf }, [buf]),
-        progress: (done, total) => { state.replayProgress = total ? done / total : 1; },
-        end: () => {
-          state.replayDone = true;
-          post({ type: 'flush' });
-        },
-      });
     } catch (err) {
       notify({ kind: 'error', title: 'Cannot replay the recording', body: err instanceof Error ? err.message : String(err) });
+      return;
     }
+    const params = new URLSearchParams(location.search);
+    const speed = params.get('speed') === 'max' ? Number.POSITIVE_INFINITY : Number(params.get('speed') ?? 1) || 1;
+    const gap = Number(params.get('gap') ?? 1000);
+    // The worker decodes and plays it: a big recording never blocks this thread.
+    const buf = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+      ? (bytes.buffer as ArrayBuffer)
+      : (bytes.slice().buffer as ArrayBuffer);
+    post({
+      type: 'replay', bytes: buf, speed, loop: params.get('loop') !== '0',
+      loopGapMs: Number.isFinite(gap) && gap >= 0 ? gap : 1000,
+    }, [buf]);
   }
 
   function openDemo(): void {
@@ -453,7 +465,7 @@ export function createDashboard(env: DashboardEnv) {
       // Keep other parameters (speed, loop) that are not part of the shared view.
       const keep = new URLSearchParams(location.search);
       const next = new URLSearchParams(q);
-      for (const k of ['speed', 'loop', 'max']) {
+      for (const k of ['speed', 'loop', 'gap', 'max']) {
         const v = keep.get(k);
         if (v !== null) next.set(k, v);
       }
@@ -482,12 +494,11 @@ export function createDashboard(env: DashboardEnv) {
 
   function stop(): void {
     live?.close();
-    replay?.stop();
     worker.terminate();
   }
 
   return {
-    state, rows, rowsVersion, topology, names, detail, expected, rates,
+    state, rows, rowsVersion, rowsTrimmed, topology, names, detail, expected, rates,
     nsName, applyFilter, checkFilter, setFacet, select, setPaused, newSession, switchSession, refreshSessions,
     startReplay, openDemo, setToken, dismiss, start, stop,
   };

@@ -5,12 +5,54 @@
  */
 import { IngestCore } from './ingest-core.js';
 import type { FromWorker, ToWorker } from './protocol.js';
+import { playRecording, readRecording, type Replay } from '../api/replay-source.js';
 
 const ctx = self as unknown as DedicatedWorkerGlobalScope;
 const core = new IngestCore({ now: () => performance.now() });
 let flushMs = 100;
 let dirty = false;
 let timer: ReturnType<typeof setTimeout> | undefined;
+let replay: Replay | null = null;
+let lastProgress = 0;
+
+function startReplay(msg: Extract<ToWorker, { type: 'replay' }>): void {
+  replay?.stop();
+  let rec;
+  try {
+    rec = readRecording(new Uint8Array(msg.bytes));
+  } catch (err) {
+    post({ type: 'error', context: 'replay', message: err instanceof Error ? err.message : String(err) });
+    return;
+  }
+  core.setDropReasons([...rec.header.dropReasons]);
+  core.setTopology([...rec.names], []);
+  post({
+    type: 'recording',
+    info: {
+      names: [...rec.names], topology: rec.topology, startWallMs: Number(rec.header.startWallNs / 1_000_000n),
+      startMonoNs: rec.header.startMonoNs, events: rec.events.length, lost: rec.lost, damaged: rec.damaged,
+      host: rec.header.host, filter: rec.header.filter,
+    },
+  });
+  replay = playRecording(rec, { speed: msg.speed, loop: msg.loop, loopGapMs: msg.loopGapMs }, {
+    events(events) {
+      core.ingestEvents(events);
+      schedule();
+    },
+    progress(done, total) {
+      const now = performance.now();
+      if (now - lastProgress < 250 && done < total) return;
+      lastProgress = now;
+      post({ type: 'replay-progress', done, total, ended: false });
+    },
+    end() {
+      core.flush();
+      schedule();
+      post({ type: 'replay-progress', done: rec.events.length, total: rec.events.length, ended: true });
+      post({ type: 'stats', stats: core.stats() });
+    },
+  });
+}
 
 function post(msg: FromWorker): void {
   ctx.postMessage(msg);
@@ -59,6 +101,13 @@ ctx.onmessage = (e: MessageEvent<ToWorker>) => {
         break;
       case 'get':
         post({ type: 'packet', req: msg.req, detail: core.get(msg.id) });
+        break;
+      case 'replay':
+        startReplay(msg);
+        break;
+      case 'stop-replay':
+        replay?.stop();
+        replay = null;
         break;
       case 'flush':
         core.flush();

@@ -99,7 +99,10 @@ export type ToWorker =
   | { readonly type: 'filter'; readonly text: string; readonly facet: Facet | null }
   | { readonly type: 'pause'; readonly paused: boolean }
   | { readonly type: 'get'; readonly id: string; readonly req: number }
-  /** End of a finite input (replay): finish every live packet now. */
+  /** Play a .hoptrace recording (bytes transferred) as the source. */
+  | { readonly type: 'replay'; readonly bytes: ArrayBuffer; readonly speed: number; readonly loop: boolean; readonly loopGapMs: number }
+  | { readonly type: 'stop-replay' }
+  /** End of a finite input: finish every live packet now. */
   | { readonly type: 'flush' }
   /** A new session: forget everything. */
   | { readonly type: 'reset' }
@@ -110,4 +113,20 @@ export type FromWorker =
   | { readonly type: 'stats'; readonly stats: WorkerStats }
   | { readonly type: 'filter'; readonly ok: true; readonly text: string } | { readonly type: 'filter'; readonly ok: false; readonly text: string; readonly problem: FilterProblem }
   | { readonly type: 'packet'; readonly req: number; readonly detail: PacketDetail | null }
-  | { readonly type: 'error'; readonly message: string };
+  | { readonly type: 'recording'; readonly info: RecordingInfo }
+  | { readonly type: 'replay-progress'; readonly done: number; readonly total: number; readonly ended: boolean }
+  | { readonly type: 'error'; readonly message: string; readonly context?: 'replay' };
+
+/** What the page needs to know about a recording the worker plays. */
+export interface RecordingInfo {
+  readonly names: readonly (readonly [number, string])[];
+  /** The topology model captured with the recording (shared/topology Topology), or null. */
+  readonly topology: unknown;
+  readonly startWallMs: number;
+  readonly startMonoNs: number;
+  readonly events: number;
+  readonly lost: number;
+  readonly damaged: number;
+  readonly host: string;
+  readonly filter: string;
+}
