@@ -4,6 +4,8 @@
  * the tuple whenever NAT rewrote it; the drop reason at the end.
  */
 import type { Packet, Hop, Tuple } from './packet.js';
+import type { NetfilterVerdict } from './netfilter/types.js';
+import { isDropVerdict } from './netfilter/types.js';
 
 export function formatDuration(ns: number): string {
   if (ns < 1_000) return `${ns}ns`;
@@ -58,8 +60,11 @@ export function formatPacket(p: Packet, index?: number): string {
   lines.push(`${head}  ${p.proto} ${formatTuple(p, p.proto)}${packetDetail(p)}  ${fate}  (${p.hops.length} hops, ${formatDuration(totalLatency(p))})${clone}`);
   const nsWidth = Math.max(4, ...p.hops.map((h) => nsLabel(h).length));
   const ifWidth = Math.max(6, ...p.hops.map((h) => h.ifname.length || 1));
+  const nfIndent = ' '.repeat(13);
+  const steps = p.netfilter ?? [];
+  if (steps.length > 0) lines.push(...formatNetfilterSteps(steps.filter((s) => s.afterHop < 0), nfIndent));
   let prev: Hop | undefined;
-  for (const h of p.hops) {
+  for (const [i, h] of p.hops.entries()) {
     const dt = prev ? `+${formatDuration(h.t - prev.t)}` : '+0';
     let note = '';
     if (h.nat) {
@@ -68,10 +73,13 @@ export function formatPacket(p: Packet, index?: number): string {
     }
     if (h.event === 'drop') note = `  ✗ ${p.drop?.reason ?? 'dropped'}`;
     lines.push(`  ${dt.padStart(9)}  ${nsLabel(h).padEnd(nsWidth)}  ${(h.ifname || '-').padEnd(ifWidth)}  ${h.event.padEnd(7)}${note}`.trimEnd());
+    if (steps.length > 0) lines.push(...formatNetfilterSteps(steps.filter((s) => s.afterHop === i), nfIndent));
     prev = h;
   }
   if (p.drop) {
-    lines.push(`  dropped in ${p.drop.ns ?? `netns:${p.drop.netns}`}${p.drop.ifname ? ` at ${p.drop.ifname}` : ''}: ${p.drop.reason}`);
+    const by = steps.find((s) => isDropVerdict(s.verdict));
+    const rule = by ? `, by ${nfChainLabel(by)} ${by.type === 'rule' ? `rule ${quoteRule(by)}` : `policy ${by.verdict}`}` : '';
+    lines.push(`  dropped in ${p.drop.ns ?? `netns:${p.drop.netns}`}${p.drop.ifname ? ` at ${p.drop.ifname}` : ''}: ${p.drop.reason}${rule}`);
   }
   return lines.join('\n');
 }
@@ -84,4 +92,53 @@ export function formatDivergence(summary: string): string {
 /** JSON for one packet line of `--json` output (the public NDJSON contract). */
 export function packetJson(p: Packet): string {
   return JSON.stringify(p);
+}
+
+/** `ip filter FORWARD`: family, table and chain, the way iptables-nft and nft users know them. */
+export function nfChainLabel(s: Pick<NetfilterVerdict, 'family' | 'table' | 'chain'>): string {
+  return `${s.family} ${s.table} ${s.chain}`;
+}
+
+function quoteRule(s: NetfilterVerdict): string {
+  const handle = s.handle !== null ? ` (handle ${s.handle})` : '';
+  return `'${s.rule ?? '?'}'${handle}`;
+}
+
+/** Whether a step says something on its own: a rule that decided, rewrote or dropped; a policy other than accept. */
+export function isNotableStep(s: NetfilterVerdict): boolean {
+  if (s.nat !== null || isDropVerdict(s.verdict)) return true;
+  if (s.type === 'rule') return s.verdict !== 'continue';
+  if (s.type === 'policy') return s.verdict !== 'accept';
+  return false;
+}
+
+function stepText(s: NetfilterVerdict): string {
+  switch (s.type) {
+    case 'rule': return `rule ${quoteRule(s)} → ${s.nat ?? s.verdict}`;
+    case 'conntrack': return `${s.nat ?? 'nat'} by conntrack, as rule ${quoteRule(s)} set up for the connection`;
+    default: return `${s.type} ${s.verdict}`;
+  }
+}
+
+/**
+ * Lines for the netfilter steps after one hop, in order: each notable step on its own line, runs
+ * of chains that merely let the packet through (policy accept, no rule matched) on one line.
+ */
+export function formatNetfilterSteps(steps: readonly NetfilterVerdict[], indent: string): string[] {
+  const out: string[] = [];
+  let passed: string[] = [];
+  const flush = (): void => {
+    if (passed.length > 0) out.push(`${indent}⛨ passed ${[...new Set(passed)].join(', ')} (policy accept)`);
+    passed = [];
+  };
+  for (const s of steps) {
+    if (isNotableStep(s)) {
+      flush();
+      out.push(`${indent}⛨ ${s.hook.padEnd(11)} ${nfChainLabel(s)}: ${stepText(s)}`);
+    } else if (s.type === 'policy') {
+      passed.push(nfChainLabel(s));
+    }
+  }
+  flush();
+  return out;
 }

@@ -5,6 +5,7 @@
  * add fields, never rename or remove them.
  */
 import type { HopKind } from './hop-event.js';
+import type { NetfilterVerdict } from './netfilter/types.js';
 
 export type Fate = 'delivered' | 'dropped' | 'unknown';
 
@@ -72,4 +73,9 @@ export interface Packet {
   readonly hops: readonly Hop[];
   /** id of the packet this one was cloned from (bridge flooding, taps), null for originals. */
   readonly cloneOf: string | null;
+  /**
+   * Netfilter rules, policies and returns the packet met, in order (`trace --netfilter`; absent
+   * otherwise). Each names the hop it followed. See shared/netfilter/types.ts.
+   */
+  readonly netfilter?: readonly NetfilterVerdict[];
 }

@@ -1,0 +1,89 @@
+/**
+ * Glue between a trace's reconstructed packets and the netfilter tracer: packets wait a moment
+ * (the monitors' events arrive after the hops), then leave with their `netfilter` steps attached.
+ * `trace --netfilter` and `record` can share this; the service can use NetfilterTracer and
+ * NetfilterCorrelator directly.
+ */
+import { EventEmitter } from 'node:events';
+import { execa } from 'execa';
+import type { FilterAst } from '../../shared/filter/index.js';
+import type { Packet } from '../../shared/packet.js';
+import { NetfilterCorrelator } from '../../shared/netfilter/correlate.js';
+import { NetfilterTracer, monotonicNs, type NetfilterTracerOptions } from './tracer.js';
+import { CannotTraceError } from '../trace-session.js';
+
+export interface PacketStepsOptions extends NetfilterTracerOptions {
+  /** How long a finished packet waits for its netfilter events (ns after its last hop). */
+  readonly delayNs?: number;
+}
+
+/** Checks that nft and nsenter can run; one sentence per problem. */
+export async function netfilterPreflight(): Promise<string[]> {
+  const problems: string[] = [];
+  const nft = await execa('nft', ['--version'], { reject: false });
+  if (nft.failed || nft.exitCode !== 0) problems.push('--netfilter needs nft (nftables): install it with `apt-get install nftables`.');
+  const ns = await execa('nsenter', ['--version'], { reject: false });
+  if (ns.failed || ns.exitCode !== 0) problems.push('--netfilter needs nsenter (util-linux).');
+  if (process.getuid?.() !== 0) problems.push('--netfilter must run as root to add nft tables in each namespace.');
+  return problems;
+}
+
+export class PacketNetfilterSteps extends EventEmitter<{ warning: [string] }> {
+  readonly tracer: NetfilterTracer;
+  readonly correlator = new NetfilterCorrelator();
+  private readonly delayNs: number;
+  private readonly now: () => number;
+  private waiting: Packet[] = [];
+  private readonly seenNetns = new Set<number>();
+
+  constructor(opts: PacketStepsOptions = {}) {
+    super();
+    this.now = opts.now ?? monotonicNs;
+    this.delayNs = opts.delayNs ?? 300_000_000;
+    this.tracer = new NetfilterTracer(opts);
+    this.tracer.on('event', (ev) => this.correlator.add(ev));
+    this.tracer.on('warning', (w) => this.emit('warning', w));
+  }
+
+  /** Checks the host, then starts tracing in every namespace. Throws CannotTraceError (sentences naming the fix). */
+  async start(filter: FilterAst): Promise<void> {
+    const problems = await netfilterPreflight();
+    if (problems.length > 0) throw new CannotTraceError(problems);
+    await this.tracer.start(filter);
+  }
+
+  /** A hop was seen in `netns`: make sure that namespace is traced too. */
+  noteNetns(netns: number): void {
+    if (this.seenNetns.has(netns)) return;
+    this.seenNetns.add(netns);
+    void this.tracer.trackNetns(netns);
+  }
+
+  /** Queues finished packets; returns those whose wait is over, with their steps. */
+  pass(packets: readonly Packet[]): Packet[] {
+    this.waiting.push(...packets);
+    const cutoff = this.now() - this.delayNs;
+    const out: Packet[] = [];
+    const keep: Packet[] = [];
+    for (const p of this.waiting) {
+      const last = p.hops[p.hops.length - 1]?.t ?? 0;
+      (last <= cutoff ? out : keep).push(p);
+    }
+    this.waiting = keep;
+    this.correlator.prune(cutoff - 10_000_000_000);
+    return out.map((p) => this.correlator.annotate(p));
+  }
+
+  /** End of the trace: waits out the delay once, then returns every queued packet with its steps. */
+  async finish(last: readonly Packet[]): Promise<Packet[]> {
+    this.waiting.push(...last);
+    if (this.waiting.length > 0) await new Promise((r) => setTimeout(r, this.delayNs / 1e6));
+    const out = this.waiting.map((p) => this.correlator.annotate(p));
+    this.waiting = [];
+    return out;
+  }
+
+  stop(): Promise<void> {
+    return this.tracer.stop();
+  }
+}
