@@ -29,7 +29,8 @@ export async function preflight(): Promise<Preflight> {
 
 async function checkHost(): Promise<Preflight> {
   const problems: string[] = [];
-  if (process.getuid?.() !== 0) {
+  const root = process.getuid?.() === 0;
+  if (!root) {
     problems.push('hoptrace must run as root to attach kernel probes: run it with sudo.');
   }
   let bpftraceVersion: string | null = null;
@@ -43,7 +44,8 @@ async function checkHost(): Promise<Preflight> {
     problems.push('this kernel has no BTF (/sys/kernel/btf/vmlinux): hoptrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y.');
   }
   // bpftrace 0.17 looks for tracepoints under debugfs; either mount satisfies the kernel.
-  if (!TRACEFS_DIRS.some((d) => existsSync(`${d}/events`))) {
+  // Only root can look inside debugfs: for anyone else the check would always fail.
+  if (root && !TRACEFS_DIRS.some((d) => existsSync(`${d}/events`))) {
     problems.push('tracefs is not mounted: run `mount -t debugfs nodev /sys/kernel/debug && mount -t tracefs nodev /sys/kernel/tracing` (npm run setup does this).');
   }
   return { ok: problems.length === 0, problems, bpftraceVersion };

@@ -7,13 +7,12 @@
 import { EventEmitter } from 'node:events';
 import { statSync } from 'node:fs';
 import type { HopEvent } from '../shared/hop-event.js';
-import { parseFilter, compileToBpftrace, describeFilter, matchesHop, type FilterAst } from '../shared/filter/index.js';
+import { parseFilter, compileToBpftrace, describeFilter, packetMatches, type FilterAst } from '../shared/filter/index.js';
 import { buildHopProgram } from '../probes/assemble.js';
 import { BpftraceProcess, type BpftraceExit } from './bpftrace.js';
 import { preflight } from './preflight.js';
 import { loadDropReasons, type DropReasons } from './drop-reasons.js';
 import type { Packet } from '../shared/packet.js';
-import { protoNumber } from '../shared/hop-event.js';
 
 export interface TraceSessionOptions {
   /** Filter text in the pcap-like language; '' traces every IP packet. Parsed here: FilterError on bad input. */
@@ -63,10 +62,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
   }
 
   /** Whether a reconstructed packet matches the user's filter (any hop matches). */
-  accepts = (packet: Packet): boolean => {
-    if (this.filterAst.kind === 'all') return true;
-    return packet.hops.some((h) => matchesHop(this.filterAst, { family: packet.family, proto: protoNumber(packet.proto), src: h.src, dst: h.dst, sport: h.sport, dport: h.dport }));
-  };
+  accepts = (packet: Packet): boolean => packetMatches(this.filterAst, packet);
 
   /** Checks the host, attaches the probes; resolves once they are attached. */
   async start(): Promise<void> {

@@ -7,7 +7,7 @@ import type { HopEvent } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
 import { Reconstructor, type ReconstructOptions } from '../../shared/reconstruct.js';
 import { recordingNsName } from '../../shared/recording/index.js';
-import { TraceSession } from '../trace-session.js';
+import { parseFilter, packetMatches } from '../../shared/filter/index.js';
 import type { RecordingFile } from './reader.js';
 
 /**
@@ -30,8 +30,8 @@ export async function reconstructOptionsFor(file: RecordingFile): Promise<Record
   let filterProblem: string | null = null;
   if (file.header.filter !== '') {
     try {
-      // TraceSession's constructor only parses the filter; its `accepts` is what `trace` applies.
-      accept = new TraceSession({ filter: file.header.filter }).accepts;
+      const ast = parseFilter(file.header.filter);
+      accept = (p) => packetMatches(ast, p);
     } catch (err) {
       filterProblem = `the recorded filter '${file.header.filter}' does not parse here (${(err as Error).message}); showing every packet`;
     }

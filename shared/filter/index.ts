@@ -10,8 +10,8 @@ export { PORT_PROTOCOLS, PROTO_INFO } from './ast.js';
 export { FilterError, formatFilterError } from './error.js';
 export { MAX_FILTER_LENGTH } from './lexer.js';
 export { MAX_FILTER_DEPTH, parseFilter } from './parse.js';
-export { compileMatcher, matchesHop } from './match.js';
-export type { FilterHop, HopMatcher } from './match.js';
+export { compileMatcher, matchesHop, packetMatches } from './match.js';
+export type { FilterHop, FilterPacket, HopMatcher } from './match.js';
 export { describeFilter } from './describe.js';
 export { BPFTRACE_FILTER_VARIABLES, compileToBpftrace } from './bpftrace.js';
 export {

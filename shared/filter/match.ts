@@ -2,6 +2,7 @@
 import { bytesInPrefix, parseAddress } from './address.js';
 import type { FilterAst, FilterExpr, Direction } from './ast.js';
 import { PORT_PROTOCOLS, PROTO_INFO } from './ast.js';
+import { protoNumber } from '../hop-event.js';
 
 /** The fields of a hop a filter looks at. `HopEvent` (shared/hop-event.ts) has this shape. */
 export interface FilterHop {
@@ -98,4 +99,21 @@ export function matchesHop(ast: FilterAst, hop: FilterHop): boolean {
     matcherCache.set(ast, m);
   }
   return m(hop);
+}
+
+/** What `packetMatches` needs of a packet (shared/packet.ts `Packet` has this shape). */
+export interface FilterPacket {
+  readonly family: 4 | 6;
+  readonly proto: string;
+  readonly hops: ReadonlyArray<Pick<FilterHop, 'src' | 'dst' | 'sport' | 'dport'>>;
+}
+
+/**
+ * The product's filter rule for packets: a packet matches when any of its hops matches (so a
+ * packet NAT rewrote into or out of the filter still shows, with all its hops).
+ */
+export function packetMatches(ast: FilterAst, packet: FilterPacket): boolean {
+  if (ast.kind === 'all') return true;
+  const proto = protoNumber(packet.proto);
+  return packet.hops.some((h) => matchesHop(ast, { family: packet.family, proto, src: h.src, dst: h.dst, sport: h.sport, dport: h.dport }));
 }

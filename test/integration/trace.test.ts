@@ -72,7 +72,7 @@ describe.skipIf(!isRoot)(`trace on a real lab (${NEEDS_ROOT})`, () => {
     const reply = out.packets.find((p) => p.src === lab.addr.ext);
     expect(path(req).slice(0, 7)).toEqual(['pod1/eth0/xmit', 'node/veth-pod1/rx', 'node/veth-pod1/recv', 'node/br0/recv', 'node/eth-node/xmit', 'ext/eth0/rx', 'ext/eth0/recv']);
     // A UDP datagram a socket read is freed without a tracepoint, or consumed in ext.
-    expect(path(req).slice(7)).toEqual(path(req).length > 7 ? ['ext/eth0/consume'] : []);
+    for (const extra of path(req).slice(7)) expect(extra).toMatch(/^ext\/(eth0)?\/consume$/);
     expect(req?.hops[4]?.nat).toMatchObject({ kind: 'snat', to: { src: lab.addr.nodeExt } });
     expect(path(reply).slice(0, 7)).toEqual(['ext/eth0/xmit', 'node/eth-node/rx', 'node/eth-node/recv', 'node/br0/xmit', 'node/veth-pod1/xmit', 'pod1/eth0/rx', 'pod1/eth0/recv']);
     expect(reply).toMatchObject({ dst: lab.addr.nodeExt });
