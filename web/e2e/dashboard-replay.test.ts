@@ -56,6 +56,8 @@ describe.skipIf(missing !== null)(`dashboard, replaying the demo lab${missing ? 
   it('should show a MASQUERADEd packet\'s hops across pod, node and external namespace with the rewrite', async () => {
     const { page, errors } = await replay('&filter=' + encodeURIComponent('udp and src host 10.244.1.11 and port 7000'));
     const row = page.locator('[data-testid="packet-row"]').filter({ has: page.locator('.badge.nat') }).first();
+    // It reached ext, which owns 10.99.0.2: delivered (the replayed model's addresses are known).
+    expect(await row.getAttribute('data-fate')).toBe('delivered');
     await row.click();
     const timeline = page.locator('[data-testid="hop-timeline"]');
     await timeline.waitFor();

@@ -101,6 +101,15 @@ export interface GraphOptions {
   readonly autoCollapseOver?: number;
 }
 
+/** Every address of every namespace, as [netns, address without prefix]: lets the engine call a packet received by its destination's namespace delivered. */
+export function localAddresses(topo: Topology | null): [number, string][] {
+  const out: [number, string][] = [];
+  for (const ns of topo?.namespaces ?? []) {
+    for (const i of ns.interfaces) for (const a of i.addrs) out.push([ns.netns, a.split('/')[0] ?? a]);
+  }
+  return out;
+}
+
 export const nsId = (netns: number): string => `ns:${netns}`;
 export const ifId = (netns: number, ifindex: number): string => `if:${netns}:${ifindex}`;
 export const ifKey = (netns: number, ifindex: number): string => `${netns}:${ifindex}`;

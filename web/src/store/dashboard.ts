@@ -14,6 +14,7 @@ import type { ClockRef } from '../domain/format.js';
 import { formatUrlState, parseUrlState } from '../domain/url-state.js';
 import { expectedFor, type ExpectedView } from '../domain/expected.js';
 import { mergeByTime, sortByTime } from '../domain/rows.js';
+import { localAddresses } from '../domain/topology-graph.js';
 import type { Facet, FilterProblem, FromWorker, PacketDetail, PacketRow, ToWorker, WorkerStats } from '../worker/protocol.js';
 import { parseFilter, FilterError, formatFilterError } from '../../../shared/filter/index.js';
 
@@ -212,11 +213,7 @@ export function createDashboard(env: DashboardEnv) {
   }
 
   function pushNames(): void {
-    const local: [number, string][] = [];
-    for (const ns of topology.value?.namespaces ?? []) {
-      for (const i of ns.interfaces) for (const a of i.addrs) local.push([ns.netns, a.split('/')[0] ?? a]);
-    }
-    post({ type: 'topology', names: [...names.value], local });
+    post({ type: 'topology', names: [...names.value], local: localAddresses(topology.value) });
   }
 
   // ---- filter, facet, selection ----

@@ -6,6 +6,8 @@
 import { IngestCore } from './ingest-core.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { playRecording, readRecording, type Replay } from '../api/replay-source.js';
+import { isTopology } from '../api/contract.js';
+import { localAddresses } from '../domain/topology-graph.js';
 
 const ctx = self as unknown as DedicatedWorkerGlobalScope;
 const core = new IngestCore({ now: () => performance.now() });
@@ -25,7 +27,8 @@ function startReplay(msg: Extract<ToWorker, { type: 'replay' }>): void {
     return;
   }
   core.setDropReasons([...rec.header.dropReasons]);
-  core.setTopology([...rec.names], []);
+  // Before the first event: fates that rest on "received where the destination lives" need the model's addresses.
+  core.setTopology([...rec.names], localAddresses(isTopology(rec.topology) ? rec.topology : null));
   post({
     type: 'recording',
     info: {
