@@ -10,6 +10,7 @@ import type {
 } from '../../shared/api-types.js';
 import { CreateSessionRequest, PacketsQuery, SESSION_ID_RE } from '../../shared/api-types.js';
 import type { Topology } from '../../shared/topology/model.js';
+import type { Packet } from '../../shared/packet.js';
 import { loadDropReasons } from '../drop-reasons.js';
 import { ApiError } from './errors.js';
 import type { Session, SessionRegistry } from './sessions.js';
@@ -22,6 +23,8 @@ export interface ApiDeps {
   readonly startedAt: number;
   /** Topology discovery; throws ApiError('unavailable') where it cannot run. */
   readonly topology: () => Promise<Topology>;
+  /** Adds the expected path and divergence to a packet (identity without a model). */
+  readonly annotate?: (packet: Packet) => Packet;
 }
 
 function sessionParam(registry: SessionRegistry, req: Request): Session {
@@ -93,7 +96,8 @@ export function apiRouter(deps: ApiDeps): Router {
     const session = sessionParam(registry, req);
     const query = PacketsQuery.parse(req.query);
     registry.touch(session);
-    res.json(session.feed.lastPackets(query.limit));
+    const packets = session.feed.lastPackets(query.limit);
+    res.json(deps.annotate ? packets.map(deps.annotate) : packets);
   });
 
   router.use((req) => {

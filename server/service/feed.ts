@@ -60,6 +60,10 @@ export interface FeedOptions {
   /** Finished packets kept for the packets endpoint. */
   readonly packetsKept: number;
   readonly nsName: (netns: number) => string | null;
+  /** Local addresses per namespace (the topology model): received where dst lives = delivered. */
+  readonly isLocal?: (netns: number, addr: string) => boolean;
+  /** Told about every hop (the model refreshes when it sees an unknown namespace or interface). */
+  readonly noteHop?: (ev: HopEvent) => void;
   /** Events to leave out (the service's own connections: streaming them would feed on itself). */
   readonly ignore?: (ev: HopEvent) => boolean;
   readonly log: (line: string) => void;
@@ -104,6 +108,7 @@ export class TraceFeed {
     // Reasons and the filter come from whichever source is attached; both are the same for all of them.
     this.tail = new PacketTail(opts.packetsKept, {
       nsName: opts.nsName,
+      ...(opts.isLocal ? { isLocal: opts.isLocal } : {}),
       dropReason: (code) => this.reasons?.name(code) ?? `reason-${code}`,
       accept: (p) => this.source?.accepts(p) ?? true,
     });
@@ -177,8 +182,10 @@ export class TraceFeed {
     const source = this.opts.source(this.opts.filter);
     this.pending = source;
     const ignore = this.opts.ignore;
+    const noteHop = this.opts.noteHop;
     source.on('hop', (ev) => {
       if (ignore?.(ev)) return;
+      noteHop?.(ev);
       this.events++;
       // Sampled once per batch (at its first event): reading the clock costs more than the rest of this handler.
       if (this.batcher.pendingEvents === 0) this.sourceLagMs = Math.max(0, Math.round((monotonicNowNs() - ev.t) / 1e6));

@@ -14,6 +14,7 @@ import { Server } from 'socket.io';
 import type { Capabilities } from '../../shared/api-types.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { Topology } from '../../shared/topology/model.js';
+import { watchedModel, fixedModel } from './model.js';
 import { detectCapabilities } from '../capabilities.js';
 import { AccessPolicy, isLoopbackHost } from './access.js';
 import { apiRouter } from './api.js';
@@ -55,9 +56,9 @@ export interface ServiceOptions {
   readonly webDist?: string | null;
   /** Default: detectCapabilities() once at start-up. */
   readonly capabilities?: Capabilities;
-  /** Default: server/namespace-names.ts when it loads, else none (ns: null). */
+  /** Default: server/namespace-names.ts. null: do not read this host (synthetic sources in tests): no names, no live model. */
   readonly namespaceNames?: NamespaceNamer | null;
-  /** Default: server/topology/discover.ts. */
+  /** Default: the live model (server/topology/watch.ts); a fixed one for tests. */
   readonly topology?: () => Promise<Topology>;
   readonly log?: (line: string) => void;
 }
@@ -87,26 +88,6 @@ function defaultWebDist(): string | null {
   return null;
 }
 
-/** Discovery is costly (commands per namespace): share one run between callers for a moment. */
-function cachedTopology(log: (line: string) => void): () => Promise<Topology> {
-  let last: { at: number; value: Promise<Topology> } | undefined;
-  return () => {
-    if (last && Date.now() - last.at < 2000) return last.value;
-    const value = import('../topology/discover.js').then(
-      (mod) => mod.discoverTopology(),
-      (err: unknown) => {
-        log(`topology discovery unavailable: ${(err as Error).message}`);
-        throw new ApiError(503, 'unavailable', 'topology discovery is not available in this build of hoptrace');
-      },
-    );
-    last = { at: Date.now(), value };
-    value.catch(() => {
-      if (last?.value === value) last = undefined;
-    });
-    return value;
-  };
-}
-
 function urlHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
   if (host === '::') return '[::1]';
@@ -122,12 +103,18 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   const log = options.log ?? ((line: string) => process.stderr.write(`hoptrace serve: ${line}\n`));
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const capabilities = options.capabilities ?? (await detectCapabilities());
-  const names = options.namespaceNames === undefined ? await loadNamespaceNamer(log) : options.namespaceNames;
+  const names = options.namespaceNames === undefined ? await loadNamespaceNamer() : options.namespaceNames;
   // The service's own connections (its port, in its namespace) are left out of every session: with
   // a broad filter, streaming their packets would make more packets to stream.
   const selfNetns = statSync('/proc/self/ns/net').ino;
   let port = 0;
   const ignore = (ev: HopEvent): boolean => ev.netns === selfNetns && (ev.sport === port || ev.dport === port);
+  // namespaceNames: null means "do not read this host" (synthetic sources in tests): no live model either.
+  const model = options.topology
+    ? fixedModel(options.topology)
+    : options.namespaceNames === null
+      ? fixedModel(() => Promise.reject(new ApiError(503, 'unavailable', 'the topology model is off in this service')))
+      : watchedModel(log);
   const registry = new SessionRegistry({
     source: options.source ?? traceSessionSource,
     graceMs: options.graceMs ?? 60_000,
@@ -137,6 +124,8 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
     packetsKept: options.packetsKept ?? 1000,
     nsName: names ? (netns) => names.name(netns) : () => null,
+    isLocal: model.isLocal,
+    noteHop: model.noteHop,
     ignore,
     log,
   });
@@ -150,6 +139,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     });
   }).catch(async (err: unknown) => {
     await registry.close();
+    model.close();
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE') throw new ServiceConfigError(`port ${options.port ?? 7070} on ${host} is already in use`);
     if (e.code === 'EADDRNOTAVAIL') throw new ServiceConfigError(`${host} is not an address of this machine`);
@@ -191,7 +181,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     res.setHeader('WWW-Authenticate', 'Bearer realm="hoptrace"');
     sendError(res, new ApiError(401, 'unauthorized', 'this service needs a token: send Authorization: Bearer <token>'));
   });
-  app.use('/api', apiRouter({ registry, capabilities, startedAt: Date.now(), topology: options.topology ?? cachedTopology(log) }));
+  app.use('/api', apiRouter({ registry, capabilities, startedAt: Date.now(), topology: model.topology, annotate: model.annotate }));
   app.use(webRouter(options.webDist === undefined ? defaultWebDist() : options.webDist));
   app.use((req, res) => sendError(res, new ApiError(404, 'not-found', `not found: ${req.method} ${req.path.slice(0, 100)}`)));
   app.use(errorHandler(log));
@@ -232,6 +222,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
       stream.close();
       io.disconnectSockets(true);
       await registry.close();
+      model.close();
       httpServer.closeAllConnections();
       await new Promise<void>((resolve) => {
         void io.close(() => resolve());

@@ -35,6 +35,8 @@ export interface RegistryOptions {
   readonly backoff: BackoffOptions;
   readonly packetsKept: number;
   readonly nsName: (netns: number) => string | null;
+  readonly isLocal?: (netns: number, addr: string) => boolean;
+  readonly noteHop?: (ev: HopEvent) => void;
   readonly ignore?: (ev: HopEvent) => boolean;
   readonly log: (line: string) => void;
 }

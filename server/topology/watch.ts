@@ -62,8 +62,19 @@ export function diffTopology(before: Topology | null, after: Topology): Omit<Top
   return { added, removed, changed };
 }
 
+function knownKeys(topo: Topology | null): Set<string> {
+  const keys = new Set<string>();
+  for (const ns of topo?.namespaces ?? []) {
+    keys.add(String(ns.netns));
+    for (const i of ns.interfaces) keys.add(`${ns.netns}|${i.name}`);
+  }
+  return keys;
+}
+
 export class TopologyWatcher extends EventEmitter<Events> {
   private topo: Topology | null = null;
+  /** `netns` and `netns|ifname` of the current model: noteUnknown runs per hop, so it must be a lookup. */
+  private known = new Set<string>();
   private inFlight: Promise<Topology> | null = null;
   private again = false;
   private lastRun = 0;
@@ -115,8 +126,7 @@ export class TopologyWatcher extends EventEmitter<Events> {
    */
   noteUnknown(netns: number, ifname?: string): void {
     if (!this.topo || netns === 0) return;
-    const ns = this.topo.namespaces.find((n) => n.netns === netns);
-    if (!ns || (ifname !== undefined && ifname !== '' && !ns.interfaces.some((i) => i.name === ifname))) this.soon();
+    if (!this.known.has(String(netns)) || (ifname !== undefined && ifname !== '' && !this.known.has(`${netns}|${ifname}`))) this.soon();
   }
 
   /** Full discovery now (coalesced with one already running); emits 'change' when something changed. */
@@ -140,6 +150,7 @@ export class TopologyWatcher extends EventEmitter<Events> {
         const diff = diffTopology(this.topo, topo);
         const first = this.topo === null;
         this.topo = topo;
+        this.known = knownKeys(this.topo);
         this.knownInodes = topo.namespaces.map((n) => n.netns).sort().join(',');
         if (!first && (diff.added.length > 0 || diff.removed.length > 0 || diff.changed.length > 0)) {
           this.emit('change', { topology: topo, ...diff });

@@ -378,7 +378,7 @@ describe('session lifecycle', () => {
 
   it('stops a session nobody watches after the grace period, but not a watched one', async () => {
     const src = syntheticFactory();
-    svc = await startService({ port: 0, source: src.factory, capabilities: CAPS, namespaceNames: null, webDist: null, log: quiet, graceMs: 300 });
+    svc = await startService({ port: 0, source: src.factory, capabilities: CAPS, namespaceNames: null, webDist: null, log: quiet, graceMs: 1000 });
     const lonely = await postJson<SessionInfo>(svc.url, '/api/sessions', { filter: 'tcp' });
     const watched = await postJson<SessionInfo>(svc.url, '/api/sessions', { filter: 'udp' });
     const sock = await connect(svc.url);
@@ -386,15 +386,15 @@ describe('session lifecycle', () => {
     expect(ack.ok).toBe(true);
     // Polled through the list, which (unlike GET /api/sessions/:id) does not count as interest.
     const listed = async (id: string): Promise<boolean> => (await api<SessionList>(svc!.url, '/api/sessions')).body.sessions.some((x) => x.id === id);
-    await waitFor('the unwatched session to be reaped', async () => !(await listed(lonely.body.id)), 5000);
+    await waitFor('the unwatched session to be reaped', async () => !(await listed(lonely.body.id)), 10_000);
     expect(src.made.find((s) => s.filter === 'tcp')?.stopped).toBe(true);
-    await new Promise((r) => setTimeout(r, 600));
+    await new Promise((r) => setTimeout(r, 1500));
     const still = await api<SessionInfo>(svc.url, `/api/sessions/${watched.body.id}`);
     expect(still.status).toBe(200);
     expect(still.body.watchers).toBe(1);
     // Once its watcher leaves, it goes too — and the subscriber of a deleted session is told.
     sock.close();
-    await waitFor('the watched session to be reaped after its watcher left', async () => !(await listed(watched.body.id)), 5000);
+    await waitFor('the watched session to be reaped after its watcher left', async () => !(await listed(watched.body.id)), 10_000);
     expect((await api(svc.url, `/api/sessions/${watched.body.id}`)).status).toBe(404);
   });
 

@@ -78,7 +78,9 @@ describe('backpressure', () => {
     const transport = slow.socket.io.engine.transport as unknown as { ws: { _socket: { pause(): void; resume(): void } } };
     transport.ws._socket.pause();
     const slowBefore = slow.seqs.length;
-    await new Promise((r) => setTimeout(r, 5000));
+    // Run until far more batches went out than the socket buffers and the queue can hold: by
+    // count, not by time, so a loaded machine (slower source) still overflows the stalled client.
+    await waitFor('many batches past the stall', () => (fast.seqs.at(-1) ?? 0) - slowBefore > 1500, 40_000);
     source.pause();
     // Everything produced is sealed within maxDelayMs (20 ms); the server's seq is then final.
     await new Promise((r) => setTimeout(r, 200));

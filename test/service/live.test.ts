@@ -124,6 +124,13 @@ describe.skipIf(!isRoot)('live stream from a real lab', () => {
       return mine.length >= 5 ? mine : undefined;
     }, 10_000, 250);
     expect(viaRest[0]?.hops.some((h) => h.ns === lab.ns.node)).toBe(true);
+    // Next to the model, as `trace --json` prints them: delivered where the destination lives,
+    // the expected path, and no divergence for a packet that took it.
+    const withModel = viaRest[0] as Packet & { expected?: { fate: string; hops: unknown[] } | null; divergence?: unknown };
+    expect(withModel.fate).toBe('delivered');
+    expect(withModel.expected?.fate).toBe('delivered');
+    expect(withModel.expected?.hops.length).toBeGreaterThan(2);
+    expect(withModel.divergence).toBeNull();
   }, 60_000);
 
   it('shares one bpftrace between two clients and two sessions with the same filter', async () => {
