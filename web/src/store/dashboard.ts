@@ -448,6 +448,10 @@ export function createDashboard(env: DashboardEnv) {
     location.reload();
   }
 
+  // Following the tail wants new rows promptly; someone scrolling through history is better
+  // served by fewer, larger updates that leave the UI thread to the scrolling.
+  watch(() => state.follow, (f) => post({ type: 'config', flushMs: f ? 100 : 400 }));
+
   // ---- URL ----
   watch(
     () => [state.session?.id, state.filterText, state.facet, state.selectedId, state.replayName] as const,
