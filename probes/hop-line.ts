@@ -28,8 +28,8 @@
  * `Attaching N probes...`, and `Lost N events` when the perf buffer overflowed.
  * Fixtures of real output live in probes/fixtures/.
  */
-import type { HopEvent, HopKind, Family } from '../shared/hop-event.js';
-import { rawV4ToString, rawV6ToString, rawPort } from '../shared/filter/raw.js';
+import type { HopEvent, HopKind } from '../shared/hop-event.js';
+import { rawV6ToString } from '../shared/filter/raw.js';
 
 export const HOP_KIND_CODES: Readonly<Record<HopKind, number>> = { xmit: 1, rx: 2, recv: 3, drop: 4, consume: 5 };
 const KIND_BY_CODE: ReadonlyArray<HopKind | undefined> = [undefined, 'xmit', 'rx', 'recv', 'drop', 'consume'];
@@ -44,50 +44,146 @@ export type ProbeLine =
 const swap16 = (v: number): number => ((v & 0xff) << 8) | ((v >>> 8) & 0xff);
 const swap32 = (v: number): number => (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | ((v >>> 24) & 0xff)) >>> 0;
 
+// The parser scans the line once by character codes, without splitting, slicing or regular
+// expressions: it runs for every hop the kernel reports (bench/pipeline.ts measures it).
+// `pos` is the scan position, shared by the field readers below (no closures per line).
+let pos = 0;
+const SPACE = 32;
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Reads a decimal field and the space after it; -1 when it is not one (exact below 2^53). */
+function decimal(line: string): number {
+  const start = pos;
+  let v = 0;
+  for (let c = line.charCodeAt(pos); c !== SPACE; c = line.charCodeAt(++pos)) {
+    if (!(c >= 48 && c <= 57)) return -1;
+    v = v * 10 + (c - 48);
+  }
+  if (pos === start) return -1;
+  pos++;
+  return v;
+}
+
+/** Reads a decimal field as text (IPv6 halves: up to 2^64); '' when it is not one. */
+function decimalText(line: string): string {
+  const start = pos;
+  for (let c = line.charCodeAt(pos); c !== SPACE; c = line.charCodeAt(++pos)) {
+    if (!(c >= 48 && c <= 57)) return '';
+  }
+  if (pos === start) return '';
+  return line.slice(start, pos++);
+}
+
+/** Reads the lowercase hex skb field; '' when it is not one. */
+function hex(line: string): string {
+  const start = pos;
+  for (let c = line.charCodeAt(pos); c !== SPACE; c = line.charCodeAt(++pos)) {
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return '';
+  }
+  if (pos === start) return '';
+  return line.slice(start, pos++);
+}
+
+// Addresses and device names repeat from line to line: one string each, shared by every event
+// (cheaper than building it, smaller for consumers that keep events, and equal strings compare
+// by pointer). Bounded: cleared when full.
+const CACHE_MAX = 65536;
+const v4Cache = new Map<number, string>();
+const ifnameCache = new Map<number, string>();
+
+/** Dotted quad of a raw IPv4 u32 (the same text as rawV4ToString, without the generic path). */
+function v4Text(raw: number): string {
+  let s = v4Cache.get(raw);
+  if (s === undefined) {
+    s = `${raw & 0xff}.${(raw >>> 8) & 0xff}.${(raw >>> 16) & 0xff}.${raw >>> 24}`;
+    if (v4Cache.size >= CACHE_MAX) v4Cache.clear();
+    v4Cache.set(raw, s);
+  }
+  return s;
+}
+
+/** The rest of the line from `pos` (the device name), reusing the string last seen for this device. */
+function ifnameAt(line: string, netns: number, ifindex: number): string {
+  if (pos >= line.length) return '';
+  const key = netns * 4096 + (ifindex & 4095);
+  const cached = ifnameCache.get(key);
+  if (cached !== undefined && cached.length === line.length - pos && line.startsWith(cached, pos)) return cached;
+  const s = line.slice(pos);
+  if (ifnameCache.size >= CACHE_MAX) ifnameCache.clear();
+  ifnameCache.set(key, s);
+  return s;
+}
+
 /** Parses one hop line's fields (after `H `). Returns null when the line is malformed. */
 export function parseHopLine(line: string): HopEvent | null {
-  // ifname is last and may be empty, so split off exactly 22 fields and keep the rest as the name.
-  const parts: string[] = [];
-  let pos = 2;
-  for (let i = 0; i < 21; i++) {
-    const next = line.indexOf(' ', pos);
-    if (next < 0) return null;
-    parts.push(line.slice(pos, next));
-    pos = next + 1;
+  pos = 2;
+  const kind = KIND_BY_CODE[decimal(line)];
+  const t = decimal(line);
+  const cpu = decimal(line);
+  const skb = hex(line);
+  const netns = decimal(line);
+  const ifindex = decimal(line);
+  const fam = decimal(line);
+  const proto = decimal(line);
+  const rawLen = decimal(line);
+  const rawId = decimal(line);
+  if (kind === undefined || (fam !== 4 && fam !== 6) || skb === '' || t < 0 || cpu < 0 || netns < 0 || ifindex < 0 || proto < 0 || rawLen < 0 || rawId < 0) return null;
+  let src: string;
+  let dst: string;
+  if (fam === 4) {
+    const s0 = decimal(line);
+    const s1 = decimal(line);
+    const d0 = decimal(line);
+    const d1 = decimal(line);
+    if (s0 < 0 || s1 < 0 || d0 < 0 || d1 < 0 || s0 > 0xffffffff || d0 > 0xffffffff) return null;
+    src = v4Text(s0);
+    dst = v4Text(d0);
+  } else {
+    const s0 = decimalText(line);
+    const s1 = decimalText(line);
+    const d0 = decimalText(line);
+    const d1 = decimalText(line);
+    const halves = [s0, s1, d0, d1].map((h) => (h === '' ? -1n : BigInt(h)));
+    if (halves.some((h) => h < 0n || h > U64_MAX)) return null;
+    const [a = 0n, b = 0n, c = 0n, d = 0n] = halves;
+    src = rawV6ToString(a, b);
+    dst = rawV6ToString(c, d);
   }
-  const ifname = line.slice(pos);
-  const num = (i: number): number => Number(parts[i]);
-  const big = (i: number): bigint => BigInt(parts[i] ?? '0');
-  const kind = KIND_BY_CODE[num(0)];
-  const fam = num(6);
-  const skb = parts[3] ?? '';
-  if (kind === undefined || (fam !== 4 && fam !== 6) || !/^[0-9a-f]+$/.test(skb)) return null;
-  for (let i = 0; i < parts.length; i++) if (i !== 3 && !/^\d+$/.test(parts[i] ?? '')) return null;
+  const sport = decimal(line);
+  const dport = decimal(line);
+  const icmpType = decimal(line);
+  const icmpId = decimal(line);
+  const tcpFlags = decimal(line);
+  const tcpSeq = decimal(line);
+  const reason = decimal(line);
+  if (sport < 0 || dport < 0 || icmpType < 0 || icmpId < 0 || tcpFlags < 0 || tcpSeq < 0 || reason < 0) return null;
+  if (sport > 0xffff || dport > 0xffff || rawLen > 0xffff || rawId > 0xffff || icmpId > 0xffff || tcpSeq > 0xffffffff) return null;
+  // ifname is last and may be empty: the rest of the line.
+  const ifname = ifnameAt(line, netns, ifindex);
   const v4 = fam === 4;
-  const rawLen = swap16(num(8));
-  const hop: HopEvent = {
+  const len = swap16(rawLen);
+  return {
     kind,
-    t: num(1),
-    cpu: num(2),
+    t,
+    cpu,
     skb,
-    netns: num(4),
-    ifindex: num(5),
+    netns,
+    ifindex,
     ifname,
-    family: fam as Family,
-    proto: num(7),
-    len: v4 ? rawLen : rawLen + 40,
-    ipId: v4 ? swap16(num(9)) : 0,
-    src: v4 ? rawV4ToString(num(10)) : rawV6ToString(big(10), big(11)),
-    dst: v4 ? rawV4ToString(num(12)) : rawV6ToString(big(12), big(13)),
-    sport: rawPort(num(14)),
-    dport: rawPort(num(15)),
-    icmpType: num(16),
-    icmpId: swap16(num(17)),
-    tcpFlags: num(18),
-    tcpSeq: swap32(num(19)),
-    reason: num(20),
+    family: fam,
+    proto,
+    len: v4 ? len : len + 40,
+    ipId: v4 ? swap16(rawId) : 0,
+    src,
+    dst,
+    sport: swap16(sport),
+    dport: swap16(dport),
+    icmpType,
+    icmpId: swap16(icmpId),
+    tcpFlags,
+    tcpSeq: swap32(tcpSeq),
+    reason,
   };
-  return hop;
 }
 
 export function parseProbeLine(line: string): ProbeLine {

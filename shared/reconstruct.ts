@@ -16,10 +16,9 @@
  * - Fate: dropped (kfree_skb with a reason), delivered (consume_skb, or — when the caller can tell
  *   local addresses — last seen received in the namespace that owns the destination), else unknown.
  */
-import type { HopEvent } from './hop-event.js';
+import type { HopEvent, HopNote } from './hop-event.js';
 import { protoName } from './hop-event.js';
-import type { Packet, Hop, Fate, DropInfo, NatRewrite, Tuple } from './packet.js';
-import { MinHeap } from './min-heap.js';
+import type { Packet, Hop, Fate, DropInfo, NatRewrite, Tuple, PacketNote } from './packet.js';
 
 export interface ReconstructOptions {
   /** How long events wait for earlier ones from other CPUs. */
@@ -47,6 +46,8 @@ export interface ReconstructStats {
   late: number;
   /** Packets discarded by `accept` (followed by the kernel for a reason the filter rejects). */
   rejected: number;
+  /** Lone consume events, not reported as packets. */
+  orphans: number;
 }
 
 interface LivePacket {
@@ -54,11 +55,83 @@ interface LivePacket {
   readonly events: HopEvent[];
   cloneOf: string | null;
   last: HopEvent;
+  /** cloneKey(last), kept up to date only when the headers change (building it is not free). */
+  key: string;
 }
 
-interface Queued {
-  readonly ev: HopEvent;
-  readonly seq: number;
+/** One CPU's waiting events, in time order (a CPU's events arrive in order, but nothing relies on it). */
+interface CpuQueue {
+  events: HopEvent[];
+  /** Arrival order, to break ties between CPUs the way a stable sort would. */
+  seqs: number[];
+  head: number;
+}
+
+/**
+ * The reorder buffer: events wait here until every CPU's earlier events have arrived. bpftrace
+ * drains each CPU's buffer in order, so each CPU's events come as a sorted run and releasing is
+ * a merge of the runs' heads: no heap, no per-event allocation. An event older than its CPU's
+ * newest (tests, or a late arrival) is inserted in place. Ties are broken by arrival order.
+ */
+class ReorderBuffer {
+  private readonly byCpu = new Map<number, CpuQueue>();
+  private readonly queues: CpuQueue[] = [];
+  size = 0;
+
+  push(ev: HopEvent, seq: number): void {
+    let q = this.byCpu.get(ev.cpu);
+    if (!q) {
+      q = { events: [], seqs: [], head: 0 };
+      this.byCpu.set(ev.cpu, q);
+      this.queues.push(q);
+    }
+    const n = q.events.length;
+    if (n === q.head || (q.events[n - 1] as HopEvent).t <= ev.t) {
+      q.events.push(ev);
+      q.seqs.push(seq);
+    } else {
+      // First waiting event later than ev: ev goes before it (after any of equal time).
+      let lo = q.head;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if ((q.events[mid] as HopEvent).t <= ev.t) lo = mid + 1;
+        else hi = mid;
+      }
+      q.events.splice(lo, 0, ev);
+      q.seqs.splice(lo, 0, seq);
+    }
+    this.size++;
+  }
+
+  /** Removes and returns the earliest waiting event at or before `upTo`. */
+  pop(upTo: number): HopEvent | undefined {
+    let best: CpuQueue | undefined;
+    let bestT = upTo;
+    let bestSeq = Infinity;
+    for (const q of this.queues) {
+      if (q.head === q.events.length) continue;
+      const ev = q.events[q.head] as HopEvent;
+      if (ev.t < bestT || (ev.t === bestT && (q.seqs[q.head] as number) < bestSeq)) {
+        best = q;
+        bestT = ev.t;
+        bestSeq = q.seqs[q.head] as number;
+      }
+    }
+    if (!best) return undefined;
+    const ev = best.events[best.head++] as HopEvent;
+    this.size--;
+    if (best.head === best.events.length) {
+      best.events = [];
+      best.seqs = [];
+      best.head = 0;
+    } else if (best.head >= 4096 && best.head * 2 >= best.events.length) {
+      best.events = best.events.slice(best.head);
+      best.seqs = best.seqs.slice(best.head);
+      best.head = 0;
+    }
+    return ev;
+  }
 }
 
 const DEFAULTS = {
@@ -75,6 +148,12 @@ export function defaultDropReason(code: number): string {
 /** Key of a packet's headers that NAT does not touch plus its tuple: equal keys across skbs mean a clone. */
 function cloneKey(ev: HopEvent): string {
   return `${ev.family}|${ev.proto}|${ev.ipId}|${ev.len}|${ev.tcpSeq}|${ev.icmpId}|${ev.src}|${ev.sport}|${ev.dst}|${ev.dport}`;
+}
+
+/** Whether two events have different clone keys, without building them. */
+function keyChanged(a: HopEvent, b: HopEvent): boolean {
+  return a.ipId !== b.ipId || a.len !== b.len || a.sport !== b.sport || a.dport !== b.dport || a.src !== b.src || a.dst !== b.dst
+    || a.tcpSeq !== b.tcpSeq || a.icmpId !== b.icmpId || a.proto !== b.proto || a.family !== b.family;
 }
 
 /** Could `ev` be the next hop of the packet whose latest hop is `prev`? */
@@ -110,7 +189,7 @@ function natBetween(prev: HopEvent | undefined, ev: HopEvent): NatRewrite | null
 
 export class Reconstructor {
   private readonly opts: Required<Omit<ReconstructOptions, 'isLocal' | 'accept'>> & Pick<ReconstructOptions, 'isLocal' | 'accept'>;
-  private readonly queue = new MinHeap<Queued>((a, b) => a.ev.t < b.ev.t || (a.ev.t === b.ev.t && a.seq < b.seq));
+  private readonly queue = new ReorderBuffer();
   private readonly live = new Map<string, LivePacket>();
   /** Latest live packet per clone key, for spotting clones. */
   private readonly bySignature = new Map<string, LivePacket>();
@@ -120,7 +199,10 @@ export class Reconstructor {
   private released = 0;
   private expiredAt = 0;
   private out: Packet[] = [];
-  readonly stats: ReconstructStats = { events: 0, packets: 0, late: 0, rejected: 0 };
+  readonly stats: ReconstructStats = { events: 0, packets: 0, late: 0, rejected: 0, orphans: 0 };
+  /** Notes (probes/notes, probes/deep) waiting for their packet, by skb. Null until the first note. */
+  private notes: Map<string, HopNote[]> | null = null;
+  private notesPrunedAt = 0;
 
   constructor(options: ReconstructOptions = {}) {
     this.opts = {
@@ -140,8 +222,22 @@ export class Reconstructor {
     this.stats.events++;
     if (ev.t < this.released) this.stats.late++;
     if (ev.t > this.newest) this.newest = ev.t;
-    this.queue.push({ ev, seq: this.seq++ });
-    if (this.queue.size > 0) this.release(this.newest - this.opts.reorderWindowNs);
+    this.queue.push(ev, this.seq++);
+    this.release(this.newest - this.opts.reorderWindowNs);
+  }
+
+  /**
+   * Adds a note (the notes tier). Notes naming an skb join the packet that skb carries at the
+   * note's time: from shortly before its first hop (a qdisc wait ends just before the transmit
+   * hop) to its last. Packets get a `notes` field once any note was pushed; notes for packets the
+   * engine never sees are forgotten after a while.
+   */
+  pushNote(note: HopNote): void {
+    this.notes ??= new Map();
+    if (note.skb === '0' || note.skb === '') return;
+    const list = this.notes.get(note.skb);
+    if (list) list.push(note);
+    else this.notes.set(note.skb, [note]);
   }
 
   /**
@@ -175,10 +271,7 @@ export class Reconstructor {
   }
 
   private release(upTo: number): void {
-    for (let top = this.queue.peek(); top && top.ev.t <= upTo; top = this.queue.peek()) {
-      this.queue.pop();
-      this.place(top.ev);
-    }
+    for (let ev = this.queue.pop(upTo); ev; ev = this.queue.pop(upTo)) this.place(ev);
     if (upTo > this.released) {
       this.released = upTo;
       // Finish idle packets now and then, not on every event.
@@ -193,21 +286,23 @@ export class Reconstructor {
       p = undefined;
     }
     if (!p) {
-      p = { skb: ev.skb, events: [ev], cloneOf: this.findOriginal(ev), last: ev };
+      const key = cloneKey(ev);
+      p = { skb: ev.skb, events: [ev], cloneOf: this.findOriginal(ev, key), last: ev, key };
       this.live.set(ev.skb, p);
     } else {
       p.events.push(ev);
+      if (keyChanged(p.last, ev)) p.key = cloneKey(ev);
       p.last = ev;
     }
     if (ev.kind === 'drop' || ev.kind === 'consume') {
       this.finish(p);
     } else {
-      this.bySignature.set(cloneKey(ev), p);
+      this.bySignature.set(p.key, p);
     }
   }
 
-  private findOriginal(ev: HopEvent): string | null {
-    const orig = this.bySignature.get(cloneKey(ev));
+  private findOriginal(ev: HopEvent, key: string): string | null {
+    const orig = this.bySignature.get(key);
     if (!orig || orig.skb === ev.skb || !this.live.has(orig.skb)) return null;
     if (ev.t - orig.last.t > this.opts.cloneWindowNs || orig.last.netns !== ev.netns) return null;
     return packetId(orig.events[0] as HopEvent);
@@ -218,12 +313,27 @@ export class Reconstructor {
     for (const p of this.live.values()) {
       if (p.last.t < before) this.finish(p);
     }
+    if (this.notes && before - this.notesPrunedAt > this.opts.idleNs) {
+      // After finishing: every live packet now had a hop since `before`, so notes older than
+      // that (and the 10 ms a note may precede its packet) belong to no packet still to come.
+      this.notesPrunedAt = before;
+      const cutoff = before - this.opts.idleNs;
+      for (const [skb, list] of this.notes) {
+        const keep = list.filter((n) => n.t >= cutoff);
+        if (keep.length === 0) this.notes.delete(skb);
+        else if (keep.length !== list.length) this.notes.set(skb, keep);
+      }
+    }
   }
 
   private finish(p: LivePacket): void {
     if (this.live.get(p.skb) === p) this.live.delete(p.skb);
-    const key = cloneKey(p.last);
-    if (this.bySignature.get(key) === p) this.bySignature.delete(key);
+    if (this.bySignature.get(p.key) === p) this.bySignature.delete(p.key);
+    // A lone consume says nothing about a path (an skb freed under a stale follow entry).
+    if (p.events.length === 1 && p.last.kind === 'consume') {
+      this.stats.orphans++;
+      return;
+    }
     const packet = this.toPacket(p);
     if (this.opts.accept && !this.opts.accept(packet)) {
       this.stats.rejected++;
@@ -296,7 +406,36 @@ export class Reconstructor {
       drop,
       hops,
       cloneOf: p.cloneOf,
+      ...(this.notes ? { notes: this.takeNotes(p.skb, hops) } : {}),
     };
+  }
+
+  /**
+   * The notes of the packet with these hops (and remove them): from 10 ms before its first hop
+   * (a qdisc wait ends just before it) to its free — or, when no free was seen, 1 ms after its
+   * last hop (a local delivery's route lookup follows the receive). A note after the free belongs
+   * to the next packet the kernel builds in the same skb.
+   */
+  private takeNotes(skb: string, hops: readonly Hop[]): PacketNote[] {
+    const list = this.notes?.get(skb);
+    const first = hops[0];
+    const last = hops[hops.length - 1];
+    if (!list || !first || !last) return [];
+    const end = last.event === 'drop' || last.event === 'consume' ? last.t : last.t + 1_000_000;
+    const mine: PacketNote[] = [];
+    const rest: HopNote[] = [];
+    for (const n of list) {
+      if (n.t < first.t - 10_000_000 || n.t > end) {
+        rest.push(n);
+        continue;
+      }
+      let after = -1;
+      while (after + 1 < hops.length && (hops[after + 1] as Hop).t <= n.t) after++;
+      mine.push({ ...n, ns: this.opts.nsName(n.netns), afterHop: after });
+    }
+    if (rest.length === 0) this.notes?.delete(skb);
+    else this.notes?.set(skb, rest);
+    return mine.sort((a, b) => a.t - b.t);
   }
 }
 
