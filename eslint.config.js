@@ -46,7 +46,7 @@ export default tseslint.config(
   },
   {
     files: ['web/**/*.ts', 'web/**/*.vue'],
-    ignores: ['web/**/*.test.ts', 'web/e2e/**', 'web/vite.config.ts'],
+    ignores: ['web/**/*.test.ts', 'web/test/**', 'web/e2e/**', 'web/vite.config.ts', 'web/vitest.*.ts'],
     languageOptions: { globals: { ...globals.browser } },
     rules: { ...noNodeImports },
   },
