@@ -37,6 +37,11 @@ export interface ProgramOptions {
    * Sampling turns flow memory on, so a sampled flow's replies are followed after NAT too.
    */
   readonly sampleRate?: number;
+  /**
+   * Probe blocks appended after the hop probes (the notes and function-level tiers: see
+   * probes/notes/assemble.ts). They read the hop probes' @follow map, so they come after them.
+   */
+  readonly extraBlocks?: readonly string[];
 }
 
 /** Where the .bt fragments are: beside this file in the source tree, or ../../probes from dist/. */
@@ -51,7 +56,7 @@ export function probesDir(): string {
 
 // Flow memory (filtered traces only): the tuple key is the same in both places.
 const FLOW_KEY = '$s0, $s1, $d0, $d1, $ports, $l4';
-const FLOW_MATCH = `    if (!$m) { $fl0 = @flows[${FLOW_KEY}]; $m = $fl0 != 0 && nsecs - $fl0 < ${FLOW_MEMORY_NS}; }`;
+export const FLOW_MATCH = `    if (!$m) { $fl0 = @flows[${FLOW_KEY}]; $m = $fl0 != 0 && nsecs - $fl0 < ${FLOW_MEMORY_NS}; }`;
 // Both directions: a reply seen after the NAT that names the filtered address (e.g. the SYN-ACK
 // leaving through MASQUERADE/DNAT reversal) carries the tuple the next request will have
 // before its DNAT, reversed.
@@ -94,6 +99,7 @@ export function buildHopProgram(opts: ProgramOptions): string {
   return [
     'BEGIN { printf("READY\\n"); }',
     ...blocks,
+    ...(opts.extraBlocks ?? []),
     // No clear() anywhere: bpftrace 0.17 aborts when a map changes while clear() walks it
     // ("Could not clear map"), which a busy host guarantees. Stale entries are harmless — each
     // carries a timestamp and is ignored once old, and reused keys overwrite them; a full map only

@@ -6,9 +6,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { statSync } from 'node:fs';
-import type { HopEvent } from '../shared/hop-event.js';
+import type { HopEvent, HopNote } from '../shared/hop-event.js';
 import { parseFilter, compileToBpftrace, describeFilter, packetMatches, type FilterAst } from '../shared/filter/index.js';
 import { buildHopProgram } from '../probes/assemble.js';
+import { buildNoteBlocks } from '../probes/notes/assemble.js';
+import { parseNoteLine } from '../probes/notes/note-line.js';
 import { BpftraceProcess, type BpftraceExit } from './bpftrace.js';
 import { preflight } from './preflight.js';
 import { loadDropReasons, type DropReasons } from './drop-reasons.js';
@@ -17,12 +19,24 @@ import type { Packet } from '../shared/packet.js';
 export interface TraceSessionOptions {
   /** Filter text in the pcap-like language; '' traces every IP packet. Parsed here: FilterError on bad input. */
   readonly filter: string;
+  /**
+   * Also attach the notes tier (probes/notes/: route lookups, bridge learning, qdisc waits,
+   * neighbour waits, ICMP errors), emitted as 'note' events. Tracepoints the kernel lacks are
+   * left out.
+   */
+  readonly notes?: boolean;
+  /** With `notes`: also the function-level tier (probes/deep/, kprobes). Only where kprobes work. */
+  readonly deep?: boolean;
+  /** Tracepoints (group:name) missing on this kernel, so their note blocks are left out. */
+  readonly missingTracepoints?: ReadonlySet<string>;
 }
 
 export interface TraceSessionEvents {
   hop: [HopEvent];
   /** bpftrace reported this many events lost in the kernel (perf buffer full). */
   lost: [number];
+  /** A note of the notes or function-level tier (TraceSessionOptions.notes). */
+  note: [HopNote];
   /** bpftrace ended; `requested` is false when it died on its own. */
   exit: [BpftraceExit];
 }
@@ -41,6 +55,8 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
   readonly filterText: string;
   lostEvents = 0;
   hopEvents = 0;
+  noteEvents = 0;
+  private readonly options: TraceSessionOptions;
   private proc: BpftraceProcess | undefined;
   private reasons: DropReasons | undefined;
   private running = false;
@@ -48,6 +64,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
   /** Parses the filter at once, so a bad filter fails before anything is attached. */
   constructor(options: TraceSessionOptions) {
     super();
+    this.options = options;
     this.filterAst = parseFilter(options.filter);
     this.filterText = describeFilter(this.filterAst);
   }
@@ -69,10 +86,14 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
     const pre = await preflight();
     if (!pre.ok) throw new CannotTraceError(pre.problems);
     this.reasons = await loadDropReasons();
+    const filterExpr = compileToBpftrace(this.filterAst);
     const program = buildHopProgram({
-      filterExpr: compileToBpftrace(this.filterAst),
+      filterExpr,
       selfNetns: statSync('/proc/self/ns/net').ino,
       reasonNotSpecified: this.reasons.notSpecified,
+      ...(this.options.notes
+        ? { extraBlocks: buildNoteBlocks({ filterExpr, deep: this.options.deep === true, ...(this.options.missingTracepoints ? { missingTracepoints: this.options.missingTracepoints } : {}) }) }
+        : {}),
     });
     this.proc = new BpftraceProcess(program, {
       onLine: (line) => {
@@ -82,6 +103,13 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
         } else if (line.type === 'lost') {
           this.lostEvents += line.count;
           this.emit('lost', line.count);
+        } else if (line.type === 'other' && line.text.startsWith('N ')) {
+          // Note lines (probes/notes/note-line.ts) reach us as 'other': hop-line.ts only knows hops.
+          const note = parseNoteLine(line.text);
+          if (note) {
+            this.noteEvents++;
+            this.emit('note', note);
+          }
         }
       },
       onExit: (exit) => {

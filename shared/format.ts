@@ -5,6 +5,7 @@
  */
 import type { Packet, Hop, Tuple } from './packet.js';
 import type { NetfilterVerdict } from './netfilter/types.js';
+import type { HopNote } from './hop-event.js';
 import { isDropVerdict } from './netfilter/types.js';
 
 export function formatDuration(ns: number): string {
@@ -63,6 +64,9 @@ export function formatPacket(p: Packet, index?: number): string {
   const nfIndent = ' '.repeat(13);
   const steps = p.netfilter ?? [];
   if (steps.length > 0) lines.push(...formatNetfilterSteps(steps.filter((s) => s.afterHop < 0), nfIndent));
+  const notes = p.notes ?? [];
+  const notesAfter = (i: number): string[] => notes.filter((n) => (i < 0 ? n.afterHop < 0 : n.afterHop === i)).map((n) => `${nfIndent}↳ ${describeNote(n)}`);
+  lines.push(...notesAfter(-1));
   let prev: Hop | undefined;
   for (const [i, h] of p.hops.entries()) {
     const dt = prev ? `+${formatDuration(h.t - prev.t)}` : '+0';
@@ -73,6 +77,7 @@ export function formatPacket(p: Packet, index?: number): string {
     }
     if (h.event === 'drop') note = `  ✗ ${p.drop?.reason ?? 'dropped'}`;
     lines.push(`  ${dt.padStart(9)}  ${nsLabel(h).padEnd(nsWidth)}  ${(h.ifname || '-').padEnd(ifWidth)}  ${h.event.padEnd(7)}${note}`.trimEnd());
+    lines.push(...notesAfter(i));
     if (steps.length > 0) lines.push(...formatNetfilterSteps(steps.filter((s) => s.afterHop === i), nfIndent));
     prev = h;
   }
@@ -141,4 +146,52 @@ export function formatNetfilterSteps(steps: readonly NetfilterVerdict[], indent:
   }
   flush();
   return out;
+}
+
+const ROUTE_TABLES: Readonly<Record<number, string>> = { 255: 'local', 254: 'main', 253: 'default' };
+const NUD: Readonly<Record<number, string>> = { 0: 'NONE', 1: 'INCOMPLETE', 2: 'REACHABLE', 4: 'STALE', 8: 'DELAY', 16: 'PROBE', 32: 'FAILED', 64: 'NOARP', 128: 'PERMANENT' };
+const ICMP4: Readonly<Record<string, string>> = {
+  '3/0': 'net unreachable', '3/1': 'host unreachable', '3/3': 'port unreachable', '3/4': 'fragmentation needed',
+  '3/9': 'net prohibited', '3/10': 'host prohibited', '3/13': 'administratively prohibited', '11/0': 'TTL exceeded', '5/1': 'redirect',
+};
+const NF_HOOKS = ['prerouting', 'input', 'forward', 'output', 'postrouting'];
+const NF_FAMILIES: Readonly<Record<number, string>> = { 2: 'ipv4', 10: 'ipv6', 7: 'bridge', 3: 'arp', 5: 'netdev', 1: 'inet' };
+
+/** One phrase for a note (shared/hop-event.ts HopNote): what it says about the packet at that hop. */
+export function describeNote(n: HopNote): string {
+  const d = n.data;
+  const num = (k: string): number => (typeof d[k] === 'number' ? (d[k] as number) : Number(d[k] ?? 0));
+  const str = (k: string): string => String(d[k] ?? '');
+  switch (n.kind) {
+    case 'fib':
+    case 'fib6': {
+      const table = ROUTE_TABLES[num('table')] ?? String(num('table'));
+      const gw = n.kind === 'fib6' && str('gw') && str('gw') !== '::' ? ` via ${str('gw')}` : '';
+      return num('err') === 0
+        ? `route ${str('dst')}: table ${table} → dev ${str('dev') || '?'}${gw}`
+        : `route ${str('dst')}: table ${table} has no match (error ${num('err')})`;
+    }
+    case 'fdb': return `bridge ${str('bridge')} learned ${str('mac')} on port ${str('port')}${num('vid') ? ` (vlan ${num('vid')})` : ''}`;
+    case 'neigh': {
+      const state = NUD[num('state')] ?? String(num('state'));
+      return num('event') === 2
+        ? `neighbour ${str('addr')} on ${str('dev')} was being removed (${state}): packet not sent`
+        : `waits for neighbour ${str('addr')} on ${str('dev')} (${state}${num('rc') ? ', queued' : ''})`;
+    }
+    case 'icmp': {
+      const what = ICMP4[`${num('type')}/${num('code')}`] ?? `type ${num('type')} code ${num('code')}`;
+      return `kernel sent ICMP ${what} to ${str('src')} about this packet`;
+    }
+    case 'qdisc': return `waited ${formatDuration(num('wait_ns'))} in qdisc ${(num('handle') >>> 16).toString(16)}: (ifindex ${num('ifindex')})`;
+    case 'nfhook': {
+      const v = num('verdict');
+      const verdict = v === 1 ? 'continue' : v === 0 ? 'stolen/queued' : `dropped (${v})`;
+      return `netfilter ${NF_FAMILIES[num('pf')] ?? num('pf')} ${NF_HOOKS[num('hook')] ?? num('hook')}: ${verdict} after ${formatDuration(num('dur_ns'))}`;
+    }
+    case 'brfwd': return `bridge forwards to port ${str('port')} (FDB hit)${num('local_rcv') ? ', and up to the bridge' : ''}`;
+    case 'brflood': return `bridge ${str('bridge')} floods it (${['unicast, destination unknown', 'multicast', 'broadcast'][num('pkt_type')] ?? `pkt_type ${num('pkt_type')}`})`;
+    case 'veth': return num('ret') === 0 ? `veth ${str('dev')} handed it to its peer (ifindex ${num('peer_ifindex')})` : `veth ${str('dev')}: the peer dropped it (${num('ret')})`;
+    case 'ipfwd': return `ip_forward ${num('ret') === 0 ? 'passed it' : 'dropped it'} in ${formatDuration(num('dur_ns'))}`;
+    case 'nat': return `conntrack ${num('mtype') === 0 ? 'SNAT' : 'DNAT'} rewrite (${num('dir') === 0 ? 'original' : 'reply'} direction)${num('ret') === 1 ? '' : ' failed'}`;
+  }
 }

@@ -80,3 +80,29 @@ export function protoNumber(name: string): number {
     default: return Number(/^ip-proto-(\d+)$/.exec(name)?.[1] ?? -1);
   }
 }
+
+/**
+ * Extra observations that explain a hop (the "notes" tier, `trace --notes`): route lookups,
+ * bridge learning, queueing, neighbour waits, ICMP errors (tracepoints, probes/notes/), and on
+ * kernels with kprobes the function-level tier (probes/deep/): netfilter hook runs, bridge
+ * forwarding decisions, veth crossings, ip_forward, NAT rewrites. Printed by the probes as
+ * `N <kind> <t> <cpu> <skb> <netns> ...` lines (probes/notes/note-line.ts documents each kind).
+ */
+export type HopNoteKind =
+  | 'fib' | 'fib6' | 'fdb' | 'neigh' | 'icmp' | 'qdisc'
+  | 'nfhook' | 'brfwd' | 'brflood' | 'veth' | 'ipfwd' | 'nat';
+
+export const HOP_NOTE_KINDS: readonly HopNoteKind[] = ['fib', 'fib6', 'fdb', 'neigh', 'icmp', 'qdisc', 'nfhook', 'brfwd', 'brflood', 'veth', 'ipfwd', 'nat'];
+
+export interface HopNote {
+  readonly kind: HopNoteKind;
+  /** Kernel monotonic ns, like HopEvent.t. */
+  readonly t: number;
+  readonly cpu: number;
+  /** The packet's sk_buff address (hex, no 0x), '0' when the note names no packet. */
+  readonly skb: string;
+  /** Namespace inode, 0 when unknown. */
+  readonly netns: number;
+  /** The kind's own fields, by the names probes/notes/note-line.ts gives them. */
+  readonly data: Readonly<Record<string, number | string>>;
+}

@@ -4,7 +4,7 @@
  * `hoptrace trace --json` (and the service's packets endpoint, and `replay --json`):
  * add fields, never rename or remove them.
  */
-import type { HopKind } from './hop-event.js';
+import type { HopKind, HopNote } from './hop-event.js';
 import type { NetfilterVerdict } from './netfilter/types.js';
 
 export type Fate = 'delivered' | 'dropped' | 'unknown';
@@ -78,4 +78,14 @@ export interface Packet {
    * otherwise). Each names the hop it followed. See shared/netfilter/types.ts.
    */
   readonly netfilter?: readonly NetfilterVerdict[];
+  /** What the notes tier saw of this packet (`trace --notes`; absent otherwise), in time order. */
+  readonly notes?: readonly PacketNote[];
+}
+
+/** A note (shared/hop-event.ts HopNote) attached to a packet. */
+export interface PacketNote extends HopNote {
+  /** Namespace name, null when unknown. */
+  readonly ns: string | null;
+  /** Index into `hops` of the last hop before the note; -1 when before the first. */
+  readonly afterHop: number;
 }

@@ -270,6 +270,162 @@ export const WIRE_SCHEMA = {
               "id": 1
             }
           }
+        },
+        "HopNote": {
+          "fields": {
+            "kind": {
+              "type": "string",
+              "id": 1
+            },
+            "t": {
+              "type": "uint64",
+              "id": 2
+            },
+            "cpu": {
+              "type": "uint32",
+              "id": 3
+            },
+            "skb": {
+              "type": "string",
+              "id": 4
+            },
+            "netns": {
+              "type": "uint32",
+              "id": 5
+            },
+            "num": {
+              "keyType": "string",
+              "type": "sint64",
+              "id": 6
+            },
+            "text": {
+              "keyType": "string",
+              "type": "string",
+              "id": 7
+            }
+          }
+        },
+        "NetfilterEvent": {
+          "fields": {
+            "ns": {
+              "type": "string",
+              "id": 1
+            },
+            "netns": {
+              "type": "uint32",
+              "id": 2
+            },
+            "t": {
+              "type": "uint64",
+              "id": 3
+            },
+            "trace_id": {
+              "type": "string",
+              "id": 4
+            },
+            "family": {
+              "type": "string",
+              "id": 5
+            },
+            "table": {
+              "type": "string",
+              "id": 6
+            },
+            "chain": {
+              "type": "string",
+              "id": 7
+            },
+            "hook": {
+              "type": "string",
+              "id": 8
+            },
+            "type": {
+              "type": "string",
+              "id": 9
+            },
+            "rule": {
+              "type": "string",
+              "id": 10
+            },
+            "handle": {
+              "type": "int64",
+              "id": 11
+            },
+            "verdict": {
+              "type": "string",
+              "id": 12
+            },
+            "nat": {
+              "type": "string",
+              "id": 13
+            },
+            "iif": {
+              "type": "string",
+              "id": 14
+            },
+            "oif": {
+              "type": "string",
+              "id": 15
+            },
+            "pkt_family": {
+              "type": "uint32",
+              "id": 16
+            },
+            "proto": {
+              "type": "uint32",
+              "id": 17
+            },
+            "src": {
+              "type": "string",
+              "id": 18
+            },
+            "dst": {
+              "type": "string",
+              "id": 19
+            },
+            "sport": {
+              "type": "uint32",
+              "id": 20
+            },
+            "dport": {
+              "type": "uint32",
+              "id": 21
+            },
+            "ip_id": {
+              "type": "uint32",
+              "id": 22
+            },
+            "len": {
+              "type": "uint32",
+              "id": 23
+            },
+            "tcp_seq": {
+              "type": "uint32",
+              "id": 24
+            },
+            "icmp_id": {
+              "type": "uint32",
+              "id": 25
+            }
+          }
+        },
+        "DepthBatch": {
+          "fields": {
+            "notes": {
+              "rule": "repeated",
+              "type": "HopNote",
+              "id": 1
+            },
+            "netfilter": {
+              "rule": "repeated",
+              "type": "NetfilterEvent",
+              "id": 2
+            },
+            "seq": {
+              "type": "uint64",
+              "id": 3
+            }
+          }
         }
       }
     }

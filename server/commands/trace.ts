@@ -12,10 +12,11 @@ import { PathExpectations, type AnnotatedPacket } from '../../shared/expectation
 import { formatDivergence } from '../../shared/format.js';
 import { parseFlags, numberFlag, reportFatal } from './common.js';
 import { PacketNetfilterSteps } from '../netfilter/packet-steps.js';
+import { detectNoteSupport } from '../capabilities.js';
 
 export const summary = 'follow packets through the kernel and print each one\'s hops';
 
-const HELP = `usage: hoptrace trace [--filter EXPR] [--duration S] [--count N] [--json] [--no-model] [--netfilter]
+const HELP = `usage: hoptrace trace [--filter EXPR] [--duration S] [--count N] [--json] [--no-model] [--netfilter] [--notes]
 
 Attaches probes to the kernel's packet path (device transmit/receive, drops, frees) and prints,
 for each packet, the hops it made across network namespaces.
@@ -32,6 +33,10 @@ for each packet, the hops it made across network namespaces.
                       namespace: a temporary table inet hoptrace_*, removed on exit); drops name
                       the rule that dropped, NAT the rule that rewrote. Without --filter at most
                       100 packets/s per namespace are traced, with one 1000.
+      --notes         also show what explains each hop: the route lookup (table, device), bridge
+                      MAC learning, time in a qdisc, waits for neighbour resolution, the ICMP
+                      error a drop caused; on kernels with kprobes also netfilter hook verdicts
+                      and times, bridge forwarding decisions, veth peer drops, NAT rewrites
   -h, --help          this help
 
 Prints "ready" on stderr once the probes are attached. Ctrl-C detaches and prints what was collected.`;
@@ -51,6 +56,7 @@ export async function run(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
       'no-model': { type: 'boolean' },
       netfilter: { type: 'boolean' },
+      notes: { type: 'boolean' },
     });
     if (values.help) {
       process.stdout.write(`${HELP}\n`);
@@ -59,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
     filterText = values.filter ?? '';
     const duration = numberFlag(values.duration, 'duration', { min: 0.001 });
     const count = numberFlag(values.count, 'count', { integer: true, min: 1 });
-    return await trace({ filter: filterText, duration, count, json: values.json === true, model: values['no-model'] !== true, netfilter: values.netfilter === true });
+    return await trace({ filter: filterText, duration, count, json: values.json === true, model: values['no-model'] !== true, netfilter: values.netfilter === true, notes: values.notes === true });
   } catch (err) {
     return reportFatal(err, filterText);
   }
@@ -74,10 +80,17 @@ interface TraceOptions {
   readonly model: boolean;
   /** Attach the netfilter rules each packet met (server/netfilter). */
   readonly netfilter?: boolean;
+  /** Attach the notes tier (probes/notes/, and probes/deep/ where kprobes work). */
+  readonly notes?: boolean;
 }
 
 async function trace(opts: TraceOptions): Promise<number> {
-  const session = new TraceSession({ filter: opts.filter });
+  const noteSupport = opts.notes ? await detectNoteSupport() : undefined;
+  const session = new TraceSession({
+    filter: opts.filter,
+    ...(noteSupport ? { notes: true, deep: noteSupport.deep, missingTracepoints: noteSupport.missingTracepoints } : {}),
+  });
+  for (const n of noteSupport?.notes ?? []) process.stderr.write(`hoptrace: ${n}\n`);
   // Fail fast (not root, no bpftrace…) before spending time on the topology model.
   const pre = await preflight();
   if (!pre.ok) throw new CannotTraceError(pre.problems);
@@ -158,6 +171,7 @@ async function trace(opts: TraceOptions): Promise<number> {
     nf?.noteNetns(ev.netns);
     rec.push(ev);
   });
+  session.on('note', (n) => rec.pushNote(n));
   process.stderr.write('ready\n');
 
   const tick = setInterval(() => {

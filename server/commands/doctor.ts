@@ -1,0 +1,115 @@
+/**
+ * `hoptrace doctor`: what this host lets hoptrace see, and why not more — probe kinds, depth
+ * tiers per part of the packet path, and the function-level scripts (optionally compiled against
+ * this kernel's BTF with bpftrace's dry run).
+ */
+import { execa } from 'execa';
+import { detectCapabilities } from '../capabilities.js';
+import { describeTiers } from '../../shared/netfilter/depth.js';
+import { buildHopProgram } from '../../probes/assemble.js';
+import { DEEP_PROBES, NOTE_PROBES, noteBlock, type NoteProbe } from '../../probes/notes/assemble.js';
+import { parseFlags, reportFatal } from './common.js';
+
+export const summary = 'report what this host lets hoptrace trace, tier by tier, and why not deeper';
+
+const HELP = `usage: hoptrace doctor [--json] [--check-scripts]
+
+Reports the kernel, bpftrace, which probe kinds work (tracepoint, kprobe, kfunc) and why not,
+and for each part of the packet path (netfilter, nat, bridge, veth, routing, queueing,
+neighbour, icmp) the deepest tier available here:
+
+  function    kprobes on kernel functions (probes/deep/)
+  rule-trace  nft's rule trace (trace --netfilter)
+  tracepoint  extra tracepoints (trace --notes)
+  device      the hop probes alone
+
+      --json            the same as one JSON object (as GET /api/capabilities serves it)
+      --check-scripts   also compile every notes and function-level script against this
+                        kernel's BTF with bpftrace's dry run (-d; nothing is attached)
+  -h, --help            this help
+
+Exit code 0 when the host can trace, 1 when it cannot.`;
+
+export interface ScriptCheck {
+  readonly file: string;
+  readonly tier: 'notes' | 'function';
+  readonly ok: boolean;
+  /** First error bpftrace printed, null when it compiled. */
+  readonly error: string | null;
+}
+
+/** The hop program with one extra block: how each script is compiled, in the context it runs in. */
+function programWith(blocks: readonly string[]): string {
+  return buildHopProgram({ filterExpr: '1', selfNetns: 1, reasonNotSpecified: 2, extraBlocks: blocks });
+}
+
+/** Compiles one program with `bpftrace -d` (type-checks against the kernel's BTF, attaches nothing). */
+export async function dryRun(program: string): Promise<{ ok: boolean; error: string | null }> {
+  const r = await execa('bpftrace', ['-d', '-e', program], { reject: false, all: true, timeout: 180_000, maxBuffer: 256 * 1024 * 1024 });
+  const errors = String(r.all ?? '').split('\n').filter((l) => /ERROR:/.test(l) && !/RLIMIT_MEMLOCK/.test(l));
+  const ok = r.exitCode === 0 && errors.length === 0;
+  return { ok, error: ok ? null : (errors[0]?.trim() ?? `bpftrace exited ${r.exitCode ?? r.signal}`) };
+}
+
+/** Dry-runs every notes script and every function-level script, each inside the hop program. */
+export async function checkScripts(): Promise<ScriptCheck[]> {
+  const current = NOTE_PROBES.find((p) => p.file === 'current.bt') as NoteProbe;
+  const jobs: Array<{ probe: NoteProbe; tier: ScriptCheck['tier'] }> = [
+    ...NOTE_PROBES.map((probe) => ({ probe, tier: 'notes' as const })),
+    ...DEEP_PROBES.map((probe) => ({ probe, tier: 'function' as const })),
+  ];
+  const out: ScriptCheck[] = [];
+  for (const { probe, tier } of jobs) {
+    // Notes scripts read current.bt's @cur map: compile them with it, as they run.
+    const blocks = probe === current ? [noteBlock(probe, '1')] : [noteBlock(current, '1'), noteBlock(probe, '1')];
+    const r = await dryRun(programWith(blocks));
+    out.push({ file: `${tier === 'notes' ? 'probes/notes' : 'probes/deep'}/${probe.file}`, tier, ...r });
+  }
+  return out;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  try {
+    const { values } = parseFlags(argv, { json: { type: 'boolean' }, 'check-scripts': { type: 'boolean' } });
+    if (values.help) {
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    }
+    const caps = await detectCapabilities();
+    const scripts = values['check-scripts'] ? await checkScripts() : undefined;
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(scripts ? { ...caps, scripts } : caps, null, 2)}\n`);
+      return caps.canTrace ? 0 : 1;
+    }
+    const yes = (b: boolean): string => (b ? 'yes' : 'no');
+    const lines = [
+      `kernel      ${caps.kernel}`,
+      `bpftrace    ${caps.bpftrace.version ?? 'not installed'}`,
+      `root        ${yes(caps.root)}`,
+      `BTF         ${yes(caps.btf)}`,
+      `tracefs     ${caps.tracefs ?? 'not mounted'}`,
+      `can trace   ${caps.canTrace ? 'yes' : 'no'}`,
+      ...caps.problems.map((p) => `  ✗ ${p}`),
+      '',
+      'probe kinds',
+      ...(['tracepoint', 'kprobe', 'kfunc'] as const).map((k) => {
+        const s = caps.probes[k];
+        return `  ${k.padEnd(10)}  ${s.available ? 'yes' : 'no '}${s.reason ? `  ${s.reason}` : ''}`;
+      }),
+      '',
+      'depth by part of the path (deepest tier available here)',
+      ...describeTiers(caps.tiers).map((l) => `  ${l.replace(/\n/g, '\n  ')}`),
+      '',
+      'function-level scripts (probes/deep/)',
+      ...caps.tiers.deepScripts.map((d) => `  ${d.file.padEnd(16)} ${d.functions.join(', ').padEnd(22)} ${d.attachable ? 'attachable' : `not attachable: ${d.reason ?? ''}`}${d.inBtf ? '' : ' (functions missing from BTF)'}`),
+    ];
+    if (scripts) {
+      lines.push('', 'dry-run compile against this kernel (bpftrace -d)');
+      for (const s of scripts) lines.push(`  ${s.file.padEnd(30)} ${s.ok ? 'ok' : `FAILED: ${s.error ?? ''}`}`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return caps.canTrace && (scripts?.every((s) => s.ok) ?? true) ? 0 : 1;
+  } catch (err) {
+    return reportFatal(err);
+  }
+}
