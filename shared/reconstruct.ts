@@ -57,6 +57,8 @@ interface LivePacket {
   last: HopEvent;
   /** cloneKey(last), kept up to date only when the headers change (building it is not free). */
   key: string;
+  /** Keys this packet had before NAT changed its headers: forgotten with it when it finishes. */
+  oldKeys: string[] | null;
 }
 
 /** One CPU's waiting events, in time order (a CPU's events arrive in order, but nothing relies on it). */
@@ -287,11 +289,14 @@ export class Reconstructor {
     }
     if (!p) {
       const key = cloneKey(ev);
-      p = { skb: ev.skb, events: [ev], cloneOf: this.findOriginal(ev, key), last: ev, key };
+      p = { skb: ev.skb, events: [ev], cloneOf: this.findOriginal(ev, key), last: ev, key, oldKeys: null };
       this.live.set(ev.skb, p);
     } else {
       p.events.push(ev);
-      if (keyChanged(p.last, ev)) p.key = cloneKey(ev);
+      if (keyChanged(p.last, ev)) {
+        (p.oldKeys ??= []).push(p.key);
+        p.key = cloneKey(ev);
+      }
       p.last = ev;
     }
     if (ev.kind === 'drop' || ev.kind === 'consume') {
@@ -329,6 +334,8 @@ export class Reconstructor {
   private finish(p: LivePacket): void {
     if (this.live.get(p.skb) === p) this.live.delete(p.skb);
     if (this.bySignature.get(p.key) === p) this.bySignature.delete(p.key);
+    // Its keys from before NAT too, or they would keep the finished packet (and its events) alive.
+    if (p.oldKeys) for (const k of p.oldKeys) if (this.bySignature.get(k) === p) this.bySignature.delete(k);
     // A lone consume says nothing about a path (an skb freed under a stale follow entry).
     if (p.events.length === 1 && p.last.kind === 'consume') {
       this.stats.orphans++;
