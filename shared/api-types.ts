@@ -27,6 +27,12 @@ export const ERROR_CODES = [
   /** A part of the service is not available here (e.g. topology discovery). */
   'unavailable',
   'internal',
+  /** The thing to create already exists or is busy (a recording name taken, a session already recording). */
+  'conflict',
+  /** An uploaded file is not a readable recording (message: the one-sentence problem). */
+  'bad-recording',
+  /** A recording could not be started or written (disk full, no permission). */
+  'recording-failed',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -85,8 +91,13 @@ export interface SessionInfo {
   readonly createdAt: string;
   /** socket.io clients subscribed to this session. */
   readonly watchers: number;
-  /** Whether a recording keeps this session alive (recordings come with a later issue). */
+  /** Whether a recording of this session is running now (a recorded session is never reaped). */
   readonly recording: boolean;
+  /**
+   * The running recording, or the session's last one (so a recording that stopped on an error
+   * shows why); null when the session never recorded. Absent from services without recordings.
+   */
+  readonly recordingStatus?: RecordingStatus | null;
   readonly bpftrace: {
     readonly pid: number | null;
     /** Times bpftrace was restarted after dying on its own. */
@@ -109,6 +120,91 @@ export interface SessionList {
 
 /** GET /api/sessions/:id/packets: the last N packets, oldest first, as `trace --json` prints them. */
 export type PacketsResponse = readonly Packet[];
+
+// ---- Recordings ----
+
+/**
+ * A recording's name as users give it: letters, digits, '.', '_' and '-', not starting with '.',
+ * no '..', at most 100 characters. The file is `<name>.hoptrace` in the service's data folder
+ * (a trailing `.hoptrace` in the name is accepted and not doubled).
+ */
+export const RECORDING_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+export const RecordingName = z
+  .string()
+  .regex(RECORDING_NAME_RE, 'a recording name may only hold letters, digits, ".", "_" and "-" (at most 100, not starting with ".")')
+  .refine((n) => !n.includes('..'), 'a recording name may not contain ".."')
+  .refine((n) => !n.endsWith('.'), 'a recording name may not end with "."');
+
+/** POST /api/sessions/:id/recording (the body may be empty: the server picks a name). */
+export const StartRecordingRequest = z.strictObject({ name: RecordingName.optional() });
+export type StartRecordingRequest = z.infer<typeof StartRecordingRequest>;
+
+/** POST /api/recordings?name=N with the file as an application/octet-stream body. */
+export const UploadRecordingQuery = z.strictObject({ name: RecordingName });
+export type UploadRecordingQuery = z.infer<typeof UploadRecordingQuery>;
+
+/** A recording made by the service from a session: running, or how it ended. */
+export interface RecordingStatus {
+  /** Library name (without `.hoptrace`): GET /api/recordings/:name downloads it. */
+  readonly name: string;
+  /** The session recorded. */
+  readonly session: string;
+  /** ISO 8601. */
+  readonly startedAt: string;
+  readonly running: boolean;
+  readonly elapsedMs: number;
+  /** Hop events written. */
+  readonly events: number;
+  /** Packets reconstructed from them (what the filter accepts). */
+  readonly packets: number;
+  /** Events the kernel reported lost while recording. */
+  readonly lost: number;
+  /** Bytes in the file. */
+  readonly bytes: number;
+  /**
+   * bpftrace restarts while recording: the recording goes on across them, but events while
+   * bpftrace was down were not seen (each restart is a gap in time).
+   */
+  readonly gaps: number;
+  /** Why it stopped on its own (disk full, file removed), one sentence; null otherwise. */
+  readonly error: string | null;
+  /** Why it ended (the end record's reason), null while running. */
+  readonly endReason: string | null;
+}
+
+/** One file of GET /api/recordings, read from its header and tail. */
+export interface RecordingEntry {
+  /** Library name (without `.hoptrace`). */
+  readonly name: string;
+  /** File name in the data folder (download name). */
+  readonly file: string;
+  /** ISO 8601; null when the file is unreadable. */
+  readonly startedAt: string | null;
+  /** From the start to the last event. */
+  readonly durationS: number;
+  readonly events: number;
+  /** Packets the recorder reconstructed; null when the file was not finished (still recording, or cut short). */
+  readonly packets: number | null;
+  readonly lost: number;
+  readonly sizeBytes: number;
+  /** Canonical filter the recording was made with ('' for none). */
+  readonly filter: string;
+  /** Host and kernel release it was recorded on. */
+  readonly host: string;
+  readonly kernel: string;
+  /** The recorder finished the file (false: still recording, crashed, disk full, or an upload cut short). */
+  readonly complete: boolean;
+  readonly endReason: string | null;
+  /** A session of this service is writing it now (it cannot be deleted until stopped). */
+  readonly recording: boolean;
+  /** Why the file cannot be read as a recording, one sentence; absent when it can. */
+  readonly problem?: string;
+}
+
+export interface RecordingList {
+  /** Newest first. */
+  readonly recordings: readonly RecordingEntry[];
+}
 
 // ---- Service ----
 

@@ -8,13 +8,14 @@
  *    names, namespace names, the canonical filter), or `{ok: false, error}`.
  * 3. The server sends `hops` (raw hop events, protobuf HopBatch — decode with shared/wire.ts
  *    `decodeBatch(batchBytes(msg.batch))` and feed shared/reconstruct.ts), `stats` about once a
- *    second, `session-state` when bpftrace dies, restarts or the session ends, and `topology` when
- *    namespaces appear or go.
+ *    second, `session-state` when bpftrace dies, restarts or the session ends (and, with a
+ *    `recording` field, when a recording starts, stops or fails), and `topology` when namespaces
+ *    appear or go.
  * 4. Batches a slow client could not take are dropped oldest first, for that client only: it sees
  *    the jump in `seq` and the running count in `stats.droppedBatches`.
  */
 import { z } from 'zod';
-import type { BpftraceExitInfo, ErrorCode, SessionInfo, SessionState } from './api-types.js';
+import type { BpftraceExitInfo, ErrorCode, RecordingStatus, SessionInfo, SessionState } from './api-types.js';
 import { SESSION_ID_RE } from './api-types.js';
 
 export const SubscribeRequest = z.strictObject({ session: z.string().regex(SESSION_ID_RE, 'not a session id') });
@@ -85,6 +86,12 @@ export interface SessionStateMessage {
   readonly exit?: BpftraceExitInfo;
   /** When restarting: how long until the next attempt. */
   readonly retryInMs?: number;
+  /**
+   * Set when the message is about a recording rather than a state change (`state` is then the
+   * session's unchanged state): one started, stopped or failed (disk full, file removed). Sessions
+   * sharing a bpftrace see each other's recording messages; `recording.session` says whose it is.
+   */
+  readonly recording?: RecordingStatus;
 }
 
 export interface TopologyMessage {

@@ -7,11 +7,12 @@ import { labDown, labExists, labFor, labUp, type Lab } from '../lab/lab.js';
 import { startDemoTraffic, type DemoTraffic } from '../lab/demo-traffic.js';
 import { isLoopbackHost } from '../service/access.js';
 import { ServiceConfigError, startService, type RunningService } from '../service/index.js';
+import { DEFAULT_MAX_UPLOAD_BYTES, defaultDataDir } from '../service/recordings.js';
 import { numberFlag, parseFlags, reportFatal, UsageError } from './common.js';
 
 export const summary = 'run the service: REST API, live hop stream and dashboard on one port';
 
-const HELP = `usage: hoptrace serve [--host H] [--port P] [--token T] [--lab demo] [--data-dir DIR]
+const HELP = `usage: hoptrace serve [--host H] [--port P] [--token T] [--lab demo] [--data-dir DIR] [--max-upload-mb N]
 
   --host H          address to listen on (default 127.0.0.1); anything but loopback needs --token
   --port P          port (default 7070; 0 picks a free one and prints it)
@@ -19,7 +20,10 @@ const HELP = `usage: hoptrace serve [--host H] [--port P] [--token T] [--lab dem
                     HOPTRACE_TOKEN in the environment does the same without showing T in ps
   --lab demo        build the demo lab (namespaces htdemo-*), send its traffic every second,
                     and remove it on exit (an existing lab is used and left in place)
-  --data-dir DIR    where recordings are kept (created if missing)
+  --data-dir DIR    where recordings are kept (created if missing, mode 0700); default
+                    /var/lib/hoptrace/recordings as root, else $XDG_DATA_HOME/hoptrace/recordings
+                    (~/.local/share/hoptrace/recordings). Recording names never leave it.
+  --max-upload-mb N largest recording upload accepted (default ${DEFAULT_MAX_UPLOAD_BYTES / 1024 / 1024})
   --allow-origin O  also accept browser requests from origin O (e.g. http://localhost:5173);
                     may be repeated
 
@@ -48,6 +52,7 @@ export async function run(argv: string[]): Promise<number> {
       token: { type: 'string' },
       lab: { type: 'string' },
       'data-dir': { type: 'string' },
+      'max-upload-mb': { type: 'string' },
       'allow-origin': { type: 'string', multiple: true },
     });
     if (values.help) {
@@ -83,12 +88,19 @@ export async function run(argv: string[]): Promise<number> {
       }
     }
 
-    r.service = await startService({ host, port, token, dataDir: values['data-dir'], allowOrigins: values['allow-origin'] ?? [] });
+    const maxUploadMb = numberFlag(values['max-upload-mb'], 'max-upload-mb', { min: 0.001 });
+    const dataDir = values['data-dir'] || defaultDataDir();
+
+    r.service = await startService({
+      host, port, token, dataDir, allowOrigins: values['allow-origin'] ?? [],
+      ...(maxUploadMb !== undefined ? { maxUploadBytes: Math.floor(maxUploadMb * 1024 * 1024) } : {}),
+    });
     const s = r.service;
     const caps = s.capabilities;
     process.stdout.write(`hoptrace service listening on ${s.url}${host === '0.0.0.0' || host === '::' ? ' (all addresses)' : ''}\n`);
     process.stdout.write(`  dashboard: ${s.url}${token ? '#token=<your token>' : ''}\n`);
     process.stdout.write(`  API:       ${s.url}api/health${token ? '  (Authorization: Bearer <token>)' : ''}\n`);
+    process.stdout.write(`  recordings: ${dataDir}\n`);
     const kinds = Object.entries(caps.probes).map(([k, v]) => `${k} ${v.available ? 'yes' : 'no'}`).join(', ');
     process.stdout.write(`  probes:    ${kinds}; bpftrace ${caps.bpftrace.version ?? 'missing'}\n`);
     for (const p of caps.problems) process.stdout.write(`  cannot trace: ${p}\n`);

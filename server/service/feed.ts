@@ -12,7 +12,7 @@ import { TraceSession } from '../trace-session.js';
 import type { DropReasons } from '../drop-reasons.js';
 import type { Packet } from '../../shared/packet.js';
 import type { HopEvent } from '../../shared/hop-event.js';
-import type { BpftraceExitInfo, SessionState } from '../../shared/api-types.js';
+import type { BpftraceExitInfo, RecordingStatus, SessionState } from '../../shared/api-types.js';
 import { HopBatcher, type BatchingOptions, type EncodedBatch } from './batcher.js';
 import { PacketTail, monotonicNowNs } from './packet-tail.js';
 
@@ -44,6 +44,14 @@ export interface FeedStateChange {
   readonly message: string;
   readonly exit?: BpftraceExitInfo;
   readonly retryInMs?: number;
+  /** A recording of one of the feed's sessions started, stopped or failed (recordings.ts). */
+  readonly recording?: RecordingStatus;
+}
+
+/** Takes every hop event and lost count the feed takes, whichever bpftrace sent them (recordings). */
+export interface HopTap {
+  hop(ev: HopEvent): void;
+  lost(count: number): void;
 }
 
 export interface FeedListener {
@@ -88,6 +96,9 @@ export class TraceFeed {
   private pending: HopSource | undefined;
   private reasons: DropReasons | undefined;
   private readonly listeners = new Set<FeedListener>();
+  private readonly taps = new Set<HopTap>();
+  /** The filter check of the last attached source (kept while a restart is pending). */
+  private acceptor: ((p: Packet) => boolean) | undefined;
   private readonly batcher: HopBatcher;
   private readonly tail: PacketTail;
   private ticker: NodeJS.Timeout | undefined;
@@ -160,6 +171,25 @@ export class TraceFeed {
     this.listeners.delete(l);
   }
 
+  /** Taps see events from every bpftrace the feed runs, across restarts, until removed. */
+  addTap(t: HopTap): void {
+    this.taps.add(t);
+  }
+
+  removeTap(t: HopTap): void {
+    this.taps.delete(t);
+  }
+
+  /** Whether the feed's filter accepts a packet (every source of one feed has the same filter). */
+  accepts(packet: Packet): boolean {
+    return this.acceptor?.(packet) ?? true;
+  }
+
+  /** Tells listeners something about the feed without changing its state (e.g. a recording stopped). */
+  notify(message: string, extra: Pick<FeedStateChange, 'recording'> = {}): void {
+    this.setState({ state: this.state, message, ...extra });
+  }
+
   /** Stops bpftrace for good; resolves once it has exited. Safe to call more than once. */
   async stop(): Promise<void> {
     const first = !this.stopping;
@@ -176,6 +206,7 @@ export class TraceFeed {
     this.batcher.dispose();
     this.setState({ state: 'stopped', message: 'the session was stopped' });
     this.listeners.clear();
+    this.taps.clear();
   }
 
   private attach(): Promise<void> {
@@ -191,10 +222,12 @@ export class TraceFeed {
       if (this.batcher.pendingEvents === 0) this.sourceLagMs = Math.max(0, Math.round((monotonicNowNs() - ev.t) / 1e6));
       this.batcher.push(ev);
       this.tail.push(ev);
+      if (this.taps.size > 0) for (const t of this.taps) t.hop(ev);
     });
     source.on('lost', (n) => {
       this.lostKernel += n;
       this.batcher.addLost(n);
+      for (const t of this.taps) t.lost(n);
     });
     source.on('exit', (exit) => this.onExit(source, exit));
     const attached = (async () => {
@@ -213,6 +246,7 @@ export class TraceFeed {
       }
       this.source = source;
       this.reasons = source.dropReasons;
+      this.acceptor = (p) => source.accepts(p);
       this.startedAt = Date.now();
       if (this.state === 'restarting') this.setState({ state: 'running', message: `bpftrace restarted (restart ${this.restarts}); events while it was down were not seen` });
       else this.setState({ state: 'running', message: 'bpftrace attached' });

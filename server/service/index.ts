@@ -6,6 +6,7 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -26,6 +27,7 @@ import { loadNamespaceNamer, type NamespaceNamer } from './names.js';
 import { SessionRegistry } from './sessions.js';
 import { attachStream, type ServiceIo } from './stream.js';
 import { webRouter } from './static-web.js';
+import { DEFAULT_MAX_UPLOAD_BYTES, RecordingManager, recordingsRouter } from './recordings.js';
 
 export interface ServiceOptions {
   /** Default 127.0.0.1. Anything but loopback requires `token`. */
@@ -35,8 +37,10 @@ export interface ServiceOptions {
   readonly token?: string | undefined;
   /** Origins allowed besides the service's own (e.g. a dev server). */
   readonly allowOrigins?: readonly string[];
-  /** Where recordings will live (created, mode 0700). */
+  /** Where recordings live (created, mode 0700). Without it the recording routes answer 503. */
   readonly dataDir?: string | undefined;
+  /** Largest recording upload accepted (POST /api/recordings). Default 256 MiB. */
+  readonly maxUploadBytes?: number;
   /** How long an unwatched, unrecorded session lives on. Default 60 s. */
   readonly graceMs?: number;
   /** Most bpftrace processes at once. Default 8. */
@@ -69,6 +73,7 @@ export interface RunningService {
   readonly host: string;
   readonly port: number;
   readonly registry: SessionRegistry;
+  readonly recordings: RecordingManager;
   readonly capabilities: Capabilities;
   /** Ends all sessions, waits for every bpftrace to exit, closes the port. Idempotent. */
   close(): Promise<void>;
@@ -101,7 +106,14 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     throw new ServiceConfigError(`refusing to listen on ${host} without a token: anyone who can reach it could drive kernel probes as root. Pass --token, or bind to 127.0.0.1.`);
   }
   const log = options.log ?? ((line: string) => process.stderr.write(`hoptrace serve: ${line}\n`));
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  if (options.dataDir) {
+    try {
+      mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+      if (!statSync(options.dataDir).isDirectory()) throw new Error('it is not a folder');
+    } catch (err) {
+      throw new ServiceConfigError(`cannot keep recordings in ${options.dataDir}: ${(err as Error).message} (pass --data-dir DIR)`);
+    }
+  }
   const capabilities = options.capabilities ?? (await detectCapabilities());
   const names = options.namespaceNames === undefined ? await loadNamespaceNamer() : options.namespaceNames;
   // The service's own connections (its port, in its namespace) are left out of every session: with
@@ -115,7 +127,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     : options.namespaceNames === null
       ? fixedModel(() => Promise.reject(new ApiError(503, 'unavailable', 'the topology model is off in this service')))
       : watchedModel(log);
-  const registry = new SessionRegistry({
+  const registry: SessionRegistry = new SessionRegistry({
     source: options.source ?? traceSessionSource,
     graceMs: options.graceMs ?? 60_000,
     maxFeeds: options.maxFeeds ?? 8,
@@ -127,6 +139,16 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     isLocal: model.isLocal,
     noteHop: model.noteHop,
     ignore,
+    // The manager listens to the registry, the registry describes the manager's recordings.
+    recordingStatus: (s) => manager.status(s.id),
+    log,
+  });
+  const manager: RecordingManager = new RecordingManager({
+    dataDir: options.dataDir ? resolve(options.dataDir) : null,
+    registry,
+    names,
+    topology: model.topology,
+    followTopology: !options.topology && options.namespaceNames !== null,
     log,
   });
 
@@ -138,6 +160,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
       resolve();
     });
   }).catch(async (err: unknown) => {
+    await manager.close();
     await registry.close();
     model.close();
     const e = err as NodeJS.ErrnoException;
@@ -181,6 +204,8 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     res.setHeader('WWW-Authenticate', 'Bearer realm="hoptrace"');
     sendError(res, new ApiError(401, 'unauthorized', 'this service needs a token: send Authorization: Bearer <token>'));
   });
+  // Before apiRouter: its last route answers 404 for anything it does not know.
+  app.use('/api', recordingsRouter({ manager, registry, maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES }));
   app.use('/api', apiRouter({ registry, capabilities, startedAt: Date.now(), topology: model.topology, annotate: model.annotate }));
   app.use(webRouter(options.webDist === undefined ? defaultWebDist() : options.webDist));
   app.use((req, res) => sendError(res, new ApiError(404, 'not-found', `not found: ${req.method} ${req.path.slice(0, 100)}`)));
@@ -221,6 +246,8 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     closing ??= (async () => {
       stream.close();
       io.disconnectSockets(true);
+      // Recordings first, so their files end with the shutdown as the reason.
+      await manager.close();
       await registry.close();
       model.close();
       httpServer.closeAllConnections();
@@ -231,7 +258,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     return closing;
   };
 
-  return { url: `http://${urlHost(host)}:${port}/`, host, port, registry, capabilities, close };
+  return { url: `http://${urlHost(host)}:${port}/`, host, port, registry, recordings: manager, capabilities, close };
 }
 
 export { detectCapabilities } from '../capabilities.js';

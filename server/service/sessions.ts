@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { describeFilter, parseFilter } from '../../shared/filter/index.js';
-import type { SessionInfo } from '../../shared/api-types.js';
+import type { RecordingStatus, SessionInfo } from '../../shared/api-types.js';
 import { ApiError, TraceStartError } from './errors.js';
 import { CannotTraceError } from '../trace-session.js';
 import { TraceFeed, type BackoffOptions, type SourceFactory } from './feed.js';
@@ -19,7 +19,7 @@ export interface Session {
   readonly feed: TraceFeed;
   readonly createdAt: Date;
   watchers: number;
-  /** Set by recordings (a later issue): a recorded session is never reaped. */
+  /** Set while a recording runs (recordings.ts): a recorded session is never reaped. */
   recording: boolean;
   /** Last time a watcher left or a REST call touched it (ms). */
   lastActive: number;
@@ -38,6 +38,8 @@ export interface RegistryOptions {
   readonly isLocal?: (netns: number, addr: string) => boolean;
   readonly noteHop?: (ev: HopEvent) => void;
   readonly ignore?: (ev: HopEvent) => boolean;
+  /** The session's running or last recording, for info() (recordings.ts); absent: no recordings. */
+  readonly recordingStatus?: (session: Session) => RecordingStatus | null;
   readonly log: (line: string) => void;
 }
 
@@ -141,6 +143,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
       createdAt: session.createdAt.toISOString(),
       watchers: session.watchers,
       recording: session.recording,
+      ...(this.opts.recordingStatus ? { recordingStatus: this.opts.recordingStatus(session) } : {}),
       bpftrace: {
         pid: feed.pid,
         restarts: feed.restarts,
