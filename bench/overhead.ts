@@ -1,0 +1,211 @@
+/**
+ * Probe overhead: iperf3 64-byte UDP packets/s from pod1 to pod2 of a lab (bridged through the
+ * node namespace) with nothing attached, and with each tracer attached, as a ratio to the
+ * untraced runs of the same round. Needs root.
+ *
+ *   npx tsx bench/overhead.ts [--rounds 3] [--seconds 5] [--json]
+ *
+ * Conditions (the tracers' output goes to /dev/null unless noted):
+ *   untraced           nothing attached
+ *   trace-nomatch      hoptrace trace --json --filter 'host 192.0.2.1' (matches nothing)
+ *   trace-all          hoptrace trace --json (every packet, printed)
+ *   stats              hoptrace stats --json --interval 1 (every packet, aggregated in the kernel)
+ *   stats-sample16     hoptrace stats --json --interval 1 --sample 16
+ *   bpftrace-oneliner  bpftrace printing every net_dev_start_xmit (stdout read and discarded by Node)
+ *   tcpdump-all        tcpdump -i any -nn (text) in each of the lab's 4 namespaces
+ * Each round runs every condition once in this order; ratios are per round, the median round is
+ * reported. iperf3 runs `-u -l 64 -b 0 -t S`; packets/s is what the server received (sent minus
+ * lost) over the run, sent packets/s is kept too.
+ */
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { execa, type ResultPromise } from 'execa';
+import { labFor, labUp, labDown, type Lab } from '../server/lab/lab.js';
+
+export interface ConditionResult {
+  readonly name: string;
+  readonly description: string;
+  /** Median over rounds of received packets/s. */
+  readonly pps: number;
+  readonly sentPps: number;
+  /** Median over rounds of pps / untraced pps of the same round. */
+  readonly ratio: number;
+  readonly ratios: number[];
+  /** What the tracer said at the end (hoptrace's summary line), when it says anything. */
+  readonly note?: string;
+}
+
+export interface OverheadResult {
+  readonly rounds: number;
+  readonly seconds: number;
+  readonly loadBefore: string;
+  readonly conditions: ConditionResult[];
+}
+
+const REPO = new URL('../', import.meta.url).pathname;
+type Child = ResultPromise<{ reject: false }>;
+
+interface Tracer {
+  readonly children: Child[];
+  /** Last words of the tool (its stderr summary), for the report. */
+  note(): string | undefined;
+}
+
+/** Starts `argv` and resolves once `ready` matches its stderr (or stdout). */
+async function startUntil(argv: string[], ready: RegExp, opts: { stdout: 'ignore' | 'pipe' } = { stdout: 'ignore' }): Promise<{ child: Child; err: () => string }> {
+  const [cmd, ...args] = argv;
+  const child = execa(cmd as string, args, { reject: false, cwd: REPO, stdin: 'ignore', stdout: opts.stdout, stderr: 'pipe', buffer: false }) as unknown as Child;
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${argv.slice(0, 3).join(' ')} did not get ready: ${err.slice(-300)}`)), 90_000);
+    const check = (d: Buffer): void => {
+      err += d.toString();
+      if (err.length > 65536) err = err.slice(-32768);
+      if (ready.test(err)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stderr?.on('data', check);
+    // Output read and thrown away (as a terminal would, only faster).
+    child.stdout?.on('data', (d: Buffer) => { if (!ready.test(err)) check(d); });
+    void child.then(() => { clearTimeout(timer); reject(new Error(`${argv[0]} exited before ready: ${err.slice(-300)}`)); });
+  });
+  return { child, err: () => err };
+}
+
+const HOPTRACE = [process.execPath, '--import', 'tsx', 'server/cli.ts'];
+
+interface Condition {
+  readonly name: string;
+  readonly description: string;
+  start(lab: Lab): Promise<Tracer | null>;
+}
+
+function hoptrace(args: string[]) {
+  return async (): Promise<Tracer> => {
+    const { child, err } = await startUntil([...HOPTRACE, ...args], /ready\n/);
+    return { children: [child], note: () => err().split('\n').filter((l) => l.startsWith('hoptrace:')).pop() };
+  };
+}
+
+export const CONDITIONS: readonly Condition[] = [
+  { name: 'untraced', description: 'nothing attached', start: async () => null },
+  { name: 'trace-nomatch', description: "hoptrace trace --json --filter 'host 192.0.2.1' (matches nothing)", start: hoptrace(['trace', '--json', '--no-model', '--filter', 'host 192.0.2.1']) },
+  { name: 'trace-all', description: 'hoptrace trace --json (every packet printed)', start: hoptrace(['trace', '--json', '--no-model']) },
+  { name: 'stats', description: 'hoptrace stats --json --interval 1 (every packet, in-kernel aggregates)', start: hoptrace(['stats', '--json', '--interval', '1']) },
+  { name: 'stats-sample16', description: 'hoptrace stats --json --interval 1 --sample 16', start: hoptrace(['stats', '--json', '--interval', '1', '--sample', '16']) },
+  {
+    name: 'bpftrace-oneliner',
+    description: 'bpftrace -e \'tracepoint:net:net_dev_start_xmit { printf(...) }\' (every transmit printed)',
+    start: async () => {
+      const prog = 'BEGIN { printf("READY\\n"); } tracepoint:net:net_dev_start_xmit { printf("%llu %s %llx %u\\n", nsecs, str(args->name), args->skbaddr, args->len); }';
+      const { child } = await startUntil(['bpftrace', '-e', prog], /READY/, { stdout: 'pipe' });
+      return { children: [child], note: () => undefined };
+    },
+  },
+  {
+    name: 'tcpdump-all',
+    description: 'tcpdump -i any -nn (text) in each of the lab\'s 4 namespaces',
+    start: async (lab) => {
+      const tool = existsSync('/usr/bin/tcpdump') || existsSync('/usr/sbin/tcpdump') ? 'tcpdump' : null;
+      if (!tool) throw new Error('tcpdump is not installed (apt-get install tcpdump)');
+      const started = await Promise.all(Object.values(lab.ns).map((ns) => startUntil(['ip', 'netns', 'exec', ns, 'tcpdump', '-i', 'any', '-nn', '-l'], /listening on/)));
+      return { children: started.map((s) => s.child), note: () => undefined };
+    },
+  },
+];
+
+async function stop(t: Tracer | null): Promise<void> {
+  if (!t) return;
+  for (const c of t.children) c.kill('SIGINT');
+  await Promise.all(t.children.map(async (c) => {
+    const timer = setTimeout(() => c.kill('SIGKILL'), 15_000);
+    await c;
+    clearTimeout(timer);
+  }));
+}
+
+interface IperfRun {
+  readonly pps: number;
+  readonly sentPps: number;
+}
+
+async function iperf(lab: Lab, seconds: number, port: number): Promise<IperfRun> {
+  const server = execa('ip', ['netns', 'exec', lab.ns.pod2, 'iperf3', '-s', '-1', '-p', String(port)], { reject: false, buffer: false, stdout: 'pipe' });
+  await new Promise<void>((resolve) => {
+    let out = '';
+    const timer = setTimeout(resolve, 3000);
+    server.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('listening')) { clearTimeout(timer); resolve(); }
+    });
+  });
+  const r = await execa('ip', ['netns', 'exec', lab.ns.pod1, 'iperf3', '-c', lab.addr.pod2, '-p', String(port), '-u', '-l', '64', '-b', '0', '-t', String(seconds), '-J'], { reject: false });
+  server.kill('SIGTERM');
+  await server;
+  const j = JSON.parse(String(r.stdout)) as { end?: { sum?: { packets: number; lost_packets: number; seconds: number } }; error?: string };
+  const s = j.end?.sum;
+  if (!s) throw new Error(`iperf3: ${j.error ?? String(r.stderr).slice(0, 200)}`);
+  return { pps: Math.round((s.packets - s.lost_packets) / s.seconds), sentPps: Math.round(s.packets / s.seconds) };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+export async function benchOverhead(opts: { rounds?: number; seconds?: number; only?: readonly string[]; log?: (l: string) => void } = {}): Promise<OverheadResult> {
+  if (process.getuid?.() !== 0) throw new Error('the overhead benchmark needs root (it builds a lab and attaches probes)');
+  const rounds = opts.rounds ?? 3;
+  const seconds = opts.seconds ?? 5;
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const conditions = CONDITIONS.filter((c) => c.name === 'untraced' || !opts.only || opts.only.includes(c.name));
+  const loadBefore = (await execa('uptime')).stdout.trim();
+  const lab = labFor(`bo${randomBytes(3).toString('hex')}`);
+  await labUp(lab);
+  const runs = new Map<string, Array<IperfRun & { note?: string }>>();
+  try {
+    let port = 5300;
+    for (let round = 1; round <= rounds; round++) {
+      for (const c of conditions) {
+        const tracer = await c.start(lab);
+        let run: IperfRun;
+        try {
+          run = await iperf(lab, seconds, port++);
+        } finally {
+          await stop(tracer);
+        }
+        const note = tracer?.note();
+        runs.set(c.name, [...(runs.get(c.name) ?? []), { ...run, ...(note ? { note } : {}) }]);
+        log(`round ${round} ${c.name.padEnd(18)} ${String(run.pps).padStart(7)} packets/s received (${run.sentPps} sent)${note ? `  ${note}` : ''}`);
+      }
+    }
+  } finally {
+    await labDown(lab);
+  }
+  const base = runs.get('untraced') ?? [];
+  return {
+    rounds,
+    seconds,
+    loadBefore,
+    conditions: conditions.map((c) => {
+      const r = runs.get(c.name) ?? [];
+      const ratios = r.map((x, i) => Math.round((x.pps / (base[i]?.pps ?? NaN)) * 1000) / 1000);
+      const note = r[r.length - 1]?.note;
+      return {
+        name: c.name, description: c.description,
+        pps: median(r.map((x) => x.pps)), sentPps: median(r.map((x) => x.sentPps)),
+        ratio: median(ratios), ratios, ...(note ? { note } : {}),
+      };
+    }),
+  };
+}
+
+if (process.argv[1]?.endsWith('overhead.ts')) {
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, only: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const r = await benchOverhead({ rounds: Number(values.rounds), seconds: Number(values.seconds), ...(values.only ? { only: values.only.split(',') } : {}) });
+  process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : `${JSON.stringify(r, null, 2)}\n`);
+}

@@ -1,0 +1,155 @@
+/**
+ * Pipeline benchmark: how fast Node turns probe lines into packets, on one core.
+ *
+ *   node --expose-gc --import tsx bench/pipeline.ts [--events 3000000] [--json]
+ *
+ * Input: bench/hop-lines.ts, a stream generated from a real capture of the demo lab (bridged
+ * and NATed UDP/TCP/ICMP, IPv6, a drop), 6.7 hops per packet, at 1,000,000 events per second of
+ * kernel time (a packet every 6.7 µs), two CPUs' buffers read in turns.
+ *   parse        parseProbeLine on 1M lines (probes/hop-line.ts)
+ *   reconstruct  Reconstructor.push + drain on 1M parsed events (shared/reconstruct.ts)
+ *   pipeline     both, line by line as `trace` does, on --events lines streamed in batches
+ *                (generation not timed): long enough for the reconstruction's 1 s idle window
+ *                to fill, so memory is the steady state of a host doing 1M events/s
+ * Rates are events per CPU-second of this process (process.cpuUsage: the machine is shared) and
+ * per wall-second. Memory: the largest live heap while streaming (sampled after forced
+ * collections), and the heap held by 1M parsed events kept in an array.
+ */
+import { parseArgs } from 'node:util';
+import { parseProbeLine } from '../probes/hop-line.js';
+import { Reconstructor } from '../shared/reconstruct.js';
+import type { HopEvent } from '../shared/hop-event.js';
+import { hopLines, hopLineBatches } from './hop-lines.js';
+
+export interface Rate {
+  /** Events per CPU-second of this process. */
+  readonly eventsPerCpuSec: number;
+  /** Events per wall-clock second. */
+  readonly eventsPerSec: number;
+}
+
+export interface PipelineResult {
+  readonly parse: Rate;
+  readonly reconstruct: Rate;
+  readonly pipeline: Rate & { readonly events: number; readonly packets: number; readonly kernelSeconds: number };
+  /** Largest live heap (after a collection) while streaming at 1M events/s of kernel time (≈ 1 s of packets alive). */
+  readonly streamingPeakHeapMiB: number;
+  /** Heap held by 1,000,000 parsed HopEvents kept in an array. */
+  readonly heapPerMillionEventsMiB: number;
+  readonly bytesPerLine: number;
+}
+
+const GAP_NS = 6_700;
+const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
+
+class Clock {
+  cpu = 0;
+  wall = 0;
+  run<T>(fn: () => T): T {
+    const c0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    const v = fn();
+    this.wall += Number(process.hrtime.bigint() - t0) / 1e9;
+    const c = process.cpuUsage(c0);
+    this.cpu += (c.user + c.system) / 1e6;
+    return v;
+  }
+  rate(events: number): Rate {
+    return { eventsPerCpuSec: Math.round(events / this.cpu), eventsPerSec: Math.round(events / this.wall) };
+  }
+}
+
+function parseAll(lines: readonly string[]): HopEvent[] {
+  const out: HopEvent[] = [];
+  for (const l of lines) {
+    const p = parseProbeLine(l);
+    if (p.type === 'hop') out.push(p.hop);
+  }
+  return out;
+}
+
+function reconstruct(events: readonly HopEvent[]): number {
+  const r = new Reconstructor();
+  let packets = 0;
+  for (let i = 0; i < events.length; i++) {
+    r.push(events[i] as HopEvent);
+    if ((i & 1023) === 0) packets += r.drain().length;
+  }
+  return packets + r.flush().length;
+}
+
+/** Best of `runs` (the shared machine only ever makes a run slower). */
+function best(runs: number, events: number, fn: (c: Clock) => void): Rate {
+  let b: Rate = { eventsPerCpuSec: 0, eventsPerSec: 0 };
+  for (let i = 0; i < runs; i++) {
+    gc();
+    const c = new Clock();
+    fn(c);
+    const r = c.rate(events);
+    if (r.eventsPerCpuSec > b.eventsPerCpuSec) b = r;
+  }
+  return b;
+}
+
+export function benchPipeline(streamEvents = 3_000_000): PipelineResult {
+  const lines = hopLines({ events: 1_000_000, gapNs: GAP_NS });
+  const bytesPerLine = Math.round(lines.reduce((s, l) => s + l.length + 1, 0) / lines.length);
+  reconstruct(parseAll(lines.slice(0, 200_000))); // warm-up
+  const parsed = parseAll(lines);
+  const parse = best(3, lines.length, (c) => c.run(() => parseAll(lines)));
+  const rec = best(3, parsed.length, (c) => c.run(() => reconstruct(parsed)));
+
+  // Heap held by 1M parsed events.
+  gc();
+  let before = process.memoryUsage().heapUsed;
+  const kept = parseAll(lines);
+  gc();
+  const heapPerMillion = ((process.memoryUsage().heapUsed - before) / kept.length) * 1_000_000;
+  kept.length = 0;
+  parsed.length = 0;
+  lines.length = 0;
+
+  // Steady state: stream, line by line, as trace does.
+  gc();
+  before = process.memoryUsage().heapUsed;
+  let peak = before;
+  let batches = 0;
+  const clock = new Clock();
+  const r = new Reconstructor();
+  let packets = 0;
+  let events = 0;
+  for (const batch of hopLineBatches({ events: streamEvents, gapNs: GAP_NS })) {
+    clock.run(() => {
+      for (let i = 0; i < batch.length; i++) {
+        const p = parseProbeLine(batch[i] as string);
+        if (p.type === 'hop') {
+          r.push(p.hop);
+          events++;
+        }
+        if ((i & 1023) === 0) packets += r.drain().length;
+      }
+    });
+    // What the pipeline holds (not garbage awaiting collection): collect, untimed, now and then.
+    if (++batches % 5 === 0) {
+      gc();
+      peak = Math.max(peak, process.memoryUsage().heapUsed);
+    }
+  }
+  packets += clock.run(() => r.flush().length);
+  const mib = (b: number): number => Math.round((b / 1048576) * 10) / 10;
+  return {
+    parse,
+    reconstruct: rec,
+    pipeline: { ...clock.rate(events), events, packets, kernelSeconds: Math.round(((events / 6.7) * GAP_NS) / 1e7) / 100 },
+    streamingPeakHeapMiB: mib(peak - before),
+    heapPerMillionEventsMiB: mib(heapPerMillion),
+    bytesPerLine,
+  };
+}
+
+if (process.argv[1]?.endsWith('pipeline.ts')) {
+  const { values } = parseArgs({ options: { events: { type: 'string', default: '3000000' }, json: { type: 'boolean', default: false } } });
+  if (!(globalThis as { gc?: unknown }).gc) process.stderr.write('pipeline: run with node --expose-gc for exact memory figures\n');
+  const r = benchPipeline(Number(values.events));
+  process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : `${JSON.stringify(r, null, 2)}\n`);
+}

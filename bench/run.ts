@@ -1,0 +1,100 @@
+/**
+ * `npm run bench`: the benchmarks of issue 8, one table, and bench/results.json.
+ *
+ *   npm run bench [-- --only pipeline,overhead,latency] [--rounds 3] [--seconds 5]
+ *
+ *   pipeline   parse + reconstruct throughput and memory (bench/pipeline.ts, its own process)
+ *   overhead   iperf3 64-byte UDP packets/s under each tracer, as ratios (bench/overhead.ts, root)
+ *   latency    kernel event → socket.io client, p50/p99 (bench/latency.ts, root)
+ * Other benches live beside these and run on their own: bench/service-load.ts (many clients),
+ * bench/replay.ts (recordings), bench/web-ingest.ts (the dashboard's worker).
+ * The machine is shared: the load average before each part is recorded with its figures, and
+ * overhead figures are only ratios within one run.
+ */
+import { parseArgs } from 'node:util';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { cpus, totalmem, release } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import type { PipelineResult } from './pipeline.js';
+import { benchOverhead, type OverheadResult } from './overhead.js';
+import { benchLatency, type LatencyResult } from './latency.js';
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string', default: 'pipeline,overhead,latency' },
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '5' },
+    out: { type: 'string', default: fileURLToPath(new URL('./results.json', import.meta.url)) },
+  },
+});
+const parts = new Set(values.only.split(','));
+const root = process.getuid?.() === 0;
+const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+interface Results {
+  machine: { cpu: string; cores: number; memGiB: number; kernel: string; node: string; bpftrace: string };
+  at: string;
+  pipeline?: PipelineResult & { loadavg: string };
+  overhead?: OverheadResult & { loadavg: string };
+  latency?: LatencyResult & { loadavg: string };
+  skipped: string[];
+}
+
+const bpftraceVersion = await execa('bpftrace', ['--version'], { reject: false }).then((r) => String(r.stdout).trim() || 'not installed');
+const results: Results = {
+  machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, bpftrace: bpftraceVersion },
+  at: new Date().toISOString(),
+  skipped: [],
+};
+const log = (l: string): void => { process.stderr.write(`${l}\n`); };
+
+if (parts.has('pipeline')) {
+  const load = loadavg();
+  log(`pipeline (load ${load}) ...`);
+  const r = await execa(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('./pipeline.ts', import.meta.url)), '--json'], { reject: false });
+  if (r.exitCode !== 0) throw new Error(`pipeline bench failed: ${String(r.stderr).slice(0, 500)}`);
+  results.pipeline = { ...(JSON.parse(String(r.stdout)) as PipelineResult), loadavg: load };
+}
+for (const [name, fn] of [
+  ['overhead', async () => { const load = loadavg(); results.overhead = { ...(await benchOverhead({ rounds: Number(values.rounds), seconds: Number(values.seconds), log })), loadavg: load }; }],
+  ['latency', async () => { const load = loadavg(); results.latency = { ...(await benchLatency(log)), loadavg: load }; }],
+] as const) {
+  if (!parts.has(name)) continue;
+  if (!root) {
+    results.skipped.push(`${name}: needs root`);
+    continue;
+  }
+  log(`${name} (load ${loadavg()}) ...`);
+  await fn();
+}
+
+writeFileSync(values.out, `${JSON.stringify(results, null, 2)}\n`);
+
+const lines: string[] = [];
+const m = results.machine;
+lines.push(`hoptrace benchmarks — ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Linux ${m.kernel}, Node ${m.node}, ${m.bpftrace}`);
+const fmt = (n: number): string => n.toLocaleString('en-US');
+if (results.pipeline) {
+  const p = results.pipeline;
+  lines.push('', `pipeline (one core; load ${p.loadavg})                      events/CPU-s   events/s`);
+  lines.push(`  parse (probes/hop-line.ts)                             ${fmt(p.parse.eventsPerCpuSec).padStart(12)} ${fmt(p.parse.eventsPerSec).padStart(10)}`);
+  lines.push(`  reconstruct (shared/reconstruct.ts)                    ${fmt(p.reconstruct.eventsPerCpuSec).padStart(12)} ${fmt(p.reconstruct.eventsPerSec).padStart(10)}`);
+  lines.push(`  parse + reconstruct, streaming ${fmt(p.pipeline.events)} events     ${fmt(p.pipeline.eventsPerCpuSec).padStart(12)} ${fmt(p.pipeline.eventsPerSec).padStart(10)}   target 1,000,000`);
+  lines.push(`  memory: ${p.heapPerMillionEventsMiB} MiB of heap per million parsed events kept; ${p.streamingPeakHeapMiB} MiB live heap streaming at 1M events/s`);
+}
+if (results.overhead) {
+  const o = results.overhead;
+  lines.push('', `probe overhead: iperf3 -u -l 64 -b 0, pod1 → pod2, ${o.seconds} s × ${o.rounds} rounds (load ${o.loadavg})`);
+  lines.push('  condition            packets/s  ratio  per round');
+  for (const c of o.conditions) lines.push(`  ${c.name.padEnd(19)} ${fmt(c.pps).padStart(9)}  ${c.ratio.toFixed(2).padStart(5)}  ${c.ratios.map((x) => x.toFixed(2)).join(' ')}`);
+  lines.push('  targets: stats ≥ 0.85, trace-nomatch ≥ 0.90');
+}
+if (results.latency) {
+  const l = results.latency;
+  lines.push('', `end-to-end latency, kernel event → socket.io client (load ${l.loadavg}; ${l.batching})`);
+  for (const x of l.loads) lines.push(`  ${x.load.padEnd(22)} ${String(x.events).padStart(7)} events  p50 ${x.p50Ms} ms  p90 ${x.p90Ms} ms  p99 ${x.p99Ms} ms  max ${x.maxMs} ms`);
+}
+for (const s of results.skipped) lines.push(`skipped ${s}`);
+lines.push('', `written to ${values.out}`);
+process.stdout.write(`${lines.join('\n')}\n`);
