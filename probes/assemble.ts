@@ -42,7 +42,19 @@ export interface ProgramOptions {
    * probes/notes/assemble.ts). They read the hop probes' @follow map, so they come after them.
    */
   readonly extraBlocks?: readonly string[];
+  /**
+   * Keep the first N bytes (1..MAX_CAPTURE_BYTES) from the IP header of every printed hop, for
+   * pcapng export: lines then start with `HB` and carry the bytes as a hex field before the
+   * device name. 0 (default) captures nothing.
+   */
+  readonly captureBytes?: number;
 }
+
+/**
+ * At most 56: the BPF stack (512 bytes) holds the hop printf and these bytes, and 64 overflows it in
+ * kfree_skb. 56 covers IPv4 + TCP with 16 bytes of options, and IPv6 + the first 16 bytes of TCP.
+ */
+export const MAX_CAPTURE_BYTES = 56;
 
 /** Where the .bt fragments are: beside this file in the source tree, or ../../probes from dist/. */
 export function probesDir(): string {
@@ -72,6 +84,8 @@ export function buildHopProgram(opts: ProgramOptions): string {
   assertNumeric('reasonNotSpecified', opts.reasonNotSpecified);
   // Defence in depth: the compiled filter is ours, but refuse anything that is not an expression.
   if (!/^[\s\w$()&|!=<>^~+-]*$/.test(opts.filterExpr)) throw new Error('compiled filter has unexpected characters');
+  const capture = opts.captureBytes ?? 0;
+  if (!Number.isInteger(capture) || capture < 0 || capture > MAX_CAPTURE_BYTES) throw new Error(`captureBytes must be 0..${MAX_CAPTURE_BYTES}, got ${capture}`);
   const sample = sampleCondition(opts.sampleRate ?? 1);
   const filtered = opts.filterExpr.trim() !== '1' || sample !== '1';
   const match = sample === '1' ? opts.filterExpr : `(${opts.filterExpr}) && ${sample}`;
@@ -88,6 +102,9 @@ export function buildHopProgram(opts: ProgramOptions): string {
       .replace('{{SELF_NETNS}}', String(opts.selfNetns))
       .replace('{{FILTER}}', () => match)
       .replace('{{KIND}}', String(HOP_KIND_CODES[probe.kind]))
+      .replace('{{PREFIX}}', capture > 0 ? 'HB' : 'H')
+      .replace('{{BYTES_FMT}}', capture > 0 ? ' %rx' : '')
+      .replace('{{BYTES_ARG}}', capture > 0 ? `, buf($h, ${capture})` : '')
       .replace('{{FLOW_MATCH}}', filtered ? FLOW_MATCH : '')
       .replace('{{FLOW_REMEMBER}}', filtered ? FLOW_REMEMBER : '');
     const body = read(probe.file)

@@ -24,6 +24,10 @@
  *   reason    enum skb_drop_reason value for drop hops, else 0
  *   ifname    device name; LAST because it is empty when the skb had no device
  *
+ * With byte capture on (ProgramOptions.captureBytes), lines start with `HB` and carry one more
+ * field before ifname: the first bytes from the IP header, each printed as `\xNN` (bpftrace's
+ * `%rx`), trimmed here to the packet's IP length.
+ *
  * Other lines bpftrace prints on stdout: `READY` once every probe is attached (from BEGIN),
  * `Attaching N probes...`, and `Lost N events` when the perf buffer overflowed.
  * Fixtures of real output live in probes/fixtures/.
@@ -114,9 +118,34 @@ function ifnameAt(line: string, netns: number, ifindex: number): string {
   return s;
 }
 
-/** Parses one hop line's fields (after `H `). Returns null when the line is malformed. */
+/**
+ * Reads the `HB` lines' captured bytes: bpftrace's `%rx` prints every byte as `\xNN`.
+ * Returns null when the field is not that.
+ */
+function capturedBytes(line: string): Uint8Array | null {
+  const start = pos;
+  while (pos < line.length && line.charCodeAt(pos) !== SPACE) pos++;
+  const n = (pos - start) / 4;
+  if (!Number.isInteger(n)) return null;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const at = start + i * 4;
+    if (line.charCodeAt(at) !== 92 || line.charCodeAt(at + 1) !== 120) return null;
+    const v = Number.parseInt(line.slice(at + 2, at + 4), 16);
+    if (Number.isNaN(v)) return null;
+    out[i] = v;
+  }
+  pos++;
+  return out;
+}
+
+/**
+ * Parses one hop line (`H …`, or `HB …` with captured bytes before the device name).
+ * Returns null when the line is malformed.
+ */
 export function parseHopLine(line: string): HopEvent | null {
-  pos = 2;
+  const withBytes = line.charCodeAt(1) === 66; // 'B'
+  pos = withBytes ? 3 : 2;
   const kind = KIND_BY_CODE[decimal(line)];
   const t = decimal(line);
   const cpu = decimal(line);
@@ -158,11 +187,17 @@ export function parseHopLine(line: string): HopEvent | null {
   const reason = decimal(line);
   if (sport < 0 || dport < 0 || icmpType < 0 || icmpId < 0 || tcpFlags < 0 || tcpSeq < 0 || reason < 0) return null;
   if (sport > 0xffff || dport > 0xffff || rawLen > 0xffff || rawId > 0xffff || icmpId > 0xffff || tcpSeq > 0xffffffff) return null;
+  let head: Uint8Array | null = null;
+  if (withBytes) {
+    head = capturedBytes(line);
+    if (head === null) return null;
+  }
   // ifname is last and may be empty: the rest of the line.
   const ifname = ifnameAt(line, netns, ifindex);
   const v4 = fam === 4;
   const len = swap16(rawLen);
-  return {
+  const ipLen = v4 ? len : len + 40;
+  const hop: HopEvent = {
     kind,
     t,
     cpu,
@@ -172,7 +207,7 @@ export function parseHopLine(line: string): HopEvent | null {
     ifname,
     family: fam,
     proto,
-    len: v4 ? len : len + 40,
+    len: ipLen,
     ipId: v4 ? swap16(rawId) : 0,
     src,
     dst,
@@ -184,10 +219,12 @@ export function parseHopLine(line: string): HopEvent | null {
     tcpSeq: swap32(tcpSeq),
     reason,
   };
+  // The probe reads a fixed number of bytes: past the packet's end they are not the packet's.
+  return head ? { ...hop, head: head.subarray(0, Math.min(head.length, ipLen)) } : hop;
 }
 
 export function parseProbeLine(line: string): ProbeLine {
-  if (line.startsWith('H ')) {
+  if (line.startsWith('H ') || line.startsWith('HB ')) {
     const hop = parseHopLine(line);
     return hop ? { type: 'hop', hop } : { type: 'other', text: line };
   }

@@ -29,6 +29,8 @@ export interface TraceSessionOptions {
   readonly deep?: boolean;
   /** Tracepoints (group:name) missing on this kernel, so their note blocks are left out. */
   readonly missingTracepoints?: ReadonlySet<string>;
+  /** Keep the first N bytes (≤ 64) from the IP header of each hop (pcapng export). 0: none. */
+  readonly captureBytes?: number;
 }
 
 export interface TraceSessionEvents {
@@ -91,6 +93,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
       filterExpr,
       selfNetns: statSync('/proc/self/ns/net').ino,
       reasonNotSpecified: this.reasons.notSpecified,
+      captureBytes: this.options.captureBytes ?? 0,
       ...(this.options.notes
         ? { extraBlocks: buildNoteBlocks({ filterExpr, deep: this.options.deep === true, ...(this.options.missingTracepoints ? { missingTracepoints: this.options.missingTracepoints } : {}) }) }
         : {}),

@@ -53,6 +53,8 @@ export interface HopEvent {
   readonly tcpSeq: number;
   /** enum skb_drop_reason value for 'drop' events, 0 otherwise. Decode with a DropReasons table. */
   readonly reason: number;
+  /** First bytes from the IP header, when the trace captures them (pcapng export); else absent. */
+  readonly head?: Uint8Array;
 }
 
 /** IP protocol numbers by the names users type. */
