@@ -23,8 +23,9 @@ export class RecordingNameError extends Error {
  * Anything else (slashes, '..', NUL, empty) throws RecordingNameError, so no name can leave the folder.
  */
 export function recordingPath(dataDir: string, userName: string): string {
-  if (typeof userName !== 'string' || !NAME_RE.test(userName) || userName.includes('..')) {
-    throw new RecordingNameError('a recording name may only hold letters, digits, ".", "_" and "-" (at most 100, not starting with ".")');
+  // A trailing '.' would make 'x..hoptrace', which the '..' rule then refuses when listed.
+  if (typeof userName !== 'string' || !NAME_RE.test(userName) || userName.includes('..') || userName.endsWith('.')) {
+    throw new RecordingNameError('a recording name may only hold letters, digits, ".", "_" and "-" (at most 100, not starting or ending with ".")');
   }
   const file = userName.endsWith(RECORDING_EXTENSION) ? userName : `${userName}${RECORDING_EXTENSION}`;
   const root = resolve(dataDir);
