@@ -31,6 +31,8 @@ export interface Hop {
   readonly icmpId: number;
   /** Set when the tuple differs from the previous hop's: the rewrite NAT did between them. */
   readonly nat: NatRewrite | null;
+  /** First bytes from the IP header as hex, when the trace captured them (`--capture-bytes`). */
+  readonly head?: string;
 }
 
 export interface NatRewrite {

@@ -377,6 +377,7 @@ export class Reconstructor {
         icmpType: ev.icmpType,
         icmpId: ev.icmpId,
         nat: natBetween(prev, ev),
+        ...(ev.head ? { head: bytesToHex(ev.head) } : {}),
       });
       if (ev.kind !== 'drop' && ev.kind !== 'consume') prev = ev;
     }
@@ -444,6 +445,12 @@ export class Reconstructor {
     else this.notes?.set(skb, rest);
     return mine.sort((a, b) => a.t - b.t);
   }
+}
+
+function bytesToHex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
 }
 
 export function packetId(first: HopEvent): string {

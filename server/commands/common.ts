@@ -22,12 +22,14 @@ export function parseFlags<O extends Options>(argv: string[], options: O, allowP
 }
 
 /** A non-negative number flag, or undefined when absent. */
-export function numberFlag(value: string | boolean | undefined, name: string, opts: { integer?: boolean; min?: number } = {}): number | undefined {
+export function numberFlag(value: string | boolean | undefined, name: string, opts: { integer?: boolean; min?: number; max?: number } = {}): number | undefined {
   if (value === undefined) return undefined;
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
   const min = opts.min ?? 0;
-  if (!Number.isFinite(n) || n < min || (opts.integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${name} takes ${opts.integer ? 'a whole number' : 'a number'} ≥ ${min}, got '${String(value)}'`);
+  const max = opts.max ?? Number.POSITIVE_INFINITY;
+  if (!Number.isFinite(n) || n < min || n > max || (opts.integer && !Number.isInteger(n))) {
+    const range = Number.isFinite(max) ? `from ${min} to ${max}` : `≥ ${min}`;
+    throw new UsageError(`--${name} takes ${opts.integer ? 'a whole number' : 'a number'} ${range}, got '${String(value)}'`);
   }
   return n;
 }

@@ -3,6 +3,7 @@
  * (format: shared/recording/README.md), with progress on stderr.
  */
 import { existsSync } from 'node:fs';
+import { MAX_CAPTURE_BYTES } from '../../probes/assemble.js';
 import { TraceSession } from '../trace-session.js';
 import { NamespaceNames } from '../namespace-names.js';
 import { startRecording, type RecordingStats, type FsyncPolicy } from '../recording/index.js';
@@ -10,7 +11,7 @@ import { parseFlags, numberFlag, reportFatal, UsageError } from './common.js';
 
 export const summary = 'record hop events to a .hoptrace file for replay and export';
 
-const HELP = `usage: hoptrace record -o FILE [--filter EXPR] [--duration S] [--count N] [--force]
+const HELP = `usage: hoptrace record -o FILE [--filter EXPR] [--duration S] [--count N] [--capture-bytes N] [--force]
 
 Traces like \`hoptrace trace\` and writes every hop event, lost-event report and the namespace
 names to FILE as it goes. The file stays replayable up to its last complete record even if
@@ -20,6 +21,8 @@ recording is killed. Replay it with \`hoptrace replay FILE\`, export it with \`h
   -f, --filter EXPR   the same filter language as \`trace\`: only matching packets are recorded
   -d, --duration S    stop after S seconds
   -c, --count N       stop after N packets (reconstructed and matching the filter, as \`trace --count\`)
+      --capture-bytes N  keep the first N bytes (≤ ${MAX_CAPTURE_BYTES}) from the IP header of every hop,
+                      so \`export --pcapng\` writes the real headers (default 0: rebuilt from fields)
       --force         replace FILE if it exists
       --fsync MODE    always | interval (default: at most once a second) | never
   -h, --help          this help
@@ -37,6 +40,7 @@ export async function run(argv: string[]): Promise<number> {
       count: { type: 'string', short: 'c' },
       force: { type: 'boolean' },
       fsync: { type: 'string' },
+      'capture-bytes': { type: 'string' },
     });
     if (values.help) {
       process.stdout.write(`${HELP}\n`);
@@ -54,6 +58,7 @@ export async function run(argv: string[]): Promise<number> {
       count: numberFlag(values.count, 'count', { integer: true, min: 1 }),
       overwrite: values.force === true,
       fsync,
+      captureBytes: numberFlag(values['capture-bytes'], 'capture-bytes', { integer: true, min: 0, max: MAX_CAPTURE_BYTES }) ?? 0,
     });
   } catch (err) {
     return reportFatal(err, filterText);
@@ -67,6 +72,7 @@ interface RecordOptions {
   readonly count: number | undefined;
   readonly overwrite: boolean;
   readonly fsync: FsyncPolicy;
+  readonly captureBytes: number;
 }
 
 function formatBytes(n: number): string {
@@ -80,7 +86,7 @@ function progressLine(s: RecordingStats): string {
 }
 
 async function record(opts: RecordOptions): Promise<number> {
-  const session = new TraceSession({ filter: opts.filter });
+  const session = new TraceSession({ filter: opts.filter, captureBytes: opts.captureBytes });
   const names = new NamespaceNames();
   let finishResolve: (reason: string) => void = () => undefined;
   const finished = new Promise<string>((resolve) => { finishResolve = resolve; });

@@ -98,7 +98,8 @@ export async function exportPcapng(file: RecordingFile, outPath: string, opts: E
     const heap = new MinHeap<PendingBlock>((a, b) => a.t < b.t || (a.t === b.t && a.seq < b.seq));
     // Encoded at once (interface blocks go out first, as pcapng needs): the heap holds bytes, not packets.
     const encode = (hop: Hop, index: number, packet: Packet, packetNo: bigint): PendingBlock => {
-      const data = synthesizeHeaders({ ...hop, family: packet.family, proto: protoNumber(packet.proto) });
+      // Captured header bytes when the recording has them; else headers rebuilt from the fields.
+      const data = hop.head ? Uint8Array.from(Buffer.from(hop.head, 'hex')) : synthesizeHeaders({ ...hop, family: packet.family, proto: protoNumber(packet.proto) });
       const where = `${hop.ns ?? `netns-${hop.netns}`}${hop.ifname ? `/${hop.ifname}` : ''}`;
       let comment = `hoptrace packet ${packet.id} hop ${index + 1}/${packet.hops.length}: ${hop.event} in ${where}`;
       if (hop.event === 'drop' && packet.drop) comment += `: dropped, ${packet.drop.reason}`;
