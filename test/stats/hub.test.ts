@@ -184,3 +184,37 @@ describe('stats in the service (fake source)', () => {
     }
   });
 });
+
+describe('createStatsService (what server/service/index.ts mounts)', () => {
+  it('puts the /stats namespace behind the service\'s socket auth and stops its sessions on close', async () => {
+    const { createStatsService } = await import('../../server/stats/service.js');
+    FakeStats.made = [];
+    const stats = createStatsService({ canTrace: () => ({ ok: true, problems: [] }), checkToken: () => true, source: (o) => new FakeStats(o) });
+    const app = express();
+    app.get('/metrics', stats.metrics);
+    app.use('/api', stats.router);
+    const http = createServer(app);
+    const io = new Server(http);
+    stats.attach(io, (socket, next) => {
+      const auth = socket.handshake.auth as { token?: unknown };
+      next(auth.token === 't0k' ? undefined : Object.assign(new Error('unauthorized'), { data: { code: 'unauthorized' } }));
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+    const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    try {
+      const s = (await (await fetch(`${base}/api/stats`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"filter":""}' })).json()) as StatsSessionInfo;
+      const refused = ioClient(`${base}/stats`, { transports: ['websocket'], forceNew: true, reconnection: false });
+      const err = await new Promise<Error>((r) => refused.once('connect_error', r));
+      expect(err.message).toBe('unauthorized');
+      refused.close();
+      const ok: Socket<StatsServerToClientEvents, StatsClientToServerEvents> = ioClient(`${base}/stats`, { transports: ['websocket'], forceNew: true, auth: { token: 't0k' } });
+      const ack = await ok.timeout(5000).emitWithAck('subscribe', { id: s.id });
+      expect(ack.ok).toBe(true);
+      ok.close();
+      await stats.close();
+      expect(FakeStats.made.every((f) => f.stopped)).toBe(true);
+    } finally {
+      await new Promise<void>((r) => { void io.close(() => r()); });
+    }
+  });
+});
