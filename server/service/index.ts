@@ -180,10 +180,10 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
           // Served over plain http (often by IP): upgrading subresources to https would break it.
           upgradeInsecureRequests: null,
           connectSrc: ["'self'"],
-          // protobufjs builds its encoders/decoders with new Function() at run time, in the page
-          // (replay) and the ingest worker alike, so script-src must allow eval. Scripts still come
-          // only from this origin. Drop 'unsafe-eval' once shared/wire.ts uses pbjs static code.
-          scriptSrc: ["'self'", "'unsafe-eval'"],
+          // Scripts only from this origin, and no eval: the page and the ingest worker decode
+          // protobuf with pbjs static code (shared/wire-generated.js), never with reflection's
+          // new Function() (test/shared/wire.test.ts runs the codecs with code generation off).
+          scriptSrc: ["'self'"],
           workerSrc: ["'self'", 'blob:'],
         },
       },

@@ -1,17 +1,16 @@
 /**
  * Protobuf codec for the depth tiers (shared/wire.proto: HopNote, NetfilterEvent, DepthBatch):
  * notes and netfilter rule-trace events on the live stream and in recordings, beside the hop
- * batches of shared/wire.ts. Same schema object, loaded from the generated wire-schema.ts.
+ * batches of shared/wire.ts. Same pbjs static code (shared/wire-generated.js), no reflection: the
+ * dashboard's Content-Security-Policy forbids the `new Function()` reflection relies on.
  */
-import protobuf from 'protobufjs/light.js';
-import { WIRE_SCHEMA } from '../wire-schema.js';
+import { hoptrace } from '../wire-generated.js';
 import { HOP_NOTE_KINDS, type HopNote, type HopNoteKind } from '../hop-event.js';
 import type { NetfilterEvent, NfHook, NfNatKind } from './types.js';
 
-const root = protobuf.Root.fromJSON(WIRE_SCHEMA as unknown as protobuf.INamespace);
-export const HopNoteType = root.lookupType('hoptrace.HopNote');
-export const NetfilterEventType = root.lookupType('hoptrace.NetfilterEvent');
-export const DepthBatchType = root.lookupType('hoptrace.DepthBatch');
+export const HopNoteType = hoptrace.HopNote;
+export const NetfilterEventType = hoptrace.NetfilterEvent;
+export const DepthBatchType = hoptrace.DepthBatch;
 
 export interface DepthBatch {
   readonly notes: readonly HopNote[];
@@ -86,16 +85,22 @@ export function netfilterFromWire(w: WireNf): NetfilterEvent {
 }
 
 export function encodeDepthBatch(b: DepthBatch): Uint8Array {
-  return DepthBatchType.encode(DepthBatchType.fromObject({ notes: b.notes.map(noteToWire), netfilter: b.netfilter.map(netfilterToWire), seq: b.seq })).finish();
+  // The generated types want long.js Longs for 64-bit fields; the encoder takes numbers as well.
+  const notes = b.notes.map(noteToWire) as hoptrace.HopNote.$Properties[];
+  const netfilter = b.netfilter.map(netfilterToWire) as hoptrace.NetfilterEvent.$Properties[];
+  return DepthBatchType.encode({ notes, netfilter, seq: b.seq }).finish();
 }
 
 export function decodeDepthBatch(bytes: Uint8Array): DepthBatch {
-  let msg: protobuf.Message;
+  let msg: hoptrace.DepthBatch;
   try {
     msg = DepthBatchType.decode(bytes);
   } catch (err) {
     throw new DepthWireError(`not a DepthBatch: ${(err as Error).message}`);
   }
-  const o = DepthBatchType.toObject(msg, { defaults: true }) as { notes: WireNote[]; netfilter: WireNf[]; seq: Long };
-  return { notes: o.notes.map(noteFromWire), netfilter: o.netfilter.map(netfilterFromWire), seq: n(o.seq) };
+  // The decoder fills the lists with message instances whose absent fields read as the
+  // prototype's defaults (what toObject({ defaults: true }) gave); the types only promise optionals.
+  const notes = msg.notes as unknown as WireNote[];
+  const netfilter = msg.netfilter as unknown as WireNf[];
+  return { notes: notes.map(noteFromWire), netfilter: netfilter.map(netfilterFromWire), seq: n(msg.seq) };
 }

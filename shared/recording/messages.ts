@@ -3,16 +3,16 @@
  * as the live stream does. Readers get plain numbers (kernel monotonic ns stay below 2^53) and
  * bigint for wall-clock ns, which do not fit a double.
  */
-import protobuf from 'protobufjs/light.js';
-import { WIRE_SCHEMA } from '../wire-schema.js';
+import { hoptrace } from '../wire-generated.js';
 
-const root = protobuf.Root.fromJSON(WIRE_SCHEMA as unknown as protobuf.INamespace);
-const HeaderType = root.lookupType('hoptrace.RecordingHeader');
-const TopologyType = root.lookupType('hoptrace.TopologyRecord');
-const LostType = root.lookupType('hoptrace.LostRecord');
-const IndexType = root.lookupType('hoptrace.IndexRecord');
-const EndType = root.lookupType('hoptrace.EndRecord');
-const ClockType = root.lookupType('hoptrace.ClockRecord');
+// pbjs static code (shared/wire-generated.js), not reflection: the dashboard reads recordings
+// under a Content-Security-Policy that forbids the `new Function()` reflection relies on.
+const HeaderType = hoptrace.RecordingHeader;
+const TopologyType = hoptrace.TopologyRecord;
+const LostType = hoptrace.LostRecord;
+const IndexType = hoptrace.IndexRecord;
+const EndType = hoptrace.EndRecord;
+const ClockType = hoptrace.ClockRecord;
 
 export interface NamespaceName {
   readonly netns: number;
@@ -93,9 +93,15 @@ function big(v: U64): bigint {
   return (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
 }
 
-function u64(v: bigint): LongLike {
+/** What the generated encoders take for a uint64: a number or a long.js Long. */
+type U64In = NonNullable<hoptrace.EndRecord.$Properties['wall_ns']>;
+
+function u64(v: bigint): U64In {
   const x = BigInt.asUintN(64, v);
-  return { low: Number(x & 0xffffffffn) | 0, high: Number(x >> 32n) | 0, unsigned: true };
+  const bits: LongLike = { low: Number(x & 0xffffffffn) | 0, high: Number(x >> 32n) | 0, unsigned: true };
+  // The encoders read only `low` and `high` of an object (protobufjs LongBits.from), so the bits
+  // need not be a full long.js Long, whose package shared/ does not depend on directly.
+  return bits as unknown as U64In;
 }
 
 export function encodeHeader(h: RecordingHeader): Uint8Array {
@@ -108,16 +114,13 @@ export function encodeHeader(h: RecordingHeader): Uint8Array {
 }
 
 export function decodeHeader(bytes: Uint8Array): RecordingHeader {
-  const m = HeaderType.decode(bytes) as unknown as {
-    host?: string; kernel?: string; bpftrace_version?: string; probes?: string[]; filter?: string;
-    start_wall_ns?: U64; start_mono_ns?: U64; drop_reasons?: Record<string, string>; recorder?: string;
-  };
+  const m = HeaderType.decode(bytes);
   const dropReasons = new Map<number, string>();
-  for (const [k, v] of Object.entries(m.drop_reasons ?? {})) dropReasons.set(Number(k), v);
+  for (const [k, v] of Object.entries(m.drop_reasons)) dropReasons.set(Number(k), v);
   return {
-    host: m.host ?? '', kernel: m.kernel ?? '', bpftraceVersion: m.bpftrace_version ?? '', probes: m.probes ?? [],
-    filter: m.filter ?? '', startWallNs: big(m.start_wall_ns), startMonoNs: num(m.start_mono_ns), dropReasons,
-    recorder: m.recorder ?? '',
+    host: m.host, kernel: m.kernel, bpftraceVersion: m.bpftrace_version, probes: m.probes,
+    filter: m.filter, startWallNs: big(m.start_wall_ns), startMonoNs: num(m.start_mono_ns), dropReasons,
+    recorder: m.recorder,
   };
 }
 
@@ -130,10 +133,7 @@ export function encodeTopology(r: TopologyRecord): Uint8Array {
 }
 
 export function decodeTopology(bytes: Uint8Array): TopologyRecord {
-  const m = TopologyType.decode(bytes) as unknown as {
-    t?: U64; snapshot?: boolean; namespaces?: Array<{ netns?: number; name?: string }>; model_json?: string;
-    prev_offset?: U64; removed?: number[];
-  };
+  const m = TopologyType.decode(bytes);
   let model: unknown = null;
   if (m.model_json) {
     try {
@@ -143,9 +143,9 @@ export function decodeTopology(bytes: Uint8Array): TopologyRecord {
     }
   }
   return {
-    t: num(m.t), snapshot: m.snapshot ?? false,
-    namespaces: (m.namespaces ?? []).map((n) => ({ netns: n.netns ?? 0, name: n.name ?? '' })),
-    model, prevOffset: num(m.prev_offset), removed: m.removed ?? [],
+    t: num(m.t), snapshot: m.snapshot,
+    namespaces: m.namespaces.map((n) => ({ netns: n.netns ?? 0, name: n.name ?? '' })),
+    model, prevOffset: num(m.prev_offset), removed: m.removed,
   };
 }
 
@@ -154,7 +154,7 @@ export function encodeLost(r: LostRecord): Uint8Array {
 }
 
 export function decodeLost(bytes: Uint8Array): LostRecord {
-  const m = LostType.decode(bytes) as unknown as { t?: U64; count?: U64 };
+  const m = LostType.decode(bytes);
   return { t: num(m.t), count: num(m.count) };
 }
 
@@ -166,7 +166,7 @@ export function encodeIndex(r: IndexRecord): Uint8Array {
 }
 
 export function decodeIndex(bytes: Uint8Array): IndexRecord {
-  const m = IndexType.decode(bytes) as unknown as { max_t_before?: U64; events_before?: U64; lost_before?: U64; topology_offset?: U64; offset?: U64 };
+  const m = IndexType.decode(bytes);
   return {
     maxTBefore: num(m.max_t_before), eventsBefore: num(m.events_before), lostBefore: num(m.lost_before),
     topologyOffset: num(m.topology_offset), offset: num(m.offset),
@@ -178,8 +178,8 @@ export function encodeEnd(r: EndRecord): Uint8Array {
 }
 
 export function decodeEnd(bytes: Uint8Array): EndRecord {
-  const m = EndType.decode(bytes) as unknown as { t?: U64; wall_ns?: U64; events?: U64; lost?: U64; packets?: U64; reason?: string };
-  return { t: num(m.t), wallNs: big(m.wall_ns), events: num(m.events), lost: num(m.lost), packets: num(m.packets), reason: m.reason ?? '' };
+  const m = EndType.decode(bytes);
+  return { t: num(m.t), wallNs: big(m.wall_ns), events: num(m.events), lost: num(m.lost), packets: num(m.packets), reason: m.reason };
 }
 
 /** Kernel monotonic ns at which the recorder's live reconstruction advanced its clock. */
@@ -192,6 +192,6 @@ export function encodeClock(r: ClockRecord): Uint8Array {
 }
 
 export function decodeClock(bytes: Uint8Array): ClockRecord {
-  const m = ClockType.decode(bytes) as unknown as { t?: U64 };
+  const m = ClockType.decode(bytes);
   return { t: num(m.t) };
 }

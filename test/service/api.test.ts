@@ -55,6 +55,10 @@ describe('service REST API', () => {
     expect(r.headers.get('x-content-type-options')).toBe('nosniff');
     expect(r.headers.get('content-security-policy')).toContain("default-src 'self'");
     expect(r.headers.get('content-security-policy')).not.toContain('upgrade-insecure-requests');
+    // The dashboard decodes protobuf with static code (shared/wire-generated.js): no eval needed.
+    const scriptSrc = r.headers.get('content-security-policy')?.split(';').map((d) => d.trim()).find((d) => d.startsWith('script-src '));
+    expect(scriptSrc).toBe("script-src 'self'");
+    expect(r.headers.get('content-security-policy')).not.toContain('unsafe-eval');
     expect(r.headers.get('x-powered-by')).toBeNull();
   });
 
