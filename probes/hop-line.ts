@@ -78,14 +78,31 @@ function decimalText(line: string): string {
   return line.slice(start, pos++);
 }
 
-/** Reads the lowercase hex skb field; '' when it is not one. */
+/**
+ * Reads the lowercase hex skb field; '' when it is not one. Addresses recur (the kernel reuses
+ * sk_buffs): each is one string, found by its low 48 bits without building it. A slice would
+ * also keep the whole line alive as long as the event.
+ */
 function hex(line: string): string {
   const start = pos;
+  let low = 0;
   for (let c = line.charCodeAt(pos); c !== SPACE; c = line.charCodeAt(++pos)) {
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return '';
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return '';
+    low = (low % 0x100000000000) * 16 + d;
   }
-  if (pos === start) return '';
-  return line.slice(start, pos++);
+  const len = pos - start;
+  if (len === 0) return '';
+  const cached = skbCache.get(low);
+  if (cached !== undefined && cached.length === len && line.startsWith(cached, start)) {
+    pos++;
+    return cached;
+  }
+  // A flat copy, not a slice of the line.
+  const s = JSON.parse(`"${line.slice(start, pos++)}"`) as string;
+  if (skbCache.size >= CACHE_MAX) skbCache.clear();
+  skbCache.set(low, s);
+  return s;
 }
 
 // Addresses and device names repeat from line to line: one string each, shared by every event
@@ -93,6 +110,8 @@ function hex(line: string): string {
 // by pointer). Bounded: cleared when full.
 const CACHE_MAX = 65536;
 const v4Cache = new Map<number, string>();
+const v6Cache = new Map<string, string>();
+const skbCache = new Map<number, string>();
 const ifnameCache = new Map<number, string>();
 
 /** Dotted quad of a raw IPv4 u32 (the same text as rawV4ToString, without the generic path). */
@@ -102,6 +121,21 @@ function v4Text(raw: number): string {
     s = `${raw & 0xff}.${(raw >>> 8) & 0xff}.${(raw >>> 16) & 0xff}.${raw >>> 24}`;
     if (v4Cache.size >= CACHE_MAX) v4Cache.clear();
     v4Cache.set(raw, s);
+  }
+  return s;
+}
+
+/** Text of a raw IPv6 address from its two decimal halves; null when a half is out of range. */
+function v6Text(hi: string, lo: string): string | null {
+  const key = `${hi}/${lo}`;
+  let s = v6Cache.get(key);
+  if (s === undefined) {
+    const h = BigInt(hi);
+    const l = BigInt(lo);
+    if (h > U64_MAX || l > U64_MAX) return null;
+    s = rawV6ToString(h, l);
+    if (v6Cache.size >= CACHE_MAX) v6Cache.clear();
+    v6Cache.set(key, s);
   }
   return s;
 }
@@ -172,11 +206,12 @@ export function parseHopLine(line: string): HopEvent | null {
     const s1 = decimalText(line);
     const d0 = decimalText(line);
     const d1 = decimalText(line);
-    const halves = [s0, s1, d0, d1].map((h) => (h === '' ? -1n : BigInt(h)));
-    if (halves.some((h) => h < 0n || h > U64_MAX)) return null;
-    const [a = 0n, b = 0n, c = 0n, d = 0n] = halves;
-    src = rawV6ToString(a, b);
-    dst = rawV6ToString(c, d);
+    if (s0 === '' || s1 === '' || d0 === '' || d1 === '') return null;
+    const a = v6Text(s0, s1);
+    const b = v6Text(d0, d1);
+    if (a === null || b === null) return null;
+    src = a;
+    dst = b;
   }
   const sport = decimal(line);
   const dport = decimal(line);
