@@ -1,8 +1,5 @@
 /** The recorded demo-lab fixture (web/fixtures/demo-lab.hoptrace), read once for the tests. */
-// A test helper runs in Node (lint's browser rules target web/src; test files are exempt by name).
-// eslint-disable-next-line no-restricted-imports
 import { readFileSync } from 'node:fs';
-// eslint-disable-next-line no-restricted-imports
 import { resolve } from 'node:path';
 import { readRecording, type Recording } from '../src/api/replay-source.js';
 import { encodeBatch } from '../../shared/wire.js';

@@ -5,7 +5,8 @@
  */
 import type { Topology } from '../../../shared/topology/model.js';
 import type {
-  ApiErrorBody, Capabilities, DropReasonsResponse, HealthResponse, SessionInfo, SessionList, SessionState,
+  ApiErrorBody, Capabilities, DropReasonsResponse, HealthResponse, RecordingEntry, RecordingList, RecordingStatus, SessionInfo,
+  SessionList, SessionState,
 } from '../../../shared/api-types.js';
 import type {
   ClientToServerEvents, HopsMessage, NamespaceName, ServerToClientEvents, SessionStateMessage, StreamStats,
@@ -14,8 +15,8 @@ import type {
 
 export type {
   ApiErrorBody, Capabilities, ClientToServerEvents, DropReasonsResponse, HealthResponse, HopsMessage, NamespaceName,
-  ServerToClientEvents, SessionInfo, SessionList, SessionState, SessionStateMessage, StreamStats, SubscribeAck, Topology,
-  TopologyMessage,
+  RecordingEntry, RecordingList, RecordingStatus, ServerToClientEvents, SessionInfo, SessionList, SessionState,
+  SessionStateMessage, StreamStats, SubscribeAck, Topology, TopologyMessage,
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -62,6 +63,24 @@ export function isNamespaceNames(v: unknown): v is readonly NamespaceName[] {
 
 export function isHopsMessage(v: unknown): v is HopsMessage {
   return isObject(v) && typeof v.session === 'string' && (v.batch instanceof ArrayBuffer || v.batch instanceof Uint8Array);
+}
+
+/** A session's recording (running, or how it ended): POST /api/sessions/:id/recording, session-state messages. */
+export function isRecordingStatus(v: unknown): v is RecordingStatus {
+  return isObject(v) && typeof v.name === 'string' && typeof v.session === 'string' && typeof v.running === 'boolean'
+    && typeof v.events === 'number' && typeof v.bytes === 'number' && typeof v.elapsedMs === 'number'
+    && (v.error === null || typeof v.error === 'string');
+}
+
+/** One library file of GET /api/recordings (also what upload and stop answer). */
+export function isRecordingEntry(v: unknown): v is RecordingEntry {
+  return isObject(v) && typeof v.name === 'string' && typeof v.sizeBytes === 'number' && typeof v.events === 'number'
+    && typeof v.durationS === 'number' && typeof v.complete === 'boolean'
+    && (v.startedAt === null || typeof v.startedAt === 'string') && (v.packets === null || typeof v.packets === 'number');
+}
+
+export function isRecordingList(v: unknown): v is RecordingList {
+  return isObject(v) && Array.isArray(v.recordings) && v.recordings.every(isRecordingEntry);
 }
 
 /** Drop-reason tables arrive as `{code: name}` objects; the worker wants pairs. */

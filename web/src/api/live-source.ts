@@ -4,8 +4,10 @@
  * is checked against the contract before it is passed on. Re-subscribes after every reconnect.
  */
 import { io, type Socket } from 'socket.io-client';
-import type { ClientToServerEvents, ServerToClientEvents, SessionStateMessage, StreamStats, NamespaceName, SubscribeAck } from './contract.js';
-import { isHopsMessage, isNamespaceNames, isSessionState, isStats } from './contract.js';
+import type {
+  ClientToServerEvents, NamespaceName, RecordingStatus, ServerToClientEvents, SessionStateMessage, StreamStats, SubscribeAck,
+} from './contract.js';
+import { isHopsMessage, isNamespaceNames, isRecordingStatus, isSessionState, isStats } from './contract.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'unauthorized';
 
@@ -15,6 +17,8 @@ export interface LiveHandlers {
   batch(buf: ArrayBuffer): void;
   stats(s: StreamStats): void;
   state(s: SessionStateMessage): void;
+  /** This session's recording started, stopped or failed (a session-state message about a recording). */
+  recording(r: RecordingStatus, message: string): void;
   names(n: readonly NamespaceName[]): void;
 }
 
@@ -58,7 +62,14 @@ export function connectLive(session: string, token: string | null, h: LiveHandle
     if (isStats(s) && s.session === session) h.stats(s);
   });
   socket.on('session-state', (s) => {
-    if (isSessionState(s) && s.session === session) h.state(s);
+    if (!isSessionState(s) || s.session !== session) return;
+    // A message about a recording leaves the session's state as it was; sessions sharing one
+    // bpftrace hear each other's recordings, so only ours counts.
+    if (s.recording !== undefined) {
+      if (isRecordingStatus(s.recording) && s.recording.session === session) h.recording(s.recording, s.message);
+      return;
+    }
+    h.state(s);
   });
   socket.on('topology', (t) => {
     if (t && isNamespaceNames(t.namespaces)) h.names(t.namespaces);

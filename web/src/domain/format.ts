@@ -61,6 +61,37 @@ export function formatCount(v: number): string {
   return `${trim(v / 1e6)}M`;
 }
 
+/** 1.2 kB, 34 MB: decimal units, as file managers show sizes. */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${Math.round(n)} B`;
+  if (n < 1e6) return `${(n / 1e3).toFixed(n < 1e4 ? 1 : 0)} kB`;
+  if (n < 1e9) return `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
+  return `${(n / 1e9).toFixed(2)} GB`;
+}
+
+/** An elapsed time as a clock reads: 0:07, 12:05, 1:02:03. */
+export function formatElapsed(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const p = (v: number): string => String(v).padStart(2, '0');
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h}:${p(m)}:${p(s % 60)}` : `${m}:${p(s % 60)}`;
+}
+
+/** A replay position relative to the recording's start: +12.345678 s (µs: packets of one exchange are that close). */
+export function formatOffset(ns: number): string {
+  const sign = ns < 0 ? '−' : '+';
+  return `${sign}${(Math.abs(ns) / 1e9).toFixed(6)} s`;
+}
+
+/** A wall-clock instant (ms since the epoch, fractional) as local date and time with µs. */
+export function formatWall(ms: number): string {
+  const d = new Date(Math.floor(ms));
+  const p = (v: number, w = 2): string => String(v).padStart(w, '0');
+  const us = Math.floor((ms - Math.floor(ms / 1000) * 1000) * 1000);
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(us, 6)}`;
+}
+
 export function formatRate(perSec: number): string {
   return `${formatCount(perSec)}/s`;
 }

@@ -1,5 +1,6 @@
 /**
- * What the address bar holds, so a view can be shared: the session (or the replayed recording),
+ * What the address bar holds, so a view can be shared: the session (or the replayed recording:
+ * `replay=` a file on this server or the demo, `recording=` a library recording by name),
  * the filter, the namespace/interface/link facet and the selected packet. The token never goes
  * here (see api/token.ts).
  */
@@ -8,6 +9,8 @@ import type { Facet } from '../worker/protocol.js';
 export interface UrlState {
   readonly session: string | null;
   readonly replay: string | null;
+  /** A recording of the service's library, by name. */
+  readonly recording: string | null;
   readonly filter: string;
   readonly facet: Facet | null;
   readonly packet: string | null;
@@ -37,9 +40,11 @@ export function parseFacet(params: URLSearchParams): Facet | null {
 export function parseUrlState(search: string): UrlState {
   const p = new URLSearchParams(search);
   const session = p.get('session');
+  const recording = p.get('recording');
   return {
     session: session && /^[a-z0-9]{1,32}$/.test(session) ? session : null,
     replay: p.get('replay'),
+    recording: recording && /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(recording) && !recording.includes('..') ? recording : null,
     filter: p.get('filter') ?? '',
     facet: parseFacet(p),
     packet: p.get('packet'),
@@ -50,6 +55,7 @@ export function parseUrlState(search: string): UrlState {
 export function formatUrlState(s: UrlState): string {
   const p = new URLSearchParams();
   if (s.replay) p.set('replay', s.replay);
+  if (s.recording) p.set('recording', s.recording);
   if (s.session) p.set('session', s.session);
   if (s.filter) p.set('filter', s.filter);
   const f = s.facet;

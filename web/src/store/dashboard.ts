@@ -15,7 +15,11 @@ import { formatUrlState, parseUrlState } from '../domain/url-state.js';
 import { expectedFor, type ExpectedView } from '../domain/expected.js';
 import { mergeByTime, sortByTime } from '../domain/rows.js';
 import { localAddresses } from '../domain/topology-graph.js';
-import type { Facet, FilterProblem, FromWorker, PacketDetail, PacketRow, ToWorker, WorkerStats } from '../worker/protocol.js';
+import type {
+  Facet, FilterProblem, FromWorker, PacketDetail, PacketRow, RecordingInfo, ReplayControl, ReplayHistogram, ReplayPosition, ToWorker,
+  WorkerStats,
+} from '../worker/protocol.js';
+import { createRecordings } from './recordings.js';
 import { parseFilter, FilterError, formatFilterError } from '../../../shared/filter/index.js';
 
 export type Connection = 'starting' | 'connecting' | 'connected' | 'disconnected' | 'offline' | 'unauthorized' | 'replay';
@@ -49,16 +53,26 @@ export interface RatePoint {
   readonly worker: number;
 }
 
+/** Where a replayed recording came from: a URL (demo, a file on the server), the library, or this computer. */
+export type ReplaySource = 'url' | 'library' | 'local';
+
+/** Playback speeds the scrubber offers (Infinity: as fast as the worker goes). */
+export const REPLAY_SPEEDS: readonly number[] = [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, Number.POSITIVE_INFINITY];
+
 export function createDashboard(env: DashboardEnv) {
   const url = parseUrlState(location.search);
   const rest = env.rest ?? restClient(readToken);
   const worker = env.createWorker();
 
   const state = reactive({
-    mode: (url.replay ? 'replay' : 'live') as 'live' | 'replay',
-    replayName: url.replay,
+    mode: (url.replay || url.recording ? 'replay' : 'live') as 'live' | 'replay',
+    replayName: url.replay ?? url.recording,
+    replaySource: (url.recording ? 'library' : url.replay ? 'url' : null) as ReplaySource | null,
     replayProgress: 0,
     replayDone: false,
+    /** The scrubber's view of the replay, null until the worker has the recording. */
+    replay: null as ReplayPosition | null,
+    recordingInfo: null as RecordingInfo | null,
     connection: 'starting' as Connection,
     connectionDetail: '',
     capabilities: null as Capabilities | null,
@@ -91,6 +105,8 @@ export function createDashboard(env: DashboardEnv) {
   const detail: ShallowRef<PacketDetail | null> = shallowRef(null);
   const expected: ShallowRef<ExpectedView | null> = shallowRef(null);
   const rates: ShallowRef<RatePoint[]> = shallowRef([]);
+  /** Packet starts over the replay's timeline (the scrubber's density strip). */
+  const replayHistogram: ShallowRef<ReplayHistogram | null> = shallowRef(null);
 
   let live: LiveSource | null = null;
   let req = 0;
@@ -99,6 +115,8 @@ export function createDashboard(env: DashboardEnv) {
   const post = (msg: ToWorker, transfer?: Transferable[]): void => worker.postMessage(msg, transfer);
   /** The facet as plain data: reactive proxies cannot cross postMessage. */
   const rawFacet = (): Facet | null => (state.facet ? toRaw(state.facet) : null);
+
+  const recordings = createRecordings(rest, (n) => notify(n));
 
   function nsName(netns: number, fallback: string | null = null): string {
     return names.value.get(netns) ?? fallback ?? `netns:${netns}`;
@@ -109,7 +127,12 @@ export function createDashboard(env: DashboardEnv) {
     const msg = e.data;
     switch (msg.type) {
       case 'rows': {
-        let list = msg.reset ? sortByTime([...msg.rows]) : mergeByTime(rows.value, msg.rows);
+        let base = rows.value;
+        if (msg.removed?.length) {
+          const gone = new Set(msg.removed);
+          base = base.filter((r) => !gone.has(r.id));
+        }
+        let list = msg.reset ? sortByTime([...msg.rows]) : mergeByTime(base, msg.rows);
         if (list.length > ROWS_MAX) {
           if (!msg.reset) rowsTrimmed.value += list.length - ROWS_MAX;
           list = list.slice(list.length - ROWS_MAX);
@@ -160,15 +183,31 @@ export function createDashboard(env: DashboardEnv) {
         break;
       case 'recording': {
         const info = msg.info;
+        state.recordingInfo = info;
         state.clock = { monotonicNs: info.startMonoNs, epochMs: info.startWallMs };
         names.value = new Map(info.names);
         setTopology(isTopology(info.topology) ? info.topology : null);
         if (info.damaged > 0) notify({ kind: 'warning', title: 'Recording partly damaged', body: `${info.damaged} damaged stretch(es) were skipped.` });
+        if (info.truncatedAt !== null) {
+          notify({ kind: 'warning', title: 'Recording cut short', body: `It stops mid-record at byte ${info.truncatedAt}; everything before is shown.` });
+        }
         break;
       }
-      case 'replay-progress':
-        state.replayProgress = msg.total ? msg.done / msg.total : 1;
-        if (msg.ended) state.replayDone = true;
+      case 'replay-position': {
+        const pos = msg.pos;
+        state.replay = pos;
+        const span = pos.t1 - pos.t0;
+        state.replayProgress = span > 0 ? (pos.cursor - pos.t0) / span : 1;
+        state.replayDone = pos.ended;
+        // A step lands on a packet: show it (it is the newest listed, so the list follows it).
+        if (pos.current && pos.current !== state.selectedId) {
+          state.follow = true;
+          select(pos.current);
+        }
+        break;
+      }
+      case 'replay-histogram':
+        replayHistogram.value = msg.hist;
         break;
       case 'error':
         notify(msg.context === 'replay'
@@ -263,6 +302,42 @@ export function createDashboard(env: DashboardEnv) {
     post({ type: 'pause', paused: p });
   }
 
+  // ---- replay: the scrubber's controls ----
+  function replayControl(control: ReplayControl): void {
+    if (state.mode !== 'replay') return;
+    post({ type: 'replay-control', control });
+  }
+
+  /** Play/pause in a replay (the list's own pause stays for live). */
+  function togglePlay(): void {
+    replayControl({ op: state.replay?.playing ? 'pause' : 'play' });
+  }
+
+  function replaySeek(t: number): void {
+    replayControl({ op: 'seek', t });
+  }
+
+  /** Moves the playhead by `ns` (negative: back). */
+  function replaySeekBy(ns: number): void {
+    const r = state.replay;
+    if (r) replaySeek(Math.max(r.t0, Math.min(r.t1, r.cursor + ns)));
+  }
+
+  function replayStep(dir: 1 | -1): void {
+    replayControl({ op: 'step', dir });
+  }
+
+  function replaySpeed(speed: number): void {
+    replayControl({ op: 'speed', speed });
+  }
+
+  /** One notch along REPLAY_SPEEDS (`[` slower, `]` faster). */
+  function replaySpeedStep(dir: 1 | -1): void {
+    const cur = state.replay?.speed ?? 1;
+    const next = dir > 0 ? REPLAY_SPEEDS.find((v) => v > cur) : [...REPLAY_SPEEDS].reverse().find((v) => v < cur);
+    if (next !== undefined) replaySpeed(next);
+  }
+
   // ---- sources ----
   async function startLive(): Promise<void> {
     state.connection = 'connecting';
@@ -332,6 +407,7 @@ export function createDashboard(env: DashboardEnv) {
   function switchSession(s: SessionInfo): void {
     live?.close();
     state.session = s;
+    recordings.follow(s.id, s.recordingStatus);
     state.serverStats = null;
     state.sessionState = null;
     state.originNs = 0;
@@ -374,6 +450,7 @@ export function createDashboard(env: DashboardEnv) {
           return;
         }
         state.session = ack.session;
+        recordings.follow(ack.session.id, ack.session.recordingStatus);
         post({ type: 'drop-reasons', entries: dropReasonEntries(ack.dropReasons) });
         setNames(ack.namespaces);
       },
@@ -387,6 +464,9 @@ export function createDashboard(env: DashboardEnv) {
         state.sessionState = st;
         if (state.session) state.session = { ...state.session, state: st.state };
       },
+      recording(r, message) {
+        recordings.onStreamStatus(r, message);
+      },
       names(list) {
         setNames(list);
         // Names changed: namespaces came or went; the model is worth re-reading (debounced).
@@ -396,13 +476,25 @@ export function createDashboard(env: DashboardEnv) {
     });
   }
 
-  /** `fresh`: the page just opened, keep the selection the URL asked for. */
-  async function startReplay(source: string | Uint8Array, label: string, fresh = false): Promise<void> {
+  /**
+   * Replays a recording: `source` is a URL on this server, a library name (`kind` 'library', fetched
+   * with the token) or the bytes of a local file. `fresh`: the page just opened, keep the selection
+   * the URL asked for.
+   */
+  async function startReplay(source: string | Uint8Array, label: string, fresh = false, kind: ReplaySource = typeof source === 'string' ? 'url' : 'local'): Promise<void> {
     state.mode = 'replay';
     state.connection = 'replay';
     state.replayName = label;
+    state.replaySource = kind;
     state.replayDone = false;
+    state.replay = null;
+    state.recordingInfo = null;
+    replayHistogram.value = null;
     live?.close();
+    live = null;
+    recordings.follow(null, null);
+    // The list's own pause is a live control: a replay pauses playback instead.
+    if (state.paused) setPaused(false);
     post({ type: 'stop-replay' });
     if (!fresh) {
       rows.value = [];
@@ -413,7 +505,9 @@ export function createDashboard(env: DashboardEnv) {
     }
     let bytes: Uint8Array;
     try {
-      if (typeof source === 'string') {
+      if (kind === 'library' && typeof source === 'string') {
+        bytes = new Uint8Array(await recordings.bytes(source));
+      } else if (typeof source === 'string') {
         const res = await fetch(source);
         if (!res.ok) throw new Error(`${source}: HTTP ${res.status}`);
         bytes = new Uint8Array(await res.arrayBuffer());
@@ -424,17 +518,45 @@ export function createDashboard(env: DashboardEnv) {
       notify({ kind: 'error', title: 'Cannot replay the recording', body: err instanceof Error ? err.message : String(err) });
       return;
     }
-    const params = new URLSearchParams(location.search);
+    // The address bar's playback settings are for the recording the page opened with; another
+    // one opened from here plays once, at 1×.
+    const params = new URLSearchParams(fresh ? location.search : '');
+    if (!fresh) {
+      const u = new URL(location.href);
+      for (const k of ['speed', 'loop', 'gap', 'paused']) u.searchParams.delete(k);
+      history.replaceState(history.state, '', u.toString());
+    }
     const speed = params.get('speed') === 'max' ? Number.POSITIVE_INFINITY : Number(params.get('speed') ?? 1) || 1;
     const gap = Number(params.get('gap') ?? 1000);
+    // The demo loops (rounds of traffic); a recording someone opens plays once.
+    const loop = params.has('loop') ? params.get('loop') !== '0' : kind === 'url' && label === 'demo';
     // The worker decodes and plays it: a big recording never blocks this thread.
     const buf = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
       ? (bytes.buffer as ArrayBuffer)
       : (bytes.slice().buffer as ArrayBuffer);
     post({
-      type: 'replay', bytes: buf, speed, loop: params.get('loop') !== '0',
+      type: 'replay', bytes: buf, speed, loop, paused: params.get('paused') === '1',
       loopGapMs: Number.isFinite(gap) && gap >= 0 ? gap : 1000,
     }, [buf]);
+  }
+
+  /** Opens a recording of the library (downloaded with the token, replayed here). */
+  function openRecording(name: string): Promise<void> {
+    recordings.toggle(false);
+    return startReplay(name, name, false, 'library');
+  }
+
+  /** Opens a file from this computer: replayed here, never uploaded. */
+  async function openFile(file: Blob & { readonly name: string }): Promise<void> {
+    recordings.toggle(false);
+    await startReplay(new Uint8Array(await file.arrayBuffer()), file.name, false, 'local');
+  }
+
+  /** Leaves a replay for the live view of this service. */
+  function backToLive(): void {
+    const u = new URL(location.href);
+    u.search = '';
+    location.assign(u.toString());
   }
 
   function openDemo(): void {
@@ -454,11 +576,13 @@ export function createDashboard(env: DashboardEnv) {
 
   // ---- URL ----
   watch(
-    () => [state.session?.id, state.filterText, state.facet, state.selectedId, state.replayName] as const,
+    () => [state.session?.id, state.filterText, state.facet, state.selectedId, state.replayName, state.replaySource] as const,
     () => {
+      // A local file cannot be fetched again from a link: it stays out of the address bar.
       const q = formatUrlState({
         session: state.mode === 'live' ? state.session?.id ?? null : null,
-        replay: state.mode === 'replay' ? state.replayName : null,
+        replay: state.mode === 'replay' && state.replaySource === 'url' ? state.replayName : null,
+        recording: state.mode === 'replay' && state.replaySource === 'library' ? state.replayName : null,
         filter: state.filterText,
         facet: state.facet,
         packet: state.selectedId,
@@ -466,7 +590,7 @@ export function createDashboard(env: DashboardEnv) {
       // Keep other parameters (speed, loop) that are not part of the shared view.
       const keep = new URLSearchParams(location.search);
       const next = new URLSearchParams(q);
-      for (const k of ['speed', 'loop', 'gap', 'max']) {
+      for (const k of ['speed', 'loop', 'gap', 'max', 'paused']) {
         const v = keep.get(k);
         if (v !== null) next.set(k, v);
       }
@@ -482,7 +606,9 @@ export function createDashboard(env: DashboardEnv) {
     if (Number.isInteger(max) && max > 0) post({ type: 'config', historyMax: max });
     post({ type: 'filter', text: state.filterText, facet: rawFacet() });
     if (state.filterText) state.filterProblem = checkFilter(state.filterText);
-    if (url.replay) {
+    if (url.recording) {
+      void startReplay(url.recording, url.recording, true, 'library');
+    } else if (url.replay) {
       const src = url.replay === 'demo' ? env.demoRecordingUrl : url.replay;
       // Only recordings from this origin: a shared link must not make the page fetch elsewhere.
       const ok = url.replay === 'demo' || /^(\.{0,2}\/)?[\w./-]+\.hoptrace$/.test(url.replay);
@@ -495,13 +621,15 @@ export function createDashboard(env: DashboardEnv) {
 
   function stop(): void {
     live?.close();
+    recordings.dispose();
     worker.terminate();
   }
 
   return {
-    state, rows, rowsVersion, rowsTrimmed, topology, names, detail, expected, rates,
+    state, rows, rowsVersion, rowsTrimmed, topology, names, detail, expected, rates, replayHistogram, recordings,
     nsName, applyFilter, checkFilter, setFacet, select, setPaused, newSession, switchSession, refreshSessions,
-    startReplay, openDemo, setToken, dismiss, start, stop,
+    startReplay, openRecording, openFile, backToLive, openDemo, setToken, dismiss, start, stop,
+    replayControl, togglePlay, replaySeek, replaySeekBy, replayStep, replaySpeed, replaySpeedStep,
   };
 }
 

@@ -64,6 +64,16 @@ export function toRow(n: number, p: Packet): PacketRow {
   };
 }
 
+function stored(n: number, p: Packet): Stored {
+  const ifaces: string[] = [];
+  for (const h of p.hops) {
+    if (h.ifindex === 0) continue;
+    const k = ifaceKey(h.netns, h.ifindex);
+    if (!ifaces.includes(k)) ifaces.push(k);
+  }
+  return { n, packet: p, row: toRow(n, p), ifaces };
+}
+
 function facetTest(facet: Facet | null): PacketTest | null {
   if (!facet) return null;
   switch (facet.kind) {
@@ -112,6 +122,8 @@ export class IngestCore {
   private filterText = '';
 
   private pendingRows: PacketRow[] = [];
+  /** Ids of listed rows taken back (a replay stepping backwards), for the next takeRows. */
+  private pendingRemovals: string[] = [];
   private resetPending = false;
   /** The filter changed: drop counts are rebuilt from the history with the next reset rows. */
   private recountDrops = false;
@@ -151,6 +163,7 @@ export class IngestCore {
     this.size = 0;
     this.byId.clear();
     this.pendingRows = [];
+    this.pendingRemovals = [];
     this.resetPending = true;
     this.lastSeq = -1;
     this.newestT = 0;
@@ -165,6 +178,11 @@ export class IngestCore {
   setHistoryMax(n: number): void {
     this.historyMax = Math.max(1, Math.floor(n));
     this.reset();
+  }
+
+  /** Packets kept at most (the history's size). */
+  get historyLimit(): number {
+    return this.historyMax;
   }
 
   setTopology(names: readonly (readonly [number, string])[], local: readonly (readonly [number, string])[]): void {
@@ -253,6 +271,59 @@ export class IngestCore {
     this.addBusy(this.now() - t0);
   }
 
+  /**
+   * Packets reconstructed elsewhere (the replay player, which rebuilds a recording once and then
+   * moves through it), with the number of events they stand for and the time spent building them.
+   */
+  ingestPackets(packets: readonly Packet[], events: number, buildMs = 0): void {
+    const t0 = this.now();
+    this.totals.events += events;
+    this.window.events += events;
+    this.collect(packets);
+    this.addBusy(this.now() - t0 + buildMs);
+  }
+
+  /** Whether a packet would be listed under the current filter and facet. */
+  passes(p: Packet): boolean {
+    const s = stored(-1, p);
+    return (!this.filterPass || this.filterPass(s)) && (!this.facetPass || this.facetPass(s));
+  }
+
+  /**
+   * Takes packets back out of the history (a replay stepping or seeking backwards): they leave
+   * the list with the next takeRows, as ids, rather than by resending every row.
+   */
+  remove(ids: ReadonlySet<string>): void {
+    if (ids.size === 0) return;
+    const keep: Stored[] = [];
+    const gone = new Set<string>();
+    for (let i = 0; i < this.size; i++) {
+      const s = this.ring[(this.head + i) % this.historyMax];
+      if (!s) continue;
+      if (!ids.has(s.packet.id)) {
+        keep.push(s);
+        continue;
+      }
+      this.byId.delete(s.packet.id);
+      this.totals.packets--;
+      if (this.filterPass && !this.filterPass(s)) continue;
+      this.uncountDrop(s.packet);
+      if (this.facetPass && !this.facetPass(s)) continue;
+      this.totals.shown--;
+      gone.add(s.packet.id);
+    }
+    this.ring = new Array<Stored | undefined>(this.historyMax);
+    for (let i = 0; i < keep.length; i++) this.ring[i] = keep[i];
+    this.head = 0;
+    this.size = keep.length;
+    if (this.resetPending) return;
+    // Rows not sent yet are simply not sent; the others are taken back by id.
+    const unsent = new Set<string>();
+    for (const r of this.pendingRows) if (gone.has(r.id)) unsent.add(r.id);
+    if (unsent.size) this.pendingRows = this.pendingRows.filter((r) => !unsent.has(r.id));
+    for (const id of gone) if (!unsent.has(id)) this.pendingRemovals.push(id);
+  }
+
   private push(events: readonly HopEvent[]): void {
     if (events.length === 0) return;
     for (const ev of events) {
@@ -279,16 +350,10 @@ export class IngestCore {
     this.collect(this.recon.flush());
   }
 
-  private collect(packets: Packet[]): void {
+  private collect(packets: readonly Packet[]): void {
     for (const p of packets) {
-      const n = this.seqN++;
-      const ifaces: string[] = [];
-      for (const h of p.hops) {
-        if (h.ifindex === 0) continue;
-        const k = ifaceKey(h.netns, h.ifindex);
-        if (!ifaces.includes(k)) ifaces.push(k);
-      }
-      const s: Stored = { n, packet: p, row: toRow(n, p), ifaces };
+      const s = stored(this.seqN++, p);
+      const ifaces = s.ifaces;
       this.store(s);
       this.totals.packets++;
       this.window.packets++;
@@ -319,6 +384,15 @@ export class IngestCore {
     }
   }
 
+  private uncountDrop(p: Packet): void {
+    if (!p.drop) return;
+    const key = `${p.drop.netns}|${p.drop.ifname}|${p.drop.reason}`;
+    const d = this.drops.get(key);
+    if (!d) return;
+    if (d[3] <= 1) this.drops.delete(key);
+    else d[3]--;
+  }
+
   private store(s: Stored): void {
     const cap = this.historyMax;
     if (this.size === cap) {
@@ -338,11 +412,12 @@ export class IngestCore {
    * reset or overflow) every history row that passes, with `reset`. Null when there is nothing
    * to say or the list is paused.
    */
-  takeRows(): { reset: boolean; rows: PacketRow[] } | null {
+  takeRows(): { reset: boolean; rows: PacketRow[]; removed: string[] } | null {
     if (this.paused) return null;
     if (this.resetPending) {
       this.resetPending = false;
       this.pendingRows = [];
+      this.pendingRemovals = [];
       const recount = this.recountDrops;
       this.recountDrops = false;
       if (recount) this.drops.clear();
@@ -356,12 +431,14 @@ export class IngestCore {
         rows.push(s.row);
       }
       this.totals.shown = rows.length;
-      return { reset: true, rows };
+      return { reset: true, rows, removed: [] };
     }
-    if (this.pendingRows.length === 0) return null;
+    if (this.pendingRows.length === 0 && this.pendingRemovals.length === 0) return null;
     const rows = this.pendingRows;
+    const removed = this.pendingRemovals;
     this.pendingRows = [];
-    return { reset: false, rows };
+    this.pendingRemovals = [];
+    return { reset: false, rows, removed };
   }
 
   get(id: string): PacketDetail | null {

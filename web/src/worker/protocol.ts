@@ -99,8 +99,9 @@ export type ToWorker =
   | { readonly type: 'filter'; readonly text: string; readonly facet: Facet | null }
   | { readonly type: 'pause'; readonly paused: boolean }
   | { readonly type: 'get'; readonly id: string; readonly req: number }
-  /** Play a .hoptrace recording (bytes transferred) as the source. */
-  | { readonly type: 'replay'; readonly bytes: ArrayBuffer; readonly speed: number; readonly loop: boolean; readonly loopGapMs: number }
+  /** Play a .hoptrace recording (bytes transferred) as the source; `paused`: load it and wait at its start. */
+  | { readonly type: 'replay'; readonly bytes: ArrayBuffer; readonly speed: number; readonly loop: boolean; readonly loopGapMs: number; readonly paused?: boolean }
+  | { readonly type: 'replay-control'; readonly control: ReplayControl }
   | { readonly type: 'stop-replay' }
   /** End of a finite input: finish every live packet now. */
   | { readonly type: 'flush' }
@@ -109,12 +110,14 @@ export type ToWorker =
   | { readonly type: 'config'; readonly historyMax?: number; readonly flushMs?: number };
 
 export type FromWorker =
-  | { readonly type: 'rows'; readonly reset: boolean; readonly rows: readonly PacketRow[] }
+  /** New rows (or, with `reset`, every row); `removed`: ids of listed rows taken back (a replay stepping back). */
+  | { readonly type: 'rows'; readonly reset: boolean; readonly rows: readonly PacketRow[]; readonly removed?: readonly string[] }
   | { readonly type: 'stats'; readonly stats: WorkerStats }
   | { readonly type: 'filter'; readonly ok: true; readonly text: string } | { readonly type: 'filter'; readonly ok: false; readonly text: string; readonly problem: FilterProblem }
   | { readonly type: 'packet'; readonly req: number; readonly detail: PacketDetail | null }
   | { readonly type: 'recording'; readonly info: RecordingInfo }
-  | { readonly type: 'replay-progress'; readonly done: number; readonly total: number; readonly ended: boolean }
+  | { readonly type: 'replay-position'; readonly pos: ReplayPosition }
+  | { readonly type: 'replay-histogram'; readonly hist: ReplayHistogram }
   | { readonly type: 'error'; readonly message: string; readonly context?: 'replay' };
 
 /** What the page needs to know about a recording the worker plays. */
@@ -122,11 +125,63 @@ export interface RecordingInfo {
   readonly names: readonly (readonly [number, string])[];
   /** The topology model captured with the recording (shared/topology Topology), or null. */
   readonly topology: unknown;
+  /** Wall clock at the start, ms since the epoch (fractional: µs kept). */
   readonly startWallMs: number;
+  /** Kernel monotonic ns read together with startWallMs: hop time → wall clock. */
   readonly startMonoNs: number;
   readonly events: number;
   readonly lost: number;
   readonly damaged: number;
   readonly host: string;
+  readonly kernel: string;
   readonly filter: string;
+  /** The recorder finished the file (an end record). */
+  readonly complete: boolean;
+  /** Where a cut-short file stops, null when it does not. */
+  readonly truncatedAt: number | null;
+}
+
+/** What the time scrubber asks of the replay player. Times are the recording's kernel ns. */
+export type ReplayControl =
+  | { readonly op: 'play' }
+  | { readonly op: 'pause' }
+  /** Times the recorded pace; Infinity: as fast as the worker goes. */
+  | { readonly op: 'speed'; readonly speed: number }
+  /** Shows the recording as it was at `t`: every packet that started by then. */
+  | { readonly op: 'seek'; readonly t: number }
+  /** To the next (1) or previous (-1) start of a packet the filter and facet show; pauses. */
+  | { readonly op: 'step'; readonly dir: 1 | -1 };
+
+/** Where a replay stands. Times are the recording's kernel monotonic ns (loops not added). */
+export interface ReplayPosition {
+  /** The timeline: the recording's start (header) to its last event or end record. */
+  readonly t0: number;
+  readonly t1: number;
+  /** The playhead: packets that started by then are listed. */
+  readonly cursor: number;
+  readonly playing: boolean;
+  readonly speed: number;
+  /** At the end, not looping. */
+  readonly ended: boolean;
+  /** Rounds completed when looping (the list keeps earlier rounds, their times moved on). */
+  readonly round: number;
+  /** Time up to which packets are rebuilt: the playhead waits here until t1 while the worker works. */
+  readonly builtTo: number;
+  readonly building: boolean;
+  /** Packets listed in time order so far (the playhead's packet index) and packets known. */
+  readonly index: number;
+  readonly total: number;
+  /** First hop time of the oldest packet the page still holds (the history is bounded), null when none. */
+  readonly loadedFrom: number | null;
+  /** Set once, right after a step: the packet stepped to (the page selects it). */
+  readonly current: string | null;
+}
+
+/** Packet starts over the timeline, for the scrubber's density strip. */
+export interface ReplayHistogram {
+  readonly t0: number;
+  readonly t1: number;
+  readonly counts: readonly number[];
+  /** Dropped packets per bucket. */
+  readonly drops: readonly number[];
 }

@@ -158,4 +158,47 @@ describe('IngestCore', () => {
     expect(fwd?.[3]).toBeGreaterThan(0);
     expect(s.clockOffsetMs).not.toBeNull();
   });
+
+  it('should take packets back by id: rows not sent yet are dropped, sent ones listed as removed, counts follow', () => {
+    const { c } = core();
+    const rec = demoRecording();
+    const packets = reconstructAll(rec.fileEvents, { nsName: (n) => rec.names.get(n) ?? null }).sort((a, b) => (a.hops[0]?.t ?? 0) - (b.hops[0]?.t ?? 0));
+    const dropped = packets.filter((p) => p.fate === 'dropped');
+    expect(dropped.length).toBeGreaterThan(1);
+    c.ingestPackets(packets.slice(0, 50), 300);
+    expect(c.takeRows()?.rows).toHaveLength(50);
+    c.ingestPackets(packets.slice(50, 60), 40);
+    const drops = (): number => c.stats().drops.reduce((a, d) => a + d[3], 0);
+    const dropsBefore = drops();
+    // Two sent earlier, two still pending.
+    const gone = [packets[10], packets[20], packets[55], packets[58]].map((p) => p?.id ?? '');
+    const goneDrops = [packets[10], packets[20], packets[55], packets[58]].filter((p) => p?.fate === 'dropped').length;
+    c.remove(new Set(gone));
+    const out = c.takeRows();
+    expect(out?.reset).toBe(false);
+    expect(out?.removed.sort()).toEqual([gone[0], gone[1]].sort());
+    expect(out?.rows.map((r) => r.id)).toEqual(packets.slice(50, 60).map((p) => p.id).filter((id) => !gone.includes(id)));
+    const s = c.stats();
+    expect(s.packets).toBe(56);
+    expect(s.shown).toBe(56);
+    expect(s.history).toBe(56);
+    expect(s.events).toBe(340);
+    expect(drops()).toBe(dropsBefore - goneDrops);
+    for (const id of gone) expect(c.get(id)).toBeNull();
+    // The history stays in order: a wider reset lists exactly the rest.
+    c.setFilter('', null);
+    expect(c.takeRows()?.rows.map((r) => r.id).sort()).toEqual(packets.slice(0, 60).map((p) => p.id).filter((id) => !gone.includes(id)).sort());
+  });
+
+  it('should say whether a packet passes the filter and facet', () => {
+    const { c } = core();
+    const rec = demoRecording();
+    const packets = reconstructAll(rec.fileEvents, { nsName: (n) => rec.names.get(n) ?? null });
+    c.setFilter('udp and port 9999', { kind: 'ns', netns: demoNetns('node') });
+    const pass = packets.filter((p) => c.passes(p));
+    expect(pass.length).toBeGreaterThan(0);
+    expect(pass.every((p) => p.proto === 'udp' && p.dport === 9999)).toBe(true);
+    c.setFilter('udp and port 9999', { kind: 'ns', netns: demoNetns('pod2') });
+    expect(packets.filter((p) => c.passes(p))).toHaveLength(0);
+  });
 });
