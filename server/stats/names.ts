@@ -16,6 +16,7 @@ export class StatsNameBook implements StatsNames {
   private readonly ownsWatcher: boolean;
   private readonly watcher: TopologyWatcher;
   private reasons: DropReasons | null = null;
+  private lastAsked = 0;
 
   /** Pass the service's watcher to share it; otherwise one is started here. */
   constructor(watcher?: TopologyWatcher) {
@@ -49,7 +50,12 @@ export class StatsNameBook implements StatsNames {
 
   ifname = (netns: number, ifindex: number): string | null => {
     const n = this.ifnames.get(netns)?.get(ifindex);
-    if (n === undefined) this.watcher.noteUnknown(netns);
+    if (n === undefined && Date.now() - this.lastAsked > 5000) {
+      // An interface the model has not seen (created since the last discovery): rediscover soon,
+      // at most every 5 s (a discovery costs a few process spawns per namespace).
+      this.lastAsked = Date.now();
+      void this.watcher.refresh().then((t) => this.learn(t), () => undefined);
+    }
     return n ?? null;
   };
 
