@@ -9,11 +9,11 @@
  * Used by `hoptrace trace --netfilter` and meant for the service's sessions (`netfilter: true`).
  */
 import { EventEmitter } from 'node:events';
-import { statSync } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import type { FilterAst } from '../../shared/filter/index.js';
 import { buildTraceTable, compileToNft, type NftFilter } from '../../shared/netfilter/nft-filter.js';
 import type { NetfilterEvent, NfHook } from '../../shared/netfilter/types.js';
-import { listNamespaces } from '../topology/namespaces.js';
+import { listNamespaces, NETNS_DIR } from '../topology/namespaces.js';
 import { chainHooks, cleanLeftovers, installTable, processStartTime, removeTable, ruleText, type Leftover, type NftNamespace } from './nft.js';
 import { NftMonitor } from './monitor.js';
 import { TableGuardian } from './guardian.js';
@@ -83,6 +83,8 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
   private rate = 0;
   private guardian: TableGuardian | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private dirWatch: FSWatcher | undefined;
+  private soon: NodeJS.Timeout | undefined;
   private running = false;
   private explicit = false;
   /** add() calls in flight: stop() waits for them so no table is installed behind its back. */
@@ -128,6 +130,19 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
     if (every > 0) {
       this.timer = setInterval(() => void this.refresh(), every);
       this.timer.unref();
+      // `ip netns del` shows up at once here: let go of the namespace before anyone sees our
+      // monitor keeping it alive (it would look like a namespace of an `nft` process).
+      try {
+        this.dirWatch = watch(NETNS_DIR, () => {
+          if (this.soon) return;
+          this.soon = setTimeout(() => { this.soon = undefined; void this.refresh(); }, 50);
+          this.soon.unref();
+        });
+        this.dirWatch.unref();
+        this.dirWatch.on('error', () => undefined);
+      } catch {
+        // No /run/netns yet: the periodic refresh covers it.
+      }
     }
   }
 
@@ -251,6 +266,9 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.soon) clearTimeout(this.soon);
+    this.dirWatch?.close();
+    this.dirWatch = undefined;
     const wasRunning = this.running;
     this.running = false;
     if (!wasRunning && !this.guardian) return;

@@ -18,6 +18,9 @@ import type { NetfilterVerdict } from '../../shared/netfilter/types.js';
 import { hoptraceTables } from '../../server/netfilter/nft.js';
 import { processStartTime } from '../../server/netfilter/nft.js';
 import { listNamespaces } from '../../server/topology/namespaces.js';
+import { NetfilterTracer } from '../../server/netfilter/index.js';
+import { parseFilter } from '../../shared/filter/index.js';
+import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { cli, startTrace, labInodes, randomPrefix, type CliProcess } from '../helpers/cli.js';
 
@@ -199,6 +202,27 @@ describe.skipIf(!isRoot)(`trace --netfilter on a real lab (${NEEDS_ROOT})`, () =
     expect(await hoptraceTables(`/run/netns/${lab.ns.pod1}`)).toContain(live);
     await inNs(lab.ns.pod1, 'nft', 'delete', 'table', 'inet', live);
   }, 90_000);
+
+  it('serves sessions through NetfilterTracer: events of the namespaces it was given, tables gone after stop()', async () => {
+    const tracer = new NetfilterTracer();
+    const events: NetfilterEvent[] = [];
+    tracer.on('event', (e) => events.push(e));
+    const node = { netns: statSync(`/run/netns/${lab.ns.node}`).ino, name: lab.ns.node, path: `/run/netns/${lab.ns.node}` };
+    await tracer.start(parseFilter(`udp and dst port ${lab.blockedPort}`), [node]);
+    expect(tracer.namespaces.map((n) => [n.ns.name, n.state])).toEqual([[lab.ns.node, 'tracing']]);
+    const table = tracer.namespaces[0]?.table ?? '';
+    expect(await hoptraceTables(node.path)).toContain(table);
+    expect(await hoptraceTables(`/run/netns/${lab.ns.ext}`)).not.toContain(table);
+    await sendUdp(lab.ns.pod1, lab.addr.ext, lab.blockedPort, 1);
+    await until('the drop event', () => events.some((e) => e.verdict === 'drop'));
+    expect(events.find((e) => e.verdict === 'drop')).toMatchObject({
+      ns: lab.ns.node, netns: node.netns, hook: 'forward', table: 'filter', chain: 'FORWARD', type: 'rule',
+      packet: { src: lab.addr.pod1, dst: lab.addr.ext, dport: lab.blockedPort, proto: 17 },
+    });
+    await tracer.stop();
+    expect(await hoptraceTables(node.path)).not.toContain(table);
+    await tracer.stop();
+  }, 60_000);
 
   it('lets go of namespaces deleted while tracing and leaves no table in any', async () => {
     const before = `${lab.prefix}-gone1`;
