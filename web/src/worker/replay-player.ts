@@ -151,6 +151,8 @@ export class ReplayPlayer {
   }
 
   start(): void {
+    // Events count as played once the playhead is at or past them: those at the very start are.
+    this.core.ingestPackets([], this.eventsUpTo(this.t0));
     this.buildSlice();
     this.lastWall = this.host.now();
     if (this.playing) this.scheduleTick(0);
@@ -342,6 +344,7 @@ export class ReplayPlayer {
     this.cursor = this.t0;
     this.k = 0;
     this.base = 0;
+    this.core.ingestPackets([], this.eventsUpTo(this.t0));
     this.waitUntil = now + gap;
     this.lastWall = this.waitUntil;
   }

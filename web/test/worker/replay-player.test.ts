@@ -294,4 +294,22 @@ describe('ReplayPlayer on a recording with clock records', () => {
     const plain = reconstructAll(rec.fileEvents).map((p) => sig({ ...p, hops: p.hops.length })).sort();
     expect(plain).not.toEqual([...cli].sort());
   });
+
+  it('should count every event once played through, those at the recording\'s very start too', () => {
+    const events = syntheticEvents(40, 3);
+    // The recorder read its start clock at the first event's time (and loops replay it again).
+    const enc = new RecordingEncoder(syntheticHeader({ startMonoNs: events[0]?.t ?? 0 }));
+    for (const ev of events) enc.event(ev);
+    const rec = readRecording(enc.take());
+    const r = rig(rec, { speed: Number.POSITIVE_INFINITY, paused: false });
+    r.time.advance(1000);
+    expect(r.pos().ended).toBe(true);
+    expect(r.core.stats().events).toBe(events.length);
+    const loop = rig(rec, { speed: Number.POSITIVE_INFINITY, paused: false, loop: true, loopGapMs: 0 });
+    for (let i = 0; i < 100 && loop.pos().round < 2; i++) loop.time.advance(5);
+    loop.player.control({ op: 'pause' });
+    const p = loop.pos();
+    const played = rec.events.filter((e) => e.t <= p.cursor).length;
+    expect(loop.core.stats().events).toBe(p.round * events.length + played);
+  });
 });
