@@ -39,6 +39,8 @@ export interface TraceSessionEvents {
   lost: [number];
   /** A note of the notes or function-level tier (TraceSessionOptions.notes). */
   note: [HopNote];
+  /** Something the user should know that did not stop the trace (e.g. less byte capture). */
+  warning: [string];
   /** bpftrace ended; `requested` is false when it died on its own. */
   exit: [BpftraceExit];
 }
@@ -56,6 +58,8 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
   /** Canonical text of the filter ('' for none). */
   readonly filterText: string;
   lostEvents = 0;
+  /** Header bytes actually captured per hop (may be less than asked: see start()). */
+  captureBytes = 0;
   hopEvents = 0;
   noteEvents = 0;
   private readonly options: TraceSessionOptions;
@@ -89,38 +93,66 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
     if (!pre.ok) throw new CannotTraceError(pre.problems);
     this.reasons = await loadDropReasons();
     const filterExpr = compileToBpftrace(this.filterAst);
-    const program = buildHopProgram({
-      filterExpr,
-      selfNetns: statSync('/proc/self/ns/net').ino,
-      reasonNotSpecified: this.reasons.notSpecified,
-      captureBytes: this.options.captureBytes ?? 0,
-      ...(this.options.notes
-        ? { extraBlocks: buildNoteBlocks({ filterExpr, deep: this.options.deep === true, ...(this.options.missingTracepoints ? { missingTracepoints: this.options.missingTracepoints } : {}) }) }
-        : {}),
-    });
-    this.proc = new BpftraceProcess(program, {
-      onLine: (line) => {
-        if (line.type === 'hop') {
-          this.hopEvents++;
-          this.emit('hop', line.hop);
-        } else if (line.type === 'lost') {
-          this.lostEvents += line.count;
-          this.emit('lost', line.count);
-        } else if (line.type === 'other' && line.text.startsWith('N ')) {
-          // Note lines (probes/notes/note-line.ts) reach us as 'other': hop-line.ts only knows hops.
-          const note = parseNoteLine(line.text);
-          if (note) {
-            this.noteEvents++;
-            this.emit('note', note);
+    // Captured bytes share the BPF stack (512 bytes) with the hop printf and the filter's
+    // temporaries: a complex filter leaves less room. Step down rather than fail, and say so.
+    const wanted = this.options.captureBytes ?? 0;
+    const sizes = wanted > 0 ? [...new Set([wanted, Math.min(wanted, 24), 0])] : [0];
+    for (const [i, captureBytes] of sizes.entries()) {
+      this.captureBytes = captureBytes;
+      const program = buildHopProgram({
+        filterExpr,
+        selfNetns: statSync('/proc/self/ns/net').ino,
+        reasonNotSpecified: this.reasons.notSpecified,
+        captureBytes,
+        ...(this.options.notes
+          ? {
+              extraBlocks: buildNoteBlocks({
+                filterExpr,
+                deep: this.options.deep === true,
+                ...(this.options.missingTracepoints ? { missingTracepoints: this.options.missingTracepoints } : {}),
+              }),
+            }
+          : {}),
+      });
+      // Only an attempt that attached reports its exit: a failed start already threw.
+      let attached = false;
+      this.proc = new BpftraceProcess(program, {
+        onLine: (line) => {
+          if (line.type === 'hop') {
+            this.hopEvents++;
+            this.emit('hop', line.hop);
+          } else if (line.type === 'lost') {
+            this.lostEvents += line.count;
+            this.emit('lost', line.count);
+          } else if (line.type === 'other' && line.text.startsWith('N ')) {
+            // Note lines (probes/notes/note-line.ts) reach us as 'other': hop-line.ts only knows hops.
+            const note = parseNoteLine(line.text);
+            if (note) {
+              this.noteEvents++;
+              this.emit('note', note);
+            }
           }
-        }
-      },
-      onExit: (exit) => {
-        this.running = false;
-        this.emit('exit', exit);
-      },
-    });
-    await this.proc.start();
+        },
+        onExit: (exit) => {
+          if (!attached) return;
+          this.running = false;
+          this.emit('exit', exit);
+        },
+      });
+      try {
+        await this.proc.start();
+        attached = true;
+        break;
+      } catch (err) {
+        const last = i === sizes.length - 1;
+        if (last || !/BPF stack limit/.test((err as Error).message)) throw err;
+        const next = sizes[i + 1] ?? 0;
+        this.emit(
+          'warning',
+          `capturing ${captureBytes} header bytes does not fit the BPF stack with this filter: ${next > 0 ? `capturing ${next}` : 'capturing none'} instead`,
+        );
+      }
+    }
     this.running = true;
   }
 

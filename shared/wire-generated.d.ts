@@ -84,6 +84,9 @@ export namespace hoptrace {
         /** HopEvent reason. */
         reason: number;
 
+        /** HopEvent head. */
+        head: Uint8Array;
+
         /**
          * Encodes the specified HopEvent message. Does not implicitly {@link hoptrace.HopEvent.verify|verify} messages.
          * @param message HopEvent message or plain object to encode
@@ -167,6 +170,9 @@ export namespace hoptrace {
 
             /** HopEvent reason */
             reason?: (number|null);
+
+            /** HopEvent head */
+            head?: (Uint8Array|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

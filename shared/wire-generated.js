@@ -40,6 +40,7 @@ export const hoptrace = $root.hoptrace = (() => {
         HopEvent.prototype.tcp_flags = 0;
         HopEvent.prototype.tcp_seq = 0;
         HopEvent.prototype.reason = 0;
+        HopEvent.prototype.head = $util.newBuffer([]);
 
         HopEvent.encode = function (m, w, q) {
             if (!w)
@@ -88,6 +89,8 @@ export const hoptrace = $root.hoptrace = (() => {
                 w.uint32(152).uint32(m.tcp_seq);
             if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== 0)
                 w.uint32(160).uint32(m.reason);
+            if (m.head != null && $Object.hasOwnProperty.call(m, "head") && m.head.length)
+                w.uint32(170).bytes(m.head);
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -299,6 +302,15 @@ export const hoptrace = $root.hoptrace = (() => {
                             m.reason = v;
                         else
                             delete m.reason;
+                        continue;
+                    }
+                case 21: {
+                        if (u !== 2)
+                            break;
+                        if ((v = r.bytes()).length)
+                            m.head = v;
+                        else
+                            delete m.head;
                         continue;
                     }
                 }

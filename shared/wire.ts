@@ -24,6 +24,7 @@ interface WireHop {
   kind: number; t: number | { toNumber(): number }; cpu: number; skb: string; netns: number; ifindex: number;
   ifname: string; family: number; proto: number; len: number; ip_id: number; src: Uint8Array; dst: Uint8Array;
   sport: number; dport: number; icmp_type: number; icmp_id: number; tcp_flags: number; tcp_seq: number; reason: number;
+  head?: Uint8Array | null;
 }
 
 // Address text ⇄ bytes is the costly part of a round trip; flows repeat addresses, so cache both ways.
@@ -80,6 +81,7 @@ export function hopToWire(ev: HopEvent): WireHop & { t: number } {
     ifname: ev.ifname, family: ev.family, proto: ev.proto, len: ev.len, ip_id: ev.ipId,
     src: addrBytes(ev.src), dst: addrBytes(ev.dst), sport: ev.sport, dport: ev.dport,
     icmp_type: ev.icmpType, icmp_id: ev.icmpId, tcp_flags: ev.tcpFlags, tcp_seq: ev.tcpSeq, reason: ev.reason,
+    ...(ev.head ? { head: ev.head } : {}),
   };
 }
 
@@ -98,6 +100,7 @@ export function hopFromWire(w: WireHop): HopEvent {
     family: w.family as Family, proto: w.proto, len: w.len, ipId: w.ip_id,
     src: addrText(w.src), dst: addrText(w.dst), sport: w.sport, dport: w.dport,
     icmpType: w.icmp_type, icmpId: w.icmp_id, tcpFlags: w.tcp_flags, tcpSeq: w.tcp_seq, reason: w.reason,
+    ...(w.head && w.head.length > 0 ? { head: w.head } : {}),
   };
 }
 

@@ -87,6 +87,7 @@ function progressLine(s: RecordingStats): string {
 
 async function record(opts: RecordOptions): Promise<number> {
   const session = new TraceSession({ filter: opts.filter, captureBytes: opts.captureBytes });
+  session.on('warning', (message) => process.stderr.write(`hoptrace: ${message}\n`));
   const names = new NamespaceNames();
   let finishResolve: (reason: string) => void = () => undefined;
   const finished = new Promise<string>((resolve) => { finishResolve = resolve; });

@@ -66,6 +66,18 @@ describe('hop codec', () => {
     }), { numRuns: 60 });
   });
 
+  it('should carry captured header bytes when a hop has them, and none otherwise', () => {
+    const ev: HopEvent = {
+      kind: 'xmit', t: 5, cpu: 1, skb: 'ab', netns: 3, ifindex: 2, ifname: 'eth0', family: 4, proto: 17, len: 28, ipId: 9,
+      src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, icmpType: 0, icmpId: 0, tcpFlags: 0, tcpSeq: 0, reason: 0,
+      head: Uint8Array.from([0x45, 0, 0, 28, 0, 9, 0x40, 0, 64, 17]),
+    };
+    const back = decodeHop(encodeHop(ev));
+    expect(Array.from(back.head ?? [])).toEqual(Array.from(ev.head ?? []));
+    const { head: _head, ...bare } = ev;
+    expect('head' in decodeHop(encodeHop(bare))).toBe(false);
+  });
+
   it('should decode every address right past the address cache size, whatever the buffer reuse', () => {
     // More distinct addresses than the cache holds (it clears when full), each decoded twice, and
     // each batch decoded from a view into one reused buffer: a cache entry must never keep a view.
