@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { HOPTRACE_TABLE_RE, parseTableOwner } from '../../shared/netfilter/nft-filter.js';
 import type { NfHook } from '../../shared/netfilter/types.js';
+import { stripCounters } from '../../shared/netfilter/monitor-parse.js';
 
 /** A namespace nft can be run in: `/run/netns/NAME` or `/proc/PID/ns/net`. */
 export interface NftNamespace {
@@ -76,7 +77,7 @@ export async function ruleText(path: string, family: string, table: string, chai
   const r = await nftIn(path, ['-a', 'list', 'chain', family, table, chain]);
   if (!r.ok) return null;
   const line = r.stdout.split('\n').find((l) => l.trimEnd().endsWith(`# handle ${handle}`) && !/^\s*chain /.test(l));
-  return line ? line.replace(/\s# handle \d+\s*$/, '').trim() : null;
+  return line ? stripCounters(line.replace(/\s# handle \d+\s*$/, '')) : null;
 }
 
 export async function installTable(path: string, script: string): Promise<NftResult> {

@@ -13,6 +13,7 @@ import { statSync, watch, type FSWatcher } from 'node:fs';
 import type { FilterAst } from '../../shared/filter/index.js';
 import { buildTraceTable, compileToNft, type NftFilter } from '../../shared/netfilter/nft-filter.js';
 import type { NetfilterEvent, NfHook } from '../../shared/netfilter/types.js';
+import { natKindOfRule } from '../../shared/netfilter/monitor-parse.js';
 import { listNamespaces, NETNS_DIR } from '../topology/namespaces.js';
 import { chainHooks, cleanLeftovers, installTable, processStartTime, removeTable, ruleText, type Leftover, type NftNamespace } from './nft.js';
 import { NftMonitor } from './monitor.js';
@@ -230,7 +231,7 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
         p = ruleText(t.state.ns.path, ev.family, ev.table, ev.chain, ev.handle);
         t.rules.set(key, p);
       }
-      void p.then((rule) => this.emit('event', rule ? { ...ev, rule } : ev));
+      void p.then((rule) => this.emit('event', rule ? { ...ev, rule, nat: natKindOfRule(rule) } : ev));
       return;
     }
     this.emit('event', ev);

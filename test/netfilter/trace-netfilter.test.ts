@@ -208,7 +208,8 @@ describe.skipIf(!isRoot)(`trace --netfilter on a real lab (${NEEDS_ROOT})`, () =
     const events: NetfilterEvent[] = [];
     tracer.on('event', (e) => events.push(e));
     const node = { netns: statSync(`/run/netns/${lab.ns.node}`).ino, name: lab.ns.node, path: `/run/netns/${lab.ns.node}` };
-    await tracer.start(parseFilter(`udp and dst port ${lab.blockedPort}`), [node]);
+    const late = NATIVE_PORT + 1;
+    await tracer.start(parseFilter(`udp and (dst port ${lab.blockedPort} or dst port ${late})`), [node]);
     expect(tracer.namespaces.map((n) => [n.ns.name, n.state])).toEqual([[lab.ns.node, 'tracing']]);
     const table = tracer.namespaces[0]?.table ?? '';
     expect(await hoptraceTables(node.path)).toContain(table);
@@ -219,6 +220,11 @@ describe.skipIf(!isRoot)(`trace --netfilter on a real lab (${NEEDS_ROOT})`, () =
       ns: lab.ns.node, netns: node.netns, hook: 'forward', table: 'filter', chain: 'FORWARD', type: 'rule',
       packet: { src: lab.addr.pod1, dst: lab.addr.ext, dport: lab.blockedPort, proto: 17 },
     });
+    // A rule added after the monitor started: nft only prints its handle; the tracer looks the text up.
+    await inNs(lab.ns.node, 'nft', 'add', 'rule', 'inet', 'native_t', 'native_forward', 'udp', 'dport', String(late), 'counter', 'drop');
+    await sendUdp(lab.ns.pod1, lab.addr.ext, late, 1);
+    await until('the late rule', () => events.some((e) => e.packet.dport === late && e.verdict === 'drop'));
+    expect(events.find((e) => e.packet.dport === late && e.verdict === 'drop')).toMatchObject({ table: 'native_t', chain: 'native_forward', rule: `udp dport ${late} counter drop` });
     await tracer.stop();
     expect(await hoptraceTables(node.path)).not.toContain(table);
     await tracer.stop();
