@@ -28,6 +28,8 @@ import { SessionRegistry } from './sessions.js';
 import { attachStream, type ServiceIo } from './stream.js';
 import { webRouter } from './static-web.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, RecordingManager, recordingsRouter } from './recordings.js';
+import { createStatsService } from '../stats/service.js';
+import type { StatsHub, StatsSourceFactory } from '../stats/hub.js';
 
 export interface ServiceOptions {
   /** Default 127.0.0.1. Anything but loopback requires `token`. */
@@ -65,6 +67,8 @@ export interface ServiceOptions {
   /** Default: the live model (server/topology/watch.ts); a fixed one for tests. */
   readonly topology?: () => Promise<Topology>;
   readonly log?: (line: string) => void;
+  /** Where stats sessions come from. Default: a StatsSession (bpftrace) each. */
+  readonly statsSource?: StatsSourceFactory;
 }
 
 export interface RunningService {
@@ -75,6 +79,8 @@ export interface RunningService {
   readonly registry: SessionRegistry;
   readonly recordings: RecordingManager;
   readonly capabilities: Capabilities;
+  /** Stats sessions (/api/stats, /metrics, the /stats namespace): server/stats/. */
+  readonly stats: StatsHub;
   /** Ends all sessions, waits for every bpftrace to exit, closes the port. Idempotent. */
   close(): Promise<void>;
 }
@@ -170,6 +176,12 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   });
   port = (httpServer.address() as AddressInfo).port;
   const policy = new AccessPolicy({ host, port, token, allowOrigins: options.allowOrigins });
+  const stats = createStatsService({
+    canTrace: () => ({ ok: capabilities.canTrace, problems: capabilities.problems }),
+    checkToken: (authorization) => policy.checkToken(AccessPolicy.bearer(authorization)),
+    log,
+    ...(options.statsSource ? { source: options.statsSource } : {}),
+  });
 
   const app = express();
   app.disable('x-powered-by');
@@ -204,7 +216,10 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     res.setHeader('WWW-Authenticate', 'Bearer realm="hoptrace"');
     sendError(res, new ApiError(401, 'unauthorized', 'this service needs a token: send Authorization: Bearer <token>'));
   });
+  // Prometheus scrapes /metrics (its own token check: scrapers send the same bearer token).
+  app.get('/metrics', stats.metrics);
   // Before apiRouter: its last route answers 404 for anything it does not know.
+  app.use('/api', stats.router);
   app.use('/api', recordingsRouter({ manager, registry, maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES }));
   app.use('/api', apiRouter({ registry, capabilities, startedAt: Date.now(), topology: model.topology, annotate: model.annotate }));
   app.use(webRouter(options.webDist === undefined ? defaultWebDist() : options.webDist));
@@ -223,7 +238,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
       callback(why ? `forbidden-origin: ${why}` : null, why === null);
     },
   });
-  io.use((socket, next) => {
+  const socketAuth = (socket: { handshake: { auth: unknown } }, next: (err?: Error) => void): void => {
     const auth = socket.handshake.auth as { token?: unknown } | undefined;
     if (policy.checkToken(auth?.token)) {
       next();
@@ -232,7 +247,10 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     const err = new Error('unauthorized') as Error & { data?: unknown };
     err.data = { code: 'unauthorized', message: 'this service needs a token: connect with auth: {token}' };
     next(err);
-  });
+  };
+  io.use(socketAuth);
+  // The stats stream is its own namespace (/stats), behind the same check.
+  stats.attach(io, socketAuth);
   const stream = attachStream(io, {
     registry,
     limits: { ...DEFAULT_CHANNEL_LIMITS, ...options.limits },
@@ -245,6 +263,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   const close = (): Promise<void> => {
     closing ??= (async () => {
       stream.close();
+      await stats.close();
       io.disconnectSockets(true);
       // Recordings first, so their files end with the shutdown as the reason.
       await manager.close();
@@ -258,7 +277,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     return closing;
   };
 
-  return { url: `http://${urlHost(host)}:${port}/`, host, port, registry, recordings: manager, capabilities, close };
+  return { url: `http://${urlHost(host)}:${port}/`, host, port, registry, recordings: manager, capabilities, stats: stats.hub, close };
 }
 
 export { detectCapabilities } from '../capabilities.js';
