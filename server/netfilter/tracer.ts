@@ -126,7 +126,9 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
     this.leftovers = await cleanLeftovers(everywhere);
     this.explicit = namespaces !== undefined;
     const chosen = namespaces ?? everywhere;
-    await Promise.all(chosen.slice(0, this.opts.maxNamespaces ?? 64).map((ns) => this.add(ns)));
+    const max = this.opts.maxNamespaces ?? 64;
+    if (chosen.length > max) this.warnCap(chosen.length);
+    await Promise.all(chosen.slice(0, max).map((ns) => this.add(ns)));
     const every = this.opts.refreshMs ?? 2000;
     if (every > 0) {
       this.timer = setInterval(() => void this.refresh(), every);
@@ -249,8 +251,17 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
     if (this.explicit) return;
     const max = this.opts.maxNamespaces ?? 64;
     const active = [...this.tracked.values()].filter((t) => t.state.state !== 'gone').length;
-    const fresh = (await this.list()).filter((n) => !this.tracked.has(n.netns)).slice(0, Math.max(0, max - active));
-    await Promise.all(fresh.map((ns) => this.add(ns)));
+    const untracked = (await this.list()).filter((n) => !this.tracked.has(n.netns));
+    if (untracked.length > max - active) this.warnCap(active + untracked.length);
+    await Promise.all(untracked.slice(0, Math.max(0, max - active)).map((ns) => this.add(ns)));
+  }
+
+  private cappedWarned = false;
+
+  private warnCap(count: number): void {
+    if (this.cappedWarned) return;
+    this.cappedWarned = true;
+    this.emit('warning', `${count} namespaces: netfilter tracing starts in at most ${this.opts.maxNamespaces ?? 64} at once; the others join when a packet is seen in them.`);
   }
 
   /** Removes the table (if the namespace is still there) and stops the monitor. */
