@@ -153,10 +153,20 @@ async function trace(opts: TraceOptions): Promise<number> {
   const nf = opts.netfilter ? new PacketNetfilterSteps() : undefined;
   nf?.on('warning', (w) => process.stderr.write(`hoptrace: ${w}\n`));
   try {
-    await Promise.all([session.start(), nf?.start(session.filterAst)]);
+    // Let both starts finish before judging: stopping one that is still starting would leave
+    // it attached once its start completes.
+    const started = await Promise.allSettled([session.start(), nf?.start(session.filterAst)]);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } catch (err) {
-    // Whichever failed, the other may be attached: take both down before reporting.
+    // Whichever failed, the other may be attached: take both down before reporting, and leave
+    // nothing behind that keeps the process alive (a failed start used to hang on the timer,
+    // deaf to Ctrl-C, since the signal handlers only resolve `finished`).
     await Promise.allSettled([session.stop(), nf?.stop()]);
+    clearInterval(lostTimer);
+    watcher?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     throw err;
   }
   // Reconstruction needs the drop-reason table, which start() loaded.

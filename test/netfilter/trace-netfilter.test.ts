@@ -9,7 +9,8 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
 import { startLabServers, ECHO } from '../../server/lab/rounds.js';
 import { sendUdp, sendTcp, type Server } from '../../server/lab/traffic.js';
@@ -229,6 +230,22 @@ describe.skipIf(!isRoot)(`trace --netfilter on a real lab (${NEEDS_ROOT})`, () =
     expect(await hoptraceTables(node.path)).not.toContain(table);
     await tracer.stop();
   }, 60_000);
+
+  it('refuses to start without nft, naming the fix, and exits (it used to hang with its probes attached)', async () => {
+    // A PATH with everything tracing needs except nft.
+    const dir = mkdtempSync(`${tmpdir()}/hoptrace-nonft-`);
+    try {
+      for (const tool of ['bpftrace', 'bpftool', 'setpriv', 'ip', 'nsenter']) {
+        const found = String((await execa('sh', ['-c', 'command -v "$1"', 'sh', tool], { reject: false })).stdout).trim();
+        if (found) symlinkSync(found, `${dir}/${tool}`);
+      }
+      const r = await cli(['trace', '--netfilter', '--no-model', '--filter', 'udp port 9'], { env: { PATH: dir } });
+      expect(r.exitCode).toBe(2);
+      expect(String(r.stderr)).toMatch(/--netfilter needs nft \(nftables\): install it/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('lets go of namespaces deleted while tracing and leaves no table in any', async () => {
     const before = `${lab.prefix}-gone1`;
