@@ -19,6 +19,7 @@ export type { SegmentComparison, SideSummary, StatsComparison } from './compare.
 export { StatsTotals, escapeLabel, renderPrometheus } from './prometheus.js';
 export { statsFromPackets } from './from-packets.js';
 export type { FromPacketsOptions } from './from-packets.js';
+export { statsFromRecording } from './from-recording.js';
 export { formatStatsDocument, placeLabel, samplingLabel } from './format.js';
 export { flowSampleHash, isSampled } from './sampling.js';
 export type { RawFlow } from './sampling.js';

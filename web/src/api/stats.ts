@@ -4,6 +4,7 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import type { RestClient } from './rest.js';
+import { isRecordingList } from './contract.js';
 import type {
   StatsClientToServerEvents, StatsServerToClientEvents, StatsSessionDetail, StatsSessionInfo, StatsStateMessage, StatsSubscribeAck,
 } from '../../../shared/stats/api.js';
@@ -73,6 +74,10 @@ export interface StatsApi {
   start(filter: string, intervalS: number, sample: number): Promise<StatsSessionInfo>;
   detail(id: string): Promise<StatsSessionDetail>;
   stop(id: string): Promise<void>;
+  /** Names in the service's recordings library (for A/B of two recordings). */
+  recordings(): Promise<string[]>;
+  /** A recording's bytes. */
+  recording(name: string): Promise<ArrayBuffer>;
 }
 
 export function statsApi(rest: RestClient): StatsApi {
@@ -80,5 +85,7 @@ export function statsApi(rest: RestClient): StatsApi {
     start: (filter, intervalS, sample) => rest.post('/api/stats', { filter, interval_s: intervalS, sample }, isStatsSessionInfo),
     detail: (id) => rest.get(`/api/stats/${encodeURIComponent(id)}`, isStatsDetail),
     stop: (id) => rest.del(`/api/stats/${encodeURIComponent(id)}`),
+    recordings: async () => (await rest.get('/api/recordings', isRecordingList)).recordings.filter((r) => !r.problem).map((r) => r.name),
+    recording: (name) => rest.bytes(`/api/recordings/${encodeURIComponent(name)}`),
   };
 }

@@ -8,6 +8,7 @@ import { computed, reactive } from 'vue';
 import type { StatsSessionInfo } from '../../../shared/stats/api.js';
 import type { SegmentStats, StatsDocument } from '../../../shared/stats/types.js';
 import { compareStats, mergeStatsDocuments, segmentId, type StatsComparison } from '../../../shared/stats/compare.js';
+import { statsFromRecording } from '../../../shared/stats/from-recording.js';
 import type { StatsApi, StatsStreamFactory, StatsStream } from '../api/stats.js';
 import { ApiError } from '../api/rest.js';
 import { ifKey } from '../domain/topology-graph.js';
@@ -49,6 +50,13 @@ export function createStatsStore(env: StatsStoreEnv) {
     selected: null as string | null,
     /** Intervals per A/B window: B = the newest `abSize`, A = the `abSize` before them. */
     abSize: 10,
+    /** A/B of two recordings of the library (computed here from their hop events). */
+    recordingNames: [] as string[],
+    recA: '',
+    recB: '',
+    recBusy: false,
+    recError: null as string | null,
+    recCompare: null as StatsComparison | null,
   });
   let stream: StatsStream | null = null;
 
@@ -143,8 +151,33 @@ export function createStatsStore(env: StatsStoreEnv) {
     return { ifaces, pairs };
   });
 
+  async function listRecordings(): Promise<void> {
+    try {
+      state.recordingNames = await env.api.recordings();
+      state.recError = null;
+    } catch (err) {
+      state.recError = err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  /** Stats of recordings A and B (every hop pair of every packet), compared segment by segment. */
+  async function compareRecordings(): Promise<void> {
+    if (!state.recA || !state.recB) return;
+    state.recBusy = true;
+    state.recError = null;
+    try {
+      const [a, b] = await Promise.all([env.api.recording(state.recA), env.api.recording(state.recB)]);
+      state.recCompare = compareStats(statsFromRecording(new Uint8Array(a)), statsFromRecording(new Uint8Array(b)));
+    } catch (err) {
+      state.recCompare = null;
+      state.recError = err instanceof Error ? err.message : String(err);
+    } finally {
+      state.recBusy = false;
+    }
+  }
+
   return {
-    state, latest, segments, selectedSegment, comparison, heat, series, start, stop,
+    state, latest, segments, selectedSegment, comparison, heat, series, start, stop, listRecordings, compareRecordings,
     toggle(open?: boolean): void { state.open = open ?? !state.open; },
     select(id: string | null): void { state.selected = id; },
     dispose(): void {

@@ -13,6 +13,8 @@ import type { StatsDocument, SegmentStats } from '../../../shared/stats/types.js
 import { bucketIndex, histFromCounts } from '../../../shared/stats/buckets.js';
 import { ifKey } from '../../src/domain/topology-graph.js';
 import StatsPanel from '../../src/ui/StatsPanel.vue';
+import { readFileSync } from 'node:fs';
+import { FIXTURE_PATH } from '../fixture.js';
 
 const POD1 = 101;
 const NODE = 102;
@@ -46,6 +48,8 @@ function fakes() {
     async start(filter, intervalS, sample) { calls.push(`start ${filter} ${intervalS} ${sample}`); return info; },
     async detail() { return { ...info, history: [] }; },
     async stop(id) { calls.push(`stop ${id}`); },
+    async recordings() { return ['demo', 'demo-again']; },
+    async recording(name) { calls.push(`recording ${name}`); const b = readFileSync(FIXTURE_PATH); return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer; },
   };
   const store = createStatsStore({ api, token: () => null, connect: (id, _token, h) => { calls.push(`connect ${id}`); handlers = h; return { close: () => calls.push('close') }; } });
   return { store, calls, emit: () => handlers as StatsStreamHandlers };
@@ -97,6 +101,36 @@ describe('stats store', () => {
   });
 });
 
+describe('A/B of two recordings', () => {
+  it('reads both from the library and compares them segment by segment', async () => {
+    const { store, calls } = fakes();
+    await store.listRecordings();
+    expect(store.state.recordingNames).toEqual(['demo', 'demo-again']);
+    store.state.recA = 'demo';
+    store.state.recB = 'demo-again';
+    await store.compareRecordings();
+    expect(calls).toEqual(['recording demo', 'recording demo-again']);
+    const rows = store.state.recCompare?.segments ?? [];
+    expect(rows.length).toBeGreaterThan(3);
+    expect(rows.every((r) => r.diff?.p99_ns === 0)).toBe(true);
+    const w = mount(StatsPanel, { props: { stats: store } });
+    expect(w.findAll('[data-testid="stats-rec-table"] tbody tr').length).toBe(Math.min(20, rows.length));
+    w.unmount();
+  });
+
+  it('says why when a recording cannot be read', async () => {
+    const broken = createStatsStore({
+      api: { start: async () => { throw new Error('x'); }, detail: async () => { throw new Error('x'); }, stop: async () => undefined, recordings: async () => ['a'], recording: async () => new ArrayBuffer(8) },
+      token: () => null, connect: () => ({ close: () => undefined }),
+    });
+    broken.state.recA = 'a';
+    broken.state.recB = 'a';
+    await broken.compareRecordings();
+    expect(broken.state.recCompare).toBeNull();
+    expect(broken.state.recError).toMatch(/.+/);
+  });
+});
+
 describe('StatsPanel', () => {
   it('shows the sampling rate with the counts, the segments by p99, and the selected segment\'s histogram', async () => {
     const { store, emit } = fakes();
@@ -115,7 +149,10 @@ describe('StatsPanel', () => {
 
   it('says what went wrong when the service refuses', async () => {
     const failing = createStatsStore({
-      api: { start: async () => { throw new Error('bad filter: port needs a number'); }, detail: async () => { throw new Error('x'); }, stop: async () => undefined },
+      api: {
+        start: async () => { throw new Error('bad filter: port needs a number'); }, detail: async () => { throw new Error('x'); }, stop: async () => undefined,
+        recordings: async () => [], recording: async () => new ArrayBuffer(0),
+      },
       token: () => null, connect: () => ({ close: () => undefined }),
     });
     await failing.start();

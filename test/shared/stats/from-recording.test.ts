@@ -1,0 +1,29 @@
+import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { statsFromRecording } from '../../../shared/stats/from-recording.js';
+import { compareStats } from '../../../shared/stats/compare.js';
+import { decodeRecording } from '../../../shared/recording/index.js';
+
+const bytes = new Uint8Array(readFileSync(new URL('../../../web/fixtures/demo-lab.hoptrace', import.meta.url)));
+
+describe('stats of a recording', () => {
+  it('names the demo lab\'s segments and counts one per hop pair of its packets', () => {
+    const doc = statsFromRecording(bytes);
+    const veth = doc.segments.find((s) => s.from.ns === 'demo-pod1' && s.from.event === 'xmit' && s.to.ns === 'demo-node' && s.to.event === 'rx');
+    expect(veth?.to.ifname).toBe('veth-pod1');
+    expect(veth?.count).toBeGreaterThan(0);
+    const events = decodeRecording(bytes).records.filter((r) => r.kind === 'event').length;
+    const pairs = doc.segments.reduce((n, s) => n + s.count, 0);
+    // Each event except a packet's first ends a segment.
+    expect(pairs).toBeLessThan(events);
+    expect(pairs).toBeGreaterThan(events / 2);
+    expect(Date.parse(doc.start)).toBeGreaterThan(Date.parse('2020-01-01'));
+    expect(doc.drops.map((d) => d.reason)).toContain('NETFILTER_DROP');
+  });
+
+  it('compares a recording with itself as no difference', () => {
+    const doc = statsFromRecording(bytes);
+    const cmp = compareStats(doc, doc);
+    expect(cmp.segments.every((s) => s.diff?.p99_ns === 0 && !s.significant)).toBe(true);
+  });
+});
