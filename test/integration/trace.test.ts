@@ -168,7 +168,8 @@ describe.skipIf(!isRoot)(`trace on a real lab (${NEEDS_ROOT})`, () => {
     expect(r.exitCode).toBe(1);
     expect(String(r.stderr)).toMatch(/bpftrace exited unexpectedly/);
     expect(String(r.stderr)).not.toMatch(/\n\s+at /);
-    const packets = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Packet);
+    // Lost-event lines may come too when the host is busy: keep the packets.
+    const packets = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Packet).filter((p) => 'id' in p);
     expect(packets.filter((p) => p.hops.every((h) => roles.has(h.netns)))).toHaveLength(2);
   });
 
