@@ -13,9 +13,11 @@
  *   stats-sample16     hoptrace stats --json --interval 1 --sample 16
  *   bpftrace-oneliner  bpftrace printing every net_dev_start_xmit (stdout read and discarded by Node)
  *   tcpdump-all        tcpdump -i any -nn (text) in each of the lab's 4 namespaces
- * Each round runs every condition once in this order; ratios are per round, the median round is
- * reported. iperf3 runs `-u -l 64 -b 0 -t S`; packets/s is what the server received (sent minus
- * lost) over the run, sent packets/s is kept too.
+ * Each round runs every tracer once, each run bracketed by untraced runs (U T1 U T2 U ...); a
+ * run's ratio is its packets/s over the mean of the untraced runs just before and after it (the
+ * machine is shared and its load drifts), and the median over rounds is reported. iperf3 runs
+ * `-u -l 64 -b 0 -t S`; packets/s is what the server received (sent minus lost) over the run,
+ * sent packets/s is kept too.
  */
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -166,11 +168,18 @@ export async function benchOverhead(opts: { rounds?: number; seconds?: number; o
   const loadBefore = (await execa('uptime')).stdout.trim();
   const lab = labFor(`bo${randomBytes(3).toString('hex')}`);
   await labUp(lab);
-  const runs = new Map<string, Array<IperfRun & { note?: string }>>();
+  // Each tracer run is bracketed by untraced runs, U T1 U T2 U ... U, and compared with the mean
+  // of the two around it: the machine is shared, and its load drifts over minutes.
+  const runs = new Map<string, Array<IperfRun & { ratio: number; note?: string }>>();
+  const untraced: IperfRun[] = [];
   try {
     let port = 5300;
+    const tracers = conditions.filter((c) => c.name !== 'untraced');
     for (let round = 1; round <= rounds; round++) {
-      for (const c of conditions) {
+      let before = await iperf(lab, seconds, port++);
+      untraced.push(before);
+      log(`round ${round} ${'untraced'.padEnd(18)} ${String(before.pps).padStart(7)} packets/s received (${before.sentPps} sent)`);
+      for (const c of tracers) {
         const tracer = await c.start(lab);
         let run: IperfRun;
         try {
@@ -178,29 +187,36 @@ export async function benchOverhead(opts: { rounds?: number; seconds?: number; o
         } finally {
           await stop(tracer);
         }
+        const after = await iperf(lab, seconds, port++);
+        untraced.push(after);
         const note = tracer?.note();
-        runs.set(c.name, [...(runs.get(c.name) ?? []), { ...run, ...(note ? { note } : {}) }]);
-        log(`round ${round} ${c.name.padEnd(18)} ${String(run.pps).padStart(7)} packets/s received (${run.sentPps} sent)${note ? `  ${note}` : ''}`);
+        const ratio = Math.round((run.pps / ((before.pps + after.pps) / 2)) * 1000) / 1000;
+        runs.set(c.name, [...(runs.get(c.name) ?? []), { ...run, ratio, ...(note ? { note } : {}) }]);
+        log(`round ${round} ${c.name.padEnd(18)} ${String(run.pps).padStart(7)} packets/s received (${run.sentPps} sent), ratio ${ratio.toFixed(2)}${note ? `  ${note}` : ''}`);
+        log(`round ${round} ${'untraced'.padEnd(18)} ${String(after.pps).padStart(7)} packets/s received (${after.sentPps} sent)`);
+        before = after;
       }
     }
   } finally {
     await labDown(lab);
   }
-  const base = runs.get('untraced') ?? [];
+  const base: ConditionResult = {
+    name: 'untraced', description: 'nothing attached (run before and after every tracer run)',
+    pps: median(untraced.map((x) => x.pps)), sentPps: median(untraced.map((x) => x.sentPps)), ratio: 1, ratios: [],
+  };
   return {
     rounds,
     seconds,
     loadBefore,
-    conditions: conditions.map((c) => {
+    conditions: [base, ...conditions.filter((c) => c.name !== 'untraced').map((c) => {
       const r = runs.get(c.name) ?? [];
-      const ratios = r.map((x, i) => Math.round((x.pps / (base[i]?.pps ?? NaN)) * 1000) / 1000);
       const note = r[r.length - 1]?.note;
       return {
         name: c.name, description: c.description,
         pps: median(r.map((x) => x.pps)), sentPps: median(r.map((x) => x.sentPps)),
-        ratio: median(ratios), ratios, ...(note ? { note } : {}),
+        ratio: median(r.map((x) => x.ratio)), ratios: r.map((x) => x.ratio), ...(note ? { note } : {}),
       };
-    }),
+    })],
   };
 }
 
