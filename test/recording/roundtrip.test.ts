@@ -135,7 +135,10 @@ describe.skipIf(!isRoot)(`recording a real lab (${NEEDS_ROOT})`, () => {
     expect(out.stderr).toBe('');
     expect(out.packets.length).toBeGreaterThanOrEqual(2);
     expect(out.packets.every((p) => p.hops.some((h) => h.dst === lab.addr.pod2 || h.src === lab.addr.pod2))).toBe(true);
-    expect(out.packets[0]?.hops[0]?.ns).toBe(lab.ns.pod1);
+    // Packets come out as they complete, so the reply may come before its request: pick by direction.
+    const request = out.packets.find((p) => p.hops[0]?.dst === lab.addr.pod2);
+    expect(request?.hops[0]?.ns).toBe(lab.ns.pod1);
+    expect(request?.hops.at(-1)?.ns).toBe(lab.ns.pod2);
   });
 
   it('should stop at --duration and at --count packets', async () => {
