@@ -7,7 +7,10 @@
  * 2. `subscribe {session}` → ack `{ok: true, ...}` with what reconstruction needs (drop reason
  *    names, namespace names, the canonical filter), or `{ok: false, error}`.
  * 3. The server sends `hops` (raw hop events, protobuf HopBatch — decode with shared/wire.ts
- *    `decodeBatch(batchBytes(msg.batch))` and feed shared/reconstruct.ts), `stats` about once a
+ *    `decodeBatch(batchBytes(msg.batch))` and feed shared/reconstruct.ts), for sessions with depth
+ *    `depth` (notes and netfilter rule-trace events, protobuf DepthBatch — decode with
+ *    shared/netfilter/wire.ts `decodeDepthBatch`; notes go to `Reconstructor.pushNote`, netfilter
+ *    events to shared/netfilter/steps-queue.ts), `stats` about once a
  *    second, `session-state` when bpftrace dies, restarts or the session ends (and, with a
  *    `recording` field, when a recording starts, stops or fails), and `topology` when namespaces
  *    appear or go.
@@ -49,6 +52,17 @@ export type UnsubscribeAck = { readonly ok: true } | { readonly ok: false; reado
 export interface HopsMessage {
   readonly session: string;
   /** protobuf `hoptrace.HopBatch` (shared/wire.proto). ArrayBuffer in browsers, Buffer in Node. */
+  readonly batch: ArrayBuffer | Uint8Array;
+}
+
+/**
+ * Notes and netfilter events of a session with depth (SessionInfo.depth). A depth batch is sent
+ * just before the hop batch sealed at the same moment, and shares its queue (and its drop-oldest
+ * backpressure): a client sees them in the order bpftrace and the nft monitors produced them.
+ */
+export interface DepthMessage {
+  readonly session: string;
+  /** protobuf `hoptrace.DepthBatch` (shared/wire.proto). ArrayBuffer in browsers, Buffer in Node. */
   readonly batch: ArrayBuffer | Uint8Array;
 }
 
@@ -106,6 +120,7 @@ export interface ClientToServerEvents {
 
 export interface ServerToClientEvents {
   hops: (msg: HopsMessage) => void;
+  depth: (msg: DepthMessage) => void;
   stats: (msg: StreamStats) => void;
   'session-state': (msg: SessionStateMessage) => void;
   topology: (msg: TopologyMessage) => void;

@@ -379,6 +379,12 @@ export namespace hoptrace {
         /** RecordingHeader recorder. */
         recorder: string;
 
+        /** RecordingHeader netfilter. */
+        netfilter: boolean;
+
+        /** RecordingHeader notes. */
+        notes: boolean;
+
         /**
          * Encodes the specified RecordingHeader message. Does not implicitly {@link hoptrace.RecordingHeader.verify|verify} messages.
          * @param message RecordingHeader message or plain object to encode
@@ -429,6 +435,12 @@ export namespace hoptrace {
 
             /** RecordingHeader recorder */
             recorder?: (string|null);
+
+            /** RecordingHeader netfilter */
+            netfilter?: (boolean|null);
+
+            /** RecordingHeader notes */
+            notes?: (boolean|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

@@ -565,6 +565,8 @@ export const hoptrace = $root.hoptrace = (() => {
         RecordingHeader.prototype.start_mono_ns = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
         RecordingHeader.prototype.drop_reasons = $util.emptyObject;
         RecordingHeader.prototype.recorder = "";
+        RecordingHeader.prototype.netfilter = false;
+        RecordingHeader.prototype.notes = false;
 
         RecordingHeader.encode = function (m, w, q) {
             if (!w)
@@ -596,6 +598,10 @@ export const hoptrace = $root.hoptrace = (() => {
             }
             if (m.recorder != null && $Object.hasOwnProperty.call(m, "recorder") && m.recorder !== "")
                 w.uint32(74).string(m.recorder);
+            if (m.netfilter != null && $Object.hasOwnProperty.call(m, "netfilter") && m.netfilter !== false)
+                w.uint32(80).bool(m.netfilter);
+            if (m.notes != null && $Object.hasOwnProperty.call(m, "notes") && m.notes !== false)
+                w.uint32(88).bool(m.notes);
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -732,6 +738,24 @@ export const hoptrace = $root.hoptrace = (() => {
                             m.recorder = v;
                         else
                             delete m.recorder;
+                        continue;
+                    }
+                case 10: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.bool())
+                            m.netfilter = v;
+                        else
+                            delete m.netfilter;
+                        continue;
+                    }
+                case 11: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.bool())
+                            m.notes = v;
+                        else
+                            delete m.notes;
                         continue;
                     }
                 }

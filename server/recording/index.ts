@@ -2,7 +2,7 @@
  * Recordings on the server: writing a live session to a .hoptrace file, reading files back
  * (seek, stream, tail totals), the recordings library of the service, replay and pcapng export.
  */
-export { startRecording, type ActiveRecording, type RecordingOptions, type RecordingStats, type RecordingResult, type RecordableSession, type NameSource } from './recorder.js';
+export { startRecording, type ActiveRecording, type RecordingOptions, type RecordingStats, type RecordingResult, type RecordableSession, type NameSource, type DepthSink } from './recorder.js';
 export { RecordingFileWriter, RecordingWriteError, type WriterOptions, type FsyncPolicy, type WriteErrorCode } from './writer.js';
 export { RecordingFile, RecordStream, type TailInfo } from './reader.js';
 export {

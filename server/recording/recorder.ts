@@ -5,8 +5,13 @@
  * ready) and changes as namespaces appear, then every hop event and lost-event report. It also
  * reconstructs packets as they come, for the end record's packet count and for `--count`.
  * A write failure (disk full, file deleted) stops the recording, never the session.
+ *
+ * A session with depth (notes, netfilter rule trace) has its notes and netfilter events recorded
+ * too, in the order they came, and says so in the header: replay attaches them to packets as the
+ * live session did (server/recording/replay.ts).
  */
-import type { HopEvent } from '../../shared/hop-event.js';
+import type { HopEvent, HopNote } from '../../shared/hop-event.js';
+import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import type { Packet } from '../../shared/packet.js';
 import { Reconstructor } from '../../shared/reconstruct.js';
 import type { DropReasons } from '../drop-reasons.js';
@@ -26,6 +31,15 @@ export interface RecordableSession {
   /** Available once the session started. */
   readonly dropReasons: DropReasons;
   accepts(packet: Packet): boolean;
+  /** What the session traces beyond hops (written into the header); absent: nothing. */
+  readonly depth?: { readonly netfilter: boolean; readonly notes: boolean };
+  /** Subscribes to the session's notes and netfilter events; returns the unsubscribe. */
+  depthEvents?(sink: DepthSink): () => void;
+}
+
+export interface DepthSink {
+  note(n: HopNote): void;
+  netfilter(ev: NetfilterEvent): void;
 }
 
 /** Namespace names as `trace` resolves them (server/namespace-names.ts). */
@@ -101,6 +115,7 @@ export async function startRecording(session: RecordableSession, path: string, o
     host: host.host, kernel: host.kernel, bpftraceVersion: host.bpftraceVersion, probes: host.probes,
     filter: session.filterText, startWallNs: clocks.wallNs, startMonoNs: clocks.monoNs,
     dropReasons: session.dropReasons.names, recorder: options.recorder ?? RECORDER,
+    netfilter: session.depth?.netfilter === true, notes: session.depth?.notes === true,
   }, {
     ...options.writer,
     onError: (err) => {
@@ -151,6 +166,7 @@ export async function startRecording(session: RecordableSession, path: string, o
   const onLost = (count: number): void => writer.lost(kernelNowNs(), count);
   session.on('hop', onHop);
   session.on('lost', onLost);
+  const offDepth = session.depthEvents?.({ note: (n) => writer.note(n), netfilter: (ev) => writer.netfilter(ev) });
 
   let ticks = 0;
   const tick = setInterval(() => {
@@ -179,6 +195,7 @@ export async function startRecording(session: RecordableSession, path: string, o
     if (stopped) return stopped;
     session.off('hop', onHop);
     session.off('lost', onLost);
+    offDepth?.();
     clearInterval(tick);
     countPackets(rec.flush());
     if (!writer.failed) {

@@ -2,12 +2,17 @@
  * Replays a recording into packets: the same reconstruction `trace` runs live, fed from the
  * file, with namespace names, drop-reason names and the filter all taken from the recording
  * (never from the host replaying it). Used by `replay`, `export` and the round-trip tests.
+ *
+ * Recordings of sessions with depth (format 1.1) replay their notes into the reconstruction and
+ * their netfilter events into a NetfilterStepsQueue, as the live session attached them: packets
+ * leave with `notes` and `netfilter` as `trace --json --notes --netfilter` printed them.
  */
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
 import { Reconstructor, type ReconstructOptions } from '../../shared/reconstruct.js';
 import { recordingNsName } from '../../shared/recording/index.js';
 import { parseFilter, packetMatches } from '../../shared/filter/index.js';
+import { NetfilterStepsQueue } from '../../shared/netfilter/steps-queue.js';
 import type { RecordingFile } from './reader.js';
 
 /**
@@ -98,6 +103,10 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
   };
   const inRange = (t: number): boolean => (from === undefined || t >= from) && (to === undefined || t < to);
   const rec = new Reconstructor(options);
+  // Finished packets wait for their netfilter steps until the recorded clock has moved past them.
+  const steps = file.header.netfilter ? new NetfilterStepsQueue() : undefined;
+  let nowT = 0;
+  const ready = (): Packet[] => (steps ? steps.pass(rec.drain(), nowT) : rec.drain());
   let stopped = false;
   const deliver = (packets: Packet[]): void => {
     for (const p of packets) {
@@ -121,7 +130,7 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
     }
     const lag = w0 + (t - t0) / 1e6 / (opts.speed ?? 1) - performance.now();
     if (lag > 5) {
-      deliver(rec.drain());
+      deliver(ready());
       if (stopped) return false;
       await sleep(lag);
     }
@@ -147,9 +156,14 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
         }
         if (opts.speed !== undefined && !(await pace(ev.t))) break outer;
         rec.push(ev);
+        if (opts.clock === false && ev.t > nowT) nowT = ev.t;
+      } else if (r.kind === 'note') {
+        if (from === undefined || r.note.t >= from - RANGE_MARGIN_NS) rec.pushNote(r.note);
+      } else if (r.kind === 'netfilter') {
+        steps?.add(r.netfilter);
       } else if (r.kind === 'lost') {
         if (inRange(r.lost.t)) {
-          deliver(rec.drain()); // keep output in file order around the report
+          deliver(ready()); // keep output in file order around the report
           res.lost += r.lost.count;
           opts.onLost?.(r.lost.count, res.lost);
         }
@@ -157,15 +171,16 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
         if (opts.clock !== false && (from === undefined || r.clock.t >= from - RANGE_MARGIN_NS)) {
           if (opts.speed !== undefined && !(await pace(r.clock.t))) break outer;
           rec.advance(r.clock.t);
+          if (r.clock.t > nowT) nowT = r.clock.t;
         }
       } else if (r.kind === 'end') {
         res.complete = true;
       }
     }
-    deliver(rec.drain());
+    deliver(ready());
     if (stopped) break;
   }
-  if (!stopped) deliver(rec.flush());
+  if (!stopped) deliver(steps ? steps.flush(rec.flush()) : rec.flush());
   const s = stream.summary;
   if (s && !pastEnd && !stopped) {
     res.readToEnd = true;

@@ -6,7 +6,8 @@
  * with a RecordingWriteError; what was written stays readable.
  */
 import { closeSync, fdatasyncSync, fstatSync, openSync, writeSync, constants } from 'node:fs';
-import type { HopEvent } from '../../shared/hop-event.js';
+import type { HopEvent, HopNote } from '../../shared/hop-event.js';
+import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import { RecordingEncoder, type EncoderOptions, type RecordingHeader, type TopologyRecord, type EndRecord } from '../../shared/recording/index.js';
 
 export type FsyncPolicy = 'always' | 'interval' | 'never';
@@ -103,6 +104,16 @@ export class RecordingFileWriter {
     if (this.fd === null) return;
     this.enc.event(ev);
     if (this.enc.pending >= this.flushBytes) this.flush(false);
+  }
+
+  note(n: HopNote): void {
+    if (this.fd === null) return;
+    this.enc.note(n);
+  }
+
+  netfilter(ev: NetfilterEvent): void {
+    if (this.fd === null) return;
+    this.enc.netfilter(ev);
   }
 
   lost(t: number, count: number): void {

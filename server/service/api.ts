@@ -76,7 +76,7 @@ export function apiRouter(deps: ApiDeps): Router {
     if (!req.is('application/json')) throw new ApiError(400, 'bad-request', 'send the body as JSON (Content-Type: application/json), e.g. {"filter": "host 10.0.0.1"}');
     const body = CreateSessionRequest.parse(req.body);
     if (!deps.capabilities.canTrace) throw new ApiError(503, 'cannot-trace', deps.capabilities.problems.join(' '));
-    const session = await registry.create(body.filter);
+    const session = await registry.create(body.filter, { netfilter: body.netfilter === true, notes: body.notes === true });
     res.status(201).location(`/api/sessions/${session.id}`).json(registry.info(session));
   });
 

@@ -3,9 +3,15 @@
  * `maxEvents` events, or `maxDelayMs` after its first event (or first lost-event report). At 10
  * events/s that is a small batch every 50 ms at most; at 100,000 events/s, full batches ~200 times
  * a second. Each batch is encoded once; every client gets the same bytes.
+ *
+ * Sessions with depth also push notes and netfilter events: they count toward the size limit and
+ * are sealed at the same moment, as a DepthBatch handed over just before the HopBatch, so a client
+ * receives them in step with the hops they explain.
  */
-import type { HopEvent } from '../../shared/hop-event.js';
+import type { HopEvent, HopNote } from '../../shared/hop-event.js';
+import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import { encodeBatch } from '../../shared/wire.js';
+import { encodeDepthBatch } from '../../shared/netfilter/wire.js';
 
 export interface BatchingOptions {
   readonly maxEvents: number;
@@ -21,9 +27,23 @@ export interface EncodedBatch {
   readonly lostKernel: number;
 }
 
+/** A sealed DepthBatch (its own sequence: depth batches are rarer than hop batches). */
+export interface EncodedDepthBatch {
+  readonly seq: number;
+  readonly bytes: Uint8Array;
+  readonly notes: number;
+  readonly netfilter: number;
+}
+
 export class HopBatcher {
   private events: HopEvent[] = [];
+  private notes: HopNote[] = [];
+  private netfilter: NetfilterEvent[] = [];
   private lost = 0;
+  /** Seq of the last sealed depth batch. */
+  depthSeq = 0;
+  /** Called with each sealed depth batch, before the hop batch sealed with it. */
+  onDepth: ((batch: EncodedDepthBatch) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Seq of the last sealed batch; the first batch is 1 so that 0 means "none yet". */
   seq = 0;
@@ -37,7 +57,21 @@ export class HopBatcher {
 
   push(ev: HopEvent): void {
     this.events.push(ev);
-    if (this.events.length >= this.opts.maxEvents) this.flush();
+    this.sealIfFull();
+  }
+
+  pushNote(note: HopNote): void {
+    this.notes.push(note);
+    this.sealIfFull();
+  }
+
+  pushNetfilter(ev: NetfilterEvent): void {
+    this.netfilter.push(ev);
+    this.sealIfFull();
+  }
+
+  private sealIfFull(): void {
+    if (this.events.length + this.notes.length + this.netfilter.length >= this.opts.maxEvents) this.flush();
     else this.arm();
   }
 
@@ -51,6 +85,15 @@ export class HopBatcher {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
+    }
+    if (this.notes.length > 0 || this.netfilter.length > 0) {
+      const notes = this.notes;
+      const netfilter = this.netfilter;
+      this.notes = [];
+      this.netfilter = [];
+      this.depthSeq++;
+      const bytes = encodeDepthBatch({ notes, netfilter, seq: this.depthSeq });
+      this.onDepth?.({ seq: this.depthSeq, bytes, notes: notes.length, netfilter: netfilter.length });
     }
     if (this.events.length === 0 && this.lost === 0) return;
     const events = this.events;
@@ -66,6 +109,8 @@ export class HopBatcher {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.events = [];
+    this.notes = [];
+    this.netfilter = [];
     this.lost = 0;
   }
 

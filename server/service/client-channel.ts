@@ -16,7 +16,7 @@ import type { Socket } from 'socket.io';
 import type {
   ClientToServerEvents, ServerToClientEvents, SessionStateMessage, StreamStats, TopologyMessage,
 } from '../../shared/stream-events.js';
-import type { EncodedBatch } from './batcher.js';
+import type { EncodedBatch, EncodedDepthBatch } from './batcher.js';
 
 export type ServiceSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
 
@@ -33,6 +33,8 @@ export const DEFAULT_CHANNEL_LIMITS: ChannelLimits = { maxBatches: 128, maxBytes
 
 type Outgoing =
   | { readonly kind: 'batch'; readonly session: string; readonly batch: EncodedBatch }
+  // Depth batches (notes, netfilter events) count as batches: same limits, same drop-oldest.
+  | { readonly kind: 'depth'; readonly session: string; readonly batch: EncodedDepthBatch }
   | { readonly kind: 'state'; readonly msg: SessionStateMessage }
   | { readonly kind: 'topology'; readonly msg: TopologyMessage };
 
@@ -75,13 +77,22 @@ export class ClientChannel {
 
   queuedFor(session: string): number {
     let n = 0;
-    for (const o of this.queue) if (o.kind === 'batch' && o.session === session) n++;
+    for (const o of this.queue) if ((o.kind === 'batch' || o.kind === 'depth') && o.session === session) n++;
     return n;
   }
 
   sendBatch(session: string, batch: EncodedBatch): void {
+    this.enqueueBatch({ kind: 'batch', session, batch });
+  }
+
+  sendDepth(session: string, batch: EncodedDepthBatch): void {
+    this.enqueueBatch({ kind: 'depth', session, batch });
+  }
+
+  private enqueueBatch(o: Extract<Outgoing, { kind: 'batch' | 'depth' }>): void {
     if (this.closed) return;
-    this.queue.push({ kind: 'batch', session, batch });
+    const batch = o.batch;
+    this.queue.push(o);
     this.queuedBatches++;
     this.queuedBytes += batch.bytes.byteLength;
     while (this.queuedBatches > this.limits.maxBatches || (this.queuedBytes > this.limits.maxBytes && this.queuedBatches > 1)) {
@@ -111,7 +122,7 @@ export class ClientChannel {
   /** Forgets a session's pending batches (after unsubscribe). */
   forget(session: string): void {
     this.queue = this.queue.filter((o) => {
-      if (o.kind !== 'batch' || o.session !== session) return true;
+      if ((o.kind !== 'batch' && o.kind !== 'depth') || o.session !== session) return true;
       this.queuedBatches--;
       this.queuedBytes -= o.batch.bytes.byteLength;
       return false;
@@ -131,7 +142,7 @@ export class ClientChannel {
     this.queue.push(o);
     this.queuedControl++;
     if (this.queuedControl > MAX_CONTROL) {
-      const i = this.queue.findIndex((x) => x.kind !== 'batch');
+      const i = this.queue.findIndex((x) => x.kind !== 'batch' && x.kind !== 'depth');
       if (i >= 0) this.queue.splice(i, 1);
       this.queuedControl--;
     }
@@ -139,9 +150,9 @@ export class ClientChannel {
   }
 
   private dropOldestBatch(): void {
-    const i = this.queue.findIndex((o) => o.kind === 'batch');
+    const i = this.queue.findIndex((o) => o.kind === 'batch' || o.kind === 'depth');
     const o = this.queue[i];
-    if (!o || o.kind !== 'batch') return;
+    if (!o || (o.kind !== 'batch' && o.kind !== 'depth')) return;
     this.queue.splice(i, 1);
     this.queuedBatches--;
     this.queuedBytes -= o.batch.bytes.byteLength;
@@ -168,6 +179,10 @@ export class ClientChannel {
           this.queuedBytes -= next.batch.bytes.byteLength;
           this.sentBatches++;
           this.socket.emit('hops', { session: next.session, batch: next.batch.bytes });
+        } else if (next.kind === 'depth') {
+          this.queuedBatches--;
+          this.queuedBytes -= next.batch.bytes.byteLength;
+          this.socket.emit('depth', { session: next.session, batch: next.batch.bytes });
         } else {
           this.queuedControl--;
           if (next.kind === 'state') this.socket.emit('session-state', next.msg);

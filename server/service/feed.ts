@@ -4,6 +4,11 @@
  * server's reconstruction for the packets endpoint, and keeps bpftrace alive: when it dies on its
  * own, listeners are told (with its stderr) and it is restarted after a back-off that doubles up
  * to a maximum, and resets only once a bpftrace has stayed up for a while.
+ *
+ * A feed with depth (SessionDepth) also runs the notes tier in its bpftrace and/or a netfilter
+ * rule trace (NetfilterSource) beside it, for the feed's whole life: bpftrace restarts do not
+ * touch the nft tables. Notes and netfilter events go out as depth batches, into the server's
+ * reconstruction (attached as the CLI attaches them), and to taps (recordings).
  */
 import type { EventEmitter } from 'node:events';
 import type { BpftraceExit } from '../bpftrace.js';
@@ -11,10 +16,14 @@ import type { TraceSessionEvents } from '../trace-session.js';
 import { TraceSession } from '../trace-session.js';
 import type { DropReasons } from '../drop-reasons.js';
 import type { Packet } from '../../shared/packet.js';
-import type { HopEvent } from '../../shared/hop-event.js';
-import type { BpftraceExitInfo, RecordingStatus, SessionState } from '../../shared/api-types.js';
-import { HopBatcher, type BatchingOptions, type EncodedBatch } from './batcher.js';
+import type { HopEvent, HopNote } from '../../shared/hop-event.js';
+import type { NetfilterEvent } from '../../shared/netfilter/types.js';
+import type { BpftraceExitInfo, RecordingStatus, SessionDepth, SessionState } from '../../shared/api-types.js';
+import { parseFilter } from '../../shared/filter/index.js';
+import type { NoteSupport } from '../capabilities.js';
+import { HopBatcher, type BatchingOptions, type EncodedBatch, type EncodedDepthBatch } from './batcher.js';
 import { PacketTail, monotonicNowNs } from './packet-tail.js';
+import type { NetfilterSource, NetfilterSourceFactory } from './depth.js';
 
 /** What a feed needs from a trace: TraceSession's surface (tests substitute synthetic sources). */
 export interface HopSource extends EventEmitter<TraceSessionEvents> {
@@ -25,10 +34,28 @@ export interface HopSource extends EventEmitter<TraceSessionEvents> {
   accepts(packet: Packet): boolean;
 }
 
-/** Makes a source for a canonical filter. Throws FilterError for a bad filter. */
-export type SourceFactory = (filter: string) => HopSource;
+/** What a source attaches beyond the hop probes. */
+export interface SourceDepth {
+  /** Attach the notes tier, with what this kernel supports of it; absent: no notes. */
+  readonly notes?: NoteSupport;
+}
 
-export const traceSessionSource: SourceFactory = (filter) => new TraceSession({ filter });
+/** Makes a source for a canonical filter. Throws FilterError for a bad filter. */
+export type SourceFactory = (filter: string, depth?: SourceDepth) => HopSource;
+
+export const traceSessionSource: SourceFactory = (filter, depth) => new TraceSession({
+  filter,
+  ...(depth?.notes ? { notes: true, deep: depth.notes.deep, missingTracepoints: depth.notes.missingTracepoints } : {}),
+});
+
+export const NO_DEPTH: SessionDepth = { netfilter: false, notes: false };
+
+/** Feeds are shared by sessions with equal keys: the canonical filter, plus the depth when there is any. */
+export function feedKey(filter: string, depth: SessionDepth): string {
+  if (!depth.netfilter && !depth.notes) return filter;
+  // NUL cannot occur in a canonical filter.
+  return `${filter}\u0000${depth.netfilter ? 'netfilter' : ''},${depth.notes ? 'notes' : ''}`;
+}
 
 export interface BackoffOptions {
   readonly initialMs: number;
@@ -52,16 +79,28 @@ export interface FeedStateChange {
 export interface HopTap {
   hop(ev: HopEvent): void;
   lost(count: number): void;
+  /** Notes (feeds with `notes`). */
+  note?(note: HopNote): void;
+  /** Netfilter rule-trace events (feeds with `netfilter`). */
+  netfilter?(ev: NetfilterEvent): void;
 }
 
 export interface FeedListener {
   batch(batch: EncodedBatch): void;
+  /** Notes and netfilter events, sealed just before the hop batch of the same moment. */
+  depth?(batch: EncodedDepthBatch): void;
   state(change: FeedStateChange): void;
 }
 
 export interface FeedOptions {
   /** Canonical filter text. */
   readonly filter: string;
+  /** Notes and/or netfilter rule trace (default none). */
+  readonly depth?: SessionDepth;
+  /** With depth.notes: what the kernel supports of the notes tier (default: all of it, no function tier). */
+  readonly noteSupport?: NoteSupport;
+  /** With depth.netfilter: where netfilter events come from. Required then. */
+  readonly netfilter?: NetfilterSourceFactory;
   readonly source: SourceFactory;
   readonly batching: BatchingOptions;
   readonly backoff: BackoffOptions;
@@ -86,6 +125,12 @@ export class TraceFeed {
   lastExit: BpftraceExitInfo | null = null;
   events = 0;
   lostKernel = 0;
+  /** Notes and netfilter events taken (feeds with depth). */
+  noteEvents = 0;
+  netfilterEvents = 0;
+  /** The netfilter trace's warnings, latest last (at most 10). */
+  readonly depthWarnings: string[] = [];
+  readonly depth: SessionDepth;
   /** Events per second over the last second. */
   eventsPerSec = 0;
   /** Age of the newest event when it arrived from bpftrace, in ms (kernel clock vs ours). */
@@ -108,22 +153,39 @@ export class TraceFeed {
   private attaching: Promise<void> | undefined;
   private stopping = false;
   private rateBase = { at: Date.now(), events: 0 };
-  /** Resolves when the first bpftrace is attached; rejects when it could not be. */
+  /** The netfilter rule trace of a feed with depth.netfilter. */
+  private readonly nf: NetfilterSource | undefined;
+  /** Resolves when the first bpftrace (and the netfilter trace) is attached; rejects when it could not be. */
   readonly ready: Promise<void>;
 
   constructor(private readonly opts: FeedOptions) {
+    this.depth = opts.depth ?? NO_DEPTH;
     this.backoffMs = opts.backoff.initialMs;
     this.batcher = new HopBatcher(opts.batching, (b) => {
       for (const l of this.listeners) l.batch(b);
     });
+    this.batcher.onDepth = (b) => {
+      for (const l of this.listeners) l.depth?.(b);
+    };
+    if (this.depth.netfilter) {
+      if (!opts.netfilter) throw new Error('a netfilter feed needs a netfilter source');
+      this.nf = opts.netfilter();
+      this.nf.on('event', (ev) => this.onNetfilter(ev));
+      this.nf.on('warning', (w) => {
+        this.depthWarnings.push(w);
+        if (this.depthWarnings.length > 10) this.depthWarnings.shift();
+        this.opts.log(`netfilter trace for '${this.opts.filter}': ${w}`);
+        if (this.state !== 'starting') this.notify(`netfilter trace: ${w}`);
+      });
+    }
     // Reasons and the filter come from whichever source is attached; both are the same for all of them.
     this.tail = new PacketTail(opts.packetsKept, {
       nsName: opts.nsName,
       ...(opts.isLocal ? { isLocal: opts.isLocal } : {}),
       dropReason: (code) => this.reasons?.name(code) ?? `reason-${code}`,
       accept: (p) => this.source?.accepts(p) ?? true,
-    });
-    this.ready = this.attach().then(
+    }, { netfilter: this.depth.netfilter });
+    this.ready = this.startAll().then(
       () => this.startTicker(),
       (err: unknown) => {
         if (!this.stopping) this.state = 'failed';
@@ -136,6 +198,11 @@ export class TraceFeed {
 
   get filter(): string {
     return this.opts.filter;
+  }
+
+  /** The registry's key for this feed (filter and depth). */
+  get key(): string {
+    return feedKey(this.opts.filter, this.depth);
   }
 
   get pid(): number | null {
@@ -199,8 +266,9 @@ export class TraceFeed {
     // A bpftrace still attaching is killed; if it was not spawned yet, attach() stops it once it is.
     void this.pending?.stop();
     await this.attaching?.catch(() => undefined);
-    await this.source?.stop();
+    await Promise.all([this.source?.stop(), this.nf?.stop()]);
     if (!first) return;
+    this.nf?.removeAllListeners();
     this.source?.removeAllListeners();
     this.batcher.flush();
     this.batcher.dispose();
@@ -209,14 +277,40 @@ export class TraceFeed {
     this.taps.clear();
   }
 
+  /**
+   * The first start: bpftrace and the netfilter trace together. Both starts finish before either
+   * is judged (stopping one still starting would leave it attached), and a failure stops both.
+   */
+  private async startAll(): Promise<void> {
+    const started = await Promise.allSettled([
+      this.attach(),
+      this.nf?.start(parseFilter(this.opts.filter)),
+    ]);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (!failed) return;
+    await Promise.allSettled([this.source?.stop(), this.nf?.stop()]);
+    this.source?.removeAllListeners();
+    this.source = undefined;
+    throw failed.reason;
+  }
+
+  private onNetfilter(ev: NetfilterEvent): void {
+    if (this.stopping) return;
+    this.netfilterEvents++;
+    this.batcher.pushNetfilter(ev);
+    this.tail.addNetfilter(ev);
+    for (const t of this.taps) t.netfilter?.(ev);
+  }
+
   private attach(): Promise<void> {
-    const source = this.opts.source(this.opts.filter);
+    const source = this.opts.source(this.opts.filter, this.depth.notes ? { notes: this.opts.noteSupport ?? { deep: false, missingTracepoints: new Set(), notes: [] } } : {});
     this.pending = source;
     const ignore = this.opts.ignore;
     const noteHop = this.opts.noteHop;
     source.on('hop', (ev) => {
       if (ignore?.(ev)) return;
       noteHop?.(ev);
+      this.nf?.noteNetns(ev.netns);
       this.events++;
       // Sampled once per batch (at its first event): reading the clock costs more than the rest of this handler.
       if (this.batcher.pendingEvents === 0) this.sourceLagMs = Math.max(0, Math.round((monotonicNowNs() - ev.t) / 1e6));
@@ -224,6 +318,14 @@ export class TraceFeed {
       this.tail.push(ev);
       if (this.taps.size > 0) for (const t of this.taps) t.hop(ev);
     });
+    if (this.depth.notes) {
+      source.on('note', (n) => {
+        this.noteEvents++;
+        this.batcher.pushNote(n);
+        this.tail.pushNote(n);
+        for (const t of this.taps) t.note?.(n);
+      });
+    }
     source.on('lost', (n) => {
       this.lostKernel += n;
       this.batcher.addLost(n);

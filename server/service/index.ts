@@ -25,6 +25,8 @@ import { DEFAULT_BATCHING, type BatchingOptions } from './batcher.js';
 import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './client-channel.js';
 import { loadNamespaceNamer, type NamespaceNamer } from './names.js';
 import { SessionRegistry } from './sessions.js';
+import { cachedNoteSupport, nftNetfilterSource, type NetfilterSourceFactory } from './depth.js';
+import type { NoteSupport } from '../capabilities.js';
 import { attachStream, type ServiceIo } from './stream.js';
 import { webRouter } from './static-web.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, RecordingManager, recordingsRouter } from './recordings.js';
@@ -58,6 +60,10 @@ export interface ServiceOptions {
   readonly packetsKept?: number;
   /** Where hop events come from. Default: a TraceSession (bpftrace). */
   readonly source?: SourceFactory;
+  /** Where netfilter rule-trace events of `netfilter: true` sessions come from. Default: nft (server/netfilter); null: refused. */
+  readonly netfilterSource?: NetfilterSourceFactory | null;
+  /** What the kernel supports of the notes tier. Default: detected on the first notes session. */
+  readonly detectNotes?: () => Promise<NoteSupport>;
   /** The dashboard build to serve; null for none. Default: web/dist of this checkout. */
   readonly webDist?: string | null;
   /** Default: detectCapabilities() once at start-up. */
@@ -135,6 +141,8 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
       : watchedModel(log);
   const registry: SessionRegistry = new SessionRegistry({
     source: options.source ?? traceSessionSource,
+    ...(options.netfilterSource === null ? {} : { netfilter: options.netfilterSource ?? nftNetfilterSource }),
+    detectNotes: options.detectNotes ?? cachedNoteSupport(),
     graceMs: options.graceMs ?? 60_000,
     maxFeeds: options.maxFeeds ?? 8,
     maxSessions: options.maxSessions ?? 64,
@@ -281,4 +289,5 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
 }
 
 export { detectCapabilities } from '../capabilities.js';
-export type { SourceFactory, HopSource } from './feed.js';
+export type { SourceFactory, HopSource, SourceDepth } from './feed.js';
+export type { NetfilterSource, NetfilterSourceFactory } from './depth.js';

@@ -3,10 +3,16 @@
  * engine over the same events the clients get, keeping the last `capacity` finished packets.
  * The kernel clock is CLOCK_MONOTONIC (bpf_ktime_get_ns), which is also what
  * process.hrtime reads, so `tick()` can advance the engine when traffic stops.
+ *
+ * With depth, notes join their packets in the engine (as in `trace --notes`) and finished
+ * packets wait for their netfilter steps in a NetfilterStepsQueue (as in `trace --netfilter`),
+ * so /packets has the shape `trace --json` prints.
  */
-import type { HopEvent } from '../../shared/hop-event.js';
+import type { HopEvent, HopNote } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
+import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import { Reconstructor, type ReconstructOptions } from '../../shared/reconstruct.js';
+import { NetfilterStepsQueue } from '../../shared/netfilter/steps-queue.js';
 
 export function monotonicNowNs(): number {
   return Number(process.hrtime.bigint());
@@ -19,9 +25,12 @@ export class PacketTail {
   /** Packets finished (and accepted by the filter) since the start. */
   total = 0;
 
-  constructor(private readonly capacity: number, private readonly options: ReconstructOptions) {
+  private readonly steps: NetfilterStepsQueue | undefined;
+
+  constructor(private readonly capacity: number, private readonly options: ReconstructOptions, depth: { readonly netfilter?: boolean } = {}) {
     this.ring = new Array<Packet | undefined>(capacity);
     this.engine = new Reconstructor(options);
+    this.steps = depth.netfilter ? new NetfilterStepsQueue() : undefined;
   }
 
   push(ev: HopEvent): void {
@@ -29,10 +38,19 @@ export class PacketTail {
     this.engine.push(ev);
   }
 
+  pushNote(note: HopNote): void {
+    this.engine.pushNote(note);
+  }
+
+  addNetfilter(ev: NetfilterEvent): void {
+    this.steps?.add(ev);
+  }
+
   /** Releases waiting events and finishes idle packets up to the kernel clock's now. */
   tick(nowNs = monotonicNowNs()): void {
     this.engine.advance(nowNs);
-    this.collect(this.engine.drain());
+    const done = this.engine.drain();
+    this.collect(this.steps ? this.steps.pass(done, nowNs) : done);
   }
 
   /**
@@ -40,7 +58,9 @@ export class PacketTail {
    * afresh, since the next bpftrace's events cannot continue them.
    */
   cut(): void {
-    this.collect(this.engine.flush());
+    const done = this.engine.flush();
+    // Their netfilter events may still be on their way: they wait in the queue like any other.
+    this.collect(this.steps ? this.steps.pass(done, monotonicNowNs()) : done);
     this.engine = new Reconstructor(this.options);
   }
 

@@ -25,7 +25,7 @@ import type { Packet } from '../../shared/packet.js';
 import type { Topology } from '../../shared/topology/model.js';
 import {
   listRecordings, readRecordingMeta, recordingPath, startRecording, validateRecording, RecordingNameError, RecordingWriteError,
-  RECORDING_EXTENSION, type ActiveRecording, type NameSource, type RecordableSession, type RecordingMeta, type RecordingResult,
+  RECORDING_EXTENSION, type ActiveRecording, type NameSource, type RecordableSession, type RecordingMeta, type DepthSink, type RecordingResult,
 } from '../recording/index.js';
 import { ApiError } from './errors.js';
 import type { HopTap, TraceFeed } from './feed.js';
@@ -62,9 +62,12 @@ function pathFor(dataDir: string, name: unknown): string {
 function feedRecordable(feed: TraceFeed): RecordableSession & { detach(): void } {
   const hops = new Set<(ev: HopEvent) => void>();
   const losts = new Set<(n: number) => void>();
+  const sinks = new Set<DepthSink>();
   const tap: HopTap = {
     hop: (ev) => { for (const f of hops) f(ev); },
     lost: (n) => { for (const f of losts) f(n); },
+    note: (n) => { for (const s of sinks) s.note(n); },
+    netfilter: (ev) => { for (const s of sinks) s.netfilter(ev); },
   };
   feed.addTap(tap);
   const reasons = feed.dropReasons;
@@ -81,6 +84,11 @@ function feedRecordable(feed: TraceFeed): RecordableSession & { detach(): void }
       else losts.delete(fn as (n: number) => void);
     },
     filterText: feed.filter,
+    depth: feed.depth,
+    depthEvents: (sink) => {
+      sinks.add(sink);
+      return () => sinks.delete(sink);
+    },
     dropReasons: reasons,
     accepts: (p: Packet) => feed.accepts(p),
     detach: () => feed.removeTap(tap),

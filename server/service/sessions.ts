@@ -1,16 +1,20 @@
 /**
  * The service's sessions: one per POST /api/sessions, each pointing at the feed for its
- * canonical filter (sessions with equal filters share one bpftrace). A session nobody watches
+ * canonical filter and depth (sessions with equal filters and equal depth share one bpftrace and
+ * one netfilter trace; a session with notes or netfilter never shares with one without, so nobody
+ * pays for depth they did not ask for). A session nobody watches
  * (no socket.io subscriber), nobody records and nobody has asked about over REST for `graceMs` is
  * stopped and forgotten; its feed stops when its last session goes.
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { describeFilter, parseFilter } from '../../shared/filter/index.js';
-import type { RecordingStatus, SessionInfo } from '../../shared/api-types.js';
+import type { RecordingStatus, SessionDepth, SessionInfo } from '../../shared/api-types.js';
 import { ApiError, TraceStartError } from './errors.js';
 import { CannotTraceError } from '../trace-session.js';
-import { TraceFeed, type BackoffOptions, type SourceFactory } from './feed.js';
+import { NO_DEPTH, TraceFeed, feedKey, type BackoffOptions, type SourceFactory } from './feed.js';
+import type { NetfilterSourceFactory } from './depth.js';
+import type { NoteSupport } from '../capabilities.js';
 import type { BatchingOptions } from './batcher.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 
@@ -27,6 +31,10 @@ export interface Session {
 
 export interface RegistryOptions {
   readonly source: SourceFactory;
+  /** Where netfilter events of sessions with `netfilter` come from; absent: such sessions are refused. */
+  readonly netfilter?: NetfilterSourceFactory;
+  /** What the kernel supports of the notes tier (asked when a notes session first starts). */
+  readonly detectNotes?: () => Promise<NoteSupport>;
   readonly graceMs: number;
   /** Most bpftrace processes at once (each costs CPU in the kernel and in user space). */
   readonly maxFeeds: number;
@@ -65,23 +73,32 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
    * filter, ApiError when at a limit, CannotTraceError or an Error with bpftrace's stderr when
    * tracing cannot start.
    */
-  async create(filterText: string): Promise<Session> {
+  async create(filterText: string, depth: SessionDepth = NO_DEPTH): Promise<Session> {
     if (this.closed) throw new ApiError(503, 'unavailable', 'the service is shutting down');
     const filter = describeFilter(parseFilter(filterText));
+    if (depth.netfilter && !this.opts.netfilter) throw new ApiError(503, 'unavailable', 'this service cannot trace netfilter rules');
+    const key = feedKey(filter, depth);
     if (this.sessions.size >= this.opts.maxSessions) {
       throw new ApiError(429, 'too-many-sessions', `the service already has ${this.sessions.size} sessions (at most ${this.opts.maxSessions}): delete one first`);
     }
-    let feed = this.feeds.get(filter);
+    let feed = this.feeds.get(key);
     if (!feed) {
       if (this.feeds.size >= this.opts.maxFeeds) {
         throw new ApiError(429, 'too-many-sessions', `the service already runs ${this.feeds.size} bpftrace processes (at most ${this.opts.maxFeeds}): delete a session or reuse a filter`);
       }
-      feed = new TraceFeed({ ...this.opts, filter });
-      this.feeds.set(filter, feed);
-      const created = feed;
-      created.ready.catch(() => {
-        if (this.feeds.get(filter) === created) this.feeds.delete(filter);
-      });
+      // Detected before the feed exists, so that a second session asking meanwhile finds none
+      // and waits here too rather than sharing a feed built without it.
+      const noteSupport = depth.notes && this.opts.detectNotes ? await this.opts.detectNotes() : undefined;
+      if (noteSupport) for (const n of noteSupport.notes) this.opts.log(`notes: ${n}`);
+      feed = this.feeds.get(key);
+      if (!feed) {
+        feed = new TraceFeed({ ...this.opts, filter, depth, ...(noteSupport ? { noteSupport } : {}) });
+        this.feeds.set(key, feed);
+        const created = feed;
+        created.ready.catch(() => {
+          if (this.feeds.get(key) === created) this.feeds.delete(key);
+        });
+      }
     }
     const session: Session = { id: this.newId(), feed, createdAt: new Date(), watchers: 0, recording: false, lastActive: Date.now() };
     this.sessions.set(session.id, session);
@@ -128,7 +145,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
     const feed = session.feed;
     const stillUsed = [...this.sessions.values()].some((s) => s.feed === feed);
     if (!stillUsed) {
-      if (this.feeds.get(feed.filter) === feed) this.feeds.delete(feed.filter);
+      if (this.feeds.get(feed.key) === feed) this.feeds.delete(feed.key);
       await feed.stop();
     }
     return true;
@@ -153,6 +170,10 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
       events: feed.events,
       lostKernel: feed.lostKernel,
       packets: feed.packetsSeen,
+      depth: feed.depth,
+      ...(feed.depth.netfilter || feed.depth.notes
+        ? { depthEvents: { notes: feed.noteEvents, netfilter: feed.netfilterEvents }, depthWarnings: [...feed.depthWarnings] }
+        : {}),
     };
   }
 

@@ -82,6 +82,7 @@ export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
       if (!client.subs.has(id)) {
         const listener: FeedListener = {
           batch: (b) => client.channel.sendBatch(id, b),
+          depth: (b) => client.channel.sendDepth(id, b),
           state: (c) => client.channel.sendState({ session: id, at: Date.now(), ...c }),
         };
         registry.watch(session);

@@ -4,13 +4,14 @@
  * version does not know (later minor versions) are skipped. Only RecordingError is thrown, and
  * only when the file cannot be a readable recording at all (see errors.ts).
  */
-import type { HopEvent } from '../hop-event.js';
+import type { HopEvent, HopNote } from '../hop-event.js';
+import type { NetfilterEvent } from '../netfilter/types.js';
 import { decodeHop } from '../wire.js';
 import { RecordingError } from './errors.js';
 import { FrameScanner, type Damage, type Frame, type Preamble } from './frames.js';
 import { PREAMBLE_LENGTH, RecordType } from './format.js';
 import {
-  decodeClock, decodeEnd, decodeHeader, decodeIndex, decodeLost, decodeTopology,
+  decodeClock, decodeEnd, decodeHeader, decodeIndex, decodeLost, decodeNetfilter, decodeNote, decodeTopology,
   type ClockRecord, type EndRecord, type IndexRecord, type LostRecord, type RecordingHeader, type TopologyRecord,
 } from './messages.js';
 
@@ -22,7 +23,9 @@ export type RecordingRecord = { readonly offset: number; readonly next: number }
   | { readonly kind: 'lost'; readonly lost: LostRecord }
   | { readonly kind: 'index'; readonly index: IndexRecord }
   | { readonly kind: 'end'; readonly end: EndRecord }
-  | { readonly kind: 'clock'; readonly clock: ClockRecord });
+  | { readonly kind: 'clock'; readonly clock: ClockRecord }
+  | { readonly kind: 'note'; readonly note: HopNote }
+  | { readonly kind: 'netfilter'; readonly netfilter: NetfilterEvent });
 
 export interface DecoderOptions {
   /** File offset of the first byte pushed. */
@@ -113,6 +116,8 @@ export class RecordingDecoder {
         case RecordType.lost: r = { kind: 'lost', offset: f.offset, next: f.end, lost: decodeLost(f.payload) }; break;
         case RecordType.index: r = { kind: 'index', offset: f.offset, next: f.end, index: decodeIndex(f.payload) }; break;
         case RecordType.clock: r = { kind: 'clock', offset: f.offset, next: f.end, clock: decodeClock(f.payload) }; break;
+        case RecordType.note: r = { kind: 'note', offset: f.offset, next: f.end, note: decodeNote(f.payload) }; break;
+        case RecordType.netfilter: r = { kind: 'netfilter', offset: f.offset, next: f.end, netfilter: decodeNetfilter(f.payload) }; break;
         case RecordType.end: r = { kind: 'end', offset: f.offset, next: f.end, end: decodeEnd(f.payload) }; this.ended = true; break;
         case RecordType.header:
           // A second header cannot be part of this recording (e.g. two files concatenated): skip it.

@@ -3,11 +3,12 @@
  * touches storage: the caller appends what `take()` returns, in order, to a file (server) or a
  * buffer (tests, the browser). `offset` is the byte position the next record will start at.
  */
-import type { HopEvent } from '../hop-event.js';
+import type { HopEvent, HopNote } from '../hop-event.js';
+import type { NetfilterEvent } from '../netfilter/types.js';
 import { encodeHop } from '../wire.js';
 import { MAX_FRAME_OVERHEAD, RecordType, preamble, writeFrame } from './format.js';
 import {
-  encodeClock, encodeEnd, encodeHeader, encodeIndex, encodeLost, encodeTopology,
+  encodeClock, encodeEnd, encodeHeader, encodeIndex, encodeLost, encodeNetfilter, encodeNote, encodeTopology,
   type EndRecord, type RecordingHeader, type TopologyRecord,
 } from './messages.js';
 
@@ -72,6 +73,16 @@ export class RecordingEncoder {
     this.record(RecordType.event, encodeHop(ev));
     this.events++;
     if (ev.t > this.maxT) this.maxT = ev.t;
+  }
+
+  /** A note of the notes tier (sessions with `notes`), in the order the session delivered it. */
+  note(n: HopNote): void {
+    this.record(RecordType.note, encodeNote(n));
+  }
+
+  /** A netfilter rule-trace event (sessions with `netfilter`), in the order it was received. */
+  netfilter(ev: NetfilterEvent): void {
+    this.record(RecordType.netfilter, encodeNetfilter(ev));
   }
 
   lostEvents(t: number, count: number): void {

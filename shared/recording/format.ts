@@ -8,8 +8,11 @@ import { crc32Update } from './crc32.js';
 export const MAGIC = Uint8Array.of(0x89, 0x48, 0x4f, 0x50, 0x54, 0x52, 0x41, 0x43, 0x45, 0x0d, 0x0a, 0x1a, 0x0a);
 /** Bumped for changes old readers cannot follow (they refuse the file). */
 export const FORMAT_MAJOR = 1;
-/** Bumped for additions old readers can skip (new record types, new protobuf fields). */
-export const FORMAT_MINOR = 0;
+/**
+ * Bumped for additions old readers can skip (new record types, new protobuf fields).
+ * 1.1: note (8) and netfilter (9) records, the header's `netfilter`/`notes` flags.
+ */
+export const FORMAT_MINOR = 1;
 /** MAGIC, then major and minor version as one byte each. */
 export const PREAMBLE_LENGTH = MAGIC.length + 2;
 
@@ -25,6 +28,10 @@ export const RecordType = {
   index: 5,
   end: 6,
   clock: 7,
+  /** A note of the notes tier (HopNote), sessions with `notes` (1.1). */
+  note: 8,
+  /** A netfilter rule-trace event (NetfilterEvent), sessions with `netfilter` (1.1). */
+  netfilter: 9,
 } as const;
 export type RecordTypeName = keyof typeof RecordType;
 
@@ -36,7 +43,9 @@ const MIB = 1024 * KIB;
 /** Largest payload a record of each type may have: a damaged length cannot make a reader wait for more. */
 export function maxPayload(type: number): number {
   switch (type) {
-    case RecordType.event: return 4 * KIB;
+    case RecordType.event:
+    case RecordType.note:
+    case RecordType.netfilter: return 4 * KIB;
     case RecordType.lost:
     case RecordType.index:
     case RecordType.end:

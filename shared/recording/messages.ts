@@ -4,6 +4,9 @@
  * bigint for wall-clock ns, which do not fit a double.
  */
 import { hoptrace } from '../wire-generated.js';
+import type { HopNote } from '../hop-event.js';
+import type { NetfilterEvent } from '../netfilter/types.js';
+import { HopNoteType, NetfilterEventType, netfilterFromWire, netfilterToWire, noteFromWire, noteToWire } from '../netfilter/wire.js';
 
 // pbjs static code (shared/wire-generated.js), not reflection: the dashboard reads recordings
 // under a Content-Security-Policy that forbids the `new Function()` reflection relies on.
@@ -36,6 +39,13 @@ export interface RecordingHeader {
   readonly dropReasons: ReadonlyMap<number, string>;
   /** Program and version that wrote the file. */
   readonly recorder: string;
+  /**
+   * The session traced netfilter rules (format 1.1): replay attaches `netfilter` steps to every
+   * packet, as `trace --netfilter` does. Absent or false in older files.
+   */
+  readonly netfilter?: boolean;
+  /** The session attached the notes tier (format 1.1). */
+  readonly notes?: boolean;
 }
 
 export interface TopologyRecord {
@@ -110,6 +120,7 @@ export function encodeHeader(h: RecordingHeader): Uint8Array {
   return HeaderType.encode({
     host: h.host, kernel: h.kernel, bpftrace_version: h.bpftraceVersion, probes: [...h.probes], filter: h.filter,
     start_wall_ns: u64(h.startWallNs), start_mono_ns: h.startMonoNs, drop_reasons: dropReasons, recorder: h.recorder,
+    netfilter: h.netfilter === true, notes: h.notes === true,
   }).finish();
 }
 
@@ -121,6 +132,8 @@ export function decodeHeader(bytes: Uint8Array): RecordingHeader {
     host: m.host, kernel: m.kernel, bpftraceVersion: m.bpftrace_version, probes: m.probes,
     filter: m.filter, startWallNs: big(m.start_wall_ns), startMonoNs: num(m.start_mono_ns), dropReasons,
     recorder: m.recorder,
+    // Only when set: a header without depth reads back exactly as it did before format 1.1.
+    ...(m.netfilter ? { netfilter: true } : {}), ...(m.notes ? { notes: true } : {}),
   };
 }
 
@@ -194,4 +207,22 @@ export function encodeClock(r: ClockRecord): Uint8Array {
 export function decodeClock(bytes: Uint8Array): ClockRecord {
   const m = ClockType.decode(bytes);
   return { t: num(m.t) };
+}
+
+// Depth records (1.1) carry the live stream's own messages (shared/netfilter/wire.ts).
+
+export function encodeNote(n: HopNote): Uint8Array {
+  return HopNoteType.encode(noteToWire(n) as hoptrace.HopNote.$Properties).finish();
+}
+
+export function decodeNote(bytes: Uint8Array): HopNote {
+  return noteFromWire(HopNoteType.decode(bytes) as unknown as Parameters<typeof noteFromWire>[0]);
+}
+
+export function encodeNetfilter(e: NetfilterEvent): Uint8Array {
+  return NetfilterEventType.encode(netfilterToWire(e) as hoptrace.NetfilterEvent.$Properties).finish();
+}
+
+export function decodeNetfilter(bytes: Uint8Array): NetfilterEvent {
+  return netfilterFromWire(NetfilterEventType.decode(bytes) as unknown as Parameters<typeof netfilterFromWire>[0]);
 }
