@@ -19,6 +19,7 @@
 import type { HopEvent, HopNote } from './hop-event.js';
 import { protoName } from './hop-event.js';
 import type { Packet, Hop, Fate, DropInfo, NatRewrite, Tuple, PacketNote } from './packet.js';
+import { HopStore, STORE_NUM, STORE_REFS, F_T, F_SEQ, F_CPU, F_NETNS, F_IFINDEX, F_FAMILY, F_PROTO, F_LEN, F_IPID, F_SPORT, F_DPORT, F_ICMPTYPE, F_ICMPID, F_TCPFLAGS, F_TCPSEQ, F_REASON, R_KIND, R_SKB, R_IFNAME, R_SRC, R_DST } from './hop-store.js';
 
 export interface ReconstructOptions {
   /** How long events wait for earlier ones from other CPUs. */
@@ -50,22 +51,25 @@ export interface ReconstructStats {
   orphans: number;
 }
 
+/** A packet being followed: its events are a chain of slots in the HopStore. */
 interface LivePacket {
   readonly skb: string;
-  readonly events: HopEvent[];
+  /** First and latest event (store slots), and how many there are. */
+  readonly first: number;
+  last: number;
+  count: number;
   cloneOf: string | null;
-  last: HopEvent;
-  /** cloneKey(last), kept up to date only when the headers change (building it is not free). */
+  /** cloneKey of the latest event, kept up to date only when the headers change (building it is not free). */
   key: string;
   /** Keys this packet had before NAT changed its headers: forgotten with it when it finishes. */
   oldKeys: string[] | null;
+  /** packetId, once something asked for it (a clone names its original). */
+  id: string | null;
 }
 
-/** One CPU's waiting events, in time order (a CPU's events arrive in order, but nothing relies on it). */
+/** One CPU's waiting events (store slots), in time order (a CPU's events arrive in order, but nothing relies on it). */
 interface CpuQueue {
-  events: HopEvent[];
-  /** Arrival order, to break ties between CPUs the way a stable sort would. */
-  seqs: number[];
+  slots: number[];
   head: number;
 }
 
@@ -73,66 +77,76 @@ interface CpuQueue {
  * The reorder buffer: events wait here until every CPU's earlier events have arrived. bpftrace
  * drains each CPU's buffer in order, so each CPU's events come as a sorted run and releasing is
  * a merge of the runs' heads: no heap, no per-event allocation. An event older than its CPU's
- * newest (tests, or a late arrival) is inserted in place. Ties are broken by arrival order.
+ * newest (tests, or a late arrival) is inserted in place. Ties are broken by arrival order
+ * (the store's F_SEQ).
  */
 class ReorderBuffer {
   private readonly byCpu = new Map<number, CpuQueue>();
   private readonly queues: CpuQueue[] = [];
+  /** The queue of the last CPU pushed: consecutive events mostly come from one CPU's buffer. */
+  private lastCpu = Number.NaN;
+  private lastQueue: CpuQueue | null = null;
   size = 0;
 
-  push(ev: HopEvent, seq: number): void {
-    let q = this.byCpu.get(ev.cpu);
+  constructor(private readonly store: HopStore) {}
+
+  push(slot: number, cpu: number): void {
+    let q = cpu === this.lastCpu ? this.lastQueue : this.byCpu.get(cpu);
     if (!q) {
-      q = { events: [], seqs: [], head: 0 };
-      this.byCpu.set(ev.cpu, q);
+      q = { slots: [], head: 0 };
+      this.byCpu.set(cpu, q);
       this.queues.push(q);
     }
-    const n = q.events.length;
-    if (n === q.head || (q.events[n - 1] as HopEvent).t <= ev.t) {
-      q.events.push(ev);
-      q.seqs.push(seq);
+    this.lastCpu = cpu;
+    this.lastQueue = q;
+    const num = this.store.num;
+    const t = num[slot * STORE_NUM + F_T] as number;
+    const slots = q.slots;
+    const n = slots.length;
+    if (n === q.head || (num[(slots[n - 1] as number) * STORE_NUM + F_T] as number) <= t) {
+      slots.push(slot);
     } else {
-      // First waiting event later than ev: ev goes before it (after any of equal time).
+      // First waiting event later than this one: it goes before it (after any of equal time).
       let lo = q.head;
       let hi = n;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if ((q.events[mid] as HopEvent).t <= ev.t) lo = mid + 1;
+        if ((num[(slots[mid] as number) * STORE_NUM + F_T] as number) <= t) lo = mid + 1;
         else hi = mid;
       }
-      q.events.splice(lo, 0, ev);
-      q.seqs.splice(lo, 0, seq);
+      slots.splice(lo, 0, slot);
     }
     this.size++;
   }
 
-  /** Removes and returns the earliest waiting event at or before `upTo`. */
-  pop(upTo: number): HopEvent | undefined {
+  /** Removes and returns the earliest waiting event at or before `upTo`; -1 when there is none. */
+  pop(upTo: number): number {
+    const num = this.store.num;
     let best: CpuQueue | undefined;
     let bestT = upTo;
     let bestSeq = Infinity;
-    for (const q of this.queues) {
-      if (q.head === q.events.length) continue;
-      const ev = q.events[q.head] as HopEvent;
-      if (ev.t < bestT || (ev.t === bestT && (q.seqs[q.head] as number) < bestSeq)) {
+    for (let i = 0; i < this.queues.length; i++) {
+      const q = this.queues[i] as CpuQueue;
+      if (q.head === q.slots.length) continue;
+      const o = (q.slots[q.head] as number) * STORE_NUM;
+      const t = num[o + F_T] as number;
+      if (t < bestT || (t === bestT && (num[o + F_SEQ] as number) < bestSeq)) {
         best = q;
-        bestT = ev.t;
-        bestSeq = q.seqs[q.head] as number;
+        bestT = t;
+        bestSeq = num[o + F_SEQ] as number;
       }
     }
-    if (!best) return undefined;
-    const ev = best.events[best.head++] as HopEvent;
+    if (!best) return -1;
+    const slot = best.slots[best.head++] as number;
     this.size--;
-    if (best.head === best.events.length) {
-      best.events = [];
-      best.seqs = [];
+    if (best.head === best.slots.length) {
+      best.slots = [];
       best.head = 0;
-    } else if (best.head >= 4096 && best.head * 2 >= best.events.length) {
-      best.events = best.events.slice(best.head);
-      best.seqs = best.seqs.slice(best.head);
+    } else if (best.head >= 4096 && best.head * 2 >= best.slots.length) {
+      best.slots = best.slots.slice(best.head);
       best.head = 0;
     }
-    return ev;
+    return slot;
   }
 }
 
@@ -148,14 +162,26 @@ export function defaultDropReason(code: number): string {
 }
 
 /** Key of a packet's headers that NAT does not touch plus its tuple: equal keys across skbs mean a clone. */
-function cloneKey(ev: HopEvent): string {
-  return `${ev.family}|${ev.proto}|${ev.ipId}|${ev.len}|${ev.tcpSeq}|${ev.icmpId}|${ev.src}|${ev.sport}|${ev.dst}|${ev.dport}`;
+function cloneKey(st: HopStore, s: number): string {
+  const n = st.num;
+  const r = st.ref;
+  const o = s * STORE_NUM;
+  const q = s * STORE_REFS;
+  return `${n[o + F_FAMILY]}|${n[o + F_PROTO]}|${n[o + F_IPID]}|${n[o + F_LEN]}|${n[o + F_TCPSEQ]}|${n[o + F_ICMPID]}|${r[q + R_SRC]}|${n[o + F_SPORT]}|${r[q + R_DST]}|${n[o + F_DPORT]}`;
 }
 
 /** Whether two events have different clone keys, without building them. */
-function keyChanged(a: HopEvent, b: HopEvent): boolean {
-  return a.ipId !== b.ipId || a.len !== b.len || a.sport !== b.sport || a.dport !== b.dport || a.src !== b.src || a.dst !== b.dst
-    || a.tcpSeq !== b.tcpSeq || a.icmpId !== b.icmpId || a.proto !== b.proto || a.family !== b.family;
+function keyChanged(st: HopStore, a: number, b: number): boolean {
+  const n = st.num;
+  const r = st.ref;
+  const oa = a * STORE_NUM;
+  const ob = b * STORE_NUM;
+  const qa = a * STORE_REFS;
+  const qb = b * STORE_REFS;
+  return n[oa + F_IPID] !== n[ob + F_IPID] || n[oa + F_LEN] !== n[ob + F_LEN] || n[oa + F_SPORT] !== n[ob + F_SPORT]
+    || n[oa + F_DPORT] !== n[ob + F_DPORT] || r[qa + R_SRC] !== r[qb + R_SRC] || r[qa + R_DST] !== r[qb + R_DST]
+    || n[oa + F_TCPSEQ] !== n[ob + F_TCPSEQ] || n[oa + F_ICMPID] !== n[ob + F_ICMPID] || n[oa + F_PROTO] !== n[ob + F_PROTO]
+    || n[oa + F_FAMILY] !== n[ob + F_FAMILY];
 }
 
 /** Could `ev` be the next hop of the packet whose latest hop is `prev`? */
@@ -177,21 +203,62 @@ export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number):
   return !reversed && ev.netns === prev.netns;
 }
 
-function tupleOf(ev: HopEvent): Tuple {
-  return { src: ev.src, dst: ev.dst, sport: ev.sport, dport: ev.dport };
+/** continuesPacket on two store slots (the engine's copy of it: keep the two in step). */
+function continuesAt(st: HopStore, a: number, b: number, maxGapNs: number): boolean {
+  const n = st.num;
+  const r = st.ref;
+  const qa = a * STORE_REFS;
+  const qb = b * STORE_REFS;
+  const ka = r[qa + R_KIND];
+  if (ka === 'drop' || ka === 'consume') return false;
+  const oa = a * STORE_NUM;
+  const ob = b * STORE_NUM;
+  if ((n[ob + F_T] as number) - (n[oa + F_T] as number) > maxGapNs) return false;
+  const family = n[ob + F_FAMILY];
+  const proto = n[ob + F_PROTO];
+  if (family !== n[oa + F_FAMILY] || proto !== n[oa + F_PROTO]) return false;
+  if (family === 4 && n[ob + F_IPID] !== n[oa + F_IPID]) return false;
+  if (family === 6) {
+    if (n[ob + F_TCPSEQ] !== n[oa + F_TCPSEQ] || n[ob + F_ICMPID] !== n[oa + F_ICMPID]) return false;
+    const kb = r[qb + R_KIND];
+    if (proto !== 6 && n[ob + F_LEN] !== n[oa + F_LEN] && kb !== 'drop' && kb !== 'consume') return false;
+  }
+  const srcA = r[qa + R_SRC];
+  const dstA = r[qa + R_DST];
+  const srcB = r[qb + R_SRC];
+  const dstB = r[qb + R_DST];
+  const srcSame = srcB === srcA && n[ob + F_SPORT] === n[oa + F_SPORT];
+  const dstSame = dstB === dstA && n[ob + F_DPORT] === n[oa + F_DPORT];
+  if (srcSame || dstSame) return true;
+  const reversed = srcB === dstA && dstB === srcA;
+  return !reversed && n[ob + F_NETNS] === n[oa + F_NETNS];
 }
 
-function natBetween(prev: HopEvent | undefined, ev: HopEvent): NatRewrite | null {
-  if (!prev || ev.kind === 'drop' || ev.kind === 'consume') return null;
-  const srcChanged = ev.src !== prev.src || ev.sport !== prev.sport;
-  const dstChanged = ev.dst !== prev.dst || ev.dport !== prev.dport;
+function tupleAt(st: HopStore, s: number): Tuple {
+  const o = s * STORE_NUM;
+  const q = s * STORE_REFS;
+  return { src: st.ref[q + R_SRC] as string, dst: st.ref[q + R_DST] as string, sport: st.num[o + F_SPORT] as number, dport: st.num[o + F_DPORT] as number };
+}
+
+/** The rewrite between `prev` (the latest hop that was not a free) and `ev`, which is not a free. */
+function natBetween(st: HopStore, prev: number, ev: number): NatRewrite | null {
+  const n = st.num;
+  const r = st.ref;
+  const op = prev * STORE_NUM;
+  const oe = ev * STORE_NUM;
+  const qp = prev * STORE_REFS;
+  const qe = ev * STORE_REFS;
+  const srcChanged = r[qe + R_SRC] !== r[qp + R_SRC] || n[oe + F_SPORT] !== n[op + F_SPORT];
+  const dstChanged = r[qe + R_DST] !== r[qp + R_DST] || n[oe + F_DPORT] !== n[op + F_DPORT];
   if (!srcChanged && !dstChanged) return null;
-  return { kind: srcChanged && dstChanged ? 'both' : srcChanged ? 'snat' : 'dnat', from: tupleOf(prev), to: tupleOf(ev) };
+  return { kind: srcChanged && dstChanged ? 'both' : srcChanged ? 'snat' : 'dnat', from: tupleAt(st, prev), to: tupleAt(st, ev) };
 }
 
 export class Reconstructor {
   private readonly opts: Required<Omit<ReconstructOptions, 'isLocal' | 'accept'>> & Pick<ReconstructOptions, 'isLocal' | 'accept'>;
-  private readonly queue = new ReorderBuffer();
+  /** Every event the engine holds, waiting in `queue` or part of a live packet. */
+  private readonly store = new HopStore();
+  private readonly queue = new ReorderBuffer(this.store);
   private readonly live = new Map<string, LivePacket>();
   /** Latest live packet per clone key, for spotting clones. */
   private readonly bySignature = new Map<string, LivePacket>();
@@ -219,12 +286,16 @@ export class Reconstructor {
     };
   }
 
-  /** Adds one event. Call `drain()` to collect packets that are complete. */
+  /**
+   * Adds one event. Call `drain()` to collect packets that are complete. The engine copies what
+   * it needs: the caller may reuse or drop `ev` afterwards.
+   */
   push(ev: HopEvent): void {
     this.stats.events++;
-    if (ev.t < this.released) this.stats.late++;
-    if (ev.t > this.newest) this.newest = ev.t;
-    this.queue.push(ev, this.seq++);
+    const t = ev.t;
+    if (t < this.released) this.stats.late++;
+    if (t > this.newest) this.newest = t;
+    this.queue.push(this.store.add(ev, this.seq++), ev.cpu);
     this.release(this.newest - this.opts.reorderWindowNs);
   }
 
@@ -262,7 +333,8 @@ export class Reconstructor {
   /** End of input: releases every waiting event and finishes every live packet. */
   flush(): Packet[] {
     this.release(Number.POSITIVE_INFINITY);
-    const rest = [...this.live.values()].sort((a, b) => (a.events[0]?.t ?? 0) - (b.events[0]?.t ?? 0));
+    const st = this.store;
+    const rest = [...this.live.values()].sort((a, b) => st.t(a.first) - st.t(b.first));
     for (const p of rest) this.finish(p);
     return this.drain();
   }
@@ -273,7 +345,7 @@ export class Reconstructor {
   }
 
   private release(upTo: number): void {
-    for (let ev = this.queue.pop(upTo); ev; ev = this.queue.pop(upTo)) this.place(ev);
+    for (let s = this.queue.pop(upTo); s >= 0; s = this.queue.pop(upTo)) this.place(s);
     if (upTo > this.released) {
       this.released = upTo;
       // Finish idle packets now and then, not on every event.
@@ -281,42 +353,47 @@ export class Reconstructor {
     }
   }
 
-  private place(ev: HopEvent): void {
-    let p = this.live.get(ev.skb);
-    if (p && !continuesPacket(p.last, ev, this.opts.maxGapNs)) {
+  private place(s: number): void {
+    const st = this.store;
+    const skb = st.ref[s * STORE_REFS + R_SKB] as string;
+    let p = this.live.get(skb);
+    if (p && !continuesAt(st, p.last, s, this.opts.maxGapNs)) {
       this.finish(p);
       p = undefined;
     }
     if (!p) {
-      const key = cloneKey(ev);
-      p = { skb: ev.skb, events: [ev], cloneOf: this.findOriginal(ev, key), last: ev, key, oldKeys: null };
-      this.live.set(ev.skb, p);
+      const key = cloneKey(st, s);
+      p = { skb, first: s, last: s, count: 1, cloneOf: this.findOriginal(s, skb, key), key, oldKeys: null, id: null };
+      this.live.set(skb, p);
     } else {
-      p.events.push(ev);
-      if (keyChanged(p.last, ev)) {
+      st.next[p.last] = s;
+      p.count++;
+      if (keyChanged(st, p.last, s)) {
         (p.oldKeys ??= []).push(p.key);
-        p.key = cloneKey(ev);
+        p.key = cloneKey(st, s);
       }
-      p.last = ev;
+      p.last = s;
     }
-    if (ev.kind === 'drop' || ev.kind === 'consume') {
+    if (st.isFree(s)) {
       this.finish(p);
     } else {
       this.bySignature.set(p.key, p);
     }
   }
 
-  private findOriginal(ev: HopEvent, key: string): string | null {
+  private findOriginal(s: number, skb: string, key: string): string | null {
     const orig = this.bySignature.get(key);
-    if (!orig || orig.skb === ev.skb || !this.live.has(orig.skb)) return null;
-    if (ev.t - orig.last.t > this.opts.cloneWindowNs || orig.last.netns !== ev.netns) return null;
-    return packetId(orig.events[0] as HopEvent);
+    if (!orig || orig.skb === skb || !this.live.has(orig.skb)) return null;
+    const st = this.store;
+    if (st.t(s) - st.t(orig.last) > this.opts.cloneWindowNs || st.field(orig.last, F_NETNS) !== st.field(s, F_NETNS)) return null;
+    return (orig.id ??= packetIdOf(st.t(orig.first), orig.skb));
   }
 
   private expire(before: number): void {
     this.expiredAt = before + this.opts.idleNs;
+    const st = this.store;
     for (const p of this.live.values()) {
-      if (p.last.t < before) this.finish(p);
+      if (st.t(p.last) < before) this.finish(p);
     }
     if (this.notes && before - this.notesPrunedAt > this.opts.idleNs) {
       // After finishing: every live packet now had a hop since `before`, so notes older than
@@ -334,14 +411,17 @@ export class Reconstructor {
   private finish(p: LivePacket): void {
     if (this.live.get(p.skb) === p) this.live.delete(p.skb);
     if (this.bySignature.get(p.key) === p) this.bySignature.delete(p.key);
-    // Its keys from before NAT too, or they would keep the finished packet (and its events) alive.
+    // Its keys from before NAT too, or they would keep the finished packet alive.
     if (p.oldKeys) for (const k of p.oldKeys) if (this.bySignature.get(k) === p) this.bySignature.delete(k);
+    const st = this.store;
     // A lone consume says nothing about a path (an skb freed under a stale follow entry).
-    if (p.events.length === 1 && p.last.kind === 'consume') {
+    if (p.count === 1 && st.kind(p.last) === 'consume') {
+      st.freeChain(p.first, p.last, p.count);
       this.stats.orphans++;
       return;
     }
     const packet = this.toPacket(p);
+    st.freeChain(p.first, p.last, p.count);
     if (this.opts.accept && !this.opts.accept(packet)) {
       this.stats.rejected++;
       return;
@@ -351,71 +431,105 @@ export class Reconstructor {
   }
 
   private toPacket(p: LivePacket): Packet {
-    const first = p.events[0] as HopEvent;
-    const last = p.last;
+    const st = this.store;
+    const num = st.num;
+    const ref = st.ref;
+    const next = st.next;
+    const heads = st.heads;
+    const nsName = this.opts.nsName;
     const hops: Hop[] = [];
-    let prev: HopEvent | undefined;
-    for (const ev of p.events) {
+    /** The latest hop that was not a free. */
+    let prev = -1;
+    for (let s = p.first; s >= 0; s = s === p.last ? -1 : (next[s] as number)) {
+      const o = s * STORE_NUM;
+      const q = s * STORE_REFS;
+      const kind = ref[q + R_KIND] as Hop['event'];
+      const isFree = kind === 'drop' || kind === 'consume';
       // A free without a device or socket reports netns 0: it happened where the packet last was.
-      const netns = ev.netns !== 0 ? ev.netns : (prev?.netns ?? 0);
-      hops.push({
-        t: ev.t,
-        event: ev.kind,
+      const evNetns = num[o + F_NETNS] as number;
+      const netns = evNetns !== 0 ? evNetns : prev >= 0 ? (num[prev * STORE_NUM + F_NETNS] as number) : 0;
+      const nat = prev >= 0 && !isFree ? natBetween(st, prev, s) : null;
+      const head = heads?.[s];
+      // Two literals rather than a spread: same keys in the same order, one hidden class each.
+      hops.push(head ? {
+        t: num[o + F_T] as number,
+        event: kind,
         netns,
-        ns: this.opts.nsName(netns),
-        ifname: ev.ifname,
-        ifindex: ev.ifindex,
-        src: ev.src,
-        dst: ev.dst,
-        sport: ev.sport,
-        dport: ev.dport,
-        cpu: ev.cpu,
-        len: ev.len,
-        ipId: ev.ipId,
-        tcpFlags: ev.tcpFlags,
-        tcpSeq: ev.tcpSeq,
-        icmpType: ev.icmpType,
-        icmpId: ev.icmpId,
-        nat: natBetween(prev, ev),
-        ...(ev.head ? { head: bytesToHex(ev.head) } : {}),
+        ns: nsName(netns),
+        ifname: ref[q + R_IFNAME] as string,
+        ifindex: num[o + F_IFINDEX] as number,
+        src: ref[q + R_SRC] as string,
+        dst: ref[q + R_DST] as string,
+        sport: num[o + F_SPORT] as number,
+        dport: num[o + F_DPORT] as number,
+        cpu: num[o + F_CPU] as number,
+        len: num[o + F_LEN] as number,
+        ipId: num[o + F_IPID] as number,
+        tcpFlags: num[o + F_TCPFLAGS] as number,
+        tcpSeq: num[o + F_TCPSEQ] as number,
+        icmpType: num[o + F_ICMPTYPE] as number,
+        icmpId: num[o + F_ICMPID] as number,
+        nat,
+        head: bytesToHex(head),
+      } : {
+        t: num[o + F_T] as number,
+        event: kind,
+        netns,
+        ns: nsName(netns),
+        ifname: ref[q + R_IFNAME] as string,
+        ifindex: num[o + F_IFINDEX] as number,
+        src: ref[q + R_SRC] as string,
+        dst: ref[q + R_DST] as string,
+        sport: num[o + F_SPORT] as number,
+        dport: num[o + F_DPORT] as number,
+        cpu: num[o + F_CPU] as number,
+        len: num[o + F_LEN] as number,
+        ipId: num[o + F_IPID] as number,
+        tcpFlags: num[o + F_TCPFLAGS] as number,
+        tcpSeq: num[o + F_TCPSEQ] as number,
+        icmpType: num[o + F_ICMPTYPE] as number,
+        icmpId: num[o + F_ICMPID] as number,
+        nat,
       });
-      if (ev.kind !== 'drop' && ev.kind !== 'consume') prev = ev;
+      if (!isFree) prev = s;
     }
+    const last = p.last;
+    const lastKind = st.kind(last);
     let fate: Fate = 'unknown';
     let fateBy: Packet['fateBy'] = 'none';
     let drop: DropInfo | null = null;
-    if (last.kind === 'drop') {
+    if (lastKind === 'drop') {
       fate = 'dropped';
       fateBy = 'drop';
-      const where = last.netns !== 0 ? last : (prev ?? last);
+      const where = st.field(last, F_NETNS) !== 0 ? last : prev >= 0 ? prev : last;
+      const whereNetns = st.field(where, F_NETNS);
       drop = {
-        reason: this.opts.dropReason(last.reason),
-        netns: where.netns,
-        ns: this.opts.nsName(where.netns),
-        ifname: last.ifname || prev?.ifname || '',
+        reason: this.opts.dropReason(st.field(last, F_REASON)),
+        netns: whereNetns,
+        ns: nsName(whereNetns),
+        ifname: st.str(last, R_IFNAME) || (prev >= 0 ? st.str(prev, R_IFNAME) : ''),
       };
-    } else if (last.kind === 'consume') {
+    } else if (lastKind === 'consume') {
       fate = 'delivered';
       fateBy = 'consume';
-    } else if (last.kind === 'recv' && this.opts.isLocal?.(last.netns, last.dst)) {
+    } else if (lastKind === 'recv' && this.opts.isLocal?.(st.field(last, F_NETNS), st.str(last, R_DST))) {
       fate = 'delivered';
       fateBy = 'local-address';
     }
-    return {
-      id: packetId(first),
-      proto: protoName(first.proto),
-      family: first.family === 6 ? 6 : 4,
-      src: first.src,
-      dst: first.dst,
-      sport: first.sport,
-      dport: first.dport,
-      fate,
-      fateBy,
-      drop,
-      hops,
-      cloneOf: p.cloneOf,
-      ...(this.notes ? { notes: this.takeNotes(p.skb, hops) } : {}),
-    };
+    const f = p.first;
+    const fo = f * STORE_NUM;
+    const fq = f * STORE_REFS;
+    const id = p.id ?? packetIdOf(num[fo + F_T] as number, p.skb);
+    const family = num[fo + F_FAMILY] === 6 ? 6 : 4;
+    const proto = protoName(num[fo + F_PROTO] as number);
+    const src = ref[fq + R_SRC] as string;
+    const dst = ref[fq + R_DST] as string;
+    const sport = num[fo + F_SPORT] as number;
+    const dport = num[fo + F_DPORT] as number;
+    if (this.notes) {
+      return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, hops, cloneOf: p.cloneOf, notes: this.takeNotes(p.skb, hops) };
+    }
+    return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, hops, cloneOf: p.cloneOf };
   }
 
   /**
@@ -453,18 +567,26 @@ function bytesToHex(bytes: Uint8Array): string {
   return s;
 }
 
+function packetIdOf(t: number, skb: string): string {
+  return `${t.toString(36)}-${skb}`;
+}
+
 export function packetId(first: HopEvent): string {
-  return `${first.t.toString(36)}-${first.skb}`;
+  return packetIdOf(first.t, first.skb);
 }
 
 /** Reconstructs a finished list of events in one go (recordings, tests). */
 export function reconstructAll(events: Iterable<HopEvent>, options: ReconstructOptions = {}): Packet[] {
   const r = new Reconstructor(options);
   const out: Packet[] = [];
+  const take = (list: readonly Packet[]): void => {
+    // A loop, not push(...list): a long recording's list would overflow the call stack.
+    for (let i = 0; i < list.length; i++) out.push(list[i] as Packet);
+  };
   for (const ev of events) {
     r.push(ev);
-    if (r.liveCount > 4096) out.push(...r.drain());
+    if (r.liveCount > 4096) take(r.drain());
   }
-  out.push(...r.flush());
+  take(r.flush());
   return out;
 }

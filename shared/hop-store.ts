@@ -1,0 +1,155 @@
+/**
+ * Where the reconstruction engine keeps the hop events it holds (waiting in the reorder buffer,
+ * or part of a live packet): a struct of arrays, one slot per event, instead of the HopEvent
+ * objects themselves.
+ *
+ * Why: at 1M events/s an event is held for the reorder window (50 ms) and until its packet
+ * finishes (often an skb reuse tens of ms later, at most the 1 s idle window). Kept as objects,
+ * nearly every event outlives a young-generation collection, is copied, promoted and later
+ * marked and compacted: that was most of the pipeline's cost. Copied into typed arrays, the
+ * parser's HopEvent dies young (almost free to collect) and the held events cost the collector
+ * nothing to trace. Strings (kind, skb, device, addresses) are shared, not copied: the parser
+ * interns them. Slots are recycled through a free list; a packet's events are a chain through
+ * `next`, so a finished packet returns all its slots at once.
+ */
+import type { HopEvent, HopKind } from './hop-event.js';
+
+/** Numeric fields of a slot, at `slot * NUM + F_*` in `num`. */
+export const F_T = 0;
+export const F_CPU = 1;
+export const F_NETNS = 2;
+export const F_IFINDEX = 3;
+export const F_FAMILY = 4;
+export const F_PROTO = 5;
+export const F_LEN = 6;
+export const F_IPID = 7;
+export const F_SPORT = 8;
+export const F_DPORT = 9;
+export const F_ICMPTYPE = 10;
+export const F_ICMPID = 11;
+export const F_TCPFLAGS = 12;
+export const F_TCPSEQ = 13;
+export const F_REASON = 14;
+/** Arrival order (ties in the reorder buffer are broken by it). */
+export const F_SEQ = 15;
+const NUM = 16;
+
+/** String fields of a slot, at `slot * REFS + R_*` in `ref`. */
+export const R_KIND = 0;
+export const R_SKB = 1;
+export const R_IFNAME = 2;
+export const R_SRC = 3;
+export const R_DST = 4;
+const REFS = 5;
+
+export class HopStore {
+  /** Numeric fields, NUM per slot. Float64 keeps every value a HopEvent can carry exactly. */
+  num: Float64Array;
+  /** String fields, REFS per slot. */
+  ref: string[];
+  /** Next event of the same packet (or the next free slot), -1 at the end. */
+  next: Int32Array;
+  /** Captured bytes by slot; null until an event carries them (most traces never do). */
+  heads: Array<Uint8Array | undefined> | null = null;
+  private capacity: number;
+  /** Slots handed out at least once; slots from `used` on were never used. */
+  private used = 0;
+  private freeHead = -1;
+  /** Slots in use. */
+  size = 0;
+
+  constructor(capacity = 1024) {
+    this.capacity = capacity;
+    this.num = new Float64Array(capacity * NUM);
+    this.ref = new Array<string>(capacity * REFS).fill('');
+    this.next = new Int32Array(capacity);
+  }
+
+  /** Copies `ev` into a free slot; the slot's `next` is -1. */
+  add(ev: HopEvent, seq: number): number {
+    let s = this.freeHead;
+    if (s >= 0) this.freeHead = this.next[s] as number;
+    else {
+      if (this.used === this.capacity) this.grow();
+      s = this.used++;
+    }
+    this.size++;
+    const n = this.num;
+    const o = s * NUM;
+    n[o + F_T] = ev.t;
+    n[o + F_CPU] = ev.cpu;
+    n[o + F_NETNS] = ev.netns;
+    n[o + F_IFINDEX] = ev.ifindex;
+    n[o + F_FAMILY] = ev.family;
+    n[o + F_PROTO] = ev.proto;
+    n[o + F_LEN] = ev.len;
+    n[o + F_IPID] = ev.ipId;
+    n[o + F_SPORT] = ev.sport;
+    n[o + F_DPORT] = ev.dport;
+    n[o + F_ICMPTYPE] = ev.icmpType;
+    n[o + F_ICMPID] = ev.icmpId;
+    n[o + F_TCPFLAGS] = ev.tcpFlags;
+    n[o + F_TCPSEQ] = ev.tcpSeq;
+    n[o + F_REASON] = ev.reason;
+    n[o + F_SEQ] = seq;
+    const r = this.ref;
+    const q = s * REFS;
+    r[q + R_KIND] = ev.kind;
+    r[q + R_SKB] = ev.skb;
+    r[q + R_IFNAME] = ev.ifname;
+    r[q + R_SRC] = ev.src;
+    r[q + R_DST] = ev.dst;
+    const head = ev.head;
+    if (head !== undefined) (this.heads ??= [])[s] = head;
+    else if (this.heads !== null && this.heads[s] !== undefined) this.heads[s] = undefined;
+    this.next[s] = -1;
+    return s;
+  }
+
+  /** Returns the chain of slots from `first` to `last` (linked by `next`) to the free list. */
+  freeChain(first: number, last: number, count: number): void {
+    if (this.heads !== null) {
+      for (let s = first; s >= 0; s = s === last ? -1 : (this.next[s] as number)) this.heads[s] = undefined;
+    }
+    this.next[last] = this.freeHead;
+    this.freeHead = first;
+    this.size -= count;
+  }
+
+  t(s: number): number {
+    return this.num[s * NUM + F_T] as number;
+  }
+
+  kind(s: number): HopKind {
+    return this.ref[s * REFS + R_KIND] as HopKind;
+  }
+
+  field(s: number, f: number): number {
+    return this.num[s * NUM + f] as number;
+  }
+
+  str(s: number, r: number): string {
+    return this.ref[s * REFS + r] as string;
+  }
+
+  /** Whether slot `s` is a free (drop or consume): it ends a packet. */
+  isFree(s: number): boolean {
+    const k = this.ref[s * REFS + R_KIND];
+    return k === 'drop' || k === 'consume';
+  }
+
+  private grow(): void {
+    const cap = this.capacity * 2;
+    const num = new Float64Array(cap * NUM);
+    num.set(this.num);
+    this.num = num;
+    const next = new Int32Array(cap);
+    next.set(this.next);
+    this.next = next;
+    for (let i = this.capacity * REFS; i < cap * REFS; i++) this.ref.push('');
+    this.capacity = cap;
+  }
+}
+
+export const STORE_NUM = NUM;
+export const STORE_REFS = REFS;
