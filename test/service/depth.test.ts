@@ -31,8 +31,9 @@ import { sendUdp } from '../../server/lab/traffic.js';
 import { hoptraceTables } from '../../server/netfilter/nft.js';
 import { NEEDS_ROOT } from '../helpers/root.js';
 import { randomPrefix } from '../helpers/cli.js';
+import type { SyntheticSource} from './helpers.js';
 import {
-  NS_A, NS_B, SyntheticSource, api, connect, isRoot, myBpftracePids, postJson, runCli, syntheticFactory, waitFor, type TestSocket,
+  NS_A, NS_B, api, connect, isRoot, myBpftracePids, postJson, runCli, syntheticFactory, waitFor, type TestSocket,
 } from './helpers.js';
 
 const CAPS: Capabilities = {

@@ -5,17 +5,17 @@
  */
 import type { Topology } from '../../../shared/topology/model.js';
 import type {
-  ApiErrorBody, Capabilities, DropReasonsResponse, HealthResponse, RecordingEntry, RecordingList, RecordingStatus, SessionInfo,
+  ApiErrorBody, Capabilities, DropReasonsResponse, HealthResponse, RecordingEntry, RecordingList, RecordingStatus, SessionDepth, SessionInfo,
   SessionList, SessionState,
 } from '../../../shared/api-types.js';
 import type {
-  ClientToServerEvents, HopsMessage, NamespaceName, ServerToClientEvents, SessionStateMessage, StreamStats,
+  ClientToServerEvents, DepthMessage, HopsMessage, NamespaceName, ServerToClientEvents, SessionStateMessage, StreamStats,
   SubscribeAck, TopologyMessage,
 } from '../../../shared/stream-events.js';
 
 export type {
-  ApiErrorBody, Capabilities, ClientToServerEvents, DropReasonsResponse, HealthResponse, HopsMessage, NamespaceName,
-  RecordingEntry, RecordingList, RecordingStatus, ServerToClientEvents, SessionInfo, SessionList, SessionState,
+  ApiErrorBody, Capabilities, ClientToServerEvents, DepthMessage, DropReasonsResponse, HealthResponse, HopsMessage, NamespaceName,
+  RecordingEntry, RecordingList, RecordingStatus, ServerToClientEvents, SessionDepth, SessionInfo, SessionList, SessionState,
   SessionStateMessage, StreamStats, SubscribeAck, Topology, TopologyMessage,
 };
 
@@ -63,6 +63,11 @@ export function isNamespaceNames(v: unknown): v is readonly NamespaceName[] {
 
 export function isHopsMessage(v: unknown): v is HopsMessage {
   return isObject(v) && typeof v.session === 'string' && (v.batch instanceof ArrayBuffer || v.batch instanceof Uint8Array);
+}
+
+/** A `depth` message has the shape of a `hops` message (its batch is a protobuf DepthBatch). */
+export function isDepthMessage(v: unknown): v is DepthMessage {
+  return isHopsMessage(v);
 }
 
 /** A session's recording (running, or how it ended): POST /api/sessions/:id/recording, session-state messages. */

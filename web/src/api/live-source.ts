@@ -7,7 +7,7 @@ import { io, type Socket } from 'socket.io-client';
 import type {
   ClientToServerEvents, NamespaceName, RecordingStatus, ServerToClientEvents, SessionStateMessage, StreamStats, SubscribeAck,
 } from './contract.js';
-import { isHopsMessage, isNamespaceNames, isRecordingStatus, isSessionState, isStats } from './contract.js';
+import { isDepthMessage, isHopsMessage, isNamespaceNames, isRecordingStatus, isSessionState, isStats } from './contract.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'unauthorized';
 
@@ -15,6 +15,8 @@ export interface LiveHandlers {
   connection(state: ConnectionState, detail: string): void;
   subscribed(ack: SubscribeAck): void;
   batch(buf: ArrayBuffer): void;
+  /** A DepthBatch (notes, netfilter events) of a session with depth. */
+  depth(buf: ArrayBuffer): void;
   stats(s: StreamStats): void;
   state(s: SessionStateMessage): void;
   /** This session's recording started, stopped or failed (a session-state message about a recording). */
@@ -51,12 +53,15 @@ export function connectLive(session: string, token: string | null, h: LiveHandle
       ? 'the service wants a token: open the dashboard with ?token=… (the value passed to hoptrace serve --token)'
       : `cannot reach the service (${err.message}); retrying…`);
   });
+  // Transfer needs an ArrayBuffer of exactly the batch; copy only if we were given a view.
+  const own = (b: ArrayBuffer | Uint8Array): ArrayBuffer => (b instanceof ArrayBuffer ? b : (b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer));
   socket.on('hops', (msg) => {
     if (!isHopsMessage(msg) || msg.session !== session) return;
-    const b = msg.batch;
-    // Transfer needs an ArrayBuffer of exactly the batch; copy only if we were given a view.
-    const buf = b instanceof ArrayBuffer ? b : (b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
-    h.batch(buf);
+    h.batch(own(msg.batch));
+  });
+  socket.on('depth', (msg) => {
+    if (!isDepthMessage(msg) || msg.session !== session) return;
+    h.depth(own(msg.batch));
   });
   socket.on('stats', (s) => {
     if (isStats(s) && s.session === session) h.stats(s);

@@ -5,7 +5,7 @@
  * 100,000 rows made deeply reactive would cost more than drawing them.
  */
 import { reactive, shallowRef, toRaw, triggerRef, watch, type ShallowRef } from 'vue';
-import type { Capabilities, SessionInfo, SessionList, SessionStateMessage, StreamStats, Topology } from '../api/contract.js';
+import type { Capabilities, SessionDepth, SessionInfo, SessionList, SessionStateMessage, StreamStats, Topology } from '../api/contract.js';
 import { dropReasonEntries, isCapabilities, isHealth, isSessionInfo, isSessionList, isTopology } from '../api/contract.js';
 import { ApiError, restClient, type RestClient } from '../api/rest.js';
 import { connectLive, type LiveSource } from '../api/live-source.js';
@@ -388,11 +388,13 @@ export function createDashboard(env: DashboardEnv) {
     return rest.post('/api/sessions', { filter: '' }, isSessionInfo);
   }
 
-  async function newSession(filter: string): Promise<FilterProblem | null> {
+  /** Starts a session; `depth` adds the netfilter rule trace and/or the notes tier (POST /api/sessions). */
+  async function newSession(filter: string, depth: Partial<SessionDepth> = {}): Promise<FilterProblem | null> {
     const problem = checkFilter(filter);
     if (problem) return problem;
     try {
-      const s = await rest.post('/api/sessions', { filter }, isSessionInfo);
+      const body = { filter, ...(depth.netfilter ? { netfilter: true } : {}), ...(depth.notes ? { notes: true } : {}) };
+      const s = await rest.post('/api/sessions', body, isSessionInfo);
       state.sessions = [...state.sessions.filter((x) => x.id !== s.id), s];
       switchSession(s);
       return null;
@@ -452,10 +454,14 @@ export function createDashboard(env: DashboardEnv) {
         state.session = ack.session;
         recordings.follow(ack.session.id, ack.session.recordingStatus);
         post({ type: 'drop-reasons', entries: dropReasonEntries(ack.dropReasons) });
+        post({ type: 'depth-config', netfilter: ack.session.depth?.netfilter === true });
         setNames(ack.namespaces);
       },
       batch(buf) {
         post({ type: 'batch', buf }, [buf]);
+      },
+      depth(buf) {
+        post({ type: 'depth', buf }, [buf]);
       },
       stats(st) {
         state.serverStats = st;

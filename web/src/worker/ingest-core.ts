@@ -6,12 +6,19 @@
  * The filter is applied after reconstruction rather than as the Reconstructor's `accept`, on
  * purpose: the history keeps the packets a filter rejects, so widening the filter again brings
  * back what was seen meanwhile instead of an empty list.
+ *
+ * Sessions with depth: notes go into the engine (`pushNote`), netfilter events into a
+ * NetfilterStepsQueue that holds each finished packet until the kernel clock (the newest event,
+ * moved on while idle) is past its last hop by the queue's delay — the CLI's and the service's
+ * way of attaching them, from shared/, not a copy of it.
  */
 import type { HopEvent } from '../../../shared/hop-event.js';
 import { protoNumber } from '../../../shared/hop-event.js';
 import type { Packet } from '../../../shared/packet.js';
 import { Reconstructor } from '../../../shared/reconstruct.js';
 import { decodeBatch } from '../../../shared/wire.js';
+import { decodeDepthBatch } from '../../../shared/netfilter/wire.js';
+import { NetfilterStepsQueue } from '../../../shared/netfilter/steps-queue.js';
 import { compileMatcher, FilterError, formatFilterError, parseFilter } from '../../../shared/filter/index.js';
 import type { HopMatcher } from '../../../shared/filter/index.js';
 import type { Facet, FilterProblem, PacketDetail, PacketRow, WorkerStats } from './protocol.js';
@@ -110,6 +117,9 @@ export class IngestCore {
   private local = new Map<number, Set<string>>();
   private reasons = new Map<number, string>();
   private recon!: Reconstructor;
+  /** Netfilter steps of a session with `netfilter` (null otherwise). */
+  private steps: NetfilterStepsQueue | null = null;
+  private netfilter = false;
   // History as a ring: `ring[(head + i) % cap]`, oldest first.
   private ring: (Stored | undefined)[] = [];
   private head = 0;
@@ -158,6 +168,7 @@ export class IngestCore {
       dropReason: (code) => this.reasons.get(code) ?? `reason-${code}`,
       isLocal: (netns, addr) => this.local.get(netns)?.has(addr) ?? false,
     });
+    this.steps = this.netfilter ? new NetfilterStepsQueue() : null;
     this.ring = new Array<Stored | undefined>(this.historyMax);
     this.head = 0;
     this.size = 0;
@@ -172,6 +183,47 @@ export class IngestCore {
     this.ifaceCounts.clear();
     this.ifaceRates = [];
     this.drops.clear();
+  }
+
+  /** The session's depth: with `netfilter`, finished packets wait for their netfilter steps. */
+  setDepth(depth: { readonly netfilter: boolean }): void {
+    if (depth.netfilter === this.netfilter) return;
+    this.netfilter = depth.netfilter;
+    if (depth.netfilter) this.steps = new NetfilterStepsQueue();
+    else if (this.steps) {
+      // Packets still waiting leave now, with what is known.
+      const waiting = this.steps.flush();
+      this.steps = null;
+      this.collect(waiting);
+    }
+  }
+
+  /**
+   * Decodes and ingests one protobuf DepthBatch: notes join their packets in the engine,
+   * netfilter events wait in the steps queue for theirs. Undecodable bytes are counted.
+   */
+  ingestDepth(bytes: Uint8Array): void {
+    const t0 = this.now();
+    let batch;
+    try {
+      batch = decodeDepthBatch(bytes);
+    } catch (err) {
+      this.totals.decodeErrors++;
+      this.lastDecodeError = err instanceof Error ? err.message : String(err);
+      return;
+    }
+    for (const n of batch.notes) this.recon.pushNote(n);
+    if (batch.netfilter.length > 0) {
+      // Events from a session whose depth was not announced (yet): attach from now on.
+      if (!this.steps) this.setDepth({ netfilter: true });
+      for (const ev of batch.netfilter) this.steps?.add(ev);
+    }
+    this.addBusy(this.now() - t0);
+  }
+
+  /** Finished packets on their way to the history: through the steps queue when there is one. */
+  private finished(packets: Packet[], clockNs: number): Packet[] {
+    return this.steps ? this.steps.pass(packets, clockNs) : packets;
   }
 
   /** Changes how many packets are kept; starts over (like a new session). */
@@ -333,7 +385,7 @@ export class IngestCore {
     this.newestWall = this.now();
     this.totals.events += events.length;
     this.window.events += events.length;
-    this.collect(this.recon.drain());
+    this.collect(this.finished(this.recon.drain(), this.newestT));
   }
 
   /** Moves the engine's clock along with the wall clock while no events arrive. */
@@ -341,13 +393,15 @@ export class IngestCore {
     if (this.newestT === 0) return;
     const idleMs = this.now() - this.newestWall;
     if (idleMs < 50) return;
-    this.recon.advance(this.newestT + Math.floor(idleMs * 1e6));
-    this.collect(this.recon.drain());
+    const clock = this.newestT + Math.floor(idleMs * 1e6);
+    this.recon.advance(clock);
+    this.collect(this.finished(this.recon.drain(), clock));
   }
 
-  /** Finishes every live packet (end of a replay). */
+  /** Finishes every live packet (end of a replay), with the netfilter steps known so far. */
   flush(): void {
-    this.collect(this.recon.flush());
+    const done = this.recon.flush();
+    this.collect(this.steps ? this.steps.flush(done) : done);
   }
 
   private collect(packets: readonly Packet[]): void {

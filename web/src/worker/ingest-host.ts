@@ -105,6 +105,13 @@ export function createIngestHost(post: (msg: FromWorker) => void): IngestHost {
         core.ingestBatch(new Uint8Array(msg.buf));
         schedule();
         break;
+      case 'depth':
+        core.ingestDepth(new Uint8Array(msg.buf));
+        schedule();
+        break;
+      case 'depth-config':
+        core.setDepth({ netfilter: msg.netfilter });
+        break;
       case 'events':
         core.ingestEvents(msg.events);
         schedule();

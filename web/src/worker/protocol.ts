@@ -93,6 +93,10 @@ export interface WorkerStats {
 
 export type ToWorker =
   | { readonly type: 'batch'; readonly buf: ArrayBuffer }
+  /** A protobuf DepthBatch (notes, netfilter events) of a session with depth, transferred. */
+  | { readonly type: 'depth'; readonly buf: ArrayBuffer }
+  /** The session's depth (SessionInfo.depth): with `netfilter`, packets wait for their steps. */
+  | { readonly type: 'depth-config'; readonly netfilter: boolean }
   | { readonly type: 'events'; readonly events: readonly HopEvent[] }
   | { readonly type: 'topology'; readonly names: readonly (readonly [number, string])[]; readonly local: readonly (readonly [number, string])[] }
   | { readonly type: 'drop-reasons'; readonly entries: readonly (readonly [number, string])[] }

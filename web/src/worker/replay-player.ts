@@ -13,6 +13,7 @@
  */
 import type { Packet } from '../../../shared/packet.js';
 import { Reconstructor } from '../../../shared/reconstruct.js';
+import { NetfilterStepsQueue } from '../../../shared/netfilter/steps-queue.js';
 import type { Recording } from '../api/replay-source.js';
 import type { IngestCore } from './ingest-core.js';
 import type { ReplayControl, ReplayHistogram, ReplayPosition } from './protocol.js';
@@ -102,8 +103,13 @@ export class ReplayPlayer {
   private readonly packets: Packet[] = [];
   private readonly starts: number[] = [];
   private readonly recon: Reconstructor;
+  /** Recordings of netfilter sessions: packets wait for their steps as they did live (server/recording/replay.ts). */
+  private readonly steps: NetfilterStepsQueue | null;
   private bi = 0;
   private ci = 0;
+  /** Next depth mark (note, netfilter event) to apply, and the recorder's clock so far. */
+  private di = 0;
+  private clockT = 0;
   private newestBuilt = 0;
   private built = false;
   /** Build time not yet reported to the core's busy figure. */
@@ -148,6 +154,21 @@ export class ReplayPlayer {
       dropReason: (code) => reasons.get(code) ?? `reason-${code}`,
       ...(opts.isLocal ? { isLocal: opts.isLocal } : {}),
     });
+    this.steps = rec.header.netfilter ? new NetfilterStepsQueue() : null;
+  }
+
+  /** Advances to the recorder's clock points and applies the notes and netfilter events up to file position `bi`. */
+  private marksUpTo(bi: number): void {
+    const clocks = this.rec.clocks;
+    for (let c = clocks[this.ci]; c && c[0] <= bi; c = clocks[++this.ci]) {
+      this.recon.advance(c[1]);
+      if (c[1] > this.clockT) this.clockT = c[1];
+    }
+    const depth = this.rec.depth;
+    for (let d = depth[this.di]; d && d.after <= bi; d = depth[++this.di]) {
+      if ('note' in d) this.recon.pushNote(d.note);
+      else this.steps?.add(d.netfilter);
+    }
   }
 
   start(): void {
@@ -356,20 +377,21 @@ export class ReplayPlayer {
     if (this.stopped || this.built) return;
     const started = this.host.now();
     const events = this.rec.fileEvents;
-    const clocks = this.rec.clocks;
     const end = Math.min(events.length, this.bi + Math.max(1, this.opts.sliceEvents ?? BUILD_SLICE));
     for (; this.bi < end; this.bi++) {
       // The recorder's clock points, where it advanced its live reconstruction between events.
-      for (let c = clocks[this.ci]; c && c[0] <= this.bi; c = clocks[++this.ci]) this.recon.advance(c[1]);
+      this.marksUpTo(this.bi);
       const ev = events[this.bi];
       if (!ev) continue;
       this.recon.push(ev);
       if (ev.t > this.newestBuilt) this.newestBuilt = ev.t;
     }
     let out = this.recon.drain();
+    if (this.steps) out = this.steps.pass(out, this.clockT);
     if (this.bi >= events.length) {
-      for (let c = clocks[this.ci]; c; c = clocks[++this.ci]) this.recon.advance(c[1]);
-      out = out.concat(this.recon.flush());
+      this.marksUpTo(Infinity);
+      const rest = this.recon.drain().concat(this.recon.flush());
+      out = out.concat(this.steps ? this.steps.flush(rest) : rest);
       this.built = true;
     }
     for (const p of out) this.insert(p);
