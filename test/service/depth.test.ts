@@ -31,7 +31,7 @@ import { sendUdp } from '../../server/lab/traffic.js';
 import { hoptraceTables } from '../../server/netfilter/nft.js';
 import { NEEDS_ROOT } from '../helpers/root.js';
 import { randomPrefix } from '../helpers/cli.js';
-import type { SyntheticSource} from './helpers.js';
+import type { SyntheticSource } from './helpers.js';
 import {
   NS_A, NS_B, api, connect, isRoot, myBpftracePids, postJson, runCli, syntheticFactory, waitFor, type TestSocket,
 } from './helpers.js';
