@@ -246,11 +246,16 @@ describe.skipIf(!isRoot)(`sessions with netfilter on a real lab (${NEEDS_ROOT})`
     hook: 'forward', family: 'ip', table: 'filter', chain: 'FORWARD', type: 'rule', verdict: 'drop', rule: `udp dport ${blockedPort} counter drop`,
   });
 
-  it('should name the FORWARD drop rule on the socket, in /packets and in a replay of its recording', async () => {
+  it('should name the FORWARD drop rule on the socket, in /packets and in a replay of its recording; notes in a notes session', async () => {
+    // A notes session with the same filter: a feed (bpftrace) of its own.
+    const withNotes = await postJson<SessionInfo>(svc.url, '/api/sessions', { filter: `udp and dst port ${lab.blockedPort}`, notes: true });
+    expect(withNotes.status, JSON.stringify(withNotes.body)).toBe(201);
+    expect(withNotes.body.depth).toEqual({ netfilter: false, notes: true });
     const created = await postJson<SessionInfo>(svc.url, '/api/sessions', { filter: `udp and dst port ${lab.blockedPort}`, netfilter: true });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const session = created.body;
     expect(session.depth).toEqual({ netfilter: true, notes: false });
+    expect(session.bpftrace.pid).not.toBe(withNotes.body.bpftrace.pid);
     // The trace's table is in the lab's namespaces.
     for (const ns of Object.values(lab.ns)) {
       expect((await hoptraceTables(`/run/netns/${ns}`)).some((t) => t.startsWith(`hoptrace_${process.pid}_`))).toBe(true);
@@ -268,13 +273,27 @@ describe.skipIf(!isRoot)(`sessions with netfilter on a real lab (${NEEDS_ROOT})`
       return r.body.find((p) => p.fate === 'dropped' && p.dport === lab.blockedPort && p.hops.every((h) => inodes.has(h.netns))
         && (p.netfilter ?? []).some((s) => s.verdict === 'drop'));
     };
+    const noted = async (): Promise<Packet | undefined> => {
+      const r = await api<Packet[]>(svc.url, `/api/sessions/${withNotes.body.id}/packets?limit=1000`);
+      return r.body.find((p) => p.fate === 'dropped' && p.dport === lab.blockedPort && p.hops.every((h) => inodes.has(h.netns))
+        && (p.notes ?? []).some((n) => n.kind === 'fib' && n.ns === lab.ns.node));
+    };
     let dropped: Packet | undefined;
+    let withNote: Packet | undefined;
     await waitFor('the drop on the socket and in /packets', async () => {
       await sendUdp(lab.ns.pod1, lab.addr.ext, lab.blockedPort, 1);
       await new Promise((r) => setTimeout(r, 700));
       dropped = await inRest();
-      return onSocket() !== undefined && dropped !== undefined;
+      withNote = await noted();
+      return onSocket() !== undefined && dropped !== undefined && withNote !== undefined;
     }, 40_000, 0);
+    // The notes session: the node's route lookup toward ext, at the node hop it followed; no steps.
+    const fib = withNote?.notes?.find((n) => n.kind === 'fib' && n.ns === lab.ns.node);
+    expect(fib?.data.dst).toBe(lab.addr.ext);
+    expect(withNote?.hops[fib?.afterHop ?? -1]?.ns).toBe(lab.ns.node);
+    expect(withNote?.netfilter).toBeUndefined();
+    // ... and the netfilter session has no notes.
+    expect(dropped?.notes).toBeUndefined();
 
     expect(onSocket()).toMatchObject({ ns: lab.ns.node, table: 'filter', chain: 'FORWARD', rule: `udp dport ${lab.blockedPort} counter drop`, verdict: 'drop' });
     const step = dropped?.netfilter?.find((s) => s.verdict === 'drop');
