@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { listRecordings, readRecordingMeta, recordingPath, RecordingNameError, validateRecording } from '../../server/recording/index.js';
 import { buildRecording, tempDir } from './fixtures.js';
 import { START_MONO, START_WALL, syntheticEvents } from './synthetic.js';
+import { FORMAT_MAJOR, FORMAT_MINOR } from '../../shared/recording/index.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());
@@ -42,7 +43,7 @@ describe('recordings library', () => {
     const lastT = Math.max(...events.map((e) => e.t));
     expect(meta).toMatchObject({
       name: 'meta.hoptrace', size: good.bytes.length, host: 'testhost', kernel: '6.18.0-test', filter: 'udp',
-      start: Number(START_WALL / 1_000_000n), events: events.length, packets: 0, lost: 0, complete: true, endReason: 'duration', format: '1.0',
+      start: Number(START_WALL / 1_000_000n), events: events.length, packets: 0, lost: 0, complete: true, endReason: 'duration', format: `${FORMAT_MAJOR}.${FORMAT_MINOR}`,
       durationNs: lastT + 1000 - START_MONO,
     });
     const cut = await readRecordingMeta(tmp.file('meta-cut.hoptrace', good.bytes.subarray(0, good.bytes.length - 200)));
