@@ -96,6 +96,30 @@ describe.skipIf(why !== null)(`dashboard on the live service${why ? ` (skipped: 
     await page.close();
   });
 
+  it('should start a netfilter session from the page and name the FORWARD rule that dropped a packet on its timeline', async () => {
+    const { page, errors } = await open(`?ns=${inode(lab.ns.node)}`);
+    await rows(page);
+    await page.getByRole('button', { name: '+ new' }).click();
+    await page.locator('.popover input.field').fill(`udp and dst port ${lab.blockedPort}`);
+    await page.locator('[data-testid="new-netfilter"]').check();
+    await page.locator('[data-testid="new-session-start"]').click();
+    await expect.poll(() => page.locator('[data-testid="status-depth-session"]').textContent(), { timeout: 20_000 }).toBe('netfilter rules');
+    const dropped = page.locator('[data-testid="packet-row"][data-fate="dropped"]').first();
+    await dropped.waitFor({ timeout: 30_000 });
+    await dropped.click();
+    const step = page.locator('[data-testid="depth-step"][data-verdict="drop"]').first();
+    await step.waitFor({ timeout: 10_000 });
+    expect(await step.getAttribute('data-chain')).toBe('ip filter FORWARD');
+    expect(await step.getAttribute('data-hook')).toBe('forward');
+    expect(await step.locator('.rule-text').textContent()).toBe(`'udp dport ${lab.blockedPort} counter drop'`);
+    expect(await page.locator('[data-testid="drop-rule"]').textContent()).toContain(`rule 'udp dport ${lab.blockedPort} counter drop' in ip filter FORWARD`);
+    // The host's tiers, from /api/capabilities, in the status bar.
+    expect(await page.locator('[data-testid="status-tiers"]').textContent()).toMatch(/rule-trace/);
+    await screenshot(page, 'live-netfilter-drop');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('should draw this lab\'s namespaces on the topology', async () => {
     const { page } = await open(`?ns=${inode(lab.ns.node)}`);
     await expect.poll(() => page.locator('[data-testid="ns-node"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-name'))), { timeout: 20_000 })
