@@ -96,14 +96,15 @@ describe.skipIf(why !== null)(`dashboard on the live service${why ? ` (skipped: 
     await page.close();
   });
 
-  it('should start a netfilter session from the page and name the FORWARD rule that dropped a packet on its timeline', async () => {
+  it('should start a netfilter + notes session from the page and show the FORWARD rule and the route lookup on the dropped packet\'s timeline', async () => {
     const { page, errors } = await open(`?ns=${inode(lab.ns.node)}`);
     await rows(page);
     await page.getByRole('button', { name: '+ new' }).click();
     await page.locator('.popover input.field').fill(`udp and dst port ${lab.blockedPort}`);
     await page.locator('[data-testid="new-netfilter"]').check();
+    await page.locator('[data-testid="new-notes"]').check();
     await page.locator('[data-testid="new-session-start"]').click();
-    await expect.poll(() => page.locator('[data-testid="status-depth-session"]').textContent(), { timeout: 20_000 }).toBe('netfilter rules');
+    await expect.poll(() => page.locator('[data-testid="status-depth-session"]').textContent(), { timeout: 20_000 }).toBe('netfilter rules + notes');
     const dropped = page.locator('[data-testid="packet-row"][data-fate="dropped"]').first();
     await dropped.waitFor({ timeout: 30_000 });
     await dropped.click();
@@ -112,6 +113,10 @@ describe.skipIf(why !== null)(`dashboard on the live service${why ? ` (skipped: 
     expect(await step.getAttribute('data-chain')).toBe('ip filter FORWARD');
     expect(await step.getAttribute('data-hook')).toBe('forward');
     expect(await step.locator('.rule-text').textContent()).toBe(`'udp dport ${lab.blockedPort} counter drop'`);
+    // The node's route lookup toward ext, as a note at its hop.
+    const note = page.locator('[data-testid="depth-note"][data-kind="fib"]').filter({ hasText: lab.addr.ext }).first();
+    await note.waitFor({ timeout: 10_000 });
+    expect(await note.textContent()).toContain(`route ${lab.addr.ext}: table main → dev eth-node`);
     expect(await page.locator('[data-testid="drop-rule"]').textContent()).toContain(`rule 'udp dport ${lab.blockedPort} counter drop' in ip filter FORWARD`);
     // The host's tiers, from /api/capabilities, in the status bar.
     expect(await page.locator('[data-testid="status-tiers"]').textContent()).toMatch(/rule-trace/);
