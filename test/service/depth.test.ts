@@ -26,6 +26,7 @@ import { decodeBatch } from '../../shared/wire.js';
 import { batchBytes, type SubscribeAck } from '../../shared/stream-events.js';
 import { startService, type RunningService } from '../../server/service/index.js';
 import type { NetfilterSource, NetfilterSourceEvents } from '../../server/service/depth.js';
+import { CannotTraceError } from '../../server/trace-session.js';
 import { labDown, labFor, labUp, type Lab } from '../../server/lab/lab.js';
 import { sendUdp } from '../../server/lab/traffic.js';
 import { hoptraceTables } from '../../server/netfilter/nft.js';
@@ -45,11 +46,17 @@ const CAPS: Capabilities = {
 
 /** Stands in for nft: the test says which events it "saw". */
 class FakeNetfilter extends EventEmitter<NetfilterSourceEvents> implements NetfilterSource {
+  /** The next start fails as nft's preflight does on a host without nftables. */
+  static failNext = false;
   filter: FilterAst | undefined;
   stopped = false;
   readonly netns = new Set<number>();
   async start(filter: FilterAst): Promise<void> {
     this.filter = filter;
+    if (FakeNetfilter.failNext) {
+      FakeNetfilter.failNext = false;
+      throw new CannotTraceError(['netfilter tracing needs nft (nftables): install it with `apt-get install nftables`.']);
+    }
     if (filter.kind === 'all') this.emit('warning', 'netfilter tracing without a filter: limited to 100 packets/s per namespace');
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -203,6 +210,24 @@ describe('sessions with depth (synthetic sources)', () => {
     expect(plainPackets[0]?.netfilter).toBeUndefined();
     expect(plainPackets[0]?.notes).toBeUndefined();
     expect(b.depth).toEqual([]);
+  });
+
+  it('should refuse a netfilter session the host cannot trace, naming the fix, and stop its bpftrace', async () => {
+    FakeNetfilter.failNext = true;
+    const before = hops.made.length;
+    const r = await postJson<ApiErrorBody>(svc.url, '/api/sessions', { filter: 'tcp port 4242', netfilter: true });
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe('cannot-trace');
+    expect(r.body.error.message).toContain('apt-get install nftables');
+    // Its bpftrace started beside the failed nft trace, and was stopped with it.
+    const src = hops.made[before];
+    expect(src?.stopped).toBe(true);
+    const list = await api<{ sessions: SessionInfo[] }>(svc.url, '/api/sessions');
+    expect(list.body.sessions.some((x) => x.filter === 'tcp port 4242')).toBe(false);
+    // The filter is free again: a retry gets a fresh feed.
+    const again = await postJson<SessionInfo>(svc.url, '/api/sessions', { filter: 'tcp port 4242', netfilter: true });
+    expect(again.status).toBe(201);
+    expect(hops.made.length).toBe(before + 2);
   });
 
   it('should keep the CLI rule without a filter: the netfilter trace is rate-limited and the session says so', async () => {

@@ -4,6 +4,7 @@
  * guards below check payloads at the browser's boundary before anything trusts them.
  */
 import type { Topology } from '../../../shared/topology/model.js';
+import type { ProbeTiers } from '../../../shared/netfilter/depth.js';
 import type {
   ApiErrorBody, Capabilities, DropReasonsResponse, HealthResponse, RecordingEntry, RecordingList, RecordingStatus, SessionDepth, SessionInfo,
   SessionList, SessionState,
@@ -38,6 +39,19 @@ export function isTopology(v: unknown): v is Topology {
 
 export function isCapabilities(v: unknown): v is Capabilities {
   return isObject(v) && typeof v.canTrace === 'boolean' && Array.isArray(v.problems);
+}
+
+/** The depth tiers of /api/capabilities (shared/netfilter/depth.ts), checked before the status bar trusts them. */
+export function isProbeTiers(v: unknown): v is ProbeTiers {
+  return isObject(v) && Array.isArray(v.areas) && Array.isArray(v.deepScripts)
+    && v.areas.every((a) => isObject(a) && typeof a.area === 'string' && (a.tier === null || typeof a.tier === 'string') && Array.isArray(a.options)
+      && a.options.every((o) => isObject(o) && typeof o.tier === 'string' && typeof o.available === 'boolean' && typeof o.shows === 'string'));
+}
+
+/** What a session traces beyond hops, as a short label ('' for none). */
+export function depthLabel(s: Pick<SessionInfo, 'depth'>): string {
+  const parts = [s.depth?.netfilter ? 'netfilter' : '', s.depth?.notes ? 'notes' : ''].filter(Boolean);
+  return parts.join(' + ');
 }
 
 export function isHealth(v: unknown): v is HealthResponse {

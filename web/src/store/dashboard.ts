@@ -383,7 +383,8 @@ export function createDashboard(env: DashboardEnv) {
       if (s) return s;
       notify({ kind: 'warning', title: `Session ${url.session} is gone`, body: 'It ended (sessions nobody watches stop after a while). Showing a new session instead.' });
     }
-    const open = list.sessions.find((x) => x.filter === '' && x.state !== 'failed' && x.state !== 'stopped');
+    // A session someone started with depth costs more (nft tables, more probes): not the default view.
+    const open = list.sessions.find((x) => x.filter === '' && !x.depth?.netfilter && !x.depth?.notes && x.state !== 'failed' && x.state !== 'stopped');
     if (open) return open;
     return rest.post('/api/sessions', { filter: '' }, isSessionInfo);
   }
