@@ -57,98 +57,135 @@ const U64_MAX = (1n << 64n) - 1n;
 
 /** Reads a decimal field and the space after it; -1 when it is not one (exact below 2^53). */
 function decimal(line: string): number {
+  // A local index in the loop, `pos` written once: the module variable lives in memory.
   const start = pos;
+  let i = start;
   let v = 0;
-  for (let c = line.charCodeAt(pos); c !== SPACE; c = line.charCodeAt(++pos)) {
-    if (!(c >= 48 && c <= 57)) return -1;
+  for (let c = line.charCodeAt(i); c !== SPACE; c = line.charCodeAt(++i)) {
+    if (!(c >= 48 && c <= 57)) {
+      pos = i;
+      return -1;
+    }
     v = v * 10 + (c - 48);
   }
-  if (pos === start) return -1;
-  pos++;
-  return v;
-}
-
-/** Reads a decimal field as text (IPv6 halves: up to 2^64); '' when it is not one. */
-function decimalText(line: string): string {
-  const start = pos;
-  for (let c = line.charCodeAt(pos); c !== SPACE; c = line.charCodeAt(++pos)) {
-    if (!(c >= 48 && c <= 57)) return '';
-  }
-  if (pos === start) return '';
-  return line.slice(start, pos++);
+  pos = i + 1;
+  return i === start ? -1 : v;
 }
 
 /**
  * Reads the lowercase hex skb field; '' when it is not one. Addresses recur (the kernel reuses
- * sk_buffs): each is one string, found by its low 48 bits without building it. A slice would
- * also keep the whole line alive as long as the event.
+ * sk_buffs): each is one string, found by its value (two 32-bit halves and its length, exact up
+ * to 16 digits) without building it. A slice would also keep the whole line alive as long as
+ * the event.
  */
 function hex(line: string): string {
   const start = pos;
-  let low = 0;
-  for (let c = line.charCodeAt(pos); c !== SPACE; c = line.charCodeAt(++pos)) {
+  let i = start;
+  let lo = 0;
+  let hi = 0;
+  for (let c = line.charCodeAt(i); c !== SPACE; c = line.charCodeAt(++i)) {
     const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
     if (d < 0) return '';
-    low = (low % 0x100000000000) * 16 + d;
+    // Integer shifts, not `low * 16 % 2^44`: a floating-point modulo is a library call.
+    hi = (hi << 4) | (lo >>> 28);
+    lo = (lo << 4) | d;
   }
-  const len = pos - start;
+  pos = i;
+  const len = i - start;
   if (len === 0) return '';
-  const cached = skbCache.get(low);
-  if (cached !== undefined && cached.length === len && line.startsWith(cached, start)) {
+  if (len > 16) return flatCopy(line, start, pos++);
+  const k = Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) >>> (32 - SKB_BITS);
+  const cached = skbText[k] as string;
+  if (skbLen[k] === len && skbLo[k] === lo && skbHi[k] === hi) {
     pos++;
     return cached;
   }
-  // A flat copy, not a slice of the line.
-  const s = JSON.parse(`"${line.slice(start, pos++)}"`) as string;
-  if (skbCache.size >= CACHE_MAX) skbCache.clear();
-  skbCache.set(low, s);
+  const s = flatCopy(line, start, pos++);
+  skbText[k] = s;
+  skbLen[k] = len;
+  skbLo[k] = lo;
+  skbHi[k] = hi;
   return s;
+}
+
+/** line[start, end) as a string of its own (a slice of 13 characters or more would point into the line). */
+function flatCopy(line: string, start: number, end: number): string {
+  return JSON.parse(`"${line.slice(start, end)}"`) as string;
 }
 
 // Addresses and device names repeat from line to line: one string each, shared by every event
 // (cheaper than building it, smaller for consumers that keep events, and equal strings compare
-// by pointer). Bounded: cleared when full.
-const CACHE_MAX = 65536;
-const v4Cache = new Map<number, string>();
-const v6Cache = new Map<string, string>();
-const skbCache = new Map<number, string>();
-const ifnameCache = new Map<number, string>();
+// by pointer). The caches are direct-mapped tables indexed by a hash of the value, checked
+// against the value itself (a collision just replaces the entry): no Map, no boxed number keys.
+const SKB_BITS = 14;
+const skbText: string[] = new Array<string>(1 << SKB_BITS).fill('');
+const skbLen = new Uint8Array(1 << SKB_BITS);
+const skbLo = new Int32Array(1 << SKB_BITS);
+const skbHi = new Int32Array(1 << SKB_BITS);
+const V4_BITS = 12;
+const v4Text_: string[] = new Array<string>(1 << V4_BITS).fill('');
+const v4Raw = new Int32Array(1 << V4_BITS);
+const V6_BITS = 10;
+/** The two decimal fields as printed (`s0 s1`), and the address they spell. */
+const v6Key: string[] = new Array<string>(1 << V6_BITS).fill('');
+const v6Text_: string[] = new Array<string>(1 << V6_BITS).fill('');
+const IF_BITS = 10;
+const ifText: string[] = new Array<string>(1 << IF_BITS).fill('');
+const ifNetns = new Float64Array(1 << IF_BITS);
+const ifIndex = new Float64Array(1 << IF_BITS);
 
 /** Dotted quad of a raw IPv4 u32 (the same text as rawV4ToString, without the generic path). */
 function v4Text(raw: number): string {
-  let s = v4Cache.get(raw);
-  if (s === undefined) {
-    s = `${raw & 0xff}.${(raw >>> 8) & 0xff}.${(raw >>> 16) & 0xff}.${raw >>> 24}`;
-    if (v4Cache.size >= CACHE_MAX) v4Cache.clear();
-    v4Cache.set(raw, s);
-  }
+  const i = Math.imul(raw, 0x9e3779b1) >>> (32 - V4_BITS);
+  const cached = v4Text_[i] as string;
+  if (v4Raw[i] === (raw | 0) && cached !== '') return cached;
+  const s = `${raw & 0xff}.${(raw >>> 8) & 0xff}.${(raw >>> 16) & 0xff}.${raw >>> 24}`;
+  v4Text_[i] = s;
+  v4Raw[i] = raw;
   return s;
 }
 
-/** Text of a raw IPv6 address from its two decimal halves; null when a half is out of range. */
-function v6Text(hi: string, lo: string): string | null {
-  const key = `${hi}/${lo}`;
-  let s = v6Cache.get(key);
-  if (s === undefined) {
-    const h = BigInt(hi);
-    const l = BigInt(lo);
-    if (h > U64_MAX || l > U64_MAX) return null;
-    s = rawV6ToString(h, l);
-    if (v6Cache.size >= CACHE_MAX) v6Cache.clear();
-    v6Cache.set(key, s);
+/**
+ * Reads an IPv6 address: two decimal fields (raw u64 halves, up to 2^64, so not numbers) and the
+ * spaces after them. Returns null when they are not that.
+ */
+function v6Address(line: string): string | null {
+  const start = pos;
+  let h = 0;
+  for (let f = 0; f < 2; f++) {
+    const fieldStart = pos;
+    for (let c = line.charCodeAt(pos); c !== SPACE; c = line.charCodeAt(++pos)) {
+      if (!(c >= 48 && c <= 57)) return null;
+      h = Math.imul(h, 31) + c;
+    }
+    if (pos === fieldStart) return null;
+    pos++;
   }
+  const end = pos - 1;
+  const i = Math.imul(h, 0x9e3779b1) >>> (32 - V6_BITS);
+  const key = v6Key[i] as string;
+  if (key.length === end - start && key !== '' && line.startsWith(key, start)) return v6Text_[i] as string;
+  const text = line.slice(start, end);
+  const sep = text.indexOf(' ');
+  const hi = BigInt(text.slice(0, sep));
+  const lo = BigInt(text.slice(sep + 1));
+  if (hi > U64_MAX || lo > U64_MAX) return null;
+  const s = rawV6ToString(hi, lo);
+  v6Key[i] = flatCopy(text, 0, text.length);
+  v6Text_[i] = s;
   return s;
 }
 
 /** The rest of the line from `pos` (the device name), reusing the string last seen for this device. */
 function ifnameAt(line: string, netns: number, ifindex: number): string {
   if (pos >= line.length) return '';
-  const key = netns * 4096 + (ifindex & 4095);
-  const cached = ifnameCache.get(key);
-  if (cached !== undefined && cached.length === line.length - pos && line.startsWith(cached, pos)) return cached;
+  const i = Math.imul((netns | 0) ^ Math.imul(ifindex | 0, 0x85ebca6b), 0x9e3779b1) >>> (32 - IF_BITS);
+  const cached = ifText[i] as string;
+  if (ifNetns[i] === netns && ifIndex[i] === ifindex && cached.length === line.length - pos && cached !== '' && line.startsWith(cached, pos)) return cached;
   const s = line.slice(pos);
-  if (ifnameCache.size >= CACHE_MAX) ifnameCache.clear();
-  ifnameCache.set(key, s);
+  ifText[i] = s;
+  ifNetns[i] = netns;
+  ifIndex[i] = ifindex;
   return s;
 }
 
@@ -202,14 +239,10 @@ export function parseHopLine(line: string): HopEvent | null {
     src = v4Text(s0);
     dst = v4Text(d0);
   } else {
-    const s0 = decimalText(line);
-    const s1 = decimalText(line);
-    const d0 = decimalText(line);
-    const d1 = decimalText(line);
-    if (s0 === '' || s1 === '' || d0 === '' || d1 === '') return null;
-    const a = v6Text(s0, s1);
-    const b = v6Text(d0, d1);
-    if (a === null || b === null) return null;
+    const a = v6Address(line);
+    if (a === null) return null;
+    const b = v6Address(line);
+    if (b === null) return null;
     src = a;
     dst = b;
   }

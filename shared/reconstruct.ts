@@ -19,6 +19,7 @@
 import type { HopEvent, HopNote } from './hop-event.js';
 import { protoName } from './hop-event.js';
 import type { Packet, Hop, Fate, DropInfo, NatRewrite, Tuple, PacketNote } from './packet.js';
+import { CloneIndex, cloneKeyHash, keyChanged } from './clone-index.js';
 import { HopStore, STORE_NUM, STORE_REFS, F_T, F_SEQ, F_CPU, F_NETNS, F_IFINDEX, F_FAMILY, F_PROTO, F_LEN, F_IPID, F_SPORT, F_DPORT, F_ICMPTYPE, F_ICMPID, F_TCPFLAGS, F_TCPSEQ, F_REASON, R_KIND, R_SKB, R_IFNAME, R_SRC, R_DST } from './hop-store.js';
 
 export interface ReconstructOptions {
@@ -51,20 +52,75 @@ export interface ReconstructStats {
   orphans: number;
 }
 
-/** A packet being followed: its events are a chain of slots in the HopStore. */
-interface LivePacket {
-  readonly skb: string;
+/**
+ * The packets being followed, as a table (one row per packet, rows recycled) rather than an
+ * object each: a packet lives for tens of milliseconds at least, long enough for an object to be
+ * copied and promoted by the collector. A packet's events are a chain of slots in the HopStore.
+ */
+class LivePackets {
   /** First and latest event (store slots), and how many there are. */
-  readonly first: number;
-  last: number;
-  count: number;
-  cloneOf: string | null;
-  /** cloneKey of the latest event, kept up to date only when the headers change (building it is not free). */
-  key: string;
-  /** Keys this packet had before NAT changed its headers: forgotten with it when it finishes. */
-  oldKeys: string[] | null;
+  first: Int32Array = new Int32Array(256);
+  last: Int32Array = new Int32Array(256);
+  count: Int32Array = new Int32Array(256);
+  /** Event whose clone key is the packet's current one, and that key's hash (shared/clone-index.ts). */
+  keySlot: Int32Array = new Int32Array(256);
+  keyHash: Int32Array = new Int32Array(256);
+  skb: string[] = new Array<string>(256).fill('');
+  cloneOf: Array<string | null> = new Array<string | null>(256).fill(null);
   /** packetId, once something asked for it (a clone names its original). */
-  id: string | null;
+  id: Array<string | null> = new Array<string | null>(256).fill(null);
+  /** Keys the packet had before NAT changed its headers, as (event, hash) pairs: forgotten with it when it finishes. */
+  oldKeys: Array<number[] | null> = new Array<number[] | null>(256).fill(null);
+  private used = 0;
+  /** Free rows, linked through `count`. */
+  private freeHead = -1;
+
+  alloc(skb: string, s: number, hash: number, cloneOf: string | null): number {
+    let p = this.freeHead;
+    if (p >= 0) this.freeHead = this.count[p] as number;
+    else {
+      if (this.used === this.first.length) this.grow();
+      p = this.used++;
+    }
+    this.first[p] = s;
+    this.last[p] = s;
+    this.count[p] = 1;
+    this.keySlot[p] = s;
+    this.keyHash[p] = hash;
+    this.skb[p] = skb;
+    this.cloneOf[p] = cloneOf;
+    this.id[p] = null;
+    this.oldKeys[p] = null;
+    return p;
+  }
+
+  free(p: number): void {
+    this.oldKeys[p] = null;
+    this.cloneOf[p] = null;
+    this.id[p] = null;
+    this.count[p] = this.freeHead;
+    this.freeHead = p;
+  }
+
+  private grow(): void {
+    const n = this.first.length * 2;
+    const widen = (a: Int32Array): Int32Array => {
+      const b = new Int32Array(n);
+      b.set(a);
+      return b;
+    };
+    this.first = widen(this.first);
+    this.last = widen(this.last);
+    this.count = widen(this.count);
+    this.keySlot = widen(this.keySlot);
+    this.keyHash = widen(this.keyHash);
+    for (let i = this.skb.length; i < n; i++) {
+      this.skb.push('');
+      this.cloneOf.push(null);
+      this.id.push(null);
+      this.oldKeys.push(null);
+    }
+  }
 }
 
 /** One CPU's waiting events (store slots), in time order (a CPU's events arrive in order, but nothing relies on it). */
@@ -161,29 +217,6 @@ export function defaultDropReason(code: number): string {
   return `reason-${code}`;
 }
 
-/** Key of a packet's headers that NAT does not touch plus its tuple: equal keys across skbs mean a clone. */
-function cloneKey(st: HopStore, s: number): string {
-  const n = st.num;
-  const r = st.ref;
-  const o = s * STORE_NUM;
-  const q = s * STORE_REFS;
-  return `${n[o + F_FAMILY]}|${n[o + F_PROTO]}|${n[o + F_IPID]}|${n[o + F_LEN]}|${n[o + F_TCPSEQ]}|${n[o + F_ICMPID]}|${r[q + R_SRC]}|${n[o + F_SPORT]}|${r[q + R_DST]}|${n[o + F_DPORT]}`;
-}
-
-/** Whether two events have different clone keys, without building them. */
-function keyChanged(st: HopStore, a: number, b: number): boolean {
-  const n = st.num;
-  const r = st.ref;
-  const oa = a * STORE_NUM;
-  const ob = b * STORE_NUM;
-  const qa = a * STORE_REFS;
-  const qb = b * STORE_REFS;
-  return n[oa + F_IPID] !== n[ob + F_IPID] || n[oa + F_LEN] !== n[ob + F_LEN] || n[oa + F_SPORT] !== n[ob + F_SPORT]
-    || n[oa + F_DPORT] !== n[ob + F_DPORT] || r[qa + R_SRC] !== r[qb + R_SRC] || r[qa + R_DST] !== r[qb + R_DST]
-    || n[oa + F_TCPSEQ] !== n[ob + F_TCPSEQ] || n[oa + F_ICMPID] !== n[ob + F_ICMPID] || n[oa + F_PROTO] !== n[ob + F_PROTO]
-    || n[oa + F_FAMILY] !== n[ob + F_FAMILY];
-}
-
 /** Could `ev` be the next hop of the packet whose latest hop is `prev`? */
 export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number): boolean {
   if (prev.kind === 'drop' || prev.kind === 'consume') return false;
@@ -259,9 +292,11 @@ export class Reconstructor {
   /** Every event the engine holds, waiting in `queue` or part of a live packet. */
   private readonly store = new HopStore();
   private readonly queue = new ReorderBuffer(this.store);
-  private readonly live = new Map<string, LivePacket>();
+  private readonly packets = new LivePackets();
+  /** skb → its live packet (a row of `packets`). Insertion order is creation order: idle packets finish in it. */
+  private readonly live = new Map<string, number>();
   /** Latest live packet per clone key, for spotting clones. */
-  private readonly bySignature = new Map<string, LivePacket>();
+  private readonly bySignature = new CloneIndex(this.store);
   private seq = 0;
   private newest = 0;
   /** Time up to which events have been released in order. */
@@ -334,7 +369,8 @@ export class Reconstructor {
   flush(): Packet[] {
     this.release(Number.POSITIVE_INFINITY);
     const st = this.store;
-    const rest = [...this.live.values()].sort((a, b) => st.t(a.first) - st.t(b.first));
+    const first = this.packets.first;
+    const rest = [...this.live.values()].sort((a, b) => st.t(first[a] as number) - st.t(first[b] as number));
     for (const p of rest) this.finish(p);
     return this.drain();
   }
@@ -355,45 +391,53 @@ export class Reconstructor {
 
   private place(s: number): void {
     const st = this.store;
+    const P = this.packets;
     const skb = st.ref[s * STORE_REFS + R_SKB] as string;
-    let p = this.live.get(skb);
-    if (p && !continuesAt(st, p.last, s, this.opts.maxGapNs)) {
+    let p = this.live.get(skb) ?? -1;
+    if (p >= 0 && !continuesAt(st, P.last[p] as number, s, this.opts.maxGapNs)) {
       this.finish(p);
-      p = undefined;
+      p = -1;
     }
-    if (!p) {
-      const key = cloneKey(st, s);
-      p = { skb, first: s, last: s, count: 1, cloneOf: this.findOriginal(s, skb, key), key, oldKeys: null, id: null };
+    if (p < 0) {
+      const hash = cloneKeyHash(st, s);
+      p = P.alloc(skb, s, hash, this.findOriginal(s, skb, hash));
       this.live.set(skb, p);
     } else {
-      st.next[p.last] = s;
-      p.count++;
-      if (keyChanged(st, p.last, s)) {
-        (p.oldKeys ??= []).push(p.key);
-        p.key = cloneKey(st, s);
+      const last = P.last[p] as number;
+      st.next[last] = s;
+      P.count[p] = (P.count[p] as number) + 1;
+      if (keyChanged(st, last, s)) {
+        (P.oldKeys[p] ??= []).push(P.keySlot[p] as number, P.keyHash[p] as number);
+        P.keySlot[p] = s;
+        P.keyHash[p] = cloneKeyHash(st, s);
       }
-      p.last = s;
+      P.last[p] = s;
     }
     if (st.isFree(s)) {
       this.finish(p);
     } else {
-      this.bySignature.set(p.key, p);
+      this.bySignature.set(P.keySlot[p] as number, P.keyHash[p] as number, p);
     }
   }
 
-  private findOriginal(s: number, skb: string, key: string): string | null {
-    const orig = this.bySignature.get(key);
-    if (!orig || orig.skb === skb || !this.live.has(orig.skb)) return null;
+  private findOriginal(s: number, skb: string, hash: number): string | null {
+    const orig = this.bySignature.get(s, hash);
+    if (orig < 0) return null;
+    const P = this.packets;
+    const origSkb = P.skb[orig] as string;
+    if (origSkb === skb || !this.live.has(origSkb)) return null;
     const st = this.store;
-    if (st.t(s) - st.t(orig.last) > this.opts.cloneWindowNs || st.field(orig.last, F_NETNS) !== st.field(s, F_NETNS)) return null;
-    return (orig.id ??= packetIdOf(st.t(orig.first), orig.skb));
+    const origLast = P.last[orig] as number;
+    if (st.t(s) - st.t(origLast) > this.opts.cloneWindowNs || st.field(origLast, F_NETNS) !== st.field(s, F_NETNS)) return null;
+    return (P.id[orig] ??= packetIdOf(st.t(P.first[orig] as number), origSkb));
   }
 
   private expire(before: number): void {
     this.expiredAt = before + this.opts.idleNs;
     const st = this.store;
+    const last = this.packets.last;
     for (const p of this.live.values()) {
-      if (st.t(p.last) < before) this.finish(p);
+      if (st.t(last[p] as number) < before) this.finish(p);
     }
     if (this.notes && before - this.notesPrunedAt > this.opts.idleNs) {
       // After finishing: every live packet now had a hop since `before`, so notes older than
@@ -408,20 +452,28 @@ export class Reconstructor {
     }
   }
 
-  private finish(p: LivePacket): void {
-    if (this.live.get(p.skb) === p) this.live.delete(p.skb);
-    if (this.bySignature.get(p.key) === p) this.bySignature.delete(p.key);
-    // Its keys from before NAT too, or they would keep the finished packet alive.
-    if (p.oldKeys) for (const k of p.oldKeys) if (this.bySignature.get(k) === p) this.bySignature.delete(k);
+  private finish(p: number): void {
+    const P = this.packets;
+    const skb = P.skb[p] as string;
+    if (this.live.get(skb) === p) this.live.delete(skb);
+    this.bySignature.deleteIf(P.keySlot[p] as number, P.keyHash[p] as number, p);
+    // Its keys from before NAT too, or they would name a finished packet.
+    const old = P.oldKeys[p];
+    if (old) for (let i = 0; i < old.length; i += 2) this.bySignature.deleteIf(old[i] as number, old[i + 1] as number, p);
     const st = this.store;
+    const first = P.first[p] as number;
+    const last = P.last[p] as number;
+    const count = P.count[p] as number;
     // A lone consume says nothing about a path (an skb freed under a stale follow entry).
-    if (p.count === 1 && st.kind(p.last) === 'consume') {
-      st.freeChain(p.first, p.last, p.count);
+    if (count === 1 && st.kind(last) === 'consume') {
+      st.freeChain(first, last, count);
+      P.free(p);
       this.stats.orphans++;
       return;
     }
     const packet = this.toPacket(p);
-    st.freeChain(p.first, p.last, p.count);
+    st.freeChain(first, last, count);
+    P.free(p);
     if (this.opts.accept && !this.opts.accept(packet)) {
       this.stats.rejected++;
       return;
@@ -430,7 +482,11 @@ export class Reconstructor {
     this.out.push(packet);
   }
 
-  private toPacket(p: LivePacket): Packet {
+  private toPacket(p: number): Packet {
+    const P = this.packets;
+    const pFirst = P.first[p] as number;
+    const pLast = P.last[p] as number;
+    const skb = P.skb[p] as string;
     const st = this.store;
     const num = st.num;
     const ref = st.ref;
@@ -440,7 +496,7 @@ export class Reconstructor {
     const hops: Hop[] = [];
     /** The latest hop that was not a free. */
     let prev = -1;
-    for (let s = p.first; s >= 0; s = s === p.last ? -1 : (next[s] as number)) {
+    for (let s = pFirst; s >= 0; s = s === pLast ? -1 : (next[s] as number)) {
       const o = s * STORE_NUM;
       const q = s * STORE_REFS;
       const kind = ref[q + R_KIND] as Hop['event'];
@@ -493,7 +549,7 @@ export class Reconstructor {
       });
       if (!isFree) prev = s;
     }
-    const last = p.last;
+    const last = pLast;
     const lastKind = st.kind(last);
     let fate: Fate = 'unknown';
     let fateBy: Packet['fateBy'] = 'none';
@@ -516,10 +572,10 @@ export class Reconstructor {
       fate = 'delivered';
       fateBy = 'local-address';
     }
-    const f = p.first;
+    const f = pFirst;
     const fo = f * STORE_NUM;
     const fq = f * STORE_REFS;
-    const id = p.id ?? packetIdOf(num[fo + F_T] as number, p.skb);
+    const id = P.id[p] ?? packetIdOf(num[fo + F_T] as number, skb);
     const family = num[fo + F_FAMILY] === 6 ? 6 : 4;
     const proto = protoName(num[fo + F_PROTO] as number);
     const src = ref[fq + R_SRC] as string;
@@ -527,9 +583,9 @@ export class Reconstructor {
     const sport = num[fo + F_SPORT] as number;
     const dport = num[fo + F_DPORT] as number;
     if (this.notes) {
-      return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, hops, cloneOf: p.cloneOf, notes: this.takeNotes(p.skb, hops) };
+      return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, hops, cloneOf: P.cloneOf[p] ?? null, notes: this.takeNotes(skb, hops) };
     }
-    return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, hops, cloneOf: p.cloneOf };
+    return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, hops, cloneOf: P.cloneOf[p] ?? null };
   }
 
   /**
@@ -567,8 +623,22 @@ function bytesToHex(bytes: Uint8Array): string {
   return s;
 }
 
+/** 36^6: below it, and for each part of a larger time, Number#toString(36) is fast. */
+const B36_SPLIT = 2_176_782_336;
+
+/**
+ * `t.toString(36)`. For large integers (kernel times are ~10^13 ns) that call is slow (~0.4 µs
+ * here, once per packet): split into two parts it is several times faster, same digits.
+ */
+function base36(t: number): string {
+  if (!(t >= B36_SPLIT && t <= Number.MAX_SAFE_INTEGER && Math.floor(t) === t)) return t.toString(36);
+  const hi = Math.floor(t / B36_SPLIT);
+  const lo = (t - hi * B36_SPLIT).toString(36);
+  return `${hi.toString(36)}${'00000'.slice(lo.length - 1)}${lo}`;
+}
+
 function packetIdOf(t: number, skb: string): string {
-  return `${t.toString(36)}-${skb}`;
+  return `${base36(t)}-${skb}`;
 }
 
 export function packetId(first: HopEvent): string {
