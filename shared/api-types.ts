@@ -219,6 +219,8 @@ export interface RecordingEntry {
   /** Host and kernel release it was recorded on. */
   readonly host: string;
   readonly kernel: string;
+  /** What the recorded session traced beyond hops (its netfilter steps and notes replay with it); absent when unreadable. */
+  readonly depth?: SessionDepth;
   /** The recorder finished the file (false: still recording, crashed, disk full, or an upload cut short). */
   readonly complete: boolean;
   readonly endReason: string | null;

@@ -59,6 +59,8 @@ export interface RecordingMeta {
   readonly endReason: string | null;
   /** Format version, e.g. "1.0". */
   readonly format: string;
+  /** What the recorded session traced beyond hops (format 1.1 headers; false for older files). */
+  readonly depth: { readonly netfilter: boolean; readonly notes: boolean };
 }
 
 /** Metadata of one recording; throws RecordingError when it is not a readable recording. */
@@ -85,6 +87,7 @@ export async function readRecordingMeta(path: string): Promise<RecordingMeta> {
       complete: tail.end !== null,
       endReason: tail.end?.reason ?? null,
       format: `${file.preamble.major}.${file.preamble.minor}`,
+      depth: { netfilter: h.netfilter === true, notes: h.notes === true },
     };
   } finally {
     await file.close();

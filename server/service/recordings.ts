@@ -361,6 +361,7 @@ function entryFor(path: string, meta: RecordingMeta | string, running: ReadonlyM
     filter: meta.filter,
     host: meta.host,
     kernel: meta.kernel,
+    depth: meta.depth,
     complete: meta.complete,
     endReason: meta.endReason,
     recording: live !== undefined,

@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiErrorBody, Capabilities, RecordingStatus, SessionInfo } from '../../shared/api-types.js';
+import type { ApiErrorBody, Capabilities, RecordingList, RecordingStatus, SessionInfo } from '../../shared/api-types.js';
 import type { FilterAst } from '../../shared/filter/index.js';
 import type { HopEvent, HopNote } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
@@ -330,6 +330,8 @@ describe.skipIf(!isRoot)(`sessions with netfilter on a real lab (${NEEDS_ROOT})`
     // The recording keeps the steps: `replay --json` attaches them as the session did live.
     const stopped = await api<{ name: string }>(svc.url, `/api/sessions/${session.id}/recording`, { method: 'DELETE' });
     expect(stopped.status).toBe(200);
+    const library = await api<RecordingList>(svc.url, '/api/recordings');
+    expect(library.body.recordings.find((x) => x.name === `depth-${lab.prefix}`)?.depth).toEqual({ netfilter: true, notes: false });
     const r = await runCli(['replay', '--json', join(dataDir, `depth-${lab.prefix}.hoptrace`)]);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const replayed = String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)

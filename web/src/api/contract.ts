@@ -49,7 +49,7 @@ export function isProbeTiers(v: unknown): v is ProbeTiers {
 }
 
 /** What a session traces beyond hops, as a short label ('' for none). */
-export function depthLabel(s: Pick<SessionInfo, 'depth'>): string {
+export function depthLabel(s: { readonly depth?: SessionInfo['depth'] }): string {
   const parts = [s.depth?.netfilter ? 'netfilter' : '', s.depth?.notes ? 'notes' : ''].filter(Boolean);
   return parts.join(' + ');
 }
