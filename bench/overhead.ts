@@ -3,7 +3,7 @@
  * node namespace) with nothing attached, and with each tracer attached, as a ratio to the
  * untraced runs of the same round. Needs root.
  *
- *   npx tsx bench/overhead.ts [--rounds 3] [--seconds 5] [--json]
+ *   npx tsx bench/overhead.ts [--rounds 3] [--seconds 5] [--only a,b] [--program x.bt,y.bt] [--json]
  *
  * Conditions (the tracers' output goes to /dev/null unless noted):
  *   untraced           nothing attached
@@ -22,6 +22,7 @@
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { labFor, labUp, labDown, type Lab } from '../server/lab/lab.js';
 
@@ -159,12 +160,30 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 
-export async function benchOverhead(opts: { rounds?: number; seconds?: number; only?: readonly string[]; log?: (l: string) => void } = {}): Promise<OverheadResult> {
+/**
+ * A bpftrace program file as a condition (`--program a.bt,b.bt`), for comparing probe variants while
+ * working on them. The program must print READY from BEGIN, as the hop programs do.
+ */
+export function programCondition(file: string): Condition {
+  return {
+    name: basename(file),
+    description: `bpftrace ${file}`,
+    start: async () => {
+      const { child } = await startUntil(['bpftrace', file], /READY/, { stdout: 'pipe' });
+      return { children: [child], note: () => undefined };
+    },
+  };
+}
+
+export async function benchOverhead(opts: { rounds?: number; seconds?: number; only?: readonly string[]; programs?: readonly string[]; log?: (l: string) => void } = {}): Promise<OverheadResult> {
   if (process.getuid?.() !== 0) throw new Error('the overhead benchmark needs root (it builds a lab and attaches probes)');
   const rounds = opts.rounds ?? 3;
   const seconds = opts.seconds ?? 5;
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const conditions = CONDITIONS.filter((c) => c.name === 'untraced' || !opts.only || opts.only.includes(c.name));
+  const conditions = [
+    ...CONDITIONS.filter((c) => c.name === 'untraced' || !opts.only || opts.only.includes(c.name)),
+    ...(opts.programs ?? []).map(programCondition),
+  ];
   const loadBefore = (await execa('uptime')).stdout.trim();
   const lab = labFor(`bo${randomBytes(3).toString('hex')}`);
   await labUp(lab);
@@ -221,7 +240,7 @@ export async function benchOverhead(opts: { rounds?: number; seconds?: number; o
 }
 
 if (process.argv[1]?.endsWith('overhead.ts')) {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, only: { type: 'string' }, json: { type: 'boolean', default: false } } });
-  const r = await benchOverhead({ rounds: Number(values.rounds), seconds: Number(values.seconds), ...(values.only ? { only: values.only.split(',') } : {}) });
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, only: { type: 'string' }, program: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const r = await benchOverhead({ rounds: Number(values.rounds), seconds: Number(values.seconds), ...(values.only ? { only: values.only.split(',') } : {}), ...(values.program ? { programs: values.program.split(',') } : {}) });
   process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : `${JSON.stringify(r, null, 2)}\n`);
 }
