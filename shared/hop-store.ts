@@ -9,8 +9,12 @@
  * marked and compacted: that was most of the pipeline's cost. Copied into typed arrays, the
  * parser's HopEvent dies young (almost free to collect) and the held events cost the collector
  * nothing to trace. Strings (kind, skb, device, addresses) are shared, not copied: the parser
- * interns them. Slots are recycled through a free list; a packet's events are a chain through
- * `next`, so a finished packet returns all its slots at once.
+ * interns them. A packet's events are a chain through `next`.
+ *
+ * Slots are handed out in order, going round the arrays and skipping those still in use, rather
+ * than from a free list: events are read back (released from the reorder buffer) in about the
+ * order they came, so the reads walk memory forwards and the processor's prefetching hides most
+ * of the misses; a free list scatters them.
  */
 import type { HopEvent, HopKind } from './hop-event.js';
 
@@ -47,14 +51,15 @@ export class HopStore {
   num: Float64Array;
   /** String fields, REFS per slot. */
   ref: string[];
-  /** Next event of the same packet (or the next free slot), -1 at the end. */
+  /** Next event of the same packet, -1 at the end. */
   next: Int32Array;
+  /** 1 for a slot in use. */
+  private inUse: Uint8Array;
   /** Captured bytes by slot; null until an event carries them (most traces never do). */
   heads: Array<Uint8Array | undefined> | null = null;
   private capacity: number;
-  /** Slots handed out at least once; slots from `used` on were never used. */
-  private used = 0;
-  private freeHead = -1;
+  /** Where the search for the next free slot starts. */
+  private cursor = 0;
   /** Slots in use. */
   size = 0;
 
@@ -63,16 +68,24 @@ export class HopStore {
     this.num = new Float64Array(capacity * NUM);
     this.ref = new Array<string>(capacity * REFS).fill('');
     this.next = new Int32Array(capacity);
+    this.inUse = new Uint8Array(capacity);
   }
 
   /** Copies `ev` into a free slot; the slot's `next` is -1. */
   add(ev: HopEvent, seq: number): number {
-    let s = this.freeHead;
-    if (s >= 0) this.freeHead = this.next[s] as number;
-    else {
-      if (this.used === this.capacity) this.grow();
-      s = this.used++;
+    let s = this.cursor;
+    const inUse = this.inUse;
+    // Past a run of slots still in use (events of packets that live long); a long run means the
+    // arrays are nearly full: double them and continue in the new half.
+    for (let run = 0; inUse[s] !== 0;) {
+      s = s + 1 === this.capacity ? 0 : s + 1;
+      if (++run === 32 || this.size * 4 >= this.capacity * 3) {
+        s = this.grow();
+        break;
+      }
     }
+    inUse[s] = 1;
+    this.cursor = s + 1 === this.capacity ? 0 : s + 1;
     this.size++;
     const n = this.num;
     const o = s * NUM;
@@ -106,13 +119,13 @@ export class HopStore {
     return s;
   }
 
-  /** Returns the chain of slots from `first` to `last` (linked by `next`) to the free list. */
+  /** Frees the chain of slots from `first` to `last` (linked by `next`). */
   freeChain(first: number, last: number, count: number): void {
-    if (this.heads !== null) {
-      for (let s = first; s >= 0; s = s === last ? -1 : (this.next[s] as number)) this.heads[s] = undefined;
+    const heads = this.heads;
+    for (let s = first; s >= 0; s = s === last ? -1 : (this.next[s] as number)) {
+      this.inUse[s] = 0;
+      if (heads !== null) heads[s] = undefined;
     }
-    this.next[last] = this.freeHead;
-    this.freeHead = first;
     this.size -= count;
   }
 
@@ -138,7 +151,9 @@ export class HopStore {
     return k === 'drop' || k === 'consume';
   }
 
-  private grow(): void {
+  /** Doubles the arrays; returns the first new slot. */
+  private grow(): number {
+    const old = this.capacity;
     const cap = this.capacity * 2;
     const num = new Float64Array(cap * NUM);
     num.set(this.num);
@@ -146,8 +161,12 @@ export class HopStore {
     const next = new Int32Array(cap);
     next.set(this.next);
     this.next = next;
+    const inUse = new Uint8Array(cap);
+    inUse.set(this.inUse);
+    this.inUse = inUse;
     for (let i = this.capacity * REFS; i < cap * REFS; i++) this.ref.push('');
     this.capacity = cap;
+    return old;
   }
 }
 

@@ -123,10 +123,43 @@ class LivePackets {
   }
 }
 
-/** One CPU's waiting events (store slots), in time order (a CPU's events arrive in order, but nothing relies on it). */
-interface CpuQueue {
-  slots: number[];
-  head: number;
+/**
+ * One CPU's waiting events (store slots) in time order (a CPU's events arrive in order, but
+ * nothing relies on it): a ring buffer, so that queueing costs the collector nothing.
+ */
+class CpuQueue {
+  buf = new Int32Array(1024);
+  head = 0;
+  length = 0;
+
+  /** The `i`th waiting slot. */
+  at(i: number): number {
+    return this.buf[(this.head + i) & (this.buf.length - 1)] as number;
+  }
+
+  /** Inserts `slot` before the `i`th waiting one (at the end when i = length). */
+  insert(i: number, slot: number): void {
+    if (this.length === this.buf.length) this.grow();
+    const buf = this.buf;
+    const mask = buf.length - 1;
+    for (let j = this.length; j > i; j--) buf[(this.head + j) & mask] = buf[(this.head + j - 1) & mask] as number;
+    buf[(this.head + i) & mask] = slot;
+    this.length++;
+  }
+
+  shift(): number {
+    const slot = this.buf[this.head] as number;
+    this.head = (this.head + 1) & (this.buf.length - 1);
+    this.length--;
+    return slot;
+  }
+
+  private grow(): void {
+    const buf = new Int32Array(this.buf.length * 2);
+    for (let i = 0; i < this.length; i++) buf[i] = this.at(i);
+    this.buf = buf;
+    this.head = 0;
+  }
 }
 
 /**
@@ -149,7 +182,7 @@ class ReorderBuffer {
   push(slot: number, cpu: number): void {
     let q = cpu === this.lastCpu ? this.lastQueue : this.byCpu.get(cpu);
     if (!q) {
-      q = { slots: [], head: 0 };
+      q = new CpuQueue();
       this.byCpu.set(cpu, q);
       this.queues.push(q);
     }
@@ -157,20 +190,19 @@ class ReorderBuffer {
     this.lastQueue = q;
     const num = this.store.num;
     const t = num[slot * STORE_NUM + F_T] as number;
-    const slots = q.slots;
-    const n = slots.length;
-    if (n === q.head || (num[(slots[n - 1] as number) * STORE_NUM + F_T] as number) <= t) {
-      slots.push(slot);
+    const n = q.length;
+    if (n === 0 || (num[q.at(n - 1) * STORE_NUM + F_T] as number) <= t) {
+      q.insert(n, slot);
     } else {
       // First waiting event later than this one: it goes before it (after any of equal time).
-      let lo = q.head;
+      let lo = 0;
       let hi = n;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if ((num[(slots[mid] as number) * STORE_NUM + F_T] as number) <= t) lo = mid + 1;
+        if ((num[q.at(mid) * STORE_NUM + F_T] as number) <= t) lo = mid + 1;
         else hi = mid;
       }
-      slots.splice(lo, 0, slot);
+      q.insert(lo, slot);
     }
     this.size++;
   }
@@ -183,8 +215,8 @@ class ReorderBuffer {
     let bestSeq = Infinity;
     for (let i = 0; i < this.queues.length; i++) {
       const q = this.queues[i] as CpuQueue;
-      if (q.head === q.slots.length) continue;
-      const o = (q.slots[q.head] as number) * STORE_NUM;
+      if (q.length === 0) continue;
+      const o = (q.buf[q.head] as number) * STORE_NUM;
       const t = num[o + F_T] as number;
       if (t < bestT || (t === bestT && (num[o + F_SEQ] as number) < bestSeq)) {
         best = q;
@@ -193,16 +225,8 @@ class ReorderBuffer {
       }
     }
     if (!best) return -1;
-    const slot = best.slots[best.head++] as number;
     this.size--;
-    if (best.head === best.slots.length) {
-      best.slots = [];
-      best.head = 0;
-    } else if (best.head >= 4096 && best.head * 2 >= best.slots.length) {
-      best.slots = best.slots.slice(best.head);
-      best.head = 0;
-    }
-    return slot;
+    return best.shift();
   }
 }
 
