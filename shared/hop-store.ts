@@ -171,4 +171,13 @@ export class HopStore {
 }
 
 export const STORE_NUM = NUM;
+
+/**
+ * A number read back from the store, as a small integer when it is one. Read from a
+ * Float64Array a number is a double, and objects built from doubles keep every such field as a
+ * separate heap number (a Hop would take 60% more memory); a small integer lives in the object.
+ */
+export function smallInt(v: number): number {
+  return (v | 0) === v ? v | 0 : v;
+}
 export const STORE_REFS = REFS;

@@ -20,7 +20,7 @@ import type { HopEvent, HopNote } from './hop-event.js';
 import { protoName } from './hop-event.js';
 import type { Packet, Hop, Fate, DropInfo, NatRewrite, Tuple, PacketNote } from './packet.js';
 import { CloneIndex, cloneKeyHash, keyChanged } from './clone-index.js';
-import { HopStore, STORE_NUM, STORE_REFS, F_T, F_SEQ, F_CPU, F_NETNS, F_IFINDEX, F_FAMILY, F_PROTO, F_LEN, F_IPID, F_SPORT, F_DPORT, F_ICMPTYPE, F_ICMPID, F_TCPFLAGS, F_TCPSEQ, F_REASON, R_KIND, R_SKB, R_IFNAME, R_SRC, R_DST } from './hop-store.js';
+import { HopStore, smallInt, STORE_NUM, STORE_REFS, F_T, F_SEQ, F_CPU, F_NETNS, F_IFINDEX, F_FAMILY, F_PROTO, F_LEN, F_IPID, F_SPORT, F_DPORT, F_ICMPTYPE, F_ICMPID, F_TCPFLAGS, F_TCPSEQ, F_REASON, R_KIND, R_SKB, R_IFNAME, R_SRC, R_DST } from './hop-store.js';
 
 export interface ReconstructOptions {
   /** How long events wait for earlier ones from other CPUs. */
@@ -294,7 +294,7 @@ function continuesAt(st: HopStore, a: number, b: number, maxGapNs: number): bool
 function tupleAt(st: HopStore, s: number): Tuple {
   const o = s * STORE_NUM;
   const q = s * STORE_REFS;
-  return { src: st.ref[q + R_SRC] as string, dst: st.ref[q + R_DST] as string, sport: st.num[o + F_SPORT] as number, dport: st.num[o + F_DPORT] as number };
+  return { src: st.ref[q + R_SRC] as string, dst: st.ref[q + R_DST] as string, sport: smallInt(st.num[o + F_SPORT] as number), dport: smallInt(st.num[o + F_DPORT] as number) };
 }
 
 /** The rewrite between `prev` (the latest hop that was not a free) and `ev`, which is not a free. */
@@ -526,8 +526,8 @@ export class Reconstructor {
       const kind = ref[q + R_KIND] as Hop['event'];
       const isFree = kind === 'drop' || kind === 'consume';
       // A free without a device or socket reports netns 0: it happened where the packet last was.
-      const evNetns = num[o + F_NETNS] as number;
-      const netns = evNetns !== 0 ? evNetns : prev >= 0 ? (num[prev * STORE_NUM + F_NETNS] as number) : 0;
+      const evNetns = smallInt(num[o + F_NETNS] as number);
+      const netns = evNetns !== 0 ? evNetns : prev >= 0 ? smallInt(num[prev * STORE_NUM + F_NETNS] as number) : 0;
       const nat = prev >= 0 && !isFree ? natBetween(st, prev, s) : null;
       const head = heads?.[s];
       // Two literals rather than a spread: same keys in the same order, one hidden class each.
@@ -537,18 +537,18 @@ export class Reconstructor {
         netns,
         ns: nsName(netns),
         ifname: ref[q + R_IFNAME] as string,
-        ifindex: num[o + F_IFINDEX] as number,
+        ifindex: smallInt(num[o + F_IFINDEX] as number),
         src: ref[q + R_SRC] as string,
         dst: ref[q + R_DST] as string,
-        sport: num[o + F_SPORT] as number,
-        dport: num[o + F_DPORT] as number,
-        cpu: num[o + F_CPU] as number,
-        len: num[o + F_LEN] as number,
-        ipId: num[o + F_IPID] as number,
-        tcpFlags: num[o + F_TCPFLAGS] as number,
-        tcpSeq: num[o + F_TCPSEQ] as number,
-        icmpType: num[o + F_ICMPTYPE] as number,
-        icmpId: num[o + F_ICMPID] as number,
+        sport: smallInt(num[o + F_SPORT] as number),
+        dport: smallInt(num[o + F_DPORT] as number),
+        cpu: smallInt(num[o + F_CPU] as number),
+        len: smallInt(num[o + F_LEN] as number),
+        ipId: smallInt(num[o + F_IPID] as number),
+        tcpFlags: smallInt(num[o + F_TCPFLAGS] as number),
+        tcpSeq: smallInt(num[o + F_TCPSEQ] as number),
+        icmpType: smallInt(num[o + F_ICMPTYPE] as number),
+        icmpId: smallInt(num[o + F_ICMPID] as number),
         nat,
         head: bytesToHex(head),
       } : {
@@ -557,18 +557,18 @@ export class Reconstructor {
         netns,
         ns: nsName(netns),
         ifname: ref[q + R_IFNAME] as string,
-        ifindex: num[o + F_IFINDEX] as number,
+        ifindex: smallInt(num[o + F_IFINDEX] as number),
         src: ref[q + R_SRC] as string,
         dst: ref[q + R_DST] as string,
-        sport: num[o + F_SPORT] as number,
-        dport: num[o + F_DPORT] as number,
-        cpu: num[o + F_CPU] as number,
-        len: num[o + F_LEN] as number,
-        ipId: num[o + F_IPID] as number,
-        tcpFlags: num[o + F_TCPFLAGS] as number,
-        tcpSeq: num[o + F_TCPSEQ] as number,
-        icmpType: num[o + F_ICMPTYPE] as number,
-        icmpId: num[o + F_ICMPID] as number,
+        sport: smallInt(num[o + F_SPORT] as number),
+        dport: smallInt(num[o + F_DPORT] as number),
+        cpu: smallInt(num[o + F_CPU] as number),
+        len: smallInt(num[o + F_LEN] as number),
+        ipId: smallInt(num[o + F_IPID] as number),
+        tcpFlags: smallInt(num[o + F_TCPFLAGS] as number),
+        tcpSeq: smallInt(num[o + F_TCPSEQ] as number),
+        icmpType: smallInt(num[o + F_ICMPTYPE] as number),
+        icmpId: smallInt(num[o + F_ICMPID] as number),
         nat,
       });
       if (!isFree) prev = s;
@@ -582,9 +582,9 @@ export class Reconstructor {
       fate = 'dropped';
       fateBy = 'drop';
       const where = st.field(last, F_NETNS) !== 0 ? last : prev >= 0 ? prev : last;
-      const whereNetns = st.field(where, F_NETNS);
+      const whereNetns = smallInt(st.field(where, F_NETNS));
       drop = {
-        reason: this.opts.dropReason(st.field(last, F_REASON)),
+        reason: this.opts.dropReason(smallInt(st.field(last, F_REASON))),
         netns: whereNetns,
         ns: nsName(whereNetns),
         ifname: st.str(last, R_IFNAME) || (prev >= 0 ? st.str(prev, R_IFNAME) : ''),
@@ -592,7 +592,7 @@ export class Reconstructor {
     } else if (lastKind === 'consume') {
       fate = 'delivered';
       fateBy = 'consume';
-    } else if (lastKind === 'recv' && this.opts.isLocal?.(st.field(last, F_NETNS), st.str(last, R_DST))) {
+    } else if (lastKind === 'recv' && this.opts.isLocal?.(smallInt(st.field(last, F_NETNS)), st.str(last, R_DST))) {
       fate = 'delivered';
       fateBy = 'local-address';
     }
@@ -601,11 +601,11 @@ export class Reconstructor {
     const fq = f * STORE_REFS;
     const id = P.id[p] ?? packetIdOf(num[fo + F_T] as number, skb);
     const family = num[fo + F_FAMILY] === 6 ? 6 : 4;
-    const proto = protoName(num[fo + F_PROTO] as number);
+    const proto = protoName(smallInt(num[fo + F_PROTO] as number));
     const src = ref[fq + R_SRC] as string;
     const dst = ref[fq + R_DST] as string;
-    const sport = num[fo + F_SPORT] as number;
-    const dport = num[fo + F_DPORT] as number;
+    const sport = smallInt(num[fo + F_SPORT] as number);
+    const dport = smallInt(num[fo + F_DPORT] as number);
     if (this.notes) {
       return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, hops, cloneOf: P.cloneOf[p] ?? null, notes: this.takeNotes(skb, hops) };
     }
