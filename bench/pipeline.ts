@@ -1,16 +1,20 @@
 /**
  * Pipeline benchmark: how fast Node turns probe lines into packets, on one core.
  *
- *   node --expose-gc --import tsx bench/pipeline.ts [--events 3000000] [--json]
+ *   node --expose-gc --import tsx bench/pipeline.ts [--events 3000000] [--batch 512] [--json]
  *
  * Input: bench/hop-lines.ts, a stream generated from a real capture of the demo lab (bridged
  * and NATed UDP/TCP/ICMP, IPv6, a drop), 6.7 hops per packet, at 1,000,000 events per second of
  * kernel time (a packet every 6.7 µs), two CPUs' buffers read in turns.
  *   parse        parseProbeLine on 1M lines (probes/hop-line.ts)
  *   reconstruct  Reconstructor.push + drain on 1M parsed events (shared/reconstruct.ts)
- *   pipeline     both, line by line as `trace` does, on --events lines streamed in batches
- *                (generation not timed): long enough for the reconstruction's 1 s idle window
- *                to fill, so memory is the steady state of a host doing 1M events/s
+ *   pipeline     both, line by line as `trace` does, on --events lines streamed in batches of
+ *                --batch lines (generation not timed): long enough for the reconstruction's 1 s
+ *                idle window to fill, so memory is the steady state of a host doing 1M events/s.
+ *                A batch is what one read of bpftrace's pipe hands `trace` (64 KiB ≈ 512 lines,
+ *                server/bpftrace.ts): lines live as long as their chunk, not for 100,000 lines
+ *                (the first version of this bench made every line outlive several collections,
+ *                a cost `trace` never pays).
  * Rates are events per CPU-second of this process (process.cpuUsage: the machine is shared) and
  * per wall-second. Memory: the largest live heap while streaming (sampled after forced
  * collections), and the heap held by 1M parsed events kept in an array.
@@ -37,6 +41,8 @@ export interface PipelineResult {
   /** Heap held by 1,000,000 parsed HopEvents kept in an array. */
   readonly heapPerMillionEventsMiB: number;
   readonly bytesPerLine: number;
+  /** Lines per streamed batch (one pipe read). */
+  readonly batchLines: number;
 }
 
 const GAP_NS = 6_700;
@@ -91,7 +97,7 @@ function best(runs: number, events: number, fn: (c: Clock) => void): Rate {
   return b;
 }
 
-export function benchPipeline(streamEvents = 3_000_000): PipelineResult {
+export function benchPipeline(streamEvents = 3_000_000, batchLines = 512): PipelineResult {
   const lines = hopLines({ events: 1_000_000, gapNs: GAP_NS });
   const bytesPerLine = Math.round(lines.reduce((s, l) => s + l.length + 1, 0) / lines.length);
   reconstruct(parseAll(lines.slice(0, 200_000))); // warm-up
@@ -113,12 +119,12 @@ export function benchPipeline(streamEvents = 3_000_000): PipelineResult {
   gc();
   before = process.memoryUsage().heapUsed;
   let peak = before;
-  let batches = 0;
   const clock = new Clock();
   const r = new Reconstructor();
   let packets = 0;
   let events = 0;
-  for (const batch of hopLineBatches({ events: streamEvents, gapNs: GAP_NS })) {
+  let sampledAt = 0;
+  for (const batch of hopLineBatches({ events: streamEvents, gapNs: GAP_NS, batch: batchLines })) {
     clock.run(() => {
       for (let i = 0; i < batch.length; i++) {
         const p = parseProbeLine(batch[i] as string);
@@ -130,7 +136,8 @@ export function benchPipeline(streamEvents = 3_000_000): PipelineResult {
       }
     });
     // What the pipeline holds (not garbage awaiting collection): collect, untimed, now and then.
-    if (++batches % 5 === 0) {
+    if (events - sampledAt >= 500_000) {
+      sampledAt = events;
       gc();
       peak = Math.max(peak, process.memoryUsage().heapUsed);
     }
@@ -144,12 +151,15 @@ export function benchPipeline(streamEvents = 3_000_000): PipelineResult {
     streamingPeakHeapMiB: mib(peak - before),
     heapPerMillionEventsMiB: mib(heapPerMillion),
     bytesPerLine,
+    batchLines,
   };
 }
 
 if (process.argv[1]?.endsWith('pipeline.ts')) {
-  const { values } = parseArgs({ options: { events: { type: 'string', default: '3000000' }, json: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: { events: { type: 'string', default: '3000000' }, batch: { type: 'string', default: '512' }, json: { type: 'boolean', default: false } },
+  });
   if (!(globalThis as { gc?: unknown }).gc) process.stderr.write('pipeline: run with node --expose-gc for exact memory figures\n');
-  const r = benchPipeline(Number(values.events));
+  const r = benchPipeline(Number(values.events), Number(values.batch));
   process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : `${JSON.stringify(r, null, 2)}\n`);
 }

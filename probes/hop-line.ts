@@ -77,18 +77,41 @@ function hex(line: string): string {
   const len = i - start;
   if (len === 0) return '';
   if (len > 16) return flatCopy(line, start, pos++);
-  const k = Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) >>> (32 - SKB_BITS);
-  const cached = skbText[k] as string;
+  // Two ways per set: an address whose entry another one took is still found in the other way.
+  const k = (mix32(lo, hi) >>> (32 - SKB_BITS)) & ~1;
   if (skbLen[k] === len && skbLo[k] === lo && skbHi[k] === hi) {
     pos++;
-    return cached;
+    return skbText[k] as string;
+  }
+  const k2 = k + 1;
+  if (skbLen[k2] === len && skbLo[k2] === lo && skbHi[k2] === hi) {
+    pos++;
+    return skbText[k2] as string;
   }
   const s = flatCopy(line, start, pos++);
+  // The newest goes first, the one it displaces second.
+  skbText[k2] = skbText[k] as string;
+  skbLen[k2] = skbLen[k] as number;
+  skbLo[k2] = skbLo[k] as number;
+  skbHi[k2] = skbHi[k] as number;
   skbText[k] = s;
   skbLen[k] = len;
   skbLo[k] = lo;
   skbHi[k] = hi;
   return s;
+}
+
+/**
+ * A well-mixed 32-bit hash of two 32-bit values (murmur3's finaliser): kernel addresses differ in
+ * a few middle bits, which a plain multiply leaves clustered.
+ */
+function mix32(a: number, b: number): number {
+  let h = a ^ Math.imul(b, 0x9e3779b1);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 /** line[start, end) as a string of its own (a slice of 13 characters or more would point into the line). */
@@ -100,7 +123,7 @@ function flatCopy(line: string, start: number, end: number): string {
 // (cheaper than building it, smaller for consumers that keep events, and equal strings compare
 // by pointer). The caches are direct-mapped tables indexed by a hash of the value, checked
 // against the value itself (a collision just replaces the entry): no Map, no boxed number keys.
-const SKB_BITS = 14;
+const SKB_BITS = 16;
 const skbText: string[] = new Array<string>(1 << SKB_BITS).fill('');
 const skbLen = new Uint8Array(1 << SKB_BITS);
 const skbLo = new Int32Array(1 << SKB_BITS);
@@ -119,7 +142,7 @@ const ifIndex = new Float64Array(1 << IF_BITS);
 
 /** Dotted quad of a raw IPv4 u32 (the same text as rawV4ToString, without the generic path). */
 function v4Text(raw: number): string {
-  const i = Math.imul(raw, 0x9e3779b1) >>> (32 - V4_BITS);
+  const i = mix32(raw, 0) >>> (32 - V4_BITS);
   const cached = v4Text_[i] as string;
   if (v4Raw[i] === (raw | 0) && cached !== '') return cached;
   const s = `${raw & 0xff}.${(raw >>> 8) & 0xff}.${(raw >>> 16) & 0xff}.${raw >>> 24}`;
@@ -145,7 +168,7 @@ function v6Address(line: string): string | null {
     pos++;
   }
   const end = pos - 1;
-  const i = Math.imul(h, 0x9e3779b1) >>> (32 - V6_BITS);
+  const i = mix32(h, 0) >>> (32 - V6_BITS);
   const key = v6Key[i] as string;
   if (key.length === end - start && key !== '' && line.startsWith(key, start)) return v6Text_[i] as string;
   const text = line.slice(start, end);
@@ -162,7 +185,7 @@ function v6Address(line: string): string | null {
 /** The rest of the line from `pos` (the device name), reusing the string last seen for this device. */
 function ifnameAt(line: string, netns: number, ifindex: number): string {
   if (pos >= line.length) return '';
-  const i = Math.imul((netns | 0) ^ Math.imul(ifindex | 0, 0x85ebca6b), 0x9e3779b1) >>> (32 - IF_BITS);
+  const i = mix32(netns | 0, ifindex | 0) >>> (32 - IF_BITS);
   const cached = ifText[i] as string;
   if (ifNetns[i] === netns && ifIndex[i] === ifindex && cached.length === line.length - pos && cached !== '' && line.startsWith(cached, pos)) return cached;
   const s = line.slice(pos);
