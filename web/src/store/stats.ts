@@ -57,6 +57,8 @@ export function createStatsStore(env: StatsStoreEnv) {
     recBusy: false,
     recError: null as string | null,
     recCompare: null as StatsComparison | null,
+    /** The names `recCompare` was computed from (the pickers may have moved on since). */
+    recPair: null as { readonly a: string; readonly b: string } | null,
   });
   let stream: StatsStream | null = null;
 
@@ -162,14 +164,17 @@ export function createStatsStore(env: StatsStoreEnv) {
 
   /** Stats of recordings A and B (every hop pair of every packet), compared segment by segment. */
   async function compareRecordings(): Promise<void> {
-    if (!state.recA || !state.recB) return;
+    const pair = { a: state.recA, b: state.recB };
+    if (!pair.a || !pair.b) return;
     state.recBusy = true;
     state.recError = null;
     try {
-      const [a, b] = await Promise.all([env.api.recording(state.recA), env.api.recording(state.recB)]);
+      const [a, b] = await Promise.all([env.api.recording(pair.a), env.api.recording(pair.b)]);
       state.recCompare = compareStats(statsFromRecording(new Uint8Array(a)), statsFromRecording(new Uint8Array(b)));
+      state.recPair = pair;
     } catch (err) {
       state.recCompare = null;
+      state.recPair = null;
       state.recError = err instanceof Error ? err.message : String(err);
     } finally {
       state.recBusy = false;
