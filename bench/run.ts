@@ -5,6 +5,7 @@
  *
  *   pipeline   parse + reconstruct throughput and memory (bench/pipeline.ts, its own process)
  *   overhead   iperf3 64-byte UDP packets/s under each tracer, as ratios (bench/overhead.ts, root)
+ *   probecost  BPF run time per hop probe and per packet, counted by the kernel (bench/probe-cost.ts, root)
  *   latency    kernel event → socket.io client, p50/p99 (bench/latency.ts, root)
  * Other benches live beside these and run on their own: bench/service-load.ts (many clients),
  * bench/replay.ts (recordings), bench/web-ingest.ts (the dashboard's worker).
@@ -19,10 +20,11 @@ import { execa } from 'execa';
 import type { PipelineResult } from './pipeline.js';
 import { benchOverhead, type OverheadResult } from './overhead.js';
 import { benchLatency, type LatencyResult } from './latency.js';
+import { benchProbeCost, type CostResult } from './probe-cost.js';
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'pipeline,overhead,latency' },
+    only: { type: 'string', default: 'pipeline,overhead,probecost,latency' },
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '5' },
     out: { type: 'string', default: fileURLToPath(new URL('./results.json', import.meta.url)) },
@@ -38,6 +40,7 @@ interface Results {
   pipeline?: PipelineResult & { loadavg: string };
   overhead?: OverheadResult & { loadavg: string };
   latency?: LatencyResult & { loadavg: string };
+  probecost?: { loadavg: string; conditions: CostResult[] };
   skipped: string[];
 }
 
@@ -58,6 +61,7 @@ if (parts.has('pipeline')) {
 }
 for (const [name, fn] of [
   ['overhead', async () => { const load = loadavg(); results.overhead = { ...(await benchOverhead({ rounds: Number(values.rounds), seconds: Number(values.seconds), log })), loadavg: load }; }],
+  ['probecost', async () => { const load = loadavg(); results.probecost = { loadavg: load, conditions: await benchProbeCost({ log }) }; }],
   ['latency', async () => { const load = loadavg(); results.latency = { ...(await benchLatency(log)), loadavg: load }; }],
 ] as const) {
   if (!parts.has(name)) continue;
@@ -86,9 +90,15 @@ if (results.pipeline) {
 if (results.overhead) {
   const o = results.overhead;
   lines.push('', `probe overhead: iperf3 -u -l 64 -b 0, pod1 → pod2, ${o.seconds} s × ${o.rounds} rounds (load ${o.loadavg})`);
-  lines.push('  condition            packets/s  ratio  per round');
-  for (const c of o.conditions) lines.push(`  ${c.name.padEnd(19)} ${fmt(c.pps).padStart(9)}  ${c.ratio.toFixed(2).padStart(5)}  ${c.ratios.map((x) => x.toFixed(2)).join(' ')}`);
+  lines.push('  condition            sent/s      ratio  per round         received/s');
+  for (const c of o.conditions) lines.push(`  ${c.name.padEnd(19)} ${fmt(c.pps).padStart(9)}  ${c.ratio.toFixed(2).padStart(5)}  ${c.ratios.map((x) => x.toFixed(2)).join(' ').padEnd(16)}  ${fmt(c.receivedPps).padStart(9)}`);
   lines.push('  targets: stats ≥ 0.85, trace-nomatch ≥ 0.90');
+}
+if (results.probecost) {
+  const pc = results.probecost;
+  lines.push('', `probe cost counted by the kernel (kernel.bpf_stats_enabled), same traffic (load ${pc.loadavg})`);
+  lines.push('  condition            BPF ns/packet  per probe: ns per run × runs per packet');
+  for (const c of pc.conditions) lines.push(`  ${c.name.padEnd(19)} ${String(c.bpfNsPerPacket).padStart(13)}  ${c.probes.map((p) => `${p.probe} ${p.nsPerRun}×${p.runsPerPacket}`).join(', ')}`);
 }
 if (results.latency) {
   const l = results.latency;
