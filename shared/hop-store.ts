@@ -18,24 +18,27 @@
  */
 import type { HopEvent, HopKind } from './hop-event.js';
 
-/** Numeric fields of a slot, at `slot * NUM + F_*` in `num`. */
+/**
+ * Numeric fields of a slot, at `slot * NUM + F_*` in `num`. The first eight are what releasing
+ * an event and deciding whether it continues a packet read: one cache line of the slot.
+ */
 export const F_T = 0;
-export const F_CPU = 1;
-export const F_NETNS = 2;
-export const F_IFINDEX = 3;
-export const F_FAMILY = 4;
-export const F_PROTO = 5;
-export const F_LEN = 6;
-export const F_IPID = 7;
-export const F_SPORT = 8;
-export const F_DPORT = 9;
-export const F_ICMPTYPE = 10;
-export const F_ICMPID = 11;
-export const F_TCPFLAGS = 12;
-export const F_TCPSEQ = 13;
-export const F_REASON = 14;
 /** Arrival order (ties in the reorder buffer are broken by it). */
-export const F_SEQ = 15;
+export const F_SEQ = 1;
+export const F_FAMILY = 2;
+export const F_PROTO = 3;
+export const F_IPID = 4;
+export const F_SPORT = 5;
+export const F_DPORT = 6;
+export const F_NETNS = 7;
+export const F_LEN = 8;
+export const F_TCPSEQ = 9;
+export const F_ICMPID = 10;
+export const F_CPU = 11;
+export const F_IFINDEX = 12;
+export const F_ICMPTYPE = 13;
+export const F_TCPFLAGS = 14;
+export const F_REASON = 15;
 const NUM = 16;
 
 /** String fields of a slot, at `slot * REFS + R_*` in `ref`. */
