@@ -12,18 +12,7 @@ import { decodeBatch, type HopBatch } from '../../shared/wire.js';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { api, connect, postJson, syntheticFactory, waitFor, SyntheticSource, NS_A, NS_B, type TestSocket } from './helpers.js';
-
-const CAPS: Capabilities = {
-  detectedAt: new Date(0).toISOString(), root: true, kernel: 'test', bpftrace: { version: 'v0.17.0' }, btf: true,
-  tracefs: '/sys/kernel/tracing',
-  probes: {
-    tracepoint: { available: true, reason: null },
-    kprobe: { available: false, reason: 'no kprobe_events' },
-    kfunc: { available: false, reason: 'EPERM' },
-  },
-  tracepoints: {}, canTrace: true, problems: [],
-};
+import { api, connect, postJson, syntheticFactory, waitFor, SyntheticSource, NS_A, NS_B, SYNTHETIC_CAPS as CAPS, type TestSocket } from './helpers.js';
 
 const quiet = (): void => undefined;
 

@@ -1,7 +1,7 @@
 /**
  * Test helpers for the service: a synthetic hop source (so the stream, backpressure and API can be
- * tested at any rate and without root), a typed socket.io client, REST calls, and a count of the
- * bpftrace processes this test process started.
+ * tested at any rate and without root), the capabilities of a host that can trace, a typed
+ * socket.io client, REST calls, and a count of the bpftrace processes this test process started.
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import type { HopEvent } from '../../shared/hop-event.js';
+import type { Capabilities } from '../../shared/api-types.js';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../shared/stream-events.js';
 import type { BpftraceExit } from '../../server/bpftrace.js';
 import type { TraceSessionEvents } from '../../server/trace-session.js';
@@ -16,6 +17,22 @@ import { dropReasonsFrom } from '../../server/drop-reasons.js';
 import type { HopSource } from '../../server/service/feed.js';
 
 export type TestSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/**
+ * What detectCapabilities() would report on this project's test machine (root, BTF, tracepoints;
+ * no kprobes or kfunc), so a service started with a synthetic source never probes the real host.
+ * No `tiers`: they are optional in the type, and the tests that need them build their own.
+ */
+export const SYNTHETIC_CAPS: Capabilities = {
+  detectedAt: new Date(0).toISOString(), root: true, kernel: 'test', bpftrace: { version: 'v0.17.0' }, btf: true,
+  tracefs: '/sys/kernel/tracing',
+  probes: {
+    tracepoint: { available: true, reason: null },
+    kprobe: { available: false, reason: 'no kprobe_events' },
+    kfunc: { available: false, reason: 'EPERM' },
+  },
+  tracepoints: {}, canTrace: true, problems: [],
+};
 
 export const NS_A = 4026530001;
 export const NS_B = 4026530002;

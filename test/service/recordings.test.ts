@@ -17,23 +17,13 @@ import { defaultDataDir } from '../../server/service/recordings.js';
 import { RecordingFile, replayRecording } from '../../server/recording/index.js';
 import { labDown, labFor, labUp } from '../../server/lab/lab.js';
 import { sendUdp, startEcho, type Server } from '../../server/lab/traffic.js';
-import type { ApiErrorBody, Capabilities, RecordingEntry, RecordingList, RecordingStatus, SessionInfo } from '../../shared/api-types.js';
+import type { ApiErrorBody, RecordingEntry, RecordingList, RecordingStatus, SessionInfo } from '../../shared/api-types.js';
 import type { SessionStateMessage, SubscribeAck } from '../../shared/stream-events.js';
 import type { Packet } from '../../shared/packet.js';
 import { buildRecording } from '../recording/fixtures.js';
 import { syntheticEvents } from '../recording/synthetic.js';
-import { api, connect, isRoot, postJson, syntheticFactory, waitFor, type SyntheticSource, type TestSocket } from './helpers.js';
+import { api, connect, isRoot, postJson, syntheticFactory, waitFor, SYNTHETIC_CAPS as CAPS, type SyntheticSource, type TestSocket } from './helpers.js';
 
-const CAPS: Capabilities = {
-  detectedAt: new Date(0).toISOString(), root: true, kernel: 'test', bpftrace: { version: 'v0.17.0' }, btf: true,
-  tracefs: '/sys/kernel/tracing',
-  probes: {
-    tracepoint: { available: true, reason: null },
-    kprobe: { available: false, reason: 'no kprobe_events' },
-    kfunc: { available: false, reason: 'EPERM' },
-  },
-  tracepoints: {}, canTrace: true, problems: [],
-};
 const TOPOLOGY = async () => ({ namespaces: [], errors: [], discoveredAt: 1, durationMs: 2 });
 const quiet = (): void => undefined;
 const MAX_UPLOAD = 64 * 1024;

@@ -9,23 +9,12 @@ import { io as ioClient, type Socket } from 'socket.io-client';
 import { startService, type RunningService } from '../../server/service/index.js';
 import type { StatsSource } from '../../server/stats/hub.js';
 import type { StatsDocument } from '../../shared/stats/types.js';
-import type { Capabilities } from '../../shared/api-types.js';
 import type { StatsClientToServerEvents, StatsServerToClientEvents, StatsSessionInfo } from '../../shared/stats/api.js';
 import { labFor, labUp, labDown } from '../../server/lab/lab.js';
 import { sendUdp } from '../../server/lab/traffic.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
+import { SYNTHETIC_CAPS as CAPS } from '../service/helpers.js';
 import { labInodes, randomPrefix } from '../helpers/cli.js';
-
-const CAPS: Capabilities = {
-  detectedAt: new Date(0).toISOString(), root: true, kernel: 'test', bpftrace: { version: 'v0.17.0' }, btf: true,
-  tracefs: '/sys/kernel/tracing',
-  probes: {
-    tracepoint: { available: true, reason: null },
-    kprobe: { available: false, reason: 'no kprobe_events' },
-    kfunc: { available: false, reason: 'EPERM' },
-  },
-  tracepoints: {}, canTrace: true, problems: [],
-} as Capabilities;
 
 class Fake extends EventEmitter implements StatsSource {
   stopped = false;
