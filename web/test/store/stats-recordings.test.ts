@@ -16,7 +16,7 @@ import { AB_AFTER, AB_BEFORE } from '../ab-fixture.js';
 
 function library() {
   const fetched: string[] = [];
-  const files: Record<string, Uint8Array> = { 'before.hoptrace': AB_BEFORE, 'after.hoptrace': AB_AFTER };
+  const files: Record<string, Uint8Array> = { before: AB_BEFORE, after: AB_AFTER };
   const api: StatsApi = {
     async start() { throw new Error('no stats sessions here'); },
     async detail() { throw new Error('no stats sessions here'); },
@@ -42,13 +42,13 @@ describe('A/B of two recordings', () => {
   it('should flag only the segment that got slower, with both sides\' packets and percentiles and the difference', async () => {
     const { store, fetched } = library();
     await store.listRecordings();
-    expect(store.state.recordingNames).toEqual(['before.hoptrace', 'after.hoptrace']);
-    store.state.recA = 'before.hoptrace';
-    store.state.recB = 'after.hoptrace';
+    expect(store.state.recordingNames).toEqual(['before', 'after']);
+    store.state.recA = 'before';
+    store.state.recB = 'after';
     await store.compareRecordings();
-    expect(fetched.sort()).toEqual(['after.hoptrace', 'before.hoptrace']);
+    expect(fetched.sort()).toEqual(['after', 'before']);
     expect(store.state.recError).toBeNull();
-    expect(store.state.recPair).toEqual({ a: 'before.hoptrace', b: 'after.hoptrace' });
+    expect(store.state.recPair).toEqual({ a: 'before', b: 'after' });
 
     const rows = store.state.recCompare?.segments ?? [];
     // Seven hop pairs per packet, the same seven in both recordings.
@@ -75,8 +75,8 @@ describe('A/B of two recordings', () => {
 
   it('should show both sides per segment in the latency view, the slowed segment marked worse', async () => {
     const { store } = library();
-    store.state.recA = 'before.hoptrace';
-    store.state.recB = 'after.hoptrace';
+    store.state.recA = 'before';
+    store.state.recB = 'after';
     await store.compareRecordings();
     const w = mount(StatsPanel, { props: { stats: store } });
     await flushPromises();
@@ -103,11 +103,11 @@ describe('A/B of two recordings', () => {
     const calm = rows.find((r) => r.attributes('data-significant') === 'no');
     expect(calm?.get('[data-testid="cmp-d-p99"]').classes()).not.toContain('worse');
     expect(calm?.get('[data-testid="cmp-d-p99"]').text()).toBe('+0 ns');
-    expect(w.get('[data-testid="stats-rec-meta"]').text()).toMatch(/^A: before\.hoptrace · .+ — B: after\.hoptrace · .+$/);
+    expect(w.get('[data-testid="stats-rec-meta"]').text()).toMatch(/^A: before · .+ — B: after · .+$/);
     // The pickers moving on does not relabel the comparison on screen.
-    store.state.recA = 'after.hoptrace';
+    store.state.recA = 'after';
     await flushPromises();
-    expect(w.get('[data-testid="stats-rec-meta"]').text()).toContain('A: before.hoptrace');
+    expect(w.get('[data-testid="stats-rec-meta"]').text()).toContain('A: before ·');
     w.unmount();
   });
 });
