@@ -6,17 +6,20 @@
  * tables it removed itself first, so the guardian has nothing left to do.
  *
  * The program is a constant; tables and namespace paths reach it as JSON lines, and it checks
- * them against the same patterns before running `nsenter --net=PATH nft delete table inet NAME`
+ * them against the same patterns before running `nsenter --net=PATH nft delete table FAMILY NAME`
+ * (FAMILY inet or bridge)
  * (argv only). A path is only used while it still names the namespace inode it was registered
  * with, so a reused name is never touched.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
+import type { TraceFamily } from '../../shared/netfilter/nft-filter.js';
 
 const PROGRAM = String.raw`
 const { execFileSync } = require('node:child_process');
 const { statSync } = require('node:fs');
 const TABLE = /^hoptrace(?:_\d{1,10}_\d{1,6})?$/;
+const FAMILY = /^(?:inet|bridge)$/;
 const PATH = /^(?:\/run\/netns\/[^/\0]+|\/proc\/\d+\/ns\/net)$/;
 const tables = new Map();
 let buf = '';
@@ -26,9 +29,9 @@ function cleanup() {
   if (done) return;
   done = true;
   for (const m of tables.values()) {
-    if (!TABLE.test(m.table) || !PATH.test(m.path) || m.path.includes('/../')) continue;
+    if (!TABLE.test(m.table) || !FAMILY.test(m.family) || !PATH.test(m.path) || m.path.includes('/../')) continue;
     try { if (statSync(m.path).ino !== m.ino) continue; } catch { continue; }
-    try { execFileSync('nsenter', ['--net=' + m.path, 'nft', 'delete', 'table', 'inet', m.table], { stdio: 'ignore', timeout: 10000 }); } catch {}
+    try { execFileSync('nsenter', ['--net=' + m.path, 'nft', 'delete', 'table', m.family, m.table], { stdio: 'ignore', timeout: 10000 }); } catch {}
   }
   process.exit(0);
 }
@@ -40,8 +43,9 @@ process.stdin.on('data', (c) => {
     buf = buf.slice(i + 1);
     try {
       const m = JSON.parse(line);
-      const key = m.path + ' ' + m.table;
-      if (m.op === 'add') tables.set(key, { path: String(m.path), table: String(m.table), ino: Number(m.ino) });
+      const family = m.family === undefined ? 'inet' : String(m.family);
+      const key = m.path + ' ' + family + ' ' + m.table;
+      if (m.op === 'add') tables.set(key, { path: String(m.path), family, table: String(m.table), ino: Number(m.ino) });
       else tables.delete(key);
     } catch {}
   }
@@ -67,12 +71,12 @@ export class TableGuardian {
     return this.child.pid;
   }
 
-  add(path: string, netns: number, table: string): void {
-    this.pipe?.write(`${JSON.stringify({ op: 'add', path, ino: netns, table })}\n`);
+  add(path: string, netns: number, table: string, family: TraceFamily = 'inet'): void {
+    this.pipe?.write(`${JSON.stringify({ op: 'add', path, ino: netns, table, family })}\n`);
   }
 
-  remove(path: string, table: string): void {
-    this.pipe?.write(`${JSON.stringify({ op: 'del', path, table })}\n`);
+  remove(path: string, table: string, family: TraceFamily = 'inet'): void {
+    this.pipe?.write(`${JSON.stringify({ op: 'del', path, table, family })}\n`);
   }
 
   /** Closes the pipe: the guardian removes whatever is still registered and exits. */

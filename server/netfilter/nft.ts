@@ -1,11 +1,11 @@
 /**
  * Running nft inside a network namespace (`nsenter --net=PATH nft ...`, argv only) and the table
- * chores built on it: install hoptrace's tracing table, remove it, read which chain is on which
- * hook, and clean up tables a killed run left behind.
+ * chores built on it: install hoptrace's tracing tables (inet, and bridge where there is a bridge),
+ * remove them, read which chain is on which hook, and clean up tables a killed run left behind.
  */
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
-import { HOPTRACE_TABLE_RE, parseTableOwner } from '../../shared/netfilter/nft-filter.js';
+import { HOPTRACE_TABLE_RE, isTraceFamily, parseTableOwner, type TraceFamily } from '../../shared/netfilter/nft-filter.js';
 import type { NfHook } from '../../shared/netfilter/types.js';
 import { stripCounters } from '../../shared/netfilter/monitor-parse.js';
 
@@ -39,18 +39,50 @@ export async function nftIn(path: string, args: readonly string[], input?: strin
   return { ok: r.exitCode === 0, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '').trim() };
 }
 
-/** Names of hoptrace's tables (family inet) in a namespace. */
-export async function hoptraceTables(path: string): Promise<string[]> {
+/** One of hoptrace's tables in a namespace. */
+export interface OwnTable {
+  readonly family: TraceFamily;
+  readonly name: string;
+}
+
+/** hoptrace's tables in a namespace, every family it adds them in (inet, bridge). */
+export async function ownTables(path: string): Promise<OwnTable[]> {
   const r = await nftIn(path, ['-j', 'list', 'tables']);
   if (!r.ok) return [];
   try {
     const doc = JSON.parse(r.stdout) as { nftables?: Array<{ table?: { family?: string; name?: string } }> };
-    return (doc.nftables ?? [])
-      .map((e) => e.table)
-      .filter((t): t is { family: string; name: string } => t?.family === 'inet' && typeof t.name === 'string' && HOPTRACE_TABLE_RE.test(t.name))
-      .map((t) => t.name);
+    const out: OwnTable[] = [];
+    for (const e of doc.nftables ?? []) {
+      const t = e.table;
+      if (t && typeof t.family === 'string' && isTraceFamily(t.family) && typeof t.name === 'string' && HOPTRACE_TABLE_RE.test(t.name)) {
+        out.push({ family: t.family, name: t.name });
+      }
+    }
+    return out;
   } catch {
     return [];
+  }
+}
+
+/** Names of hoptrace's tables of one family (default inet) in a namespace. */
+export async function hoptraceTables(path: string, family: TraceFamily = 'inet'): Promise<string[]> {
+  return (await ownTables(path)).filter((t) => t.family === family).map((t) => t.name);
+}
+
+/**
+ * Whether the namespace has a bridge device (then it also gets a bridge family table). `ip`
+ * rather than nft: nft knows nothing of devices that no rule names.
+ */
+export async function hasBridge(path: string): Promise<boolean> {
+  const r = await execa('nsenter', [`--net=${checkNamespacePath(path)}`, 'ip', '-j', 'link', 'show', 'type', 'bridge'], {
+    reject: false, timeout: 15_000, stdin: 'ignore',
+  });
+  if (r.exitCode !== 0) return false;
+  try {
+    const links = JSON.parse(String(r.stdout ?? '') || '[]') as unknown[];
+    return Array.isArray(links) && links.length > 0;
+  } catch {
+    return false;
   }
 }
 
@@ -84,9 +116,10 @@ export async function installTable(path: string, script: string): Promise<NftRes
   return nftIn(path, ['-f', '-'], script);
 }
 
-export async function removeTable(path: string, name: string): Promise<NftResult> {
+export async function removeTable(path: string, name: string, family: TraceFamily = 'inet'): Promise<NftResult> {
   if (!HOPTRACE_TABLE_RE.test(name)) throw new RangeError(`not a hoptrace table: ${name}`);
-  return nftIn(path, ['delete', 'table', 'inet', name]);
+  if (!isTraceFamily(family)) throw new RangeError(`not a trace table family: ${String(family)}`);
+  return nftIn(path, ['delete', 'table', family, name]);
 }
 
 /** Start time of a process (clock ticks after boot, /proc/PID/stat field 22); null if it is gone. */
@@ -109,8 +142,9 @@ export function ownerAlive(owner: { pid: number; startTime: number } | null): bo
 }
 
 /** Owner of a hoptrace table, from its comment; null when it has none (a bare `hoptrace` table). */
-export async function tableOwner(path: string, name: string): Promise<{ pid: number; startTime: number } | null> {
-  const r = await nftIn(path, ['list', 'table', 'inet', name]);
+export async function tableOwner(path: string, name: string, family: TraceFamily = 'inet'): Promise<{ pid: number; startTime: number } | null> {
+  if (!isTraceFamily(family) || !HOPTRACE_TABLE_RE.test(name)) return null;
+  const r = await nftIn(path, ['list', 'table', family, name]);
   if (!r.ok) return null;
   const m = /^\s*comment "([^"]*)"/m.exec(r.stdout);
   return parseTableOwner(m?.[1]);
@@ -120,6 +154,7 @@ export interface Leftover {
   readonly ns: string;
   readonly path: string;
   readonly table: string;
+  readonly family: TraceFamily;
   readonly removed: boolean;
   readonly error?: string;
 }
@@ -131,10 +166,10 @@ export interface Leftover {
 export async function cleanLeftovers(namespaces: readonly NftNamespace[]): Promise<Leftover[]> {
   const out: Leftover[] = [];
   await Promise.all(namespaces.map(async (ns) => {
-    for (const table of await hoptraceTables(ns.path)) {
-      if (ownerAlive(await tableOwner(ns.path, table))) continue;
-      const r = await removeTable(ns.path, table);
-      out.push({ ns: ns.name, path: ns.path, table, removed: r.ok, ...(r.ok ? {} : { error: r.stderr }) });
+    for (const { family, name: table } of await ownTables(ns.path)) {
+      if (ownerAlive(await tableOwner(ns.path, table, family))) continue;
+      const r = await removeTable(ns.path, table, family);
+      out.push({ ns: ns.name, path: ns.path, table, family, removed: r.ok, ...(r.ok ? {} : { error: r.stderr }) });
     }
   }));
   return out;

@@ -1,7 +1,10 @@
 /**
  * `NetfilterTracer`: rule-level netfilter tracing across namespaces. For one filter it adds a
  * table of its own (`inet hoptrace_<pid>_<n>`, see shared/netfilter/nft-filter.ts) to each
- * namespace, runs `nft monitor trace` there, and emits the parsed steps as 'event's. Namespaces
+ * namespace — and in namespaces with a bridge a `bridge` family table of the same name, since
+ * frames bridged port to port never reach the inet hooks — runs `nft monitor trace` there, and
+ * emits the parsed steps as 'event's. A bridge created in a traced namespace later gets its table
+ * at the next refresh. Namespaces
  * that appear later are added, ones that disappear are let go (their monitor would otherwise keep
  * a deleted namespace alive). `stop()` removes every table; a guardian process removes them if
  * this process is killed first, and `start()` removes leftovers of runs that are gone.
@@ -9,13 +12,13 @@
  * Used by `hoptrace trace --netfilter` and meant for the service's sessions (`netfilter: true`).
  */
 import { EventEmitter } from 'node:events';
-import { statSync, watch, type FSWatcher } from 'node:fs';
+import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import type { FilterAst } from '../../shared/filter/index.js';
 import { buildTraceTable, compileToNft, type NftFilter } from '../../shared/netfilter/nft-filter.js';
 import type { NetfilterEvent, NfHook } from '../../shared/netfilter/types.js';
 import { natKindOfRule } from '../../shared/netfilter/monitor-parse.js';
 import { listNamespaces, NETNS_DIR } from '../topology/namespaces.js';
-import { chainHooks, cleanLeftovers, installTable, processStartTime, removeTable, ruleText, type Leftover, type NftNamespace } from './nft.js';
+import { chainHooks, cleanLeftovers, hasBridge, installTable, processStartTime, removeTable, ruleText, type Leftover, type NftNamespace } from './nft.js';
 import { NftMonitor } from './monitor.js';
 import { TableGuardian } from './guardian.js';
 
@@ -36,7 +39,10 @@ export interface NetfilterTracerOptions {
 
 export interface NamespaceState {
   readonly ns: NftNamespace;
+  /** Name of its tables: `inet <table>`, and `bridge <table>` when `bridge` is true. */
   readonly table: string;
+  /** Whether the namespace has hoptrace's bridge family table (it has a bridge device). */
+  bridge: boolean;
   state: 'starting' | 'tracing' | 'failed' | 'gone';
   reason?: string;
 }
@@ -59,6 +65,9 @@ interface Tracked {
   readonly state: NamespaceState;
   monitor?: NftMonitor;
   installed: boolean;
+  /** Devices of the namespace when it was last checked for a bridge (names from /proc/PID/net/dev). */
+  devices?: string;
+  bridgeBusy?: Promise<void>;
   hooks: Map<string, NfHook>;
   hooksRefreshing?: Promise<void>;
   hooksRefreshedAt: number;
@@ -172,7 +181,7 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
 
   private async addNow(ns: NftNamespace): Promise<void> {
     const table = `hoptrace_${this.owner.pid}_${++tableSeq}`;
-    const t: Tracked = { state: { ns, table, state: 'starting' }, installed: false, hooks: new Map(), hooksRefreshedAt: 0, rules: new Map() };
+    const t: Tracked = { state: { ns, table, bridge: false, state: 'starting' }, installed: false, hooks: new Map(), hooksRefreshedAt: 0, rules: new Map() };
     this.tracked.set(ns.netns, t);
     try {
       t.hooks = await chainHooks(ns.path);
@@ -194,6 +203,7 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
       const r = await installTable(ns.path, script);
       if (!r.ok) throw new Error(r.stderr || 'nft -f failed');
       t.installed = true;
+      await this.addBridgeTable(t);
       this.setState(t, 'tracing');
     } catch (err) {
       const gone = !sameNamespace(ns);
@@ -201,6 +211,50 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
       if (!gone) this.emit('warning', `cannot trace netfilter in ${ns.name}: ${(err as Error).message.split('\n')[0]}`);
       await this.release(t);
     }
+  }
+
+  /**
+   * Adds the bridge family table when the namespace has a bridge (and has not got it yet). A
+   * failure (a kernel without nf_tables bridge support) is a warning: the inet table still traces.
+   */
+  private async addBridgeTable(t: Tracked): Promise<void> {
+    const { ns, table } = t.state;
+    t.devices = this.devicesOf(t);
+    if (t.state.bridge || !this.running || !(await hasBridge(ns.path)) || !this.running || !t.installed) return;
+    const script = buildTraceTable(this.filter as NftFilter, { name: table, family: 'bridge', ratePerSecond: this.rate, owner: this.owner });
+    this.guardian?.add(ns.path, ns.netns, table, 'bridge');
+    const r = await installTable(ns.path, script);
+    if (r.ok) {
+      t.state.bridge = true;
+      return;
+    }
+    this.guardian?.remove(ns.path, table, 'bridge');
+    if (sameNamespace(ns)) this.emit('warning', `cannot trace bridge family rules in ${ns.name}: ${(r.stderr || 'nft -f failed').split('\n')[0]}`);
+  }
+
+  /** Device names of a traced namespace, read through its monitor's /proc entry (no process started). */
+  private devicesOf(t: Tracked): string | undefined {
+    const pid = t.monitor?.pid;
+    if (pid === undefined) return undefined;
+    try {
+      return readFileSync(`/proc/${pid}/net/dev`, 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]?.trim() ?? '').sort().join(' ');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A namespace without a bridge table whose devices changed since the last look gets checked again. */
+  private bridgeCheck(t: Tracked): Promise<void> {
+    if (t.bridgeBusy || t.state.bridge || t.state.state !== 'tracing') return Promise.resolve();
+    const now = this.devicesOf(t);
+    if (now === undefined || now === t.devices) return Promise.resolve();
+    const p = this.addBridgeTable(t).finally(() => {
+      t.bridgeBusy = undefined;
+      this.pending.delete(p);
+    });
+    t.bridgeBusy = p;
+    this.pending.add(p);
+    return p;
   }
 
   private setState(t: Tracked, state: NamespaceState['state'], reason?: string): void {
@@ -248,6 +302,7 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
         await this.release(t);
       }
     }
+    await Promise.all([...this.tracked.values()].map((t) => this.bridgeCheck(t)));
     if (this.explicit) return;
     const max = this.opts.maxNamespaces ?? 64;
     const active = [...this.tracked.values()].filter((t) => t.state.state !== 'gone').length;
@@ -264,11 +319,16 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
     this.emit('warning', `${count} namespaces: netfilter tracing starts in at most ${this.opts.maxNamespaces ?? 64} at once; the others join when a packet is seen in them.`);
   }
 
-  /** Removes the table (if the namespace is still there) and stops the monitor. */
+  /** Removes the tables (if the namespace is still there) and stops the monitor. */
   private async release(t: Tracked): Promise<void> {
     const { ns, table } = t.state;
-    if (t.installed && sameNamespace(ns)) await removeTable(ns.path, table).catch(() => undefined);
+    await t.bridgeBusy;
+    const here = sameNamespace(ns);
+    if (t.state.bridge && here) await removeTable(ns.path, table, 'bridge').catch(() => undefined);
+    if (t.installed && here) await removeTable(ns.path, table).catch(() => undefined);
+    t.state.bridge = false;
     t.installed = false;
+    this.guardian?.remove(ns.path, table, 'bridge');
     this.guardian?.remove(ns.path, table);
     await t.monitor?.stop().catch(() => undefined);
     t.monitor = undefined;

@@ -22,10 +22,19 @@
  *
  *   trace id e751ef38 ip filter FORWARD packet: iif "br0" oif "eth-node" ether saddr 66:9e:... ip saddr 10.244.1.11 ip daddr 10.99.0.2 ... ip id 58282 ip length 29 udp sport 41743 udp dport 9999 udp length 9 @th,64,8 0x78
  *   trace id e751ef38 ip filter FORWARD rule udp dport 9999 counter packets 0 bytes 0 drop # handle 2 (verdict drop)
+ *
+ * Bridge family tables (frames between ports of one bridge) print the same shapes; their packet
+ * lines start with the ports and the Ethernet header (captured, nft 1.0.6):
+ *
+ *   trace id 67ba0372 bridge filter forward packet: iif "va" oif "vb" ether saddr 7e:ab:34:ec:a0:66 ether daddr 22:11:b3:d4:e7:69 ip saddr 10.251.7.1 ip daddr 10.251.7.2 ... ip id 63268 ip protocol udp ip length 29 udp sport 56192 udp dport 7001 udp length 9 @th,64,8 0x78
+ *   trace id 67ba0372 bridge filter forward rule udp dport 7001 counter packets 0 bytes 0 drop # handle 2 (verdict drop)
+ *
+ * A frame keeps its trace id from the bridge hooks on into the inet hooks when it is routed (or
+ * when br_netfilter hands bridged frames to them): ids are per skb, the hook comes from the chain.
  */
 import type { NetfilterEvent, NfHook, NfNatKind, NfPacketHeaders } from './types.js';
 import { hookOfIptablesChain } from './types.js';
-import { HOPTRACE_TABLE_RE } from './nft-filter.js';
+import { HOPTRACE_TABLE_RE, isTraceFamily } from './nft-filter.js';
 import { parseAddress } from '../filter/address.js';
 
 /** One parsed line, before the per-trace context (headers, hook) is applied. */
@@ -200,7 +209,7 @@ export class TraceAssembler {
       if (line.trim() !== '') this.skipped++;
       return null;
     }
-    const own = parsed.family === 'inet' && HOPTRACE_TABLE_RE.test(parsed.table) && !this.ctx.includeOwnTables;
+    const own = isTraceFamily(parsed.family) && HOPTRACE_TABLE_RE.test(parsed.table) && !this.ctx.includeOwnTables;
     const baseHook = this.ctx.hookOf(parsed.family, parsed.table, parsed.chain) ?? hookOfIptablesChain(parsed.chain);
     if (parsed.kind === 'packet') {
       const prev = this.traces.get(parsed.id);

@@ -17,6 +17,17 @@
  *   traced even where their headers still show (or already show) the other side of the NAT — the
  *   same reason the probes remember flows. The first packet of a connection is only traced there
  *   if its own headers match, since conntrack has no reply tuple for it yet.
+ *
+ * Namespaces with a bridge also get a `bridge` family table of the same name: frames bridged
+ * between two ports of one bridge never reach the inet hooks (unless br_netfilter hands them
+ * over), so rules in `table bridge ...` chains would otherwise go untraced. Its chains hook the
+ * bridge's prerouting (frames from a port) and output (frames the host sends out through the
+ * bridge) at -350, before the bridge's dstnat (-300) and filter (-200) priorities
+ * (`enum nf_br_hook_priorities`, include/uapi/linux/netfilter_bridge.h), and match the same
+ * conjunctions on the frame's IP header: `meta nfproto` is always `bridge` there, so the family
+ * tests become `meta protocol ip`/`ip6` (the ethertype), and only IP frames are ever traced —
+ * ARP and STP carry nothing the correlation could attach to a packet. The bridge family has no
+ * conntrack pass (its conntrack is a separate module, and bridged NAT is rare).
  */
 import type { FilterAst, FilterExpr, FilterPrimitive, IpFamily } from '../filter/ast.js';
 import { parseAddress } from '../filter/address.js';
@@ -155,8 +166,19 @@ function toDnf(e: FilterExpr, negated: boolean, ct: boolean): Dnf {
   }
 }
 
+/** Which family's table the rules are for: `meta nfproto` only means something in inet. */
+type Dialect = 'inet' | 'bridge';
+
+/** The bridge family's stand-in for the conjunction's family tests (it always requires an IP frame). */
+function bridgeProtocol(fam: IpFamily | undefined, nots: ReadonlySet<IpFamily>): string {
+  if (fam !== undefined) return `meta protocol ${sel(fam)}`;
+  if (nots.has(4)) return 'meta protocol ip6';
+  if (nots.has(6)) return 'meta protocol ip';
+  return 'meta protocol { ip, ip6 }';
+}
+
 /** Drops contradictory conjunctions, dedupes fragments, and renders each as one rule's match text. */
-function render(dnf: Dnf): string[] {
+function render(dnf: Dnf, dialect: Dialect = 'inet'): string[] {
   const out = new Set<string>();
   for (const conj of dnf) {
     const fams = new Set(conj.flatMap((f) => (f.fam ? [f.fam] : [])));
@@ -165,10 +187,11 @@ function render(dnf: Dnf): string[] {
     const fam = [...fams][0];
     if (fam !== undefined && nots.has(fam)) continue;
     if (nots.has(4) && nots.has(6)) continue;
-    const texts: string[] = [];
+    const texts: string[] = dialect === 'bridge' ? [bridgeProtocol(fam, nots)] : [];
     for (const f of conj) {
       // A required family makes "not the other family" redundant.
       if (fam !== undefined && f.famNot !== undefined) continue;
+      if (dialect === 'bridge' && f.text.startsWith('meta nfproto')) continue;
       if (!texts.includes(f.text)) texts.push(f.text);
     }
     // `udp` and `port N` together: the protocol already implies one of the port protocols.
@@ -176,7 +199,7 @@ function render(dnf: Dnf): string[] {
     if (named.length > 1) continue;
     const kept = named.length === 1 ? texts.filter((t) => t !== L4_PORTS) : texts;
     // Protocol tests first: nft reads `ct ... proto-dst N` only after the protocol is known.
-    const rank = (t: string): number => (t.startsWith('meta nfproto') ? 0 : t.startsWith('meta l4proto') ? 1 : 2);
+    const rank = (t: string): number => (t.startsWith('meta nfproto') || t.startsWith('meta protocol') ? 0 : t.startsWith('meta l4proto') ? 1 : 2);
     out.add(kept.map((t, i) => ({ t, i })).sort((a, b) => rank(a.t) - rank(b.t) || a.i - b.i).map((x) => x.t).join(' '));
   }
   return [...out];
@@ -200,19 +223,25 @@ export interface NftFilter {
   readonly packet: readonly string[];
   /** Match text of each rule on conntrack tuples; empty when the filter names no address or port. */
   readonly conntrack: readonly string[];
+  /** Match text of each rule of the bridge family table: `packet`'s conjunctions on IP frames only. */
+  readonly bridge: readonly string[];
   /** True when the filter was too complex and `packet` traces every packet instead (rate-limited). */
   readonly widened: boolean;
 }
 
 /** Compiles a filter AST into nft match expressions. */
 export function compileToNft(ast: FilterAst): NftFilter {
-  if (ast.kind === 'all') return { packet: [''], conntrack: [], widened: false };
+  const everyIpFrame = [bridgeProtocol(undefined, new Set())];
+  if (ast.kind === 'all') return { packet: [''], conntrack: [], bridge: everyIpFrame, widened: false };
   let packet: string[];
+  let bridge: string[];
   try {
-    packet = render(toDnf(ast, false, false));
+    const dnf = toDnf(ast, false, false);
+    packet = render(dnf);
     if (packet.length > MAX_NFT_RULES) throw new NftFilterTooComplex(packet.length);
+    bridge = render(dnf, 'bridge');
   } catch (err) {
-    if (err instanceof NftFilterTooComplex) return { packet: [''], conntrack: [], widened: true };
+    if (err instanceof NftFilterTooComplex) return { packet: [''], conntrack: [], bridge: everyIpFrame, widened: true };
     throw err;
   }
   let conntrack: string[] = [];
@@ -225,22 +254,35 @@ export function compileToNft(ast: FilterAst): NftFilter {
       conntrack = [];
     }
   }
-  return { packet, conntrack, widened: false };
+  return { packet, conntrack, bridge, widened: false };
 }
 
 /** Table names hoptrace owns: `hoptrace` or `hoptrace_<pid>_<n>`. Anything else is never touched. */
 export const HOPTRACE_TABLE_RE = /^hoptrace(?:_(\d{1,10})_(\d{1,6}))?$/;
 
+/** Families hoptrace adds tracing tables in (each namespace: inet; with a bridge, bridge too). */
+export const TRACE_FAMILIES = ['inet', 'bridge'] as const;
+export type TraceFamily = (typeof TRACE_FAMILIES)[number];
+
+export function isTraceFamily(f: string): f is TraceFamily {
+  return (TRACE_FAMILIES as readonly string[]).includes(f);
+}
+
 export interface TraceTableOptions {
   /** Table name, matching HOPTRACE_TABLE_RE. */
   readonly name: string;
+  /** Family of the table (default inet): `bridge` traces frames on bridge hooks with `NftFilter.bridge`. */
+  readonly family?: TraceFamily;
   /** Packets per second that may be traced in this namespace (the limit nft applies). */
   readonly ratePerSecond: number;
   /** Comment stored on the table: who owns it, so a later run can tell a leftover from a live one. */
   readonly owner: { readonly pid: number; readonly startTime: number };
 }
 
-/** Priority of the chains that match packet headers: before raw (-300), conntrack (-200) and NAT. */
+/**
+ * Priority of the chains that match packet headers: before raw (-300), conntrack (-200) and NAT;
+ * in the bridge family before dstnat (-300) and filter (-200), and br_netfilter's hand-over (0).
+ */
 export const EARLY_PRIORITY = -350;
 /** Priority of the chains that match conntrack tuples: after conntrack (-200), before mangle (-150) and DNAT (-100). */
 export const CONNTRACK_PRIORITY = -160;
@@ -270,14 +312,17 @@ export function buildTraceTable(filter: NftFilter, opts: TraceTableOptions): str
     ...body,
     '  }',
   ];
+  const family = opts.family ?? 'inet';
+  if (!isTraceFamily(family)) throw new RangeError(`not a trace table family: ${String(family)}`);
+  const matches = family === 'bridge' ? filter.bridge : filter.packet;
   const lines = [
-    `table inet ${name} {`,
+    `table ${family} ${name} {`,
     `  comment "hoptrace pid ${pid} start ${startTime}"`,
     ...limiter('settrace'),
-    ...base('pre', 'prerouting', EARLY_PRIORITY, rules(filter.packet, 'settrace')),
-    ...base('out', 'output', EARLY_PRIORITY, rules(filter.packet, 'settrace')),
+    ...base('pre', 'prerouting', EARLY_PRIORITY, rules(matches, 'settrace')),
+    ...base('out', 'output', EARLY_PRIORITY, rules(matches, 'settrace')),
   ];
-  if (filter.conntrack.length > 0) {
+  if (family === 'inet' && filter.conntrack.length > 0) {
     // The kernel cannot match on nftrace (only set it), so a packet already traced at -350 passes
     // this second limiter too: each has its own budget, and setting nftrace twice is harmless.
     lines.push(

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NetfilterCorrelator, hopBefore } from '../../shared/netfilter/correlate.js';
-import { EMPTY_HEADERS } from '../../shared/netfilter/monitor-parse.js';
+import { readFileSync } from 'node:fs';
+import { EMPTY_HEADERS, TraceAssembler } from '../../shared/netfilter/monitor-parse.js';
 import type { NetfilterEvent, NfPacketHeaders } from '../../shared/netfilter/types.js';
 import type { Hop, Packet } from '../../shared/packet.js';
 import { formatPacket } from '../../shared/format.js';
@@ -127,6 +128,52 @@ describe('NetfilterCorrelator', () => {
     const local = packet(5, [[POD1, 'eth0', 'xmit', 1_000], [NODE, 'veth-pod1', 'recv', 1_040]]);
     expect(hopBefore(local.hops, POD1)).toBe(-1);
     expect(hopBefore(local.hops, NODE)).toBe(1);
+  });
+});
+
+describe('bridged frames (bridge family steps, fixtures/monitor-bridge.txt)', () => {
+  /** The capture's 'pure' section (no br_netfilter) through the assembler, stamped just after the hops below. */
+  function bridgeCapture(): NetfilterEvent[] {
+    const lines = readFileSync(new URL('./fixtures/monitor-bridge.txt', import.meta.url), 'utf8').split('\n')
+      .filter((l) => l.startsWith('pure\t')).map((l) => l.slice(5));
+    const a = new TraceAssembler({
+      ns: 'node', netns: NODE, now: () => 1_200,
+      hookOf: (f, t, c) => (f === 'bridge' && t === 'filter' && c === 'forward' ? 'forward' : f === 'bridge' ? 'prerouting' : null),
+    });
+    return lines.map((l) => a.push(l)).filter((e): e is NetfilterEvent => e !== null);
+  }
+
+  /** A frame from pod A (POD1) bridged in the node to pod B (EXT here), or dropped in the node. */
+  function bridged(e: NetfilterEvent, dropped: boolean): Packet {
+    const tuple = { src: e.packet.src, dst: e.packet.dst, sport: e.packet.sport, dport: e.packet.dport };
+    const hops: HopSpec[] = [[POD1, 'eth0', 'xmit', 1_000], [NODE, 'va', 'rx', 1_030], [NODE, 'va', 'recv', 1_060]];
+    hops.push(...(dropped ? [[NODE, 'va', 'drop', 1_100]] as HopSpec[] : [[NODE, 'vb', 'xmit', 1_100], [EXT, 'eth0', 'rx', 1_130], [EXT, 'eth0', 'recv', 1_160]] as HopSpec[]));
+    const p = packet(e.packet.ipId, hops, tuple);
+    return dropped ? { ...p, drop: { reason: 'NETFILTER_DROP', ns: 'node', netns: NODE, ifname: 'va' } } : p;
+  }
+
+  it('attaches the bridge chain\'s rule and verdict to the frame it met, after its last hop in the node', () => {
+    const events = bridgeCapture();
+    const dropEv = events.find((e) => e.verdict === 'drop') as NetfilterEvent;
+    const passEv = events.find((e) => e.packet.dport === 7002) as NetfilterEvent;
+    expect(dropEv.packet.ipId).not.toBe(passEv.packet.ipId);
+    const c = new NetfilterCorrelator();
+    for (const e of events) c.add(e);
+    const drop = c.stepsFor(bridged(dropEv, true));
+    expect(drop).toEqual([expect.objectContaining({ ns: 'node', netns: NODE, family: 'bridge', table: 'filter', chain: 'forward', hook: 'forward', type: 'rule', rule: 'udp dport 7001 counter drop', handle: 2, verdict: 'drop', afterHop: 2 })]);
+    const pass = c.stepsFor(bridged(passEv, false));
+    expect(pass).toEqual([expect.objectContaining({ family: 'bridge', chain: 'forward', type: 'policy', verdict: 'accept', afterHop: 2 })]);
+    // The third frame (7003) had its own IP id: nothing of it went to the other two.
+    expect(c.stats).toMatchObject({ events: 3, attached: 2 });
+  });
+
+  it('names the bridge family rule in the human output of a dropped frame', () => {
+    const events = bridgeCapture();
+    const c = new NetfilterCorrelator();
+    for (const e of events) c.add(e);
+    const text = formatPacket(c.annotate(bridged(events.find((e) => e.verdict === 'drop') as NetfilterEvent, true)), 1);
+    expect(text).toMatch(/⛨ forward\s+bridge filter forward: rule 'udp dport 7001 counter drop' \(handle 2\) → drop/);
+    expect(text.split('\n').at(-1)).toBe("  dropped in node at va: NETFILTER_DROP, by bridge filter forward rule 'udp dport 7001 counter drop' (handle 2)");
   });
 });
 

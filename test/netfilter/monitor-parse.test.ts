@@ -105,3 +105,53 @@ describe('TraceAssembler on a lab capture', () => {
     expect(eventsOf('ext', { own: true }).some((e) => e.table === 'hoptrace_1_1')).toBe(true);
   });
 });
+
+/** The base chains of the bridge lab's node namespace (fixtures/monitor-bridge.txt). */
+const BRIDGE_HOOKS: Record<string, NfHook> = {
+  'bridge filter forward': 'forward', 'bridge hoptrace_1_1 pre': 'prerouting', 'inet hoptrace_1_1 pre': 'prerouting', 'inet native natfwd': 'forward',
+};
+
+function bridgeEvents(section: 'pure' | 'brnf', own = false): NetfilterEvent[] {
+  const lines = readFileSync(new URL('./fixtures/monitor-bridge.txt', import.meta.url), 'utf8').split('\n')
+    .filter((l) => l.startsWith(`${section}\t`)).map((l) => l.slice(section.length + 1));
+  expect(lines.length).toBeGreaterThan(10);
+  let t = 0;
+  const a = new TraceAssembler({ ns: 'lab-node', netns: 2000, now: () => ++t, includeOwnTables: own, hookOf: (f, tb, c) => BRIDGE_HOOKS[`${f} ${tb} ${c}`] ?? null });
+  const out = lines.map((l) => a.push(l)).filter((e): e is NetfilterEvent => e !== null);
+  expect(a.skipped).toBe(0);
+  return out;
+}
+
+describe('TraceAssembler on bridge family traces', () => {
+  it('names the bridge family rule that dropped a bridged frame, with the frame\'s ports and IP header', () => {
+    const drops = bridgeEvents('pure').filter((e) => e.verdict === 'drop');
+    expect(drops).toHaveLength(1);
+    expect(drops[0]).toMatchObject({
+      family: 'bridge', table: 'filter', chain: 'forward', hook: 'forward', type: 'rule', rule: 'udp dport 7001 counter drop', handle: 2,
+      packet: { iif: 'va', oif: 'vb', family: 4, proto: 17, src: '10.251.7.1', dst: '10.251.7.2', dport: 7001, len: 29 },
+    });
+    expect(drops[0]?.packet.ipId).toBeGreaterThan(0);
+  });
+
+  it('reports the bridge chain policy for frames it let through, and no inet step when nothing hands frames to inet', () => {
+    const pure = bridgeEvents('pure');
+    expect(pure.filter((e) => e.type === 'policy' && e.family === 'bridge' && e.chain === 'forward').map((e) => e.packet.dport).sort()).toEqual([7002, 7003]);
+    expect(pure.some((e) => e.family === 'inet')).toBe(false);
+  });
+
+  it('skips hoptrace\'s own bridge table like its inet one (and reports it when asked)', () => {
+    expect(bridgeEvents('pure').some((e) => e.table.startsWith('hoptrace'))).toBe(false);
+    expect(bridgeEvents('brnf').some((e) => e.table.startsWith('hoptrace'))).toBe(false);
+    const own = bridgeEvents('pure', true).filter((e) => e.family === 'bridge' && e.table === 'hoptrace_1_1');
+    expect(own.find((e) => e.chain === 'pre')).toMatchObject({ type: 'policy', hook: 'prerouting' });
+  });
+
+  it('with br_netfilter, keeps the frame\'s headers across the bridge and inet steps of one trace id', () => {
+    const brnf = bridgeEvents('brnf');
+    const dropped = brnf.find((e) => e.verdict === 'drop');
+    expect(dropped).toMatchObject({ family: 'inet', table: 'native', chain: 'natfwd', hook: 'forward', packet: { iif: 'br0', oif: 'br0', dport: 7003 } });
+    const sameFrame = brnf.filter((e) => e.traceId === dropped?.traceId);
+    expect(sameFrame.map((e) => `${e.family} ${e.chain} ${e.verdict}`)).toEqual(['bridge forward accept', 'inet natfwd drop']);
+    expect(new Set(sameFrame.map((e) => e.packet.ipId)).size).toBe(1);
+  });
+});

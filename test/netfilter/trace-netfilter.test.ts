@@ -16,7 +16,7 @@ import { startLabServers, ECHO } from '../../server/lab/rounds.js';
 import { sendUdp, sendTcp, type Server } from '../../server/lab/traffic.js';
 import type { Packet } from '../../shared/packet.js';
 import type { NetfilterVerdict } from '../../shared/netfilter/types.js';
-import { hoptraceTables } from '../../server/netfilter/nft.js';
+import { hoptraceTables, ownTables } from '../../server/netfilter/nft.js';
 import { processStartTime } from '../../server/netfilter/nft.js';
 import { listNamespaces } from '../../server/topology/namespaces.js';
 import { NetfilterTracer } from '../../server/netfilter/index.js';
@@ -31,11 +31,11 @@ async function inNs(ns: string, ...args: string[]): Promise<void> {
   await execa('ip', ['netns', 'exec', ns, ...args]);
 }
 
-/** Tables named for trace `pid`, in every namespace of the host. */
+/** Tables named for trace `pid` (any family: inet, and bridge where there is a bridge), in every namespace of the host. */
 async function tablesOf(pid: number): Promise<string[]> {
   const out: string[] = [];
   for (const ns of await listNamespaces()) {
-    for (const t of await hoptraceTables(ns.path)) if (t.startsWith(`hoptrace_${pid}_`)) out.push(`${ns.name}:${t}`);
+    for (const t of await ownTables(ns.path)) if (t.name.startsWith(`hoptrace_${pid}_`)) out.push(`${ns.name}:${t.family} ${t.name}`);
   }
   return out.sort();
 }
@@ -118,7 +118,8 @@ describe.skipIf(!isRoot)(`trace --netfilter on a real lab (${NEEDS_ROOT})`, () =
     const filter = `(udp and (dst port ${lab.blockedPort} or dst port ${ECHO.extUdp} or dst port ${NATIVE_PORT})) or (tcp and port ${lab.dnatPort})`;
     const { child } = await startTrace(['--json', '--netfilter', '--no-model', '--filter', filter]);
     const pid = child.pid as number;
-    expect((await tablesOf(pid)).filter((t) => t.startsWith(`${lab.prefix}-`))).toHaveLength(4);
+    // inet in each of the lab's four namespaces, bridge in the node (it has br0).
+    expect((await tablesOf(pid)).filter((t) => t.startsWith(`${lab.prefix}-`))).toHaveLength(5);
     await sendUdp(lab.ns.pod1, lab.addr.ext, lab.blockedPort, 1);
     await sendUdp(lab.ns.pod1, lab.addr.ext, ECHO.extUdp, 1);
     await sendUdp(lab.ns.pod1, lab.addr.ext, NATIVE_PORT, 1);
@@ -172,7 +173,7 @@ describe.skipIf(!isRoot)(`trace --netfilter on a real lab (${NEEDS_ROOT})`, () =
   it('leaves no table behind when the tracer is SIGKILLed (its guardian removes them)', async () => {
     const { child } = await startTrace(['--json', '--netfilter', '--filter', 'udp port 9']);
     const pid = child.pid as number;
-    expect((await tablesOf(pid)).length).toBeGreaterThanOrEqual(4);
+    expect((await tablesOf(pid)).length).toBeGreaterThanOrEqual(5);
     expect(guardianOf(pid)).toBeDefined();
     child.kill('SIGKILL');
     await child;
@@ -188,7 +189,7 @@ describe.skipIf(!isRoot)(`trace --netfilter on a real lab (${NEEDS_ROOT})`, () =
     await child;
     await new Promise((r) => setTimeout(r, 500));
     const left = await tablesOf(pid);
-    expect(left.filter((t) => t.startsWith(`${lab.prefix}-`))).toHaveLength(4);
+    expect(left.filter((t) => t.startsWith(`${lab.prefix}-`))).toHaveLength(5);
     // A bare `hoptrace` table (no owner) and one owned by a live process (this test).
     await inNs(lab.ns.ext, 'nft', 'add', 'table', 'inet', 'hoptrace');
     const live = `hoptrace_${process.pid}_999`;
