@@ -1,17 +1,24 @@
 /**
  * `hoptrace record`: trace like `trace` does and write every hop event to a .hoptrace file
- * (format: shared/recording/README.md), with progress on stderr.
+ * (format: shared/recording/README.md), with progress on stderr. With `--netfilter` and/or
+ * `--notes` the recording has the same depth as `trace` with those switches: the rule-trace
+ * events and notes are recorded as they come, and replay attaches them to packets.
  */
 import { existsSync } from 'node:fs';
 import { MAX_CAPTURE_BYTES } from '../../probes/assemble.js';
-import { TraceSession } from '../trace-session.js';
+import type { HopEvent } from '../../shared/hop-event.js';
+import type { Packet } from '../../shared/packet.js';
+import { TraceSession, CannotTraceError } from '../trace-session.js';
 import { NamespaceNames } from '../namespace-names.js';
-import { startRecording, type RecordingStats, type FsyncPolicy } from '../recording/index.js';
+import { startRecording, type DepthSink, type RecordableSession, type RecordingStats, type FsyncPolicy } from '../recording/index.js';
+import { NetfilterTracer } from '../netfilter/tracer.js';
+import { netfilterPreflight } from '../netfilter/packet-steps.js';
+import { detectNoteSupport } from '../capabilities.js';
 import { parseFlags, numberFlag, reportFatal, UsageError } from './common.js';
 
 export const summary = 'record hop events to a .hoptrace file for replay and export';
 
-const HELP = `usage: hoptrace record -o FILE [--filter EXPR] [--duration S] [--count N] [--capture-bytes N] [--force]
+const HELP = `usage: hoptrace record -o FILE [--filter EXPR] [--duration S] [--count N] [--capture-bytes N] [--netfilter] [--notes] [--force]
 
 Traces like \`hoptrace trace\` and writes every hop event, lost-event report and the namespace
 names to FILE as it goes. The file stays replayable up to its last complete record even if
@@ -23,6 +30,11 @@ recording is killed. Replay it with \`hoptrace replay FILE\`, export it with \`h
   -c, --count N       stop after N packets (reconstructed and matching the filter, as \`trace --count\`)
       --capture-bytes N  keep the first N bytes (≤ ${MAX_CAPTURE_BYTES}) from the IP header of every hop,
                       so \`export --pcapng\` writes the real headers (default 0: rebuilt from fields)
+      --netfilter     also record the netfilter rules each packet met, as \`trace --netfilter\`
+                      (nft rule trace in every namespace: a temporary table inet hoptrace_*,
+                      removed on exit); replay names the rule that dropped or rewrote
+      --notes         also record what explains each hop, as \`trace --notes\` (route lookups,
+                      MAC learning, qdisc time, neighbour waits, ICMP errors)
       --force         replace FILE if it exists
       --fsync MODE    always | interval (default: at most once a second) | never
   -h, --help          this help
@@ -41,6 +53,8 @@ export async function run(argv: string[]): Promise<number> {
       force: { type: 'boolean' },
       fsync: { type: 'string' },
       'capture-bytes': { type: 'string' },
+      netfilter: { type: 'boolean' },
+      notes: { type: 'boolean' },
     });
     if (values.help) {
       process.stdout.write(`${HELP}\n`);
@@ -59,6 +73,8 @@ export async function run(argv: string[]): Promise<number> {
       overwrite: values.force === true,
       fsync,
       captureBytes: numberFlag(values['capture-bytes'], 'capture-bytes', { integer: true, min: 0, max: MAX_CAPTURE_BYTES }) ?? 0,
+      netfilter: values.netfilter === true,
+      notes: values.notes === true,
     });
   } catch (err) {
     return reportFatal(err, filterText);
@@ -73,7 +89,43 @@ interface RecordOptions {
   readonly overwrite: boolean;
   readonly fsync: FsyncPolicy;
   readonly captureBytes: number;
+  /** Record the netfilter rule trace (server/netfilter) beside the hops. */
+  readonly netfilter: boolean;
+  /** Record the notes tier (probes/notes/, probes/deep/ where kprobes work). */
+  readonly notes: boolean;
 }
+
+/**
+ * The trace session as the recorder sees it, with the depth it was started with: notes come from
+ * the session's bpftrace, rule-trace events from the nft tracer; both go to whoever subscribed.
+ */
+function recordable(session: TraceSession, nf: NetfilterTracer | undefined, notes: boolean): RecordableSession {
+  const sinks = new Set<DepthSink>();
+  if (notes) session.on('note', (n) => { for (const s of sinks) s.note(n); });
+  nf?.on('event', (ev) => { for (const s of sinks) s.netfilter(ev); });
+  type Fn = ((ev: HopEvent) => void) | ((n: number) => void);
+  return {
+    on(event: 'hop' | 'lost', fn: Fn) {
+      if (event === 'hop') session.on('hop', fn as (ev: HopEvent) => void);
+      else session.on('lost', fn as (n: number) => void);
+    },
+    off(event: 'hop' | 'lost', fn: Fn) {
+      if (event === 'hop') session.off('hop', fn as (ev: HopEvent) => void);
+      else session.off('lost', fn as (n: number) => void);
+    },
+    filterText: session.filterText,
+    get dropReasons() { return session.dropReasons; },
+    accepts: (p: Packet) => session.accepts(p),
+    depth: { netfilter: nf !== undefined, notes },
+    depthEvents: (sink) => {
+      sinks.add(sink);
+      return () => sinks.delete(sink);
+    },
+  };
+}
+
+/** How long the last packets' netfilter events are waited for before the file is closed. */
+const NETFILTER_LAG_MS = 300;
 
 function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -86,8 +138,28 @@ function progressLine(s: RecordingStats): string {
 }
 
 async function record(opts: RecordOptions): Promise<number> {
-  const session = new TraceSession({ filter: opts.filter, captureBytes: opts.captureBytes });
+  const noteSupport = opts.notes ? await detectNoteSupport() : undefined;
+  const session = new TraceSession({
+    filter: opts.filter,
+    captureBytes: opts.captureBytes,
+    ...(noteSupport ? { notes: true, deep: noteSupport.deep, missingTracepoints: noteSupport.missingTracepoints } : {}),
+  });
   session.on('warning', (message) => process.stderr.write(`hoptrace: ${message}\n`));
+  for (const n of noteSupport?.notes ?? []) process.stderr.write(`hoptrace: ${n}\n`);
+  if (opts.netfilter) {
+    // Before anything is attached: a host without nft fails with the fix named, nothing to undo.
+    const problems = await netfilterPreflight();
+    if (problems.length > 0) throw new CannotTraceError(problems);
+  }
+  const nf = opts.netfilter ? new NetfilterTracer() : undefined;
+  nf?.on('warning', (w) => process.stderr.write(`hoptrace: ${w}\n`));
+  // The nft tracer lists namespaces itself; a hop from one it missed (created since) adds it.
+  const nfSeen = new Set<number>();
+  const onHopNetns = (ev: HopEvent): void => {
+    if (!nf || nfSeen.has(ev.netns)) return;
+    nfSeen.add(ev.netns);
+    void nf.trackNetns(ev.netns);
+  };
   const names = new NamespaceNames();
   let finishResolve: (reason: string) => void = () => undefined;
   const finished = new Promise<string>((resolve) => { finishResolve = resolve; });
@@ -111,8 +183,12 @@ async function record(opts: RecordOptions): Promise<number> {
   const tty = process.stderr.isTTY === true;
   let progressShown = false;
   try {
-    await session.start();
-    const recording = await startRecording(session, opts.path, {
+    // Let both starts finish before judging: stopping one still starting would leave it attached.
+    const started = await Promise.allSettled([session.start(), nf?.start(session.filterAst)]);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (nf) session.on('hop', onHopNetns);
+    const recording = await startRecording(recordable(session, nf, opts.notes), opts.path, {
       names,
       writer: { overwrite: opts.overwrite, fsync: opts.fsync },
       onPacket: () => {
@@ -133,7 +209,10 @@ async function record(opts: RecordOptions): Promise<number> {
     if (timer) clearTimeout(timer);
     // Detach first: events bpftrace still prints while stopping are recorded too.
     await session.stop();
+    // nft monitors report a packet's rules a little after its hops (as trace --netfilter waits).
+    if (nf) await new Promise((r) => setTimeout(r, NETFILTER_LAG_MS));
     const result = await recording.stop(reason);
+    await nf?.stop();
     if (tty && progressShown) process.stderr.write('\r\x1b[K');
     if (result.error) {
       process.stderr.write(`hoptrace: recording stopped: ${result.error}; the ${result.events} events written before stay readable in ${opts.path}\n`);
@@ -148,6 +227,8 @@ async function record(opts: RecordOptions): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    if (session.isRunning) await session.stop();
+    session.off('hop', onHopNetns);
+    // Both are safe to stop twice; whatever failed, nothing stays attached and no table stays behind.
+    await Promise.allSettled([session.isRunning ? session.stop() : undefined, nf?.stop()]);
   }
 }
