@@ -69,8 +69,14 @@ class LivePackets {
   cloneOf: Array<string | null> = new Array<string | null>(256).fill(null);
   /** packetId, once something asked for it (a clone names its original). */
   id: Array<string | null> = new Array<string | null>(256).fill(null);
-  /** Keys the packet had before NAT changed its headers, as (event, hash) pairs: forgotten with it when it finishes. */
-  oldKeys: Array<number[] | null> = new Array<number[] | null>(256).fill(null);
+  /**
+   * Keys the packet had before NAT changed its headers, forgotten with it when it finishes: the
+   * first as (event, hash) here (-1 for none), any more as pairs in `moreOldKeys` (an array per
+   * NATed packet cost the collector more than the rest of the packet's bookkeeping).
+   */
+  oldKeySlot: Int32Array = new Int32Array(256);
+  oldKeyHash: Int32Array = new Int32Array(256);
+  moreOldKeys: Array<number[] | null> = new Array<number[] | null>(256).fill(null);
   private used = 0;
   /** Free rows, linked through `count`. */
   private freeHead = -1;
@@ -90,12 +96,23 @@ class LivePackets {
     this.skb[p] = skb;
     this.cloneOf[p] = cloneOf;
     this.id[p] = null;
-    this.oldKeys[p] = null;
+    this.oldKeySlot[p] = -1;
+    this.moreOldKeys[p] = null;
     return p;
   }
 
+  /** Remembers the packet's current key as an old one (its headers are about to change). */
+  keepOldKey(p: number): void {
+    if (this.oldKeySlot[p] === -1) {
+      this.oldKeySlot[p] = this.keySlot[p] as number;
+      this.oldKeyHash[p] = this.keyHash[p] as number;
+    } else {
+      (this.moreOldKeys[p] ??= []).push(this.keySlot[p] as number, this.keyHash[p] as number);
+    }
+  }
+
   free(p: number): void {
-    this.oldKeys[p] = null;
+    this.moreOldKeys[p] = null;
     this.cloneOf[p] = null;
     this.id[p] = null;
     this.count[p] = this.freeHead;
@@ -114,11 +131,13 @@ class LivePackets {
     this.count = widen(this.count);
     this.keySlot = widen(this.keySlot);
     this.keyHash = widen(this.keyHash);
+    this.oldKeySlot = widen(this.oldKeySlot);
+    this.oldKeyHash = widen(this.oldKeyHash);
     for (let i = this.skb.length; i < n; i++) {
       this.skb.push('');
       this.cloneOf.push(null);
       this.id.push(null);
-      this.oldKeys.push(null);
+      this.moreOldKeys.push(null);
     }
   }
 }
@@ -431,7 +450,7 @@ export class Reconstructor {
       st.next[last] = s;
       P.count[p] = (P.count[p] as number) + 1;
       if (keyChanged(st, last, s)) {
-        (P.oldKeys[p] ??= []).push(P.keySlot[p] as number, P.keyHash[p] as number);
+        P.keepOldKey(p);
         P.keySlot[p] = s;
         P.keyHash[p] = cloneKeyHash(st, s);
       }
@@ -482,8 +501,12 @@ export class Reconstructor {
     if (this.live.get(skb) === p) this.live.delete(skb);
     this.bySignature.deleteIf(P.keySlot[p] as number, P.keyHash[p] as number, p);
     // Its keys from before NAT too, or they would name a finished packet.
-    const old = P.oldKeys[p];
-    if (old) for (let i = 0; i < old.length; i += 2) this.bySignature.deleteIf(old[i] as number, old[i + 1] as number, p);
+    const oldSlot = P.oldKeySlot[p] as number;
+    if (oldSlot >= 0) {
+      this.bySignature.deleteIf(oldSlot, P.oldKeyHash[p] as number, p);
+      const more = P.moreOldKeys[p];
+      if (more) for (let i = 0; i < more.length; i += 2) this.bySignature.deleteIf(more[i] as number, more[i + 1] as number, p);
+    }
     const st = this.store;
     const first = P.first[p] as number;
     const last = P.last[p] as number;
