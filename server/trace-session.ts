@@ -31,6 +31,11 @@ export interface TraceSessionOptions {
   readonly missingTracepoints?: ReadonlySet<string>;
   /** Keep the first N bytes (≤ 64) from the IP header of each hop (pcapng export). 0: none. */
   readonly captureBytes?: number;
+  /**
+   * Follow 1 in N flows, chosen in the kernel by a hash of the flow on a packet's first hop
+   * (probes/sample.ts); default 1: every flow. Validated where it comes in (the CLI).
+   */
+  readonly sampleRate?: number;
 }
 
 export interface TraceSessionEvents {
@@ -44,6 +49,12 @@ export interface TraceSessionEvents {
   /** bpftrace ended; `requested` is false when it died on its own. */
   exit: [BpftraceExit];
 }
+
+/**
+ * Largest `trace --sample N`: beyond 1 in 65536 flows a trace shows next to nothing, and a typo
+ * (an extra digit) is likelier than intent. (The kernel hash allows up to probes/sample.ts's MAX_SAMPLE_RATE.)
+ */
+export const MAX_TRACE_SAMPLE = 65536;
 
 /** Thrown when the host cannot trace: `problems` are sentences naming the fix. */
 export class CannotTraceError extends Error {
@@ -104,6 +115,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
         selfNetns: statSync('/proc/self/ns/net').ino,
         reasonNotSpecified: this.reasons.notSpecified,
         captureBytes,
+        sampleRate: this.options.sampleRate ?? 1,
         ...(this.options.notes
           ? {
               extraBlocks: buildNoteBlocks({

@@ -1,7 +1,7 @@
 /**
  * `hoptrace trace`: attach the hop probes, rebuild packets, print them as they complete.
  */
-import { TraceSession, CannotTraceError } from '../trace-session.js';
+import { TraceSession, CannotTraceError, MAX_TRACE_SAMPLE } from '../trace-session.js';
 import { preflight } from '../preflight.js';
 import { Reconstructor } from '../../shared/reconstruct.js';
 import { formatPacket, packetJson } from '../../shared/format.js';
@@ -16,7 +16,7 @@ import { detectNoteSupport } from '../capabilities.js';
 
 export const summary = 'follow packets through the kernel and print each one\'s hops';
 
-const HELP = `usage: hoptrace trace [--filter EXPR] [--duration S] [--count N] [--json] [--no-model] [--netfilter] [--notes]
+const HELP = `usage: hoptrace trace [--filter EXPR] [--duration S] [--count N] [--sample N] [--json] [--no-model] [--netfilter] [--notes]
 
 Attaches probes to the kernel's packet path (device transmit/receive, drops, frees) and prints,
 for each packet, the hops it made across network namespaces.
@@ -26,6 +26,9 @@ for each packet, the hops it made across network namespaces.
                       A packet is shown when any of its hops matches; then all its hops are shown.
   -d, --duration S    stop after S seconds
   -c, --count N       stop after N packets
+      --sample N      follow 1 in N flows (1 to ${MAX_TRACE_SAMPLE}), picked in the kernel by a hash of
+                      the flow on each packet's first hop, so a busy host stays traceable; a
+                      sampled flow's packets keep all their hops. Counts are of sampled packets.
       --json          one JSON object per packet per line (NDJSON); lines with "type":"lost"
                       report events the kernel lost
       --no-model      skip the topology model: no expected path, no divergence
@@ -57,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
       'no-model': { type: 'boolean' },
       netfilter: { type: 'boolean' },
       notes: { type: 'boolean' },
+      sample: { type: 'string' },
     });
     if (values.help) {
       process.stdout.write(`${HELP}\n`);
@@ -65,7 +69,10 @@ export async function run(argv: string[]): Promise<number> {
     filterText = values.filter ?? '';
     const duration = numberFlag(values.duration, 'duration', { min: 0.001 });
     const count = numberFlag(values.count, 'count', { integer: true, min: 1 });
-    return await trace({ filter: filterText, duration, count, json: values.json === true, model: values['no-model'] !== true, netfilter: values.netfilter === true, notes: values.notes === true });
+    const sample = numberFlag(values.sample, 'sample', { integer: true, min: 1, max: MAX_TRACE_SAMPLE }) ?? 1;
+    return await trace({
+      filter: filterText, duration, count, sample, json: values.json === true, model: values['no-model'] !== true, netfilter: values.netfilter === true, notes: values.notes === true,
+    });
   } catch (err) {
     return reportFatal(err, filterText);
   }
@@ -75,6 +82,8 @@ interface TraceOptions {
   readonly filter: string;
   readonly duration?: number | undefined;
   readonly count?: number | undefined;
+  /** Follow 1 in this many flows (1: all). */
+  readonly sample: number;
   readonly json: boolean;
   /** Compare each packet with the path the topology model expects. */
   readonly model: boolean;
@@ -88,6 +97,7 @@ async function trace(opts: TraceOptions): Promise<number> {
   const noteSupport = opts.notes ? await detectNoteSupport() : undefined;
   const session = new TraceSession({
     filter: opts.filter,
+    sampleRate: opts.sample,
     ...(noteSupport ? { notes: true, deep: noteSupport.deep, missingTracepoints: noteSupport.missingTracepoints } : {}),
   });
   for (const n of noteSupport?.notes ?? []) process.stderr.write(`hoptrace: ${n}\n`);
@@ -182,6 +192,9 @@ async function trace(opts: TraceOptions): Promise<number> {
     rec.push(ev);
   });
   session.on('note', (n) => rec.pushNote(n));
+  // Said before "ready" and with the totals: counts of a sampled trace are not of all packets.
+  const sampling = opts.sample > 1 ? ` (sampled: 1 in ${opts.sample} flows)` : '';
+  if (sampling) process.stderr.write(`hoptrace: following 1 in ${opts.sample} flows, chosen in the kernel by flow hash\n`);
   process.stderr.write('ready\n');
 
   const tick = setInterval(() => {
@@ -203,7 +216,7 @@ async function trace(opts: TraceOptions): Promise<number> {
   await nf?.stop();
   reportLost();
   const s = rec.stats;
-  process.stderr.write(`hoptrace: ${printed} packets, ${s.events} hop events, ${session.lostEvents} lost in the kernel\n`);
+  process.stderr.write(`hoptrace: ${printed} packets, ${s.events} hop events, ${session.lostEvents} lost in the kernel${sampling}\n`);
   if (died) {
     process.stderr.write(`hoptrace: bpftrace exited unexpectedly (${died.signal ?? `code ${died.code}`})${died.stderr ? `:\n${died.stderr}` : ''}\n`);
     return 1;
