@@ -28,10 +28,12 @@ import { cli, startTrace, type CliProcess } from '../helpers/cli.js';
 
 const PREFIX = `ht-${randomBytes(3).toString('hex')}`;
 const NS = { node: `${PREFIX}-brnode`, a: `${PREFIX}-bra`, b: `${PREFIX}-brb` } as const;
-const ADDR = { a: '10.253.41.11', b: '10.253.41.12' } as const;
+const ADDR = { a: '10.253.41.11', b: '10.253.41.12', a6: 'fd00:253:41::11', b6: 'fd00:253:41::12' } as const;
 const DROP_PORT = 7431;
 const PASS_PORT = 7432;
 const BRIDGE_RULE = `udp dport ${DROP_PORT} counter drop comment "between pods"`;
+/** A rule in a bridge prerouting chain at dstnat priority (-300): before br_netfilter hands frames to inet (0). */
+const EARLY_RULE = `udp dport ${PASS_PORT} counter`;
 
 async function ip(...args: string[]): Promise<void> {
   await execa('ip', args);
@@ -113,17 +115,20 @@ describe.skipIf(!isRoot)(`bridge family rules under trace --netfilter (${NEEDS_R
       await ip('-n', NS.node, 'link', 'add', 'br0', 'type', 'bridge');
       for (const port of ['port-a', 'port-b']) await ip('-n', NS.node, 'link', 'set', port, 'master', 'br0');
       for (const dev of ['br0', 'port-a', 'port-b']) await ip('-n', NS.node, 'link', 'set', dev, 'up');
-      for (const [ns, addr] of [[NS.a, ADDR.a], [NS.b, ADDR.b]] as const) {
+      for (const [ns, addr, addr6] of [[NS.a, ADDR.a, ADDR.a6], [NS.b, ADDR.b, ADDR.b6]] as const) {
         await ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'eth0');
+        await ip('-n', ns, '-6', 'addr', 'add', `${addr6}/64`, 'dev', 'eth0', 'nodad');
         await ip('-n', ns, 'link', 'set', 'eth0', 'up');
       }
       await execa('ip', ['netns', 'exec', NS.node, 'nft', '-f', '-'], {
-        input: `table bridge podfilter {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n    ${BRIDGE_RULE}\n  }\n}\n`,
+        input: `table bridge podfilter {\n  chain early {\n    type filter hook prerouting priority -300; policy accept;\n    ${EARLY_RULE}\n  }\n`
+          + `  chain forward {\n    type filter hook forward priority 0; policy accept;\n    ${BRIDGE_RULE}\n  }\n}\n`,
       });
       echo = await startEcho(NS.b, 'udp', ADDR.b, PASS_PORT);
       inodes = new Set(Object.values(NS).map((n) => statSync(nsPath(n)).ino));
-      // Neighbours first, so the traced datagrams are not the ones waiting on ARP.
+      // Neighbours first, so the traced datagrams are not the ones waiting on ARP / ND.
       expect((await sendUdp(NS.a, ADDR.b, PASS_PORT, 1)).replies).toBe(1);
+      await sendUdp(NS.a, ADDR.b6, PASS_PORT, 1);
     } catch (err) {
       for (const ns of Object.values(NS)) await execa('ip', ['netns', 'del', ns], { reject: false });
       throw err;
@@ -159,6 +164,7 @@ describe.skipIf(!isRoot)(`bridge family rules under trace --netfilter (${NEEDS_R
         [NS.b]: [expect.stringMatching(/^inet /)],
       });
       expect((await sendUdp(NS.a, ADDR.b, DROP_PORT, 1)).replies).toBe(0);
+      expect((await sendUdp(NS.a, ADDR.b6, DROP_PORT, 1)).replies).toBe(0);
       expect((await sendUdp(NS.a, ADDR.b, PASS_PORT, 1)).replies).toBe(1);
       await new Promise((r) => setTimeout(r, 300));
     } catch (err) {
@@ -179,9 +185,20 @@ describe.skipIf(!isRoot)(`bridge family rules under trace --netfilter (${NEEDS_R
     // hoptrace's own tables never show up as steps.
     expect(dropped?.netfilter?.some((s) => s.table.startsWith('hoptrace'))).toBe(false);
 
-    // The frame let through meets the same chain and leaves by its policy.
+    // The same over IPv6 (no IP id: matched by tuple and payload length).
+    const dropped6 = out.packets.find((p) => p.dport === DROP_PORT && p.family === 6);
+    expect(dropped6?.fate).toBe('dropped');
+    expect(stepIn(dropped6, { verdict: 'drop' })).toMatchObject({ ns: NS.node, hook: 'forward', family: 'bridge', table: 'podfilter', chain: 'forward', rule: BRIDGE_RULE });
+
+    // The frame let through meets the early prerouting chain (before br_netfilter's hand-over
+    // to inet, so only the bridge table can have started its trace), then the forward chain,
+    // which it leaves by its policy.
     const passed = out.packets.find((p) => p.src === ADDR.a && p.dport === PASS_PORT);
-    expect(stepIn(passed, { family: 'bridge', table: 'podfilter', chain: 'forward' })).toMatchObject({ type: 'policy', verdict: 'accept', hook: 'forward', ns: NS.node });
+    const early = stepIn(passed, { family: 'bridge', table: 'podfilter', chain: 'early' });
+    expect(early).toMatchObject({ type: 'rule', rule: EARLY_RULE, verdict: 'continue', hook: 'prerouting', ns: NS.node });
+    const fwd = stepIn(passed, { family: 'bridge', table: 'podfilter', chain: 'forward' });
+    expect(fwd).toMatchObject({ type: 'policy', verdict: 'accept', hook: 'forward', ns: NS.node });
+    expect(passed?.netfilter?.indexOf(early as NetfilterVerdict)).toBeLessThan(passed?.netfilter?.indexOf(fwd as NetfilterVerdict) ?? -1);
     expect(stepIn(passed, { verdict: 'drop' })).toBeUndefined();
 
     // Normal exit: no table of this run is left, in any family, anywhere.
