@@ -151,12 +151,15 @@ export function createDashboard(env: DashboardEnv) {
           state.clock = { monotonicNs: 0, epochMs: msg.stats.clockOffsetMs };
         }
         if (msg.stats.lastDecodeError) {
+          // The codecs are static (shared/wire-generated.js), so no page policy can stop them: bytes
+          // that do not decode were written against another wire.proto, or damaged on the way.
           notify({
-            kind: 'error', title: 'Hop batches cannot be decoded',
-            body: `${msg.stats.decodeErrors} batch(es) failed: ${msg.stats.lastDecodeError}`,
-            hints: /unsafe-eval|Content Security Policy|evaluat/i.test(msg.stats.lastDecodeError)
-              ? ['The page\'s Content-Security-Policy forbids the code generation protobufjs uses to decode batches.']
-              : undefined,
+            kind: 'error', title: 'Batches from the service cannot be decoded',
+            body: `${msg.stats.decodeErrors} hop or depth batch(es) did not match this page's wire format: ${msg.stats.lastDecodeError}`,
+            hints: [
+              'This page and the service were likely built from different versions of shared/wire.proto: reload the page; if it goes on, rebuild the dashboard (npm run build) and restart the service.',
+              'Their packets are missing from the views until then; the other batches are shown.',
+            ],
           });
         }
         const s = state.serverStats;
