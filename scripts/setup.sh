@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: the tracer (bpftrace, bpftool), the tools discovery and the lab use
 # (iproute2, iptables, nftables, util-linux's setpriv), ping for lab traffic, tshark for checking
-# pcapng exports, chromium for browser tests, iperf3 for benchmarks.
-packages=(bpftrace bpftool iproute2 iptables nftables util-linux iputils-ping tshark chromium iperf3 procps)
+# pcapng exports, chromium for browser tests, iperf3 for benchmarks and tcpdump for the overhead
+# benchmark's comparison (bench/overhead.ts: what a user would otherwise reach for).
+packages=(bpftrace bpftool iproute2 iptables nftables util-linux iputils-ping tshark chromium iperf3 tcpdump procps)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
