@@ -220,16 +220,23 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
   private async addBridgeTable(t: Tracked): Promise<void> {
     const { ns, table } = t.state;
     t.devices = this.devicesOf(t);
-    if (t.state.bridge || !this.running || !(await hasBridge(ns.path)) || !this.running || !t.installed) return;
-    const script = buildTraceTable(this.filter as NftFilter, { name: table, family: 'bridge', ratePerSecond: this.rate, owner: this.owner });
-    this.guardian?.add(ns.path, ns.netns, table, 'bridge');
-    const r = await installTable(ns.path, script);
-    if (r.ok) {
-      t.state.bridge = true;
-      return;
+    if (t.state.bridge || !this.running) return;
+    try {
+      if (!(await hasBridge(ns.path)) || !this.running || !t.installed) return;
+      const script = buildTraceTable(this.filter as NftFilter, { name: table, family: 'bridge', ratePerSecond: this.rate, owner: this.owner });
+      // Registered first: a SIGKILL between install and registration would leave it behind.
+      this.guardian?.add(ns.path, ns.netns, table, 'bridge');
+      const r = await installTable(ns.path, script);
+      if (r.ok) {
+        t.state.bridge = true;
+        return;
+      }
+      this.guardian?.remove(ns.path, table, 'bridge');
+      if (sameNamespace(ns)) this.emit('warning', `cannot trace bridge family rules in ${ns.name}: ${(r.stderr || 'nft -f failed').split('\n')[0]}`);
+    } catch (err) {
+      this.guardian?.remove(ns.path, table, 'bridge');
+      if (sameNamespace(ns)) this.emit('warning', `cannot trace bridge family rules in ${ns.name}: ${(err as Error).message.split('\n')[0]}`);
     }
-    this.guardian?.remove(ns.path, table, 'bridge');
-    if (sameNamespace(ns)) this.emit('warning', `cannot trace bridge family rules in ${ns.name}: ${(r.stderr || 'nft -f failed').split('\n')[0]}`);
   }
 
   /** Device names of a traced namespace, read through its monitor's /proc entry (no process started). */
@@ -251,6 +258,7 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
     const p = this.addBridgeTable(t).finally(() => {
       t.bridgeBusy = undefined;
       this.pending.delete(p);
+      if (t.state.bridge) this.emit('namespace', t.state);
     });
     t.bridgeBusy = p;
     this.pending.add(p);
