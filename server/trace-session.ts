@@ -6,9 +6,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { statSync } from 'node:fs';
-import type { HopEvent, HopNote } from '../shared/hop-event.js';
+import { HOP_KINDS, type HopEvent, type HopKind, type HopNote } from '../shared/hop-event.js';
 import { parseFilter, compileToBpftrace, describeFilter, packetMatches, type FilterAst } from '../shared/filter/index.js';
-import { buildHopProgram } from '../probes/assemble.js';
+import { buildHopProgram, HOP_PROBES } from '../probes/assemble.js';
 import { buildNoteBlocks } from '../probes/notes/assemble.js';
 import { parseNoteLine } from '../probes/notes/note-line.js';
 import { BpftraceProcess, type BpftraceExit } from './bpftrace.js';
@@ -36,6 +36,8 @@ export interface TraceSessionOptions {
    * (probes/sample.ts); default 1: every flow. Validated where it comes in (the CLI).
    */
   readonly sampleRate?: number;
+  /** Hop kinds to attach (`--hops`); default all. The others are left out of the program. */
+  readonly hops?: ReadonlySet<HopKind>;
 }
 
 export interface TraceSessionEvents {
@@ -98,6 +100,11 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
   /** Whether a reconstructed packet matches the user's filter (any hop matches). */
   accepts = (packet: Packet): boolean => packetMatches(this.filterAst, packet);
 
+  /** Tracepoints of the hop probes this session attaches. */
+  get probes(): readonly string[] {
+    return HOP_PROBES.filter((p) => this.options.hops?.has(p.kind) ?? true).map((p) => p.tracepoint);
+  }
+
   /** Checks the host, attaches the probes; resolves once they are attached. */
   async start(): Promise<void> {
     const pre = await preflight();
@@ -116,6 +123,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
         reasonNotSpecified: this.reasons.notSpecified,
         captureBytes,
         sampleRate: this.options.sampleRate ?? 1,
+        ...(this.options.hops ? { skip: new Set(HOP_KINDS.filter((k) => !this.options.hops?.has(k))) } : {}),
         ...(this.options.notes
           ? {
               extraBlocks: buildNoteBlocks({

@@ -103,11 +103,15 @@ function afterCode(kind: HopKind): string {
   }
 }
 
-const SNAPSHOT = [
-  'print(@seg);', 'print(@segmax);', 'zero(@segmax);',
-  'print(@transit);', 'print(@transitmax);', 'zero(@transitmax);',
-  'print(@drops);', 'print(@ifs);',
-].map((s) => `  ${s}`).join('\n');
+/** The snapshot statements: a map no attached probe writes does not exist, and printing it fails. */
+function snapshot(skip: ReadonlySet<HopKind> | undefined): string {
+  return [
+    'print(@seg);', 'print(@segmax);', 'zero(@segmax);',
+    'print(@transit);', 'print(@transitmax);', 'zero(@transitmax);',
+    ...(skip?.has('drop') ? [] : ['print(@drops);']),
+    ...(skip?.has('xmit') && skip.has('recv') ? [] : ['print(@ifs);']),
+  ].map((s) => `  ${s}`).join('\n');
+}
 
 export function buildStatsProgram(opts: StatsProgramOptions): string {
   assertNumeric('selfNetns', opts.selfNetns);
@@ -149,7 +153,8 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
       .replaceAll('{{SELF_NETNS}}', String(opts.selfNetns))
       .replaceAll('{{REASON_NOT_SPECIFIED}}', String(opts.reasonNotSpecified)));
   }
-  const tick = opts.intervalMs === undefined ? '' : `interval:ms:${opts.intervalMs}\n{\n  printf("T %llu\\n", nsecs);\n${SNAPSHOT}\n  printf("E\\n");\n}`;
-  blocks.push(read('stats/tick.bt').replace('{{INTERVAL_PROBE}}', () => tick).replace(/^\s*\/\/ @snapshot\s*$/m, () => SNAPSHOT));
+  const snap = snapshot(opts.skip);
+  const tick = opts.intervalMs === undefined ? '' : `interval:ms:${opts.intervalMs}\n{\n  printf("T %llu\\n", nsecs);\n${snap}\n  printf("E\\n");\n}`;
+  blocks.push(read('stats/tick.bt').replace('{{INTERVAL_PROBE}}', () => tick).replace(/^\s*\/\/ @snapshot\s*$/m, () => snap));
   return `${blocks.join('\n')}\n`;
 }

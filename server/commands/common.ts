@@ -5,6 +5,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FilterError, formatFilterError } from '../../shared/filter/index.js';
 import { CannotTraceError } from '../trace-session.js';
+import { HOP_KINDS, type HopKind } from '../../shared/hop-event.js';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -20,6 +21,28 @@ export function parseFlags<O extends Options>(argv: string[], options: O, allowP
     throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
   }
 }
+
+/**
+ * `--hops LIST`: which hop kinds to attach (comma-separated, from HOP_KINDS), or undefined for all.
+ * Transmit or receive must be among them: without either no packet has a first hop.
+ */
+export function hopsFlag(value: string | boolean | undefined): ReadonlySet<HopKind> | undefined {
+  if (value === undefined) return undefined;
+  const names = String(value).split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = names.filter((n) => !(HOP_KINDS as readonly string[]).includes(n));
+  if (bad.length > 0 || names.length === 0) {
+    throw new UsageError(`--hops takes hop kinds separated by commas, from ${HOP_KINDS.join(', ')}; got '${String(value)}'`);
+  }
+  const kinds = new Set(names as HopKind[]);
+  if (!kinds.has('xmit') && !kinds.has('recv')) throw new UsageError('--hops needs xmit or recv: packets start at one of them');
+  return kinds;
+}
+
+/** Help text of --hops, the same for trace, record and stats. */
+export const HOPS_HELP = `      --hops LIST     hop kinds to attach (default all: ${HOP_KINDS.join(',')}); e.g.
+                      xmit,recv,drop leaves out the backlog (rx) and normal-free (consume)
+                      probes: about a third less cost on a busy host; the veth backlog wait
+                      is then inside the xmit → recv step, and delivery is judged by the model`;
 
 /** A non-negative number flag, or undefined when absent. */
 export function numberFlag(value: string | boolean | undefined, name: string, opts: { integer?: boolean; min?: number; max?: number } = {}): number | undefined {

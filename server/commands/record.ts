@@ -14,11 +14,12 @@ import { startRecording, type DepthSink, type RecordableSession, type RecordingS
 import { NetfilterTracer } from '../netfilter/tracer.js';
 import { netfilterPreflight } from '../netfilter/packet-steps.js';
 import { detectNoteSupport } from '../capabilities.js';
-import { parseFlags, numberFlag, reportFatal, UsageError } from './common.js';
+import { parseFlags, numberFlag, reportFatal, UsageError, hopsFlag, HOPS_HELP } from './common.js';
+import type { HopKind } from '../../shared/hop-event.js';
 
 export const summary = 'record hop events to a .hoptrace file for replay and export';
 
-const HELP = `usage: hoptrace record -o FILE [--filter EXPR] [--duration S] [--count N] [--capture-bytes N] [--netfilter] [--notes] [--force]
+const HELP = `usage: hoptrace record -o FILE [--filter EXPR] [--duration S] [--count N] [--capture-bytes N] [--hops LIST] [--netfilter] [--notes] [--force]
 
 Traces like \`hoptrace trace\` and writes every hop event, lost-event report and the namespace
 names to FILE as it goes. The file stays replayable up to its last complete record even if
@@ -30,6 +31,7 @@ recording is killed. Replay it with \`hoptrace replay FILE\`, export it with \`h
   -c, --count N       stop after N packets (reconstructed and matching the filter, as \`trace --count\`)
       --capture-bytes N  keep the first N bytes (≤ ${MAX_CAPTURE_BYTES}) from the IP header of every hop,
                       so \`export --pcapng\` writes the real headers (default 0: rebuilt from fields)
+${HOPS_HELP}
       --netfilter     also record the netfilter rules each packet met, as \`trace --netfilter\`
                       (nft rule trace in every namespace: a temporary table inet hoptrace_*,
                       removed on exit); replay names the rule that dropped or rewrote
@@ -53,6 +55,7 @@ export async function run(argv: string[]): Promise<number> {
       force: { type: 'boolean' },
       fsync: { type: 'string' },
       'capture-bytes': { type: 'string' },
+      hops: { type: 'string' },
       netfilter: { type: 'boolean' },
       notes: { type: 'boolean' },
     });
@@ -73,6 +76,7 @@ export async function run(argv: string[]): Promise<number> {
       overwrite: values.force === true,
       fsync,
       captureBytes: numberFlag(values['capture-bytes'], 'capture-bytes', { integer: true, min: 0, max: MAX_CAPTURE_BYTES }) ?? 0,
+      hops: hopsFlag(values.hops),
       netfilter: values.netfilter === true,
       notes: values.notes === true,
     });
@@ -89,6 +93,8 @@ interface RecordOptions {
   readonly overwrite: boolean;
   readonly fsync: FsyncPolicy;
   readonly captureBytes: number;
+  /** Hop kinds to attach (`--hops`); undefined: all. */
+  readonly hops: ReadonlySet<HopKind> | undefined;
   /** Record the netfilter rule trace (server/netfilter) beside the hops. */
   readonly netfilter: boolean;
   /** Record the notes tier (probes/notes/, probes/deep/ where kprobes work). */
@@ -117,6 +123,7 @@ function recordable(session: TraceSession, nf: NetfilterTracer | undefined, note
     get dropReasons() { return session.dropReasons; },
     accepts: (p: Packet) => session.accepts(p),
     depth: { netfilter: nf !== undefined, notes },
+    probes: session.probes,
     depthEvents: (sink) => {
       sinks.add(sink);
       return () => sinks.delete(sink);
@@ -142,6 +149,7 @@ async function record(opts: RecordOptions): Promise<number> {
   const session = new TraceSession({
     filter: opts.filter,
     captureBytes: opts.captureBytes,
+    ...(opts.hops ? { hops: opts.hops } : {}),
     ...(noteSupport ? { notes: true, deep: noteSupport.deep, missingTracepoints: noteSupport.missingTracepoints } : {}),
   });
   session.on('warning', (message) => process.stderr.write(`hoptrace: ${message}\n`));

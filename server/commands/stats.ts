@@ -6,11 +6,12 @@ import { StatsSession } from '../stats/session.js';
 import { formatStatsDocument } from '../../shared/stats/format.js';
 import type { StatsDocument } from '../../shared/stats/types.js';
 import { MAX_SAMPLE_RATE } from '../../probes/sample.js';
-import { parseFlags, numberFlag, reportFatal, UsageError } from './common.js';
+import { parseFlags, numberFlag, reportFatal, UsageError, hopsFlag, HOPS_HELP } from './common.js';
+import type { HopKind } from '../../shared/hop-event.js';
 
 export const summary = 'latency per hop segment, namespace transit, drops and rates, aggregated in the kernel';
 
-const HELP = `usage: hoptrace stats [--filter EXPR] [--duration S] [--interval S] [--sample N] [--json] [--top N]
+const HELP = `usage: hoptrace stats [--filter EXPR] [--duration S] [--interval S] [--sample N] [--hops LIST] [--json] [--top N]
 
 Follows packets through the kernel like \`trace\`, but prints no packets: the time between
 consecutive hops of each packet (a segment, e.g. pod veth transmit → node veth receive) goes into
@@ -24,6 +25,7 @@ buckets (4 per power of two): within 25 % of the true value.
                       without it, one summary for the whole run when it stops
       --sample N      follow 1 in N flows (by a hash of the flow, in the kernel); counts are
                       of the sampled packets, not scaled
+${HOPS_HELP}
       --json          one JSON document per interval per line:
                       {segments, transit, drops, interfaces, start, end, sample_rate, ...}
       --top N         rows per table in the human output (default 20)
@@ -39,6 +41,7 @@ export async function run(argv: string[]): Promise<number> {
       duration: { type: 'string', short: 'd' },
       interval: { type: 'string', short: 'i' },
       sample: { type: 'string' },
+      hops: { type: 'string' },
       json: { type: 'boolean' },
       top: { type: 'string' },
     });
@@ -57,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
       duration,
       intervalMs: interval === undefined ? undefined : Math.round(interval * 1000),
       sample: sample ?? 1,
+      hops: hopsFlag(values.hops),
       json: values.json === true,
       top: top ?? 20,
     });
@@ -70,6 +74,7 @@ interface StatsOptions {
   readonly duration: number | undefined;
   readonly intervalMs: number | undefined;
   readonly sample: number;
+  readonly hops: ReadonlySet<HopKind> | undefined;
   readonly json: boolean;
   readonly top: number;
 }
@@ -78,6 +83,7 @@ async function stats(opts: StatsOptions): Promise<number> {
   const session = new StatsSession({
     filter: opts.filter,
     sampleRate: opts.sample,
+    ...(opts.hops ? { hops: opts.hops } : {}),
     ...(opts.intervalMs !== undefined ? { intervalMs: opts.intervalMs } : {}),
   });
   let outputClosed = false;

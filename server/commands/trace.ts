@@ -10,13 +10,14 @@ import { NamespaceNames } from '../namespace-names.js';
 import { TopologyWatcher } from '../topology/watch.js';
 import { PathExpectations, type AnnotatedPacket } from '../../shared/expectation.js';
 import { formatDivergence } from '../../shared/format.js';
-import { parseFlags, numberFlag, reportFatal } from './common.js';
+import { parseFlags, numberFlag, reportFatal, hopsFlag, HOPS_HELP } from './common.js';
+import type { HopKind } from '../../shared/hop-event.js';
 import { PacketNetfilterSteps } from '../netfilter/packet-steps.js';
 import { detectNoteSupport } from '../capabilities.js';
 
 export const summary = 'follow packets through the kernel and print each one\'s hops';
 
-const HELP = `usage: hoptrace trace [--filter EXPR] [--duration S] [--count N] [--sample N] [--json] [--no-model] [--netfilter] [--notes]
+const HELP = `usage: hoptrace trace [--filter EXPR] [--duration S] [--count N] [--sample N] [--hops LIST] [--json] [--no-model] [--netfilter] [--notes]
 
 Attaches probes to the kernel's packet path (device transmit/receive, drops, frees) and prints,
 for each packet, the hops it made across network namespaces.
@@ -29,11 +30,12 @@ for each packet, the hops it made across network namespaces.
       --sample N      follow 1 in N flows (1 to ${MAX_TRACE_SAMPLE}), picked in the kernel by a hash of
                       the flow on each packet's first hop, so a busy host stays traceable; a
                       sampled flow's packets keep all their hops. Counts are of sampled packets.
+${HOPS_HELP}
       --json          one JSON object per packet per line (NDJSON); lines with "type":"lost"
                       report events the kernel lost
       --no-model      skip the topology model: no expected path, no divergence
       --netfilter     also name the netfilter rules each packet met (nft rule trace in every
-                      namespace: a temporary table inet hoptrace_*, removed on exit); drops name
+                      namespace: temporary tables inet/bridge hoptrace_*, removed on exit); drops name
                       the rule that dropped, NAT the rule that rewrote. Without --filter at most
                       100 packets/s per namespace are traced, with one 1000.
       --notes         also show what explains each hop: the route lookup (table, device), bridge
@@ -61,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
       netfilter: { type: 'boolean' },
       notes: { type: 'boolean' },
       sample: { type: 'string' },
+      hops: { type: 'string' },
     });
     if (values.help) {
       process.stdout.write(`${HELP}\n`);
@@ -71,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
     const count = numberFlag(values.count, 'count', { integer: true, min: 1 });
     const sample = numberFlag(values.sample, 'sample', { integer: true, min: 1, max: MAX_TRACE_SAMPLE }) ?? 1;
     return await trace({
-      filter: filterText, duration, count, sample, json: values.json === true, model: values['no-model'] !== true, netfilter: values.netfilter === true, notes: values.notes === true,
+      filter: filterText, duration, count, sample, hops: hopsFlag(values.hops), json: values.json === true, model: values['no-model'] !== true, netfilter: values.netfilter === true, notes: values.notes === true,
     });
   } catch (err) {
     return reportFatal(err, filterText);
@@ -84,6 +87,8 @@ interface TraceOptions {
   readonly count?: number | undefined;
   /** Follow 1 in this many flows (1: all). */
   readonly sample: number;
+  /** Hop kinds to attach (`--hops`); undefined: all. */
+  readonly hops?: ReadonlySet<HopKind> | undefined;
   readonly json: boolean;
   /** Compare each packet with the path the topology model expects. */
   readonly model: boolean;
@@ -98,6 +103,7 @@ async function trace(opts: TraceOptions): Promise<number> {
   const session = new TraceSession({
     filter: opts.filter,
     sampleRate: opts.sample,
+    ...(opts.hops ? { hops: opts.hops } : {}),
     ...(noteSupport ? { notes: true, deep: noteSupport.deep, missingTracepoints: noteSupport.missingTracepoints } : {}),
   });
   for (const n of noteSupport?.notes ?? []) process.stderr.write(`hoptrace: ${n}\n`);

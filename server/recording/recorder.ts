@@ -33,6 +33,8 @@ export interface RecordableSession {
   accepts(packet: Packet): boolean;
   /** What the session traces beyond hops (written into the header); absent: nothing. */
   readonly depth?: { readonly netfilter: boolean; readonly notes: boolean };
+  /** Tracepoints of the hop probes attached (`--hops` leaves some out); absent: all of them. */
+  readonly probes?: readonly string[];
   /** Subscribes to the session's notes and netfilter events; returns the unsubscribe. */
   depthEvents?(sink: DepthSink): () => void;
 }
@@ -112,7 +114,7 @@ export async function startRecording(session: RecordableSession, path: string, o
   const done = new Promise<RecordingResult>((resolve) => { resolveDone = resolve; });
 
   const writer = new RecordingFileWriter(path, {
-    host: host.host, kernel: host.kernel, bpftraceVersion: host.bpftraceVersion, probes: host.probes,
+    host: host.host, kernel: host.kernel, bpftraceVersion: host.bpftraceVersion, probes: session.probes ?? host.probes,
     filter: session.filterText, startWallNs: clocks.wallNs, startMonoNs: clocks.monoNs,
     dropReasons: session.dropReasons.names, recorder: options.recorder ?? RECORDER,
     netfilter: session.depth?.netfilter === true, notes: session.depth?.notes === true,

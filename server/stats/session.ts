@@ -21,6 +21,7 @@ import { loadDropReasons } from '../drop-reasons.js';
 import { CannotTraceError } from '../trace-session.js';
 import type { TopologyWatcher } from '../topology/watch.js';
 import { StatsNameBook } from './names.js';
+import { HOP_KINDS, type HopKind } from '../../shared/hop-event.js';
 
 export interface StatsSessionOptions {
   /** Filter text in the pcap-like language; '' counts every IP packet. FilterError on bad input. */
@@ -33,6 +34,8 @@ export interface StatsSessionOptions {
   readonly watcher?: TopologyWatcher;
   /** Max entries per bpftrace map (default 65536): bounds the per-skb state. */
   readonly mapKeysMax?: number;
+  /** Hop kinds to attach (`--hops`); default all. Segments then join the hops that remain. */
+  readonly hops?: ReadonlySet<HopKind>;
 }
 
 export interface StatsSessionEvents {
@@ -100,6 +103,7 @@ export class StatsSession extends EventEmitter<StatsSessionEvents> {
       selfNetns: statSync('/proc/self/ns/net').ino,
       reasonNotSpecified: reasons.notSpecified,
       sampleRate: this.sampleRate,
+      ...(this.options.hops ? { skip: new Set(HOP_KINDS.filter((k) => !this.options.hops?.has(k))) } : {}),
       ...(this.intervalMs !== undefined ? { intervalMs: this.intervalMs } : {}),
     });
     const wallClock = monotonicToWall();
