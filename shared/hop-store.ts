@@ -48,6 +48,8 @@ export const R_IFNAME = 2;
 export const R_SRC = 3;
 export const R_DST = 4;
 const REFS = 5;
+/** Arrays larger than this many slots are given back when the store empties. */
+const SHRINK_ABOVE = 1 << 16;
 
 export class HopStore {
   /** Numeric fields, NUM per slot. Float64 keeps every value a HopEvent can carry exactly. */
@@ -61,6 +63,7 @@ export class HopStore {
   /** Captured bytes by slot; null until an event carries them (most traces never do). */
   heads: Array<Uint8Array | undefined> | null = null;
   private capacity: number;
+  private readonly initialCapacity: number;
   /** Where the search for the next free slot starts. */
   private cursor = 0;
   /** Slots in use. */
@@ -68,6 +71,7 @@ export class HopStore {
 
   constructor(capacity = 1024) {
     this.capacity = capacity;
+    this.initialCapacity = capacity;
     this.num = new Float64Array(capacity * NUM);
     this.ref = new Array<string>(capacity * REFS).fill('');
     this.next = new Int32Array(capacity);
@@ -130,6 +134,25 @@ export class HopStore {
       if (heads !== null) heads[s] = undefined;
     }
     this.size -= count;
+    // A burst grew the arrays (1 s of packets at 1M events/s is ~170 MB of slots); once every
+    // event is gone nothing refers to a slot, so they can start small again.
+    if (this.size === 0 && this.capacity > SHRINK_ABOVE) this.reset();
+  }
+
+  /** Slots the arrays have room for. */
+  get slots(): number {
+    return this.capacity;
+  }
+
+  private reset(): void {
+    const cap = this.initialCapacity;
+    this.capacity = cap;
+    this.num = new Float64Array(cap * NUM);
+    this.ref = new Array<string>(cap * REFS).fill('');
+    this.next = new Int32Array(cap);
+    this.inUse = new Uint8Array(cap);
+    this.heads = null;
+    this.cursor = 0;
   }
 
   t(s: number): number {
