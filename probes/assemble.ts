@@ -56,6 +56,12 @@ export interface ProgramOptions {
  */
 export const MAX_CAPTURE_BYTES = 56;
 
+/**
+ * Captured bytes go out as 64-bit words (probes/hop-line.ts says why): N bytes take this many,
+ * so a capture is rounded up to a multiple of 8 bytes.
+ */
+export const captureWords = (bytes: number): number => Math.ceil(bytes / 8);
+
 /** Where the .bt fragments are: beside this file in the source tree, or ../../probes from dist/. */
 export function probesDir(): string {
   const candidates = [new URL('./', import.meta.url), new URL('../../probes/', import.meta.url)];
@@ -103,8 +109,8 @@ export function buildHopProgram(opts: ProgramOptions): string {
       .replace('{{FILTER}}', () => match)
       .replace('{{KIND}}', String(HOP_KIND_CODES[probe.kind]))
       .replace('{{PREFIX}}', capture > 0 ? 'HB' : 'H')
-      .replace('{{BYTES_FMT}}', capture > 0 ? ' %rx' : '')
-      .replace('{{BYTES_ARG}}', capture > 0 ? `, buf($h, ${capture})` : '')
+      .replace('{{BYTES_FMT}}', capture > 0 ? ` ${'%016llx'.repeat(captureWords(capture))}` : '')
+      .replace('{{BYTES_ARG}}', capture > 0 ? Array.from({ length: captureWords(capture) }, (_, i) => `, *(uint64 *)($h + ${i * 8})`).join('') : '')
       .replace('{{FLOW_MATCH}}', filtered ? FLOW_MATCH : '')
       .replace('{{FLOW_REMEMBER}}', filtered ? FLOW_REMEMBER : '');
     const body = read(probe.file)

@@ -30,7 +30,8 @@ recording is killed. Replay it with \`hoptrace replay FILE\`, export it with \`h
   -d, --duration S    stop after S seconds
   -c, --count N       stop after N packets (reconstructed and matching the filter, as \`trace --count\`)
       --capture-bytes N  keep the first N bytes (≤ ${MAX_CAPTURE_BYTES}) from the IP header of every hop,
-                      so \`export --pcapng\` writes the real headers (default 0: rebuilt from fields)
+                      so \`export --pcapng\` writes the real headers (default 0: rebuilt from fields);
+                      taken as whole 8-byte words, so N is rounded up to a multiple of 8
 ${HOPS_HELP}
       --netfilter     also record the netfilter rules each packet met, as \`trace --netfilter\`
                       (nft rule trace in every namespace: a temporary table inet hoptrace_*,

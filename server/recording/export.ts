@@ -1,8 +1,9 @@
 /**
  * Recording → pcapng: one interface per (namespace, interface) named `ns/ifname`, one Enhanced
  * Packet Block per hop, the same epb_packetid on every hop of one packet, hop time (converted to
- * wall clock with the header's paired clocks) as the timestamp. Packet bytes are headers rebuilt
- * from the hop's fields (shared/recording/packet-bytes.ts): the probes capture no bytes yet.
+ * wall clock with the header's paired clocks) as the timestamp. Packet bytes are the header bytes the
+ * probes captured (`record --capture-bytes N`), else headers rebuilt from the hop's fields
+ * (shared/recording/packet-bytes.ts).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Packet, Hop } from '../../shared/packet.js';
@@ -73,7 +74,7 @@ export async function exportPcapng(file: RecordingFile, outPath: string, opts: E
       hardware: h.host,
       os: `Linux ${h.kernel}`,
       userAppl: `${h.recorder} export`,
-      comment: `hoptrace recording from ${h.host}${h.filter ? `, filter: ${h.filter}` : ''}. Packet bytes are IP/L4 headers rebuilt from the probes' fields, not captured bytes; epb_packetid links the hops of one packet.`,
+      comment: `hoptrace recording from ${h.host}${h.filter ? `, filter: ${h.filter}` : ''}. Packet bytes are the IP/L4 header bytes the probes captured where the recording has them (record --capture-bytes), else headers rebuilt from the probes' fields; epb_packetid links the hops of one packet.`,
     }));
     const names = await file.namespaceNames();
     const interfaces = new Map<string, number>();

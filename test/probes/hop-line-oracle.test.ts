@@ -33,13 +33,14 @@ const line = fc.record({
   rest: fc.array(dec(2 ** 32), { minLength: 11, maxLength: 11 }),
   v4: fc.array(dec(2 ** 32 + 5), { minLength: 4, maxLength: 4 }),
   v6: fc.array(u64, { minLength: 4, maxLength: 4 }),
-  head: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 0, maxLength: 56 }),
+  head: fc.integer({ min: 0, max: 7 }).chain((w) => fc.array(fc.integer({ min: 0, max: 255 }), { minLength: w * 8, maxLength: w * 8 })),
   ifname,
 }).map((r) => {
   const addr = r.fam === '6' ? r.v6 : r.v4;
   const [len = '0', id = '0', ...ports] = r.rest;
   const fields = [r.bytes ? 'HB' : 'H', r.kind, r.t, r.cpu, r.skb, r.netns, r.ifindex, r.fam, r.l4, len, id, ...addr, ...ports.slice(0, 7)];
-  if (r.bytes) fields.push(r.head.map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join(''));
+  // Captured bytes as the probes print them: 64-bit words, each word's first byte last.
+  if (r.bytes) fields.push(Array.from({ length: r.head.length / 8 }, (_, w) => r.head.slice(w * 8, w * 8 + 8).reverse().map((b) => b.toString(16).padStart(2, '0')).join('')).join(''));
   return `${fields.join(' ')} ${r.ifname}`;
 });
 

@@ -53,14 +53,17 @@ describe('hop line parser', () => {
 
   it('reads captured header bytes from HB lines and trims them to the IP length', () => {
     const bytes = '4500001c0001400040110000c0a80001c0a80002' + '13881389000800ff' + 'ffffffff';
-    const field = bytes.match(/../g)?.map((b) => `\\x${b}`).join('') ?? '';
+    // As the probes print them: 64-bit words read from memory (little-endian), 16 hex digits each.
+    const field = bytes.match(/.{16}/g)?.map((w) => w.match(/../g)?.reverse().join('')).join('') ?? '';
+    expect(field.slice(0, 16)).toBe('004001001c000045');
     // tot_len 28 (raw 0x1c00 = 7168), udp 5000 → 5001, 4 bytes past the packet's end.
     const line = `HB 1 100 0 ffff8881 7 3 4 17 7168 256 16820416 0 33597632 0 34835 35091 0 0 0 0 0 ${field} veth0`;
     const hop = parseHopLine(line);
     expect(hop).toMatchObject({ kind: 'xmit', len: 28, src: '192.168.0.1', dst: '192.168.0.2', sport: 5000, dport: 5001, ifname: 'veth0' });
     expect(Buffer.from(hop?.head ?? []).toString('hex')).toBe(bytes.slice(0, 56));
     expect(parseProbeLine(line).type).toBe('hop');
-    expect(parseHopLine(line.replace('\\x45', '\\xZZ'))).toBeNull();
+    expect(parseHopLine(line.replace('1c000045', '1c0000z5'))).toBeNull();
+    expect(parseHopLine(line.replace('1c000045', '1c00004z'))).toBeNull();
     expect(parseHopLine(line.replace(field, field.slice(0, -1)))).toBeNull();
   });
 

@@ -29,8 +29,8 @@
  *   ifname    device name; LAST because it is empty when the skb had no device
  *
  * With byte capture on (ProgramOptions.captureBytes), lines start with `HB` and carry one more
- * field before ifname: the first bytes from the IP header, each printed as `\xNN` (bpftrace's
- * `%rx`), trimmed here to the packet's IP length.
+ * field before ifname: the first bytes from the IP header as 64-bit words, each `%016llx`, run
+ * together (each word's first byte in memory last), trimmed here to the packet's IP length.
  *
  * Other lines bpftrace prints on stdout: `READY` once every probe is attached (from BEGIN),
  * `Attaching N probes...`, and `Lost N events` when the perf buffer overflowed.
@@ -156,6 +156,14 @@ function ifnameAt(line: string, netns: number, ifindex: number): string {
   return s;
 }
 
+/** Value of a hex digit's character code; -1 when it is not one. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
 /**
  * Reads the `HB` lines' captured bytes: bpftrace's `%rx` prints every byte as `\xNN`.
  * Returns null when the field is not that.
@@ -163,15 +171,18 @@ function ifnameAt(line: string, netns: number, ifindex: number): string {
 function capturedBytes(line: string): Uint8Array | null {
   const start = pos;
   while (pos < line.length && line.charCodeAt(pos) !== SPACE) pos++;
-  const n = (pos - start) / 4;
-  if (!Number.isInteger(n)) return null;
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const at = start + i * 4;
-    if (line.charCodeAt(at) !== 92 || line.charCodeAt(at + 1) !== 120) return null;
-    const v = Number.parseInt(line.slice(at + 2, at + 4), 16);
-    if (Number.isNaN(v)) return null;
-    out[i] = v;
+  const words = (pos - start) / 16;
+  if (!Number.isInteger(words)) return null;
+  const out = new Uint8Array(words * 8);
+  for (let w = 0; w < words; w++) {
+    for (let j = 0; j < 8; j++) {
+      // Byte j of the word is the j-th pair of hex digits counted from the right.
+      const at = start + w * 16 + (7 - j) * 2;
+      const hi = hexDigit(line.charCodeAt(at));
+      const lo = hexDigit(line.charCodeAt(at + 1));
+      if (hi < 0 || lo < 0) return null;
+      out[w * 8 + j] = (hi << 4) | lo;
+    }
   }
   pos++;
   return out;
