@@ -8,12 +8,14 @@
  * Conditions (the tracers' output goes to /dev/null unless noted):
  *   untraced           nothing attached
  *   trace-nomatch      hoptrace trace --json --filter 'host 192.0.2.1' (matches nothing)
+ *   trace-nomatch-lean the same with --hops xmit,recv,drop (3 of the 5 hop probes)
  *   trace-all          hoptrace trace --json (every packet, printed)
  *   record-all         hoptrace record -o /tmp/… (every packet, to a file)
  *   record-all-capture the same with --capture-bytes 56 (header bytes kept for pcapng export)
  *   netfilter-nomatch  trace-nomatch with --netfilter (nft rule trace armed in every namespace)
  *   netfilter-all      trace --netfilter --filter 'udp and host <pod2>' (iperf3's packets rule-traced, 1000/s per namespace)
  *   stats              hoptrace stats --json --interval 1 (every packet, aggregated in the kernel)
+ *   stats-lean         hoptrace stats --json --interval 1 --hops xmit,recv,drop
  *   stats-sample16     hoptrace stats --json --interval 1 --sample 16
  *   bpftrace-oneliner  bpftrace printing every net_dev_start_xmit (stdout read and discarded by Node)
  *   tcpdump-all        tcpdump -i any -nn (text) in each of the lab's 4 namespaces
@@ -108,6 +110,10 @@ function hoptrace(args: string[]) {
 export const CONDITIONS: readonly Condition[] = [
   { name: 'untraced', description: 'nothing attached', start: async () => null },
   { name: 'trace-nomatch', description: "hoptrace trace --json --filter 'host 192.0.2.1' (matches nothing)", start: hoptrace(['trace', '--json', '--no-model', '--filter', 'host 192.0.2.1']) },
+  {
+    name: 'trace-nomatch-lean', description: "hoptrace trace --json --hops xmit,recv,drop --filter 'host 192.0.2.1'",
+    start: hoptrace(['trace', '--json', '--no-model', '--hops', 'xmit,recv,drop', '--filter', 'host 192.0.2.1']),
+  },
   { name: 'trace-all', description: 'hoptrace trace --json (every packet printed)', start: hoptrace(['trace', '--json', '--no-model']) },
   { name: 'record-all', description: 'hoptrace record (every packet, to a file in /tmp)', start: hoptrace(['record', '-o', join(tmpdir(), 'hoptrace-bench.hoptrace'), '--force']) },
   {
@@ -123,6 +129,7 @@ export const CONDITIONS: readonly Condition[] = [
     start: (lab) => hoptrace(['trace', '--json', '--no-model', '--netfilter', '--filter', `udp and host ${lab.addr.pod2}`])(),
   },
   { name: 'stats', description: 'hoptrace stats --json --interval 1 (every packet, in-kernel aggregates)', start: hoptrace(['stats', '--json', '--interval', '1']) },
+  { name: 'stats-lean', description: 'hoptrace stats --json --interval 1 --hops xmit,recv,drop', start: hoptrace(['stats', '--json', '--interval', '1', '--hops', 'xmit,recv,drop']) },
   { name: 'stats-sample16', description: 'hoptrace stats --json --interval 1 --sample 16', start: hoptrace(['stats', '--json', '--interval', '1', '--sample', '16']) },
   {
     name: 'bpftrace-oneliner',
