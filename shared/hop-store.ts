@@ -91,7 +91,7 @@ export class HopStore {
         break;
       }
     }
-    inUse[s] = 1;
+    this.inUse[s] = 1; // not `inUse`: grow() replaced the array
     this.cursor = s + 1 === this.capacity ? 0 : s + 1;
     this.size++;
     const n = this.num;

@@ -37,6 +37,26 @@ describe('hop store', () => {
     expect(store.slots).toBe(4);
   });
 
+  it('never hands out a slot that is in use, also while the arrays grow', () => {
+    const store = new HopStore(8);
+    const live = new Map<number, number>();
+    let t = 0;
+    for (let round = 0; round < 6; round++) {
+      for (let i = 0; i < 3000; i++) {
+        const s = store.add(hop(t, { t }), t);
+        expect(live.has(s)).toBe(false);
+        live.set(s, t++);
+      }
+      // Free a third of the live events: the cursor goes round past the ones still in use.
+      for (const [s, time] of live) if (time % 3 === 1) {
+        store.freeChain(s, s, 1);
+        live.delete(s);
+      }
+    }
+    for (const [s, time] of live) expect(store.field(s, F_T)).toBe(time);
+    expect(store.size).toBe(live.size);
+  });
+
   it('gives the arrays a burst grew back once every event is gone', () => {
     const store = new HopStore();
     const slots: number[] = [];
