@@ -70,7 +70,7 @@ describe.skipIf(missing !== null)(`dashboard, replaying the demo lab${missing ? 
     // The hop table repeats it as before ⇒ after.
     expect(await page.locator('table.hops .after').first().textContent()).toMatch(/^10\.99\.0\.1:\d+ → 10\.99\.0\.2:7000$/);
     // The same path is highlighted on the topology.
-    expect(await page.locator('[data-testid="ns-node"].onpath').count()).toBe(3);
+    await expect.poll(() => page.locator('[data-testid="ns-node"].onpath').count()).toBe(3);
     expect(page.url()).toContain('packet=');
     await screenshot(page, 'replay-nat-packet');
     expect(errors).toEqual([]);
