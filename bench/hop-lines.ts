@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { toPackedLine } from '../probes/hop-line.js';
 
 const FIXTURE = fileURLToPath(new URL('../probes/fixtures/lab-round.txt', import.meta.url));
 
@@ -87,7 +88,8 @@ export function* hopLineBatches(opts: LineStreamOptions = {}): Generator<string[
         // Vary ephemeral source ports (raw network order), keep service ports.
         const sport = swap16(Number(f[15]));
         if ((f[8] === '17' || f[8] === '6') && sport >= 32768) f[15] = String(swap16(32768 + ((sport - 32768 + i) % 28000)));
-        perCpu[cpu]?.push([start + h.dt, f.join(' ')]);
+        // As the probes print it now: the packed form (probes/hop-line.ts).
+        perCpu[cpu]?.push([start + h.dt, toPackedLine(f.join(' ')) ?? '']);
         n++;
         inBatch++;
       }

@@ -108,7 +108,7 @@ export function buildHopProgram(opts: ProgramOptions): string {
       .replace('{{SELF_NETNS}}', String(opts.selfNetns))
       .replace('{{FILTER}}', () => match)
       .replace('{{KIND}}', String(HOP_KIND_CODES[probe.kind]))
-      .replace('{{PREFIX}}', capture > 0 ? 'HB' : 'H')
+      .replace('{{PREFIX}}', capture > 0 ? 'PB' : 'P')
       .replace('{{BYTES_FMT}}', capture > 0 ? ` ${'%016llx'.repeat(captureWords(capture))}` : '')
       .replace('{{BYTES_ARG}}', capture > 0 ? Array.from({ length: captureWords(capture) }, (_, i) => `, *(uint64 *)($h + ${i * 8})`).join('') : '')
       .replace('{{FLOW_MATCH}}', filtered ? FLOW_MATCH : '')

@@ -1,5 +1,21 @@
 /**
- * Parser for the hop lines the probes print. One line per hop, space-separated, fixed order:
+ * Parser for the hop lines the probes print. One line per hop. The probes print the packed form:
+ *
+ *   P <t> <skb> <where> <info> <s0> <s1> <d0> <d1> <ports> <l4> <ifname>
+ *
+ * every field lowercase hex without 0x, the fields of the long form below packed into 64-bit words
+ * (bpftrace 0.17 formats each printf argument on its own: 11 cost it a third less CPU than 21,
+ * and hex is cheaper to read here than decimal):
+ *
+ *   t         bpf_ktime_get_ns()
+ *   skb       sk_buff address
+ *   where     netns << 32 | ifindex
+ *   info      kind << 60 | fam << 56 | l4 << 48 | len << 32 | id << 16 | cpu (low 16 bits)
+ *   s0 … d1   the addresses, raw as in the long form
+ *   ports     reason << 32 | sport << 16 | dport
+ *   l4        icmptype << 56 | icmpid << 40 | tcpflags << 32 | tcpseq
+ *
+ * The long form, which the fixtures captured before the packed one hold (and which is still read):
  *
  *   H <kind> <t> <cpu> <skb> <netns> <ifindex> <fam> <l4> <len> <id> <s0> <s1> <d0> <d1> <sport> <dport> <icmptype> <icmpid> <tcpflags> <tcpseq> <reason> <ifname>
  *
@@ -24,7 +40,7 @@
  *   reason    enum skb_drop_reason value for drop hops, else 0
  *   ifname    device name; LAST because it is empty when the skb had no device
  *
- * With byte capture on (ProgramOptions.captureBytes), lines start with `HB` and carry one more
+ * With byte capture on (ProgramOptions.captureBytes), lines start with `PB` (`HB`) and carry one more
  * field before ifname: the first bytes from the IP header as 64-bit words read from memory, each
  * printed `%016llx` and run together (16 hex digits a word, the word's first byte in memory last:
  * x86 is little-endian), trimmed here to the packet's IP length. Words, not bpftrace's `%rx`:
@@ -249,6 +265,7 @@ const F_SRC = 10;
 const F_REASON = 20;
 
 export function parseHopLine(line: string): HopEvent | null {
+  if (line.charCodeAt(0) === 80) return parsePackedLine(line); // 'P'
   const withBytes = line.charCodeAt(1) === 66; // 'B'
   // One loop over the fields, the index in a local: the parser's cost is this scan (bench/pipeline.ts).
   let i = withBytes ? 3 : 2;
@@ -349,8 +366,149 @@ export function parseHopLine(line: string): HopEvent | null {
   return head ? { ...hop, head: head.subarray(0, Math.min(head.length, ipLen)) } : hop;
 }
 
+// The packed form's words, read as two 32-bit halves (a u64 is not a JS number).
+let wordHi = 0;
+let wordLo = 0;
+
+/** Reads a hex field of up to 16 digits into wordHi/wordLo and the space after it; false when it is not one. */
+function word(line: string): boolean {
+  const start = pos;
+  let hi = 0;
+  let lo = 0;
+  for (let c = line.charCodeAt(pos); c !== SPACE; c = line.charCodeAt(++pos)) {
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return false;
+    hi = (hi << 4) | (lo >>> 28);
+    lo = (lo << 4) | d;
+  }
+  const n = pos - start;
+  if (n === 0 || n > 16) return false;
+  pos++;
+  wordHi = hi >>> 0;
+  wordLo = lo >>> 0;
+  return true;
+}
+
+/** An IPv6 address from two packed words (raw halves, as in the long form). */
+function v6FromWords(line: string): string | null {
+  const start = pos;
+  if (!word(line)) return null;
+  const h0 = wordHi;
+  const l0 = wordLo;
+  if (!word(line)) return null;
+  const end = pos - 1;
+  const i = mix32(h0 ^ wordHi, l0 ^ wordLo) >>> (32 - V6_BITS);
+  const key = v6Key[i] as string;
+  if (key.length === end - start && key !== '' && line.startsWith(key, start)) return v6Text_[i] as string;
+  const hi = (BigInt(h0) << 32n) | BigInt(l0);
+  const lo = (BigInt(wordHi) << 32n) | BigInt(wordLo);
+  const s = rawV6ToString(hi, lo);
+  v6Key[i] = flatCopy(line, start, end);
+  v6Text_[i] = s;
+  return s;
+}
+
+/** Parses a packed hop line (`P …`, `PB …`); null when it is malformed. */
+function parsePackedLine(line: string): HopEvent | null {
+  const withBytes = line.charCodeAt(1) === 66; // 'B'
+  pos = withBytes ? 3 : 2;
+  if (!word(line) || wordHi > 0x1fffff) return null;
+  const t = wordHi * 4294967296 + wordLo;
+  const skb = hex(line);
+  if (skb === '') return null;
+  if (!word(line)) return null;
+  const netns = small(wordHi);
+  const ifindex = small(wordLo);
+  if (!word(line)) return null;
+  const kind = KIND_BY_CODE[wordHi >>> 28];
+  const fam = (wordHi >>> 24) & 0xf;
+  if (kind === undefined || (fam !== 4 && fam !== 6)) return null;
+  const proto = (wordHi >>> 16) & 0xff;
+  const rawLen = wordHi & 0xffff;
+  const rawId = wordLo >>> 16;
+  const cpu = wordLo & 0xffff;
+  let src: string;
+  let dst: string;
+  if (fam === 4) {
+    if (!word(line) || wordHi !== 0) return null;
+    const s0 = wordLo;
+    if (!word(line) || !word(line) || wordHi !== 0) return null;
+    const d0 = wordLo;
+    if (!word(line)) return null;
+    src = v4Text(s0);
+    dst = v4Text(d0);
+  } else {
+    const a = v6FromWords(line);
+    if (a === null) return null;
+    const b = v6FromWords(line);
+    if (b === null) return null;
+    src = a;
+    dst = b;
+  }
+  if (!word(line)) return null;
+  const reason = small(wordHi);
+  const sport = wordLo >>> 16;
+  const dport = wordLo & 0xffff;
+  if (!word(line)) return null;
+  const icmpType = wordHi >>> 24;
+  const icmpId = (wordHi >>> 8) & 0xffff;
+  const tcpFlags = wordHi & 0xff;
+  const tcpSeq = wordLo;
+  let head: Uint8Array | null = null;
+  if (withBytes) {
+    head = capturedBytes(line);
+    if (head === null) return null;
+  }
+  const ifname = ifnameAt(line, netns, ifindex);
+  const v4 = fam === 4;
+  const len = swap16(rawLen);
+  const ipLen = v4 ? len : len + 40;
+  const hop: HopEvent = {
+    kind,
+    t,
+    cpu,
+    skb,
+    netns,
+    ifindex,
+    ifname,
+    family: fam,
+    proto,
+    len: ipLen,
+    ipId: v4 ? swap16(rawId) : 0,
+    src,
+    dst,
+    sport: swap16(sport),
+    dport: swap16(dport),
+    icmpType,
+    icmpId: swap16(icmpId),
+    tcpFlags,
+    tcpSeq: swap32(tcpSeq),
+    reason,
+  };
+  return head ? { ...hop, head: head.subarray(0, Math.min(head.length, ipLen)) } : hop;
+}
+
+/**
+ * The packed form (`P`, `PB`) of a long-form hop line (`H`, `HB`), for tests and benchmarks that
+ * replay fixtures captured in the long form. null when the line is not one.
+ */
+export function toPackedLine(line: string): string | null {
+  const m = /^(HB?) (\d+) (\d+) (\d+) ([0-9a-f]+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)(?: ([0-9a-f]+))? (.*)$/.exec(line);
+  if (!m) return null;
+  const n = m.slice(2, 23).map((x, i) => (i === 3 ? BigInt(`0x${x}`) : BigInt(x)));
+  const [kind, t, cpu, skb, netns, ifindex, fam, l4, len, id, s0, s1, d0, d1, sp, dp, it, iid, fl, seq, reason] = n as [bigint, ...bigint[]] as bigint[];
+  const h = (v: bigint | undefined): string => (v ?? 0n).toString(16);
+  const info = ((kind ?? 0n) << 60n) | ((fam ?? 0n) << 56n) | ((l4 ?? 0n) << 48n) | ((len ?? 0n) << 32n) | ((id ?? 0n) << 16n) | ((cpu ?? 0n) & 0xffffn);
+  const fields = [
+    m[1] === 'HB' ? 'PB' : 'P', h(t), h(skb), h(((netns ?? 0n) << 32n) | (ifindex ?? 0n)), h(info), h(s0), h(s1), h(d0), h(d1),
+    h(((reason ?? 0n) << 32n) | ((sp ?? 0n) << 16n) | (dp ?? 0n)), h(((it ?? 0n) << 56n) | ((iid ?? 0n) << 40n) | ((fl ?? 0n) << 32n) | (seq ?? 0n)),
+  ];
+  if (m[23] !== undefined) fields.push(m[23]);
+  return `${fields.join(' ')} ${m[24] ?? ''}`;
+}
+
 export function parseProbeLine(line: string): ProbeLine {
-  if (line.startsWith('H ') || line.startsWith('HB ')) {
+  if (line.startsWith('P ') || line.startsWith('PB ') || line.startsWith('H ') || line.startsWith('HB ')) {
     const hop = parseHopLine(line);
     return hop ? { type: 'hop', hop } : { type: 'other', text: line };
   }

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { parseProbeLine, parseHopLine } from '../../probes/hop-line.js';
+import { parseProbeLine, parseHopLine, toPackedLine } from '../../probes/hop-line.js';
+import fc from 'fast-check';
 import { reconstructAll } from '../../shared/reconstruct.js';
 
 const fixture = readFileSync(new URL('../../probes/fixtures/lab-round.txt', import.meta.url), 'utf8').split('\n').filter(Boolean);
@@ -65,6 +66,43 @@ describe('hop line parser', () => {
     expect(parseHopLine(line.replace('1c000045', '1c0000z5'))).toBeNull();
     expect(parseHopLine(line.replace('1c000045', '1c00004z'))).toBeNull();
     expect(parseHopLine(line.replace(field, field.slice(0, -1)))).toBeNull();
+  });
+
+  it('reads the packed form the probes print as the same hop as the long form', () => {
+    const long = fixture.filter((l) => l.startsWith('H '));
+    expect(long.length).toBeGreaterThan(20);
+    for (const l of long) {
+      const packed = toPackedLine(l);
+      expect(packed).toMatch(/^P [0-9a-f]+ /);
+      expect(parseHopLine(packed ?? '')).toEqual(parseHopLine(l));
+      expect(parseProbeLine(packed ?? '').type).toBe('hop');
+    }
+    // Every field at its edges: 32-bit netns and ifindex, IPv6 halves above 2^53, tcpseq 2^32-1.
+    const edge = 'H 5 9007199254740991 65535 ffffffffffffffff 4294967295 4294967295 6 6 65535 0 18446744073709551615 1 9223372036854775808 0 65535 1 255 65535 255 4294967295 4294967295 a-b';
+    expect(parseHopLine(toPackedLine(edge) ?? '')).toEqual(parseHopLine(edge));
+    expect(parseHopLine(toPackedLine(edge) ?? '')).toMatchObject({ netns: 4294967295, ifindex: 4294967295, cpu: 65535, tcpSeq: 4294967295, reason: 4294967295, ifname: 'a-b' });
+  });
+
+  it('reads packed lines with captured bytes, and rejects damaged packed lines', () => {
+    const bytes = '4500001c0001400040110000c0a80001c0a80002' + '13881389000800ff';
+    const field = bytes.match(/.{16}/g)?.map((w) => w.match(/../g)?.reverse().join('')).join('') ?? '';
+    const long = `HB 1 100 0 ffff8881 7 3 4 17 7168 256 16820416 0 33597632 0 34835 35091 0 0 0 0 0 ${field} veth0`;
+    const packed = toPackedLine(long) ?? '';
+    expect(packed.startsWith('PB ')).toBe(true);
+    expect(parseHopLine(packed)).toEqual(parseHopLine(long));
+    // Any one character changed, dropped or doubled in the numeric part: rejected or read the same as a valid line would.
+    const body = packed.slice(0, packed.lastIndexOf(' '));
+    fc.assert(fc.property(fc.nat(body.length - 1), fc.constantFrom('g', ' ', '', 'x', '-'), (at, c) => {
+      const damaged = body.slice(0, Math.max(3, at)) + c + body.slice(Math.max(3, at) + (c === '' ? 1 : 0)) + ' veth0';
+      const hop = parseHopLine(damaged);
+      if (hop !== null) expect(hop.ifname.length).toBeGreaterThan(0);
+    }));
+    expect(parseHopLine(packed.replace(/^PB [0-9a-f]+/, 'PB 1g'))).toBeNull();
+    expect(parseHopLine('P 1 2')).toBeNull();
+    // kind 9 and family 5 do not exist.
+    expect(parseHopLine('P 64 ffff8881 700000003 9411000000000000 a0bf40a 0 c0bf40a 0 8813 0 eth0')).toBeNull();
+    expect(parseHopLine('P 64 ffff8881 700000003 1511000000000000 a0bf40a 0 c0bf40a 0 8813 0 eth0')).toBeNull();
+    expect(parseHopLine('P 64 ffff8881 700000003 1411000000000000 a0bf40a 0 c0bf40a 0 8813 0 eth0')).toMatchObject({ kind: 'xmit', netns: 7, ifindex: 3, src: '10.244.11.10', dport: 5000 });
   });
 
   it('recognises lost-event reports', () => {

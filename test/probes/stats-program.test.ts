@@ -54,7 +54,7 @@ describe('stats program assembly', () => {
     const sampled = buildHopProgram({ ...base, filterExpr: '1', sampleRate: 16 });
     expect(sampled).toContain(sampleCondition(16));
     expect(sampled).toContain('@flows[');
-    const printf = (s: string): string[] => s.split('\n').filter((l) => l.includes('printf("H '));
+    const printf = (s: string): string[] => s.split('\n').filter((l) => l.includes('printf("P '));
     expect(printf(sampled)).toEqual(printf(plain));
     expect(buildHopProgram({ ...base, filterExpr: '1', sampleRate: 1 })).toBe(plain);
   });
