@@ -366,43 +366,22 @@ export function parseHopLine(line: string): HopEvent | null {
   return head ? { ...hop, head: head.subarray(0, Math.min(head.length, ipLen)) } : hop;
 }
 
-// The packed form's words, read as two 32-bit halves (a u64 is not a JS number).
-let wordHi = 0;
-let wordLo = 0;
+// The packed form's words as two 32-bit halves each (a u64 is not a JS number), and where each
+// field starts in the line (IPv6 addresses are cached by their text). Reused from line to line.
+const wordHi = new Int32Array(10);
+const wordLo = new Int32Array(10);
+const wordAt = new Int32Array(11);
+const W_SKB = 1;
 
-/** Reads a hex field of up to 16 digits into wordHi/wordLo and the space after it; false when it is not one. */
-function word(line: string): boolean {
-  const start = pos;
-  let hi = 0;
-  let lo = 0;
-  for (let c = line.charCodeAt(pos); c !== SPACE; c = line.charCodeAt(++pos)) {
-    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
-    if (d < 0) return false;
-    hi = (hi << 4) | (lo >>> 28);
-    lo = (lo << 4) | d;
-  }
-  const n = pos - start;
-  if (n === 0 || n > 16) return false;
-  pos++;
-  wordHi = hi >>> 0;
-  wordLo = lo >>> 0;
-  return true;
-}
-
-/** An IPv6 address from two packed words (raw halves, as in the long form). */
-function v6FromWords(line: string): string | null {
-  const start = pos;
-  if (!word(line)) return null;
-  const h0 = wordHi;
-  const l0 = wordLo;
-  if (!word(line)) return null;
-  const end = pos - 1;
-  const i = mix32(h0 ^ wordHi, l0 ^ wordLo) >>> (32 - V6_BITS);
+/** An IPv6 address from two packed words (raw halves, as in the long form), cached by their text. */
+function v6FromWords(line: string, f: number): string {
+  const start = wordAt[f] as number;
+  const end = (wordAt[f + 2] as number) - 1;
+  const i = mix32((wordHi[f] as number) ^ (wordHi[f + 1] as number), (wordLo[f] as number) ^ (wordLo[f + 1] as number)) >>> (32 - V6_BITS);
   const key = v6Key[i] as string;
   if (key.length === end - start && key !== '' && line.startsWith(key, start)) return v6Text_[i] as string;
-  const hi = (BigInt(h0) << 32n) | BigInt(l0);
-  const lo = (BigInt(wordHi) << 32n) | BigInt(wordLo);
-  const s = rawV6ToString(hi, lo);
+  const u64 = (k: number): bigint => (BigInt((wordHi[k] as number) >>> 0) << 32n) | BigInt((wordLo[k] as number) >>> 0);
+  const s = rawV6ToString(u64(f), u64(f + 1));
   v6Key[i] = flatCopy(line, start, end);
   v6Text_[i] = s;
   return s;
@@ -411,49 +390,62 @@ function v6FromWords(line: string): string | null {
 /** Parses a packed hop line (`P …`, `PB …`); null when it is malformed. */
 function parsePackedLine(line: string): HopEvent | null {
   const withBytes = line.charCodeAt(1) === 66; // 'B'
-  pos = withBytes ? 3 : 2;
-  if (!word(line) || wordHi > 0x1fffff) return null;
-  const t = wordHi * 4294967296 + wordLo;
-  const skb = hex(line);
-  if (skb === '') return null;
-  if (!word(line)) return null;
-  const netns = small(wordHi);
-  const ifindex = small(wordLo);
-  if (!word(line)) return null;
-  const kind = KIND_BY_CODE[wordHi >>> 28];
-  const fam = (wordHi >>> 24) & 0xf;
+  // One loop over the words, the index in a local, as parseHopLine does for the long form.
+  let i = withBytes ? 3 : 2;
+  let skb = '';
+  for (let f = 0; f < 10; f++) {
+    wordAt[f] = i;
+    if (f === W_SKB) {
+      pos = i;
+      skb = hex(line);
+      if (skb === '') return null;
+      i = pos;
+      continue;
+    }
+    const start = i;
+    let hi = 0;
+    let lo = 0;
+    for (let c = line.charCodeAt(i); c !== SPACE; c = line.charCodeAt(++i)) {
+      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+      if (d < 0) return null;
+      hi = (hi << 4) | (lo >>> 28);
+      lo = (lo << 4) | d;
+    }
+    const n = i - start;
+    if (n === 0 || n > 16) return null;
+    i++;
+    wordHi[f] = hi;
+    wordLo[f] = lo;
+  }
+  wordAt[10] = i;
+  const tHi = (wordHi[0] as number) >>> 0;
+  if (tHi > 0x1fffff) return null;
+  const t = tHi * 4294967296 + ((wordLo[0] as number) >>> 0);
+  const netns = small((wordHi[2] as number) >>> 0);
+  const ifindex = small((wordLo[2] as number) >>> 0);
+  const info = wordHi[3] as number;
+  const kind = KIND_BY_CODE[info >>> 28];
+  const fam = (info >>> 24) & 0xf;
   if (kind === undefined || (fam !== 4 && fam !== 6)) return null;
-  const proto = (wordHi >>> 16) & 0xff;
-  const rawLen = wordHi & 0xffff;
-  const rawId = wordLo >>> 16;
-  const cpu = wordLo & 0xffff;
+  const proto = (info >>> 16) & 0xff;
+  const rawLen = info & 0xffff;
+  const infoLo = wordLo[3] as number;
+  const rawId = infoLo >>> 16;
+  const cpu = infoLo & 0xffff;
   let src: string;
   let dst: string;
   if (fam === 4) {
-    if (!word(line) || wordHi !== 0) return null;
-    const s0 = wordLo;
-    if (!word(line) || !word(line) || wordHi !== 0) return null;
-    const d0 = wordLo;
-    if (!word(line)) return null;
-    src = v4Text(s0);
-    dst = v4Text(d0);
+    if (wordHi[4] !== 0 || wordHi[6] !== 0) return null;
+    src = v4Text((wordLo[4] as number) >>> 0);
+    dst = v4Text((wordLo[6] as number) >>> 0);
   } else {
-    const a = v6FromWords(line);
-    if (a === null) return null;
-    const b = v6FromWords(line);
-    if (b === null) return null;
-    src = a;
-    dst = b;
+    src = v6FromWords(line, 4);
+    dst = v6FromWords(line, 6);
   }
-  if (!word(line)) return null;
-  const reason = small(wordHi);
-  const sport = wordLo >>> 16;
-  const dport = wordLo & 0xffff;
-  if (!word(line)) return null;
-  const icmpType = wordHi >>> 24;
-  const icmpId = (wordHi >>> 8) & 0xffff;
-  const tcpFlags = wordHi & 0xff;
-  const tcpSeq = wordLo;
+  const reason = small((wordHi[8] as number) >>> 0);
+  const ports = wordLo[8] as number;
+  const l4Hi = wordHi[9] as number;
+  pos = i;
   let head: Uint8Array | null = null;
   if (withBytes) {
     head = capturedBytes(line);
@@ -477,12 +469,12 @@ function parsePackedLine(line: string): HopEvent | null {
     ipId: v4 ? swap16(rawId) : 0,
     src,
     dst,
-    sport: swap16(sport),
-    dport: swap16(dport),
-    icmpType,
-    icmpId: swap16(icmpId),
-    tcpFlags,
-    tcpSeq: swap32(tcpSeq),
+    sport: swap16(ports >>> 16),
+    dport: swap16(ports & 0xffff),
+    icmpType: l4Hi >>> 24,
+    icmpId: swap16((l4Hi >>> 8) & 0xffff),
+    tcpFlags: l4Hi & 0xff,
+    tcpSeq: swap32((wordLo[9] as number) >>> 0),
     reason,
   };
   return head ? { ...hop, head: head.subarray(0, Math.min(head.length, ipLen)) } : hop;
@@ -504,7 +496,9 @@ export function toPackedLine(line: string): string | null {
     h(((reason ?? 0n) << 32n) | ((sp ?? 0n) << 16n) | (dp ?? 0n)), h(((it ?? 0n) << 56n) | ((iid ?? 0n) << 40n) | ((fl ?? 0n) << 32n) | (seq ?? 0n)),
   ];
   if (m[23] !== undefined) fields.push(m[23]);
-  return `${fields.join(' ')} ${m[24] ?? ''}`;
+  // join, not a template: a flat string, as lines split from bpftrace's output are.
+  fields.push(m[24] ?? '');
+  return fields.join(' ');
 }
 
 export function parseProbeLine(line: string): ProbeLine {
