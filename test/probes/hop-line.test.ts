@@ -83,6 +83,19 @@ describe('hop line parser', () => {
     expect(parseHopLine(toPackedLine(edge) ?? '')).toMatchObject({ netns: 4294967295, ifindex: 4294967295, cpu: 65535, tcpSeq: 4294967295, reason: 4294967295, ifname: 'a-b' });
   });
 
+  it('parses every line of a real capture in the packed form: IPv4 and IPv6, every hop kind', () => {
+    const packed = readFileSync(new URL('../../probes/fixtures/lab-round-packed.txt', import.meta.url), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+    const parsed = packed.map(parseProbeLine);
+    expect(parsed.filter((l) => l.type === 'other')).toEqual([]);
+    const hops = parsed.flatMap((l) => (l.type === 'hop' ? [l.hop] : []));
+    expect(hops.length).toBe(packed.filter((l) => l.startsWith('P ')).length);
+    expect(new Set(hops.map((h) => h.family))).toEqual(new Set([4, 6]));
+    expect(new Set(hops.map((h) => h.kind))).toEqual(new Set(['xmit', 'rx', 'recv', 'drop', 'consume']));
+    // The lab's pod → pod UDP echo, as the long-form capture shows it.
+    expect(hops.some((h) => h.src === '10.244.1.11' && h.dst === '10.244.1.12' && h.dport === 5000 && h.ifname === 'eth0')).toBe(true);
+    expect(hops.some((h) => h.src === 'fd00:244:1::11' && h.dst === 'fd00:244:1::12' && h.dport === 5001)).toBe(true);
+  });
+
   it('reads packed lines with captured bytes, and rejects damaged packed lines', () => {
     const bytes = '4500001c0001400040110000c0a80001c0a80002' + '13881389000800ff';
     const field = bytes.match(/.{16}/g)?.map((w) => w.match(/../g)?.reverse().join('')).join('') ?? '';
