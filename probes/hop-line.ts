@@ -337,6 +337,18 @@ export function parseHopLine(line: string): HopEvent | null {
   }
   // ifname is last and may be empty: the rest of the line.
   const ifname = ifnameAt(line, netns, ifindex);
+  return hopEvent(kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, sport, dport, icmpType, icmpId, tcpFlags, tcpSeq, reason, head);
+}
+
+/**
+ * The event of a parsed line, from either form. Raw (network-order) fields are swapped here;
+ * captured bytes past the packet's end are not the packet's (the probe reads a fixed number).
+ */
+function hopEvent(
+  kind: HopKind, t: number, cpu: number, skb: string, netns: number, ifindex: number, ifname: string, fam: 4 | 6, proto: number,
+  rawLen: number, rawId: number, src: string, dst: string, rawSport: number, rawDport: number, icmpType: number, rawIcmpId: number,
+  tcpFlags: number, rawSeq: number, reason: number, head: Uint8Array | null,
+): HopEvent {
   const v4 = fam === 4;
   const len = swap16(rawLen);
   const ipLen = v4 ? len : len + 40;
@@ -354,15 +366,14 @@ export function parseHopLine(line: string): HopEvent | null {
     ipId: v4 ? swap16(rawId) : 0,
     src,
     dst,
-    sport: swap16(sport),
-    dport: swap16(dport),
+    sport: swap16(rawSport),
+    dport: swap16(rawDport),
     icmpType,
-    icmpId: swap16(icmpId),
+    icmpId: swap16(rawIcmpId),
     tcpFlags,
-    tcpSeq: swap32(tcpSeq),
+    tcpSeq: swap32(rawSeq),
     reason,
   };
-  // The probe reads a fixed number of bytes: past the packet's end they are not the packet's.
   return head ? { ...hop, head: head.subarray(0, Math.min(head.length, ipLen)) } : hop;
 }
 
@@ -452,32 +463,8 @@ function parsePackedLine(line: string): HopEvent | null {
     if (head === null) return null;
   }
   const ifname = ifnameAt(line, netns, ifindex);
-  const v4 = fam === 4;
-  const len = swap16(rawLen);
-  const ipLen = v4 ? len : len + 40;
-  const hop: HopEvent = {
-    kind,
-    t,
-    cpu,
-    skb,
-    netns,
-    ifindex,
-    ifname,
-    family: fam,
-    proto,
-    len: ipLen,
-    ipId: v4 ? swap16(rawId) : 0,
-    src,
-    dst,
-    sport: swap16(ports >>> 16),
-    dport: swap16(ports & 0xffff),
-    icmpType: l4Hi >>> 24,
-    icmpId: swap16((l4Hi >>> 8) & 0xffff),
-    tcpFlags: l4Hi & 0xff,
-    tcpSeq: swap32((wordLo[9] as number) >>> 0),
-    reason,
-  };
-  return head ? { ...hop, head: head.subarray(0, Math.min(head.length, ipLen)) } : hop;
+  return hopEvent(kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, ports >>> 16, ports & 0xffff,
+    l4Hi >>> 24, (l4Hi >>> 8) & 0xffff, l4Hi & 0xff, (wordLo[9] as number) >>> 0, reason, head);
 }
 
 /**
