@@ -29,7 +29,7 @@ import type { NetfilterSource, NetfilterSourceEvents } from '../../server/servic
 import { CannotTraceError } from '../../server/trace-session.js';
 import { labDown, labFor, labUp, type Lab } from '../../server/lab/lab.js';
 import { sendUdp } from '../../server/lab/traffic.js';
-import { hoptraceTables } from '../../server/netfilter/nft.js';
+import { hoptraceTables, ownTables } from '../../server/netfilter/nft.js';
 import { NEEDS_ROOT } from '../helpers/root.js';
 import { randomPrefix } from '../helpers/cli.js';
 import type { SyntheticSource } from './helpers.js';
@@ -256,10 +256,10 @@ describe.skipIf(!isRoot)(`sessions with netfilter on a real lab (${NEEDS_ROOT})`
   afterAll(async () => {
     client?.socket.close();
     await svc?.close();
-    // Every table this process added is gone once the service closed.
+    // Every table this process added, of either family, is gone once the service closed.
     if (lab) {
       for (const ns of Object.values(lab.ns)) {
-        expect((await hoptraceTables(`/run/netns/${ns}`)).filter((t) => t.startsWith(`hoptrace_${process.pid}_`))).toEqual([]);
+        expect((await ownTables(`/run/netns/${ns}`)).filter((t) => t.name.startsWith(`hoptrace_${process.pid}_`))).toEqual([]);
       }
       await labDown(lab);
     }
@@ -285,6 +285,8 @@ describe.skipIf(!isRoot)(`sessions with netfilter on a real lab (${NEEDS_ROOT})`
     for (const ns of Object.values(lab.ns)) {
       expect((await hoptraceTables(`/run/netns/${ns}`)).some((t) => t.startsWith(`hoptrace_${process.pid}_`))).toBe(true);
     }
+    // The node's bridge (br0) gets a bridge-family table too.
+    await expect.poll(async () => (await hoptraceTables(`/run/netns/${lab.ns.node}`, 'bridge')).some((t) => t.startsWith(`hoptrace_${process.pid}_`)), { timeout: 10_000 }).toBe(true);
     const c = await subscribe(svc.url, session.id);
     client = c;
     const rec = await postJson<RecordingStatus>(svc.url, `/api/sessions/${session.id}/recording`, { name: `depth-${lab.prefix}` });
