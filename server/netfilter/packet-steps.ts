@@ -1,14 +1,14 @@
 /**
  * Glue between a trace's reconstructed packets and the netfilter tracer: packets wait a moment
  * (the monitors' events arrive after the hops), then leave with their `netfilter` steps attached.
- * `trace --netfilter` and `record` can share this; the service can use NetfilterTracer and
- * NetfilterCorrelator directly.
+ * `trace --netfilter` uses this; the holding itself is shared/netfilter/steps-queue.ts, which the
+ * service, the dashboard's worker and replay use too.
  */
 import { EventEmitter } from 'node:events';
 import { execa } from 'execa';
 import type { FilterAst } from '../../shared/filter/index.js';
 import type { Packet } from '../../shared/packet.js';
-import { NetfilterCorrelator } from '../../shared/netfilter/correlate.js';
+import { NetfilterStepsQueue, DEFAULT_STEPS_DELAY_NS } from '../../shared/netfilter/steps-queue.js';
 import { NetfilterTracer, monotonicNs, type NetfilterTracerOptions } from './tracer.js';
 import { CannotTraceError } from '../trace-session.js';
 
@@ -30,18 +30,19 @@ export async function netfilterPreflight(): Promise<string[]> {
 
 export class PacketNetfilterSteps extends EventEmitter<{ warning: [string] }> {
   readonly tracer: NetfilterTracer;
-  readonly correlator = new NetfilterCorrelator();
+  /** The hold-and-attach step the service, the dashboard and replay use too, on the kernel clock here. */
+  private readonly queue: NetfilterStepsQueue;
   private readonly delayNs: number;
   private readonly now: () => number;
-  private waiting: Packet[] = [];
   private readonly seenNetns = new Set<number>();
 
   constructor(opts: PacketStepsOptions = {}) {
     super();
     this.now = opts.now ?? monotonicNs;
-    this.delayNs = opts.delayNs ?? 300_000_000;
+    this.delayNs = opts.delayNs ?? DEFAULT_STEPS_DELAY_NS;
+    this.queue = new NetfilterStepsQueue({ delayNs: this.delayNs });
     this.tracer = new NetfilterTracer(opts);
-    this.tracer.on('event', (ev) => this.correlator.add(ev));
+    this.tracer.on('event', (ev) => this.queue.add(ev));
     this.tracer.on('warning', (w) => this.emit('warning', w));
   }
 
@@ -61,26 +62,13 @@ export class PacketNetfilterSteps extends EventEmitter<{ warning: [string] }> {
 
   /** Queues finished packets; returns those whose wait is over, with their steps. */
   pass(packets: readonly Packet[]): Packet[] {
-    this.waiting.push(...packets);
-    const cutoff = this.now() - this.delayNs;
-    const out: Packet[] = [];
-    const keep: Packet[] = [];
-    for (const p of this.waiting) {
-      const last = p.hops[p.hops.length - 1]?.t ?? 0;
-      (last <= cutoff ? out : keep).push(p);
-    }
-    this.waiting = keep;
-    this.correlator.prune(cutoff - 10_000_000_000);
-    return out.map((p) => this.correlator.annotate(p));
+    return this.queue.pass(packets, this.now());
   }
 
   /** End of the trace: waits out the delay once, then returns every queued packet with its steps. */
   async finish(last: readonly Packet[]): Promise<Packet[]> {
-    this.waiting.push(...last);
-    if (this.waiting.length > 0) await new Promise((r) => setTimeout(r, this.delayNs / 1e6));
-    const out = this.waiting.map((p) => this.correlator.annotate(p));
-    this.waiting = [];
-    return out;
+    if (this.queue.pending + last.length > 0) await new Promise((r) => setTimeout(r, this.delayNs / 1e6));
+    return this.queue.flush(last);
   }
 
   stop(): Promise<void> {
