@@ -10,24 +10,8 @@ import type { Packet } from '../../shared/packet.js';
 import { isSampled } from '../../shared/stats/sampling.js';
 import { portToRaw, v4ToRaw } from '../../shared/filter/index.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
+import { MULTI_SENDER } from '../helpers/traffic.js';
 import { cli, startTrace, labInodes, randomPrefix } from '../helpers/cli.js';
-
-/** Sends `count` datagrams from each of the given source ports (fixed ports, so flows are known). */
-const MULTI_SENDER = String.raw`
-const dgram = require('node:dgram');
-const [src, dst, port, count, ...sports] = process.argv.slice(1);
-let pending = sports.length;
-for (const sp of sports) {
-  const s = dgram.createSocket('udp4');
-  let sent = 0;
-  const next = () => {
-    if (sent >= Number(count)) { s.close(); if (--pending === 0) console.log('done'); return; }
-    sent++;
-    s.send(Buffer.alloc(32, 120), Number(port), dst, () => setTimeout(next, 2));
-  };
-  s.bind(Number(sp), src, next);
-}
-`;
 
 describe('trace --sample validation', () => {
   it.each(['0', '65537', '1.5', 'x', '-4'])('should refuse --sample %s with exit 2 and the accepted range', async (v) => {

@@ -14,7 +14,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { sendUdp, startEcho, type Server } from '../../server/lab/traffic.js';
 import type { Packet } from '../../shared/packet.js';
@@ -24,6 +24,7 @@ import { processStartTime, type NftNamespace } from '../../server/netfilter/nft.
 import { listNamespaces } from '../../server/topology/namespaces.js';
 import { parseFilter } from '../../shared/filter/index.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
+import { until, guardianOf } from './helpers.js';
 import { cli, startTrace, type CliProcess } from '../helpers/cli.js';
 
 const PREFIX = `ht-${randomBytes(3).toString('hex')}`;
@@ -59,31 +60,6 @@ async function allTablesOf(pid: number): Promise<string[]> {
     for (const t of await ownTables(ns.path)) if (t.name.startsWith(`hoptrace_${pid}_`)) out.push(`${ns.name}: ${t.family} ${t.name}`);
   }
   return out;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** The guardian a trace started (a child running node -e with hoptrace's table pattern). */
-function guardianOf(pid: number): number | undefined {
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid && readFileSync(`/proc/${e}/cmdline`, 'utf8').includes('hoptrace(?:_')) return Number(e);
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
 }
 
 /** Whether the node namespace has br_netfilter's switches (then both settings are tested). */

@@ -9,7 +9,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
 import { startLabServers, ECHO } from '../../server/lab/rounds.js';
@@ -23,6 +23,7 @@ import { NetfilterTracer } from '../../server/netfilter/index.js';
 import { parseFilter } from '../../shared/filter/index.js';
 import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
+import { until, guardianOf } from './helpers.js';
 import { cli, startTrace, labInodes, randomPrefix, type CliProcess } from '../helpers/cli.js';
 
 const NATIVE_PORT = 7777;
@@ -40,16 +41,6 @@ async function tablesOf(pid: number): Promise<string[]> {
   return out.sort();
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Pids of processes whose network namespace is `ino`. */
 function holdersOf(ino: number): number[] {
   const out: number[] = [];
@@ -62,21 +53,6 @@ function holdersOf(ino: number): number[] {
     }
   }
   return out;
-}
-
-/** The guardian a trace started: a child of it running node -e with hoptrace's table pattern. */
-function guardianOf(pid: number): number | undefined {
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid && readFileSync(`/proc/${e}/cmdline`, 'utf8').includes('hoptrace(?:_')) return Number(e);
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
 }
 
 describe.skipIf(!isRoot)(`trace --netfilter on a real lab (${NEEDS_ROOT})`, () => {

@@ -14,24 +14,8 @@ import type { SegmentStats, StatsDocument } from '../../shared/stats/types.js';
 import { isSampled } from '../../shared/stats/sampling.js';
 import { portToRaw, v4ToRaw } from '../../shared/filter/index.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
+import { MULTI_SENDER } from '../helpers/traffic.js';
 import { labInodes, randomPrefix } from '../helpers/cli.js';
-
-/** Sends `count` datagrams from each of the given source ports (fixed ports, so flows are known). */
-const MULTI_SENDER = String.raw`
-const dgram = require('node:dgram');
-const [src, dst, port, count, ...sports] = process.argv.slice(1);
-let pending = sports.length;
-for (const sp of sports) {
-  const s = dgram.createSocket('udp4');
-  let sent = 0;
-  const next = () => {
-    if (sent >= Number(count)) { s.close(); if (--pending === 0) console.log('done'); return; }
-    sent++;
-    s.send(Buffer.alloc(32, 120), Number(port), dst, () => setTimeout(next, 2));
-  };
-  s.bind(Number(sp), src, next);
-}
-`;
 
 describe.skipIf(!isRoot)(`stats on a real lab (${NEEDS_ROOT})`, () => {
   let lab: Lab;
