@@ -247,10 +247,6 @@ function capturedBytes(line: string): Uint8Array | null {
 }
 
 /**
- * Parses one hop line (`H …`, or `HB …` with captured bytes before the device name).
- * Returns null when the line is malformed.
- */
-/**
  * A field's value as a small integer when it is one. Read from a Float64Array a number is a
  * double, and objects built from doubles keep every field as a separate heap number (2.4×
  * the memory per event); a small integer is stored in the object itself.
@@ -264,6 +260,10 @@ const F_FAM = 6;
 const F_SRC = 10;
 const F_REASON = 20;
 
+/**
+ * Parses one hop line: the packed form (`P …`, `PB …`) the probes print, or the long form
+ * (`H …`, `HB …`). Returns null when the line is malformed.
+ */
 export function parseHopLine(line: string): HopEvent | null {
   if (line.charCodeAt(0) === 80) return parsePackedLine(line); // 'P'
   const withBytes = line.charCodeAt(1) === 66; // 'B'

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { statSync } from 'node:fs';
-import { HOP_KINDS, type HopEvent, type HopKind, type HopNote } from '../shared/hop-event.js';
+import { hopKindsToSkip, type HopEvent, type HopKind, type HopNote } from '../shared/hop-event.js';
 import { parseFilter, compileToBpftrace, describeFilter, packetMatches, type FilterAst } from '../shared/filter/index.js';
 import { buildHopProgram, HOP_PROBES } from '../probes/assemble.js';
 import { buildNoteBlocks } from '../probes/notes/assemble.js';
@@ -123,7 +123,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
         reasonNotSpecified: this.reasons.notSpecified,
         captureBytes,
         sampleRate: this.options.sampleRate ?? 1,
-        ...(this.options.hops ? { skip: new Set(HOP_KINDS.filter((k) => !this.options.hops?.has(k))) } : {}),
+        ...(this.options.hops ? { skip: hopKindsToSkip(this.options.hops) } : {}),
         ...(this.options.notes
           ? {
               extraBlocks: buildNoteBlocks({

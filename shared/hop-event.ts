@@ -20,6 +20,11 @@ export type HopKind =
 
 export const HOP_KINDS: readonly HopKind[] = ['xmit', 'rx', 'recv', 'drop', 'consume'];
 
+/** The hop kinds to leave out when only `attach` are wanted (`--hops`); undefined: attach all. */
+export function hopKindsToSkip(attach: ReadonlySet<HopKind> | undefined): ReadonlySet<HopKind> | undefined {
+  return attach ? new Set(HOP_KINDS.filter((k) => !attach.has(k))) : undefined;
+}
+
 /** L3 family as the probes report it: 4, 6, or 0 for anything else. */
 export type Family = 0 | 4 | 6;
 

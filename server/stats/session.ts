@@ -21,7 +21,7 @@ import { loadDropReasons } from '../drop-reasons.js';
 import { CannotTraceError } from '../trace-session.js';
 import type { TopologyWatcher } from '../topology/watch.js';
 import { StatsNameBook } from './names.js';
-import { HOP_KINDS, type HopKind } from '../../shared/hop-event.js';
+import { hopKindsToSkip, type HopKind } from '../../shared/hop-event.js';
 
 export interface StatsSessionOptions {
   /** Filter text in the pcap-like language; '' counts every IP packet. FilterError on bad input. */
@@ -103,7 +103,7 @@ export class StatsSession extends EventEmitter<StatsSessionEvents> {
       selfNetns: statSync('/proc/self/ns/net').ino,
       reasonNotSpecified: reasons.notSpecified,
       sampleRate: this.sampleRate,
-      ...(this.options.hops ? { skip: new Set(HOP_KINDS.filter((k) => !this.options.hops?.has(k))) } : {}),
+      ...(this.options.hops ? { skip: hopKindsToSkip(this.options.hops) } : {}),
       ...(this.intervalMs !== undefined ? { intervalMs: this.intervalMs } : {}),
     });
     const wallClock = monotonicToWall();
