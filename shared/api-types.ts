@@ -51,6 +51,20 @@ export interface ApiErrorBody {
 /** Filters are parsed by shared/filter (which caps them at 4096 characters); this is the transport cap. */
 export const MAX_FILTER_TEXT = 4096;
 
+/**
+ * Largest flow-sampling rate a trace session takes: the same bound as `trace --sample`
+ * (MAX_TRACE_SAMPLE in server/trace-session.ts; a test keeps the two equal). Beyond 1 in 65536
+ * flows a trace shows next to nothing, and an extra digit is likelier than intent.
+ */
+export const MAX_SESSION_SAMPLE = 65536;
+
+/**
+ * Follow 1 in N flows, picked in the kernel by a hash of the flow on a packet's first hop
+ * (probes/sample.ts): a sampled flow's packets keep all their hops. 1 (the default): every flow.
+ */
+export const SampleRate = z.number().int('sample takes a whole number').min(1, `sample takes a whole number from 1 to ${MAX_SESSION_SAMPLE}`)
+  .max(MAX_SESSION_SAMPLE, `sample takes a whole number from 1 to ${MAX_SESSION_SAMPLE}`);
+
 export const CreateSessionRequest = z.strictObject({
   /** Filter in the pcap-like language; '' traces every IP packet. */
   filter: z.string().max(MAX_FILTER_TEXT),
@@ -62,6 +76,12 @@ export const CreateSessionRequest = z.strictObject({
   netfilter: z.boolean().optional(),
   /** Also attach the notes tier (`trace --notes`): route lookups, bridge learning, qdisc and neighbour waits, ICMP errors. */
   notes: z.boolean().optional(),
+  /**
+   * Follow 1 in `sample` flows (`trace --sample N`), default 1: every flow. Sessions share a
+   * bpftrace only when their sample rates are equal too. Counts of a sampled session (events,
+   * packets, events/s) are of the sampled flows, not scaled up.
+   */
+  sample: SampleRate.optional(),
 });
 export type CreateSessionRequest = z.infer<typeof CreateSessionRequest>;
 
@@ -133,6 +153,12 @@ export interface SessionInfo {
   readonly lostKernel: number;
   /** Packets the server reconstructed and the filter accepted. */
   readonly packets: number;
+  /**
+   * 1 in this many flows are followed (1: every flow). `events`, `packets` and the stream's
+   * counts are of the sampled flows and are not scaled up. Absent from services older than
+   * sampling: 1.
+   */
+  readonly sampleRate?: number;
   /** The depth the session was created with (absent from services older than depth tiers: none). */
   readonly depth?: SessionDepth;
   /** Notes and netfilter rule-trace events received since the session started (depth sessions). */
@@ -145,8 +171,23 @@ export interface SessionList {
   readonly sessions: readonly SessionInfo[];
 }
 
-/** GET /api/sessions/:id/packets: the last N packets, oldest first, as `trace --json` prints them. */
+/**
+ * GET /api/sessions/:id/packets: the last N packets, oldest first, as `trace --json` prints them.
+ * The session's sample rate comes with them in the SAMPLE_RATE_HEADER response header (the body
+ * stays the plain array `trace --json` clients read).
+ */
 export type PacketsResponse = readonly Packet[];
+
+/** Response header of /api/sessions/:id/packets: the session's sample rate (1 in N flows). */
+export const SAMPLE_RATE_HEADER = 'Hoptrace-Sample-Rate';
+
+/**
+ * The sample rate a live `stats` socket message carries beside shared/stream-events.ts's
+ * StreamStats (the service sends `StreamStats & SampledStats`); absent from older services: 1.
+ */
+export interface SampledStats {
+  readonly sampleRate?: number;
+}
 
 // ---- Recordings ----
 
@@ -221,6 +262,8 @@ export interface RecordingEntry {
   readonly kernel: string;
   /** What the recorded session traced beyond hops (its netfilter steps and notes replay with it); absent when unreadable. */
   readonly depth?: SessionDepth;
+  /** 1 in this many flows were recorded (`record --sample N`, a sampled session); counts are not scaled. Absent when unreadable. */
+  readonly sampleRate?: number;
   /** The recorder finished the file (false: still recording, crashed, disk full, or an upload cut short). */
   readonly complete: boolean;
   readonly endReason: string | null;

@@ -8,7 +8,7 @@ import express, { type Request, type Router } from 'express';
 import type {
   Capabilities, DropReasonsResponse, HealthResponse, SessionList,
 } from '../../shared/api-types.js';
-import { CreateSessionRequest, PacketsQuery, SESSION_ID_RE } from '../../shared/api-types.js';
+import { CreateSessionRequest, PacketsQuery, SAMPLE_RATE_HEADER, SESSION_ID_RE } from '../../shared/api-types.js';
 import type { Topology } from '../../shared/topology/model.js';
 import type { Packet } from '../../shared/packet.js';
 import { loadDropReasons } from '../drop-reasons.js';
@@ -76,7 +76,7 @@ export function apiRouter(deps: ApiDeps): Router {
     if (!req.is('application/json')) throw new ApiError(400, 'bad-request', 'send the body as JSON (Content-Type: application/json), e.g. {"filter": "host 10.0.0.1"}');
     const body = CreateSessionRequest.parse(req.body);
     if (!deps.capabilities.canTrace) throw new ApiError(503, 'cannot-trace', deps.capabilities.problems.join(' '));
-    const session = await registry.create(body.filter, { netfilter: body.netfilter === true, notes: body.notes === true });
+    const session = await registry.create(body.filter, { netfilter: body.netfilter === true, notes: body.notes === true }, body.sample ?? 1);
     res.status(201).location(`/api/sessions/${session.id}`).json(registry.info(session));
   });
 
@@ -97,6 +97,8 @@ export function apiRouter(deps: ApiDeps): Router {
     const query = PacketsQuery.parse(req.query);
     registry.touch(session);
     const packets = session.feed.lastPackets(query.limit);
+    // In a header: the body stays the array of `trace --json` objects clients already read.
+    res.setHeader(SAMPLE_RATE_HEADER, String(session.feed.sampleRate));
     res.json(deps.annotate ? packets.map(deps.annotate) : packets);
   });
 

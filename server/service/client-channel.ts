@@ -17,6 +17,7 @@ import type {
   ClientToServerEvents, ServerToClientEvents, SessionStateMessage, StreamStats, TopologyMessage,
 } from '../../shared/stream-events.js';
 import type { EncodedBatch, EncodedDepthBatch } from './batcher.js';
+import type { SampledStats } from '../../shared/api-types.js';
 
 export type ServiceSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
 
@@ -46,7 +47,7 @@ export class ClientChannel {
   private queuedBatches = 0;
   private queuedBytes = 0;
   private queuedControl = 0;
-  private readonly pendingStats = new Map<string, StreamStats>();
+  private readonly pendingStats = new Map<string, StreamStats & SampledStats>();
   private readonly dropped = new Map<string, number>();
   private engineBuffered = 0;
   private pumping = false;
@@ -113,7 +114,8 @@ export class ClientChannel {
     this.pushControl({ kind: 'topology', msg });
   }
 
-  sendStats(msg: StreamStats): void {
+  /** Stats carry the session's sample rate beside StreamStats (shared/api-types.ts SampledStats). */
+  sendStats(msg: StreamStats & SampledStats): void {
     if (this.closed) return;
     this.pendingStats.set(msg.session, msg);
     this.pump();

@@ -1,6 +1,6 @@
 /**
- * A feed: one canonical filter, one bpftrace at a time, shared by every session (and so every
- * client) that asked for that filter. It batches the events for the live stream, keeps the
+ * A feed: one canonical filter (and depth and sample rate), one bpftrace at a time, shared by
+ * every session (and so every client) that asked for the same. It batches the events for the live stream, keeps the
  * server's reconstruction for the packets endpoint, and keeps bpftrace alive: when it dies on its
  * own, listeners are told (with its stderr) and it is restarted after a back-off that doubles up
  * to a maximum, and resets only once a bpftrace has stayed up for a while.
@@ -34,10 +34,12 @@ export interface HopSource extends EventEmitter<TraceSessionEvents> {
   accepts(packet: Packet): boolean;
 }
 
-/** What a source attaches beyond the hop probes. */
+/** What a source attaches beyond the hop probes, and which flows it follows. */
 export interface SourceDepth {
   /** Attach the notes tier, with what this kernel supports of it; absent: no notes. */
   readonly notes?: NoteSupport;
+  /** Follow 1 in this many flows (chosen in the kernel by flow hash); absent or 1: every flow. */
+  readonly sampleRate?: number;
 }
 
 /** Makes a source for a canonical filter. Throws FilterError for a bad filter. */
@@ -46,15 +48,21 @@ export type SourceFactory = (filter: string, depth?: SourceDepth) => HopSource;
 export const traceSessionSource: SourceFactory = (filter, depth) => new TraceSession({
   filter,
   ...(depth?.notes ? { notes: true, deep: depth.notes.deep, missingTracepoints: depth.notes.missingTracepoints } : {}),
+  ...(depth?.sampleRate !== undefined && depth.sampleRate > 1 ? { sampleRate: depth.sampleRate } : {}),
 });
 
 export const NO_DEPTH: SessionDepth = { netfilter: false, notes: false };
 
-/** Feeds are shared by sessions with equal keys: the canonical filter, plus the depth when there is any. */
-export function feedKey(filter: string, depth: SessionDepth): string {
-  if (!depth.netfilter && !depth.notes) return filter;
+/**
+ * Feeds are shared by sessions with equal keys: the canonical filter, plus the depth when there
+ * is any, plus the sample rate when it is not 1 (a sampled run sees other flows than a full one,
+ * and two rates pick different sets: neither can serve the other).
+ */
+export function feedKey(filter: string, depth: SessionDepth, sampleRate = 1): string {
+  const sample = sampleRate > 1 ? `\u0000sample=${sampleRate}` : '';
+  if (!depth.netfilter && !depth.notes) return `${filter}${sample}`;
   // NUL cannot occur in a canonical filter.
-  return `${filter}\u0000${depth.netfilter ? 'netfilter' : ''},${depth.notes ? 'notes' : ''}`;
+  return `${filter}\u0000${depth.netfilter ? 'netfilter' : ''},${depth.notes ? 'notes' : ''}${sample}`;
 }
 
 export interface BackoffOptions {
@@ -97,6 +105,8 @@ export interface FeedOptions {
   readonly filter: string;
   /** Notes and/or netfilter rule trace (default none). */
   readonly depth?: SessionDepth;
+  /** Follow 1 in this many flows (default 1: all), chosen in the kernel by flow hash. */
+  readonly sampleRate?: number;
   /** With depth.notes: what the kernel supports of the notes tier (default: all of it, no function tier). */
   readonly noteSupport?: NoteSupport;
   /** With depth.netfilter: where netfilter events come from. Required then. */
@@ -131,6 +141,8 @@ export class TraceFeed {
   /** The netfilter trace's warnings, latest last (at most 10). */
   readonly depthWarnings: string[] = [];
   readonly depth: SessionDepth;
+  /** 1 in this many flows are followed (1: all); the feed's counts are of those flows, not scaled. */
+  readonly sampleRate: number;
   /** Events per second over the last second. */
   eventsPerSec = 0;
   /** Age of the newest event when it arrived from bpftrace, in ms (kernel clock vs ours). */
@@ -160,6 +172,7 @@ export class TraceFeed {
 
   constructor(private readonly opts: FeedOptions) {
     this.depth = opts.depth ?? NO_DEPTH;
+    this.sampleRate = opts.sampleRate ?? 1;
     this.backoffMs = opts.backoff.initialMs;
     this.batcher = new HopBatcher(opts.batching, (b) => {
       for (const l of this.listeners) l.batch(b);
@@ -200,9 +213,9 @@ export class TraceFeed {
     return this.opts.filter;
   }
 
-  /** The registry's key for this feed (filter and depth). */
+  /** The registry's key for this feed (filter, depth and sample rate). */
   get key(): string {
-    return feedKey(this.opts.filter, this.depth);
+    return feedKey(this.opts.filter, this.depth, this.sampleRate);
   }
 
   get pid(): number | null {
@@ -303,7 +316,10 @@ export class TraceFeed {
   }
 
   private attach(): Promise<void> {
-    const source = this.opts.source(this.opts.filter, this.depth.notes ? { notes: this.opts.noteSupport ?? { deep: false, missingTracepoints: new Set(), notes: [] } } : {});
+    const source = this.opts.source(this.opts.filter, {
+      ...(this.depth.notes ? { notes: this.opts.noteSupport ?? { deep: false, missingTracepoints: new Set(), notes: [] } } : {}),
+      ...(this.sampleRate > 1 ? { sampleRate: this.sampleRate } : {}),
+    });
     this.pending = source;
     const ignore = this.opts.ignore;
     const noteHop = this.opts.noteHop;

@@ -85,6 +85,7 @@ function feedRecordable(feed: TraceFeed): RecordableSession & { detach(): void }
     },
     filterText: feed.filter,
     depth: feed.depth,
+    sampleRate: feed.sampleRate,
     depthEvents: (sink) => {
       sinks.add(sink);
       return () => sinks.delete(sink);
@@ -362,6 +363,7 @@ function entryFor(path: string, meta: RecordingMeta | string, running: ReadonlyM
     host: meta.host,
     kernel: meta.kernel,
     depth: meta.depth,
+    sampleRate: meta.sampleRate,
     complete: meta.complete,
     endReason: meta.endReason,
     recording: live !== undefined,

@@ -1,8 +1,9 @@
 /**
  * The service's sessions: one per POST /api/sessions, each pointing at the feed for its
- * canonical filter and depth (sessions with equal filters and equal depth share one bpftrace and
- * one netfilter trace; a session with notes or netfilter never shares with one without, so nobody
- * pays for depth they did not ask for). A session nobody watches
+ * canonical filter, depth and sample rate (sessions with equal filters, equal depth and equal
+ * sample rates share one bpftrace and one netfilter trace; a session with notes or netfilter never
+ * shares with one without, so nobody pays for depth they did not ask for, and a sampled session
+ * never shares with one of another rate, whose flows differ). A session nobody watches
  * (no socket.io subscriber), nobody records and nobody has asked about over REST for `graceMs` is
  * stopped and forgotten; its feed stops when its last session goes.
  */
@@ -69,15 +70,16 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * Creates a session; resolves once its bpftrace is attached. Throws FilterError for a bad
-   * filter, ApiError when at a limit, CannotTraceError or an Error with bpftrace's stderr when
+   * Creates a session following 1 in `sampleRate` flows (validated by the caller: a whole number
+   * from 1 to MAX_SESSION_SAMPLE); resolves once its bpftrace is attached. Throws FilterError for a
+   * bad filter, ApiError when at a limit, CannotTraceError or an Error with bpftrace's stderr when
    * tracing cannot start.
    */
-  async create(filterText: string, depth: SessionDepth = NO_DEPTH): Promise<Session> {
+  async create(filterText: string, depth: SessionDepth = NO_DEPTH, sampleRate = 1): Promise<Session> {
     if (this.closed) throw new ApiError(503, 'unavailable', 'the service is shutting down');
     const filter = describeFilter(parseFilter(filterText));
     if (depth.netfilter && !this.opts.netfilter) throw new ApiError(503, 'unavailable', 'this service cannot trace netfilter rules');
-    const key = feedKey(filter, depth);
+    const key = feedKey(filter, depth, sampleRate);
     if (this.sessions.size >= this.opts.maxSessions) {
       throw new ApiError(429, 'too-many-sessions', `the service already has ${this.sessions.size} sessions (at most ${this.opts.maxSessions}): delete one first`);
     }
@@ -92,7 +94,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
       if (noteSupport) for (const n of noteSupport.notes) this.opts.log(`notes: ${n}`);
       feed = this.feeds.get(key);
       if (!feed) {
-        feed = new TraceFeed({ ...this.opts, filter, depth, ...(noteSupport ? { noteSupport } : {}) });
+        feed = new TraceFeed({ ...this.opts, filter, depth, sampleRate, ...(noteSupport ? { noteSupport } : {}) });
         this.feeds.set(key, feed);
         const created = feed;
         created.ready.catch(() => {
@@ -170,6 +172,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
       events: feed.events,
       lostKernel: feed.lostKernel,
       packets: feed.packetsSeen,
+      sampleRate: feed.sampleRate,
       depth: feed.depth,
       ...(feed.depth.netfilter || feed.depth.notes
         ? { depthEvents: { notes: feed.noteEvents, netfilter: feed.netfilterEvents }, depthWarnings: [...feed.depthWarnings] }

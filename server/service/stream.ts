@@ -149,6 +149,7 @@ export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
           droppedBatches: client.channel.droppedFor(id),
           queuedBatches: client.channel.queuedFor(id),
           bpftrace: { state: f.state, pid: f.pid, restarts: f.restarts },
+          sampleRate: f.sampleRate,
         });
       }
     }
