@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { MAX_CAPTURE_BYTES } from '../../probes/assemble.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
-import { TraceSession, CannotTraceError } from '../trace-session.js';
+import { TraceSession, CannotTraceError, MAX_TRACE_SAMPLE } from '../trace-session.js';
 import { NamespaceNames } from '../namespace-names.js';
 import { startRecording, type DepthSink, type RecordableSession, type RecordingStats, type FsyncPolicy } from '../recording/index.js';
 import { NetfilterTracer } from '../netfilter/tracer.js';
@@ -19,7 +19,7 @@ import type { HopKind } from '../../shared/hop-event.js';
 
 export const summary = 'record hop events to a .hoptrace file for replay and export';
 
-const HELP = `usage: hoptrace record -o FILE [--filter EXPR] [--duration S] [--count N] [--capture-bytes N] [--hops LIST] [--netfilter] [--notes] [--force]
+const HELP = `usage: hoptrace record -o FILE [--filter EXPR] [--duration S] [--count N] [--sample N] [--capture-bytes N] [--hops LIST] [--netfilter] [--notes] [--force]
 
 Traces like \`hoptrace trace\` and writes every hop event, lost-event report and the namespace
 names to FILE as it goes. The file stays replayable up to its last complete record even if
@@ -29,6 +29,9 @@ recording is killed. Replay it with \`hoptrace replay FILE\`, export it with \`h
   -f, --filter EXPR   the same filter language as \`trace\`: only matching packets are recorded
   -d, --duration S    stop after S seconds
   -c, --count N       stop after N packets (reconstructed and matching the filter, as \`trace --count\`)
+      --sample N      record 1 in N flows (1 to ${MAX_TRACE_SAMPLE}), as \`trace --sample\`: picked in the
+                      kernel by a hash of the flow on each packet's first hop; a recorded flow
+                      keeps all its packets and hops. The file says N; counts are not scaled.
       --capture-bytes N  keep the first N bytes (≤ ${MAX_CAPTURE_BYTES}) from the IP header of every hop,
                       so \`export --pcapng\` writes the real headers (default 0: rebuilt from fields);
                       taken as whole 8-byte words, so N is rounded up to a multiple of 8
@@ -56,6 +59,7 @@ export async function run(argv: string[]): Promise<number> {
       force: { type: 'boolean' },
       fsync: { type: 'string' },
       'capture-bytes': { type: 'string' },
+      sample: { type: 'string' },
       hops: { type: 'string' },
       netfilter: { type: 'boolean' },
       notes: { type: 'boolean' },
@@ -77,6 +81,7 @@ export async function run(argv: string[]): Promise<number> {
       overwrite: values.force === true,
       fsync,
       captureBytes: numberFlag(values['capture-bytes'], 'capture-bytes', { integer: true, min: 0, max: MAX_CAPTURE_BYTES }) ?? 0,
+      sample: numberFlag(values.sample, 'sample', { integer: true, min: 1, max: MAX_TRACE_SAMPLE }) ?? 1,
       hops: hopsFlag(values.hops),
       netfilter: values.netfilter === true,
       notes: values.notes === true,
@@ -94,6 +99,8 @@ interface RecordOptions {
   readonly overwrite: boolean;
   readonly fsync: FsyncPolicy;
   readonly captureBytes: number;
+  /** Follow 1 in this many flows (1: all). */
+  readonly sample: number;
   /** Hop kinds to attach (`--hops`); undefined: all. */
   readonly hops: ReadonlySet<HopKind> | undefined;
   /** Record the netfilter rule trace (server/netfilter) beside the hops. */
@@ -106,7 +113,7 @@ interface RecordOptions {
  * The trace session as the recorder sees it, with the depth it was started with: notes come from
  * the session's bpftrace, rule-trace events from the nft tracer; both go to whoever subscribed.
  */
-function recordable(session: TraceSession, nf: NetfilterTracer | undefined, notes: boolean): RecordableSession {
+function recordable(session: TraceSession, nf: NetfilterTracer | undefined, notes: boolean, sampleRate: number): RecordableSession {
   const sinks = new Set<DepthSink>();
   if (notes) session.on('note', (n) => { for (const s of sinks) s.note(n); });
   nf?.on('event', (ev) => { for (const s of sinks) s.netfilter(ev); });
@@ -125,6 +132,7 @@ function recordable(session: TraceSession, nf: NetfilterTracer | undefined, note
     accepts: (p: Packet) => session.accepts(p),
     depth: { netfilter: nf !== undefined, notes },
     probes: session.probes,
+    sampleRate,
     depthEvents: (sink) => {
       sinks.add(sink);
       return () => sinks.delete(sink);
@@ -141,8 +149,8 @@ function formatBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-function progressLine(s: RecordingStats): string {
-  return `recording ${(s.elapsedMs / 1000).toFixed(0)} s, ${s.events} events, ${s.packets} packets, ${formatBytes(s.bytes)}, ${s.lost} lost`;
+function progressLine(s: RecordingStats, sampling: string): string {
+  return `recording ${(s.elapsedMs / 1000).toFixed(0)} s, ${s.events} events, ${s.packets} packets, ${formatBytes(s.bytes)}, ${s.lost} lost${sampling}`;
 }
 
 async function record(opts: RecordOptions): Promise<number> {
@@ -150,6 +158,7 @@ async function record(opts: RecordOptions): Promise<number> {
   const session = new TraceSession({
     filter: opts.filter,
     captureBytes: opts.captureBytes,
+    sampleRate: opts.sample,
     ...(opts.hops ? { hops: opts.hops } : {}),
     ...(noteSupport ? { notes: true, deep: noteSupport.deep, missingTracepoints: noteSupport.missingTracepoints } : {}),
   });
@@ -190,6 +199,7 @@ async function record(opts: RecordOptions): Promise<number> {
   });
 
   const tty = process.stderr.isTTY === true;
+  const sampling = opts.sample > 1 ? ` (sampled: 1 in ${opts.sample} flows)` : '';
   let progressShown = false;
   try {
     // Let both starts finish before judging: stopping one still starting would leave it attached.
@@ -197,7 +207,7 @@ async function record(opts: RecordOptions): Promise<number> {
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     if (nf) session.on('hop', onHopNetns);
-    const recording = await startRecording(recordable(session, nf, opts.notes), opts.path, {
+    const recording = await startRecording(recordable(session, nf, opts.notes, opts.sample), opts.path, {
       names,
       writer: { overwrite: opts.overwrite, fsync: opts.fsync },
       onPacket: () => {
@@ -205,9 +215,11 @@ async function record(opts: RecordOptions): Promise<number> {
       },
     });
     void recording.done.then((r) => { if (r.error) finishResolve('error'); });
+    // Said before "ready" and with the totals, as `trace --sample` does: counts are of sampled flows.
+    if (sampling) process.stderr.write(`hoptrace: following 1 in ${opts.sample} flows, chosen in the kernel by flow hash\n`);
     process.stderr.write('ready\n');
     const progress = setInterval(() => {
-      const line = progressLine(recording.stats);
+      const line = progressLine(recording.stats, sampling);
       process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
       progressShown = true;
     }, 1000);
@@ -227,7 +239,7 @@ async function record(opts: RecordOptions): Promise<number> {
       process.stderr.write(`hoptrace: recording stopped: ${result.error}; the ${result.events} events written before stay readable in ${opts.path}\n`);
       return 1;
     }
-    process.stderr.write(`hoptrace: recorded ${result.events} events (${result.packets} packets, ${result.lost} lost in the kernel) in ${(result.elapsedMs / 1000).toFixed(1)} s to ${opts.path} (${formatBytes(result.bytes)})\n`);
+    process.stderr.write(`hoptrace: recorded ${result.events} events (${result.packets} packets, ${result.lost} lost in the kernel) in ${(result.elapsedMs / 1000).toFixed(1)} s to ${opts.path} (${formatBytes(result.bytes)})${sampling}\n`);
     if (died) {
       process.stderr.write(`hoptrace: bpftrace exited unexpectedly (${died.signal ?? `code ${died.code}`})${died.stderr ? `:\n${died.stderr}` : ''}\n`);
       return 1;

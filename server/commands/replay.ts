@@ -22,6 +22,8 @@ Rebuilds the packets of a recording made with \`hoptrace record\` and prints the
       --stats       print a summary instead: events, packets, duration, drops by reason
   -h, --help        this help
 
+A recording made with --sample N holds 1 in N flows: replay says so on stderr with its totals
+("(sampled: 1 in N flows)"), and --stats shows the rate; counts are of the sampled flows.
 A truncated file (recording killed) replays up to its last complete record with a warning.
 A damaged file replays what is intact, then exits 1 naming what was skipped.`;
 
@@ -70,6 +72,11 @@ async function replay(path: string, opts: Options): Promise<number> {
   }
   try {
     const start = file.header.startMonoNs;
+    const rate = file.header.sampleRate ?? 1;
+    // As `trace --sample` says it: before the packets and with the totals (stderr, so stdout
+    // stays the `trace --json` contract).
+    const sampling = rate > 1 ? ` (sampled: 1 in ${rate} flows)` : '';
+    if (sampling && !opts.stats) process.stderr.write(`hoptrace: recorded following 1 in ${rate} flows, chosen in the kernel by flow hash\n`);
     let printed = 0;
     let outputClosed = false;
     process.stdout.on('error', () => { outputClosed = true; });
@@ -92,6 +99,7 @@ async function replay(path: string, opts: Options): Promise<number> {
       },
     });
     if (result.filterProblem) process.stderr.write(`hoptrace: ${result.filterProblem}\n`);
+    if (sampling && !opts.stats) process.stderr.write(`hoptrace: ${printed} packets, ${result.events} hop events, ${result.lost} lost in the kernel${sampling}\n`);
     if (opts.stats) process.stdout.write(opts.json ? `${JSON.stringify(statsJson(path, file, result))}\n` : statsText(path, file, result));
     return reportIntegrity(path, result);
   } finally {
@@ -122,7 +130,7 @@ function durationNs(file: RecordingFile, r: ReplayResult): number {
 function statsJson(path: string, file: RecordingFile, r: ReplayResult): object {
   const h = file.header;
   return {
-    file: path, host: h.host, kernel: h.kernel, bpftrace: h.bpftraceVersion, filter: h.filter,
+    file: path, host: h.host, kernel: h.kernel, bpftrace: h.bpftraceVersion, filter: h.filter, sampleRate: h.sampleRate ?? 1,
     start: new Date(Number(h.startWallNs / 1_000_000n)).toISOString(),
     durationNs: durationNs(file, r), events: r.events, packets: r.packets, lost: r.lost, fates: r.fates,
     drops: Object.fromEntries([...r.drops].sort((a, b) => b[1] - a[1])),
@@ -141,6 +149,8 @@ function statsText(path: string, file: RecordingFile, r: ReplayResult): string {
     `events     ${r.events}${r.lost > 0 ? ` (the kernel lost ${r.lost} more)` : ''}`,
     `packets    ${r.packets}: ${r.fates.delivered} delivered, ${r.fates.dropped} dropped, ${r.fates.unknown} unknown`,
   ];
+  // Counts of a sampled recording are of its sampled flows: said beside them, never scaled.
+  if ((h.sampleRate ?? 1) > 1) lines.splice(3, 0, `flows      sampled: 1 in ${h.sampleRate} flows (counts not scaled)`);
   if (r.drops.size > 0) {
     lines.push('drops by reason');
     const width = Math.max(...[...r.drops.keys()].map((k) => k.length));

@@ -61,6 +61,8 @@ export interface RecordingMeta {
   readonly format: string;
   /** What the recorded session traced beyond hops (format 1.1 headers; false for older files). */
   readonly depth: { readonly netfilter: boolean; readonly notes: boolean };
+  /** 1 in this many flows were recorded (format 1.2 headers; 1 for older files and unsampled ones). */
+  readonly sampleRate: number;
 }
 
 /** Metadata of one recording; throws RecordingError when it is not a readable recording. */
@@ -88,6 +90,7 @@ export async function readRecordingMeta(path: string): Promise<RecordingMeta> {
       endReason: tail.end?.reason ?? null,
       format: `${file.preamble.major}.${file.preamble.minor}`,
       depth: { netfilter: h.netfilter === true, notes: h.notes === true },
+      sampleRate: h.sampleRate ?? 1,
     };
   } finally {
     await file.close();

@@ -35,6 +35,8 @@ export interface RecordableSession {
   readonly depth?: { readonly netfilter: boolean; readonly notes: boolean };
   /** Tracepoints of the hop probes attached (`--hops` leaves some out); absent: all of them. */
   readonly probes?: readonly string[];
+  /** 1 in this many flows are followed (`--sample`, written into the header); absent: 1, every flow. */
+  readonly sampleRate?: number;
   /** Subscribes to the session's notes and netfilter events; returns the unsubscribe. */
   depthEvents?(sink: DepthSink): () => void;
 }
@@ -118,6 +120,7 @@ export async function startRecording(session: RecordableSession, path: string, o
     filter: session.filterText, startWallNs: clocks.wallNs, startMonoNs: clocks.monoNs,
     dropReasons: session.dropReasons.names, recorder: options.recorder ?? RECORDER,
     netfilter: session.depth?.netfilter === true, notes: session.depth?.notes === true,
+    ...(session.sampleRate !== undefined && session.sampleRate > 1 ? { sampleRate: session.sampleRate } : {}),
   }, {
     ...options.writer,
     onError: (err) => {

@@ -11,8 +11,9 @@ export const FORMAT_MAJOR = 1;
 /**
  * Bumped for additions old readers can skip (new record types, new protobuf fields).
  * 1.1: note (8) and netfilter (9) records, the header's `netfilter`/`notes` flags.
+ * 1.2: the header's `sample_rate` (field 12): 1 in N flows recorded.
  */
-export const FORMAT_MINOR = 1;
+export const FORMAT_MINOR = 2;
 /** MAGIC, then major and minor version as one byte each. */
 export const PREAMBLE_LENGTH = MAGIC.length + 2;
 
