@@ -123,7 +123,7 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
   if (!/^[\s\w$()&|!=<>^~+-]*$/.test(opts.filterExpr)) throw new Error('compiled filter has unexpected characters');
   const sample = sampleCondition(opts.sampleRate ?? 1);
   const dir = probesDir();
-  const marker = /^\s*\/\/ @(match|after|bucket|step|snapshot)\b/;
+  const marker = /^\s*\/\/ @(match|after|bucket|step|snapshot|where)\b/;
   const strip = (s: string): string => s.split('\n').filter((l) => !/^\s*\/\//.test(l) || marker.test(l)).join('\n');
   const read = (f: string): string => strip(readFileSync(`${dir}${f}`, 'utf8'));
   const decode = read('decode.bt');
@@ -148,8 +148,12 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
       .replace(/^\s*\/\/ @match\s*$/m, () => matchCode(decode, opts.filterExpr, sample))
       .replace(/^\s*\/\/ @after\s*$/m, () => afterCode(probe.kind))
       .replaceAll('{{KIND}}', String(HOP_KIND_CODES[probe.kind]));
-    blocks.push(read(`stats/${probe.file}`)
-      .replace(/^\s*\/\/ @step\s*$/m, () => body)
+    // A probe file is its probe, then after `// @where` the code reading the hop's place, which
+    // step.bt runs only for hops that may count.
+    const [probeCode = '', where] = read(`stats/${probe.file}`).split(/^\/\/ @where\b.*$/m);
+    if (where === undefined) throw new Error(`probes/stats/${probe.file} has no // @where section`);
+    blocks.push(probeCode
+      .replace(/^\s*\/\/ @step\s*$/m, () => body.replace(/^\s*\/\/ @where\s*$/gm, () => where.replace(/^\n+|\n+$/g, '')))
       .replaceAll('{{SELF_NETNS}}', String(opts.selfNetns))
       .replaceAll('{{REASON_NOT_SPECIFIED}}', String(opts.reasonNotSpecified)));
   }
