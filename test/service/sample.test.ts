@@ -8,11 +8,18 @@
  * filter, in its own bpftrace, sees every flow.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execa } from 'execa';
+import { decodeRecording } from '../../shared/recording/index.js';
 import { startService, type RunningService } from '../../server/service/index.js';
 import type { SourceDepth } from '../../server/service/feed.js';
 import { MAX_TRACE_SAMPLE } from '../../server/trace-session.js';
-import { MAX_SESSION_SAMPLE, SAMPLE_RATE_HEADER, type ApiErrorBody, type SampledStats, type SessionInfo, type SessionList } from '../../shared/api-types.js';
+import {
+  MAX_SESSION_SAMPLE, SAMPLE_RATE_HEADER, type ApiErrorBody, type RecordingEntry, type RecordingList, type RecordingStatus, type SampledStats,
+  type SessionInfo, type SessionList,
+} from '../../shared/api-types.js';
 import type { StreamStats } from '../../shared/stream-events.js';
 import type { Packet } from '../../shared/packet.js';
 import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
@@ -136,6 +143,42 @@ describe('sampled trace sessions (synthetic source)', () => {
       socket.close();
       for (const s of [sampled, full]) await api(svc.url, `/api/sessions/${s.id}`, { method: 'DELETE' });
     }
+  });
+});
+
+describe('recording a sampled session of the service', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hoptrace-sample-rec-'));
+  const sources: SyntheticSource[] = [];
+  let svc: RunningService;
+
+  beforeAll(async () => {
+    svc = await startService({
+      port: 0, capabilities: CAPS, namespaceNames: null, webDist: null, log: quiet, dataDir,
+      topology: async () => ({ namespaces: [], errors: [], discoveredAt: 1, durationMs: 1 }),
+      source: (filter: string) => {
+        const s = new SyntheticSource(filter);
+        sources.push(s);
+        return s;
+      },
+    });
+  });
+  afterAll(async () => {
+    await svc.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('should write the session\'s rate into the file, and list it with the recording', async () => {
+    const session = (await postJson<SessionInfo>(svc.url, '/api/sessions', { filter: 'udp', sample: 16 })).body;
+    const started = await postJson<RecordingStatus>(svc.url, `/api/sessions/${session.id}/recording`, { name: 'sampled-16' });
+    expect(started.status).toBe(201);
+    sources.at(-1)?.burst(4);
+    await waitFor('events recorded', async () => ((await api<SessionInfo>(svc.url, `/api/sessions/${session.id}`)).body.recordingStatus?.events ?? 0) >= 12);
+    const stopped = await api<RecordingEntry>(svc.url, `/api/sessions/${session.id}/recording`, { method: 'DELETE' });
+    expect(stopped.status).toBe(200);
+    expect(stopped.body.sampleRate).toBe(16);
+    const list = await api<RecordingList>(svc.url, '/api/recordings');
+    expect(list.body.recordings.find((r) => r.name === 'sampled-16')?.sampleRate).toBe(16);
+    expect(decodeRecording(new Uint8Array(readFileSync(join(dataDir, 'sampled-16.hoptrace')))).header.sampleRate).toBe(16);
   });
 });
 
