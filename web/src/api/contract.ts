@@ -6,8 +6,8 @@
 import type { Topology } from '../../../shared/topology/model.js';
 import type { ProbeTiers } from '../../../shared/netfilter/depth.js';
 import type {
-  ApiErrorBody, Capabilities, DropReasonsResponse, HealthResponse, RecordingEntry, RecordingList, RecordingStatus, SessionDepth, SessionInfo,
-  SessionList, SessionState,
+  ApiErrorBody, Capabilities, DropReasonsResponse, HealthResponse, RecordingEntry, RecordingList, RecordingStatus, SampledStats, SessionDepth,
+  SessionInfo, SessionList, SessionState,
 } from '../../../shared/api-types.js';
 import type {
   ClientToServerEvents, DepthMessage, HopsMessage, NamespaceName, ServerToClientEvents, SessionStateMessage, StreamStats,
@@ -16,9 +16,18 @@ import type {
 
 export type {
   ApiErrorBody, Capabilities, ClientToServerEvents, DepthMessage, DropReasonsResponse, HealthResponse, HopsMessage, NamespaceName,
-  RecordingEntry, RecordingList, RecordingStatus, ServerToClientEvents, SessionDepth, SessionInfo, SessionList, SessionState,
+  RecordingEntry, RecordingList, RecordingStatus, SampledStats, ServerToClientEvents, SessionDepth, SessionInfo, SessionList, SessionState,
   SessionStateMessage, StreamStats, SubscribeAck, Topology, TopologyMessage,
 };
+
+/** A `stats` message as the service sends it: StreamStats with the session's sample rate. */
+export type LiveStats = StreamStats & SampledStats;
+
+/** A sample rate from the wire: a whole number ≥ 1, else 1 (services older than sampling send none). */
+export function sampleRateOf(v: { readonly sampleRate?: unknown } | null | undefined): number {
+  const r = v?.sampleRate;
+  return typeof r === 'number' && Number.isSafeInteger(r) && r >= 1 ? r : 1;
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -62,9 +71,10 @@ export function isApiError(v: unknown): v is ApiErrorBody {
   return isObject(v) && isObject(v.error) && typeof v.error.message === 'string' && typeof v.error.code === 'string';
 }
 
-export function isStats(v: unknown): v is StreamStats {
+export function isStats(v: unknown): v is LiveStats {
   return isObject(v) && typeof v.session === 'string' && typeof v.eventsPerSec === 'number'
-    && typeof v.lostKernel === 'number' && typeof v.droppedBatches === 'number' && isObject(v.bpftrace);
+    && typeof v.lostKernel === 'number' && typeof v.droppedBatches === 'number' && isObject(v.bpftrace)
+    && (v.sampleRate === undefined || typeof v.sampleRate === 'number');
 }
 
 export function isSessionState(v: unknown): v is SessionStateMessage {

@@ -5,7 +5,7 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import type {
-  ClientToServerEvents, NamespaceName, RecordingStatus, ServerToClientEvents, SessionStateMessage, StreamStats, SubscribeAck,
+  ClientToServerEvents, LiveStats, NamespaceName, RecordingStatus, ServerToClientEvents, SessionStateMessage, SubscribeAck,
 } from './contract.js';
 import { isDepthMessage, isHopsMessage, isNamespaceNames, isRecordingStatus, isSessionState, isStats } from './contract.js';
 
@@ -17,7 +17,8 @@ export interface LiveHandlers {
   batch(buf: ArrayBuffer): void;
   /** A DepthBatch (notes, netfilter events) of a session with depth. */
   depth(buf: ArrayBuffer): void;
-  stats(s: StreamStats): void;
+  /** About once a second: rates and totals, with the session's sample rate. */
+  stats(s: LiveStats): void;
   state(s: SessionStateMessage): void;
   /** This session's recording started, stopped or failed (a session-state message about a recording). */
   recording(r: RecordingStatus, message: string): void;

@@ -92,6 +92,18 @@ export function formatWall(ms: number): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(us, 6)}`;
 }
 
+/**
+ * What counts of a flow-sampled trace are, said next to them: '' for every flow (1 or unknown),
+ * else `sampled 1 in N flows — counts not scaled` (the kernel follows 1 in N flows by flow hash;
+ * nothing is multiplied back up).
+ */
+export function formatSampling(rate: number | null | undefined): string {
+  return rate != null && rate > 1 ? `sampled 1 in ${rate} flows — counts not scaled` : '';
+}
+
+/** The flows choices of a new session (as the stats panel offers them): 1 is every flow. */
+export const SAMPLE_CHOICES: readonly number[] = [1, 4, 16, 64, 256];
+
 export function formatRate(perSec: number): string {
   return `${formatCount(perSec)}/s`;
 }

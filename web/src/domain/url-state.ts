@@ -1,8 +1,9 @@
 /**
  * What the address bar holds, so a view can be shared: the session (or the replayed recording:
  * `replay=` a file on this server or the demo, `recording=` a library recording by name),
- * the filter, the namespace/interface/link facet and the selected packet. The token never goes
- * here (see api/token.ts).
+ * the filter, the namespace/interface/link facet and the selected packet, and the live session's
+ * flow sampling (`sample=16`: 1 in 16 flows), so a link opened after its session ended starts a
+ * session sampled the same way. The token never goes here (see api/token.ts).
  */
 import type { Facet } from '../worker/protocol.js';
 
@@ -14,6 +15,17 @@ export interface UrlState {
   readonly filter: string;
   readonly facet: Facet | null;
   readonly packet: string | null;
+  /** The live session follows 1 in this many flows; null: every flow (or not said). */
+  readonly sample?: number | null;
+}
+
+/** Same bound as the service's (MAX_SESSION_SAMPLE in shared/api-types.ts). */
+const MAX_SAMPLE = 65536;
+
+function parseSample(text: string | null): number | null {
+  if (!text || !/^\d{1,6}$/.test(text)) return null;
+  const n = Number(text);
+  return n > 1 && n <= MAX_SAMPLE ? n : null;
 }
 
 const IFACE_RE = /^(\d+):(\d+)$/;
@@ -41,6 +53,7 @@ export function parseUrlState(search: string): UrlState {
   const p = new URLSearchParams(search);
   const session = p.get('session');
   const recording = p.get('recording');
+  const sample = parseSample(p.get('sample'));
   return {
     session: session && /^[a-z0-9]{1,32}$/.test(session) ? session : null,
     replay: p.get('replay'),
@@ -48,6 +61,8 @@ export function parseUrlState(search: string): UrlState {
     filter: p.get('filter') ?? '',
     facet: parseFacet(p),
     packet: p.get('packet'),
+    // Only when said: a view of every flow reads as it did before sampling existed.
+    ...(sample !== null ? { sample } : {}),
   };
 }
 
@@ -57,6 +72,7 @@ export function formatUrlState(s: UrlState): string {
   if (s.replay) p.set('replay', s.replay);
   if (s.recording) p.set('recording', s.recording);
   if (s.session) p.set('session', s.session);
+  if (s.sample && s.sample > 1) p.set('sample', String(s.sample));
   if (s.filter) p.set('filter', s.filter);
   const f = s.facet;
   if (f?.kind === 'ns') p.set('ns', String(f.netns));

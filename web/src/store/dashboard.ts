@@ -4,9 +4,9 @@
  * views read this state and call its actions. Packet rows and the topology are shallow refs:
  * 100,000 rows made deeply reactive would cost more than drawing them.
  */
-import { reactive, shallowRef, toRaw, triggerRef, watch, type ShallowRef } from 'vue';
-import type { Capabilities, SessionDepth, SessionInfo, SessionList, SessionStateMessage, StreamStats, Topology } from '../api/contract.js';
-import { dropReasonEntries, isCapabilities, isHealth, isSessionInfo, isSessionList, isTopology } from '../api/contract.js';
+import { computed, reactive, shallowRef, toRaw, triggerRef, watch, type ShallowRef } from 'vue';
+import type { Capabilities, LiveStats, SessionDepth, SessionInfo, SessionList, SessionStateMessage, Topology } from '../api/contract.js';
+import { dropReasonEntries, isCapabilities, isHealth, isSessionInfo, isSessionList, isTopology, sampleRateOf } from '../api/contract.js';
 import { ApiError, restClient, type RestClient } from '../api/rest.js';
 import { connectLive, type LiveSource } from '../api/live-source.js';
 import { readToken, saveToken } from '../api/token.js';
@@ -79,7 +79,7 @@ export function createDashboard(env: DashboardEnv) {
     sessions: [] as SessionInfo[],
     session: null as SessionInfo | null,
     sessionState: null as SessionStateMessage | null,
-    serverStats: null as StreamStats | null,
+    serverStats: null as LiveStats | null,
     workerStats: null as WorkerStats | null,
     clock: null as ClockRef | null,
     /** Kernel time of the first packet this view saw: the origin of relative times. */
@@ -107,6 +107,16 @@ export function createDashboard(env: DashboardEnv) {
   const rates: ShallowRef<RatePoint[]> = shallowRef([]);
   /** Packet starts over the replay's timeline (the scrubber's density strip). */
   const replayHistogram: ShallowRef<ReplayHistogram | null> = shallowRef(null);
+  /**
+   * 1 in this many flows are in what the page shows (1: all): the live session's rate (its info,
+   * or the stats messages of a service that sends it there), or the replayed recording's. Every
+   * count the page shows is of those flows, not scaled up: views say so beside them.
+   */
+  const sampleRate = computed(() => {
+    if (state.mode === 'replay') return state.recordingInfo?.sampleRate ?? 1;
+    const fromInfo = sampleRateOf(state.session);
+    return fromInfo > 1 ? fromInfo : sampleRateOf(state.serverStats);
+  });
 
   let live: LiveSource | null = null;
   let req = 0;
@@ -386,18 +396,24 @@ export function createDashboard(env: DashboardEnv) {
       if (s) return s;
       notify({ kind: 'warning', title: `Session ${url.session} is gone`, body: 'It ended (sessions nobody watches stop after a while). Showing a new session instead.' });
     }
-    // A session someone started with depth costs more (nft tables, more probes): not the default view.
-    const open = list.sessions.find((x) => x.filter === '' && !x.depth?.netfilter && !x.depth?.notes && x.state !== 'failed' && x.state !== 'stopped');
+    // A session someone started with depth costs more (nft tables, more probes): not the default
+    // view. A sampled one shows only some flows: taken only when the link asked for that rate.
+    const sample = url.sample ?? 1;
+    const open = list.sessions.find((x) => x.filter === '' && !x.depth?.netfilter && !x.depth?.notes && sampleRateOf(x) === sample
+      && x.state !== 'failed' && x.state !== 'stopped');
     if (open) return open;
-    return rest.post('/api/sessions', { filter: '' }, isSessionInfo);
+    return rest.post('/api/sessions', { filter: '', ...(sample > 1 ? { sample } : {}) }, isSessionInfo);
   }
 
-  /** Starts a session; `depth` adds the netfilter rule trace and/or the notes tier (POST /api/sessions). */
-  async function newSession(filter: string, depth: Partial<SessionDepth> = {}): Promise<FilterProblem | null> {
+  /**
+   * Starts a session; `depth` adds the netfilter rule trace and/or the notes tier, `sample` > 1
+   * follows 1 in that many flows (POST /api/sessions).
+   */
+  async function newSession(filter: string, depth: Partial<SessionDepth> = {}, sample = 1): Promise<FilterProblem | null> {
     const problem = checkFilter(filter);
     if (problem) return problem;
     try {
-      const body = { filter, ...(depth.netfilter ? { netfilter: true } : {}), ...(depth.notes ? { notes: true } : {}) };
+      const body = { filter, ...(depth.netfilter ? { netfilter: true } : {}), ...(depth.notes ? { notes: true } : {}), ...(sample > 1 ? { sample } : {}) };
       const s = await rest.post('/api/sessions', body, isSessionInfo);
       state.sessions = [...state.sessions.filter((x) => x.id !== s.id), s];
       switchSession(s);
@@ -586,11 +602,12 @@ export function createDashboard(env: DashboardEnv) {
 
   // ---- URL ----
   watch(
-    () => [state.session?.id, state.filterText, state.facet, state.selectedId, state.replayName, state.replaySource] as const,
+    () => [state.session?.id, state.session?.sampleRate, state.filterText, state.facet, state.selectedId, state.replayName, state.replaySource] as const,
     () => {
       // A local file cannot be fetched again from a link: it stays out of the address bar.
       const q = formatUrlState({
         session: state.mode === 'live' ? state.session?.id ?? null : null,
+        sample: state.mode === 'live' && state.session ? sampleRateOf(state.session) : null,
         replay: state.mode === 'replay' && state.replaySource === 'url' ? state.replayName : null,
         recording: state.mode === 'replay' && state.replaySource === 'library' ? state.replayName : null,
         filter: state.filterText,
@@ -636,7 +653,7 @@ export function createDashboard(env: DashboardEnv) {
   }
 
   return {
-    state, rows, rowsVersion, rowsTrimmed, topology, names, detail, expected, rates, replayHistogram, recordings,
+    state, rows, rowsVersion, rowsTrimmed, topology, names, detail, expected, rates, replayHistogram, recordings, sampleRate,
     nsName, applyFilter, checkFilter, setFacet, select, setPaused, newSession, switchSession, refreshSessions,
     startReplay, openRecording, openFile, backToLive, openDemo, setToken, dismiss, start, stop,
     replayControl, togglePlay, replaySeek, replaySeekBy, replayStep, replaySpeed, replaySpeedStep,

@@ -73,7 +73,7 @@ export function createIngestHost(post: (msg: FromWorker) => void): IngestHost {
         // Sub-millisecond kept: packets of one exchange are microseconds apart.
         startWallMs: Number(rec.header.startWallNs / 1000n) / 1000,
         startMonoNs: rec.header.startMonoNs, events: rec.events.length, lost: rec.lost, damaged: rec.damaged,
-        host: rec.header.host, kernel: rec.header.kernel, filter: rec.header.filter,
+        host: rec.header.host, kernel: rec.header.kernel, filter: rec.header.filter, sampleRate: rec.header.sampleRate ?? 1,
         complete: rec.endT !== null, truncatedAt: rec.truncatedAt,
       },
     });

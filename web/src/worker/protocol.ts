@@ -139,6 +139,8 @@ export interface RecordingInfo {
   readonly host: string;
   readonly kernel: string;
   readonly filter: string;
+  /** 1 in this many flows were recorded (the header's sample rate; 1 for every flow and older files). */
+  readonly sampleRate: number;
   /** The recorder finished the file (an end record). */
   readonly complete: boolean;
   /** Where a cut-short file stops, null when it does not. */

@@ -19,4 +19,14 @@ describe('url state', () => {
     expect(s.recording).toBeNull();
     expect(s.facet).toBeNull();
   });
+
+  it('should round-trip a flow-sampling rate and leave it out for every flow', () => {
+    expect(formatUrlState({ session: 'ab', replay: null, recording: null, filter: '', facet: null, packet: null, sample: 16 })).toBe('?session=ab&sample=16');
+    expect(parseUrlState('?session=ab&sample=16').sample).toBe(16);
+    expect(formatUrlState({ session: 'ab', replay: null, recording: null, filter: '', facet: null, packet: null, sample: 1 })).toBe('?session=ab');
+  });
+
+  it.each(['0', '1', '65537', '4x', '-4', '1e3'])('should ignore sample=%s', (v) => {
+    expect(parseUrlState(`?sample=${v}`).sample).toBeUndefined();
+  });
 });

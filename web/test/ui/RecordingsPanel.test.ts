@@ -188,3 +188,19 @@ describe('RecordingsPanel', () => {
     expect(recordingNameFor('.hoptrace')).toBe('recording');
   });
 });
+
+describe('RecordingsPanel and flow sampling', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('should say its rate in the library, beside its counts', async () => {
+    const list = [entry({ name: 'sampled', sampleRate: 16 }), entry({ name: 'plain', sampleRate: 1 }), entry({ name: 'older' })];
+    vi.stubGlobal('fetch', async () => new Response(JSON.stringify({ recordings: list }), { status: 200, headers: { 'content-type': 'application/json' } }));
+    const recordings = createRecordings(restClient(() => null), () => undefined);
+    await recordings.refresh();
+    const w = mount(RecordingsPanel, { props: { recordings, openName: null, needsToken: false } });
+    const row = (name: string) => w.find(`[data-testid="recording-row"][data-name="${name}"]`);
+    expect(row('sampled').find('[data-testid="recording-sampling"]').text()).toBe('· 1 in 16 flows');
+    expect(row('plain').find('[data-testid="recording-sampling"]').exists()).toBe(false);
+    expect(row('older').find('[data-testid="recording-sampling"]').exists()).toBe(false);
+  });
+});

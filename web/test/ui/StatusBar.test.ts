@@ -36,4 +36,14 @@ describe('StatusBar', () => {
     expect(w.find('[data-testid="status-connection"]').text()).toContain('service unreachable');
     expect(w.text()).toContain('paused');
   });
+
+  it('should say a sampled session\'s rate beside events/s and the packet counts, and nothing when every flow is followed', () => {
+    const props = { connection: 'connected' as const, detail: '', session: null, server, worker: null, rates: [], replayProgress: 0, replayDone: false, paused: false };
+    const sampled = mount(StatusBar, { props: { ...props, sampleRate: 16 } });
+    expect(sampled.find('[data-testid="status-sampling"]').text()).toBe('sampled 1 in 16 flows — counts not scaled');
+    expect(sampled.find('[data-testid="status-packets-sampling"]').text()).toBe('· 1 in 16 flows');
+    const all = mount(StatusBar, { props: { ...props, sampleRate: 1 } });
+    expect(all.find('[data-testid="status-sampling"]').exists()).toBe(false);
+    expect(all.find('[data-testid="status-packets-sampling"]').exists()).toBe(false);
+  });
 });
