@@ -385,6 +385,9 @@ export namespace hoptrace {
         /** RecordingHeader notes. */
         notes: boolean;
 
+        /** RecordingHeader sample_rate. */
+        sample_rate: number;
+
         /**
          * Encodes the specified RecordingHeader message. Does not implicitly {@link hoptrace.RecordingHeader.verify|verify} messages.
          * @param message RecordingHeader message or plain object to encode
@@ -441,6 +444,9 @@ export namespace hoptrace {
 
             /** RecordingHeader notes */
             notes?: (boolean|null);
+
+            /** RecordingHeader sample_rate */
+            sample_rate?: (number|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

@@ -567,6 +567,7 @@ export const hoptrace = $root.hoptrace = (() => {
         RecordingHeader.prototype.recorder = "";
         RecordingHeader.prototype.netfilter = false;
         RecordingHeader.prototype.notes = false;
+        RecordingHeader.prototype.sample_rate = 0;
 
         RecordingHeader.encode = function (m, w, q) {
             if (!w)
@@ -602,6 +603,8 @@ export const hoptrace = $root.hoptrace = (() => {
                 w.uint32(80).bool(m.netfilter);
             if (m.notes != null && $Object.hasOwnProperty.call(m, "notes") && m.notes !== false)
                 w.uint32(88).bool(m.notes);
+            if (m.sample_rate != null && $Object.hasOwnProperty.call(m, "sample_rate") && m.sample_rate !== 0)
+                w.uint32(96).uint32(m.sample_rate);
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -756,6 +759,15 @@ export const hoptrace = $root.hoptrace = (() => {
                             m.notes = v;
                         else
                             delete m.notes;
+                        continue;
+                    }
+                case 12: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.uint32())
+                            m.sample_rate = v;
+                        else
+                            delete m.sample_rate;
                         continue;
                     }
                 }

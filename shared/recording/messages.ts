@@ -3,7 +3,6 @@
  * as the live stream does. Readers get plain numbers (kernel monotonic ns stay below 2^53) and
  * bigint for wall-clock ns, which do not fit a double.
  */
-import $protobuf from 'protobufjs/minimal.js';
 import { hoptrace } from '../wire-generated.js';
 import type { HopNote } from '../hop-event.js';
 import type { NetfilterEvent } from '../netfilter/types.js';
@@ -53,26 +52,6 @@ export interface RecordingHeader {
    * (older files, or every flow): 1.
    */
   readonly sampleRate?: number;
-}
-
-/**
- * RecordingHeader field 12 (uint32 sample_rate, varint). Written and read here, beside the
- * generated codec, until shared/wire.proto declares `uint32 sample_rate = 12;` in RecordingHeader:
- * the bytes are the same either way, and the generated decoder (like any older reader) skips a
- * field it does not know.
- */
-const HEADER_SAMPLE_RATE_FIELD = 12;
-const VARINT = 0;
-
-function readSampleRate(bytes: Uint8Array): number | undefined {
-  const r = $protobuf.Reader.create(bytes);
-  let rate: number | undefined;
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if (tag >>> 3 === HEADER_SAMPLE_RATE_FIELD && (tag & 7) === VARINT) rate = r.uint32();
-    else r.skipType(tag & 7);
-  }
-  return rate;
 }
 
 export interface TopologyRecord {
@@ -148,15 +127,15 @@ export function encodeHeader(h: RecordingHeader): Uint8Array {
     host: h.host, kernel: h.kernel, bpftrace_version: h.bpftraceVersion, probes: [...h.probes], filter: h.filter,
     start_wall_ns: u64(h.startWallNs), start_mono_ns: h.startMonoNs, drop_reasons: dropReasons, recorder: h.recorder,
     netfilter: h.netfilter === true, notes: h.notes === true,
+    // proto3 leaves default values out: every flow (0 here) writes nothing, as files before 1.2 did.
+    sample_rate: h.sampleRate !== undefined && h.sampleRate > 1 ? h.sampleRate : 0,
   });
-  // proto3 leaves default values out: every flow (1) writes nothing, as files before 1.2 did.
-  if (h.sampleRate !== undefined && h.sampleRate > 1) w.uint32((HEADER_SAMPLE_RATE_FIELD << 3) | VARINT).uint32(h.sampleRate);
   return w.finish();
 }
 
 export function decodeHeader(bytes: Uint8Array): RecordingHeader {
   const m = HeaderType.decode(bytes);
-  const sampleRate = readSampleRate(bytes);
+  const sampleRate = m.sample_rate;
   const dropReasons = new Map<number, string>();
   for (const [k, v] of Object.entries(m.drop_reasons)) dropReasons.set(Number(k), v);
   return {
@@ -165,7 +144,7 @@ export function decodeHeader(bytes: Uint8Array): RecordingHeader {
     recorder: m.recorder,
     // Only when set: a header without depth reads back exactly as it did before format 1.1.
     ...(m.netfilter ? { netfilter: true } : {}), ...(m.notes ? { notes: true } : {}),
-    ...(sampleRate !== undefined && sampleRate > 1 ? { sampleRate } : {}),
+    ...(sampleRate > 1 ? { sampleRate } : {}),
   };
 }
 

@@ -22,6 +22,7 @@ export function statsFromRecording(bytes: Uint8Array): StatsDocument {
   });
   return statsFromPackets(packets, {
     filter: header.filter,
+    sampleRate: header.sampleRate ?? 1,
     wallClock: (ns) => Number(wallClockNs(header, ns) / 1_000_000n),
   });
 }

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { statsFromRecording } from '../../../shared/stats/from-recording.js';
 import { compareStats } from '../../../shared/stats/compare.js';
 import { decodeRecording } from '../../../shared/recording/index.js';
+import { buildRecording } from '../../recording/fixtures.js';
+import { syntheticEvents } from '../../recording/synthetic.js';
 
 const bytes = new Uint8Array(readFileSync(new URL('../../../web/fixtures/demo-lab.hoptrace', import.meta.url)));
 
@@ -25,5 +27,14 @@ describe('stats of a recording', () => {
     const doc = statsFromRecording(bytes);
     const cmp = compareStats(doc, doc);
     expect(cmp.segments.every((s) => s.diff?.p99_ns === 0 && !s.significant)).toBe(true);
+  });
+
+  it('carries the recording\'s flow sampling, so an A/B of sampled recordings says so', () => {
+    const events = syntheticEvents(20);
+    const sampled = statsFromRecording(buildRecording(events, { header: { sampleRate: 16 } }).bytes);
+    const whole = statsFromRecording(buildRecording(events).bytes);
+    expect([sampled.sample_rate, whole.sample_rate]).toEqual([16, 1]);
+    const cmp = compareStats(whole, sampled);
+    expect([cmp.a.sample_rate, cmp.b.sample_rate]).toEqual([1, 16]);
   });
 });
