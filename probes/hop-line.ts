@@ -53,6 +53,11 @@
  */
 import type { HopEvent, HopKind } from '../shared/hop-event.js';
 import { rawV6ToString } from '../shared/filter/raw.js';
+import {
+  STORE_NUM, STORE_REFS, F_T, F_CPU, F_NETNS, F_IFINDEX, F_FAMILY, F_PROTO, F_LEN, F_IPID, F_SPORT, F_DPORT, F_ICMPTYPE, F_ICMPID,
+  F_TCPFLAGS, F_TCPSEQ, F_REASON as SF_REASON, R_KIND, R_SKB, R_IFNAME, R_SRC, R_DST, type HopStore,
+} from '../shared/hop-store.js';
+import type { Reconstructor } from '../shared/reconstruct.js';
 
 export const HOP_KIND_CODES: Readonly<Record<HopKind, number>> = { xmit: 1, rx: 2, recv: 3, drop: 4, consume: 5 };
 const KIND_BY_CODE: ReadonlyArray<HopKind | undefined> = [undefined, 'xmit', 'rx', 'recv', 'drop', 'consume'];
@@ -71,7 +76,17 @@ const swap32 = (v: number): number => (((v & 0xff) << 24) | ((v & 0xff00) << 8) 
 // expressions: it runs for every hop the kernel reports (bench/pipeline.ts measures it).
 // `pos` is the scan position, shared by the field readers below (no closures per line).
 let pos = 0;
+/** End of the line being parsed: the string's length, or where its '\n' is in a chunk of output. */
+let lineEnd = 0;
 const SPACE = 32;
+/**
+ * Value of a lowercase hex digit by character code, -1 for any other code unit (past the end of
+ * a line charCodeAt gives NaN, and NaN & 0xffff is 0). A lookup, not comparisons: digits and
+ * letters alternate at random in hex words, and a branch on which one it is mispredicts often.
+ */
+const HEX = new Int8Array(0x10000).fill(-1);
+for (let c = 48; c <= 57; c++) HEX[c] = c - 48;
+for (let c = 97; c <= 102; c++) HEX[c] = c - 87;
 const U64_MAX = (1n << 64n) - 1n;
 
 /**
@@ -86,7 +101,7 @@ function hex(line: string): string {
   let lo = 0;
   let hi = 0;
   for (let c = line.charCodeAt(i); c !== SPACE; c = line.charCodeAt(++i)) {
-    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    const d = HEX[c & 0xffff] as number;
     if (d < 0) return '';
     // Integer shifts, not `low * 16 % 2^44`: a floating-point modulo is a library call.
     hi = (hi << 4) | (lo >>> 28);
@@ -133,7 +148,16 @@ function mix32(a: number, b: number): number {
   return h ^ (h >>> 16);
 }
 
-/** line[start, end) as a string of its own (a slice of 13 characters or more would point into the line). */
+/**
+ * line[start, end) as a string of its own, whatever it holds: a slice of 13 characters or more
+ * would point into the line, and in a chunk of output keep the whole chunk alive.
+ */
+function copyOf(line: string, start: number, end: number): string {
+  const slice = line.slice(start, end);
+  return end - start < 13 ? slice : (JSON.parse(JSON.stringify(slice)) as string);
+}
+
+/** line[start, end) as a string of its own (a slice of 13 characters or more would point into the line). Hex or decimal digits only. */
 function flatCopy(line: string, start: number, end: number): string {
   return JSON.parse(`"${line.slice(start, end)}"`) as string;
 }
@@ -203,11 +227,11 @@ function v6Address(line: string): string | null {
 
 /** The rest of the line from `pos` (the device name), reusing the string last seen for this device. */
 function ifnameAt(line: string, netns: number, ifindex: number): string {
-  if (pos >= line.length) return '';
+  if (pos >= lineEnd) return '';
   const i = mix32(netns | 0, ifindex | 0) >>> (32 - IF_BITS);
   const cached = ifText[i] as string;
-  if (ifNetns[i] === netns && ifIndex[i] === ifindex && cached.length === line.length - pos && cached !== '' && line.startsWith(cached, pos)) return cached;
-  const s = line.slice(pos);
+  if (ifNetns[i] === netns && ifIndex[i] === ifindex && cached.length === lineEnd - pos && cached !== '' && line.startsWith(cached, pos)) return cached;
+  const s = copyOf(line, pos, lineEnd);
   ifText[i] = s;
   ifNetns[i] = netns;
   ifIndex[i] = ifindex;
@@ -228,7 +252,7 @@ function hexDigit(c: number): number {
  */
 function capturedBytes(line: string): Uint8Array | null {
   const start = pos;
-  while (pos < line.length && line.charCodeAt(pos) !== SPACE) pos++;
+  while (pos < lineEnd && line.charCodeAt(pos) !== SPACE) pos++;
   const words = (pos - start) / 16;
   if (!Number.isInteger(words)) return null;
   const out = new Uint8Array(words * 8);
@@ -265,10 +289,132 @@ const F_REASON = 20;
  * (`H …`, `HB …`). Returns null when the line is malformed.
  */
 export function parseHopLine(line: string): HopEvent | null {
-  if (line.charCodeAt(0) === 80) return parsePackedLine(line); // 'P'
-  const withBytes = line.charCodeAt(1) === 66; // 'B'
+  if (!scanHopLine(line, 0, line.length, scratchNum, 0, scratchRef, 0)) return null;
+  return eventOf(scratchNum, scratchRef, scannedHead);
+}
+
+/**
+ * Parses one hop line straight into a free slot of `store` (the layout of shared/hop-store.ts),
+ * without building a HopEvent: what the engine would hold after `store.add(parseHopLine(line))`,
+ * the slot's arrival order (F_SEQ) left to the caller. Returns the slot, or -1 (no slot taken)
+ * when the line is not a well-formed hop line. For the live path, where a HopEvent per hop was
+ * most of what the pipeline allocated (bench/pipeline.ts): see pushHopLine.
+ */
+export function parseHopLineInto(line: string, store: HopStore): number {
+  if (!isHopTag(line, 0)) return -1;
+  const s = store.claim();
+  if (!scanHopLine(line, 0, line.length, store.num, s * STORE_NUM, store.ref, s * STORE_REFS)) {
+    store.unclaim(s);
+    return -1;
+  }
+  if (scannedHead !== null) store.setHead(s, scannedHead);
+  return s;
+}
+
+/**
+ * Adds the hop of `line` to `engine` as `engine.push(parseHopLine(line))` would, without the
+ * HopEvent. False, and the engine untouched, when the line is not a well-formed hop line: read
+ * it with parseProbeLine then (READY, Lost, a malformed hop line is 'other', ...).
+ */
+export function pushHopLine(engine: Pick<Reconstructor, 'hopStore' | 'pushStored'>, line: string): boolean {
+  const s = parseHopLineInto(line, engine.hopStore);
+  if (s < 0) return false;
+  engine.pushStored(s);
+  return true;
+}
+
+/**
+ * Reads the lines of text[start, end) (each ended by '\n', the last one by `end`), as bpftrace's
+ * output arrives: hop lines go straight into `engine` (pushHopLine), every other non-empty line —
+ * READY, Lost, notes, and hop lines that are malformed — is handed to `other` as its own string
+ * (read it with parseProbeLine, as before). No line is split off as a string of its own unless it
+ * goes to `other`: at a million lines a second those strings were a cost of their own. Returns the
+ * number of hops pushed.
+ */
+export function pushHopLines(
+  engine: Pick<Reconstructor, 'hopStore' | 'pushStored'>, text: string, start: number, end: number, other: (line: string) => void,
+): number {
+  let hops = 0;
+  for (let i = start; i < end;) {
+    let nl = text.indexOf('\n', i);
+    if (nl < 0 || nl > end) nl = end;
+    if (nl > i) {
+      if (isHopTag(text, i)) {
+        const store = engine.hopStore;
+        const s = store.claim();
+        // After claim(): it may have replaced the arrays.
+        if (scanHopLine(text, i, nl, store.num, s * STORE_NUM, store.ref, s * STORE_REFS)) {
+          if (scannedHead !== null) store.setHead(s, scannedHead);
+          engine.pushStored(s);
+          hops++;
+        } else {
+          store.unclaim(s);
+          other(text.slice(i, nl));
+        }
+      } else {
+        other(text.slice(i, nl));
+      }
+    }
+    i = nl + 1;
+  }
+  return hops;
+}
+
+/** Whether the line at `i` starts as a hop line does (`P `, `PB `, `H `, `HB `), as parseProbeLine tells them. */
+function isHopTag(text: string, i: number): boolean {
+  const c = text.charCodeAt(i);
+  if (c !== 80 && c !== 72) return false; // 'P', 'H'
+  const c1 = text.charCodeAt(i + 1);
+  return c1 === SPACE || (c1 === 66 && text.charCodeAt(i + 2) === SPACE); // 'B'
+}
+
+/** Where the HopEvent-building parse writes the fields before the event is built from them. */
+const scratchNum = new Float64Array(STORE_NUM);
+const scratchRef: string[] = new Array<string>(STORE_REFS).fill('');
+/** Captured bytes of the line scanned last (null for a line without them). */
+let scannedHead: Uint8Array | null = null;
+
+/** The HopEvent of a scanned line: the fields scanHopLine wrote at `num[0…]`, `ref[0…]`. */
+function eventOf(num: Float64Array, ref: readonly string[], head: Uint8Array | null): HopEvent {
+  // small(): a field read from the Float64Array is a double, kept as a separate heap number by
+  // the object unless it is made a small integer again (see `small`).
+  const hop: HopEvent = {
+    kind: ref[R_KIND] as HopKind,
+    t: num[F_T] as number,
+    cpu: small(num[F_CPU] as number),
+    skb: ref[R_SKB] as string,
+    netns: small(num[F_NETNS] as number),
+    ifindex: small(num[F_IFINDEX] as number),
+    ifname: ref[R_IFNAME] as string,
+    family: num[F_FAMILY] === 6 ? 6 : 4,
+    proto: small(num[F_PROTO] as number),
+    len: small(num[F_LEN] as number),
+    ipId: small(num[F_IPID] as number),
+    src: ref[R_SRC] as string,
+    dst: ref[R_DST] as string,
+    sport: small(num[F_SPORT] as number),
+    dport: small(num[F_DPORT] as number),
+    icmpType: small(num[F_ICMPTYPE] as number),
+    icmpId: small(num[F_ICMPID] as number),
+    tcpFlags: small(num[F_TCPFLAGS] as number),
+    tcpSeq: small(num[F_TCPSEQ] as number),
+    reason: small(num[SF_REASON] as number),
+  };
+  return head ? { ...hop, head } : hop;
+}
+
+/**
+ * Scans the hop line line[start, end) of either form into `num` at `o` and `ref` at `q` (a
+ * HopStore slot's layout) and its captured bytes into `scannedHead`. False when the line is
+ * malformed (what was written is then meaningless).
+ */
+function scanHopLine(line: string, start: number, end: number, num: Float64Array, o: number, ref: string[], q: number): boolean {
+  scannedHead = null;
+  lineEnd = end;
+  if (line.charCodeAt(start) === 80) return scanPackedLine(line, start, num, o, ref, q); // 'P'
+  const withBytes = line.charCodeAt(start + 1) === 66; // 'B'
   // One loop over the fields, the index in a local: the parser's cost is this scan (bench/pipeline.ts).
-  let i = withBytes ? 3 : 2;
+  let i = start + (withBytes ? 3 : 2);
   let skb = '';
   let src = '';
   let dst = '';
@@ -276,7 +422,7 @@ export function parseHopLine(line: string): HopEvent | null {
     if (f === F_SKB) {
       pos = i;
       skb = hex(line);
-      if (skb === '') return null;
+      if (skb === '') return false;
       i = pos;
       continue;
     }
@@ -284,9 +430,9 @@ export function parseHopLine(line: string): HopEvent | null {
       // IPv6 halves are u64: read as text, not as numbers.
       pos = i;
       const a = v6Address(line);
-      if (a === null) return null;
+      if (a === null) return false;
       const b = v6Address(line);
-      if (b === null) return null;
+      if (b === null) return false;
       src = a;
       dst = b;
       i = pos;
@@ -296,16 +442,16 @@ export function parseHopLine(line: string): HopEvent | null {
     const start = i;
     let v = 0;
     for (let c = line.charCodeAt(i); c !== SPACE; c = line.charCodeAt(++i)) {
-      if (!(c >= 48 && c <= 57)) return null;
+      if (!(c >= 48 && c <= 57)) return false;
       v = v * 10 + (c - 48);
     }
-    if (i === start) return null;
+    if (i === start) return false;
     i++;
     fields[f] = v;
-    if (f === F_FAM && v !== 4 && v !== 6) return null;
+    if (f === F_FAM && v !== 4 && v !== 6) return false;
   }
   const kind = KIND_BY_CODE[fields[0] as number];
-  if (kind === undefined) return null;
+  if (kind === undefined) return false;
   const t = fields[1] as number;
   const cpu = small(fields[2] as number);
   const netns = small(fields[4] as number);
@@ -317,7 +463,7 @@ export function parseHopLine(line: string): HopEvent | null {
   if (fam === 4) {
     const s0 = fields[10] as number;
     const d0 = fields[12] as number;
-    if (s0 > 0xffffffff || d0 > 0xffffffff) return null;
+    if (s0 > 0xffffffff || d0 > 0xffffffff) return false;
     src = v4Text(s0);
     dst = v4Text(d0);
   }
@@ -328,53 +474,54 @@ export function parseHopLine(line: string): HopEvent | null {
   const tcpFlags = small(fields[18] as number);
   const tcpSeq = fields[19] as number;
   const reason = small(fields[F_REASON] as number);
-  if (sport > 0xffff || dport > 0xffff || rawLen > 0xffff || rawId > 0xffff || icmpId > 0xffff || tcpSeq > 0xffffffff) return null;
+  if (sport > 0xffff || dport > 0xffff || rawLen > 0xffff || rawId > 0xffff || icmpId > 0xffff || tcpSeq > 0xffffffff) return false;
   pos = i;
   let head: Uint8Array | null = null;
   if (withBytes) {
     head = capturedBytes(line);
-    if (head === null) return null;
+    if (head === null) return false;
   }
   // ifname is last and may be empty: the rest of the line.
   const ifname = ifnameAt(line, netns, ifindex);
-  return hopEvent(kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, sport, dport, icmpType, icmpId, tcpFlags, tcpSeq, reason, head);
+  put(num, o, ref, q, kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, sport, dport, icmpType, icmpId, tcpFlags, tcpSeq, reason, head);
+  return true;
 }
 
 /**
- * The event of a parsed line, from either form. Raw (network-order) fields are swapped here;
- * captured bytes past the packet's end are not the packet's (the probe reads a fixed number).
+ * Writes the fields of a scanned line, from either form, at `num[o…]` and `ref[q…]`. Raw
+ * (network-order) fields are swapped here; captured bytes past the packet's end are not the
+ * packet's (the probe reads a fixed number).
  */
-function hopEvent(
+function put(
+  num: Float64Array, o: number, ref: string[], q: number,
   kind: HopKind, t: number, cpu: number, skb: string, netns: number, ifindex: number, ifname: string, fam: 4 | 6, proto: number,
   rawLen: number, rawId: number, src: string, dst: string, rawSport: number, rawDport: number, icmpType: number, rawIcmpId: number,
   tcpFlags: number, rawSeq: number, reason: number, head: Uint8Array | null,
-): HopEvent {
+): void {
   const v4 = fam === 4;
   const len = swap16(rawLen);
   const ipLen = v4 ? len : len + 40;
-  const hop: HopEvent = {
-    kind,
-    t,
-    cpu,
-    skb,
-    netns,
-    ifindex,
-    ifname,
-    family: fam,
-    proto,
-    len: ipLen,
-    ipId: v4 ? swap16(rawId) : 0,
-    src,
-    dst,
-    sport: swap16(rawSport),
-    dport: swap16(rawDport),
-    icmpType,
-    icmpId: swap16(rawIcmpId),
-    tcpFlags,
-    tcpSeq: swap32(rawSeq),
-    reason,
-  };
-  return head ? { ...hop, head: head.subarray(0, Math.min(head.length, ipLen)) } : hop;
+  num[o + F_T] = t;
+  num[o + F_CPU] = cpu;
+  num[o + F_NETNS] = netns;
+  num[o + F_IFINDEX] = ifindex;
+  num[o + F_FAMILY] = fam;
+  num[o + F_PROTO] = proto;
+  num[o + F_LEN] = ipLen;
+  num[o + F_IPID] = v4 ? swap16(rawId) : 0;
+  num[o + F_SPORT] = swap16(rawSport);
+  num[o + F_DPORT] = swap16(rawDport);
+  num[o + F_ICMPTYPE] = icmpType;
+  num[o + F_ICMPID] = swap16(rawIcmpId);
+  num[o + F_TCPFLAGS] = tcpFlags;
+  num[o + F_TCPSEQ] = swap32(rawSeq);
+  num[o + SF_REASON] = reason;
+  ref[q + R_KIND] = kind;
+  ref[q + R_SKB] = skb;
+  ref[q + R_IFNAME] = ifname;
+  ref[q + R_SRC] = src;
+  ref[q + R_DST] = dst;
+  scannedHead = head ? head.subarray(0, Math.min(head.length, ipLen)) : null;
 }
 
 // The packed form's words as two 32-bit halves each (a u64 is not a JS number), and where each
@@ -398,18 +545,18 @@ function v6FromWords(line: string, f: number): string {
   return s;
 }
 
-/** Parses a packed hop line (`P …`, `PB …`); null when it is malformed. */
-function parsePackedLine(line: string): HopEvent | null {
-  const withBytes = line.charCodeAt(1) === 66; // 'B'
-  // One loop over the words, the index in a local, as parseHopLine does for the long form.
-  let i = withBytes ? 3 : 2;
+/** Scans a packed hop line (`P …`, `PB …`) from `start` as scanHopLine does; false when it is malformed. */
+function scanPackedLine(line: string, start: number, num: Float64Array, o: number, ref: string[], q: number): boolean {
+  const withBytes = line.charCodeAt(start + 1) === 66; // 'B'
+  // One loop over the words, the index in a local, as scanHopLine does for the long form.
+  let i = start + (withBytes ? 3 : 2);
   let skb = '';
   for (let f = 0; f < 10; f++) {
     wordAt[f] = i;
     if (f === W_SKB) {
       pos = i;
       skb = hex(line);
-      if (skb === '') return null;
+      if (skb === '') return false;
       i = pos;
       continue;
     }
@@ -417,27 +564,27 @@ function parsePackedLine(line: string): HopEvent | null {
     let hi = 0;
     let lo = 0;
     for (let c = line.charCodeAt(i); c !== SPACE; c = line.charCodeAt(++i)) {
-      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
-      if (d < 0) return null;
+      const d = HEX[c & 0xffff] as number;
+      if (d < 0) return false;
       hi = (hi << 4) | (lo >>> 28);
       lo = (lo << 4) | d;
     }
     const n = i - start;
-    if (n === 0 || n > 16) return null;
+    if (n === 0 || n > 16) return false;
     i++;
     wordHi[f] = hi;
     wordLo[f] = lo;
   }
   wordAt[10] = i;
   const tHi = (wordHi[0] as number) >>> 0;
-  if (tHi > 0x1fffff) return null;
+  if (tHi > 0x1fffff) return false;
   const t = tHi * 4294967296 + ((wordLo[0] as number) >>> 0);
   const netns = small((wordHi[2] as number) >>> 0);
   const ifindex = small((wordLo[2] as number) >>> 0);
   const info = wordHi[3] as number;
   const kind = KIND_BY_CODE[info >>> 28];
   const fam = (info >>> 24) & 0xf;
-  if (kind === undefined || (fam !== 4 && fam !== 6)) return null;
+  if (kind === undefined || (fam !== 4 && fam !== 6)) return false;
   const proto = (info >>> 16) & 0xff;
   const rawLen = info & 0xffff;
   const infoLo = wordLo[3] as number;
@@ -446,7 +593,7 @@ function parsePackedLine(line: string): HopEvent | null {
   let src: string;
   let dst: string;
   if (fam === 4) {
-    if (wordHi[4] !== 0 || wordHi[6] !== 0) return null;
+    if (wordHi[4] !== 0 || wordHi[6] !== 0) return false;
     src = v4Text((wordLo[4] as number) >>> 0);
     dst = v4Text((wordLo[6] as number) >>> 0);
   } else {
@@ -460,11 +607,12 @@ function parsePackedLine(line: string): HopEvent | null {
   let head: Uint8Array | null = null;
   if (withBytes) {
     head = capturedBytes(line);
-    if (head === null) return null;
+    if (head === null) return false;
   }
   const ifname = ifnameAt(line, netns, ifindex);
-  return hopEvent(kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, ports >>> 16, ports & 0xffff,
+  put(num, o, ref, q, kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, ports >>> 16, ports & 0xffff,
     l4Hi >>> 24, (l4Hi >>> 8) & 0xffff, l4Hi & 0xff, (wordLo[9] as number) >>> 0, reason, head);
+  return true;
 }
 
 /**

@@ -78,8 +78,11 @@ export class HopStore {
     this.inUse = new Uint8Array(capacity);
   }
 
-  /** Copies `ev` into a free slot; the slot's `next` is -1. */
-  add(ev: HopEvent, seq: number): number {
+  /**
+   * Takes a free slot for an event to be written into (its fields are stale until then, its
+   * `next` is -1, it has no captured bytes). Give it back with `unclaim` if no event comes of it.
+   */
+  claim(): number {
     let s = this.cursor;
     const inUse = this.inUse;
     // Past a run of slots still in use (events of packets that live long); a long run means the
@@ -94,6 +97,29 @@ export class HopStore {
     this.inUse[s] = 1; // not `inUse`: grow() replaced the array
     this.cursor = s + 1 === this.capacity ? 0 : s + 1;
     this.size++;
+    if (this.heads !== null && this.heads[s] !== undefined) this.heads[s] = undefined;
+    this.next[s] = -1;
+    return s;
+  }
+
+  /**
+   * Gives back the slot the last `claim` took, unused: the next claim takes it again, as if it
+   * had not been taken (arrays the claim grew stay grown).
+   */
+  unclaim(s: number): void {
+    this.inUse[s] = 0;
+    this.cursor = s;
+    this.size--;
+  }
+
+  /** Attaches captured bytes to slot `s`. */
+  setHead(s: number, head: Uint8Array): void {
+    (this.heads ??= [])[s] = head;
+  }
+
+  /** Copies `ev` into a free slot; the slot's `next` is -1. */
+  add(ev: HopEvent, seq: number): number {
+    const s = this.claim();
     const n = this.num;
     const o = s * NUM;
     n[o + F_T] = ev.t;
@@ -119,10 +145,7 @@ export class HopStore {
     r[q + R_IFNAME] = ev.ifname;
     r[q + R_SRC] = ev.src;
     r[q + R_DST] = ev.dst;
-    const head = ev.head;
-    if (head !== undefined) (this.heads ??= [])[s] = head;
-    else if (this.heads !== null && this.heads[s] !== undefined) this.heads[s] = undefined;
-    this.next[s] = -1;
+    if (ev.head !== undefined) this.setHead(s, ev.head);
     return s;
   }
 

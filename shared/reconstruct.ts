@@ -369,11 +369,20 @@ export class Reconstructor {
    * it needs: the caller may reuse or drop `ev` afterwards.
    */
   push(ev: HopEvent): void {
+    this.pushStored(this.store.add(ev, 0));
+  }
+  get hopStore(): HopStore {
+    return this.store;
+  }
+  pushStored(s: number): void {
     this.stats.events++;
-    const t = ev.t;
+    const num = this.store.num;
+    const o = s * STORE_NUM;
+    num[o + F_SEQ] = this.seq++;
+    const t = num[o + F_T] as number;
     if (t < this.released) this.stats.late++;
     if (t > this.newest) this.newest = t;
-    this.queue.push(this.store.add(ev, this.seq++), ev.cpu);
+    this.queue.push(s, num[o + F_CPU] as number);
     this.release(this.newest - this.opts.reorderWindowNs);
   }
 
