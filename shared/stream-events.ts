@@ -44,6 +44,12 @@ export type SubscribeAck =
       readonly namespaces: readonly NamespaceName[];
       /** How the server batches: a batch is sent at `maxEvents` events or `maxDelayMs` after its first event. */
       readonly batching: { readonly maxEvents: number; readonly maxDelayMs: number };
+      /**
+       * The service host's clocks read back to back: kernel monotonic ns (the clock of every hop's
+       * `t`) and wall clock ms since epoch. Hop times become the host's clock times with it, the
+       * same clock as its logs and captures. Absent from older services.
+       */
+      readonly clock?: { readonly monotonicNs: number; readonly epochMs: number };
     }
   | { readonly ok: false; readonly error: StreamError };
 

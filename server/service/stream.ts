@@ -14,6 +14,13 @@ import type { SessionRegistry, Session } from './sessions.js';
 import type { FeedListener } from './feed.js';
 import { ClientChannel, type ChannelLimits, type ServiceSocket } from './client-channel.js';
 import type { NamespaceNamer } from './names.js';
+import { pairedClocks } from '../recording/host.js';
+
+/** The host's monotonic and wall clocks as one pair (server/recording/host.ts reads them back to back). */
+function hostClock(): { monotonicNs: number; epochMs: number } {
+  const { wallNs, monoNs } = pairedClocks();
+  return { monotonicNs: monoNs, epochMs: Number(wallNs) / 1e6 };
+}
 
 export type ServiceIo = Server<ClientToServerEvents, ServerToClientEvents>;
 
@@ -98,6 +105,7 @@ export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
         dropReasons: reasons,
         namespaces: namespaceList(opts.names),
         batching: { maxEvents: feed.batching.maxEvents, maxDelayMs: feed.batching.maxDelayMs },
+        clock: hostClock(),
       });
     });
 

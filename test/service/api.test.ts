@@ -225,10 +225,19 @@ describe('live stream basics', () => {
     const s = await postJson<SessionInfo>(svc.url, '/api/sessions', { filter: `udp and port ${transport === 'polling' ? 1 : 2}` });
     const sock = await connect(svc.url, { transports: [transport] });
     expect(sock.io.engine.transport.name).toBe(transport);
+    const monoBefore = Number(process.hrtime.bigint());
+    const wallBefore = Date.now();
     const ack = await sock.timeout(2000).emitWithAck('subscribe', { session: s.body.id });
+    const [monoAfter, wallAfter] = [Number(process.hrtime.bigint()), Date.now()];
     if (!ack.ok) throw new Error(ack.error.message);
     expect(ack.session.id).toBe(s.body.id);
     expect(ack.dropReasons['12']).toBe('NETFILTER_DROP');
+    // The host's clock pair (same machine: the same CLOCK_MONOTONIC as bpftrace's nsecs).
+    const clock = ack.clock;
+    expect(clock?.monotonicNs).toBeGreaterThanOrEqual(monoBefore);
+    expect(clock?.monotonicNs).toBeLessThanOrEqual(monoAfter);
+    expect(clock?.epochMs).toBeGreaterThanOrEqual(wallBefore);
+    expect(clock?.epochMs).toBeLessThanOrEqual(wallAfter + 1);
     const batches: HopBatch[] = [];
     sock.on('hops', (m) => {
       expect(m.session).toBe(s.body.id);

@@ -69,6 +69,17 @@ describe.skipIf(why !== null)(`dashboard on the live service${why ? ` (skipped: 
     await rows(page);
     const row = page.locator('[data-testid="packet-row"]').filter({ has: page.locator('.badge.nat') }).filter({ hasText: '10.244.1.11' }).first();
     await row.waitFor({ timeout: 20_000 });
+    // Times are the service host's clock, from the pair in the subscribe ack (not an estimate, whose
+    // reference would be 0): this packet was sent in the last few seconds.
+    const clock = await page.evaluate(() => (window as unknown as { __hoptrace?: { state: { clock: { monotonicNs: number; epochMs: number } | null } } }).__hoptrace?.state.clock);
+    expect(clock?.monotonicNs).toBeGreaterThan(0);
+    const shown = (await row.locator('.c-time').textContent())?.trim() ?? '';
+    const m = /^(\d\d):(\d\d):(\d\d)\.\d{6}$/.exec(shown);
+    expect(m, shown).not.toBeNull();
+    const now = new Date();
+    const secondsOfDay = (h: number, mi: number, se: number): number => h * 3600 + mi * 60 + se;
+    const off = Math.abs(secondsOfDay(Number(m?.[1]), Number(m?.[2]), Number(m?.[3])) - secondsOfDay(now.getHours(), now.getMinutes(), now.getSeconds()));
+    expect(Math.min(off, 86_400 - off)).toBeLessThan(30);
     await row.click();
     const timeline = page.locator('[data-testid="hop-timeline"]');
     await timeline.waitFor();

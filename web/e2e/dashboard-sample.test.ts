@@ -61,6 +61,7 @@ describe.skipIf(why !== null)(`a sampled session on the live service${why ? ` (s
     await expect.poll(() => page.locator('[data-testid="status-sampling"]').textContent(), { timeout: 30_000 }).toBe(said);
     expect(await page.locator('[data-testid="packets-sampling"]').textContent()).toBe(said);
     expect(await page.locator('[data-testid="status-packets-sampling"]').textContent()).toBe(`· 1 in ${rate} flows`);
+    expect(await page.locator('[data-testid="topology-sampling"]').textContent()).toBe(`rates of 1 in ${rate} flows`);
     await expect.poll(() => new URL(page.url()).searchParams.get('sample'), { timeout: 5000 }).toBe(String(rate));
     await expect.poll(() => page.locator('[data-testid="status-bar"]').textContent(), { timeout: 30_000 }).toMatch(/running pid \d+/);
 

@@ -77,6 +77,12 @@ export function isStats(v: unknown): v is LiveStats {
     && (v.sampleRate === undefined || typeof v.sampleRate === 'number');
 }
 
+/** A host clock pair (SubscribeAck.clock): kernel monotonic ns and wall ms, both finite. */
+export function isClockPair(v: unknown): v is { readonly monotonicNs: number; readonly epochMs: number } {
+  return isObject(v) && typeof v.monotonicNs === 'number' && Number.isFinite(v.monotonicNs)
+    && typeof v.epochMs === 'number' && Number.isFinite(v.epochMs);
+}
+
 export function isSessionState(v: unknown): v is SessionStateMessage {
   return isObject(v) && typeof v.session === 'string' && typeof v.state === 'string' && typeof v.message === 'string';
 }

@@ -6,7 +6,7 @@
  */
 import { computed, reactive, shallowRef, toRaw, triggerRef, watch, type ShallowRef } from 'vue';
 import type { Capabilities, LiveStats, SessionDepth, SessionInfo, SessionList, SessionStateMessage, Topology } from '../api/contract.js';
-import { dropReasonEntries, isCapabilities, isHealth, isSessionInfo, isSessionList, isTopology, sampleRateOf } from '../api/contract.js';
+import { dropReasonEntries, isCapabilities, isClockPair, isHealth, isSessionInfo, isSessionList, isTopology, sampleRateOf } from '../api/contract.js';
 import { ApiError, restClient, type RestClient } from '../api/rest.js';
 import { connectLive, type LiveSource } from '../api/live-source.js';
 import { readToken, saveToken } from '../api/token.js';
@@ -119,6 +119,10 @@ export function createDashboard(env: DashboardEnv) {
   });
 
   let live: LiveSource | null = null;
+  /** Sessions the user started or picked: a slower default pick must not replace theirs. */
+  let userSwitches = 0;
+  /** The service host's clock pair from the subscribe ack (null: an older service; estimate instead). */
+  let hostClock: ClockRef | null = null;
   let req = 0;
   let pendingSelect: string | null = url.packet;
 
@@ -156,8 +160,9 @@ export function createDashboard(env: DashboardEnv) {
       }
       case 'stats': {
         state.workerStats = msg.stats;
-        // Live: times as clock times, from the worker's estimate (a recording brings its own).
-        if (state.mode === 'live' && msg.stats.clockOffsetMs !== null) {
+        // Live: times as the service host's clock times, from the pair its subscribe ack carried;
+        // from an older service, the worker's estimate (a recording brings its own pair).
+        if (state.mode === 'live' && !hostClock && msg.stats.clockOffsetMs !== null) {
           state.clock = { monotonicNs: 0, epochMs: msg.stats.clockOffsetMs };
         }
         if (msg.stats.lastDecodeError) {
@@ -375,9 +380,12 @@ export function createDashboard(env: DashboardEnv) {
       state.capabilities = null;
     }
     void refreshTopology();
+    const switchesBefore = userSwitches;
+    let picked: SessionInfo;
     try {
-      state.session = await pickSession();
+      picked = await pickSession();
     } catch (err) {
+      if (userSwitches !== switchesBefore) return;
       const e = err as ApiError;
       state.connection = 'disconnected';
       notify(e.code === 'cannot-trace'
@@ -385,7 +393,11 @@ export function createDashboard(env: DashboardEnv) {
         : { kind: 'error', title: 'Could not start a trace session', body: e.message });
       return;
     }
-    if (state.session) subscribe(state.session);
+    // Starting the default session can take seconds (bpftrace attaching): a session the user
+    // started or picked meanwhile wins.
+    if (userSwitches !== switchesBefore) return;
+    state.session = picked;
+    subscribe(picked);
   }
 
   async function pickSession(): Promise<SessionInfo> {
@@ -427,7 +439,7 @@ export function createDashboard(env: DashboardEnv) {
   }
 
   function switchSession(s: SessionInfo): void {
-    live?.close();
+    userSwitches++;
     state.session = s;
     recordings.follow(s.id, s.recordingStatus);
     state.serverStats = null;
@@ -461,6 +473,7 @@ export function createDashboard(env: DashboardEnv) {
   }
 
   function subscribe(s: SessionInfo): void {
+    live?.close();
     live = connectLive(s.id, readToken(), {
       connection(c, detail) {
         state.connection = c;
@@ -472,6 +485,8 @@ export function createDashboard(env: DashboardEnv) {
           return;
         }
         state.session = ack.session;
+        hostClock = isClockPair(ack.clock) ? ack.clock : null;
+        if (hostClock && state.mode === 'live') state.clock = hostClock;
         recordings.follow(ack.session.id, ack.session.recordingStatus);
         post({ type: 'drop-reasons', entries: dropReasonEntries(ack.dropReasons) });
         post({ type: 'depth-config', netfilter: ack.session.depth?.netfilter === true });
