@@ -5,7 +5,11 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { existsSync } from 'node:fs';
-import { parseProbeLine, type ProbeLine } from '../probes/hop-line.js';
+import { parseProbeLine, pushHopLine, pushHopLines, type ProbeLine } from '../probes/hop-line.js';
+import type { Reconstructor } from '../shared/reconstruct.js';
+
+/** What hop lines can be written into directly (a Reconstructor). */
+export type HopEngine = Pick<Reconstructor, 'hopStore' | 'pushStored'>;
 
 export interface BpftraceExit {
   readonly code: number | null;
@@ -17,7 +21,16 @@ export interface BpftraceExit {
 }
 
 export interface BpftraceHandlers {
+  /** Each line of output, parsed; hop lines only when `hopEngine` gives no engine. */
   onLine(line: ProbeLine): void;
+  /**
+   * Asked for each read of bpftrace's output: an engine to write that read's hop lines straight
+   * into (probes/hop-line.ts pushHopLines: no string per line, no HopEvent), or null for 'hop'
+   * ProbeLines on onLine. Malformed hop lines reach onLine as 'other' either way.
+   */
+  hopEngine?(): HopEngine | null;
+  /** How many hop lines of a read went into the engine hopEngine gave. */
+  onHops?(count: number): void;
   onExit?(exit: BpftraceExit): void;
 }
 
@@ -31,6 +44,51 @@ export interface BpftraceOptions {
 }
 
 const HARMLESS = /couldn't set RLIMIT_MEMLOCK|WARNING: Addrspace is not set/;
+
+/**
+ * Turns bpftrace's stdout, read by read, into lines: hop lines into the engine `hopEngine` gives
+ * for that read (or parsed, with every other line, for `onLine`). Reads end anywhere, also
+ * inside a line or a character: the unfinished line waits for the next read.
+ */
+export class ProbeOutputReader {
+  private rest = '';
+
+  constructor(private readonly handlers: Pick<BpftraceHandlers, 'hopEngine' | 'onHops'>, private readonly onLine: (line: ProbeLine) => void) {}
+
+  /** One read of the output, decoded. */
+  feed(chunk: string): void {
+    const engine = this.handlers.hopEngine?.() ?? null;
+    let start = 0;
+    if (this.rest !== '') {
+      // The line the last read left unfinished, on its own: prepended to the chunk it would make
+      // the chunk a cons string, slower to scan.
+      const nl = chunk.indexOf('\n');
+      if (nl < 0) {
+        this.rest += chunk;
+        return;
+      }
+      const first = this.rest + chunk.slice(0, nl);
+      this.rest = '';
+      start = nl + 1;
+      if (engine && pushHopLine(engine, first)) this.handlers.onHops?.(1);
+      else this.other(first);
+    }
+    const end = chunk.lastIndexOf('\n') + 1;
+    if (end > start) {
+      if (engine) {
+        const hops = pushHopLines(engine, chunk, start, end, this.other);
+        if (hops > 0) this.handlers.onHops?.(hops);
+      } else {
+        for (const l of chunk.slice(start, end).split('\n')) this.other(l);
+      }
+    }
+    this.rest = chunk.slice(Math.max(start, end));
+  }
+
+  private readonly other = (l: string): void => {
+    if (l !== '') this.onLine(parseProbeLine(l));
+  };
+}
 
 export class BpftraceProcess {
   private child: ResultPromise | undefined;
@@ -66,23 +124,16 @@ export class BpftraceProcess {
       const timer = setTimeout(() => {
         if (!ready) reject(new Error(`bpftrace did not attach its probes within ${(this.opts.attachTimeoutMs ?? 60_000) / 1000}s`));
       }, this.opts.attachTimeoutMs ?? 60_000);
-      let rest = '';
-      child.stdout?.setEncoding('utf8');
-      child.stdout?.on('data', (chunk: string) => {
-        const text = rest + chunk;
-        const lines = text.split('\n');
-        rest = lines.pop() ?? '';
-        for (const l of lines) {
-          if (l === '') continue;
-          const parsed = parseProbeLine(l);
-          if (parsed.type === 'ready' && !ready) {
-            ready = true;
-            clearTimeout(timer);
-            resolve();
-          }
-          this.handlers.onLine(parsed);
+      const reader = new ProbeOutputReader(this.handlers, (line) => {
+        if (line.type === 'ready' && !ready) {
+          ready = true;
+          clearTimeout(timer);
+          resolve();
         }
+        this.handlers.onLine(line);
       });
+      child.stdout?.setEncoding('utf8');
+      child.stdout?.on('data', (chunk: string) => reader.feed(chunk));
       child.stderr?.setEncoding('utf8');
       child.stderr?.on('data', (chunk: string) => {
         // bpftrace reports lost perf events on stderr in some builds: count them wherever they appear.

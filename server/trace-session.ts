@@ -12,6 +12,7 @@ import { buildHopProgram, HOP_PROBES } from '../probes/assemble.js';
 import { buildNoteBlocks } from '../probes/notes/assemble.js';
 import { parseNoteLine } from '../probes/notes/note-line.js';
 import { BpftraceProcess, type BpftraceExit } from './bpftrace.js';
+import type { Reconstructor } from '../shared/reconstruct.js';
 import { preflight } from './preflight.js';
 import { loadDropReasons, type DropReasons } from './drop-reasons.js';
 import type { Packet } from '../shared/packet.js';
@@ -79,6 +80,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
   private proc: BpftraceProcess | undefined;
   private reasons: DropReasons | undefined;
   private running = false;
+  private engine: Pick<Reconstructor, 'hopStore' | 'pushStored' | 'push'> | null = null;
 
   /** Parses the filter at once, so a bad filter fails before anything is attached. */
   constructor(options: TraceSessionOptions) {
@@ -86,6 +88,17 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
     this.options = options;
     this.filterAst = parseFilter(options.filter);
     this.filterText = describeFilter(this.filterAst);
+  }
+
+  /**
+   * Hands every hop to `engine` (a Reconstructor; null: stop). While nothing listens for 'hop',
+   * hop lines are written straight into it (probes/hop-line.ts pushHopLines), with no HopEvent
+   * built: at a million hops a second the events were most of what the pipeline allocated
+   * (bench/pipeline.ts). With 'hop' listeners, each event is emitted and then pushed into the
+   * engine: do not push them yourself.
+   */
+  reconstructInto(engine: Pick<Reconstructor, 'hopStore' | 'pushStored' | 'push'> | null): void {
+    this.engine = engine;
   }
 
   get dropReasons(): DropReasons {
@@ -137,10 +150,15 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
       // Only an attempt that attached reports its exit: a failed start already threw.
       let attached = false;
       this.proc = new BpftraceProcess(program, {
+        hopEngine: () => (this.listenerCount('hop') === 0 ? this.engine : null),
+        onHops: (count) => {
+          this.hopEvents += count;
+        },
         onLine: (line) => {
           if (line.type === 'hop') {
             this.hopEvents++;
             this.emit('hop', line.hop);
+            this.engine?.push(line.hop);
           } else if (line.type === 'lost') {
             this.lostEvents += line.count;
             this.emit('lost', line.count);
