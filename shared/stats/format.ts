@@ -5,6 +5,7 @@
  */
 import { formatDuration } from '../format.js';
 import type { StatsDocument, StatsPlace } from './types.js';
+import type { StatsComparison } from './compare.js';
 
 export function placeLabel(p: StatsPlace): string {
   return [p.ns, p.ifname, p.event].filter((s) => s !== '').join(' ');
@@ -74,6 +75,55 @@ export function formatStatsDocument(doc: StatsDocument, opts: FormatStatsOptions
       i.ns, i.ifname, i.pps.toFixed(1), rate(i.bps), String(i.rx_packets), String(i.tx_packets),
     ]), 2));
     more(doc.interfaces.length, 'interfaces');
+  }
+  return out.join('\n');
+}
+
+export interface FormatComparisonOptions extends FormatStatsOptions {
+  /** What each side is (file names, window names). */
+  readonly labels?: { readonly a: string; readonly b: string };
+}
+
+/** A signed duration: `+195µs`, `-3.0µs`, `0ns`. */
+function signedDuration(ns: number): string {
+  return `${ns > 0 ? '+' : ns < 0 ? '-' : ''}${formatDuration(Math.abs(Math.round(ns)))}`;
+}
+
+/**
+ * A/B of two stats documents as `hoptrace compare` prints it: each side's span and sampling, then
+ * the segments, largest p99 change first, with both sides' packets and percentiles, the change and
+ * a mark where the change is larger than the buckets can blur; segments seen on one side only last.
+ */
+export function formatStatsComparison(cmp: StatsComparison, opts: FormatComparisonOptions = {}): string {
+  const top = opts.top ?? 20;
+  const labels = opts.labels ?? { a: 'A', b: 'B' };
+  const when = (m: StatsComparison['a']): string => `${m.start.replace('T', ' ').slice(0, 19)}, ${m.duration_s.toFixed(2)} s, ${samplingLabel(m.sample_rate)}`;
+  const out = [`A  ${labels.a}  (${when(cmp.a)})`, `B  ${labels.b}  (${when(cmp.b)})`];
+  // Counts of differently sampled sides are not comparable; their latencies are.
+  if (cmp.a.sample_rate !== cmp.b.sample_rate) out.push('note: A and B were sampled differently: compare their latencies, not their packet counts');
+  const both = cmp.segments.filter((s) => s.a && s.b);
+  const oneSide = cmp.segments.filter((s) => !s.a || !s.b);
+  if (cmp.segments.length === 0) {
+    out.push('  no segments on either side');
+    return out.join('\n');
+  }
+  if (both.length > 0) {
+    out.push('segments on both sides, largest p99 change first (* the change is beyond the buckets\' blur: 25 % and 1 µs)');
+    const dur = (v: number | undefined): string => (v === undefined ? '-' : formatDuration(v));
+    out.push(...table(['from', 'to', 'A pkts', 'B pkts', 'A p50', 'B p50', 'A p99', 'B p99', 'Δ p99', 'B/A', ''], both.slice(0, top).map((s) => [
+      placeLabel(s.from), `→ ${placeLabel(s.to)}`, String(s.a?.count ?? 0), String(s.b?.count ?? 0),
+      dur(s.a?.p50_ns), dur(s.b?.p50_ns), dur(s.a?.p99_ns), dur(s.b?.p99_ns),
+      signedDuration(s.diff?.p99_ns ?? 0), s.p99_ratio === null ? '-' : `${s.p99_ratio.toFixed(2)}×`, s.significant ? '*' : '',
+    ]), 2));
+    if (both.length > top) out.push(`  … ${both.length - top} more segments`);
+  }
+  if (oneSide.length > 0) {
+    out.push('segments on one side only');
+    out.push(...table(['from', 'to', 'side', 'packets', 'p50', 'p99'], oneSide.slice(0, top).map((s) => {
+      const side = s.a ?? s.b;
+      return [placeLabel(s.from), `→ ${placeLabel(s.to)}`, s.a ? 'A' : 'B', String(side?.count ?? 0), formatDuration(side?.p50_ns ?? 0), formatDuration(side?.p99_ns ?? 0)];
+    }), 3));
+    if (oneSide.length > top) out.push(`  … ${oneSide.length - top} more segments`);
   }
   return out.join('\n');
 }

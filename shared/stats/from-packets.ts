@@ -40,20 +40,23 @@ interface Where {
   readonly t: number;
 }
 
-export function statsFromPackets(packets: readonly Packet[], opts: FromPacketsOptions = {}): StatsDocument {
-  const segs = new Map<string, { from: StatsPlace; to: StatsPlace; lat: Latencies }>();
-  const transit = new Map<number, { ns: string; lat: Latencies }>();
-  const drops = new Map<string, DropStats>();
-  const ifs = new Map<string, { ns: string; netns: number; ifname: string; ifindex: number; rx: number; tx: number; rxB: number; txB: number }>();
-  let first = Infinity;
-  let last = -Infinity;
-  for (const p of packets) {
+/** The same document, packet by packet: a recording streams through it without being held. */
+export class PacketStats {
+  private readonly segs = new Map<string, { from: StatsPlace; to: StatsPlace; lat: Latencies }>();
+  private readonly transit = new Map<number, { ns: string; lat: Latencies }>();
+  private readonly drops = new Map<string, DropStats>();
+  private readonly ifs = new Map<string, { ns: string; netns: number; ifname: string; ifindex: number; rx: number; tx: number; rxB: number; txB: number }>();
+  private first = Infinity;
+  private last = -Infinity;
+
+  add(p: Packet): void {
+    const { segs, transit, drops, ifs } = this;
     let prev: Where | null = null;
     let enter = 0;
     let entered = false;
     for (const h of p.hops) {
-      first = Math.min(first, h.t);
-      last = Math.max(last, h.t);
+      this.first = Math.min(this.first, h.t);
+      this.last = Math.max(this.last, h.t);
       const terminal = h.event === 'drop' || h.event === 'consume';
       const here: Where = terminal && h.ifindex === 0 && prev
         ? { ...prev, event: h.event, t: h.t }
@@ -92,31 +95,41 @@ export function statsFromPackets(packets: readonly Packet[], opts: FromPacketsOp
       prev = here;
     }
   }
-  const startNs = opts.startNs ?? (Number.isFinite(first) ? first : 0);
-  const endNs = opts.endNs ?? (Number.isFinite(last) ? last : startNs);
-  const seconds = Math.max(0, (endNs - startNs) / 1e9);
-  const wall = opts.wallClock ?? ((ns: number) => ns / 1e6);
-  const segments: SegmentStats[] = [...segs.values()].map((s) => ({ from: s.from, to: s.to, ...summarize(histFromCounts(s.lat.buckets), s.lat.max) }));
-  const transits: TransitStats[] = [...transit].map(([netns, t]) => ({ ns: t.ns, netns, ...summarize(histFromCounts(t.lat.buckets), t.lat.max) }));
-  const interfaces: InterfaceStats[] = [...ifs.values()].map((c) => ({
-    ns: c.ns, netns: c.netns, ifname: c.ifname, ifindex: c.ifindex,
-    pps: seconds > 0 ? Math.round(((c.rx + c.tx) / seconds) * 10) / 10 : 0,
-    bps: seconds > 0 ? Math.round(((c.rxB + c.txB) * 8) / seconds) : 0,
-    rx_packets: c.rx, tx_packets: c.tx, rx_bytes: c.rxB, tx_bytes: c.txB,
-  }));
-  return {
-    type: 'stats',
-    start_ns: startNs,
-    end_ns: endNs,
-    start: new Date(wall(startNs)).toISOString(),
-    end: new Date(wall(endNs)).toISOString(),
-    duration_s: Math.round(seconds * 1000) / 1000,
-    sample_rate: opts.sampleRate ?? 1,
-    filter: opts.filter ?? '',
-    final: true,
-    segments: segments.sort((a, b) => b.count - a.count),
-    transit: transits.sort((a, b) => b.count - a.count),
-    drops: [...drops.values()].sort((a, b) => b.count - a.count),
-    interfaces: interfaces.sort((a, b) => b.pps - a.pps),
-  };
+
+  document(opts: FromPacketsOptions = {}): StatsDocument {
+    const { segs, transit, drops, ifs, first, last } = this;
+    const startNs = opts.startNs ?? (Number.isFinite(first) ? first : 0);
+    const endNs = opts.endNs ?? (Number.isFinite(last) ? last : startNs);
+    const seconds = Math.max(0, (endNs - startNs) / 1e9);
+    const wall = opts.wallClock ?? ((ns: number) => ns / 1e6);
+    const segments: SegmentStats[] = [...segs.values()].map((s) => ({ from: s.from, to: s.to, ...summarize(histFromCounts(s.lat.buckets), s.lat.max) }));
+    const transits: TransitStats[] = [...transit].map(([netns, t]) => ({ ns: t.ns, netns, ...summarize(histFromCounts(t.lat.buckets), t.lat.max) }));
+    const interfaces: InterfaceStats[] = [...ifs.values()].map((c) => ({
+      ns: c.ns, netns: c.netns, ifname: c.ifname, ifindex: c.ifindex,
+      pps: seconds > 0 ? Math.round(((c.rx + c.tx) / seconds) * 10) / 10 : 0,
+      bps: seconds > 0 ? Math.round(((c.rxB + c.txB) * 8) / seconds) : 0,
+      rx_packets: c.rx, tx_packets: c.tx, rx_bytes: c.rxB, tx_bytes: c.txB,
+    }));
+    return {
+      type: 'stats',
+      start_ns: startNs,
+      end_ns: endNs,
+      start: new Date(wall(startNs)).toISOString(),
+      end: new Date(wall(endNs)).toISOString(),
+      duration_s: Math.round(seconds * 1000) / 1000,
+      sample_rate: opts.sampleRate ?? 1,
+      filter: opts.filter ?? '',
+      final: true,
+      segments: segments.sort((a, b) => b.count - a.count),
+      transit: transits.sort((a, b) => b.count - a.count),
+      drops: [...drops.values()].sort((a, b) => b.count - a.count),
+      interfaces: interfaces.sort((a, b) => b.pps - a.pps),
+    };
+  }
+}
+
+export function statsFromPackets(packets: Iterable<Packet>, opts: FromPacketsOptions = {}): StatsDocument {
+  const acc = new PacketStats();
+  for (const p of packets) acc.add(p);
+  return acc.document(opts);
 }

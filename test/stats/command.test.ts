@@ -6,7 +6,11 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
 import { sendUdp } from '../../server/lab/traffic.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { StatsDocument } from '../../shared/stats/types.js';
+import type { StatsComparison } from '../../shared/stats/compare.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { cli, labInodes, randomPrefix, startReady } from '../helpers/cli.js';
 
@@ -70,5 +74,21 @@ describe.skipIf(!isRoot)(`stats command on a real lab (${NEEDS_ROOT})`, () => {
       .reduce((n, s) => n + s.count, 0));
     expect(perInterval.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
     expect(perInterval.reduce((a, b) => a + b, 0)).toBe(150);
+
+    // What the kernel printed is what `compare` reads: the run against itself, intervals merged.
+    const dir = mkdtempSync(join(tmpdir(), 'ht-stats-'));
+    try {
+      const file = join(dir, 'run.ndjson');
+      writeFileSync(file, String(r.stdout));
+      const c = await cli(['compare', file, file, '--json']);
+      expect(String(c.stderr)).toBe('');
+      expect(c.exitCode).toBe(0);
+      const cmp = JSON.parse(String(c.stdout)) as StatsComparison;
+      const out = cmp.segments.find((s) => s.from.ns.endsWith('pod1') && s.from.event === 'xmit' && s.to.ns.endsWith('node'));
+      expect([out?.a?.count, out?.b?.count]).toEqual([150, 150]);
+      expect(cmp.segments.every((s) => s.diff?.p99_ns === 0 && !s.significant)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 });
