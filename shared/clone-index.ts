@@ -91,17 +91,21 @@ export class CloneIndex {
     return i < 0 ? -1 : (this.packets[i] as number);
   }
 
-  /** Maps the key of event `s` to `packet` (`s` must be that packet's event). */
-  set(s: number, h: number, packet: number): void {
+  /**
+   * Maps the key of event `s` to `packet` (`s` must be that packet's event). Returns the packet
+   * the key mapped to before, -1 when none.
+   */
+  set(s: number, h: number, packet: number): number {
     const mask = this.mask;
     let i = h & mask;
     for (; (this.packets[i] as number) >= 0; i = (i + 1) & mask) {
       if (this.hashes[i] === h) {
         const e = this.events[i] as number;
         if (e === s || !keyChanged(this.store, e, s)) {
+          const before = this.packets[i] as number;
           this.packets[i] = packet;
           this.events[i] = s;
-          return;
+          return before;
         }
       }
     }
@@ -109,6 +113,7 @@ export class CloneIndex {
     this.events[i] = s;
     this.hashes[i] = h;
     if (++this.count * 2 > mask) this.grow();
+    return -1;
   }
 
   /** Forgets the key of event `s` if it maps to `packet`. */

@@ -65,6 +65,12 @@ class LivePackets {
   /** Event whose clone key is the packet's current one, and that key's hash (shared/clone-index.ts). */
   keySlot: Int32Array = new Int32Array(256);
   keyHash: Int32Array = new Int32Array(256);
+  /**
+   * 1 while the clone index maps the packet's current key to it (through `keySlot`): setting it
+   * again would change nothing, and every hop of a packet did (a lookup and a key comparison).
+   * Cleared when the key changes or another packet takes the key over.
+   */
+  keyOwned: Uint8Array = new Uint8Array(256);
   skb: string[] = new Array<string>(256).fill('');
   cloneOf: Array<string | null> = new Array<string | null>(256).fill(null);
   /** packetId, once something asked for it (a clone names its original). */
@@ -93,6 +99,7 @@ class LivePackets {
     this.count[p] = 1;
     this.keySlot[p] = s;
     this.keyHash[p] = hash;
+    this.keyOwned[p] = 0;
     this.skb[p] = skb;
     this.cloneOf[p] = cloneOf;
     this.id[p] = null;
@@ -133,6 +140,9 @@ class LivePackets {
     this.keyHash = widen(this.keyHash);
     this.oldKeySlot = widen(this.oldKeySlot);
     this.oldKeyHash = widen(this.oldKeyHash);
+    const owned = new Uint8Array(n);
+    owned.set(this.keyOwned);
+    this.keyOwned = owned;
     for (let i = this.skb.length; i < n; i++) {
       this.skb.push('');
       this.cloneOf.push(null);
@@ -462,13 +472,16 @@ export class Reconstructor {
         P.keepOldKey(p);
         P.keySlot[p] = s;
         P.keyHash[p] = cloneKeyHash(st, s);
+        P.keyOwned[p] = 0;
       }
       P.last[p] = s;
     }
     if (st.isFree(s)) {
       this.finish(p);
-    } else {
-      this.bySignature.set(P.keySlot[p] as number, P.keyHash[p] as number, p);
+    } else if (P.keyOwned[p] === 0) {
+      const before = this.bySignature.set(P.keySlot[p] as number, P.keyHash[p] as number, p);
+      if (before >= 0 && before !== p) P.keyOwned[before] = 0;
+      P.keyOwned[p] = 1;
     }
   }
 
