@@ -4,13 +4,10 @@
  * by shared/stats/sampling.ts), every packet of those flows with all its hops, and says it sampled.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execa } from 'execa';
 import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
 import type { Packet } from '../../shared/packet.js';
-import { isSampled } from '../../shared/stats/sampling.js';
-import { portToRaw, v4ToRaw } from '../../shared/filter/index.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { MULTI_SENDER } from '../helpers/traffic.js';
+import { sampledFlows, sendFlows } from '../helpers/traffic.js';
 import { cli, startTrace, labInodes, randomPrefix } from '../helpers/cli.js';
 
 describe('trace --sample validation', () => {
@@ -47,15 +44,11 @@ describe.skipIf(!isRoot)(`trace --sample on a real lab (${NEEDS_ROOT})`, () => {
   it('should show exactly the flows the kernel hash picks, each packet with its whole path', async () => {
     const rate = 4;
     const perFlow = 3;
-    const sports = Array.from({ length: 40 }, (_, i) => port + 100 + i);
-    const flow = (sp: number) => ({ s0: BigInt(v4ToRaw(lab.addr.pod1)), s1: 0n, d0: BigInt(v4ToRaw(lab.addr.pod2)), d1: 0n, sp: portToRaw(sp), dp: portToRaw(port), proto: 17 });
-    const expected = sports.filter((sp) => isSampled(flow(sp), rate));
-    // Sampling must choose: some flows in, some out.
-    expect(expected.length).toBeGreaterThan(0);
-    expect(expected.length).toBeLessThan(sports.length);
+    // Which flows the kernel hash follows (sampledFlows checks it picks some, not all).
+    const { sports, expected } = sampledFlows(lab, port, rate);
 
     const { child } = await startTrace(['--json', '--no-model', '--sample', String(rate), '--filter', `udp and dst port ${port}`]);
-    await execa('ip', ['netns', 'exec', lab.ns.pod1, process.execPath, '-e', MULTI_SENDER, '--', lab.addr.pod1, lab.addr.pod2, String(port), String(perFlow), ...sports.map(String)]);
+    await sendFlows(lab, port, perFlow, sports);
     await new Promise((r) => setTimeout(r, 500));
     child.kill('SIGINT');
     const r = await child;

@@ -6,15 +6,12 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { execa } from 'execa';
 import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
 import { decodeRecording } from '../../shared/recording/index.js';
 import { readRecordingMeta } from '../../server/recording/index.js';
 import type { Packet } from '../../shared/packet.js';
-import { isSampled } from '../../shared/stats/sampling.js';
-import { portToRaw, v4ToRaw } from '../../shared/filter/index.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { MULTI_SENDER } from '../helpers/traffic.js';
+import { sampledFlows, sendFlows } from '../helpers/traffic.js';
 import { cli, startReady, labInodes, randomPrefix } from '../helpers/cli.js';
 import { tempDir } from './fixtures.js';
 
@@ -39,16 +36,12 @@ describe.skipIf(!isRoot)(`record --sample on a real lab (${NEEDS_ROOT})`, () => 
   it('should record only whole sampled flows, and the header should say the rate', async () => {
     const rate = 4;
     const perFlow = 3;
-    const sports = Array.from({ length: 40 }, (_, i) => port + 100 + i);
-    const flow = (sp: number) => ({ s0: BigInt(v4ToRaw(lab.addr.pod1)), s1: 0n, d0: BigInt(v4ToRaw(lab.addr.pod2)), d1: 0n, sp: portToRaw(sp), dp: portToRaw(port), proto: 17 });
-    const expected = sports.filter((sp) => isSampled(flow(sp), rate));
-    // Sampling must choose: some flows in, some out.
-    expect(expected.length).toBeGreaterThan(0);
-    expect(expected.length).toBeLessThan(sports.length);
+    // Which flows the kernel hash follows (sampledFlows checks it picks some, not all).
+    const { sports, expected } = sampledFlows(lab, port, rate);
 
     const file = tmp.file('sampled.hoptrace');
     const { child } = await startReady(['record', '-o', file, '--sample', String(rate), '--filter', `udp and dst port ${port}`]);
-    await execa('ip', ['netns', 'exec', lab.ns.pod1, process.execPath, '-e', MULTI_SENDER, '--', lab.addr.pod1, lab.addr.pod2, String(port), String(perFlow), ...sports.map(String)]);
+    await sendFlows(lab, port, perFlow, sports);
     await new Promise((r) => setTimeout(r, 500));
     child.kill('SIGINT');
     const rec = await child;

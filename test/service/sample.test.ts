@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { decodeRecording } from '../../shared/recording/index.js';
 import { startService, type RunningService } from '../../server/service/index.js';
 import type { SourceDepth } from '../../server/service/feed.js';
@@ -23,10 +22,8 @@ import {
 import type { StreamStats } from '../../shared/stream-events.js';
 import type { Packet } from '../../shared/packet.js';
 import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
-import { isSampled } from '../../shared/stats/sampling.js';
-import { portToRaw, v4ToRaw } from '../../shared/filter/index.js';
 import { NEEDS_ROOT } from '../helpers/root.js';
-import { MULTI_SENDER } from '../helpers/traffic.js';
+import { sampledFlows, sendFlows } from '../helpers/traffic.js';
 import { labInodes, randomPrefix } from '../helpers/cli.js';
 import { api, connect, isRoot, myBpftracePids, postJson, waitFor, SyntheticSource, SYNTHETIC_CAPS as CAPS } from './helpers.js';
 
@@ -205,11 +202,8 @@ describe.skipIf(!isRoot)(`sampled sessions with real bpftrace on a real lab (${N
   it('should run one bpftrace per rate, the sampled one showing exactly the hashed flows, each whole', async () => {
     const rate = 4;
     const perFlow = 3;
-    const sports = Array.from({ length: 40 }, (_, i) => port + 100 + i);
-    const flow = (sp: number) => ({ s0: BigInt(v4ToRaw(lab.addr.pod1)), s1: 0n, d0: BigInt(v4ToRaw(lab.addr.pod2)), d1: 0n, sp: portToRaw(sp), dp: portToRaw(port), proto: 17 });
-    const expected = sports.filter((sp) => isSampled(flow(sp), rate));
-    expect(expected.length).toBeGreaterThan(0);
-    expect(expected.length).toBeLessThan(sports.length);
+    // Which flows the kernel hash follows (sampledFlows checks it picks some, not all).
+    const { sports, expected } = sampledFlows(lab, port, rate);
 
     const filter = `udp and dst port ${port}`;
     const sampled = await postJson<SessionInfo>(svc.url, '/api/sessions', { filter, sample: rate });
@@ -225,7 +219,7 @@ describe.skipIf(!isRoot)(`sampled sessions with real bpftrace on a real lab (${N
     expect(sampled.body.bpftrace.sharedBy).toBe(1);
     expect(myBpftracePids().length).toBeGreaterThanOrEqual(2);
 
-    await execa('ip', ['netns', 'exec', lab.ns.pod1, process.execPath, '-e', MULTI_SENDER, '--', lab.addr.pod1, lab.addr.pod2, String(port), String(perFlow), ...sports.map(String)]);
+    await sendFlows(lab, port, perFlow, sports);
     const labPackets = async (id: string): Promise<{ packets: Packet[]; header: string | null }> => {
       const r = await api<Packet[]>(svc.url, `/api/sessions/${id}/packets?limit=1000`);
       return { packets: r.body.filter((p) => p.hops.every((h) => roles.has(h.netns)) && p.dport === port), header: r.headers.get(SAMPLE_RATE_HEADER) };

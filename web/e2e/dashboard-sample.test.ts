@@ -7,13 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { execa } from 'execa';
 import type { Browser } from 'playwright-core';
 import { labDown, labFor, labUp, type Lab } from '../../server/lab/lab.js';
 import { startService, type RunningService } from '../../server/service/index.js';
-import { isSampled } from '../../shared/stats/sampling.js';
-import { portToRaw, v4ToRaw } from '../../shared/filter/index.js';
-import { MULTI_SENDER } from '../../test/helpers/traffic.js';
+import { sampledFlows, sendFlows } from '../../test/helpers/traffic.js';
 import { browserMissing, buildDashboard, launchBrowser, screenshot, watchErrors, type BuiltDashboard } from './browser.js';
 
 const why = process.getuid?.() !== 0 ? 'needs root: it builds namespaces and runs bpftrace' : browserMissing();
@@ -43,11 +40,8 @@ describe.skipIf(why !== null)(`a sampled session on the live service${why ? ` (s
     const rate = 4;
     const perFlow = 3;
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const sports = Array.from({ length: 40 }, (_, i) => port + 100 + i);
-    const flow = (sp: number) => ({ s0: BigInt(v4ToRaw(lab.addr.pod1)), s1: 0n, d0: BigInt(v4ToRaw(lab.addr.pod2)), d1: 0n, sp: portToRaw(sp), dp: portToRaw(port), proto: 17 });
-    const expected = sports.filter((sp) => isSampled(flow(sp), rate));
-    expect(expected.length).toBeGreaterThan(0);
-    expect(expected.length).toBeLessThan(sports.length);
+    // Which flows the kernel hash follows (sampledFlows checks it picks some, not all).
+    const { sports, expected } = sampledFlows(lab, port, rate);
 
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     const errors = watchErrors(page);
@@ -65,7 +59,7 @@ describe.skipIf(why !== null)(`a sampled session on the live service${why ? ` (s
     await expect.poll(() => new URL(page.url()).searchParams.get('sample'), { timeout: 5000 }).toBe(String(rate));
     await expect.poll(() => page.locator('[data-testid="status-bar"]').textContent(), { timeout: 30_000 }).toMatch(/running pid \d+/);
 
-    await execa('ip', ['netns', 'exec', lab.ns.pod1, process.execPath, '-e', MULTI_SENDER, '--', lab.addr.pod1, lab.addr.pod2, String(port), String(perFlow), ...sports.map(String)]);
+    await sendFlows(lab, port, perFlow, sports);
     const listed = (): Promise<number[]> => page.evaluate((p) => {
       const d = (window as unknown as { __hoptrace?: { rows: { value: Array<{ sport: number; dport: number; hops: number }> } } }).__hoptrace;
       return (d?.rows.value ?? []).filter((r) => r.dport === p).map((r) => r.sport);
