@@ -289,8 +289,7 @@ const F_REASON = 20;
  * (`H …`, `HB …`). Returns null when the line is malformed.
  */
 export function parseHopLine(line: string): HopEvent | null {
-  if (!scanHopLine(line, 0, line.length, scratchNum, 0, scratchRef, 0)) return null;
-  return eventOf(scratchNum, scratchRef, scannedHead);
+  return scanHopLine(line, 0, line.length, null, 0, NO_REFS, 0) ? scannedEvent : null;
 }
 
 /**
@@ -368,47 +367,20 @@ function isHopTag(text: string, i: number): boolean {
   return c1 === SPACE || (c1 === 66 && text.charCodeAt(i + 2) === SPACE); // 'B'
 }
 
-/** Where the HopEvent-building parse writes the fields before the event is built from them. */
-const scratchNum = new Float64Array(STORE_NUM);
-const scratchRef: string[] = new Array<string>(STORE_REFS).fill('');
-/** Captured bytes of the line scanned last (null for a line without them). */
+/** Captured bytes of the line scanned last into a store (null for a line without them). */
 let scannedHead: Uint8Array | null = null;
-
-/** The HopEvent of a scanned line: the fields scanHopLine wrote at `num[0…]`, `ref[0…]`. */
-function eventOf(num: Float64Array, ref: readonly string[], head: Uint8Array | null): HopEvent {
-  // small(): a field read from the Float64Array is a double, kept as a separate heap number by
-  // the object unless it is made a small integer again (see `small`).
-  const hop: HopEvent = {
-    kind: ref[R_KIND] as HopKind,
-    t: num[F_T] as number,
-    cpu: small(num[F_CPU] as number),
-    skb: ref[R_SKB] as string,
-    netns: small(num[F_NETNS] as number),
-    ifindex: small(num[F_IFINDEX] as number),
-    ifname: ref[R_IFNAME] as string,
-    family: num[F_FAMILY] === 6 ? 6 : 4,
-    proto: small(num[F_PROTO] as number),
-    len: small(num[F_LEN] as number),
-    ipId: small(num[F_IPID] as number),
-    src: ref[R_SRC] as string,
-    dst: ref[R_DST] as string,
-    sport: small(num[F_SPORT] as number),
-    dport: small(num[F_DPORT] as number),
-    icmpType: small(num[F_ICMPTYPE] as number),
-    icmpId: small(num[F_ICMPID] as number),
-    tcpFlags: small(num[F_TCPFLAGS] as number),
-    tcpSeq: small(num[F_TCPSEQ] as number),
-    reason: small(num[SF_REASON] as number),
-  };
-  return head ? { ...hop, head } : hop;
-}
+/** The event of the line scanned last without a store. */
+let scannedEvent: HopEvent | null = null;
+const NO_REFS: string[] = [];
 
 /**
  * Scans the hop line line[start, end) of either form into `num` at `o` and `ref` at `q` (a
- * HopStore slot's layout) and its captured bytes into `scannedHead`. False when the line is
- * malformed (what was written is then meaningless).
+ * HopStore slot's layout) and its captured bytes into `scannedHead`; with `num` null, into a
+ * HopEvent, `scannedEvent` (built from the values in hand: read back from an array they would
+ * be doubles, heavier in the object). False when the line is malformed (what was written is
+ * then meaningless).
  */
-function scanHopLine(line: string, start: number, end: number, num: Float64Array, o: number, ref: string[], q: number): boolean {
+function scanHopLine(line: string, start: number, end: number, num: Float64Array | null, o: number, ref: string[], q: number): boolean {
   scannedHead = null;
   lineEnd = end;
   if (line.charCodeAt(start) === 80) return scanPackedLine(line, start, num, o, ref, q); // 'P'
@@ -483,12 +455,52 @@ function scanHopLine(line: string, start: number, end: number, num: Float64Array
   }
   // ifname is last and may be empty: the rest of the line.
   const ifname = ifnameAt(line, netns, ifindex);
-  put(num, o, ref, q, kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, sport, dport, icmpType, icmpId, tcpFlags, tcpSeq, reason, head);
+  if (num === null) scannedEvent = hopEvent(kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, sport, dport, icmpType, icmpId, tcpFlags, tcpSeq, reason, head);
+  else put(num, o, ref, q, kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, sport, dport, icmpType, icmpId, tcpFlags, tcpSeq, reason, head);
   return true;
 }
 
 /**
- * Writes the fields of a scanned line, from either form, at `num[o…]` and `ref[q…]`. Raw
+ * The event of a scanned line, from either form. Raw (network-order) fields are swapped here;
+ * captured bytes past the packet's end are not the packet's (the probe reads a fixed number).
+ * Keep in step with `put`.
+ */
+function hopEvent(
+  kind: HopKind, t: number, cpu: number, skb: string, netns: number, ifindex: number, ifname: string, fam: 4 | 6, proto: number,
+  rawLen: number, rawId: number, src: string, dst: string, rawSport: number, rawDport: number, icmpType: number, rawIcmpId: number,
+  tcpFlags: number, rawSeq: number, reason: number, head: Uint8Array | null,
+): HopEvent {
+  const v4 = fam === 4;
+  const len = swap16(rawLen);
+  const ipLen = v4 ? len : len + 40;
+  const hop: HopEvent = {
+    kind,
+    t,
+    cpu,
+    skb,
+    netns,
+    ifindex,
+    ifname,
+    family: fam,
+    proto,
+    len: ipLen,
+    ipId: v4 ? swap16(rawId) : 0,
+    src,
+    dst,
+    sport: swap16(rawSport),
+    dport: swap16(rawDport),
+    icmpType,
+    icmpId: swap16(rawIcmpId),
+    tcpFlags,
+    tcpSeq: swap32(rawSeq),
+    reason,
+  };
+  return head ? { ...hop, head: head.subarray(0, Math.min(head.length, ipLen)) } : hop;
+}
+
+/**
+ * Writes the fields of a scanned line, from either form, at `num[o…]` and `ref[q…]` (a HopStore
+ * slot), as `hopEvent` builds them (keep the two in step). Raw
  * (network-order) fields are swapped here; captured bytes past the packet's end are not the
  * packet's (the probe reads a fixed number).
  */
@@ -546,7 +558,7 @@ function v6FromWords(line: string, f: number): string {
 }
 
 /** Scans a packed hop line (`P …`, `PB …`) from `start` as scanHopLine does; false when it is malformed. */
-function scanPackedLine(line: string, start: number, num: Float64Array, o: number, ref: string[], q: number): boolean {
+function scanPackedLine(line: string, start: number, num: Float64Array | null, o: number, ref: string[], q: number): boolean {
   const withBytes = line.charCodeAt(start + 1) === 66; // 'B'
   // One loop over the words, the index in a local, as scanHopLine does for the long form.
   let i = start + (withBytes ? 3 : 2);
@@ -610,8 +622,14 @@ function scanPackedLine(line: string, start: number, num: Float64Array, o: numbe
     if (head === null) return false;
   }
   const ifname = ifnameAt(line, netns, ifindex);
-  put(num, o, ref, q, kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, ports >>> 16, ports & 0xffff,
-    l4Hi >>> 24, (l4Hi >>> 8) & 0xffff, l4Hi & 0xff, (wordLo[9] as number) >>> 0, reason, head);
+  const sport = ports >>> 16;
+  const dport = ports & 0xffff;
+  const icmpType = l4Hi >>> 24;
+  const icmpId = (l4Hi >>> 8) & 0xffff;
+  const tcpFlags = l4Hi & 0xff;
+  const tcpSeq = (wordLo[9] as number) >>> 0;
+  if (num === null) scannedEvent = hopEvent(kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, sport, dport, icmpType, icmpId, tcpFlags, tcpSeq, reason, head);
+  else put(num, o, ref, q, kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, sport, dport, icmpType, icmpId, tcpFlags, tcpSeq, reason, head);
   return true;
 }
 
