@@ -323,12 +323,13 @@ export function pushHopLine(engine: Pick<Reconstructor, 'hopStore' | 'pushStored
 }
 
 /**
- * Reads the lines of text[start, end) (each ended by '\n', the last one by `end`), as bpftrace's
- * output arrives: hop lines go straight into `engine` (pushHopLine), every other non-empty line —
- * READY, Lost, notes, and hop lines that are malformed — is handed to `other` as its own string
- * (read it with parseProbeLine, as before). No line is split off as a string of its own unless it
- * goes to `other`: at a million lines a second those strings were a cost of their own. Returns the
- * number of hops pushed.
+ * Reads the lines of text[start, end) as bpftrace's output arrives: hop lines go straight into
+ * `engine` (pushHopLine), every other non-empty line — READY, Lost, notes, and hop lines that are
+ * malformed — is handed to `other` as its own string (read it with parseProbeLine, as before).
+ * No line is split off as a string of its own unless it goes to `other`: at a million lines a
+ * second those strings were a cost of their own. `end` is text.length or just past a '\n' (a
+ * line's scan stops at its '\n', not at `end`); `start` is where a line starts. Pass a flat
+ * string (not `a + b`): a cons string is slower to scan. Returns the number of hops pushed.
  */
 export function pushHopLines(
   engine: Pick<Reconstructor, 'hopStore' | 'pushStored'>, text: string, start: number, end: number, other: (line: string) => void,

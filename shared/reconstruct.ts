@@ -381,9 +381,19 @@ export class Reconstructor {
   push(ev: HopEvent): void {
     this.pushStored(this.store.add(ev, 0));
   }
+
+  /**
+   * The engine's event store, for parsers that write an event straight into it
+   * (probes/hop-line.ts parseHopLineInto, pushHopLines) and hand it over with `pushStored`.
+   */
   get hopStore(): HopStore {
     return this.store;
   }
+
+  /**
+   * Adds the event written into slot `s` of `hopStore` (taken with its claim(), every field but
+   * F_SEQ filled): what `push` does with an event, without one.
+   */
   pushStored(s: number): void {
     this.stats.events++;
     const num = this.store.num;
