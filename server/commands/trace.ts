@@ -126,6 +126,8 @@ async function trace(opts: TraceOptions): Promise<number> {
 
   const emit = (packets: Packet[]): void => {
     for (const raw of packets) {
+      // A namespace or interface the model has not seen: refresh it (a lookup when known).
+      if (watcher && !nf) for (const h of raw.hops) watcher.noteUnknown(h.netns, h.ifname);
       const annotated: AnnotatedPacket | undefined = expectations?.annotate(raw);
       const p: Packet = annotated ?? raw;
       if (outputClosed || (opts.count !== undefined && printed >= opts.count)) return;
@@ -192,11 +194,17 @@ async function trace(opts: TraceOptions): Promise<number> {
     accept: session.accepts,
     isLocal: (netns, addr) => expectations?.isLocal(netns, addr) ?? false,
   });
-  session.on('hop', (ev) => {
-    watcher?.noteUnknown(ev.netns, ev.ifname);
-    nf?.noteNetns(ev.netns);
-    rec.push(ev);
-  });
+  if (nf) {
+    // The rule trace is set up in a namespace when its first hop shows up: it needs every event
+    // as it comes (the session pushes each one into the engine after this listener).
+    session.on('hop', (ev) => {
+      watcher?.noteUnknown(ev.netns, ev.ifname);
+      nf.noteNetns(ev.netns);
+    });
+  }
+  // Hop lines go straight into the engine, no event objects (bench/pipeline.ts), unless a
+  // listener above needs the events.
+  session.reconstructInto(rec);
   session.on('note', (n) => rec.pushNote(n));
   // Said before "ready" and with the totals: counts of a sampled trace are not of all packets.
   const sampling = opts.sample > 1 ? ` (sampled: 1 in ${opts.sample} flows)` : '';
