@@ -18,6 +18,8 @@
  *   stats-lean         hoptrace stats --json --interval 1 --hops xmit,recv,drop
  *   stats-sample16     hoptrace stats --json --interval 1 --sample 16
  *   bpftrace-oneliner  bpftrace printing every net_dev_start_xmit (stdout read and discarded by Node)
+ *   floor-5tp          bpftrace with empty programs on the 5 hop tracepoints (the floor of any tracer)
+ *   floor-3tp          the same on 3 (net_dev_start_xmit, netif_receive_skb, kfree_skb: --hops xmit,recv,drop)
  *   tcpdump-all        tcpdump -i any -nn (text) in each of the lab's 4 namespaces
  * Each round runs every tracer once, each run bracketed by untraced runs (U T1 U T2 U ...); a
  * run's ratio is its packets/s over the mean of the untraced runs just before and after it (the
@@ -38,6 +40,10 @@ import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa, type ResultPromise } from 'execa';
 import { labFor, labUp, labDown, type Lab } from '../server/lab/lab.js';
+import { HOP_PROBES } from '../probes/assemble.js';
+
+/** The hop probes' tracepoints as bpftrace names them (tracepoint:net:net_dev_start_xmit, ...). */
+const HOP_TRACEPOINTS: readonly string[] = HOP_PROBES.map((p) => `tracepoint:${p.tracepoint}`);
 
 export interface ConditionResult {
   readonly name: string;
@@ -140,6 +146,9 @@ export const CONDITIONS: readonly Condition[] = [
       return { children: [child], note: () => undefined };
     },
   },
+  // The floor: what attaching the hop tracepoints costs before any program does anything.
+  floorCondition('floor-5tp', HOP_TRACEPOINTS),
+  floorCondition('floor-3tp', HOP_TRACEPOINTS.filter((t) => !t.endsWith('netif_rx') && !t.endsWith('consume_skb'))),
   {
     name: 'tcpdump-all',
     description: 'tcpdump -i any -nn (text) in each of the lab\'s 4 namespaces',
@@ -151,6 +160,22 @@ export const CONDITIONS: readonly Condition[] = [
     },
   },
 ];
+
+/**
+ * bpftrace with empty programs on `tracepoints`: the cost of the perf-event machinery around a
+ * tracepoint (filling its record, running a program) that no probe code can go below.
+ */
+function floorCondition(name: string, tracepoints: readonly string[]): Condition {
+  return {
+    name,
+    description: `bpftrace with empty programs on ${tracepoints.length} hop tracepoints (${tracepoints.map((t) => t.split(':').pop()).join(', ')})`,
+    start: async () => {
+      const prog = `BEGIN { printf("READY\\n"); } ${tracepoints.map((t) => `${t} { }`).join(' ')}`;
+      const { child } = await startUntil(['bpftrace', '-e', prog], /READY/, { stdout: 'pipe' });
+      return { children: [child], note: () => undefined };
+    },
+  };
+}
 
 export async function stop(t: Tracer | null): Promise<void> {
   if (!t) return;
