@@ -85,7 +85,8 @@ if (results.pipeline) {
   lines.push(`  parse (probes/hop-line.ts)                             ${fmt(p.parse.eventsPerCpuSec).padStart(12)} ${fmt(p.parse.eventsPerSec).padStart(10)}`);
   lines.push(`  reconstruct (shared/reconstruct.ts)                    ${fmt(p.reconstruct.eventsPerCpuSec).padStart(12)} ${fmt(p.reconstruct.eventsPerSec).padStart(10)}`);
   lines.push(`  parse + reconstruct, streaming ${fmt(p.pipeline.events)} events     ${fmt(p.pipeline.eventsPerCpuSec).padStart(12)} ${fmt(p.pipeline.eventsPerSec).padStart(10)}   target 1,000,000`);
-  lines.push(`  memory: ${p.heapPerMillionEventsMiB} MiB of heap per million parsed events kept; ${p.streamingPeakHeapMiB} MiB live heap streaming at 1M events/s`);
+  lines.push(`    (hop lines straight into the engine, as \`trace\` runs; through event objects, as the service and recorder do: ${fmt(p.pipelineViaEvents.eventsPerCpuSec)}/CPU-s)`);
+  lines.push(`  memory: ${p.heapPerMillionEventsMiB} MiB of heap per million parsed events kept; ${p.streamingPeakHeapMiB} MiB live heap + ${p.storeMiB} MiB event store streaming at 1M events/s`);
 }
 if (results.overhead) {
   const o = results.overhead;
