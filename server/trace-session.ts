@@ -93,7 +93,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
   /**
    * Hands every hop to `engine` (a Reconstructor; null: stop). While nothing listens for 'hop',
    * hop lines are written straight into it (probes/hop-line.ts pushHopLines), with no HopEvent
-   * built: at a million hops a second the events were most of what the pipeline allocated
+   * and no per-line string built: 0.78 M instead of 0.67 M hops per CPU-second
    * (bench/pipeline.ts). With 'hop' listeners, each event is emitted and then pushed into the
    * engine: do not push them yourself.
    */
