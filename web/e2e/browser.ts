@@ -9,6 +9,8 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { labDown, labUp, type Lab } from '../../server/lab/lab.js';
+import { startService, type RunningService } from '../../server/service/index.js';
 
 export const CHROMIUM = process.env.HOPTRACE_CHROMIUM ?? '/usr/bin/chromium';
 export const WEB_DIST = resolve(new URL('../dist', import.meta.url).pathname);
@@ -100,4 +102,41 @@ export function watchErrors(page: Page): string[] {
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
   return errors;
+}
+
+/** A lab of its own, the dashboard built from the tree, the service on port 0 serving it, and Chromium. */
+export interface LiveDashboard {
+  readonly lab: Lab;
+  readonly service: RunningService;
+  readonly browser: Browser;
+  close(): Promise<void>;
+}
+
+/** Starts a LiveDashboard (root: the lab and the service's bpftrace); close() takes it all down. */
+export async function startLiveDashboard(lab: Lab): Promise<LiveDashboard> {
+  await labUp(lab);
+  let built: BuiltDashboard | undefined;
+  let service: RunningService | undefined;
+  let browser: Browser;
+  try {
+    built = await buildDashboard();
+    service = await startService({ port: 0, webDist: built.dir, log: () => undefined });
+    browser = await launchBrowser();
+  } catch (err) {
+    // Whatever started is taken down: a failed start leaves no namespaces or bpftrace behind.
+    await service?.close();
+    await built?.remove();
+    await labDown(lab);
+    throw err;
+  }
+  const [b, s] = [built, service];
+  return {
+    lab, service: s, browser,
+    close: async () => {
+      await browser.close();
+      await s.close();
+      await b.remove();
+      await labDown(lab);
+    },
+  };
 }

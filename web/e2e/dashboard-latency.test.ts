@@ -7,31 +7,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import type { Browser } from 'playwright-core';
-import { labDown, labFor, labUp, type Lab } from '../../server/lab/lab.js';
+import { labFor, type Lab } from '../../server/lab/lab.js';
 import { sendUdp } from '../../server/lab/traffic.js';
-import { startService, type RunningService } from '../../server/service/index.js';
-import { browserMissing, buildDashboard, launchBrowser, screenshot, watchErrors, type BuiltDashboard } from './browser.js';
+import type { RunningService } from '../../server/service/index.js';
+import { browserMissing, screenshot, startLiveDashboard, watchErrors, type LiveDashboard } from './browser.js';
 
 const why = process.getuid?.() !== 0 ? 'needs root: it builds namespaces and runs bpftrace' : browserMissing();
 
 describe.skipIf(why !== null)(`latency view on the live service${why ? ` (skipped: ${why})` : ''}`, () => {
   const lab: Lab = labFor(`l${randomBytes(3).toString('hex')}`);
-  let built: BuiltDashboard | undefined;
+  let live: LiveDashboard | undefined;
   let service: RunningService | undefined;
   let browser: Browser | undefined;
 
   beforeAll(async () => {
-    await labUp(lab);
-    built = await buildDashboard();
-    service = await startService({ port: 0, webDist: built.dir, log: () => undefined });
-    browser = await launchBrowser();
+    live = await startLiveDashboard(lab);
+    ({ service, browser } = live);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await service?.close();
-    await built?.remove();
-    await labDown(lab);
+    await live?.close();
   });
 
   it('should show the segments of a lab path with percentiles, a histogram and p99 on the topology', async () => {

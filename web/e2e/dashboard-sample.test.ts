@@ -8,31 +8,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
-import { labDown, labFor, labUp, type Lab } from '../../server/lab/lab.js';
-import { startService, type RunningService } from '../../server/service/index.js';
+import { labFor, type Lab } from '../../server/lab/lab.js';
+import type { RunningService } from '../../server/service/index.js';
 import { sampledFlows, sendFlows } from '../../test/helpers/traffic.js';
-import { browserMissing, buildDashboard, launchBrowser, screenshot, watchErrors, type BuiltDashboard } from './browser.js';
+import { browserMissing, screenshot, startLiveDashboard, watchErrors, type LiveDashboard } from './browser.js';
 
 const why = process.getuid?.() !== 0 ? 'needs root: it builds namespaces and runs bpftrace' : browserMissing();
 
 describe.skipIf(why !== null)(`a sampled session on the live service${why ? ` (skipped: ${why})` : ''}`, () => {
   const lab: Lab = labFor(`s${randomBytes(3).toString('hex')}`);
-  let built: BuiltDashboard | undefined;
+  let live: LiveDashboard | undefined;
   let service: RunningService | undefined;
   let browser: Browser | undefined;
 
   beforeAll(async () => {
-    await labUp(lab);
-    built = await buildDashboard();
-    service = await startService({ port: 0, webDist: built.dir, log: () => undefined });
-    browser = await launchBrowser();
+    live = await startLiveDashboard(lab);
+    ({ service, browser } = live);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await service?.close();
-    await built?.remove();
-    await labDown(lab);
+    await live?.close();
   });
 
   it('should start a 1-in-4 session from the popover, say its rate beside the counts, and list only the hashed flows', async () => {
