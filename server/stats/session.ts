@@ -50,6 +50,9 @@ export function monotonicToWall(): (ns: number) => number {
   return (ns) => ns / 1e6 + offsetMs;
 }
 
+/** How long bpftrace may take to print its last snapshot and exit once asked to stop. */
+const STOP_GRACE_MS = 15_000;
+
 export class StatsSession extends EventEmitter<StatsSessionEvents> {
   readonly filterAst: FilterAst;
   /** Canonical filter text ('' for none). */
@@ -144,7 +147,9 @@ export class StatsSession extends EventEmitter<StatsSessionEvents> {
    */
   async stop(): Promise<StatsDocument | null> {
     if (!this.proc) return null;
-    await this.proc.stop();
+    // The last snapshot is printed from END: killing bpftrace before it has printed loses every
+    // count of a run without --interval, so it gets longer than the default 3 s on a busy host.
+    await this.proc.stop(STOP_GRACE_MS);
     return (await this.finalDoc) ?? null;
   }
 }
