@@ -1,7 +1,8 @@
 /**
  * Human output of packets, the way `hoptrace trace` and `replay` print them: one block per
- * packet, one line per hop with namespace, interface, event, time since the previous hop, and
- * the tuple whenever NAT rewrote it; the drop reason at the end.
+ * packet, one line per hop with time since the previous hop, namespace, interface, event and the
+ * tuple as the packet looked there — NAT rewrites marked on the hop that first shows them, with
+ * the tuple before — and the drop reason at the end.
  */
 import type { Packet, Hop, Tuple } from './packet.js';
 import type { NetfilterVerdict } from './netfilter/types.js';
@@ -35,11 +36,24 @@ export function tcpFlags(flags: number): string {
   return TCP_FLAG_NAMES.filter(([bit]) => flags & bit).map(([, n]) => n).join(',');
 }
 
+/**
+ * ICMP types whose bytes 4-5 are an identifier: echo, timestamp, information and address mask
+ * (RFC 792, 950) and ICMPv6 echo (RFC 4443). Other types carry something else there (a
+ * neighbour advertisement's flags, an error's unused field): the probe reads the bytes for every
+ * type, so only these name them an id.
+ */
+const ICMP_ID_TYPES = new Set([0, 8, 13, 14, 15, 16, 17, 18]);
+const ICMPV6_ID_TYPES = new Set([128, 129]);
+
+export function hasIcmpId(proto: string, icmpType: number): boolean {
+  return proto === 'icmp' ? ICMP_ID_TYPES.has(icmpType) : proto === 'icmpv6' && ICMPV6_ID_TYPES.has(icmpType);
+}
+
 function packetDetail(p: Packet): string {
   const first = p.hops[0];
   if (!first) return '';
   if (p.proto === 'tcp') return ` [${tcpFlags(first.tcpFlags) || 'no flags'}]`;
-  if (p.proto === 'icmp' || p.proto === 'icmpv6') return ` [type ${first.icmpType}${first.icmpId ? ` id ${first.icmpId}` : ''}]`;
+  if (p.proto === 'icmp' || p.proto === 'icmpv6') return ` [type ${first.icmpType}${hasIcmpId(p.proto, first.icmpType) ? ` id ${first.icmpId}` : ''}]`;
   return '';
 }
 
@@ -67,16 +81,21 @@ export function formatPacket(p: Packet, index?: number): string {
   const notes = p.notes ?? [];
   const notesAfter = (i: number): string[] => notes.filter((n) => (i < 0 ? n.afterHop < 0 : n.afterHop === i)).map((n) => `${nfIndent}↳ ${describeNote(n)}`);
   lines.push(...notesAfter(-1));
+  // Every hop shows the tuple it carried, so a rewrite reads down the column; the marks after it
+  // line up.
+  const tuples = p.hops.map((h) => formatTuple(h, p.proto));
+  const tupleWidth = Math.max(0, ...tuples.map((t) => t.length));
   let prev: Hop | undefined;
   for (const [i, h] of p.hops.entries()) {
     const dt = prev ? `+${formatDuration(h.t - prev.t)}` : '+0';
     let note = '';
     if (h.nat) {
       const what = h.nat.kind === 'snat' ? 'SNAT' : h.nat.kind === 'dnat' ? 'DNAT' : 'SNAT+DNAT';
-      note = `  ${what} ${formatTuple(h.nat.from, p.proto)}  ⇒  ${formatTuple(h.nat.to, p.proto)}`;
+      note = `  ${what}, was ${formatTuple(h.nat.from, p.proto)}`;
     }
-    if (h.event === 'drop') note = `  ✗ ${p.drop?.reason ?? 'dropped'}`;
-    lines.push(`  ${dt.padStart(9)}  ${nsLabel(h).padEnd(nsWidth)}  ${(h.ifname || '-').padEnd(ifWidth)}  ${h.event.padEnd(7)}${note}`.trimEnd());
+    if (h.event === 'drop') note += `  ✗ ${p.drop?.reason ?? 'dropped'}`;
+    const tuple = note ? (tuples[i] ?? '').padEnd(tupleWidth) : (tuples[i] ?? '');
+    lines.push(`  ${dt.padStart(9)}  ${nsLabel(h).padEnd(nsWidth)}  ${(h.ifname || '-').padEnd(ifWidth)}  ${h.event.padEnd(7)}  ${tuple}${note}`.trimEnd());
     lines.push(...notesAfter(i));
     if (steps.length > 0) lines.push(...formatNetfilterSteps(steps.filter((s) => s.afterHop === i), nfIndent));
     prev = h;

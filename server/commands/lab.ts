@@ -2,7 +2,7 @@
  * `hoptrace lab`: the demo lab — namespaces for two pods on a bridge in a node namespace, SNAT to
  * an "external" namespace, a DNAT port-forward into a pod, and a traffic generator.
  */
-import { labFor, labUp, labDown, labExists } from '../lab/lab.js';
+import { labFor, labUp, labDown, labExists, labPrefixProblem } from '../lab/lab.js';
 import { startLabServers, trafficRound } from '../lab/rounds.js';
 import { parseFlags, numberFlag, reportFatal, UsageError } from './common.js';
 
@@ -27,6 +27,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     const [action, ...extra] = positionals;
     if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
+    const prefixProblem = labPrefixProblem(values.prefix ?? 'htdemo');
+    if (prefixProblem !== null) throw new UsageError(`--prefix: ${prefixProblem}`);
     const lab = labFor(values.prefix ?? 'htdemo');
     const rounds = numberFlag(values.rounds, 'rounds', { integer: true, min: 1 }) ?? 1;
     if (process.getuid?.() !== 0) throw new UsageError('the lab creates network namespaces: run it as root (sudo).');

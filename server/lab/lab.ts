@@ -33,10 +33,18 @@ export const LAB_ADDR = {
   nodeExt: '10.99.0.1', ext: '10.99.0.2',
 } as const;
 
+// Short enough that `<prefix>-node` and the like stay valid namespace names with room to spare,
+// and plain enough to pass through argv, file names and nft comments unquoted.
 const PREFIX_RE = /^[a-z][a-z0-9-]{0,8}$/;
 
+/** Why `prefix` cannot name a lab, or null when it can: the CLI reports it as a usage error. */
+export function labPrefixProblem(prefix: string): string | null {
+  return PREFIX_RE.test(prefix) ? null : `a lab prefix is 1 to 9 lowercase letters, digits or '-', starting with a letter; got '${prefix}'`;
+}
+
 export function labFor(prefix: string): Lab {
-  if (!PREFIX_RE.test(prefix)) throw new Error(`lab prefix must match ${PREFIX_RE}: ${prefix}`);
+  const problem = labPrefixProblem(prefix);
+  if (problem !== null) throw new Error(problem);
   return {
     prefix,
     ns: { node: `${prefix}-node`, pod1: `${prefix}-pod1`, pod2: `${prefix}-pod2`, ext: `${prefix}-ext` },
