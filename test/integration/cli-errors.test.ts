@@ -36,6 +36,13 @@ describe('CLI bad input', () => {
     expect(String(r.stderr)).toMatch(/trace/);
   });
 
+  it('refuses a lab prefix that cannot name namespaces, as a usage error', async () => {
+    const r = await cli(['lab', 'up', '--prefix', 'X;rm -rf']);
+    expect(r.exitCode).toBe(2);
+    expect(String(r.stderr)).toMatch(/--prefix: a lab prefix is 1 to 9 lowercase letters/);
+    noStack(String(r.stderr));
+  });
+
   it('prints help', async () => {
     const r = await cli(['trace', '--help']);
     expect(r.exitCode).toBe(0);
