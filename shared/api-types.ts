@@ -18,6 +18,8 @@ export const ERROR_CODES = [
   /** The request came from another origin (or Host) than the service's own. */
   'forbidden-origin',
   'not-found',
+  /** The path exists but does not take this method (the `Allow` header lists those it takes). */
+  'method-not-allowed',
   'payload-too-large',
   /** The service already runs as many bpftrace processes as it allows. */
   'too-many-sessions',
@@ -134,6 +136,11 @@ export interface SessionInfo {
   readonly watchers: number;
   /** Whether a recording of this session is running now (a recorded session is never reaped). */
   readonly recording: boolean;
+  /**
+   * Started by the service itself (`serve --lab demo` traces its lab) and kept while the service
+   * runs: never reaped for want of watchers (DELETE still ends it). Absent otherwise.
+   */
+  readonly pinned?: boolean;
   /**
    * The running recording, or the session's last one (so a recording that stopped on an error
    * shows why); null when the session never recorded. Absent from services without recordings.

@@ -13,12 +13,13 @@
  *    events to shared/netfilter/steps-queue.ts), `stats` about once a
  *    second, `session-state` when bpftrace dies, restarts or the session ends (and, with a
  *    `recording` field, when a recording starts, stops or fails), and `topology` when namespaces
- *    appear or go.
+ *    appear or go, with the whole model when it changed (TopologyMessage.model).
  * 4. Batches a slow client could not take are dropped oldest first, for that client only: it sees
  *    the jump in `seq` and the running count in `stats.droppedBatches`.
  */
 import { z } from 'zod';
 import type { BpftraceExitInfo, ErrorCode, RecordingStatus, SessionInfo, SessionState } from './api-types.js';
+import type { Topology } from './topology/model.js';
 import { SESSION_ID_RE } from './api-types.js';
 
 export const SubscribeRequest = z.strictObject({ session: z.string().regex(SESSION_ID_RE, 'not a session id') });
@@ -107,6 +108,13 @@ export interface SessionStateMessage {
   /** When restarting: how long until the next attempt. */
   readonly retryInMs?: number;
   /**
+   * On the `running` that follows a restart: the stretch when no bpftrace was attached, in kernel
+   * monotonic ns (the clock of every hop's `t`). Nothing in it was seen: packets in flight when
+   * bpftrace died end at its start (the server's reconstruction finishes them as seen), and a
+   * timeline can mark it.
+   */
+  readonly gap?: { readonly fromNs: number; readonly toNs: number };
+  /**
    * Set when the message is about a recording rather than a state change (`state` is then the
    * session's unchanged state): one started, stopped or failed (disk full, file removed). Sessions
    * sharing a bpftrace see each other's recording messages; `recording.session` says whose it is.
@@ -117,6 +125,15 @@ export interface SessionStateMessage {
 export interface TopologyMessage {
   /** Every namespace known now (a full snapshot, not a diff). */
   readonly namespaces: readonly NamespaceName[];
+  /**
+   * The whole topology model (the body of GET /api/topology) when the service's live model
+   * changed: a namespace came or went, or an interface, address, route, bridge port or
+   * netfilter rule changed in one. Absent when only names changed, and from services without a
+   * live model (then re-read /api/topology when `namespaces` changes).
+   */
+  readonly model?: Topology;
+  /** With `model`: the namespaces (by name) added, removed and changed since the previous model. */
+  readonly changes?: { readonly added: readonly string[]; readonly removed: readonly string[]; readonly changed: readonly string[] };
 }
 
 export interface ClientToServerEvents {

@@ -12,7 +12,7 @@ import { CreateSessionRequest, PacketsQuery, SAMPLE_RATE_HEADER, SESSION_ID_RE }
 import type { Topology } from '../../shared/topology/model.js';
 import type { Packet } from '../../shared/packet.js';
 import { loadDropReasons } from '../drop-reasons.js';
-import { ApiError } from './errors.js';
+import { ApiError, allowOnly } from './errors.js';
 import type { Session, SessionRegistry } from './sessions.js';
 
 export const VERSION = '0.1.0';
@@ -101,6 +101,10 @@ export function apiRouter(deps: ApiDeps): Router {
     res.setHeader(SAMPLE_RATE_HEADER, String(session.feed.sampleRate));
     res.json(deps.annotate ? packets.map(deps.annotate) : packets);
   });
+
+  for (const path of ['/health', '/capabilities', '/drop-reasons', '/topology', '/sessions/:id/packets']) allowOnly(router, path, ['GET']);
+  allowOnly(router, '/sessions', ['GET', 'POST']);
+  allowOnly(router, '/sessions/:id', ['GET', 'DELETE']);
 
   router.use((req) => {
     throw new ApiError(404, 'not-found', `no such endpoint: ${req.method} /api${req.path.slice(0, 100)}`);

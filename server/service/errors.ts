@@ -3,7 +3,7 @@
  * shared/api-types.ts and a status to match. Whatever else is thrown becomes `internal` with a
  * generic message (the details go to the service's log, never to the client).
  */
-import type { Request, Response, NextFunction } from 'express';
+import type { Request, Response, NextFunction, Router } from 'express';
 import { ZodError } from 'zod';
 import { FilterError } from '../../shared/filter/index.js';
 import { describeZodError, type ApiErrorBody, type ErrorCode } from '../../shared/api-types.js';
@@ -31,6 +31,15 @@ function firstLines(text: string, n = 5): string {
   return lines.slice(0, n).join('\n') + (lines.length > n ? '\n…' : '');
 }
 
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Maps anything thrown to the ApiError a client should see. */
 export function toApiError(err: unknown, log?: (line: string) => void): ApiError {
   if (err instanceof ApiError) return err;
@@ -41,7 +50,14 @@ export function toApiError(err: unknown, log?: (line: string) => void): ApiError
   const e = err as { status?: unknown; type?: unknown; message?: unknown };
   if (typeof e.status === 'number' && typeof e.type === 'string') {
     if (e.type === 'entity.too.large') return new ApiError(413, 'payload-too-large', 'the request body is too large');
-    if (e.type === 'entity.parse.failed') return new ApiError(400, 'bad-request', 'the request body is not valid JSON');
+    if (e.type === 'entity.parse.failed') {
+      // Strict parsing refuses valid JSON that is not an object or array (null, "x", 5) with the
+      // same error type: say which mistake it was.
+      const raw = (err as { body?: unknown }).body;
+      return new ApiError(400, 'bad-request', typeof raw === 'string' && isJson(raw)
+        ? 'the request body must be a JSON object, e.g. {"filter": "host 10.0.0.1"}'
+        : 'the request body is not valid JSON');
+    }
     if (e.status >= 400 && e.status < 500) return new ApiError(e.status, 'bad-request', `the request body could not be read (${e.type})`);
   }
   if (err instanceof TraceStartError) return new ApiError(500, 'trace-failed', `bpftrace failed to start: ${firstLines(err.message)}`);
@@ -52,6 +68,22 @@ export function toApiError(err: unknown, log?: (line: string) => void): ApiError
 /** bpftrace could not attach for a session; the message is its stderr. */
 export class TraceStartError extends Error {
   override name = 'TraceStartError';
+}
+
+/**
+ * Answers 405 (with `Allow`) for the methods a known path does not take, so that a wrong method
+ * reads as such rather than as a missing endpoint. Register after the path's real routes.
+ */
+export function allowOnly(router: Router, path: string, methods: readonly string[]): void {
+  const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : [])].join(', ');
+  router.all(path, (req, res) => {
+    res.setHeader('Allow', allow);
+    if (req.method === 'OPTIONS') {
+      res.status(204).end();
+      return;
+    }
+    sendError(res, new ApiError(405, 'method-not-allowed', `${req.method} is not allowed on /api${req.path.slice(0, 100)} (allowed: ${allow})`));
+  });
 }
 
 export function sendError(res: Response, err: ApiError): void {

@@ -81,6 +81,8 @@ export interface FeedStateChange {
   readonly retryInMs?: number;
   /** A recording of one of the feed's sessions started, stopped or failed (recordings.ts). */
   readonly recording?: RecordingStatus;
+  /** On the `running` after a restart: when no bpftrace was attached (kernel monotonic ns, the clock of hop `t`). */
+  readonly gap?: { readonly fromNs: number; readonly toNs: number };
 }
 
 /** Takes every hop event and lost count the feed takes, whichever bpftrace sent them (recordings). */
@@ -162,6 +164,8 @@ export class TraceFeed {
   private restartTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
   private startedAt = 0;
+  /** When the last bpftrace died on its own (kernel monotonic ns), until a new one is attached. */
+  private downSinceNs: number | undefined;
   private attaching: Promise<void> | undefined;
   private stopping = false;
   private rateBase = { at: Date.now(), events: 0 };
@@ -366,7 +370,16 @@ export class TraceFeed {
       this.reasons = source.dropReasons;
       this.acceptor = (p) => source.accepts(p);
       this.startedAt = Date.now();
-      if (this.state === 'restarting') this.setState({ state: 'running', message: `bpftrace restarted (restart ${this.restarts}); events while it was down were not seen` });
+      if (this.state === 'restarting') {
+        const toNs = monotonicNowNs();
+        const fromNs = this.downSinceNs ?? toNs;
+        this.downSinceNs = undefined;
+        this.setState({
+          state: 'running',
+          message: `bpftrace restarted (restart ${this.restarts}); events in the ${((toNs - fromNs) / 1e9).toFixed(1)} s it was down were not seen`,
+          gap: { fromNs, toNs },
+        });
+      }
       else this.setState({ state: 'running', message: 'bpftrace attached' });
     })();
     this.attaching = attached;
@@ -384,6 +397,7 @@ export class TraceFeed {
     this.tail.cut();
     source.removeAllListeners();
     this.source = undefined;
+    this.downSinceNs ??= monotonicNowNs();
     this.lastExit = { code: exit.code, signal: exit.signal, stderr: exit.stderr, at: Date.now() };
     if (Date.now() - this.startedAt >= this.opts.backoff.stableMs) this.backoffMs = this.opts.backoff.initialMs;
     const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;

@@ -264,6 +264,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     limits: { ...DEFAULT_CHANNEL_LIMITS, ...options.limits },
     statsIntervalMs: options.statsIntervalMs ?? 1000,
     names,
+    onTopologyChange: model.onChange,
     log,
   });
 

@@ -2,14 +2,14 @@
  * The topology model as the service uses it: the model itself for /api/topology, local addresses
  * so a packet received where its destination lives counts as delivered, and each packet's
  * expected path and divergence for /api/sessions/:id/packets (as `trace --json` has them).
- * Live: a TopologyWatcher follows namespaces and interfaces as they come and go. Tests pass a
- * fixed model instead.
+ * Live: a TopologyWatcher follows namespaces and interfaces as they come and go, and each change
+ * goes to the live stream's clients as a `topology` message. Tests pass a fixed model instead.
  */
 import type { Topology } from '../../shared/topology/model.js';
 import type { Packet } from '../../shared/packet.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 import { PathExpectations } from '../../shared/expectation.js';
-import { TopologyWatcher } from '../topology/watch.js';
+import { TopologyWatcher, type TopologyChange } from '../topology/watch.js';
 
 export interface ServiceModel {
   topology(): Promise<Topology>;
@@ -18,6 +18,8 @@ export interface ServiceModel {
   annotate(packet: Packet): Packet;
   /** A hop was seen: refresh soon if the model does not know its namespace or interface. */
   noteHop(ev: HopEvent): void;
+  /** Calls `listener` whenever the live model changes (never for a fixed model); returns the unsubscribe. */
+  onChange(listener: (change: TopologyChange) => void): () => void;
   close(): void;
 }
 
@@ -31,12 +33,18 @@ export function watchedModel(log: (line: string) => void): ServiceModel {
   });
   first.catch((err: unknown) => log(`topology discovery failed: ${(err as Error).message}`));
   watcher.on('change', (c) => { expectations = new PathExpectations(c.topology); });
+  // Listeners (the live stream) are many sockets behind one listener: no max-listeners warning.
+  watcher.setMaxListeners(0);
   watcher.on('error', (err) => log(`topology discovery: ${err.message}`));
   return {
     topology: () => (watcher.current ? Promise.resolve(watcher.current) : first),
     isLocal: (netns, addr) => expectations?.isLocal(netns, addr) ?? false,
     annotate: (p) => expectations?.annotate(p) ?? p,
     noteHop: (ev) => watcher.noteUnknown(ev.netns, ev.ifname),
+    onChange: (listener) => {
+      watcher.on('change', listener);
+      return () => watcher.off('change', listener);
+    },
     close: () => watcher.stop(),
   };
 }
@@ -48,6 +56,7 @@ export function fixedModel(discover: () => Promise<Topology>): ServiceModel {
     isLocal: () => false,
     annotate: (p) => p,
     noteHop: () => undefined,
+    onChange: () => () => undefined,
     close: () => undefined,
   };
 }

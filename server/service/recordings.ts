@@ -27,7 +27,7 @@ import {
   listRecordings, readRecordingMeta, recordingPath, startRecording, validateRecording, RecordingNameError, RecordingWriteError,
   RECORDING_EXTENSION, type ActiveRecording, type NameSource, type RecordableSession, type RecordingMeta, type DepthSink, type RecordingResult,
 } from '../recording/index.js';
-import { ApiError } from './errors.js';
+import { ApiError, allowOnly } from './errors.js';
 import type { HopTap, TraceFeed } from './feed.js';
 import type { Session, SessionRegistry } from './sessions.js';
 
@@ -536,5 +536,8 @@ export function recordingsRouter(deps: RecordingsRouterDeps): Router {
     res.status(204).end();
   });
 
+  allowOnly(router, '/sessions/:id/recording', ['POST', 'DELETE']);
+  allowOnly(router, '/recordings', ['GET', 'POST']);
+  allowOnly(router, '/recordings/:name', ['GET', 'DELETE']);
   return router;
 }

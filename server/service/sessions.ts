@@ -5,7 +5,8 @@
  * shares with one without, so nobody pays for depth they did not ask for, and a sampled session
  * never shares with one of another rate, whose flows differ). A session nobody watches
  * (no socket.io subscriber), nobody records and nobody has asked about over REST for `graceMs` is
- * stopped and forgotten; its feed stops when its last session goes.
+ * stopped and forgotten, unless the service started it itself (pinned); its feed stops when its
+ * last session goes.
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -26,6 +27,11 @@ export interface Session {
   watchers: number;
   /** Set while a recording runs (recordings.ts): a recorded session is never reaped. */
   recording: boolean;
+  /**
+   * Started by the service itself (`serve --lab demo`'s trace of the lab) and kept while it runs:
+   * never reaped, though a user may still delete it.
+   */
+  readonly pinned: boolean;
   /** Last time a watcher left or a REST call touched it (ms). */
   lastActive: number;
 }
@@ -75,7 +81,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
    * bad filter, ApiError when at a limit, CannotTraceError or an Error with bpftrace's stderr when
    * tracing cannot start.
    */
-  async create(filterText: string, depth: SessionDepth = NO_DEPTH, sampleRate = 1): Promise<Session> {
+  async create(filterText: string, depth: SessionDepth = NO_DEPTH, sampleRate = 1, opts: { readonly pinned?: boolean } = {}): Promise<Session> {
     if (this.closed) throw new ApiError(503, 'unavailable', 'the service is shutting down');
     const filter = describeFilter(parseFilter(filterText));
     if (depth.netfilter && !this.opts.netfilter) throw new ApiError(503, 'unavailable', 'this service cannot trace netfilter rules');
@@ -102,7 +108,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
         });
       }
     }
-    const session: Session = { id: this.newId(), feed, createdAt: new Date(), watchers: 0, recording: false, lastActive: Date.now() };
+    const session: Session = { id: this.newId(), feed, createdAt: new Date(), watchers: 0, recording: false, pinned: opts.pinned === true, lastActive: Date.now() };
     this.sessions.set(session.id, session);
     try {
       await feed.ready;
@@ -162,6 +168,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
       createdAt: session.createdAt.toISOString(),
       watchers: session.watchers,
       recording: session.recording,
+      ...(session.pinned ? { pinned: true } : {}),
       ...(this.opts.recordingStatus ? { recordingStatus: this.opts.recordingStatus(session) } : {}),
       bpftrace: {
         pid: feed.pid,
@@ -199,7 +206,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
   private reap(): void {
     const now = Date.now();
     for (const s of this.sessions.values()) {
-      if (s.watchers === 0 && !s.recording && s.feed.state !== 'starting' && now - s.lastActive > this.opts.graceMs) {
+      if (s.watchers === 0 && !s.recording && !s.pinned && s.feed.state !== 'starting' && now - s.lastActive > this.opts.graceMs) {
         this.opts.log(`session ${s.id} ('${s.feed.filter}') stopped: nobody watched it for ${Math.round(this.opts.graceMs / 1000)} s`);
         void this.delete(s.id, `nobody watched the session for ${this.opts.graceMs} ms`);
       }

@@ -1,7 +1,7 @@
 /**
  * The live stream: socket.io handlers for subscribe/unsubscribe, fan-out of each feed's batches
  * and state changes into the subscribers' channels, periodic `stats`, and `topology` messages when
- * the set of namespaces changes. Authentication and origin checks happen in index.ts before a
+ * the set of namespaces changes (with the whole model when the live model changed). Authentication and origin checks happen in index.ts before a
  * socket gets here.
  */
 import type { Server } from 'socket.io';
@@ -15,6 +15,7 @@ import type { FeedListener } from './feed.js';
 import { ClientChannel, type ChannelLimits, type ServiceSocket } from './client-channel.js';
 import type { NamespaceNamer } from './names.js';
 import { pairedClocks } from '../recording/host.js';
+import type { TopologyChange } from '../topology/watch.js';
 
 /** The host's monotonic and wall clocks as one pair (server/recording/host.ts reads them back to back). */
 function hostClock(): { monotonicNs: number; epochMs: number } {
@@ -29,6 +30,8 @@ export interface StreamOptions {
   readonly limits: ChannelLimits;
   readonly statsIntervalMs: number;
   readonly names: NamespaceNamer | null;
+  /** The live topology model's changes (model.ts); absent: names only. */
+  readonly onTopologyChange?: (listener: (change: TopologyChange) => void) => () => void;
   readonly log: (line: string) => void;
 }
 
@@ -166,19 +169,34 @@ export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
 
   // Namespaces come and go (labs, containers): push the new list when it changes.
   let lastTopology = '';
+  const sortedNames = (names: NamespaceNamer): NamespaceName[] => namespaceList(names).sort((a, b) => a.netns - b.netns);
+  const namesKey = (list: readonly NamespaceName[]): string => list.map((n) => `${n.netns}=${n.name}`).join(',');
   const topologyTimer = setInterval(() => {
     const names = opts.names;
     // Reading /proc for every namespace is cheap but not free: only while someone listens.
     if (!names || clients.size === 0) return;
     void names.refresh().then(() => {
-      const list = namespaceList(names).sort((a, b) => a.netns - b.netns);
-      const key = list.map((n) => `${n.netns}=${n.name}`).join(',');
+      const list = sortedNames(names);
+      const key = namesKey(list);
       if (key === lastTopology) return;
       lastTopology = key;
       for (const client of clients.values()) client.channel.sendTopology({ namespaces: list });
     });
   }, 2000);
   topologyTimer.unref();
+
+  // The live model changed (interfaces, routes, bridge ports, rules, namespaces): every client gets
+  // the new model, so a dashboard's topology view follows the host without polling /api/topology.
+  const offTopology = opts.onTopologyChange?.((change) => {
+    if (clients.size === 0) return;
+    const names = opts.names;
+    void (names ? names.refresh() : Promise.resolve()).then(() => {
+      const list = names ? sortedNames(names) : change.topology.namespaces.map((n) => ({ netns: n.netns, name: n.name }));
+      lastTopology = namesKey(list);
+      const msg = { namespaces: list, model: change.topology, changes: { added: change.added, removed: change.removed, changed: change.changed } };
+      for (const client of clients.values()) client.channel.sendTopology(msg);
+    });
+  });
 
   return {
     get clientCount() {
@@ -187,6 +205,7 @@ export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
     close() {
       clearInterval(statsTimer);
       clearInterval(topologyTimer);
+      offTopology?.();
       registry.off('ended', onEnded);
       for (const client of clients.values()) client.channel.close();
     },

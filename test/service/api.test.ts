@@ -153,6 +153,38 @@ describe('service REST API', () => {
     const big = await postJson<ApiErrorBody>(svc.url, '/api/sessions', { filter: 'x'.repeat(20_000) });
     expect(big.status).toBe(413);
     expect(big.body.error.code).toBe('payload-too-large');
+    // Valid JSON that is not an object says so, rather than "not valid JSON".
+    for (const body of ['null', '"udp"', '5']) {
+      const r = await api<ApiErrorBody>(svc.url, '/api/sessions', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(r.status, body).toBe(400);
+      expect(r.body.error.message, body).toMatch(/must be a JSON object/);
+    }
+    const array = await postJson<ApiErrorBody>(svc.url, '/api/sessions', ['udp']);
+    expect(array.status).toBe(400);
+    expect(array.body.error.message).toMatch(/expected object, received array/);
+    const extra = await postJson<ApiErrorBody>(svc.url, '/api/sessions', { filter: 'udp', filtr: 'tcp' });
+    expect(extra.body.error).toEqual({ code: 'bad-request', message: "unknown field 'filtr'" });
+  });
+
+  it('answers 405 with Allow for a method a known path does not take, 404 for unknown paths', async () => {
+    const created = await postJson<SessionInfo>(svc.url, '/api/sessions', { filter: 'udp and port 405' });
+    const cases: Array<[string, string, string]> = [
+      ['PUT', '/api/sessions', 'GET, POST, HEAD'],
+      ['DELETE', '/api/health', 'GET, HEAD'],
+      ['POST', `/api/sessions/${created.body.id}`, 'GET, DELETE, HEAD'],
+      ['POST', `/api/sessions/${created.body.id}/packets`, 'GET, HEAD'],
+      ['PATCH', '/api/recordings', 'GET, POST, HEAD'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const r = await api<ApiErrorBody>(svc.url, path, { method });
+      expect(r.status, `${method} ${path}`).toBe(405);
+      expect(r.headers.get('allow')).toBe(allow);
+      expect(r.body.error.code).toBe('method-not-allowed');
+      expect(r.body.error.message).toContain(`${method} is not allowed`);
+    }
+    const unknown = await api<ApiErrorBody>(svc.url, '/api/sessions/abc/nothing', { method: 'PUT' });
+    expect(unknown.status).toBe(404);
+    await api(svc.url, `/api/sessions/${created.body.id}`, { method: 'DELETE' });
   });
 
   it('validates the packets query and session ids', async () => {
@@ -400,6 +432,21 @@ describe('session lifecycle', () => {
     expect((await api(svc.url, `/api/sessions/${watched.body.id}`)).status).toBe(404);
   });
 
+  it('keeps a session the service started itself (pinned) past the grace period; DELETE still ends it', async () => {
+    const src = syntheticFactory();
+    svc = await startService({ port: 0, source: src.factory, capabilities: CAPS, namespaceNames: null, webDist: null, log: quiet, graceMs: 300 });
+    const pinned = await svc.registry.create('udp', undefined, 1, { pinned: true });
+    const plain = await postJson<SessionInfo>(svc.url, '/api/sessions', { filter: 'tcp' });
+    const listed = async (): Promise<SessionInfo[]> => [...(await api<SessionList>(svc!.url, '/api/sessions')).body.sessions];
+    await waitFor('the unpinned session to be reaped', async () => !(await listed()).some((x) => x.id === plain.body.id), 10_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    const still = (await listed()).find((x) => x.id === pinned.id);
+    expect(still?.pinned).toBe(true);
+    expect(still?.state).toBe('running');
+    expect((await api(svc.url, `/api/sessions/${pinned.id}`, { method: 'DELETE' })).status).toBe(204);
+    expect(src.made.find((x) => x.filter === 'udp')?.stopped).toBe(true);
+  });
+
   it('tells subscribers when a session is deleted', async () => {
     const src = syntheticFactory();
     svc = await startService({ port: 0, source: src.factory, capabilities: CAPS, namespaceNames: null, webDist: null, log: quiet });
@@ -428,8 +475,13 @@ describe('session lifecycle', () => {
     const restarting = states.find((m) => m.state === 'restarting');
     expect(restarting?.exit?.stderr).toBe('ERROR: something broke in the kernel');
     expect(restarting?.retryInMs).toBe(100);
-    await waitFor('running again', () => states.find((m) => m.state === 'running'));
+    const running = await waitFor('running again', () => states.find((m) => m.state === 'running'));
     expect(src.made).toHaveLength(2);
+    // The gap is told in the hops' own clock: from the death to the new attach, at least the back-off.
+    expect(running.gap).toBeDefined();
+    expect((running.gap?.toNs ?? 0) - (running.gap?.fromNs ?? 0)).toBeGreaterThanOrEqual(100e6);
+    expect(running.gap?.toNs).toBeLessThanOrEqual(Number(process.hrtime.bigint()));
+    expect(running.message).toMatch(/were not seen/);
     // Dies again at once: the back-off doubles.
     src.made[1]?.die('again');
     await waitFor('second restart', () => states.filter((m) => m.state === 'restarting').length === 2);
