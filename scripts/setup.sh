@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # Debian packages: the tracer (bpftrace, bpftool), the tools discovery and the lab use
 # (iproute2, iptables, nftables, util-linux's setpriv), ping for lab traffic, tshark for checking
 # pcapng exports, chromium for browser tests, iperf3 for benchmarks and tcpdump for the overhead
-# benchmark's comparison (bench/overhead.ts: what a user would otherwise reach for).
-packages=(bpftrace bpftool iproute2 iptables nftables util-linux iputils-ping tshark chromium iperf3 tcpdump procps)
+# benchmark's comparison (bench/overhead.ts: what a user would otherwise reach for), procps
+# (pgrep, sysctl) and python3 for tests (a listening socket in a namespace in the topology tests).
+packages=(bpftrace bpftool iproute2 iptables nftables util-linux iputils-ping tshark chromium iperf3 tcpdump procps python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,6 +31,8 @@ fi
 if [ "$(id -u)" -eq 0 ]; then
   mountpoint -q /sys/kernel/debug || mount -t debugfs nodev /sys/kernel/debug || echo "setup: could not mount debugfs" >&2
   mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing || echo "setup: could not mount tracefs" >&2
+elif ! mountpoint -q /sys/kernel/tracing && ! mountpoint -q /sys/kernel/debug; then
+  echo "setup: tracefs is not mounted and only root can mount it: run npm run setup as root (sudo)." >&2
 fi
 
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
