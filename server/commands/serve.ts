@@ -19,7 +19,9 @@ const HELP = `usage: hoptrace serve [--host H] [--port P] [--token T] [--lab dem
   --token T         require Authorization: Bearer T on /api and auth: {token: T} on the socket;
                     HOPTRACE_TOKEN in the environment does the same without showing T in ps
   --lab demo        build the demo lab (namespaces htdemo-*), send its traffic every second,
-                    and remove it on exit (an existing lab is used and left in place)
+                    trace it live in a session the service keeps while it runs (the printed
+                    dashboard address opens it), and remove the lab on exit (an existing lab is
+                    used and left in place)
   --data-dir DIR    where recordings are kept (created if missing, mode 0700); default
                     /var/lib/hoptrace/recordings as root, else $XDG_DATA_HOME/hoptrace/recordings
                     (~/.local/share/hoptrace/recordings). Recording names never leave it.
@@ -29,6 +31,15 @@ const HELP = `usage: hoptrace serve [--host H] [--port P] [--token T] [--lab dem
 
 The service runs as root and drives kernel probes: it accepts browser requests only from its
 own origin, and binds to loopback unless a token is set.`;
+
+/**
+ * What `--lab demo` traces: the lab's pod, external and IPv6 networks (every address of LAB_ADDR;
+ * fixed text, never user input), so the demo shows the lab's packets and not the rest of the host.
+ */
+export const DEMO_FILTER = 'net 10.244.1.0/24 or net 10.99.0.0/24 or net fd00:244:1::/64';
+
+/** After a clean shutdown the process should end by itself; if a stray handle keeps it up this long, it is ended. */
+const EXIT_GRACE_MS = 3000;
 
 interface Running {
   service: RunningService | undefined;
@@ -97,8 +108,19 @@ export async function run(argv: string[]): Promise<number> {
     });
     const s = r.service;
     const caps = s.capabilities;
+    // The demo lab is traced from the start (not only once a dashboard opens), in a session the
+    // service keeps: scripts can read its /packets, and the dashboard address below opens it.
+    let demoSession: string | null = null;
+    if (r.lab && caps.canTrace) {
+      try {
+        demoSession = (await s.registry.create(DEMO_FILTER, undefined, 1, { pinned: true })).id;
+      } catch (err) {
+        process.stderr.write(`hoptrace serve: could not start the live trace of the demo lab: ${(err as Error).message.split('\n')[0]}\n`);
+      }
+    }
     process.stdout.write(`hoptrace service listening on ${s.url}${host === '0.0.0.0' || host === '::' ? ' (all addresses)' : ''}\n`);
-    process.stdout.write(`  dashboard: ${s.url}${token ? '#token=<your token>' : ''}\n`);
+    process.stdout.write(`  dashboard: ${s.url}${demoSession ? `?session=${demoSession}` : ''}${token ? '#token=<your token>' : ''}\n`);
+    if (demoSession) process.stdout.write(`  demo lab:  traced live in session ${demoSession} ('${DEMO_FILTER}'); ${s.url}api/sessions/${demoSession}/packets\n`);
     process.stdout.write(`  API:       ${s.url}api/health${token ? '  (Authorization: Bearer <token>)' : ''}\n`);
     process.stdout.write(`  recordings: ${dataDir}\n`);
     const kinds = Object.entries(caps.probes).map(([k, v]) => `${k} ${v.available ? 'yes' : 'no'}`).join(', ');
@@ -126,6 +148,10 @@ export async function run(argv: string[]): Promise<number> {
           process.off('SIGTERM', onTerm);
           process.off('uncaughtException', onCrash);
           process.off('unhandledRejection', onCrash);
+          // Whatever crashed may have left a timer or socket open: sessions and bpftrace are
+          // gone by now, so a process still up after a moment is ended rather than left serving
+          // nothing. (Unref'd: it never keeps a clean exit waiting.)
+          setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
           resolve(code);
         });
       };

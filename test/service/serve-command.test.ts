@@ -6,24 +6,31 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { statSync } from 'node:fs';
-import { labDown, labExists, labFor } from '../../server/lab/lab.js';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { labDown, labExists, labFor, LAB_ADDR } from '../../server/lab/lab.js';
+import { DEMO_FILTER } from '../../server/commands/serve.js';
+import { compileMatcher, parseFilter } from '../../shared/filter/index.js';
 import type { HealthResponse, SessionInfo } from '../../shared/api-types.js';
 import type { Packet } from '../../shared/packet.js';
 import { api, isRoot, postJson, runCli, waitFor } from './helpers.js';
 
 type Child = ReturnType<typeof runCli>;
 
-/** Waits for the `listening on URL` line. */
-function listeningUrl(child: Child): Promise<string> {
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const CRASH_ON_SIGNAL = fileURLToPath(new URL('./crash-on-signal.ts', import.meta.url));
+
+/** Waits for the `Press Ctrl-C` line (all start-up output printed); resolves with the URL and that output. */
+function started(child: Pick<Child, 'stdout' | 'then'>): Promise<{ url: string; out: string }> {
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 90_000);
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /listening on (http:\/\/\S+\/)/.exec(out);
-      if (m?.[1]) {
+      if (m?.[1] && out.includes('Press Ctrl-C')) {
         clearTimeout(timer);
-        resolve(m[1]);
+        resolve({ url: m[1], out });
       }
     });
     void child.then((r) => {
@@ -31,6 +38,19 @@ function listeningUrl(child: Child): Promise<string> {
       reject(new Error(`serve exited (${r.exitCode}): ${String(r.stderr)}`));
     });
   });
+}
+
+async function listeningUrl(child: Child): Promise<string> {
+  return (await started(child)).url;
+}
+
+function gone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 describe('hoptrace serve', () => {
@@ -89,6 +109,28 @@ describe('hoptrace serve', () => {
     }, 10_000);
   }, 60_000);
 
+  it.skipIf(!isRoot).each(['exception', 'rejection'])('on an uncaught %s: stops its sessions and bpftrace, says why, exits 1', async (kind) => {
+    const child = execa(process.execPath, ['--import', 'tsx', '--import', CRASH_ON_SIGNAL, 'server/cli.ts', 'serve', '--port', '0'], {
+      reject: false, cwd: REPO, env: { HOPTRACE_TEST_CRASH: kind },
+    });
+    try {
+      const { url } = await started(child);
+      const s = await postJson<SessionInfo>(url, '/api/sessions', { filter: 'udp and port 11' });
+      expect(s.status).toBe(201);
+      const pid = s.body.bpftrace.pid as number;
+      expect(gone(pid)).toBe(false);
+      child.kill('SIGUSR2');
+      const r = await child;
+      expect(r.exitCode).toBe(1);
+      expect(String(r.stderr)).toMatch(kind === 'exception' ? /internal error: .*a bug in the service/ : /internal error: .*a rejected promise nobody handled/);
+      expect(String(r.stderr)).toMatch(/crashed, stopping \(sessions, bpftrace\)/);
+      // Stopped by the shutdown itself, not left to pdeathsig: gone as soon as the process is.
+      await waitFor('bpftrace to be gone', () => gone(pid), 2000);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 90_000);
+
   it('with a token, wants it on every API call', async () => {
     const child = runCli(['serve', '--port', '0'], { HOPTRACE_TOKEN: 'a-long-enough-token' });
     const url = await listeningUrl(child);
@@ -98,15 +140,31 @@ describe('hoptrace serve', () => {
     expect((await child).exitCode).toBe(0);
   }, 60_000);
 
+  it('traces every address of the demo lab, and not the rest of the host', () => {
+    const matches = compileMatcher(parseFilter(DEMO_FILTER));
+    const hop = (src: string, dst: string): boolean => matches({ family: src.includes(':') ? 6 : 4, proto: 17, src, dst, sport: 40000, dport: 53 });
+    for (const addr of Object.values(LAB_ADDR)) {
+      expect(hop(addr, addr.includes(':') ? 'fd00:9::1' : '192.0.2.1'), addr).toBe(true);
+      expect(hop(addr.includes(':') ? 'fd00:9::1' : '192.0.2.1', addr), addr).toBe(true);
+    }
+    expect(hop('127.0.0.1', '127.0.0.1')).toBe(false);
+    expect(hop('::1', '::1')).toBe(false);
+  });
+
   // A prefix of our own (HOPTRACE_LAB_PREFIX) rather than htdemo, which someone may be using.
   const demo = labFor(`sv${randomBytes(3).toString('hex')}`);
   it.skipIf(!isRoot)('with --lab demo: builds the lab, traces its traffic, and removes it on SIGINT', async () => {
     const child = runCli(['serve', '--port', '0', '--lab', 'demo'], { HOPTRACE_LAB_PREFIX: demo.prefix });
     try {
-      const url = await listeningUrl(child);
+      const { url, out } = await started(child);
       expect(await labExists(demo)).toBe(true);
-      const s = await postJson<SessionInfo>(url, '/api/sessions', { filter: 'host 10.99.0.2 or host 10.99.0.1' });
-      expect(s.status).toBe(201);
+      // The lab is traced from the start, in a session the service keeps; the dashboard address opens it.
+      const id = /dashboard: http:\/\/\S+\/\?session=([a-z0-9]+)/.exec(out)?.[1];
+      expect(id, out).toBeDefined();
+      expect(out).toContain(`traced live in session ${id}`);
+      const s = await api<SessionInfo>(url, `/api/sessions/${id}`);
+      expect(s.status).toBe(200);
+      expect(s.body).toMatchObject({ filter: DEMO_FILTER, pinned: true, state: 'running' });
       const inodes = new Set(Object.values(demo.ns).map((ns) => statSync(`/run/netns/${ns}`).ino));
       // The background traffic goes through MASQUERADE and the DNAT port-forward every second.
       const packets = await waitFor('demo traffic with NAT', async () => {
