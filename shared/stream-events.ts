@@ -108,10 +108,11 @@ export interface SessionStateMessage {
   /** When restarting: how long until the next attempt. */
   readonly retryInMs?: number;
   /**
-   * On the `running` that follows a restart: the stretch when no bpftrace was attached, in kernel
-   * monotonic ns (the clock of every hop's `t`). Nothing in it was seen: packets in flight when
-   * bpftrace died end at its start (the server's reconstruction finishes them as seen), and a
-   * timeline can mark it.
+   * On the `running` that follows a restart: from when bpftrace was found dead to when its
+   * successor was attached, in kernel monotonic ns (the clock of every hop's `t`). What happened
+   * in it was not seen (a few events at its very end may come from the new bpftrace, attached
+   * just before it reported ready). Packets in flight when bpftrace died end at its start (the
+   * server's reconstruction finishes them as seen); a timeline can mark it.
    */
   readonly gap?: { readonly fromNs: number; readonly toNs: number };
   /**

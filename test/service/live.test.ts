@@ -2,7 +2,8 @@
  * The service against real bpftrace and a real lab (root only): batches streamed over socket.io
  * reconstruct, with the shared engine, into packets that crossed the lab's namespaces; clients and
  * sessions with one filter share one bpftrace; a bpftrace killed mid-session is reported and
- * replaced; close() leaves no bpftrace behind.
+ * replaced, with the gap it left; the live topology model reaches clients as it changes; close()
+ * leaves no bpftrace behind.
  *
  * Other labs on this machine use the same addresses, so only packets whose every hop is in this
  * file's own namespaces (by netns inode) count.
@@ -18,7 +19,9 @@ import { decodeBatch } from '../../shared/wire.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
 import type { SessionInfo } from '../../shared/api-types.js';
-import { batchBytes, type SessionStateMessage, type SubscribeAck } from '../../shared/stream-events.js';
+import { batchBytes, type SessionStateMessage, type SubscribeAck, type TopologyMessage } from '../../shared/stream-events.js';
+import type { Topology } from '../../shared/topology/model.js';
+import { execa } from 'execa';
 import { api, connect, isRoot, myBpftracePids, postJson, waitFor, type TestSocket } from './helpers.js';
 
 const lab = labFor(`t${randomBytes(3).toString('hex')}`);
@@ -164,7 +167,13 @@ describe.skipIf(!isRoot)('live stream from a real lab', () => {
     expect(restarting.exit?.signal).toBe('SIGKILL');
     expect(restarting.message).toMatch(/bpftrace died/);
     expect(restarting.retryInMs).toBe(300);
-    await waitFor('running again', () => a.states.find((m) => m.state === 'running' && m.at >= restarting.at), 30_000);
+    const running = await waitFor('running again', () => a.states.find((m) => m.state === 'running' && m.at >= restarting.at), 30_000);
+    // The gap, in the kernel clock of the hops: at least the back-off, during which no bpftrace ran at all.
+    expect(running.gap).toBeDefined();
+    const gap = running.gap as { fromNs: number; toNs: number };
+    expect(gap.toNs - gap.fromNs).toBeGreaterThanOrEqual(300e6);
+    expect(gap.toNs).toBeLessThanOrEqual(Number(process.hrtime.bigint()));
+    expect(a.events.filter((e) => e.t > gap.fromNs && e.t < gap.fromNs + 300e6)).toEqual([]);
     const info = await api<SessionInfo>(svc.url, `/api/sessions/${session.id}`);
     expect(info.body.state).toBe('running');
     expect(info.body.bpftrace.restarts).toBe(1);
@@ -176,6 +185,31 @@ describe.skipIf(!isRoot)('live stream from a real lab', () => {
     const before = a.events.length;
     await sendUntil('events from the new bpftrace', () => a.events.slice(before).some((e) => inodes.has(e.netns)));
     a.socket.close();
+  }, 60_000);
+
+  it('sends the new topology model to clients when a namespace appears and goes', async () => {
+    const c = await connect(svc.url);
+    const models: TopologyMessage[] = [];
+    c.on('topology', (m) => { if (m.model) models.push(m); });
+    const ack = await c.timeout(5000).emitWithAck('subscribe', { session: session.id });
+    expect(ack.ok).toBe(true);
+    const extra = `${lab.prefix}-x`;
+    await execa('ip', ['netns', 'add', extra]);
+    try {
+      // A veth pair inside it (this kernel has no dummy links): no route anywhere.
+      await execa('ip', ['-n', extra, 'link', 'add', 'ht-a', 'type', 'veth', 'peer', 'name', 'ht-b']);
+      const added = await waitFor('a model with the new namespace', () => models.find((m) => m.changes?.added.includes(extra)), 20_000, 100);
+      const ns = added.model?.namespaces.find((n) => n.name === extra);
+      expect(ns?.interfaces.map((i) => i.name)).toEqual(expect.arrayContaining(['ht-a', 'ht-b']));
+      expect(added.namespaces.some((n) => n.name === extra)).toBe(true);
+      // The same model the REST endpoint serves now.
+      const rest = await api<Topology>(svc.url, '/api/topology');
+      expect(rest.body.namespaces.some((n) => n.name === extra)).toBe(true);
+    } finally {
+      await execa('ip', ['netns', 'del', extra], { reject: false });
+    }
+    await waitFor('a model without it', () => models.find((m) => m.changes?.removed.includes(extra)), 20_000, 100);
+    c.close();
   }, 60_000);
 
   it('leaves no bpftrace behind after close()', async () => {
