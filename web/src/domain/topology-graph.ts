@@ -5,7 +5,8 @@
  * Pure: the view lays this out with elkjs and paints it.
  *
  * Readability at 50+ namespaces comes from two rules: leaf namespaces hanging off the same bridge
- * (or the same namespace) are grouped once there are `groupMin` of them, and past
+ * (or the same namespace) are grouped once there are `groupMin` of them (6; 3 when that still
+ * leaves more than `autoCollapseOver` namespaces to draw), and past
  * `autoCollapseOver` visible namespaces every namespace starts collapsed; the user's clicks, and
  * the namespaces on the selected packet's path, override both.
  */
@@ -156,8 +157,15 @@ function leafGroups(topo: Topology, nb: Map<number, Set<number>>): Map<string, N
 }
 
 export function buildGraph(topo: Topology, opts: GraphOptions = {}): TopologyGraph {
-  const groupMin = opts.groupMin ?? 6;
   const autoCollapseOver = opts.autoCollapseOver ?? 12;
+  const graph = buildWith(topo, opts, opts.groupMin ?? 6, autoCollapseOver);
+  // Many small sets of pods (a dozen nodes with four pods each) are too many boxes to read, even
+  // collapsed: on a host that big, group sets of three already.
+  if (opts.groupMin !== undefined || graph.nodes.filter((n) => n.type === 'ns').length <= autoCollapseOver) return graph;
+  return buildWith(topo, opts, 3, autoCollapseOver);
+}
+
+function buildWith(topo: Topology, opts: GraphOptions, groupMin: number, autoCollapseOver: number): TopologyGraph {
   const pinned = opts.pinned ?? new Set<number>();
   const nb = neighbours(topo);
   const byNetns = new Map(topo.namespaces.map((n) => [n.netns, n]));

@@ -15,6 +15,7 @@ import { formatUrlState, parseUrlState } from '../domain/url-state.js';
 import { expectedFor, type ExpectedView } from '../domain/expected.js';
 import { mergeByTime, sortByTime } from '../domain/rows.js';
 import { localAddresses } from '../domain/topology-graph.js';
+import { shortNsLabels } from '../domain/ns-labels.js';
 import type {
   Facet, FilterProblem, FromWorker, PacketDetail, PacketRow, RecordingInfo, ReplayControl, ReplayHistogram, ReplayPosition, ToWorker,
   WorkerStats,
@@ -22,7 +23,8 @@ import type {
 import { createRecordings } from './recordings.js';
 import { parseFilter, FilterError, formatFilterError } from '../../../shared/filter/index.js';
 
-export type Connection = 'starting' | 'connecting' | 'connected' | 'disconnected' | 'offline' | 'unauthorized' | 'replay';
+/** Where the page stands with the service; 'no-session': the service answers but no trace could start (not root, no bpftrace...). */
+export type Connection = 'starting' | 'connecting' | 'connected' | 'disconnected' | 'offline' | 'unauthorized' | 'no-session' | 'replay';
 
 export interface Notice {
   readonly kind: 'error' | 'warning' | 'info';
@@ -134,6 +136,13 @@ export function createDashboard(env: DashboardEnv) {
 
   function nsName(netns: number, fallback: string | null = null): string {
     return names.value.get(netns) ?? fallback ?? `netns:${netns}`;
+  }
+
+  /** Every known namespace's short label (domain/ns-labels.ts), for the list's path chips. */
+  const nsLabels = computed(() => shortNsLabels(names.value.values()));
+  function nsLabel(netns: number, fallback: string | null = null): string {
+    const name = nsName(netns, fallback);
+    return nsLabels.value.get(name) ?? name;
   }
 
   // ---- worker ----
@@ -387,9 +396,12 @@ export function createDashboard(env: DashboardEnv) {
     } catch (err) {
       if (userSwitches !== switchesBefore) return;
       const e = err as ApiError;
-      state.connection = 'disconnected';
+      // The service is there (it answered): saying "disconnected" would send people after the
+      // wrong problem.
+      state.connection = 'no-session';
+      state.connectionDetail = e.message;
       notify(e.code === 'cannot-trace'
-        ? { kind: 'error', title: 'This host cannot trace', body: e.message, hints: state.capabilities?.problems }
+        ? { kind: 'error', title: 'This host cannot trace', body: e.message, hints: state.capabilities?.problems.filter((p) => p !== e.message) }
         : { kind: 'error', title: 'Could not start a trace session', body: e.message });
       return;
     }
@@ -669,7 +681,7 @@ export function createDashboard(env: DashboardEnv) {
 
   return {
     state, rows, rowsVersion, rowsTrimmed, topology, names, detail, expected, rates, replayHistogram, recordings, sampleRate,
-    nsName, applyFilter, checkFilter, setFacet, select, setPaused, newSession, switchSession, refreshSessions,
+    nsName, nsLabel, applyFilter, checkFilter, setFacet, select, setPaused, newSession, switchSession, refreshSessions,
     startReplay, openRecording, openFile, backToLive, openDemo, setToken, dismiss, start, stop,
     replayControl, togglePlay, replaySeek, replaySeekBy, replayStep, replaySpeed, replaySpeedStep,
   };

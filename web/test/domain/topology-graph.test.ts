@@ -29,8 +29,19 @@ describe('buildGraph', () => {
     expect(opened.nodes.filter((n) => n.type === 'group')).toHaveLength(2);
   });
 
+  it('should group sets of three pods once a host has too many namespaces to draw one by one', () => {
+    // 10 nodes × 4 pods: no set reaches 6, but 51 namespaces are too many boxes.
+    const g = buildGraph(syntheticTopology(10, 4));
+    const groups = g.nodes.filter((n) => n.type === 'group');
+    expect(groups).toHaveLength(10);
+    expect(g.nodes.filter((n) => n.type === 'ns')).toHaveLength(11);
+    // A small host keeps its pods one by one.
+    expect(buildGraph(syntheticTopology(2, 4)).nodes.filter((n) => n.type === 'group')).toHaveLength(0);
+  });
+
   it('should collapse namespaces past the threshold but keep the selected path expanded', () => {
-    const topo = syntheticTopology(10, 4);
+    // Two pods a node: too few to group, so 43 namespaces are drawn, collapsed.
+    const topo = syntheticTopology(14, 2);
     const pinned = topo.namespaces[3]?.netns ?? 0;
     const g = buildGraph(topo, { pinned: new Set([pinned]) });
     const ns = g.nodes.filter((n) => n.type === 'ns');

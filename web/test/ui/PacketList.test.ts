@@ -62,7 +62,39 @@ describe('PacketList', () => {
     const id = row.attributes('data-id');
     await row.trigger('click');
     expect(w.emitted('select')?.[0]?.[0]).toBe(id);
-    await w.find('[role="grid"]').trigger('keydown', { key: 'Home' });
+    // Reading a packet stops the tail from scrolling it away.
     expect(w.emitted('update:follow')?.[0]).toEqual([false]);
+    await w.setProps({ follow: false, selectedId: id ?? null });
+    await w.find('[role="grid"]').trigger('keydown', { key: 'End' });
+    expect(w.emitted('update:follow')?.at(-1)).toEqual([true]);
+  });
+
+  it('should label path chips with the short name and keep the full one in the tooltip', () => {
+    const full = new Map([[1, 'htdemo-pod1'], [2, 'htdemo-node'], [3, 'htdemo-ext']]);
+    const w = mount(PacketList, {
+      props: {
+        rows: rows(12), version: 1, selectedId: null, follow: false, clock: null, originNs: 0,
+        nsName: (n: number) => full.get(n) ?? String(n),
+        nsLabel: (n: number) => (full.get(n) ?? String(n)).replace('htdemo-', ''),
+      },
+    });
+    const chips = w.find('[data-testid="packet-row"]').findAll('.chip');
+    expect(chips.map((c) => c.text())).toEqual(['pod1', 'node', 'ext']);
+    expect(chips.map((c) => c.attributes('title'))).toEqual(['htdemo-pod1', 'htdemo-node', 'htdemo-ext: dropped here (NETFILTER_DROP)']);
+  });
+
+  it('should keep the picked row in place when a packet that started earlier is listed above it', async () => {
+    const list = rows(100);
+    const w = mountList(list, 'p50');
+    const el = w.find('[role="grid"]').element as HTMLElement;
+    await w.setProps({ version: 2 });
+    // The test DOM lays nothing out: give the scroller a height and a plain scroll position.
+    Object.defineProperty(el, 'clientHeight', { configurable: true, value: 480 });
+    Object.defineProperty(el, 'scrollTop', { configurable: true, writable: true, value: 40 * 24 });
+    // Two packets that started before p50 finish now and are merged in above it.
+    const late = rows(2).map((r, i) => ({ ...r, n: 1000 + i, id: `late${i}`, t: (list[10]?.t ?? 0) + 1 }));
+    list.splice(11, 0, ...late);
+    await w.setProps({ version: 3 });
+    expect(el.scrollTop).toBe(42 * 24);
   });
 });
