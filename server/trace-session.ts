@@ -123,6 +123,10 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
     const pre = await preflight();
     if (!pre.ok) throw new CannotTraceError(pre.problems);
     this.reasons = await loadDropReasons();
+    if (this.reasons.names.size === 0) {
+      // Not fatal: drops still show, by number. Said once per session, before anything attaches.
+      this.emit('warning', 'could not read the kernel\'s drop reasons from BTF (is bpftool installed? `npm run setup` installs it): drops show their reason as reason-N');
+    }
     const filterExpr = compileToBpftrace(this.filterAst);
     // Captured bytes share the BPF stack (512 bytes) with the hop printf and the filter's
     // temporaries: a complex filter leaves less room. Step down rather than fail, and say so.

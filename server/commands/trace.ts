@@ -107,6 +107,7 @@ async function trace(opts: TraceOptions): Promise<number> {
     ...(noteSupport ? { notes: true, deep: noteSupport.deep, missingTracepoints: noteSupport.missingTracepoints } : {}),
   });
   for (const n of noteSupport?.notes ?? []) process.stderr.write(`hoptrace: ${n}\n`);
+  session.on('warning', (w) => process.stderr.write(`hoptrace: ${w}\n`));
   // Fail fast (not root, no bpftrace…) before spending time on the topology model.
   const pre = await preflight();
   if (!pre.ok) throw new CannotTraceError(pre.problems);

@@ -5,7 +5,10 @@
  */
 import { describe, it, expect } from 'vitest';
 import { execa } from 'execa';
-import { REPO } from '../helpers/cli.js';
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO, cli } from '../helpers/cli.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 
 /**
@@ -39,5 +42,27 @@ describe.skipIf(!isRoot)(`trace says what the host lacks (${NEEDS_ROOT}: it moun
   it('should leave the host able to trace (its own mounts untouched)', async () => {
     const r = await execa('findmnt', ['-n', '-o', 'FSTYPE', '/sys/kernel/btf'], { reject: false });
     expect(String(r.stdout)).not.toMatch(/tmpfs/);
+  });
+
+  it('should warn, not fail, when bpftool cannot read the drop-reason names', async () => {
+    // A PATH with every tool of this host except bpftool.
+    const bin = mkdtempSync(join(tmpdir(), 'hoptrace-no-bpftool-'));
+    try {
+      for (const dir of (process.env.PATH ?? '').split(':').filter(Boolean)) {
+        let names: string[] = [];
+        try {
+          names = readdirSync(dir);
+        } catch {
+          continue;
+        }
+        for (const n of names) if (n !== 'bpftool' && !existsSync(join(bin, n))) symlinkSync(join(dir, n), join(bin, n));
+      }
+      const r = await cli(['trace', '--no-model', '--duration', '1', '--filter', 'udp port 1'], { env: { PATH: bin } });
+      expect(r.exitCode).toBe(0);
+      expect(String(r.stderr)).toMatch(/^hoptrace: could not read the kernel's drop reasons from BTF \(is bpftool installed\? `npm run setup` installs it\): drops show their reason as reason-N$/m);
+      expect(String(r.stderr)).toMatch(/^ready$/m);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 });
