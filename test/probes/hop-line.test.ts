@@ -21,6 +21,9 @@ describe('hop line parser', () => {
   ])('parses the captured output of %s.bt as %s hops', (probe, kind) => {
     const lines = readFileSync(new URL(`../../probes/fixtures/${probe}.txt`, import.meta.url), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
     expect(lines.length).toBeGreaterThan(0);
+    // The packed form the probes print now, and the long form captured before it.
+    expect(lines.some((l) => l.startsWith('P '))).toBe(true);
+    expect(lines.some((l) => l.startsWith('H '))).toBe(true);
     for (const l of lines) {
       const parsed = parseProbeLine(l);
       expect(parsed.type).toBe('hop');
