@@ -79,11 +79,43 @@ export function totalLatency(p: Packet): number {
   return first && last ? last.t - first.t : 0;
 }
 
-export function formatPacket(p: Packet, index?: number): string {
+/**
+ * Numbers packets as a trace prints them and remembers the numbers of the recent ones, so a clone
+ * can say `clone of packet 15` rather than the original's id. Bounded: a clone finishes within
+ * moments of its original, so only the last `keep` packets are remembered.
+ */
+export class PacketNumbers {
+  private readonly byId = new Map<string, number>();
+  private count = 0;
+
+  constructor(private readonly keep = 4096) {}
+
+  /** The next number, given to packet `id`. */
+  next(id: string): number {
+    this.count++;
+    this.byId.set(id, this.count);
+    if (this.byId.size > this.keep) {
+      const oldest = this.byId.keys().next().value;
+      if (oldest !== undefined) this.byId.delete(oldest);
+    }
+    return this.count;
+  }
+
+  /** The number printed for `id`, if it was one of the recent ones. */
+  of = (id: string): number | undefined => this.byId.get(id);
+}
+
+/**
+ * One packet as a block of lines. `numberOf` names an original packet by the number it was
+ * printed with (PacketNumbers.of); without it, or for one not printed (yet), a clone names its
+ * original's id.
+ */
+export function formatPacket(p: Packet, index?: number, numberOf?: (id: string) => number | undefined): string {
   const lines: string[] = [];
   const head = index === undefined ? 'packet' : `packet ${index}`;
   const fate = p.fate === 'dropped' ? 'DROPPED' : p.fate;
-  const clone = p.cloneOf ? `  clone of ${p.cloneOf}` : '';
+  const originalNumber = p.cloneOf ? numberOf?.(p.cloneOf) : undefined;
+  const clone = p.cloneOf ? `  clone of ${originalNumber !== undefined ? `packet ${originalNumber}` : p.cloneOf}` : '';
   lines.push(`${head}  ${p.proto} ${formatTuple(p, p.proto)}${packetDetail(p)}  ${fate}  (${p.hops.length} hops, ${formatDuration(totalLatency(p))})${clone}`);
   const nsWidth = Math.max(4, ...p.hops.map((h) => nsLabel(h).length));
   const ifWidth = Math.max(6, ...p.hops.map((h) => h.ifname.length || 1));

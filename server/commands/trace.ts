@@ -4,7 +4,7 @@
 import { TraceSession, CannotTraceError, MAX_TRACE_SAMPLE } from '../trace-session.js';
 import { preflight } from '../preflight.js';
 import { Reconstructor } from '../../shared/reconstruct.js';
-import { formatPacket, packetJson } from '../../shared/format.js';
+import { formatPacket, packetJson, PacketNumbers } from '../../shared/format.js';
 import type { Packet } from '../../shared/packet.js';
 import { NamespaceNames } from '../namespace-names.js';
 import { TopologyWatcher } from '../topology/watch.js';
@@ -118,6 +118,8 @@ async function trace(opts: TraceOptions): Promise<number> {
   if (topology) expectations = new PathExpectations(topology);
   watcher?.on('change', (c) => { expectations = new PathExpectations(c.topology); });
   let printed = 0;
+  // A clone names its original by the number it was printed with.
+  const numbers = new PacketNumbers();
   let outputClosed = false;
   process.stdout.on('error', () => {
     // The reader went away (e.g. `| head`): stop quietly.
@@ -134,7 +136,7 @@ async function trace(opts: TraceOptions): Promise<number> {
       if (outputClosed || (opts.count !== undefined && printed >= opts.count)) return;
       printed++;
       const divergence = annotated?.divergence ? `\n${formatDivergence(annotated.divergence.summary)}` : '';
-      process.stdout.write(opts.json ? `${packetJson(p)}\n` : `${formatPacket(p, printed)}${divergence}\n\n`);
+      process.stdout.write(opts.json ? `${packetJson(p)}\n` : `${formatPacket(p, numbers.next(p.id), numbers.of)}${divergence}\n\n`);
       if (opts.count !== undefined && printed >= opts.count) finish('count reached');
     }
   };

@@ -7,7 +7,7 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parseProbeLine } from '../../probes/hop-line.js';
 import { reconstructAll } from '../../shared/reconstruct.js';
-import { formatPacket, hasIcmpId } from '../../shared/format.js';
+import { formatPacket, hasIcmpId, PacketNumbers } from '../../shared/format.js';
 import type { Packet } from '../../shared/packet.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 
@@ -98,6 +98,23 @@ describe('formatPacket', () => {
     // Any other drop gets no such line.
     const dropped = packets.find((x) => x.fate === 'dropped') as Packet;
     expect(formatPacket(dropped, 1)).not.toMatch(/raw socket/);
+  });
+
+  it('should name a clone\'s original by the number it was printed with', () => {
+    // The packed capture's IPv6 multicast the bridge floods: each copy sent out of a port is a clone.
+    const packed = readFileSync(new URL('../../probes/fixtures/lab-round-packed.txt', import.meta.url), 'utf8').split('\n');
+    const all = reconstructAll(packed.map(parseProbeLine).flatMap((l) => (l.type === 'hop' ? [l.hop] : [])));
+    const clone = all.find((x) => x.cloneOf !== null) as Packet;
+    expect(clone).toBeDefined();
+    const numbers = new PacketNumbers();
+    for (const p of all) if (p.id === clone.cloneOf) numbers.next(p.id);
+    numbers.next('other');
+    expect(formatPacket(clone, numbers.next(clone.id), numbers.of).split('\n')[0]).toMatch(/ {2}clone of packet 1$/);
+    // Not printed (or long forgotten): its id.
+    expect(formatPacket(clone, 9, new PacketNumbers().of).split('\n')[0]).toMatch(new RegExp(` {2}clone of ${clone.cloneOf}$`));
+    const few = new PacketNumbers(2);
+    for (const id of ['a', 'b', 'c']) few.next(id);
+    expect([few.of('a'), few.of('b'), few.of('c')]).toEqual([undefined, 2, 3]);
   });
 
   it('should name the ICMP id only for types that carry one', () => {
