@@ -37,6 +37,27 @@ describe('StatusBar', () => {
     expect(w.text()).toContain('paused');
   });
 
+  it('should not show the last figures as current once the connection is lost', () => {
+    const w = mount(StatusBar, {
+      props: { connection: 'disconnected', detail: 'connection lost; retrying…', session: null, server, worker, rates: [], replayProgress: 0, replayDone: false, paused: false },
+    });
+    expect(w.find('[data-testid="status-connection"]').text()).toContain('disconnected · retrying');
+    expect(w.text()).not.toContain('running pid 4242');
+    expect(w.text()).toContain('unknown (no connection)');
+    expect(w.find('[data-testid="status-eps"]').text()).toBe('—');
+    // What was lost stays counted.
+    expect(w.find('[data-testid="status-lost"]').text()).toBe('17');
+  });
+
+  it('should tell a service that answers but cannot trace from one that is gone', () => {
+    const w = mount(StatusBar, {
+      props: { connection: 'no-session', detail: 'hoptrace must run as root', session: null, server: null, worker: null, rates: [], replayProgress: 0, replayDone: false, paused: false },
+    });
+    expect(w.find('[data-testid="status-connection"]').text()).toContain('service up · not tracing');
+    expect(w.find('[data-testid="status-connection"]').attributes('title')).toBe('hoptrace must run as root');
+    expect(w.text()).toContain('not running');
+  });
+
   it('should say a sampled session\'s rate beside events/s and the packet counts, and nothing when every flow is followed', () => {
     const props = { connection: 'connected' as const, detail: '', session: null, server, worker: null, rates: [], replayProgress: 0, replayDone: false, paused: false };
     const sampled = mount(StatusBar, { props: { ...props, sampleRate: 16 } });
