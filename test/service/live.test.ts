@@ -18,11 +18,11 @@ import { Reconstructor } from '../../shared/reconstruct.js';
 import { decodeBatch } from '../../shared/wire.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
-import type { SessionInfo } from '../../shared/api-types.js';
+import type { Capabilities, SessionInfo } from '../../shared/api-types.js';
 import { batchBytes, type SessionStateMessage, type SubscribeAck, type TopologyMessage } from '../../shared/stream-events.js';
 import type { Topology } from '../../shared/topology/model.js';
 import { execa } from 'execa';
-import { api, connect, isRoot, myBpftracePids, postJson, waitFor, type TestSocket } from './helpers.js';
+import { api, connect, isRoot, myBpftracePids, postJson, runCli, waitFor, type TestSocket } from './helpers.js';
 
 const lab = labFor(`t${randomBytes(3).toString('hex')}`);
 /** A port of this file's own: other labs' traffic (same addresses) does not match the filter. */
@@ -136,6 +136,39 @@ describe.skipIf(!isRoot)('live stream from a real lab', () => {
     expect(withModel.divergence).toBeNull();
   }, 60_000);
 
+  it('serves /packets in the shape `trace --json` prints for the same packets', async () => {
+    const trace = runCli(['trace', '--json', '--filter', FILTER, '--count', '3', '--duration', '40']);
+    try {
+      let err = '';
+      trace.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+      await waitFor('trace ready', () => err.includes('ready'), 40_000, 100);
+      const fromTrace: Packet[] = [];
+      let out = '';
+      trace.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        const lines = out.split('\n');
+        out = lines.pop() ?? '';
+        for (const l of lines) if (l.startsWith('{"id"')) fromTrace.push(JSON.parse(l) as Packet);
+      });
+      await sendUntil('packets printed by trace --json', () => fromTrace.some((p) => p.src === lab.addr.pod1 && p.hops.every((h) => inodes.has(h.netns))));
+      const printed = fromTrace.find((p) => p.src === lab.addr.pod1 && p.hops.every((h) => inodes.has(h.netns))) as Packet;
+      // The same packet (same IP id and ports) from the service.
+      const served = await waitFor('the same packet from /packets', async () => {
+        const r = await api<Packet[]>(svc.url, `/api/sessions/${session.id}/packets?limit=1000`);
+        return r.body.find((p) => p.sport === printed.sport && p.hops[0]?.ipId === printed.hops[0]?.ipId);
+      }, 10_000, 250);
+      const keys = (o: object): string[] => Object.keys(o).sort();
+      expect(keys(served)).toEqual(keys(printed));
+      expect(served.hops.map(keys)).toEqual(printed.hops.map(keys));
+      // Both came from their own bpftrace; what the kernel did is the same.
+      expect(served.hops.map((h) => [h.event, h.ns, h.ifname])).toEqual(printed.hops.map((h) => [h.event, h.ns, h.ifname]));
+      expect(served.fate).toBe(printed.fate);
+    } finally {
+      trace.kill('SIGINT');
+      await trace;
+    }
+  }, 90_000);
+
   it('shares one bpftrace between two clients and two sessions with the same filter', async () => {
     const b = await subscribe(svc.url, session.id);
     const again = await postJson<SessionInfo>(svc.url, '/api/sessions', { filter: FILTER.replace(' and ', '  and  ') });
@@ -211,6 +244,19 @@ describe.skipIf(!isRoot)('live stream from a real lab', () => {
     await waitFor('a model without it', () => models.find((m) => m.changes?.removed.includes(extra)), 20_000, 100);
     c.close();
   }, 60_000);
+
+  it('reports the capabilities it detected once at start-up, not probed again per request', async () => {
+    const first = await api<Capabilities>(svc.url, '/api/capabilities');
+    await new Promise((r) => setTimeout(r, 20));
+    const again = await api<Capabilities>(svc.url, '/api/capabilities');
+    expect(again.body).toEqual(first.body);
+    expect(Date.parse(first.body.detectedAt)).toBeLessThan(Date.parse(session.createdAt));
+    expect(first.body.canTrace).toBe(true);
+    expect(first.body.bpftrace.version).toMatch(/^v?\d+\.\d+/);
+    expect(first.body.probes.tracepoint.available).toBe(true);
+    // Whatever is missing says why.
+    for (const kind of Object.values(first.body.probes)) if (!kind.available) expect(kind.reason).toBeTruthy();
+  });
 
   it('leaves no bpftrace behind after close()', async () => {
     const other = await startService({ port: 0, webDist: null, log: () => undefined, namespaceNames: null });
