@@ -233,7 +233,11 @@ async function trace(opts: TraceOptions): Promise<number> {
   await nf?.stop();
   reportLost();
   const s = rec.stats;
-  process.stderr.write(`hoptrace: ${printed} packets, ${s.events} hop events, ${session.lostEvents} lost in the kernel${sampling}\n`);
+  // Events a CPU's buffer delivered after the reorder window: placed last in their packet, so
+  // that packet's hop order may be off. Rare (bpftrace drains its per-CPU buffers within
+  // milliseconds), and said rather than hidden.
+  const late = s.late > 0 ? `, ${s.late} arrived too late to be put in time order` : '';
+  process.stderr.write(`hoptrace: ${printed} packets, ${s.events} hop events, ${session.lostEvents} lost in the kernel${late}${sampling}\n`);
   if (died) {
     process.stderr.write(`hoptrace: bpftrace exited unexpectedly (${died.signal ?? `code ${died.code}`})${died.stderr ? `:\n${died.stderr}` : ''}\n`);
     return 1;
