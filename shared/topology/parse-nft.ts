@@ -72,22 +72,47 @@ function short(v: unknown): string {
   return s.length > 120 ? `${s.slice(0, 117)}...` : s;
 }
 
-/** nft-like text for an expression the model does not evaluate (`meta mark == 0x1`). */
+/** nft-like text for an expression the model does not evaluate (`meta mark 2`, `ip daddr . tcp dport`). */
 function exprText(e: unknown): string {
   if (isObj(e)) {
     if (isObj(e.payload)) return `${String(e.payload.protocol ?? e.payload.base ?? '?')} ${String(e.payload.field ?? e.payload.offset ?? '?')}`;
     if (isObj(e.meta)) return `meta ${String(e.meta.key)}`;
-    if (isObj(e.ct)) return `ct ${String(e.ct.key)}`;
+    if (isObj(e.ct)) return `ct ${e.ct.dir !== undefined ? `${String(e.ct.dir)} ` : ''}${String(e.ct.key)}`;
     if (isObj(e.fib)) return `fib ${Array.isArray(e.fib.flags) ? e.fib.flags.join(' . ') : ''} ${String(e.fib.result)}`;
     if (Array.isArray(e.set)) return `{ ${e.set.map(exprText).join(', ')} }`;
+    if (Array.isArray(e.concat)) return e.concat.map(exprText).join(' . ');
+    if (isObj(e.map)) return `${exprText(e.map.key)} map ${exprText(e.map.data)}`;
+    if (isObj(e.prefix)) return `${String(e.prefix.addr)}/${String(e.prefix.len)}`;
+    if (Array.isArray(e.range)) return e.range.map(exprText).join('-');
+    if (isObj(e.elem)) return exprText(e.elem.val);
+    // A verdict inside a map: {"drop": null}, {"jump": {"target": "x"}}.
+    const keys = Object.keys(e);
+    if (keys.length === 1 && keys[0] !== undefined && ['accept', 'drop', 'continue', 'return', 'jump', 'goto'].includes(keys[0])) {
+      const body = e[keys[0]];
+      return isObj(body) && typeof body.target === 'string' ? `${keys[0]} ${body.target}` : keys[0];
+    }
   }
-  if (typeof e === 'string' || typeof e === 'number') return String(e);
+  // A map element: [key, value].
+  if (Array.isArray(e) && e.length === 2) return `${exprText(e[0])} : ${exprText(e[1])}`;
+  if (typeof e === 'string') return e.startsWith('@') || /^[\w.:/-]+$/.test(e) ? e : `"${e}"`;
+  if (typeof e === 'number') return String(e);
   return short(e);
+}
+
+/** nft-like text for a statement the model does not follow (`limit rate 10/second`, `iifname vmap { ... }`). */
+function statementText(key: string, body: unknown): string {
+  if (key === 'vmap' && isObj(body)) return `${exprText(body.key)} vmap ${exprText(body.data)}`;
+  if (key === 'limit' && isObj(body)) return `limit rate ${String(body.rate)}/${String(body.per)}`;
+  if ((key === 'dnat' || key === 'snat') && isObj(body)) {
+    const parts = [body.addr !== undefined ? exprText(body.addr) : '', body.port !== undefined ? exprText(body.port) : ''].filter((x) => x !== '');
+    return `${key} ${typeof body.family === 'string' ? `${body.family} ` : ''}to ${parts.join(' : ')}`;
+  }
+  return `${key} ${short(body)}`;
 }
 
 function parseMatch(m: Json, sets: SetMap, table: string): NfMatch {
   const op = m.op;
-  const unknown: NfMatch = { kind: 'unknown', text: `${exprText(m.left)} ${String(op)} ${exprText(m.right)}` };
+  const unknown: NfMatch = { kind: 'unknown', text: `${exprText(m.left)}${op === '==' || op === 'in' ? '' : ` ${String(op)}`} ${exprText(m.right)}` };
   if (op !== '==' && op !== '!=' && op !== 'in') return unknown;
   const neg = op === '!=';
   const left = m.left;
@@ -149,14 +174,17 @@ function parseMatch(m: Json, sets: SetMap, table: string): NfMatch {
   return unknown;
 }
 
-function natTarget(n: Json): { addr: string | null; port: number | null } {
+/** The NAT target's first address and port; null when it is computed (a map lookup, an expression). */
+function natTarget(n: Json): { addr: string | null; port: number | null } | null {
   let addr: string | null = null;
   if (typeof n.addr === 'string') addr = n.addr;
   else if (isObj(n.addr) && Array.isArray(n.addr.range) && typeof n.addr.range[0] === 'string') addr = n.addr.range[0];
   else if (isObj(n.addr) && isObj(n.addr.prefix) && typeof n.addr.prefix.addr === 'string') addr = n.addr.prefix.addr;
+  else if (n.addr !== undefined) return null;
   let port: number | null = null;
   if (typeof n.port === 'number') port = n.port;
   else if (isObj(n.port) && Array.isArray(n.port.range) && typeof n.port.range[0] === 'number') port = n.port.range[0];
+  else if (n.port !== undefined) return null;
   return { addr, port };
 }
 
@@ -200,15 +228,21 @@ function parseExprs(exprs: unknown[], sets: SetMap, table: string): ParsedRule {
           : { kind: 'unknown', text: `${key} ${short(body)}` };
         break;
       case 'dnat':
-      case 'snat':
-        action = isObj(body) ? { kind: key, ...natTarget(body) } : { kind: key, addr: null, port: null };
+      case 'snat': {
+        // A target computed per packet (`dnat to tcp dport map @ports`) is not followed: the
+        // simulator says it guessed rather than pretend the rule maps every packet.
+        const to = isObj(body) ? natTarget(body) : { addr: null, port: null };
+        action = to ? { kind: key, ...to } : { kind: 'unknown', text: statementText(key, body) };
         break;
+      }
       case 'masquerade':
         action = { kind: 'masquerade' };
         break;
-      case 'redirect':
-        action = { kind: 'redirect', port: isObj(body) ? natTarget(body).port : null };
+      case 'redirect': {
+        const to = isObj(body) ? natTarget(body) : { addr: null, port: null };
+        action = to ? { kind: 'redirect', port: to.port } : { kind: 'unknown', text: statementText(key, body) };
         break;
+      }
       case 'xt':
         hasXt = true;
         if (isObj(body) && body.type === 'target') action = { kind: 'unknown', text: `xt target ${String(body.name)}` };
@@ -222,9 +256,9 @@ function parseExprs(exprs: unknown[], sets: SetMap, table: string): ParsedRule {
       default:
         if (SIDE_EFFECTS.has(key)) break;
         if (key === 'limit' || key === 'quota' || key === 'numgen' || key === 'meter') {
-          matches.push({ kind: 'unknown', text: `${key} ${short(body)}` });
+          matches.push({ kind: 'unknown', text: statementText(key, body) });
         } else {
-          action = { kind: 'unknown', text: `${key} ${short(body)}` };
+          action = { kind: 'unknown', text: statementText(key, body) };
         }
     }
   }

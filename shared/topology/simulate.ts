@@ -16,6 +16,8 @@ import { runHook } from './nf-eval.js';
 import { formatAddr, parseAddr } from './ip.js';
 import { hasPorts, protoLabel, protoNumber } from './proto.js';
 import { lookupRoute, ownsAddress, primaryAddress } from './routing.js';
+import type { Connection, ConntrackView, CtMatch } from './conntrack.js';
+import { applyConnection, reverseTuple, sameTuple, tupleOf, tupleText } from './conntrack.js';
 
 /**
  * How the expected path ends:
@@ -44,6 +46,11 @@ export interface Flow {
   readonly iif?: string | null;
   /** Conntrack state to assume: 'new' (default; NAT rules apply) or 'established'. */
   readonly ctState?: 'new' | 'established';
+  /**
+   * Connections known from earlier packets: a packet that belongs to one gets that
+   * connection's NAT (reversed for replies) instead of a nat-table lookup, as the kernel does.
+   */
+  readonly conntrack?: ConntrackView;
 }
 
 export interface ExpectedHop {
@@ -101,6 +108,11 @@ export interface ExpectedPath {
   /** True when any step rests on a guess (see notes and hops[].guess). */
   readonly guess: boolean;
   readonly notes: readonly string[];
+  /**
+   * The NATed connections this packet would create (conntrack entries), one per namespace
+   * that rewrote it: later packets and replies are simulated against them.
+   */
+  readonly connections: readonly Connection[];
 }
 
 /** Bad input (unknown namespace, unparsable address...): the caller's mistake, not a path. */
@@ -128,15 +140,58 @@ interface End {
   drop?: ExpectedDrop;
 }
 
+/** One stay of the packet in a namespace: conntrack works per namespace. */
+interface Visit {
+  readonly ns: NamespaceModel;
+  /** The packet as it entered (before any hook). */
+  readonly entry: PacketState;
+  /** The connection it belongs to, when one is known. */
+  readonly ct: CtMatch | null;
+  /** The packet after the last hook so far. */
+  last: PacketState;
+}
+
 class Walk {
   readonly hops: ExpectedHop[] = [];
   readonly notes: string[] = [];
+  /** Notes that state facts (a known connection's NAT), not guesses. */
+  readonly facts = new Set<string>();
+  readonly connections: Connection[] = [];
   private ctUsed = false;
+  private visit: Visit | null = null;
   constructor(
     readonly topo: Topology,
     readonly ctState: 'new' | 'established',
     readonly maxHops: number,
+    readonly conntrack: ConntrackView | null,
   ) {}
+
+  /**
+   * The packet enters `ns` (sent there, or received from another namespace). The stay before
+   * is over: a NAT it made there becomes a connection (the kernel confirms the conntrack
+   * entry as the packet leaves the namespace).
+   */
+  enter(ns: NamespaceModel, p: PacketState): void {
+    this.confirm();
+    const ct = this.conntrack?.find(ns.netns, tupleOf(p)) ?? null;
+    this.visit = { ns, entry: p, ct, last: p };
+    if (ct) {
+      const text = `${ct.dir === 'reply' ? 'a reply on' : 'a later packet of'} the connection ${protoLabel(ct.conn.orig.proto)} ${tupleText(ct.conn.orig)} that ${ns.name} NATed: conntrack applies its NAT${ct.dir === 'reply' ? ' in reverse' : ''}, the nat table is not consulted`;
+      this.facts.add(text);
+      this.note(text);
+    }
+  }
+
+  /** Ends the current stay; records its NAT as a connection (when delivered or passed on). */
+  confirm(): void {
+    const v = this.visit;
+    this.visit = null;
+    if (!v || v.ct) return;
+    const orig = tupleOf(v.entry);
+    const out = tupleOf(v.last);
+    if (sameTuple(orig, out)) return;
+    this.connections.push({ netns: v.ns.netns, ns: v.ns.name, orig, reply: reverseTuple(out) });
+  }
 
   note(text: string, hop?: ExpectedHop): void {
     if (!this.notes.includes(text)) this.notes.push(text);
@@ -173,12 +228,37 @@ class Walk {
   }
 
   /** Runs a hook and records it on `hop` (rules, guesses). */
-  hook(hop: ExpectedHop | null, ns: NamespaceModel, hook: NfHook, p: PacketState, iif: string | null, oif: string | null, skipNat: boolean): HookResult {
-    const r = runHook({
-      ns, hook, iif, oif, ctState: this.ctState, skipNat,
+  hook(hop: ExpectedHop | null, ns: NamespaceModel, hook: NfHook, p0: PacketState, iif: string | null, oif: string | null, skipNat: boolean): HookResult {
+    const visit = this.visit && this.visit.ns.netns === ns.netns ? this.visit : null;
+    const ct = visit?.ct ?? null;
+    // A known connection: its NAT comes from conntrack (destination in PREROUTING/OUTPUT,
+    // source in POSTROUTING/INPUT), never from the nat table, and it is not new.
+    const ctRule = (from: PacketState, to: PacketState): AppliedRule | null => {
+      if (!ct || sameTuple(tupleOf(from), tupleOf(to))) return null;
+      const host = (a: string, port: number): string => (port === 0 ? a : a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`);
+      const changed = hook === 'PREROUTING' || hook === 'OUTPUT' ? `destination ${host(to.dst, to.dport)}` : `source ${host(to.src, to.sport)}`;
+      return {
+        hook, family: p0.family === 4 ? 'ip' : 'ip6', table: 'nat', chain: 'conntrack', type: 'nat', handle: null,
+        rule: `${ct.dir === 'reply' ? 'reply of' : 'connection'} ${protoLabel(ct.conn.orig.proto)} ${tupleText(ct.conn.orig)}`,
+        verdict: `${ct.dir === 'reply' ? 'reverse NAT' : 'NAT'}: ${changed}`,
+      };
+    };
+    let p = p0;
+    const pre = ct && (hook === 'PREROUTING' || hook === 'OUTPUT') ? applyConnection(ct, 'dst', p0) : null;
+    const preRule = pre ? ctRule(p0, pre) : null;
+    if (pre) p = pre;
+    let r = runHook({
+      ns, hook, iif, oif, ctState: ct ? 'established' : this.ctState, skipNat: skipNat || ct !== null,
       masqueradeSource: (dev) => this.sourceFor(ns, dev, p),
     }, p);
-    if (r.dependsOnCt) this.ctUsed = true;
+    if (r.dependsOnCt && !ct) this.ctUsed = true;
+    if (preRule) r = { ...r, applied: [preRule, ...r.applied] };
+    if (ct && r.verdict === 'accept' && (hook === 'POSTROUTING' || hook === 'INPUT')) {
+      const post = applyConnection(ct, 'src', r.packet);
+      const postRule = ctRule(r.packet, post);
+      if (postRule) r = { ...r, packet: post, applied: [...r.applied, postRule] };
+    }
+    if (visit && r.verdict === 'accept') visit.last = r.packet;
     if (hop) {
       hop.hooks.push(hook);
       // The dropping rule goes on the drop hop (netfilterDrop), not on the hop before it.
@@ -263,6 +343,7 @@ class Walk {
 
   /** A packet sent by a socket in `ns`: route, OUTPUT, (re-route after DNAT), POSTROUTING, transmit. */
   localOut(ns: NamespaceModel, p0: PacketState): End {
+    this.enter(ns, p0);
     let route = this.outputRoute(ns, p0);
     if ('fate' in route) return route;
     // OUTPUT runs before the packet has a device (skb->dev is unset: a drop shows no interface).
@@ -372,6 +453,7 @@ class Walk {
     }
     const recv = this.emit(peerNs, peerIf, peerIf.name, 'recv', p);
     if ('fate' in recv) return recv;
+    this.enter(peerNs, p);
     if (peerIf.master) return this.bridgeIn(peerNs, peerIf, nexthop, p, recv);
     return this.l3In(peerNs, peerIf, p, recv, false);
   }
@@ -515,6 +597,7 @@ class Walk {
   startReceived(ns: NamespaceModel, iif: NetInterface, p: PacketState): End {
     const recv = this.emit(ns, iif, iif.name, 'recv', p);
     if ('fate' in recv) return recv;
+    this.enter(ns, p);
     if (iif.master) return this.bridgeIn(ns, iif, null, p, recv);
     return this.l3In(ns, iif, p, recv, false);
   }
@@ -573,15 +656,17 @@ export function simulatePath(topo: Topology, flow: Flow, opts: SimulateOptions =
     src = chosen ?? anyAddress(ns, dst.family) ?? (dst.family === 4 ? '0.0.0.0' : '::');
   }
   const p: PacketState = { family: dst.family, proto, src, dst: formatAddr(dst), sport, dport };
-  const walk = new Walk(topo, flow.ctState ?? 'new', opts.maxHops ?? 64);
+  const walk = new Walk(topo, flow.ctState ?? 'new', opts.maxHops ?? 64, flow.conntrack ?? null);
   for (const n of notes) walk.note(n);
   const end = iif ? walk.startReceived(ns, iif, p) : walk.localOut(ns, p);
+  // The last stay counts when the packet was delivered there or passed beyond the model.
+  if (end.fate === 'delivered' || end.fate === 'left-model') walk.confirm();
   if (walk.usedCt) {
     walk.note(flow.ctState === 'established'
       ? 'assumed a packet of an established connection: NAT rules not consulted (the reverse mapping is not modelled)'
       : 'assumed the first packet of a new connection (conntrack state new): NAT rules apply');
   }
-  const guess = walk.notes.some((n) => !n.startsWith('assumed the first packet'));
+  const guess = walk.notes.some((n) => !n.startsWith('assumed the first packet') && !walk.facts.has(n));
   return {
     flow: { ns: ns.name, netns: ns.netns, src, dst: p.dst, proto: protoLabel(proto), sport, dport, iif: iif?.name ?? null },
     fate: end.fate,
@@ -590,5 +675,6 @@ export function simulatePath(topo: Topology, flow: Flow, opts: SimulateOptions =
     drop: end.drop ?? null,
     guess,
     notes: walk.notes,
+    connections: walk.connections,
   };
 }

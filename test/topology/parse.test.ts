@@ -160,7 +160,7 @@ describe('nft -j and iptables-save', () => {
       { kind: 'snat', addr: 'fd00::2', port: null },
     ]);
     const mark = t2.find((r) => r.matches.some((m) => m.kind === 'unknown'));
-    expect(mark?.text).toBe('oifname != "lo" meta mark == 1 return');
+    expect(mark?.text).toBe('oifname != "lo" meta mark 1 return');
     expect(nf.chains.find((c) => c.name === 'out')).toMatchObject({ hook: 'output', policy: 'drop', prio: 0 });
   });
 
@@ -179,6 +179,23 @@ describe('nft -j and iptables-save', () => {
     const odd = parseNftRuleset({ nftables: [{ rule: { family: 'ip', table: 't', chain: 'c', expr: [{ queue: { num: 1 } }] } }, { rule: { family: 'weird' } }, 7] }, errors);
     expect(odd.netfilter.rules[0]?.action).toMatchObject({ kind: 'unknown' });
     expect(errors.some((e) => e.startsWith('nft: skipped rule'))).toBe(true);
+  });
+
+  it('should not take a NAT target computed by a map for a fixed one, and print what it cannot evaluate as nft text', () => {
+    // `nft -j list table inet fw3` from a real namespace (nft 1.0.6): maps, vmaps, concatenations, limit.
+    const errors: string[] = [];
+    const { netfilter } = parseNftRuleset(JSON.parse(fixture('fx-nft-maps.json')), errors);
+    expect(errors).toEqual([]);
+    const texts = netfilter.rules.map((r) => r.text);
+    const mapped = netfilter.rules.find((r) => r.text.includes('map @portmap'));
+    expect(mapped?.action).toEqual({ kind: 'unknown', text: 'dnat ip to tcp dport map @portmap' });
+    expect(texts).toContain('ip daddr . tcp dport { 10.99.0.2 . 7779 } drop');
+    expect(texts).toContain('meta iifname vmap { veth-pod9 : drop }');
+    expect(texts).toContain('udp dport 7780 limit rate 10/second drop');
+    expect(texts).toContain('ip saddr 10.99.0.0/28 udp dport 7777 drop');
+    expect(netfilter.rules.find((r) => r.text.startsWith('tcp dport 7001'))?.action).toEqual({ kind: 'redirect', port: 7002 });
+    // No raw JSON leaks into what a user reads.
+    expect(texts.filter((t) => t.includes('{"'))).toEqual([]);
   });
 
   it('should tokenize quoted comments and read NAT targets', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FlowError, simulatePath } from '../../shared/topology/simulate.js';
 import type { ExpectedPath } from '../../shared/topology/simulate.js';
 import { podLab, TopoBuilder } from './builder.js';
+import { ConntrackTable } from '../../shared/topology/conntrack.js';
 
 /** `ns/ifname/event` per hop: the part of a path the kernel's hops are compared on. */
 function spots(p: ExpectedPath): string[] {
@@ -238,6 +239,87 @@ COMMIT
     expect(p.hops[0]?.hooks).toEqual(['OUTPUT', 'POSTROUTING']);
     expect(p.hops[0]?.hook).toBe('OUTPUT');
     expect(p.hops[0]?.dst).toBe('10.244.1.11');
+  });
+});
+
+describe('simulatePath: conntrack (replies and later packets of NATed connections)', () => {
+  const DNAT = `*nat
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -i eth-node -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.244.1.12:80
+COMMIT
+`;
+
+  it('should record the connection a MASQUERADEd packet creates and reverse it for the reply', () => {
+    const t = podLab().iptables('node', MASQ).build();
+    const ct = new ConntrackTable();
+    const out = simulatePath(t, { from: 'pod1', dst: '10.99.0.2', proto: 'udp', sport: 40000, dport: 53, conntrack: ct });
+    expect(out.connections).toEqual([{
+      netns: t.namespaces.find((n) => n.name === 'node')?.netns,
+      ns: 'node',
+      orig: { proto: 17, src: '10.244.1.11', dst: '10.99.0.2', sport: 40000, dport: 53 },
+      reply: { proto: 17, src: '10.99.0.2', dst: '10.99.0.1', sport: 53, dport: 40000 },
+    }]);
+    // Without the connection, the reply to the node's address is the node's.
+    const unknown = simulatePath(t, { from: 'ext', dst: '10.99.0.1', proto: 'udp', sport: 53, dport: 40000, conntrack: ct });
+    expect(unknown.fate).toBe('delivered');
+    expect(unknown.reason).toContain('local to node');
+    for (const c of out.connections) ct.add(c);
+    const reply = simulatePath(t, { from: 'ext', dst: '10.99.0.1', proto: 'udp', sport: 53, dport: 40000, conntrack: ct });
+    expect(reply.fate).toBe('delivered');
+    expect(spots(reply)).toEqual(['ext/eth0/xmit', 'node/eth-node/recv', 'node/br0/xmit', 'node/veth-pod1/xmit', 'pod1/eth0/recv']);
+    expect(reply.hops[1]).toMatchObject({ hook: 'PREROUTING', table: 'nat', dst: '10.99.0.1' });
+    expect(reply.hops[1]?.rules[0]).toMatchObject({ chain: 'conntrack', verdict: 'reverse NAT: destination 10.244.1.11:40000' });
+    expect(reply.hops[2]?.dst).toBe('10.244.1.11');
+    // Knowing the connection is not a guess, and a reply creates no connection of its own.
+    expect(reply.guess).toBe(false);
+    expect(reply.connections).toEqual([]);
+    expect(reply.notes.join('\n')).toContain('a reply on the connection udp 10.244.1.11:40000 > 10.99.0.2:53');
+  });
+
+  it('should rewrite the reply source of a DNAT target back in POSTROUTING, and NAT later packets from conntrack', () => {
+    const t = podLab().iptables('node', DNAT).build();
+    const ct = new ConntrackTable();
+    const syn = simulatePath(t, { from: 'ext', dst: '10.99.0.1', proto: 'tcp', sport: 50000, dport: 8080, conntrack: ct });
+    for (const c of syn.connections) ct.add(c);
+    expect(ct.size).toBe(2);
+    const back = simulatePath(t, { from: 'pod2', dst: '10.99.0.2', proto: 'tcp', sport: 80, dport: 50000, conntrack: ct });
+    expect(back.fate).toBe('delivered');
+    const up = back.hops.find((h) => h.ifname === 'eth-node');
+    expect(up).toMatchObject({ event: 'xmit', hook: 'POSTROUTING', table: 'nat', src: '10.99.0.1', sport: 8080, dst: '10.99.0.2' });
+    const ack = simulatePath(t, { from: 'ext', dst: '10.99.0.1', proto: 'tcp', sport: 50000, dport: 8080, conntrack: ct });
+    expect(spots(ack)).toEqual(spots(syn));
+    expect(ack.hops[1]?.rules[0]).toMatchObject({ chain: 'conntrack', verdict: 'NAT: destination 10.244.1.12:80' });
+    expect(ack.connections).toEqual([]);
+  });
+
+  it('should let conntrack state rules see a known connection as established', () => {
+    const t = podLab().iptables('node', `${MASQ}*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -s 10.244.1.0/24 -j ACCEPT
+COMMIT
+`).build();
+    const ct = new ConntrackTable();
+    const out = simulatePath(t, { from: 'pod1', dst: '10.99.0.2', proto: 'udp', sport: 41000, dport: 53, conntrack: ct });
+    expect(out.fate).toBe('delivered');
+    // Known, the reply is established: the first FORWARD rule accepts it (the policy drops).
+    for (const c of out.connections) ct.add(c);
+    const reply = simulatePath(t, { from: 'ext', dst: '10.99.0.1', proto: 'udp', sport: 53, dport: 41000, conntrack: ct });
+    expect(reply.fate).toBe('delivered');
+    expect(reply.hops.at(-1)).toMatchObject({ ns: 'pod1', event: 'recv', dst: '10.244.1.11' });
+  });
+
+  it('should create no connection for a packet dropped before it left the namespace', () => {
+    const t = podLab().iptables('node', `${MASQ}*filter
+:FORWARD ACCEPT [0:0]
+-A FORWARD -p udp --dport 9999 -j DROP
+COMMIT
+`).build();
+    const p = simulatePath(t, { from: 'pod1', dst: '10.99.0.2', proto: 'udp', sport: 1, dport: 9999, conntrack: new ConntrackTable() });
+    expect(p.fate).toBe('dropped');
+    expect(p.connections).toEqual([]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Topology } from '../../shared/topology/model.js';
 import { diffTopology, TopologyWatcher } from '../../server/topology/watch.js';
 import type { TopologyChange } from '../../server/topology/watch.js';
@@ -55,14 +55,16 @@ describe('TopologyWatcher', () => {
 
   it('should refresh soon for an inode it does not know, and coalesce concurrent refreshes', async () => {
     const t = podLab().build();
+    // Counted when a discovery finishes: a step waits for the one it caused before the next
+    // (on a loaded machine a refresh can outlast a fixed sleep and coalesce with the next).
     let discoveries = 0;
     watcher = new TopologyWatcher({
       pollMs: 60_000,
       refreshMs: 0,
       minGapMs: 0,
       discover: async () => {
-        discoveries++;
         await new Promise((r) => setTimeout(r, 10));
+        discoveries++;
         return t;
       },
       list: async () => [],
@@ -71,18 +73,19 @@ describe('TopologyWatcher', () => {
     const [a, b] = await Promise.all([watcher.refresh(), watcher.refresh()]);
     expect(a).toBe(b);
     const before = discoveries;
+    const quiet = (): Promise<void> => new Promise((r) => setTimeout(r, 100));
     watcher.noteUnknown(t.namespaces[0]?.netns ?? 0);
-    await new Promise((r) => setTimeout(r, 50));
+    await quiet();
     expect(discoveries).toBe(before);
     watcher.noteUnknown(123);
-    await new Promise((r) => setTimeout(r, 50));
+    await vi.waitFor(() => expect(discoveries).toBe(before + 1));
+    await quiet();
     expect(discoveries).toBe(before + 1);
     // A known namespace with an interface the model has not seen (a veth added since).
     watcher.noteUnknown(t.namespaces[0]?.netns ?? 0, 'lo');
-    await new Promise((r) => setTimeout(r, 50));
+    await quiet();
     expect(discoveries).toBe(before + 1);
     watcher.noteUnknown(t.namespaces[0]?.netns ?? 0, 'veth-new');
-    await new Promise((r) => setTimeout(r, 50));
-    expect(discoveries).toBe(before + 2);
+    await vi.waitFor(() => expect(discoveries).toBe(before + 2));
   });
 });

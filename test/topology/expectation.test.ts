@@ -1,0 +1,117 @@
+/**
+ * PathExpectations, what `trace` and the service put on every packet: the expected path and the
+ * divergence, with replies and later packets of NATed connections expected as conntrack
+ * handles them. Observed hops are the ones the kernel showed on the lab (kernel-notes.md).
+ */
+import { describe, expect, it } from 'vitest';
+import type { Hop, Packet } from '../../shared/packet.js';
+import type { HopKind } from '../../shared/hop-event.js';
+import type { Topology } from '../../shared/topology/model.js';
+import { PathExpectations } from '../../shared/expectation.js';
+import { podLab } from './builder.js';
+
+const MASQ = `*nat
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -s 10.244.1.0/24 -o eth-node -j MASQUERADE
+COMMIT
+`;
+
+function inode(t: Topology, name: string): number {
+  const n = t.namespaces.find((x) => x.name === name);
+  if (!n) throw new Error(name);
+  return n.netns;
+}
+
+let clock = 1000;
+function hop(t: Topology, ns: string, ifname: string, event: HopKind, src: string, dst: string, sport: number, dport: number): Hop {
+  clock += 1000;
+  return {
+    t: clock, event, netns: inode(t, ns), ns, ifname, ifindex: 0, src, dst, sport, dport,
+    cpu: 0, len: 29, ipId: 1, tcpFlags: 0, tcpSeq: 0, icmpType: 0, icmpId: 0, nat: null,
+  };
+}
+
+function packet(hops: Hop[]): Packet {
+  const f = hops[0];
+  if (!f) throw new Error('no hops');
+  return {
+    id: `${f.t}-ffff`, proto: 'udp', family: 4, src: f.src, dst: f.dst, sport: f.sport, dport: f.dport,
+    fate: 'delivered', fateBy: 'local-address', drop: null, hops, cloneOf: null,
+  };
+}
+
+/** pod1 → ext through MASQUERADE, as the kernel showed it. */
+function request(t: Topology): Packet {
+  const [a, n, d] = ['10.244.1.11', '10.99.0.1', '10.99.0.2'];
+  return packet([
+    hop(t, 'pod1', 'eth0', 'xmit', a, d, 40000, 7000),
+    hop(t, 'node', 'veth-pod1', 'recv', a, d, 40000, 7000),
+    hop(t, 'node', 'br0', 'recv', a, d, 40000, 7000),
+    hop(t, 'node', 'eth-node', 'xmit', n, d, 40000, 7000),
+    hop(t, 'ext', 'eth0', 'recv', n, d, 40000, 7000),
+  ]);
+}
+
+/** The reply: to the node's address, de-NATed in the node's PREROUTING, bridged to pod1. */
+function reply(t: Topology): Packet {
+  const [a, n, d] = ['10.244.1.11', '10.99.0.1', '10.99.0.2'];
+  return packet([
+    hop(t, 'ext', 'eth0', 'xmit', d, n, 7000, 40000),
+    hop(t, 'node', 'eth-node', 'recv', d, n, 7000, 40000),
+    hop(t, 'node', 'br0', 'xmit', d, a, 7000, 40000),
+    hop(t, 'node', 'veth-pod1', 'xmit', d, a, 7000, 40000),
+    hop(t, 'pod1', 'eth0', 'recv', d, a, 7000, 40000),
+  ]);
+}
+
+describe('PathExpectations', () => {
+  it('should expect the reply of a MASQUERADEd request to be de-NATed back to the pod', () => {
+    const t = podLab().iptables('node', MASQ).build();
+    const x = new PathExpectations(t);
+    const req = x.annotate(request(t));
+    expect(req.divergence).toBeNull();
+    expect(req.expected?.connections).toHaveLength(1);
+    const rep = x.annotate(reply(t));
+    expect(rep.divergence).toBeNull();
+    expect(rep.expected?.fate).toBe('delivered');
+    expect(rep.expected?.hops.at(-1)).toMatchObject({ ns: 'pod1', ifname: 'eth0', event: 'recv', dst: '10.244.1.11' });
+  });
+
+  it('should report a reply whose connection it never saw as leaving the expected path', () => {
+    const t = podLab().iptables('node', MASQ).build();
+    const rep = new PathExpectations(t).annotate(reply(t));
+    expect(rep.expected?.reason).toContain('local to node');
+    expect(rep.divergence?.summary).toContain('left node through br0');
+  });
+
+  it('should keep the connections it knows across a topology change', () => {
+    const t = podLab().iptables('node', MASQ).build();
+    const before = new PathExpectations(t);
+    before.annotate(request(t));
+    const after = before.withTopology(podLab().iptables('node', MASQ).build());
+    expect(after.knownConnections).toBe(2);
+    expect(after.annotate(reply(t)).divergence).toBeNull();
+  });
+
+  it('should re-simulate a reply cached before its connection was known', () => {
+    const t = podLab().iptables('node', MASQ).build();
+    const x = new PathExpectations(t);
+    expect(x.annotate(reply(t)).divergence).not.toBeNull();
+    x.annotate(request(t));
+    expect(x.annotate(reply(t)).divergence).toBeNull();
+  });
+
+  it('should give a packet no expectation, once told, when the simulator fails on the model', () => {
+    const t = podLab().iptables('node', MASQ).build();
+    // A model a broken discovery could produce: the node's routes are not an array.
+    const broken: Topology = { ...t, namespaces: t.namespaces.map((n) => (n.name === 'node' ? { ...n, routes: null as never } : n)) };
+    const errors: string[] = [];
+    const x = new PathExpectations(broken, undefined, (m) => errors.push(m));
+    const a = x.annotate(request(t));
+    const b = x.annotate(request(t));
+    expect(a).toMatchObject({ expected: null, divergence: null });
+    expect(b).toMatchObject({ expected: null, divergence: null });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain('expected path of a packet from netns');
+  });
+});
