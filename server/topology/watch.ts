@@ -27,7 +27,7 @@ export interface TopologyWatcherOptions {
   readonly pollMs?: number;
   /**
    * How often a full discovery runs regardless (default 30000 ms; 0 disables). One discovery
-   * costs ~28 ms of CPU per namespace (3-4 process spawns each), see the issue 3 report.
+   * costs ~27 ms of CPU per namespace (3-4 process spawns each), measured in server/topology/README.md.
    */
   readonly refreshMs?: number;
   /** Shortest gap between two full discoveries triggered by signals (default 500 ms). */
