@@ -2,7 +2,7 @@
  * Load test for the service (bounded in time; not a test): N socket.io clients on one busy
  * session. Reports events/s delivered per client and in total, per-client lag (kernel time of the
  * newest event in a batch → when the client got it; both sides read CLOCK_MONOTONIC), batches
- * dropped for slow clients, and the server's RSS and CPU.
+ * dropped for slow clients, and the server's memory (RSS, JS heap, buffers) and CPU.
  *
  *   npx tsx bench/service-load.ts [--clients 50] [--duration 20] [--source lab|synthetic] [--rate 50000] [--stalled 0]
  *
@@ -97,6 +97,11 @@ async function serverRole(): Promise<void> {
     ...(source ? { source, capabilities: { detectedAt: '', root: true, kernel: '', bpftrace: { version: null }, btf: true, tracefs: null, probes: { tracepoint: { available: true, reason: null }, kprobe: { available: false, reason: null }, kfunc: { available: false, reason: null } }, tracepoints: {}, canTrace: true, problems: [] } } : {}),
   });
   process.stdout.write(`URL ${svc.url}\n`);
+  // The heap as the server sees it (RSS alone mixes in the code, tsx's compiler and freed-but-kept pages).
+  setInterval(() => {
+    const m = process.memoryUsage();
+    process.stdout.write(`MEM ${JSON.stringify({ heapMb: m.heapUsed / 2 ** 20, externalMb: (m.external + m.arrayBuffers) / 2 ** 20 })}\n`);
+  }, 1000).unref();
   const stop = (): void => {
     void svc.close().then(() => process.exit(0));
   };
@@ -132,12 +137,18 @@ async function clientRole(): Promise<void> {
   const durationS = Number(values.duration);
   const self = fileURLToPath(import.meta.url);
   const server = execa(process.execPath, ['--import', 'tsx', self, '--role', 'server', '--source', String(values.source), '--rate', String(values.rate)], { reject: false, stderr: 'inherit' });
+  /** The server's heap and external memory, as it reports them once a second. */
+  const heap: Array<{ heapMb: number; externalMb: number }> = [];
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
+    let rest = '';
     server.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /URL (\S+)/.exec(out);
       if (m?.[1]) resolve(m[1]);
+      const lines = (rest + d.toString()).split('\n');
+      rest = lines.pop() ?? '';
+      for (const l of lines) if (l.startsWith('MEM ')) heap.push(JSON.parse(l.slice(4)) as { heapMb: number; externalMb: number });
     });
     void server.then((r) => reject(new Error(`server exited: ${r.exitCode}`)));
   });
@@ -210,6 +221,7 @@ async function clientRole(): Promise<void> {
   const infoStart = await sessionInfo();
   const t0 = Date.now();
   const base = procStats(serverPid);
+  const heapFrom = heap.length;
   const eventsAtStart = all.map((c) => c.events);
   let maxRss = base.rssMb;
   const samples: Array<{ t: number; rssMb: number }> = [];
@@ -231,12 +243,17 @@ async function clientRole(): Promise<void> {
   const perClientP99 = live.map((c) => percentile([...c.lagsMs].sort((a, b) => a - b), 99)).sort((a, b) => a - b);
   const dropped = live.map((c) => c.stats?.droppedBatches ?? 0);
   // Stalled clients read again: the stats they then get say how many batches were dropped for them.
-  for (const s of sockets.slice(0, stalled)) (s.io.engine.transport as unknown as { ws: { _socket: { resume(): void } } }).ws._socket.resume();
+  // A client stalled past socket.io's heartbeat (ping every 25 s, 20 s to answer) has been
+  // disconnected by the server, which then keeps nothing for it: counted apart.
+  const stalledSockets = sockets.slice(0, stalled);
+  const disconnected = stalledSockets.filter((s) => !s.connected || !(s.io.engine.transport as unknown as { ws: unknown }).ws).length;
+  for (const s of stalledSockets) (s.io.engine.transport as unknown as { ws: { _socket: { resume(): void } } | null }).ws?._socket.resume();
+  const stillThere = all.slice(0, stalled).filter((_c, i) => stalledSockets[i]?.connected === true);
   const settle = Date.now() + 10_000;
-  while (stalled > 0 && Date.now() < settle && !all.slice(0, stalled).every((c) => c.stats && c.stats.seq === c.lastSeq && c.stats.queuedBatches === 0)) {
+  while (stillThere.length > 0 && Date.now() < settle && !stillThere.every((c) => c.stats && c.stats.seq === c.lastSeq && c.stats.queuedBatches === 0)) {
     await new Promise((r) => setTimeout(r, 200));
   }
-  const stalledDropped = all.slice(0, stalled).map((c) => c.stats?.droppedBatches ?? 0);
+  const stalledDropped = stillThere.map((c) => c.stats?.droppedBatches ?? 0);
   const hz = 100;
   const report = {
     source: values.source,
@@ -250,8 +267,13 @@ async function clientRole(): Promise<void> {
     lagMs: { p50: +percentile(lags, 50).toFixed(1), p90: +percentile(lags, 90).toFixed(1), p99: +percentile(lags, 99).toFixed(1), max: +(lags.at(-1) ?? NaN).toFixed(1), worstClientP99: +(perClientP99.at(-1) ?? NaN).toFixed(1) },
     droppedBatches: { total: dropped.reduce((a, b) => a + b, 0), clientsWithDrops: dropped.filter((d) => d > 0).length, seqGapsSeen: live.reduce((a, c) => a + c.gaps, 0) },
     stalledClients: stalled,
-    stalledDroppedBatches: { min: Math.min(...stalledDropped), max: Math.max(...stalledDropped), seqGapsSeen: all.slice(0, stalled).reduce((a, c) => a + c.gaps, 0) },
-    server: { rssMbStart: Math.round(base.rssMb), rssMbMax: Math.round(maxRss), rssMbEnd: Math.round(after.rssMb), cpuPercent: Math.round(((after.cpuTicks - base.cpuTicks) / hz / elapsed) * 100) },
+    stalledDisconnectedByHeartbeat: disconnected,
+    stalledDroppedBatches: { min: Math.min(...stalledDropped), max: Math.max(...stalledDropped), seqGapsSeen: stillThere.reduce((a, c) => a + c.gaps, 0) },
+    server: {
+      rssMbStart: Math.round(base.rssMb), rssMbMax: Math.round(maxRss), rssMbEnd: Math.round(after.rssMb), cpuPercent: Math.round(((after.cpuTicks - base.cpuTicks) / hz / elapsed) * 100),
+      heapMbStart: Math.round(heap[heapFrom - 1]?.heapMb ?? NaN), heapMbMax: Math.round(Math.max(...heap.slice(heapFrom).map((h) => h.heapMb))),
+      externalMbMax: Math.round(Math.max(...heap.slice(heapFrom).map((h) => h.externalMb))),
+    },
     rssSamples: samples,
   };
 
@@ -274,8 +296,8 @@ async function clientRole(): Promise<void> {
     `  source:     behind the kernel by p50 ${r.sourceLagMs.p50} ms, max ${r.sourceLagMs.max} ms (sampled once a second when batches reach the server)`,
     `  lag:        p50 ${r.lagMs.p50} ms, p90 ${r.lagMs.p90} ms, p99 ${r.lagMs.p99} ms, max ${r.lagMs.max} ms; worst client p99 ${r.lagMs.worstClientP99} ms`,
     `  dropped:    ${r.droppedBatches.total} batches for ${r.droppedBatches.clientsWithDrops} slow clients (seq gaps seen: ${r.droppedBatches.seqGapsSeen})`,
-    ...(r.stalledClients ? [`  stalled:    ${r.stalledClients} clients lost ${r.stalledDroppedBatches.min}–${r.stalledDroppedBatches.max} batches each (told by stats; seq gaps they saw: ${r.stalledDroppedBatches.seqGapsSeen} in total)`] : []),
-    `  server:     RSS ${r.server.rssMbStart} → max ${r.server.rssMbMax} → ${r.server.rssMbEnd} MB; CPU ${r.server.cpuPercent}% of one core`,
+    ...(r.stalledClients ? [`  stalled:    ${r.stalledClients} clients${r.stalledDisconnectedByHeartbeat ? ` (${r.stalledDisconnectedByHeartbeat} disconnected by the heartbeat)` : ''} lost ${r.stalledDroppedBatches.min}–${r.stalledDroppedBatches.max} batches each (told by stats; seq gaps they saw: ${r.stalledDroppedBatches.seqGapsSeen} in total)`] : []),
+    `  server:     RSS ${r.server.rssMbStart} → max ${r.server.rssMbMax} → ${r.server.rssMbEnd} MB (JS heap ${r.server.heapMbStart} → max ${r.server.heapMbMax} MB, buffers max ${r.server.externalMbMax} MB); CPU ${r.server.cpuPercent}% of one core`,
     '',
   ].join('\n'));
 }

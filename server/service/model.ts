@@ -23,24 +23,73 @@ export interface ServiceModel {
   close(): void;
 }
 
+/**
+ * Tells the watcher about a hop's namespace or interface the model does not know, once per
+ * `quietMs` for each. A namespace that discovery cannot see (held open only by a socket or a BPF
+ * link, or gone by the time discovery runs) would otherwise ask for a full discovery at every hop:
+ * twice a second, 3-4 process spawns per namespace of the host each time. With a synthetic source
+ * (namespaces that do not exist) that was a fifth of the service's CPU in bench/service-load.ts.
+ * New namespaces do not wait for this: the watcher sees the set of namespaces change on its own.
+ */
+export class UnknownHopNotes {
+  /** `netns` and `netns|ifname` of the current model; null before the first. */
+  private known: Set<string> | null = null;
+  /** Unknown keys → when they were last passed on. */
+  private readonly noted = new Map<string, number>();
+
+  constructor(
+    private readonly note: (netns: number, ifname: string) => void,
+    private readonly quietMs = 30_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The model changed: what it knows now. */
+  learn(topology: Topology): void {
+    const known = new Set<string>();
+    for (const ns of topology.namespaces) {
+      known.add(String(ns.netns));
+      for (const i of ns.interfaces) known.add(`${ns.netns}|${i.name}`);
+    }
+    this.known = known;
+    for (const key of this.noted.keys()) if (known.has(key)) this.noted.delete(key);
+  }
+
+  hop(netns: number, ifname: string): void {
+    // Before the first model nothing is known yet, and the first discovery is under way.
+    if (!this.known || netns === 0) return;
+    const key = ifname === '' ? String(netns) : `${netns}|${ifname}`;
+    if (this.known.has(key)) return;
+    const t = this.now();
+    const last = this.noted.get(key);
+    if (last !== undefined && t - last < this.quietMs) return;
+    // A flood of distinct unknowns (fake or churning namespaces) must not grow this without bound.
+    if (this.noted.size >= 10_000) this.noted.clear();
+    this.noted.set(key, t);
+    this.note(netns, ifname);
+  }
+}
+
 /** A model that follows the host. Starts discovering at once; callers never wait for it except /api/topology. */
 export function watchedModel(log: (line: string) => void): ServiceModel {
   const watcher = new TopologyWatcher();
+  const unknown = new UnknownHopNotes((netns, ifname) => watcher.noteUnknown(netns, ifname));
   let expectations: PathExpectations | null = null;
   const first = watcher.start().then((t) => {
     expectations = new PathExpectations(t);
+    unknown.learn(t);
     return t;
   });
   first.catch((err: unknown) => log(`topology discovery failed: ${(err as Error).message}`));
-  watcher.on('change', (c) => { expectations = new PathExpectations(c.topology); });
-  // Listeners (the live stream) are many sockets behind one listener: no max-listeners warning.
-  watcher.setMaxListeners(0);
+  watcher.on('change', (c) => {
+    expectations = new PathExpectations(c.topology);
+    unknown.learn(c.topology);
+  });
   watcher.on('error', (err) => log(`topology discovery: ${err.message}`));
   return {
     topology: () => (watcher.current ? Promise.resolve(watcher.current) : first),
     isLocal: (netns, addr) => expectations?.isLocal(netns, addr) ?? false,
     annotate: (p) => expectations?.annotate(p) ?? p,
-    noteHop: (ev) => watcher.noteUnknown(ev.netns, ev.ifname),
+    noteHop: (ev) => unknown.hop(ev.netns, ev.ifname),
     onChange: (listener) => {
       watcher.on('change', listener);
       return () => watcher.off('change', listener);
