@@ -11,12 +11,12 @@ function onOff(v: boolean | null): string {
 
 function ifaceLine(ns: NamespaceModel, i: NetInterface, byInode: ReadonlyMap<number, string>): string {
   const state = i.up ? (i.carrier ? 'up' : 'up, no carrier') : 'down';
-  const parts = [`${i.name} (${i.kind}, ${state}, mtu ${i.mtu}${i.mac && i.kind !== 'loopback' ? `, ${i.mac}` : ''})`];
+  const parts = [`${i.name} (#${i.ifindex}, ${i.kind}, ${state}, mtu ${i.mtu}${i.mac && i.kind !== 'loopback' ? `, ${i.mac}` : ''})`];
   const addrs = i.addrs.filter((a) => !a.toLowerCase().startsWith('fe80:'));
   if (addrs.length > 0) parts.push(addrs.join(' '));
   if (i.peer) {
     const where = i.peer.netns === ns.netns ? '' : `${byInode.get(i.peer.netns) ?? `netns ${i.peer.netns}`}:`;
-    parts.push(`<-> ${where}${i.peer.name}`);
+    parts.push(`<-> ${where}${i.peer.name} #${i.peer.ifindex}`);
   } else if (i.kind === 'veth') {
     parts.push('<-> (peer unknown)');
   }

@@ -19,6 +19,7 @@ import { runPathCommand } from '../../server/commands/path.js';
 import { runTopologyCommand } from '../../server/commands/topology.js';
 import { discoverTopology } from '../../server/topology/discover.js';
 import { listNamespaces } from '../../server/topology/namespaces.js';
+import { runInNamespace } from '../../server/topology/exec.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -158,8 +159,8 @@ describe.skipIf(!isRoot)('topology and path on real namespaces (root)', () => {
   it('should print a readable tree with links', async () => {
     const r = await capture(runTopologyCommand, ['--ns', NS.node]);
     expect(r.code).toBe(0);
-    expect(r.out).toContain(`port veth-pod1 (veth, up`);
-    expect(r.out).toContain(`<-> ${NS.pod1}:eth0`);
+    expect(r.out).toMatch(/port veth-pod1 \(#\d+, veth, up/);
+    expect(r.out).toMatch(new RegExp(`<-> ${NS.pod1}:eth0 #\\d+`));
     expect(r.out).toContain('-j MASQUERADE');
   });
 
@@ -213,6 +214,59 @@ describe.skipIf(!isRoot)('topology and path on real namespaces (root)', () => {
     const t = await discoverTopology({ namespaces: [...list.filter((n) => Object.values(NS).includes(n.name)), ghost] });
     expect(t.namespaces.map((n) => n.name).sort()).toEqual(Object.values(NS).sort());
     expect(t.errors.join('\n')).toContain(`${P}-ghost`);
+  });
+
+  it('should keep the rules of an nft ruleset it does not fully understand, mark them, and say the path guessed', async () => {
+    const table = `ht${P.slice(3)}`;
+    await sh('ip', 'netns', 'exec', NS.node, 'nft', 'add', 'table', 'inet', table);
+    try {
+      await sh('ip', 'netns', 'exec', NS.node, 'nft', 'add', 'map', 'inet', table, 'ports', '{ type inet_service : ipv4_addr; }');
+      await sh('ip', 'netns', 'exec', NS.node, 'nft', 'add', 'chain', 'inet', table, 'forwardc', '{ type filter hook forward priority 10; }');
+      await sh('ip', 'netns', 'exec', NS.node, 'nft', 'add', 'rule', 'inet', table, 'forwardc', 'meta', 'mark', '0x7', 'drop');
+      await sh('ip', 'netns', 'exec', NS.node, 'nft', 'add', 'rule', 'inet', table, 'forwardc', 'iifname', 'vmap', '{ "nope0" : drop }');
+      await sh('ip', 'netns', 'exec', NS.node, 'nft', 'add', 'chain', 'inet', table, 'prec', '{ type nat hook prerouting priority -110; }');
+      await sh('ip', 'netns', 'exec', NS.node, 'nft', 'add', 'rule', 'inet', table, 'prec', 'dnat', 'ip', 'to', 'tcp', 'dport', 'map', `@ports`);
+      const r = await capture(runTopologyCommand, ['--json', '--ns', NS.node]);
+      expect(r.code).toBe(0);
+      const node = (JSON.parse(r.out) as Topology).namespaces[0];
+      const mine = node?.netfilter.rules.filter((x) => x.table === table) ?? [];
+      expect(mine.map((x) => x.text)).toEqual(['meta mark 7 drop', 'meta iifname vmap { nope0 : drop }', 'dnat ip to tcp dport map @ports']);
+      expect(mine.map((x) => x.action.kind)).toEqual(['drop', 'unknown', 'unknown']);
+      expect(mine[0]?.matches).toEqual([{ kind: 'unknown', text: 'meta mark 7' }]);
+      // The iptables rules around them are still read in full.
+      expect(node?.netfilter.rules.some((x) => x.action.kind === 'masquerade')).toBe(true);
+      const p = await path('--from', NS.ext, '--dst', '10.253.9.1', '--proto', 'tcp', '--sport', '5000', '--dport', '8080');
+      expect(p.fate).toBe('delivered');
+      expect(p.hops.at(-1)).toMatchObject({ ns: NS.pod2, dport: 80 });
+      expect(p.guess).toBe(true);
+      expect(p.notes.join('\n')).toContain('"dnat ip to tcp dport map @ports"');
+      expect(p.notes.join('\n')).toContain('"meta mark 7 drop" uses meta mark 7, which the model does not evaluate');
+    } finally {
+      await sh('ip', 'netns', 'exec', NS.node, 'nft', 'delete', 'table', 'inet', table);
+    }
+  });
+
+  it('should drop a namespace deleted while discovery runs and keep the others', async () => {
+    const doomed = `${P}-gone`;
+    await sh('ip', 'netns', 'add', doomed);
+    const list = (await listNamespaces()).filter((n) => n.name === doomed || n.name === NS.pod1);
+    expect(list).toHaveLength(2);
+    let deleted = false;
+    // The real commands, but the namespace goes away right before the first one meant for it.
+    const t = await discoverTopology({
+      namespaces: list,
+      run: async (nsPath, argv, input) => {
+        if (nsPath === `/run/netns/${doomed}` && !deleted) {
+          deleted = true;
+          await sh('ip', 'netns', 'del', doomed);
+        }
+        return runInNamespace(nsPath, argv, input);
+      },
+    });
+    expect(deleted).toBe(true);
+    expect(t.namespaces.map((n) => n.name)).toEqual([NS.pod1]);
+    expect(t.errors.join('\n')).toContain(`namespace ${doomed}`);
+    expect(t.errors.join('\n')).toContain('vanished during discovery');
   });
 
   describe('against the kernel', () => {
