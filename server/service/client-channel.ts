@@ -107,11 +107,17 @@ export class ClientChannel {
   }
 
   sendTopology(msg: TopologyMessage): void {
-    // A topology message is a full snapshot: a newer one replaces any still waiting.
+    // A topology message is a full snapshot: a newer one replaces any still waiting, keeping the
+    // waiting one's model when the newer carries names only (the model is still the latest).
     const before = this.queue.length;
-    this.queue = this.queue.filter((o) => o.kind !== 'topology');
+    let model: Pick<TopologyMessage, 'model' | 'changes'> = {};
+    this.queue = this.queue.filter((o) => {
+      if (o.kind !== 'topology') return true;
+      if (o.msg.model) model = { model: o.msg.model, ...(o.msg.changes ? { changes: o.msg.changes } : {}) };
+      return false;
+    });
     this.queuedControl -= before - this.queue.length;
-    this.pushControl({ kind: 'topology', msg });
+    this.pushControl({ kind: 'topology', msg: msg.model ? msg : { ...msg, ...model } });
   }
 
   /** Stats carry the session's sample rate beside StreamStats (shared/api-types.ts SampledStats). */
