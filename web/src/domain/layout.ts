@@ -46,7 +46,7 @@ export interface PlacedGraph {
 }
 
 // Sizes follow the drawing's fonts: 11px monospace for interface text, 12px for namespace names.
-const MONO_CH = 6.7;
+export const MONO_CH = 6.7;
 const LABEL_CH = 7.4;
 export const IFACE_LINE = 14;
 export const NS_HEADER = 30;

@@ -49,4 +49,20 @@ describe('PacketDetail', () => {
     expect(natRow?.find('.before').text()).toContain('10.244.1.');
     expect(natRow?.find('.badge.nat').text()).toBe('SNAT');
   });
+
+  it('should not say "matches" when the model found no way through but the packet went on', () => {
+    const topo = demoRecording().topology;
+    if (!topo) throw new Error('fixture without topology');
+    // The model as if pod1's routes were added after discovery: it sees no route out of pod1.
+    const stale = { ...topo, namespaces: topo.namespaces.map((n) => (n.netns === demoNetns('pod1') ? { ...n, routes: [] } : n)) };
+    const p = packets().find((x) => x.hops[0]?.netns === demoNetns('pod1') && x.fate === 'delivered' && x.hops.length > 2);
+    if (!p) throw new Error('no delivered packet from pod1');
+    const v = expectedFor(p, stale);
+    expect(v.path?.fate).toBe('unreachable');
+    const w = mount(PacketDetail, { props: { detail: { n: 1, packet: p }, expected: v, nsName } });
+    expect(w.text()).not.toContain('Matches the expected path');
+    const says = w.find('[data-testid="model-stuck"]');
+    expect(says.text()).toContain('unreachable');
+    expect(says.text()).toContain(`${p.hops.length} hops`);
+  });
 });
