@@ -49,7 +49,10 @@ export function toApiError(err: unknown, log?: (line: string) => void): ApiError
   // body-parser's errors carry a status and a type; their messages are safe to show.
   const e = err as { status?: unknown; type?: unknown; message?: unknown };
   if (typeof e.status === 'number' && typeof e.type === 'string') {
-    if (e.type === 'entity.too.large') return new ApiError(413, 'payload-too-large', 'the request body is too large');
+    if (e.type === 'entity.too.large') {
+      const limit = (err as { limit?: unknown }).limit;
+      return new ApiError(413, 'payload-too-large', `the request body is too large${typeof limit === 'number' ? ` (at most ${Math.round(limit / 1024)} KiB)` : ''}`);
+    }
     if (e.type === 'entity.parse.failed') {
       // Strict parsing refuses valid JSON that is not an object or array (null, "x", 5) with the
       // same error type: say which mistake it was.

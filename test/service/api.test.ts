@@ -152,7 +152,7 @@ describe('service REST API', () => {
     expect(text.body.error.message).toMatch(/Content-Type: application\/json/);
     const big = await postJson<ApiErrorBody>(svc.url, '/api/sessions', { filter: 'x'.repeat(20_000) });
     expect(big.status).toBe(413);
-    expect(big.body.error.code).toBe('payload-too-large');
+    expect(big.body.error).toEqual({ code: 'payload-too-large', message: 'the request body is too large (at most 16 KiB)' });
     // Valid JSON that is not an object says so, rather than "not valid JSON".
     for (const body of ['null', '"udp"', '5']) {
       const r = await api<ApiErrorBody>(svc.url, '/api/sessions', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
