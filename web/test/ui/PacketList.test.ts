@@ -80,7 +80,7 @@ describe('PacketList', () => {
     });
     const chips = w.find('[data-testid="packet-row"]').findAll('.chip');
     expect(chips.map((c) => c.text())).toEqual(['pod1', 'node', 'ext']);
-    expect(chips.map((c) => c.attributes('title'))).toEqual(['htdemo-pod1', 'htdemo-node', 'htdemo-ext: dropped here (NETFILTER_DROP)']);
+    expect(chips.map((c) => c.attributes('title'))).toEqual(['htdemo-pod1', 'htdemo-node', 'htdemo-ext']);
   });
 
   it('should keep the picked row in place when a packet that started earlier is listed above it', async () => {
