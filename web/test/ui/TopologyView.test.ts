@@ -48,6 +48,28 @@ describe('TopologyView', () => {
     expect(w.find(`[data-netns="${demoNetns('node')}"] .drop-badge`).text()).toContain('6');
   });
 
+  it('should label packets/s on veth pairs only, no two labels on top of each other', async () => {
+    const topo = demoRecording().topology;
+    if (!topo) throw new Error('fixture without topology');
+    // Traffic on every interface of every namespace: bridge ports too.
+    const rates = topo.namespaces.flatMap((n) => n.interfaces.map((i) => [n.netns, i.ifindex, 5] as const));
+    const w = mount(TopologyView, { props: props({ ifaceRates: rates }) });
+    await settle();
+    expect(w.findAll('.link.port [data-testid="link-rate"]')).toHaveLength(0);
+    const at = w.findAll('[data-testid="link-rate"]').map((g) => {
+      const m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(g.attributes('transform') ?? '');
+      return { x: Number(m?.[1]), y: Number(m?.[2]) };
+    });
+    expect(at).toHaveLength(3);
+    for (let i = 0; i < at.length; i++) {
+      for (let j = i + 1; j < at.length; j++) {
+        const a = at[i] as { x: number; y: number };
+        const b = at[j] as { x: number; y: number };
+        expect(Math.abs(a.x - b.x) >= 44 || Math.abs(a.y - b.y) >= 15).toBe(true);
+      }
+    }
+  });
+
   it('should stay readable at 80 namespaces by grouping pods', async () => {
     const w = mount(TopologyView, { props: props({ topology: syntheticTopology(4, 20) }) });
     await settle();
