@@ -1,14 +1,15 @@
 /**
  * One full discovery of the host's topology. Per namespace: one `ip -j -d -batch` (links,
- * addresses, nsids, routes of both families, IPv4 policy rules, forwarding switches), `ip -6`
- * for IPv6 policy rules, `nft -j list ruleset`; `sysctl` only where there are bridges
- * (br_netfilter), and iptables-save only when nft shows iptables-nft rules whose arguments it
+ * addresses, nsids, routes of both families, IPv4 policy rules, forwarding switches,
+ * neighbours), `ip -6` for IPv6 policy rules, `nft -j list ruleset`; `sysctl` (br_netfilter)
+ * and `bridge -j fdb show` only where there are bridges, and iptables-save only when nft shows
+ * iptables-nft rules whose arguments it
  * cannot print. Whatever fails is listed in `errors`; discovery never throws.
  */
 import { stat, readlink } from 'node:fs/promises';
-import type { IpFamily, NamespaceModel, Netfilter, Topology } from '../../shared/topology/model.js';
+import type { FdbEntry, IpFamily, NamespaceModel, Netfilter, Topology } from '../../shared/topology/model.js';
 import { EMPTY_NETFILTER } from '../../shared/topology/model.js';
-import { parseInterfaces, parseNetconf, parsePolicyRules, parseRoutes, parseSysctl, splitJsonDocuments } from '../../shared/topology/parse-iproute.js';
+import { parseFdb, parseInterfaces, parseNeighbours, parseNetconf, parsePolicyRules, parseRoutes, parseSysctl, splitJsonDocuments } from '../../shared/topology/parse-iproute.js';
 import { parseNftRuleset } from '../../shared/topology/parse-nft.js';
 import { mergeIptables, parseIptablesSave } from '../../shared/topology/parse-iptables.js';
 import { resolvePeers } from '../../shared/topology/peers.js';
@@ -93,7 +94,7 @@ async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): 
   // Spawns are the cost of discovery: everything iproute2 can tell comes from one batch (routes
   // of both families in one dump, forwarding from netconf); only IPv6 policy rules need -6.
   const [links, v6, netfilter] = await Promise.all([
-    readIpBatch(run, path, null, ['addr show', 'netns list-id', 'route show table all', 'rule show', 'netconf show'], errors),
+    readIpBatch(run, path, null, ['addr show', 'netns list-id', 'route show table all', 'rule show', 'netconf show', 'neigh show'], errors),
     readIpBatch(run, path, 6, ['rule show'], errors),
     readNetfilter(run, path, errors),
   ]);
@@ -110,11 +111,23 @@ async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): 
   const routes = parseRoutes(docOrError(links, 2) ?? [], 'both', errors);
   const rules = [...parsePolicyRules(docOrError(links, 3) ?? [], 4, errors), ...parsePolicyRules(docOrError(v6, 0) ?? [], 6, errors)];
   const forwarding = parseNetconf(docOrError(links, 4));
+  const neighbours = parseNeighbours(docOrError(links, 5) ?? [], errors);
   if (forwarding.ipv4 === null && interfaces.length > 0) errors.push('ip netconf: no forwarding switch for "all"');
   // br_netfilter's switches are sysctls only (no netlink view); they matter only where bridges are.
   let bridgeNfCall = { ipv4: false, ipv6: false };
+  let fdb: FdbEntry[] = [];
   if (interfaces.some((i) => i.kind === 'bridge')) {
-    const sysctl = await run(path, ['sysctl', '-e', ...BRIDGE_SYSCTLS]);
+    // Which port each MAC was learned on: how the simulator bridges towards a far side it does
+    // not model (a physical port, a port to another host).
+    const [sysctl, fdbOut] = await Promise.all([run(path, ['sysctl', '-e', ...BRIDGE_SYSCTLS]), run(path, ['bridge', '-j', 'fdb', 'show'])]);
+    if (!fdbOut.ok) errors.push(firstError('bridge -j fdb show', fdbOut.error));
+    else {
+      try {
+        fdb = parseFdb(JSON.parse(fdbOut.stdout.trim() === '' ? '[]' : fdbOut.stdout), errors);
+      } catch (e) {
+        errors.push(`bridge -j fdb show: unparsable JSON (${e instanceof Error ? e.message : String(e)})`);
+      }
+    }
     const sc = parseSysctl(sysctl.stdout);
     if (!sysctl.ok && sc.size === 0) errors.push(firstError('sysctl', sysctl.error));
     bridgeNfCall = {
@@ -133,6 +146,8 @@ async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): 
     forwarding,
     bridgeNfCall,
     netfilter: netfilter.nf,
+    neighbours,
+    fdb,
     errors,
   };
   return { model, nsidNames, readSomething: interfaces.length > 0 };

@@ -41,8 +41,30 @@ export interface NamespaceModel {
   /** net.bridge.bridge-nf-call-ip(6)tables: bridged frames traverse the ip/ip6 hooks (br_netfilter). */
   readonly bridgeNfCall: { readonly ipv4: boolean; readonly ipv6: boolean };
   readonly netfilter: Netfilter;
+  /** The neighbour (ARP/NDP) table, `ip -j neigh show`: which MAC an address had here lately. */
+  readonly neighbours?: readonly Neighbour[];
+  /** Bridge forwarding databases, `bridge -j fdb show` (namespaces with bridges only): which port a MAC was learned on. */
+  readonly fdb?: readonly FdbEntry[];
   /** What could not be read or understood in this namespace. The rest of the entry is still valid. */
   readonly errors: readonly string[];
+}
+
+export interface Neighbour {
+  readonly addr: string;
+  readonly dev: string;
+  /** null while unresolved (INCOMPLETE, FAILED). */
+  readonly mac: string | null;
+  /** The kernel's NUD states: REACHABLE, STALE, PERMANENT, FAILED... */
+  readonly state: readonly string[];
+}
+
+export interface FdbEntry {
+  readonly mac: string;
+  /** The bridge port the MAC is behind. */
+  readonly port: string;
+  readonly bridge: string;
+  /** A permanent entry: one of the bridge's own addresses (not learned from traffic). */
+  readonly permanent: boolean;
 }
 
 export interface PeerRef {

@@ -3,7 +3,7 @@
  * `ip -j rule show`, iproute2 6.1) to model types. Unknown fields are ignored; entries that
  * cannot be read are reported through `errors` and skipped, never thrown.
  */
-import type { IpFamily, NetInterface, PolicyRule, Route, RouteType } from './model.js';
+import type { FdbEntry, IpFamily, Neighbour, NetInterface, PolicyRule, Route, RouteType } from './model.js';
 import { parsePrefix } from './ip.js';
 
 type Json = Record<string, unknown>;
@@ -181,6 +181,13 @@ export function parseRoutes(json: unknown, family: IpFamily | 'both', errors: st
   return out;
 }
 
+/** A rule selector as a CIDR; iproute2 leaves out the length of a single address. */
+function selector(addr: string | null, len: number | null, family: IpFamily): string | null {
+  if (addr === null || addr === 'all') return null;
+  if (addr.includes('/')) return addr;
+  return `${addr}/${len ?? (family === 4 ? 32 : 128)}`;
+}
+
 /** Policy rules from `ip -j -4|-6 rule show`. */
 export function parsePolicyRules(json: unknown, family: IpFamily, errors: string[]): PolicyRule[] {
   if (!Array.isArray(json)) {
@@ -207,13 +214,52 @@ export function parsePolicyRules(json: unknown, family: IpFamily, errors: string
       priority,
       action,
       table: r.table === undefined ? null : String(r.table),
-      src: src === null || src === 'all' ? null : `${src}${srclen !== null ? `/${srclen}` : ''}`,
-      dst: dst === null || dst === 'all' ? null : `${dst}${dstlen !== null ? `/${dstlen}` : ''}`,
+      src: selector(src, srclen, family),
+      dst: selector(dst, dstlen, family),
       iif: str(r.iif),
       oif: str(r.oif),
       invert: 'not' in r,
       unsupported,
     });
+  }
+  return out;
+}
+
+/** The neighbour table from `ip -j neigh show` (both families). */
+export function parseNeighbours(json: unknown, errors: string[]): Neighbour[] {
+  if (!Array.isArray(json)) {
+    errors.push('ip neigh: output is not a JSON array');
+    return [];
+  }
+  const out: Neighbour[] = [];
+  for (const n of json) {
+    if (!isObj(n)) continue;
+    const addr = str(n.dst);
+    const dev = str(n.dev);
+    if (addr === null || dev === null) continue;
+    const state = Array.isArray(n.state) ? n.state.filter((x): x is string => typeof x === 'string') : [];
+    out.push({ addr, dev, mac: str(n.lladdr), state });
+  }
+  return out;
+}
+
+/**
+ * Bridge forwarding database entries from `bridge -j fdb show`: only those of a bridge
+ * (`master`), not the ports' own multicast filters (`self`).
+ */
+export function parseFdb(json: unknown, errors: string[]): FdbEntry[] {
+  if (!Array.isArray(json)) {
+    errors.push('bridge fdb: output is not a JSON array');
+    return [];
+  }
+  const out: FdbEntry[] = [];
+  for (const e of json) {
+    if (!isObj(e)) continue;
+    const mac = str(e.mac);
+    const port = str(e.ifname);
+    const bridge = str(e.master);
+    if (mac === null || port === null || bridge === null) continue;
+    out.push({ mac: mac.toLowerCase(), port, bridge, permanent: e.state === 'permanent' });
   }
   return out;
 }

@@ -485,7 +485,37 @@ class Walk {
       if (r === true) return port;
       if (r === 'outside') outside = true;
     }
-    return outside ? 'outside' : null;
+    if (!outside) return null;
+    // The owner is not in the model: the bridge's forwarding database may still say which port
+    // its MAC was learned on (a physical port, a tunnel to another host).
+    return this.learnedPort(ns, br, addr, except) ?? 'outside';
+  }
+
+  /** The port of `br` whose forwarding-database entry holds the MAC the neighbour tables give `addr`. */
+  private learnedPort(ns: NamespaceModel, br: NetInterface, addr: string, except: NetInterface | null): NetInterface | null {
+    const a = parseAddr(addr);
+    if (!a || !ns.fdb || ns.fdb.length === 0) return null;
+    // Only this bridge's layer 2 domain: its namespace and those behind its veth ports (labs
+    // elsewhere on the host may reuse the same addresses).
+    const domain = [ns, ...ns.interfaces.filter((i) => i.master === br.name && i.peer).flatMap((i) => {
+      const other = i.peer ? this.nsByInode(i.peer.netns) : null;
+      return other ? [other] : [];
+    })];
+    let mac: string | null = null;
+    for (const n of domain) {
+      const hit = (n.neighbours ?? []).find((e) => e.mac !== null && !e.state.includes('FAILED') && !e.state.includes('INCOMPLETE') &&
+        parseAddr(e.addr)?.value === a.value && parseAddr(e.addr)?.family === a.family);
+      if (hit?.mac) {
+        mac = hit.mac.toLowerCase();
+        break;
+      }
+    }
+    if (mac === null) return null;
+    const entry = ns.fdb.find((e) => e.bridge === br.name && e.mac === mac && !e.permanent);
+    const port = entry ? ns.interfaces.find((i) => i.name === entry.port && i.master === br.name) ?? null : null;
+    if (!port || port === except) return null;
+    this.note(`${br.name} in ${ns.name} forwards to ${port.name}: its forwarding database learned ${mac} (${addr} in the neighbour table) there; what is beyond ${port.name} is not modelled`);
+    return port;
   }
 
   /** A frame arrived on bridge port `port` (recv hop already emitted). */

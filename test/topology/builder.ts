@@ -3,7 +3,7 @@
  * (connected and local routes added the way the kernel adds them), and netfilter rules written
  * as iptables-save text or nft JSON.
  */
-import type { IpFamily, NamespaceModel, NetInterface, Netfilter, NfChain, NfRule, PolicyRule, Route, Topology } from '../../shared/topology/model.js';
+import type { FdbEntry, IpFamily, Neighbour, NamespaceModel, NetInterface, Netfilter, NfChain, NfRule, PolicyRule, Route, Topology } from '../../shared/topology/model.js';
 import { cidrAddress, formatAddr, parsePrefix } from '../../shared/topology/ip.js';
 import { netfilterFromIptablesSave } from '../../shared/topology/parse-iptables.js';
 import { parseNftRuleset } from '../../shared/topology/parse-nft.js';
@@ -18,6 +18,8 @@ interface MNs {
   bridgeNfCall: { ipv4: boolean; ipv6: boolean };
   chains: NfChain[];
   nfRules: NfRule[];
+  neighbours: Neighbour[];
+  fdb: FdbEntry[];
 }
 
 export class TopoBuilder {
@@ -35,6 +37,8 @@ export class TopoBuilder {
       bridgeNfCall: { ipv4: opts.bridgeNf ?? false, ipv6: opts.bridgeNf ?? false },
       chains: [],
       nfRules: [],
+      neighbours: [],
+      fdb: [],
     });
     this.iface(name, 'lo', 'loopback', ['127.0.0.1/8', '::1/128']);
     return this;
@@ -52,6 +56,18 @@ export class TopoBuilder {
       ifindex: n.interfaces.length + 1, name, kind, mac: null, mtu: 1500, up: opts.up ?? true, carrier: opts.up ?? true,
       addrs, master: opts.master ?? null, peer: null, link: null,
     });
+    return this;
+  }
+
+  /** A neighbour table entry (`ip neigh`) of `ns`. */
+  neigh(ns: string, addr: string, dev: string, mac: string, state = 'REACHABLE'): this {
+    this.get(ns).neighbours.push({ addr, dev, mac, state: [state] });
+    return this;
+  }
+
+  /** A MAC learned on bridge port `port` of `bridge` (`bridge fdb`). */
+  fdb(ns: string, mac: string, port: string, bridge: string): this {
+    this.get(ns).fdb.push({ mac, port, bridge, permanent: false });
     return this;
   }
 
@@ -149,6 +165,8 @@ export class TopoBuilder {
       forwarding: n.forwarding,
       bridgeNfCall: n.bridgeNfCall,
       netfilter: { chains: n.chains, rules: n.nfRules },
+      neighbours: n.neighbours,
+      fdb: n.fdb,
       errors: [],
     }));
     return { namespaces, errors: [], discoveredAt: 0, durationMs: 0 };

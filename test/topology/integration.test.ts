@@ -67,9 +67,43 @@ async function buildLab(): Promise<void> {
   await inNs(NS.node, 'nft', 'add', 'chain', 'ip', 'portfwd', 'pre', '{ type nat hook prerouting priority -100; }');
   await inNs(NS.node, 'nft', 'add', 'rule', 'ip', 'portfwd', 'pre', 'iifname', 'eth-node', 'tcp', 'dport', '8080', 'dnat', 'to', '10.253.1.12:80');
   await inNs(NS.node, 'nft', 'add', 'rule', 'ip', 'portfwd', 'pre', 'iifname', 'eth-node', 'udp', 'dport', '9155', 'dnat', 'to', '10.253.1.12:9156');
+  // The other verdicts the model reads: REDIRECT and REJECT from iptables, SNAT and a drop from
+  // native nft; a policy routing rule; IPv6 forwarding.
+  await inNs(NS.node, 'iptables', '-t', 'nat', '-A', 'PREROUTING', '-i', 'eth-node', '-p', 'tcp', '--dport', '8081', '-j', 'REDIRECT', '--to-ports', '81');
+  await inNs(NS.node, 'iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '23', '-j', 'REJECT');
+  await inNs(NS.node, 'nft', 'add', 'chain', 'ip', 'portfwd', 'post', '{ type nat hook postrouting priority 90; }');
+  await inNs(NS.node, 'nft', 'add', 'rule', 'ip', 'portfwd', 'post', 'oifname', 'eth-node', 'ip', 'saddr', '10.253.1.12', 'udp', 'dport', '9200', 'snat', 'to', '10.253.9.1:20000');
+  await inNs(NS.node, 'nft', 'add', 'chain', 'ip', 'portfwd', 'forwardc', '{ type filter hook forward priority 0; }');
+  await inNs(NS.node, 'nft', 'add', 'rule', 'ip', 'portfwd', 'forwardc', 'ip', 'daddr', '10.253.9.2', 'tcp', 'dport', '{ 2222, 3333-3340 }', 'drop');
+  await ipn(NS.node, 'rule', 'add', 'from', '10.253.1.12', 'lookup', '100', 'pref', '1000');
+  await inNs(NS.node, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1');
+}
+
+/** A namespace with no name, like a container's: only a process in it holds it. */
+let unnamed: ReturnType<typeof spawn> | null = null;
+async function buildUnnamed(): Promise<number> {
+  unnamed = spawn('unshare', ['-n', 'sleep', '600'], { stdio: 'ignore' });
+  const pid = unnamed.pid ?? 0;
+  const nsPath = `/proc/${pid}/ns/net`;
+  // Wait until unshare has switched namespaces (the link then differs from ours).
+  for (let i = 0; i < 50 && statSync(nsPath).ino === statSync('/proc/self/ns/net').ino; i++) await new Promise((r) => setTimeout(r, 20));
+  await ipn(NS.node, 'link', 'add', 'vu0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(pid));
+  await ipn(NS.node, 'addr', 'add', '10.253.7.1/24', 'dev', 'vu0');
+  await ipn(NS.node, 'link', 'set', 'vu0', 'up');
+  for (const argv of [['addr', 'add', '10.253.7.2/24', 'dev', 'eth0'], ['link', 'set', 'eth0', 'up'], ['route', 'add', 'default', 'via', '10.253.7.1']]) {
+    await sh('nsenter', `--net=${nsPath}`, 'ip', ...argv);
+  }
+  return pid;
 }
 
 async function removeLab(): Promise<void> {
+  if (unnamed) {
+    const child = unnamed;
+    unnamed = null;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await gone;
+  }
   for (const ns of Object.values(NS)) await sh('ip', 'netns', 'del', ns).catch(() => undefined);
 }
 
@@ -111,8 +145,10 @@ describe.skipIf(!isRoot)('topology and path on real namespaces (root)', () => {
     return n;
   };
 
+  let unnamedPid = 0;
   beforeAll(async () => {
     await buildLab();
+    unnamedPid = await buildUnnamed();
     const r = await capture(runTopologyCommand, ['--json', ...Object.values(NS).flatMap((n) => ['--ns', n])]);
     expect(r.code).toBe(0);
     topo = JSON.parse(r.out) as Topology;
@@ -154,6 +190,62 @@ describe.skipIf(!isRoot)('topology and path on real namespaces (root)', () => {
     const dnat = node.netfilter.rules.find((r) => r.action.kind === 'dnat');
     expect(dnat).toMatchObject({ origin: 'nft', table: 'portfwd', action: { kind: 'dnat', addr: '10.253.1.12', port: 80 } });
     expect(node.rules.map((r) => r.priority)).toContain(32766);
+  });
+
+  it('should find a namespace no name points to through its process, by inode, with its veth peer in a named one', async () => {
+    const ino = statSync(`/proc/${unnamedPid}/ns/net`).ino;
+    const r = await capture(runTopologyCommand, ['--json', '--ns', String(ino), '--ns', NS.node]);
+    expect(r.code).toBe(0);
+    const t = JSON.parse(r.out) as Topology;
+    const ns = t.namespaces.find((n) => n.netns === ino);
+    expect(ns).toMatchObject({ name: `pid ${unnamedPid} (sleep)`, path: `/proc/${unnamedPid}/ns/net`, pids: [unnamedPid] });
+    const eth0 = ns?.interfaces.find((i) => i.name === 'eth0');
+    const vu0 = t.namespaces.find((n) => n.name === NS.node)?.interfaces.find((i) => i.name === 'vu0');
+    expect(eth0).toMatchObject({ kind: 'veth', addrs: ['10.253.7.2/24', expect.stringMatching(/^fe80:/)], peer: { netns: inode(NS.node), ifindex: vu0?.ifindex, name: 'vu0' } });
+    expect(vu0?.peer).toEqual({ netns: ino, ifindex: eth0?.ifindex, name: 'eth0' });
+    // path takes the label or the inode.
+    const p = await path('--from', `pid ${unnamedPid} (sleep)`, '--dst', '10.253.1.12', '--proto', 'udp', '--dport', '53');
+    expect(p.fate).toBe('delivered');
+    expect(p.hops.map((h) => `${h.ns}/${h.ifname}/${h.event}`)).toEqual([
+      `pid ${unnamedPid} (sleep)/eth0/xmit`, `${NS.node}/vu0/recv`, `${NS.node}/br0/xmit`, `${NS.node}/veth-pod2/xmit`, `${NS.pod2}/eth0/recv`,
+    ]);
+    expect((await path('--from', String(ino), '--dst', '10.253.1.12', '--proto', 'udp', '--dport', '53')).hops).toEqual(p.hops);
+  });
+
+  it('should read every kind of verdict from iptables and native nft, policy rules, IPv6 forwarding and the bridge fdb', async () => {
+    const node = byName(NS.node);
+    const rule = (kind: string): unknown => node.netfilter.rules.find((r) => r.action.kind === kind);
+    expect(rule('redirect')).toMatchObject({ origin: 'iptables', table: 'nat', chain: 'PREROUTING', action: { kind: 'redirect', port: 81 } });
+    expect(rule('reject')).toMatchObject({ origin: 'iptables', table: 'filter', chain: 'INPUT', text: '-A INPUT -p tcp -m tcp --dport 23 -j REJECT --reject-with icmp-port-unreachable' });
+    expect(rule('snat')).toMatchObject({
+      origin: 'nft', table: 'portfwd', chain: 'post', action: { kind: 'snat', addr: '10.253.9.1', port: 20000 },
+      matches: [
+        { kind: 'iface', field: 'oifname', neg: false, names: ['eth-node'] },
+        { kind: 'addr', field: 'saddr', family: 4, neg: false, values: ['10.253.1.12'] },
+        { kind: 'port', field: 'dport', proto: 17, neg: false, ranges: [[9200, 9200]] },
+      ],
+    });
+    expect(node.netfilter.rules.find((r) => r.origin === 'nft' && r.action.kind === 'drop')).toMatchObject({
+      chain: 'forwardc', text: 'ip daddr 10.253.9.2 tcp dport { 2222, 3333-3340 } drop',
+    });
+    expect(node.netfilter.chains.find((c) => c.table === 'portfwd' && c.name === 'forwardc')).toMatchObject({ family: 'ip', hook: 'forward', type: 'filter', prio: 0 });
+    expect(node.rules).toContainEqual(expect.objectContaining({ family: 4, priority: 1000, src: '10.253.1.12/32', table: '100', action: 'lookup' }));
+    expect(node.forwarding).toEqual({ ipv4: true, ipv6: true });
+    expect(byName(NS.ext).forwarding).toEqual({ ipv4: false, ipv6: false });
+    // The bridge's own MAC on each port is a permanent entry of its forwarding database.
+    expect(node.fdb?.filter((e) => e.permanent && e.bridge === 'br0').map((e) => e.port)).toEqual(expect.arrayContaining(['veth-pod1', 'veth-pod2']));
+    expect(Array.isArray(node.neighbours)).toBe(true);
+
+    const redirect = await path('--from', NS.ext, '--dst', '10.253.9.1', '--proto', 'tcp', '--dport', '8081');
+    expect(redirect).toMatchObject({ fate: 'delivered' });
+    expect(redirect.hops[1]).toMatchObject({ ns: NS.node, event: 'recv', hook: 'PREROUTING', table: 'nat' });
+    expect(redirect.hops[1]?.rules[0]?.verdict).toBe('redirect to 10.253.9.1:81');
+    const reject = await path('--from', NS.ext, '--dst', '10.253.9.1', '--proto', 'tcp', '--dport', '23');
+    expect(reject).toMatchObject({ fate: 'dropped', drop: { ns: NS.node, hook: 'INPUT', table: 'filter' } });
+    const snat = await path('--from', NS.pod2, '--dst', '10.253.9.2', '--proto', 'udp', '--sport', '7', '--dport', '9200');
+    expect(snat.hops.find((h) => h.ifname === 'eth-node')).toMatchObject({ src: '10.253.9.1', sport: 20000, hook: 'POSTROUTING', table: 'portfwd' });
+    const nftDrop = await path('--from', NS.pod1, '--dst', '10.253.9.2', '--proto', 'tcp', '--dport', '3335');
+    expect(nftDrop).toMatchObject({ fate: 'dropped', drop: { hook: 'FORWARD', table: 'portfwd', chain: 'forwardc' } });
   });
 
   it('should print a readable tree with links', async () => {

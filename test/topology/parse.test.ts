@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseInterfaces, parseNetconf, parsePolicyRules, parseRoutes, parseSysctl, splitJsonDocuments } from '../../shared/topology/parse-iproute.js';
+import { parseFdb, parseInterfaces, parseNeighbours, parseNetconf, parsePolicyRules, parseRoutes, parseSysctl, splitJsonDocuments } from '../../shared/topology/parse-iproute.js';
 import { parseNftRuleset } from '../../shared/topology/parse-nft.js';
 import { mergeIptables, parseIptablesSave, parseNatTo, tokenize } from '../../shared/topology/parse-iptables.js';
 import { resolvePeers } from '../../shared/topology/peers.js';
@@ -72,6 +72,20 @@ describe('iproute2 JSON', () => {
     expect(parsePolicyRules(docs[3], 4, errors).map((r) => r.priority)).toEqual([0, 100, 101, 32766, 32767]);
     expect(parseNetconf(docs[4])).toEqual({ ipv4: true, ipv6: false });
     expect(parseNetconf('junk')).toEqual({ ipv4: null, ipv6: null });
+  });
+
+  it('should read the neighbour table and the bridge forwarding database, leaving out the ports\' own filters', () => {
+    // Captured on the lab's node (iproute2 6.1) with a vxlan port and a static entry behind it.
+    const errors: string[] = [];
+    const neigh = parseNeighbours(JSON.parse(fixture('fx-neigh.json')), errors);
+    expect(neigh).toContainEqual({ addr: '10.244.1.50', dev: 'br0', mac: '02:00:00:00:00:50', state: ['PERMANENT'] });
+    const fdb = parseFdb(JSON.parse(fixture('fx-fdb.json')), errors);
+    expect(fdb).toContainEqual({ mac: '02:00:00:00:00:50', port: 'vx0', bridge: 'br0', permanent: false });
+    expect(fdb.every((e) => e.bridge === 'br0')).toBe(true);
+    expect(fdb.filter((e) => e.permanent).map((e) => e.port)).toEqual(expect.arrayContaining(['veth-pod1', 'veth-pod2']));
+    expect(errors).toEqual([]);
+    expect(parseFdb({}, errors)).toEqual([]);
+    expect(errors).toEqual(['bridge fdb: output is not a JSON array']);
   });
 
   it('should read sysctl -e output', () => {

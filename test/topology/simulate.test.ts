@@ -415,6 +415,26 @@ describe('simulatePath: what it does not model', () => {
     expect(p.hops[1]?.guess?.[0]).toContain('netdev edge in');
   });
 
+  it('should bridge towards a port whose far side is not modelled by the MAC its forwarding database learned there', () => {
+    const lab = (): TopoBuilder => podLab()
+      .iface('node', 'vx0', 'vxlan', [], { master: 'br0' })
+      .iface('node', 'eth9', 'physical', [], { master: 'br0' });
+    // Nothing in the model owns 10.244.1.50: two unmodelled ports could lead there.
+    const blind = simulatePath(lab().build(), { from: 'pod1', dst: '10.244.1.50', proto: 'udp', dport: 5 });
+    expect(blind.fate).toBe('left-model');
+    expect(spots(blind)).toEqual(['pod1/eth0/xmit', 'node/veth-pod1/recv']);
+    const t = lab().neigh('pod1', '10.244.1.50', 'eth0', '02:00:00:00:00:50', 'STALE').fdb('node', '02:00:00:00:00:50', 'vx0', 'br0').build();
+    const p = simulatePath(t, { from: 'pod1', dst: '10.244.1.50', proto: 'udp', dport: 5 });
+    expect(p.fate).toBe('left-model');
+    expect(spots(p)).toEqual(['pod1/eth0/xmit', 'node/veth-pod1/recv', 'node/vx0/xmit']);
+    expect(p.reason).toContain('vx0 (vxlan)');
+    expect(p.guess).toBe(true);
+    expect(p.notes.join('\n')).toContain('forwarding database learned 02:00:00:00:00:50');
+    // The node routing into the bridge finds the port the same way.
+    const up = simulatePath(t, { from: 'node', dst: '10.244.1.50', proto: 'udp', dport: 5 });
+    expect(spots(up)).toEqual(['node/br0/xmit', 'node/vx0/xmit']);
+  });
+
   it('should leave the model through an interface kind it does not follow', () => {
     const b = podLab().iface('node', 'wg0', 'wireguard', ['10.250.40.1/32']).route('node', '10.250.41.0/24', { dev: 'wg0' });
     const p = simulatePath(b.build(), { from: 'pod1', dst: '10.250.41.9', proto: 'udp', dport: 51820 });
