@@ -30,6 +30,12 @@ export interface ProgramOptions {
   readonly selfNetns: number;
   /** Value of SKB_DROP_REASON_NOT_SPECIFIED on this kernel (from BTF). */
   readonly reasonNotSpecified: number;
+  /**
+   * Value of SKB_DROP_REASON_NO_SOCKET on this kernel (from BTF). With it (and both free probes
+   * attached), an echo reply a raw socket read (a root ping's) ends as consumed, not as dropped:
+   * see kfree_skb.bt. Without it, such replies show the kernel's NO_SOCKET free.
+   */
+  readonly reasonNoSocket?: number;
   /** Tracepoints this kernel lacks are left out (reported by the caller, not fatal). */
   readonly skip?: ReadonlySet<HopKind>;
   /**
@@ -94,6 +100,9 @@ export function buildHopProgram(opts: ProgramOptions): string {
   if (!Number.isInteger(capture) || capture < 0 || capture > MAX_CAPTURE_BYTES) throw new Error(`captureBytes must be 0..${MAX_CAPTURE_BYTES}, got ${capture}`);
   const sample = sampleCondition(opts.sampleRate ?? 1);
   const filtered = opts.filterExpr.trim() !== '1' || sample !== '1';
+  if (opts.reasonNoSocket !== undefined) assertNumeric('reasonNoSocket', opts.reasonNoSocket);
+  // Raw-socket copies are followed from the original's free to the copy's: both probes needed.
+  const rawCopy = opts.reasonNoSocket !== undefined && !opts.skip?.has('drop') && !opts.skip?.has('consume');
   const match = sample === '1' ? opts.filterExpr : `(${opts.filterExpr}) && ${sample}`;
   const dir = probesDir();
   const read = (f: string): string => readFileSync(`${dir}${f}`, 'utf8');
@@ -111,16 +120,23 @@ export function buildHopProgram(opts: ProgramOptions): string {
       .replace('{{PREFIX}}', capture > 0 ? 'PB' : 'P')
       .replace('{{BYTES_FMT}}', capture > 0 ? ` ${'%016llx'.repeat(captureWords(capture))}` : '')
       .replace('{{BYTES_ARG}}', capture > 0 ? Array.from({ length: captureWords(capture) }, (_, i) => `, *(uint64 *)($h + ${i * 8})`).join('') : '')
+      // The free probes print under $as: a raw socket's copy goes under its original's address.
+      .replace('{{ADDR}}', probe.kind === 'drop' || probe.kind === 'consume' ? '$as' : '$skb')
       .replace('{{FLOW_MATCH}}', filtered ? FLOW_MATCH : '')
       .replace('{{FLOW_REMEMBER}}', filtered ? FLOW_REMEMBER : '');
     const body = read(probe.file)
       .replace(/^\s*\/\/ @decode\s*$/m, decode)
       .replace(/^\s*\/\/ @emit \w+\s*$/m, emit)
-      .replace('{{REASON_NOT_SPECIFIED}}', String(opts.reasonNotSpecified));
+      .replace('{{REASON_NOT_SPECIFIED}}', String(opts.reasonNotSpecified))
+      .replace(/^\/\/ @raw-copy\n([\s\S]*?)^\/\/ @end raw-copy\n/gm, (_, block: string) => (rawCopy ? block : ''))
+      .replace('{{REASON_NO_SOCKET}}', String(opts.reasonNoSocket ?? 0));
     blocks.push(body);
   }
   return [
-    'BEGIN { printf("READY\\n"); }',
+    // @rawcopy is read (the free probes) before it is first written (kfree_skb.bt's hold):
+    // bpftrace 0.17 types a map at its first assignment in the program, so BEGIN makes one, under
+    // a key no skb's data has.
+    rawCopy ? 'BEGIN { @rawcopy[(uint64)0] = (uint64)0; printf("READY\\n"); }' : 'BEGIN { printf("READY\\n"); }',
     ...blocks,
     ...(opts.extraBlocks ?? []),
     // No clear() anywhere: bpftrace 0.17 aborts when a map changes while clear() walks it

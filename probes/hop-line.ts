@@ -23,7 +23,8 @@
  *             4 drop (kfree_skb), 5 consume (consume_skb)
  *   t         bpf_ktime_get_ns(), decimal
  *   cpu       CPU the probe ran on
- *   skb       sk_buff address, hex without 0x
+ *   skb       sk_buff address, hex without 0x (the free of a raw socket's copy of an echo reply
+ *             carries its original's address: probes/kfree_skb.bt)
  *   netns     namespace inode of skb->dev (of the socket when there is no device; 0 if neither)
  *   ifindex   skb->dev->ifindex, 0 without a device
  *   fam       4, 6 (0 never printed: non-IP is skipped in the kernel)

@@ -11,6 +11,8 @@ export interface DropReasons {
   name(code: number): string;
   /** Value of NOT_SPECIFIED (the probes skip such frees of packets they do not follow). */
   readonly notSpecified: number;
+  /** Value of NO_SOCKET, when this kernel has it (probes/kfree_skb.bt: raw sockets' copies). */
+  readonly noSocket?: number;
 }
 
 /** Parses the enum from `bpftool btf dump file ... format raw` output. */
@@ -30,10 +32,15 @@ export function parseDropReasonEnum(raw: string): Map<number, string> {
 
 export function dropReasonsFrom(names: ReadonlyMap<number, string>): DropReasons {
   let notSpecified = 2;
-  for (const [v, n] of names) if (n === 'NOT_SPECIFIED') notSpecified = v;
+  let noSocket: number | undefined;
+  for (const [v, n] of names) {
+    if (n === 'NOT_SPECIFIED') notSpecified = v;
+    if (n === 'NO_SOCKET') noSocket = v;
+  }
   return {
     names,
     notSpecified,
+    ...(noSocket !== undefined ? { noSocket } : {}),
     name: (code) => names.get(code) ?? `reason-${code}`,
   };
 }

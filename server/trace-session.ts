@@ -138,6 +138,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
         filterExpr,
         selfNetns: statSync('/proc/self/ns/net').ino,
         reasonNotSpecified: this.reasons.notSpecified,
+        ...(this.reasons.noSocket !== undefined ? { reasonNoSocket: this.reasons.noSocket } : {}),
         captureBytes,
         sampleRate: this.options.sampleRate ?? 1,
         ...(this.options.hops ? { skip: hopKindsToSkip(this.options.hops) } : {}),

@@ -49,18 +49,6 @@ export function hasIcmpId(proto: string, icmpType: number): boolean {
   return proto === 'icmp' ? ICMP_ID_TYPES.has(icmpType) : proto === 'icmpv6' && ICMPV6_ID_TYPES.has(icmpType);
 }
 
-/**
- * An echo reply freed with NO_SOCKET: ping_rcv found no ICMP (ping) socket for it. A ping run as
- * root reads replies on a raw socket instead, which gets its own clone of the skb before that
- * (raw_local_deliver), so the drop is of the original only: worth saying, since it is the first
- * thing a person tries.
- */
-function isUnwantedEchoReply(p: Packet): boolean {
-  const first = p.hops[0];
-  return p.drop?.reason === 'NO_SOCKET' && first !== undefined
-    && ((p.proto === 'icmp' && first.icmpType === 0) || (p.proto === 'icmpv6' && first.icmpType === 129));
-}
-
 function packetDetail(p: Packet): string {
   const first = p.hops[0];
   if (!first) return '';
@@ -148,7 +136,6 @@ export function formatPacket(p: Packet, index?: number, numberOf?: (id: string) 
     const by = steps.find((s) => isDropVerdict(s.verdict));
     const rule = by ? `, by ${nfChainLabel(by)} ${by.type === 'rule' ? `rule ${quoteRule(by)}` : `policy ${by.verdict}`}` : '';
     lines.push(`  dropped in ${p.drop.ns ?? `netns:${p.drop.netns}`}${p.drop.ifname ? ` at ${p.drop.ifname}` : ''}: ${p.drop.reason}${rule}`);
-    if (isUnwantedEchoReply(p)) lines.push(`  (no ICMP socket took this echo reply; a raw socket — ping run as root — reads a copy of it, which the kernel frees normally)`);
   }
   return lines.join('\n');
 }

@@ -9,7 +9,6 @@ import { parseProbeLine } from '../../probes/hop-line.js';
 import { reconstructAll } from '../../shared/reconstruct.js';
 import { formatPacket, hasIcmpId, PacketNumbers } from '../../shared/format.js';
 import type { Packet } from '../../shared/packet.js';
-import type { HopEvent } from '../../shared/hop-event.js';
 
 const lines = readFileSync(new URL('../../probes/fixtures/lab-round.txt', import.meta.url), 'utf8').split('\n').filter(Boolean);
 const events = lines.map(parseProbeLine).flatMap((l) => (l.type === 'hop' ? [l.hop] : []));
@@ -79,25 +78,6 @@ describe('formatPacket', () => {
     expect(hopLines(dropped).at(-1)?.slice(1, 4)).toEqual(['node', 'br0', 'drop']);
     expect(hopLines(dropped).at(-1)?.[4]).toMatch(/:9999\s+✗ NETFILTER_DROP$/);
     expect(text.at(-1)).toBe('  dropped in node at br0: NETFILTER_DROP');
-  });
-
-  it('should say why an echo reply a raw-socket ping read still shows as dropped with NO_SOCKET', () => {
-    // As a root ping's reply arrives (hop kinds and reason as the kernel reports them): received
-    // in pod1, then freed by ping_rcv, which found no ICMP socket (the raw socket had its clone).
-    const hop = (kind: HopEvent['kind'], t: number, reason = 0): HopEvent => ({
-      kind, t, cpu: 0, skb: 'ffff0009', netns: 4026532246, ifindex: 2, ifname: 'eth0', family: 4, proto: 1, len: 84, ipId: 7,
-      src: '10.244.1.12', dst: '10.244.1.11', sport: 0, dport: 0, icmpType: 0, icmpId: 777, tcpFlags: 0, tcpSeq: 0, reason,
-    });
-    const [reply] = reconstructAll([hop('rx', 1000), hop('recv', 2000), hop('drop', 3000, 5)], {
-      nsName: (n) => roles.get(n) ?? null, dropReason: (c) => (c === 5 ? 'NO_SOCKET' : `reason-${c}`),
-    });
-    const text = formatPacket(reply as Packet, 1).split('\n');
-    expect(text[0]).toMatch(/^packet 1 {2}icmp 10\.244\.1\.12 → 10\.244\.1\.11 \[type 0 id 777\] {2}DROPPED/);
-    expect(text.at(-2)).toBe('  dropped in pod1 at eth0: NO_SOCKET');
-    expect(text.at(-1)).toMatch(/no ICMP socket took this echo reply; a raw socket — ping run as root — reads a copy/);
-    // Any other drop gets no such line.
-    const dropped = packets.find((x) => x.fate === 'dropped') as Packet;
-    expect(formatPacket(dropped, 1)).not.toMatch(/raw socket/);
   });
 
   it('should name a clone\'s original by the number it was printed with', () => {
