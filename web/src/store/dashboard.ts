@@ -389,6 +389,10 @@ export function createDashboard(env: DashboardEnv) {
       state.capabilities = null;
     }
     void refreshTopology();
+    // The service answered; a new session's bpftrace takes seconds to compile and attach: say
+    // that rather than "connecting", which reads as a network problem.
+    state.connection = 'starting';
+    state.connectionDetail = 'bpftrace is compiling and attaching its probes; this takes a few seconds.';
     const switchesBefore = userSwitches;
     let picked: SessionInfo;
     try {
