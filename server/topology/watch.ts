@@ -27,7 +27,9 @@ export interface TopologyWatcherOptions {
   readonly pollMs?: number;
   /**
    * How often a full discovery runs regardless (default 30000 ms; 0 disables). One discovery
-   * costs ~27 ms of CPU per namespace (3-4 process spawns each), measured in server/topology/README.md.
+   * costs ~27 ms of CPU per namespace (3-5 process spawns each), measured in
+   * server/topology/README.md; on a host where one takes longer than refreshMs / 20, the gap
+   * grows to 20 times the last discovery's duration, so the refresh stays under 5 % of the time.
    */
   readonly refreshMs?: number;
   /** Shortest gap between two full discoveries triggered by signals (default 500 ms). */
@@ -80,6 +82,8 @@ export class TopologyWatcher extends EventEmitter<Events> {
   private lastRun = 0;
   private knownInodes = '';
   private timers: NodeJS.Timeout[] = [];
+  private refreshTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
   private fsWatcher: FSWatcher | null = null;
   private gapTimer: NodeJS.Timeout | null = null;
   private readonly opts: Required<Pick<TopologyWatcherOptions, 'pollMs' | 'refreshMs' | 'minGapMs'>> & TopologyWatcherOptions;
@@ -98,8 +102,8 @@ export class TopologyWatcher extends EventEmitter<Events> {
   async start(): Promise<Topology> {
     const first = await this.refresh();
     this.timers.push(setInterval(() => void this.poll(), this.opts.pollMs));
-    if (this.opts.refreshMs > 0) this.timers.push(setInterval(() => void this.refresh(), this.opts.refreshMs));
     for (const t of this.timers) t.unref();
+    this.scheduleRefresh(first.durationMs);
     try {
       this.fsWatcher = watch(NETNS_DIR, () => this.soon());
       this.fsWatcher.on('error', () => undefined);
@@ -111,8 +115,11 @@ export class TopologyWatcher extends EventEmitter<Events> {
   }
 
   stop(): void {
+    this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
     if (this.gapTimer) clearTimeout(this.gapTimer);
     this.gapTimer = null;
     this.fsWatcher?.close();
@@ -162,6 +169,17 @@ export class TopologyWatcher extends EventEmitter<Events> {
       this.inFlight = null;
     });
     return this.inFlight;
+  }
+
+  /** The next periodic discovery: refreshMs after this one, or 20 times its duration if longer. */
+  private scheduleRefresh(lastMs: number): void {
+    if (this.opts.refreshMs <= 0 || this.stopped) return;
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      void this.refresh().then((t) => this.scheduleRefresh(t.durationMs), () => this.scheduleRefresh(lastMs));
+    }, Math.max(this.opts.refreshMs, 20 * lastMs));
+    this.refreshTimer.unref();
   }
 
   private soon(): void {

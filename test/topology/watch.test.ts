@@ -88,4 +88,39 @@ describe('TopologyWatcher', () => {
     watcher.noteUnknown(t.namespaces[0]?.netns ?? 0, 'veth-new');
     await vi.waitFor(() => expect(discoveries).toBe(before + 2));
   });
+
+  it('should refresh periodically, backing off to 20 times a discovery that takes long', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    try {
+      const t = podLab().build();
+      let durationMs = 1;
+      let discoveries = 0;
+      watcher = new TopologyWatcher({
+        pollMs: 60_000,
+        refreshMs: 1000,
+        discover: async () => {
+          discoveries++;
+          return { ...t, durationMs };
+        },
+        list: async () => [],
+      });
+      await watcher.start();
+      expect(discoveries).toBe(1);
+      // Quick discoveries: every refreshMs.
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(discoveries).toBe(2);
+      durationMs = 200; // from now on a discovery "takes" 200 ms: the gap becomes 4 s
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(discoveries).toBe(3);
+      await vi.advanceTimersByTimeAsync(3900);
+      expect(discoveries).toBe(3);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(discoveries).toBe(4);
+      watcher.stop();
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(discoveries).toBe(4);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
