@@ -5,13 +5,39 @@
  * version; simulations are cached per flow since a flow's packets all take the same path.
  * The NATed connections that expected paths create are remembered (shared/topology/conntrack.ts)
  * so that replies and later packets are expected with conntrack's NAT, as the kernel applies
- * it; pass the previous instance when the topology changes to keep them.
+ * it; pass the previous instance when the topology changes to keep them. A TCP packet without
+ * SYN whose connection the model never saw start (it predates the trace) gets that connection's
+ * NAT from its own observed hops, and its expected path says so.
  */
-import type { Packet } from './packet.js';
+
+const TCP_SYN = 0x02;
+
+/** The NAT each namespace visibly applied to the packet: tuple on entry vs. tuple on leaving. */
+function observedConnections(packet: Packet, nsName: (netns: number) => string): Connection[] {
+  const proto = protoNumber(packet.proto);
+  if (proto === null) return [];
+  const tuple = (h: Hop): CtTuple => ({ proto, src: h.src, dst: h.dst, sport: h.sport, dport: h.dport });
+  const out: Connection[] = [];
+  const hops = packet.hops.filter((h) => h.event !== 'rx');
+  for (let i = 0; i < hops.length;) {
+    const first = hops[i] as Hop;
+    let j = i;
+    while (j + 1 < hops.length && (hops[j + 1] as Hop).netns === first.netns) j++;
+    const entry = tuple(first);
+    const exit = tuple(hops[j] as Hop);
+    // Stored as the reply of a connection whose first packet went the other way: conntrack's
+    // rewrite of either direction then gives exactly the observed exit tuple.
+    if (!sameTuple(entry, exit)) out.push({ netns: first.netns, ns: nsName(first.netns), orig: reverseTuple(exit), reply: entry });
+    i = j + 1;
+  }
+  return out;
+}
+import type { Hop, Packet } from './packet.js';
 import type { Topology } from './topology/model.js';
 import { flowFromPacket, comparePaths, type PacketExpectation } from './topology/compare.js';
 import { simulatePath, FlowError, type ExpectedPath } from './topology/simulate.js';
-import { ConntrackTable } from './topology/conntrack.js';
+import { ConntrackTable, reverseTuple, sameTuple, type Connection, type CtTuple } from './topology/conntrack.js';
+import { protoNumber } from './topology/proto.js';
 
 export type AnnotatedPacket = Packet & PacketExpectation;
 
@@ -23,6 +49,25 @@ export class PathExpectations {
   private readonly conntrack: ConntrackTable;
   /** Model errors already reported through onError (each once). */
   private readonly reported = new Set<string>();
+
+  /**
+   * A TCP packet that is not a SYN belongs to a connection conntrack already holds; when the
+   * model knew none (it started before the trace) and the packet was visibly NATed, take the
+   * NAT from what was observed, remember the connection and simulate again.
+   */
+  private fromObservedNat(packet: Packet, expected: ExpectedPath, flow: NonNullable<ReturnType<typeof flowFromPacket>>): ExpectedPath | null {
+    const first = packet.hops[0];
+    if (packet.proto !== 'tcp' || !first || (first.tcpFlags & TCP_SYN) !== 0) return null;
+    if (expected.notes.some((n) => n.startsWith('a reply on the connection') || n.startsWith('a later packet of the connection'))) return null;
+    const names = new Map(this.topology.namespaces.map((n) => [n.netns, n.name]));
+    const conns = observedConnections(packet, (netns) => names.get(netns) ?? `netns ${netns}`).filter((c) => names.has(c.netns));
+    if (conns.length === 0) return null;
+    for (const c of conns) this.conntrack.add(c);
+    this.cache.clear();
+    const again = simulatePath(this.topology, { ...flow, conntrack: this.conntrack });
+    const note = `the connection started before the model saw it: its NAT in ${conns.map((c) => c.ns).join(', ')} was taken from this packet's observed hops`;
+    return { ...again, guess: true, notes: [...again.notes, note] };
+  }
 
   /**
    * @param previous the instance for the topology before a change: its known connections carry over.
@@ -73,7 +118,15 @@ export class PathExpectations {
         if (added || this.cache.size >= CACHE_MAX) this.cache.clear();
         this.cache.set(key, expected);
       }
-      const divergence = expected ? comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, topology: this.topology }) : null;
+      let divergence = expected ? comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, topology: this.topology }) : null;
+      if (divergence && expected) {
+        const learned = this.fromObservedNat(packet, expected, flow);
+        if (learned) {
+          expected = learned;
+          this.cache.set(key, expected);
+          divergence = comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, topology: this.topology });
+        }
+      }
       return { ...packet, expected, divergence };
     } catch (e) {
       // A model the simulator trips over must not end a trace: this packet goes without.

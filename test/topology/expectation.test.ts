@@ -114,4 +114,25 @@ describe('PathExpectations', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain('expected path of a packet from netns');
   });
+
+  it('should take the NAT of a TCP connection that predates the trace from the packet, and say so', () => {
+    const t = podLab().iptables('node', MASQ).build();
+    // An ACK from ext to a pod's masqueraded connection, opened before the trace started.
+    const ack = (flags: number): Packet => ({
+      ...reply(t),
+      proto: 'tcp',
+      hops: reply(t).hops.map((h) => ({ ...h, sport: 443, dport: 40001, tcpFlags: flags })),
+    });
+    const x = new PathExpectations(t);
+    const a = x.annotate(ack(0x10));
+    expect(a.divergence).toBeNull();
+    expect(a.expected?.guess).toBe(true);
+    expect(a.expected?.notes.join('\n')).toContain("its NAT in node was taken from this packet's observed hops");
+    expect(a.expected?.hops.at(-1)).toMatchObject({ ns: 'pod1', event: 'recv', dst: '10.244.1.11', dport: 40001 });
+    // Remembered (both directions) for the connection's next packets.
+    expect(x.knownConnections).toBe(2);
+    // A SYN starts a connection: what the kernel did to it is exactly what the model must predict.
+    const syn = new PathExpectations(t).annotate(ack(0x02));
+    expect(syn.divergence?.summary).toContain('left node through br0');
+  });
 });
