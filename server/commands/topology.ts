@@ -11,14 +11,18 @@ export const summary = 'show the modelled topology: namespaces, veth links, brid
 
 const HELP = `usage: hoptrace topology [--json] [--ns NAME]...
 
-  --json        print the model as JSON: {namespaces: [{netns, name, interfaces, routes,
-                forwarding, rules, netfilter, errors, ...}], errors, durationMs}
+  --json        print the model as JSON: {namespaces: [{netns, name, path, pids,
+                interfaces: [{ifindex, name, kind, mac, mtu, up, carrier, addrs, master,
+                peer: {netns, ifindex, name} | null}], routes (all tables), forwarding:
+                {ipv4, ipv6}, rules (ip rule), netfilter: {chains, rules}, neighbours, fdb,
+                errors}], errors, discoveredAt, durationMs}
   --ns NAME     only these namespaces (name or inode; repeatable). Veth peers are still
                 resolved against the whole host.
 
 Reads every namespace (ip netns names, the host's, and those of running processes) with
-ip -j, nft -j and iptables-save. Needs root to enter other namespaces; whatever cannot be
-read is listed under "errors" rather than failing.`;
+ip -j, bridge -j, nft -j and iptables-save. Needs root to enter other namespaces; whatever
+cannot be read is listed under "errors" rather than failing, and netfilter matches or
+statements the model does not evaluate are kept with kind "unknown" and their nft text.`;
 
 export async function runTopologyCommand(argv: string[]): Promise<number> {
   try {
