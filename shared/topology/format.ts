@@ -4,6 +4,8 @@
  */
 import type { NamespaceModel, NetInterface, Topology } from './model.js';
 import type { ExpectedPath } from './simulate.js';
+import type { Tuple } from '../packet.js';
+import { formatTuple } from '../format.js';
 
 function onOff(v: boolean | null): string {
   return v === null ? '?' : v ? 'on' : 'off';
@@ -69,33 +71,37 @@ export function formatTopology(topo: Topology, names?: ReadonlyMap<number, strin
   return out.join('\n');
 }
 
-function tuple(src: string, sport: number, dst: string, dport: number): string {
-  const host = (a: string, p: number): string => (p === 0 ? a : a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
-  return `${host(src, sport)} > ${host(dst, dport)}`;
-}
-
+/**
+ * The expected path laid out like a traced packet (shared/format.ts formatPacket): a head line,
+ * one line per hop with namespace, interface, event and the tuple there, a rewrite marked
+ * against the hop before, and under a hop the netfilter rules that applied there.
+ */
 export function formatPath(p: ExpectedPath): string {
   const out: string[] = [];
   const f = p.flow;
-  out.push(`expected path of ${f.proto} ${tuple(f.src, f.sport, f.dst, f.dport)} ${f.iif ? `received on ${f.iif} in` : 'sent from'} ${f.ns}`);
-  const nsWidth = Math.max(2, ...p.hops.map((h) => h.ns.length));
-  const ifWidth = Math.max(6, ...p.hops.map((h) => h.ifname.length));
-  let prev = '';
-  for (const h of p.hops) {
-    const t = tuple(h.src, h.sport, h.dst, h.dport);
-    const show = t !== prev ? t : '';
-    prev = t;
-    out.push(`  ${h.ns.padEnd(nsWidth)}  ${(h.ifname || '-').padEnd(ifWidth)}  ${h.event.padEnd(4)}  ${show}`);
-    for (const r of h.rules) {
-      out.push(`  ${''.padEnd(nsWidth)}    ${r.hook} ${r.table} ${r.chain}: ${r.verdict}  [${r.rule}]`);
-    }
-    for (const g of h.guess ?? []) out.push(`  ${''.padEnd(nsWidth)}    guess: ${g}`);
+  const tuple = (t: Tuple): string => formatTuple(t, f.proto);
+  const fate = p.fate === 'delivered' ? 'delivered' : p.fate.toUpperCase();
+  out.push(`expected  ${f.proto} ${tuple(f)}  ${f.iif ? `received on ${f.iif} in` : 'sent from'} ${f.ns}  ${fate}  (${p.hops.length} hops${p.guess ? ', with guesses' : ''})`);
+  const nsWidth = Math.max(4, ...p.hops.map((h) => h.ns.length));
+  const ifWidth = Math.max(6, ...p.hops.map((h) => h.ifname.length || 1));
+  const tuples = p.hops.map(tuple);
+  const tupleWidth = Math.max(0, ...tuples.map((t) => t.length));
+  const indent = ' '.repeat(4);
+  let before: Tuple = f;
+  for (const [i, h] of p.hops.entries()) {
+    const srcChanged = h.src !== before.src || h.sport !== before.sport;
+    const dstChanged = h.dst !== before.dst || h.dport !== before.dport;
+    let mark = srcChanged || dstChanged ? `  ${srcChanged && dstChanged ? 'SNAT+DNAT' : srcChanged ? 'SNAT' : 'DNAT'}, was ${tuple(before)}` : '';
+    if (h.event === 'drop') mark += `  ✗ ${p.drop?.kernelReason ?? 'dropped'}`;
+    const t = tuples[i] ?? '';
+    out.push(`  ${h.ns.padEnd(nsWidth)}  ${(h.ifname || '-').padEnd(ifWidth)}  ${h.event.padEnd(4)}  ${mark ? t.padEnd(tupleWidth) : t}${mark}`.trimEnd());
+    for (const r of h.rules) out.push(`${indent}↳ ${r.hook} ${r.table} ${r.chain}: ${r.verdict}  [${r.rule}]`);
+    for (const g of h.guess ?? []) out.push(`${indent}? ${g}`);
+    before = h;
   }
-  out.push(`fate: ${p.fate.toUpperCase()} - ${p.reason}`);
-  if (p.drop) {
-    out.push(`dropped in ${p.drop.ns}${p.drop.hook ? ` at ${p.drop.hook}${p.drop.table ? ` (${p.drop.table} ${p.drop.chain ?? ''})` : ''}` : ''}${p.drop.rule ? ` by: ${p.drop.rule}` : ''}${p.drop.kernelReason ? `  [kernel: ${p.drop.kernelReason}]` : ''}`);
-  }
+  const where = p.drop ? ` (in ${p.drop.ns}${p.drop.ifname ? ` at ${p.drop.ifname}` : ''}${p.drop.kernelReason ? `, kernel reason ${p.drop.kernelReason}` : ''})` : '';
+  out.push(`  ${p.fate}: ${p.reason}${where}`);
   const hopGuesses = new Set(p.hops.flatMap((h) => h.guess ?? []));
-  for (const n of p.notes) if (!hopGuesses.has(n)) out.push(`note: ${n}`);
+  for (const n of p.notes) if (!hopGuesses.has(n)) out.push(`  note: ${n}`);
   return out.join('\n');
 }
