@@ -100,6 +100,9 @@ export class PathExpectations {
   isLocal = (netns: number, addr: string): boolean => this.local.get(netns)?.has(addr) ?? false;
 
   annotate(packet: Packet): AnnotatedPacket {
+    // A clone (a bridge flooding a frame to every port, a packet socket's copy) has no path of
+    // its own: simulated from its first hop it would read as a packet sent there.
+    if (packet.cloneOf !== null) return { ...packet, expected: null, divergence: null };
     const flow = flowFromPacket(packet);
     if (!flow) return { ...packet, expected: null, divergence: null };
     const key = `${flow.from}|${flow.iif ?? ''}|${flow.proto}|${flow.src}|${flow.sport}|${flow.dst}|${flow.dport}`;

@@ -182,6 +182,8 @@ export interface PacketExpectation {
  * when the model cannot place the packet (namespace or interface unknown to it).
  */
 export function expectPacket(topology: Topology, packet: Packet): PacketExpectation {
+  // A clone (bridge flood, packet socket copy) has no path of its own.
+  if (packet.cloneOf !== null) return { expected: null, divergence: null };
   const flow = flowFromPacket(packet);
   if (!flow) return { expected: null, divergence: null };
   let expected: ExpectedPath;

@@ -260,6 +260,15 @@ function evalChain(
   return { kind: 'return' };
 }
 
+/**
+ * Tables `hoptrace trace --netfilter` adds while it runs (server/netfilter/tracer.ts): they only
+ * set nftrace, rate-limited, and never decide a verdict, so the path ignores them rather than
+ * report a guess for their limit matches on every packet.
+ */
+export function isTracerTable(table: string): boolean {
+  return table.startsWith('hoptrace_');
+}
+
 /** Runs every base chain of `ctx.hook` for the packet. */
 export function runHook(ctx: HookContext, packet: PacketState): HookResult {
   const nf = ctx.ns.netfilter;
@@ -267,7 +276,7 @@ export function runHook(ctx: HookContext, packet: PacketState): HookResult {
   const hookName = HOOK_NAMES[ctx.hook];
   const bases = nf.chains
     .map((c, i) => ({ c, i }))
-    .filter(({ c }) => c.hook === hookName && families.includes(c.family))
+    .filter(({ c }) => c.hook === hookName && families.includes(c.family) && !isTracerTable(c.table))
     .sort((x, y) => (x.c.prio ?? 0) - (y.c.prio ?? 0) || x.i - y.i)
     .map(({ c }) => c);
   const s: EvalState = { packet, applied: [], guesses: [], dropBy: null, dependsOnCt: false, natDone: false };

@@ -12,7 +12,7 @@
  */
 import type { IpFamily, NamespaceModel, NetInterface, NfHook, Topology } from './model.js';
 import type { AppliedRule, HookResult, PacketState } from './nf-eval.js';
-import { runHook } from './nf-eval.js';
+import { isTracerTable, runHook } from './nf-eval.js';
 import { formatAddr, parseAddr } from './ip.js';
 import { hasPorts, protoLabel, protoNumber } from './proto.js';
 import { lookupRoute, ownsAddress, primaryAddress } from './routing.js';
@@ -220,7 +220,7 @@ class Walk {
   /** netdev (ingress) and bridge-family chains see frames too; the model does not evaluate them. */
   private noteUnmodelledChains(ns: NamespaceModel, hop: ExpectedHop): void {
     if (this.chainNoted.has(ns.netns)) return;
-    const other = ns.netfilter.chains.filter((c) => c.hook !== null && (c.family === 'netdev' || c.family === 'bridge' || c.family === 'arp'));
+    const other = ns.netfilter.chains.filter((c) => c.hook !== null && (c.family === 'netdev' || c.family === 'bridge' || c.family === 'arp') && !isTracerTable(c.table));
     if (other.length === 0) return;
     this.chainNoted.add(ns.netns);
     const names = [...new Set(other.map((c) => `${c.family} ${c.table} ${c.name}`))].join(', ');

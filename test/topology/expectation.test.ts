@@ -135,4 +135,10 @@ describe('PathExpectations', () => {
     const syn = new PathExpectations(t).annotate(ack(0x02));
     expect(syn.divergence?.summary).toContain('left node through br0');
   });
+
+  it('should give a clone no path of its own (a frame the bridge flooded out of another port)', () => {
+    const t = podLab().iptables('node', MASQ).build();
+    const flooded: Packet = { ...packet([hop(t, 'node', 'veth-pod2', 'xmit', '10.244.1.11', '10.99.0.2', 40000, 7000)]), cloneOf: 'b1-ffff' };
+    expect(new PathExpectations(t).annotate(flooded)).toMatchObject({ expected: null, divergence: null, cloneOf: 'b1-ffff' });
+  });
 });

@@ -435,6 +435,24 @@ describe('simulatePath: what it does not model', () => {
     expect(spots(up)).toEqual(['node/br0/xmit', 'node/vx0/xmit']);
   });
 
+  it('should ignore the tables trace --netfilter adds while it runs', () => {
+    // What the tracer installs (shared/netfilter/nft-filter.ts): rate-limited nftrace rules in
+    // inet and bridge tables named hoptrace_<pid>_<n>.
+    const t = podLab().nft('node', [
+      { chain: { family: 'inet', table: 'hoptrace_42_1', name: 'pre', handle: 1, type: 'filter', hook: 'prerouting', prio: -350, policy: 'accept' } },
+      { chain: { family: 'inet', table: 'hoptrace_42_1', name: 'trace', handle: 2 } },
+      { rule: { family: 'inet', table: 'hoptrace_42_1', chain: 'pre', handle: 3, expr: [{ goto: { target: 'trace' } }] } },
+      { rule: { family: 'inet', table: 'hoptrace_42_1', chain: 'trace', handle: 4, expr: [
+        { limit: { rate: 100, per: 'second' } }, { mangle: { key: { meta: { key: 'nftrace' } }, value: 1 } },
+      ] } },
+      { chain: { family: 'bridge', table: 'hoptrace_42_1', name: 'pre', handle: 5, type: 'filter', hook: 'prerouting', prio: -350, policy: 'accept' } },
+    ]).build();
+    const p = simulatePath(t, { from: 'pod1', dst: '10.99.0.2', proto: 'udp', dport: 7 });
+    expect(p.fate).toBe('delivered');
+    expect(p.guess).toBe(false);
+    expect(p.notes).toEqual([]);
+  });
+
   it('should leave the model through an interface kind it does not follow', () => {
     const b = podLab().iface('node', 'wg0', 'wireguard', ['10.250.40.1/32']).route('node', '10.250.41.0/24', { dev: 'wg0' });
     const p = simulatePath(b.build(), { from: 'pod1', dst: '10.250.41.9', proto: 'udp', dport: 51820 });
