@@ -38,6 +38,7 @@ import { flowFromPacket, comparePaths, type PacketExpectation } from './topology
 import { simulatePath, FlowError, type ExpectedPath } from './topology/simulate.js';
 import { ConntrackTable, reverseTuple, sameTuple, type Connection, type CtTuple } from './topology/conntrack.js';
 import { protoNumber } from './topology/proto.js';
+import { normalizeAddr } from './topology/ip.js';
 
 export type AnnotatedPacket = Packet & PacketExpectation;
 
@@ -46,6 +47,8 @@ const CACHE_MAX = 10_000;
 export class PathExpectations {
   private readonly local = new Map<number, Set<string>>();
   private readonly cache = new Map<string, ExpectedPath | null>();
+  /** Cache keys by the tuple their flow starts with, to forget just the flows a new connection changes. */
+  private readonly cacheByTuple = new Map<string, string[]>();
   private readonly conntrack: ConntrackTable;
   /** Model errors already reported through onError (each once). */
   private readonly reported = new Set<string>();
@@ -62,8 +65,7 @@ export class PathExpectations {
     const names = new Map(this.topology.namespaces.map((n) => [n.netns, n.name]));
     const conns = observedConnections(packet, (netns) => names.get(netns) ?? `netns ${netns}`).filter((c) => names.has(c.netns));
     if (conns.length === 0) return null;
-    for (const c of conns) this.conntrack.add(c);
-    this.cache.clear();
+    for (const c of conns) if (this.conntrack.add(c)) this.forget(c);
     const again = simulatePath(this.topology, { ...flow, conntrack: this.conntrack });
     const note = `the connection started before the model saw it: its NAT in ${conns.map((c) => c.ns).join(', ')} was taken from this packet's observed hops`;
     return { ...again, guess: true, notes: [...again.notes, note] };
@@ -97,6 +99,36 @@ export class PathExpectations {
     return this.conntrack.size;
   }
 
+  private static tupleKey(proto: number | null, src: string, sport: number, dst: string, dport: number): string {
+    return `${proto ?? '?'}|${normalizeAddr(src)}|${sport}|${normalizeAddr(dst)}|${dport}`;
+  }
+
+  private remember(key: string, flow: NonNullable<ReturnType<typeof flowFromPacket>>, path: ExpectedPath | null): void {
+    if (this.cache.size >= CACHE_MAX) {
+      this.cache.clear();
+      this.cacheByTuple.clear();
+    }
+    this.cache.set(key, path);
+    const tk = PathExpectations.tupleKey(protoNumber(flow.proto), flow.src ?? '', flow.sport ?? 0, flow.dst, flow.dport ?? 0);
+    const keys = this.cacheByTuple.get(tk);
+    if (keys) keys.push(key);
+    else this.cacheByTuple.set(tk, [key]);
+  }
+
+  /**
+   * Forgets the cached paths of flows that start with either tuple of a new connection: its
+   * own later packets and its replies. (A reply that starts behind another NAT would keep a
+   * stale path until the cache fills; clearing the whole cache per new connection made every
+   * flow re-simulate at every new connection on a busy host.)
+   */
+  private forget(c: Connection): void {
+    for (const t of [c.orig, c.reply]) {
+      const tk = PathExpectations.tupleKey(t.proto, t.src, t.sport, t.dst, t.dport);
+      for (const k of this.cacheByTuple.get(tk) ?? []) this.cache.delete(k);
+      this.cacheByTuple.delete(tk);
+    }
+  }
+
   isLocal = (netns: number, addr: string): boolean => this.local.get(netns)?.has(addr) ?? false;
 
   annotate(packet: Packet): AnnotatedPacket {
@@ -115,18 +147,16 @@ export class PathExpectations {
           if (!(e instanceof FlowError)) throw e;
           expected = null;
         }
-        // A new connection changes what its replies (and flows simulated before) expect.
-        let added = false;
-        for (const c of expected?.connections ?? []) if (this.conntrack.add(c)) added = true;
-        if (added || this.cache.size >= CACHE_MAX) this.cache.clear();
-        this.cache.set(key, expected);
+        // A new connection changes what its replies and its own later packets expect.
+        for (const c of expected?.connections ?? []) if (this.conntrack.add(c)) this.forget(c);
+        this.remember(key, flow, expected);
       }
       let divergence = expected ? comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, topology: this.topology }) : null;
       if (divergence && expected) {
         const learned = this.fromObservedNat(packet, expected, flow);
         if (learned) {
           expected = learned;
-          this.cache.set(key, expected);
+          this.remember(key, flow, expected);
           divergence = comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, topology: this.topology });
         }
       }
@@ -138,7 +168,7 @@ export class PathExpectations {
         this.reported.add(message);
         this.onError?.(message);
       }
-      this.cache.set(key, null);
+      this.remember(key, flow, null);
       return { ...packet, expected: null, divergence: null };
     }
   }
