@@ -34,7 +34,7 @@ function observedConnections(packet: Packet, nsName: (netns: number) => string):
 }
 import type { Hop, Packet } from './packet.js';
 import type { Topology } from './topology/model.js';
-import { flowFromPacket, comparePaths, type PacketExpectation } from './topology/compare.js';
+import { flowFromPacket, comparePaths, netfilterDrop, type PacketExpectation } from './topology/compare.js';
 import { simulatePath, FlowError, type ExpectedPath } from './topology/simulate.js';
 import { ConntrackTable, reverseTuple, sameTuple, type Connection, type CtTuple } from './topology/conntrack.js';
 import { protoNumber } from './topology/proto.js';
@@ -151,13 +151,13 @@ export class PathExpectations {
         for (const c of expected?.connections ?? []) if (this.conntrack.add(c)) this.forget(c);
         this.remember(key, flow, expected);
       }
-      let divergence = expected ? comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, topology: this.topology }) : null;
+      let divergence = expected ? comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, droppedBy: netfilterDrop(packet), topology: this.topology }) : null;
       if (divergence && expected) {
         const learned = this.fromObservedNat(packet, expected, flow);
         if (learned) {
           expected = learned;
           this.remember(key, flow, expected);
-          divergence = comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, topology: this.topology });
+          divergence = comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, droppedBy: netfilterDrop(packet), topology: this.topology });
         }
       }
       return { ...packet, expected, divergence };

@@ -12,6 +12,8 @@ import type { Topology } from './model.js';
 import type { ExpectedHop, ExpectedPath, Flow } from './simulate.js';
 import { FlowError, simulatePath } from './simulate.js';
 import { sameAddr } from './ip.js';
+import type { NetfilterVerdict } from '../netfilter/types.js';
+import { isDropVerdict } from '../netfilter/types.js';
 
 export interface Divergence {
   /** Index in the expected hops of the first expected hop not followed (hops.length when the path was done). */
@@ -28,6 +30,16 @@ export interface Divergence {
 export interface CompareOptions {
   /** Drop reason of the observed packet (Packet.drop.reason), used in the summary. */
   readonly dropReason?: string | null;
+  /**
+   * The netfilter rule or policy that dropped the observed packet, when `trace --netfilter`
+   * saw it (Packet.netfilter): the summary then names the hook and the rule.
+   */
+  readonly droppedBy?: NetfilterVerdict | null;
+}
+
+/** The drop step of a packet's netfilter trace, if any. */
+export function netfilterDrop(packet: Pick<Packet, 'netfilter'>): NetfilterVerdict | null {
+  return packet.netfilter?.find((s) => isDropVerdict(s.verdict)) ?? null;
 }
 
 type ObservedLike = Pick<Hop, 'event' | 'netns' | 'ns' | 'ifname' | 'src' | 'dst'>;
@@ -57,13 +69,17 @@ function describeExpected(e: ExpectedHop | null, path: ExpectedPath | null): str
   }
 }
 
-function describeObserved(o: ObservedLike | null, last: ObservedLike | null, dropReason: string | null | undefined): string {
+function describeObserved(o: ObservedLike | null, last: ObservedLike | null, dropReason: string | null | undefined, by?: NetfilterVerdict | null): string {
   if (!o) {
     return last ? `was last seen in ${nsLabel(last)} on ${last.ifname || '(no device)'} (${last.event})` : 'was not observed';
   }
   switch (o.event) {
-    case 'drop':
-      return `was dropped in ${nsLabel(o)}${dropReason ? ` (reason ${dropReason})` : ''}`;
+    case 'drop': {
+      const where = by && by.netns === o.netns
+        ? ` in ${by.hook.toUpperCase()} by ${by.family} ${by.table} ${by.chain} ${by.type === 'rule' && by.rule ? `rule "${by.rule}"` : `policy ${by.verdict}`}`
+        : '';
+      return `was dropped in ${nsLabel(o)}${where}${dropReason ? ` (reason ${dropReason})` : ''}`;
+    }
     case 'consume':
       return `was consumed in ${nsLabel(o)}`;
     case 'xmit':
@@ -107,7 +123,7 @@ export function comparePaths(
   let lastMatched: ObservedLike | null = null;
   const diverge = (kind: Divergence['kind'], o: { h: Hop; i: number } | null): Divergence => {
     const e = exp[i] ?? null;
-    const summary = `${describeExpected(e, path)}, ${describeObserved(o?.h ?? null, lastMatched, opts.dropReason)}`;
+    const summary = `${describeExpected(e, path)}, ${describeObserved(o?.h ?? null, lastMatched, opts.dropReason, opts.droppedBy)}`;
     return { index: i, observedIndex: o?.i ?? null, expected: e, observed: o?.h ?? null, kind, summary };
   };
   for (const o of obs) {
@@ -193,6 +209,6 @@ export function expectPacket(topology: Topology, packet: Packet): PacketExpectat
     if (e instanceof FlowError) return { expected: null, divergence: null };
     throw e;
   }
-  const divergence = comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, topology });
+  const divergence = comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, droppedBy: netfilterDrop(packet), topology });
   return { expected, divergence };
 }

@@ -93,6 +93,13 @@ describe('comparePaths', () => {
     expect(div?.expected).toMatchObject({ ns: 'node', ifname: 'eth-node', event: 'xmit' });
     expect(div?.observed?.event).toBe('drop');
     expect(div?.summary).toBe('expected to leave node through eth-node (xmit), was dropped in node (reason NETFILTER_DROP)');
+    // With trace --netfilter the rule that dropped it is known: the summary names hook and rule.
+    const droppedBy = {
+      ns: 'node', netns: inode(t, 'node'), hook: 'forward', family: 'ip', table: 'filter', chain: 'FORWARD',
+      type: 'rule', rule: 'udp dport 9002 drop', handle: 7, verdict: 'drop', nat: null, afterHop: 3,
+    } as const;
+    const named = comparePaths(obs, simulatePath(t, podToExt), { dropReason: 'NETFILTER_DROP', droppedBy });
+    expect(named?.summary).toBe('expected to leave node through eth-node (xmit), was dropped in node in FORWARD by ip filter FORWARD rule "udp dport 9002 drop" (reason NETFILTER_DROP)');
   });
 
   it('should agree when the model also expected the drop', () => {
