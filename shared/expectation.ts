@@ -43,10 +43,16 @@ import { normalizeAddr } from './topology/ip.js';
 export type AnnotatedPacket = Packet & PacketExpectation;
 
 const CACHE_MAX = 10_000;
+/**
+ * A flow's cached path is simulated again after this long (ns on the hops' clock): the lookup
+ * keeps its connection alive in the model's conntrack, and an expired connection stops
+ * shaping the path within this time.
+ */
+const CACHE_TTL_NS = 10e9;
 
 export class PathExpectations {
   private readonly local = new Map<number, Set<string>>();
-  private readonly cache = new Map<string, ExpectedPath | null>();
+  private readonly cache = new Map<string, { readonly path: ExpectedPath | null; readonly at: number }>();
   /** Cache keys by the tuple their flow starts with, to forget just the flows a new connection changes. */
   private readonly cacheByTuple = new Map<string, string[]>();
   private readonly conntrack: ConntrackTable;
@@ -108,7 +114,7 @@ export class PathExpectations {
       this.cache.clear();
       this.cacheByTuple.clear();
     }
-    this.cache.set(key, path);
+    this.cache.set(key, { path, at: this.conntrack.now });
     const tk = PathExpectations.tupleKey(protoNumber(flow.proto), flow.src ?? '', flow.sport ?? 0, flow.dst, flow.dport ?? 0);
     const keys = this.cacheByTuple.get(tk);
     if (keys) keys.push(key);
@@ -137,8 +143,11 @@ export class PathExpectations {
     if (packet.cloneOf !== null) return { ...packet, expected: null, divergence: null };
     const flow = flowFromPacket(packet);
     if (!flow) return { ...packet, expected: null, divergence: null };
+    // Connections expire on the hops' clock, as conntrack's do on the kernel's.
+    this.conntrack.now = packet.hops[0]?.t ?? 0;
     const key = `${flow.from}|${flow.iif ?? ''}|${flow.proto}|${flow.src}|${flow.sport}|${flow.dst}|${flow.dport}`;
-    let expected = this.cache.get(key);
+    const cached = this.cache.get(key);
+    let expected = cached && this.conntrack.now - cached.at <= CACHE_TTL_NS ? cached.path : undefined;
     try {
       if (expected === undefined) {
         try {

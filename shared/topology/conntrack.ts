@@ -70,9 +70,24 @@ export function applyConnection(m: CtMatch, hook: 'dst' | 'src', p: PacketState)
     : { ...p, src: target.src, sport: target.sport };
 }
 
-/** A bounded table of connections; the oldest go first when it is full. */
+/**
+ * How long an idle connection stays, in ns, as the kernel's defaults have it
+ * (nf_conntrack_tcp_timeout_established, udp_timeout_stream, icmp_timeout, generic_timeout):
+ * without expiry an ICMP exchange (no ports to tell exchanges apart) would make every later one
+ * between the same addresses look like its reply.
+ */
+export function idleTimeoutNs(proto: number): number {
+  const s = proto === 6 ? 432_000 : proto === 17 || proto === 136 ? 120 : proto === 1 || proto === 58 ? 30 : 600;
+  return s * 1e9;
+}
+
+/** A bounded table of connections; idle ones expire, and the oldest go first when it is full. */
 export class ConntrackTable implements ConntrackView {
   private readonly byTuple = new Map<string, CtMatch>();
+  /** Last time (ns, the clock of the hops) each connection was used. */
+  private readonly lastSeen = new Map<Connection, number>();
+  /** The current time on the hops' clock; set by the caller before each lookup (0: no expiry). */
+  now = 0;
 
   constructor(private readonly max = 20_000) {}
 
@@ -81,7 +96,22 @@ export class ConntrackTable implements ConntrackView {
   }
 
   find(netns: number, t: CtTuple): CtMatch | null {
-    return this.byTuple.get(key(netns, t)) ?? null;
+    const k = key(netns, t);
+    const m = this.byTuple.get(k);
+    if (!m) return null;
+    const seen = this.lastSeen.get(m.conn) ?? 0;
+    if (this.now > 0 && seen > 0 && this.now - seen > idleTimeoutNs(m.conn.orig.proto)) {
+      this.remove(m.conn);
+      return null;
+    }
+    if (this.now > 0) this.lastSeen.set(m.conn, this.now);
+    return m;
+  }
+
+  private remove(conn: Connection): void {
+    this.byTuple.delete(key(conn.netns, conn.orig));
+    this.byTuple.delete(key(conn.netns, conn.reply));
+    this.lastSeen.delete(conn);
   }
 
   /** Adds a connection; false when it was already known (same namespace and tuples). */
@@ -91,12 +121,14 @@ export class ConntrackTable implements ConntrackView {
     if (known && known.dir === 'orig' && sameTuple(known.conn.reply, conn.reply)) return false;
     // Both directions are looked up per packet; the kernel evicts the whole entry, so do we.
     while (this.byTuple.size >= this.max * 2) {
-      const oldest = this.byTuple.keys().next().value;
+      const oldest = this.byTuple.values().next().value;
       if (oldest === undefined) break;
-      this.byTuple.delete(oldest);
+      this.remove(oldest.conn);
     }
+    if (known) this.remove(known.conn);
     this.byTuple.set(k, { conn, dir: 'orig' });
     this.byTuple.set(key(conn.netns, conn.reply), { conn, dir: 'reply' });
+    this.lastSeen.set(conn, this.now);
     return true;
   }
 }

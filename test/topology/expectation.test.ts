@@ -141,4 +141,25 @@ describe('PathExpectations', () => {
     const flooded: Packet = { ...packet([hop(t, 'node', 'veth-pod2', 'xmit', '10.244.1.11', '10.99.0.2', 40000, 7000)]), cloneOf: 'b1-ffff' };
     expect(new PathExpectations(t).annotate(flooded)).toMatchObject({ expected: null, divergence: null, cloneOf: 'b1-ffff' });
   });
+
+  it('should forget a connection idle longer than conntrack keeps it (ICMP: 30 s)', () => {
+    const t = podLab().iptables('node', MASQ).build();
+    const at = (p: Packet, ns: number, proto: Packet['proto']): Packet => ({
+      ...p, proto, hops: p.hops.map((h, i) => ({ ...h, t: ns + i * 1000, sport: 0, dport: 0 })),
+    });
+    const x = new PathExpectations(t);
+    x.annotate(at(request(t), 1e9, 'icmp'));
+    // The echo reply a second later goes back to the pod.
+    const back = x.annotate(at(reply(t), 2e9, 'icmp'));
+    expect(back.divergence).toBeNull();
+    expect(back.expected?.hops.at(-1)?.ns).toBe('pod1');
+    // A minute later ext pings the node itself: no connection left to take it to the pod.
+    const ping = at(packet([
+      hop(t, 'ext', 'eth0', 'xmit', '10.99.0.2', '10.99.0.1', 0, 0),
+      hop(t, 'node', 'eth-node', 'recv', '10.99.0.2', '10.99.0.1', 0, 0),
+    ]), 62e9, 'icmp');
+    const later = x.annotate(ping);
+    expect(later.expected?.reason).toBe('10.99.0.1 is local to node');
+    expect(later.divergence).toBeNull();
+  });
 });
