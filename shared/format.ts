@@ -89,6 +89,11 @@ export class PacketNumbers {
     return this.count;
   }
 
+  /** How many packets were numbered. */
+  get printed(): number {
+    return this.count;
+  }
+
   /** The number printed for `id`, if it was one of the recent ones. */
   of = (id: string): number | undefined => this.byId.get(id);
 }

@@ -3,7 +3,7 @@
  * the same NDJSON contract), or a summary with --stats. Names, drop reasons and the filter come
  * from the recording.
  */
-import { formatPacket, packetJson } from '../../shared/format.js';
+import { formatPacket, packetJson, PacketNumbers } from '../../shared/format.js';
 import { RecordingError } from '../../shared/recording/index.js';
 import { RecordingFile, replayRecording, type ReplayResult } from '../recording/index.js';
 import { parseFlags, numberFlag, reportFatal, UsageError } from './common.js';
@@ -77,7 +77,8 @@ async function replay(path: string, opts: Options): Promise<number> {
     // stays the `trace --json` contract).
     const sampling = rate > 1 ? ` (sampled: 1 in ${rate} flows)` : '';
     if (sampling && !opts.stats) process.stderr.write(`hoptrace: recorded following 1 in ${rate} flows, chosen in the kernel by flow hash\n`);
-    let printed = 0;
+    // A clone names its original by the number it was printed with, as `trace` does.
+    const numbers = new PacketNumbers();
     let outputClosed = false;
     process.stdout.on('error', () => { outputClosed = true; });
     const result = await replayRecording(file, {
@@ -87,8 +88,7 @@ async function replay(path: string, opts: Options): Promise<number> {
       onPacket: (p) => {
         if (opts.stats) return true;
         if (outputClosed) return false;
-        printed++;
-        process.stdout.write(opts.json ? `${packetJson(p)}\n` : `${formatPacket(p, printed)}\n\n`);
+        process.stdout.write(opts.json ? `${packetJson(p)}\n` : `${formatPacket(p, numbers.next(p.id), numbers.of)}\n\n`);
         return true;
       },
       onLost: (n, total) => {
@@ -99,7 +99,7 @@ async function replay(path: string, opts: Options): Promise<number> {
       },
     });
     if (result.filterProblem) process.stderr.write(`hoptrace: ${result.filterProblem}\n`);
-    if (sampling && !opts.stats) process.stderr.write(`hoptrace: ${printed} packets, ${result.events} hop events, ${result.lost} lost in the kernel${sampling}\n`);
+    if (sampling && !opts.stats) process.stderr.write(`hoptrace: ${numbers.printed} packets, ${result.events} hop events, ${result.lost} lost in the kernel${sampling}\n`);
     if (opts.stats) process.stdout.write(opts.json ? `${JSON.stringify(statsJson(path, file, result))}\n` : statsText(path, file, result));
     return reportIntegrity(path, result);
   } finally {

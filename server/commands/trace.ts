@@ -115,8 +115,12 @@ async function trace(opts: TraceOptions): Promise<number> {
   const watcher = opts.model ? new TopologyWatcher() : undefined;
   let expectations: PathExpectations | undefined;
   const [, topology] = await Promise.all([names.refresh(), watcher?.start()]);
-  if (topology) expectations = new PathExpectations(topology);
-  watcher?.on('change', (c) => { expectations = new PathExpectations(c.topology); });
+  // The simulator failing on one packet leaves it without an expectation; say so once, never end the trace.
+  if (topology) expectations = new PathExpectations(topology, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`));
+  // A changed host keeps the connections the model follows (NATed replies stay on their path).
+  watcher?.on('change', (c) => {
+    expectations = expectations ? expectations.withTopology(c.topology) : new PathExpectations(c.topology, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`));
+  });
   let printed = 0;
   // A clone names its original by the number it was printed with.
   const numbers = new PacketNumbers();

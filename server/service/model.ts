@@ -75,13 +75,14 @@ export function watchedModel(log: (line: string) => void): ServiceModel {
   const unknown = new UnknownHopNotes((netns, ifname) => watcher.noteUnknown(netns, ifname));
   let expectations: PathExpectations | null = null;
   const first = watcher.start().then((t) => {
-    expectations = new PathExpectations(t);
+    expectations = new PathExpectations(t, undefined, log);
     unknown.learn(t);
     return t;
   });
   first.catch((err: unknown) => log(`topology discovery failed: ${(err as Error).message}`));
   watcher.on('change', (c) => {
-    expectations = new PathExpectations(c.topology);
+    // Keep the connections the model follows across host changes (NATed replies stay on their path).
+    expectations = expectations ? expectations.withTopology(c.topology) : new PathExpectations(c.topology, undefined, log);
     unknown.learn(c.topology);
   });
   watcher.on('error', (err) => log(`topology discovery: ${err.message}`));
