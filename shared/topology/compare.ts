@@ -117,7 +117,7 @@ export function comparePaths(
     }
   }
   const obs = observed.map((h, i) => ({ h, i })).filter(({ h }) => h.event !== 'rx');
-  if (obs.length === 0 || exp.length === 0) return null;
+  if (obs.length === 0) return null;
   let i = 0;
   let anchored = false;
   let lastMatched: ObservedLike | null = null;
@@ -126,6 +126,13 @@ export function comparePaths(
     const summary = `${describeExpected(e, path)}, ${describeObserved(o?.h ?? null, lastMatched, opts.dropReason, opts.droppedBy)}`;
     return { index: i, observedIndex: o?.i ?? null, expected: e, observed: o?.h ?? null, kind, summary };
   };
+  if (exp.length === 0) {
+    // The model says the packet cannot leave its sender (no route, a loop) yet the kernel moved
+    // it: the model is missing something, which is worth saying rather than 'matches'.
+    const moved = obs.find(({ h }) => h.event !== 'drop');
+    if (path && (path.fate === 'unreachable' || path.fate === 'loop') && moved) return diverge(moved.h.event === 'consume' ? 'consume' : 'path', moved);
+    return null;
+  }
   for (const o of obs) {
     const h = o.h;
     if (h.event === 'drop' || h.event === 'consume') {

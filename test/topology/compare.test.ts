@@ -166,6 +166,19 @@ describe('comparePaths', () => {
     expect(div?.summary).toBe('expected to leave node through eth-node (xmit), was last seen in node on br0 (recv)');
   });
 
+  it('should report a packet the model says cannot leave its sender, seen moving on', () => {
+    const t = lab();
+    const expected = simulatePath(t, { from: 'ext', dst: '10.244.1.11', proto: 'udp', sport: 4000, dport: 9002 });
+    expect(expected.hops).toEqual([]);
+    const obs = [hop(t, 'ext', 'eth0', 'xmit', '10.99.0.2', '10.244.1.11')];
+    const div = comparePaths(obs, expected);
+    expect(div?.kind).toBe('path');
+    expect(div?.observedIndex).toBe(0);
+    expect(div?.summary).toMatch(/^expected to end in ext \(unreachable\), /);
+    // Its own no-route drop in the sender is what the model said.
+    expect(comparePaths([hop(t, 'ext', '', 'drop', '10.99.0.2', '10.244.1.11')], expected)).toBeNull();
+  });
+
   it('should report hops past the expected end', () => {
     const t = lab();
     const expected = simulatePath(t, { from: 'pod1', dst: '10.244.1.1', proto: 'udp', sport: 4000, dport: 9002 });

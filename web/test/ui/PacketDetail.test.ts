@@ -64,5 +64,6 @@ describe('PacketDetail', () => {
     const says = w.find('[data-testid="model-stuck"]');
     expect(says.text()).toContain('unreachable');
     expect(says.text()).toContain(`${p.hops.length} hops`);
+    expect(w.find('[data-testid="divergence"]').text()).toContain('(unreachable)');
   });
 });
