@@ -88,7 +88,8 @@ async function replay(path: string, opts: Options): Promise<number> {
       onPacket: (p) => {
         if (opts.stats) return true;
         if (outputClosed) return false;
-        process.stdout.write(opts.json ? `${packetJson(p)}\n` : `${formatPacket(p, numbers.next(p.id), numbers.of)}\n\n`);
+        const n = numbers.next(p.id);
+        process.stdout.write(opts.json ? `${packetJson(p)}\n` : `${formatPacket(p, n, numbers.of)}\n\n`);
         return true;
       },
       onLost: (n, total) => {
