@@ -49,6 +49,7 @@ export interface Tuple {
   readonly dport: number;
 }
 
+/** A free with a kernel drop reason: a drop, or a socket's discard after delivery. */
 export interface DropInfo {
   /** Kernel name without SKB_DROP_REASON_, e.g. NETFILTER_DROP; `reason-N` when the kernel's table lacks N. */
   readonly reason: string;
@@ -69,9 +70,20 @@ export interface Packet {
   readonly sport: number;
   readonly dport: number;
   readonly fate: Fate;
-  /** How the fate was decided: the free/consume event, or inferred (e.g. reached a namespace owning dst). */
-  readonly fateBy: 'drop' | 'consume' | 'local-address' | 'none';
+  /**
+   * How the fate was decided: the free/consume event, or inferred: 'local-address' when it was
+   * received in the namespace owning its destination (or on loopback), 'socket' when its free's
+   * reason is one only a receiving socket gives (shared/fate.ts).
+   */
+  readonly fateBy: 'drop' | 'consume' | 'local-address' | 'socket' | 'none';
+  /** Set when fate is 'dropped': where and why. */
   readonly drop: DropInfo | null;
+  /**
+   * Set when a delivered packet was then freed by the socket layer with a drop reason (a pure
+   * ACK TCP has read, a queue purged at close: shared/fate.ts): what the kernel said, where.
+   * Not a drop: absent otherwise.
+   */
+  readonly discard?: DropInfo;
   readonly hops: readonly Hop[];
   /** id of the packet this one was cloned from (bridge flooding, taps), null for originals. */
   readonly cloneOf: string | null;

@@ -14,11 +14,17 @@
  * - A new skb whose headers equal a live packet's, first seen in the namespace that packet is in,
  *   is a clone of it (bridge flooding, multicast): recorded as `cloneOf`.
  * - Fate: dropped (kfree_skb with a reason), delivered (consume_skb, or — when the caller can tell
- *   local addresses — last seen received in the namespace that owns the destination), else unknown.
+ *   local addresses — last seen received in the namespace that owns the destination, or on
+ *   loopback), else unknown. A kfree_skb that is a socket's discard after delivery (a pure ACK
+ *   TCP has read, a queue purged at close: shared/fate.ts) is delivered, with `discard`.
+ * - Never join two packets (issue 13): TCP's sequence does not change along a path, and a packet
+ *   a namespace's stack took in leaves it only by a transmit there (continuesPacket). Each such
+ *   split is counted in `stats.splits`.
  */
 import type { HopEvent, HopNote } from './hop-event.js';
 import { protoName } from './hop-event.js';
 import type { Packet, Hop, Fate, DropInfo, NatRewrite, Tuple, PacketNote } from './packet.js';
+import { readFree, reachedItsStack } from './fate.js';
 import { CloneIndex, cloneKeyHash, keyChanged } from './clone-index.js';
 import { HopStore, smallInt, STORE_NUM, STORE_REFS, F_T, F_SEQ, F_CPU, F_NETNS, F_IFINDEX, F_FAMILY, F_PROTO, F_LEN, F_IPID, F_SPORT, F_DPORT, F_ICMPTYPE, F_ICMPID, F_TCPFLAGS, F_TCPSEQ, F_REASON, R_KIND, R_SKB, R_IFNAME, R_SRC, R_DST } from './hop-store.js';
 
@@ -50,6 +56,11 @@ export interface ReconstructStats {
   rejected: number;
   /** Lone consume events, not reported as packets. */
   orphans: number;
+  /**
+   * Times an skb address showed a new packet before the free of the one it carried was seen
+   * (continuesPacket said no): the packet followed so far was ended there, not joined to it.
+   */
+  splits: number;
 }
 
 /**
@@ -270,17 +281,45 @@ export function defaultDropReason(code: number): string {
   return `reason-${code}`;
 }
 
-/** Could `ev` be the next hop of the packet whose latest hop is `prev`? */
-export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number): boolean {
+/**
+ * Could the packet whose latest hop is `prev` still move on to namespace `evNetns` by hop
+ * `evKind`? Not when it is a new packet in a reused skb whose free was not seen (issue 13):
+ * - A packet taken in by a namespace's stack (`recv`, `rx`) leaves that namespace only by a
+ *   transmit there: a transmit from another namespace is that namespace's own new packet (seen:
+ *   a reply read in the host, then a container's next packet in the same skb). A transmit can
+ *   hand on to another namespace's device (macvlan to its parent, a tunnel to its underlay), a
+ *   receive to another's (macvlan's receive handler), so those may cross.
+ * - A packet received by the stack it was addressed to (its namespace owns the destination, or
+ *   loopback: shared/fate.ts) was delivered there: it goes on only in that namespace (forwarded
+ *   after DNAT, or freed).
+ * Frees without a device (netns 0) happen where the packet last was.
+ */
+function staysOnPath(prevKind: string, prevNetns: number, prevIfname: string, prevDst: string, evKind: string, evNetns: number, isLocal: IsLocal | undefined): boolean {
+  if (evNetns === 0 || evNetns === prevNetns) return true;
+  if (prevKind !== 'recv' && prevKind !== 'rx') return true;
+  if (evKind === 'xmit') return false;
+  return !(prevKind === 'recv' && reachedItsStack({ event: prevKind, netns: prevNetns, ifname: prevIfname, dst: prevDst }, isLocal));
+}
+
+type IsLocal = (netns: number, addr: string) => boolean;
+
+/**
+ * Could `ev` be the next hop of the packet whose latest hop is `prev`? `isLocal` (optional)
+ * tells which namespace owns an address, for the delivered-then-moved rule (staysOnPath).
+ */
+export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number, isLocal?: IsLocal): boolean {
   if (prev.kind === 'drop' || prev.kind === 'consume') return false;
   if (ev.t - prev.t > maxGapNs) return false;
   if (ev.family !== prev.family || ev.proto !== prev.proto) return false;
   if (ev.family === 4 && ev.ipId !== prev.ipId) return false;
+  // NAT leaves TCP's sequence alone (IPv4 ids repeat: Linux sends id 0 with DF on some paths).
+  if (ev.proto === 6 && ev.tcpSeq !== prev.tcpSeq) return false;
   if (ev.family === 6) {
     // IPv6 has no id: fall back on what NAT leaves alone.
-    if (ev.tcpSeq !== prev.tcpSeq || ev.icmpId !== prev.icmpId) return false;
+    if (ev.icmpId !== prev.icmpId) return false;
     if (ev.proto !== 6 && ev.len !== prev.len && ev.kind !== 'drop' && ev.kind !== 'consume') return false;
   }
+  if (!staysOnPath(prev.kind, prev.netns, prev.ifname, prev.dst, ev.kind, ev.netns, isLocal)) return false;
   const srcSame = ev.src === prev.src && ev.sport === prev.sport;
   const dstSame = ev.dst === prev.dst && ev.dport === prev.dport;
   if (srcSame || dstSame) return true;
@@ -290,12 +329,12 @@ export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number):
 }
 
 /** continuesPacket on two store slots (the engine's copy of it: keep the two in step). */
-function continuesAt(st: HopStore, a: number, b: number, maxGapNs: number): boolean {
+function continuesAt(st: HopStore, a: number, b: number, maxGapNs: number, isLocal: IsLocal | undefined): boolean {
   const n = st.num;
   const r = st.ref;
   const qa = a * STORE_REFS;
   const qb = b * STORE_REFS;
-  const ka = r[qa + R_KIND];
+  const ka = r[qa + R_KIND] as string;
   if (ka === 'drop' || ka === 'consume') return false;
   const oa = a * STORE_NUM;
   const ob = b * STORE_NUM;
@@ -304,11 +343,15 @@ function continuesAt(st: HopStore, a: number, b: number, maxGapNs: number): bool
   const proto = n[ob + F_PROTO];
   if (family !== n[oa + F_FAMILY] || proto !== n[oa + F_PROTO]) return false;
   if (family === 4 && n[ob + F_IPID] !== n[oa + F_IPID]) return false;
+  if (proto === 6 && n[ob + F_TCPSEQ] !== n[oa + F_TCPSEQ]) return false;
   if (family === 6) {
-    if (n[ob + F_TCPSEQ] !== n[oa + F_TCPSEQ] || n[ob + F_ICMPID] !== n[oa + F_ICMPID]) return false;
+    if (n[ob + F_ICMPID] !== n[oa + F_ICMPID]) return false;
     const kb = r[qb + R_KIND];
     if (proto !== 6 && n[ob + F_LEN] !== n[oa + F_LEN] && kb !== 'drop' && kb !== 'consume') return false;
   }
+  const netnsA = n[oa + F_NETNS] as number;
+  const netnsB = n[ob + F_NETNS] as number;
+  if (netnsB !== 0 && netnsB !== netnsA && !staysOnPath(ka, netnsA, r[qa + R_IFNAME] as string, r[qa + R_DST] as string, r[qb + R_KIND] as string, netnsB, isLocal)) return false;
   const srcA = r[qa + R_SRC];
   const dstA = r[qa + R_DST];
   const srcB = r[qb + R_SRC];
@@ -317,7 +360,7 @@ function continuesAt(st: HopStore, a: number, b: number, maxGapNs: number): bool
   const dstSame = dstB === dstA && n[ob + F_DPORT] === n[oa + F_DPORT];
   if (srcSame || dstSame) return true;
   const reversed = srcB === dstA && dstB === srcA;
-  return !reversed && n[ob + F_NETNS] === n[oa + F_NETNS];
+  return !reversed && netnsB === netnsA;
 }
 
 function tupleAt(st: HopStore, s: number): Tuple {
@@ -356,7 +399,7 @@ export class Reconstructor {
   private released = 0;
   private expiredAt = 0;
   private out: Packet[] = [];
-  readonly stats: ReconstructStats = { events: 0, packets: 0, late: 0, rejected: 0, orphans: 0 };
+  readonly stats: ReconstructStats = { events: 0, packets: 0, late: 0, rejected: 0, orphans: 0, splits: 0 };
   /** Notes (probes/notes, probes/deep) waiting for their packet, by skb. Null until the first note. */
   private notes: Map<string, HopNote[]> | null = null;
   private notesPrunedAt = 0;
@@ -466,7 +509,10 @@ export class Reconstructor {
     const P = this.packets;
     const skb = st.ref[s * STORE_REFS + R_SKB] as string;
     let p = this.live.get(skb) ?? -1;
-    if (p >= 0 && !continuesAt(st, P.last[p] as number, s, this.opts.maxGapNs)) {
+    if (p >= 0 && !continuesAt(st, P.last[p] as number, s, this.opts.maxGapNs, this.opts.isLocal)) {
+      // The skb carries a new packet although the last one's free was not seen (TCP frees
+      // without a tracepoint): the two are told apart, and counted.
+      this.stats.splits++;
       this.finish(p);
       p = -1;
     }
@@ -633,21 +679,32 @@ export class Reconstructor {
     let fate: Fate = 'unknown';
     let fateBy: Packet['fateBy'] = 'none';
     let drop: DropInfo | null = null;
+    let discard: DropInfo | null = null;
     if (lastKind === 'drop') {
-      fate = 'dropped';
-      fateBy = 'drop';
       const where = st.field(last, F_NETNS) !== 0 ? last : prev >= 0 ? prev : last;
       const whereNetns = smallInt(st.field(where, F_NETNS));
-      drop = {
+      const info: DropInfo = {
         reason: this.opts.dropReason(smallInt(st.field(last, F_REASON))),
         netns: whereNetns,
         ns: nsName(whereNetns),
         ifname: st.str(last, R_IFNAME) || (prev >= 0 ? st.str(prev, R_IFNAME) : ''),
       };
+      const arrival = prev >= 0 ? { event: st.kind(prev), netns: smallInt(st.field(prev, F_NETNS)), ifname: st.str(prev, R_IFNAME), dst: st.str(prev, R_DST) } : null;
+      const read = readFree(info.reason, arrival, st.str(last, R_DST), smallInt(st.field(last, F_NETNS)), this.opts.isLocal);
+      if (read === 'drop') {
+        fate = 'dropped';
+        fateBy = 'drop';
+        drop = info;
+      } else {
+        // Delivered, then discarded by its socket (shared/fate.ts): not a drop.
+        fate = 'delivered';
+        fateBy = read;
+        discard = info;
+      }
     } else if (lastKind === 'consume') {
       fate = 'delivered';
       fateBy = 'consume';
-    } else if (lastKind === 'recv' && this.opts.isLocal?.(smallInt(st.field(last, F_NETNS)), st.str(last, R_DST))) {
+    } else if (lastKind === 'recv' && reachedItsStack({ event: lastKind, netns: smallInt(st.field(last, F_NETNS)), ifname: st.str(last, R_IFNAME), dst: st.str(last, R_DST) }, this.opts.isLocal)) {
       fate = 'delivered';
       fateBy = 'local-address';
     }
@@ -661,10 +718,15 @@ export class Reconstructor {
     const dst = ref[fq + R_DST] as string;
     const sport = smallInt(num[fo + F_SPORT] as number);
     const dport = smallInt(num[fo + F_DPORT] as number);
-    if (this.notes) {
-      return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, hops, cloneOf: P.cloneOf[p] ?? null, notes: this.takeNotes(skb, hops) };
+    const cloneOf = P.cloneOf[p] ?? null;
+    if (discard) {
+      if (this.notes) return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, discard, hops, cloneOf, notes: this.takeNotes(skb, hops) };
+      return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, discard, hops, cloneOf };
     }
-    return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, hops, cloneOf: P.cloneOf[p] ?? null };
+    if (this.notes) {
+      return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, hops, cloneOf, notes: this.takeNotes(skb, hops) };
+    }
+    return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, hops, cloneOf };
   }
 
   /**

@@ -37,6 +37,9 @@ function run(lines: readonly string[], feed: (r: Reconstructor, lines: readonly 
   return { packets, stats: { ...r.stats }, others };
 }
 
+/** A port as the probes print it (network order read as a little-endian u16). */
+const swapPort = (p: number): number => ((p & 0xff) << 8) | (p >>> 8);
+
 /** As before: a HopEvent per line, then push. */
 const viaEvents = (r: Reconstructor, lines: readonly string[], other: (l: string) => void): void => {
   for (const l of lines) {
@@ -146,6 +149,29 @@ describe('parse-and-push gives the engine what parse-then-push gives it', () => 
     expect(malformed).toBeGreaterThan(50);
     expect(events).toBeGreaterThan(1000);
     expect(packets).toBeGreaterThan(100);
+  });
+
+  it('follows the same split and fate rules (issue 13, issue 19) on the direct path', () => {
+    // 10.89.0.2:80 → 10.89.0.1:43000 (a web container's TCP reply taken in by the host), then the
+    // next segment in the same skb from the container, whose free was not seen; then a pure ACK
+    // the host took in and TCP freed (NOT_SPECIFIED, no device).
+    const web = 4026532300;
+    const host = 4026531840;
+    const v4 = (a: string): number => a.split('.').reduce((n, b, i) => n + Number(b) * 256 ** i, 0);
+    const line = (kind: number, t: number, skb: string, netns: number, ifname: string, reason = 0): string =>
+      `H ${kind} ${t} 0 ${skb} ${netns} ${ifname ? 2 : 0} 4 6 52 0 ${v4('10.89.0.2')} 0 ${v4('10.89.0.1')} 0 ${swapPort(80)} ${swapPort(43000)} 0 0 16 1000 ${reason} ${ifname}`;
+    const reply = (skb: string, t: number): string[] => [line(1, t, skb, web, 'eth0'), line(2, t + 10_000, skb, host, 'veth0'), line(3, t + 20_000, skb, host, 'podman1')];
+    const lines = [...reply('ffff888100000100', 1_000_000), ...reply('ffff888100000100', 1_300_000), ...reply('ffff888100000200', 1_600_000), line(4, 1_650_000, 'ffff888100000200', 0, '', 2)];
+    for (const packed of [false, true]) {
+      const ls = packed ? lines.map((l) => toPackedLine(l) ?? l) : lines;
+      for (const feed of [viaEvents, lineByLine, asChunk, asSlice]) {
+        const r = new Reconstructor({ isLocal: (n, a) => n === host && a === '10.89.0.1', dropReason: (c) => (c === 2 ? 'NOT_SPECIFIED' : `reason-${c}`) });
+        feed(r, ls, () => undefined);
+        const packets = r.flush();
+        expect(packets.map((p) => `${p.hops.length} ${p.fate} ${p.discard?.reason ?? '-'}`).sort()).toEqual(['3 delivered -', '3 delivered -', '4 delivered NOT_SPECIFIED']);
+        expect(r.stats.splits).toBe(1);
+      }
+    }
   });
 
   it('leaves the store as it was when a line is not a hop', () => {

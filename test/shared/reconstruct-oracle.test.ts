@@ -104,7 +104,8 @@ function drive(make: (o: ReconstructOptions) => Engine, steps: readonly Step[], 
   const opts: ReconstructOptions = {
     reorderWindowNs: o.reorderWindowNs, idleNs: o.idleNs, maxGapNs: o.maxGapNs, cloneWindowNs: o.cloneWindowNs,
     nsName: (n) => (n === 103 ? null : `ns${n}`),
-    dropReason: (c) => `R${c}`,
+    // Some reasons read as a socket's discard after delivery (shared/fate.ts), the rest as drops.
+    dropReason: (c) => (['NOT_SPECIFIED', 'QUEUE_PURGE', 'TCP_OLD_DATA'][c - 2] ?? `R${c}`),
     ...(o.local ? { isLocal: (n: number, a: string) => n === 102 && a.endsWith('2') } : {}),
     ...(o.filter === 1 ? { accept: (p: Packet) => p.hops.length % 3 !== 0 } : o.filter === 2 ? { accept: (p: Packet) => p.src !== '10.0.0.2' } : {}),
   };

@@ -178,4 +178,68 @@ describe('reconstruction', () => {
     expect(incremental.map((p) => p.id).sort()).toEqual(all.map((p) => p.id).sort());
     expect(all).toHaveLength(3);
   });
+
+  describe('never joins two packets in a reused skb whose free was not seen (issue 13)', () => {
+    const HOST = 100;
+    const WEB = 106;
+    /** A TCP reply from the web container, taken in by the host (which owns 10.89.0.1). */
+    const reply = (skb: string, t0: number, over: Partial<HopEvent> = {}): HopEvent[] => {
+      const tcp = { proto: 6, tcpFlags: 0x10, tcpSeq: 1000, ipId: 0, src: '10.89.0.2', dst: '10.89.0.1', sport: 80, dport: 43000, ...over };
+      return [
+        ev({ skb, t: t0, kind: 'xmit', netns: WEB, ifname: 'eth0', ...tcp }),
+        ev({ skb, t: t0 + 10_000, kind: 'rx', netns: HOST, ifname: 'veth0', ...tcp }),
+        ev({ skb, t: t0 + 20_000, kind: 'recv', netns: HOST, ifname: 'podman1', ...tcp }),
+      ];
+    };
+    const hostOwns = (netns: number, addr: string): boolean => netns === HOST && addr === '10.89.0.1';
+
+    it('splits the seen case: host recv, then a transmit from a container in the same skb', () => {
+      // The next segment of the same connection: same tuple, same IP id (0 with DF), even the
+      // same sequence (pure ACKs): only where it shows up tells it apart.
+      const events = [...reply('s1', 1_000_000), ...reply('s1', 1_400_000)];
+      for (const isLocal of [undefined, hostOwns]) {
+        const r = new Reconstructor({ nsName, ...(isLocal ? { isLocal } : {}) });
+        for (const e of events) r.push(e);
+        const packets = r.flush();
+        expect(packets.map((p) => p.hops.map((h) => `${h.netns}/${h.event}`).join(' '))).toEqual([
+          `${WEB}/xmit ${HOST}/rx ${HOST}/recv`, `${WEB}/xmit ${HOST}/rx ${HOST}/recv`,
+        ]);
+        expect(r.stats.splits).toBe(1);
+      }
+    });
+
+    it('splits on a TCP sequence change that NAT cannot explain, in one namespace', () => {
+      const events = [...reply('s2', 1_000_000), ev({ skb: 's2', t: 1_100_000, kind: 'xmit', netns: HOST, ifname: 'podman1', proto: 6, tcpSeq: 2000, ipId: 0, src: '10.89.0.1', dst: '10.89.0.2', sport: 43000, dport: 80 })];
+      expect(reconstructAll(events).map((p) => p.hops.length)).toEqual([3, 1]);
+      // The same sequence with DNAT (port forward) is one packet.
+      const fwd = [...reply('s3', 1_000_000).slice(0, 3), ev({ skb: 's3', t: 1_100_000, kind: 'xmit', netns: HOST, ifname: 'eth0', proto: 6, tcpSeq: 1000, ipId: 0, src: '10.89.0.2', dst: '192.0.2.9', sport: 80, dport: 43000 })];
+      expect(reconstructAll(fwd).map((p) => p.hops.length)).toEqual([4]);
+    });
+
+    it('splits a packet the destination stack took in from any later hop in another namespace, with the model', () => {
+      const later = ev({ skb: 's4', t: 1_100_000, kind: 'recv', netns: WEB, ifname: 'eth0', proto: 6, tcpSeq: 1000, ipId: 0, src: '10.89.0.2', dst: '10.89.0.1', sport: 80, dport: 43000 });
+      const events = [...reply('s4', 1_000_000), later];
+      expect(reconstructAll(events, { isLocal: hostOwns }).map((p) => p.hops.length)).toEqual([3, 1]);
+      // Without the model a receive may hand on to another namespace's device (macvlan): kept.
+      expect(reconstructAll(events).map((p) => p.hops.length)).toEqual([4]);
+    });
+
+    it('keeps a transmit handing on to another namespace (macvlan to its parent, a tunnel to its underlay) and DNAT after a local receive', () => {
+      const macvlan = [
+        ev({ skb: 's5', t: 1, kind: 'xmit', netns: NS.pod1, ifname: 'mv0' }),
+        ev({ skb: 's5', t: 2, kind: 'xmit', netns: NS.node, ifname: 'eth-node' }),
+      ];
+      expect(reconstructAll(macvlan).map((p) => p.hops.length)).toEqual([2]);
+      const nodeOwns = (netns: number, addr: string): boolean => netns === NS.node && addr === '10.99.0.1';
+      const dnat = [
+        ev({ skb: 's6', t: 1, kind: 'recv', netns: NS.node, ifname: 'eth-node', src: '10.99.0.2', dst: '10.99.0.1', dport: 8080 }),
+        ev({ skb: 's6', t: 2, kind: 'xmit', netns: NS.node, ifname: 'br0', src: '10.99.0.2', dst: '10.244.1.12', dport: 80 }),
+        ev({ skb: 's6', t: 3, kind: 'recv', netns: NS.pod2, ifname: 'eth0', src: '10.99.0.2', dst: '10.244.1.12', dport: 80 }),
+      ];
+      const r = new Reconstructor({ isLocal: nodeOwns });
+      for (const e of dnat) r.push(e);
+      expect(r.flush().map((p) => p.hops.length)).toEqual([3]);
+      expect(r.stats.splits).toBe(0);
+    });
+  });
 });

@@ -24,6 +24,7 @@
 import type { HopEvent, HopNote } from '../../../shared/hop-event.js';
 import { protoName } from '../../../shared/hop-event.js';
 import type { Packet, Hop, Fate, DropInfo, NatRewrite, Tuple, PacketNote } from '../../../shared/packet.js';
+import { readFree, reachedItsStack } from '../../../shared/fate.js';
 
 export interface ReconstructOptions {
   /** How long events wait for earlier ones from other CPUs. */
@@ -53,6 +54,7 @@ export interface ReconstructStats {
   rejected: number;
   /** Lone consume events, not reported as packets. */
   orphans: number;
+  splits: number;
 }
 
 interface LivePacket {
@@ -163,16 +165,26 @@ function keyChanged(a: HopEvent, b: HopEvent): boolean {
     || a.tcpSeq !== b.tcpSeq || a.icmpId !== b.icmpId || a.proto !== b.proto || a.family !== b.family;
 }
 
-/** Could `ev` be the next hop of the packet whose latest hop is `prev`? */
-export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number): boolean {
+/**
+ * Could `ev` be the next hop of the packet whose latest hop is `prev`? (Issue 13 added: TCP's
+ * sequence must not change, and a packet received in one namespace does not move to another by
+ * a transmit there, nor at all once received by the stack it was addressed to.)
+ */
+export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number, isLocal?: (netns: number, addr: string) => boolean): boolean {
   if (prev.kind === 'drop' || prev.kind === 'consume') return false;
   if (ev.t - prev.t > maxGapNs) return false;
   if (ev.family !== prev.family || ev.proto !== prev.proto) return false;
   if (ev.family === 4 && ev.ipId !== prev.ipId) return false;
+  if (ev.proto === 6 && ev.tcpSeq !== prev.tcpSeq) return false;
   if (ev.family === 6) {
     // IPv6 has no id: fall back on what NAT leaves alone.
-    if (ev.tcpSeq !== prev.tcpSeq || ev.icmpId !== prev.icmpId) return false;
+    if (ev.icmpId !== prev.icmpId) return false;
     if (ev.proto !== 6 && ev.len !== prev.len && ev.kind !== 'drop' && ev.kind !== 'consume') return false;
+  }
+  if (ev.netns !== 0 && ev.netns !== prev.netns && (prev.kind === 'recv' || prev.kind === 'rx')) {
+    if (ev.kind === 'xmit') return false;
+    const delivered = prev.kind === 'recv' && (prev.ifname === 'lo' || prev.dst.startsWith('127.') || prev.dst === '::1' || (isLocal?.(prev.netns, prev.dst) ?? false));
+    if (delivered) return false;
   }
   const srcSame = ev.src === prev.src && ev.sport === prev.sport;
   const dstSame = ev.dst === prev.dst && ev.dport === prev.dport;
@@ -206,7 +218,7 @@ export class Reconstructor {
   private released = 0;
   private expiredAt = 0;
   private out: Packet[] = [];
-  readonly stats: ReconstructStats = { events: 0, packets: 0, late: 0, rejected: 0, orphans: 0 };
+  readonly stats: ReconstructStats = { events: 0, packets: 0, late: 0, rejected: 0, orphans: 0, splits: 0 };
   /** Notes (probes/notes, probes/deep) waiting for their packet, by skb. Null until the first note. */
   private notes: Map<string, HopNote[]> | null = null;
   private notesPrunedAt = 0;
@@ -288,7 +300,8 @@ export class Reconstructor {
 
   private place(ev: HopEvent): void {
     let p = this.live.get(ev.skb);
-    if (p && !continuesPacket(p.last, ev, this.opts.maxGapNs)) {
+    if (p && !continuesPacket(p.last, ev, this.opts.maxGapNs, this.opts.isLocal)) {
+      this.stats.splits++;
       this.finish(p);
       p = undefined;
     }
@@ -389,20 +402,29 @@ export class Reconstructor {
     let fate: Fate = 'unknown';
     let fateBy: Packet['fateBy'] = 'none';
     let drop: DropInfo | null = null;
+    let discard: DropInfo | null = null;
     if (last.kind === 'drop') {
-      fate = 'dropped';
-      fateBy = 'drop';
       const where = last.netns !== 0 ? last : (prev ?? last);
-      drop = {
+      const info: DropInfo = {
         reason: this.opts.dropReason(last.reason),
         netns: where.netns,
         ns: this.opts.nsName(where.netns),
         ifname: last.ifname || prev?.ifname || '',
       };
+      const read = readFree(info.reason, prev ? { event: prev.kind, netns: prev.netns, ifname: prev.ifname, dst: prev.dst } : null, last.dst, last.netns, this.opts.isLocal);
+      if (read === 'drop') {
+        fate = 'dropped';
+        fateBy = 'drop';
+        drop = info;
+      } else {
+        fate = 'delivered';
+        fateBy = read;
+        discard = info;
+      }
     } else if (last.kind === 'consume') {
       fate = 'delivered';
       fateBy = 'consume';
-    } else if (last.kind === 'recv' && this.opts.isLocal?.(last.netns, last.dst)) {
+    } else if (last.kind === 'recv' && reachedItsStack({ event: last.kind, netns: last.netns, ifname: last.ifname, dst: last.dst }, this.opts.isLocal)) {
       fate = 'delivered';
       fateBy = 'local-address';
     }
@@ -417,6 +439,7 @@ export class Reconstructor {
       fate,
       fateBy,
       drop,
+      ...(discard ? { discard } : {}),
       hops,
       cloneOf: p.cloneOf,
       ...(this.notes ? { notes: this.takeNotes(p.skb, hops) } : {}),
