@@ -98,6 +98,25 @@ export class PacketNumbers {
   of = (id: string): number | undefined => this.byId.get(id);
 }
 
+/** Who discarded a delivered packet, in users' words: TCP, or the socket layer for the rest. */
+function discarder(p: Pick<Packet, 'proto'>): string {
+  return p.proto === 'tcp' ? 'TCP' : 'the socket layer';
+}
+
+/** `discarded by TCP: QUEUE_PURGE` for a packet its socket freed after delivery; '' otherwise. */
+export function discardText(p: Pick<Packet, 'proto' | 'discard'>): string {
+  return p.discard ? `discarded by ${discarder(p)}: ${p.discard.reason}` : '';
+}
+
+/**
+ * A packet's fate as trace, replay and the dashboard say it: `delivered`, `dropped`, `unknown`,
+ * or `delivered; discarded by TCP: QUEUE_PURGE` for a socket's discard after delivery (not a
+ * drop: shared/fate.ts).
+ */
+export function fateText(p: Pick<Packet, 'fate' | 'proto' | 'discard'>): string {
+  return p.fate === 'delivered' && p.discard ? `delivered; ${discardText(p)}` : p.fate;
+}
+
 /**
  * One packet as a block of lines. `numberOf` names an original packet by the number it was
  * printed with (PacketNumbers.of); without it, or for one not printed (yet), a clone names its
@@ -106,7 +125,7 @@ export class PacketNumbers {
 export function formatPacket(p: Packet, index?: number, numberOf?: (id: string) => number | undefined): string {
   const lines: string[] = [];
   const head = index === undefined ? 'packet' : `packet ${index}`;
-  const fate = p.fate === 'dropped' ? 'DROPPED' : p.fate;
+  const fate = p.fate === 'dropped' ? 'DROPPED' : fateText(p);
   const originalNumber = p.cloneOf ? numberOf?.(p.cloneOf) : undefined;
   const clone = p.cloneOf ? `  clone of ${originalNumber !== undefined ? `packet ${originalNumber}` : p.cloneOf}` : '';
   lines.push(`${head}  ${p.proto} ${formatTuple(p, p.proto)}${packetDetail(p)}  ${fate}  (${p.hops.length} hops, ${formatDuration(totalLatency(p))})${clone}`);
@@ -130,7 +149,7 @@ export function formatPacket(p: Packet, index?: number, numberOf?: (id: string) 
       const what = h.nat.kind === 'snat' ? 'SNAT' : h.nat.kind === 'dnat' ? 'DNAT' : 'SNAT+DNAT';
       note = `  ${what}, was ${formatTuple(h.nat.from, p.proto)}`;
     }
-    if (h.event === 'drop') note += `  ✗ ${p.drop?.reason ?? 'dropped'}`;
+    if (h.event === 'drop') note += p.discard && !p.drop ? `  (${discardText(p)})` : `  ✗ ${p.drop?.reason ?? 'dropped'}`;
     const tuple = note ? (tuples[i] ?? '').padEnd(tupleWidth) : (tuples[i] ?? '');
     lines.push(`  ${dt.padStart(9)}  ${nsLabel(h).padEnd(nsWidth)}  ${(h.ifname || '-').padEnd(ifWidth)}  ${h.event.padEnd(7)}  ${tuple}${note}`.trimEnd());
     lines.push(...notesAfter(i));

@@ -135,6 +135,7 @@ function statsJson(path: string, file: RecordingFile, r: ReplayResult): object {
     start: new Date(Number(h.startWallNs / 1_000_000n)).toISOString(),
     durationNs: durationNs(file, r), events: r.events, packets: r.packets, lost: r.lost, fates: r.fates,
     drops: Object.fromEntries([...r.drops].sort((a, b) => b[1] - a[1])),
+    discards: Object.fromEntries([...r.discards].sort((a, b) => b[1] - a[1])), splits: r.splits,
     complete: r.complete, truncatedAt: r.truncatedAt, damaged: r.damagedRegions + r.invalid,
   };
 }
@@ -157,5 +158,12 @@ function statsText(path: string, file: RecordingFile, r: ReplayResult): string {
     const width = Math.max(...[...r.drops.keys()].map((k) => k.length));
     for (const [reason, n] of [...r.drops].sort((a, b) => b[1] - a[1])) lines.push(`  ${reason.padEnd(width)}  ${n}`);
   }
+  // Not drops: delivered packets the socket layer freed afterwards (shared/fate.ts).
+  if (r.discards.size > 0) {
+    lines.push('delivered, then discarded by their socket, by reason');
+    const width = Math.max(...[...r.discards.keys()].map((k) => k.length));
+    for (const [reason, n] of [...r.discards].sort((a, b) => b[1] - a[1])) lines.push(`  ${reason.padEnd(width)}  ${n}`);
+  }
+  if (r.splits > 0) lines.push(`splits     ${r.splits} (an skb carried a new packet before the last one's free was seen)`);
   return `${lines.join('\n')}\n`;
 }

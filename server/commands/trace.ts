@@ -32,7 +32,7 @@ for each packet, the hops it made across network namespaces.
                       sampled flow's packets keep all their hops. Counts are of sampled packets.
 ${HOPS_HELP}
       --json          one JSON object per packet per line (NDJSON); lines with "type":"lost"
-                      report events the kernel lost
+                      report events the kernel lost, a last line "type":"summary" the totals
       --no-model      skip the topology model: no expected path, no divergence
       --netfilter     also name the netfilter rules each packet met (nft rule trace in every
                       namespace: temporary tables inet/bridge hoptrace_*, removed on exit); drops name
@@ -241,7 +241,13 @@ async function trace(opts: TraceOptions): Promise<number> {
   // that packet's hop order may be off. Rare (bpftrace drains its per-CPU buffers within
   // milliseconds), and said rather than hidden.
   const late = s.late > 0 ? `, ${s.late} arrived too late to be put in time order` : '';
-  process.stderr.write(`hoptrace: ${printed} packets, ${s.events} hop events, ${session.lostEvents} lost in the kernel${late}${sampling}\n`);
+  // An skb address that carried a new packet before the free of the one it carried was seen
+  // (TCP frees without a tracepoint): told apart rather than joined (issue 13), and counted.
+  const splits = s.splits > 0 ? `, ${s.splits} split where an skb was reused before its free was seen` : '';
+  process.stderr.write(`hoptrace: ${printed} packets, ${s.events} hop events, ${session.lostEvents} lost in the kernel${late}${splits}${sampling}\n`);
+  if (opts.json && !outputClosed) {
+    process.stdout.write(`${JSON.stringify({ type: 'summary', packets: printed, events: s.events, lost: session.lostEvents, late: s.late, splits: s.splits })}\n`);
+  }
   if (died) {
     process.stderr.write(`hoptrace: bpftrace exited unexpectedly (${died.signal ?? `code ${died.code}`})${died.stderr ? `:\n${died.stderr}` : ''}\n`);
     return 1;

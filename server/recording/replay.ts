@@ -77,6 +77,10 @@ export interface ReplayResult {
   fates: { delivered: number; dropped: number; unknown: number };
   /** Dropped packets by drop reason name. */
   drops: Map<string, number>;
+  /** Delivered packets their socket then freed with a drop reason (Packet.discard), by reason. */
+  discards: Map<string, number>;
+  /** Packets ended because their skb carried a new one before their free was seen (ReconstructStats.splits). */
+  splits: number;
   /** Offset where the file stops mid-record, null when it does not (or was not read to the end). */
   truncatedAt: number | null;
   damagedRegions: number;
@@ -98,7 +102,7 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
   const from = opts.fromNs;
   const to = opts.toNs;
   const res: ReplayResult = {
-    events: 0, packets: 0, lost: 0, firstT: null, lastT: null, fates: { delivered: 0, dropped: 0, unknown: 0 }, drops: new Map(),
+    events: 0, packets: 0, lost: 0, firstT: null, lastT: null, fates: { delivered: 0, dropped: 0, unknown: 0 }, drops: new Map(), discards: new Map(), splits: 0,
     truncatedAt: null, damagedRegions: 0, damagedBytes: 0, firstDamageAt: null, invalid: 0, complete: false, readToEnd: false, filterProblem,
   };
   const inRange = (t: number): boolean => (from === undefined || t >= from) && (to === undefined || t < to);
@@ -116,6 +120,7 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
       res.packets++;
       res.fates[p.fate]++;
       if (p.drop) res.drops.set(p.drop.reason, (res.drops.get(p.drop.reason) ?? 0) + 1);
+      if (p.discard) res.discards.set(p.discard.reason, (res.discards.get(p.discard.reason) ?? 0) + 1);
       if (opts.onPacket(p) === false) stopped = true;
     }
   };
@@ -181,6 +186,7 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
     if (stopped) break;
   }
   if (!stopped) deliver(steps ? steps.flush(rec.flush()) : rec.flush());
+  res.splits = rec.stats.splits;
   const s = stream.summary;
   if (s && !pastEnd && !stopped) {
     res.readToEnd = true;

@@ -35,6 +35,11 @@ export interface CompareOptions {
    * saw it (Packet.netfilter): the summary then names the hook and the rule.
    */
   readonly droppedBy?: NetfilterVerdict | null;
+  /**
+   * Reason of the observed packet's socket discard after delivery (Packet.discard.reason: not a
+   * drop, shared/fate.ts), used in the summary when it was delivered short of the path's end.
+   */
+  readonly discardReason?: string | null;
 }
 
 /** The drop step of a packet's netfilter trace, if any. */
@@ -69,12 +74,13 @@ function describeExpected(e: ExpectedHop | null, path: ExpectedPath | null): str
   }
 }
 
-function describeObserved(o: ObservedLike | null, last: ObservedLike | null, dropReason: string | null | undefined, by?: NetfilterVerdict | null): string {
+function describeObserved(o: ObservedLike | null, last: ObservedLike | null, dropReason: string | null | undefined, by?: NetfilterVerdict | null, discardReason?: string | null): string {
   if (!o) {
     return last ? `was last seen in ${nsLabel(last)} on ${last.ifname || '(no device)'} (${last.event})` : 'was not observed';
   }
   switch (o.event) {
     case 'drop': {
+      if (discardReason && !dropReason) return `was delivered in ${nsLabel(o)} (then discarded by its socket: ${discardReason})`;
       const where = by && by.netns === o.netns
         ? ` in ${by.hook.toUpperCase()} by ${by.family} ${by.table} ${by.chain} ${by.type === 'rule' && by.rule ? `rule "${by.rule}"` : `policy ${by.verdict}`}`
         : '';
@@ -123,7 +129,7 @@ export function comparePaths(
   let lastMatched: ObservedLike | null = null;
   const diverge = (kind: Divergence['kind'], o: { h: Hop; i: number } | null): Divergence => {
     const e = exp[i] ?? null;
-    const summary = `${describeExpected(e, path)}, ${describeObserved(o?.h ?? null, lastMatched, opts.dropReason, opts.droppedBy)}`;
+    const summary = `${describeExpected(e, path)}, ${describeObserved(o?.h ?? null, lastMatched, opts.dropReason, opts.droppedBy, opts.discardReason)}`;
     return { index: i, observedIndex: o?.i ?? null, expected: e, observed: o?.h ?? null, kind, summary };
   };
   if (exp.length === 0) {
@@ -140,8 +146,8 @@ export function comparePaths(
       if (e && e.event === 'drop' && e.netns === h.netns && h.event === 'drop') return null;
       if (i >= exp.length) {
         // The path was done: the packet reached where it was expected to. What the kernel did
-        // then (no listening socket, delivered) is not a path question, unless a firewall
-        // dropped it there.
+        // then (no listening socket, delivered, a socket's discard after delivery: shared/fate.ts)
+        // is not a path question, unless a firewall dropped it there.
         if (h.event === 'drop' && opts.dropReason === 'NETFILTER_DROP') return diverge('drop', o);
         return null;
       }
@@ -216,6 +222,6 @@ export function expectPacket(topology: Topology, packet: Packet): PacketExpectat
     if (e instanceof FlowError) return { expected: null, divergence: null };
     throw e;
   }
-  const divergence = comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, droppedBy: netfilterDrop(packet), topology });
+  const divergence = comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, droppedBy: netfilterDrop(packet), discardReason: packet.discard?.reason ?? null, topology });
   return { expected, divergence };
 }

@@ -128,7 +128,7 @@ describe('fate: a socket discard after delivery is not a drop', () => {
     expect(readFree('NOT_SPECIFIED', arrived, '10.244.1.12', 0, isLocal)).toBe('local-address');
     expect(readFree('NOT_SPECIFIED', { ...arrived, event: 'xmit' }, '10.244.1.12', 0, isLocal)).toBe('drop');
     expect(readFree('NEIGH_FAILED', arrived, '10.244.1.12', 0, isLocal)).toBe('drop');
-    expect(readFree('TCP_OLD_DATA', null, '10.0.0.1', 0, null)).toBe('socket');
+    expect(readFree('TCP_OLD_DATA', null, '10.0.0.1', 0, undefined)).toBe('socket');
     expect(readFree('NOT_SPECIFIED', null, '10.0.0.1', 0, isLocal)).toBe('drop');
     expect(reachedItsStack({ ...arrived, netns: NS.node }, isLocal)).toBe(false);
   });

@@ -80,6 +80,21 @@ describe('formatPacket', () => {
     expect(text.at(-1)).toBe('  dropped in node at br0: NETFILTER_DROP');
   });
 
+  it('should call a packet its socket freed after delivery delivered, with the discard, not a drop', () => {
+    // A pure ACK received in pod2 (which owns its destination), then freed by TCP (NOT_SPECIFIED).
+    const base = { t: 1, cpu: 0, skb: 'ab', netns: 4026532315, ifindex: 2, ifname: 'eth0', family: 4 as const, proto: 6, len: 52, ipId: 7, src: '10.99.0.2', dst: '10.244.1.12', sport: 55416, dport: 80, icmpType: 0, icmpId: 0, tcpFlags: 16, tcpSeq: 5, reason: 0 };
+    const [ack] = reconstructAll([{ ...base, kind: 'recv' }, { ...base, t: 2, kind: 'drop', ifindex: 0, ifname: '', reason: 2 }], {
+      nsName: (n) => roles.get(n) ?? null,
+      dropReason: (c) => (c === 2 ? 'NOT_SPECIFIED' : `reason-${c}`),
+      isLocal: (n, a) => n === 4026532315 && a === '10.244.1.12',
+    });
+    const text = formatPacket(ack as Packet, 1).split('\n');
+    expect(text[0]).toMatch(/  delivered; discarded by TCP: NOT_SPECIFIED  \(2 hops/);
+    expect(text.join('\n')).not.toMatch(/DROPPED|✗|dropped in/);
+    expect(hopLines(ack).at(-1)?.slice(1, 4)).toEqual(['pod2', '-', 'drop']);
+    expect(hopLines(ack).at(-1)?.[4]).toMatch(/\(discarded by TCP: NOT_SPECIFIED\)$/);
+  });
+
   it('should name a clone\'s original by the number it was printed with', () => {
     // The packed capture's IPv6 multicast the bridge floods: each copy sent out of a port is a clone.
     const packed = readFileSync(new URL('../../probes/fixtures/lab-round-packed.txt', import.meta.url), 'utf8').split('\n');

@@ -223,6 +223,19 @@ describe('expectPacket', () => {
     expect(r.divergence).toBeNull();
   });
 
+  it('should match a delivered packet its socket then discarded with its expected delivered path (issue 19)', () => {
+    const t = lab();
+    const obs = [...observedPodToExt(t), hop(t, 'ext', '', 'drop', '10.99.0.1', '10.99.0.2')];
+    const discard = { reason: 'NOT_SPECIFIED', ns: 'ext', netns: inode(t, 'ext'), ifname: 'eth0' };
+    const r = expectPacket(t, { ...packet(obs), discard });
+    expect(r.expected?.fate).toBe('delivered');
+    expect(r.divergence).toBeNull();
+    // Delivered short of where the model expected it: a divergence, told as a delivery.
+    const early = [...observedPodToExt(t).slice(0, 4), hop(t, 'node', '', 'drop', '10.244.1.11', '10.99.0.2')];
+    const d = expectPacket(t, { ...packet(early), discard: { ...discard, ns: 'node', netns: inode(t, 'node') } }).divergence;
+    expect(d?.summary).toBe('expected to leave node through eth-node (xmit), was delivered in node (then discarded by its socket: NOT_SPECIFIED)');
+  });
+
   it('should give no expectation for a namespace the model does not know', () => {
     const t = lab();
     const obs = observedPodToExt(t).map((h) => ({ ...h, netns: 1 }));

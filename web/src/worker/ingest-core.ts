@@ -16,6 +16,7 @@ import type { HopEvent } from '../../../shared/hop-event.js';
 import { protoNumber } from '../../../shared/hop-event.js';
 import type { Packet } from '../../../shared/packet.js';
 import { Reconstructor } from '../../../shared/reconstruct.js';
+import { fateText } from '../../../shared/format.js';
 import { decodeBatch } from '../../../shared/wire.js';
 import { decodeDepthBatch } from '../../../shared/netfilter/wire.js';
 import { NetfilterStepsQueue } from '../../../shared/netfilter/steps-queue.js';
@@ -68,6 +69,7 @@ export function toRow(n: number, p: Packet): PacketRow {
     path, pathNames, hops: p.hops.length,
     latencyNs: first && last ? last.t - first.t : 0,
     fate: p.fate, dropReason: p.drop?.reason ?? null, nat, clone: p.cloneOf !== null,
+    ...(p.discard ? { fateDetail: fateText(p) } : {}),
   };
 }
 

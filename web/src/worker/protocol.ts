@@ -34,6 +34,11 @@ export interface PacketRow {
   readonly latencyNs: number;
   readonly fate: Fate;
   readonly dropReason: string | null;
+  /**
+   * For a delivered packet its socket freed afterwards (Packet.discard: not a drop), what it says
+   * as the fate: 'delivered; discarded by TCP: QUEUE_PURGE'. Absent otherwise.
+   */
+  readonly fateDetail?: string;
   /** Kind of the first header rewrite on the path, null when none. */
   readonly nat: 'snat' | 'dnat' | 'both' | null;
   readonly clone: boolean;

@@ -28,6 +28,19 @@ describe('PacketDetail', () => {
     expect(w.findAll('[data-testid="hop"]')).toHaveLength(p.hops.length);
   });
 
+  it('should show a packet its socket freed after delivery as delivered, with the discard and no red drop callout (issue 19)', () => {
+    const pod2 = demoNetns('pod2');
+    const base = { cpu: 0, skb: 'a1', netns: pod2, ifindex: 2, ifname: 'eth0', family: 4 as const, proto: 6, len: 52, ipId: 1, src: '10.99.0.2', dst: '10.244.1.12', sport: 55416, dport: 80, icmpType: 0, icmpId: 0, tcpFlags: 16, tcpSeq: 9, reason: 0 };
+    const [p] = reconstructAll([{ ...base, kind: 'recv', t: 1 }, { ...base, kind: 'drop', t: 2, ifindex: 0, ifname: '', reason: 2 }], {
+      nsName: (n) => demoRecording().names.get(n) ?? null, dropReason: (c) => (c === 2 ? 'NOT_SPECIFIED' : `reason-${c}`), isLocal: (n, a) => n === pod2 && a === '10.244.1.12',
+    });
+    if (!p) throw new Error('no packet');
+    const w = mount(PacketDetail, { props: { detail: { n: 1, packet: p }, expected: null, nsName } });
+    expect(w.find('[data-testid="fate"]').text()).toBe('✓ delivered; discarded by TCP: NOT_SPECIFIED');
+    expect(w.find('[data-testid="drop-reason"]').exists()).toBe(false);
+    expect(w.findAll('table.hops tbody tr').at(-1)?.text()).toContain('discarded by TCP: NOT_SPECIFIED');
+  });
+
   it('should call out where a packet left its expected path', () => {
     // A reply de-NATed by conntrack: the model, simulating a new connection, expects it to stop in the node.
     const p = packets().find((x) => x.hops[0]?.netns === demoNetns('ext') && x.sport === 7000 && x.hops.some((h) => h.nat));

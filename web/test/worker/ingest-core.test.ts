@@ -190,6 +190,29 @@ describe('IngestCore', () => {
     expect(c.takeRows()?.rows.map((r) => r.id).sort()).toEqual(packets.slice(0, 60).map((p) => p.id).filter((id) => !gone.includes(id)).sort());
   });
 
+  it('should show a delivered packet its socket then freed as delivered with the discard, and count no drop for it (issue 19)', () => {
+    const clock = { t: 0 };
+    const c = new IngestCore({ now: () => clock.t, wallNow: () => 1_700_000_000_000 });
+    const pod2 = 4026532315;
+    c.setTopology([[pod2, 'demo-pod2']], [[pod2, '10.244.1.12']]);
+    c.setDropReasons([[2, 'NOT_SPECIFIED'], [3, 'NO_SOCKET']]);
+    const base = { cpu: 0, netns: pod2, ifindex: 2, ifname: 'eth0', family: 4 as const, proto: 6, len: 52, src: '10.99.0.2', dst: '10.244.1.12', sport: 55416, dport: 80, icmpType: 0, icmpId: 0, tcpFlags: 16, tcpSeq: 9, reason: 0 };
+    // A pure ACK taken in by pod2 and freed by TCP; then a SYN to a closed port (NO_SOCKET).
+    const events = [
+      { ...base, kind: 'recv' as const, t: 1_000_000, skb: 'a1', ipId: 1 },
+      { ...base, kind: 'drop' as const, t: 1_010_000, skb: 'a1', ipId: 1, ifindex: 0, ifname: '', reason: 2 },
+      { ...base, kind: 'recv' as const, t: 1_020_000, skb: 'b1', ipId: 2, dport: 81, tcpFlags: 2 },
+      { ...base, kind: 'drop' as const, t: 1_030_000, skb: 'b1', ipId: 2, dport: 81, tcpFlags: 2, ifindex: 0, ifname: '', reason: 3 },
+    ];
+    c.ingestBatch(encodeBatch({ events, seq: 1, lostKernel: 0 }));
+    c.flush();
+    const rows = c.takeRows()?.rows ?? [];
+    const ack = rows.find((r) => r.dport === 80);
+    expect(ack).toMatchObject({ fate: 'delivered', dropReason: null, fateDetail: 'delivered; discarded by TCP: NOT_SPECIFIED' });
+    expect(rows.find((r) => r.dport === 81)).toMatchObject({ fate: 'dropped', dropReason: 'NO_SOCKET' });
+    expect(c.stats().drops.map((d) => d[2])).toEqual(['NO_SOCKET']);
+  });
+
   it('should say whether a packet passes the filter and facet', () => {
     const { c } = core();
     const rec = demoRecording();
