@@ -41,10 +41,35 @@ export async function reconstructOptionsFor(file: RecordingFile): Promise<Record
       filterProblem = `the recorded filter '${file.header.filter}' does not parse here (${(err as Error).message}); showing every packet`;
     }
   }
+  // Which addresses were local to which namespace, from the models the recorder captured: a
+  // packet received where it was addressed is delivered, as `trace` said it live (and a socket's
+  // discard after delivery is no drop: shared/fate.ts).
+  const local = localAddressesOf((await file.topologyRecords()).map((r) => r.model));
+  const isLocal = local.size > 0 ? (netns: number, addr: string): boolean => local.has(`${netns}|${addr}`) : undefined;
   return {
-    options: { nsName: recordingNsName(names), dropReason: (code) => reasons.get(code) ?? `reason-${code}`, ...(accept ? { accept } : {}) },
+    options: { nsName: recordingNsName(names), dropReason: (code) => reasons.get(code) ?? `reason-${code}`, ...(accept ? { accept } : {}), ...(isLocal ? { isLocal } : {}) },
     filterProblem,
   };
+}
+
+/**
+ * `netns|address` for every interface address in the recorded topology models (shared/topology
+ * Topology as JSON; anything else in a file is skipped, not trusted).
+ */
+function localAddressesOf(models: readonly unknown[]): Set<string> {
+  const out = new Set<string>();
+  for (const m of models) {
+    const namespaces = (m as { namespaces?: unknown } | null)?.namespaces;
+    if (!Array.isArray(namespaces)) continue;
+    for (const ns of namespaces as Array<{ netns?: unknown; interfaces?: unknown } | null>) {
+      if (typeof ns?.netns !== 'number' || !Array.isArray(ns.interfaces)) continue;
+      for (const itf of ns.interfaces as Array<{ addrs?: unknown } | null>) {
+        if (!Array.isArray(itf?.addrs)) continue;
+        for (const cidr of itf.addrs) if (typeof cidr === 'string') out.add(`${ns.netns}|${cidr.split('/')[0] ?? cidr}`);
+      }
+    }
+  }
+  return out;
 }
 
 export interface ReplayOptions {
