@@ -529,6 +529,7 @@ export class IngestCore {
       history: this.size,
       live: this.recon.liveCount,
       late: this.recon.stats.late,
+      splits: this.recon.stats.splits,
       decodeErrors: this.totals.decodeErrors,
       lastDecodeError: this.lastDecodeError,
       seqGaps: this.totals.seqGaps,

@@ -72,6 +72,8 @@ export interface WorkerStats {
   readonly live: number;
   /** Events that came later than the reorder window. */
   readonly late: number;
+  /** Packets ended because their skb carried a new packet before their free was seen (ReconstructStats.splits). */
+  readonly splits?: number;
   readonly decodeErrors: number;
   /** Why the last undecodable batch failed (null when none did). */
   readonly lastDecodeError: string | null;

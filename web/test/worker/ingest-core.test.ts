@@ -211,6 +211,7 @@ describe('IngestCore', () => {
     expect(ack).toMatchObject({ fate: 'delivered', dropReason: null, fateDetail: 'delivered; discarded by TCP: NOT_SPECIFIED' });
     expect(rows.find((r) => r.dport === 81)).toMatchObject({ fate: 'dropped', dropReason: 'NO_SOCKET' });
     expect(c.stats().drops.map((d) => d[2])).toEqual(['NO_SOCKET']);
+    expect(c.stats().splits).toBe(0);
   });
 
   it('should say whether a packet passes the filter and facet', () => {
