@@ -71,6 +71,6 @@ describe('replay judges a socket discard after delivery as trace does', () => {
     expect(stats.exitCode, String(stats.stderr)).toBe(0);
     expect(JSON.parse(String(stats.stdout))).toMatchObject({ fates: { delivered: 1, dropped: 0 }, drops: {}, discards: { NOT_SPECIFIED: 1 }, splits: 0 });
     const human = await cli(['replay', path]);
-    expect(String(human.stdout)).toMatch(/^packet 1 {2}tcp .*  delivered; discarded by TCP: NOT_SPECIFIED  \(3 hops/m);
+    expect(String(human.stdout)).toMatch(/^packet 1 {2}tcp .* {2}delivered; discarded by TCP: NOT_SPECIFIED {2}\(3 hops/m);
   });
 });

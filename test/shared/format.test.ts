@@ -89,7 +89,7 @@ describe('formatPacket', () => {
       isLocal: (n, a) => n === 4026532315 && a === '10.244.1.12',
     });
     const text = formatPacket(ack as Packet, 1).split('\n');
-    expect(text[0]).toMatch(/  delivered; discarded by TCP: NOT_SPECIFIED  \(2 hops/);
+    expect(text[0]).toMatch(/ {2}delivered; discarded by TCP: NOT_SPECIFIED {2}\(2 hops/);
     expect(text.join('\n')).not.toMatch(/DROPPED|✗|dropped in/);
     expect(hopLines(ack).at(-1)?.slice(1, 4)).toEqual(['pod2', '-', 'drop']);
     expect(hopLines(ack).at(-1)?.[4]).toMatch(/\(discarded by TCP: NOT_SPECIFIED\)$/);
