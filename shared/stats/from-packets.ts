@@ -86,7 +86,9 @@ export class PacketStats {
       } else {
         enter = here.t;
       }
-      if (h.event === 'drop') {
+      // A socket's discard after delivery (Packet.discard, shared/fate.ts) is no drop. The kernel
+      // tier (probes/stats) counts every kfree_skb: it cannot tell delivery.
+      if (h.event === 'drop' && !p.discard) {
         const reason = p.drop?.reason ?? 'reason-0';
         const k = `${here.netns}|${here.ifindex}|${reason}`;
         const d = drops.get(k);
