@@ -25,6 +25,7 @@ import type { HopEvent, HopNote } from './hop-event.js';
 import { protoName } from './hop-event.js';
 import type { Packet, Hop, Fate, DropInfo, NatRewrite, Tuple, PacketNote } from './packet.js';
 import { readFree, reachedItsStack } from './fate.js';
+import type { Topology } from './topology/model.js';
 import { CloneIndex, cloneKeyHash, keyChanged } from './clone-index.js';
 import { HopStore, smallInt, STORE_NUM, STORE_REFS, F_T, F_SEQ, F_CPU, F_NETNS, F_IFINDEX, F_FAMILY, F_PROTO, F_LEN, F_IPID, F_SPORT, F_DPORT, F_ICMPTYPE, F_ICMPID, F_TCPFLAGS, F_TCPSEQ, F_REASON, R_KIND, R_SKB, R_IFNAME, R_SRC, R_DST } from './hop-store.js';
 
@@ -43,6 +44,11 @@ export interface ReconstructOptions {
   readonly dropReason?: (code: number) => string;
   /** Whether `addr` is a local address of namespace `netns`: lets a received packet count as delivered. */
   readonly isLocal?: (netns: number, addr: string) => boolean;
+  /**
+   * The namespace of the peer of veth `ifname` in `netns` (the model's), null when unknown or
+   * not a veth: a packet sent out of a veth arrives only in its peer's namespace (vethPeers).
+   */
+  readonly peerNetns?: (netns: number, ifname: string) => number | null;
   /** Final say on which packets are reported (the user's filter: any hop matches). */
   readonly accept?: (packet: Packet) => boolean;
 }
@@ -284,6 +290,8 @@ export function defaultDropReason(code: number): string {
 /**
  * Could the packet whose latest hop is `prev` still move on to namespace `evNetns` by hop
  * `evKind`? Not when it is a new packet in a reused skb whose free was not seen (issue 13):
+ * - Sent out of a veth, it arrives in the namespace of the veth's peer, when the model says
+ *   which that is (`peerNetns`); without a model any namespace may be the next.
  * - A packet taken in by a namespace's stack (`recv`, `rx`) leaves that namespace only by a
  *   transmit there: a transmit from another namespace is that namespace's own new packet (seen:
  *   a reply read in the host, then a container's next packet in the same skb). A transmit can
@@ -294,20 +302,28 @@ export function defaultDropReason(code: number): string {
  *   after DNAT, or freed).
  * Frees without a device (netns 0) happen where the packet last was.
  */
-function staysOnPath(prevKind: string, prevNetns: number, prevIfname: string, prevDst: string, evKind: string, evNetns: number, isLocal: IsLocal | undefined): boolean {
+function staysOnPath(prevKind: string, prevNetns: number, prevIfname: string, prevDst: string, evKind: string, evNetns: number, isLocal: IsLocal | undefined, peerNetns: PeerNetns | undefined): boolean {
   if (evNetns === 0 || evNetns === prevNetns) return true;
+  if (prevKind === 'xmit') {
+    // Out of a veth: into its peer's namespace only (with a model; a transmit may also hand on
+    // to another device's transmit, macvlan to its parent, so only receives are checked).
+    if ((evKind !== 'rx' && evKind !== 'recv') || !peerNetns) return true;
+    const peer = peerNetns(prevNetns, prevIfname);
+    return peer === null || peer === evNetns;
+  }
   if (prevKind !== 'recv' && prevKind !== 'rx') return true;
   if (evKind === 'xmit') return false;
   return !(prevKind === 'recv' && reachedItsStack({ event: prevKind, netns: prevNetns, ifname: prevIfname, dst: prevDst }, isLocal));
 }
 
 type IsLocal = (netns: number, addr: string) => boolean;
+type PeerNetns = (netns: number, ifname: string) => number | null;
 
 /**
  * Could `ev` be the next hop of the packet whose latest hop is `prev`? `isLocal` (optional)
  * tells which namespace owns an address, for the delivered-then-moved rule (staysOnPath).
  */
-export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number, isLocal?: IsLocal): boolean {
+export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number, isLocal?: IsLocal, peerNetns?: PeerNetns): boolean {
   if (prev.kind === 'drop' || prev.kind === 'consume') return false;
   if (ev.t - prev.t > maxGapNs) return false;
   if (ev.family !== prev.family || ev.proto !== prev.proto) return false;
@@ -319,7 +335,7 @@ export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number, 
     if (ev.icmpId !== prev.icmpId) return false;
     if (ev.proto !== 6 && ev.len !== prev.len && ev.kind !== 'drop' && ev.kind !== 'consume') return false;
   }
-  if (!staysOnPath(prev.kind, prev.netns, prev.ifname, prev.dst, ev.kind, ev.netns, isLocal)) return false;
+  if (!staysOnPath(prev.kind, prev.netns, prev.ifname, prev.dst, ev.kind, ev.netns, isLocal, peerNetns)) return false;
   const srcSame = ev.src === prev.src && ev.sport === prev.sport;
   const dstSame = ev.dst === prev.dst && ev.dport === prev.dport;
   if (srcSame || dstSame) return true;
@@ -329,7 +345,7 @@ export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number, 
 }
 
 /** continuesPacket on two store slots (the engine's copy of it: keep the two in step). */
-function continuesAt(st: HopStore, a: number, b: number, maxGapNs: number, isLocal: IsLocal | undefined): boolean {
+function continuesAt(st: HopStore, a: number, b: number, maxGapNs: number, isLocal: IsLocal | undefined, peerNetns: PeerNetns | undefined): boolean {
   const n = st.num;
   const r = st.ref;
   const qa = a * STORE_REFS;
@@ -351,7 +367,7 @@ function continuesAt(st: HopStore, a: number, b: number, maxGapNs: number, isLoc
   }
   const netnsA = n[oa + F_NETNS] as number;
   const netnsB = n[ob + F_NETNS] as number;
-  if (netnsB !== 0 && netnsB !== netnsA && !staysOnPath(ka, netnsA, r[qa + R_IFNAME] as string, r[qa + R_DST] as string, r[qb + R_KIND] as string, netnsB, isLocal)) return false;
+  if (netnsB !== 0 && netnsB !== netnsA && !staysOnPath(ka, netnsA, r[qa + R_IFNAME] as string, r[qa + R_DST] as string, r[qb + R_KIND] as string, netnsB, isLocal, peerNetns)) return false;
   const srcA = r[qa + R_SRC];
   const dstA = r[qa + R_DST];
   const srcB = r[qb + R_SRC];
@@ -384,7 +400,7 @@ function natBetween(st: HopStore, prev: number, ev: number): NatRewrite | null {
 }
 
 export class Reconstructor {
-  private readonly opts: Required<Omit<ReconstructOptions, 'isLocal' | 'accept'>> & Pick<ReconstructOptions, 'isLocal' | 'accept'>;
+  private readonly opts: Required<Omit<ReconstructOptions, 'isLocal' | 'accept' | 'peerNetns'>> & Pick<ReconstructOptions, 'isLocal' | 'accept' | 'peerNetns'>;
   /** Every event the engine holds, waiting in `queue` or part of a live packet. */
   private readonly store = new HopStore();
   private readonly queue = new ReorderBuffer(this.store);
@@ -413,6 +429,7 @@ export class Reconstructor {
       nsName: options.nsName ?? (() => null),
       dropReason: options.dropReason ?? defaultDropReason,
       isLocal: options.isLocal,
+      peerNetns: options.peerNetns,
       accept: options.accept,
     };
   }
@@ -509,7 +526,7 @@ export class Reconstructor {
     const P = this.packets;
     const skb = st.ref[s * STORE_REFS + R_SKB] as string;
     let p = this.live.get(skb) ?? -1;
-    if (p >= 0 && !continuesAt(st, P.last[p] as number, s, this.opts.maxGapNs, this.opts.isLocal)) {
+    if (p >= 0 && !continuesAt(st, P.last[p] as number, s, this.opts.maxGapNs, this.opts.isLocal, this.opts.peerNetns)) {
       // The skb carries a new packet although the last one's free was not seen (TCP frees
       // without a tracepoint): the two are told apart, and counted.
       this.stats.splits++;
@@ -784,6 +801,20 @@ function packetIdOf(t: number, skb: string): string {
 
 export function packetId(first: HopEvent): string {
   return packetIdOf(first.t, first.skb);
+}
+
+/**
+ * `peerNetns` for the engine from a topology model: the namespace of each veth's peer. Other
+ * devices (and veths whose peer the model could not resolve) answer null: anything may follow.
+ */
+export function vethPeers(topology: Pick<Topology, 'namespaces'>): (netns: number, ifname: string) => number | null {
+  const peers = new Map<number, Map<string, number>>();
+  for (const ns of topology.namespaces) {
+    const byName = new Map<string, number>();
+    for (const itf of ns.interfaces) if (itf.kind === 'veth' && itf.peer) byName.set(itf.name, itf.peer.netns);
+    if (byName.size > 0) peers.set(ns.netns, byName);
+  }
+  return (netns, ifname) => peers.get(netns)?.get(ifname) ?? null;
 }
 
 /** Reconstructs a finished list of events in one go (recordings, tests). */

@@ -3,7 +3,7 @@
  */
 import { TraceSession, CannotTraceError, MAX_TRACE_SAMPLE } from '../trace-session.js';
 import { preflight } from '../preflight.js';
-import { Reconstructor } from '../../shared/reconstruct.js';
+import { Reconstructor, vethPeers } from '../../shared/reconstruct.js';
 import { formatPacket, packetJson, PacketNumbers } from '../../shared/format.js';
 import type { Packet } from '../../shared/packet.js';
 import { NamespaceNames } from '../namespace-names.js';
@@ -117,9 +117,12 @@ async function trace(opts: TraceOptions): Promise<number> {
   const [, topology] = await Promise.all([names.refresh(), watcher?.start()]);
   // The simulator failing on one packet leaves it without an expectation; say so once, never end the trace.
   if (topology) expectations = new PathExpectations(topology, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`));
+  // Which namespace each veth leads to: a packet that shows up elsewhere is another one (issue 13).
+  let peers = topology ? vethPeers(topology) : undefined;
   // A changed host keeps the connections the model follows (NATed replies stay on their path).
   watcher?.on('change', (c) => {
     expectations = expectations ? expectations.withTopology(c.topology) : new PathExpectations(c.topology, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`));
+    peers = vethPeers(c.topology);
   });
   let printed = 0;
   // A clone names its original by the number it was printed with.
@@ -200,6 +203,7 @@ async function trace(opts: TraceOptions): Promise<number> {
     dropReason: session.dropReasons.name,
     accept: session.accepts,
     isLocal: (netns, addr) => expectations?.isLocal(netns, addr) ?? false,
+    peerNetns: (netns, ifname) => peers?.(netns, ifname) ?? null,
   });
   if (nf) {
     // The rule trace is set up in a namespace when its first hop shows up: it needs every event

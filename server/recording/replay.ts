@@ -9,7 +9,8 @@
  */
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
-import { Reconstructor, type ReconstructOptions } from '../../shared/reconstruct.js';
+import { Reconstructor, vethPeers, type ReconstructOptions } from '../../shared/reconstruct.js';
+import type { Topology } from '../../shared/topology/model.js';
 import { recordingNsName } from '../../shared/recording/index.js';
 import { parseFilter, packetMatches } from '../../shared/filter/index.js';
 import { NetfilterStepsQueue } from '../../shared/netfilter/steps-queue.js';
@@ -44,12 +45,32 @@ export async function reconstructOptionsFor(file: RecordingFile): Promise<Record
   // Which addresses were local to which namespace, from the models the recorder captured: a
   // packet received where it was addressed is delivered, as `trace` said it live (and a socket's
   // discard after delivery is no drop: shared/fate.ts).
-  const local = localAddressesOf((await file.topologyRecords()).map((r) => r.model));
+  const models = (await file.topologyRecords()).map((r) => r.model);
+  const local = localAddressesOf(models);
   const isLocal = local.size > 0 ? (netns: number, addr: string): boolean => local.has(`${netns}|${addr}`) : undefined;
+  const peerNetns = vethPeersOf(models);
   return {
-    options: { nsName: recordingNsName(names), dropReason: (code) => reasons.get(code) ?? `reason-${code}`, ...(accept ? { accept } : {}), ...(isLocal ? { isLocal } : {}) },
+    options: {
+      nsName: recordingNsName(names), dropReason: (code) => reasons.get(code) ?? `reason-${code}`,
+      ...(accept ? { accept } : {}), ...(isLocal ? { isLocal } : {}), ...(peerNetns ? { peerNetns } : {}),
+    },
     filterProblem,
   };
+}
+
+/** Where each veth leads, from the latest recorded model (as `trace` had it live); undefined without one. */
+function vethPeersOf(models: readonly unknown[]): ((netns: number, ifname: string) => number | null) | undefined {
+  for (let i = models.length - 1; i >= 0; i--) {
+    const m = models[i] as { namespaces?: unknown } | null;
+    if (!Array.isArray(m?.namespaces)) continue;
+    try {
+      return vethPeers(m as Topology);
+    } catch {
+      // A model this version cannot read: follow packets without it.
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -63,6 +63,7 @@ interface Opts {
   readonly cloneWindowNs: number;
   readonly filter: number;
   readonly local: boolean;
+  readonly peers: boolean;
 }
 
 const options = fc.record<Opts>({
@@ -72,6 +73,7 @@ const options = fc.record<Opts>({
   cloneWindowNs: fc.constantFrom(10_000, 1_000_000),
   filter: fc.integer({ min: 0, max: 2 }),
   local: fc.boolean(),
+  peers: fc.boolean(),
 });
 
 function events(steps: readonly Step[]): Array<{ ev: HopEvent; arrival: number; after: number }> {
@@ -107,6 +109,8 @@ function drive(make: (o: ReconstructOptions) => Engine, steps: readonly Step[], 
     // Some reasons read as a socket's discard after delivery (shared/fate.ts), the rest as drops.
     dropReason: (c) => (['NOT_SPECIFIED', 'QUEUE_PURGE', 'TCP_OLD_DATA'][c - 2] ?? `R${c}`),
     ...(o.local ? { isLocal: (n: number, a: string) => n === 102 && a.endsWith('2') } : {}),
+    // veth1 in 101 leads to 102 and back; veth2 in 102 to 103; other devices are not veths.
+    ...(o.peers ? { peerNetns: (n: number, ifname: string) => (ifname === 'veth1' ? (n === 101 ? 102 : 101) : ifname === 'veth2' && n === 102 ? 103 : null) } : {}),
     ...(o.filter === 1 ? { accept: (p: Packet) => p.hops.length % 3 !== 0 } : o.filter === 2 ? { accept: (p: Packet) => p.src !== '10.0.0.2' } : {}),
   };
   const r = make(opts);

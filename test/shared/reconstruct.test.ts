@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { Reconstructor, reconstructAll } from '../../shared/reconstruct.js';
+import { Reconstructor, reconstructAll, vethPeers } from '../../shared/reconstruct.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 
 const NS = { pod1: 101, node: 102, pod2: 103, ext: 104 };
@@ -222,6 +222,24 @@ describe('reconstruction', () => {
       expect(reconstructAll(events, { isLocal: hostOwns }).map((p) => p.hops.length)).toEqual([3, 1]);
       // Without the model a receive may hand on to another namespace's device (macvlan): kept.
       expect(reconstructAll(events).map((p) => p.hops.length)).toEqual([4]);
+    });
+
+    it('splits a packet that arrives elsewhere than the sending veth leads, when the model says where it leads', () => {
+      // pod1's eth0 leads to the node; a receive in pod2 right after it is another packet.
+      const events = [
+        ev({ skb: 's7', t: 1, kind: 'xmit', netns: NS.pod1, ifname: 'eth0' }),
+        ev({ skb: 's7', t: 2, kind: 'recv', netns: NS.pod2, ifname: 'eth0' }),
+      ];
+      const peerNetns = (netns: number, ifname: string): number | null => (netns === NS.pod1 && ifname === 'eth0' ? NS.node : null);
+      expect(reconstructAll(events, { peerNetns }).map((p) => p.hops.length)).toEqual([1, 1]);
+      expect(reconstructAll(events).map((p) => p.hops.length)).toEqual([2]);
+      // Into the peer's namespace: one packet.
+      expect(reconstructAll([...podToPod('s8', 1_000_000)], { peerNetns }).map((p) => p.hops.length)).toEqual([6]);
+      // The map from a model: veths with a resolved peer only.
+      const peers = vethPeers({ namespaces: [
+        { netns: NS.pod1, interfaces: [{ name: 'eth0', kind: 'veth', peer: { netns: NS.node, ifindex: 5, name: 'veth-pod1' } }, { name: 'lo', kind: 'loopback', peer: null }] },
+      ] } as unknown as Parameters<typeof vethPeers>[0]);
+      expect([peers(NS.pod1, 'eth0'), peers(NS.pod1, 'lo'), peers(NS.node, 'eth0')]).toEqual([NS.node, null, null]);
     });
 
     it('keeps a transmit handing on to another namespace (macvlan to its parent, a tunnel to its underlay) and DNAT after a local receive', () => {

@@ -41,6 +41,7 @@ export interface ReconstructOptions {
   readonly dropReason?: (code: number) => string;
   /** Whether `addr` is a local address of namespace `netns`: lets a received packet count as delivered. */
   readonly isLocal?: (netns: number, addr: string) => boolean;
+  readonly peerNetns?: (netns: number, ifname: string) => number | null;
   /** Final say on which packets are reported (the user's filter: any hop matches). */
   readonly accept?: (packet: Packet) => boolean;
 }
@@ -170,7 +171,7 @@ function keyChanged(a: HopEvent, b: HopEvent): boolean {
  * sequence must not change, and a packet received in one namespace does not move to another by
  * a transmit there, nor at all once received by the stack it was addressed to.)
  */
-export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number, isLocal?: (netns: number, addr: string) => boolean): boolean {
+export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number, isLocal?: (netns: number, addr: string) => boolean, peerNetns?: (netns: number, ifname: string) => number | null): boolean {
   if (prev.kind === 'drop' || prev.kind === 'consume') return false;
   if (ev.t - prev.t > maxGapNs) return false;
   if (ev.family !== prev.family || ev.proto !== prev.proto) return false;
@@ -180,6 +181,10 @@ export function continuesPacket(prev: HopEvent, ev: HopEvent, maxGapNs: number, 
     // IPv6 has no id: fall back on what NAT leaves alone.
     if (ev.icmpId !== prev.icmpId) return false;
     if (ev.proto !== 6 && ev.len !== prev.len && ev.kind !== 'drop' && ev.kind !== 'consume') return false;
+  }
+  if (ev.netns !== 0 && ev.netns !== prev.netns && prev.kind === 'xmit' && (ev.kind === 'rx' || ev.kind === 'recv') && peerNetns) {
+    const peer = peerNetns(prev.netns, prev.ifname);
+    if (peer !== null && peer !== ev.netns) return false;
   }
   if (ev.netns !== 0 && ev.netns !== prev.netns && (prev.kind === 'recv' || prev.kind === 'rx')) {
     if (ev.kind === 'xmit') return false;
@@ -207,7 +212,7 @@ function natBetween(prev: HopEvent | undefined, ev: HopEvent): NatRewrite | null
 }
 
 export class Reconstructor {
-  private readonly opts: Required<Omit<ReconstructOptions, 'isLocal' | 'accept'>> & Pick<ReconstructOptions, 'isLocal' | 'accept'>;
+  private readonly opts: Required<Omit<ReconstructOptions, 'isLocal' | 'accept' | 'peerNetns'>> & Pick<ReconstructOptions, 'isLocal' | 'accept' | 'peerNetns'>;
   private readonly queue = new ReorderBuffer();
   private readonly live = new Map<string, LivePacket>();
   /** Latest live packet per clone key, for spotting clones. */
@@ -232,6 +237,7 @@ export class Reconstructor {
       nsName: options.nsName ?? (() => null),
       dropReason: options.dropReason ?? defaultDropReason,
       isLocal: options.isLocal,
+      peerNetns: options.peerNetns,
       accept: options.accept,
     };
   }
@@ -300,7 +306,7 @@ export class Reconstructor {
 
   private place(ev: HopEvent): void {
     let p = this.live.get(ev.skb);
-    if (p && !continuesPacket(p.last, ev, this.opts.maxGapNs, this.opts.isLocal)) {
+    if (p && !continuesPacket(p.last, ev, this.opts.maxGapNs, this.opts.isLocal, this.opts.peerNetns)) {
       this.stats.splits++;
       this.finish(p);
       p = undefined;
