@@ -38,7 +38,14 @@ describe('PacketDetail', () => {
     const w = mount(PacketDetail, { props: { detail: { n: 1, packet: p }, expected: null, nsName } });
     expect(w.find('[data-testid="fate"]').text()).toBe('✓ delivered; discarded by TCP: NOT_SPECIFIED');
     expect(w.find('[data-testid="drop-reason"]').exists()).toBe(false);
-    expect(w.findAll('table.hops tbody tr').at(-1)?.text()).toContain('discarded by TCP: NOT_SPECIFIED');
+    const last = w.findAll('table.hops tbody tr').at(-1);
+    expect(last?.text()).toContain('discarded by TCP: NOT_SPECIFIED');
+    expect(last?.classes()).not.toContain('drop');
+    // The timeline draws the free as the packet's end, not a red ✕.
+    const hop = w.findAll('[data-testid="hop"]').at(-1);
+    expect(hop?.attributes('data-event')).toBe('drop');
+    expect(hop?.classes()).toContain('ev-consume');
+    expect(hop?.find('.drop-note').exists()).toBe(false);
   });
 
   it('should call out where a packet left its expected path', () => {
