@@ -6,11 +6,13 @@
  * The NATed connections that expected paths create are remembered (shared/topology/conntrack.ts)
  * so that replies and later packets are expected with conntrack's NAT, as the kernel applies
  * it; pass the previous instance when the topology changes to keep them. A TCP packet without
- * SYN whose connection the model never saw start (it predates the trace) gets that connection's
- * NAT from its own observed hops, and its expected path says so.
+ * SYN, or a UDP datagram, whose connection the model never saw start (it predates the trace, or
+ * the trace missed its first packet) gets that connection's NAT from its own observed hops, and
+ * its expected path says so.
  */
 
 const TCP_SYN = 0x02;
+const TCP_ACK = 0x10;
 
 /** The NAT each namespace visibly applied to the packet: tuple on entry vs. tuple on leaving. */
 function observedConnections(packet: Packet, nsName: (netns: number) => string): Connection[] {
@@ -34,7 +36,7 @@ function observedConnections(packet: Packet, nsName: (netns: number) => string):
 }
 import type { Hop, Packet } from './packet.js';
 import type { Topology } from './topology/model.js';
-import { flowFromPacket, comparePaths, netfilterDrop, type PacketExpectation } from './topology/compare.js';
+import { flowFromPacket, compareWithAlternatives, netfilterDrop, type PacketExpectation } from './topology/compare.js';
 import { simulatePath, FlowError, type ExpectedPath } from './topology/simulate.js';
 import { ConntrackTable, reverseTuple, sameTuple, type Connection, type CtTuple } from './topology/conntrack.js';
 import { protoNumber } from './topology/proto.js';
@@ -66,15 +68,34 @@ export class PathExpectations {
    */
   private fromObservedNat(packet: Packet, expected: ExpectedPath, flow: NonNullable<ReturnType<typeof flowFromPacket>>): ExpectedPath | null {
     const first = packet.hops[0];
-    if (packet.proto !== 'tcp' || !first || (first.tcpFlags & TCP_SYN) !== 0) return null;
+    if (!first) return null;
+    // A TCP packet other than a SYN (a SYN-ACK included) belongs to a connection; so may a UDP
+    // datagram (a reply whose request the trace did not see). A plain SYN starts one: its NAT
+    // must come from the rules, and a NAT they do not explain is a divergence.
+    const startsConnection = packet.proto === 'tcp' && (first.tcpFlags & TCP_SYN) !== 0 && (first.tcpFlags & TCP_ACK) === 0;
+    if ((packet.proto !== 'tcp' && packet.proto !== 'udp') || startsConnection) return null;
     if (expected.notes.some((n) => n.startsWith('a reply on the connection') || n.startsWith('a later packet of the connection'))) return null;
     const names = new Map(this.topology.namespaces.map((n) => [n.netns, n.name]));
     const conns = observedConnections(packet, (netns) => names.get(netns) ?? `netns ${netns}`).filter((c) => names.has(c.netns));
     if (conns.length === 0) return null;
+    // UDP has no SYN to tell a first datagram from a reply: only NAT that reads as conntrack
+    // reversing a rule of that namespace is taken (arriving for one of its own addresses, as a
+    // reply to MASQUERADE/SNAT does; or from the target of one of its DNAT rules).
+    if (packet.proto === 'udp' && !conns.every((c) => this.looksLikeReply(c))) return null;
     for (const c of conns) if (this.conntrack.add(c)) this.forget(c);
     const again = simulatePath(this.topology, { ...flow, conntrack: this.conntrack });
     const note = `the connection started before the model saw it: its NAT in ${conns.map((c) => c.ns).join(', ')} was taken from this packet's observed hops`;
     return { ...again, guess: true, notes: [...again.notes, note] };
+  }
+
+  /** Could `c` (learned from observed hops, its reply tuple the one that entered) be conntrack reversing a NAT rule? */
+  private looksLikeReply(c: Connection): boolean {
+    const ns = this.topology.namespaces.find((n) => n.netns === c.netns);
+    if (!ns) return false;
+    const entry = c.reply;
+    if (this.isLocal(c.netns, normalizeAddr(entry.dst))) return true;
+    return ns.netfilter.rules.some((r) => r.action.kind === 'dnat' && r.action.addr !== null && normalizeAddr(r.action.addr) === normalizeAddr(entry.src) &&
+      (r.action.port === null || r.action.port === entry.sport));
   }
 
   /**
@@ -156,20 +177,25 @@ export class PathExpectations {
           if (!(e instanceof FlowError)) throw e;
           expected = null;
         }
-        // A new connection changes what its replies and its own later packets expect.
-        for (const c of expected?.connections ?? []) if (this.conntrack.add(c)) this.forget(c);
+        // A new connection changes what its replies and its own later packets expect. Where a
+        // statistic match decides the way, the connection is the one of the way taken (below).
+        if (!expected?.alternatives) for (const c of expected?.connections ?? []) if (this.conntrack.add(c)) this.forget(c);
         this.remember(key, flow, expected);
       }
-      let divergence = expected ? comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, droppedBy: netfilterDrop(packet), topology: this.topology }) : null;
-      if (divergence && expected) {
+      const opts = { dropReason: packet.drop?.reason ?? null, droppedBy: netfilterDrop(packet), topology: this.topology };
+      let r = expected ? compareWithAlternatives(packet.hops, expected, opts) : null;
+      if (r?.divergence && expected) {
         const learned = this.fromObservedNat(packet, expected, flow);
         if (learned) {
           expected = learned;
           this.remember(key, flow, expected);
-          divergence = comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, droppedBy: netfilterDrop(packet), topology: this.topology });
+          r = compareWithAlternatives(packet.hops, expected, opts);
         }
       }
-      return { ...packet, expected, divergence };
+      if (r && !r.divergence && r.path.alternatives) {
+        for (const c of r.path.connections) if (this.conntrack.add(c)) this.forget(c);
+      }
+      return { ...packet, expected: r?.path ?? expected, divergence: r?.divergence ?? null };
     } catch (e) {
       // A model the simulator trips over must not end a trace: this packet goes without.
       const message = `expected path of a packet from netns ${flow.from} not computed: ${e instanceof Error ? e.message : String(e)}`;

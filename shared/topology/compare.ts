@@ -10,7 +10,7 @@
 import type { Hop, Packet } from '../packet.js';
 import type { Topology } from './model.js';
 import type { ExpectedHop, ExpectedPath, Flow } from './simulate.js';
-import { FlowError, simulatePath } from './simulate.js';
+import { FlowError, simulatePath, takeAlternative } from './simulate.js';
 import { sameAddr } from './ip.js';
 import type { NetfilterVerdict } from '../netfilter/types.js';
 import { isDropVerdict } from '../netfilter/types.js';
@@ -179,6 +179,25 @@ export function comparePaths(
   return diverge('missing', null);
 }
 
+/**
+ * Compares against every way a statistic match lets the packet go (kube-proxy's endpoints):
+ * the first way the observed hops follow becomes the path (takeAlternative), and only a packet
+ * that follows none diverges (from the main way, as comparePaths says).
+ */
+export function compareWithAlternatives(
+  observed: readonly Hop[],
+  expected: ExpectedPath,
+  opts: CompareOptions & { readonly topology?: Topology } = {},
+): { readonly path: ExpectedPath; readonly divergence: Divergence | null } {
+  const divergence = comparePaths(observed, expected, opts);
+  if (!divergence || !expected.alternatives) return { path: expected, divergence };
+  for (let k = 0; k < expected.alternatives.length; k++) {
+    const alt = takeAlternative(expected, k);
+    if (comparePaths(observed, alt, opts) === null) return { path: alt, divergence: null };
+  }
+  return { path: expected, divergence };
+}
+
 /** The flow to simulate for an observed packet: from its first hop, as sent or as received there. */
 export function flowFromPacket(packet: Packet): Flow | null {
   const first = packet.hops.find((h) => h.event !== 'drop' && h.event !== 'consume');
@@ -216,6 +235,6 @@ export function expectPacket(topology: Topology, packet: Packet): PacketExpectat
     if (e instanceof FlowError) return { expected: null, divergence: null };
     throw e;
   }
-  const divergence = comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, droppedBy: netfilterDrop(packet), topology });
-  return { expected, divergence };
+  const r = compareWithAlternatives(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, droppedBy: netfilterDrop(packet), topology });
+  return { expected: r.path, divergence: r.divergence };
 }

@@ -25,6 +25,8 @@ export interface Connection {
   readonly orig: CtTuple;
   /** The tuple a reply arrives with: the reverse of the first packet's tuple after all NAT. */
   readonly reply: CtTuple;
+  /** The connection's mark (CONNMARK, nft `ct mark set`) when a rule set one; later packets and replies carry it. */
+  readonly mark?: number;
 }
 
 export interface CtMatch {
