@@ -44,6 +44,10 @@ export function netfilterDrop(packet: Pick<Packet, 'netfilter'>): NetfilterVerdi
 
 type ObservedLike = Pick<Hop, 'event' | 'netns' | 'ns' | 'ifname' | 'src' | 'dst'>;
 
+function hostPort(a: string, port: number): string {
+  return port === 0 ? a : a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`;
+}
+
 function nsLabel(h: { ns: string | null; netns: number }): string {
   return h.ns ?? `netns ${h.netns}`;
 }
@@ -88,6 +92,16 @@ function describeObserved(o: ObservedLike | null, last: ObservedLike | null, dro
     case 'rx':
       return `arrived in ${nsLabel(o)} on ${o.ifname} (${o.event})`;
   }
+}
+
+/**
+ * Whether a source NAT up to hop `i` may have picked another source port than the model says:
+ * MASQUERADE/SNAT keep the port unless told to randomise it or map to a port range (kube-proxy
+ * masquerades `--random-fully`). Ports are compared otherwise: a reply un-DNATed by conntrack
+ * (10.244.1.12:80 → 10.99.0.1:8080) must not pass for a MASQUERADE that keeps port 80.
+ */
+function sourcePortFree(exp: readonly ExpectedHop[], i: number): boolean {
+  return exp.slice(0, i + 1).some((h) => h.rules.some((r) => /^(masquerade|snat)/.test(r.verdict) && /random|--to-ports|:\d+-\d+|\d+-\d+$/.test(r.rule)));
 }
 
 /** Can the model say anything about this hop? */
@@ -150,11 +164,13 @@ export function comparePaths(
     }
     const e = exp[i];
     if (e && sameSpot(h, e)) {
-      const natDiff = !e.guess && (!sameAddr(h.src, e.src) || !sameAddr(h.dst, e.dst));
+      const natDiff = !e.guess && (!sameAddr(h.src, e.src) || !sameAddr(h.dst, e.dst) || h.dport !== e.dport || (h.sport !== e.sport && !sourcePortFree(exp, i)));
       if (natDiff) {
         return {
           index: i, observedIndex: o.i, expected: e, observed: h, kind: 'nat',
-          summary: `expected ${e.src} → ${e.dst} on ${e.ifname} in ${e.ns} (${e.event}), saw ${h.src} → ${h.dst}`,
+          summary: sameAddr(h.src, e.src) && sameAddr(h.dst, e.dst)
+            ? `expected ${hostPort(e.src, e.sport)} → ${hostPort(e.dst, e.dport)} on ${e.ifname} in ${e.ns} (${e.event}), saw ${hostPort(h.src, h.sport)} → ${hostPort(h.dst, h.dport)}`
+            : `expected ${e.src} → ${e.dst} on ${e.ifname} in ${e.ns} (${e.event}), saw ${h.src} → ${h.dst}`,
         };
       }
       i++;

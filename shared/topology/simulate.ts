@@ -398,6 +398,13 @@ class Walk {
       // DNAT in OUTPUT: the kernel routes again with the new destination (ip_route_me_harder).
       route = this.outputRoute(ns, p);
       if ('fate' in route) return route;
+      if (route.oif !== 'lo' && p.family === 4 && p.src.startsWith('127.')) {
+        // A loopback source may leave through another device only with route_localnet=1 there
+        // (runtimes set it on their bridge for localhost port forwards); the model does not read it.
+        const text = `${p.src} leaves ${ns.name} through ${route.oif} after the OUTPUT DNAT: the kernel allows it with route_localnet=1 on ${route.oif} (runtimes set it for localhost port forwards)`;
+        this.facts.add(text);
+        this.note(text);
+      }
     }
     const post = this.hook(pending, ns, 'POSTROUTING', p, null, route.oif, false);
     if (post.verdict === 'drop') return this.mergeAndDrop(pending, ns, route.oif, post.packet, post, 'POSTROUTING');
