@@ -14,6 +14,19 @@
 const TCP_SYN = 0x02;
 const TCP_ACK = 0x10;
 
+/**
+ * The connection `c` (from the expected path) with the tuple its namespace really sent the
+ * packet on, when the kernel kept the addresses the model expected and only picked other ports
+ * (MASQUERADE/SNAT with random ports or a port range).
+ */
+function fitToObserved(c: Connection, packet: Packet): Connection {
+  const out = packet.hops.filter((h) => h.netns === c.netns && h.event === 'xmit').at(-1);
+  if (!out) return c;
+  const want = reverseTuple(c.reply);
+  if (!sameAddr(out.src, want.src) || !sameAddr(out.dst, want.dst) || (out.sport === want.sport && out.dport === want.dport)) return c;
+  return { ...c, reply: reverseTuple({ proto: want.proto, src: want.src, dst: want.dst, sport: out.sport, dport: out.dport }) };
+}
+
 /** The NAT each namespace visibly applied to the packet: tuple on entry vs. tuple on leaving. */
 function observedConnections(packet: Packet, nsName: (netns: number) => string): Connection[] {
   const proto = protoNumber(packet.proto);
@@ -35,6 +48,7 @@ function observedConnections(packet: Packet, nsName: (netns: number) => string):
   return out;
 }
 import type { Hop, Packet } from './packet.js';
+import { sameAddr } from './topology/ip.js';
 import type { Topology } from './topology/model.js';
 import { flowFromPacket, compareWithAlternatives, netfilterDrop, type PacketExpectation } from './topology/compare.js';
 import { simulatePath, FlowError, type ExpectedPath } from './topology/simulate.js';
@@ -170,6 +184,7 @@ export class PathExpectations {
     const cached = this.cache.get(key);
     let expected = cached && this.conntrack.now - cached.at <= CACHE_TTL_NS ? cached.path : undefined;
     try {
+      let fresh = false;
       if (expected === undefined) {
         try {
           expected = simulatePath(this.topology, { ...flow, conntrack: this.conntrack });
@@ -177,13 +192,20 @@ export class PathExpectations {
           if (!(e instanceof FlowError)) throw e;
           expected = null;
         }
-        // A new connection changes what its replies and its own later packets expect. Where a
-        // statistic match decides the way, the connection is the one of the way taken (below).
-        if (!expected?.alternatives) for (const c of expected?.connections ?? []) if (this.conntrack.add(c)) this.forget(c);
+        fresh = true;
         this.remember(key, flow, expected);
       }
       const opts = { dropReason: packet.drop?.reason ?? null, droppedBy: netfilterDrop(packet), topology: this.topology };
       let r = expected ? compareWithAlternatives(packet.hops, expected, opts) : null;
+      // A new connection changes what its replies and its own later packets expect: it is
+      // remembered with the ports the kernel picked (a MASQUERADE --random-fully chooses its own).
+      // Where a statistic match decides the way, it is the connection of the way taken.
+      if (fresh && r && !(r.divergence && r.path.alternatives)) {
+        for (const c of r.path.connections) {
+          const fitted = fitToObserved(c, packet);
+          if (this.conntrack.add(fitted)) this.forget(fitted);
+        }
+      }
       if (r?.divergence && expected) {
         const learned = this.fromObservedNat(packet, expected, flow);
         if (learned) {
@@ -191,9 +213,6 @@ export class PathExpectations {
           this.remember(key, flow, expected);
           r = compareWithAlternatives(packet.hops, expected, opts);
         }
-      }
-      if (r && !r.divergence && r.path.alternatives) {
-        for (const c of r.path.connections) if (this.conntrack.add(c)) this.forget(c);
       }
       return { ...packet, expected: r?.path ?? expected, divergence: r?.divergence ?? null };
     } catch (e) {
