@@ -90,7 +90,7 @@ export class PathExpectations {
     if ((packet.proto !== 'tcp' && packet.proto !== 'udp') || startsConnection) return null;
     if (expected.notes.some((n) => n.startsWith('a reply on the connection') || n.startsWith('a later packet of the connection'))) return null;
     const names = new Map(this.topology.namespaces.map((n) => [n.netns, n.name]));
-    const conns = observedConnections(packet, (netns) => names.get(netns) ?? `netns ${netns}`).filter((c) => names.has(c.netns));
+    const conns = observedConnections(packet, (netns) => names.get(netns) ?? `netns ${netns}`).filter((c) => names.has(c.netns)).map((c) => this.withDnatOrigin(c));
     if (conns.length === 0) return null;
     // UDP has no SYN to tell a first datagram from a reply: only NAT that reads as conntrack
     // reversing a rule of that namespace is taken (arriving for one of its own addresses, as a
@@ -100,6 +100,27 @@ export class PathExpectations {
     const again = simulatePath(this.topology, { ...flow, conntrack: this.conntrack });
     const note = `the connection started before the model saw it: its NAT in ${conns.map((c) => c.ns).join(', ')} was taken from this packet's observed hops`;
     return { ...again, guess: true, notes: [...again.notes, note] };
+  }
+
+  /**
+   * A reply delivered in the namespace that DNATed its connection shows only half the reverse
+   * NAT on its hops: the destination (de-NATed before the bridge's recv), not the source (put
+   * back in INPUT, after the last hop). When one DNAT rule there maps a single port to the
+   * reply's source, the connection was made to that port on the client's own address (a socket
+   * connecting to 127.0.0.1 or a host address gets that address as its source).
+   */
+  private withDnatOrigin(c: Connection): Connection {
+    const ns = this.topology.namespaces.find((n) => n.netns === c.netns);
+    const entry = c.reply;
+    if (!ns || c.orig.dst !== entry.src || c.orig.dport !== entry.sport || !this.isLocal(c.netns, normalizeAddr(c.orig.src))) return c;
+    const ports = ns.netfilter.rules.flatMap((r) => {
+      if (r.action.kind !== 'dnat' || r.action.addr === null || normalizeAddr(r.action.addr) !== normalizeAddr(entry.src) || (r.action.port !== null && r.action.port !== entry.sport)) return [];
+      const m = r.matches.find((x) => x.kind === 'port' && x.field === 'dport' && !x.neg && x.ranges.length === 1 && x.ranges[0]?.[0] === x.ranges[0]?.[1]);
+      return m && m.kind === 'port' ? [m.ranges[0]?.[0] ?? 0] : [];
+    });
+    const distinct = [...new Set(ports)];
+    if (distinct.length !== 1 || distinct[0] === undefined) return c;
+    return { ...c, orig: { ...c.orig, dst: c.orig.src, dport: distinct[0] } };
   }
 
   /** Could `c` (learned from observed hops, its reply tuple the one that entered) be conntrack reversing a NAT rule? */
@@ -163,11 +184,24 @@ export class PathExpectations {
    * flow re-simulate at every new connection on a busy host.)
    */
   private forget(c: Connection): void {
-    for (const t of [c.orig, c.reply]) {
+    for (const t of [c.orig, c.reply, reverseTuple(c.reply)]) {
       const tk = PathExpectations.tupleKey(t.proto, t.src, t.sport, t.dst, t.dport);
       for (const k of this.cacheByTuple.get(tk) ?? []) this.cache.delete(k);
       this.cacheByTuple.delete(tk);
     }
+  }
+
+  /**
+   * A packet a local socket sent is first seen on a device, after its namespace's NAT: when the
+   * model knows the connection (from a reply it took in), the path starts from what the socket
+   * sent (`curl 127.0.0.1:PORT`: OUTPUT DNAT to the container, then masquerade) so the NAT shows.
+   */
+  private asSent(flow: NonNullable<ReturnType<typeof flowFromPacket>>): NonNullable<ReturnType<typeof flowFromPacket>> {
+    const proto = protoNumber(flow.proto);
+    if (flow.iif !== null || proto === null || typeof flow.from !== 'number') return flow;
+    const c = this.conntrack.findSent(flow.from, { proto, src: normalizeAddr(flow.src ?? ''), dst: normalizeAddr(flow.dst), sport: flow.sport ?? 0, dport: flow.dport ?? 0 });
+    if (!c || sameTuple(c.orig, reverseTuple(c.reply))) return flow;
+    return { ...flow, src: c.orig.src, dst: c.orig.dst, sport: c.orig.sport, dport: c.orig.dport };
   }
 
   isLocal = (netns: number, addr: string): boolean => this.local.get(netns)?.has(addr) ?? false;
@@ -176,10 +210,11 @@ export class PathExpectations {
     // A clone (a bridge flooding a frame to every port, a packet socket's copy) has no path of
     // its own: simulated from its first hop it would read as a packet sent there.
     if (packet.cloneOf !== null) return { ...packet, expected: null, divergence: null };
-    const flow = flowFromPacket(packet);
-    if (!flow) return { ...packet, expected: null, divergence: null };
+    const seen = flowFromPacket(packet);
+    if (!seen) return { ...packet, expected: null, divergence: null };
     // Connections expire on the hops' clock, as conntrack's do on the kernel's.
     this.conntrack.now = packet.hops[0]?.t ?? 0;
+    const flow = this.asSent(seen);
     const key = `${flow.from}|${flow.iif ?? ''}|${flow.proto}|${flow.src}|${flow.sport}|${flow.dst}|${flow.dport}`;
     const cached = this.cache.get(key);
     let expected = cached && this.conntrack.now - cached.at <= CACHE_TTL_NS ? cached.path : undefined;

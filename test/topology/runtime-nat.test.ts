@@ -118,7 +118,8 @@ describe('netavark port forwarding (marks, addrtype LOCAL, OUTPUT DNAT, hairpin)
 
   it('should take a localhost connection\'s reply that arrives de-NATed as the reverse of a NAT it did not see start', () => {
     const t = host(NETAVARK);
-    const reply = new PathExpectations(t).annotate(observed(t, [
+    const x = new PathExpectations(t);
+    const reply = x.annotate(observed(t, [
       'pod2/eth0/xmit 10.244.1.12:80>10.244.1.1:40000',
       'node/veth-pod2/recv 10.244.1.12:80>10.244.1.1:40000',
       'node/br0/recv 10.244.1.12:80>127.0.0.1:40000',
@@ -126,6 +127,27 @@ describe('netavark port forwarding (marks, addrtype LOCAL, OUTPUT DNAT, hairpin)
     ], 0x12));
     expect(reply.divergence).toBeNull();
     expect(reply.expected?.guess).toBe(true);
+    // The client's next packet is first seen on br0, already NATed: its path starts from what
+    // curl sent (127.0.0.1:18080), so the localhost DNAT shows.
+    const ack = x.annotate(observed(t, [
+      'node/br0/xmit 10.244.1.1:40000>10.244.1.12:80',
+      'node/veth-pod2/xmit 10.244.1.1:40000>10.244.1.12:80',
+      'pod2/eth0/recv 10.244.1.1:40000>10.244.1.12:80',
+    ]));
+    expect(ack.divergence).toBeNull();
+    expect(ack.expected?.flow).toMatchObject({ src: '127.0.0.1', dst: '127.0.0.1', dport: 18080 });
+    expect(ack.expected?.hops[0]?.rules.map((r) => r.verdict)).toEqual(['NAT: destination 10.244.1.12:80', 'NAT: source 10.244.1.1:40000']);
+    // Without a consume hop (TCP often frees without one) the reply shows only the destination
+    // de-NATed; the port curl connected to comes from the one DNAT rule targeting the server.
+    const y = new PathExpectations(t);
+    y.annotate(observed(t, [
+      'pod2/eth0/xmit 10.244.1.12:80>10.244.1.1:40001',
+      'node/veth-pod2/recv 10.244.1.12:80>10.244.1.1:40001',
+      'node/br0/recv 10.244.1.12:80>127.0.0.1:40001',
+    ], 0x12));
+    const next = y.annotate(observed(t, ['node/br0/xmit 10.244.1.1:40001>10.244.1.12:80', 'node/veth-pod2/xmit 10.244.1.1:40001>10.244.1.12:80', 'pod2/eth0/recv 10.244.1.1:40001>10.244.1.12:80']));
+    expect(next.divergence).toBeNull();
+    expect(next.expected?.flow).toMatchObject({ src: '127.0.0.1', dst: '127.0.0.1', dport: 18080 });
   });
 });
 
