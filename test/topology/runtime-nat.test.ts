@@ -14,6 +14,7 @@ import type { Topology } from '../../shared/topology/model.js';
 import type { ExpectedPath } from '../../shared/topology/simulate.js';
 import { simulatePath } from '../../shared/topology/simulate.js';
 import { PathExpectations } from '../../shared/expectation.js';
+import { formatPath } from '../../shared/topology/format.js';
 import { podLab } from './builder.js';
 
 const fixture = (f: string): string => readFileSync(new URL(`./fixtures/${f}`, import.meta.url), 'utf8');
@@ -197,5 +198,13 @@ describe('kube-proxy iptables mode (statistic endpoints, KUBE-MARK-MASQ)', () =>
       'node/br0/xmit 10.244.1.1:51234>10.244.1.13:80',
     ], 0x02));
     expect(wrong.divergence).not.toBeNull();
+  });
+});
+
+describe('the human form of a path with statistic alternatives', () => {
+  it('should say how often this way is taken and list the other endpoints with their shares', () => {
+    const text = formatPath(simulatePath(host(KUBE), { from: 'ext', dst: '10.96.0.10', proto: 'tcp', sport: 40000, dport: 80 }));
+    expect(text).toContain('this way 50 % of new connections (statistic), ending in pod1 (10.244.1.11:80); other ways:');
+    expect(text).toContain('     50 %  delivered in pod2 (10.244.1.12:80)');
   });
 });
