@@ -208,3 +208,34 @@ describe('the human form of a path with statistic alternatives', () => {
     expect(text).toContain('     50 %  delivered in pod2 (10.244.1.12:80)');
   });
 });
+
+describe('source ports a NAT may pick', () => {
+  it('should accept another source port after an nft masquerade (its text keeps no random flag), and remember it for the replies', () => {
+    const t = podLab({ bridgeNf: true }).nft('node', [
+      { chain: { family: 'ip', table: 'kp', name: 'post', handle: 1, type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' } },
+      { rule: { family: 'ip', table: 'kp', chain: 'post', handle: 2, expr: [
+        { match: { op: '==', left: { meta: { key: 'oifname' } }, right: 'eth-node' } },
+        { masquerade: { flags: ['fully-random'] } },
+      ] } },
+    ]).build();
+    const x = new PathExpectations(t);
+    const req = x.annotate(observed(t, [
+      'pod1/eth0/xmit 10.244.1.11:40000>10.99.0.2:443',
+      'node/veth-pod1/recv 10.244.1.11:40000>10.99.0.2:443',
+      'node/br0/recv 10.244.1.11:40000>10.99.0.2:443',
+      'node/eth-node/xmit 10.99.0.1:61234>10.99.0.2:443',
+      'ext/eth0/recv 10.99.0.1:61234>10.99.0.2:443',
+    ], 0x02));
+    expect(req.divergence).toBeNull();
+    const reply = x.annotate(observed(t, [
+      'ext/eth0/xmit 10.99.0.2:443>10.99.0.1:61234',
+      'node/eth-node/recv 10.99.0.2:443>10.99.0.1:61234',
+      'node/br0/xmit 10.99.0.2:443>10.244.1.11:40000',
+      'node/veth-pod1/xmit 10.99.0.2:443>10.244.1.11:40000',
+      'pod1/eth0/recv 10.99.0.2:443>10.244.1.11:40000',
+    ], 0x12));
+    expect(reply.divergence).toBeNull();
+    // From the connection the request made (with the kernel's port), not learned from the reply.
+    expect(reply.expected?.guess).toBe(false);
+  });
+});
