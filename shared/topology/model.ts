@@ -211,6 +211,11 @@ export type NfAction =
    * nft `ct mark set meta mark`). The rule goes on to the next one.
    */
   | { readonly kind: 'mark'; readonly of: 'packet' | 'conn'; readonly value: number; readonly mask: number; readonly from?: { readonly of: 'packet' | 'conn'; readonly mask: number } }
+  /**
+   * nft `numgen random mod N vmap { 0 : goto a, 1 : goto b, ... }` (kube-proxy's nftables mode
+   * choosing an endpoint): each verdict with its share of packets; the simulator follows each.
+   */
+  | { readonly kind: 'numgen'; readonly choices: readonly { readonly share: number; readonly verdict: 'jump' | 'goto'; readonly target: string }[] }
   | { readonly kind: 'unknown'; readonly text: string };
 
 export const EMPTY_NETFILTER: Netfilter = { chains: [], rules: [] };

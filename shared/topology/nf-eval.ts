@@ -262,16 +262,32 @@ function evalChain(
       case 'mark':
         s.packet = applyMark(a, s.packet);
         continue;
+      case 'numgen':
       case 'jump':
       case 'goto': {
-        const target = chains.find((c) => c.family === chain.family && c.table === chain.table && c.name === a.target);
+        // numgen: each verdict in turn with its share of what is left (1/n, 1/(n-1), ... 1),
+        // as kube-proxy's iptables mode writes its statistic rules; the simulator walks each.
+        let jump: { kind: 'jump' | 'goto'; target: string } = a.kind === 'numgen' ? { kind: 'goto', target: '' } : a;
+        if (a.kind === 'numgen') {
+          let left = 1;
+          for (const [k, c] of a.choices.entries()) {
+            const last = k === a.choices.length - 1;
+            const p = last ? 1 : Math.min(1, c.share / left);
+            if (last || (ctx.choose ? ctx.choose(p, rule) : true)) {
+              jump = { kind: c.verdict, target: c.target };
+              break;
+            }
+            left -= c.share;
+          }
+        }
+        const target = chains.find((c) => c.family === chain.family && c.table === chain.table && c.name === jump.target);
         if (!target) {
-          s.guesses.push(`${ctx.hook}: rule "${rule.text}" jumps to missing chain ${a.target}`);
+          s.guesses.push(`${ctx.hook}: rule "${rule.text}" jumps to missing chain ${jump.target}`);
           continue;
         }
         const r = evalChain(nsRules, chains, target, base, ctx, s, depth + 1);
         if (r.kind !== 'return') return r;
-        if (a.kind === 'goto') return { kind: 'return' };
+        if (jump.kind === 'goto') return { kind: 'return' };
         continue;
       }
       case 'dnat':

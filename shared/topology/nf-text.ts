@@ -66,6 +66,8 @@ export function actionText(a: NfAction): string {
       if (a.from) return `${key} set ${a.from.of === 'packet' ? 'meta mark' : 'ct mark'} & ${hex(a.from.mask)} (mask ${hex(a.mask)})`;
       return `${key} set ${hex(a.value)}/${hex(a.mask)}`;
     }
+    case 'numgen':
+      return `numgen random mod ${a.choices.length} vmap { ${a.choices.map((c, i) => `${i} : ${c.verdict} ${c.target}`).join(', ')} }`;
     case 'unknown':
       return a.text;
   }

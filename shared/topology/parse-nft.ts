@@ -167,6 +167,37 @@ function markSet(body: unknown): NfAction | null {
   return null;
 }
 
+/**
+ * `numgen random mod N [offset O] vmap { O : goto a, ... }` with a jump or goto for every value:
+ * the endpoint choice of kube-proxy's nftables mode. Null for any other vmap (an interface
+ * vmap, a numgen value without a verdict...).
+ */
+function numgenVmap(body: unknown): NfAction | null {
+  if (!isObj(body) || !isObj(body.key) || !isObj(body.key.numgen)) return null;
+  const ng = body.key.numgen;
+  const mod = ng.mod;
+  const offset = typeof ng.offset === 'number' ? ng.offset : 0;
+  if (ng.mode !== 'random' || typeof mod !== 'number' || !Number.isInteger(mod) || mod < 1 || mod > 4096) return null;
+  const elems = isObj(body.data) && Array.isArray(body.data.set) ? body.data.set : null;
+  if (!elems) return null;
+  const byValue = new Map<number, { verdict: 'jump' | 'goto'; target: string }>();
+  for (const e of elems) {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'number' || !isObj(e[1])) return null;
+    const v = e[1];
+    const kind = isObj(v.goto) ? 'goto' : isObj(v.jump) ? 'jump' : null;
+    const target = kind ? (v[kind] as Json).target : null;
+    if (!kind || typeof target !== 'string') return null;
+    byValue.set(e[0], { verdict: kind, target });
+  }
+  const choices = [];
+  for (let i = 0; i < mod; i++) {
+    const c = byValue.get(i + offset);
+    if (!c) return null;
+    choices.push({ share: 1 / mod, ...c });
+  }
+  return { kind: 'numgen', choices };
+}
+
 function parseMatch(m: Json, sets: SetMap, table: string): NfMatch {
   const mark = markMatch(m);
   if (mark) return mark;
@@ -321,6 +352,11 @@ function parseExprs(exprs: unknown[], sets: SetMap, table: string): ParsedRule {
         // `meta mark set ...`, `ct mark set ...`: side effects (they may steer policy routing,
         // which the simulator does not follow; rules that match on marks are unknown anyway).
         break;
+      case 'vmap': {
+        const pick = numgenVmap(body);
+        action = pick ?? { kind: 'unknown', text: statementText(key, body) };
+        break;
+      }
       default:
         if (SIDE_EFFECTS.has(key)) break;
         if (key === 'limit' || key === 'quota' || key === 'numgen' || key === 'meter') {

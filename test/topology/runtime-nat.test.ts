@@ -239,3 +239,35 @@ describe('source ports a NAT may pick', () => {
     expect(reply.expected?.guess).toBe(false);
   });
 });
+
+describe('kube-proxy nftables mode (numgen vmap)', () => {
+  it('should walk every endpoint of a numgen random vmap with its share', () => {
+    const ep = (name: string, addr: string): unknown[] => [
+      { chain: { family: 'ip', table: 'kube-proxy', name, handle: 1 } },
+      { rule: { family: 'ip', table: 'kube-proxy', chain: name, handle: 2, expr: [
+        { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 30080 } },
+        { dnat: { family: 'ip', addr, port: 80 } },
+      ] } },
+    ];
+    const t = podLab({ bridgeNf: true }).nft('node', [
+      { chain: { family: 'ip', table: 'kube-proxy', name: 'nat-prerouting', handle: 1, type: 'nat', hook: 'prerouting', prio: -100, policy: 'accept' } },
+      { chain: { family: 'ip', table: 'kube-proxy', name: 'svc', handle: 3 } },
+      { rule: { family: 'ip', table: 'kube-proxy', chain: 'nat-prerouting', handle: 4, expr: [
+        { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 30080 } },
+        { goto: { target: 'svc' } },
+      ] } },
+      { rule: { family: 'ip', table: 'kube-proxy', chain: 'svc', handle: 5, expr: [
+        { vmap: { key: { numgen: { mode: 'random', mod: 3, offset: 0 } }, data: { set: [[0, { goto: { target: 'ep-a' } }], [1, { goto: { target: 'ep-b' } }], [2, { goto: { target: 'ep-c' } }]] } } },
+      ] } },
+      ...ep('ep-a', '10.244.1.11'),
+      ...ep('ep-b', '10.244.1.12'),
+      ...ep('ep-c', '10.244.1.12'),
+    ]).build();
+    const p = simulatePath(t, { from: 'ext', dst: '10.99.0.1', proto: 'tcp', sport: 40000, dport: 30080 });
+    expect(p.hops.at(-1)).toMatchObject({ ns: 'pod1', dst: '10.244.1.11' });
+    expect(p.probability).toBeCloseTo(1 / 3);
+    // ep-b and ep-c lead to the same pod: one alternative with both shares.
+    expect(p.alternatives?.map((a) => [a.hops.at(-1)?.ns, Number(a.probability.toFixed(3))])).toEqual([['pod2', 0.667]]);
+    expect(p.guess).toBe(false);
+  });
+});
