@@ -9,6 +9,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HOP_KIND_CODES } from './hop-line.js';
 import { sampleCondition } from './sample.js';
+import { portToRaw } from '../shared/filter/raw.js';
 import type { HopKind } from '../shared/hop-event.js';
 
 /** Hop probes in the order they are attached. */
@@ -26,8 +27,14 @@ export const FLOW_MEMORY_NS = 10_000_000_000;
 export interface ProgramOptions {
   /** bpftrace boolean expression from compileToBpftrace(); '1' for no filter. */
   readonly filterExpr: string;
-  /** The tracer's own namespace: its loopback is never traced (it carries our own stream). */
+  /** The tracer's own namespace: on its loopback, the connections of `selfPorts` are never traced. */
   readonly selfNetns: number;
+  /**
+   * The ports our own connections use on that loopback (the service's listening port): left out
+   * in the kernel. Absent or empty: the loopback is traced like any device (`trace`, `record`
+   * stream to a pipe or a file, not through a socket).
+   */
+  readonly selfPorts?: readonly number[];
   /** Value of SKB_DROP_REASON_NOT_SPECIFIED on this kernel (from BTF). */
   readonly reasonNotSpecified: number;
   /**
@@ -98,6 +105,9 @@ export function buildHopProgram(opts: ProgramOptions): string {
   if (!/^[\s\w$()&|!=<>^~+-]*$/.test(opts.filterExpr)) throw new Error('compiled filter has unexpected characters');
   const capture = opts.captureBytes ?? 0;
   if (!Number.isInteger(capture) || capture < 0 || capture > MAX_CAPTURE_BYTES) throw new Error(`captureBytes must be 0..${MAX_CAPTURE_BYTES}, got ${capture}`);
+  for (const p of opts.selfPorts ?? []) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`selfPorts must be ports 1-65535, got ${p}`);
+  // Ports compare in their raw (unswapped) form, as the filter's do (shared/filter/raw.ts).
+  const selfPorts = (opts.selfPorts ?? []).map((p) => `$sp == ${portToRaw(p)} || $dp == ${portToRaw(p)}`).join(' || ') || '0';
   const sample = sampleCondition(opts.sampleRate ?? 1);
   const filtered = opts.filterExpr.trim() !== '1' || sample !== '1';
   if (opts.reasonNoSocket !== undefined) assertNumeric('reasonNoSocket', opts.reasonNoSocket);
@@ -115,6 +125,7 @@ export function buildHopProgram(opts: ProgramOptions): string {
     if (opts.skip?.has(probe.kind)) continue;
     const emit = emitTemplate
       .replace('{{SELF_NETNS}}', String(opts.selfNetns))
+      .replace('{{SELF_PORTS}}', selfPorts)
       .replace('{{FILTER}}', () => match)
       .replace('{{KIND}}', String(HOP_KIND_CODES[probe.kind]))
       .replace('{{PREFIX}}', capture > 0 ? 'PB' : 'P')

@@ -39,6 +39,8 @@ export interface TraceSessionOptions {
   readonly sampleRate?: number;
   /** Hop kinds to attach (`--hops`); default all. The others are left out of the program. */
   readonly hops?: ReadonlySet<HopKind>;
+  /** Ports of our own connections (the service's), left out on this namespace's loopback. */
+  readonly selfPorts?: readonly number[];
 }
 
 export interface TraceSessionEvents {
@@ -137,6 +139,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
       const program = buildHopProgram({
         filterExpr,
         selfNetns: statSync('/proc/self/ns/net').ino,
+        ...(this.options.selfPorts ? { selfPorts: this.options.selfPorts } : {}),
         reasonNotSpecified: this.reasons.notSpecified,
         ...(this.reasons.noSocket !== undefined ? { reasonNoSocket: this.reasons.noSocket } : {}),
         captureBytes,

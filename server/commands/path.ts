@@ -24,7 +24,8 @@ const HELP = `usage: hoptrace path --from NS --dst IP --proto P [--src IP] [--sp
   --iif IFNAME    the packet arrives on this interface of NS instead of being sent by a
                   local socket
   --established   assume a packet of an established connection (NAT rules not consulted)
-  --json          print {flow, fate, reason, hops, drop, guess, notes, connections}
+  --json          print {flow, fate, reason, hops, drop, guess, notes, connections,
+                  probability?, via?, alternatives?}
 
 fate is one of: delivered, dropped, unreachable, left-model (leaves through an interface
 whose far side is not modelled), loop. Each hop is {ns, netns, ifname, event (xmit, recv,
@@ -32,7 +33,12 @@ or a final drop), hook, table, hooks, src, dst, sport, dport, rules, guess?}; ho
 name the netfilter hook and table of the last rule that applied at that hop. drop is
 {ns, netns, ifname, reason, kernelReason, hook, table, chain, rule} when dropped, else null.
 guess is true when the path rests on something the model does not evaluate (listed in notes).
-connections are the conntrack entries the packet would create where it is NATed.
+connections are the conntrack entries the packet would create where it is NATed. A hop with
+optional: true is one the kernel shows only sometimes (a bridged DNAT's transmit on the bridge).
+When a statistic match (kube-proxy's endpoint choice) decides the way, the path also has
+probability (its share of packets), via (the statistic rules met: "matched: RULE" or "did not
+match: RULE") and alternatives: [{probability, via, fate, reason, hops, drop, connections}],
+every other way with its share.
 Exit codes: 0 a path was computed (whatever its fate), 2 bad arguments.`;
 
 export async function runPathCommand(argv: string[]): Promise<number> {

@@ -40,6 +40,8 @@ export interface SourceDepth {
   readonly notes?: NoteSupport;
   /** Follow 1 in this many flows (chosen in the kernel by flow hash); absent or 1: every flow. */
   readonly sampleRate?: number;
+  /** The service's own listening port(s): its connections on our loopback are left out in the kernel. */
+  readonly selfPorts?: readonly number[];
 }
 
 /** Makes a source for a canonical filter. Throws FilterError for a bad filter. */
@@ -49,6 +51,7 @@ export const traceSessionSource: SourceFactory = (filter, depth) => new TraceSes
   filter,
   ...(depth?.notes ? { notes: true, deep: depth.notes.deep, missingTracepoints: depth.notes.missingTracepoints } : {}),
   ...(depth?.sampleRate !== undefined && depth.sampleRate > 1 ? { sampleRate: depth.sampleRate } : {}),
+  ...(depth?.selfPorts ? { selfPorts: depth.selfPorts } : {}),
 });
 
 export const NO_DEPTH: SessionDepth = { netfilter: false, notes: false };

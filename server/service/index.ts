@@ -140,7 +140,9 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
       ? fixedModel(() => Promise.reject(new ApiError(503, 'unavailable', 'the topology model is off in this service')))
       : watchedModel(log);
   const registry: SessionRegistry = new SessionRegistry({
-    source: options.source ?? traceSessionSource,
+    // The loopback is traced (a localhost port forward is a common question); only the
+    // service's own connections are left out, in the kernel, by its listening port.
+    source: options.source ?? ((filter, depth) => traceSessionSource(filter, { ...depth, ...(port > 0 ? { selfPorts: [port] } : {}) })),
     ...(options.netfilterSource === null ? {} : { netfilter: options.netfilterSource ?? nftNetfilterSource }),
     detectNotes: options.detectNotes ?? cachedNoteSupport(),
     graceMs: options.graceMs ?? 60_000,

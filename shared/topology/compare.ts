@@ -10,7 +10,7 @@
 import type { Hop, Packet } from '../packet.js';
 import type { Topology } from './model.js';
 import type { ExpectedHop, ExpectedPath, Flow } from './simulate.js';
-import { FlowError, simulatePath } from './simulate.js';
+import { FlowError, simulatePath, takeAlternative } from './simulate.js';
 import { sameAddr } from './ip.js';
 import type { NetfilterVerdict } from '../netfilter/types.js';
 import { isDropVerdict } from '../netfilter/types.js';
@@ -48,6 +48,10 @@ export function netfilterDrop(packet: Pick<Packet, 'netfilter'>): NetfilterVerdi
 }
 
 type ObservedLike = Pick<Hop, 'event' | 'netns' | 'ns' | 'ifname' | 'src' | 'dst'>;
+
+function hostPort(a: string, port: number): string {
+  return port === 0 ? a : a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`;
+}
 
 function nsLabel(h: { ns: string | null; netns: number }): string {
   return h.ns ?? `netns ${h.netns}`;
@@ -94,6 +98,17 @@ function describeObserved(o: ObservedLike | null, last: ObservedLike | null, dro
     case 'rx':
       return `arrived in ${nsLabel(o)} on ${o.ifname} (${o.event})`;
   }
+}
+
+/**
+ * Whether a source NAT up to hop `i` may have picked another source port than the model says:
+ * MASQUERADE/SNAT keep the port unless told to randomise it or map to a port range (kube-proxy
+ * masquerades `--random-fully`). Ports are compared otherwise: a reply un-DNATed by conntrack
+ * (10.244.1.12:80 → 10.99.0.1:8080) must not pass for a MASQUERADE that keeps port 80.
+ */
+function sourcePortFree(exp: readonly ExpectedHop[], i: number): boolean {
+  // An nft rule's text (nf-text.ts) does not keep its port range or random flags: free.
+  return exp.slice(0, i + 1).some((h) => h.rules.some((r) => /^(masquerade|snat)/.test(r.verdict) && (!r.rule.startsWith('-A ') || /random|--to-ports|:\d+-\d+|\d+-\d+$/.test(r.rule))));
 }
 
 /** Can the model say anything about this hop? */
@@ -156,11 +171,13 @@ export function comparePaths(
     }
     const e = exp[i];
     if (e && sameSpot(h, e)) {
-      const natDiff = !e.guess && (!sameAddr(h.src, e.src) || !sameAddr(h.dst, e.dst));
+      const natDiff = !e.guess && (!sameAddr(h.src, e.src) || !sameAddr(h.dst, e.dst) || h.dport !== e.dport || (h.sport !== e.sport && !sourcePortFree(exp, i)));
       if (natDiff) {
         return {
           index: i, observedIndex: o.i, expected: e, observed: h, kind: 'nat',
-          summary: `expected ${e.src} → ${e.dst} on ${e.ifname} in ${e.ns} (${e.event}), saw ${h.src} → ${h.dst}`,
+          summary: sameAddr(h.src, e.src) && sameAddr(h.dst, e.dst)
+            ? `expected ${hostPort(e.src, e.sport)} → ${hostPort(e.dst, e.dport)} on ${e.ifname} in ${e.ns} (${e.event}), saw ${hostPort(h.src, h.sport)} → ${hostPort(h.dst, h.dport)}`
+            : `expected ${e.src} → ${e.dst} on ${e.ifname} in ${e.ns} (${e.event}), saw ${h.src} → ${h.dst}`,
         };
       }
       i++;
@@ -183,6 +200,25 @@ export function comparePaths(
   const rest = exp.slice(i);
   if (rest.length === 0) return null;
   return diverge('missing', null);
+}
+
+/**
+ * Compares against every way a statistic match lets the packet go (kube-proxy's endpoints):
+ * the first way the observed hops follow becomes the path (takeAlternative), and only a packet
+ * that follows none diverges (from the main way, as comparePaths says).
+ */
+export function compareWithAlternatives(
+  observed: readonly Hop[],
+  expected: ExpectedPath,
+  opts: CompareOptions & { readonly topology?: Topology } = {},
+): { readonly path: ExpectedPath; readonly divergence: Divergence | null } {
+  const divergence = comparePaths(observed, expected, opts);
+  if (!divergence || !expected.alternatives) return { path: expected, divergence };
+  for (let k = 0; k < expected.alternatives.length; k++) {
+    const alt = takeAlternative(expected, k);
+    if (comparePaths(observed, alt, opts) === null) return { path: alt, divergence: null };
+  }
+  return { path: expected, divergence };
 }
 
 /** The flow to simulate for an observed packet: from its first hop, as sent or as received there. */
@@ -222,6 +258,6 @@ export function expectPacket(topology: Topology, packet: Packet): PacketExpectat
     if (e instanceof FlowError) return { expected: null, divergence: null };
     throw e;
   }
-  const divergence = comparePaths(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, droppedBy: netfilterDrop(packet), discardReason: packet.discard?.reason ?? null, topology });
-  return { expected, divergence };
+  const r = compareWithAlternatives(packet.hops, expected, { dropReason: packet.drop?.reason ?? null, droppedBy: netfilterDrop(packet), discardReason: packet.discard?.reason ?? null, topology });
+  return { expected: r.path, divergence: r.divergence };
 }

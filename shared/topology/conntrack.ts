@@ -25,6 +25,8 @@ export interface Connection {
   readonly orig: CtTuple;
   /** The tuple a reply arrives with: the reverse of the first packet's tuple after all NAT. */
   readonly reply: CtTuple;
+  /** The connection's mark (CONNMARK, nft `ct mark set`) when a rule set one; later packets and replies carry it. */
+  readonly mark?: number;
 }
 
 export interface CtMatch {
@@ -84,6 +86,8 @@ export function idleTimeoutNs(proto: number): number {
 /** A bounded table of connections; idle ones expire, and the oldest go first when it is full. */
 export class ConntrackTable implements ConntrackView {
   private readonly byTuple = new Map<string, CtMatch>();
+  /** Connections by the tuple their first packet left the namespace with (after its NAT). */
+  private readonly bySent = new Map<string, Connection>();
   /** Last time (ns, the clock of the hops) each connection was used. */
   private readonly lastSeen = new Map<Connection, number>();
   /** The current time on the hops' clock; set by the caller before each lookup (0: no expiry). */
@@ -108,9 +112,20 @@ export class ConntrackTable implements ConntrackView {
     return m;
   }
 
+  /**
+   * The connection whose packets leave `netns` with tuple `t` after its NAT: a packet sent by a
+   * local socket is first seen on a device, already NATed in OUTPUT/POSTROUTING (a localhost
+   * port forward), and this finds what its socket sent. Not a kernel lookup: the model's own.
+   */
+  findSent(netns: number, t: CtTuple): Connection | null {
+    const c = this.bySent.get(key(netns, t)) ?? null;
+    return c && this.lastSeen.has(c) ? c : null;
+  }
+
   private remove(conn: Connection): void {
     this.byTuple.delete(key(conn.netns, conn.orig));
     this.byTuple.delete(key(conn.netns, conn.reply));
+    this.bySent.delete(key(conn.netns, reverseTuple(conn.reply)));
     this.lastSeen.delete(conn);
   }
 
@@ -128,6 +143,7 @@ export class ConntrackTable implements ConntrackView {
     if (known) this.remove(known.conn);
     this.byTuple.set(k, { conn, dir: 'orig' });
     this.byTuple.set(key(conn.netns, conn.reply), { conn, dir: 'reply' });
+    this.bySent.set(key(conn.netns, reverseTuple(conn.reply)), conn);
     this.lastSeen.set(conn, this.now);
     return true;
   }

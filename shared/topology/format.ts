@@ -101,6 +101,18 @@ export function formatPath(p: ExpectedPath): string {
   }
   const where = p.drop ? ` (in ${p.drop.ns}${p.drop.ifname ? ` at ${p.drop.ifname}` : ''}${p.drop.kernelReason ? `, kernel reason ${p.drop.kernelReason}` : ''})` : '';
   out.push(`  ${p.fate}: ${p.reason}${where}`);
+  if (p.alternatives && p.alternatives.length > 0) {
+    // A statistic match chose the way (kube-proxy's endpoints): say how often, and where else.
+    const pct = (x: number): string => `${Number((x * 100).toFixed(1))} %`;
+    const end = (hops: readonly { ns: string; dst: string; dport: number }[]): string => {
+      const last = hops[hops.length - 1];
+      if (!last) return '?';
+      const host = last.dport === 0 ? last.dst : last.dst.includes(':') ? `[${last.dst}]:${last.dport}` : `${last.dst}:${last.dport}`;
+      return `${last.ns} (${host})`;
+    };
+    out.push(`  this way ${pct(p.probability ?? 1)} of new connections (statistic), ending in ${end(p.hops)}; other ways:`);
+    for (const a of p.alternatives) out.push(`    ${pct(a.probability).padStart(7)}  ${a.fate} in ${end(a.hops)}`);
+  }
   const hopGuesses = new Set(p.hops.flatMap((h) => h.guess ?? []));
   for (const n of p.notes) if (!hopGuesses.has(n)) out.push(`  note: ${n}`);
   return out.join('\n');

@@ -184,6 +184,16 @@ export type NfMatch =
   | { readonly kind: 'family'; readonly families: readonly IpFamily[] }
   /** Address type (iptables -m addrtype, nft fib ... type): local, unicast, broadcast, multicast... */
   | { readonly kind: 'addrtype'; readonly field: 'saddr' | 'daddr'; readonly neg: boolean; readonly types: readonly string[] }
+  /**
+   * The packet's mark (`-m mark`, nft `meta mark`) or its connection's (`-m connmark`, nft
+   * `ct mark`): matches when (mark & mask) == value.
+   */
+  | { readonly kind: 'mark'; readonly of: 'packet' | 'conn'; readonly neg: boolean; readonly value: number; readonly mask: number }
+  /**
+   * `-m statistic`: matches a share of new packets, at random or every nth. `probability` is
+   * that share (1/every for nth). The simulator follows both outcomes as alternative paths.
+   */
+  | { readonly kind: 'statistic'; readonly mode: 'random' | 'nth'; readonly neg: boolean; readonly probability: number }
   /** Anything the simulator does not evaluate; `text` says what. */
   | { readonly kind: 'unknown'; readonly text: string };
 
@@ -194,6 +204,18 @@ export type NfAction =
   | { readonly kind: 'dnat' | 'snat'; readonly addr: string | null; readonly port: number | null }
   | { readonly kind: 'masquerade' }
   | { readonly kind: 'redirect'; readonly port: number | null }
+  /**
+   * Sets the packet's or its connection's mark, as MARK/CONNMARK `--set-xmark value/mask`
+   * and nft `meta mark set`/`ct mark set` do: mark = (mark & ~mask) ^ value. `from`: the
+   * value is the other mark masked by `fromMask` instead (CONNMARK --save-mark/--restore-mark,
+   * nft `ct mark set meta mark`). The rule goes on to the next one.
+   */
+  | { readonly kind: 'mark'; readonly of: 'packet' | 'conn'; readonly value: number; readonly mask: number; readonly from?: { readonly of: 'packet' | 'conn'; readonly mask: number } }
+  /**
+   * nft `numgen random mod N vmap { 0 : goto a, 1 : goto b, ... }` (kube-proxy's nftables mode
+   * choosing an endpoint): each verdict with its share of packets; the simulator follows each.
+   */
+  | { readonly kind: 'numgen'; readonly choices: readonly { readonly share: number; readonly verdict: 'jump' | 'goto'; readonly target: string }[] }
   | { readonly kind: 'unknown'; readonly text: string };
 
 export const EMPTY_NETFILTER: Netfilter = { chains: [], rules: [] };

@@ -17,6 +17,13 @@ export interface PacketState {
   readonly dst: string;
   readonly sport: number;
   readonly dport: number;
+  /**
+   * The packet's mark (skb->mark) and its connection's (ct mark); absent means 0. Rules set
+   * them for later rules to test (netavark's and kube-proxy's masquerade marks); the packet
+   * mark is cleared as it crosses into another namespace, the connection's stays with conntrack.
+   */
+  readonly mark?: number;
+  readonly ctmark?: number;
 }
 
 /** A rule (or chain policy) that changed the packet or decided its fate. */
@@ -47,6 +54,11 @@ export interface HookContext {
   readonly skipNat: boolean;
   /** The address MASQUERADE picks on `oif` (the route's preferred source). */
   readonly masqueradeSource: (oif: string | null) => string | null;
+  /**
+   * Decides a `statistic` match (the simulator walks each outcome as an alternative path);
+   * without it the match is assumed to hit.
+   */
+  readonly choose?: (probability: number, rule: NfRule) => boolean;
 }
 
 export interface HookResult {
@@ -82,7 +94,7 @@ function isMulticast(text: string): boolean {
   return a !== null && (addrSpecContains('224.0.0.0/4', a) || addrSpecContains('ff00::/8', a));
 }
 
-function evalMatch(m: NfMatch, p: PacketState, ctx: HookContext, st: { dependsOnCt: boolean }): Tri {
+function evalMatch(m: NfMatch, p: PacketState, ctx: HookContext, st: { dependsOnCt: boolean }, rule: NfRule): Tri {
   switch (m.kind) {
     case 'addr': {
       if (m.family !== p.family) return false;
@@ -122,9 +134,29 @@ function evalMatch(m: NfMatch, p: PacketState, ctx: HookContext, st: { dependsOn
       }
       return hit !== m.neg;
     }
+    case 'mark': {
+      const v = (m.of === 'packet' ? p.mark ?? 0 : p.ctmark ?? 0) >>> 0;
+      return (((v & m.mask) >>> 0) === (m.value >>> 0)) !== m.neg;
+    }
+    case 'statistic': {
+      const hit = ctx.choose ? ctx.choose(m.neg ? 1 - m.probability : m.probability, rule) : true;
+      return hit;
+    }
     case 'unknown':
       return 'unknown';
   }
+}
+
+/** mark = (mark & ~mask) ^ value, on 32 bits. */
+function xmark(mark: number, value: number, mask: number): number {
+  return (((mark & ~mask) >>> 0) ^ value) >>> 0;
+}
+
+function applyMark(a: Extract<NfAction, { kind: 'mark' }>, p: PacketState): PacketState {
+  const cur = a.of === 'packet' ? p.mark ?? 0 : p.ctmark ?? 0;
+  const value = a.from ? (((a.from.of === 'packet' ? p.mark ?? 0 : p.ctmark ?? 0) & a.from.mask) >>> 0) : a.value;
+  const next = xmark(cur, value, a.mask);
+  return a.of === 'packet' ? { ...p, mark: next } : { ...p, ctmark: next };
 }
 
 interface ChainOutcome {
@@ -191,7 +223,7 @@ function evalChain(
     let result: Tri = true;
     const unknown: string[] = [];
     for (const m of rule.matches) {
-      const r = evalMatch(m, s.packet, ctx, s);
+      const r = evalMatch(m, s.packet, ctx, s, rule);
       if (r === false) {
         result = false;
         break;
@@ -227,16 +259,35 @@ function evalChain(
         return { kind: 'return' };
       case 'continue':
         continue;
+      case 'mark':
+        s.packet = applyMark(a, s.packet);
+        continue;
+      case 'numgen':
       case 'jump':
       case 'goto': {
-        const target = chains.find((c) => c.family === chain.family && c.table === chain.table && c.name === a.target);
+        // numgen: each verdict in turn with its share of what is left (1/n, 1/(n-1), ... 1),
+        // as kube-proxy's iptables mode writes its statistic rules; the simulator walks each.
+        let jump: { kind: 'jump' | 'goto'; target: string } = a.kind === 'numgen' ? { kind: 'goto', target: '' } : a;
+        if (a.kind === 'numgen') {
+          let left = 1;
+          for (const [k, c] of a.choices.entries()) {
+            const last = k === a.choices.length - 1;
+            const p = last ? 1 : Math.min(1, c.share / left);
+            if (last || (ctx.choose ? ctx.choose(p, rule) : true)) {
+              jump = { kind: c.verdict, target: c.target };
+              break;
+            }
+            left -= c.share;
+          }
+        }
+        const target = chains.find((c) => c.family === chain.family && c.table === chain.table && c.name === jump.target);
         if (!target) {
-          s.guesses.push(`${ctx.hook}: rule "${rule.text}" jumps to missing chain ${a.target}`);
+          s.guesses.push(`${ctx.hook}: rule "${rule.text}" jumps to missing chain ${jump.target}`);
           continue;
         }
         const r = evalChain(nsRules, chains, target, base, ctx, s, depth + 1);
         if (r.kind !== 'return') return r;
-        if (a.kind === 'goto') return { kind: 'return' };
+        if (jump.kind === 'goto') return { kind: 'return' };
         continue;
       }
       case 'dnat':

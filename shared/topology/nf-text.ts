@@ -26,6 +26,13 @@ export function matchText(m: NfMatch): string {
       return `meta nfproto ${list(m.families.map((f) => (f === 4 ? 'ipv4' : 'ipv6')))}`;
     case 'addrtype':
       return `fib ${m.field} type ${op}${list(m.types)}`;
+    case 'mark': {
+      const hex = (n: number): string => `0x${n.toString(16)}`;
+      const key = m.of === 'packet' ? 'meta mark' : 'ct mark';
+      return m.mask === 0xffffffff ? `${key} ${op}${hex(m.value)}` : `${key} & ${hex(m.mask)} ${m.neg ? '!=' : '=='} ${hex(m.value)}`;
+    }
+    case 'statistic':
+      return `${m.neg ? '! ' : ''}statistic ${m.mode} probability ${Number(m.probability.toFixed(6))}`;
     case 'unknown':
       return m.text;
   }
@@ -53,6 +60,14 @@ export function actionText(a: NfAction): string {
       return 'masquerade';
     case 'redirect':
       return `redirect${a.port !== null ? ` to :${a.port}` : ''}`;
+    case 'mark': {
+      const hex = (n: number): string => `0x${n.toString(16)}`;
+      const key = a.of === 'packet' ? 'meta mark' : 'ct mark';
+      if (a.from) return `${key} set ${a.from.of === 'packet' ? 'meta mark' : 'ct mark'} & ${hex(a.from.mask)} (mask ${hex(a.mask)})`;
+      return `${key} set ${hex(a.value)}/${hex(a.mask)}`;
+    }
+    case 'numgen':
+      return `numgen random mod ${a.choices.length} vmap { ${a.choices.map((c, i) => `${i} : ${c.verdict} ${c.target}`).join(', ')} }`;
     case 'unknown':
       return a.text;
   }

@@ -90,6 +90,53 @@ export function parseNatTo(spec: string, family: IpFamily): { addr: string | nul
   return { addr, port: p !== null && Number.isInteger(p) ? p : null };
 }
 
+/** `0x2000/0x2000` or `0x2000` (mask all ones) → value and mask; null when unreadable. */
+export function parseMarkSpec(spec: string): { value: number; mask: number } | null {
+  const [v, m] = spec.split('/');
+  const num = (t: string | undefined): number | null => {
+    if (t === undefined || t === '' || !/^(0x[0-9a-f]+|\d+)$/i.test(t)) return null;
+    const n = Number(t);
+    return n >= 0 && n <= 0xffffffff ? n : null;
+  };
+  const value = num(v);
+  const mask = m === undefined ? 0xffffffff : num(m);
+  return value === null || mask === null ? null : { value: value >>> 0, mask: mask >>> 0 };
+}
+
+/** MARK and CONNMARK targets as they appear in iptables-save (which writes --or-mark as --set-xmark). */
+function markTarget(target: 'MARK' | 'CONNMARK', opts: ReadonlyMap<string, string>): NfAction | null {
+  const of = target === 'MARK' ? 'packet' : 'conn';
+  const spec = (k: string): { value: number; mask: number } | null => {
+    const v = opts.get(k);
+    return v === undefined ? null : parseMarkSpec(v);
+  };
+  const xset = spec('--set-xmark');
+  if (xset) return { kind: 'mark', of, ...xset };
+  const set = spec('--set-mark');
+  // --set-mark v/m: mark = (mark & ~m) | v, the same as xmark v/(m|v).
+  if (set && target === 'MARK') return { kind: 'mark', of, value: set.value, mask: (set.mask | set.value) >>> 0 };
+  if (set) return { kind: 'mark', of, ...set };
+  const or = spec('--or-mark');
+  if (or) return { kind: 'mark', of, value: or.value, mask: or.value };
+  const and = spec('--and-mark');
+  if (and) return { kind: 'mark', of, value: 0, mask: (~and.value) >>> 0 };
+  const xor = spec('--xor-mark');
+  if (xor) return { kind: 'mark', of, value: xor.value, mask: 0 };
+  if (target === 'CONNMARK' && (opts.has('--save-mark') || opts.has('--restore-mark'))) {
+    const both = opts.get('--mask');
+    const masks = (k: string): number => {
+      const v = opts.get(k) ?? both;
+      return v === undefined ? 0xffffffff : (parseMarkSpec(v)?.value ?? 0xffffffff);
+    };
+    const nfmask = masks('--nfmask');
+    const ctmask = masks('--ctmask');
+    return opts.has('--save-mark')
+      ? { kind: 'mark', of: 'conn', value: 0, mask: ctmask, from: { of: 'packet', mask: nfmask } }
+      : { kind: 'mark', of: 'packet', value: 0, mask: nfmask, from: { of: 'conn', mask: ctmask } };
+  }
+  return null;
+}
+
 /** Targets that do something and let the packet go on to the next rule. */
 const NON_TERMINAL = new Set(['LOG', 'NFLOG', 'MARK', 'CONNMARK', 'CT', 'NOTRACK', 'TCPMSS', 'CHECKSUM', 'DSCP', 'TOS', 'TTL', 'HL', 'CLASSIFY', 'AUDIT', 'TRACE', 'SET']);
 
@@ -158,6 +205,28 @@ function parseRuleLine(words: string[], family: IpFamily, chainNames: ReadonlySe
       case '--comment':
         next();
         break;
+      case '--mark':
+        if (module === 'mark' || module === 'connmark') {
+          const spec = next();
+          const mk = parseMarkSpec(spec);
+          if (mk) matches.push({ kind: 'mark', of: module === 'mark' ? 'packet' : 'conn', neg, ...mk });
+          else matches.push({ kind: 'unknown', text: `${neg ? '! ' : ''}-m ${module} --mark ${spec}` });
+        } else unknownOption(w);
+        break;
+      case '--mode':
+        if (module === 'statistic') {
+          // --mode random --probability P | --mode nth --every N [--packet P]
+          const mode = next();
+          const opts = new Map<string, string>();
+          while (i < words.length && ['--probability', '--every', '--packet'].includes(words[i] ?? '')) opts.set(next(), next());
+          const prob = mode === 'random' ? Number(opts.get('--probability')) : 1 / Number(opts.get('--every'));
+          if ((mode === 'random' || mode === 'nth') && Number.isFinite(prob) && prob >= 0 && prob <= 1) {
+            matches.push({ kind: 'statistic', mode, neg, probability: prob });
+          } else {
+            matches.push({ kind: 'unknown', text: `-m statistic --mode ${mode} ${[...opts].map(([k, v]) => `${k} ${v}`).join(' ')}` });
+          }
+        } else unknownOption(w);
+        break;
       case '--src-type': case '--dst-type':
         if (module === 'addrtype') {
           matches.push({ kind: 'addrtype', field: w === '--src-type' ? 'saddr' : 'daddr', neg, types: next().toLowerCase().split(',') });
@@ -182,7 +251,8 @@ function parseRuleLine(words: string[], family: IpFamily, chainNames: ReadonlySe
         } else if (target === 'REDIRECT') {
           const to = opts.get('--to-ports');
           action = { kind: 'redirect', port: to === undefined ? null : Number(to.split('-')[0]) };
-        } else if (chainNames.has(target)) action = { kind: 'jump', target };
+        } else if (target === 'MARK' || target === 'CONNMARK') action = markTarget(target, opts) ?? { kind: 'continue' };
+        else if (chainNames.has(target)) action = { kind: 'jump', target };
         else if (NON_TERMINAL.has(target)) action = { kind: 'continue' };
         else action = { kind: 'unknown', text: `-j ${target}` };
         break;

@@ -110,7 +110,97 @@ function statementText(key: string, body: unknown): string {
   return `${key} ${short(body)}`;
 }
 
+/** `meta mark` → packet, `ct mark` → conn, anything else null. */
+function markKey(e: unknown): 'packet' | 'conn' | null {
+  if (isObj(e) && isObj(e.meta) && e.meta.key === 'mark') return 'packet';
+  if (isObj(e) && isObj(e.ct) && e.ct.key === 'mark' && e.ct.dir === undefined) return 'conn';
+  return null;
+}
+
+function u32(v: unknown): number | null {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff ? v >>> 0 : null;
+}
+
+/** `meta mark 0x2000`, `ct mark & 0x4000 == 0x4000` (and !=) as a mark match; null otherwise. */
+function markMatch(m: Json): NfMatch | null {
+  const op = m.op;
+  if (op !== '==' && op !== '!=') return null;
+  let of = markKey(m.left);
+  let mask = 0xffffffff;
+  if (!of && isObj(m.left) && Array.isArray(m.left['&']) && m.left['&'].length === 2) {
+    of = markKey(m.left['&'][0]);
+    const mk = u32(m.left['&'][1]);
+    if (mk === null) return null;
+    mask = mk;
+  }
+  const value = u32(m.right);
+  if (!of || value === null) return null;
+  return { kind: 'mark', of, neg: op === '!=', value: (value & mask) >>> 0, mask };
+}
+
+/**
+ * `meta mark set 0x2000`, `meta mark set meta mark | 0x4000` (also & and ^), `ct mark set
+ * meta mark`, `meta mark set ct mark` as a mark action; null for anything computed otherwise.
+ */
+function markSet(body: unknown): NfAction | null {
+  if (!isObj(body)) return null;
+  const of = markKey(body.key);
+  if (!of) return null;
+  const v = body.value;
+  const n = u32(v);
+  if (n !== null) return { kind: 'mark', of, value: n, mask: 0xffffffff };
+  const other = markKey(v);
+  if (other && other !== of) return { kind: 'mark', of, value: 0, mask: 0xffffffff, from: { of: other, mask: 0xffffffff } };
+  if (isObj(v)) {
+    for (const [opKey, make] of [
+      ['|', (x: number) => ({ value: x, mask: x })],
+      ['&', (x: number) => ({ value: 0, mask: (~x) >>> 0 })],
+      ['^', (x: number) => ({ value: x, mask: 0 })],
+    ] as const) {
+      const args = v[opKey];
+      if (Array.isArray(args) && args.length === 2 && markKey(args[0]) === of) {
+        const x = u32(args[1]);
+        if (x !== null) return { kind: 'mark', of, ...make(x) };
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * `numgen random mod N [offset O] vmap { O : goto a, ... }` with a jump or goto for every value:
+ * the endpoint choice of kube-proxy's nftables mode. Null for any other vmap (an interface
+ * vmap, a numgen value without a verdict...).
+ */
+function numgenVmap(body: unknown): NfAction | null {
+  if (!isObj(body) || !isObj(body.key) || !isObj(body.key.numgen)) return null;
+  const ng = body.key.numgen;
+  const mod = ng.mod;
+  const offset = typeof ng.offset === 'number' ? ng.offset : 0;
+  if (ng.mode !== 'random' || typeof mod !== 'number' || !Number.isInteger(mod) || mod < 1 || mod > 4096) return null;
+  const elems = isObj(body.data) && Array.isArray(body.data.set) ? body.data.set : null;
+  if (!elems) return null;
+  const byValue = new Map<number, { verdict: 'jump' | 'goto'; target: string }>();
+  for (const e of elems) {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'number' || !isObj(e[1])) return null;
+    const v = e[1];
+    const kind = isObj(v.goto) ? 'goto' : isObj(v.jump) ? 'jump' : null;
+    const target = kind ? (v[kind] as Json).target : null;
+    if (!kind || typeof target !== 'string') return null;
+    byValue.set(e[0], { verdict: kind, target });
+  }
+  const choices = [];
+  for (let i = 0; i < mod; i++) {
+    const c = byValue.get(i + offset);
+    if (!c) return null;
+    choices.push({ share: 1 / mod, ...c });
+  }
+  return { kind: 'numgen', choices };
+}
+
 function parseMatch(m: Json, sets: SetMap, table: string): NfMatch {
+  const mark = markMatch(m);
+  if (mark) return mark;
   const op = m.op;
   const unknown: NfMatch = { kind: 'unknown', text: `${exprText(m.left)}${op === '==' || op === 'in' ? '' : ` ${String(op)}`} ${exprText(m.right)}` };
   if (op !== '==' && op !== '!=' && op !== 'in') return unknown;
@@ -248,11 +338,25 @@ function parseExprs(exprs: unknown[], sets: SetMap, table: string): ParsedRule {
         if (isObj(body) && body.type === 'target') action = { kind: 'unknown', text: `xt target ${String(body.name)}` };
         else matches.push({ kind: 'unknown', text: `xt match ${isObj(body) ? String(body.name) : '?'}` });
         break;
+      case 'mangle': {
+        const mk = markSet(body);
+        if (mk) {
+          // A mark set in the middle of a rule applies and the rule goes on; only a rule whose
+          // last statement sets the mark carries it as its action (the common form).
+          action = mk;
+        }
+        break;
+      }
       case 'meta':
       case 'ct':
         // `meta mark set ...`, `ct mark set ...`: side effects (they may steer policy routing,
         // which the simulator does not follow; rules that match on marks are unknown anyway).
         break;
+      case 'vmap': {
+        const pick = numgenVmap(body);
+        action = pick ?? { kind: 'unknown', text: statementText(key, body) };
+        break;
+      }
       default:
         if (SIDE_EFFECTS.has(key)) break;
         if (key === 'limit' || key === 'quota' || key === 'numgen' || key === 'meter') {

@@ -10,7 +10,7 @@
  * shows there (a recv hop is before DNAT, an xmit hop after SNAT). The simulation assumes the
  * first packet of a new connection unless told otherwise, and says where it guessed.
  */
-import type { IpFamily, NamespaceModel, NetInterface, NfHook, Topology } from './model.js';
+import type { IpFamily, NamespaceModel, NetInterface, NfHook, NfRule, Topology } from './model.js';
 import type { AppliedRule, HookResult, PacketState } from './nf-eval.js';
 import { isTracerTable, runHook } from './nf-eval.js';
 import { formatAddr, parseAddr } from './ip.js';
@@ -74,6 +74,11 @@ export interface ExpectedHop {
   readonly rules: AppliedRule[];
   /** Present when this hop rests on an assumption. */
   guess?: string[];
+  /**
+   * True when the kernel shows this hop only sometimes (a bridged DNAT's transmit on the bridge
+   * device, taken only while the neighbour's header cache is cold): its absence is no divergence.
+   */
+  optional?: boolean;
 }
 
 export interface ExpectedDrop {
@@ -112,6 +117,27 @@ export interface ExpectedPath {
    * The NATed connections this packet would create (conntrack entries), one per namespace
    * that rewrote it: later packets and replies are simulated against them.
    */
+  readonly connections: readonly Connection[];
+  /**
+   * Present when a `statistic` match (kube-proxy's endpoint choice) decides the way: the share
+   * of packets that take this path, the statistic rules it passed with their outcome, and every
+   * other way with its own share. A packet seen on one of the alternatives is on its expected
+   * path; `trace` then shows that alternative as the path (the others stay in `alternatives`).
+   */
+  readonly probability?: number;
+  readonly via?: readonly string[];
+  readonly alternatives?: readonly PathAlternative[];
+}
+
+/** Another way a packet may go when `statistic` matches decide it (see ExpectedPath.alternatives). */
+export interface PathAlternative {
+  readonly probability: number;
+  /** The statistic rules met and their outcome: `matched: RULE` or `did not match: RULE`. */
+  readonly via: readonly string[];
+  readonly fate: PathFate;
+  readonly reason: string;
+  readonly hops: readonly ExpectedHop[];
+  readonly drop: ExpectedDrop | null;
   readonly connections: readonly Connection[];
 }
 
@@ -159,27 +185,42 @@ class Walk {
   readonly connections: Connection[] = [];
   private ctUsed = false;
   private visit: Visit | null = null;
+  /** Every `statistic` match met, in order, with the outcome this walk took. */
+  readonly decisions: { readonly probability: number; readonly took: boolean; readonly rule: string }[] = [];
   constructor(
     readonly topo: Topology,
     readonly ctState: 'new' | 'established',
     readonly maxHops: number,
     readonly conntrack: ConntrackView | null,
+    /** Outcomes of the first statistic matches (walking the alternatives); later ones hit when they can. */
+    readonly choices: readonly boolean[] = [],
   ) {}
+
+  /** Decides the next statistic match as `choices` say (default: it hits, unless it never can). */
+  private readonly choose = (probability: number, rule: NfRule): boolean => {
+    const i = this.decisions.length;
+    const took = this.choices[i] ?? probability > 0;
+    this.decisions.push({ probability, took, rule: rule.text });
+    return took;
+  };
 
   /**
    * The packet enters `ns` (sent there, or received from another namespace). The stay before
    * is over: a NAT it made there becomes a connection (the kernel confirms the conntrack
    * entry as the packet leaves the namespace).
    */
-  enter(ns: NamespaceModel, p: PacketState): void {
+  enter(ns: NamespaceModel, p0: PacketState): PacketState {
     this.confirm();
-    const ct = this.conntrack?.find(ns.netns, tupleOf(p)) ?? null;
+    const ct = this.conntrack?.find(ns.netns, tupleOf(p0)) ?? null;
+    // skb->mark does not cross namespaces (skb_scrub_packet); the connection's mark is conntrack's.
+    const p: PacketState = { ...p0, mark: 0, ctmark: ct?.conn.mark ?? 0 };
     this.visit = { ns, entry: p, ct, last: p };
     if (ct) {
       const text = `${ct.dir === 'reply' ? 'a reply on' : 'a later packet of'} the connection ${protoLabel(ct.conn.orig.proto)} ${tupleText(ct.conn.orig)} that ${ns.name} NATed: conntrack applies its NAT${ct.dir === 'reply' ? ' in reverse' : ''}, the nat table is not consulted`;
       this.facts.add(text);
       this.note(text);
     }
+    return p;
   }
 
   /** Ends the current stay; records its NAT as a connection (when delivered or passed on). */
@@ -190,7 +231,8 @@ class Walk {
     const orig = tupleOf(v.entry);
     const out = tupleOf(v.last);
     if (sameTuple(orig, out)) return;
-    this.connections.push({ netns: v.ns.netns, ns: v.ns.name, orig, reply: reverseTuple(out) });
+    const mark = v.last.ctmark ?? 0;
+    this.connections.push({ netns: v.ns.netns, ns: v.ns.name, orig, reply: reverseTuple(out), ...(mark !== 0 ? { mark } : {}) });
   }
 
   note(text: string, hop?: ExpectedHop): void {
@@ -250,6 +292,7 @@ class Walk {
     let r = runHook({
       ns, hook, iif, oif, ctState: ct ? 'established' : this.ctState, skipNat: skipNat || ct !== null,
       masqueradeSource: (dev) => this.sourceFor(ns, dev, p),
+      choose: this.choose,
     }, p);
     if (r.dependsOnCt && !ct) this.ctUsed = true;
     if (preRule) r = { ...r, applied: [preRule, ...r.applied] };
@@ -342,8 +385,8 @@ class Walk {
   }
 
   /** A packet sent by a socket in `ns`: route, OUTPUT, (re-route after DNAT), POSTROUTING, transmit. */
-  localOut(ns: NamespaceModel, p0: PacketState): End {
-    this.enter(ns, p0);
+  localOut(ns: NamespaceModel, sent: PacketState): End {
+    const p0 = this.enter(ns, sent);
     let route = this.outputRoute(ns, p0);
     if ('fate' in route) return route;
     // OUTPUT runs before the packet has a device (skb->dev is unset: a drop shows no interface).
@@ -355,6 +398,13 @@ class Walk {
       // DNAT in OUTPUT: the kernel routes again with the new destination (ip_route_me_harder).
       route = this.outputRoute(ns, p);
       if ('fate' in route) return route;
+      if (route.oif !== 'lo' && p.family === 4 && p.src.startsWith('127.')) {
+        // A loopback source may leave through another device only with route_localnet=1 there
+        // (runtimes set it on their bridge for localhost port forwards); the model does not read it.
+        const text = `${p.src} leaves ${ns.name} through ${route.oif} after the OUTPUT DNAT: the kernel allows it with route_localnet=1 on ${route.oif} (runtimes set it for localhost port forwards)`;
+        this.facts.add(text);
+        this.note(text);
+      }
     }
     const post = this.hook(pending, ns, 'POSTROUTING', p, null, route.oif, false);
     if (post.verdict === 'drop') return this.mergeAndDrop(pending, ns, route.oif, post.packet, post, 'POSTROUTING');
@@ -453,9 +503,9 @@ class Walk {
     }
     const recv = this.emit(peerNs, peerIf, peerIf.name, 'recv', p);
     if ('fate' in recv) return recv;
-    this.enter(peerNs, p);
-    if (peerIf.master) return this.bridgeIn(peerNs, peerIf, nexthop, p, recv);
-    return this.l3In(peerNs, peerIf, p, recv, false);
+    const q = this.enter(peerNs, p);
+    if (peerIf.master) return this.bridgeIn(peerNs, peerIf, nexthop, q, recv);
+    return this.l3In(peerNs, peerIf, q, recv, false);
   }
 
   /** Can a frame sent on veth `iface` reach an owner of `addr` at layer 2? 'outside' when it may be beyond the model. */
@@ -527,35 +577,59 @@ class Walk {
     let egress: NetInterface | 'outside' | null = null;
     const target = nexthop ?? p.dst;
     if (!ownsAddress(ns, target)) egress = this.bridgeEgress(ns, br, target, port, p.family);
-    if (egress === null) {
-      if (!ownsAddress(ns, target) && nexthop !== null) {
-        return this.dropAt(ns, port.name, p, { reason: `nothing on bridge ${br.name} in ${ns.name} owns ${target}`, kernelReason: null, hook: null, table: null, chain: null, rule: null }, 'unreachable');
-      }
-      if (nexthop === null && !ownsAddress(ns, target)) this.note(`started mid-path on ${port.name}: assumed the frame was addressed to ${br.name} (routed by ${ns.name})`, recv);
-      const up = this.emit(ns, br, br.name, 'recv', p);
-      if ('fate' in up) return up;
-      return this.l3In(ns, br, p, up, false);
+    if (egress === null && !ownsAddress(ns, target) && nexthop !== null) {
+      return this.dropAt(ns, port.name, p, { reason: `nothing on bridge ${br.name} in ${ns.name} owns ${target}`, kernelReason: null, hook: null, table: null, chain: null, rule: null }, 'unreachable');
     }
     if (egress === 'outside') {
       return { fate: 'left-model', reason: `${target} is not behind any modelled port of ${br.name} in ${ns.name}` };
     }
-    // Bridged. With br_netfilter (bridge-nf-call-iptables) the ip hooks see bridged frames,
-    // with the bridge as the logical in/out device.
+    // With br_netfilter (bridge-nf-call-iptables) the ip hooks see bridged frames, with the
+    // bridge as the logical in/out device, and PREROUTING runs at bridge level for every IP
+    // frame, also those the bridge then passes up: conntrack's NAT (a new DNAT, a reply's
+    // reverse NAT) is done before the bridge device's own recv (br_nf_pre_routing).
     const nfCall = p.family === 4
       ? ns.bridgeNfCall.ipv4 || (br.bridgeNfCall?.ipv4 ?? false)
       : ns.bridgeNfCall.ipv6 || (br.bridgeNfCall?.ipv6 ?? false);
     let q = p;
-    const pending: ExpectedHop = this.pendingHop(ns, p);
     if (nfCall) {
       const pre = this.hook(recv, ns, 'PREROUTING', q, br.name, null, false);
       if (pre.verdict === 'drop') return this.netfilterDrop(ns, port.name, q, pre, 'PREROUTING');
-      if (pre.packet.dst !== q.dst) {
-        this.note(`DNAT of a bridged frame in ${ns.name}: assumed ${ns.name} routes it afterwards (br_netfilter)`, recv);
-        const up = this.emit(ns, br, br.name, 'recv', q);
-        if ('fate' in up) return up;
-        return this.routeIn(ns, br, pre.packet, up);
-      }
       q = pre.packet;
+      if (q.dst !== p.dst) {
+        // br_nf_pre_routing_finish: the new destination is routed; when that route leads back
+        // out of the bridge itself the frame is bridged there (bridged DNAT: a container
+        // reaching its own network's published port through the host address), else the
+        // bridge passes it up to be routed or delivered.
+        const to = parseAddr(q.dst);
+        const lookup = to ? lookupRoute(ns, to, parseAddr(q.src), br.name) : null;
+        if (lookup && lookup.result.kind === 'unicast' && lookup.result.dev === br.name) {
+          return this.bridgedDnat(ns, br, lookup.result.nexthop ?? q.dst, q);
+        }
+        egress = null;
+      }
+    } else if (egress === null) {
+      if (nexthop === null && !ownsAddress(ns, target)) this.note(`started mid-path on ${port.name}: assumed the frame was addressed to ${br.name} (routed by ${ns.name})`, recv);
+      const up = this.emit(ns, br, br.name, 'recv', q);
+      if ('fate' in up) return up;
+      return this.l3In(ns, br, q, up, false);
+    }
+    if (egress === null) {
+      if (nexthop === null && !ownsAddress(ns, target) && q.dst === p.dst) this.note(`started mid-path on ${port.name}: assumed the frame was addressed to ${br.name} (routed by ${ns.name})`, recv);
+      const up = this.emit(ns, br, br.name, 'recv', q);
+      if ('fate' in up) return up;
+      return this.routeIn(ns, br, q, up);
+    }
+    return this.bridgeForward(ns, br, egress, target, q, nfCall);
+  }
+
+  /**
+   * A frame the bridge forwards to port `egress`: FORWARD and POSTROUTING with the bridge as
+   * in/out device when br_netfilter calls the ip hooks, then the port's xmit.
+   */
+  private bridgeForward(ns: NamespaceModel, br: NetInterface, egress: NetInterface, target: string, p: PacketState, nfCall: boolean): End {
+    let q = p;
+    const pending: ExpectedHop = this.pendingHop(ns, p);
+    if (nfCall) {
       const fwd = this.hook(pending, ns, 'FORWARD', q, br.name, br.name, false);
       // The kernel has already switched skb->dev to the egress port when FORWARD drops it.
       if (fwd.verdict === 'drop') return this.mergeAndDrop(pending, ns, egress.name, fwd.packet, fwd, 'FORWARD');
@@ -573,6 +647,22 @@ class Walk {
     }
     if (pending.guess) (x.guess ??= []).push(...pending.guess);
     return this.cross(ns, egress, target, q);
+  }
+
+  /**
+   * Bridged DNAT (br_nf_pre_routing_finish_bridge): the DNATed frame goes back out of the
+   * bridge it came in on. The kernel sends it through the neighbour's output, which shows as a
+   * transmit on the bridge device, unless the neighbour's cached header lets it skip straight
+   * to forwarding: that hop is optional.
+   */
+  private bridgedDnat(ns: NamespaceModel, br: NetInterface, nexthop: string, p: PacketState): End {
+    const egress = this.bridgeEgress(ns, br, nexthop, null, p.family);
+    if (egress === 'outside') return { fate: 'left-model', reason: `${nexthop} is not behind any modelled port of ${br.name} in ${ns.name}` };
+    if (egress === null) return { fate: 'unreachable', reason: `no neighbour: nothing on bridge ${br.name} in ${ns.name} owns ${nexthop}` };
+    const via = this.emit(ns, br, br.name, 'xmit', p);
+    if ('fate' in via) return via;
+    via.optional = true;
+    return this.bridgeForward(ns, br, egress, nexthop, p, true);
   }
 
   /** Layer 3 receive in `ns` on `dev` (recv hop already emitted). */
@@ -624,10 +714,10 @@ class Walk {
     return this.transmit(ns, out, r.nexthop, post.packet, pending);
   }
 
-  startReceived(ns: NamespaceModel, iif: NetInterface, p: PacketState): End {
-    const recv = this.emit(ns, iif, iif.name, 'recv', p);
+  startReceived(ns: NamespaceModel, iif: NetInterface, p0: PacketState): End {
+    const recv = this.emit(ns, iif, iif.name, 'recv', p0);
     if ('fate' in recv) return recv;
-    this.enter(ns, p);
+    const p = this.enter(ns, p0);
     if (iif.master) return this.bridgeIn(ns, iif, null, p, recv);
     return this.l3In(ns, iif, p, recv, false);
   }
@@ -686,25 +776,117 @@ export function simulatePath(topo: Topology, flow: Flow, opts: SimulateOptions =
     src = chosen ?? anyAddress(ns, dst.family) ?? (dst.family === 4 ? '0.0.0.0' : '::');
   }
   const p: PacketState = { family: dst.family, proto, src, dst: formatAddr(dst), sport, dport };
-  const walk = new Walk(topo, flow.ctState ?? 'new', opts.maxHops ?? 64, flow.conntrack ?? null);
-  for (const n of notes) walk.note(n);
-  const end = iif ? walk.startReceived(ns, iif, p) : walk.localOut(ns, p);
-  // The last stay counts when the packet was delivered there or passed beyond the model.
-  if (end.fate === 'delivered' || end.fate === 'left-model') walk.confirm();
-  if (walk.usedCt) {
-    walk.note(flow.ctState === 'established'
-      ? 'assumed a packet of an established connection: NAT rules not consulted (the reverse mapping is not modelled)'
-      : 'assumed the first packet of a new connection (conntrack state new): NAT rules apply');
+  const once = (choices: readonly boolean[]): { path: ExpectedPath; decisions: Walk['decisions'] } => {
+    const walk = new Walk(topo, flow.ctState ?? 'new', opts.maxHops ?? 64, flow.conntrack ?? null, choices);
+    for (const n of notes) walk.note(n);
+    const end = iif ? walk.startReceived(ns, iif, p) : walk.localOut(ns, p);
+    // The last stay counts when the packet was delivered there or passed beyond the model.
+    if (end.fate === 'delivered' || end.fate === 'left-model') walk.confirm();
+    if (walk.usedCt) {
+      walk.note(flow.ctState === 'established'
+        ? 'assumed a packet of an established connection: NAT rules not consulted (the reverse mapping is not modelled)'
+        : 'assumed the first packet of a new connection (conntrack state new): NAT rules apply');
+    }
+    const guess = walk.notes.some((n) => !n.startsWith('assumed the first packet') && !walk.facts.has(n));
+    return {
+      path: {
+        flow: { ns: ns.name, netns: ns.netns, src, dst: p.dst, proto: protoLabel(proto), sport, dport, iif: iif?.name ?? null },
+        fate: end.fate,
+        reason: end.reason,
+        hops: walk.hops,
+        drop: end.drop ?? null,
+        guess,
+        notes: walk.notes,
+        connections: walk.connections,
+      },
+      decisions: walk.decisions,
+    };
+  };
+  const first = once([]);
+  if (first.decisions.length === 0) return first.path;
+  return withAlternatives(first, once);
+}
+
+/** Most ways a packet may take that one path lists (kube-proxy: one per endpoint of a service). */
+const MAX_ALTERNATIVES = 64;
+
+type Decisions = Walk['decisions'];
+
+function share(d: Decisions): number {
+  return d.reduce((acc, x) => acc * (x.took ? x.probability : 1 - x.probability), 1);
+}
+
+function viaText(d: Decisions): string[] {
+  return d.map((x) => `${x.took ? 'matched' : 'did not match'}: ${x.rule}`);
+}
+
+/**
+ * Walks every outcome of the statistic matches met (depth first: each decision of a walk is
+ * flipped in turn, keeping those before it), and folds walks with the same hops together.
+ */
+function withAlternatives(first: { path: ExpectedPath; decisions: Decisions }, once: (choices: readonly boolean[]) => { path: ExpectedPath; decisions: Decisions }): ExpectedPath {
+  const walks: { path: ExpectedPath; decisions: Decisions }[] = [first];
+  const todo: boolean[][] = [];
+  const branch = (w: { decisions: Decisions }, from: number): void => {
+    for (let j = w.decisions.length - 1; j >= from; j--) {
+      const d = w.decisions[j];
+      if (!d) continue;
+      const flipped = !d.took;
+      if ((flipped ? d.probability : 1 - d.probability) <= 0) continue;
+      todo.push([...w.decisions.slice(0, j).map((x) => x.took), flipped]);
+    }
+  };
+  branch(first, 0);
+  let capped = false;
+  while (todo.length > 0) {
+    if (walks.length >= MAX_ALTERNATIVES) {
+      capped = true;
+      break;
+    }
+    const choices = todo.pop() as boolean[];
+    const w = once(choices);
+    walks.push(w);
+    branch(w, choices.length);
   }
-  const guess = walk.notes.some((n) => !n.startsWith('assumed the first packet') && !walk.facts.has(n));
+  const key = (path: ExpectedPath): string => path.hops.map((h) => `${h.netns}/${h.ifname}/${h.event}/${h.src}/${h.sport}/${h.dst}/${h.dport}`).join(' ') + `|${path.fate}`;
+  const merged = new Map<string, { path: ExpectedPath; probability: number; via: string[] }>();
+  for (const w of walks) {
+    const k = key(w.path);
+    const m = merged.get(k);
+    if (m) m.probability += share(w.decisions);
+    else merged.set(k, { path: w.path, probability: share(w.decisions), via: viaText(w.decisions) });
+  }
+  const [main, ...rest] = [...merged.values()];
+  if (!main) return first.path;
+  if (rest.length === 0) return first.path;
+  const notes = capped ? [...main.path.notes, `statistic matches allow more than ${MAX_ALTERNATIVES} ways; the first ${MAX_ALTERNATIVES} are listed`] : main.path.notes;
   return {
-    flow: { ns: ns.name, netns: ns.netns, src, dst: p.dst, proto: protoLabel(proto), sport, dport, iif: iif?.name ?? null },
-    fate: end.fate,
-    reason: end.reason,
-    hops: walk.hops,
-    drop: end.drop ?? null,
-    guess,
-    notes: walk.notes,
-    connections: walk.connections,
+    ...main.path,
+    notes,
+    probability: main.probability,
+    via: main.via,
+    alternatives: rest.map((a) => ({
+      probability: a.probability, via: a.via, fate: a.path.fate, reason: a.path.reason, hops: a.path.hops, drop: a.path.drop, connections: a.path.connections,
+    })),
+  };
+}
+
+/**
+ * The expected path with alternative `index` (of `path.alternatives`) as its main way: what a
+ * packet seen taking that alternative was expected to do. The former main way becomes an
+ * alternative.
+ */
+export function takeAlternative(path: ExpectedPath, index: number): ExpectedPath {
+  const alt = path.alternatives?.[index];
+  if (!alt) return path;
+  const former: PathAlternative = {
+    probability: path.probability ?? 1, via: path.via ?? [], fate: path.fate, reason: path.reason, hops: path.hops, drop: path.drop, connections: path.connections,
+  };
+  const others = (path.alternatives ?? []).filter((_, i) => i !== index);
+  return {
+    ...path,
+    fate: alt.fate, reason: alt.reason, hops: alt.hops, drop: alt.drop, connections: alt.connections,
+    probability: alt.probability, via: alt.via,
+    alternatives: [former, ...others],
   };
 }

@@ -322,9 +322,10 @@ describe.skipIf(!isRoot)('topology and path on real namespaces (root)', () => {
       expect(r.code).toBe(0);
       const node = (JSON.parse(r.out) as Topology).namespaces[0];
       const mine = node?.netfilter.rules.filter((x) => x.table === table) ?? [];
-      expect(mine.map((x) => x.text)).toEqual(['meta mark 7 drop', 'meta iifname vmap { nope0 : drop }', 'dnat ip to tcp dport map @ports']);
+      expect(mine.map((x) => x.text)).toEqual(['meta mark 0x7 drop', 'meta iifname vmap { nope0 : drop }', 'dnat ip to tcp dport map @ports']);
       expect(mine.map((x) => x.action.kind)).toEqual(['drop', 'unknown', 'unknown']);
-      expect(mine[0]?.matches).toEqual([{ kind: 'unknown', text: 'meta mark 7' }]);
+      // Marks are evaluated (a packet entering the namespace carries none, so this never drops).
+      expect(mine[0]?.matches).toEqual([{ kind: 'mark', of: 'packet', neg: false, value: 7, mask: 0xffffffff }]);
       // The iptables rules around them are still read in full.
       expect(node?.netfilter.rules.some((x) => x.action.kind === 'masquerade')).toBe(true);
       const p = await path('--from', NS.ext, '--dst', '10.253.9.1', '--proto', 'tcp', '--sport', '5000', '--dport', '8080');
@@ -332,7 +333,8 @@ describe.skipIf(!isRoot)('topology and path on real namespaces (root)', () => {
       expect(p.hops.at(-1)).toMatchObject({ ns: NS.pod2, dport: 80 });
       expect(p.guess).toBe(true);
       expect(p.notes.join('\n')).toContain('"dnat ip to tcp dport map @ports"');
-      expect(p.notes.join('\n')).toContain('"meta mark 7 drop" uses meta mark 7, which the model does not evaluate');
+      // The mark rule is evaluated (no guess about it): a packet entering the node carries no mark.
+      expect(p.notes.join('\n')).not.toContain('meta mark');
     } finally {
       await sh('ip', 'netns', 'exec', NS.node, 'nft', 'delete', 'table', 'inet', table);
     }

@@ -173,8 +173,10 @@ describe('nft -j and iptables-save', () => {
       { kind: 'snat', addr: '10.250.9.1', port: null },
       { kind: 'snat', addr: 'fd00::2', port: null },
     ]);
-    const mark = t2.find((r) => r.matches.some((m) => m.kind === 'unknown'));
-    expect(mark?.text).toBe('oifname != "lo" meta mark 1 return');
+    // Marks are evaluated now: `meta mark 1` is a mark match, not an unknown one.
+    const mark = t2.find((r) => r.matches.some((m) => m.kind === 'mark'));
+    expect(mark?.text).toBe('oifname != "lo" meta mark 0x1 return');
+    expect(mark?.matches[1]).toEqual({ kind: 'mark', of: 'packet', neg: false, value: 1, mask: 0xffffffff });
     expect(nf.chains.find((c) => c.name === 'out')).toMatchObject({ hook: 'output', policy: 'drop', prio: 0 });
   });
 

@@ -391,7 +391,7 @@ COMMIT
     const t = podLab().nft('node', [
       { chain: { family: 'inet', table: 'fw', name: 'fwd', handle: 1, type: 'filter', hook: 'forward', prio: 0, policy: 'accept' } },
       { rule: { family: 'inet', table: 'fw', chain: 'fwd', handle: 2, expr: [
-        { match: { op: '==', left: { meta: { key: 'mark' } }, right: 1 } },
+        { match: { op: '==', left: { meta: { key: 'skuid' } }, right: 1000 } },
         { drop: null },
       ] } },
     ]).build();
