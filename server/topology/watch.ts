@@ -73,6 +73,15 @@ function knownKeys(topo: Topology | null): Set<string> {
   return keys;
 }
 
+/**
+ * The namespace set as the poll compares it: inodes, each marked when processes live in it. A
+ * runtime creates a container's netns file before the container's first process enters it, so a
+ * discovery of the bare file finds no workload; the mark changing triggers the one that does.
+ */
+function namespaceSet(list: ReadonlyArray<{ readonly netns: number; readonly pids: readonly number[] }>): string {
+  return list.map((n) => `${n.netns}${n.pids.length > 0 ? '+' : ''}`).sort().join(',');
+}
+
 export class TopologyWatcher extends EventEmitter<Events> {
   private topo: Topology | null = null;
   /** `netns` and `netns|ifname` of the current model: noteUnknown runs per hop, so it must be a lookup. */
@@ -158,7 +167,7 @@ export class TopologyWatcher extends EventEmitter<Events> {
         const first = this.topo === null;
         this.topo = topo;
         this.known = knownKeys(this.topo);
-        this.knownInodes = topo.namespaces.map((n) => n.netns).sort().join(',');
+        this.knownInodes = namespaceSet(topo.namespaces);
         if (!first && (diff.added.length > 0 || diff.removed.length > 0 || diff.changed.length > 0)) {
           this.emit('change', { topology: topo, ...diff });
         }
@@ -195,7 +204,7 @@ export class TopologyWatcher extends EventEmitter<Events> {
   private async poll(): Promise<void> {
     try {
       const list = await (this.opts.list ?? listNamespaces)();
-      const inodes = list.map((n) => n.netns).sort().join(',');
+      const inodes = namespaceSet(list);
       if (inodes !== this.knownInodes && !this.inFlight) this.soon();
     } catch (e) {
       this.emit('error', e instanceof Error ? e : new Error(String(e)));

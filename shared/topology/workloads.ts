@@ -5,6 +5,7 @@
  * `docker inspect`, `crictl ps`/`crictl pods`) names the container, its pod, its Kubernetes
  * namespace and image. Pure parsing and joining here; server/topology/workloads.ts does the I/O.
  */
+import type { WorkloadDirectory } from '../filter/workloads.js';
 
 /** One container (or pod sandbox) whose processes live in a namespace. Public JSON of `topology --json`. */
 export interface Workload {
@@ -282,4 +283,29 @@ export function describeWorkloads(ws: readonly Workload[]): string | null {
   if (pods.length > 0) return `${runtimes} pod ${pods.join(', ')}${names.length > 0 ? ` (container${names.length === 1 ? '' : 's'} ${names.join(', ')})` : ''}`;
   const images = [...new Set(containers.map((w) => w.image).filter((i): i is string => i !== null))];
   return `${runtimes} container${names.length === 1 ? '' : 's'} ${names.join(', ')}${images.length > 0 ? ` (image ${images.join(', ')})` : ''}`;
+}
+
+/** The namespaces `topology` knows, as filters see them: their workloads and interface addresses. */
+interface NamespaceLike {
+  readonly workloads?: readonly Workload[];
+  readonly interfaces: ReadonlyArray<{ readonly kind: string; readonly addrs: readonly string[] }>;
+}
+
+/**
+ * `pod NAME` / `container NAME` of the filter language against a model: the addresses of every
+ * namespace whose workloads carry that name (loopback and IPv6 link-local left out: they name no
+ * workload on the path).
+ */
+export function workloadDirectory(namespaces: readonly NamespaceLike[]): WorkloadDirectory {
+  const addrsOf = (ns: NamespaceLike): string[] => ns.interfaces
+    .filter((i) => i.kind !== 'loopback')
+    .flatMap((i) => i.addrs.map((a) => a.split('/')[0] ?? a))
+    .filter((a) => !a.toLowerCase().startsWith('fe80:'));
+  return {
+    addresses: (what, name) => {
+      const hits = namespaces.filter((ns) => (ns.workloads ?? []).some((w) => workloadMatches(w, what, name)));
+      return hits.length === 0 ? null : hits.flatMap(addrsOf);
+    },
+    known: (what) => [...new Set(namespaces.flatMap((ns) => (ns.workloads ?? []).flatMap((w) => (what === 'container' ? (w.sandbox !== true && w.name ? [w.name] : []) : [podLabel(w)].filter((p): p is string => p !== null)))))].sort(),
+  };
 }
