@@ -95,6 +95,8 @@ export class TopologyWatcher extends EventEmitter<Events> {
   private stopped = false;
   private fsWatcher: FSWatcher | null = null;
   private gapTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private workloadRetries = 0;
   private readonly opts: Required<Pick<TopologyWatcherOptions, 'pollMs' | 'refreshMs' | 'minGapMs'>> & TopologyWatcherOptions;
 
   constructor(opts: TopologyWatcherOptions = {}) {
@@ -131,6 +133,8 @@ export class TopologyWatcher extends EventEmitter<Events> {
     this.refreshTimer = null;
     if (this.gapTimer) clearTimeout(this.gapTimer);
     this.gapTimer = null;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     this.fsWatcher?.close();
     this.fsWatcher = null;
   }
@@ -171,6 +175,7 @@ export class TopologyWatcher extends EventEmitter<Events> {
         if (!first && (diff.added.length > 0 || diff.removed.length > 0 || diff.changed.length > 0)) {
           this.emit('change', { topology: topo, ...diff });
         }
+        this.retryWorkloads(topo);
       } while (this.again);
       return topo;
     };
@@ -189,6 +194,26 @@ export class TopologyWatcher extends EventEmitter<Events> {
       void this.refresh().then((t) => this.scheduleRefresh(t.durationMs), () => this.scheduleRefresh(lastMs));
     }, Math.max(this.opts.refreshMs, 20 * lastMs));
     this.refreshTimer.unref();
+  }
+
+  /**
+   * A container caught starting (its runtime busy, `podman ps` past its deadline) leaves its
+   * namespace unnamed: try again after 2, 4, 8, 16 and 32 s rather than at the next periodic
+   * refresh; a runtime that stays unusable costs five discoveries, then waits for the refresh.
+   */
+  private retryWorkloads(topo: Topology): void {
+    const incomplete = topo.namespaces.some((n) => n.workloadNote !== undefined || (n.workloads ?? []).some((w) => w.name === null && w.sandbox !== true && w.pod === null));
+    if (!incomplete) {
+      this.workloadRetries = 0;
+      return;
+    }
+    if (this.workloadRetries >= 5 || this.stopped || this.retryTimer) return;
+    const wait = 2000 * 2 ** this.workloadRetries++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.soon();
+    }, wait);
+    this.retryTimer.unref();
   }
 
   private soon(): void {
