@@ -137,8 +137,11 @@ async function trace(opts: TraceOptions): Promise<number> {
   if (topology) expectations = new PathExpectations(topology, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`));
   // A changed host keeps the connections the model follows (NATed replies stay on their path).
   watcher?.on('change', (c) => {
-    // Names of namespaces that went away stay: their packets may still be in flight.
-    workloads = new Map([...workloads, ...workloadTableOf(c.topology)]);
+    // Names of namespaces that went away stay (their packets may still be in flight); a namespace
+    // the model has now is named by the model alone: inodes are reused, a new namespace must not
+    // inherit a gone container's name.
+    const now = new Set(c.topology.namespaces.map((n) => n.netns));
+    workloads = new Map([...[...workloads].filter(([netns]) => !now.has(netns)), ...workloadTableOf(c.topology)]);
     expectations = expectations ? expectations.withTopology(c.topology) : new PathExpectations(c.topology, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`));
   });
   let printed = 0;
