@@ -5,7 +5,7 @@
  * and kept in a recording replayed after the containers are gone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, startReady, startTrace } from '../helpers/cli.js';
@@ -66,6 +66,30 @@ describe.skipIf(missing !== null)(`workload names on real podman containers (${m
     // The host is the host's: no workload.
     expect(topo.namespaces.find((n) => n.netns !== web.netns && (n.workloads ?? []).length === 0)).toBeDefined();
   });
+
+  it('should keep the namespace named as before, with a note, when podman hangs or talks nonsense', async () => {
+    // A podman first on PATH that never answers (exec: the killed process is the sleeper itself),
+    // and one that prints garbage.
+    const bin = join(dir, 'bin');
+    mkdirSync(bin, { recursive: true });
+    for (const [name, body] of [['hang', 'exec sleep 60'], ['junk', 'echo "{not json"']] as const) {
+      mkdirSync(join(bin, name), { recursive: true });
+      writeFileSync(join(bin, name, 'podman'), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    }
+    for (const [name, note] of [['hang', /^podman ps: no answer within 3000 ms \(killed\)/], ['junk', /^podman ps: unparsable JSON/]] as const) {
+      const t0 = Date.now();
+      const r = await cli(['topology', '--json', '--ns', web.sandboxKey.replace('/run/netns/', '')], { env: { PATH: `${join(bin, name)}:${process.env.PATH ?? ''}` } });
+      expect(r.exitCode).toBe(0);
+      const [ns] = (JSON.parse(String(r.stdout)) as { namespaces: Array<{ name: string; workload: string | null; workloadNote?: string; workloads: Array<{ id: string; name: string | null }> }> }).namespaces;
+      expect(ns?.name).toBe(web.sandboxKey.replace('/run/netns/', ''));
+      expect(ns?.workloadNote).toMatch(note);
+      // What the cgroup said is kept: the runtime and the container's id.
+      expect(ns?.workloads).toEqual([expect.objectContaining({ id: web.id, name: null })]);
+      expect(ns?.workload).toBe(`podman ${web.id.slice(0, 12)}`);
+      // Bounded: the 3 s deadline, not podman's 60 s (discovery itself is slow on a loaded machine).
+      expect(Date.now() - t0).toBeLessThan(45_000);
+    }
+  }, 120_000);
 
   it('should name the container on every hop in its namespace, with a container filter resolved to its address', async () => {
     const { child } = await startTrace(['--json', '--filter', `container ${web.name} and tcp port 80`]);
