@@ -11,7 +11,7 @@
 import { execa } from 'execa';
 import { access, readFile } from 'node:fs/promises';
 import type { Workload } from '../../shared/topology/workloads.js';
-import { parseCrictl, parseDockerInspect, parsePodmanPs, parseProcCgroup, workloadLabel, workloadsFromCgroups, type CgroupRef, type RuntimeContainer } from '../../shared/topology/workloads.js';
+import { parseCrictl, parseDockerInspect, parsePodmanPs, parseProcCgroup, parseSandboxKeys, podLabel, workloadLabel, workloadsFromCgroups, type CgroupRef, type RuntimeContainer } from '../../shared/topology/workloads.js';
 import type { NamespaceEntry } from './namespaces.js';
 
 export interface NamespaceWorkloads {
@@ -81,6 +81,9 @@ function parseJson(text: string, what: string, errors: string[]): unknown {
 
 type RuntimeKey = 'podman' | 'docker' | 'cri';
 
+/** The netns files netavark creates for podman containers. */
+const NETAVARK_NETNS = /^\/run\/netns\/netns-[0-9a-f-]+$/;
+
 function runtimeKey(ref: CgroupRef): RuntimeKey {
   return ref.runtime === 'podman' ? 'podman' : ref.runtime === 'docker' ? 'docker' : 'cri';
 }
@@ -89,6 +92,10 @@ function runtimeKey(ref: CgroupRef): RuntimeKey {
 export class WorkloadResolver {
   private readonly byId = new Map<string, Workload>();
   private readonly podsByUid = new Map<string, Workload>();
+  /** netns file → podman container id (SandboxKey); paths are unique per container. */
+  private readonly sandboxByPath = new Map<string, string>();
+  /** Every container the last `podman ps` listed. */
+  private podmanIds: string[] = [];
   private readonly timeoutMs: number;
   private readonly run: CommandRunner;
   private readonly readCgroup: (pid: number) => Promise<string | null>;
@@ -119,24 +126,50 @@ export class WorkloadResolver {
         if (!known) missing.add(runtimeKey(r));
       }
     }
+    // netavark's netns files (/run/netns/netns-<uuid>) with no process we can see (the container
+    // not started yet, or hoptrace in a pid namespace of its own): podman's SandboxKey names them.
+    const orphans = entries.filter((e) => e.netns !== hostNetns && !refsByNs.has(e.netns) && NETAVARK_NETNS.test(e.path));
+    const sandboxesWanted = orphans.some((e) => !this.sandboxByPath.has(e.path)) && (await installed('podman'));
+    if (sandboxesWanted) missing.add('podman');
     const ids = (key: RuntimeKey): string[] => [...new Set([...refsByNs.values()].flat().filter((r) => runtimeKey(r) === key && r.id && !this.byId.has(r.id)).map((r) => r.id as string))];
     const notes = new Map<RuntimeKey, string>();
     await Promise.all([...missing].map(async (key) => {
       const criName = [...refsByNs.values()].flat().find((r) => r.runtime === 'containerd' || r.runtime === 'cri-o')?.runtime ?? 'kubernetes';
       const note = await this.ask(key, ids(key), criName);
       if (note) notes.set(key, note);
+      else if (key === 'podman' && sandboxesWanted) {
+        const why = await this.askSandboxKeys();
+        if (why) notes.set(key, why);
+      }
     }));
     // Forget containers that are gone, so the cache stays the size of the host's.
     const live = new Set([...refsByNs.values()].flat().map((r) => r.id).filter((x): x is string => x !== null));
     for (const id of [...this.byId.keys()]) if (!live.has(id) && this.byId.size > 1000) this.byId.delete(id);
 
     const out = new Map<number, NamespaceWorkloads>();
+    for (const e of orphans) {
+      const id = this.sandboxByPath.get(e.path);
+      const w = id ? this.byId.get(id) : undefined;
+      if (w) out.set(e.netns, { workloads: [w], label: workloadLabel([w]) ?? podLabel(w) });
+      else if (notes.has('podman')) out.set(e.netns, { workloads: [], label: null, note: notes.get('podman') as string });
+    }
     for (const [netns, refs] of refsByNs) {
       const workloads = workloadsFromCgroups(refs, this.byId, this.podsByUid);
       const why = [...new Set(refs.map(runtimeKey))].map((k) => notes.get(k)).filter((n): n is string => n !== undefined);
       out.set(netns, { workloads, label: workloadLabel(workloads), ...(why.length > 0 ? { note: why.join('; ') } : {}) });
     }
     return out;
+  }
+
+  /** Every podman container's SandboxKey (its netns file), in one call. Returns a note when unusable. */
+  private async askSandboxKeys(): Promise<string | null> {
+    if (this.podmanIds.length === 0) return null;
+    const r = await this.run(['podman', 'container', 'inspect', '--format', '{{.Id}}\t{{.NetworkSettings.SandboxKey}}', ...this.podmanIds], this.timeoutMs);
+    // Fails as a whole when one container went away meanwhile, but still prints the others.
+    if (!r.ok && r.stdout.trim() === '') return `podman container inspect: ${r.error}: netns files not matched to containers`;
+    for (const [path, id] of parseSandboxKeys(r.stdout)) this.sandboxByPath.set(path, id);
+    if (this.sandboxByPath.size > 1000) this.sandboxByPath.clear();
+    return null;
   }
 
   /** Asks one runtime; returns a note when its answer is missing or unusable. */
@@ -148,6 +181,7 @@ export class WorkloadResolver {
       const r = await this.run(['podman', 'ps', '-a', '--no-trunc', '--pod', '--format', 'json'], this.timeoutMs);
       if (!r.ok) return `podman ps: ${r.error}: container names unknown`;
       found = parsePodmanPs(parseJson(r.stdout, 'podman ps', errors), errors);
+      this.podmanIds = found.map((c) => c.workload.id);
     } else if (key === 'docker') {
       if (ids.length === 0) return null;
       if (!(await installed('docker'))) return 'docker containers, but docker is not installed: names unknown';

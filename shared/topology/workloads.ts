@@ -145,6 +145,19 @@ export function parsePodmanPs(json: unknown, errors: string[]): RuntimeContainer
   return out;
 }
 
+/**
+ * `podman container inspect --format '{{.Id}}\t{{.NetworkSettings.SandboxKey}}' ID…`: netns file →
+ * container id. Lines without a netns file (a container sharing another's, or stopped) are skipped.
+ */
+export function parseSandboxKeys(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const [id, path] = line.trim().split('\t');
+    if (id && path && new RegExp(`^${HEX64}$`).test(id) && path.startsWith('/')) out.set(path, id);
+  }
+  return out;
+}
+
 /** `docker inspect ID…` (also the shape of `podman inspect`). */
 export function parseDockerInspect(json: unknown, errors: string[]): RuntimeContainer[] {
   if (!Array.isArray(json)) {

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { describeWorkloads, parseCgroupPath, parseCrictl, parseDockerInspect, parsePodmanPs, parseProcCgroup, workloadLabel, workloadsFromCgroups, type Workload } from '../../shared/topology/workloads.js';
+import { describeWorkloads, parseSandboxKeys, parseCgroupPath, parseCrictl, parseDockerInspect, parsePodmanPs, parseProcCgroup, workloadLabel, workloadsFromCgroups, type Workload } from '../../shared/topology/workloads.js';
 import { runCommand, WorkloadResolver, type CommandRunner } from '../../server/topology/workloads.js';
 import type { NamespaceEntry } from '../../server/topology/namespaces.js';
 
@@ -97,6 +97,10 @@ describe('runtime listings', () => {
     expect(workloadLabel(pauseOnly)).toBe('shop/web-7d4b');
   });
 
+  it('should read SandboxKeys, skipping containers without a netns file of their own', () => {
+    expect([...parseSandboxKeys(`${ID}\t/run/netns/netns-1\n${ID2}\t\n\ngarbage\nshort\t/run/netns/x\n`)]).toEqual([['/run/netns/netns-1', ID]]);
+  });
+
   it('should list malformed listings as errors, never throw', () => {
     const errors: string[] = [];
     expect(parsePodmanPs({ not: 'an array' }, errors)).toEqual([]);
@@ -165,6 +169,25 @@ describe('WorkloadResolver', () => {
       expect(got.get(1)?.note).toMatch(want);
       expect(got.get(1)?.workloads[0]?.name).toBeNull();
     }
+  });
+
+  it.skipIf(!podmanInstalled)('should match a netavark netns file with no visible process to its container by SandboxKey', async () => {
+    const calls: string[] = [];
+    const run: CommandRunner = (argv) => {
+      calls.push(argv.slice(0, 3).join(' '));
+      if (argv[1] === 'ps') return Promise.resolve({ ok: true, stdout: podmanPs, error: '' });
+      expect(argv.slice(-1)).toEqual([ID]);
+      return Promise.resolve({ ok: true, stdout: `${ID}\t/run/netns/netns-0b1c2d3e-aaaa-bbbb-cccc-000000000001\n`, error: '' });
+    };
+    const r = new WorkloadResolver({ run, readCgroup });
+    const file = (netns: number, uuid: string): NamespaceEntry => ({ netns, name: `netns-${uuid}`, path: `/run/netns/netns-${uuid}`, pids: [] });
+    const got = await r.resolve([file(5, '0b1c2d3e-aaaa-bbbb-cccc-000000000001'), file(6, '0b1c2d3e-aaaa-bbbb-cccc-000000000002')], null);
+    expect(got.get(5)?.label).toBe('web');
+    expect(got.has(6)).toBe(false);
+    expect(calls).toEqual(['podman ps -a', 'podman container inspect']);
+    // The known file is served from the cache; the unknown one is asked about again (it may be new).
+    await r.resolve([file(5, '0b1c2d3e-aaaa-bbbb-cccc-000000000001')], null);
+    expect(calls).toHaveLength(2);
   });
 
   it('should leave the host namespace and unreadable processes alone', async () => {
