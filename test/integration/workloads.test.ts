@@ -63,6 +63,11 @@ describe.skipIf(missing !== null)(`workload names on real podman containers (${m
     const members = ns(side)?.workloads ?? [];
     expect(members.map((w) => [w.sandbox === true, w.pod])).toEqual([[true, pod], [false, pod]]);
     expect(members[1]?.name).toBe(side.name);
+    // `path` starts from a container by its name.
+    const path = await cli(['path', '--from', client.name, '--dst', web.addr, '--proto', 'tcp', '--dport', '80']);
+    expect(path.exitCode).toBe(0);
+    expect(String(path.stdout)).toContain(`sent from ${client.sandboxKey.replace('/run/netns/', '')}`);
+    expect(String(path.stdout)).toContain(web.sandboxKey.replace('/run/netns/', ''));
     // The host is the host's: no workload.
     expect(topo.namespaces.find((n) => n.netns !== web.netns && (n.workloads ?? []).length === 0)).toBeDefined();
   });
@@ -115,10 +120,11 @@ describe.skipIf(missing !== null)(`workload names on real podman containers (${m
     const host = hops.filter((h) => h.netns !== web.netns && h.netns !== client.netns);
     expect(host.length).toBeGreaterThan(0);
     for (const h of host) expect(h.workload).toBeUndefined();
-  });
+  }, 180_000);
 
-  it('should show the pod or container name in the human output, and take pod filters', async () => {
-    const { child } = await startTrace(['--filter', `pod ${pod} and tcp port 80`]);
+  it('should show the pod or container name in the human output, and take pod filters, also without the model', async () => {
+    // --no-model: no topology watcher; the names come from the resolver alone, read at start.
+    const { child } = await startTrace(['--no-model', '--filter', `pod ${pod} and tcp port 80`]);
     await get(lab, client, side.addr);
     await sleep(1500);
     child.kill('SIGINT');
@@ -129,7 +135,7 @@ describe.skipIf(missing !== null)(`workload names on real podman containers (${m
     const hopLines = out.split('\n').filter((l) => /^\s+\+/.test(l));
     expect(hopLines.some((l) => l.includes(`${pod} (netns-`) && l.includes(' eth0 '))).toBe(true);
     expect(hopLines.some((l) => l.includes(`${client.name} (netns-`))).toBe(true);
-  });
+  }, 180_000);
 
   it('should refuse an unknown container or pod clearly, listing the known ones', async () => {
     const r = await cli(['trace', '--filter', 'tcp and container no-such-thing']);
@@ -190,5 +196,5 @@ describe.skipIf(missing !== null)(`workload names on real podman containers (${m
     expect(hops.filter((h) => h.netns === web.netns).length).toBeGreaterThan(0);
     for (const h of hops.filter((x) => x.netns === web.netns)) expect(h.workload).toBe(web.name);
     for (const h of hops.filter((x) => x.netns === client.netns)) expect(h.workload).toBe(client.name);
-  });
+  }, 180_000);
 });
