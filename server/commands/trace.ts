@@ -106,11 +106,24 @@ interface TraceOptions {
 }
 
 /** Workload names without a topology model: the resolver alone (cgroups, then the runtimes). */
-async function workloadsNow(): Promise<Map<number, string>> {
+async function workloadsNow(say: (notes: Iterable<string | undefined>) => void): Promise<Map<number, string>> {
   const entries = await listNamespaces().catch(() => []);
   const host = entries.find((e) => e.name === 'host')?.netns ?? null;
-  const found = await sharedWorkloadResolver.resolve(entries, host).catch(() => new Map<number, { label: string | null }>());
+  const found = await sharedWorkloadResolver.resolve(entries, host).catch(() => new Map<number, { label: string | null; note?: string }>());
+  say([...found.values()].map((w) => w.note));
   return new Map([...found].filter((e): e is [number, { label: string }] => e[1].label !== null).map(([netns, w]) => [netns, w.label]));
+}
+
+/** Says each reason workload names are missing once (a hanging runtime, a missing crictl...). */
+function workloadNoteSayer(): (notes: Iterable<string | undefined>) => void {
+  const said = new Set<string>();
+  return (notes) => {
+    for (const n of notes) {
+      if (n === undefined || said.has(n)) continue;
+      said.add(n);
+      process.stderr.write(`hoptrace: some namespaces are not named by their containers: ${n}\n`);
+    }
+  };
 }
 
 async function trace(opts: TraceOptions): Promise<number> {
@@ -132,7 +145,9 @@ async function trace(opts: TraceOptions): Promise<number> {
   const [, topology] = await Promise.all([names.refresh(), watcher?.start()]);
   // Pod and container names of the namespaces, following the model as containers come and go
   // (without the model: read once, now, within the resolver's deadline).
-  let workloads = topology ? workloadTableOf(topology) : await workloadsNow();
+  const sayWorkloadNotes = workloadNoteSayer();
+  sayWorkloadNotes((topology?.namespaces ?? []).map((n) => n.workloadNote));
+  let workloads = topology ? workloadTableOf(topology) : await workloadsNow(sayWorkloadNotes);
   // The simulator failing on one packet leaves it without an expectation; say so once, never end the trace.
   if (topology) expectations = new PathExpectations(topology, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`));
   // A changed host keeps the connections the model follows (NATed replies stay on their path).
@@ -142,6 +157,7 @@ async function trace(opts: TraceOptions): Promise<number> {
     // inherit a gone container's name.
     const now = new Set(c.topology.namespaces.map((n) => n.netns));
     workloads = new Map([...[...workloads].filter(([netns]) => !now.has(netns)), ...workloadTableOf(c.topology)]);
+    sayWorkloadNotes(c.topology.namespaces.map((n) => n.workloadNote));
     expectations = expectations ? expectations.withTopology(c.topology) : new PathExpectations(c.topology, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`));
   });
   let printed = 0;

@@ -96,6 +96,22 @@ describe.skipIf(missing !== null)(`workload names on real podman containers (${m
     }
   }, 120_000);
 
+  it('should trace as ever while podman hangs, saying once why names are missing', async () => {
+    const bin = join(dir, 'bin', 'hang');
+    const { child } = await startTrace(['--json', '--filter', `host ${web.addr} and tcp port 80`], { PATH: `${bin}:${process.env.PATH ?? ''}` });
+    await get(lab, client, web.addr);
+    await sleep(1500);
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(0);
+    const err = String(r.stderr);
+    expect(err).toContain('hoptrace: some namespaces are not named by their containers: podman ps: no answer within 3000 ms (killed)');
+    expect(err.split('not named by their containers').length).toBe(2);
+    const hops = packets(String(r.stdout)).flatMap((p) => p.hops).filter((h) => h.netns === web.netns);
+    expect(hops.length).toBeGreaterThan(0);
+    for (const h of hops) expect(h.workload).toBe(`podman ${web.id.slice(0, 12)}`);
+  }, 180_000);
+
   it('should name the container on every hop in its namespace, with a container filter resolved to its address', async () => {
     const { child } = await startTrace(['--json', '--filter', `container ${web.name} and tcp port 80`]);
     await get(lab, client, web.addr);
