@@ -111,10 +111,15 @@ export class WorkloadResolver {
   /** Workloads of each namespace (by inode). The host's own namespace is left out: its processes are the host's. */
   async resolve(entries: readonly NamespaceEntry[], hostNetns: number | null): Promise<Map<number, NamespaceWorkloads>> {
     const refsByNs = new Map<number, CgroupRef[]>();
+    // hoptrace itself may run in a container (a CI job, a debug pod): processes it starts in a
+    // namespace (`ip netns exec` of a lab) share its cgroup and are no workload of that namespace.
+    const ownText = await this.readCgroup(process.pid);
+    const own = ownText === null ? null : parseProcCgroup(ownText);
     await Promise.all(entries.map(async (e) => {
       if (e.netns === hostNetns) return;
       const texts = await Promise.all(e.pids.slice(0, this.pidsPerNamespace).map((pid) => this.readCgroup(pid)));
-      const refs = texts.map((t) => (t === null ? null : parseProcCgroup(t))).filter((r): r is CgroupRef => r !== null);
+      const refs = texts.map((t) => (t === null ? null : parseProcCgroup(t)))
+        .filter((r): r is CgroupRef => r !== null && !(own !== null && r.id === own.id && r.podUid === own.podUid));
       if (refs.length > 0) refsByNs.set(e.netns, refs);
     }));
 

@@ -190,6 +190,13 @@ describe('WorkloadResolver', () => {
     expect(calls).toHaveLength(2);
   });
 
+  it('should not take processes of hoptrace\'s own container for a namespace\'s workload', async () => {
+    // hoptrace (this process) in container ID, and a lab process it started in namespace 1.
+    const texts = new Map([[process.pid, `0::/system.slice/docker-${ID}.scope\n`], [100, `0::/system.slice/docker-${ID}.scope\n`]]);
+    const r = new WorkloadResolver({ run: () => Promise.reject(new Error('must not run')), readCgroup: (pid) => Promise.resolve(texts.get(pid) ?? null) });
+    expect((await r.resolve([entry(1, [100])], null)).size).toBe(0);
+  });
+
   it('should leave the host namespace and unreadable processes alone', async () => {
     const r = new WorkloadResolver({ run: () => Promise.reject(new Error('must not run')), readCgroup });
     expect((await r.resolve([entry(1, [100], 'host'), entry(4, [999])], 1)).size).toBe(0);
