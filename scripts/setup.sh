@@ -9,7 +9,11 @@ cd "$(dirname "$0")/.."
 # pcapng exports, chromium for browser tests, iperf3 for benchmarks and tcpdump for the overhead
 # benchmark's comparison (bench/overhead.ts: what a user would otherwise reach for), procps
 # (pgrep, sysctl) and python3 for tests (a listening socket in a namespace in the topology tests).
-packages=(bpftrace bpftool iproute2 iptables nftables util-linux iputils-ping tshark chromium iperf3 tcpdump procps python3)
+# Real container runtimes for the workload and NAT tests (test/helpers/podman.ts, cni.ts): podman
+# with netavark (its bridge/NAT backend) and runc (crun refuses hybrid cgroups), catatonit (the
+# pause process of a podman pod's infra container), busybox-static (the test image's rootfs, so no
+# registry is needed), containernetworking-plugins (the CNI bridge/portmap/firewall plugins).
+packages=(bpftrace bpftool iproute2 iptables nftables util-linux iputils-ping tshark chromium iperf3 tcpdump procps python3 podman netavark runc catatonit busybox-static containernetworking-plugins)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -26,8 +26,15 @@ export function formatTuple(t: Tuple, proto: string): string {
   return `${endpoint(t.src, t.sport, ports)} → ${endpoint(t.dst, t.dport, ports)}`;
 }
 
-export function nsLabel(hop: Pick<Hop, 'ns' | 'netns'>): string {
-  return hop.ns ?? `netns:${hop.netns}`;
+/**
+ * A hop's namespace for people: its workload first where it has one (`web (netns-55c52e9d…)`:
+ * runtimes' netns-<uuid> names are cut to their first 8 digits), else the namespace name.
+ */
+export function nsLabel(hop: Pick<Hop, 'ns' | 'netns' | 'workload'>): string {
+  const ns = hop.ns ?? `netns:${hop.netns}`;
+  if (!hop.workload) return ns;
+  const short = /^netns-[0-9a-f]{8}-[0-9a-f-]+$/.test(ns) ? `${ns.slice(0, 14)}…` : ns;
+  return `${hop.workload} (${short})`;
 }
 
 const TCP_FLAG_NAMES: ReadonlyArray<[number, string]> = [[2, 'SYN'], [16, 'ACK'], [1, 'FIN'], [4, 'RST'], [8, 'PSH']];
@@ -159,7 +166,7 @@ export function formatPacket(p: Packet, index?: number, numberOf?: (id: string) 
   if (p.drop) {
     const by = steps.find((s) => isDropVerdict(s.verdict));
     const rule = by ? `, by ${nfChainLabel(by)} ${by.type === 'rule' ? `rule ${quoteRule(by)}` : `policy ${by.verdict}`}` : '';
-    lines.push(`  dropped in ${p.drop.ns ?? `netns:${p.drop.netns}`}${p.drop.ifname ? ` at ${p.drop.ifname}` : ''}: ${p.drop.reason}${rule}`);
+    lines.push(`  dropped in ${nsLabel(p.drop)}${p.drop.ifname ? ` at ${p.drop.ifname}` : ''}: ${p.drop.reason}${rule}`);
   }
   return lines.join('\n');
 }

@@ -16,6 +16,8 @@ export interface Hop {
   readonly netns: number;
   /** Namespace name (`ip netns` name, or a label from a process inside it), null when unknown. */
   readonly ns: string | null;
+  /** The namespace's workload, as people name it: its pod, or its container(s) (shared/topology/workloads.ts). Absent when none. */
+  readonly workload?: string;
   readonly ifname: string;
   readonly ifindex: number;
   readonly src: string;
@@ -54,6 +56,8 @@ export interface DropInfo {
   /** Kernel name without SKB_DROP_REASON_, e.g. NETFILTER_DROP; `reason-N` when the kernel's table lacks N. */
   readonly reason: string;
   readonly ns: string | null;
+  /** The namespace's pod or container name, absent when none. */
+  readonly workload?: string;
   readonly netns: number;
   /** Last interface the packet was seen on ('' when it never had one). */
   readonly ifname: string;

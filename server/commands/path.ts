@@ -8,6 +8,7 @@ import { parseAddr } from '../../shared/topology/ip.js';
 import { hasPorts, protoNumber } from '../../shared/topology/proto.js';
 import { FlowError, resolveNamespace, simulatePath } from '../../shared/topology/simulate.js';
 import { numberFlag, parseFlags, reportFatal, UsageError } from './common.js';
+import { workloadMatches } from '../../shared/topology/workloads.js';
 
 export const summary = 'show the expected path of a packet through namespaces, bridges and netfilter';
 
@@ -15,7 +16,7 @@ const HELP = `usage: hoptrace path --from NS --dst IP --proto P [--src IP] [--sp
                     [--iif IFNAME] [--established] [--json]
 
   --from NS       namespace the packet starts in: ip netns name, 'host', a label from
-                  \`hoptrace topology\`, or the inode number
+                  \`hoptrace topology\`, the inode number, or a pod or container name
   --src IP        source address (default: the route's preferred source in NS)
   --dst IP        destination address
   --proto P       tcp, udp, icmp, icmpv6, sctp or a protocol number
@@ -79,13 +80,16 @@ export async function runPathCommand(argv: string[]): Promise<number> {
     }
 
     const topo = await discoverTopology();
-    if (!resolveNamespace(topo, values.from)) {
-      throw new UsageError(`unknown namespace '${values.from}' (known: ${topo.namespaces.map((n) => n.name).join(', ')})`);
+    // A namespace, or the pod/container whose namespace it is.
+    const want = values.from;
+    const fromNs = resolveNamespace(topo, want) ?? topo.namespaces.find((n) => n.workload === want || (n.workloads ?? []).some((w) => workloadMatches(w, 'container', want) || workloadMatches(w, 'pod', want)));
+    if (!fromNs) {
+      throw new UsageError(`unknown namespace '${values.from}' (known: ${topo.namespaces.map((n) => (n.workload ? `${n.name} (${n.workload})` : n.name)).join(', ')})`);
     }
     let path;
     try {
       path = simulatePath(topo, {
-        from: values.from,
+        from: fromNs.netns,
         src: values.src ?? null,
         dst: values.dst,
         proto,

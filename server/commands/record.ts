@@ -16,6 +16,7 @@ import { netfilterPreflight } from '../netfilter/packet-steps.js';
 import { detectNoteSupport } from '../capabilities.js';
 import { parseFlags, numberFlag, reportFatal, UsageError, hopsFlag, HOPS_HELP } from './common.js';
 import type { HopKind } from '../../shared/hop-event.js';
+import { resolveFilterText } from '../topology/workload-filter.js';
 
 export const summary = 'record hop events to a .hoptrace file for replay and export';
 
@@ -75,7 +76,7 @@ export async function run(argv: string[]): Promise<number> {
     filterText = values.filter ?? '';
     return await record({
       path: values.output,
-      filter: filterText,
+      filter: await resolvedFilter(filterText),
       duration: numberFlag(values.duration, 'duration', { min: 0.001 }),
       count: numberFlag(values.count, 'count', { integer: true, min: 1 }),
       overwrite: values.force === true,
@@ -252,4 +253,11 @@ async function record(opts: RecordOptions): Promise<number> {
     // Both are safe to stop twice; whatever failed, nothing stays attached and no table stays behind.
     await Promise.allSettled([session.isRunning ? session.stop() : undefined, nf?.stop()]);
   }
+}
+
+/** `pod NAME` / `container NAME` resolved to the workload's addresses now; says what they became. */
+async function resolvedFilter(text: string): Promise<string> {
+  const resolved = await resolveFilterText(text);
+  if (resolved !== text) process.stderr.write(`hoptrace: filter: ${resolved}\n`);
+  return resolved;
 }

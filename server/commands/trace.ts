@@ -7,6 +7,9 @@ import { Reconstructor, vethPeers } from '../../shared/reconstruct.js';
 import { formatPacket, packetJson, PacketNumbers } from '../../shared/format.js';
 import type { Packet } from '../../shared/packet.js';
 import { NamespaceNames } from '../namespace-names.js';
+import { listNamespaces } from '../topology/namespaces.js';
+import { sharedWorkloadResolver } from '../topology/workloads.js';
+import { withWorkloads, workloadTableOf } from '../../shared/workload-names.js';
 import { TopologyWatcher } from '../topology/watch.js';
 import { PathExpectations, type AnnotatedPacket } from '../../shared/expectation.js';
 import { formatDivergence } from '../../shared/format.js';
@@ -14,6 +17,7 @@ import { parseFlags, numberFlag, reportFatal, hopsFlag, HOPS_HELP } from './comm
 import type { HopKind } from '../../shared/hop-event.js';
 import { PacketNetfilterSteps } from '../netfilter/packet-steps.js';
 import { detectNoteSupport } from '../capabilities.js';
+import { resolveFilterText } from '../topology/workload-filter.js';
 
 export const summary = 'follow packets through the kernel and print each one\'s hops';
 
@@ -23,7 +27,9 @@ Attaches probes to the kernel's packet path (device transmit/receive, drops, fre
 for each packet, the hops it made across network namespaces.
 
   -f, --filter EXPR   pcap-like filter: host, src/dst host, net CIDR, port, src/dst port,
-                      tcp, udp, icmp, icmp6, ip, ip6, and/or/not, parentheses.
+                      tcp, udp, icmp, icmp6, ip, ip6, and/or/not, parentheses; pod NAME and
+                      container NAME (also src/dst pod...) mean that workload's addresses,
+                      as they are when the trace starts.
                       A packet is shown when any of its hops matches; then all its hops are shown.
   -d, --duration S    stop after S seconds
   -c, --count N       stop after N packets
@@ -32,7 +38,9 @@ for each packet, the hops it made across network namespaces.
                       sampled flow's packets keep all their hops. Counts are of sampled packets.
 ${HOPS_HELP}
       --json          one JSON object per packet per line (NDJSON); lines with "type":"lost"
-                      report events the kernel lost, a last line "type":"summary" the totals
+                      report events the kernel lost, a last line "type":"summary" the totals.
+                      Hops in a container's namespace carry "workload": its pod or container
+                      name ("ns" stays the namespace's)
       --no-model      skip the topology model: no expected path, no divergence
       --netfilter     also name the netfilter rules each packet met (nft rule trace in every
                       namespace: temporary tables inet/bridge hoptrace_*, removed on exit); drops name
@@ -74,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
     const count = numberFlag(values.count, 'count', { integer: true, min: 1 });
     const sample = numberFlag(values.sample, 'sample', { integer: true, min: 1, max: MAX_TRACE_SAMPLE }) ?? 1;
     return await trace({
-      filter: filterText, duration, count, sample, hops: hopsFlag(values.hops), json: values.json === true, model: values['no-model'] !== true, netfilter: values.netfilter === true, notes: values.notes === true,
+      filter: await resolvedFilter(filterText), duration, count, sample, hops: hopsFlag(values.hops), json: values.json === true, model: values['no-model'] !== true, netfilter: values.netfilter === true, notes: values.notes === true,
     });
   } catch (err) {
     return reportFatal(err, filterText);
@@ -98,6 +106,27 @@ interface TraceOptions {
   readonly notes?: boolean;
 }
 
+/** Workload names without a topology model: the resolver alone (cgroups, then the runtimes). */
+async function workloadsNow(say: (notes: Iterable<string | undefined>) => void): Promise<Map<number, string>> {
+  const entries = await listNamespaces().catch(() => []);
+  const host = entries.find((e) => e.name === 'host')?.netns ?? null;
+  const found = await sharedWorkloadResolver.resolve(entries, host).catch(() => new Map<number, { label: string | null; note?: string }>());
+  say([...found.values()].map((w) => w.note));
+  return new Map([...found].filter((e): e is [number, { label: string }] => e[1].label !== null).map(([netns, w]) => [netns, w.label]));
+}
+
+/** Says each reason workload names are missing once (a hanging runtime, a missing crictl...). */
+function workloadNoteSayer(): (notes: Iterable<string | undefined>) => void {
+  const said = new Set<string>();
+  return (notes) => {
+    for (const n of notes) {
+      if (n === undefined || said.has(n)) continue;
+      said.add(n);
+      process.stderr.write(`hoptrace: some namespaces are not named by their containers: ${n}\n`);
+    }
+  };
+}
+
 async function trace(opts: TraceOptions): Promise<number> {
   const noteSupport = opts.notes ? await detectNoteSupport() : undefined;
   const session = new TraceSession({
@@ -115,12 +144,23 @@ async function trace(opts: TraceOptions): Promise<number> {
   const watcher = opts.model ? new TopologyWatcher() : undefined;
   let expectations: PathExpectations | undefined;
   const [, topology] = await Promise.all([names.refresh(), watcher?.start()]);
+  // Pod and container names of the namespaces, following the model as containers come and go
+  // (without the model: read once, now, within the resolver's deadline).
+  const sayWorkloadNotes = workloadNoteSayer();
+  sayWorkloadNotes((topology?.namespaces ?? []).map((n) => n.workloadNote));
+  let workloads = topology ? workloadTableOf(topology) : await workloadsNow(sayWorkloadNotes);
   // The simulator failing on one packet leaves it without an expectation; say so once, never end the trace.
   if (topology) expectations = new PathExpectations(topology, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`));
   // Which namespace each veth leads to: a packet that shows up elsewhere is another one (issue 13).
   let peers = topology ? vethPeers(topology) : undefined;
   // A changed host keeps the connections the model follows (NATed replies stay on their path).
   watcher?.on('change', (c) => {
+    // Names of namespaces that went away stay (their packets may still be in flight); a namespace
+    // the model has now is named by the model alone: inodes are reused, a new namespace must not
+    // inherit a gone container's name.
+    const now = new Set(c.topology.namespaces.map((n) => n.netns));
+    workloads = new Map([...[...workloads].filter(([netns]) => !now.has(netns)), ...workloadTableOf(c.topology)]);
+    sayWorkloadNotes(c.topology.namespaces.map((n) => n.workloadNote));
     expectations = expectations ? expectations.withTopology(c.topology) : new PathExpectations(c.topology, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`));
     peers = vethPeers(c.topology);
   });
@@ -139,7 +179,7 @@ async function trace(opts: TraceOptions): Promise<number> {
       // A namespace or interface the model has not seen: refresh it (a lookup when known).
       if (watcher && !nf) for (const h of raw.hops) watcher.noteUnknown(h.netns, h.ifname);
       const annotated: AnnotatedPacket | undefined = expectations?.annotate(raw);
-      const p: Packet = annotated ?? raw;
+      const p: Packet = withWorkloads(annotated ?? raw, workloads);
       if (outputClosed || (opts.count !== undefined && printed >= opts.count)) return;
       printed++;
       const divergence = annotated?.divergence ? `\n${formatDivergence(annotated.divergence.summary)}` : '';
@@ -257,4 +297,11 @@ async function trace(opts: TraceOptions): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/** `pod NAME` / `container NAME` resolved to the workload's addresses now; says what they became. */
+async function resolvedFilter(text: string): Promise<string> {
+  const resolved = await resolveFilterText(text);
+  if (resolved !== text) process.stderr.write(`hoptrace: filter: ${resolved}\n`);
+  return resolved;
 }

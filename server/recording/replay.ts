@@ -15,6 +15,7 @@ import { recordingNsName } from '../../shared/recording/index.js';
 import { parseFilter, packetMatches } from '../../shared/filter/index.js';
 import { NetfilterStepsQueue } from '../../shared/netfilter/steps-queue.js';
 import type { RecordingFile } from './reader.js';
+import { withWorkloads, workloadTableOf } from '../../shared/workload-names.js';
 
 /**
  * Events this far before --from (and after --to) are read too, so packets that start inside the
@@ -153,6 +154,9 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
   };
   const inRange = (t: number): boolean => (from === undefined || t >= from) && (to === undefined || t < to);
   const rec = new Reconstructor(options);
+  // Workload names as the recording host had them (its topology models), never the replaying host's.
+  const workloads = new Map<number, string>();
+  for (const r of await file.topologyRecords()) for (const [netns, name] of workloadTableOf(r.model)) workloads.set(netns, name);
   // Finished packets wait for their netfilter steps until the recorded clock has moved past them.
   const steps = file.header.netfilter ? new NetfilterStepsQueue() : undefined;
   let nowT = 0;
@@ -167,7 +171,7 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
       res.fates[p.fate]++;
       if (p.drop) res.drops.set(p.drop.reason, (res.drops.get(p.drop.reason) ?? 0) + 1);
       if (p.discard) res.discards.set(p.discard.reason, (res.discards.get(p.discard.reason) ?? 0) + 1);
-      if (opts.onPacket(p) === false) stopped = true;
+      if (opts.onPacket(withWorkloads(p, workloads)) === false) stopped = true;
     }
   };
 

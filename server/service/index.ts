@@ -152,6 +152,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
     packetsKept: options.packetsKept ?? 1000,
     nsName: names ? (netns) => names.name(netns) : () => null,
+    topology: model.topology,
     isLocal: model.isLocal,
     noteHop: model.noteHop,
     ignore,

@@ -10,7 +10,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { describeFilter, parseFilter } from '../../shared/filter/index.js';
+import { describeFilter, hasWorkloadFilters, parseFilter, resolveWorkloadFilters } from '../../shared/filter/index.js';
+import type { Topology } from '../../shared/topology/model.js';
+import { workloadDirectory } from '../../shared/topology/workloads.js';
 import type { RecordingStatus, SessionDepth, SessionInfo } from '../../shared/api-types.js';
 import { ApiError, TraceStartError } from './errors.js';
 import { CannotTraceError } from '../trace-session.js';
@@ -50,6 +52,8 @@ export interface RegistryOptions {
   readonly backoff: BackoffOptions;
   readonly packetsKept: number;
   readonly nsName: (netns: number) => string | null;
+  /** The host's model, for `pod NAME` / `container NAME` filters (resolved to addresses at creation). */
+  readonly topology?: () => Promise<Topology>;
   readonly isLocal?: (netns: number, addr: string) => boolean;
   readonly noteHop?: (ev: HopEvent) => void;
   readonly ignore?: (ev: HopEvent) => boolean;
@@ -83,7 +87,12 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
    */
   async create(filterText: string, depth: SessionDepth = NO_DEPTH, sampleRate = 1, opts: { readonly pinned?: boolean } = {}): Promise<Session> {
     if (this.closed) throw new ApiError(503, 'unavailable', 'the service is shutting down');
-    const filter = describeFilter(parseFilter(filterText));
+    const parsed = parseFilter(filterText);
+    // Workload names become the addresses those workloads have now: the feed, its key and any
+    // recording carry plain address filters.
+    const filter = describeFilter(hasWorkloadFilters(parsed) && this.opts.topology
+      ? resolveWorkloadFilters(parsed, workloadDirectory((await this.opts.topology()).namespaces))
+      : parsed);
     if (depth.netfilter && !this.opts.netfilter) throw new ApiError(503, 'unavailable', 'this service cannot trace netfilter rules');
     const key = feedKey(filter, depth, sampleRate);
     if (this.sessions.size >= this.opts.maxSessions) {

@@ -17,6 +17,8 @@ import type { NamespaceEntry } from './namespaces.js';
 import { listNamespaces } from './namespaces.js';
 import type { Runner } from './exec.js';
 import { runInNamespace } from './exec.js';
+import type { NamespaceWorkloads, WorkloadResolver } from './workloads.js';
+import { sharedWorkloadResolver } from './workloads.js';
 
 export interface DiscoverOptions {
   /** Namespaces to read (default: listNamespaces()). */
@@ -25,6 +27,8 @@ export interface DiscoverOptions {
   readonly concurrency?: number;
   /** Command runner, replaceable in tests. */
   readonly run?: Runner;
+  /** Names namespaces by their containers (default: one resolver per process; false: not at all). */
+  readonly workloads?: WorkloadResolver | false;
 }
 
 interface NsRead {
@@ -194,6 +198,15 @@ export async function discoverTopology(opts: DiscoverOptions = {}): Promise<Topo
     entries = [];
   }
   const own = await ownNetns();
+  // Runtime metadata is read alongside the namespaces, within its own deadline: never the slow part.
+  const resolver = opts.workloads === undefined ? sharedWorkloadResolver : opts.workloads;
+  const hostNetns = entries.find((e) => e.name === 'host')?.netns ?? null;
+  const workloadsP: Promise<Map<number, NamespaceWorkloads>> = resolver
+    ? resolver.resolve(entries, hostNetns).catch((e: unknown) => {
+      errors.push(`naming namespaces by workload: ${e instanceof Error ? e.message : String(e)}`);
+      return new Map();
+    })
+    : Promise.resolve(new Map());
   const reads = await mapLimit(entries, opts.concurrency ?? 4, async (entry) => {
     try {
       return await readNamespace(run, entry, entry.netns === own);
@@ -203,6 +216,7 @@ export async function discoverTopology(opts: DiscoverOptions = {}): Promise<Topo
       return null;
     }
   });
+  const workloads = await workloadsP;
   const kept: NsRead[] = [];
   for (const [i, r] of reads.entries()) {
     const entry = entries[i];
@@ -211,7 +225,8 @@ export async function discoverTopology(opts: DiscoverOptions = {}): Promise<Topo
       errors.push(`namespace ${entry.name} (${entry.netns}) vanished during discovery`);
       continue;
     }
-    kept.push(r);
+    const w = workloads.get(r.model.netns);
+    kept.push(resolver ? { ...r, model: { ...r.model, workloads: w?.workloads ?? [], workload: w?.label ?? null, ...(w?.note ? { workloadNote: w.note } : {}) } } : r);
   }
   const inodeByName = new Map(kept.map((r) => [r.model.name, r.model.netns]));
   const nsids = new Map<number, Map<number, number>>();

@@ -73,6 +73,15 @@ function knownKeys(topo: Topology | null): Set<string> {
   return keys;
 }
 
+/**
+ * The namespace set as the poll compares it: inodes, each marked when processes live in it. A
+ * runtime creates a container's netns file before the container's first process enters it, so a
+ * discovery of the bare file finds no workload; the mark changing triggers the one that does.
+ */
+function namespaceSet(list: ReadonlyArray<{ readonly netns: number; readonly pids: readonly number[] }>): string {
+  return list.map((n) => `${n.netns}${n.pids.length > 0 ? '+' : ''}`).sort().join(',');
+}
+
 export class TopologyWatcher extends EventEmitter<Events> {
   private topo: Topology | null = null;
   /** `netns` and `netns|ifname` of the current model: noteUnknown runs per hop, so it must be a lookup. */
@@ -86,6 +95,8 @@ export class TopologyWatcher extends EventEmitter<Events> {
   private stopped = false;
   private fsWatcher: FSWatcher | null = null;
   private gapTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private workloadRetries = 0;
   private readonly opts: Required<Pick<TopologyWatcherOptions, 'pollMs' | 'refreshMs' | 'minGapMs'>> & TopologyWatcherOptions;
 
   constructor(opts: TopologyWatcherOptions = {}) {
@@ -122,6 +133,8 @@ export class TopologyWatcher extends EventEmitter<Events> {
     this.refreshTimer = null;
     if (this.gapTimer) clearTimeout(this.gapTimer);
     this.gapTimer = null;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     this.fsWatcher?.close();
     this.fsWatcher = null;
   }
@@ -158,10 +171,11 @@ export class TopologyWatcher extends EventEmitter<Events> {
         const first = this.topo === null;
         this.topo = topo;
         this.known = knownKeys(this.topo);
-        this.knownInodes = topo.namespaces.map((n) => n.netns).sort().join(',');
+        this.knownInodes = namespaceSet(topo.namespaces);
         if (!first && (diff.added.length > 0 || diff.removed.length > 0 || diff.changed.length > 0)) {
           this.emit('change', { topology: topo, ...diff });
         }
+        this.retryWorkloads(topo);
       } while (this.again);
       return topo;
     };
@@ -182,6 +196,26 @@ export class TopologyWatcher extends EventEmitter<Events> {
     this.refreshTimer.unref();
   }
 
+  /**
+   * A container caught starting (its runtime busy, `podman ps` past its deadline) leaves its
+   * namespace unnamed: try again after 2, 4, 8, 16 and 32 s rather than at the next periodic
+   * refresh; a runtime that stays unusable costs five discoveries, then waits for the refresh.
+   */
+  private retryWorkloads(topo: Topology): void {
+    const incomplete = topo.namespaces.some((n) => n.workloadNote !== undefined || (n.workloads ?? []).some((w) => w.name === null && w.sandbox !== true && w.pod === null));
+    if (!incomplete) {
+      this.workloadRetries = 0;
+      return;
+    }
+    if (this.workloadRetries >= 5 || this.stopped || this.retryTimer) return;
+    const wait = 2000 * 2 ** this.workloadRetries++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.soon();
+    }, wait);
+    this.retryTimer.unref();
+  }
+
   private soon(): void {
     if (this.gapTimer) return;
     const wait = Math.max(0, this.opts.minGapMs - (Date.now() - this.lastRun));
@@ -195,7 +229,7 @@ export class TopologyWatcher extends EventEmitter<Events> {
   private async poll(): Promise<void> {
     try {
       const list = await (this.opts.list ?? listNamespaces)();
-      const inodes = list.map((n) => n.netns).sort().join(',');
+      const inodes = namespaceSet(list);
       if (inodes !== this.knownInodes && !this.inFlight) this.soon();
     } catch (e) {
       this.emit('error', e instanceof Error ? e : new Error(String(e)));

@@ -67,7 +67,22 @@ export interface NotFilter {
   readonly operand: FilterExpr;
 }
 
-export type FilterPrimitive = HostFilter | NetFilter | PortFilter | ProtoFilter | FamilyFilter;
+/**
+ * `pod NAME`, `container NAME`, `src pod NAME`...: the addresses of that workload's namespace.
+ * Names are resolved against the host's containers where the trace starts
+ * (shared/filter/workloads.ts) into host filters; matching and compiling need them resolved.
+ */
+export interface WorkloadFilter {
+  readonly kind: 'workload';
+  readonly dir: Direction;
+  readonly what: 'pod' | 'container';
+  readonly name: string;
+  /** Where the name was in the filter text, for the error when no such workload exists. */
+  readonly offset: number;
+  readonly length: number;
+}
+
+export type FilterPrimitive = HostFilter | NetFilter | PortFilter | ProtoFilter | FamilyFilter | WorkloadFilter;
 
 /** Any non-empty filter expression. */
 export type FilterExpr = FilterPrimitive | AndFilter | OrFilter | NotFilter;

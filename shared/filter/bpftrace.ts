@@ -22,6 +22,7 @@ import { parseAddress } from './address.js';
 import type { FilterAst, FilterExpr, HostFilter, NetFilter } from './ast.js';
 import { PORT_PROTOCOLS, PROTO_INFO } from './ast.js';
 import { portToRaw, v4BytesToRaw, v4MaskRaw, v6BytesToRaw, v6MaskRaw } from './raw.js';
+import { unresolved } from './workloads.js';
 
 /** The variables a compiled filter reads; the probe must define all of them (unsigned). */
 export const BPFTRACE_FILTER_VARIABLES = ['$fam', '$l4', '$sa', '$da', '$sa0', '$sa1', '$da0', '$da1', '$sp', '$dp'] as const;
@@ -112,6 +113,8 @@ function compile(e: FilterExpr): Expr {
     }
     case 'family':
       return cmp(`$fam == ${e.family}`);
+    case 'workload':
+      throw unresolved(e);
   }
 }
 

@@ -17,6 +17,8 @@ function describeExpr(e: FilterExpr): string {
       return e.proto;
     case 'family':
       return e.family === 4 ? 'ip' : 'ip6';
+    case 'workload':
+      return `${dirPrefix(e.dir)}${e.what} ${e.name}`;
     case 'and':
       // 'and' binds tighter than 'or', so only an 'or' operand needs parentheses.
       return e.operands.map((o) => (o.kind === 'or' ? `(${describeExpr(o)})` : describeExpr(o))).join(' and ');

@@ -4,7 +4,7 @@
  */
 export type {
   AndFilter, Direction, FamilyFilter, FilterAst, FilterExpr, FilterPrimitive, HostFilter, IpFamily,
-  MatchAll, NetFilter, NotFilter, OrFilter, PortFilter, ProtoFilter, ProtoName,
+  MatchAll, NetFilter, NotFilter, OrFilter, PortFilter, ProtoFilter, ProtoName, WorkloadFilter,
 } from './ast.js';
 export { PORT_PROTOCOLS, PROTO_INFO } from './ast.js';
 export { FilterError, formatFilterError } from './error.js';
@@ -13,6 +13,8 @@ export { MAX_FILTER_DEPTH, parseFilter } from './parse.js';
 export { compileMatcher, matchesHop, packetMatches } from './match.js';
 export type { FilterHop, FilterPacket, HopMatcher } from './match.js';
 export { describeFilter } from './describe.js';
+export { hasWorkloadFilters, resolveWorkloadFilters } from './workloads.js';
+export type { WorkloadDirectory } from './workloads.js';
 export { BPFTRACE_FILTER_VARIABLES, compileToBpftrace } from './bpftrace.js';
 export {
   portToRaw, rawPort, rawV4ToString, rawV6ToString, v4BytesToRaw, v4MaskRaw, v4ToRaw, v6BytesToRaw, v6MaskRaw, v6ToRaw,

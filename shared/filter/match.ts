@@ -3,6 +3,7 @@ import { bytesInPrefix, parseAddress } from './address.js';
 import type { FilterAst, FilterExpr, Direction } from './ast.js';
 import { PORT_PROTOCOLS, PROTO_INFO } from './ast.js';
 import { protoNumber } from '../hop-event.js';
+import { unresolved } from './workloads.js';
 
 /** The fields of a hop a filter looks at. `HopEvent` (shared/hop-event.ts) has this shape. */
 export interface FilterHop {
@@ -78,6 +79,8 @@ function build(e: FilterExpr): Test {
     }
     case 'family':
       return (v) => v.hop.family === e.family;
+    case 'workload':
+      throw unresolved(e);
   }
 }
 

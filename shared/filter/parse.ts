@@ -10,6 +10,7 @@
  *              | ['src' | 'dst'] 'port' N
  *              | ('tcp' | 'udp') [['src' | 'dst'] 'port' N]      -- pcap's "tcp port 80"
  *              | 'tcp' | 'udp' | 'icmp' | 'icmp6' | 'ip' | 'ip6'
+ *              | ['src' | 'dst'] ('pod' | 'container') NAME      -- resolved to addresses later
  *
  * Keywords are case-insensitive. Chains of one connective are flattened into one n-ary node,
  * which keeps the compiled bpftrace expression shallow.
@@ -24,7 +25,10 @@ import type { Token } from './lexer.js';
 /** Deepest nesting of parentheses and `not` accepted; keeps recursion far from the stack limit. */
 export const MAX_FILTER_DEPTH = 64;
 
-const PRIMITIVE_WORDS = 'tcp, udp, icmp, icmp6, ip, ip6, host, net, port, src, dst';
+const PRIMITIVE_WORDS = 'tcp, udp, icmp, icmp6, ip, ip6, host, net, port, pod, container, src, dst';
+
+/** Container and pod names as runtimes allow them (Kubernetes pods also as `namespace/pod`). */
+const WORKLOAD_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*(?:\/[A-Za-z0-9][A-Za-z0-9_.-]*)?$/;
 
 /** pcap-filter words we recognise only to say they are not supported here. */
 const PCAP_ONLY = new Set([
@@ -157,6 +161,9 @@ class Parser {
       case 'net':
       case 'port':
         return this.qualified('either', t, word);
+      case 'pod':
+      case 'container':
+        return this.workload('either', t, word);
       case 'src':
       case 'dst':
         return this.directed(word, t);
@@ -186,10 +193,14 @@ class Parser {
       this.next();
       return this.qualified(dir, t, word);
     }
+    if (word === 'pod' || word === 'container') {
+      this.next();
+      return this.workload(dir, t, word);
+    }
     if (t.kind === 'word' && (parseAddress(t.text) || /[.:]/.test(t.text))) {
       return this.qualified(dir, dirTok, 'host');
     }
-    return fail(`expected 'host', 'net', 'port' or an address after '${dirTok.text}', got ${quote(t)}`, t);
+    return fail(`expected 'host', 'net', 'port', 'pod', 'container' or an address after '${dirTok.text}', got ${quote(t)}`, t);
   }
 
   /** The operand of `host`/`net`/`port`; `kw` is the word before it, named in messages. */
@@ -205,6 +216,15 @@ class Parser {
       case 'port':
         return { kind: 'port', dir, port: this.port(kw) };
     }
+  }
+
+  /** The name after `pod`/`container`: kept as typed, resolved to addresses by the caller. */
+  private workload(dir: Direction, kw: Token, what: 'pod' | 'container'): FilterExpr {
+    const t = this.peek();
+    if (t.kind !== 'word') fail(`expected a ${what} name after '${kw.text}', got ${quote(t)}`, t);
+    this.next();
+    if (!WORKLOAD_NAME.test(t.text)) fail(`'${t.text}' is not a ${what} name (letters, digits, '_', '.', '-'${what === 'pod' ? `, and 'namespace/pod'` : ''})`, t);
+    return { kind: 'workload', dir, what, name: t.text, offset: t.offset, length: t.length };
   }
 
   private address(kw: Token, dirPrefix: string): ParsedAddress {

@@ -2,6 +2,7 @@
  * Human forms of the topology (a tree per namespace, with veth links and bridge ports) and of
  * an expected path (reads like a trace). Plain text, no colour: callers add emphasis.
  */
+import { describeWorkloads } from './workloads.js';
 import type { NamespaceModel, NetInterface, Topology } from './model.js';
 import type { ExpectedPath } from './simulate.js';
 import type { Tuple } from '../packet.js';
@@ -31,7 +32,9 @@ export function formatTopology(topo: Topology, names?: ReadonlyMap<number, strin
   const out: string[] = [];
   for (const ns of topo.namespaces) {
     const pids = ns.pids.length > 0 ? `, ${ns.pids.length} process${ns.pids.length === 1 ? '' : 'es'}` : '';
-    out.push(`${ns.name}  (netns ${ns.netns}${pids}; forwarding ipv4 ${onOff(ns.forwarding.ipv4)}, ipv6 ${onOff(ns.forwarding.ipv6)})`);
+    const workload = describeWorkloads(ns.workloads ?? []);
+    out.push(`${ns.name}${workload ? `  ${workload}` : ''}  (netns ${ns.netns}${pids}; forwarding ipv4 ${onOff(ns.forwarding.ipv4)}, ipv6 ${onOff(ns.forwarding.ipv6)})`);
+    if (ns.workloadNote) out.push(`   note: ${ns.workloadNote}`);
     const ports = new Map<string, NetInterface[]>();
     for (const i of ns.interfaces) {
       if (i.master) ports.set(i.master, [...(ports.get(i.master) ?? []), i]);

@@ -6,6 +6,8 @@
  * `hoptrace topology --json`: add fields, never rename or remove them.
  */
 
+import type { Workload } from './workloads.js';
+
 export type IpFamily = 4 | 6;
 
 /** Netfilter hooks in the vocabulary users know (iptables chain names). */
@@ -47,6 +49,15 @@ export interface NamespaceModel {
   readonly fdb?: readonly FdbEntry[];
   /** What could not be read or understood in this namespace. The rest of the entry is still valid. */
   readonly errors: readonly string[];
+  /**
+   * Containers whose processes live here (shared/topology/workloads.ts): empty for the host and
+   * for namespaces no runtime owns. Absent in models of older versions.
+   */
+  readonly workloads?: readonly Workload[];
+  /** The name a person knows it by: the pod, else the container names; null when none. */
+  readonly workload?: string | null;
+  /** Why `workloads` may be incomplete (a runtime missing, slow or unreadable). */
+  readonly workloadNote?: string;
 }
 
 export interface Neighbour {

@@ -134,14 +134,21 @@ export function createDashboard(env: DashboardEnv) {
 
   const recordings = createRecordings(rest, (n) => notify(n));
 
+  /** Pod or container name of each namespace that has one (the model's `workload`). */
+  const workloads = computed(() => new Map((topology.value?.namespaces ?? []).flatMap((n): [number, string][] => (n.workload ? [[n.netns, n.workload]] : []))));
+  /** A namespace as timeline rows and details name it: `web (netns-55c52e9d…)` for a container's. */
   function nsName(netns: number, fallback: string | null = null): string {
-    return names.value.get(netns) ?? fallback ?? `netns:${netns}`;
+    const name = names.value.get(netns) ?? fallback ?? `netns:${netns}`;
+    const w = workloads.value.get(netns);
+    return w ? `${w} (${/^netns-[0-9a-f]{8}-/.test(name) ? `${name.slice(0, 14)}…` : name})` : name;
   }
 
-  /** Every known namespace's short label (domain/ns-labels.ts), for the list's path chips. */
+  /** Every known namespace's short label (domain/ns-labels.ts), for the list's path chips: a container's is its name. */
   const nsLabels = computed(() => shortNsLabels(names.value.values()));
   function nsLabel(netns: number, fallback: string | null = null): string {
-    const name = nsName(netns, fallback);
+    const w = workloads.value.get(netns);
+    if (w) return w;
+    const name = names.value.get(netns) ?? fallback ?? `netns:${netns}`;
     return nsLabels.value.get(name) ?? name;
   }
 
