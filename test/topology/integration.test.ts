@@ -41,6 +41,9 @@ async function buildLab(): Promise<void> {
   for (const ns of Object.values(NS)) {
     await sh('ip', 'netns', 'add', ns);
     await ipn(ns, 'link', 'set', 'lo', 'up');
+    // A new namespace inherits IPv4 forwarding from the host's (devconf_inherit_init_net=0), and
+    // a host that ran podman has it on: say what each namespace forwards, as the checks expect.
+    await inNs(ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=0', 'net.ipv6.conf.all.forwarding=0');
   }
   await ipn(NS.node, 'link', 'add', 'br0', 'type', 'bridge');
   await ipn(NS.node, 'addr', 'add', '10.253.1.1/24', 'dev', 'br0');
