@@ -239,7 +239,9 @@ export function createDashboard(env: DashboardEnv) {
       case 'error':
         notify(msg.context === 'replay'
           ? { kind: 'error', title: 'Cannot replay the recording', body: msg.message }
-          : { kind: 'error', title: 'Packet reconstruction failed', body: msg.message });
+          : msg.context === 'model'
+            ? { kind: 'warning', title: 'Some expected paths are missing', body: `${msg.message}. Those packets show without the model's path; the trace goes on.` }
+            : { kind: 'error', title: 'Packet reconstruction failed', body: msg.message });
         break;
     }
   };
@@ -267,7 +269,8 @@ export function createDashboard(env: DashboardEnv) {
       for (const ns of t.namespaces) m.set(ns.netns, ns.name);
       names.value = m;
     }
-    pushNames();
+    // The worker puts every packet it reconstructs next to this model (shared/expectation.ts).
+    post({ type: 'topology', names: [...names.value], local: localAddresses(t), model: t ? toRaw(t) : null });
     computeExpected();
   }
 
@@ -478,6 +481,8 @@ export function createDashboard(env: DashboardEnv) {
   }
 
   let topoTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The service sends its model with `topology` messages: no need to re-read it on name changes. */
+  let modelFromStream = false;
   async function refreshTopology(): Promise<void> {
     try {
       setTopology(await rest.get('/api/topology', isTopology));
@@ -526,9 +531,16 @@ export function createDashboard(env: DashboardEnv) {
       },
       names(list) {
         setNames(list);
+        if (modelFromStream) return;
         // Names changed: namespaces came or went; the model is worth re-reading (debounced).
         clearTimeout(topoTimer);
         topoTimer = setTimeout(() => void refreshTopology(), 1000);
+      },
+      model(t) {
+        // The service sends its changed model along: the same one its own /packets annotate with.
+        modelFromStream = true;
+        clearTimeout(topoTimer);
+        setTopology(t);
       },
     });
   }

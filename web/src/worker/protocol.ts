@@ -5,6 +5,7 @@
  */
 import type { HopEvent } from '../../../shared/hop-event.js';
 import type { Fate, Packet } from '../../../shared/packet.js';
+import type { Topology } from '../../../shared/topology/model.js';
 
 /** Narrows the list to packets touching one namespace, one interface, or one link (either end). */
 export type Facet =
@@ -98,7 +99,8 @@ export type ToWorker =
   /** The session's depth (SessionInfo.depth): with `netfilter`, packets wait for their steps. */
   | { readonly type: 'depth-config'; readonly netfilter: boolean }
   | { readonly type: 'events'; readonly events: readonly HopEvent[] }
-  | { readonly type: 'topology'; readonly names: readonly (readonly [number, string])[]; readonly local: readonly (readonly [number, string])[] }
+  /** Namespace names, local addresses and (when it changed) the model packets are put next to (null: none). */
+  | { readonly type: 'topology'; readonly names: readonly (readonly [number, string])[]; readonly local: readonly (readonly [number, string])[]; readonly model?: Topology | null }
   | { readonly type: 'drop-reasons'; readonly entries: readonly (readonly [number, string])[] }
   | { readonly type: 'filter'; readonly text: string; readonly facet: Facet | null }
   | { readonly type: 'pause'; readonly paused: boolean }
@@ -122,7 +124,8 @@ export type FromWorker =
   | { readonly type: 'recording'; readonly info: RecordingInfo }
   | { readonly type: 'replay-position'; readonly pos: ReplayPosition }
   | { readonly type: 'replay-histogram'; readonly hist: ReplayHistogram }
-  | { readonly type: 'error'; readonly message: string; readonly context?: 'replay' };
+  /** `model`: the model could not compute a packet's expected path (once per message). */
+  | { readonly type: 'error'; readonly message: string; readonly context?: 'replay' | 'model' };
 
 /** What the page needs to know about a recording the worker plays. */
 export interface RecordingInfo {

@@ -29,6 +29,12 @@ export interface PlayerOptions {
   readonly paused?: boolean;
   /** Whether an address is local to a namespace (the recording's model): lets received packets count as delivered. */
   readonly isLocal?: (netns: number, addr: string) => boolean;
+  /**
+   * Puts a packet next to the recording's model (shared/expectation.ts, as `replay --json` does):
+   * called once per packet, in the order the rebuild finishes them, so conntrack's memory of
+   * connections runs as it did live; loops and seeks reuse the result.
+   */
+  readonly annotate?: (packet: Packet) => Packet;
   /** Events rebuilt per slice (default 20,000); tests make it small to see the build progress. */
   readonly sliceEvents?: number;
 }
@@ -394,7 +400,8 @@ export class ReplayPlayer {
       out = out.concat(this.steps ? this.steps.flush(rest) : rest);
       this.built = true;
     }
-    for (const p of out) this.insert(p);
+    const annotate = this.opts.annotate;
+    for (const p of out) this.insert(annotate ? annotate(p) : p);
     this.buildMs += this.host.now() - started;
     const now = this.host.now();
     if (this.built || now - this.lastHistogram > 500) {
