@@ -14,6 +14,7 @@ import { recordingNsName } from '../../shared/recording/index.js';
 import { parseFilter, packetMatches } from '../../shared/filter/index.js';
 import { NetfilterStepsQueue } from '../../shared/netfilter/steps-queue.js';
 import type { RecordingFile } from './reader.js';
+import type { Topology } from '../../shared/topology/model.js';
 
 /**
  * Events this far before --from (and after --to) are read too, so packets that start inside the
@@ -27,9 +28,36 @@ export interface RecordingReconstruction {
   readonly filterProblem: string | null;
 }
 
-/** Reconstructor options from the recording: its namespace names, its kernel's drop reasons, its filter. */
+/**
+ * The topology model the recording carries: the last one in the file, as the dashboard's replay
+ * reads it (web/src/api/replay-source.ts); null when the recorder had none.
+ */
+export async function recordedModel(file: RecordingFile): Promise<Topology | null> {
+  let model: Topology | null = null;
+  for (const r of await file.topologyRecords()) {
+    const m = r.model as { namespaces?: unknown } | null;
+    if (typeof m === 'object' && m !== null && Array.isArray(m.namespaces)
+      && m.namespaces.every((n: { netns?: unknown; name?: unknown; interfaces?: unknown }) => typeof n?.netns === 'number' && typeof n.name === 'string' && Array.isArray(n.interfaces))) {
+      model = r.model as Topology;
+    }
+  }
+  return model;
+}
+
+/** Addresses of each namespace of a model: a packet received where its destination lives was delivered. */
+function localOf(model: Topology): (netns: number, addr: string) => boolean {
+  const local = new Set<string>();
+  for (const ns of model.namespaces) for (const i of ns.interfaces) for (const a of i.addrs) local.add(`${ns.netns}|${a.split('/')[0] ?? a}`);
+  return (netns, addr) => local.has(`${netns}|${addr}`);
+}
+
+/**
+ * Reconstructor options from the recording: its namespace names, its kernel's drop reasons, its
+ * filter, and its model's local addresses (as the live trace and the dashboard's replay have them).
+ */
 export async function reconstructOptionsFor(file: RecordingFile): Promise<RecordingReconstruction> {
   const names = await file.namespaceNames();
+  const model = await recordedModel(file);
   const reasons = file.header.dropReasons;
   let accept: ((p: Packet) => boolean) | undefined;
   let filterProblem: string | null = null;
@@ -42,7 +70,10 @@ export async function reconstructOptionsFor(file: RecordingFile): Promise<Record
     }
   }
   return {
-    options: { nsName: recordingNsName(names), dropReason: (code) => reasons.get(code) ?? `reason-${code}`, ...(accept ? { accept } : {}) },
+    options: {
+      nsName: recordingNsName(names), dropReason: (code) => reasons.get(code) ?? `reason-${code}`,
+      ...(model ? { isLocal: localOf(model) } : {}), ...(accept ? { accept } : {}),
+    },
     filterProblem,
   };
 }
