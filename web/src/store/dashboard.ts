@@ -416,22 +416,31 @@ export function createDashboard(env: DashboardEnv) {
     // started or picked meanwhile wins.
     if (userSwitches !== switchesBefore) return;
     state.session = picked;
+    // The picker shows the session it opened (one started just now is not in the list read before).
+    if (!state.sessions.some((x) => x.id === picked.id)) state.sessions = [...state.sessions, picked];
     subscribe(picked);
   }
 
   async function pickSession(): Promise<SessionInfo> {
     const list: SessionList = await rest.get('/api/sessions', isSessionList);
     state.sessions = [...list.sessions];
+    const usable = (x: SessionInfo): boolean => x.state !== 'failed' && x.state !== 'stopped';
+    // The service's own session (`serve --lab demo` traces its lab in one it keeps): what the
+    // service means to show. Opening it starts no second bpftrace and keeps the lab's filter.
+    const sample = url.sample ?? 1;
+    const pinned = list.sessions.find((x) => x.pinned === true && usable(x) && sampleRateOf(x) === sample);
     if (url.session) {
       const s = list.sessions.find((x) => x.id === url.session);
       if (s) return s;
-      notify({ kind: 'warning', title: `Session ${url.session} is gone`, body: 'It ended (sessions nobody watches stop after a while). Showing a new session instead.' });
+      notify({
+        kind: 'warning', title: `Session ${url.session} is gone`,
+        body: `It ended (sessions nobody watches stop after a while). Showing ${pinned ? 'the service\'s own session' : 'a new session'} instead.`,
+      });
     }
+    if (pinned) return pinned;
     // A session someone started with depth costs more (nft tables, more probes): not the default
     // view. A sampled one shows only some flows: taken only when the link asked for that rate.
-    const sample = url.sample ?? 1;
-    const open = list.sessions.find((x) => x.filter === '' && !x.depth?.netfilter && !x.depth?.notes && sampleRateOf(x) === sample
-      && x.state !== 'failed' && x.state !== 'stopped');
+    const open = list.sessions.find((x) => x.filter === '' && !x.depth?.netfilter && !x.depth?.notes && sampleRateOf(x) === sample && usable(x));
     if (open) return open;
     return rest.post('/api/sessions', { filter: '', ...(sample > 1 ? { sample } : {}) }, isSessionInfo);
   }
@@ -621,10 +630,14 @@ export function createDashboard(env: DashboardEnv) {
     await startReplay(new Uint8Array(await file.arrayBuffer()), file.name, false, 'local');
   }
 
-  /** Leaves a replay for the live view of this service. */
+  /**
+   * Leaves a replay for the live view of this service: the session the page showed before the
+   * replay, or (opened on a replay) the one the service means to show (pickSession).
+   */
   function backToLive(): void {
     const u = new URL(location.href);
-    u.search = '';
+    const id = state.session?.id;
+    u.search = id ? `?${new URLSearchParams({ session: id }).toString()}` : '';
     location.assign(u.toString());
   }
 
