@@ -196,6 +196,7 @@ export function createLive(opts: LiveOptions) {
         recordings.follow(ack.session.id, ack.session.recordingStatus);
         ingest.post({ type: 'drop-reasons', entries: dropReasonEntries(ack.dropReasons) });
         ingest.post({ type: 'depth-config', netfilter: ack.session.depth?.netfilter === true });
+        ingest.post({ type: 'session-filter', text: ack.session.filter });
         ingest.setNames(ack.namespaces);
       },
       batch(buf) {

@@ -26,7 +26,7 @@ import { Reconstructor } from '../../../shared/reconstruct.js';
 import { decodeBatch } from '../../../shared/wire.js';
 import { decodeDepthBatch } from '../../../shared/netfilter/wire.js';
 import { NetfilterStepsQueue } from '../../../shared/netfilter/steps-queue.js';
-import { compileMatcher, FilterError, formatFilterError, parseFilter } from '../../../shared/filter/index.js';
+import { compileMatcher, FilterError, formatFilterError, packetMatches, parseFilter } from '../../../shared/filter/index.js';
 import type { HopMatcher } from '../../../shared/filter/index.js';
 import { PathExpectations } from '../../../shared/expectation.js';
 import type { Topology } from '../../../shared/topology/model.js';
@@ -131,6 +131,11 @@ export class IngestCore {
   private model: Topology | null = null;
   private expectations: PathExpectations | null = null;
   private readonly onModelError: ((message: string) => void) | undefined;
+  /**
+   * The session's own filter, as the service's reconstruction applies it: the kernel follows some
+   * packets the filter rejects (a tuple it remembers, a NATed hop), and they are not the session's.
+   */
+  private sessionAccept: ((p: Packet) => boolean) | null = null;
   private recon!: Reconstructor;
   /** Netfilter steps of a session with `netfilter` (null otherwise). */
   private steps: NetfilterStepsQueue | null = null;
@@ -183,6 +188,7 @@ export class IngestCore {
       nsName: (netns) => this.names.get(netns) ?? null,
       dropReason: (code) => this.reasons.get(code) ?? `reason-${code}`,
       isLocal: (netns, addr) => this.local.get(netns)?.has(addr) ?? false,
+      accept: (p) => this.sessionAccept?.(p) ?? true,
     });
     this.steps = this.netfilter ? new NetfilterStepsQueue() : null;
     // A new session: the connections the model followed belong to the old one.
@@ -201,6 +207,23 @@ export class IngestCore {
     this.ifaceCounts.clear();
     this.ifaceRates = [];
     this.drops.clear();
+  }
+
+  /**
+   * The live session's canonical filter (SessionInfo.filter): packets it rejects are left out, as
+   * the service's /packets and `trace` leave them out. '' or a filter this page cannot parse: all.
+   */
+  setSessionFilter(text: string): void {
+    let accept: ((p: Packet) => boolean) | null = null;
+    if (text !== '') {
+      try {
+        const ast = parseFilter(text);
+        if (ast.kind !== 'all') accept = (p) => packetMatches(ast, p);
+      } catch (err) {
+        if (!(err instanceof FilterError)) throw err;
+      }
+    }
+    this.sessionAccept = accept;
   }
 
   /** The session's depth: with `netfilter`, finished packets wait for their netfilter steps. */

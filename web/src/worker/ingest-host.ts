@@ -118,6 +118,9 @@ export function createIngestHost(post: (msg: FromWorker) => void): IngestHost {
       case 'depth-config':
         core.setDepth({ netfilter: msg.netfilter });
         break;
+      case 'session-filter':
+        core.setSessionFilter(msg.text);
+        break;
       case 'events':
         core.ingestEvents(msg.events);
         schedule();

@@ -54,6 +54,8 @@ export type ToWorker =
   | { readonly type: 'depth'; readonly buf: ArrayBuffer }
   /** The session's depth (SessionInfo.depth): with `netfilter`, packets wait for their steps. */
   | { readonly type: 'depth-config'; readonly netfilter: boolean }
+  /** The live session's canonical filter: packets it rejects are not the session's (as in /packets). */
+  | { readonly type: 'session-filter'; readonly text: string }
   | { readonly type: 'events'; readonly events: readonly HopEvent[] }
   /** Namespace names, local addresses and (when it changed) the model packets are put next to (null: none). */
   | { readonly type: 'topology'; readonly names: readonly (readonly [number, string])[]; readonly local: readonly (readonly [number, string])[]; readonly model?: Topology | null }

@@ -14,6 +14,7 @@
 import type { Packet } from '../../../shared/packet.js';
 import { Reconstructor } from '../../../shared/reconstruct.js';
 import { NetfilterStepsQueue } from '../../../shared/netfilter/steps-queue.js';
+import { FilterError, packetMatches, parseFilter } from '../../../shared/filter/index.js';
 import type { Recording } from '../api/replay-source.js';
 import type { IngestCore } from './ingest-core.js';
 import type { ReplayControl, ReplayHistogram, ReplayPosition } from './protocol.js';
@@ -102,6 +103,21 @@ function upper<T>(a: readonly T[], t: number, key: (x: T) => number): number {
 
 const num = (x: number): number => x;
 
+/**
+ * The recorded session's filter as the reconstruction's `accept`, as `hoptrace replay` applies it
+ * (server/recording/replay.ts): packets the kernel followed that the filter rejects are left out.
+ */
+function recordedFilter(text: string): { accept?: (p: Packet) => boolean } {
+  if (text === '') return {};
+  try {
+    const ast = parseFilter(text);
+    return ast.kind === 'all' ? {} : { accept: (p) => packetMatches(ast, p) };
+  } catch (err) {
+    if (err instanceof FilterError) return {};
+    throw err;
+  }
+}
+
 export class ReplayPlayer {
   readonly t0: number;
   readonly t1: number;
@@ -159,6 +175,7 @@ export class ReplayPlayer {
       nsName: (netns) => rec.names.get(netns) ?? null,
       dropReason: (code) => reasons.get(code) ?? `reason-${code}`,
       ...(opts.isLocal ? { isLocal: opts.isLocal } : {}),
+      ...recordedFilter(rec.header.filter),
     });
     this.steps = rec.header.netfilter ? new NetfilterStepsQueue() : null;
   }

@@ -203,6 +203,22 @@ describe('IngestCore', () => {
     expect(packets.filter((p) => c.passes(p))).toHaveLength(0);
   });
 
+  it('should leave out packets the live session\'s own filter rejects, as the service\'s /packets does', () => {
+    const { c } = core();
+    c.setSessionFilter('udp port 9999');
+    ingestAll(c);
+    const rows = c.takeRows()?.rows ?? [];
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((r) => r.proto === 'udp' && (r.dport === 9999 || r.sport === 9999))).toBe(true);
+    // '' (an unfiltered session) and a filter this page cannot parse leave every packet in.
+    for (const text of ['', 'port (']) {
+      const other = core().c;
+      other.setSessionFilter(text);
+      ingestAll(other);
+      expect(other.takeRows()?.rows.length).toBeGreaterThan(rows.length);
+    }
+  });
+
   describe('with the model', () => {
     function annotatedCore(): IngestCore {
       const { c } = core();
