@@ -27,6 +27,7 @@ import { readRecording, type Recording } from '../../web/src/api/replay-source.j
 import { IngestCore } from '../../web/src/worker/ingest-core.js';
 import { localAddresses } from '../../web/src/domain/topology-graph.js';
 import { encodeBatch } from '../../shared/wire.js';
+import { packetMatches, parseFilter } from '../../shared/filter/index.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { cli, startReady, labInodes, randomPrefix } from '../helpers/cli.js';
 import { api, SYNTHETIC_CAPS, waitFor } from '../service/helpers.js';
@@ -37,9 +38,11 @@ type Annotated = Packet & PacketExpectation;
 class RecordingSource extends EventEmitter<TraceSessionEvents> implements HopSource {
   readonly dropReasons;
   private running = false;
+  private readonly filter;
   constructor(rec: Recording, private readonly events: readonly HopEvent[]) {
     super();
     this.dropReasons = dropReasonsFrom(rec.header.dropReasons);
+    this.filter = parseFilter(rec.header.filter);
   }
   get pid(): number | undefined {
     return this.running ? 424243 : undefined;
@@ -56,8 +59,9 @@ class RecordingSource extends EventEmitter<TraceSessionEvents> implements HopSou
     this.emit('exit', exit);
     return exit;
   }
-  accepts(): boolean {
-    return true;
+  /** The recorded filter, as TraceSession applies its own. */
+  accepts(packet: Packet): boolean {
+    return packetMatches(this.filter, packet);
   }
 }
 
@@ -135,6 +139,7 @@ describe.skipIf(!isRoot)(`replay --json, the service's /packets and the dashboar
     core.setTopology([...rec.names], localAddresses(model));
     core.setDropReasons([...rec.header.dropReasons]);
     core.setModel(model);
+    core.setSessionFilter(rec.header.filter);
     for (let i = 0, seq = 0; i < events.length; i += 256) {
       core.ingestBatch(encodeBatch({ events: events.slice(i, i + 256), seq: seq++, lostKernel: 0 }));
     }
@@ -153,6 +158,10 @@ describe.skipIf(!isRoot)(`replay --json, the service's /packets and the dashboar
     // The demo's NATed replies are on their path (issue 19 §3), in all three alike.
     for (const p of [...udpReply, ...tcpReplies]) expect(p.divergence, `${p.proto} ${p.src}:${p.sport} → ${p.dst}:${p.dport}`).toBeNull();
 
+    // The same packets in all three: the session's filter applied alike.
+    const ids = (ps: Iterable<Packet>): string[] => [...ps].filter(ours).map((p) => p.id).sort();
+    expect(ids(byService.values())).toEqual(ids(mine));
+    expect(ids(worker.values())).toEqual(ids(mine));
     for (const p of mine) {
       const s = byService.get(p.id);
       const w = worker.get(p.id);

@@ -78,8 +78,9 @@ describe.skipIf(why !== null)(`the printed address of serve --lab demo${why ? ` 
     const errors = watchErrors(page);
     await page.goto(address);
     await page.locator('[data-testid="packet-row"]').first().waitFor({ timeout: 45_000 });
-    // A few rounds of the demo's traffic (one a second).
-    await new Promise((r) => setTimeout(r, 3000));
+    // A few rounds of the demo's traffic (one a second; slower on a loaded machine).
+    await waitFor('a few rounds of the demo', () => page.evaluate(() =>
+      (window as unknown as { __hoptrace: { rows: { value: unknown[] } } }).__hoptrace.rows.value.length > 5), 45_000, 500);
     expect(new URL(page.url()).searchParams.get('session')).toBe(pinned);
     expect(await page.locator('select.sel').inputValue()).toBe(pinned);
     expect(await page.locator('select.sel option:checked').textContent()).toContain('kept by the service');
