@@ -50,4 +50,17 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.browser } },
     rules: { ...noNodeImports },
   },
+  {
+    // domain/ is the page's pure logic: it knows shapes, not the worker or the stores that move them.
+    files: ['web/src/domain/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: noNodeImports['no-restricted-imports'][1].paths,
+        patterns: [
+          ...noNodeImports['no-restricted-imports'][1].patterns,
+          { group: ['**/worker/**', '**/store/**', '**/ui/**', '**/api/**', '*.vue'], message: 'web/src/domain/ stays pure: no worker/, store/, ui/ or api/ imports (shapes it needs live in domain/).' },
+        ],
+      }],
+    },
+  },
 );

@@ -117,19 +117,25 @@ console.log(`synthetic traffic: ${PACKETS} packets, ~${(PACKETS * 7.6).toFixed(0
   const events = traffic(PACKETS, 20_000, 1e12);
   const batches: Uint8Array[] = [];
   for (let i = 0; i < events.length; i += 2048) batches.push(encodeBatch({ events: events.slice(i, i + 2048), seq: batches.length, lostKernel: 0 }));
-  const core = new IngestCore({ historyMax: PACKETS, now: () => performance.now() });
-  core.setTopology([...demo.names], []);
-  core.setDropReasons([...demo.header.dropReasons]);
-  const t0 = performance.now();
-  for (const b of batches) core.ingestBatch(b);
-  core.flush();
-  const rows = core.takeRows();
-  const ms = performance.now() - t0;
-  console.log(`\n[node] IngestCore, one thread: ${events.length} events → ${rows?.rows.length} packets in ${ms.toFixed(0)} ms = ${(events.length / ms * 1000 / 1000).toFixed(0)}k events/s`);
-  core.setFilter('udp and port 7000', null);
-  const tf = performance.now();
-  const filtered = core.takeRows();
-  console.log(`[node] re-filtering ${PACKETS} packets of history ('udp and port 7000'): ${(performance.now() - tf).toFixed(0)} ms, ${filtered?.rows.length} match`);
+  // Without and with the model: the worker puts every packet next to it (shared/expectation.ts), as the service does.
+  for (const withModel of [false, true]) {
+    const core = new IngestCore({ historyMax: PACKETS, now: () => performance.now() });
+    core.setTopology([...demo.names], []);
+    core.setDropReasons([...demo.header.dropReasons]);
+    if (withModel) core.setModel(topo);
+    const t0 = performance.now();
+    for (const b of batches) core.ingestBatch(b);
+    core.flush();
+    const rows = core.takeRows();
+    const ms = performance.now() - t0;
+    const diverged = rows?.rows.filter((r) => core.get(r.id)?.packet.divergence).length ?? 0;
+    console.log(`${withModel ? '' : '\n'}[node] IngestCore, one thread, ${withModel ? 'with the model (expected paths, divergences)' : 'without a model'}: ${events.length} events → ${rows?.rows.length} packets in ${ms.toFixed(0)} ms = ${(events.length / ms * 1000 / 1000).toFixed(0)}k events/s${withModel ? `, ${diverged} diverged` : ''}`);
+    if (!withModel) continue;
+    core.setFilter('udp and port 7000', null);
+    const tf = performance.now();
+    const filtered = core.takeRows();
+    console.log(`[node] re-filtering ${PACKETS} packets of history ('udp and port 7000'): ${(performance.now() - tf).toFixed(0)} ms, ${filtered?.rows.length} match`);
+  }
 }
 
 // ---- 2 & 3. the dashboard in Chromium ----

@@ -3,9 +3,10 @@
  * the same NDJSON contract), or a summary with --stats. Names, drop reasons and the filter come
  * from the recording.
  */
-import { formatPacket, packetJson, PacketNumbers } from '../../shared/format.js';
+import { formatDivergence, formatPacket, packetJson, PacketNumbers } from '../../shared/format.js';
 import { RecordingError } from '../../shared/recording/index.js';
-import { RecordingFile, replayRecording, type ReplayResult } from '../recording/index.js';
+import { PathExpectations } from '../../shared/expectation.js';
+import { RecordingFile, recordedModel, replayRecording, type ReplayResult } from '../recording/index.js';
 import { parseFlags, numberFlag, reportFatal, UsageError } from './common.js';
 
 export const summary = 'print the packets of a .hoptrace recording (or --stats)';
@@ -13,7 +14,8 @@ export const summary = 'print the packets of a .hoptrace recording (or --stats)'
 const HELP = `usage: hoptrace replay FILE [--json] [--speed X] [--from T] [--to T] [--stats]
 
 Rebuilds the packets of a recording made with \`hoptrace record\` and prints them like
-\`hoptrace trace\` (namespace names, drop reasons and filter as recorded).
+\`hoptrace trace\` (namespace names, drop reasons and filter as recorded), each next to the
+path the recorded topology model expects (\`expected\`, \`divergence\`), as \`trace\` does.
 
       --json        NDJSON: the same objects \`trace --json\` prints
       --speed X     pace output at X times recorded speed (default: as fast as possible)
@@ -79,17 +81,23 @@ async function replay(path: string, opts: Options): Promise<number> {
     if (sampling && !opts.stats) process.stderr.write(`hoptrace: recorded following 1 in ${rate} flows, chosen in the kernel by flow hash\n`);
     // A clone names its original by the number it was printed with, as `trace` does.
     const numbers = new PacketNumbers();
+    // The recording's own model, in packet order, the way `trace` put each packet next to the host's.
+    const model = opts.stats ? null : await recordedModel(file);
+    const expectations = model ? new PathExpectations(model, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`)) : undefined;
     let outputClosed = false;
     process.stdout.on('error', () => { outputClosed = true; });
     const result = await replayRecording(file, {
       fromNs: opts.from !== undefined ? start + opts.from * 1e9 : undefined,
       toNs: opts.to !== undefined ? start + opts.to * 1e9 : undefined,
       speed: opts.stats ? undefined : opts.speed,
-      onPacket: (p) => {
+      onPacket: (raw) => {
         if (opts.stats) return true;
         if (outputClosed) return false;
+        const annotated = expectations?.annotate(raw);
+        const p = annotated ?? raw;
         const n = numbers.next(p.id);
-        process.stdout.write(opts.json ? `${packetJson(p)}\n` : `${formatPacket(p, n, numbers.of)}\n\n`);
+        const divergence = annotated?.divergence ? `\n${formatDivergence(annotated.divergence.summary)}` : '';
+        process.stdout.write(opts.json ? `${packetJson(p)}\n` : `${formatPacket(p, n, numbers.of)}${divergence}\n\n`);
         return true;
       },
       onLost: (n, total) => {

@@ -9,6 +9,6 @@ export {
   listRecordings, readRecordingMeta, validateRecording, recordingPath, RecordingNameError, RECORDING_EXTENSION,
   type RecordingMeta, type LibraryEntry, type Validation,
 } from './library.js';
-export { replayRecording, reconstructOptionsFor, RANGE_MARGIN_NS, type ReplayOptions, type ReplayResult } from './replay.js';
+export { replayRecording, reconstructOptionsFor, recordedModel, RANGE_MARGIN_NS, type ReplayOptions, type ReplayResult } from './replay.js';
 export { exportPcapng, type ExportOptions, type ExportResult } from './export.js';
 export { hostInfo, kernelNowNs, pairedClocks } from './host.js';

@@ -29,7 +29,26 @@ export interface RecordingReconstruction {
   readonly filterProblem: string | null;
 }
 
-/** Reconstructor options from the recording: its namespace names, its kernel's drop reasons, its filter. */
+/**
+ * The topology model the recording carries: the last one in the file, as the dashboard's replay
+ * reads it (web/src/api/replay-source.ts); null when the recorder had none.
+ */
+export async function recordedModel(file: RecordingFile): Promise<Topology | null> {
+  let model: Topology | null = null;
+  for (const r of await file.topologyRecords()) {
+    const m = r.model as { namespaces?: unknown } | null;
+    if (typeof m === 'object' && m !== null && Array.isArray(m.namespaces)
+      && m.namespaces.every((n: { netns?: unknown; name?: unknown; interfaces?: unknown }) => typeof n?.netns === 'number' && typeof n.name === 'string' && Array.isArray(n.interfaces))) {
+      model = r.model as Topology;
+    }
+  }
+  return model;
+}
+
+/**
+ * Reconstructor options from the recording: its namespace names, its kernel's drop reasons, its
+ * filter, and its model's local addresses (as the live trace and the dashboard's replay have them).
+ */
 export async function reconstructOptionsFor(file: RecordingFile): Promise<RecordingReconstruction> {
   const names = await file.namespaceNames();
   const reasons = file.header.dropReasons;

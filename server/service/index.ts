@@ -135,7 +135,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   const ignore = (ev: HopEvent): boolean => ev.netns === selfNetns && (ev.sport === port || ev.dport === port);
   // namespaceNames: null means "do not read this host" (synthetic sources in tests): no live model either.
   const model = options.topology
-    ? fixedModel(options.topology)
+    ? fixedModel(options.topology, log)
     : options.namespaceNames === null
       ? fixedModel(() => Promise.reject(new ApiError(503, 'unavailable', 'the topology model is off in this service')))
       : watchedModel(log);

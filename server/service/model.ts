@@ -99,12 +99,20 @@ export function watchedModel(log: (line: string) => void): ServiceModel {
   };
 }
 
-/** A model read from `discover` on demand (tests; no watching, no expectations). */
-export function fixedModel(discover: () => Promise<Topology>): ServiceModel {
+/**
+ * A model read from `discover` on demand (tests; no watching). Once it has been read, packets
+ * are put next to it as the live model does — local addresses, expected paths — so a service fed
+ * by a synthetic source or a recording annotates /packets the way `trace` and `replay` do.
+ */
+export function fixedModel(discover: () => Promise<Topology>, log?: (line: string) => void): ServiceModel {
+  let expectations: PathExpectations | null = null;
   return {
-    topology: discover,
-    isLocal: () => false,
-    annotate: (p) => p,
+    topology: () => discover().then((t) => {
+      expectations = expectations ? expectations.withTopology(t) : new PathExpectations(t, undefined, log);
+      return t;
+    }),
+    isLocal: (netns, addr) => expectations?.isLocal(netns, addr) ?? false,
+    annotate: (p) => expectations?.annotate(p) ?? p,
     noteHop: () => undefined,
     onChange: () => () => undefined,
     close: () => undefined,

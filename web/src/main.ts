@@ -1,4 +1,7 @@
-/** Entry point: builds the dashboard state around the ingest worker and mounts the views. */
+/**
+ * Entry point: the page's stores wired around the ingest worker (store/dashboard.ts says who
+ * talks to whom), the layout engine, and the views mounted on them.
+ */
 import { createApp } from 'vue';
 import App from './App.vue';
 import { createDashboard } from './store/dashboard.js';

@@ -7,7 +7,8 @@ import { io, type Socket } from 'socket.io-client';
 import type {
   ClientToServerEvents, LiveStats, NamespaceName, RecordingStatus, ServerToClientEvents, SessionStateMessage, SubscribeAck,
 } from './contract.js';
-import { isDepthMessage, isHopsMessage, isNamespaceNames, isRecordingStatus, isSessionState, isStats } from './contract.js';
+import type { Topology } from './contract.js';
+import { isDepthMessage, isHopsMessage, isNamespaceNames, isRecordingStatus, isSessionState, isStats, isTopology } from './contract.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'unauthorized';
 
@@ -23,6 +24,8 @@ export interface LiveHandlers {
   /** This session's recording started, stopped or failed (a session-state message about a recording). */
   recording(r: RecordingStatus, message: string): void;
   names(n: readonly NamespaceName[]): void;
+  /** The service's live model changed (a `topology` message with `model`); absent: re-read /api/topology on names. */
+  model?(t: Topology): void;
 }
 
 export interface LiveSource {
@@ -78,7 +81,9 @@ export function connectLive(session: string, token: string | null, h: LiveHandle
     h.state(s);
   });
   socket.on('topology', (t) => {
-    if (t && isNamespaceNames(t.namespaces)) h.names(t.namespaces);
+    if (!t) return;
+    if (isNamespaceNames(t.namespaces)) h.names(t.namespaces);
+    if (t.model !== undefined && isTopology(t.model)) h.model?.(t.model);
   });
 
   return {

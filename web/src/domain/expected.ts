@@ -1,16 +1,14 @@
 /**
- * The expected path of an observed packet and where the observation left it, computed the way
- * `trace` does (shared/topology/compare.ts: flowFromPacket → simulatePath → comparePaths), so
- * the dashboard and the CLI never disagree about a packet.
- *
- * Only the selected packet is simulated, on demand: one simulation per click costs nothing,
- * one per packet at 100,000 packets/s would. A packet that already carries `expected` and
- * `divergence` (trace --json, the packets endpoint) is shown as it came.
+ * How the page shows a packet's expected path and where the packet left it: presentation only.
+ * The path and divergence themselves come with the packet, computed once by
+ * shared/expectation.ts `PathExpectations` — in the ingest worker as it reconstructs (live and
+ * replay), or by the service or `trace --json` for packets that arrive annotated — so the page,
+ * `trace`, `replay` and /api/sessions/:id/packets never disagree about a packet.
  */
 import type { Packet } from '../../../shared/packet.js';
 import type { Topology } from '../../../shared/topology/model.js';
-import { simulatePath, type ExpectedPath } from '../../../shared/topology/simulate.js';
-import { comparePaths, flowFromPacket, type Divergence } from '../../../shared/topology/compare.js';
+import type { ExpectedPath } from '../../../shared/topology/simulate.js';
+import { flowFromPacket, type Divergence } from '../../../shared/topology/compare.js';
 
 export type { Divergence };
 
@@ -34,7 +32,7 @@ function isDivergence(v: unknown): v is Divergence {
 }
 
 /** Observed hop → expected hop at the same namespace, device and event (rx counts as recv). */
-function matchHops(packet: Packet, path: ExpectedPath): number[] {
+export function matchHops(packet: Packet, path: ExpectedPath): number[] {
   let from = 0;
   return packet.hops.map((h) => {
     const event = h.event === 'rx' ? 'recv' : h.event;
@@ -45,30 +43,31 @@ function matchHops(packet: Packet, path: ExpectedPath): number[] {
   });
 }
 
-function view(packet: Packet, path: ExpectedPath, divergence: Divergence | null): ExpectedView {
-  return {
-    path, unavailable: null, divergence,
-    divergeNetns: divergence ? divergence.observed?.netns ?? divergence.expected?.netns ?? null : null,
-    matched: matchHops(packet, path),
-  };
-}
-
+/**
+ * The view of a packet's expected path. `topo` only explains why a packet has none; nothing is
+ * simulated here.
+ */
 export function expectedFor(packet: Packet & { expected?: unknown; divergence?: unknown }, topo: Topology | null): ExpectedView {
   if (isExpectedPath(packet.expected)) {
-    return view(packet, packet.expected, isDivergence(packet.divergence) ? packet.divergence : null);
+    const divergence = isDivergence(packet.divergence) ? packet.divergence : null;
+    return {
+      path: packet.expected, unavailable: null, divergence,
+      divergeNetns: divergence ? divergence.observed?.netns ?? divergence.expected?.netns ?? null : null,
+      matched: matchHops(packet, packet.expected),
+    };
   }
-  const none = (why: string): ExpectedView => ({ path: null, unavailable: why, divergence: null, divergeNetns: null, matched: packet.hops.map(() => -1) });
-  if (!topo) return none('no topology model (the service could not discover it).');
+  return { path: null, unavailable: whyNone(packet, topo), divergence: null, divergeNetns: null, matched: packet.hops.map(() => -1) };
+}
+
+/** Why a packet carries no expected path, in the order the model would have stopped. */
+function whyNone(packet: Packet & { expected?: unknown }, topo: Topology | null): string {
+  if (packet.cloneOf !== null) return 'it is a copy of another packet (a bridge flooding, a packet socket): the original has the path.';
+  if (!topo) return 'no topology model (the service could not discover it).';
   const flow = flowFromPacket(packet);
-  if (!flow) return none('the packet was only seen being freed.');
+  if (!flow) return 'the packet was only seen being freed.';
   if (!topo.namespaces.some((n) => n.netns === flow.from)) {
-    return none(`its first namespace (netns ${String(flow.from)}) is not in the model: gone, or created after discovery.`);
+    return `its first namespace (netns ${String(flow.from)}) is not in the model: gone, or created after discovery.`;
   }
-  let path: ExpectedPath;
-  try {
-    path = simulatePath(topo, flow);
-  } catch (err) {
-    return none(err instanceof Error ? err.message : String(err));
-  }
-  return view(packet, path, comparePaths(packet.hops, path, { dropReason: packet.drop?.reason ?? null, topology: topo }));
+  if (!('expected' in packet)) return 'it was seen before the model was known.';
+  return 'the model could not compute it (see the notices).';
 }

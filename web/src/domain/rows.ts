@@ -4,7 +4,7 @@
  * the list's tail: only the rows newer than the batch's oldest move, which is a short stretch
  * at the end of even a 100,000-row list.
  */
-import type { PacketRow } from '../worker/protocol.js';
+import type { PacketRow } from './packets.js';
 
 const byTime = (a: PacketRow, b: PacketRow): number => a.t - b.t || a.n - b.n;
 

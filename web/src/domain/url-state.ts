@@ -5,7 +5,7 @@
  * flow sampling (`sample=16`: 1 in 16 flows), so a link opened after its session ended starts a
  * session sampled the same way. The token never goes here (see api/token.ts).
  */
-import type { Facet } from '../worker/protocol.js';
+import type { Facet } from './packets.js';
 
 export interface UrlState {
   readonly session: string | null;

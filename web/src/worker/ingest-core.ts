@@ -11,6 +11,13 @@
  * NetfilterStepsQueue that holds each finished packet until the kernel clock (the newest event,
  * moved on while idle) is past its last hop by the queue's delay — the CLI's and the service's
  * way of attaching them, from shared/, not a copy of it.
+ *
+ * With a topology model (`setModel`), every packet it reconstructs gets its expected path and
+ * divergence from shared/expectation.ts `PathExpectations`, in the order packets finish — as
+ * `trace`, `replay` and the service annotate them (clone skip, conntrack memory, NAT learned from
+ * observed hops, the netfilter rule that dropped it), so the page never tells another story.
+ * Packets reconstructed elsewhere (`ingestPackets`: the replay player annotates as it builds)
+ * keep the expectations they arrive with.
  */
 import type { HopEvent } from '../../../shared/hop-event.js';
 import { protoNumber } from '../../../shared/hop-event.js';
@@ -20,8 +27,10 @@ import { fateText } from '../../../shared/format.js';
 import { decodeBatch } from '../../../shared/wire.js';
 import { decodeDepthBatch } from '../../../shared/netfilter/wire.js';
 import { NetfilterStepsQueue } from '../../../shared/netfilter/steps-queue.js';
-import { compileMatcher, FilterError, formatFilterError, parseFilter } from '../../../shared/filter/index.js';
+import { compileMatcher, FilterError, formatFilterError, packetMatches, parseFilter } from '../../../shared/filter/index.js';
 import type { HopMatcher } from '../../../shared/filter/index.js';
+import { PathExpectations } from '../../../shared/expectation.js';
+import type { Topology } from '../../../shared/topology/model.js';
 import type { Facet, FilterProblem, PacketDetail, PacketRow, WorkerStats } from './protocol.js';
 
 export interface IngestOptions {
@@ -31,6 +40,8 @@ export interface IngestOptions {
   readonly historyMax?: number;
   /** Wall clock in ms (performance.now in the worker); injectable for tests. */
   readonly now?: () => number;
+  /** Told (once per message) when the model could not compute a packet's expected path. */
+  readonly onModelError?: (message: string) => void;
 }
 
 interface Stored {
@@ -118,6 +129,15 @@ export class IngestCore {
   private names = new Map<number, string>();
   private local = new Map<number, Set<string>>();
   private reasons = new Map<number, string>();
+  /** The model the packets are put next to (null: none known, packets go without expectations). */
+  private model: Topology | null = null;
+  private expectations: PathExpectations | null = null;
+  private readonly onModelError: ((message: string) => void) | undefined;
+  /**
+   * The session's own filter, as the service's reconstruction applies it: the kernel follows some
+   * packets the filter rejects (a tuple it remembers, a NATed hop), and they are not the session's.
+   */
+  private sessionAccept: ((p: Packet) => boolean) | null = null;
   private recon!: Reconstructor;
   /** Netfilter steps of a session with `netfilter` (null otherwise). */
   private steps: NetfilterStepsQueue | null = null;
@@ -159,6 +179,7 @@ export class IngestCore {
     this.historyMax = Math.max(1, options.historyMax ?? DEFAULT_HISTORY);
     this.now = options.now ?? (() => Date.now());
     this.wallNow = options.wallNow ?? (() => Date.now());
+    this.onModelError = options.onModelError;
     this.window.start = this.now();
     this.reset();
   }
@@ -169,8 +190,11 @@ export class IngestCore {
       nsName: (netns) => this.names.get(netns) ?? null,
       dropReason: (code) => this.reasons.get(code) ?? `reason-${code}`,
       isLocal: (netns, addr) => this.local.get(netns)?.has(addr) ?? false,
+      accept: (p) => this.sessionAccept?.(p) ?? true,
     });
     this.steps = this.netfilter ? new NetfilterStepsQueue() : null;
+    // A new session: the connections the model followed belong to the old one.
+    this.expectations = this.model ? new PathExpectations(this.model, undefined, this.onModelError) : null;
     this.ring = new Array<Stored | undefined>(this.historyMax);
     this.head = 0;
     this.size = 0;
@@ -187,6 +211,23 @@ export class IngestCore {
     this.drops.clear();
   }
 
+  /**
+   * The live session's canonical filter (SessionInfo.filter): packets it rejects are left out, as
+   * the service's /packets and `trace` leave them out. '' or a filter this page cannot parse: all.
+   */
+  setSessionFilter(text: string): void {
+    let accept: ((p: Packet) => boolean) | null = null;
+    if (text !== '') {
+      try {
+        const ast = parseFilter(text);
+        if (ast.kind !== 'all') accept = (p) => packetMatches(ast, p);
+      } catch (err) {
+        if (!(err instanceof FilterError)) throw err;
+      }
+    }
+    this.sessionAccept = accept;
+  }
+
   /** The session's depth: with `netfilter`, finished packets wait for their netfilter steps. */
   setDepth(depth: { readonly netfilter: boolean }): void {
     if (depth.netfilter === this.netfilter) return;
@@ -196,7 +237,7 @@ export class IngestCore {
       // Packets still waiting leave now, with what is known.
       const waiting = this.steps.flush();
       this.steps = null;
-      this.collect(waiting);
+      this.collect(this.annotate(waiting));
     }
   }
 
@@ -223,9 +264,29 @@ export class IngestCore {
     this.addBusy(this.now() - t0);
   }
 
-  /** Finished packets on their way to the history: through the steps queue when there is one. */
+  /** Finished packets on their way to the history: through the steps queue when there is one, then next to the model. */
   private finished(packets: Packet[], clockNs: number): Packet[] {
-    return this.steps ? this.steps.pass(packets, clockNs) : packets;
+    return this.annotate(this.steps ? this.steps.pass(packets, clockNs) : packets);
+  }
+
+  /** Each packet with its expected path and divergence (when there is a model), in the order given. */
+  private annotate(packets: Packet[]): Packet[] {
+    const e = this.expectations;
+    if (!e || packets.length === 0) return packets;
+    return packets.map((p) => ('expected' in p ? p : e.annotate(p)));
+  }
+
+  /**
+   * The topology model packets are put next to: the service's (GET /api/topology, its `topology`
+   * messages) or a recording's. A changed model keeps the connections the old one followed, as
+   * the service's does, so replies stay on their NATed path; null: packets go without.
+   */
+  setModel(topology: Topology | null): void {
+    if (topology === this.model) return;
+    this.model = topology;
+    this.expectations = topology
+      ? this.expectations ? this.expectations.withTopology(topology) : new PathExpectations(topology, undefined, this.onModelError)
+      : null;
   }
 
   /** Changes how many packets are kept; starts over (like a new session). */
@@ -403,7 +464,7 @@ export class IngestCore {
   /** Finishes every live packet (end of a replay), with the netfilter steps known so far. */
   flush(): void {
     const done = this.recon.flush();
-    this.collect(this.steps ? this.steps.flush(done) : done);
+    this.collect(this.annotate(this.steps ? this.steps.flush(done) : done));
   }
 
   private collect(packets: readonly Packet[]): void {

@@ -11,6 +11,7 @@ import { readRecording } from '../api/replay-source.js';
 import { ReplayPlayer, type PlayerHost } from './replay-player.js';
 import { isTopology } from '../api/contract.js';
 import { localAddresses } from '../domain/topology-graph.js';
+import { PathExpectations } from '../../../shared/expectation.js';
 
 export interface IngestHost {
   onMessage(msg: ToWorker): void;
@@ -19,7 +20,8 @@ export interface IngestHost {
 }
 
 export function createIngestHost(post: (msg: FromWorker) => void): IngestHost {
-  const core = new IngestCore({ now: () => performance.now() });
+  const modelError = (message: string): void => post({ type: 'error', context: 'model', message });
+  const core = new IngestCore({ now: () => performance.now(), onModelError: modelError });
   let flushMs = 100;
   let dirty = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -63,7 +65,8 @@ export function createIngestHost(post: (msg: FromWorker) => void): IngestHost {
     }
     core.setDropReasons([...rec.header.dropReasons]);
     // Before the first packet: fates that rest on "received where the destination lives" need the model's addresses.
-    const local = localAddresses(isTopology(rec.topology) ? rec.topology : null);
+    const model = isTopology(rec.topology) ? rec.topology : null;
+    const local = localAddresses(model);
     core.setTopology([...rec.names], local);
     const localSet = new Set(local.map(([netns, addr]) => `${netns}|${addr}`));
     post({
@@ -77,9 +80,12 @@ export function createIngestHost(post: (msg: FromWorker) => void): IngestHost {
         complete: rec.endT !== null, truncatedAt: rec.truncatedAt,
       },
     });
+    // The recording's own model, as `replay` uses it: not whatever the page knew before.
+    const expectations = model ? new PathExpectations(model, undefined, modelError) : null;
     player = new ReplayPlayer(rec, core, {
       speed: msg.speed, loop: msg.loop, loopGapMs: msg.loopGapMs, paused: msg.paused ?? false,
       isLocal: (netns, addr) => localSet.has(`${netns}|${addr}`),
+      ...(expectations ? { annotate: (p: Parameters<PathExpectations['annotate']>[0]) => expectations.annotate(p) } : {}),
     }, playerHost);
     player.start();
   }
@@ -112,12 +118,16 @@ export function createIngestHost(post: (msg: FromWorker) => void): IngestHost {
       case 'depth-config':
         core.setDepth({ netfilter: msg.netfilter });
         break;
+      case 'session-filter':
+        core.setSessionFilter(msg.text);
+        break;
       case 'events':
         core.ingestEvents(msg.events);
         schedule();
         break;
       case 'topology':
         core.setTopology(msg.names, msg.local);
+        if (msg.model !== undefined) core.setModel(msg.model);
         break;
       case 'drop-reasons':
         core.setDropReasons(msg.entries);

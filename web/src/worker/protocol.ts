@@ -4,59 +4,11 @@
  * list, full packets on request, and once-a-second statistics.
  */
 import type { HopEvent } from '../../../shared/hop-event.js';
-import type { Fate, Packet } from '../../../shared/packet.js';
+import type { Topology } from '../../../shared/topology/model.js';
 
-/** Narrows the list to packets touching one namespace, one interface, or one link (either end). */
-export type Facet =
-  | { readonly kind: 'ns'; readonly netns: number }
-  | { readonly kind: 'iface'; readonly netns: number; readonly ifindex: number }
-  | { readonly kind: 'link'; readonly a: { readonly netns: number; readonly ifindex: number }; readonly b: { readonly netns: number; readonly ifindex: number } };
-
-/** One line of the packet list: everything the row shows, nothing more (the hops stay in the worker). */
-export interface PacketRow {
-  /** Arrival order in this worker: a stable key for the virtual list. */
-  readonly n: number;
-  readonly id: string;
-  /** Kernel monotonic ns of the first hop. */
-  readonly t: number;
-  readonly proto: string;
-  readonly family: 4 | 6;
-  readonly src: string;
-  readonly dst: string;
-  readonly sport: number;
-  readonly dport: number;
-  /** Namespaces visited, consecutive repeats folded: the path chips. */
-  readonly path: readonly number[];
-  /** Names the reconstruction knew for `path` (null where it did not). */
-  readonly pathNames: readonly (string | null)[];
-  readonly hops: number;
-  /** Last hop time − first hop time. */
-  readonly latencyNs: number;
-  readonly fate: Fate;
-  readonly dropReason: string | null;
-  /**
-   * For a delivered packet its socket freed afterwards (Packet.discard: not a drop), what it says
-   * as the fate: 'delivered; discarded by TCP: QUEUE_PURGE'. Absent otherwise.
-   */
-  readonly fateDetail?: string;
-  /** Kind of the first header rewrite on the path, null when none. */
-  readonly nat: 'snat' | 'dnat' | 'both' | null;
-  readonly clone: boolean;
-}
-
-/** A full packet as the detail view needs it; `expected`/`divergence` appear once the model computes them. */
-export interface PacketDetail {
-  readonly n: number;
-  readonly packet: Packet & { readonly expected?: unknown; readonly divergence?: unknown };
-}
-
-export interface FilterProblem {
-  readonly message: string;
-  readonly offset: number;
-  readonly length: number;
-  /** formatFilterError's caret rendering, as the CLI prints it. */
-  readonly formatted: string;
-}
+// The list's and detail view's shapes are the page's own (domain/packets.ts); the worker fills them.
+export type { Facet, FilterProblem, PacketDetail, PacketRow } from '../domain/packets.js';
+import type { Facet, FilterProblem, PacketDetail, PacketRow } from '../domain/packets.js';
 
 export interface WorkerStats {
   readonly events: number;
@@ -104,8 +56,11 @@ export type ToWorker =
   | { readonly type: 'depth'; readonly buf: ArrayBuffer }
   /** The session's depth (SessionInfo.depth): with `netfilter`, packets wait for their steps. */
   | { readonly type: 'depth-config'; readonly netfilter: boolean }
+  /** The live session's canonical filter: packets it rejects are not the session's (as in /packets). */
+  | { readonly type: 'session-filter'; readonly text: string }
   | { readonly type: 'events'; readonly events: readonly HopEvent[] }
-  | { readonly type: 'topology'; readonly names: readonly (readonly [number, string])[]; readonly local: readonly (readonly [number, string])[] }
+  /** Namespace names, local addresses and (when it changed) the model packets are put next to (null: none). */
+  | { readonly type: 'topology'; readonly names: readonly (readonly [number, string])[]; readonly local: readonly (readonly [number, string])[]; readonly model?: Topology | null }
   | { readonly type: 'drop-reasons'; readonly entries: readonly (readonly [number, string])[] }
   | { readonly type: 'filter'; readonly text: string; readonly facet: Facet | null }
   | { readonly type: 'pause'; readonly paused: boolean }
@@ -129,7 +84,8 @@ export type FromWorker =
   | { readonly type: 'recording'; readonly info: RecordingInfo }
   | { readonly type: 'replay-position'; readonly pos: ReplayPosition }
   | { readonly type: 'replay-histogram'; readonly hist: ReplayHistogram }
-  | { readonly type: 'error'; readonly message: string; readonly context?: 'replay' };
+  /** `model`: the model could not compute a packet's expected path (once per message). */
+  | { readonly type: 'error'; readonly message: string; readonly context?: 'replay' | 'model' };
 
 /** What the page needs to know about a recording the worker plays. */
 export interface RecordingInfo {

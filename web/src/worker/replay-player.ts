@@ -14,6 +14,7 @@
 import type { Packet } from '../../../shared/packet.js';
 import { Reconstructor } from '../../../shared/reconstruct.js';
 import { NetfilterStepsQueue } from '../../../shared/netfilter/steps-queue.js';
+import { FilterError, packetMatches, parseFilter } from '../../../shared/filter/index.js';
 import type { Recording } from '../api/replay-source.js';
 import type { IngestCore } from './ingest-core.js';
 import type { ReplayControl, ReplayHistogram, ReplayPosition } from './protocol.js';
@@ -29,6 +30,12 @@ export interface PlayerOptions {
   readonly paused?: boolean;
   /** Whether an address is local to a namespace (the recording's model): lets received packets count as delivered. */
   readonly isLocal?: (netns: number, addr: string) => boolean;
+  /**
+   * Puts a packet next to the recording's model (shared/expectation.ts, as `replay --json` does):
+   * called once per packet, in the order the rebuild finishes them, so conntrack's memory of
+   * connections runs as it did live; loops and seeks reuse the result.
+   */
+  readonly annotate?: (packet: Packet) => Packet;
   /** Events rebuilt per slice (default 20,000); tests make it small to see the build progress. */
   readonly sliceEvents?: number;
 }
@@ -96,6 +103,21 @@ function upper<T>(a: readonly T[], t: number, key: (x: T) => number): number {
 
 const num = (x: number): number => x;
 
+/**
+ * The recorded session's filter as the reconstruction's `accept`, as `hoptrace replay` applies it
+ * (server/recording/replay.ts): packets the kernel followed that the filter rejects are left out.
+ */
+function recordedFilter(text: string): { accept?: (p: Packet) => boolean } {
+  if (text === '') return {};
+  try {
+    const ast = parseFilter(text);
+    return ast.kind === 'all' ? {} : { accept: (p) => packetMatches(ast, p) };
+  } catch (err) {
+    if (err instanceof FilterError) return {};
+    throw err;
+  }
+}
+
 export class ReplayPlayer {
   readonly t0: number;
   readonly t1: number;
@@ -153,6 +175,7 @@ export class ReplayPlayer {
       nsName: (netns) => rec.names.get(netns) ?? null,
       dropReason: (code) => reasons.get(code) ?? `reason-${code}`,
       ...(opts.isLocal ? { isLocal: opts.isLocal } : {}),
+      ...recordedFilter(rec.header.filter),
     });
     this.steps = rec.header.netfilter ? new NetfilterStepsQueue() : null;
   }
@@ -394,7 +417,8 @@ export class ReplayPlayer {
       out = out.concat(this.steps ? this.steps.flush(rest) : rest);
       this.built = true;
     }
-    for (const p of out) this.insert(p);
+    const annotate = this.opts.annotate;
+    for (const p of out) this.insert(annotate ? annotate(p) : p);
     this.buildMs += this.host.now() - started;
     const now = this.host.now();
     if (this.built || now - this.lastHistogram > 500) {

@@ -3,13 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { mount } from '@vue/test-utils';
 import PacketDetail from '../../src/ui/PacketDetail.vue';
 import { expectedFor } from '../../src/domain/expected.js';
+import { PathExpectations } from '../../../shared/expectation.js';
 import { reconstructAll } from '../../../shared/reconstruct.js';
-import { demoNetns, demoRecording } from '../fixture.js';
+import { demoNetns, demoPackets, demoRecording } from '../fixture.js';
 
-function packets() {
-  const rec = demoRecording();
-  return reconstructAll(rec.events, { nsName: (n) => rec.names.get(n) ?? null, dropReason: (c) => rec.header.dropReasons.get(c) ?? `reason-${c}` });
-}
+const packets = demoPackets;
 const nsName = (n: number, f: string | null): string => f ?? `netns:${n}`;
 
 describe('PacketDetail', () => {
@@ -49,10 +47,14 @@ describe('PacketDetail', () => {
   });
 
   it('should call out where a packet left its expected path', () => {
-    // A reply de-NATed by conntrack: the model, simulating a new connection, expects it to stop in the node.
-    const p = packets().find((x) => x.hops[0]?.netns === demoNetns('ext') && x.sport === 7000 && x.hops.some((h) => h.nat));
-    if (!p) throw new Error('no de-NATed reply in the fixture');
-    const v = expectedFor(p, demoRecording().topology);
+    // A reply de-NATed by conntrack, put next to a model that never saw its request: it expects
+    // the datagram to stop in the node.
+    const reply = packets().find((x) => x.hops[0]?.netns === demoNetns('ext') && x.sport === 7000 && x.hops.some((h) => h.nat));
+    const topo = demoRecording().topology;
+    if (!reply || !topo) throw new Error('no de-NATed reply in the fixture');
+    const { expected: _e, divergence: _d, ...bare } = reply;
+    const p = new PathExpectations(topo).annotate(bare);
+    const v = expectedFor(p, topo);
     expect(v.divergence).not.toBeNull();
     const w = mount(PacketDetail, { props: { detail: { n: 1, packet: p }, expected: v, nsName } });
     expect(w.find('[data-testid="divergence"]').text()).toContain(v.divergence?.summary ?? '-');
@@ -75,8 +77,10 @@ describe('PacketDetail', () => {
     if (!topo) throw new Error('fixture without topology');
     // The model as if pod1's routes were added after discovery: it sees no route out of pod1.
     const stale = { ...topo, namespaces: topo.namespaces.map((n) => (n.netns === demoNetns('pod1') ? { ...n, routes: [] } : n)) };
-    const p = packets().find((x) => x.hops[0]?.netns === demoNetns('pod1') && x.fate === 'delivered' && x.hops.length > 2);
-    if (!p) throw new Error('no delivered packet from pod1');
+    const found = packets().find((x) => x.hops[0]?.netns === demoNetns('pod1') && x.fate === 'delivered' && x.hops.length > 2);
+    if (!found) throw new Error('no delivered packet from pod1');
+    const { expected: _e, divergence: _d, ...bare } = found;
+    const p = new PathExpectations(stale).annotate(bare);
     const v = expectedFor(p, stale);
     expect(v.path?.fate).toBe('unreachable');
     const w = mount(PacketDetail, { props: { detail: { n: 1, packet: p }, expected: v, nsName } });

@@ -3,6 +3,7 @@ import { IngestCore } from '../../src/worker/ingest-core.js';
 import { reconstructAll } from '../../../shared/reconstruct.js';
 import { encodeBatch } from '../../../shared/wire.js';
 import { batches, demoNetns, demoRecording } from '../fixture.js';
+import { PathExpectations } from '../../../shared/expectation.js';
 
 function core(historyMax?: number): { c: IngestCore; clock: { t: number } } {
   const clock = { t: 0 };
@@ -224,5 +225,76 @@ describe('IngestCore', () => {
     expect(pass.every((p) => p.proto === 'udp' && p.dport === 9999)).toBe(true);
     c.setFilter('udp and port 9999', { kind: 'ns', netns: demoNetns('pod2') });
     expect(packets.filter((p) => c.passes(p))).toHaveLength(0);
+  });
+
+  it('should leave out packets the live session\'s own filter rejects, as the service\'s /packets does', () => {
+    const { c } = core();
+    c.setSessionFilter('udp port 9999');
+    ingestAll(c);
+    const rows = c.takeRows()?.rows ?? [];
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((r) => r.proto === 'udp' && (r.dport === 9999 || r.sport === 9999))).toBe(true);
+    // '' (an unfiltered session) and a filter this page cannot parse leave every packet in.
+    for (const text of ['', 'port (']) {
+      const other = core().c;
+      other.setSessionFilter(text);
+      ingestAll(other);
+      expect(other.takeRows()?.rows.length).toBeGreaterThan(rows.length);
+    }
+  });
+
+  describe('with the model', () => {
+    function annotatedCore(): IngestCore {
+      const { c } = core();
+      const topo = demoRecording().topology;
+      if (!topo) throw new Error('fixture without topology');
+      c.setModel(topo);
+      ingestAll(c);
+      return c;
+    }
+    const packetsOf = (c: IngestCore) => (c.takeRows()?.rows ?? []).map((r) => c.get(r.id)?.packet);
+
+    it('should put every packet it rebuilds next to the model, as shared/expectation.ts does in the same order', () => {
+      const c = annotatedCore();
+      const rec = demoRecording();
+      const topo = rec.topology;
+      if (!topo) throw new Error('fixture without topology');
+      // The same stream through the one expectation engine, packet by packet.
+      const ref = new PathExpectations(topo);
+      const byId = new Map(reconstructAll(rec.events, { nsName: (n) => rec.names.get(n) ?? null, dropReason: (x) => rec.header.dropReasons.get(x) ?? `reason-${x}` })
+        .map((p) => [p.id, p]));
+      const seen = packetsOf(c);
+      expect(seen.length).toBeGreaterThan(10);
+      for (const p of seen) {
+        if (!p) throw new Error('row without packet');
+        expect(p).toHaveProperty('expected');
+      }
+      // Annotating in the core's order gives what the core holds.
+      const order = [...seen].sort((a, b) => (c.get(a?.id ?? '')?.n ?? 0) - (c.get(b?.id ?? '')?.n ?? 0));
+      for (const p of order) {
+        const mine = byId.get(p?.id ?? '');
+        if (!mine || !p) throw new Error(`packet ${p?.id} not rebuilt by the shared engine`);
+        const want = ref.annotate(mine);
+        expect({ id: p.id, expected: p.expected, divergence: p.divergence }).toEqual({ id: p.id, expected: want.expected, divergence: want.divergence });
+      }
+    });
+
+    it('should keep the MASQUERADE reply on its path and give a clone no path of its own', () => {
+      const c = annotatedCore();
+      const all = packetsOf(c);
+      const replies = all.filter((p) => p?.hops[0]?.netns === demoNetns('ext') && p.sport === 7000 && p.hops.some((h) => h.nat));
+      expect(replies.length).toBeGreaterThan(0);
+      for (const p of replies) {
+        expect(p?.expected).not.toBeNull();
+        expect(p?.divergence).toBeNull();
+      }
+      for (const p of all.filter((x) => x?.cloneOf !== null)) expect(p?.expected).toBeNull();
+    });
+
+    it('should annotate nothing without a model', () => {
+      const { c } = core();
+      ingestAll(c);
+      for (const p of packetsOf(c)) expect(p).not.toHaveProperty('expected');
+    });
   });
 });
