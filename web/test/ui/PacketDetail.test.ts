@@ -47,12 +47,13 @@ describe('PacketDetail', () => {
   });
 
   it('should call out where a packet left its expected path', () => {
-    // A reply de-NATed by conntrack, put next to a model that never saw its request: it expects
-    // the datagram to stop in the node.
-    const reply = packets().find((x) => x.hops[0]?.netns === demoNetns('ext') && x.sport === 7000 && x.hops.some((h) => h.nat));
-    const topo = demoRecording().topology;
-    if (!reply || !topo) throw new Error('no de-NATed reply in the fixture');
-    const { expected: _e, divergence: _d, ...bare } = reply;
+    // The FORWARD drop, put next to a model without the filter rule that drops it: the model
+    // expects the datagram to go on, the kernel dropped it in the node.
+    const dropped = packets().find((x) => x.fate === 'dropped' && x.dport === 9999);
+    const recorded = demoRecording().topology;
+    if (!dropped || !recorded) throw new Error('no FORWARD drop in the fixture');
+    const topo = { ...recorded, namespaces: recorded.namespaces.map((n) => ({ ...n, netfilter: { ...n.netfilter, rules: n.netfilter.rules.filter((r) => r.table !== 'filter') } })) };
+    const { expected: _e, divergence: _d, ...bare } = dropped;
     const p = new PathExpectations(topo).annotate(bare);
     const v = expectedFor(p, topo);
     expect(v.divergence).not.toBeNull();
