@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   /** The path exists but does not take this method (the `Allow` header lists those it takes). */
   'method-not-allowed',
   'payload-too-large',
+  /** The body's Content-Encoding is not taken here (415): recording uploads are taken uncompressed. */
+  'unsupported-encoding',
   /** The service already runs as many bpftrace processes as it allows. */
   'too-many-sessions',
   /** The host cannot trace (not root, no bpftrace, no tracefs...): `message` names the fix. */

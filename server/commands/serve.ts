@@ -16,7 +16,7 @@ const HELP = `usage: hoptrace serve [--host H] [--port P] [--token T] [--lab dem
 
   --host H          address to listen on (default 127.0.0.1); anything but loopback needs --token
   --port P          port (default 7070; 0 picks a free one and prints it)
-  --token T         require Authorization: Bearer T on /api and auth: {token: T} on the socket;
+  --token T         require Authorization: Bearer T on /api and on the socket's handshake (or ?token=T);
                     HOPTRACE_TOKEN in the environment does the same without showing T in ps
   --lab demo        build the demo lab (namespaces htdemo-*), send its traffic every second,
                     trace it live in a session the service keeps while it runs (the printed

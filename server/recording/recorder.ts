@@ -124,10 +124,14 @@ export async function startRecording(session: RecordableSession, path: string, o
   }, {
     ...options.writer,
     onError: (err) => {
+      // A write failing before the recording started (the first topology record) is the start
+      // failing: handled below, where the file is discarded and the error thrown.
+      if (!started) return;
       finish(`error: ${err.message}`);
       options.onError?.(err);
     },
   });
+  let started = false;
 
   const recorded = new Map<number, string>();
   const asked = new Set<number>();
@@ -142,6 +146,13 @@ export async function startRecording(session: RecordableSession, path: string, o
     return out;
   };
   writer.topology({ t: clocks.monoNs, snapshot: true, namespaces: namespaceChanges(), model: options.topology === false ? null : (options.topology ?? null), removed: [] });
+  if (writer.error) {
+    // Header written, topology not (a nearly full disk): a file without its topology is no
+    // recording; leave nothing that keeps the name taken.
+    writer.discard();
+    throw writer.error;
+  }
+  started = true;
   if (options.topology === undefined) {
     // Discovery runs `ip`/`nft` per namespace: let it finish in the background, and stop
     // starting commands once recording stops, so a short recording does not wait for it.

@@ -27,7 +27,7 @@ import {
   listRecordings, readRecordingMeta, recordingPath, startRecording, validateRecording, RecordingNameError, RecordingWriteError,
   RECORDING_EXTENSION, type ActiveRecording, type NameSource, type RecordableSession, type RecordingMeta, type DepthSink, type RecordingResult,
 } from '../recording/index.js';
-import { ApiError, allowOnly } from './errors.js';
+import { ApiError, ClientGoneError, allowOnly } from './errors.js';
 import type { HopTap, TraceFeed } from './feed.js';
 import type { Session, SessionRegistry } from './sessions.js';
 
@@ -396,8 +396,9 @@ function receiveBody(req: Request, file: string, max: number): Promise<void> {
       seen += chunk.length;
       if (seen > max) fail(tooLarge(max));
     });
-    req.on('aborted', () => fail(new Error('the client went away during the upload')));
-    req.on('error', fail);
+    req.on('aborted', () => fail(new ClientGoneError('the client went away during the upload')));
+    // An error on the request is the connection failing under it (reset, aborted): the client's side.
+    req.on('error', () => fail(new ClientGoneError('the client went away during the upload')));
     out.on('error', fail);
     out.on('finish', () => { if (!failed) resolvePromise(); });
     req.pipe(out);
@@ -487,6 +488,12 @@ export function recordingsRouter(deps: RecordingsRouterDeps): Router {
     const path = pathFor(dir, name);
     if (!req.is('application/octet-stream')) {
       throw new ApiError(400, 'bad-request', 'send the recording as the raw body (Content-Type: application/octet-stream)');
+    }
+    const encoding = (req.get('content-encoding') ?? 'identity').toLowerCase();
+    if (encoding !== 'identity') {
+      // Stored as it comes: compressed bytes would only fail validation as "not a recording".
+      res.setHeader('Connection', 'close');
+      throw new ApiError(415, 'unsupported-encoding', `send the recording uncompressed (no Content-Encoding; got ${encoding.slice(0, 20)})`);
     }
     const declared = Number(req.get('content-length') ?? NaN);
     if (Number.isFinite(declared) && declared > deps.maxUploadBytes) {

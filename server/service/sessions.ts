@@ -114,6 +114,9 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
       await feed.ready;
     } catch (err) {
       this.sessions.delete(session.id);
+      // Stopped while it attached because the service is closing: bpftrace's "exited (SIGINT)"
+      // is our doing, not a failure of the trace.
+      if (this.closed) throw new ApiError(503, 'unavailable', 'the service is shutting down');
       if (err instanceof CannotTraceError || err instanceof ApiError) throw err;
       throw new TraceStartError(err instanceof Error ? err.message : String(err));
     }

@@ -8,7 +8,7 @@ import { CreateStatsRequest, STATS_ID_RE, StatsCompareQuery, type StatsSessionDe
 import { compareStats, mergeStatsDocuments } from '../../shared/stats/compare.js';
 import { renderPrometheus } from '../../shared/stats/prometheus.js';
 import { FilterError } from '../../shared/filter/index.js';
-import { ApiError } from '../service/errors.js';
+import { ApiError, allowOnly } from '../service/errors.js';
 import { CannotTraceError } from '../trace-session.js';
 import { StatsHubFullError, type HubSession, type StatsHub } from './hub.js';
 
@@ -78,6 +78,10 @@ export function statsRouter(deps: StatsRouterDeps): Router {
     await hub.delete(s.id);
     res.status(204).end();
   });
+
+  allowOnly(router, '/stats', ['GET', 'POST']);
+  allowOnly(router, '/stats/:id', ['GET', 'DELETE']);
+  allowOnly(router, '/stats/:id/compare', ['GET']);
   return router;
 }
 

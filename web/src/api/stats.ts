@@ -45,7 +45,9 @@ export const connectStats: StatsStreamFactory = (id, token, h) => {
   const socket: Socket<StatsServerToClientEvents, StatsClientToServerEvents> = io('/stats', {
     path: '/socket.io',
     transports: ['websocket', 'polling'],
-    auth: token ? { token } : {},
+    // The token goes with the engine.io handshake, which the service refuses without it (a
+    // browser's WebSocket cannot send an Authorization header, so it is in the query).
+    query: token ? { token } : {},
     reconnectionDelayMax: 5000,
   });
   socket.on('connect', () => {
@@ -55,7 +57,7 @@ export const connectStats: StatsStreamFactory = (id, token, h) => {
       else h.error(ack.error.message);
     });
   });
-  socket.on('connect_error', (err) => h.error(/unauthori[sz]ed/i.test(err.message) ? 'the service wants a token' : `cannot reach the service (${err.message})`));
+  socket.on('connect_error', (err) => h.error(/unauthori[sz]ed/i.test(err.message) || (err as { description?: unknown }).description === 403 ? 'the service wants a token' : `cannot reach the service (${err.message})`));
   socket.on('document', (m) => {
     if (isObj(m) && m.id === id && isStatsDocument(m.doc)) h.document(m.doc);
   });
