@@ -10,7 +10,7 @@ import { accessSync, constants, existsSync, openSync, closeSync, readdirSync } f
 import { release } from 'node:os';
 import { execa } from 'execa';
 import type { Capabilities, ProbeKindSupport } from '../shared/api-types.js';
-import { preflight, TRACEFS_DIRS } from './preflight.js';
+import { canLoadBpf, preflight, TRACEFS_DIRS } from './preflight.js';
 import { deepestTier, type AreaDepth, type DepthArea, type DeepScriptStatus, type ProbeTiers, type TierOption } from '../shared/netfilter/depth.js';
 import { DEEP_PROBES, NOTE_PROBES } from '../probes/notes/assemble.js';
 
@@ -180,7 +180,8 @@ export async function detectCapabilities(): Promise<Capabilities & { readonly ti
     const [group = '', name = ''] = tp.split(':');
     tracepoints[tp] = tracefs !== null && existsSync(`${tracefs}/events/${group}/${name}`);
   }
-  const root = process.getuid?.() === 0;
+  // Root as the kernel sees it: uid 0 with the capabilities to load BPF (server/preflight.ts).
+  const root = canLoadBpf();
   const probes = {
     tracepoint: tracepointSupport(tracefs, tracepoints),
     kprobe: kprobeSupport(tracefs),

@@ -309,6 +309,7 @@ export interface ProbeKindSupport {
 /** GET /api/capabilities: detected once at start-up (server/capabilities.ts). */
 export interface Capabilities {
   readonly detectedAt: string;
+  /** Root as the kernel sees it: uid 0 with the capabilities to load BPF (not merely uid 0). */
   readonly root: boolean;
   readonly kernel: string;
   readonly bpftrace: { readonly version: string | null };
