@@ -11,7 +11,7 @@ import { release } from 'node:os';
 import { execa } from 'execa';
 import type { Capabilities, ProbeKindSupport } from '../shared/api-types.js';
 import { canLoadBpf, preflight, TRACEFS_DIRS } from './preflight.js';
-import { deepestTier, type AreaDepth, type DepthArea, type DeepScriptStatus, type ProbeTiers, type TierOption } from '../shared/netfilter/depth.js';
+import { deepestTier, type AreaDepth, type DepthArea, type DeepScriptStatus, type ProbeTiers, type TierOption } from '../shared/probe-tiers.js';
 import { DEEP_PROBES, NOTE_PROBES } from '../probes/notes/assemble.js';
 
 /** The tracepoints the hop probes (probes/*.bt) attach to. */
@@ -91,7 +91,7 @@ async function nftSupport(root: boolean): Promise<ProbeKindSupport> {
 }
 
 /**
- * How deep each part of the path can be seen here (see shared/netfilter/depth.ts): the
+ * How deep each part of the path can be seen here (see shared/probe-tiers.ts): the
  * function tier needs kprobes and the functions in BTF, the rule trace needs nft, the notes tier
  * its tracepoints, the device tier the hop probes.
  */

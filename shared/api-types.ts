@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { Packet } from './packet.js';
-import type { ProbeTiers } from './netfilter/depth.js';
+import type { ProbeTiers } from './probe-tiers.js';
 
 /** The fixed set of error codes a client can see. Messages are sanitised: never a stack trace. */
 export const ERROR_CODES = [
@@ -328,7 +328,7 @@ export interface Capabilities {
   readonly problems: readonly string[];
   /**
    * How deep each part of the path can be seen on this host (function, rule-trace, tracepoint,
-   * device), with the reason for each tier that is missing: shared/netfilter/depth.ts. Always
+   * device), with the reason for each tier that is missing: shared/probe-tiers.ts. Always
    * sent by server/capabilities.ts; optional so that capabilities built by hand (tests, benches)
    * and services older than the tiers still type-check.
    */

@@ -5,7 +5,7 @@
  */
 import { execa } from 'execa';
 import { detectCapabilities } from '../capabilities.js';
-import { describeTiers } from '../../shared/netfilter/depth.js';
+import { describeTiers } from '../../shared/probe-tiers.js';
 import { buildHopProgram } from '../../probes/assemble.js';
 import { DEEP_PROBES, NOTE_PROBES, noteBlock, type NoteProbe } from '../../probes/notes/assemble.js';
 import { parseFlags, reportFatal } from './common.js';

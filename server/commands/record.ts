@@ -9,7 +9,7 @@ import { MAX_CAPTURE_BYTES } from '../../probes/assemble.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
 import { TraceSession, CannotTraceError, MAX_TRACE_SAMPLE } from '../trace-session.js';
-import { NamespaceNames } from '../namespace-names.js';
+import { NamespaceNames } from '../topology/namespace-names.js';
 import { startRecording, type DepthSink, type RecordableSession, type RecordingStats, type FsyncPolicy } from '../recording/index.js';
 import { NetfilterTracer } from '../netfilter/tracer.js';
 import { netfilterPreflight } from '../netfilter/packet-steps.js';

@@ -7,7 +7,8 @@ import { labDown, labExists, labFor, labUp, type Lab } from '../lab/lab.js';
 import { startDemoTraffic, type DemoTraffic } from '../lab/demo-traffic.js';
 import { isLoopbackHost } from '../service/access.js';
 import { ServiceConfigError, startService, type RunningService } from '../service/index.js';
-import { DEFAULT_MAX_UPLOAD_BYTES, defaultDataDir } from '../service/recordings.js';
+import { DEFAULT_MAX_UPLOAD_BYTES } from '../service/recordings-routes.js';
+import { defaultDataDir } from '../recording/library.js';
 import { numberFlag, parseFlags, reportFatal, UsageError } from './common.js';
 
 export const summary = 'run the service: REST API, live hop stream and dashboard on one port';

@@ -6,11 +6,12 @@ import { preflight } from '../preflight.js';
 import { Reconstructor } from '../../shared/reconstruct.js';
 import { formatPacket, packetJson, PacketNumbers } from '../../shared/format.js';
 import type { Packet } from '../../shared/packet.js';
-import { NamespaceNames } from '../namespace-names.js';
+import { NamespaceNames } from '../topology/namespace-names.js';
 import { TopologyWatcher } from '../topology/watch.js';
 import { PathExpectations, type AnnotatedPacket } from '../../shared/expectation.js';
 import { formatDivergence } from '../../shared/format.js';
 import { parseFlags, numberFlag, reportFatal, hopsFlag, HOPS_HELP } from './common.js';
+import { kernelNowNs } from '../clock.js';
 import type { HopKind } from '../../shared/hop-event.js';
 import { PacketNetfilterSteps } from '../netfilter/packet-steps.js';
 import { detectNoteSupport } from '../capabilities.js';
@@ -46,10 +47,6 @@ ${HOPS_HELP}
 
 Prints "ready" on stderr once the probes are attached. Ctrl-C detaches and prints what was collected.`;
 
-/** Current kernel monotonic time: the clock bpf_ktime_get_ns() reads. */
-export function kernelNow(): number {
-  return Number(process.hrtime.bigint());
-}
 
 export async function run(argv: string[]): Promise<number> {
   let filterText: string | undefined;
@@ -219,7 +216,7 @@ async function trace(opts: TraceOptions): Promise<number> {
   process.stderr.write('ready\n');
 
   const tick = setInterval(() => {
-    rec.advance(kernelNow());
+    rec.advance(kernelNowNs());
     emit(nf ? nf.pass(rec.drain()) : rec.drain());
   }, 100);
   const timer = opts.duration !== undefined ? setTimeout(() => finish('duration reached'), opts.duration * 1000) : undefined;

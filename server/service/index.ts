@@ -23,14 +23,15 @@ import { ApiError, errorHandler, sendError } from './errors.js';
 import { DEFAULT_BACKOFF, traceSessionSource, type BackoffOptions, type SourceFactory } from './feed.js';
 import { DEFAULT_BATCHING, type BatchingOptions } from './batcher.js';
 import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './client-channel.js';
-import { loadNamespaceNamer, type NamespaceNamer } from './names.js';
+import { loadNamespaceNames, type LiveNamespaceNamer } from '../topology/namespace-names.js';
 import { SessionRegistry } from './sessions.js';
 import { cachedNoteSupport, nftNetfilterSource, type NetfilterSourceFactory } from './depth.js';
 import type { NoteSupport } from '../capabilities.js';
 import { attachStream, type ServiceIo } from './stream.js';
 import { webRouter } from './static-web.js';
-import { DEFAULT_MAX_UPLOAD_BYTES, RecordingManager, recordingsRouter } from './recordings.js';
-import { createStatsService } from '../stats/service.js';
+import { RecordingManager } from './recording-manager.js';
+import { DEFAULT_MAX_UPLOAD_BYTES, recordingsRouter } from './recordings-routes.js';
+import { createStatsService } from './stats.js';
 import type { StatsHub, StatsSourceFactory } from '../stats/hub.js';
 
 export interface ServiceOptions {
@@ -68,8 +69,8 @@ export interface ServiceOptions {
   readonly webDist?: string | null;
   /** Default: detectCapabilities() once at start-up. */
   readonly capabilities?: Capabilities;
-  /** Default: server/namespace-names.ts. null: do not read this host (synthetic sources in tests): no names, no live model. */
-  readonly namespaceNames?: NamespaceNamer | null;
+  /** Default: the host's (server/topology/namespace-names.ts). null: do not read this host (synthetic sources in tests): no names, no live model. */
+  readonly namespaceNames?: LiveNamespaceNamer | null;
   /** Default: the live model (server/topology/watch.ts); a fixed one for tests. */
   readonly topology?: () => Promise<Topology>;
   readonly log?: (line: string) => void;
@@ -160,7 +161,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     }
   }
   const capabilities = options.capabilities ?? (await detectCapabilities());
-  const names = options.namespaceNames === undefined ? await loadNamespaceNamer() : options.namespaceNames;
+  const names = options.namespaceNames === undefined ? await loadNamespaceNames() : options.namespaceNames;
   // The service's own connections (its port, in its namespace) are left out of every session: with
   // a broad filter, streaming their packets would make more packets to stream.
   const selfNetns = statSync('/proc/self/ns/net').ino;

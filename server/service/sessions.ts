@@ -25,7 +25,7 @@ export interface Session {
   readonly feed: TraceFeed;
   readonly createdAt: Date;
   watchers: number;
-  /** Set while a recording runs (recordings.ts): a recorded session is never reaped. */
+  /** Set while a recording runs (recording-manager.ts): a recorded session is never reaped. */
   recording: boolean;
   /**
    * Started by the service itself (`serve --lab demo`'s trace of the lab) and kept while it runs:
@@ -53,7 +53,7 @@ export interface RegistryOptions {
   readonly isLocal?: (netns: number, addr: string) => boolean;
   readonly noteHop?: (ev: HopEvent) => void;
   readonly ignore?: (ev: HopEvent) => boolean;
-  /** The session's running or last recording, for info() (recordings.ts); absent: no recordings. */
+  /** The session's running or last recording, for info() (recording-manager.ts); absent: no recordings. */
   readonly recordingStatus?: (session: Session) => RecordingStatus | null;
   readonly log: (line: string) => void;
 }

@@ -8,9 +8,9 @@ import { CreateStatsRequest, STATS_ID_RE, StatsCompareQuery, type StatsSessionDe
 import { compareStats, mergeStatsDocuments } from '../../shared/stats/compare.js';
 import { renderPrometheus } from '../../shared/stats/prometheus.js';
 import { FilterError } from '../../shared/filter/index.js';
-import { ApiError, allowOnly } from '../service/errors.js';
+import { ApiError, allowOnly } from './errors.js';
 import { CannotTraceError } from '../trace-session.js';
-import { StatsHubFullError, type HubSession, type StatsHub } from './hub.js';
+import { StatsHubFullError, type HubSession, type StatsHub } from '../stats/hub.js';
 
 export interface StatsRouterDeps {
   readonly hub: StatsHub;

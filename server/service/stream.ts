@@ -13,11 +13,12 @@ import { describeZodError } from '../../shared/api-types.js';
 import type { SessionRegistry, Session } from './sessions.js';
 import type { FeedListener } from './feed.js';
 import { ClientChannel, type ChannelLimits, type ServiceSocket } from './client-channel.js';
-import type { NamespaceNamer } from './names.js';
-import { pairedClocks } from '../recording/host.js';
+import type { LiveNamespaceNamer } from '../topology/namespace-names.js';
+import type { NamespaceNamer } from '../../shared/namespace-names.js';
+import { pairedClocks } from '../clock.js';
 import type { TopologyChange } from '../topology/watch.js';
 
-/** The host's monotonic and wall clocks as one pair (server/recording/host.ts reads them back to back). */
+/** The host's monotonic and wall clocks as one pair (server/clock.ts reads them back to back). */
 function hostClock(): { monotonicNs: number; epochMs: number } {
   const { wallNs, monoNs } = pairedClocks();
   return { monotonicNs: monoNs, epochMs: Number(wallNs) / 1e6 };
@@ -29,7 +30,7 @@ export interface StreamOptions {
   readonly registry: SessionRegistry;
   readonly limits: ChannelLimits;
   readonly statsIntervalMs: number;
-  readonly names: NamespaceNamer | null;
+  readonly names: LiveNamespaceNamer | null;
   /** The live topology model's changes (model.ts); absent: names only. */
   readonly onTopologyChange?: (listener: (change: TopologyChange) => void) => () => void;
   readonly log: (line: string) => void;
@@ -169,7 +170,7 @@ export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
 
   // Namespaces come and go (labs, containers): push the new list when it changes.
   let lastTopology = '';
-  const sortedNames = (names: NamespaceNamer): NamespaceName[] => namespaceList(names).sort((a, b) => a.netns - b.netns);
+  const sortedNames = (names: LiveNamespaceNamer): NamespaceName[] => namespaceList(names).sort((a, b) => a.netns - b.netns);
   const namesKey = (list: readonly NamespaceName[]): string => list.map((n) => `${n.netns}=${n.name}`).join(',');
   const topologyTimer = setInterval(() => {
     const names = opts.names;

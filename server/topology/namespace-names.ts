@@ -1,11 +1,29 @@
 /**
- * Namespace inode → name for labelling hops, kept fresh while a trace runs: namespaces come and
- * go (containers start, labs are built), so an unknown inode triggers a (debounced) re-read.
- * Names of namespaces that disappear are kept: their packets may still be in flight.
+ * Namespace inode → name on this host, for labelling hops, kept fresh while a trace runs:
+ * namespaces come and go (containers start, labs are built), so an unknown inode triggers a
+ * (debounced) re-read. Names of namespaces that disappear are kept: their packets may still be in
+ * flight. trace, record, the service and stats all name namespaces through this; recordings carry
+ * the names they were made with (shared/namespace-names.ts).
  */
-import { listNamespaces } from './topology/namespaces.js';
+import type { NamespaceNamer } from '../../shared/namespace-names.js';
+import { listNamespaces } from './namespaces.js';
 
-export class NamespaceNames {
+/** A NamespaceNamer that can re-read the host. */
+export interface LiveNamespaceNamer extends NamespaceNamer {
+  refresh(): Promise<void>;
+}
+
+/** Knows no namespace (a service that must not read this host, e.g. over synthetic sources). */
+export const NO_NAMESPACE_NAMES: LiveNamespaceNamer = { refresh: () => Promise.resolve(), name: () => null, entries: () => [] };
+
+/** The host's names, read once before returning. */
+export async function loadNamespaceNames(): Promise<NamespaceNames> {
+  const names = new NamespaceNames();
+  await names.refresh();
+  return names;
+}
+
+export class NamespaceNames implements LiveNamespaceNamer {
   private readonly names = new Map<number, string>();
   private readonly unknown = new Set<number>();
   private refreshing: Promise<void> | undefined;

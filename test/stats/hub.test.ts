@@ -11,8 +11,8 @@ import express from 'express';
 import { Server } from 'socket.io';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { StatsHub, type StatsSource } from '../../server/stats/hub.js';
-import { statsRouter, metricsHandler } from '../../server/stats/http.js';
-import { attachStatsStream, type StatsNamespace } from '../../server/stats/stream.js';
+import { statsRouter, metricsHandler } from '../../server/service/stats-routes.js';
+import { attachStatsStream, type StatsNamespace } from '../../server/service/stats-stream.js';
 import { errorHandler } from '../../server/service/errors.js';
 import type { StatsSessionOptions } from '../../server/stats/session.js';
 import type { BpftraceExit } from '../../server/bpftrace.js';
@@ -187,7 +187,7 @@ describe('stats in the service (fake source)', () => {
 
 describe('createStatsService (what server/service/index.ts mounts)', () => {
   it('puts the /stats namespace behind the service\'s socket auth and stops its sessions on close', async () => {
-    const { createStatsService } = await import('../../server/stats/service.js');
+    const { createStatsService } = await import('../../server/service/stats.js');
     FakeStats.made = [];
     const stats = createStatsService({ canTrace: () => ({ ok: true, problems: [] }), checkToken: () => true, source: (o) => new FakeStats(o) });
     const app = express();
