@@ -56,18 +56,19 @@ export interface ApiErrorBody {
 export const MAX_FILTER_TEXT = 4096;
 
 /**
- * Largest flow-sampling rate a trace session takes: the same bound as `trace --sample`
- * (MAX_TRACE_SAMPLE in server/trace-session.ts; a test keeps the two equal). Beyond 1 in 65536
- * flows a trace shows next to nothing, and an extra digit is likelier than intent.
+ * Largest N of "follow 1 in N flows" anyone may ask for: `trace`, `record` and `stats --sample`,
+ * `POST /api/sessions` and `POST /api/stats` `sample`. Beyond 1 in 65536 flows a trace shows next
+ * to nothing, and an extra digit is likelier than intent. (The kernel's hash allows up to
+ * probes/sample.ts's MAX_SAMPLE_RATE.)
  */
-export const MAX_SESSION_SAMPLE = 65536;
+export const MAX_SAMPLE = 65536;
 
 /**
  * Follow 1 in N flows, picked in the kernel by a hash of the flow on a packet's first hop
  * (probes/sample.ts): a sampled flow's packets keep all their hops. 1 (the default): every flow.
  */
-export const SampleRate = z.number().int('sample takes a whole number').min(1, `sample takes a whole number from 1 to ${MAX_SESSION_SAMPLE}`)
-  .max(MAX_SESSION_SAMPLE, `sample takes a whole number from 1 to ${MAX_SESSION_SAMPLE}`);
+export const SampleRate = z.number().int('sample takes a whole number').min(1, `sample takes a whole number from 1 to ${MAX_SAMPLE}`)
+  .max(MAX_SAMPLE, `sample takes a whole number from 1 to ${MAX_SAMPLE}`);
 
 export const CreateSessionRequest = z.strictObject({
   /** Filter in the pcap-like language; '' traces every IP packet. */

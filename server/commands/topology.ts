@@ -5,7 +5,7 @@
  */
 import { discoverTopology } from '../topology/discover.js';
 import { formatTopology } from '../../shared/topology/format.js';
-import { parseFlags, reportFatal, UsageError } from './common.js';
+import { runCommand, UsageError, JSON_OUTPUT } from './common.js';
 
 export const summary = 'show the modelled topology: namespaces, veth links, bridges, routes, NAT and filter rules';
 
@@ -24,17 +24,13 @@ ip -j, bridge -j, nft -j and iptables-save. Needs root to enter other namespaces
 cannot be read is listed under "errors" rather than failing, and netfilter matches or
 statements the model does not evaluate are kept with kind "unknown" and their nft text.`;
 
-export async function runTopologyCommand(argv: string[]): Promise<number> {
-  try {
-    const { values, positionals } = parseFlags(argv, { json: { type: 'boolean' }, ns: { type: 'string', multiple: true } });
-    if (values.help) {
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    }
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+const OPTIONS = { json: JSON_OUTPUT, ns: { kind: 'strings' } } as const;
+
+export function runTopologyCommand(argv: string[]): Promise<number> {
+  return runCommand(argv, { options: OPTIONS, help: HELP }, async (o) => {
     const topo = await discoverTopology();
     let shown = topo;
-    const wanted = values.ns ?? [];
+    const wanted = o.ns;
     if (wanted.length > 0) {
       const unknown = wanted.filter((w) => !topo.namespaces.some((n) => n.name === w || String(n.netns) === w));
       if (unknown.length > 0) {
@@ -43,11 +39,9 @@ export async function runTopologyCommand(argv: string[]): Promise<number> {
       shown = { ...topo, namespaces: topo.namespaces.filter((n) => wanted.includes(n.name) || wanted.includes(String(n.netns))) };
     }
     const names = new Map(topo.namespaces.map((n): [number, string] => [n.netns, n.name]));
-    process.stdout.write(values.json ? `${JSON.stringify(shown, null, 2)}\n` : `${formatTopology(shown, names)}\n`);
+    process.stdout.write(o.json ? `${JSON.stringify(shown, null, 2)}\n` : `${formatTopology(shown, names)}\n`);
     return 0;
-  } catch (err) {
-    return reportFatal(err);
-  }
+  });
 }
 
 export const run = runTopologyCommand;

@@ -14,11 +14,9 @@ import { describeFilter, parseFilter } from '../../shared/filter/index.js';
 import type { RecordingStatus, SessionDepth, SessionInfo } from '../../shared/api-types.js';
 import { ApiError, TraceStartError } from './errors.js';
 import { CannotTraceError } from '../trace-session.js';
-import { NO_DEPTH, TraceFeed, feedKey, type BackoffOptions, type SourceFactory } from './feed.js';
+import { NO_DEPTH, TraceFeed, feedKey, type FeedOptions } from './feed.js';
 import type { NetfilterSourceFactory } from './depth.js';
 import type { NoteSupport } from '../capabilities.js';
-import type { BatchingOptions } from './batcher.js';
-import type { HopEvent } from '../../shared/hop-event.js';
 
 export interface Session {
   readonly id: string;
@@ -36,8 +34,10 @@ export interface Session {
   lastActive: number;
 }
 
-export interface RegistryOptions {
-  readonly source: SourceFactory;
+/** What every feed of the registry is built with (FeedOptions documents each). */
+type SharedFeedOptions = Pick<FeedOptions, 'source' | 'batching' | 'backoff' | 'packetsKept' | 'nsName' | 'isLocal' | 'noteHop' | 'ignore' | 'log'>;
+
+export interface RegistryOptions extends SharedFeedOptions {
   /** Where netfilter events of sessions with `netfilter` come from; absent: such sessions are refused. */
   readonly netfilter?: NetfilterSourceFactory;
   /** What the kernel supports of the notes tier (asked when a notes session first starts). */
@@ -46,16 +46,8 @@ export interface RegistryOptions {
   /** Most bpftrace processes at once (each costs CPU in the kernel and in user space). */
   readonly maxFeeds: number;
   readonly maxSessions: number;
-  readonly batching: BatchingOptions;
-  readonly backoff: BackoffOptions;
-  readonly packetsKept: number;
-  readonly nsName: (netns: number) => string | null;
-  readonly isLocal?: (netns: number, addr: string) => boolean;
-  readonly noteHop?: (ev: HopEvent) => void;
-  readonly ignore?: (ev: HopEvent) => boolean;
   /** The session's running or last recording, for info() (recording-manager.ts); absent: no recordings. */
   readonly recordingStatus?: (session: Session) => RecordingStatus | null;
-  readonly log: (line: string) => void;
 }
 
 export interface RegistryEvents {

@@ -56,6 +56,21 @@ function namespaceList(names: NamespaceNamer | null): NamespaceName[] {
   return names ? names.entries().map(([netns, name]) => ({ netns, name })) : [];
 }
 
+/** The ack callback a client may or may not have passed. */
+function replyTo<A>(ack: unknown): (res: A) => void {
+  return (res) => {
+    if (typeof ack === 'function') (ack as (res: A) => void)(res);
+  };
+}
+
+/** The session id of a subscribe/unsubscribe payload, or null once the client was told why not. */
+function sessionOf(raw: unknown, reply: (res: { ok: false; error: { code: 'bad-request'; message: string } }) => void): string | null {
+  const parsed = SubscribeRequest.safeParse(raw);
+  if (parsed.success) return parsed.data.session;
+  reply({ ok: false, error: { code: 'bad-request', message: describeZodError(parsed.error) } });
+  return null;
+}
+
 export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
   const { registry } = opts;
   const clients = new Map<string, Client>();
@@ -75,15 +90,9 @@ export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
     clients.set(socket.id, client);
 
     socket.on('subscribe', (raw, ack) => {
-      const reply = (res: SubscribeAck): void => {
-        if (typeof ack === 'function') ack(res);
-      };
-      const parsed = SubscribeRequest.safeParse(raw);
-      if (!parsed.success) {
-        reply({ ok: false, error: { code: 'bad-request', message: describeZodError(parsed.error) } });
-        return;
-      }
-      const id = parsed.data.session;
+      const reply = replyTo<SubscribeAck>(ack);
+      const id = sessionOf(raw, reply);
+      if (id === null) return;
       const session = registry.get(id);
       if (!session) {
         reply({ ok: false, error: { code: 'not-found', message: `no session ${id}` } });
@@ -114,16 +123,11 @@ export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
     });
 
     socket.on('unsubscribe', (raw, ack) => {
-      const reply = (res: UnsubscribeAck): void => {
-        if (typeof ack === 'function') ack(res);
-      };
-      const parsed = SubscribeRequest.safeParse(raw);
-      if (!parsed.success) {
-        reply({ ok: false, error: { code: 'bad-request', message: describeZodError(parsed.error) } });
-        return;
-      }
-      if (unsubscribe(client, parsed.data.session)) reply({ ok: true });
-      else reply({ ok: false, error: { code: 'not-found', message: `not subscribed to ${parsed.data.session}` } });
+      const reply = replyTo<UnsubscribeAck>(ack);
+      const id = sessionOf(raw, reply);
+      if (id === null) return;
+      if (unsubscribe(client, id)) reply({ ok: true });
+      else reply({ ok: false, error: { code: 'not-found', message: `not subscribed to ${id}` } });
     });
 
     socket.on('disconnect', () => {

@@ -137,6 +137,8 @@ export class StatsHub extends EventEmitter<HubEvents> {
     return s;
   }
 
+  // get/list/touch have the shape of SessionRegistry's (server/service/sessions.ts) on purpose: the
+  // same lifecycle verbs over other sessions; a base class would save three one-line methods.
   get(id: string): HubSession | undefined {
     return this.sessions.get(id);
   }

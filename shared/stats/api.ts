@@ -16,6 +16,7 @@
  */
 import { z } from 'zod';
 import type { StatsDocument } from './types.js';
+import { SampleRate } from '../api-types.js';
 
 export const MAX_STATS_FILTER_TEXT = 4096;
 export const STATS_ID_RE = /^s[a-z0-9]{1,31}$/;
@@ -25,8 +26,8 @@ export const CreateStatsRequest = z.strictObject({
   filter: z.string().max(MAX_STATS_FILTER_TEXT),
   /** Seconds per document (default 1; 0.1–3600). */
   interval_s: z.number().min(0.1).max(3600).optional(),
-  /** Follow 1 in N flows (default 1). */
-  sample: z.number().int().min(1).max(1 << 30).optional(),
+  /** Follow 1 in N flows (default 1; at most MAX_SAMPLE, as everywhere). */
+  sample: SampleRate.optional(),
 });
 export type CreateStatsRequest = z.infer<typeof CreateStatsRequest>;
 

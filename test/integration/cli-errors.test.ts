@@ -4,6 +4,8 @@ import { execa } from 'execa';
 import { cli } from '../helpers/cli.js';
 import { WITHOUT_CAPABILITIES } from '../helpers/privileges.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
+import { MAX_SAMPLE, SampleRate } from '../../shared/api-types.js';
+import { CreateStatsRequest } from '../../shared/stats/api.js';
 
 const noStack = (s: string): void => expect(s).not.toMatch(/\n\s+at |Error:/);
 
@@ -43,6 +45,17 @@ describe('CLI bad input', () => {
     expect(r.exitCode).toBe(2);
     expect(String(r.stderr)).toMatch(/--prefix: a lab prefix is 1 to 9 lowercase letters/);
     noStack(String(r.stderr));
+  });
+
+  it('bounds --sample the same in every command that takes it, and in the service', async () => {
+    for (const command of [['trace'], ['record', '-o', '/nonexistent/x.hoptrace'], ['stats']]) {
+      const r = await cli([...command, '--sample', String(MAX_SAMPLE + 1)]);
+      expect({ command: command[0], code: r.exitCode, stderr: String(r.stderr).trim() })
+        .toEqual({ command: command[0], code: 2, stderr: `hoptrace: --sample takes a whole number from 1 to ${MAX_SAMPLE}, got '${MAX_SAMPLE + 1}'` });
+    }
+    expect(SampleRate.safeParse(MAX_SAMPLE + 1).success).toBe(false);
+    expect(CreateStatsRequest.safeParse({ filter: '', sample: MAX_SAMPLE + 1 }).success).toBe(false);
+    expect(CreateStatsRequest.safeParse({ filter: '', sample: MAX_SAMPLE }).success).toBe(true);
   });
 
   it('prints help', async () => {
