@@ -45,9 +45,9 @@ export function statsRouter(deps: StatsRouterDeps): Router {
   router.use('/stats', express.json({ limit: '16kb', strict: true }));
 
   router.post('/stats', async (req, res) => {
-    if (!req.is('application/json')) throw new ApiError(400, 'bad-request', 'send the body as JSON (Content-Type: application/json), e.g. {"filter": "udp", "interval_s": 1}');
+    if (!req.is('application/json')) throw new ApiError(400, 'bad-request', 'send the body as JSON (Content-Type: application/json), e.g. {"filter": "udp", "intervalS": 1}');
     const body = CreateStatsRequest.parse(req.body);
-    const s = await open(deps, body.filter, Math.round((body.interval_s ?? 1) * 1000), body.sample ?? 1);
+    const s = await open(deps, body.filter, Math.round((body.intervalS ?? 1) * 1000), body.sample ?? 1);
     res.status(201).location(`/api/stats/${s.id}`).json(hub.info(s));
   });
 

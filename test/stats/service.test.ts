@@ -48,7 +48,7 @@ describe('stats in startService', () => {
     const created = await fetch(`${base}/api/stats`, { method: 'POST', headers: auth, body: JSON.stringify({ filter: 'udp', interval_s: 2 }) });
     expect(created.status).toBe(201);
     const info = (await created.json()) as StatsSessionInfo;
-    expect(info).toMatchObject({ filter: 'udp', interval_s: 2, state: 'running' });
+    expect(info).toMatchObject({ filter: 'udp', intervalS: 2, state: 'running' });
     const metrics = await fetch(`${base}/metrics`, { headers: auth });
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toContain('# TYPE hoptrace_segment_latency_seconds histogram');

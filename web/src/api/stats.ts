@@ -13,8 +13,8 @@ import type { StatsDocument } from '../../../shared/stats/types.js';
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
 export function isStatsSessionInfo(v: unknown): v is StatsSessionInfo {
-  return isObj(v) && typeof v.id === 'string' && typeof v.filter === 'string' && typeof v.interval_s === 'number'
-    && typeof v.sample_rate === 'number' && typeof v.state === 'string';
+  return isObj(v) && typeof v.id === 'string' && typeof v.filter === 'string' && typeof v.intervalS === 'number'
+    && typeof v.sampleRate === 'number' && typeof v.state === 'string';
 }
 
 export function isStatsDocument(v: unknown): v is StatsDocument {
@@ -84,7 +84,7 @@ export interface StatsApi {
 
 export function statsApi(rest: RestClient): StatsApi {
   return {
-    start: (filter, intervalS, sample) => rest.post('/api/stats', { filter, interval_s: intervalS, sample }, isStatsSessionInfo),
+    start: (filter, intervalS, sample) => rest.post('/api/stats', { filter, intervalS, sample }, isStatsSessionInfo),
     detail: (id) => rest.get(`/api/stats/${encodeURIComponent(id)}`, isStatsDetail),
     stop: (id) => rest.del(`/api/stats/${encodeURIComponent(id)}`),
     recordings: async () => (await rest.get('/api/recordings', isRecordingList)).recordings.filter((r) => !r.problem).map((r) => r.name),
