@@ -1,5 +1,6 @@
 // Lint keeps code in its place: shared/ is isomorphic (no Node built-ins, no DOM), web/ never
-// imports Node built-ins or server code, and type-only imports are written as such.
+// imports Node built-ins or server code, only server/service/ speaks HTTP, and type-only imports
+// are written as such.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import pluginVue from 'eslint-plugin-vue';
@@ -60,6 +61,16 @@ export default tseslint.config(
           ...noNodeImports['no-restricted-imports'][1].patterns,
           { group: ['**/worker/**', '**/store/**', '**/ui/**', '**/api/**', '*.vue'], message: 'web/src/domain/ stays pure: no worker/, store/, ui/ or api/ imports (shapes it needs live in domain/).' },
         ],
+      }],
+    },
+  },
+  {
+    // The rest of server/ is the host side the service wraps: CLI commands, bpftrace, recordings, stats.
+    files: ['server/**/*.ts'],
+    ignores: ['server/service/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: ['express', 'helmet', 'socket.io', 'http', 'https', 'node:http', 'node:https'].map((name) => ({ name, message: 'Only server/service/ speaks HTTP.' })),
       }],
     },
   },

@@ -10,8 +10,8 @@ import { accessSync, constants, existsSync, openSync, closeSync, readdirSync } f
 import { release } from 'node:os';
 import { execa } from 'execa';
 import type { Capabilities, ProbeKindSupport } from '../shared/api-types.js';
-import { preflight, TRACEFS_DIRS } from './preflight.js';
-import { deepestTier, type AreaDepth, type DepthArea, type DeepScriptStatus, type ProbeTiers, type TierOption } from '../shared/netfilter/depth.js';
+import { canLoadBpf, preflight, TRACEFS_DIRS } from './preflight.js';
+import { deepestTier, type AreaDepth, type DepthArea, type DeepScriptStatus, type ProbeTiers, type TierOption } from '../shared/probe-tiers.js';
 import { DEEP_PROBES, NOTE_PROBES } from '../probes/notes/assemble.js';
 
 /** The tracepoints the hop probes (probes/*.bt) attach to. */
@@ -91,7 +91,7 @@ async function nftSupport(root: boolean): Promise<ProbeKindSupport> {
 }
 
 /**
- * How deep each part of the path can be seen here (see shared/netfilter/depth.ts): the
+ * How deep each part of the path can be seen here (see shared/probe-tiers.ts): the
  * function tier needs kprobes and the functions in BTF, the rule trace needs nft, the notes tier
  * its tracepoints, the device tier the hop probes.
  */
@@ -180,7 +180,8 @@ export async function detectCapabilities(): Promise<Capabilities & { readonly ti
     const [group = '', name = ''] = tp.split(':');
     tracepoints[tp] = tracefs !== null && existsSync(`${tracefs}/events/${group}/${name}`);
   }
-  const root = process.getuid?.() === 0;
+  // Root as the kernel sees it: uid 0 with the capabilities to load BPF (server/preflight.ts).
+  const root = canLoadBpf();
   const probes = {
     tracepoint: tracepointSupport(tracefs, tracepoints),
     kprobe: kprobeSupport(tracefs),

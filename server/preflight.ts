@@ -2,7 +2,7 @@
  * What tracing needs from the host, checked once before anything is attached. Each failed check
  * is one sentence that names the fix: the CLI prints it and exits, the service reports it.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { execa } from 'execa';
 
 export interface Preflight {
@@ -27,11 +27,39 @@ export async function preflight(): Promise<Preflight> {
   return result;
 }
 
+const CAP_SYS_ADMIN = 21n;
+const CAP_PERFMON = 38n;
+const CAP_BPF = 39n;
+
+/**
+ * Whether this process may load BPF programs and open perf events: uid 0 is not enough, the kernel
+ * checks capabilities (a container or `setpriv --bounding-set=-all` leaves uid 0 with none).
+ * CAP_SYS_ADMIN allows both on every kernel; since 5.8 CAP_BPF with CAP_PERFMON does too.
+ * `status` is /proc/self/status (a parameter for tests).
+ */
+export function canLoadBpf(uid = process.getuid?.(), status?: string): boolean {
+  if (uid !== 0) return false;
+  let text = status;
+  try {
+    text ??= readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return true; // no /proc to ask: uid 0 is all we can go by
+  }
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(text);
+  if (!m?.[1]) return true;
+  const eff = BigInt(`0x${m[1]}`);
+  const has = (cap: bigint): boolean => ((eff >> cap) & 1n) === 1n;
+  return has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON));
+}
+
 async function checkHost(): Promise<Preflight> {
   const problems: string[] = [];
-  const root = process.getuid?.() === 0;
-  if (!root) {
+  const uid = process.getuid?.();
+  const root = canLoadBpf(uid);
+  if (uid !== 0) {
     problems.push('hoptrace must run as root to attach kernel probes: run it with sudo.');
+  } else if (!root) {
+    problems.push('hoptrace must run as root with its capabilities to attach kernel probes, and this process is root without CAP_SYS_ADMIN (or CAP_BPF and CAP_PERFMON), dropped by a container or setpriv: run it with sudo from a shell that keeps them.');
   }
   let bpftraceVersion: string | null = null;
   const v = await execa('bpftrace', ['--version'], { reject: false });

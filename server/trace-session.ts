@@ -55,12 +55,6 @@ export interface TraceSessionEvents {
   exit: [BpftraceExit];
 }
 
-/**
- * Largest `trace --sample N`: beyond 1 in 65536 flows a trace shows next to nothing, and a typo
- * (an extra digit) is likelier than intent. (The kernel hash allows up to probes/sample.ts's MAX_SAMPLE_RATE.)
- */
-export const MAX_TRACE_SAMPLE = 65536;
-
 /** Thrown when the host cannot trace: `problems` are sentences naming the fix. */
 export class CannotTraceError extends Error {
   constructor(readonly problems: readonly string[]) {

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { Packet } from './packet.js';
-import type { ProbeTiers } from './netfilter/depth.js';
+import type { ProbeTiers } from './probe-tiers.js';
 
 /** The fixed set of error codes a client can see. Messages are sanitised: never a stack trace. */
 export const ERROR_CODES = [
@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   /** The path exists but does not take this method (the `Allow` header lists those it takes). */
   'method-not-allowed',
   'payload-too-large',
+  /** The body's Content-Encoding is not taken here (415): recording uploads are taken uncompressed. */
+  'unsupported-encoding',
   /** The service already runs as many bpftrace processes as it allows. */
   'too-many-sessions',
   /** The host cannot trace (not root, no bpftrace, no tracefs...): `message` names the fix. */
@@ -54,18 +56,19 @@ export interface ApiErrorBody {
 export const MAX_FILTER_TEXT = 4096;
 
 /**
- * Largest flow-sampling rate a trace session takes: the same bound as `trace --sample`
- * (MAX_TRACE_SAMPLE in server/trace-session.ts; a test keeps the two equal). Beyond 1 in 65536
- * flows a trace shows next to nothing, and an extra digit is likelier than intent.
+ * Largest N of "follow 1 in N flows" anyone may ask for: `trace`, `record` and `stats --sample`,
+ * `POST /api/sessions` and `POST /api/stats` `sample`. Beyond 1 in 65536 flows a trace shows next
+ * to nothing, and an extra digit is likelier than intent. (The kernel's hash allows up to
+ * probes/sample.ts's MAX_SAMPLE_RATE.)
  */
-export const MAX_SESSION_SAMPLE = 65536;
+export const MAX_SAMPLE = 65536;
 
 /**
  * Follow 1 in N flows, picked in the kernel by a hash of the flow on a packet's first hop
  * (probes/sample.ts): a sampled flow's packets keep all their hops. 1 (the default): every flow.
  */
-export const SampleRate = z.number().int('sample takes a whole number').min(1, `sample takes a whole number from 1 to ${MAX_SESSION_SAMPLE}`)
-  .max(MAX_SESSION_SAMPLE, `sample takes a whole number from 1 to ${MAX_SESSION_SAMPLE}`);
+export const SampleRate = z.number().int('sample takes a whole number').min(1, `sample takes a whole number from 1 to ${MAX_SAMPLE}`)
+  .max(MAX_SAMPLE, `sample takes a whole number from 1 to ${MAX_SAMPLE}`);
 
 export const CreateSessionRequest = z.strictObject({
   /** Filter in the pcap-like language; '' traces every IP packet. */
@@ -307,6 +310,7 @@ export interface ProbeKindSupport {
 /** GET /api/capabilities: detected once at start-up (server/capabilities.ts). */
 export interface Capabilities {
   readonly detectedAt: string;
+  /** Root as the kernel sees it: uid 0 with the capabilities to load BPF (not merely uid 0). */
   readonly root: boolean;
   readonly kernel: string;
   readonly bpftrace: { readonly version: string | null };
@@ -325,7 +329,7 @@ export interface Capabilities {
   readonly problems: readonly string[];
   /**
    * How deep each part of the path can be seen on this host (function, rule-trace, tracepoint,
-   * device), with the reason for each tier that is missing: shared/netfilter/depth.ts. Always
+   * device), with the reason for each tier that is missing: shared/probe-tiers.ts. Always
    * sent by server/capabilities.ts; optional so that capabilities built by hand (tests, benches)
    * and services older than the tiers still type-check.
    */

@@ -10,9 +10,9 @@ import { formatStatsComparison } from '../../shared/stats/format.js';
 import { PacketStats } from '../../shared/stats/from-packets.js';
 import { parseStatsLines } from '../../shared/stats/schema.js';
 import type { StatsDocument } from '../../shared/stats/types.js';
-import { MAGIC, RecordingError, wallClockNs } from '../../shared/recording/index.js';
-import { RecordingFile, replayRecording } from '../recording/index.js';
-import { parseFlags, numberFlag, reportFatal, UsageError } from './common.js';
+import { MAGIC, wallClockNs } from '../../shared/recording/index.js';
+import { replayRecording } from '../recording/index.js';
+import { openRecordingFile, runCommand, UsageError, JSON_OUTPUT } from './common.js';
 import { reportIntegrity } from './replay.js';
 
 export const summary = 'compare per-segment latency of two runs (recordings or stats --json output): before/after';
@@ -40,28 +40,22 @@ that was torn down and built again compare.
 Counts of sides sampled at different rates (--sample) are not comparable, latencies are: the
 output says so. Exit status: 0 compared, 1 a file could not be read, 2 bad usage.`;
 
-export async function run(argv: string[]): Promise<number> {
-  try {
-    const { values, positionals } = parseFlags(argv, { json: { type: 'boolean' }, top: { type: 'string' } }, true);
-    if (values.help) {
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    }
+const OPTIONS = { json: JSON_OUTPUT, top: { kind: 'number', integer: true, min: 1 } } as const;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand(argv, { options: OPTIONS, help: HELP, positionals: true }, async (o, positionals) => {
     if (positionals.length !== 2) throw new UsageError(`compare takes two files (A B), got ${positionals.length}; see hoptrace compare --help`);
-    const top = numberFlag(values.top, 'top', { integer: true, min: 1 });
     const [pathA, pathB] = positionals as [string, string];
     const a = await readSide(pathA);
     if (typeof a === 'number') return a;
     const b = await readSide(pathB);
     if (typeof b === 'number') return b;
     const cmp = compareStats(a, b);
-    process.stdout.write(values.json === true
+    process.stdout.write(o.json
       ? `${JSON.stringify(cmp)}\n`
-      : `${formatStatsComparison(cmp, { labels: { a: pathA, b: pathB }, ...(top !== undefined ? { top } : {}) })}\n`);
+      : `${formatStatsComparison(cmp, { labels: { a: pathA, b: pathB }, ...(o.top !== undefined ? { top: o.top } : {}) })}\n`);
     return 0;
-  } catch (err) {
-    return reportFatal(err);
-  }
+  });
 }
 
 /** One side as a stats document, or the exit code after saying why it cannot be read. */
@@ -88,16 +82,8 @@ async function firstBytes(path: string, n: number): Promise<Uint8Array> {
 }
 
 async function fromRecording(path: string): Promise<StatsDocument | number> {
-  let file: RecordingFile;
-  try {
-    file = await RecordingFile.open(path);
-  } catch (err) {
-    if (err instanceof RecordingError) {
-      process.stderr.write(`hoptrace: cannot read ${path}: ${err.message}\n`);
-      return err.code === 'newer-version' ? 2 : 1;
-    }
-    throw err;
-  }
+  const file = await openRecordingFile(path, 'read');
+  if (typeof file === 'number') return file;
   try {
     const h = file.header;
     // Packets stream through: a long recording is never held whole.

@@ -5,10 +5,10 @@
  */
 import { execa } from 'execa';
 import { detectCapabilities } from '../capabilities.js';
-import { describeTiers } from '../../shared/netfilter/depth.js';
+import { describeTiers } from '../../shared/probe-tiers.js';
 import { buildHopProgram } from '../../probes/assemble.js';
 import { DEEP_PROBES, NOTE_PROBES, noteBlock, type NoteProbe } from '../../probes/notes/assemble.js';
-import { parseFlags, reportFatal } from './common.js';
+import { runCommand, JSON_OUTPUT } from './common.js';
 
 export const summary = 'report what this host lets hoptrace trace, tier by tier, and why not deeper';
 
@@ -68,16 +68,13 @@ export async function checkScripts(): Promise<ScriptCheck[]> {
   return out;
 }
 
-export async function run(argv: string[]): Promise<number> {
-  try {
-    const { values } = parseFlags(argv, { json: { type: 'boolean' }, 'check-scripts': { type: 'boolean' } });
-    if (values.help) {
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    }
+const OPTIONS = { json: JSON_OUTPUT, 'check-scripts': { kind: 'boolean' } } as const;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand(argv, { options: OPTIONS, help: HELP }, async (o) => {
     const caps = await detectCapabilities();
-    const scripts = values['check-scripts'] ? await checkScripts() : undefined;
-    if (values.json) {
+    const scripts = o['check-scripts'] ? await checkScripts() : undefined;
+    if (o.json) {
       process.stdout.write(`${JSON.stringify(scripts ? { ...caps, scripts } : caps, null, 2)}\n`);
       return caps.canTrace ? 0 : 1;
     }
@@ -109,7 +106,5 @@ export async function run(argv: string[]): Promise<number> {
     }
     process.stdout.write(`${lines.join('\n')}\n`);
     return caps.canTrace && (scripts?.every((s) => s.ok) ?? true) ? 0 : 1;
-  } catch (err) {
-    return reportFatal(err);
-  }
+  });
 }

@@ -2,10 +2,9 @@
  * `hoptrace export FILE --pcapng OUT`: a recording as pcapng for Wireshark: one interface per
  * namespace/interface, one packet block per hop, all hops of a packet sharing epb_packetid.
  */
-import { RecordingError } from '../../shared/recording/index.js';
-import { RecordingFile, exportPcapng } from '../recording/index.js';
+import { exportPcapng } from '../recording/index.js';
 import { reportIntegrity } from './replay.js';
-import { parseFlags, numberFlag, reportFatal, UsageError } from './common.js';
+import { openRecordingFile, runCommand, UsageError, SECONDS_IN } from './common.js';
 
 export const summary = 'export a .hoptrace recording to pcapng (one packet block per hop)';
 
@@ -25,33 +24,16 @@ the original length set to the packet's IP length. TTL, checksums and payload ar
       --force       replace OUT if it exists
   -h, --help        this help`;
 
-export async function run(argv: string[]): Promise<number> {
-  try {
-    const { values, positionals } = parseFlags(argv, {
-      pcapng: { type: 'string' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      force: { type: 'boolean' },
-    }, true);
-    if (values.help) {
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    }
+const OPTIONS = { pcapng: { kind: 'string' }, from: SECONDS_IN, to: SECONDS_IN, force: { kind: 'boolean' } } as const;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand(argv, { options: OPTIONS, help: HELP, positionals: true }, async (values, positionals) => {
     if (positionals.length !== 1) throw new UsageError(`export takes one recording file, got ${positionals.length}`);
     if (!values.pcapng) throw new UsageError('export needs --pcapng OUT (the only output format so far)');
-    const from = numberFlag(values.from, 'from');
-    const to = numberFlag(values.to, 'to');
+    const { from, to } = values;
     const path = positionals[0] as string;
-    let file: RecordingFile;
-    try {
-      file = await RecordingFile.open(path);
-    } catch (err) {
-      if (err instanceof RecordingError) {
-        process.stderr.write(`hoptrace: cannot export ${path}: ${err.message}\n`);
-        return err.code === 'newer-version' ? 2 : 1;
-      }
-      throw err;
-    }
+    const file = await openRecordingFile(path, 'export');
+    if (typeof file === 'number') return file;
     try {
       const start = file.header.startMonoNs;
       let r;
@@ -73,7 +55,5 @@ export async function run(argv: string[]): Promise<number> {
     } finally {
       await file.close();
     }
-  } catch (err) {
-    return reportFatal(err);
-  }
+  });
 }

@@ -4,7 +4,7 @@
  */
 import { labFor, labUp, labDown, labExists, labPrefixProblem } from '../lab/lab.js';
 import { startLabServers, trafficRound } from '../lab/rounds.js';
-import { parseFlags, numberFlag, reportFatal, UsageError } from './common.js';
+import { runCommand, UsageError } from './common.js';
 
 export const summary = 'build, drive or remove the demo lab (namespaces, bridge, NAT)';
 
@@ -18,19 +18,16 @@ const HELP = `usage: hoptrace lab up|down|traffic [--prefix P] [--rounds N]
 
 Every address lives only inside the lab's namespaces; nothing routes out of them.`;
 
-export async function run(argv: string[]): Promise<number> {
-  try {
-    const { values, positionals } = parseFlags(argv, { prefix: { type: 'string' }, rounds: { type: 'string' } }, true);
-    if (values.help) {
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    }
+const OPTIONS = { prefix: { kind: 'string' }, rounds: { kind: 'number', integer: true, min: 1 } } as const;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand(argv, { options: OPTIONS, help: HELP, positionals: true }, async (o, positionals) => {
     const [action, ...extra] = positionals;
     if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
-    const prefixProblem = labPrefixProblem(values.prefix ?? 'htdemo');
+    const prefixProblem = labPrefixProblem(o.prefix ?? 'htdemo');
     if (prefixProblem !== null) throw new UsageError(`--prefix: ${prefixProblem}`);
-    const lab = labFor(values.prefix ?? 'htdemo');
-    const rounds = numberFlag(values.rounds, 'rounds', { integer: true, min: 1 }) ?? 1;
+    const lab = labFor(o.prefix ?? 'htdemo');
+    const rounds = o.rounds ?? 1;
     if (process.getuid?.() !== 0) throw new UsageError('the lab creates network namespaces: run it as root (sudo).');
     switch (action) {
       case 'up':
@@ -59,7 +56,5 @@ export async function run(argv: string[]): Promise<number> {
       default:
         throw new UsageError(action === undefined ? 'lab needs an action: up, down or traffic' : `unknown lab action '${action}' (up, down, traffic)`);
     }
-  } catch (err) {
-    return reportFatal(err);
-  }
+  });
 }

@@ -7,7 +7,7 @@ import { formatPath } from '../../shared/topology/format.js';
 import { parseAddr } from '../../shared/topology/ip.js';
 import { hasPorts, protoNumber } from '../../shared/topology/proto.js';
 import { FlowError, resolveNamespace, simulatePath } from '../../shared/topology/simulate.js';
-import { numberFlag, parseFlags, reportFatal, UsageError } from './common.js';
+import { runCommand, UsageError, JSON_OUTPUT } from './common.js';
 import { workloadMatches } from '../../shared/topology/workloads.js';
 
 export const summary = 'show the expected path of a packet through namespaces, bridges and netfilter';
@@ -42,71 +42,58 @@ match: RULE") and alternatives: [{probability, via, fate, reason, hops, drop, co
 every other way with its share.
 Exit codes: 0 a path was computed (whatever its fate), 2 bad arguments.`;
 
-export async function runPathCommand(argv: string[]): Promise<number> {
-  try {
-    const { values, positionals } = parseFlags(argv, {
-      from: { type: 'string' },
-      src: { type: 'string' },
-      dst: { type: 'string' },
-      proto: { type: 'string' },
-      sport: { type: 'string' },
-      dport: { type: 'string' },
-      iif: { type: 'string' },
-      established: { type: 'boolean' },
-      json: { type: 'boolean' },
-    });
-    if (values.help) {
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    }
+const OPTIONS = {
+  from: { kind: 'string' }, src: { kind: 'string' }, dst: { kind: 'string' }, proto: { kind: 'string' },
+  sport: { kind: 'number', integer: true }, dport: { kind: 'number', integer: true },
+  iif: { kind: 'string' }, established: { kind: 'boolean' }, json: JSON_OUTPUT,
+} as const;
+
+export function runPathCommand(argv: string[]): Promise<number> {
+  return runCommand(argv, { options: OPTIONS, help: HELP, positionals: true }, async (o, positionals) => {
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-    if (values.from === undefined) throw new UsageError('path needs --from NS');
-    if (values.dst === undefined) throw new UsageError('path needs --dst IP');
-    if (values.proto === undefined) throw new UsageError('path needs --proto (tcp, udp, icmp, icmpv6 or a number)');
-    const dst = parseAddr(values.dst);
-    if (!dst) throw new UsageError(`--dst: '${values.dst}' is not an IPv4 or IPv6 address`);
-    if (values.src !== undefined) {
-      const src = parseAddr(values.src);
-      if (!src) throw new UsageError(`--src: '${values.src}' is not an IPv4 or IPv6 address`);
+    if (o.from === undefined) throw new UsageError('path needs --from NS');
+    if (o.dst === undefined) throw new UsageError('path needs --dst IP');
+    if (o.proto === undefined) throw new UsageError('path needs --proto (tcp, udp, icmp, icmpv6 or a number)');
+    const dst = parseAddr(o.dst);
+    if (!dst) throw new UsageError(`--dst: '${o.dst}' is not an IPv4 or IPv6 address`);
+    if (o.src !== undefined) {
+      const src = parseAddr(o.src);
+      if (!src) throw new UsageError(`--src: '${o.src}' is not an IPv4 or IPv6 address`);
       if (src.family !== dst.family) throw new UsageError('--src and --dst must be of the same family');
     }
-    const proto = protoNumber(values.proto);
-    if (proto === null) throw new UsageError(`--proto: unknown protocol '${values.proto}'`);
-    const sport = numberFlag(values.sport, 'sport', { integer: true });
-    const dport = numberFlag(values.dport, 'dport', { integer: true });
-    for (const [name, v] of [['sport', sport], ['dport', dport]] as const) {
+    const proto = protoNumber(o.proto);
+    if (proto === null) throw new UsageError(`--proto: unknown protocol '${o.proto}'`);
+    for (const [name, v] of [['sport', o.sport], ['dport', o.dport]] as const) {
       if (v !== undefined && v > 65535) throw new UsageError(`--${name} takes a port 0-65535, got ${v}`);
-      if (v !== undefined && !hasPorts(proto)) throw new UsageError(`--${name}: ${values.proto} has no ports`);
+      if (v !== undefined && !hasPorts(proto)) throw new UsageError(`--${name}: ${o.proto} has no ports`);
     }
 
     const topo = await discoverTopology();
     // A namespace, or the pod/container whose namespace it is.
-    const want = values.from;
+    const want = o.from;
     const fromNs = resolveNamespace(topo, want) ?? topo.namespaces.find((n) => n.workload === want || (n.workloads ?? []).some((w) => workloadMatches(w, 'container', want) || workloadMatches(w, 'pod', want)));
     if (!fromNs) {
-      throw new UsageError(`unknown namespace '${values.from}' (known: ${topo.namespaces.map((n) => (n.workload ? `${n.name} (${n.workload})` : n.name)).join(', ')})`);
+      throw new UsageError(`unknown namespace '${o.from}' (known: ${topo.namespaces.map((n) => (n.workload ? `${n.name} (${n.workload})` : n.name)).join(', ')})`);
     }
     let path;
     try {
       path = simulatePath(topo, {
         from: fromNs.netns,
-        src: values.src ?? null,
-        dst: values.dst,
+        src: o.src ?? null,
+        dst: o.dst,
         proto,
-        ...(sport !== undefined ? { sport } : {}),
-        ...(dport !== undefined ? { dport } : {}),
-        iif: values.iif ?? null,
-        ctState: values.established ? 'established' : 'new',
+        ...(o.sport !== undefined ? { sport: o.sport } : {}),
+        ...(o.dport !== undefined ? { dport: o.dport } : {}),
+        iif: o.iif ?? null,
+        ctState: o.established ? 'established' : 'new',
       });
     } catch (err) {
       if (err instanceof FlowError) throw new UsageError(err.message);
       throw err;
     }
-    process.stdout.write(values.json ? `${JSON.stringify(path, null, 2)}\n` : `${formatPath(path)}\n`);
+    process.stdout.write(o.json ? `${JSON.stringify(path, null, 2)}\n` : `${formatPath(path)}\n`);
     return 0;
-  } catch (err) {
-    return reportFatal(err);
-  }
+  });
 }
 
 export const run = runPathCommand;

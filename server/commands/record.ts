@@ -8,13 +8,14 @@ import { existsSync } from 'node:fs';
 import { MAX_CAPTURE_BYTES } from '../../probes/assemble.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
-import { TraceSession, CannotTraceError, MAX_TRACE_SAMPLE } from '../trace-session.js';
-import { NamespaceNames } from '../namespace-names.js';
+import { TraceSession, CannotTraceError } from '../trace-session.js';
+import { MAX_SAMPLE } from '../../shared/api-types.js';
+import { NamespaceNames } from '../topology/namespace-names.js';
 import { startRecording, type DepthSink, type RecordableSession, type RecordingStats, type FsyncPolicy } from '../recording/index.js';
 import { NetfilterTracer } from '../netfilter/tracer.js';
 import { netfilterPreflight } from '../netfilter/packet-steps.js';
 import { detectNoteSupport } from '../capabilities.js';
-import { parseFlags, numberFlag, reportFatal, UsageError, hopsFlag, HOPS_HELP } from './common.js';
+import { runCommand, watchBpftrace, UsageError, COUNT, DURATION, FILTER, HOPS, HOPS_HELP, NETFILTER, NOTES, SAMPLE } from './common.js';
 import type { HopKind } from '../../shared/hop-event.js';
 import { resolveFilterText } from '../topology/workload-filter.js';
 
@@ -30,7 +31,7 @@ recording is killed. Replay it with \`hoptrace replay FILE\`, export it with \`h
   -f, --filter EXPR   the same filter language as \`trace\`: only matching packets are recorded
   -d, --duration S    stop after S seconds
   -c, --count N       stop after N packets (reconstructed and matching the filter, as \`trace --count\`)
-      --sample N      record 1 in N flows (1 to ${MAX_TRACE_SAMPLE}), as \`trace --sample\`: picked in the
+      --sample N      record 1 in N flows (1 to ${MAX_SAMPLE}), as \`trace --sample\`: picked in the
                       kernel by a hash of the flow on each packet's first hop; a recorded flow
                       keeps all its packets and hops. The file says N; counts are not scaled.
       --capture-bytes N  keep the first N bytes (≤ ${MAX_CAPTURE_BYTES}) from the IP header of every hop,
@@ -49,47 +50,23 @@ ${HOPS_HELP}
 Prints "ready" on stderr once the probes are attached, then progress (time, events, bytes, lost)
 at most once a second. Ctrl-C or SIGTERM finishes the file cleanly.`;
 
-export async function run(argv: string[]): Promise<number> {
-  let filterText: string | undefined;
-  try {
-    const { values } = parseFlags(argv, {
-      output: { type: 'string', short: 'o' },
-      filter: { type: 'string', short: 'f' },
-      duration: { type: 'string', short: 'd' },
-      count: { type: 'string', short: 'c' },
-      force: { type: 'boolean' },
-      fsync: { type: 'string' },
-      'capture-bytes': { type: 'string' },
-      sample: { type: 'string' },
-      hops: { type: 'string' },
-      netfilter: { type: 'boolean' },
-      notes: { type: 'boolean' },
-    });
-    if (values.help) {
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    }
-    if (!values.output) throw new UsageError('record needs -o FILE (where to write the recording)');
-    const fsync = values.fsync ?? 'interval';
+const OPTIONS = {
+  output: { kind: 'string', short: 'o' }, filter: FILTER, duration: DURATION, count: COUNT, force: { kind: 'boolean' },
+  fsync: { kind: 'string' }, 'capture-bytes': { kind: 'number', integer: true, min: 0, max: MAX_CAPTURE_BYTES },
+  sample: SAMPLE, hops: HOPS, netfilter: NETFILTER, notes: NOTES,
+} as const;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand(argv, { options: OPTIONS, help: HELP }, async (o) => {
+    if (!o.output) throw new UsageError('record needs -o FILE (where to write the recording)');
+    const fsync = o.fsync ?? 'interval';
     if (fsync !== 'always' && fsync !== 'interval' && fsync !== 'never') throw new UsageError(`--fsync takes always, interval or never, got '${fsync}'`);
-    if (!values.force && existsSync(values.output)) throw new UsageError(`${values.output} already exists; use --force to replace it`);
-    filterText = values.filter ?? '';
-    return await record({
-      path: values.output,
-      filter: await resolvedFilter(filterText),
-      duration: numberFlag(values.duration, 'duration', { min: 0.001 }),
-      count: numberFlag(values.count, 'count', { integer: true, min: 1 }),
-      overwrite: values.force === true,
-      fsync,
-      captureBytes: numberFlag(values['capture-bytes'], 'capture-bytes', { integer: true, min: 0, max: MAX_CAPTURE_BYTES }) ?? 0,
-      sample: numberFlag(values.sample, 'sample', { integer: true, min: 1, max: MAX_TRACE_SAMPLE }) ?? 1,
-      hops: hopsFlag(values.hops),
-      netfilter: values.netfilter === true,
-      notes: values.notes === true,
+    if (!o.force && existsSync(o.output)) throw new UsageError(`${o.output} already exists; use --force to replace it`);
+    return record({
+      path: o.output, filter: await resolvedFilter(o.filter ?? ''), duration: o.duration, count: o.count, overwrite: o.force, fsync,
+      captureBytes: o['capture-bytes'] ?? 0, sample: o.sample ?? 1, hops: o.hops, netfilter: o.netfilter, notes: o.notes,
     });
-  } catch (err) {
-    return reportFatal(err, filterText);
-  }
+  });
 }
 
 interface RecordOptions {
@@ -191,13 +168,7 @@ async function record(opts: RecordOptions): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  let died: { stderr: string; code: number | null; signal: string | null } | undefined;
-  session.on('exit', (exit) => {
-    if (!exit.requested) {
-      died = exit;
-      finishResolve('bpftrace exited');
-    }
-  });
+  const bpftrace = watchBpftrace(session, () => finishResolve('bpftrace exited'));
 
   const tty = process.stderr.isTTY === true;
   const sampling = opts.sample > 1 ? ` (sampled: 1 in ${opts.sample} flows)` : '';
@@ -241,11 +212,7 @@ async function record(opts: RecordOptions): Promise<number> {
       return 1;
     }
     process.stderr.write(`hoptrace: recorded ${result.events} events (${result.packets} packets, ${result.lost} lost in the kernel) in ${(result.elapsedMs / 1000).toFixed(1)} s to ${opts.path} (${formatBytes(result.bytes)})${sampling}\n`);
-    if (died) {
-      process.stderr.write(`hoptrace: bpftrace exited unexpectedly (${died.signal ?? `code ${died.code}`})${died.stderr ? `:\n${died.stderr}` : ''}\n`);
-      return 1;
-    }
-    return 0;
+    return bpftrace.report();
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

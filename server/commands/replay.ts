@@ -4,10 +4,9 @@
  * from the recording.
  */
 import { formatDivergence, formatPacket, packetJson, PacketNumbers } from '../../shared/format.js';
-import { RecordingError } from '../../shared/recording/index.js';
 import { PathExpectations } from '../../shared/expectation.js';
-import { RecordingFile, recordedModel, replayRecording, type ReplayResult } from '../recording/index.js';
-import { parseFlags, numberFlag, reportFatal, UsageError } from './common.js';
+import { recordedModel, replayRecording, type RecordingFile, type ReplayResult } from '../recording/index.js';
+import { openRecordingFile, runCommand, UsageError, JSON_OUTPUT, SECONDS_IN } from './common.js';
 
 export const summary = 'print the packets of a .hoptrace recording (or --stats)';
 
@@ -29,28 +28,14 @@ A recording made with --sample N holds 1 in N flows: replay says so on stderr wi
 A truncated file (recording killed) replays up to its last complete record with a warning.
 A damaged file replays what is intact, then exits 1 naming what was skipped.`;
 
-export async function run(argv: string[]): Promise<number> {
-  try {
-    const { values, positionals } = parseFlags(argv, {
-      json: { type: 'boolean' },
-      speed: { type: 'string' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      stats: { type: 'boolean' },
-    }, true);
-    if (values.help) {
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    }
+const OPTIONS = { json: JSON_OUTPUT, speed: { kind: 'number', min: 0.001 }, from: SECONDS_IN, to: SECONDS_IN, stats: { kind: 'boolean' } } as const;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand(argv, { options: OPTIONS, help: HELP, positionals: true }, (o, positionals) => {
     if (positionals.length !== 1) throw new UsageError(`replay takes one recording file, got ${positionals.length}`);
-    const speed = numberFlag(values.speed, 'speed', { min: 0.001 });
-    const from = numberFlag(values.from, 'from');
-    const to = numberFlag(values.to, 'to');
-    if (from !== undefined && to !== undefined && to <= from) throw new UsageError('--to must be after --from');
-    return await replay(positionals[0] as string, { json: values.json === true, stats: values.stats === true, speed, from, to });
-  } catch (err) {
-    return reportFatal(err);
-  }
+    if (o.from !== undefined && o.to !== undefined && o.to <= o.from) throw new UsageError('--to must be after --from');
+    return replay(positionals[0] as string, { json: o.json, stats: o.stats, speed: o.speed, from: o.from, to: o.to });
+  });
 }
 
 interface Options {
@@ -62,16 +47,8 @@ interface Options {
 }
 
 async function replay(path: string, opts: Options): Promise<number> {
-  let file: RecordingFile;
-  try {
-    file = await RecordingFile.open(path);
-  } catch (err) {
-    if (err instanceof RecordingError) {
-      process.stderr.write(`hoptrace: cannot replay ${path}: ${err.message}\n`);
-      return err.code === 'newer-version' ? 2 : 1;
-    }
-    throw err;
-  }
+  const file = await openRecordingFile(path, 'replay');
+  if (typeof file === 'number') return file;
   try {
     const start = file.header.startMonoNs;
     const rate = file.header.sampleRate ?? 1;

@@ -7,8 +7,9 @@ import { labDown, labExists, labFor, labUp, type Lab } from '../lab/lab.js';
 import { startDemoTraffic, type DemoTraffic } from '../lab/demo-traffic.js';
 import { isLoopbackHost } from '../service/access.js';
 import { ServiceConfigError, startService, type RunningService } from '../service/index.js';
-import { DEFAULT_MAX_UPLOAD_BYTES, defaultDataDir } from '../service/recordings.js';
-import { numberFlag, parseFlags, reportFatal, UsageError } from './common.js';
+import { DEFAULT_MAX_UPLOAD_BYTES } from '../service/recordings-routes.js';
+import { defaultDataDir } from '../recording/library.js';
+import { parseOptions, reportFatal, UsageError } from './common.js';
 
 export const summary = 'run the service: REST API, live hop stream and dashboard on one port';
 
@@ -16,7 +17,7 @@ const HELP = `usage: hoptrace serve [--host H] [--port P] [--token T] [--lab dem
 
   --host H          address to listen on (default 127.0.0.1); anything but loopback needs --token
   --port P          port (default 7070; 0 picks a free one and prints it)
-  --token T         require Authorization: Bearer T on /api and auth: {token: T} on the socket;
+  --token T         require Authorization: Bearer T on /api and on the socket's handshake (or ?token=T);
                     HOPTRACE_TOKEN in the environment does the same without showing T in ps
   --lab demo        build the demo lab (namespaces htdemo-*), send its traffic every second,
                     trace it live in a session the service keeps while it runs (the printed
@@ -54,25 +55,22 @@ async function shutdown(r: Running): Promise<void> {
   if (r.lab && r.ownLab) await labDown(r.lab);
 }
 
+const OPTIONS = {
+  host: { kind: 'string' }, port: { kind: 'number', integer: true, min: 0 }, token: { kind: 'string' }, lab: { kind: 'string' },
+  'data-dir': { kind: 'string' }, 'max-upload-mb': { kind: 'number', min: 0.001 }, 'allow-origin': { kind: 'strings' },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
   const r: Running = { service: undefined, traffic: undefined, lab: undefined, ownLab: false };
   try {
-    const { values, positionals } = parseFlags(argv, {
-      host: { type: 'string' },
-      port: { type: 'string' },
-      token: { type: 'string' },
-      lab: { type: 'string' },
-      'data-dir': { type: 'string' },
-      'max-upload-mb': { type: 'string' },
-      'allow-origin': { type: 'string', multiple: true },
-    });
-    if (values.help) {
+    const { values, positionals, help } = parseOptions(argv, OPTIONS);
+    if (help) {
       process.stdout.write(`${HELP}\n`);
       return 0;
     }
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     const host = values.host ?? '127.0.0.1';
-    const port = numberFlag(values.port, 'port', { integer: true, min: 0 }) ?? 7070;
+    const port = values.port ?? 7070;
     if (port > 65535) throw new UsageError(`--port takes a port number (0-65535), got ${port}`);
     const token = values.token ?? (process.env.HOPTRACE_TOKEN || undefined);
     if (token !== undefined && !/^[\x21-\x7e]{8,256}$/.test(token)) {
@@ -81,7 +79,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!isLoopbackHost(host) && !token) {
       throw new UsageError(`refusing to listen on ${host} without --token: anyone who can reach it could drive kernel probes as root. Pass --token T (or HOPTRACE_TOKEN), or keep the default 127.0.0.1.`);
     }
-    for (const o of values['allow-origin'] ?? []) {
+    for (const o of values['allow-origin']) {
       if (!/^https?:\/\/[^/\s]+$/.test(o)) throw new UsageError(`--allow-origin takes an origin like http://localhost:5173, got '${o}'`);
     }
     if (values.lab !== undefined && values.lab !== 'demo') throw new UsageError(`--lab takes 'demo', got '${values.lab}'`);
@@ -99,11 +97,11 @@ export async function run(argv: string[]): Promise<number> {
       }
     }
 
-    const maxUploadMb = numberFlag(values['max-upload-mb'], 'max-upload-mb', { min: 0.001 });
+    const maxUploadMb = values['max-upload-mb'];
     const dataDir = values['data-dir'] || defaultDataDir();
 
     r.service = await startService({
-      host, port, token, dataDir, allowOrigins: values['allow-origin'] ?? [],
+      host, port, token, dataDir, allowOrigins: values['allow-origin'],
       ...(maxUploadMb !== undefined ? { maxUploadBytes: Math.floor(maxUploadMb * 1024 * 1024) } : {}),
     });
     const s = r.service;

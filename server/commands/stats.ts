@@ -5,8 +5,8 @@
 import { StatsSession } from '../stats/session.js';
 import { formatStatsDocument } from '../../shared/stats/format.js';
 import type { StatsDocument } from '../../shared/stats/types.js';
-import { MAX_SAMPLE_RATE } from '../../probes/sample.js';
-import { parseFlags, numberFlag, reportFatal, UsageError, hopsFlag, HOPS_HELP } from './common.js';
+import { MAX_SAMPLE } from '../../shared/api-types.js';
+import { runCommand, watchBpftrace, DURATION, FILTER, HOPS, HOPS_HELP, JSON_OUTPUT, SAMPLE } from './common.js';
 import type { HopKind } from '../../shared/hop-event.js';
 
 export const summary = 'latency per hop segment, namespace transit, drops and rates, aggregated in the kernel';
@@ -23,8 +23,8 @@ buckets (4 per power of two): within 25 % of the true value.
   -d, --duration S    stop after S seconds
   -i, --interval S    print every S seconds (≥ 0.1), each covering only that interval;
                       without it, one summary for the whole run when it stops
-      --sample N      follow 1 in N flows (by a hash of the flow, in the kernel); counts are
-                      of the sampled packets, not scaled
+      --sample N      follow 1 in N flows (1 to ${MAX_SAMPLE}; by a hash of the flow, in the kernel);
+                      counts are of the sampled packets, not scaled
 ${HOPS_HELP}
       --json          one JSON document per interval per line:
                       {segments, transit, drops, interfaces, start, end, sample_rate, ...}
@@ -33,40 +33,21 @@ ${HOPS_HELP}
 
 Prints "ready" on stderr once the probes are attached. Ctrl-C stops and prints the last interval.`;
 
-export async function run(argv: string[]): Promise<number> {
-  let filterText: string | undefined;
-  try {
-    const { values } = parseFlags(argv, {
-      filter: { type: 'string', short: 'f' },
-      duration: { type: 'string', short: 'd' },
-      interval: { type: 'string', short: 'i' },
-      sample: { type: 'string' },
-      hops: { type: 'string' },
-      json: { type: 'boolean' },
-      top: { type: 'string' },
-    });
-    if (values.help) {
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    }
-    filterText = values.filter ?? '';
-    const duration = numberFlag(values.duration, 'duration', { min: 0.001 });
-    const interval = numberFlag(values.interval, 'interval', { min: 0.1 });
-    const sample = numberFlag(values.sample, 'sample', { integer: true, min: 1 });
-    if (sample !== undefined && sample > MAX_SAMPLE_RATE) throw new UsageError(`--sample takes a whole number from 1 to ${MAX_SAMPLE_RATE}, got '${values.sample}'`);
-    const top = numberFlag(values.top, 'top', { integer: true, min: 1 });
-    return await stats({
-      filter: filterText,
-      duration,
-      intervalMs: interval === undefined ? undefined : Math.round(interval * 1000),
-      sample: sample ?? 1,
-      hops: hopsFlag(values.hops),
-      json: values.json === true,
-      top: top ?? 20,
-    });
-  } catch (err) {
-    return reportFatal(err, filterText);
-  }
+const OPTIONS = {
+  filter: FILTER, duration: DURATION, interval: { kind: 'number', short: 'i', min: 0.1 }, sample: SAMPLE, hops: HOPS,
+  json: JSON_OUTPUT, top: { kind: 'number', integer: true, min: 1 },
+} as const;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand(argv, { options: OPTIONS, help: HELP }, (o) => stats({
+    filter: o.filter ?? '',
+    duration: o.duration,
+    intervalMs: o.interval === undefined ? undefined : Math.round(o.interval * 1000),
+    sample: o.sample ?? 1,
+    hops: o.hops,
+    json: o.json,
+    top: o.top ?? 20,
+  }));
 }
 
 interface StatsOptions {
@@ -99,13 +80,7 @@ async function stats(opts: StatsOptions): Promise<number> {
     process.stdout.write(opts.json ? `${JSON.stringify(doc)}\n` : `${formatStatsDocument(doc, { top: opts.top })}\n\n`);
   };
   session.on('interval', print);
-  let died: { stderr: string; code: number | null; signal: string | null } | undefined;
-  session.on('exit', (exit) => {
-    if (!exit.requested) {
-      died = exit;
-      finishResolve('bpftrace exited');
-    }
-  });
+  const bpftrace = watchBpftrace(session, () => finishResolve('bpftrace exited'));
   const onSignal = (): void => finishResolve('interrupted');
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -120,9 +95,5 @@ async function stats(opts: StatsOptions): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  if (died) {
-    process.stderr.write(`hoptrace: bpftrace exited unexpectedly (${died.signal ?? `code ${died.code}`})${died.stderr ? `:\n${died.stderr}` : ''}\n`);
-    return 1;
-  }
-  return 0;
+  return bpftrace.report();
 }

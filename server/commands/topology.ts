@@ -5,7 +5,7 @@
  */
 import { discoverTopology } from '../topology/discover.js';
 import { formatTopology } from '../../shared/topology/format.js';
-import { parseFlags, reportFatal, UsageError } from './common.js';
+import { runCommand, UsageError, JSON_OUTPUT } from './common.js';
 
 export const summary = 'show the modelled topology: namespaces, veth links, bridges, routes, NAT and filter rules';
 
@@ -27,17 +27,13 @@ processes' cgroups, then podman ps / docker inspect / crictl (each given 3 s at 
 cannot be read is listed under "errors" rather than failing, and netfilter matches or
 statements the model does not evaluate are kept with kind "unknown" and their nft text.`;
 
-export async function runTopologyCommand(argv: string[]): Promise<number> {
-  try {
-    const { values, positionals } = parseFlags(argv, { json: { type: 'boolean' }, ns: { type: 'string', multiple: true } });
-    if (values.help) {
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    }
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+const OPTIONS = { json: JSON_OUTPUT, ns: { kind: 'strings' } } as const;
+
+export function runTopologyCommand(argv: string[]): Promise<number> {
+  return runCommand(argv, { options: OPTIONS, help: HELP }, async (o) => {
     const topo = await discoverTopology();
     let shown = topo;
-    const wanted = values.ns ?? [];
+    const wanted = o.ns;
     if (wanted.length > 0) {
       // A namespace can be asked for by its name, inode, or its workload's name (pod or container).
       const isWanted = (n: (typeof topo.namespaces)[number], w: string): boolean => n.name === w || String(n.netns) === w || n.workload === w || (n.workloads ?? []).some((x) => x.name === w || x.pod === w);
@@ -48,11 +44,9 @@ export async function runTopologyCommand(argv: string[]): Promise<number> {
       shown = { ...topo, namespaces: topo.namespaces.filter((n) => wanted.some((w) => isWanted(n, w))) };
     }
     const names = new Map(topo.namespaces.map((n): [number, string] => [n.netns, n.name]));
-    process.stdout.write(values.json ? `${JSON.stringify(shown, null, 2)}\n` : `${formatTopology(shown, names)}\n`);
+    process.stdout.write(o.json ? `${JSON.stringify(shown, null, 2)}\n` : `${formatTopology(shown, names)}\n`);
     return 0;
-  } catch (err) {
-    return reportFatal(err);
-  }
+  });
 }
 
 export const run = runTopologyCommand;

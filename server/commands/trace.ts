@@ -1,19 +1,21 @@
 /**
  * `hoptrace trace`: attach the hop probes, rebuild packets, print them as they complete.
  */
-import { TraceSession, CannotTraceError, MAX_TRACE_SAMPLE } from '../trace-session.js';
+import { TraceSession, CannotTraceError } from '../trace-session.js';
+import { MAX_SAMPLE } from '../../shared/api-types.js';
 import { preflight } from '../preflight.js';
 import { Reconstructor, vethPeers } from '../../shared/reconstruct.js';
 import { formatPacket, packetJson, PacketNumbers } from '../../shared/format.js';
 import type { Packet } from '../../shared/packet.js';
-import { NamespaceNames } from '../namespace-names.js';
+import { NamespaceNames } from '../topology/namespace-names.js';
 import { listNamespaces } from '../topology/namespaces.js';
 import { sharedWorkloadResolver } from '../topology/workloads.js';
 import { withWorkloads, workloadTableOf } from '../../shared/workload-names.js';
 import { TopologyWatcher } from '../topology/watch.js';
 import { PathExpectations, type AnnotatedPacket } from '../../shared/expectation.js';
 import { formatDivergence } from '../../shared/format.js';
-import { parseFlags, numberFlag, reportFatal, hopsFlag, HOPS_HELP } from './common.js';
+import { runCommand, watchBpftrace, COUNT, DURATION, FILTER, HOPS, HOPS_HELP, JSON_OUTPUT, NETFILTER, NOTES, SAMPLE } from './common.js';
+import { kernelNowNs } from '../clock.js';
 import type { HopKind } from '../../shared/hop-event.js';
 import { PacketNetfilterSteps } from '../netfilter/packet-steps.js';
 import { detectNoteSupport } from '../capabilities.js';
@@ -33,7 +35,7 @@ for each packet, the hops it made across network namespaces.
                       A packet is shown when any of its hops matches; then all its hops are shown.
   -d, --duration S    stop after S seconds
   -c, --count N       stop after N packets
-      --sample N      follow 1 in N flows (1 to ${MAX_TRACE_SAMPLE}), picked in the kernel by a hash of
+      --sample N      follow 1 in N flows (1 to ${MAX_SAMPLE}), picked in the kernel by a hash of
                       the flow on each packet's first hop, so a busy host stays traceable; a
                       sampled flow's packets keep all their hops. Counts are of sampled packets.
 ${HOPS_HELP}
@@ -54,39 +56,17 @@ ${HOPS_HELP}
 
 Prints "ready" on stderr once the probes are attached. Ctrl-C detaches and prints what was collected.`;
 
-/** Current kernel monotonic time: the clock bpf_ktime_get_ns() reads. */
-export function kernelNow(): number {
-  return Number(process.hrtime.bigint());
-}
 
-export async function run(argv: string[]): Promise<number> {
-  let filterText: string | undefined;
-  try {
-    const { values } = parseFlags(argv, {
-      filter: { type: 'string', short: 'f' },
-      duration: { type: 'string', short: 'd' },
-      count: { type: 'string', short: 'c' },
-      json: { type: 'boolean' },
-      'no-model': { type: 'boolean' },
-      netfilter: { type: 'boolean' },
-      notes: { type: 'boolean' },
-      sample: { type: 'string' },
-      hops: { type: 'string' },
-    });
-    if (values.help) {
-      process.stdout.write(`${HELP}\n`);
-      return 0;
-    }
-    filterText = values.filter ?? '';
-    const duration = numberFlag(values.duration, 'duration', { min: 0.001 });
-    const count = numberFlag(values.count, 'count', { integer: true, min: 1 });
-    const sample = numberFlag(values.sample, 'sample', { integer: true, min: 1, max: MAX_TRACE_SAMPLE }) ?? 1;
-    return await trace({
-      filter: await resolvedFilter(filterText), duration, count, sample, hops: hopsFlag(values.hops), json: values.json === true, model: values['no-model'] !== true, netfilter: values.netfilter === true, notes: values.notes === true,
-    });
-  } catch (err) {
-    return reportFatal(err, filterText);
-  }
+const OPTIONS = {
+  filter: FILTER, duration: DURATION, count: COUNT, json: JSON_OUTPUT, 'no-model': { kind: 'boolean' },
+  netfilter: NETFILTER, notes: NOTES, sample: SAMPLE, hops: HOPS,
+} as const;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand(argv, { options: OPTIONS, help: HELP }, async (o) => trace({
+    filter: await resolvedFilter(o.filter ?? ''), duration: o.duration, count: o.count, sample: o.sample ?? 1, hops: o.hops, json: o.json, model: !o['no-model'],
+    netfilter: o.netfilter, notes: o.notes,
+  }));
 }
 
 interface TraceOptions {
@@ -194,13 +174,7 @@ async function trace(opts: TraceOptions): Promise<number> {
     finishResolve(reason);
   }
 
-  let died: { stderr: string; code: number | null; signal: string | null } | undefined;
-  session.on('exit', (exit) => {
-    if (!exit.requested) {
-      died = exit;
-      finish('bpftrace exited');
-    }
-  });
+  const bpftrace = watchBpftrace(session, () => finish('bpftrace exited'));
   // Losses come in bursts of reports: tell the user once a second, with the total so far.
   let lostPending = 0;
   session.on('lost', (n) => { lostPending += n; });
@@ -263,7 +237,7 @@ async function trace(opts: TraceOptions): Promise<number> {
   process.stderr.write('ready\n');
 
   const tick = setInterval(() => {
-    rec.advance(kernelNow());
+    rec.advance(kernelNowNs());
     emit(nf ? nf.pass(rec.drain()) : rec.drain());
   }, 100);
   const timer = opts.duration !== undefined ? setTimeout(() => finish('duration reached'), opts.duration * 1000) : undefined;
@@ -292,11 +266,7 @@ async function trace(opts: TraceOptions): Promise<number> {
   if (opts.json && !outputClosed) {
     process.stdout.write(`${JSON.stringify({ type: 'summary', packets: printed, events: s.events, lost: session.lostEvents, late: s.late, splits: s.splits })}\n`);
   }
-  if (died) {
-    process.stderr.write(`hoptrace: bpftrace exited unexpectedly (${died.signal ?? `code ${died.code}`})${died.stderr ? `:\n${died.stderr}` : ''}\n`);
-    return 1;
-  }
-  return 0;
+  return bpftrace.report();
 }
 
 /** `pod NAME` / `container NAME` resolved to the workload's addresses now; says what they became. */

@@ -9,7 +9,8 @@ import { execa } from 'execa';
 import type { FilterAst } from '../../shared/filter/index.js';
 import type { Packet } from '../../shared/packet.js';
 import { NetfilterStepsQueue, DEFAULT_STEPS_DELAY_NS } from '../../shared/netfilter/steps-queue.js';
-import { NetfilterTracer, monotonicNs, type NetfilterTracerOptions } from './tracer.js';
+import { kernelNowNs } from '../clock.js';
+import { NetfilterTracer, type NetfilterTracerOptions } from './tracer.js';
 import { CannotTraceError } from '../trace-session.js';
 
 export interface PacketStepsOptions extends NetfilterTracerOptions {
@@ -38,7 +39,7 @@ export class PacketNetfilterSteps extends EventEmitter<{ warning: [string] }> {
 
   constructor(opts: PacketStepsOptions = {}) {
     super();
-    this.now = opts.now ?? monotonicNs;
+    this.now = opts.now ?? kernelNowNs;
     this.delayNs = opts.delayNs ?? DEFAULT_STEPS_DELAY_NS;
     this.queue = new NetfilterStepsQueue({ delayNs: this.delayNs });
     this.tracer = new NetfilterTracer(opts);

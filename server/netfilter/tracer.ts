@@ -21,6 +21,7 @@ import { listNamespaces, NETNS_DIR } from '../topology/namespaces.js';
 import { chainHooks, cleanLeftovers, hasBridge, installTable, processStartTime, removeTable, ruleText, type Leftover, type NftNamespace } from './nft.js';
 import { NftMonitor } from './monitor.js';
 import { TableGuardian } from './guardian.js';
+import { kernelNowNs } from '../clock.js';
 
 export interface NetfilterTracerOptions {
   /** Packets per second traced per namespace. Default 1000 with a filter, 100 without. */
@@ -54,10 +55,6 @@ export interface NetfilterTracerEvents {
   namespace: [NamespaceState];
 }
 
-/** Kernel monotonic ns: the clock bpf_ktime_get_ns() and the hop events use. */
-export function monotonicNs(): number {
-  return Number(process.hrtime.bigint());
-}
 
 let tableSeq = 0;
 
@@ -193,7 +190,7 @@ export class NetfilterTracer extends EventEmitter<NetfilterTracerEvents> {
           if (t.state.state === 'gone') return;
           this.setState(t, sameNamespace(ns) ? 'failed' : 'gone', info.stderr || `nft monitor exited (${info.signal ?? info.code})`);
         },
-      }, { hookOf: (f, tb, c) => this.hookOf(t, f, tb, c), now: this.opts.now ?? monotonicNs });
+      }, { hookOf: (f, tb, c) => this.hookOf(t, f, tb, c), now: this.opts.now ?? kernelNowNs });
       t.monitor = monitor;
       // Monitor first: the table starts tracing at once, and what it traces must be heard.
       await monitor.start();

@@ -24,19 +24,3 @@ export function hostInfo(): Promise<HostInfo> {
   }));
   return cached;
 }
-
-/** Kernel monotonic time in ns: the clock bpf_ktime_get_ns() reads (libuv's hrtime is CLOCK_MONOTONIC). */
-export function kernelNowNs(): number {
-  return Number(process.hrtime.bigint());
-}
-
-/** Wall clock and kernel monotonic clock read back to back, for converting hop times later. */
-export function pairedClocks(): { wallNs: bigint; monoNs: number } {
-  const before = process.hrtime.bigint();
-  const wallMs = Date.now();
-  const after = process.hrtime.bigint();
-  // performance.timeOrigin + now() gives sub-ms wall time; Date.now() bounds it to the right ms.
-  const precise = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
-  const wallNs = precise / 1_000_000n === BigInt(wallMs) ? precise : BigInt(wallMs) * 1_000_000n;
-  return { wallNs, monoNs: Number((before + after) / 2n) };
-}

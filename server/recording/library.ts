@@ -1,14 +1,33 @@
 /**
- * The recordings library the service serves from its `--data-dir`: safe names, listing with
- * metadata read from each file's header and tail (not its whole body), and validation of
- * uploads before they are stored.
+ * The recordings library on disk, the folder the service serves from its `--data-dir`: safe
+ * names, listing with metadata read from each file's header and tail (not its whole body), the
+ * entries the API lists, validation of uploads before they are stored (linked in only when
+ * readable), opening for download and deleting, never following a link planted in the folder.
+ * HTTP is server/service/recordings-routes.ts; recording a session is recording-manager.ts there.
  */
-import { readdir, lstat } from 'node:fs/promises';
-import { basename, resolve, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { readdir, link, lstat, open, unlink, type FileHandle } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { basename, join, resolve, sep } from 'node:path';
+import type { RecordingEntry, RecordingStatus } from '../../shared/api-types.js';
 import {
   RecordingDecoder, RecordingError, type RecordingHeader, type RecordingRecord,
 } from '../../shared/recording/index.js';
 import { RecordingFile } from './reader.js';
+
+/** Where `serve` keeps recordings without --data-dir: a system folder for root, the XDG data folder otherwise. */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): string {
+  if (uid === 0) return '/var/lib/hoptrace/recordings';
+  const base = env.XDG_DATA_HOME && env.XDG_DATA_HOME.startsWith('/') ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
+  return join(base, 'hoptrace', 'recordings');
+}
+
+/** The library name of a file or path: its file name without the `.hoptrace` extension. */
+export function libraryName(fileOrPath: string): string {
+  const file = basename(fileOrPath);
+  return file.endsWith(RECORDING_EXTENSION) ? file.slice(0, -RECORDING_EXTENSION.length) : file;
+}
 
 export const RECORDING_EXTENSION = '.hoptrace';
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -175,5 +194,117 @@ export async function validateRecording(input: Uint8Array | string): Promise<Val
   } catch (err) {
     if (!(err instanceof RecordingError)) throw err;
     return { ok: false, problem: err.message, header: null, events, truncatedAt: null, damagedRegions: 0, complete: false };
+  }
+}
+
+/** A file's metadata, or the one-sentence reason it has none. */
+export async function readMetaOrProblem(path: string): Promise<RecordingMeta | string> {
+  try {
+    return await readRecordingMeta(path);
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/**
+ * A library entry from a file's metadata (or the reason it has none), with live numbers while it
+ * is written (`running`: the status of each path being recorded now; `fallback`: what is known of
+ * a recording whose file cannot be read).
+ */
+export function recordingEntry(path: string, meta: RecordingMeta | string, running: ReadonlyMap<string, RecordingStatus>, fallback?: RecordingStatus, size = 0): RecordingEntry {
+  const file = basename(path);
+  const live = running.get(path);
+  if (typeof meta === 'string') {
+    return {
+      name: libraryName(file), file, startedAt: fallback?.startedAt ?? null, durationS: 0, events: fallback?.events ?? 0, packets: null,
+      lost: 0, sizeBytes: size, filter: '', host: '', kernel: '', complete: false, endReason: fallback?.endReason ?? null,
+      recording: live !== undefined, problem: meta,
+    };
+  }
+  return {
+    name: libraryName(file),
+    file,
+    startedAt: meta.startIso,
+    durationS: Math.round(meta.durationNs / 1e6) / 1000,
+    // The tail is read from the last index record; a file being written is ahead of it.
+    events: Math.max(meta.events, live?.events ?? 0),
+    packets: meta.packets ?? (live ? live.packets : null),
+    lost: Math.max(meta.lost, live?.lost ?? 0),
+    sizeBytes: meta.size,
+    filter: meta.filter,
+    host: meta.host,
+    kernel: meta.kernel,
+    depth: meta.depth,
+    sampleRate: meta.sampleRate,
+    complete: meta.complete,
+    endReason: meta.endReason,
+    recording: live !== undefined,
+  };
+}
+
+/** Every recording in `dir` as the API lists it, newest first; unreadable files carry `problem`. */
+export async function listEntries(dir: string, running: ReadonlyMap<string, RecordingStatus>): Promise<RecordingEntry[]> {
+  const entries = await listRecordings(dir);
+  return Promise.all(entries.map(async (e) => {
+    const path = resolve(dir, e.name);
+    if (e.meta) return recordingEntry(path, e.meta, running);
+    const size = await lstat(path).then((s) => s.size, () => 0);
+    return recordingEntry(path, e.problem ?? 'unreadable', running, undefined, size);
+  }));
+}
+
+/** Opens a recording to read it, or null when there is no such file (O_NOFOLLOW: a planted symlink is not followed out of the folder). */
+export async function openRecording(path: string): Promise<{ fh: FileHandle; size: number } | null> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => null);
+  const st = await fh?.stat();
+  if (!fh || !st?.isFile()) {
+    await fh?.close();
+    return null;
+  }
+  return { fh, size: st.size };
+}
+
+/** Deletes a recording; false when there is no such file (a link or folder under its name is not one). */
+export async function deleteRecording(path: string): Promise<boolean> {
+  const st = await lstat(path).catch(() => null);
+  if (!st?.isFile()) return false;
+  await unlink(path);
+  return true;
+}
+
+/** Why an upload was not stored: not a readable recording, the name is taken, no space. */
+export class StoreError extends Error {
+  override name = 'StoreError';
+  constructor(readonly code: 'bad-recording' | 'exists' | 'no-space', message: string) {
+    super(message);
+  }
+}
+
+/**
+ * Stores a recording under `path` (in `dir`): `receive` writes it to a temp file in the same
+ * folder (a name the library ignores: leading '.'), which is validated and then linked to its
+ * name — link, not rename, so an existing name fails instead of being replaced. The temp file is
+ * removed however it ends. Throws StoreError, or what `receive` threw.
+ */
+export async function storeRecording(dir: string, path: string, receive: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = join(dir, `.upload-${randomBytes(8).toString('hex')}.tmp`);
+  try {
+    try {
+      await receive(tmp);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') throw new StoreError('no-space', 'no space left to store the upload');
+      throw err;
+    }
+    const v = await validateRecording(tmp);
+    if (!v.ok) throw new StoreError('bad-recording', `not stored: ${v.problem ?? 'it is not a readable recording'}`);
+    try {
+      await link(tmp, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new StoreError('exists', `a recording named '${libraryName(path)}' already exists`);
+      throw err;
+    }
+  } finally {
+    await unlink(tmp).catch(() => undefined);
   }
 }

@@ -15,10 +15,11 @@ import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import type { Packet } from '../../shared/packet.js';
 import { Reconstructor } from '../../shared/reconstruct.js';
 import type { DropReasons } from '../drop-reasons.js';
-import { NamespaceNames } from '../namespace-names.js';
+import { NamespaceNames, type LiveNamespaceNamer } from '../topology/namespace-names.js';
 import { discoverTopology } from '../topology/discover.js';
 import { runInNamespace, type Runner } from '../topology/exec.js';
-import { hostInfo, kernelNowNs, pairedClocks } from './host.js';
+import { kernelNowNs, pairedClocks } from '../clock.js';
+import { hostInfo } from './host.js';
 import { RecordingFileWriter, type RecordingWriteError, type WriterOptions } from './writer.js';
 
 /** What a recorder needs of a trace session (TraceSession satisfies it; tests may fake it). */
@@ -46,16 +47,9 @@ export interface DepthSink {
   netfilter(ev: NetfilterEvent): void;
 }
 
-/** Namespace names as `trace` resolves them (server/namespace-names.ts). */
-export interface NameSource {
-  refresh(): Promise<void>;
-  name(netns: number): string | null;
-  entries(): Array<[number, string]>;
-}
-
 export interface RecordingOptions {
   /** Namespace names; default: a NamespaceNames of its own. */
-  readonly names?: NameSource;
+  readonly names?: LiveNamespaceNamer;
   /** Topology model at the start. Default: discovered in the background (false: none). */
   readonly topology?: unknown;
   readonly writer?: WriterOptions;
@@ -124,10 +118,14 @@ export async function startRecording(session: RecordableSession, path: string, o
   }, {
     ...options.writer,
     onError: (err) => {
+      // A write failing before the recording started (the first topology record) is the start
+      // failing: handled below, where the file is discarded and the error thrown.
+      if (!started) return;
       finish(`error: ${err.message}`);
       options.onError?.(err);
     },
   });
+  let started = false;
 
   const recorded = new Map<number, string>();
   const asked = new Set<number>();
@@ -142,6 +140,13 @@ export async function startRecording(session: RecordableSession, path: string, o
     return out;
   };
   writer.topology({ t: clocks.monoNs, snapshot: true, namespaces: namespaceChanges(), model: options.topology === false ? null : (options.topology ?? null), removed: [] });
+  if (writer.error) {
+    // Header written, topology not (a nearly full disk): a file without its topology is no
+    // recording; leave nothing that keeps the name taken.
+    writer.discard();
+    throw writer.error;
+  }
+  started = true;
   if (options.topology === undefined) {
     // Discovery runs `ip`/`nft` per namespace: let it finish in the background, and stop
     // starting commands once recording stops, so a short recording does not wait for it.

@@ -5,7 +5,7 @@
  * lets readers stop at the cut). Disk full, I/O errors or the file being deleted stop the writer
  * with a RecordingWriteError; what was written stays readable.
  */
-import { closeSync, fdatasyncSync, fstatSync, openSync, writeSync, constants } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, openSync, unlinkSync, writeSync, constants } from 'node:fs';
 import type { HopEvent, HopNote } from '../../shared/hop-event.js';
 import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import { RecordingEncoder, type EncoderOptions, type RecordingHeader, type TopologyRecord, type EndRecord } from '../../shared/recording/index.js';
@@ -82,7 +82,12 @@ export class RecordingFileWriter {
     this.constructing = true;
     this.flush(true);
     this.constructing = false;
-    if (this.error) throw this.error;
+    if (this.error) {
+      // The file is ours (O_EXCL, or O_TRUNC when asked to overwrite) and holds no readable
+      // header: a failed start leaves nothing behind to take the name or be listed as broken.
+      this.discard();
+      throw this.error;
+    }
     this.timer = setInterval(() => this.flush(false), options.flushIntervalMs ?? 200);
     this.timer.unref();
   }
@@ -174,6 +179,16 @@ export class RecordingFileWriter {
   abort(): void {
     if (this.fd !== null) this.flush(true);
     this.release();
+  }
+
+  /** Closes and removes the file: for a recording that never started (nothing in it is worth keeping). */
+  discard(): void {
+    this.release();
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // Already gone (deleted under us): nothing to discard.
+    }
   }
 
   private fail(err: RecordingWriteError): void {

@@ -4,8 +4,10 @@
  *   `http://<the Host it was sent to>` (or an origin allowed explicitly, e.g. a dev server).
  * - Bound to loopback, the Host header must name a loopback address or localhost on our port,
  *   which defeats DNS rebinding (a hostile page whose name resolves to 127.0.0.1).
- * - With a token, every REST call needs `Authorization: Bearer <token>` and every socket.io
- *   handshake `auth: {token}`. Binding beyond loopback requires a token (checked at start-up).
+ * - With a token, every REST call needs `Authorization: Bearer <token>`, and so does the
+ *   engine.io handshake that opens a socket (or `?token=` in its URL: a browser's WebSocket
+ *   cannot send headers): a peer without it is refused before it is given a sid. Binding beyond
+ *   loopback requires a token (checked at start-up).
  * Requests without an Origin header (curl, scripts, Node clients) are not browser-driven and pass
  * the origin check; the token is what guards them.
  */
@@ -72,6 +74,17 @@ export class AccessPolicy {
   static bearer(header: string | undefined): string | undefined {
     const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
     return m?.[1];
+  }
+
+  /**
+   * The token an engine.io handshake request carries: `Authorization: Bearer T`, else the `token`
+   * query parameter (socket.io clients: `extraHeaders` in Node, `query: {token}` in browsers).
+   */
+  static handshakeToken(req: { readonly url?: string | undefined; readonly headers: { readonly authorization?: string | undefined } }): string | undefined {
+    const bearer = AccessPolicy.bearer(req.headers.authorization);
+    if (bearer !== undefined) return bearer;
+    const query = new URL(req.url ?? '/', 'http://handshake.invalid').searchParams.get('token');
+    return query ?? undefined;
   }
 
   private isOwnLoopbackHost(hostHeader: string): boolean {

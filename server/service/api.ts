@@ -27,7 +27,8 @@ export interface ApiDeps {
   readonly annotate?: (packet: Packet) => Packet;
 }
 
-function sessionParam(registry: SessionRegistry, req: Request): Session {
+/** The session a route's `:id` names, or 404. */
+export function sessionParam(registry: SessionRegistry, req: Request): Session {
   const id = req.params.id;
   const session = typeof id === 'string' && SESSION_ID_RE.test(id) ? registry.get(id) : undefined;
   if (!session) throw new ApiError(404, 'not-found', `no session ${typeof id === 'string' ? id.slice(0, 40) : ''}`);

@@ -41,13 +41,26 @@ function isJson(text: string): boolean {
 }
 
 /** Maps anything thrown to the ApiError a client should see. */
-export function toApiError(err: unknown, log?: (line: string) => void): ApiError {
+export function toApiError(err: unknown, log?: (line: string) => void, req?: Pick<Request, 'get'>): ApiError {
   if (err instanceof ApiError) return err;
+  // Nobody is left to answer, and nothing went wrong on our side.
+  if (err instanceof ClientGoneError) return new ApiError(400, 'bad-request', err.message);
   if (err instanceof FilterError) return new ApiError(400, 'bad-filter', `bad filter: ${err.message}`, { offset: err.offset, length: err.length });
   if (err instanceof ZodError) return new ApiError(400, 'bad-request', describeZodError(err));
   if (err instanceof CannotTraceError) return new ApiError(503, 'cannot-trace', err.problems.join(' '));
+  // The router decodes path parameters; a `%` not followed by two hex digits, or escapes that
+  // are not UTF-8, fail there (status 400 on the error), before any route runs.
+  if (err instanceof URIError) return new ApiError(400, 'bad-request', 'the path has a malformed percent-escape (a % must be followed by two hex digits, and the escapes must spell UTF-8)');
   // body-parser's errors carry a status and a type; their messages are safe to show.
-  const e = err as { status?: unknown; type?: unknown; message?: unknown };
+  const e = err as { status?: unknown; type?: unknown; message?: unknown; code?: unknown };
+  if (e.status === 400 && typeof e.code === 'string' && e.code.startsWith('Z_')) {
+    // zlib's error, passed on by body-parser when a body says it is compressed and is not.
+    const encoding = req?.get('content-encoding')?.toLowerCase().slice(0, 20) ?? 'compressed';
+    return new ApiError(400, 'bad-request', `the request body is not valid ${encoding} (Content-Encoding: ${encoding})`);
+  }
+  if (e.status === 415 && e.type === 'encoding.unsupported') {
+    return new ApiError(415, 'unsupported-encoding', 'the request body\'s Content-Encoding is not supported (send it uncompressed, or as gzip, deflate or br)');
+  }
   if (typeof e.status === 'number' && typeof e.type === 'string') {
     if (e.type === 'entity.too.large') {
       const limit = (err as { limit?: unknown }).limit;
@@ -66,6 +79,11 @@ export function toApiError(err: unknown, log?: (line: string) => void): ApiError
   if (err instanceof TraceStartError) return new ApiError(500, 'trace-failed', `bpftrace failed to start: ${firstLines(err.message)}`);
   log?.(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   return new ApiError(500, 'internal', 'internal error (see the service log)');
+}
+
+/** The client went away before its request was read (an upload aborted): not our error, not logged. */
+export class ClientGoneError extends Error {
+  override name = 'ClientGoneError';
 }
 
 /** bpftrace could not attach for a session; the message is its stderr. */
@@ -95,11 +113,11 @@ export function sendError(res: Response, err: ApiError): void {
 
 /** Express error middleware: the last `app.use`. */
 export function errorHandler(log: (line: string) => void) {
-  return (err: unknown, _req: Request, res: Response, next: NextFunction): void => {
+  return (err: unknown, req: Request, res: Response, next: NextFunction): void => {
     if (res.headersSent) {
       next(err);
       return;
     }
-    sendError(res, toApiError(err, log));
+    sendError(res, toApiError(err, log, req));
   };
 }

@@ -22,7 +22,8 @@ import type { BpftraceExitInfo, RecordingStatus, SessionDepth, SessionState } fr
 import { parseFilter } from '../../shared/filter/index.js';
 import type { NoteSupport } from '../capabilities.js';
 import { HopBatcher, type BatchingOptions, type EncodedBatch, type EncodedDepthBatch } from './batcher.js';
-import { PacketTail, monotonicNowNs } from './packet-tail.js';
+import { PacketTail } from './packet-tail.js';
+import { kernelNowNs } from '../clock.js';
 import type { NetfilterSource, NetfilterSourceFactory } from './depth.js';
 
 /** What a feed needs from a trace: TraceSession's surface (tests substitute synthetic sources). */
@@ -82,7 +83,7 @@ export interface FeedStateChange {
   readonly message: string;
   readonly exit?: BpftraceExitInfo;
   readonly retryInMs?: number;
-  /** A recording of one of the feed's sessions started, stopped or failed (recordings.ts). */
+  /** A recording of one of the feed's sessions started, stopped or failed (recording-manager.ts). */
   readonly recording?: RecordingStatus;
   /** On the `running` after a restart: when no bpftrace was attached (kernel monotonic ns, the clock of hop `t`). */
   readonly gap?: { readonly fromNs: number; readonly toNs: number };
@@ -336,7 +337,7 @@ export class TraceFeed {
       this.nf?.noteNetns(ev.netns);
       this.events++;
       // Sampled once per batch (at its first event): reading the clock costs more than the rest of this handler.
-      if (this.batcher.pendingEvents === 0) this.sourceLagMs = Math.max(0, Math.round((monotonicNowNs() - ev.t) / 1e6));
+      if (this.batcher.pendingEvents === 0) this.sourceLagMs = Math.max(0, Math.round((kernelNowNs() - ev.t) / 1e6));
       this.batcher.push(ev);
       this.tail.push(ev);
       if (this.taps.size > 0) for (const t of this.taps) t.hop(ev);
@@ -374,7 +375,7 @@ export class TraceFeed {
       this.acceptor = (p) => source.accepts(p);
       this.startedAt = Date.now();
       if (this.state === 'restarting') {
-        const toNs = monotonicNowNs();
+        const toNs = kernelNowNs();
         const fromNs = this.downSinceNs ?? toNs;
         this.downSinceNs = undefined;
         this.setState({
@@ -400,7 +401,7 @@ export class TraceFeed {
     this.tail.cut();
     source.removeAllListeners();
     this.source = undefined;
-    this.downSinceNs ??= monotonicNowNs();
+    this.downSinceNs ??= kernelNowNs();
     this.lastExit = { code: exit.code, signal: exit.signal, stderr: exit.stderr, at: Date.now() };
     if (Date.now() - this.startedAt >= this.opts.backoff.stableMs) this.backoffMs = this.opts.backoff.initialMs;
     const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;

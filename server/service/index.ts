@@ -23,14 +23,15 @@ import { ApiError, errorHandler, sendError } from './errors.js';
 import { DEFAULT_BACKOFF, traceSessionSource, type BackoffOptions, type SourceFactory } from './feed.js';
 import { DEFAULT_BATCHING, type BatchingOptions } from './batcher.js';
 import { DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './client-channel.js';
-import { loadNamespaceNamer, type NamespaceNamer } from './names.js';
+import { loadNamespaceNames, type LiveNamespaceNamer } from '../topology/namespace-names.js';
 import { SessionRegistry } from './sessions.js';
 import { cachedNoteSupport, nftNetfilterSource, type NetfilterSourceFactory } from './depth.js';
 import type { NoteSupport } from '../capabilities.js';
 import { attachStream, type ServiceIo } from './stream.js';
 import { webRouter } from './static-web.js';
-import { DEFAULT_MAX_UPLOAD_BYTES, RecordingManager, recordingsRouter } from './recordings.js';
-import { createStatsService } from '../stats/service.js';
+import { RecordingManager } from './recording-manager.js';
+import { DEFAULT_MAX_UPLOAD_BYTES, recordingsRouter } from './recordings-routes.js';
+import { createStatsService } from './stats.js';
 import type { StatsHub, StatsSourceFactory } from '../stats/hub.js';
 
 export interface ServiceOptions {
@@ -68,8 +69,8 @@ export interface ServiceOptions {
   readonly webDist?: string | null;
   /** Default: detectCapabilities() once at start-up. */
   readonly capabilities?: Capabilities;
-  /** Default: server/namespace-names.ts. null: do not read this host (synthetic sources in tests): no names, no live model. */
-  readonly namespaceNames?: NamespaceNamer | null;
+  /** Default: the host's (server/topology/namespace-names.ts). null: do not read this host (synthetic sources in tests): no names, no live model. */
+  readonly namespaceNames?: LiveNamespaceNamer | null;
   /** Default: the live model (server/topology/watch.ts); a fixed one for tests. */
   readonly topology?: () => Promise<Topology>;
   readonly log?: (line: string) => void;
@@ -111,6 +112,31 @@ function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/** Counts requests not yet answered, so that close() can let them finish. */
+function trackRequests(server: HttpServer): { settled(timeoutMs: number): Promise<void> } {
+  let open = 0;
+  let idle: (() => void) | null = null;
+  server.on('request', (_req, res) => {
+    open++;
+    res.once('close', () => {
+      open--;
+      if (open === 0) idle?.();
+    });
+  });
+  return {
+    settled: (timeoutMs) => {
+      if (open === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        idle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    },
+  };
+}
+
 export async function startService(options: ServiceOptions = {}): Promise<RunningService> {
   const host = options.host ?? '127.0.0.1';
   const token = options.token || undefined;
@@ -119,15 +145,23 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   }
   const log = options.log ?? ((line: string) => process.stderr.write(`hoptrace serve: ${line}\n`));
   if (options.dataDir) {
+    let mode: number;
     try {
       mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-      if (!statSync(options.dataDir).isDirectory()) throw new Error('it is not a folder');
+      const st = statSync(options.dataDir);
+      if (!st.isDirectory()) throw new Error('it is not a folder');
+      mode = st.mode & 0o7777;
     } catch (err) {
       throw new ServiceConfigError(`cannot keep recordings in ${options.dataDir}: ${(err as Error).message} (pass --data-dir DIR)`);
     }
+    // The service runs as root and links, reads and deletes files there by name: a folder others
+    // can write to (a 1777 /tmp-like one) lets them plant files or links under names it will use.
+    if ((mode & 0o022) !== 0) {
+      throw new ServiceConfigError(`the data folder ${options.dataDir} is writable by other users (mode ${mode.toString(8)}): another user could plant files or links there. Run chmod go-w ${options.dataDir}, or pass another --data-dir`);
+    }
   }
   const capabilities = options.capabilities ?? (await detectCapabilities());
-  const names = options.namespaceNames === undefined ? await loadNamespaceNamer() : options.namespaceNames;
+  const names = options.namespaceNames === undefined ? await loadNamespaceNames() : options.namespaceNames;
   // The service's own connections (its port, in its namespace) are left out of every session: with
   // a broad filter, streaming their packets would make more packets to stream.
   const selfNetns = statSync('/proc/self/ns/net').ino;
@@ -236,6 +270,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   app.use(webRouter(options.webDist === undefined ? defaultWebDist() : options.webDist));
   app.use((req, res) => sendError(res, new ApiError(404, 'not-found', `not found: ${req.method} ${req.path.slice(0, 100)}`)));
   app.use(errorHandler(log));
+  const inFlight = trackRequests(httpServer);
   httpServer.on('request', app);
 
   const io: ServiceIo = new Server(httpServer, {
@@ -244,19 +279,24 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     // Binary batches gain little from compression and cost CPU per client.
     perMessageDeflate: false,
     httpCompression: false,
+    // Runs on the engine.io handshake, before a sid or any buffer is allocated: a peer from
+    // another origin, or without the token, costs nothing but this answer (403).
     allowRequest: (req, callback) => {
       const why = policy.checkOrigin(req.headers.origin, req.headers.host);
-      callback(why ? `forbidden-origin: ${why}` : null, why === null);
+      if (why) callback(`forbidden-origin: ${why}`, false);
+      else if (!policy.checkToken(AccessPolicy.handshakeToken(req))) callback('unauthorized: this service needs a token: send Authorization: Bearer <token> or ?token=<token> with the handshake', false);
+      else callback(null, true);
     },
   });
-  const socketAuth = (socket: { handshake: { auth: unknown } }, next: (err?: Error) => void): void => {
-    const auth = socket.handshake.auth as { token?: unknown } | undefined;
-    if (policy.checkToken(auth?.token)) {
+  // Behind allowRequest, which has checked the handshake; namespaces (/, /stats) check again,
+  // so that no namespace is ever reachable without the token whatever the engine did.
+  const socketAuth = (socket: { handshake: { auth: unknown; url: string; headers: { authorization?: string | undefined } } }, next: (err?: Error) => void): void => {
+    if (policy.checkToken(AccessPolicy.handshakeToken(socket.handshake))) {
       next();
       return;
     }
     const err = new Error('unauthorized') as Error & { data?: unknown };
-    err.data = { code: 'unauthorized', message: 'this service needs a token: connect with auth: {token}' };
+    err.data = { code: 'unauthorized', message: 'this service needs a token: send Authorization: Bearer <token> or ?token=<token> with the handshake' };
     next(err);
   };
   io.use(socketAuth);
@@ -274,13 +314,16 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      stream.close();
       await stats.close();
-      io.disconnectSockets(true);
-      // Recordings first, so their files end with the shutdown as the reason.
+      // Recordings first, so their files end with the shutdown as the reason; then the sessions,
+      // while the stream still listens, so each subscriber is told its session `stopped`.
       await manager.close();
       await registry.close();
+      stream.close();
+      io.disconnectSockets(true);
       model.close();
+      // Requests still running (a session that was starting) get their answer, briefly waited for.
+      await inFlight.settled(1000);
       httpServer.closeAllConnections();
       await new Promise<void>((resolve) => {
         void io.close(() => resolve());

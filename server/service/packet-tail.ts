@@ -13,10 +13,8 @@ import type { Packet } from '../../shared/packet.js';
 import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import { Reconstructor, type ReconstructOptions } from '../../shared/reconstruct.js';
 import { NetfilterStepsQueue } from '../../shared/netfilter/steps-queue.js';
+import { kernelNowNs } from '../clock.js';
 
-export function monotonicNowNs(): number {
-  return Number(process.hrtime.bigint());
-}
 
 export class PacketTail {
   private engine: Reconstructor;
@@ -47,7 +45,7 @@ export class PacketTail {
   }
 
   /** Releases waiting events and finishes idle packets up to the kernel clock's now. */
-  tick(nowNs = monotonicNowNs()): void {
+  tick(nowNs = kernelNowNs()): void {
     this.engine.advance(nowNs);
     const done = this.engine.drain();
     this.collect(this.steps ? this.steps.pass(done, nowNs) : done);
@@ -60,7 +58,7 @@ export class PacketTail {
   cut(): void {
     const done = this.engine.flush();
     // Their netfilter events may still be on their way: they wait in the queue like any other.
-    this.collect(this.steps ? this.steps.pass(done, monotonicNowNs()) : done);
+    this.collect(this.steps ? this.steps.pass(done, kernelNowNs()) : done);
     this.engine = new Reconstructor(this.options);
   }
 

@@ -16,18 +16,16 @@ import { workloadDirectory } from '../../shared/topology/workloads.js';
 import type { RecordingStatus, SessionDepth, SessionInfo } from '../../shared/api-types.js';
 import { ApiError, TraceStartError } from './errors.js';
 import { CannotTraceError } from '../trace-session.js';
-import { NO_DEPTH, TraceFeed, feedKey, type BackoffOptions, type SourceFactory } from './feed.js';
+import { NO_DEPTH, TraceFeed, feedKey, type FeedOptions } from './feed.js';
 import type { NetfilterSourceFactory } from './depth.js';
 import type { NoteSupport } from '../capabilities.js';
-import type { BatchingOptions } from './batcher.js';
-import type { HopEvent } from '../../shared/hop-event.js';
 
 export interface Session {
   readonly id: string;
   readonly feed: TraceFeed;
   readonly createdAt: Date;
   watchers: number;
-  /** Set while a recording runs (recordings.ts): a recorded session is never reaped. */
+  /** Set while a recording runs (recording-manager.ts): a recorded session is never reaped. */
   recording: boolean;
   /**
    * Started by the service itself (`serve --lab demo`'s trace of the lab) and kept while it runs:
@@ -38,8 +36,10 @@ export interface Session {
   lastActive: number;
 }
 
-export interface RegistryOptions {
-  readonly source: SourceFactory;
+/** What every feed of the registry is built with (FeedOptions documents each). */
+type SharedFeedOptions = Pick<FeedOptions, 'source' | 'batching' | 'backoff' | 'packetsKept' | 'nsName' | 'isLocal' | 'noteHop' | 'ignore' | 'log'>;
+
+export interface RegistryOptions extends SharedFeedOptions {
   /** Where netfilter events of sessions with `netfilter` come from; absent: such sessions are refused. */
   readonly netfilter?: NetfilterSourceFactory;
   /** What the kernel supports of the notes tier (asked when a notes session first starts). */
@@ -48,18 +48,10 @@ export interface RegistryOptions {
   /** Most bpftrace processes at once (each costs CPU in the kernel and in user space). */
   readonly maxFeeds: number;
   readonly maxSessions: number;
-  readonly batching: BatchingOptions;
-  readonly backoff: BackoffOptions;
-  readonly packetsKept: number;
-  readonly nsName: (netns: number) => string | null;
   /** The host's model, for `pod NAME` / `container NAME` filters (resolved to addresses at creation). */
   readonly topology?: () => Promise<Topology>;
-  readonly isLocal?: (netns: number, addr: string) => boolean;
-  readonly noteHop?: (ev: HopEvent) => void;
-  readonly ignore?: (ev: HopEvent) => boolean;
-  /** The session's running or last recording, for info() (recordings.ts); absent: no recordings. */
+  /** The session's running or last recording, for info() (recording-manager.ts); absent: no recordings. */
   readonly recordingStatus?: (session: Session) => RecordingStatus | null;
-  readonly log: (line: string) => void;
 }
 
 export interface RegistryEvents {
@@ -123,6 +115,9 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
       await feed.ready;
     } catch (err) {
       this.sessions.delete(session.id);
+      // Stopped while it attached because the service is closing: bpftrace's "exited (SIGINT)"
+      // is our doing, not a failure of the trace.
+      if (this.closed) throw new ApiError(503, 'unavailable', 'the service is shutting down');
       if (err instanceof CannotTraceError || err instanceof ApiError) throw err;
       throw new TraceStartError(err instanceof Error ? err.message : String(err));
     }

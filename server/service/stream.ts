@@ -13,11 +13,12 @@ import { describeZodError } from '../../shared/api-types.js';
 import type { SessionRegistry, Session } from './sessions.js';
 import type { FeedListener } from './feed.js';
 import { ClientChannel, type ChannelLimits, type ServiceSocket } from './client-channel.js';
-import type { NamespaceNamer } from './names.js';
-import { pairedClocks } from '../recording/host.js';
+import type { LiveNamespaceNamer } from '../topology/namespace-names.js';
+import type { NamespaceNamer } from '../../shared/namespace-names.js';
+import { pairedClocks } from '../clock.js';
 import type { TopologyChange } from '../topology/watch.js';
 
-/** The host's monotonic and wall clocks as one pair (server/recording/host.ts reads them back to back). */
+/** The host's monotonic and wall clocks as one pair (server/clock.ts reads them back to back). */
 function hostClock(): { monotonicNs: number; epochMs: number } {
   const { wallNs, monoNs } = pairedClocks();
   return { monotonicNs: monoNs, epochMs: Number(wallNs) / 1e6 };
@@ -29,7 +30,7 @@ export interface StreamOptions {
   readonly registry: SessionRegistry;
   readonly limits: ChannelLimits;
   readonly statsIntervalMs: number;
-  readonly names: NamespaceNamer | null;
+  readonly names: LiveNamespaceNamer | null;
   /** The live topology model's changes (model.ts); absent: names only. */
   readonly onTopologyChange?: (listener: (change: TopologyChange) => void) => () => void;
   readonly log: (line: string) => void;
@@ -55,6 +56,21 @@ function namespaceList(names: NamespaceNamer | null): NamespaceName[] {
   return names ? names.entries().map(([netns, name]) => ({ netns, name })) : [];
 }
 
+/** The ack callback a client may or may not have passed. */
+function replyTo<A>(ack: unknown): (res: A) => void {
+  return (res) => {
+    if (typeof ack === 'function') (ack as (res: A) => void)(res);
+  };
+}
+
+/** The session id of a subscribe/unsubscribe payload, or null once the client was told why not. */
+function sessionOf(raw: unknown, reply: (res: { ok: false; error: { code: 'bad-request'; message: string } }) => void): string | null {
+  const parsed = SubscribeRequest.safeParse(raw);
+  if (parsed.success) return parsed.data.session;
+  reply({ ok: false, error: { code: 'bad-request', message: describeZodError(parsed.error) } });
+  return null;
+}
+
 export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
   const { registry } = opts;
   const clients = new Map<string, Client>();
@@ -74,15 +90,9 @@ export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
     clients.set(socket.id, client);
 
     socket.on('subscribe', (raw, ack) => {
-      const reply = (res: SubscribeAck): void => {
-        if (typeof ack === 'function') ack(res);
-      };
-      const parsed = SubscribeRequest.safeParse(raw);
-      if (!parsed.success) {
-        reply({ ok: false, error: { code: 'bad-request', message: describeZodError(parsed.error) } });
-        return;
-      }
-      const id = parsed.data.session;
+      const reply = replyTo<SubscribeAck>(ack);
+      const id = sessionOf(raw, reply);
+      if (id === null) return;
       const session = registry.get(id);
       if (!session) {
         reply({ ok: false, error: { code: 'not-found', message: `no session ${id}` } });
@@ -113,16 +123,11 @@ export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
     });
 
     socket.on('unsubscribe', (raw, ack) => {
-      const reply = (res: UnsubscribeAck): void => {
-        if (typeof ack === 'function') ack(res);
-      };
-      const parsed = SubscribeRequest.safeParse(raw);
-      if (!parsed.success) {
-        reply({ ok: false, error: { code: 'bad-request', message: describeZodError(parsed.error) } });
-        return;
-      }
-      if (unsubscribe(client, parsed.data.session)) reply({ ok: true });
-      else reply({ ok: false, error: { code: 'not-found', message: `not subscribed to ${parsed.data.session}` } });
+      const reply = replyTo<UnsubscribeAck>(ack);
+      const id = sessionOf(raw, reply);
+      if (id === null) return;
+      if (unsubscribe(client, id)) reply({ ok: true });
+      else reply({ ok: false, error: { code: 'not-found', message: `not subscribed to ${id}` } });
     });
 
     socket.on('disconnect', () => {
@@ -169,7 +174,7 @@ export function attachStream(io: ServiceIo, opts: StreamOptions): Stream {
 
   // Namespaces come and go (labs, containers): push the new list when it changes.
   let lastTopology = '';
-  const sortedNames = (names: NamespaceNamer): NamespaceName[] => namespaceList(names).sort((a, b) => a.netns - b.netns);
+  const sortedNames = (names: LiveNamespaceNamer): NamespaceName[] => namespaceList(names).sort((a, b) => a.netns - b.netns);
   const namesKey = (list: readonly NamespaceName[]): string => list.map((n) => `${n.netns}=${n.name}`).join(',');
   const topologyTimer = setInterval(() => {
     const names = opts.names;

@@ -137,6 +137,8 @@ export class StatsHub extends EventEmitter<HubEvents> {
     return s;
   }
 
+  // get/list/touch have the shape of SessionRegistry's (server/service/sessions.ts) on purpose: the
+  // same lifecycle verbs over other sessions; a base class would save three one-line methods.
   get(id: string): HubSession | undefined {
     return this.sessions.get(id);
   }
@@ -156,8 +158,8 @@ export class StatsHub extends EventEmitter<HubEvents> {
 
   info(s: HubSession): StatsSessionInfo {
     return {
-      id: s.id, filter: s.filter, interval_s: s.intervalMs / 1000, sample_rate: s.sampleRate,
-      state: s.state, message: s.message, documents: s.documents, kept: s.history.length, created_at: s.createdAt,
+      id: s.id, filter: s.filter, intervalS: s.intervalMs / 1000, sampleRate: s.sampleRate,
+      state: s.state, message: s.message, documents: s.documents, kept: s.history.length, createdAt: s.createdAt,
     };
   }
 

@@ -20,8 +20,9 @@ import { preflight } from '../preflight.js';
 import { loadDropReasons } from '../drop-reasons.js';
 import { CannotTraceError } from '../trace-session.js';
 import type { TopologyWatcher } from '../topology/watch.js';
-import { StatsNameBook } from './names.js';
+import { StatsNameBook } from './name-book.js';
 import { hopKindsToSkip, type HopKind } from '../../shared/hop-event.js';
+import { monotonicToWall } from '../clock.js';
 
 export interface StatsSessionOptions {
   /** Filter text in the pcap-like language; '' counts every IP packet. FilterError on bad input. */
@@ -44,11 +45,6 @@ export interface StatsSessionEvents {
   exit: [BpftraceExit];
 }
 
-/** Kernel monotonic ns (bpf_ktime_get_ns's clock) → wall-clock ms, measured once. */
-export function monotonicToWall(): (ns: number) => number {
-  const offsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6;
-  return (ns) => ns / 1e6 + offsetMs;
-}
 
 /** How long bpftrace may take to print its last snapshot and exit once asked to stop. */
 const STOP_GRACE_MS = 15_000;

@@ -3,6 +3,7 @@
  * shape in which those verdicts are attached to a reconstructed packet (`Packet.netfilter`,
  * part of the public NDJSON contract of `trace --json --netfilter`: add fields, never rename).
  */
+import type { FilterHop } from '../filter/match.js';
 
 /** Netfilter hooks, in the words nft uses for them. `unknown` when the chain's hook could not be found. */
 export type NfHook = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting' | 'ingress' | 'egress' | 'unknown';
@@ -10,18 +11,14 @@ export type NfHook = 'prerouting' | 'input' | 'forward' | 'output' | 'postroutin
 /** What a NAT statement in a rule does to the packet (read from the rule text). */
 export type NfNatKind = 'snat' | 'dnat' | 'masquerade' | 'redirect';
 
-/** Headers nft printed on a trace's `packet:` line (the packet as it was at that hook). */
-export interface NfPacketHeaders {
+/**
+ * Headers nft printed on a trace's `packet:` line (the packet as it was at that hook). The tuple
+ * is a FilterHop (a filter can match it as it matches a hop): `family` 0 when the line had no IP
+ * header, `proto` 0 when nft printed none it knows.
+ */
+export interface NfPacketHeaders extends FilterHop {
   readonly iif: string | null;
   readonly oif: string | null;
-  /** 4, 6, or 0 when the line had no IP header. */
-  readonly family: 0 | 4 | 6;
-  /** IP protocol number; 0 when nft did not print one it knows. */
-  readonly proto: number;
-  readonly src: string;
-  readonly dst: string;
-  readonly sport: number;
-  readonly dport: number;
   /** IPv4 identification (0 for IPv6). */
   readonly ipId: number;
   /** IP total length (IPv4 `ip length`, IPv6 payload length + 40); 0 when absent. */

@@ -11,4 +11,5 @@ export {
 } from './format.js';
 export type { RecordingHeader, TopologyRecord, NamespaceName, LostRecord, IndexRecord, EndRecord, ClockRecord } from './messages.js';
 export { crc32, crc32Update } from './crc32.js';
-export { namespaceNamesOf, wallClockNs, recordingNsName, type NamespaceTable } from './names.js';
+export { namespaceNamesOf, recordingNsName, type NamespaceTable } from '../namespace-names.js';
+export { wallClockNs } from './clock.js';

@@ -6,22 +6,13 @@
  * over these made-up headers only. Documented as reconstructed in shared/recording/README.md.
  */
 import { parseAddress } from '../filter/address.js';
+import type { Hop } from '../packet.js';
 
-export interface HeaderFields {
+/** A hop's header fields (`len`: the IP packet length, the capture's original length) with its packet's family and protocol. */
+export type HeaderFields = Pick<Hop, 'src' | 'dst' | 'sport' | 'dport' | 'len' | 'ipId' | 'tcpFlags' | 'tcpSeq' | 'icmpType' | 'icmpId'> & {
   readonly family: 4 | 6;
   readonly proto: number;
-  readonly src: string;
-  readonly dst: string;
-  readonly sport: number;
-  readonly dport: number;
-  /** IP packet length (the original length of the capture). */
-  readonly len: number;
-  readonly ipId: number;
-  readonly tcpFlags: number;
-  readonly tcpSeq: number;
-  readonly icmpType: number;
-  readonly icmpId: number;
-}
+};
 
 // Flows repeat addresses: parse each text once.
 const addressCache = new Map<string, readonly number[]>();

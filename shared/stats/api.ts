@@ -4,7 +4,7 @@
  * the dashboard. Pure, browser-safe.
  *
  * REST:
- *   POST   /api/stats            {filter, interval_s?, sample?} → 201 StatsSessionInfo (shared by equal requests)
+ *   POST   /api/stats            {filter, intervalS?, sample?} → 201 StatsSessionInfo (shared by equal requests)
  *   GET    /api/stats            → {sessions: StatsSessionInfo[]}
  *   GET    /api/stats/:id        → StatsSessionInfo & {documents: StatsDocument[]} (the kept history)
  *   DELETE /api/stats/:id        → 204
@@ -16,18 +16,29 @@
  */
 import { z } from 'zod';
 import type { StatsDocument } from './types.js';
+import { SampleRate } from '../api-types.js';
 
 export const MAX_STATS_FILTER_TEXT = 4096;
 export const STATS_ID_RE = /^s[a-z0-9]{1,31}$/;
 
+const IntervalS = z.number().min(0.1).max(3600);
+
+/**
+ * The API is camelCase like the rest of the service's (`SessionInfo.sampleRate`); `interval_s`, the
+ * name before, is still taken (one of the two). Stats *documents* keep their snake_case: they are
+ * the `stats --json` format, written to files that `compare` reads back.
+ */
 export const CreateStatsRequest = z.strictObject({
   /** Filter in the pcap-like language; '' counts every IP packet. */
   filter: z.string().max(MAX_STATS_FILTER_TEXT),
   /** Seconds per document (default 1; 0.1–3600). */
-  interval_s: z.number().min(0.1).max(3600).optional(),
-  /** Follow 1 in N flows (default 1). */
-  sample: z.number().int().min(1).max(1 << 30).optional(),
-});
+  intervalS: IntervalS.optional(),
+  /** The same, by its name before (compatibility). */
+  interval_s: IntervalS.optional(),
+  /** Follow 1 in N flows (default 1; at most MAX_SAMPLE, as everywhere). */
+  sample: SampleRate.optional(),
+}).refine((r) => r.intervalS === undefined || r.interval_s === undefined, { message: 'give intervalS or interval_s, not both', path: ['intervalS'] })
+  .transform(({ interval_s: old, ...r }) => ({ ...r, intervalS: r.intervalS ?? old }));
 export type CreateStatsRequest = z.infer<typeof CreateStatsRequest>;
 
 export const StatsCompareQuery = z.strictObject({
@@ -42,8 +53,10 @@ export interface StatsSessionInfo {
   readonly id: string;
   /** Canonical filter text. */
   readonly filter: string;
-  readonly interval_s: number;
-  readonly sample_rate: number;
+  /** Seconds per document. */
+  readonly intervalS: number;
+  /** 1 in this many flows are followed (1: all); counts are not scaled. */
+  readonly sampleRate: number;
   readonly state: StatsSessionState;
   /** Why it failed or ended, when it did. */
   readonly message: string | null;
@@ -51,7 +64,7 @@ export interface StatsSessionInfo {
   readonly documents: number;
   readonly kept: number;
   /** Wall clock ms. */
-  readonly created_at: number;
+  readonly createdAt: number;
 }
 
 export interface StatsSessionList {

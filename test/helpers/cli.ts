@@ -2,26 +2,16 @@
 import { execa, type ResultPromise } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { statSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Lab } from '../../server/lab/lab.js';
+import { WITHOUT_CAPABILITIES } from './privileges.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
-export function cli(args: string[], opts: { env?: Record<string, string>; uid?: number } = {}): ResultPromise<{ reject: false; cwd: string; env: Record<string, string> }> {
+/** `withoutCapabilities`: run as uid 0 with every capability dropped (test/helpers/privileges.ts). */
+export function cli(args: string[], opts: { env?: Record<string, string>; withoutCapabilities?: boolean } = {}): ResultPromise<{ reject: false; cwd: string; env: Record<string, string> }> {
   const node = [process.execPath, '--import', 'tsx', 'server/cli.ts', ...args];
-  const [cmd, ...rest] = opts.uid === undefined ? node : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', ...node];
+  const [cmd, ...rest] = opts.withoutCapabilities ? [...WITHOUT_CAPABILITIES, ...node] : node;
   return execa(cmd as string, rest, { reject: false, cwd: REPO, env: opts.env ?? {} });
-}
-
-/**
- * Why an unprivileged user cannot run the CLI from this checkout, or null when it can: every
- * directory above it must let others through (a checkout under `mktemp -d`, mode 0700, does not).
- */
-export function unreadableByOthers(): string | null {
-  for (let dir = REPO; ; dir = dirname(dir)) {
-    if ((statSync(dir).mode & 0o001) === 0) return `${dir} is not searchable by other users (mode ${(statSync(dir).mode & 0o777).toString(8)})`;
-    if (dirname(dir) === dir) return null;
-  }
 }
 
 export type CliProcess = ResultPromise<{ reject: false; cwd: string; env: Record<string, string> }>;

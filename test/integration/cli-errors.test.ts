@@ -1,7 +1,11 @@
 /** Bad input gets one clear sentence and exit 2, never a stack trace. */
 import { describe, it, expect } from 'vitest';
-import { cli, unreadableByOthers } from '../helpers/cli.js';
+import { execa } from 'execa';
+import { cli } from '../helpers/cli.js';
+import { WITHOUT_CAPABILITIES } from '../helpers/privileges.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
+import { MAX_SAMPLE, SampleRate } from '../../shared/api-types.js';
+import { CreateStatsRequest } from '../../shared/stats/api.js';
 
 const noStack = (s: string): void => expect(s).not.toMatch(/\n\s+at |Error:/);
 
@@ -43,18 +47,31 @@ describe('CLI bad input', () => {
     noStack(String(r.stderr));
   });
 
+  it('bounds --sample the same in every command that takes it, and in the service', async () => {
+    for (const command of [['trace'], ['record', '-o', '/nonexistent/x.hoptrace'], ['stats']]) {
+      const r = await cli([...command, '--sample', String(MAX_SAMPLE + 1)]);
+      expect({ command: command[0], code: r.exitCode, stderr: String(r.stderr).trim() })
+        .toEqual({ command: command[0], code: 2, stderr: `hoptrace: --sample takes a whole number from 1 to ${MAX_SAMPLE}, got '${MAX_SAMPLE + 1}'` });
+    }
+    expect(SampleRate.safeParse(MAX_SAMPLE + 1).success).toBe(false);
+    expect(CreateStatsRequest.safeParse({ filter: '', sample: MAX_SAMPLE + 1 }).success).toBe(false);
+    expect(CreateStatsRequest.safeParse({ filter: '', sample: MAX_SAMPLE }).success).toBe(true);
+  });
+
   it('prints help', async () => {
     const r = await cli(['trace', '--help']);
     expect(r.exitCode).toBe(0);
     expect(String(r.stdout)).toMatch(/--filter EXPR/);
   });
 
-  // The unprivileged user must be able to read the checkout to run it at all.
-  const unreadable = isRoot ? unreadableByOthers() : null;
-  it.skipIf(!isRoot || unreadable !== null)(`says to run as root when it is not (${unreadable ?? `${NEEDS_ROOT} to switch to an unprivileged user`})`, async () => {
-    const r = await cli(['trace', '--duration', '1'], { uid: 65534, env: { HOME: '/tmp' } });
+  // uid 0 with every capability dropped: not root enough to trace, yet able to read any checkout.
+  it.skipIf(!isRoot)(`says to run as root when it is not root enough to trace (${NEEDS_ROOT} to drop its capabilities)`, async () => {
+    // The premise: bpftrace itself cannot load a program this way.
+    const bpf = await execa(WITHOUT_CAPABILITIES[0], [...WITHOUT_CAPABILITIES.slice(1), 'bpftrace', '-e', 'tracepoint:net:net_dev_xmit { exit(); }'], { reject: false, timeout: 30_000 });
+    expect(String(bpf.stderr)).toMatch(/Operation not permitted/);
+    const r = await cli(['trace', '--duration', '1'], { withoutCapabilities: true, env: { HOME: '/tmp' } });
+    expect(String(r.stderr).trim()).toBe('hoptrace: hoptrace must run as root with its capabilities to attach kernel probes, and this process is root without CAP_SYS_ADMIN (or CAP_BPF and CAP_PERFMON), dropped by a container or setpriv: run it with sudo from a shell that keeps them.');
     expect(r.exitCode).toBe(2);
-    expect(String(r.stderr)).toMatch(/must run as root/);
     noStack(String(r.stderr));
   });
 

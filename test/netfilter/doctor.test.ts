@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import { cli } from '../helpers/cli.js';
 import { detectCapabilities } from '../../server/capabilities.js';
-import { deepestTier, describeTiers, type ProbeTiers, type TierOption } from '../../shared/netfilter/depth.js';
+import { deepestTier, describeTiers, type ProbeTiers, type TierOption } from '../../shared/probe-tiers.js';
 
 const tracefs = ['/sys/kernel/debug/tracing', '/sys/kernel/tracing'].find((d) => existsSync(`${d}/events`)) ?? null;
 

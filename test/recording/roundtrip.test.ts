@@ -12,7 +12,7 @@ import type { Packet } from '../../shared/packet.js';
 import { reconstructAll } from '../../shared/reconstruct.js';
 import { decodeRecording } from '../../shared/recording/index.js';
 import { TraceSession } from '../../server/trace-session.js';
-import { NamespaceNames } from '../../server/namespace-names.js';
+import { NamespaceNames } from '../../server/topology/namespace-names.js';
 import { RecordingFile, replayRecording, startRecording } from '../../server/recording/index.js';
 import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
 import { startLabServers, trafficRound } from '../../server/lab/rounds.js';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { startService, type RunningService } from '../../server/service/index.js';
-import { defaultDataDir } from '../../server/service/recordings.js';
+import { defaultDataDir } from '../../server/recording/library.js';
 import { RecordingFile, replayRecording } from '../../server/recording/index.js';
 import { labDown, labFor, labUp } from '../../server/lab/lab.js';
 import { sendUdp, startEcho, type Server } from '../../server/lab/traffic.js';

@@ -17,7 +17,8 @@ import { cli, labInodes, randomPrefix, startReady } from '../helpers/cli.js';
 describe('stats command input', () => {
   it.each([
     [['--interval', '0.01'], /--interval takes a number ≥ 0.1/],
-    [['--sample', '0'], /--sample takes a whole number ≥ 1/],
+    // The same bounds as trace and record (MAX_SAMPLE): one message for all three.
+    [['--sample', '0'], /--sample takes a whole number from 1 to 65536, got '0'/],
     [['--sample', '2.5'], /--sample takes a whole number/],
     [['--sample', String(2 ** 31)], /--sample takes a whole number from 1 to/],
     [['--duration', 'soon'], /--duration takes a number/],

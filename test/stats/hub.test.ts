@@ -11,8 +11,8 @@ import express from 'express';
 import { Server } from 'socket.io';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { StatsHub, type StatsSource } from '../../server/stats/hub.js';
-import { statsRouter, metricsHandler } from '../../server/stats/http.js';
-import { attachStatsStream, type StatsNamespace } from '../../server/stats/stream.js';
+import { statsRouter, metricsHandler } from '../../server/service/stats-routes.js';
+import { attachStatsStream, type StatsNamespace } from '../../server/service/stats-stream.js';
 import { errorHandler } from '../../server/service/errors.js';
 import type { StatsSessionOptions } from '../../server/stats/session.js';
 import type { BpftraceExit } from '../../server/bpftrace.js';
@@ -92,8 +92,9 @@ describe('stats in the service (fake source)', () => {
     const r1 = await post({ filter: 'udp  and port 53', interval_s: 1 });
     expect(r1.status).toBe(201);
     const s1 = (await r1.json()) as StatsSessionInfo;
-    expect(s1).toMatchObject({ filter: 'udp and port 53', interval_s: 1, sample_rate: 1, state: 'running' });
-    const s2 = (await (await post({ filter: 'udp and port 53', interval_s: 1 })).json()) as StatsSessionInfo;
+    expect(s1).toMatchObject({ filter: 'udp and port 53', intervalS: 1, sampleRate: 1, state: 'running' });
+    // The camelCase name and the old snake_case one (still accepted) ask for the same session.
+    const s2 = (await (await post({ filter: 'udp and port 53', intervalS: 1 })).json()) as StatsSessionInfo;
     expect(s2.id).toBe(s1.id);
     expect(FakeStats.made).toHaveLength(1);
     const fake = FakeStats.made[0] as FakeStats;
@@ -106,6 +107,8 @@ describe('stats in the service (fake source)', () => {
   it('answers bad input with the fixed error codes', async () => {
     expect((await (await post({ filter: 'port' })).json())).toMatchObject({ error: { code: 'bad-filter' } });
     expect((await post({ filter: '', interval_s: 0.01 })).status).toBe(400);
+    expect((await post({ filter: '', intervalS: 0.01 })).status).toBe(400);
+    expect((await (await post({ filter: '', intervalS: 1, interval_s: 1 })).json())).toMatchObject({ error: { code: 'bad-request', message: expect.stringContaining('intervalS or interval_s') } });
     expect((await post({ filter: '', sample: 0 })).status).toBe(400);
     expect((await post({ filter: '', extra: 1 })).status).toBe(400);
     expect((await fetch(`${base}/api/stats/nope`)).status).toBe(404);
@@ -187,7 +190,7 @@ describe('stats in the service (fake source)', () => {
 
 describe('createStatsService (what server/service/index.ts mounts)', () => {
   it('puts the /stats namespace behind the service\'s socket auth and stops its sessions on close', async () => {
-    const { createStatsService } = await import('../../server/stats/service.js');
+    const { createStatsService } = await import('../../server/service/stats.js');
     FakeStats.made = [];
     const stats = createStatsService({ canTrace: () => ({ ok: true, problems: [] }), checkToken: () => true, source: (o) => new FakeStats(o) });
     const app = express();

@@ -2,27 +2,29 @@
  * The dashboard when things are wrong, on the real service in headless Chromium: a service
  * started without root (it answers, but cannot trace) and a service that goes away while the
  * page watches a live session. Each state must say what happened and what to do, and the status
- * bar must not keep showing the last figures as if they were current. Root only (the unprivileged
- * service is started as `nobody` with setpriv; the live one runs bpftrace).
+ * bar must not keep showing the last figures as if they were current. Root only (the service that
+ * cannot trace runs as uid 0 with every capability dropped, test/helpers/privileges.ts, so it reads
+ * any checkout; the live one runs bpftrace).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Browser } from 'playwright-core';
 import { startService, type RunningService } from '../../server/service/index.js';
+import { WITHOUT_CAPABILITIES } from '../../test/helpers/privileges.js';
 import { browserMissing, buildDashboard, launchBrowser, screenshot, watchErrors, type BuiltDashboard } from './browser.js';
 
-const why = process.getuid?.() !== 0 ? 'needs root: it starts a service as nobody and a live session' : browserMissing();
+const why = process.getuid?.() !== 0 ? 'needs root: it drops its capabilities for one service and runs a live session' : browserMissing();
 const VIEWPORT = { width: 1440, height: 900 };
-const NOBODY = 65534;
 
-/** The service as `nobody`, serving `dist`; resolves with its URL once it listens. */
-async function serveAsNobody(dist: string, data: string): Promise<{ url: string; child: ChildProcess }> {
+/** The service as uid 0 without capabilities (cannot trace), serving `dist`; resolves with its URL once it listens. */
+async function serveWithoutCapabilities(dist: string, data: string): Promise<{ url: string; child: ChildProcess }> {
   const script = new URL('./serve-unprivileged.ts', import.meta.url).pathname;
-  const child = spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', process.execPath, '--import', 'tsx', script, dist, data], {
+  const [setpriv, ...flags] = WITHOUT_CAPABILITIES;
+  const child = spawn(setpriv, [...flags, process.execPath, '--import', 'tsx', script, dist, data], {
     cwd: new URL('../..', import.meta.url).pathname,
     env: { ...process.env, HOME: data },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -53,10 +55,7 @@ describe.skipIf(why !== null)(`dashboard error states on the real service${why ?
 
   beforeAll(async () => {
     built = await buildDashboard();
-    // mkdtemp makes 0700 folders: nobody must read the build and write its recordings folder.
-    await chmod(built.dir, 0o755);
-    data = await mkdtemp(join(tmpdir(), 'hoptrace-nobody-'));
-    await chown(data, NOBODY, NOBODY);
+    data = await mkdtemp(join(tmpdir(), 'hoptrace-nocaps-'));
     browser = await launchBrowser();
   });
 
@@ -68,7 +67,7 @@ describe.skipIf(why !== null)(`dashboard error states on the real service${why ?
 
   it('should say the host cannot trace, and how to fix it, when the service runs without root', async () => {
     if (!browser || !built || !data) throw new Error('not started');
-    const { url, child } = await serveAsNobody(built.dir, data);
+    const { url, child } = await serveWithoutCapabilities(built.dir, data);
     try {
       const page = await browser.newPage({ viewport: VIEWPORT });
       await page.goto(url);

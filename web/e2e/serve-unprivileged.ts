@@ -1,6 +1,7 @@
 /**
- * The service as an ordinary user would start it by mistake, for the "not root" browser test:
- * `setpriv --reuid=nobody … node --import tsx web/e2e/serve-unprivileged.ts DIST DATA` serves the
+ * The service started where it cannot trace, for the "not root" browser test:
+ * `setpriv --inh-caps=-all --bounding-set=-all -- node --import tsx web/e2e/serve-unprivileged.ts DIST DATA`
+ * (uid 0, no capabilities: what a container or a dropped privilege leaves) serves the
  * dashboard build in DIST with recordings in DATA on a free loopback port, prints
  * `{"url": …}` once listening, and stops on SIGTERM or when stdin closes (its parent died).
  */

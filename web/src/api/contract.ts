@@ -4,7 +4,7 @@
  * guards below check payloads at the browser's boundary before anything trusts them.
  */
 import type { Topology } from '../../../shared/topology/model.js';
-import type { ProbeTiers } from '../../../shared/netfilter/depth.js';
+import type { ProbeTiers } from '../../../shared/probe-tiers.js';
 import type {
   ApiErrorBody, Capabilities, DropReasonsResponse, HealthResponse, RecordingEntry, RecordingList, RecordingStatus, SampledStats, SessionDepth,
   SessionInfo, SessionList, SessionState,
@@ -50,7 +50,7 @@ export function isCapabilities(v: unknown): v is Capabilities {
   return isObject(v) && typeof v.canTrace === 'boolean' && Array.isArray(v.problems);
 }
 
-/** The depth tiers of /api/capabilities (shared/netfilter/depth.ts), checked before the status bar trusts them. */
+/** The depth tiers of /api/capabilities (shared/probe-tiers.ts), checked before the status bar trusts them. */
 export function isProbeTiers(v: unknown): v is ProbeTiers {
   return isObject(v) && Array.isArray(v.areas) && Array.isArray(v.deepScripts)
     && v.areas.every((a) => isObject(a) && typeof a.area === 'string' && (a.tier === null || typeof a.tier === 'string') && Array.isArray(a.options)

@@ -37,7 +37,9 @@ export function connectLive(session: string, token: string | null, h: LiveHandle
     path: '/socket.io',
     // Websocket first: binary batches need no base64, and long-polling adds latency at high rates.
     transports: ['websocket', 'polling'],
-    auth: token ? { token } : {},
+    // The token goes with the engine.io handshake, which the service refuses without it (a
+    // browser's WebSocket cannot send an Authorization header, so it is in the query).
+    query: token ? { token } : {},
     reconnectionDelayMax: 5000,
   });
   h.connection('connecting', 'connecting to the service…');
@@ -52,7 +54,8 @@ export function connectLive(session: string, token: string | null, h: LiveHandle
     if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 2000);
   });
   socket.on('connect_error', (err) => {
-    const unauthorized = /unauthori[sz]ed|token/i.test(err.message);
+    // A handshake refused for its token is a 403 (allowRequest) the client reports as a transport error.
+    const unauthorized = /unauthori[sz]ed|token/i.test(err.message) || (err as { description?: unknown }).description === 403;
     h.connection(unauthorized ? 'unauthorized' : 'disconnected', unauthorized
       ? 'the service wants a token: open the dashboard with ?token=… (the value passed to hoptrace serve --token)'
       : `cannot reach the service (${err.message}); retrying…`);

@@ -13,8 +13,8 @@ import type { StatsDocument } from '../../../shared/stats/types.js';
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
 export function isStatsSessionInfo(v: unknown): v is StatsSessionInfo {
-  return isObj(v) && typeof v.id === 'string' && typeof v.filter === 'string' && typeof v.interval_s === 'number'
-    && typeof v.sample_rate === 'number' && typeof v.state === 'string';
+  return isObj(v) && typeof v.id === 'string' && typeof v.filter === 'string' && typeof v.intervalS === 'number'
+    && typeof v.sampleRate === 'number' && typeof v.state === 'string';
 }
 
 export function isStatsDocument(v: unknown): v is StatsDocument {
@@ -45,7 +45,9 @@ export const connectStats: StatsStreamFactory = (id, token, h) => {
   const socket: Socket<StatsServerToClientEvents, StatsClientToServerEvents> = io('/stats', {
     path: '/socket.io',
     transports: ['websocket', 'polling'],
-    auth: token ? { token } : {},
+    // The token goes with the engine.io handshake, which the service refuses without it (a
+    // browser's WebSocket cannot send an Authorization header, so it is in the query).
+    query: token ? { token } : {},
     reconnectionDelayMax: 5000,
   });
   socket.on('connect', () => {
@@ -55,7 +57,7 @@ export const connectStats: StatsStreamFactory = (id, token, h) => {
       else h.error(ack.error.message);
     });
   });
-  socket.on('connect_error', (err) => h.error(/unauthori[sz]ed/i.test(err.message) ? 'the service wants a token' : `cannot reach the service (${err.message})`));
+  socket.on('connect_error', (err) => h.error(/unauthori[sz]ed/i.test(err.message) || (err as { description?: unknown }).description === 403 ? 'the service wants a token' : `cannot reach the service (${err.message})`));
   socket.on('document', (m) => {
     if (isObj(m) && m.id === id && isStatsDocument(m.doc)) h.document(m.doc);
   });
@@ -82,7 +84,7 @@ export interface StatsApi {
 
 export function statsApi(rest: RestClient): StatsApi {
   return {
-    start: (filter, intervalS, sample) => rest.post('/api/stats', { filter, interval_s: intervalS, sample }, isStatsSessionInfo),
+    start: (filter, intervalS, sample) => rest.post('/api/stats', { filter, intervalS, sample }, isStatsSessionInfo),
     detail: (id) => rest.get(`/api/stats/${encodeURIComponent(id)}`, isStatsDetail),
     stop: (id) => rest.del(`/api/stats/${encodeURIComponent(id)}`),
     recordings: async () => (await rest.get('/api/recordings', isRecordingList)).recordings.filter((r) => !r.problem).map((r) => r.name),

@@ -43,7 +43,7 @@ function doc(vethNs: number, bridgeNs: number): StatsDocument {
 function fakes() {
   const calls: string[] = [];
   let handlers: StatsStreamHandlers | null = null;
-  const info: StatsSessionInfo = { id: 'sabc', filter: 'udp', interval_s: 1, sample_rate: 4, state: 'running', message: null, documents: 0, kept: 0, created_at: 0 };
+  const info: StatsSessionInfo = { id: 'sabc', filter: 'udp', intervalS: 1, sampleRate: 4, state: 'running', message: null, documents: 0, kept: 0, createdAt: 0 };
   const api: StatsApi = {
     async start(filter, intervalS, sample) { calls.push(`start ${filter} ${intervalS} ${sample}`); return info; },
     async detail() { return { ...info, history: [] }; },

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { mount } from '@vue/test-utils';
 import StatusBar from '../../src/ui/StatusBar.vue';
 import type { SessionInfo } from '../../src/api/contract.js';
-import type { ProbeTiers, TierOption } from '../../../shared/netfilter/depth.js';
+import type { ProbeTiers, TierOption } from '../../../shared/probe-tiers.js';
 
 const opt = (tier: TierOption['tier'], available: boolean, reason: string | null = null): TierOption => ({ tier, shows: `${tier} view`, needs: [], available, reason });
 const TIERS: ProbeTiers = {

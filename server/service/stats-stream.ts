@@ -7,7 +7,7 @@ import type { Namespace } from 'socket.io';
 import {
   StatsSubscribeRequest, type StatsClientToServerEvents, type StatsServerToClientEvents,
 } from '../../shared/stats/api.js';
-import type { StatsHub } from './hub.js';
+import type { StatsHub } from '../stats/hub.js';
 
 export type StatsNamespace = Namespace<StatsClientToServerEvents, StatsServerToClientEvents>;
 

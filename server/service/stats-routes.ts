@@ -8,9 +8,9 @@ import { CreateStatsRequest, STATS_ID_RE, StatsCompareQuery, type StatsSessionDe
 import { compareStats, mergeStatsDocuments } from '../../shared/stats/compare.js';
 import { renderPrometheus } from '../../shared/stats/prometheus.js';
 import { FilterError } from '../../shared/filter/index.js';
-import { ApiError } from '../service/errors.js';
+import { ApiError, allowOnly } from './errors.js';
 import { CannotTraceError } from '../trace-session.js';
-import { StatsHubFullError, type HubSession, type StatsHub } from './hub.js';
+import { StatsHubFullError, type HubSession, type StatsHub } from '../stats/hub.js';
 
 export interface StatsRouterDeps {
   readonly hub: StatsHub;
@@ -45,9 +45,9 @@ export function statsRouter(deps: StatsRouterDeps): Router {
   router.use('/stats', express.json({ limit: '16kb', strict: true }));
 
   router.post('/stats', async (req, res) => {
-    if (!req.is('application/json')) throw new ApiError(400, 'bad-request', 'send the body as JSON (Content-Type: application/json), e.g. {"filter": "udp", "interval_s": 1}');
+    if (!req.is('application/json')) throw new ApiError(400, 'bad-request', 'send the body as JSON (Content-Type: application/json), e.g. {"filter": "udp", "intervalS": 1}');
     const body = CreateStatsRequest.parse(req.body);
-    const s = await open(deps, body.filter, Math.round((body.interval_s ?? 1) * 1000), body.sample ?? 1);
+    const s = await open(deps, body.filter, Math.round((body.intervalS ?? 1) * 1000), body.sample ?? 1);
     res.status(201).location(`/api/stats/${s.id}`).json(hub.info(s));
   });
 
@@ -78,6 +78,10 @@ export function statsRouter(deps: StatsRouterDeps): Router {
     await hub.delete(s.id);
     res.status(204).end();
   });
+
+  allowOnly(router, '/stats', ['GET', 'POST']);
+  allowOnly(router, '/stats/:id', ['GET', 'DELETE']);
+  allowOnly(router, '/stats/:id/compare', ['GET']);
   return router;
 }
 

@@ -1,7 +1,6 @@
 /**
- * Recordings in the service: a session's feed written to `<data dir>/<name>.hoptrace` while it
- * runs (RecordingManager), and the recordings library over REST (recordingsRouter): list,
- * download, upload (validated before it is stored), delete.
+ * Recording a session in the service: its feed written to `<data dir>/<name>.hoptrace` while it
+ * runs. The library on disk is server/recording/library.ts; the routes are recordings-routes.ts.
  *
  * A recording taps the session's feed, not its bpftrace: it gets every event the feed gets
  * (the service's own traffic left out, as on the stream) from whichever bpftrace the feed runs,
@@ -11,47 +10,25 @@
  * set. A session being recorded is never reaped; deleting it (or closing the service) finishes
  * the file cleanly with the reason.
  */
-import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, constants, existsSync } from 'node:fs';
-import { link, lstat, open, unlink } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import express, { type Request, type Router } from 'express';
-import type { RecordingEntry, RecordingList, RecordingStatus } from '../../shared/api-types.js';
-import { SESSION_ID_RE, StartRecordingRequest, UploadRecordingQuery } from '../../shared/api-types.js';
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { RecordingEntry, RecordingStatus } from '../../shared/api-types.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
 import type { Topology } from '../../shared/topology/model.js';
 import {
-  listRecordings, readRecordingMeta, recordingPath, startRecording, validateRecording, RecordingNameError, RecordingWriteError,
-  RECORDING_EXTENSION, type ActiveRecording, type NameSource, type RecordableSession, type RecordingMeta, type DepthSink, type RecordingResult,
+  libraryName, readMetaOrProblem, recordingEntry, recordingPath, startRecording, RecordingNameError, RecordingWriteError,
+  type ActiveRecording, type RecordableSession, type DepthSink, type RecordingResult,
 } from '../recording/index.js';
-import { ApiError, allowOnly } from './errors.js';
+import { NO_NAMESPACE_NAMES, type LiveNamespaceNamer } from '../topology/namespace-names.js';
+import { ApiError } from './errors.js';
 import type { HopTap, TraceFeed } from './feed.js';
 import type { Session, SessionRegistry } from './sessions.js';
 
-export const DEFAULT_MAX_UPLOAD_BYTES = 256 * 1024 * 1024;
-
-/** Where `serve` keeps recordings without --data-dir: a system folder for root, the XDG data folder otherwise. */
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): string {
-  if (uid === 0) return '/var/lib/hoptrace/recordings';
-  const base = env.XDG_DATA_HOME && env.XDG_DATA_HOME.startsWith('/') ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
-  return join(base, 'hoptrace', 'recordings');
-}
-
-/** The library name of a file: its name without the `.hoptrace` extension. */
-function libraryName(file: string): string {
-  return file.endsWith(RECORDING_EXTENSION) ? file.slice(0, -RECORDING_EXTENSION.length) : file;
-}
-
 /** The path of a user-given name, or 400 (recordingPath keeps every name inside the folder). */
-function pathFor(dataDir: string, name: unknown): string {
+export function pathFor(dataDir: string, name: unknown): string {
   try {
-    const path = recordingPath(dataDir, typeof name === 'string' ? name : '');
-    // 'x.' would make 'x..hoptrace': a file its own file name could not address (no '..' allowed).
-    if (basename(path).includes('..')) throw new RecordingNameError('a recording name may not end with "."');
-    return path;
+    return recordingPath(dataDir, typeof name === 'string' ? name : '');
   } catch (err) {
     if (err instanceof RecordingNameError) throw new ApiError(400, 'bad-request', `bad recording name: ${err.message}`);
     throw err;
@@ -96,7 +73,6 @@ function feedRecordable(feed: TraceFeed): RecordableSession & { detach(): void }
   };
 }
 
-const NO_NAMES: NameSource = { refresh: () => Promise.resolve(), name: () => null, entries: () => [] };
 
 interface Entry {
   readonly name: string;
@@ -115,7 +91,7 @@ export interface RecordingManagerOptions {
   /** null: this service keeps no recordings (the routes answer 503). */
   readonly dataDir: string | null;
   readonly registry: SessionRegistry;
-  readonly names: NameSource | null;
+  readonly names: LiveNamespaceNamer | null;
   /** The service's topology model; rejects where there is none. */
   readonly topology: () => Promise<Topology>;
   /** Whether topology() follows the host (then changes are recorded, checked every 2 s). */
@@ -168,9 +144,9 @@ export class RecordingManager {
       throw new ApiError(409, 'conflict', `session ${session.id} is already recording (to '${current.name}'): stop it first`);
     }
     const path = name === undefined ? this.freshPath(dataDir, session) : pathFor(dataDir, name);
-    if (this.writing.has(path) || existsSync(path)) throw new ApiError(409, 'conflict', `a recording named '${libraryName(basename(path))}' already exists`);
+    if (this.writing.has(path) || existsSync(path)) throw new ApiError(409, 'conflict', `a recording named '${libraryName(path)}' already exists`);
     const entry: Entry = {
-      name: libraryName(basename(path)), path, session, startedAt: Date.now(), restartsAtStart: session.feed.restarts,
+      name: libraryName(path), path, session, startedAt: Date.now(), restartsAtStart: session.feed.restarts,
       rec: null, result: null, gapsAtEnd: 0, model: undefined,
     };
     // Reserved before the first await, so a second request sees it (409) and the reaper spares the session.
@@ -183,7 +159,7 @@ export class RecordingManager {
     try {
       model = await this.modelNow();
       entry.model = model ?? undefined;
-      rec = await startRecording(source, path, { names: this.opts.names ?? NO_NAMES, topology: model ?? false });
+      rec = await startRecording(source, path, { names: this.opts.names ?? NO_NAMESPACE_NAMES, topology: model ?? false });
     } catch (err) {
       source.detach();
       this.writing.delete(path);
@@ -223,7 +199,7 @@ export class RecordingManager {
     if (!e.rec) throw new ApiError(409, 'conflict', `the recording of session ${session.id} is still starting; try again`);
     const result = await e.rec.stop(reason);
     this.ended(e, result);
-    return entryFor(e.path, await readMeta(e.path), this.runningByPath(), this.statusOf(e));
+    return recordingEntry(e.path, await readMetaOrProblem(e.path), this.runningByPath(), this.statusOf(e));
   }
 
   /** Finishes every recording (the service is closing). */
@@ -328,216 +304,4 @@ function writeErrorToApi(err: RecordingWriteError, name: string): ApiError {
     case 'no-space': return new ApiError(507, 'recording-failed', `no space left for recording '${name}'`);
     default: return new ApiError(500, 'recording-failed', `recording '${name}' could not be written: ${err.message.replaceAll(err.path, name)}`);
   }
-}
-
-async function readMeta(path: string): Promise<RecordingMeta | string> {
-  try {
-    return await readRecordingMeta(path);
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  }
-}
-
-/** A library entry from a file's metadata (or the reason it has none), with live numbers while it is written. */
-function entryFor(path: string, meta: RecordingMeta | string, running: ReadonlyMap<string, RecordingStatus>, fallback?: RecordingStatus, size = 0): RecordingEntry {
-  const file = basename(path);
-  const live = running.get(path);
-  if (typeof meta === 'string') {
-    return {
-      name: libraryName(file), file, startedAt: fallback?.startedAt ?? null, durationS: 0, events: fallback?.events ?? 0, packets: null,
-      lost: 0, sizeBytes: size, filter: '', host: '', kernel: '', complete: false, endReason: fallback?.endReason ?? null,
-      recording: live !== undefined, problem: meta,
-    };
-  }
-  return {
-    name: libraryName(file),
-    file,
-    startedAt: meta.startIso,
-    durationS: Math.round(meta.durationNs / 1e6) / 1000,
-    // The tail is read from the last index record; a file being written is ahead of it.
-    events: Math.max(meta.events, live?.events ?? 0),
-    packets: meta.packets ?? (live ? live.packets : null),
-    lost: Math.max(meta.lost, live?.lost ?? 0),
-    sizeBytes: meta.size,
-    filter: meta.filter,
-    host: meta.host,
-    kernel: meta.kernel,
-    depth: meta.depth,
-    sampleRate: meta.sampleRate,
-    complete: meta.complete,
-    endReason: meta.endReason,
-    recording: live !== undefined,
-  };
-}
-
-function tooLarge(max: number): ApiError {
-  return new ApiError(413, 'payload-too-large', `the upload is larger than this service accepts (${Math.round((max / 1024 / 1024) * 100) / 100} MiB)`);
-}
-
-/**
- * Writes a request body to a new file, at most `max` bytes. Past that it stops reading and
- * rejects with 413; the request is left paused (not destroyed, which would take the socket and
- * the answer with it): the caller answers with Connection: close.
- */
-function receiveBody(req: Request, file: string, max: number): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const out = createWriteStream(file, { flags: 'wx', mode: 0o640 });
-    let seen = 0;
-    let failed = false;
-    const fail = (err: unknown): void => {
-      if (failed) return;
-      failed = true;
-      req.unpipe(out);
-      req.pause();
-      out.destroy();
-      reject(err instanceof Error ? err : new Error(String(err)));
-    };
-    req.on('data', (chunk: Buffer) => {
-      seen += chunk.length;
-      if (seen > max) fail(tooLarge(max));
-    });
-    req.on('aborted', () => fail(new Error('the client went away during the upload')));
-    req.on('error', fail);
-    out.on('error', fail);
-    out.on('finish', () => { if (!failed) resolvePromise(); });
-    req.pipe(out);
-  });
-}
-
-export interface RecordingsRouterDeps {
-  readonly manager: RecordingManager;
-  readonly registry: SessionRegistry;
-  readonly maxUploadBytes: number;
-}
-
-function sessionParam(registry: SessionRegistry, req: Request): Session {
-  const id = req.params.id;
-  const session = typeof id === 'string' && SESSION_ID_RE.test(id) ? registry.get(id) : undefined;
-  if (!session) throw new ApiError(404, 'not-found', `no session ${typeof id === 'string' ? id.slice(0, 40) : ''}`);
-  return session;
-}
-
-/** Routes under /api: a session's recording, and the recordings library. Mount before apiRouter (its catch-all 404). */
-export function recordingsRouter(deps: RecordingsRouterDeps): Router {
-  const { manager, registry } = deps;
-  const router = express.Router();
-  const json = express.json({ limit: '16kb', strict: true });
-
-  router.post('/sessions/:id/recording', json, async (req, res) => {
-    const session = sessionParam(registry, req);
-    manager.requireDataDir();
-    // No body (or an empty one) lets the server pick the name.
-    const type = req.is('application/json');
-    if (!type && (Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined)) {
-      throw new ApiError(400, 'bad-request', 'send the body as JSON (Content-Type: application/json), e.g. {"name": "before-fix"}');
-    }
-    const body = StartRecordingRequest.parse(type ? (req.body ?? {}) : {});
-    registry.touch(session);
-    const status = await manager.start(session, body.name);
-    res.status(201).location(`/api/recordings/${encodeURIComponent(status.name)}`).json(status);
-  });
-
-  router.delete('/sessions/:id/recording', async (req, res) => {
-    const session = sessionParam(registry, req);
-    registry.touch(session);
-    res.json(await manager.stop(session));
-  });
-
-  router.get('/recordings', async (_req, res) => {
-    const dir = manager.requireDataDir();
-    const running = manager.runningByPath();
-    const entries = await listRecordings(dir);
-    const recordings = await Promise.all(entries.map(async (e) => {
-      const path = resolve(dir, e.name);
-      if (e.meta) return entryFor(path, e.meta, running);
-      const size = await lstat(path).then((s) => s.size, () => 0);
-      return entryFor(path, e.problem ?? 'unreadable', running, undefined, size);
-    }));
-    const body: RecordingList = { recordings };
-    res.json(body);
-  });
-
-  router.get('/recordings/:name', async (req, res) => {
-    const path = pathFor(manager.requireDataDir(), req.params.name);
-    // O_NOFOLLOW: a symlink planted in the folder is not followed out of it.
-    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => null);
-    const st = await fh?.stat();
-    if (!fh || !st?.isFile()) {
-      await fh?.close();
-      throw new ApiError(404, 'not-found', `no recording '${libraryName(basename(path))}'`);
-    }
-    res.status(200);
-    res.setHeader('Content-Type', 'application/octet-stream');
-    res.setHeader('Content-Disposition', `attachment; filename="${basename(path)}"`);
-    // A file being written grows: send what it held when asked (a valid prefix).
-    res.setHeader('Content-Length', String(st.size));
-    res.setHeader('Cache-Control', 'no-store');
-    if (st.size === 0) {
-      await fh.close();
-      res.end();
-      return;
-    }
-    // A client that goes away mid-download is no error of ours.
-    await pipeline(createReadStream('', { fd: fh, start: 0, end: st.size - 1 }), res).catch(() => undefined);
-  });
-
-  router.post('/recordings', async (req, res) => {
-    const dir = manager.requireDataDir();
-    const { name } = UploadRecordingQuery.parse(req.query);
-    const path = pathFor(dir, name);
-    if (!req.is('application/octet-stream')) {
-      throw new ApiError(400, 'bad-request', 'send the recording as the raw body (Content-Type: application/octet-stream)');
-    }
-    const declared = Number(req.get('content-length') ?? NaN);
-    if (Number.isFinite(declared) && declared > deps.maxUploadBytes) {
-      // Not reading a body we refuse: close the connection once the answer is out.
-      res.setHeader('Connection', 'close');
-      throw tooLarge(deps.maxUploadBytes);
-    }
-    const taken = (): ApiError => new ApiError(409, 'conflict', `a recording named '${libraryName(basename(path))}' already exists`);
-    if (manager.isWriting(path) || existsSync(path)) {
-      res.setHeader('Connection', 'close');
-      throw taken();
-    }
-    // Written under a name the library ignores (leading '.'), in the same folder so the final link is atomic.
-    const tmp = join(dir, `.upload-${randomBytes(8).toString('hex')}.tmp`);
-    try {
-      try {
-        await receiveBody(req, tmp, deps.maxUploadBytes);
-      } catch (err) {
-        res.setHeader('Connection', 'close');
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOSPC' || code === 'EDQUOT') throw new ApiError(507, 'recording-failed', 'no space left to store the upload');
-        throw err;
-      }
-      const v = await validateRecording(tmp);
-      if (!v.ok) throw new ApiError(400, 'bad-recording', `not stored: ${v.problem ?? 'it is not a readable recording'}`);
-      try {
-        // link, not rename: it fails on an existing name instead of replacing it.
-        await link(tmp, path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw taken();
-        throw err;
-      }
-    } finally {
-      await unlink(tmp).catch(() => undefined);
-    }
-    const entry = entryFor(path, await readMeta(path), manager.runningByPath());
-    res.status(201).location(`/api/recordings/${encodeURIComponent(entry.name)}`).json(entry);
-  });
-
-  router.delete('/recordings/:name', async (req, res) => {
-    const path = pathFor(manager.requireDataDir(), req.params.name);
-    const name = libraryName(basename(path));
-    if (manager.isWriting(path)) throw new ApiError(409, 'conflict', `recording '${name}' is being written: stop it first (DELETE /api/sessions/:id/recording)`);
-    const st = await lstat(path).catch(() => null);
-    if (!st?.isFile()) throw new ApiError(404, 'not-found', `no recording '${name}'`);
-    await unlink(path);
-    res.status(204).end();
-  });
-
-  allowOnly(router, '/sessions/:id/recording', ['POST', 'DELETE']);
-  allowOnly(router, '/recordings', ['GET', 'POST']);
-  allowOnly(router, '/recordings/:name', ['GET', 'DELETE']);
-  return router;
 }

@@ -1,8 +1,17 @@
 /**
- * What a replay needs from a recording's topology records and header: namespace names as the
- * recording host had them (never the replaying host's) and hop time → wall clock.
+ * Namespace inode → name, the one vocabulary for it wherever names come from: the live host
+ * (server/topology/namespace-names.ts reads /run/netns and /proc), a recording's topology records
+ * (namespaceNamesOf: names as the recording host had them, never the replaying host's), or the
+ * service's `topology` messages. Pure, browser-safe.
  */
-import type { RecordingHeader, TopologyRecord } from './messages.js';
+import type { TopologyRecord } from './recording/messages.js';
+
+/** Names of network namespaces by inode; null for an inode it has no name for. */
+export interface NamespaceNamer {
+  name(netns: number): string | null;
+  /** Every inode → name known now (recordings and the stream send these). */
+  entries(): Array<[number, string]>;
+}
 
 /** netns inode → name. */
 export type NamespaceTable = ReadonlyMap<number, string>;
@@ -22,9 +31,4 @@ export function namespaceNamesOf(records: Iterable<TopologyRecord>): Map<number,
 /** nsName callback for the Reconstructor, from a recording's table. */
 export function recordingNsName(table: NamespaceTable): (netns: number) => string | null {
   return (netns) => table.get(netns) ?? null;
-}
-
-/** Unix time in ns of kernel monotonic time `t`, using the header's paired start clocks. */
-export function wallClockNs(header: Pick<RecordingHeader, 'startWallNs' | 'startMonoNs'>, t: number): bigint {
-  return header.startWallNs + BigInt(Math.round(t - header.startMonoNs));
 }

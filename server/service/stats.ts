@@ -11,9 +11,9 @@
  */
 import type { RequestHandler, Router } from 'express';
 import type { ExtendedError, Server, Socket } from 'socket.io';
-import { StatsHub, type StatsSourceFactory } from './hub.js';
-import { metricsHandler, statsRouter } from './http.js';
-import { attachStatsStream, type StatsNamespace } from './stream.js';
+import { StatsHub, type StatsSourceFactory } from '../stats/hub.js';
+import { metricsHandler, statsRouter } from './stats-routes.js';
+import { attachStatsStream, type StatsNamespace } from './stats-stream.js';
 
 export interface StatsServiceOptions {
   /** Whether the host can trace, and the sentences naming the fix when not (capabilities). */

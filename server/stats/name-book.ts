@@ -6,7 +6,7 @@
  */
 import type { StatsNames } from '../../shared/stats/types.js';
 import type { Topology } from '../../shared/topology/model.js';
-import { NamespaceNames } from '../namespace-names.js';
+import { NamespaceNames } from '../topology/namespace-names.js';
 import { TopologyWatcher } from '../topology/watch.js';
 import type { DropReasons } from '../drop-reasons.js';
 
