@@ -550,6 +550,8 @@ export function createDashboard(env: DashboardEnv) {
     live?.close();
     live = null;
     recordings.follow(null, null);
+    // Info notices are about the live view (a recording saved): stale over a replay.
+    state.notices = state.notices.filter((n) => n.kind !== 'info');
     // The list's own pause is a live control: a replay pauses playback instead.
     if (state.paused) setPaused(false);
     post({ type: 'stop-replay' });
