@@ -62,7 +62,7 @@ export function waitingHint(session: SessionLike | null, topology: Topology | nu
     };
   }
   const watching = filter
-    ? `bpftrace is watching only packets that match “${filter}” (this session's filter), in every namespace on this host.`
+    ? `bpftrace traces only the packets that match this session's filter, “${filter}”.`
     : 'bpftrace is watching every namespace on this host.';
   if (!ping) return { lines: [watching, 'Send some traffic between namespaces, or start the demo lab: sudo hoptrace serve --lab demo'], commands: [] };
   return {
