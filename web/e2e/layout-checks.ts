@@ -53,16 +53,22 @@ export async function clippedText(page: Page): Promise<string[]> {
 
 /**
  * Topology nodes (namespaces) cut by the drawing's edge or lying under its legend, and collapsed
- * namespaces whose summary line is wider than their box.
+ * namespaces whose summary line is wider than their box. `pathOnly`: with a packet open on a host
+ * too big to read whole, the view zooms onto the packet's path (observed and expected): only
+ * those namespaces must then be whole and clear of the legend.
  */
-export async function topologyProblems(page: Page): Promise<string[]> {
-  return page.evaluate(() => {
+export async function topologyProblems(page: Page, pathOnly = false): Promise<string[]> {
+  return page.evaluate((pathOnly) => {
     const out: string[] = [];
     const svg = document.querySelector<SVGSVGElement>('[data-testid="topology"] svg');
     if (!svg) return ['no topology drawing'];
     const box = svg.getBoundingClientRect();
     const legend = document.querySelector('[data-testid="topology-legend"]')?.getBoundingClientRect();
-    for (const g of document.querySelectorAll<SVGGElement>('[data-testid="ns-node"], [data-testid="ns-group"]')) {
+    const nodes = document.querySelectorAll<SVGGElement>(pathOnly
+      ? '[data-testid="ns-node"].onpath, [data-testid="ns-node"].onexpected'
+      : '[data-testid="ns-node"], [data-testid="ns-group"]');
+    if (pathOnly && nodes.length === 0) return ['no namespace on the packet\'s path is drawn'];
+    for (const g of nodes) {
       const r = g.querySelector('rect.ns-box')?.getBoundingClientRect();
       if (!r) continue;
       const name = g.getAttribute('data-name');
@@ -77,7 +83,7 @@ export async function topologyProblems(page: Page): Promise<string[]> {
       }
     }
     return out;
-  });
+  }, pathOnly);
 }
 
 /** Rate and p99 pills of the topology that overlap each other. */

@@ -112,14 +112,17 @@ describe.skipIf(why !== null)(`the newcomer's path: serve --lab demo, the printe
     const deadline = Date.now() + 40_000;
     const tried = new Set<string>();
     const notes: string[] = [];
+    const pause = page.locator('[data-testid="pause"]');
     while (Date.now() < deadline) {
+      // The list holds still while we click through it (paused: new packets wait aside).
+      await pause.click();
       const ids = await ours(page).evaluateAll((els) => els.map((e) => e.getAttribute('data-id') ?? ''));
       for (const id of ids.reverse()) {
         if (tried.has(id)) continue;
         tried.add(id);
         const row = page.locator(`[data-testid="packet-row"][data-id="${id}"]`);
         if ((await row.count()) === 0) continue;
-        await row.click();
+        if (!(await row.click({ timeout: 5000 }).then(() => true, () => false))) continue;
         const shown = await page.locator('[data-testid="hop-timeline"]').waitFor({ timeout: 10_000 }).then(() => true, () => false);
         if (!shown) {
           const st = await page.evaluate(() => {
@@ -131,9 +134,13 @@ describe.skipIf(why !== null)(`the newcomer's path: serve --lab demo, the printe
           continue;
         }
         await page.waitForTimeout(300);
-        if (await pick()) return;
+        if (await pick()) {
+          await pause.click();
+          return;
+        }
       }
-      await page.waitForTimeout(1000);
+      await pause.click();
+      await page.waitForTimeout(2000);
     }
     throw new Error(`no ${what} among ${tried.size} packets of the lab${notes.length ? `; ${notes.join('; ')}` : ''}`);
   }
@@ -157,7 +164,7 @@ describe.skipIf(why !== null)(`the newcomer's path: serve --lab demo, the printe
     expect(h.session).toBe(pinned);
     expect(new URL(page.url()).searchParams.get('session')).toBe(pinned);
     const foreign = h.rows.filter((r) => !demoAddr(r.src) && !demoAddr(r.dst));
-    expect(foreign.map((r) => `${r.proto} ${r.src} → ${r.dst}`)).toEqual([]);
+    expect.soft(foreign.map((r) => `${r.proto} ${r.src} → ${r.dst}`), 'packets of no demo address in the demo\'s session').toEqual([]);
     const sessions = await (await fetch(`${url}api/sessions`)).json() as { sessions: { id: string }[] };
     expect(sessions.sessions.map((s) => s.id)).toEqual([pinned]);
 
@@ -167,9 +174,20 @@ describe.skipIf(why !== null)(`the newcomer's path: serve --lab demo, the printe
       const flags = (await page.locator('table.hops tbody tr').first().textContent()) ?? '';
       return /\[\.\]/.test(flags);
     }, 'pure TCP ACK (flags [.]) from ext');
-    expect(await page.locator('.p-detail .summary .fate').textContent()).toContain('delivered');
-    expect(await page.locator('[data-testid="drop-reason"]').count()).toBe(0);
+    // Soft: each step of the path is reported, and the walk goes on to the next.
+    expect.soft(await page.locator('.p-detail .summary .fate').textContent()).toContain('delivered');
+    expect.soft(await page.locator('[data-testid="drop-reason"]').count()).toBe(0);
     await screenshot(page, 'newcomer-tcp-ack');
+    // None of the port-forward's TCP packets is called dropped: the pure ACKs TCP consumes after
+    // local delivery (freed with NOT_SPECIFIED and the like) were (issue 19, finding 2).
+    await page.keyboard.press('Escape');
+    await page.waitForTimeout(8000);
+    const fates = await page.evaluate((prefix) => {
+      const d = (window as unknown as { __hoptrace: { rows: { value: { fate: string; pathNames: (string | null)[]; id: string; dropReason: string | null }[] } } }).__hoptrace;
+      return d.rows.value.filter((r) => r.pathNames.some((n) => n?.startsWith(`${prefix}-`))).map((r) => `${r.fate} ${r.id} ${r.dropReason ?? ''}`);
+    }, lab.prefix);
+    expect(fates.length).toBeGreaterThan(3);
+    expect.soft(fates.filter((f) => f.startsWith('dropped')), 'TCP packets of the port-forward called dropped').toEqual([]);
 
     // The FORWARD drop: red, with the rule the model names.
     await applyFilter(page, `udp and dst port ${lab.blockedPort}`);
@@ -185,17 +203,17 @@ describe.skipIf(why !== null)(`the newcomer's path: serve --lab demo, the printe
     // The UDP reply from ext through the node's MASQUERADE back to pod1: on its expected path.
     await applyFilter(page, `udp and src host ${lab.addr.ext} and src port 7000`);
     await openFirst(page, async () => (await page.locator('.p-detail .summary .badge.nat').count()) > 0, 'UDP reply through MASQUERADE');
-    expect(await page.locator('[data-testid="divergence"]').count()).toBe(0);
-    expect(await page.locator('.callout.match').textContent()).toContain('Matches the expected path');
-    expect(await page.locator('table.hops').textContent()).not.toContain('off path');
+    expect.soft(await page.locator('[data-testid="divergence"]').count(), 'the UDP reply left its expected path').toBe(0);
+    expect.soft(await page.locator('.callout.match').count(), 'no "Matches the expected path"').toBe(1);
+    expect.soft(await page.locator('table.hops').textContent()).not.toContain('off path');
     await screenshot(page, 'newcomer-udp-reply-1280x720');
-    expect(await clippedText(page), '1280×720').toEqual([]);
-    expect(await topologyProblems(page), '1280×720').toEqual([]);
+    expect.soft(await clippedText(page), '1280×720').toEqual([]);
+    expect.soft(await topologyProblems(page, true), '1280×720').toEqual([]);
     await page.setViewportSize({ width: 1920, height: 1080 });
     await page.waitForTimeout(1500);
     await screenshot(page, 'newcomer-udp-reply-1920x1080');
-    expect(await clippedText(page), '1920×1080').toEqual([]);
-    expect(await topologyProblems(page), '1920×1080').toEqual([]);
+    expect.soft(await clippedText(page), '1920×1080').toEqual([]);
+    expect.soft(await topologyProblems(page, true), '1920×1080').toEqual([]);
     await applyFilter(page, '');
     await page.keyboard.press('Escape');
 
@@ -221,8 +239,8 @@ describe.skipIf(why !== null)(`the newcomer's path: serve --lab demo, the printe
     await ours(page).first().waitFor({ timeout: 60_000 });
     const back = await handle(page);
     expect(back.mode).toBe('live');
-    expect(back.session).toBe(pinned);
-    expect(new URL(page.url()).searchParams.get('session')).toBe(pinned);
+    expect.soft(back.session, '⟵ live went to another session').toBe(pinned);
+    expect.soft(new URL(page.url()).searchParams.get('session')).toBe(pinned);
     expect(errors).toEqual([]);
     await page.close();
   }, 300_000);
