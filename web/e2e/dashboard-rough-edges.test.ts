@@ -100,7 +100,7 @@ describe.skipIf(why !== null)(`dashboard rough edges on the live service (issue 
     await screenshot(page, 'rough-empty-state');
     expect(errors).toEqual([]);
     await page.close();
-  });
+  }, 240_000);
 
   it('finding 5: keys select rows from anywhere, Esc closes panels and the filter help, closing a picked packet follows again', async () => {
     const { page, errors } = await open(`?ns=${inode(lab.ns.node)}`);
@@ -135,8 +135,8 @@ describe.skipIf(why !== null)(`dashboard rough edges on the live service (issue 
     await hint.waitFor({ timeout: 20_000 });
     expect(await hint.textContent()).toMatch(/^\s*[\d,]+ new packets? — jump to live ⤓\s*$/);
     await page.locator('.p-detail').getByTitle('close (Esc)').click();
-    await expect.poll(async () => (await dash(page)).follow).toBe(true);
-    await expect.poll(() => hint.count()).toBe(0);
+    await expect.poll(async () => (await dash(page)).follow, { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => hint.count(), { timeout: 10_000 }).toBe(0);
 
     // The filter help: beside the list, not over its header; Esc and an outside click close it.
     await page.locator('[data-testid="filter-help-toggle"]').click();
@@ -159,7 +159,7 @@ describe.skipIf(why !== null)(`dashboard rough edges on the live service (issue 
     await expect.poll(() => page.locator('[data-testid="stats-panel"]').count()).toBe(0);
     expect(errors).toEqual([]);
     await page.close();
-  });
+  }, 240_000);
 
   it('finding 6: the latency view keeps what it measured, loads its pickers, and closing it stops the stats bpftrace and the p99 colours', async () => {
     const { page, errors } = await open(`?ns=${inode(lab.ns.node)}`);

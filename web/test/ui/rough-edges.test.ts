@@ -125,6 +125,33 @@ describe('keys and following (finding 5)', () => {
     expect(w.emitted('update:follow')?.at(-1)).toEqual([true]);
   });
 
+  it('should follow again on close after the list scrolled itself, but not after the user scrolled away', async () => {
+    const w = mountList(true);
+    // A list scrolled away from its end (happy-dom lays nothing out: sizes are given here).
+    const grid = w.get('[role="grid"]').element as HTMLElement;
+    Object.defineProperty(grid, 'scrollHeight', { value: 30 * 24 });
+    Object.defineProperty(grid, 'clientHeight', { value: 120 });
+    await w.findAll('[data-testid="packet-row"]')[3]?.trigger('click');
+    await flushPromises();
+    // The list keeps the picked row in place as rows arrive: scroll events of its own.
+    grid.scrollTop = 48;
+    await w.get('[role="grid"]').trigger('scroll');
+    await flushPromises();
+    expect(w.props('follow')).toBe(false);
+    await w.setProps({ selectedId: null });
+    await flushPromises();
+    expect(w.props('follow')).toBe(true);
+    grid.scrollTop = 48;
+
+    await w.findAll('[data-testid="packet-row"]')[3]?.trigger('click');
+    await flushPromises();
+    expect(w.props('follow')).toBe(false);
+    await w.get('[role="grid"]').trigger('wheel', { deltaY: -200 });
+    await w.setProps({ selectedId: null });
+    await flushPromises();
+    expect(w.props('follow')).toBe(false);
+  });
+
   it('should show how many packets came since following stopped, and follow again from the hint', async () => {
     const first = rows(30);
     const w = mountList(false, first);
