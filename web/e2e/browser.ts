@@ -118,15 +118,19 @@ export async function startLiveDashboard(lab: Lab): Promise<LiveDashboard> {
   let built: BuiltDashboard | undefined;
   let service: RunningService | undefined;
   let browser: Browser;
+  // A recordings library of its own, as `serve` always has one (the page lists it, e.g. in the
+  // latency view's A/B pickers); without it the routes answer 503.
+  const dataDir = await mkdtemp(join(tmpdir(), 'hoptrace-e2e-library-'));
   try {
     built = await buildDashboard();
-    service = await startService({ port: 0, webDist: built.dir, log: () => undefined });
+    service = await startService({ port: 0, webDist: built.dir, dataDir, log: () => undefined });
     browser = await launchBrowser();
   } catch (err) {
     // Whatever started is taken down: a failed start leaves no namespaces or bpftrace behind.
     await service?.close();
     await built?.remove();
     await labDown(lab);
+    await rm(dataDir, { recursive: true, force: true });
     throw err;
   }
   const [b, s] = [built, service];
@@ -137,6 +141,7 @@ export async function startLiveDashboard(lab: Lab): Promise<LiveDashboard> {
       await s.close();
       await b.remove();
       await labDown(lab);
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -2,7 +2,7 @@
  * The latency view in headless Chromium on the real service with live bpftrace: start a stats
  * session from the page (filtered to this test's UDP port), send packets through a lab of its
  * own, see the segments of their path with percentiles, select one for its histogram, and the
- * topology coloured by p99. Root only.
+ * topology coloured by p99 while the session runs (closing the panel ends both). Root only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
@@ -49,10 +49,13 @@ describe.skipIf(why !== null)(`latency view on the live service${why ? ` (skippe
       expect(await row.first().textContent()).toContain(`→ ${lab.ns.node} veth-pod1 rx`);
       await row.first().click();
       await page.locator('[data-testid="latency-hist"] rect').first().waitFor({ timeout: 10_000 });
-      await page.locator('[data-testid="stats-panel"] .x').click();
-      await page.locator('[data-testid="link-p99"]').first().waitFor({ timeout: 20_000 });
+      // The topology is coloured by p99 while the stats session runs (under the panel)...
+      await page.locator('[data-testid="link-p99"]').first().waitFor({ state: 'attached', timeout: 20_000 });
       expect(await page.locator('[data-testid="link-p99"]').first().textContent()).toMatch(/^p99 [\d.]+ ?(ns|µs|ms)$/);
       await screenshot(page, 'latency-topology');
+      // ...and closing the panel ends the session, and the colouring with it.
+      await page.locator('[data-testid="stats-panel"] .x').click();
+      await expect.poll(() => page.locator('[data-testid="link-p99"]').count(), { timeout: 10_000 }).toBe(0);
     } finally {
       sending = false;
       await send;

@@ -130,3 +130,8 @@ export const HOP_KIND_TEXT: Readonly<Record<string, string>> = {
   drop: 'drop (kfree_skb)',
   consume: 'consumed (consume_skb)',
 };
+
+/** "1 hop", "5 hops": a count with its noun, singular for one. */
+export function plural(n: number, noun: string, nouns = `${noun}s`): string {
+  return `${formatCount(n)} ${n === 1 ? noun : nouns}`;
+}

@@ -34,12 +34,12 @@ export function expectedHighlight(e: ExpectedPath | null | undefined): PathHighl
   return { ifaces, netns };
 }
 
-/** "namespace X", "X/eth0" or "link X/a ↔ Y/b"; null without a facet. */
+/** "X" (a namespace: the chip's title says so), "X/eth0" or "link X/a ↔ Y/b"; null without a facet. */
 export function facetLabel(f: Facet | null, topology: Topology | null, nsName: (netns: number) => string): string | null {
   if (!f) return null;
   const ifname = (netns: number, ifindex: number): string =>
     topology?.namespaces.find((n) => n.netns === netns)?.interfaces.find((i) => i.ifindex === ifindex)?.name ?? `if${ifindex}`;
-  if (f.kind === 'ns') return `namespace ${nsName(f.netns)}`;
+  if (f.kind === 'ns') return nsName(f.netns);
   if (f.kind === 'iface') return `${nsName(f.netns)}/${ifname(f.netns, f.ifindex)}`;
   return `link ${nsName(f.a.netns)}/${ifname(f.a.netns, f.a.ifindex)} ↔ ${nsName(f.b.netns)}/${ifname(f.b.netns, f.b.ifindex)}`;
 }

@@ -55,7 +55,7 @@ export function createDashboard(env: DashboardEnv) {
   });
   const recordings = createRecordings(rest, notify);
   const live = createLive({ rest, ingest, recordings, notify, session: url.session, sample: url.sample ?? null });
-  const replay = createReplay({ ingest, live, recordings, notify, demoRecordingUrl: env.demoRecordingUrl, replay: url.replay, recording: url.recording });
+  const replay = createReplay({ ingest, live, recordings, notify, dismissInfo: notices.dismissInfo, demoRecordingUrl: env.demoRecordingUrl, replay: url.replay, recording: url.recording });
   syncUrl(ingest, live, replay);
   const stats = env.stats ?? createStatsStore({ api: statsApi(restClient(readToken)), connect: connectStats, token: readToken });
 

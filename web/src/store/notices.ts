@@ -22,7 +22,12 @@ export function createNotices() {
     state.notices.splice(i, 1);
   }
 
-  return { state, notify, dismiss };
+  /** Info notices are about the live view (a recording saved): stale once a replay starts. */
+  function dismissInfo(): void {
+    state.notices = state.notices.filter((n) => n.kind !== 'info');
+  }
+
+  return { state, notify, dismiss, dismissInfo };
 }
 
 export type Notices = ReturnType<typeof createNotices>;

@@ -22,6 +22,8 @@ export interface ReplayOptions {
   readonly live: Live;
   readonly recordings: Recordings;
   readonly notify: (n: Notice) => void;
+  /** Takes the live view's info notices away (a replay starts). */
+  readonly dismissInfo: () => void;
   /** Where the bundled demo recording is served (see web/fixtures). */
   readonly demoRecordingUrl: string;
   /** What the address bar asked to replay. */
@@ -127,6 +129,7 @@ export function createReplay(opts: ReplayOptions) {
     replayHistogram.value = null;
     live.close();
     recordings.follow(null, null);
+    opts.dismissInfo();
     // The list's own pause is a live control: a replay pauses playback instead.
     if (ingest.state.paused) ingest.setPaused(false);
     ingest.post({ type: 'stop-replay' });

@@ -59,6 +59,8 @@ export function createStatsStore(env: StatsStoreEnv) {
     recCompare: null as StatsComparison | null,
     /** The names `recCompare` was computed from (the pickers may have moved on since). */
     recPair: null as { readonly a: string; readonly b: string } | null,
+    /** When the last session was stopped (ms since the epoch), null while one runs or none did. */
+    stoppedAt: null as number | null,
   });
   let stream: StatsStream | null = null;
 
@@ -75,6 +77,7 @@ export function createStatsStore(env: StatsStoreEnv) {
       await stop();
       const s = await env.api.start(state.filter.trim(), state.intervalS, state.sample);
       state.session = s;
+      state.stoppedAt = null;
       state.history = [];
       stream = env.connect(s.id, env.token(), {
         subscribed: (h) => { for (const d of h) push(d); },
@@ -91,18 +94,44 @@ export function createStatsStore(env: StatsStoreEnv) {
     }
   }
 
+  /**
+   * Stops the stats session (its bpftrace ends). What it collected stays on screen until the next
+   * start: stopping is how one freezes a measurement to read it.
+   */
   async function stop(): Promise<void> {
     stream?.close();
     stream = null;
     const s = state.session;
     state.session = null;
-    if (s) await env.api.stop(s.id).catch(() => undefined);
+    if (s) {
+      state.stoppedAt = Date.now();
+      await env.api.stop(s.id).catch(() => undefined);
+    }
+  }
+
+  /** Closing the panel ends its session: nothing goes on measuring (and colouring the topology) unseen. */
+  async function close(): Promise<void> {
+    state.open = false;
+    await stop();
   }
 
   const latest = computed<StatsDocument | null>(() => state.history[state.history.length - 1] ?? null);
 
-  /** The latest interval's segments, slowest p99 first. */
-  const segments = computed<SegmentStats[]>(() => [...(latest.value?.segments ?? [])].sort((a, b) => b.p99_ns - a.p99_ns));
+  /**
+   * The newest interval that saw packets, and how many intervals came after it without any: an
+   * interval with no packet (traffic comes in bursts) keeps the last data on screen, marked
+   * stale, rather than blanking the table every other second.
+   */
+  const shown = computed<{ doc: StatsDocument; staleIntervals: number } | null>(() => {
+    for (let i = state.history.length - 1; i >= 0; i--) {
+      const doc = state.history[i];
+      if (doc && doc.segments.length > 0) return { doc, staleIntervals: state.history.length - 1 - i };
+    }
+    return null;
+  });
+
+  /** The segments of the newest interval with packets, slowest p99 first. */
+  const segments = computed<SegmentStats[]>(() => [...(shown.value?.doc.segments ?? [])].sort((a, b) => b.p99_ns - a.p99_ns));
 
   const selectedSegment = computed<SegmentStats | null>(() => {
     const id = state.selected;
@@ -182,8 +211,11 @@ export function createStatsStore(env: StatsStoreEnv) {
   }
 
   return {
-    state, latest, segments, selectedSegment, comparison, heat, series, start, stop, listRecordings, compareRecordings,
-    toggle(open?: boolean): void { state.open = open ?? !state.open; },
+    state, latest, shown, segments, selectedSegment, comparison, heat, series, start, stop, close, listRecordings, compareRecordings,
+    toggle(open?: boolean): void {
+      if (open ?? !state.open) state.open = true;
+      else void close();
+    },
     select(id: string | null): void { state.selected = id; },
     dispose(): void {
       stream?.close();

@@ -563,6 +563,15 @@ export class IngestCore {
     return s ? { n: s.n, packet: s.packet } : null;
   }
 
+  /**
+   * Starts the rate window afresh: a replay's seek or step lists many packets at once, which are
+   * not a rate (counted, they made events/s jump after every seek).
+   */
+  restartRates(): void {
+    this.window = { start: this.now(), events: 0, packets: 0, busyMs: 0 };
+    this.ifaceCounts.clear();
+  }
+
   /** Statistics; call about once a second (rates are per call interval). */
   stats(): WorkerStats {
     const now = this.now();

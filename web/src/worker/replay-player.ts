@@ -317,6 +317,7 @@ export class ReplayPlayer {
       this.core.ingestPackets([], this.eventsUpTo(from) - this.eventsBefore(from));
       this.add(kNew, t);
     }
+    this.core.restartRates();
     this.host.rows(true);
   }
 
