@@ -5,6 +5,7 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { existsSync } from 'node:fs';
+import { bpftraceCommand } from './bpftrace-binary.js';
 import { parseProbeLine, pushHopLine, pushHopLines, type ProbeLine } from '../probes/hop-line.js';
 import type { Reconstructor } from '../shared/reconstruct.js';
 
@@ -39,6 +40,8 @@ export interface BpftraceOptions {
   readonly mapKeysMax?: number;
   /** Perf ring buffer pages per CPU: more pages, fewer lost events under bursts. */
   readonly perfRbPages?: number;
+  /** The bpftrace to run (default: the one server/bpftrace-binary.ts chose). */
+  readonly command?: string;
   /** How long to wait for READY (all probes attached). */
   readonly attachTimeoutMs?: number;
 }
@@ -103,11 +106,12 @@ export class BpftraceProcess {
   }
 
   /** Starts bpftrace; resolves once every probe is attached, rejects with its stderr if it fails first. */
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    const bpftrace = this.opts.command ?? (await bpftraceCommand());
     const usePdeathsig = existsSync('/usr/bin/setpriv');
     const [cmd, args] = usePdeathsig
-      ? ['setpriv', ['--pdeathsig', 'SIGTERM', '--', 'bpftrace', '-e', this.program]]
-      : ['bpftrace', ['-e', this.program]];
+      ? ['setpriv', ['--pdeathsig', 'SIGTERM', '--', bpftrace, '-e', this.program]]
+      : [bpftrace, ['-e', this.program]];
     const child = execa(cmd, args, {
       reject: false,
       buffer: false,

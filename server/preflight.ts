@@ -3,13 +3,15 @@
  * is one sentence that names the fix: the CLI prints it and exits, the service reports it.
  */
 import { existsSync } from 'node:fs';
-import { execa } from 'execa';
+import { chooseBpftrace, type BpftraceChoice } from './bpftrace-binary.js';
 
 export interface Preflight {
   readonly ok: boolean;
   /** One sentence per problem, each naming the fix. */
   readonly problems: readonly string[];
   readonly bpftraceVersion: string | null;
+  /** Which bpftrace runs, at which tier, and why. */
+  readonly bpftrace: BpftraceChoice;
 }
 
 export const TRACEFS_DIRS = ['/sys/kernel/debug/tracing', '/sys/kernel/tracing'] as const;
@@ -33,12 +35,10 @@ async function checkHost(): Promise<Preflight> {
   if (!root) {
     problems.push('hoptrace must run as root to attach kernel probes: run it with sudo.');
   }
-  let bpftraceVersion: string | null = null;
-  const v = await execa('bpftrace', ['--version'], { reject: false });
-  if (v.failed || v.exitCode !== 0) {
+  const bpftrace = await chooseBpftrace();
+  const bpftraceVersion = bpftrace.version;
+  if (bpftrace.command === null) {
     problems.push('bpftrace is not installed: run `npm run setup` (or `apt-get install bpftrace`).');
-  } else {
-    bpftraceVersion = String(v.stdout).trim().replace(/^bpftrace\s+/, '');
   }
   if (!existsSync('/sys/kernel/btf/vmlinux')) {
     problems.push('this kernel has no BTF (/sys/kernel/btf/vmlinux): hoptrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y.');
@@ -48,5 +48,5 @@ async function checkHost(): Promise<Preflight> {
   if (root && !TRACEFS_DIRS.some((d) => existsSync(`${d}/events`))) {
     problems.push('tracefs is not mounted: run `mount -t debugfs nodev /sys/kernel/debug && mount -t tracefs nodev /sys/kernel/tracing` (npm run setup does this).');
   }
-  return { ok: problems.length === 0, problems, bpftraceVersion };
+  return { ok: problems.length === 0, problems, bpftraceVersion, bpftrace };
 }

@@ -135,6 +135,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
     for (const [i, captureBytes] of sizes.entries()) {
       this.captureBytes = captureBytes;
       const program = buildHopProgram({
+        tier: pre.bpftrace.tier,
         filterExpr,
         selfNetns: statSync('/proc/self/ns/net').ino,
         reasonNotSpecified: this.reasons.notSpecified,
