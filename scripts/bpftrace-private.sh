@@ -27,7 +27,7 @@ if [ "${1:-}" != "--force" ]; then
     m=$(bpftrace --version 2>/dev/null | minor_of || true)
     if [ -n "$m" ] && [ "$m" -ge "$min_minor" ]; then say "the system's $(bpftrace --version) is new enough"; exit 0; fi
   fi
-  if [ -x "$root_dir/bin/bpftrace" ]; then
+  if [ -x "$root_dir/bin/bpftrace" ] && [ -e "$root_dir/ld/bpftrace" ]; then
     m=$("$root_dir/bin/bpftrace" --version 2>/dev/null | minor_of || true)
     if [ -n "$m" ] && [ "$m" -ge "$min_minor" ]; then say "private copy in .bpftrace/ ($("$root_dir/bin/bpftrace" --version)) is in place"; exit 0; fi
     say "the private copy in .bpftrace/ does not start: making it again"
@@ -124,12 +124,15 @@ rm -rf "$root_dir/root"
 mv "$root_dir/root.new" "$root_dir/root"
 rm -rf "$work/debs" "$work/cache"
 
-mkdir -p "$root_dir/bin"
+mkdir -p "$root_dir/bin" "$root_dir/ld"
+# The loader is run through a link named bpftrace: the kernel names a process after the file it
+# executes, so the process reads as bpftrace in ps/pgrep, not as ld-linux.
+ln -sfn "../root/usr/lib/$triplet/$loader" "$root_dir/ld/bpftrace"
 cat > "$root_dir/bin/bpftrace" <<EOF
 #!/bin/sh
 # Debian 13's bpftrace, run through its own loader and libraries (made by scripts/bpftrace-private.sh).
-d=\$(dirname "\$0")/../root
-exec "\$d/usr/lib/$triplet/$loader" --library-path "\$d/usr/lib/$triplet" "\$d/usr/bin/bpftrace" "\$@"
+d=\$(dirname "\$0")/..
+exec "\$d/ld/bpftrace" --library-path "\$d/root/usr/lib/$triplet" "\$d/root/usr/bin/bpftrace" "\$@"
 EOF
 chmod +x "$root_dir/bin/bpftrace"
 v=$("$root_dir/bin/bpftrace" --version 2>&1) || { echo "setup: bpftrace: the private copy does not start: $v" >&2; exit 1; }

@@ -37,7 +37,7 @@ fi
 
 # bpftrace >= 0.21 for the fast probe tier (raw tracepoints): the system's when new enough, else a
 # private copy from Debian 13's packages in .bpftrace/ (scripts/bpftrace-private.sh). Without it
-# hoptrace still works on the classic tier, so a failure here is reported, not fatal.
+# hoptrace still works on the classic tier, so the rest of set-up goes on; setup then exits 1.
 fast_tier=ok
 bash scripts/bpftrace-private.sh || fast_tier=failed
 

@@ -9,7 +9,7 @@
  * A candidate that is missing, corrupt, of another architecture or does not start is reported in
  * one sentence naming the fix, and the next one is used: choosing never throws.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { ProbeTier } from '../shared/api-types.js';
@@ -62,9 +62,39 @@ interface Probe {
   readonly error: string | null;
 }
 
+const ELF_MACHINE: Readonly<Record<string, number>> = { x64: 62, arm64: 183, ia32: 3, arm: 40, ppc64: 21, s390x: 22, riscv64: 243 };
+
+/**
+ * Why a file cannot run here, from its first bytes, or null when it may: an ELF for another
+ * machine, or neither ELF nor a script. (Executed, such a file would be handed to /bin/sh by
+ * the exec fallback and fail with a confusing syntax error.)
+ */
+function notRunnable(path: string): string | null {
+  const head = Buffer.alloc(20);
+  let n = 0;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      n = readSync(fd, head, 0, head.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return null; // unreadable: exec reports it
+  }
+  if (n >= 2 && head[0] === 0x23 && head[1] === 0x21) return null; // #! script
+  if (n < 20 || head.readUInt32BE(0) !== 0x7f454c46) return 'it is not a program (corrupt: neither an ELF binary nor a script)';
+  const machine = head[5] === 2 ? head.readUInt16BE(18) : head.readUInt16LE(18);
+  const want = ELF_MACHINE[process.arch];
+  if (want !== undefined && machine !== want) return `it is built for another architecture (ELF machine ${machine}, this is ${process.arch})`;
+  return null;
+}
+
 /** Runs `<command> --version`: the version, or why it does not start (one short phrase). */
 export async function probeBinary(command: string): Promise<Probe> {
   if (command.includes('/') && !existsSync(command)) return { version: null, error: 'it does not exist' };
+  const bad = command.includes('/') ? notRunnable(command) : null;
+  if (bad) return { version: null, error: bad };
   const r = await execa(command, ['--version'], { reject: false, all: true, timeout: 15_000 }).catch((err: unknown) => ({ failed: true, all: String(err), exitCode: undefined, code: undefined }));
   const out = String(r.all ?? '');
   const code = (r as { code?: string }).code;
