@@ -71,7 +71,7 @@ const ELF_MACHINE: Readonly<Record<string, number>> = { x64: 62, arm64: 183, ia3
  */
 function notRunnable(path: string): string | null {
   const head = Buffer.alloc(20);
-  let n = 0;
+  let n: number;
   try {
     const fd = openSync(path, 'r');
     try {
