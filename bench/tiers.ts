@@ -10,6 +10,7 @@ import { decide, privateBpftracePath } from '../server/bpftrace-binary.js';
 export type BenchTier = 'fast' | 'classic';
 
 export interface TierEnv {
+  readonly tier: BenchTier;
   /** Environment for hoptrace (HOPTRACE_BPFTRACE set for the classic tier). */
   readonly env: Record<string, string>;
   /** The bpftrace to run directly (floor programs, one-liners). */
@@ -22,10 +23,10 @@ export async function tierEnv(tier: BenchTier): Promise<TierEnv> {
   if (tier === 'fast') {
     const c = await decide(undefined, privateBpftracePath(), 'bpftrace');
     if (c.tier !== 'fast' || !c.command) throw new Error(`no fast tier here (${c.why}): run npm run setup`);
-    return { env: { HOPTRACE_BPFTRACE: c.command }, bpftrace: c.command, version: c.version ?? '?' };
+    return { tier, env: { HOPTRACE_BPFTRACE: c.command }, bpftrace: c.command, version: c.version ?? '?' };
   }
   const system = String((await execa('sh', ['-c', 'command -v bpftrace'], { reject: false })).stdout).trim();
   const c = system ? await decide(system, '/nonexistent', 'bpftrace') : null;
   if (!c || c.tier !== 'classic' || !c.command) throw new Error(`no classic tier here: the system's bpftrace is ${c?.version ?? 'missing'} (the classic tier is a bpftrace older than 0.21)`);
-  return { env: { HOPTRACE_BPFTRACE: system }, bpftrace: system, version: c.version ?? '?' };
+  return { tier, env: { HOPTRACE_BPFTRACE: system }, bpftrace: system, version: c.version ?? '?' };
 }
