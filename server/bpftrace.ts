@@ -179,7 +179,8 @@ export class BpftraceProcess {
       clearTimeout(timer);
       if (pump) {
         // Everything bpftrace wrote before it exited (its END output too) is read first.
-        await Promise.race([pump.done, new Promise((res) => setTimeout(res, 5000))]);
+        // (The grace timer is unref'd: it must not keep a finished process alive.)
+        await Promise.race([pump.done, new Promise((res) => setTimeout(res, 5000).unref())]);
         await pump.close();
       }
       const exit: BpftraceExit = {
