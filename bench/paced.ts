@@ -40,7 +40,7 @@ export interface PacedResult {
 }
 
 const REPO = new URL('../', import.meta.url).pathname;
-const HOPS_WHOLE = 7;
+const DEVICE_HOPS_WHOLE = 6;
 
 async function iperfPaced(lab: Lab, port: number, pps: number, seconds: number): Promise<{ sent: number; seconds: number }> {
   const server = execa('ip', ['netns', 'exec', lab.ns.pod2, 'iperf3', '-s', '-1', '-p', String(port)], { reject: false, buffer: false, stdout: 'pipe' });
@@ -94,7 +94,8 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
           const hops = l.split('"event":"').length - 1;
           const s = byPort.get(dport) ?? { hops: 0, whole: 0 };
           s.hops += hops;
-          if (hops === HOPS_WHOLE && l.includes('"event":"consume"')) s.whole++;
+          const consumes = l.split('"event":"consume"').length - 1;
+          if (hops - consumes === DEVICE_HOPS_WHOLE) s.whole++;
           byPort.set(dport, s);
         }
       });
