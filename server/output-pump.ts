@@ -112,6 +112,9 @@ export class OutputPump {
       await pump.close();
       throw err;
     }
+    // Both ends are open (the worker's read end, our write end for bpftrace): the FIFO needs no
+    // name any more, and without one nothing is left behind in /tmp even if we are SIGKILLed.
+    rmSync(pump.dir, { recursive: true, force: true });
     return pump;
   }
 
