@@ -1,0 +1,71 @@
+/**
+ * Overlay networks (issue 14) on real namespaces with real bpftrace: a pod → pod datagram through
+ * a vxlan tunnel between two "node" namespaces is one packet from pod to pod, the tunnel device's
+ * transmit says where it was wrapped (vxlan, VNI, outer tuple), the underlay hops carry the inner
+ * tuple and the outer one, and the remote tunnel device's receive says where it was unwrapped.
+ */
+import { describe, it, expect, afterEach } from 'vitest';
+import { startEcho, sendUdp, type Server } from '../../server/lab/traffic.js';
+import type { Packet } from '../../shared/packet.js';
+import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
+import { startTrace, randomPrefix } from '../helpers/cli.js';
+import { overlayLabFor, overlayLabUp, overlayLabDown, type OverlayLab, type OverlayKind } from '../helpers/overlay-lab.js';
+
+const PORT = 5433;
+
+describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => {
+  let lab: OverlayLab | null = null;
+  let echo: Server | null = null;
+
+  afterEach(async () => {
+    await echo?.stop();
+    if (lab) await overlayLabDown(lab);
+    lab = null;
+    echo = null;
+  });
+
+  it.each<[OverlayKind]>([['vxlan'], ['vxlan-flannel']])('%s: one packet pod to pod, encap and decap on the tunnel devices, outer tuple on the underlay', async (kind) => {
+    lab = overlayLabFor(randomPrefix('ov').slice(0, 7), { kind });
+    await overlayLabUp(lab, { kind });
+    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
+    const { child } = await startTrace(['--json', '--filter', `udp and host ${lab.addr.pod2} and port ${PORT}`]);
+    const sent = await sendUdp(lab.ns.pod1, lab.addr.pod2, PORT, 2, 32, 50);
+    expect(sent.replies).toBe(2);
+    await new Promise((r) => setTimeout(r, 2500));
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const mine = new Set(Object.values(lab.ns));
+    const packets = String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
+      .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)));
+    const requests = packets.filter((p) => p.dst === lab?.addr.pod2);
+    const replies = packets.filter((p) => p.src === lab?.addr.pod2);
+    expect(requests).toHaveLength(2);
+    expect(replies).toHaveLength(2);
+    const { ns, tunnel } = lab;
+    for (const p of requests) {
+      expect(p.fate).toBe('delivered');
+      expect(p.hops.filter((h) => h.event !== 'rx' && h.event !== 'consume').map((h) => `${h.ns}/${h.ifname}/${h.event}`)).toEqual([
+        `${ns.pod1}/eth0/xmit`, `${ns.node1}/vp0/recv`, `${ns.node1}/br0/recv`, `${ns.node1}/${tunnel}/xmit`,
+        `${ns.node1}/ul0/xmit`, `${ns.node2}/ul0/recv`, `${ns.node2}/${tunnel}/recv`,
+        `${ns.node2}/br0/xmit`, `${ns.node2}/vp0/xmit`, `${ns.pod2}/eth0/recv`,
+      ]);
+      // Every hop carries the inner tuple: no NAT is read into the tunnel.
+      for (const h of p.hops) expect([h.src, h.dst, h.dport, h.nat]).toEqual([lab.addr.pod1, lab.addr.pod2, PORT, null]);
+      const enc = p.hops.find((h) => h.encap);
+      expect(`${enc?.ifname}/${enc?.event}`).toBe(`${tunnel}/xmit`);
+      expect(enc?.encap).toMatchObject({ type: 'vxlan', vni: 42, outer: { src: lab.addr.ul1, dst: lab.addr.ul2, dport: 4789, proto: 17 } });
+      const under = p.hops.filter((h) => h.outer);
+      expect(under.map((h) => h.ifname)).toEqual(['ul0', 'ul0', 'ul0']);
+      for (const h of under) expect(h.outer).toMatchObject({ src: lab.addr.ul1, dst: lab.addr.ul2, dport: 4789 });
+      const dec = p.hops.find((h) => h.decap);
+      expect(`${dec?.ns}/${dec?.ifname}/${dec?.event}`).toBe(`${ns.node2}/${tunnel}/recv`);
+      expect(dec?.decap?.vni).toBe(42);
+    }
+    for (const p of replies) {
+      expect(p.fate).toBe('delivered');
+      expect(p.hops.find((h) => h.encap)?.encap?.outer).toMatchObject({ src: lab.addr.ul2, dst: lab.addr.ul1, dport: 4789 });
+      expect(p.hops.at(-1)?.ns).toBe(ns.pod1);
+    }
+  }, 120_000);
+});
