@@ -76,4 +76,46 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
       expect(p.hops.at(-1)?.ns).toBe(ns.pod1);
     }
   }, 120_000);
+
+  it.each<[string, (lab: OverlayLab) => string, boolean]>([
+    // The outer datagrams: first matched on the underlay, the packet is followed on from there.
+    ['udp port 4789', (l) => `udp port ${l.dstport ?? 0}`, false],
+    ['vni 42', () => 'vni 42', false],
+    // An underlay address finds the tunnelled pod packets too.
+    ['host <node2 underlay>', (l) => `host ${l.addr.ul2}`, false],
+    ['tunnel and udp port 5433', () => `tunnel and udp port ${PORT}`, false],
+    ['vni 43 (no such tunnel)', () => 'vni 43', true],
+  ])('filter %s: catches the pod packets on the underlay, with their inner tuple', async (_name, filter, none) => {
+    lab = overlayLabFor(randomPrefix('of').slice(0, 7), { kind: 'vxlan' });
+    await overlayLabUp(lab, { kind: 'vxlan' });
+    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
+    const { child } = await startTrace(['--json', '--filter', filter(lab)]);
+    const sent = await sendUdp(lab.ns.pod1, lab.addr.pod2, PORT, 2, 32, 50);
+    expect(sent.replies).toBe(2);
+    await new Promise((r) => setTimeout(r, 2500));
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const mine = new Set(Object.values(lab.ns));
+    const requests = String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
+      .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)) && p.dst === lab?.addr.pod2 && p.dport === PORT);
+    if (none) {
+      expect(requests).toEqual([]);
+      return;
+    }
+    expect(requests).toHaveLength(2);
+    for (const p of requests) {
+      expect(p.fate).toBe('delivered');
+      expect(p.hops.find((h) => h.encap)?.encap).toMatchObject({ type: 'vxlan', vni: 42, outer: { dst: lab.addr.ul2, dport: 4789 } });
+      expect(p.hops.find((h) => h.decap)?.ifname).toBe(lab.tunnel);
+      expect(p.hops.at(-1)?.ns).toBe(lab.ns.pod2);
+    }
+    // The first is followed from its first underlay hop (the tunnel transmit shows no outer
+    // headers yet), which then carries the encap; the flow is remembered (inner tuple), so the
+    // second is followed from pod1 and its encap is on the tunnel transmit.
+    expect(`${requests[0]?.hops[0]?.ns}/${requests[0]?.hops[0]?.ifname}`).toBe(`${lab.ns.node1}/ul0`);
+    expect(requests[0]?.hops[0]?.encap).toBeDefined();
+    expect(`${requests[1]?.hops[0]?.ns}/${requests[1]?.hops[0]?.ifname}`).toBe(`${lab.ns.pod1}/eth0`);
+    expect(requests[1]?.hops.find((h) => h.encap)?.ifname).toBe(lab.tunnel);
+  }, 120_000);
 });

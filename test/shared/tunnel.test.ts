@@ -9,6 +9,7 @@ import { Reconstructor, reconstructAll } from '../../shared/reconstruct.js';
 import { describeEncap, tunnelOf } from '../../shared/tunnel.js';
 import type { HopEvent, HopOuter } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
+import { describeFilter, matchesHop, packetMatches, parseFilter } from '../../shared/filter/index.js';
 
 // Real lines (test/integration's overlay lab): IPv6 pods over an IPv4 underlay, and IPv4 pods over an IPv6 one.
 const V6_IN_V4 = 'PE 4cd42fff4a9 ffff888134c15700 f000025400000002 1611280000000001 20042fd 1000000000000000 10042fd 1000000000000000 391595cc 0 14110000002a0000 2004d0a 0 1004d0a 0 b512428d ul0';
@@ -142,5 +143,47 @@ describe('reconstruction through a tunnel', () => {
     expect(rest).toHaveLength(0);
     expect(p?.hops.map((h) => `${h.ifname}/${h.event}${h.encap ? ' encap' : ''}${h.outer ? ' outer' : ''}${h.decap ? ' decap' : ''}`))
       .toEqual(['vx0/xmit encap', 'ul0/xmit outer', 'ul0/recv outer', 'vx0/recv decap']);
+  });
+});
+
+describe('filters inside tunnels', () => {
+  const inner = { family: 4 as const, proto: 17, src: '10.42.1.10', dst: '10.42.2.10', sport: 40000, dport: 5433 };
+  const outer = { family: 4 as const, proto: 17, src: '10.77.0.1', dst: '10.77.0.2', sport: 35707, dport: 4789, vni: 42 };
+
+  it('parses and describes tunnel and vni, and refuses bad VNIs with a clear message', () => {
+    expect(parseFilter('tunnel and vni 42')).toEqual({ kind: 'and', operands: [{ kind: 'tunnel' }, { kind: 'vni', vni: 42 }] });
+    expect(describeFilter(parseFilter('TUNNEL or not vni 16777215'))).toBe('tunnel or not vni 16777215');
+    expect(() => parseFilter('vni 16777216')).toThrow(/VNI 16777216 is out of range \(0-16777215\)/);
+    expect(() => parseFilter('vni')).toThrow(/expected a VNI \(0-16777215\) after 'vni', got the end of the filter/);
+    expect(() => parseFilter('vni x')).toThrow(/expected a VNI/);
+    expect(() => parseFilter('vni 9999999999999')).toThrow(/out of range/);
+  });
+
+  it.each<[string, boolean, boolean]>([
+    // filter, matches the underlay hop, matches the same packet outside the tunnel
+    ['host 10.42.2.10', true, true],
+    ['host 10.77.0.2', true, false],
+    ['udp port 4789', true, false],
+    ['udp port 5433', true, true],
+    ['tunnel', true, false],
+    ['not tunnel', false, true],
+    ['vni 42', true, false],
+    ['vni 43', false, false],
+    ['tunnel and host 10.42.1.10', true, false],
+    ['host 10.99.9.9', false, false],
+  ])('%s', (text, onUnderlay, outside) => {
+    const ast = parseFilter(text);
+    expect(matchesHop(ast, { ...inner, outer })).toBe(onUnderlay);
+    expect(matchesHop(ast, inner)).toBe(outside);
+  });
+
+  it('matches a packet by its underlay hops, with the VNI from where it entered the tunnel', () => {
+    const [p] = reconstructAll(acrossTunnel(OUTER));
+    const pkt = p as Packet;
+    expect(packetMatches(parseFilter('vni 42'), pkt)).toBe(true);
+    expect(packetMatches(parseFilter('vni 7'), pkt)).toBe(false);
+    expect(packetMatches(parseFilter('host 10.77.0.2'), pkt)).toBe(true);
+    expect(packetMatches(parseFilter('udp dst port 4789'), pkt)).toBe(true);
+    expect(packetMatches(parseFilter('host 10.77.0.9'), pkt)).toBe(false);
   });
 });
