@@ -3,7 +3,11 @@
  * node namespace) with nothing attached, and with each tracer attached, as a ratio to the
  * untraced runs of the same round. Needs root.
  *
- *   npx tsx bench/overhead.ts [--rounds 3] [--seconds 5] [--only a,b] [--program x.bt,y.bt] [--json]
+ *   npx tsx bench/overhead.ts [--rounds 3] [--seconds 5] [--only a,b] [--program x.bt,y.bt] [--tiers fast,classic] [--json]
+ *
+ * Every condition but untraced and tcpdump runs on each probe tier (bench/tiers.ts), named
+ * `<condition>:fast` and `<condition>:classic`: raw tracepoints under bpftrace ≥ 0.21 and classic
+ * tracepoints under the system's older one, in the same rounds.
  *
  * Conditions (the tracers' output goes to /dev/null unless noted):
  *   untraced           nothing attached
@@ -41,6 +45,8 @@ import { tmpdir } from 'node:os';
 import { execa, type ResultPromise } from 'execa';
 import { labFor, labUp, labDown, type Lab } from '../server/lab/lab.js';
 import { HOP_PROBES } from '../probes/assemble.js';
+import { rawTracepointProgram } from '../probes/tracepoints.js';
+import { tierEnv, type BenchTier, type TierEnv } from './tiers.js';
 
 /** The hop probes' tracepoints as bpftrace names them (tracepoint:net:net_dev_start_xmit, ...). */
 const HOP_TRACEPOINTS: readonly string[] = HOP_PROBES.map((p) => `tracepoint:${p.tracepoint}`);
@@ -76,9 +82,9 @@ export interface Tracer {
 }
 
 /** Starts `argv` and resolves once `ready` matches its stderr (or stdout). */
-async function startUntil(argv: string[], ready: RegExp, opts: { stdout: 'ignore' | 'pipe' } = { stdout: 'ignore' }): Promise<{ child: Child; err: () => string }> {
+async function startUntil(argv: string[], ready: RegExp, opts: { stdout: 'ignore' | 'pipe'; env?: Record<string, string> } = { stdout: 'ignore' }): Promise<{ child: Child; err: () => string }> {
   const [cmd, ...args] = argv;
-  const child = execa(cmd as string, args, { reject: false, cwd: REPO, stdin: 'ignore', stdout: opts.stdout, stderr: 'pipe', buffer: false }) as unknown as Child;
+  const child = execa(cmd as string, args, { reject: false, cwd: REPO, stdin: 'ignore', stdout: opts.stdout, stderr: 'pipe', buffer: false, env: opts.env ?? {} }) as unknown as Child;
   let err = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${argv.slice(0, 3).join(' ')} did not get ready: ${err.slice(-300)}`)), 90_000);
@@ -103,12 +109,12 @@ const HOPTRACE = [process.execPath, '--import', 'tsx', 'server/cli.ts'];
 export interface Condition {
   readonly name: string;
   readonly description: string;
-  start(lab: Lab): Promise<Tracer | null>;
+  start(lab: Lab, tier: TierEnv): Promise<Tracer | null>;
 }
 
 function hoptrace(args: string[]) {
-  return async (): Promise<Tracer> => {
-    const { child, err } = await startUntil([...HOPTRACE, ...args], /ready\n/);
+  return async (_lab: Lab, tier: TierEnv): Promise<Tracer> => {
+    const { child, err } = await startUntil([...HOPTRACE, ...args], /ready\n/, { stdout: 'ignore', env: tier.env });
     return { children: [child], note: () => err().split('\n').filter((l) => l.startsWith('hoptrace:')).pop() };
   };
 }
@@ -132,7 +138,7 @@ export const CONDITIONS: readonly Condition[] = [
   },
   {
     name: 'netfilter-all', description: 'hoptrace trace --json --netfilter --filter \'udp and host <pod2>\' (every packet traced through the rules, 1000/s per namespace)',
-    start: (lab) => hoptrace(['trace', '--json', '--no-model', '--netfilter', '--filter', `udp and host ${lab.addr.pod2}`])(),
+    start: (lab, tier) => hoptrace(['trace', '--json', '--no-model', '--netfilter', '--filter', `udp and host ${lab.addr.pod2}`])(lab, tier),
   },
   { name: 'stats', description: 'hoptrace stats --json --interval 1 (every packet, in-kernel aggregates)', start: hoptrace(['stats', '--json', '--interval', '1']) },
   { name: 'stats-lean', description: 'hoptrace stats --json --interval 1 --hops xmit,recv,drop', start: hoptrace(['stats', '--json', '--interval', '1', '--hops', 'xmit,recv,drop']) },
@@ -140,9 +146,9 @@ export const CONDITIONS: readonly Condition[] = [
   {
     name: 'bpftrace-oneliner',
     description: 'bpftrace -e \'tracepoint:net:net_dev_start_xmit { printf(...) }\' (every transmit printed)',
-    start: async () => {
+    start: async (_lab, tier) => {
       const prog = 'BEGIN { printf("READY\\n"); } tracepoint:net:net_dev_start_xmit { printf("%llu %s %llx %u\\n", nsecs, str(args->name), args->skbaddr, args->len); }';
-      const { child } = await startUntil(['bpftrace', '-e', prog], /READY/, { stdout: 'pipe' });
+      const { child } = await startUntil([tier.bpftrace, '-e', prog], /READY/, { stdout: 'pipe' });
       return { children: [child], note: () => undefined };
     },
   },
@@ -169,9 +175,11 @@ function floorCondition(name: string, tracepoints: readonly string[]): Condition
   return {
     name,
     description: `bpftrace with empty programs on ${tracepoints.length} hop tracepoints (${tracepoints.map((t) => t.split(':').pop()).join(', ')})`,
-    start: async () => {
-      const prog = `BEGIN { printf("READY\\n"); } ${tracepoints.map((t) => `${t} { }`).join(' ')}`;
-      const { child } = await startUntil(['bpftrace', '-e', prog], /READY/, { stdout: 'pipe' });
+    start: async (_lab, tier) => {
+      // On the fast tier the same points as raw tracepoints, as the hop probes attach them there.
+      const classic = `BEGIN { printf("READY\\n"); }\n${tracepoints.map((t) => `${t}\n{ }`).join('\n')}`;
+      const prog = tier.tier === 'fast' ? rawTracepointProgram(classic) : classic;
+      const { child } = await startUntil([tier.bpftrace, '-e', prog], /READY/, { stdout: 'pipe' });
       return { children: [child], note: () => undefined };
     },
   };
@@ -227,22 +235,31 @@ export function programCondition(file: string): Condition {
   return {
     name: basename(file),
     description: `bpftrace ${file}`,
-    start: async () => {
-      const { child } = await startUntil(['bpftrace', file], /READY/, { stdout: 'pipe' });
+    start: async (_lab, tier) => {
+      const { child } = await startUntil([tier.bpftrace, file], /READY/, { stdout: 'pipe' });
       return { children: [child], note: () => undefined };
     },
   };
 }
 
-export async function benchOverhead(opts: { rounds?: number; seconds?: number; only?: readonly string[]; programs?: readonly string[]; log?: (l: string) => void } = {}): Promise<OverheadResult> {
+/** Conditions that do not depend on the probe tier: run once. */
+const UNTIERED = new Set(['untraced', 'tcpdump-all']);
+
+export async function benchOverhead(opts: { rounds?: number; seconds?: number; only?: readonly string[]; programs?: readonly string[]; tiers?: readonly BenchTier[]; log?: (l: string) => void } = {}): Promise<OverheadResult> {
   if (process.getuid?.() !== 0) throw new Error('the overhead benchmark needs root (it builds a lab and attaches probes)');
   const rounds = opts.rounds ?? 3;
   const seconds = opts.seconds ?? 5;
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const conditions = [
+  const tiers = await Promise.all((opts.tiers ?? ['fast', 'classic']).map((t) => tierEnv(t)));
+  const selected = [
     ...CONDITIONS.filter((c) => c.name === 'untraced' || !opts.only || opts.only.includes(c.name)),
     ...(opts.programs ?? []).map(programCondition),
   ];
+  // Each tier-dependent condition once per tier ('trace-nomatch:fast', 'trace-nomatch:classic'),
+  // interleaved in the same rounds, so both tiers' ratios come from the same machine load.
+  const conditions: Array<Condition & { tier: TierEnv }> = selected.flatMap((c) => (UNTIERED.has(c.name)
+    ? [{ ...c, tier: tiers[0] as TierEnv }]
+    : tiers.map((t) => ({ ...c, name: `${c.name}:${t.tier}`, description: `${c.description} — ${t.tier} tier, bpftrace ${t.version}`, tier: t }))));
   const loadBefore = (await execa('uptime')).stdout.trim();
   const lab = labFor(`bo${randomBytes(3).toString('hex')}`);
   await labUp(lab);
@@ -258,7 +275,7 @@ export async function benchOverhead(opts: { rounds?: number; seconds?: number; o
       untraced.push(before);
       log(`round ${round} ${'untraced'.padEnd(18)} ${String(before.pps).padStart(7)} packets/s sent (${before.receivedPps} received)`);
       for (const c of tracers) {
-        const tracer = await c.start(lab);
+        const tracer = await c.start(lab, c.tier);
         let run: IperfRun;
         try {
           run = await iperf(lab, seconds, port++);
@@ -299,7 +316,10 @@ export async function benchOverhead(opts: { rounds?: number; seconds?: number; o
 }
 
 if (process.argv[1]?.endsWith('overhead.ts')) {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, only: { type: 'string' }, program: { type: 'string' }, json: { type: 'boolean', default: false } } });
-  const r = await benchOverhead({ rounds: Number(values.rounds), seconds: Number(values.seconds), ...(values.only ? { only: values.only.split(',') } : {}), ...(values.program ? { programs: values.program.split(',') } : {}) });
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, only: { type: 'string' }, program: { type: 'string' }, tiers: { type: 'string', default: 'fast,classic' }, json: { type: 'boolean', default: false } } });
+  const r = await benchOverhead({
+    rounds: Number(values.rounds), seconds: Number(values.seconds), tiers: values.tiers.split(',') as BenchTier[],
+    ...(values.only ? { only: values.only.split(',') } : {}), ...(values.program ? { programs: values.program.split(',') } : {}),
+  });
   process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : `${JSON.stringify(r, null, 2)}\n`);
 }

@@ -7,7 +7,9 @@
  * They leave out the tracepoint's own cost around the program (the perf buffer fill), which the
  * ratios include. Needs root.
  *
- *   npx tsx bench/probe-cost.ts [--seconds 3] [--only trace-nomatch,stats] [--program x.bt] [--json]
+ *   npx tsx bench/probe-cost.ts [--seconds 3] [--only trace-nomatch,stats] [--program x.bt] [--tiers fast,classic] [--json]
+ *
+ * Each condition runs on each probe tier (`<condition>:fast`, `<condition>:classic`).
  */
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +17,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { labFor, labUp, labDown } from '../server/lab/lab.js';
 import { CONDITIONS, programCondition, iperf, stop, type Condition } from './overhead.js';
+import { tierEnv, type BenchTier, type TierEnv } from './tiers.js';
 
 export interface ProbeCost {
   readonly probe: string;
@@ -42,14 +45,16 @@ async function progStats(): Promise<Map<number, ProgStat>> {
   return new Map((JSON.parse(String(r.stdout)) as ProgStat[]).map((p) => [p.id, p]));
 }
 
-export async function benchProbeCost(opts: { seconds?: number; only?: readonly string[]; programs?: readonly string[]; log?: (l: string) => void } = {}): Promise<CostResult[]> {
+export async function benchProbeCost(opts: { seconds?: number; only?: readonly string[]; programs?: readonly string[]; tiers?: readonly BenchTier[]; log?: (l: string) => void } = {}): Promise<CostResult[]> {
   if (process.getuid?.() !== 0) throw new Error('the probe-cost benchmark needs root (it builds a lab and attaches probes)');
   const seconds = opts.seconds ?? 3;
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const conditions: Condition[] = [
+  const tiers = await Promise.all((opts.tiers ?? ['fast', 'classic']).map((t) => tierEnv(t)));
+  const selected: Condition[] = [
     ...CONDITIONS.filter((c) => c.name !== 'untraced' && c.name !== 'tcpdump-all' && (!opts.only || opts.only.includes(c.name))),
     ...(opts.programs ?? []).map(programCondition),
   ];
+  const conditions: Array<Condition & { tier: TierEnv }> = selected.flatMap((c) => tiers.map((t) => ({ ...c, name: `${c.name}:${t.tier}`, tier: t })));
   const statsBefore = readFileSync(STATS_SYSCTL, 'utf8').trim();
   const lab = labFor(`bc${randomBytes(3).toString('hex')}`);
   await labUp(lab);
@@ -58,10 +63,10 @@ export async function benchProbeCost(opts: { seconds?: number; only?: readonly s
   try {
     for (const c of conditions) {
       const known = new Set((await progStats()).keys());
-      const tracer = await c.start(lab);
+      const tracer = await c.start(lab, c.tier);
       try {
-        // The tracer's programs: the tracepoint programs that appeared when it started.
-        const mine = [...(await progStats()).values()].filter((p) => !known.has(p.id) && p.type === 'tracepoint').map((p) => p.id);
+        // The tracer's programs: the (raw) tracepoint programs that appeared when it started.
+        const mine = [...(await progStats()).values()].filter((p) => !known.has(p.id) && (p.type === 'tracepoint' || p.type === 'raw_tracepoint')).map((p) => p.id);
         writeFileSync(STATS_SYSCTL, '1');
         const before = await progStats();
         const run = await iperf(lab, seconds, port++);
@@ -91,7 +96,7 @@ export async function benchProbeCost(opts: { seconds?: number; only?: readonly s
 }
 
 if (process.argv[1]?.endsWith('probe-cost.ts')) {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, only: { type: 'string' }, program: { type: 'string' }, json: { type: 'boolean', default: false } } });
-  const r = await benchProbeCost({ seconds: Number(values.seconds), ...(values.only ? { only: values.only.split(',') } : {}), ...(values.program ? { programs: values.program.split(',') } : {}) });
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, only: { type: 'string' }, program: { type: 'string' }, tiers: { type: 'string', default: 'fast,classic' }, json: { type: 'boolean', default: false } } });
+  const r = await benchProbeCost({ seconds: Number(values.seconds), tiers: values.tiers.split(',') as BenchTier[], ...(values.only ? { only: values.only.split(',') } : {}), ...(values.program ? { programs: values.program.split(',') } : {}) });
   process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : `${JSON.stringify(r, null, 2)}\n`);
 }

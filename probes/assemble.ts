@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { HOP_KIND_CODES } from './hop-line.js';
 import { sampleCondition } from './sample.js';
 import { portToRaw } from '../shared/filter/raw.js';
+import { rawTracepointProgram } from './tracepoints.js';
 import type { HopKind } from '../shared/hop-event.js';
+import type { ProbeTier } from '../shared/api-types.js';
 
 /** Hop probes in the order they are attached. */
 export const HOP_PROBES: ReadonlyArray<{ file: string; kind: HopKind; tracepoint: string }> = [
@@ -25,6 +27,8 @@ export const HOP_PROBES: ReadonlyArray<{ file: string; kind: HopKind; tracepoint
 export const FLOW_MEMORY_NS = 10_000_000_000;
 
 export interface ProgramOptions {
+  /** 'fast': the hop probes on raw tracepoints (probes/tracepoints.ts); 'classic' (default): classic ones. */
+  readonly tier?: ProbeTier;
   /** bpftrace boolean expression from compileToBpftrace(); '1' for no filter. */
   readonly filterExpr: string;
   /** The tracer's own namespace: on its loopback, the connections of `selfPorts` are never traced. */
@@ -143,7 +147,7 @@ export function buildHopProgram(opts: ProgramOptions): string {
       .replace('{{REASON_NO_SOCKET}}', String(opts.reasonNoSocket ?? 0));
     blocks.push(body);
   }
-  return [
+  const program = [
     // @rawcopy is read (the free probes) before it is first written (kfree_skb.bt's hold):
     // bpftrace 0.17 types a map at its first assignment in the program, so BEGIN makes one, under
     // a key no skb's data has.
@@ -156,4 +160,5 @@ export function buildHopProgram(opts: ProgramOptions): string {
     // stops new flows from being remembered. bpftrace prints the maps at exit: the parser skips them.
     '',
   ].join('\n');
+  return opts.tier === 'fast' ? rawTracepointProgram(program) : program;
 }

@@ -463,6 +463,9 @@ function scanHopLine(line: string, start: number, end: number, num: Float64Array
     if (head === null) return false;
   }
   // ifname is last and may be empty: the rest of the line.
+  // This tail (bytes, ifname, then hopEvent or put) stands again in scanPackedLine on purpose:
+  // each form's fields are locals of its own loop (869d2d7, d2f7620: values in hand, not through
+  // an array or a call that takes them all again), and this runs once per line of the hot path.
   const ifname = ifnameAt(line, netns, ifindex);
   if (num === null) scannedEvent = hopEvent(kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, sport, dport, icmpType, icmpId, tcpFlags, tcpSeq, reason, head);
   else put(num, o, ref, q, kind, t, cpu, skb, netns, ifindex, ifname, fam, proto, rawLen, rawId, src, dst, sport, dport, icmpType, icmpId, tcpFlags, tcpSeq, reason, head);

@@ -3,6 +3,8 @@
  * plain encode/decode functions, no reflection, so no `new Function()` — the dashboard runs it
  * under a Content-Security-Policy without 'unsafe-eval') and its types, shared/wire-generated.d.ts.
  * `npm run gen:wire` writes them; test/shared/wire.test.ts fails when they drift from the .proto.
+ * pbjs writes one encoder and decoder per message, so the two files repeat themselves (`duplicates`
+ * lists them): that is pbjs's output, regenerated and never edited, not code to fold together.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

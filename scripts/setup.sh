@@ -39,6 +39,16 @@ elif ! mountpoint -q /sys/kernel/tracing && ! mountpoint -q /sys/kernel/debug; t
   echo "setup: tracefs is not mounted and only root can mount it: run npm run setup as root (sudo)." >&2
 fi
 
+# bpftrace >= 0.21 for the fast probe tier (raw tracepoints): the system's when new enough, else a
+# private copy from Debian 13's packages in .bpftrace/ (scripts/bpftrace-private.sh). Without it
+# hoptrace still works on the classic tier, so the rest of set-up goes on; setup then exits 1.
+fast_tier=ok
+bash scripts/bpftrace-private.sh || fast_tier=failed
+
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 npm run build
+if [ "$fast_tier" = failed ]; then
+  echo "setup: done, but without a bpftrace >= 0.21: hoptrace runs on the classic probe tier (see the message above)." >&2
+  exit 1
+fi
 echo "setup: done"

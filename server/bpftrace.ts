@@ -3,8 +3,10 @@
  * it is started under `setpriv --pdeathsig` so that even if this Node process is SIGKILLed the
  * kernel stops bpftrace too (and its probes detach with it), and `stop()` always ends it.
  */
-import { execa, type ResultPromise } from 'execa';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { chooseBpftrace, versionAtLeast, FAST_MIN_VERSION } from './bpftrace-binary.js';
+import { OutputPump } from './output-pump.js';
 import { parseProbeLine, pushHopLine, pushHopLines, type ProbeLine } from '../probes/hop-line.js';
 import type { Reconstructor } from '../shared/reconstruct.js';
 
@@ -39,6 +41,12 @@ export interface BpftraceOptions {
   readonly mapKeysMax?: number;
   /** Perf ring buffer pages per CPU: more pages, fewer lost events under bursts. */
   readonly perfRbPages?: number;
+  /** The bpftrace to run (default: the one server/bpftrace-binary.ts chose). */
+  readonly command?: string;
+  /** Read stdout through a plain pipe, not the never-blocking pump (server/output-pump.ts). */
+  readonly plainPipe?: boolean;
+  /** How far (bytes) the main thread may fall behind the pump before lines are dropped and counted. */
+  readonly pumpCapBytes?: number;
   /** How long to wait for READY (all probes attached). */
   readonly attachTimeoutMs?: number;
 }
@@ -91,7 +99,7 @@ export class ProbeOutputReader {
 }
 
 export class BpftraceProcess {
-  private child: ResultPromise | undefined;
+  private child: ChildProcess | undefined;
   private stderr = '';
   private requested = false;
   private exited: Promise<BpftraceExit> | undefined;
@@ -103,62 +111,89 @@ export class BpftraceProcess {
   }
 
   /** Starts bpftrace; resolves once every probe is attached, rejects with its stderr if it fails first. */
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    const choice = await chooseBpftrace();
+    const bpftrace = this.opts.command ?? choice.command ?? 'bpftrace';
+    const modern = this.opts.command === undefined && versionAtLeast(choice.version ?? '0.0', FAST_MIN_VERSION);
     const usePdeathsig = existsSync('/usr/bin/setpriv');
     const [cmd, args] = usePdeathsig
-      ? ['setpriv', ['--pdeathsig', 'SIGTERM', '--', 'bpftrace', '-e', this.program]]
-      : ['bpftrace', ['-e', this.program]];
-    const child = execa(cmd, args, {
-      reject: false,
-      buffer: false,
-      stdin: 'ignore',
+      ? ['setpriv', ['--pdeathsig', 'SIGTERM', '--', bpftrace, '-e', this.program]]
+      : [bpftrace, ['-e', this.program]];
+    // bpftrace's stdout goes through a reader that never blocks it (server/output-pump.ts)
+    // unless HOPTRACE_PLAIN_PIPE=1 (for comparing the two in benchmarks).
+    const plain = this.opts.plainPipe ?? process.env.HOPTRACE_PLAIN_PIPE === '1';
+    let ready = false;
+    let settle!: { resolve: () => void; reject: (err: Error) => void };
+    const started = new Promise<void>((resolve, reject) => { settle = { resolve, reject }; });
+    const reader = new ProbeOutputReader(this.handlers, (line) => {
+      if (line.type === 'ready' && !ready) {
+        ready = true;
+        clearTimeout(timer);
+        settle.resolve();
+      }
+      this.handlers.onLine(line);
+    });
+    const timer = setTimeout(() => {
+      if (!ready) settle.reject(new Error(`bpftrace did not attach its probes within ${(this.opts.attachTimeoutMs ?? 60_000) / 1000}s`));
+    }, this.opts.attachTimeoutMs ?? 60_000);
+    // Without the pump (no worker thread, no mkfifo) the plain pipe still works: it only blocks.
+    const pump = plain ? null : await OutputPump.open({
+      onText: (text) => reader.feed(text),
+      // Lines the main thread could not take in time: lost like the kernel's, and counted so.
+      onDropped: (lines) => this.handlers.onLine({ type: 'lost', count: lines }),
+    }, this.opts.pumpCapBytes).catch(() => null);
+    // node:child_process rather than execa: execa turns a numeric stdout into a socket it pipes
+    // itself, and bpftrace must write into the FIFO directly.
+    const child = spawn(cmd, args, {
+      stdio: ['ignore', pump ? pump.fd : 'pipe', 'pipe'],
       env: {
-        BPFTRACE_MAP_KEYS_MAX: String(this.opts.mapKeysMax ?? 16384),
+        ...process.env,
+        // 0.17 reads the first name, 0.21+ the second (and warns about the first).
+        ...(modern ? { BPFTRACE_MAX_MAP_KEYS: String(this.opts.mapKeysMax ?? 16384) } : { BPFTRACE_MAP_KEYS_MAX: String(this.opts.mapKeysMax ?? 16384) }),
         BPFTRACE_PERF_RB_PAGES: String(this.opts.perfRbPages ?? (Number(process.env.HOPTRACE_PERF_RB_PAGES) || 256)),
       },
-      killSignal: 'SIGINT',
-      // stop() repeats SIGINT and sends SIGKILL after its own grace; execa's default (SIGKILL
-      // 5 s after any kill) would cut a longer grace short.
-      forceKillAfterDelay: false,
     });
-    this.child = child;
-    return new Promise<void>((resolve, reject) => {
-      let ready = false;
-      const timer = setTimeout(() => {
-        if (!ready) reject(new Error(`bpftrace did not attach its probes within ${(this.opts.attachTimeoutMs ?? 60_000) / 1000}s`));
-      }, this.opts.attachTimeoutMs ?? 60_000);
-      const reader = new ProbeOutputReader(this.handlers, (line) => {
-        if (line.type === 'ready' && !ready) {
-          ready = true;
-          clearTimeout(timer);
-          resolve();
-        }
-        this.handlers.onLine(line);
+    const closed = new Promise<{ exitCode: number | null; signal: string | null }>((resolve) => {
+      child.on('error', (err) => {
+        this.stderr += `${err.message}\n`;
+        resolve({ exitCode: null, signal: null });
       });
+      child.on('close', (exitCode, signal) => resolve({ exitCode, signal }));
+    });
+    pump?.handedOver();
+    this.child = child;
+    if (!pump) {
       child.stdout?.setEncoding('utf8');
       child.stdout?.on('data', (chunk: string) => reader.feed(chunk));
-      child.stderr?.setEncoding('utf8');
-      child.stderr?.on('data', (chunk: string) => {
-        // bpftrace reports lost perf events on stderr in some builds: count them wherever they appear.
-        for (const l of chunk.split('\n')) {
-          const parsed = parseProbeLine(l);
-          if (parsed.type === 'lost') this.handlers.onLine(parsed);
-        }
-        if (this.stderr.length < 64 * 1024) this.stderr += chunk;
-      });
-      this.exited = Promise.resolve(child).then((r) => {
-        clearTimeout(timer);
-        const exit: BpftraceExit = {
-          code: r.exitCode ?? null,
-          signal: r.signal ?? null,
-          requested: this.requested,
-          stderr: this.cleanStderr(),
-        };
-        if (!ready) reject(new Error(exit.stderr || `bpftrace exited (${exit.code ?? exit.signal}) before attaching`));
-        this.handlers.onExit?.(exit);
-        return exit;
-      });
+    }
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      // bpftrace reports lost perf events on stderr in some builds: count them wherever they appear.
+      for (const l of chunk.split('\n')) {
+        const parsed = parseProbeLine(l);
+        if (parsed.type === 'lost') this.handlers.onLine(parsed);
+      }
+      if (this.stderr.length < 64 * 1024) this.stderr += chunk;
     });
+    this.exited = closed.then(async (r) => {
+      clearTimeout(timer);
+      if (pump) {
+        // Everything bpftrace wrote before it exited (its END output too) is read first.
+        // (The grace timer is unref'd: it must not keep a finished process alive.)
+        await Promise.race([pump.done, new Promise((res) => setTimeout(res, 5000).unref())]);
+        await pump.close();
+      }
+      const exit: BpftraceExit = {
+        code: r.exitCode ?? null,
+        signal: r.signal ?? null,
+        requested: this.requested,
+        stderr: this.cleanStderr(),
+      };
+      if (!ready) settle.reject(new Error(exit.stderr || `bpftrace exited (${exit.code ?? exit.signal}) before attaching`));
+      this.handlers.onExit?.(exit);
+      return exit;
+    });
+    return started;
   }
 
   private cleanStderr(): string {

@@ -11,6 +11,7 @@ import { release } from 'node:os';
 import { execa } from 'execa';
 import type { Capabilities, ProbeKindSupport } from '../shared/api-types.js';
 import { canLoadBpf, preflight, TRACEFS_DIRS } from './preflight.js';
+import { bpftraceCommand } from './bpftrace-binary.js';
 import { deepestTier, type AreaDepth, type DepthArea, type DeepScriptStatus, type ProbeTiers, type TierOption } from '../shared/probe-tiers.js';
 import { DEEP_PROBES, NOTE_PROBES } from '../probes/notes/assemble.js';
 
@@ -174,7 +175,7 @@ export async function detectCapabilities(): Promise<Capabilities & { readonly ti
   const pre = await preflight();
   const tracefs = tracefsDir();
   const btf = existsSync('/sys/kernel/btf/vmlinux');
-  const info = pre.bpftraceVersion === null ? null : await execa('bpftrace', ['--info'], { reject: false, all: true, timeout: 15_000 }).then((r) => String(r.all ?? ''), () => null);
+  const info = pre.bpftraceVersion === null ? null : await execa(await bpftraceCommand(), ['--info'], { reject: false, all: true, timeout: 15_000 }).then((r) => String(r.all ?? ''), () => null);
   const tracepoints: Record<string, boolean> = {};
   for (const tp of HOP_TRACEPOINTS) {
     const [group = '', name = ''] = tp.split(':');
@@ -192,7 +193,10 @@ export async function detectCapabilities(): Promise<Capabilities & { readonly ti
     detectedAt: new Date().toISOString(),
     root,
     kernel: release(),
-    bpftrace: { version: pre.bpftraceVersion },
+    bpftrace: {
+      version: pre.bpftraceVersion, path: pre.bpftrace.command, source: pre.bpftrace.source, tier: pre.bpftrace.tier,
+      why: pre.bpftrace.why, warnings: pre.bpftrace.warnings,
+    },
     btf,
     tracefs,
     probes,

@@ -3,13 +3,15 @@
  * is one sentence that names the fix: the CLI prints it and exits, the service reports it.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { execa } from 'execa';
+import { chooseBpftrace, type BpftraceChoice } from './bpftrace-binary.js';
 
 export interface Preflight {
   readonly ok: boolean;
   /** One sentence per problem, each naming the fix. */
   readonly problems: readonly string[];
   readonly bpftraceVersion: string | null;
+  /** Which bpftrace runs, at which tier, and why. */
+  readonly bpftrace: BpftraceChoice;
 }
 
 export const TRACEFS_DIRS = ['/sys/kernel/debug/tracing', '/sys/kernel/tracing'] as const;
@@ -61,12 +63,10 @@ async function checkHost(): Promise<Preflight> {
   } else if (!root) {
     problems.push('hoptrace must run as root with its capabilities to attach kernel probes, and this process is root without CAP_SYS_ADMIN (or CAP_BPF and CAP_PERFMON), dropped by a container or setpriv: run it with sudo from a shell that keeps them.');
   }
-  let bpftraceVersion: string | null = null;
-  const v = await execa('bpftrace', ['--version'], { reject: false });
-  if (v.failed || v.exitCode !== 0) {
+  const bpftrace = await chooseBpftrace();
+  const bpftraceVersion = bpftrace.version;
+  if (bpftrace.command === null) {
     problems.push('bpftrace is not installed: run `npm run setup` (or `apt-get install bpftrace`).');
-  } else {
-    bpftraceVersion = String(v.stdout).trim().replace(/^bpftrace\s+/, '');
   }
   if (!existsSync('/sys/kernel/btf/vmlinux')) {
     problems.push('this kernel has no BTF (/sys/kernel/btf/vmlinux): hoptrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y.');
@@ -76,5 +76,5 @@ async function checkHost(): Promise<Preflight> {
   if (root && !TRACEFS_DIRS.some((d) => existsSync(`${d}/events`))) {
     problems.push('tracefs is not mounted: run `mount -t debugfs nodev /sys/kernel/debug && mount -t tracefs nodev /sys/kernel/tracing` (npm run setup does this).');
   }
-  return { ok: problems.length === 0, problems, bpftraceVersion };
+  return { ok: problems.length === 0, problems, bpftraceVersion, bpftrace };
 }

@@ -118,6 +118,8 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
   async start(): Promise<void> {
     const pre = await preflight();
     if (!pre.ok) throw new CannotTraceError(pre.problems);
+    // A broken HOPTRACE_BPFTRACE or private copy: said once per session, with its fix.
+    for (const w of pre.bpftrace.warnings) this.emit('warning', w);
     this.reasons = await loadDropReasons();
     if (this.reasons.names.size === 0) {
       // Not fatal: drops still show, by number. Said once per session, before anything attaches.
@@ -131,6 +133,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
     for (const [i, captureBytes] of sizes.entries()) {
       this.captureBytes = captureBytes;
       const program = buildHopProgram({
+        tier: pre.bpftrace.tier,
         filterExpr,
         selfNetns: statSync('/proc/self/ns/net').ino,
         ...(this.options.selfPorts ? { selfPorts: this.options.selfPorts } : {}),

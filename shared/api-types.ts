@@ -301,6 +301,27 @@ export interface HealthResponse {
   readonly canTrace: boolean;
 }
 
+/**
+ * The probe tier: 'fast' attaches raw tracepoints (bpftrace 0.21 or newer, arguments checked
+ * against the kernel's BTF), 'classic' attaches classic tracepoints (any bpftrace; costs more
+ * per packet even when nothing matches).
+ */
+export type ProbeTier = 'fast' | 'classic';
+
+/** Which bpftrace hoptrace runs and why (server/bpftrace-binary.ts). */
+export interface BpftraceInfo {
+  readonly version: string | null;
+  /** What runs: a path, or 'bpftrace' from PATH; null when none starts. */
+  readonly path?: string | null;
+  /** override (HOPTRACE_BPFTRACE), private (npm run setup's copy), system, none. */
+  readonly source?: 'override' | 'private' | 'system' | 'none';
+  readonly tier?: ProbeTier;
+  /** Why this bpftrace and this tier, one sentence. */
+  readonly why?: string;
+  /** Faults met choosing it (a broken override or private copy), each naming the fix. */
+  readonly warnings?: readonly string[];
+}
+
 export interface ProbeKindSupport {
   readonly available: boolean;
   /** Why not (or a caveat), one sentence; null when available without caveat. */
@@ -313,7 +334,7 @@ export interface Capabilities {
   /** Root as the kernel sees it: uid 0 with the capabilities to load BPF (not merely uid 0). */
   readonly root: boolean;
   readonly kernel: string;
-  readonly bpftrace: { readonly version: string | null };
+  readonly bpftrace: BpftraceInfo;
   readonly btf: boolean;
   /** Mounted tracefs directory bpftrace will use, null when none. */
   readonly tracefs: string | null;

@@ -125,7 +125,10 @@ export class HopStore {
     (this.outers ??= [])[s] = outer;
   }
 
-  /** Copies `ev` into a free slot; the slot's `next` is -1. */
+  /**
+   * Copies `ev` into a free slot; the slot's `next` is -1. One line a field, numbers then refs:
+   * the two runs look alike only because both are flat field-by-field copies (no loop over names).
+   */
   add(ev: HopEvent, seq: number): number {
     const s = this.claim();
     const n = this.num;

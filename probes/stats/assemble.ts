@@ -21,9 +21,13 @@ import { readFileSync } from 'node:fs';
 import { probesDir, FLOW_MEMORY_NS } from '../assemble.js';
 import { HOP_KIND_CODES } from '../hop-line.js';
 import { sampleCondition } from '../sample.js';
+import { rawTracepointProgram } from '../tracepoints.js';
 import type { HopKind } from '../../shared/hop-event.js';
+import type { ProbeTier } from '../../shared/api-types.js';
 
 export interface StatsProgramOptions {
+  /** 'fast': raw tracepoints (probes/tracepoints.ts); 'classic' (default): classic ones. */
+  readonly tier?: ProbeTier;
   /** bpftrace boolean expression from compileToBpftrace(); '1' for no filter. */
   readonly filterExpr: string;
   /** The tracer's own namespace: its loopback is never counted. */
@@ -160,5 +164,6 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
   const snap = snapshot(opts.skip);
   const tick = opts.intervalMs === undefined ? '' : `interval:ms:${opts.intervalMs}\n{\n  printf("T %llu\\n", nsecs);\n${snap}\n  printf("E\\n");\n}`;
   blocks.push(read('stats/tick.bt').replace('{{INTERVAL_PROBE}}', () => tick).replace(/^\s*\/\/ @snapshot\s*$/m, () => snap));
-  return `${blocks.join('\n')}\n`;
+  const program = `${blocks.join('\n')}\n`;
+  return opts.tier === 'fast' ? rawTracepointProgram(program) : program;
 }

@@ -5,6 +5,8 @@
  */
 import { execa } from 'execa';
 import { detectCapabilities } from '../capabilities.js';
+import { bpftraceCommand, chooseBpftrace, decide, versionAtLeast, FAST_MIN_VERSION } from '../bpftrace-binary.js';
+import type { ProbeTier } from '../../shared/api-types.js';
 import { describeTiers } from '../../shared/probe-tiers.js';
 import { buildHopProgram } from '../../probes/assemble.js';
 import { DEEP_PROBES, NOTE_PROBES, noteBlock, type NoteProbe } from '../../probes/notes/assemble.js';
@@ -39,13 +41,27 @@ export interface ScriptCheck {
 }
 
 /** The hop program with one extra block: how each script is compiled, in the context it runs in. */
-function programWith(blocks: readonly string[]): string {
-  return buildHopProgram({ filterExpr: '1', selfNetns: 1, reasonNotSpecified: 2, extraBlocks: blocks });
+function programWith(blocks: readonly string[], tier: ProbeTier): string {
+  return buildHopProgram({ tier, filterExpr: '1', selfNetns: 1, reasonNotSpecified: 2, extraBlocks: blocks });
+}
+
+/**
+ * Which bpftrace type-checks scripts without attaching: 0.17's `-d` only compiles, while 0.21+'s
+ * `--dry-run` (it took `-d` for debug output) still attaches kprobes, which fails on kernels
+ * without them. So the system's older bpftrace does the dry run when there is one (on classic
+ * programs), else the chosen one.
+ */
+async function dryRunner(): Promise<{ command: string; flag: string; tier: ProbeTier }> {
+  const choice = await chooseBpftrace();
+  const system = choice.source === 'system' ? choice : await decide('bpftrace', '/nonexistent', 'bpftrace').catch(() => null);
+  if (system?.command && system.version && !versionAtLeast(system.version, FAST_MIN_VERSION)) return { command: system.command, flag: '-d', tier: 'classic' };
+  return { command: await bpftraceCommand(), flag: versionAtLeast(choice.version ?? '0.0', FAST_MIN_VERSION) ? '--dry-run' : '-d', tier: choice.tier };
 }
 
 /** Compiles one program with `bpftrace -d` (type-checks against the kernel's BTF, attaches nothing). */
 export async function dryRun(program: string): Promise<{ ok: boolean; error: string | null }> {
-  const r = await execa('bpftrace', ['-d', '-e', program], { reject: false, all: true, timeout: 180_000, maxBuffer: 256 * 1024 * 1024 });
+  const runner = await dryRunner();
+  const r = await execa(runner.command, [runner.flag, '-e', program], { reject: false, all: true, timeout: 180_000, maxBuffer: 256 * 1024 * 1024 });
   const errors = String(r.all ?? '').split('\n').filter((l) => /ERROR:/.test(l) && !/RLIMIT_MEMLOCK/.test(l));
   const ok = r.exitCode === 0 && errors.length === 0;
   return { ok, error: ok ? null : (errors[0]?.trim() ?? `bpftrace exited ${r.exitCode ?? r.signal}`) };
@@ -59,10 +75,11 @@ export async function checkScripts(): Promise<ScriptCheck[]> {
     ...DEEP_PROBES.map((probe) => ({ probe, tier: 'function' as const })),
   ];
   const out: ScriptCheck[] = [];
+  const { tier: probeTier } = await dryRunner();
   for (const { probe, tier } of jobs) {
     // Notes scripts read current.bt's @cur map: compile them with it, as they run.
     const blocks = probe === current ? [noteBlock(probe, '1')] : [noteBlock(current, '1'), noteBlock(probe, '1')];
-    const r = await dryRun(programWith(blocks));
+    const r = await dryRun(programWith(blocks, probeTier));
     out.push({ file: `${tier === 'notes' ? 'probes/notes' : 'probes/deep'}/${probe.file}`, tier, ...r });
   }
   return out;
@@ -81,7 +98,9 @@ export function run(argv: string[]): Promise<number> {
     const yes = (b: boolean): string => (b ? 'yes' : 'no');
     const lines = [
       `kernel      ${caps.kernel}`,
-      `bpftrace    ${caps.bpftrace.version ?? 'not installed'}`,
+      `bpftrace    ${caps.bpftrace.version ?? 'not installed'}${caps.bpftrace.path ? `  (${caps.bpftrace.path}, ${caps.bpftrace.source ?? ''})` : ''}`,
+      `probe tier  ${caps.bpftrace.tier ?? 'classic'}${caps.bpftrace.why ? `: ${caps.bpftrace.why}` : ''}`,
+      ...(caps.bpftrace.warnings ?? []).map((w) => `  ! ${w}`),
       `root        ${yes(caps.root)}`,
       `BTF         ${yes(caps.btf)}`,
       `tracefs     ${caps.tracefs ?? 'not mounted'}`,

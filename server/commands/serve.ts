@@ -122,7 +122,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`  API:       ${s.url}api/health${token ? '  (Authorization: Bearer <token>)' : ''}\n`);
     process.stdout.write(`  recordings: ${dataDir}\n`);
     const kinds = Object.entries(caps.probes).map(([k, v]) => `${k} ${v.available ? 'yes' : 'no'}`).join(', ');
-    process.stdout.write(`  probes:    ${kinds}; bpftrace ${caps.bpftrace.version ?? 'missing'}\n`);
+    process.stdout.write(`  probes:    ${kinds}; bpftrace ${caps.bpftrace.version ?? 'missing'} (${caps.bpftrace.tier ?? 'classic'} tier)\n`);
+    for (const w of caps.bpftrace.warnings ?? []) process.stderr.write(`hoptrace: ${w}\n`);
     for (const p of caps.problems) process.stdout.write(`  cannot trace: ${p}\n`);
 
     if (r.lab) {

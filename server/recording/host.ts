@@ -5,6 +5,7 @@
 import { hostname, release } from 'node:os';
 import { execa } from 'execa';
 import { HOP_PROBES } from '../../probes/assemble.js';
+import { bpftraceCommand } from '../bpftrace-binary.js';
 
 export interface HostInfo {
   readonly host: string;
@@ -16,7 +17,7 @@ export interface HostInfo {
 let cached: Promise<HostInfo> | undefined;
 
 export function hostInfo(): Promise<HostInfo> {
-  cached ??= execa('bpftrace', ['--version'], { reject: false, timeout: 5000 }).then((r) => ({
+  cached ??= bpftraceCommand().then((cmd) => execa(cmd, ['--version'], { reject: false, timeout: 5000 })).then((r) => ({
     host: hostname(),
     kernel: release(),
     bpftraceVersion: r.exitCode === 0 ? String(r.stdout).trim() : 'unknown',

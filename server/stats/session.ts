@@ -98,6 +98,7 @@ export class StatsSession extends EventEmitter<StatsSessionEvents> {
     const names = new StatsNameBook(this.options.watcher);
     await names.start(reasons);
     const program = buildStatsProgram({
+      tier: pre.bpftrace.tier,
       filterExpr: compileToBpftrace(this.filterAst),
       selfNetns: statSync('/proc/self/ns/net').ino,
       reasonNotSpecified: reasons.notSpecified,

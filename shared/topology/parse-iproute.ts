@@ -225,7 +225,11 @@ export function parsePolicyRules(json: unknown, family: IpFamily, errors: string
   return out;
 }
 
-/** The neighbour table from `ip -j neigh show` (both families). */
+/**
+ * The neighbour table from `ip -j neigh show` (both families). This mapper and parseFdb below
+ * (like workloads.ts's) share only their frame (an array, entries missing a needed field skipped);
+ * what each reads and keeps is its own, so the frame is written out in each.
+ */
 export function parseNeighbours(json: unknown, errors: string[]): Neighbour[] {
   if (!Array.isArray(json)) {
     errors.push('ip neigh: output is not a JSON array');

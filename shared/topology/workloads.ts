@@ -112,20 +112,26 @@ function criLabels(l: Record<string, string>): { pod: string | null; k8sNamespac
   };
 }
 
-/** `podman ps -a --no-trunc --pod --format json`. Entries it cannot read are listed in `errors`. */
-export function parsePodmanPs(json: unknown, errors: string[]): RuntimeContainer[] {
+/** The objects of a runtime's JSON array with their Id; what is not an array or has no Id goes to `errors`. */
+function entriesWithId(json: unknown, what: string, errors: string[]): { c: Record<string, unknown>; id: string }[] {
   if (!Array.isArray(json)) {
-    errors.push('podman ps: expected a JSON array');
+    errors.push(`${what}: expected a JSON array`);
     return [];
   }
-  const out: RuntimeContainer[] = [];
+  const out: { c: Record<string, unknown>; id: string }[] = [];
   for (const raw of json) {
     const c = obj(raw);
     const id = str(c.Id);
-    if (id === null) {
-      errors.push('podman ps: an entry without Id');
-      continue;
-    }
+    if (id === null) errors.push(`${what}: an entry without Id`);
+    else out.push({ c, id });
+  }
+  return out;
+}
+
+/** `podman ps -a --no-trunc --pod --format json`. Entries it cannot read are listed in `errors`. */
+export function parsePodmanPs(json: unknown, errors: string[]): RuntimeContainer[] {
+  const out: RuntimeContainer[] = [];
+  for (const { c, id } of entriesWithId(json, 'podman ps', errors)) {
     const names = Array.isArray(c.Names) ? c.Names.filter((n): n is string => typeof n === 'string') : [];
     const cri = criLabels(labels(c.Labels));
     out.push({
@@ -160,18 +166,8 @@ export function parseSandboxKeys(text: string): Map<string, string> {
 
 /** `docker inspect ID…` (also the shape of `podman inspect`). */
 export function parseDockerInspect(json: unknown, errors: string[]): RuntimeContainer[] {
-  if (!Array.isArray(json)) {
-    errors.push('docker inspect: expected a JSON array');
-    return [];
-  }
   const out: RuntimeContainer[] = [];
-  for (const raw of json) {
-    const c = obj(raw);
-    const id = str(c.Id);
-    if (id === null) {
-      errors.push('docker inspect: an entry without Id');
-      continue;
-    }
+  for (const { c, id } of entriesWithId(json, 'docker inspect', errors)) {
     const config = obj(c.Config);
     const l = labels(config.Labels);
     const cri = criLabels(l);

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
+import { versionAtLeast } from '../../server/bpftrace-binary.js';
 import { detectCapabilities } from '../../server/capabilities.js';
 
 describe('detectCapabilities', () => {
@@ -30,11 +31,19 @@ describe('detectCapabilities', () => {
     if (!caps.probes.kfunc.available) expect(caps.probes.kfunc.reason).toBeTruthy();
   });
 
-  it('reports the bpftrace version and whether the host can trace', async () => {
+  it('reports which bpftrace runs, its version, the probe tier and why, and whether the host can trace', async () => {
     const caps = await detectCapabilities();
-    const v = await execa('bpftrace', ['--version'], { reject: false });
-    if (v.exitCode === 0) expect(caps.bpftrace.version).toBe(String(v.stdout).trim().replace(/^bpftrace\s+/, ''));
-    else expect(caps.bpftrace.version).toBeNull();
+    const path = caps.bpftrace.path;
+    if (path) {
+      // The version is what that very bpftrace prints.
+      const v = await execa(path, ['--version'], { reject: false });
+      expect(`bpftrace v${caps.bpftrace.version ?? ''}`).toBe(String(v.stdout).trim());
+      expect(caps.bpftrace.tier).toBe(versionAtLeast(caps.bpftrace.version ?? '0.0', [0, 21]) && caps.bpftrace.why?.includes('raw tracepoints, arguments checked') ? 'fast' : 'classic');
+      expect(caps.bpftrace.why).toBeTruthy();
+      expect(['override', 'private', 'system']).toContain(caps.bpftrace.source);
+    } else {
+      expect(caps.bpftrace.version).toBeNull();
+    }
     expect(caps.canTrace).toBe(caps.problems.length === 0);
     if (process.getuid?.() !== 0) expect(caps.problems.join(' ')).toMatch(/root/);
   });

@@ -9,6 +9,7 @@
  *   replay       recordings replayed in the worker, scrubber controls (replay.ts)
  *   url sync     the address bar follows the view (url-sync.ts)
  *   stats        latency histograms of a stats session (stats.ts)
+ *   forms        the top bar's new-session and recording forms (forms.ts)
  *
  * The returned object is the views' (and the end-to-end tests' `window.__hoptrace`) single handle:
  * the stores' states merged into one reactive `state`, and their actions.
@@ -26,6 +27,7 @@ import { createReplay } from './replay.js';
 import { syncUrl } from './url-sync.js';
 import { createRecordings } from './recordings.js';
 import { createStatsStore, type StatsStore } from './stats.js';
+import { createRecordForm, createSessionForm } from './forms.js';
 
 export type { Notice } from './notices.js';
 export type { WorkerLike, RatePoint } from './ingest.js';
@@ -58,6 +60,7 @@ export function createDashboard(env: DashboardEnv) {
   const replay = createReplay({ ingest, live, recordings, notify, dismissInfo: notices.dismissInfo, demoRecordingUrl: env.demoRecordingUrl, replay: url.replay, recording: url.recording });
   syncUrl(ingest, live, replay);
   const stats = env.stats ?? createStatsStore({ api: statsApi(restClient(readToken)), connect: connectStats, token: readToken });
+  const forms = { session: createSessionForm(live.newSession), record: createRecordForm(recordings) };
 
   const state = reactive({ ...toRefs(ingest.state), ...toRefs(live.state), ...toRefs(replay.state), ...toRefs(notices.state) });
 
@@ -86,7 +89,7 @@ export function createDashboard(env: DashboardEnv) {
   }
 
   return {
-    state, sampleRate, recordings, stats,
+    state, sampleRate, recordings, stats, forms,
     rows: ingest.rows, rowsVersion: ingest.rowsVersion, rowsTrimmed: ingest.rowsTrimmed, topology: ingest.topology, names: ingest.names,
     detail: ingest.detail, expected: ingest.expected, rates: ingest.rates, replayHistogram: replay.replayHistogram,
     nsName: ingest.nsName, nsLabel: ingest.nsLabel, applyFilter: ingest.applyFilter, checkFilter: ingest.checkFilter, setFacet: ingest.setFacet,

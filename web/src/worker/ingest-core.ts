@@ -247,14 +247,8 @@ export class IngestCore {
    */
   ingestDepth(bytes: Uint8Array): void {
     const t0 = this.now();
-    let batch;
-    try {
-      batch = decodeDepthBatch(bytes);
-    } catch (err) {
-      this.totals.decodeErrors++;
-      this.lastDecodeError = err instanceof Error ? err.message : String(err);
-      return;
-    }
+    const batch = this.decoded(bytes, decodeDepthBatch);
+    if (batch === null) return;
     for (const n of batch.notes) this.recon.pushNote(n);
     if (batch.netfilter.length > 0) {
       // Events from a session whose depth was not announced (yet): attach from now on.
@@ -343,17 +337,22 @@ export class IngestCore {
     this.paused = paused;
   }
 
-  /** Decodes and ingests one protobuf HopBatch. Undecodable bytes are counted, not thrown. */
-  ingestBatch(bytes: Uint8Array): void {
-    const t0 = this.now();
-    let batch;
+  /** `decode(bytes)`, or null with the error counted (undecodable bytes are counted, not thrown). */
+  private decoded<T>(bytes: Uint8Array, decode: (bytes: Uint8Array) => T): T | null {
     try {
-      batch = decodeBatch(bytes);
+      return decode(bytes);
     } catch (err) {
       this.totals.decodeErrors++;
       this.lastDecodeError = err instanceof Error ? err.message : String(err);
-      return;
+      return null;
     }
+  }
+
+  /** Decodes and ingests one protobuf HopBatch. Undecodable bytes are counted, not thrown. */
+  ingestBatch(bytes: Uint8Array): void {
+    const t0 = this.now();
+    const batch = this.decoded(bytes, decodeBatch);
+    if (batch === null) return;
     if (this.lastSeq >= 0 && batch.seq > this.lastSeq + 1) this.totals.seqGaps += batch.seq - this.lastSeq - 1;
     if (batch.seq > this.lastSeq) this.lastSeq = batch.seq;
     this.totals.lostKernel += batch.lostKernel;

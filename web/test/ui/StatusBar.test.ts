@@ -29,6 +29,26 @@ describe('StatusBar', () => {
     expect(w.find('[data-testid="status-lost"]').element.parentElement?.className).toContain('bad');
   });
 
+  it('should say which probe tier and bpftrace the service uses, and why, in the warning colour when it fell back', () => {
+    const base = { connection: 'connected' as const, detail: '', session: null, server, worker, rates: [], replayProgress: 0, replayDone: false, paused: false };
+    const fast = mount(StatusBar, {
+      props: { ...base, bpftrace: { version: '0.23.2', path: '/opt/h/.bpftrace/bin/bpftrace', source: 'private' as const, tier: 'fast' as const, why: 'the system\'s bpftrace is 0.17.0, so the private copy is used', warnings: [] } },
+    });
+    const item = fast.find('[data-testid="status-tier"]');
+    expect(item.text()).toBe('probesfast · bpftrace 0.23.2');
+    expect(item.attributes('title')).toContain('/opt/h/.bpftrace/bin/bpftrace');
+    expect(item.attributes('title')).toContain('the private copy is used');
+    expect(item.find('.ok').exists()).toBe(true);
+    const fellBack = mount(StatusBar, {
+      props: { ...base, bpftrace: { version: '0.17.0', path: 'bpftrace', source: 'system' as const, tier: 'classic' as const, why: 'classic tracepoints', warnings: ['the private bpftrace cannot be used: run `npm run setup`'] } },
+    });
+    const fb = fellBack.find('[data-testid="status-tier"]');
+    expect(fb.text()).toBe('probesclassic · bpftrace 0.17.0');
+    expect(fb.attributes('title')).toContain('run `npm run setup`');
+    expect(fb.find('.warn').exists()).toBe(true);
+    expect(mount(StatusBar, { props: { ...base, bpftrace: null } }).find('[data-testid="status-tier"]').exists()).toBe(false);
+  });
+
   it('should say when the service is gone', () => {
     const w = mount(StatusBar, {
       props: { connection: 'offline', detail: 'no answer', session: null, server: null, worker: null, rates: [], replayProgress: 0, replayDone: false, paused: true },

@@ -1,0 +1,145 @@
+/**
+ * Keeping up: `hoptrace trace --json` of every packet of a paced 64-byte UDP stream (iperf3 -b,
+ * pod1 → pod2 of a lab of its own), on each probe tier. Per rate: hop events printed, hop events
+ * the kernel (or the reader) reported lost, and the packets seen whole (all 7 hops: pod1 xmit,
+ * the veth crossing, the bridge, the second crossing, pod2's receive and the socket's consume)
+ * out of those iperf3 sent. Rates step up until more than 1 % of hop events are lost; the highest
+ * rate with ≤ 1 % lost is reported. Needs root.
+ *
+ *   npx tsx bench/paced.ts [--tiers fast,classic] [--rates 15000,30000,...] [--seconds 5] [--json]
+ *
+ * One trace per tier runs through all its rates (each rate on its own port, told apart by the
+ * packets' destination port); the tiers run one after the other on the same lab.
+ */
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { execa } from 'execa';
+import { labFor, labUp, labDown, type Lab } from '../server/lab/lab.js';
+import { tierEnv, type BenchTier } from './tiers.js';
+
+export interface PacedStep {
+  readonly rate: number;
+  readonly sent: number;
+  readonly sentPps: number;
+  readonly hops: number;
+  readonly lostHops: number;
+  /** lostHops / (hops + lostHops). */
+  readonly lostShare: number;
+  readonly packetsWhole: number;
+  /** packetsWhole / sent. */
+  readonly wholeShare: number;
+}
+
+export interface PacedResult {
+  readonly tier: BenchTier;
+  readonly bpftrace: string;
+  readonly seconds: number;
+  readonly steps: PacedStep[];
+  /** Highest rate with ≤ 1 % of hop events lost (null: not even the first). */
+  readonly maxRateWithin1Pct: number | null;
+}
+
+const REPO = new URL('../', import.meta.url).pathname;
+const DEVICE_HOPS_WHOLE = 6;
+
+async function iperfPaced(lab: Lab, port: number, pps: number, seconds: number): Promise<{ sent: number; seconds: number }> {
+  const server = execa('ip', ['netns', 'exec', lab.ns.pod2, 'iperf3', '-s', '-1', '-p', String(port)], { reject: false, buffer: false, stdout: 'pipe' });
+  await new Promise<void>((resolve) => {
+    let out = '';
+    const timer = setTimeout(resolve, 3000);
+    server.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('listening')) { clearTimeout(timer); resolve(); }
+    });
+  });
+  // -b is the payload bit rate: 64-byte datagrams at `pps` a second.
+  const r = await execa('ip', ['netns', 'exec', lab.ns.pod1, 'iperf3', '-c', lab.addr.pod2, '-p', String(port), '-u', '-l', '64', '-b', String(pps * 64 * 8), '-t', String(seconds), '-J'], { reject: false });
+  server.kill('SIGTERM');
+  await server;
+  const j = JSON.parse(String(r.stdout)) as { end?: { sum?: { packets: number; seconds: number } }; error?: string };
+  const s = j.end?.sum;
+  if (!s) throw new Error(`iperf3: ${j.error ?? String(r.stderr).slice(0, 200)}`);
+  return { sent: s.packets, seconds: s.seconds };
+}
+
+export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: readonly number[]; seconds: number; log?: (l: string) => void }): Promise<PacedResult[]> {
+  if (process.getuid?.() !== 0) throw new Error('the paced benchmark needs root (it builds a lab and attaches probes)');
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const lab = labFor(`bp${randomBytes(3).toString('hex')}`);
+  await labUp(lab);
+  const out: PacedResult[] = [];
+  try {
+    let port = 5600;
+    for (const tier of opts.tiers) {
+      const env = await tierEnv(tier);
+      const child = execa(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'trace', '--json', '--no-model', '--filter', `udp and dst host ${lab.addr.pod2}`], { reject: false, cwd: REPO, env: env.env, buffer: false, stdin: 'ignore' });
+      // Counted as it arrives, per destination port: hop events, packets with all their hops.
+      const byPort = new Map<number, { hops: number; whole: number }>();
+      let lost = 0;
+      const lostAt: Array<{ port: number; lost: number }> = [];
+      let current = 0;
+      let rest = '';
+      child.stdout?.setEncoding('utf8');
+      child.stdout?.on('data', (chunk: string) => {
+        const lines = (rest + chunk).split('\n');
+        rest = lines.pop() ?? '';
+        for (const l of lines) {
+          if (l.startsWith('{"type":"lost"')) {
+            const n = Number(/"events":(\d+)/.exec(l)?.[1] ?? 0);
+            lost += n;
+            lostAt.push({ port: current, lost: n });
+            continue;
+          }
+          const dport = Number(/"dport":(\d+)/.exec(l)?.[1] ?? 0);
+          const hops = l.split('"event":"').length - 1;
+          const s = byPort.get(dport) ?? { hops: 0, whole: 0 };
+          s.hops += hops;
+          const consumes = l.split('"event":"consume"').length - 1;
+          if (hops - consumes === DEVICE_HOPS_WHOLE) s.whole++;
+          byPort.set(dport, s);
+        }
+      });
+      let err = '';
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`trace did not get ready: ${err.slice(-300)}`)), 90_000);
+        child.stderr?.on('data', (d: Buffer) => {
+          err += d.toString();
+          if (err.includes('ready\n')) { clearTimeout(timer); resolve(); }
+        });
+        void child.then(() => reject(new Error(`trace exited: ${err.slice(-300)}`)));
+      });
+      const steps: PacedStep[] = [];
+      for (const rate of opts.rates) {
+        const p = port++;
+        current = p;
+        const lostBefore = lost;
+        const sent = await iperfPaced(lab, p, rate, opts.seconds);
+        // Packets complete (and lost counts arrive) a little after the last send.
+        await new Promise((r) => setTimeout(r, 2500));
+        const s = byPort.get(p) ?? { hops: 0, whole: 0 };
+        const lostHops = lost - lostBefore;
+        const step: PacedStep = {
+          rate, sent: sent.sent, sentPps: Math.round(sent.sent / sent.seconds), hops: s.hops, lostHops,
+          lostShare: Math.round((lostHops / Math.max(1, s.hops + lostHops)) * 10000) / 10000,
+          packetsWhole: s.whole, wholeShare: Math.round((s.whole / Math.max(1, sent.sent)) * 10000) / 10000,
+        };
+        steps.push(step);
+        log(`paced ${tier.padEnd(7)} ${String(rate).padStart(6)}/s asked, ${String(step.sentPps).padStart(6)}/s sent: ${step.hops} hops, ${lostHops} lost (${(step.lostShare * 100).toFixed(2)} %), ${(step.wholeShare * 100).toFixed(1)} % of packets whole`);
+        if (step.lostShare > 0.01) break;
+      }
+      child.kill('SIGINT');
+      await child;
+      const ok = steps.filter((s) => s.lostShare <= 0.01);
+      out.push({ tier, bpftrace: env.version, seconds: opts.seconds, steps, maxRateWithin1Pct: ok.length > 0 ? Math.max(...ok.map((s) => s.rate)) : null });
+    }
+  } finally {
+    await labDown(lab);
+  }
+  return out;
+}
+
+if (process.argv[1]?.endsWith('paced.ts')) {
+  const { values } = parseArgs({ options: { tiers: { type: 'string', default: 'fast,classic' }, rates: { type: 'string', default: '15000,25000,35000,50000,70000' }, seconds: { type: 'string', default: '5' }, json: { type: 'boolean', default: false } } });
+  const r = await benchPaced({ tiers: values.tiers.split(',') as BenchTier[], rates: values.rates.split(',').map(Number), seconds: Number(values.seconds) });
+  process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : `${JSON.stringify(r, null, 2)}\n`);
+}
