@@ -7,6 +7,7 @@ import { describe, it, expect } from 'vitest';
 import { parseHopLine, parseProbeLine, pushHopLines } from '../../probes/hop-line.js';
 import { Reconstructor, reconstructAll } from '../../shared/reconstruct.js';
 import { describeEncap, tunnelOf } from '../../shared/tunnel.js';
+import { formatPacket } from '../../shared/format.js';
 import type { HopEvent, HopOuter } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
 import { describeFilter, matchesHop, packetMatches, parseFilter } from '../../shared/filter/index.js';
@@ -185,5 +186,22 @@ describe('filters inside tunnels', () => {
     expect(packetMatches(parseFilter('host 10.77.0.2'), pkt)).toBe(true);
     expect(packetMatches(parseFilter('udp dst port 4789'), pkt)).toBe(true);
     expect(packetMatches(parseFilter('host 10.77.0.9'), pkt)).toBe(false);
+  });
+});
+
+describe('human form of a tunnelled packet', () => {
+  it('marks encap and decap and shows the outer tuple on the underlay hops', () => {
+    const [p] = reconstructAll(acrossTunnel(OUTER), { nsName: (n) => (n === N1 ? 'node1' : n === N2 ? 'node2' : null) });
+    const lines = formatPacket(p as Packet, 1).split('\n').filter((l) => /^\s+\+/.test(l));
+    expect(lines[1]).toMatch(/node1\s+vx0\s+xmit\s+10\.42\.1\.10:40001 → 10\.42\.2\.10:5433\s+⇢ encap vxlan vni 42 10\.77\.0\.1:40000 → 10\.77\.0\.2:4789$/);
+    expect(lines[2]).toMatch(/node1\s+ul0\s+xmit\s+10\.42\.1\.10:40001 → 10\.42\.2\.10:5433\s+in tunnel 10\.77\.0\.1:40000 → 10\.77\.0\.2:4789$/);
+    expect(lines[5]).toMatch(/node2\s+vx0\s+recv\s+.*⇠ decap vxlan vni 42$/);
+  });
+
+  it('says "encapsulated (unknown kind)" where the tunnel is not known', () => {
+    const [p] = reconstructAll(acrossTunnel({ ...OUTER, dport: 9999 }));
+    const text = formatPacket(p as Packet, 1);
+    expect(text).toContain('⇢ encap encapsulated (unknown kind) 10.77.0.1 → 10.77.0.2');
+    expect(text).toContain('⇠ decap encapsulated (unknown kind)');
   });
 });
