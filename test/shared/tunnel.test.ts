@@ -8,6 +8,7 @@ import { parseHopLine, parseProbeLine, pushHopLines } from '../../probes/hop-lin
 import { Reconstructor, reconstructAll } from '../../shared/reconstruct.js';
 import { describeEncap, tunnelOf } from '../../shared/tunnel.js';
 import { formatPacket } from '../../shared/format.js';
+import { decodeHop, encodeHop } from '../../shared/wire.js';
 import type { HopEvent, HopOuter } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
 import { describeFilter, matchesHop, packetMatches, parseFilter } from '../../shared/filter/index.js';
@@ -203,5 +204,21 @@ describe('human form of a tunnelled packet', () => {
     const text = formatPacket(p as Packet, 1);
     expect(text).toContain('⇢ encap encapsulated (unknown kind) 10.77.0.1 → 10.77.0.2');
     expect(text).toContain('⇠ decap encapsulated (unknown kind)');
+  });
+});
+
+describe('tunnel headers on the wire (live stream, recordings)', () => {
+  it('round-trip through protobuf, IPv4 and IPv6 outer, and stay absent on plain hops', () => {
+    for (const line of [V6_IN_V4, V4_IN_V6]) {
+      const ev = parseHopLine(line) as HopEvent;
+      expect(decodeHop(encodeHop(ev))).toEqual(ev);
+    }
+    const plain = ev({});
+    expect(decodeHop(encodeHop(plain)).outer).toBeUndefined();
+  });
+
+  it('refuses a tunnel of no known family', () => {
+    const bytes = encodeHop({ ...ev({}), outer: { ...OUTER, family: 5 as 4 } });
+    expect(() => decodeHop(bytes)).toThrow(/unknown tunnel family 5/);
   });
 });
