@@ -120,9 +120,7 @@ export async function overlayLabUp(lab: OverlayLab, opts: OverlayOptions): Promi
   }
   // Underlay.
   await ip(null, 'link', 'add', 'ul0', 'netns', ns.node1, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', ns.node2);
-  const ulMtu = String(opts.underlayMtu ?? 1500);
   for (const [n, a4, a6] of [[ns.node1, ADDR.ul1, ADDR.ul1v6], [ns.node2, ADDR.ul2, ADDR.ul2v6]] as const) {
-    await ip(n, 'link', 'set', 'ul0', 'mtu', ulMtu);
     if (v6underlay) await ip(n, 'addr', 'add', `${a6}/64`, 'dev', 'ul0', 'nodad');
     else await ip(n, 'addr', 'add', `${a4}/24`, 'dev', 'ul0');
     await ip(n, 'link', 'set', 'ul0', 'up');
@@ -188,6 +186,9 @@ export async function overlayLabUp(lab: OverlayLab, opts: OverlayOptions): Promi
     await ip(s.node, 'route', 'add', remotePods, 'via', peerOv, 'dev', t);
     if (v6inner) await ip(s.node, '-6', 'route', 'add', s.remote === 1 ? 'fd42:1::/64' : 'fd42:2::/64', 'via', s.remote === 1 ? ADDR.ov1v6 : ADDR.ov2v6, 'dev', t);
   }
+  // Last: a tunnel bound to the underlay device refuses an MTU above the underlay's minus its
+  // overhead, but keeps the one it has when the underlay's shrinks (a misconfigured node).
+  if (opts.underlayMtu) for (const n of [ns.node1, ns.node2]) await ip(n, 'link', 'set', 'ul0', 'mtu', String(opts.underlayMtu));
 }
 
 export async function overlayLabDown(lab: OverlayLab): Promise<void> {

@@ -5,6 +5,7 @@
  * tuple and the outer one, and the remote tunnel device's receive says where it was unwrapped.
  */
 import { describe, it, expect, afterEach } from 'vitest';
+import { execa } from 'execa';
 import { startEcho, sendUdp, type Server } from '../../server/lab/traffic.js';
 import type { Packet } from '../../shared/packet.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
@@ -117,5 +118,30 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     expect(requests[0]?.hops[0]?.encap).toBeDefined();
     expect(`${requests[1]?.hops[0]?.ns}/${requests[1]?.hops[0]?.ifname}`).toBe(`${lab.ns.pod1}/eth0`);
     expect(requests[1]?.hops.find((h) => h.encap)?.ifname).toBe(lab.tunnel);
+  }, 120_000);
+
+  it('names an underlay drop of the tunnel port on the pod packet (flannel-style: no ARP across the tunnel to stall first)', async () => {
+    lab = overlayLabFor(randomPrefix('od').slice(0, 7), { kind: 'vxlan-flannel' });
+    await overlayLabUp(lab, { kind: 'vxlan-flannel' });
+    // node2's INPUT drops the vxlan datagrams: the pod's packet dies on the underlay, inside the tunnel.
+    await execa('ip', ['netns', 'exec', lab.ns.node2, 'iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '4789', '-j', 'DROP']);
+    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
+    const { child } = await startTrace(['--json', '--filter', `host ${lab.addr.pod2} and udp port ${PORT}`]);
+    const sent = await sendUdp(lab.ns.pod1, lab.addr.pod2, PORT, 1, 32, 50);
+    expect(sent.replies).toBe(0);
+    await new Promise((r) => setTimeout(r, 2500));
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const mine = new Set(Object.values(lab.ns));
+    const packets = String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
+      .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)));
+    expect(packets).toHaveLength(1);
+    const [p] = packets as [Packet];
+    expect([p.src, p.dst, p.dport, p.fate]).toEqual([lab.addr.pod1, lab.addr.pod2, PORT, 'dropped']);
+    expect(p.drop).toMatchObject({ reason: 'NETFILTER_DROP', ns: lab.ns.node2, ifname: 'ul0' });
+    expect(p.hops.at(-1)?.outer).toMatchObject({ dst: lab.addr.ul2, dport: 4789 });
+    expect(p.hops.find((h) => h.encap)?.ifname).toBe(lab.tunnel);
+    expect(p.hops.some((h) => h.decap)).toBe(false);
   }, 120_000);
 });
