@@ -131,12 +131,12 @@ export function buildHopProgram(opts: ProgramOptions): string {
       .replace('{{SELF_NETNS}}', String(opts.selfNetns))
       .replace('{{SELF_PORTS}}', selfPorts)
       .replace('{{FILTER}}', () => match)
-      .replace('{{KIND}}', String(HOP_KIND_CODES[probe.kind]))
-      .replace('{{PREFIX}}', capture > 0 ? 'PB' : 'P')
-      .replace('{{BYTES_FMT}}', capture > 0 ? ` ${'%016llx'.repeat(captureWords(capture))}` : '')
-      .replace('{{BYTES_ARG}}', capture > 0 ? Array.from({ length: captureWords(capture) }, (_, i) => `, *(uint64 *)($h + ${i * 8})`).join('') : '')
+      .replaceAll('{{KIND}}', String(HOP_KIND_CODES[probe.kind]))
+      .replaceAll('{{PREFIX}}', capture > 0 ? 'PB' : 'P')
+      .replaceAll('{{BYTES_FMT}}', capture > 0 ? ` ${'%016llx'.repeat(captureWords(capture))}` : '')
+      .replaceAll('{{BYTES_ARG}}', capture > 0 ? Array.from({ length: captureWords(capture) }, (_, i) => `, *(uint64 *)($h + ${i * 8})`).join('') : '')
       // The free probes print under $as: a raw socket's copy goes under its original's address.
-      .replace('{{ADDR}}', probe.kind === 'drop' || probe.kind === 'consume' ? '$as' : '$skb')
+      .replaceAll('{{ADDR}}', probe.kind === 'drop' || probe.kind === 'consume' ? '$as' : '$skb')
       .replace('{{FLOW_MATCH}}', filtered ? FLOW_MATCH : '')
       .replace('{{FLOW_REMEMBER}}', filtered ? FLOW_REMEMBER : '');
     const body = read(probe.file)

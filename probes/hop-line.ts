@@ -52,7 +52,7 @@
  * `Attaching N probes...`, and `Lost N events` when the perf buffer overflowed.
  * Fixtures of real output live in probes/fixtures/.
  */
-import type { HopEvent, HopKind } from '../shared/hop-event.js';
+import type { HopEvent, HopKind, HopOuter } from '../shared/hop-event.js';
 import { rawV6ToString } from '../shared/filter/raw.js';
 import {
   STORE_NUM, STORE_REFS, F_T, F_CPU, F_NETNS, F_IFINDEX, F_FAMILY, F_PROTO, F_LEN, F_IPID, F_SPORT, F_DPORT, F_ICMPTYPE, F_ICMPID,
@@ -308,6 +308,7 @@ export function parseHopLineInto(line: string, store: HopStore): number {
     return -1;
   }
   if (scannedHead !== null) store.setHead(s, scannedHead);
+  if (scannedOuter !== null) store.setOuter(s, scannedOuter);
   return s;
 }
 
@@ -346,6 +347,7 @@ export function pushHopLines(
         // After claim(): it may have replaced the arrays.
         if (scanHopLine(text, i, nl, store.num, s * STORE_NUM, store.ref, s * STORE_REFS)) {
           if (scannedHead !== null) store.setHead(s, scannedHead);
+          if (scannedOuter !== null) store.setOuter(s, scannedOuter);
           engine.pushStored(s);
           hops++;
         } else {
@@ -361,16 +363,20 @@ export function pushHopLines(
   return hops;
 }
 
-/** Whether the line at `i` starts as a hop line does (`P `, `PB `, `H `, `HB `), as parseProbeLine tells them. */
+/** Whether the line at `i` starts as a hop line does (`P `, `PB `, `PE `, `PBE `, `H `, `HB `), as parseProbeLine tells them. */
 function isHopTag(text: string, i: number): boolean {
   const c = text.charCodeAt(i);
   if (c !== 80 && c !== 72) return false; // 'P', 'H'
-  const c1 = text.charCodeAt(i + 1);
-  return c1 === SPACE || (c1 === 66 && text.charCodeAt(i + 2) === SPACE); // 'B'
+  let j = i + 1;
+  if (text.charCodeAt(j) === 66) j++; // 'B'
+  if (c === 80 && text.charCodeAt(j) === 69) j++; // 'E': encapsulated, packed form only
+  return text.charCodeAt(j) === SPACE;
 }
 
 /** Captured bytes of the line scanned last into a store (null for a line without them). */
 let scannedHead: Uint8Array | null = null;
+/** Tunnel headers of the line scanned last (`PE`, `PBE`), null for a line without them. */
+let scannedOuter: HopOuter | null = null;
 /** The event of the line scanned last without a store. */
 let scannedEvent: HopEvent | null = null;
 const NO_REFS: string[] = [];
@@ -384,6 +390,7 @@ const NO_REFS: string[] = [];
  */
 function scanHopLine(line: string, start: number, end: number, num: Float64Array | null, o: number, ref: string[], q: number): boolean {
   scannedHead = null;
+  scannedOuter = null;
   lineEnd = end;
   if (line.charCodeAt(start) === 80) return scanPackedLine(line, start, num, o, ref, q); // 'P'
   const withBytes = line.charCodeAt(start + 1) === 66; // 'B'
@@ -500,7 +507,8 @@ function hopEvent(
     tcpSeq: swap32(rawSeq),
     reason,
   };
-  return head ? { ...hop, head: head.subarray(0, Math.min(head.length, ipLen)) } : hop;
+  const withHead = head ? { ...hop, head: head.subarray(0, Math.min(head.length, ipLen)) } : hop;
+  return scannedOuter ? { ...withHead, outer: scannedOuter } : withHead;
 }
 
 /**
@@ -543,9 +551,9 @@ function put(
 
 // The packed form's words as two 32-bit halves each (a u64 is not a JS number), and where each
 // field starts in the line (IPv6 addresses are cached by their text). Reused from line to line.
-const wordHi = new Int32Array(10);
-const wordLo = new Int32Array(10);
-const wordAt = new Int32Array(11);
+const wordHi = new Int32Array(16);
+const wordLo = new Int32Array(16);
+const wordAt = new Int32Array(17);
 const W_SKB = 1;
 
 /** An IPv6 address from two packed words (raw halves, as in the long form), cached by their text. */
@@ -565,10 +573,12 @@ function v6FromWords(line: string, f: number): string {
 /** Scans a packed hop line (`P …`, `PB …`) from `start` as scanHopLine does; false when it is malformed. */
 function scanPackedLine(line: string, start: number, num: Float64Array | null, o: number, ref: string[], q: number): boolean {
   const withBytes = line.charCodeAt(start + 1) === 66; // 'B'
+  const encapsulated = line.charCodeAt(start + (withBytes ? 2 : 1)) === 69; // 'E'
   // One loop over the words, the index in a local, as scanHopLine does for the long form.
-  let i = start + (withBytes ? 3 : 2);
+  let i = start + 2 + (withBytes ? 1 : 0) + (encapsulated ? 1 : 0);
   let skb = '';
-  for (let f = 0; f < 10; f++) {
+  const words = encapsulated ? 16 : 10;
+  for (let f = 0; f < words; f++) {
     wordAt[f] = i;
     if (f === W_SKB) {
       pos = i;
@@ -592,7 +602,8 @@ function scanPackedLine(line: string, start: number, num: Float64Array | null, o
     wordHi[f] = hi;
     wordLo[f] = lo;
   }
-  wordAt[10] = i;
+  wordAt[words] = i;
+  if (encapsulated && !readOuter(line)) return false;
   const tHi = (wordHi[0] as number) >>> 0;
   if (tHi > 0x1fffff) return false;
   const t = tHi * 4294967296 + ((wordLo[0] as number) >>> 0);
@@ -639,6 +650,43 @@ function scanPackedLine(line: string, start: number, num: Float64Array | null, o
 }
 
 /**
+ * The tunnel headers of an encapsulated line (words 10-15, in wordHi/wordLo) into scannedOuter:
+ *   10  enc << 60 | ofam << 56 | ol4 << 48 | vni (raw: bytes 4-6 of the tunnel header read little-endian)
+ *       enc 1: the hop's fields are the inner packet's; 2: the inner header was not IP, they are the outer
+ *   11-14  outer addresses, raw as s0 s1 d0 d1
+ *   15  outer dport << 16 | sport, raw (the UDP header's first word read little-endian)
+ */
+function readOuter(line: string): boolean {
+  const hi = wordHi[10] as number;
+  const enc = hi >>> 28;
+  const fam = (hi >>> 24) & 0xf;
+  if ((enc !== 1 && enc !== 2) || (fam !== 4 && fam !== 6)) return false;
+  let src: string;
+  let dst: string;
+  if (fam === 4) {
+    if (wordHi[11] !== 0 || wordHi[13] !== 0) return false;
+    src = v4Text((wordLo[11] as number) >>> 0);
+    dst = v4Text((wordLo[13] as number) >>> 0);
+  } else {
+    src = v6FromWords(line, 11);
+    dst = v6FromWords(line, 13);
+  }
+  const vni = (wordLo[10] as number) & 0xffffff;
+  const ports = (wordLo[15] as number) >>> 0;
+  scannedOuter = {
+    family: fam,
+    proto: (hi >>> 16) & 0xff,
+    src,
+    dst,
+    sport: swap16(ports & 0xffff),
+    dport: swap16(ports >>> 16),
+    vni: ((vni & 0xff) << 16) | (vni & 0xff00) | (vni >>> 16),
+    innerRead: enc === 1,
+  };
+  return true;
+}
+
+/**
  * The packed form (`P`, `PB`) of a long-form hop line (`H`, `HB`), for tests and benchmarks that
  * replay fixtures captured in the long form. null when the line is not one.
  */
@@ -660,7 +708,7 @@ export function toPackedLine(line: string): string | null {
 }
 
 export function parseProbeLine(line: string): ProbeLine {
-  if (line.startsWith('P ') || line.startsWith('PB ') || line.startsWith('H ') || line.startsWith('HB ')) {
+  if (isHopTag(line, 0)) {
     const hop = parseHopLine(line);
     return hop ? { type: 'hop', hop } : { type: 'other', text: line };
   }

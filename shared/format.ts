@@ -8,6 +8,7 @@ import type { Packet, Hop, Tuple } from './packet.js';
 import type { NetfilterVerdict } from './netfilter/types.js';
 import type { HopNote } from './hop-event.js';
 import { isDropVerdict } from './netfilter/types.js';
+import { describeEncap } from './tunnel.js';
 
 export function formatDuration(ns: number): string {
   if (ns < 1_000) return `${ns}ns`;
@@ -156,6 +157,10 @@ export function formatPacket(p: Packet, index?: number, numberOf?: (id: string) 
       const what = h.nat.kind === 'snat' ? 'SNAT' : h.nat.kind === 'dnat' ? 'DNAT' : 'SNAT+DNAT';
       note = `  ${what}, was ${formatTuple(h.nat.from, p.proto)}`;
     }
+    // Tunnels: where the packet was wrapped and unwrapped; the underlay hops show the outer tuple.
+    if (h.encap) note += `  ⇢ encap ${describeEncap(h.encap)}`;
+    else if (h.outer) note += `  in tunnel ${formatTuple(h.outer, h.outer.proto === 17 ? 'udp' : 'ip')}`;
+    if (h.decap) note += `  ⇠ decap ${h.decap.type === 'unknown' ? 'encapsulated (unknown kind)' : `${h.decap.type}${h.decap.vni !== null ? ` vni ${h.decap.vni}` : ''}`}`;
     if (h.event === 'drop') note += p.discard && !p.drop ? `  (${discardText(p)})` : `  ✗ ${p.drop?.reason ?? 'dropped'}`;
     const tuple = note ? (tuples[i] ?? '').padEnd(tupleWidth) : (tuples[i] ?? '');
     lines.push(`  ${dt.padStart(9)}  ${nsLabel(h).padEnd(nsWidth)}  ${(h.ifname || '-').padEnd(ifWidth)}  ${h.event.padEnd(7)}  ${tuple}${note}`.trimEnd());

@@ -60,6 +60,28 @@ export interface HopEvent {
   readonly reason: number;
   /** First bytes from the IP header, when the trace captures them (pcapng export); else absent. */
   readonly head?: Uint8Array;
+  /**
+   * The tunnel headers around the packet, when a tunnel device has encapsulated it (underlay
+   * hops, probes/README.md "Tunnels"): the hop's own fields are then the inner packet's. Absent
+   * otherwise.
+   */
+  readonly outer?: HopOuter;
+}
+
+/** Outer headers of an encapsulated hop, as the probe read them (ports and VNI host order). */
+export interface HopOuter {
+  readonly family: 4 | 6;
+  /** Outer IP protocol: 17 for UDP tunnels (vxlan, geneve), 4 ipip, 41 IPv6-in-IP, 47 gre. */
+  readonly proto: number;
+  readonly src: string;
+  readonly dst: string;
+  /** 0 for tunnels that are not UDP. */
+  readonly sport: number;
+  readonly dport: number;
+  /** The 24-bit VNI read where vxlan and geneve carry it (UDP tunnels only; meaningless for others). */
+  readonly vni: number;
+  /** False when the inner header was not IP: the hop's fields are then the outer headers. */
+  readonly innerRead: boolean;
 }
 
 /** IP protocol numbers by the names users type. */

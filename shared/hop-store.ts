@@ -16,7 +16,7 @@
  * order they came, so the reads walk memory forwards and the processor's prefetching hides most
  * of the misses; a free list scatters them.
  */
-import type { HopEvent, HopKind } from './hop-event.js';
+import type { HopEvent, HopKind, HopOuter } from './hop-event.js';
 
 /**
  * Numeric fields of a slot, at `slot * NUM + F_*` in `num`. The first eight are what releasing
@@ -62,6 +62,8 @@ export class HopStore {
   private inUse: Uint8Array;
   /** Captured bytes by slot; null until an event carries them (most traces never do). */
   heads: Array<Uint8Array | undefined> | null = null;
+  /** Tunnel headers by slot (encapsulated hops); null until an event carries them. */
+  outers: Array<HopOuter | undefined> | null = null;
   private capacity: number;
   private readonly initialCapacity: number;
   /** Where the search for the next free slot starts. */
@@ -98,6 +100,7 @@ export class HopStore {
     this.cursor = s + 1 === this.capacity ? 0 : s + 1;
     this.size++;
     if (this.heads !== null && this.heads[s] !== undefined) this.heads[s] = undefined;
+    if (this.outers !== null && this.outers[s] !== undefined) this.outers[s] = undefined;
     this.next[s] = -1;
     return s;
   }
@@ -115,6 +118,11 @@ export class HopStore {
   /** Attaches captured bytes to slot `s`. */
   setHead(s: number, head: Uint8Array): void {
     (this.heads ??= [])[s] = head;
+  }
+
+  /** Attaches an encapsulated hop's tunnel headers to slot `s`. */
+  setOuter(s: number, outer: HopOuter): void {
+    (this.outers ??= [])[s] = outer;
   }
 
   /**
@@ -149,15 +157,18 @@ export class HopStore {
     r[q + R_SRC] = ev.src;
     r[q + R_DST] = ev.dst;
     if (ev.head !== undefined) this.setHead(s, ev.head);
+    if (ev.outer !== undefined) this.setOuter(s, ev.outer);
     return s;
   }
 
   /** Frees the chain of slots from `first` to `last` (linked by `next`). */
   freeChain(first: number, last: number, count: number): void {
     const heads = this.heads;
+    const outers = this.outers;
     for (let s = first; s >= 0; s = s === last ? -1 : (this.next[s] as number)) {
       this.inUse[s] = 0;
       if (heads !== null) heads[s] = undefined;
+      if (outers !== null) outers[s] = undefined;
     }
     this.size -= count;
     // A burst grew the arrays (1 s of packets at 1M events/s is ~170 MB of slots); once every
@@ -178,6 +189,7 @@ export class HopStore {
     this.next = new Int32Array(cap);
     this.inUse = new Uint8Array(cap);
     this.heads = null;
+    this.outers = null;
     this.cursor = 0;
   }
 

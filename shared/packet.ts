@@ -35,6 +35,33 @@ export interface Hop {
   readonly nat: NatRewrite | null;
   /** First bytes from the IP header as hex, when the trace captured them (`--capture-bytes`). */
   readonly head?: string;
+  /**
+   * On the hop where a tunnel wrapped the packet (the tunnel device's transmit; the first
+   * underlay hop when that transmit was not seen): the tunnel and its outer headers. Absent otherwise.
+   */
+  readonly encap?: Encap;
+  /** On underlay hops (the packet inside a tunnel): the outer headers. The hop's own tuple stays the inner one. */
+  readonly outer?: OuterTuple;
+  /** On the hop where the packet came out of its tunnel (the receiving tunnel device's recv). */
+  readonly decap?: Encap;
+}
+
+/**
+ * A tunnel around a packet (shared/tunnel.ts): vxlan, geneve (UDP, with a VNI), ipip, ip6ip (IPv6
+ * in IPv4/IPv6), gre; 'unknown' when the outer headers name no tunnel hoptrace knows or the
+ * inner header was not IP ("encapsulated (unknown kind)").
+ */
+export interface Encap {
+  readonly type: 'vxlan' | 'geneve' | 'ipip' | 'ip6ip' | 'gre' | 'unknown';
+  /** VNI for vxlan and geneve, null otherwise. */
+  readonly vni: number | null;
+  readonly outer: OuterTuple;
+}
+
+export interface OuterTuple extends Tuple {
+  readonly family: 4 | 6;
+  /** Outer IP protocol number (17 for UDP tunnels). */
+  readonly proto: number;
 }
 
 export interface NatRewrite {

@@ -21,7 +21,8 @@
  *   a namespace's stack took in leaves it only by a transmit there (continuesPacket). Each such
  *   split is counted in `stats.splits`.
  */
-import type { HopEvent, HopNote } from './hop-event.js';
+import type { HopEvent, HopNote, HopOuter } from './hop-event.js';
+import { markTunnels } from './tunnel.js';
 import { protoName } from './hop-event.js';
 import type { Packet, Hop, Fate, DropInfo, NatRewrite, Tuple, PacketNote } from './packet.js';
 import { readFree, reachedItsStack } from './fate.js';
@@ -638,6 +639,9 @@ export class Reconstructor {
     const ref = st.ref;
     const next = st.next;
     const heads = st.heads;
+    const outers = st.outers;
+    /** Tunnel headers by hop index, when any hop of this packet was inside a tunnel. */
+    let hopOuters: Array<HopOuter | undefined> | null = null;
     const nsName = this.opts.nsName;
     const hops: Hop[] = [];
     /** The latest hop that was not a free. */
@@ -650,7 +654,10 @@ export class Reconstructor {
       // A free without a device or socket reports netns 0: it happened where the packet last was.
       const evNetns = smallInt(num[o + F_NETNS] as number);
       const netns = evNetns !== 0 ? evNetns : prev >= 0 ? smallInt(num[prev * STORE_NUM + F_NETNS] as number) : 0;
-      const nat = prev >= 0 && !isFree ? natBetween(st, prev, s) : null;
+      const outer = outers?.[s];
+      if (outer !== undefined) (hopOuters ??= [])[hops.length] = outer;
+      // Where the inner header could not be read the hop shows the outer headers: not a NAT.
+      const nat = prev >= 0 && !isFree && (outers === null || (outers[s]?.innerRead !== false && outers[prev]?.innerRead !== false)) ? natBetween(st, prev, s) : null;
       const head = heads?.[s];
       // Two literals rather than a spread or a shared builder: same keys in the same order, one
       // hidden class each (2a44e1d); this runs once per hop of every packet built.
@@ -696,6 +703,7 @@ export class Reconstructor {
       });
       if (!isFree) prev = s;
     }
+    if (hopOuters !== null) markTunnels(hops, hopOuters);
     const last = pLast;
     const lastKind = st.kind(last);
     let fate: Fate = 'unknown';

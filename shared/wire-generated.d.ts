@@ -87,6 +87,9 @@ export namespace hoptrace {
         /** HopEvent head. */
         head: Uint8Array;
 
+        /** HopEvent outer. */
+        outer?: (hoptrace.HopOuter.$Properties|null);
+
         /**
          * Encodes the specified HopEvent message. Does not implicitly {@link hoptrace.HopEvent.verify|verify} messages.
          * @param message HopEvent message or plain object to encode
@@ -174,6 +177,9 @@ export namespace hoptrace {
             /** HopEvent head */
             head?: (Uint8Array|null);
 
+            /** HopEvent outer */
+            outer?: (hoptrace.HopOuter.$Properties|null);
+
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
         }
@@ -199,6 +205,105 @@ export namespace hoptrace {
             /** CONSUME value */
             CONSUME = 4
         }
+    }
+
+    /**
+     * Properties of a HopOuter.
+     * @deprecated Use hoptrace.HopOuter.$Properties instead.
+     */
+    interface IHopOuter extends hoptrace.HopOuter.$Properties {
+    }
+
+    /** Represents a HopOuter. */
+    class HopOuter {
+
+        /**
+         * Constructs a new HopOuter.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: hoptrace.HopOuter.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** HopOuter family. */
+        family: number;
+
+        /** HopOuter proto. */
+        proto: number;
+
+        /** HopOuter src. */
+        src: Uint8Array;
+
+        /** HopOuter dst. */
+        dst: Uint8Array;
+
+        /** HopOuter sport. */
+        sport: number;
+
+        /** HopOuter dport. */
+        dport: number;
+
+        /** HopOuter vni. */
+        vni: number;
+
+        /** HopOuter inner_read. */
+        inner_read: boolean;
+
+        /**
+         * Encodes the specified HopOuter message. Does not implicitly {@link hoptrace.HopOuter.verify|verify} messages.
+         * @param message HopOuter message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: hoptrace.HopOuter.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a HopOuter message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {hoptrace.HopOuter & hoptrace.HopOuter.$Shape} HopOuter
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): hoptrace.HopOuter & hoptrace.HopOuter.$Shape;
+    }
+
+    namespace HopOuter {
+
+        /** Properties of a HopOuter. */
+        interface $Properties {
+
+            /** HopOuter family */
+            family?: (number|null);
+
+            /** HopOuter proto */
+            proto?: (number|null);
+
+            /** HopOuter src */
+            src?: (Uint8Array|null);
+
+            /** HopOuter dst */
+            dst?: (Uint8Array|null);
+
+            /** HopOuter sport */
+            sport?: (number|null);
+
+            /** HopOuter dport */
+            dport?: (number|null);
+
+            /** HopOuter vni */
+            vni?: (number|null);
+
+            /** HopOuter inner_read */
+            inner_read?: (boolean|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a HopOuter. */
+        type $Shape = hoptrace.HopOuter.$Properties;
     }
 
     /**

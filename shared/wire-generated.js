@@ -41,6 +41,7 @@ export const hoptrace = $root.hoptrace = (() => {
         HopEvent.prototype.tcp_seq = 0;
         HopEvent.prototype.reason = 0;
         HopEvent.prototype.head = $util.newBuffer([]);
+        HopEvent.prototype.outer = null;
 
         HopEvent.encode = function (m, w, q) {
             if (!w)
@@ -91,6 +92,8 @@ export const hoptrace = $root.hoptrace = (() => {
                 w.uint32(160).uint32(m.reason);
             if (m.head != null && $Object.hasOwnProperty.call(m, "head") && m.head.length)
                 w.uint32(170).bytes(m.head);
+            if (m.outer != null && $Object.hasOwnProperty.call(m, "outer"))
+                $root.hoptrace.HopOuter.encode(m.outer, w.uint32(178).fork(), q + 1).ldelim();
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -313,6 +316,12 @@ export const hoptrace = $root.hoptrace = (() => {
                             delete m.head;
                         continue;
                     }
+                case 22: {
+                        if (u !== 2)
+                            break;
+                        m.outer = $root.hoptrace.HopOuter.decode(r, r.size(), $undefined, q + 1, m.outer);
+                        continue;
+                    }
                 }
                 r.skipType(u, q, t);
                 if (!r.discardUnknown) {
@@ -341,6 +350,172 @@ export const hoptrace = $root.hoptrace = (() => {
         })();
 
         return HopEvent;
+    })();
+
+    hoptrace.HopOuter = (function() {
+
+        const HopOuter = function (p) {
+            if (p)
+                for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                    if (p[ks[i]] != null && ks[i] !== "__proto__")
+                        this[ks[i]] = p[ks[i]];
+        };
+
+        HopOuter.prototype.family = 0;
+        HopOuter.prototype.proto = 0;
+        HopOuter.prototype.src = $util.newBuffer([]);
+        HopOuter.prototype.dst = $util.newBuffer([]);
+        HopOuter.prototype.sport = 0;
+        HopOuter.prototype.dport = 0;
+        HopOuter.prototype.vni = 0;
+        HopOuter.prototype.inner_read = false;
+
+        HopOuter.encode = function (m, w, q) {
+            if (!w)
+                w = $Writer.create();
+            if (q === $undefined)
+                q = 0;
+            if (q > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (m.family != null && $Object.hasOwnProperty.call(m, "family") && m.family !== 0)
+                w.uint32(8).uint32(m.family);
+            if (m.proto != null && $Object.hasOwnProperty.call(m, "proto") && m.proto !== 0)
+                w.uint32(16).uint32(m.proto);
+            if (m.src != null && $Object.hasOwnProperty.call(m, "src") && m.src.length)
+                w.uint32(26).bytes(m.src);
+            if (m.dst != null && $Object.hasOwnProperty.call(m, "dst") && m.dst.length)
+                w.uint32(34).bytes(m.dst);
+            if (m.sport != null && $Object.hasOwnProperty.call(m, "sport") && m.sport !== 0)
+                w.uint32(40).uint32(m.sport);
+            if (m.dport != null && $Object.hasOwnProperty.call(m, "dport") && m.dport !== 0)
+                w.uint32(48).uint32(m.dport);
+            if (m.vni != null && $Object.hasOwnProperty.call(m, "vni") && m.vni !== 0)
+                w.uint32(56).uint32(m.vni);
+            if (m.inner_read != null && $Object.hasOwnProperty.call(m, "inner_read") && m.inner_read !== false)
+                w.uint32(64).bool(m.inner_read);
+            if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                for (var i = 0; i < m.$unknowns.length; ++i)
+                    w.raw(m.$unknowns[i]);
+            return w;
+        };
+
+        HopOuter.decode = function (r, l, z, q, g) {
+            if (!(r instanceof $Reader))
+                r = $Reader.create(r);
+            if (q === $undefined)
+                q = 0;
+            if (q > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            var c, m, v;
+            if (l === $undefined)
+                c = r.len;
+            else {
+                c = r.pos + l;
+                if (c > r.len)
+                    throw $RangeError("index out of range");
+                l = r.len;
+                r.len = c;
+            }
+            m = g || new $root.hoptrace.HopOuter();
+            while (r.pos < c) {
+                var s = r.pos;
+                var t = r.tag();
+                if (t === z) {
+                    z = $undefined;
+                    break;
+                }
+                var u = t & 7;
+                switch (t >>>= 3) {
+                case 1: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.uint32())
+                            m.family = v;
+                        else
+                            delete m.family;
+                        continue;
+                    }
+                case 2: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.uint32())
+                            m.proto = v;
+                        else
+                            delete m.proto;
+                        continue;
+                    }
+                case 3: {
+                        if (u !== 2)
+                            break;
+                        if ((v = r.bytes()).length)
+                            m.src = v;
+                        else
+                            delete m.src;
+                        continue;
+                    }
+                case 4: {
+                        if (u !== 2)
+                            break;
+                        if ((v = r.bytes()).length)
+                            m.dst = v;
+                        else
+                            delete m.dst;
+                        continue;
+                    }
+                case 5: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.uint32())
+                            m.sport = v;
+                        else
+                            delete m.sport;
+                        continue;
+                    }
+                case 6: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.uint32())
+                            m.dport = v;
+                        else
+                            delete m.dport;
+                        continue;
+                    }
+                case 7: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.uint32())
+                            m.vni = v;
+                        else
+                            delete m.vni;
+                        continue;
+                    }
+                case 8: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.bool())
+                            m.inner_read = v;
+                        else
+                            delete m.inner_read;
+                        continue;
+                    }
+                }
+                r.skipType(u, q, t);
+                if (!r.discardUnknown) {
+                    $util.makeProp(m, "$unknowns", false);
+                    (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                }
+            }
+            if (l !== $undefined) {
+                if (r.pos !== c)
+                    throw $RangeError("index out of range");
+                r.len = l;
+            }
+            if (z !== $undefined)
+                throw $Error("missing end group");
+            return m;
+        };
+
+        return HopOuter;
     })();
 
     hoptrace.HopBatch = (function() {

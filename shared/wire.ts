@@ -5,7 +5,7 @@
  * builds its codecs with `new Function()`, which the dashboard's Content-Security-Policy forbids.
  */
 import { hoptrace } from './wire-generated.js';
-import { HOP_KINDS, type HopEvent, type HopKind, type Family } from './hop-event.js';
+import { HOP_KINDS, type HopEvent, type HopKind, type HopOuter, type Family } from './hop-event.js';
 import { parseAddress, bytesToAddress } from './filter/address.js';
 
 export const HopEventType = hoptrace.HopEvent;
@@ -25,6 +25,13 @@ interface WireHop {
   ifname: string; family: number; proto: number; len: number; ip_id: number; src: Uint8Array; dst: Uint8Array;
   sport: number; dport: number; icmp_type: number; icmp_id: number; tcp_flags: number; tcp_seq: number; reason: number;
   head?: Uint8Array | null;
+  outer?: WireOuter | null;
+}
+
+/** As pbjs types a nested message: every field optional (proto3 leaves defaults out). */
+interface WireOuter {
+  family?: number | null; proto?: number | null; src?: Uint8Array | null; dst?: Uint8Array | null;
+  sport?: number | null; dport?: number | null; vni?: number | null; inner_read?: boolean | null;
 }
 
 // Address text ⇄ bytes is the costly part of a round trip; flows repeat addresses, so cache both ways.
@@ -82,6 +89,21 @@ export function hopToWire(ev: HopEvent): WireHop & { t: number } {
     src: addrBytes(ev.src), dst: addrBytes(ev.dst), sport: ev.sport, dport: ev.dport,
     icmp_type: ev.icmpType, icmp_id: ev.icmpId, tcp_flags: ev.tcpFlags, tcp_seq: ev.tcpSeq, reason: ev.reason,
     ...(ev.head ? { head: ev.head } : {}),
+    ...(ev.outer ? {
+      outer: {
+        family: ev.outer.family, proto: ev.outer.proto, src: addrBytes(ev.outer.src), dst: addrBytes(ev.outer.dst),
+        sport: ev.outer.sport, dport: ev.outer.dport, vni: ev.outer.vni, inner_read: ev.outer.innerRead,
+      },
+    } : {}),
+  };
+}
+
+function outerFromWire(o: WireOuter): HopOuter {
+  if (o.family !== 4 && o.family !== 6) throw new WireError(`unknown tunnel family ${o.family ?? 0}`);
+  const none = new Uint8Array(0);
+  return {
+    family: o.family, proto: o.proto ?? 0, src: addrText(o.src ?? none), dst: addrText(o.dst ?? none),
+    sport: o.sport ?? 0, dport: o.dport ?? 0, vni: o.vni ?? 0, innerRead: o.inner_read ?? false,
   };
 }
 
@@ -101,6 +123,7 @@ export function hopFromWire(w: WireHop): HopEvent {
     src: addrText(w.src), dst: addrText(w.dst), sport: w.sport, dport: w.dport,
     icmpType: w.icmp_type, icmpId: w.icmp_id, tcpFlags: w.tcp_flags, tcpSeq: w.tcp_seq, reason: w.reason,
     ...(w.head && w.head.length > 0 ? { head: w.head } : {}),
+    ...(w.outer ? { outer: outerFromWire(w.outer) } : {}),
   };
 }
 

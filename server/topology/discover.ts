@@ -7,9 +7,9 @@
  * cannot print. Whatever fails is listed in `errors`; discovery never throws.
  */
 import { stat, readlink } from 'node:fs/promises';
-import type { FdbEntry, IpFamily, NamespaceModel, Netfilter, Topology } from '../../shared/topology/model.js';
+import type { FdbEntry, TunnelFdbEntry, IpFamily, NamespaceModel, Netfilter, Topology } from '../../shared/topology/model.js';
 import { EMPTY_NETFILTER } from '../../shared/topology/model.js';
-import { parseFdb, parseInterfaces, parseNeighbours, parseNetconf, parsePolicyRules, parseRoutes, parseSysctl, splitJsonDocuments } from '../../shared/topology/parse-iproute.js';
+import { parseFdb, parseTunnelFdb, parseInterfaces, parseNeighbours, parseNetconf, parsePolicyRules, parseRoutes, parseSysctl, splitJsonDocuments } from '../../shared/topology/parse-iproute.js';
 import { parseNftRuleset } from '../../shared/topology/parse-nft.js';
 import { mergeIptables, parseIptablesSave } from '../../shared/topology/parse-iptables.js';
 import { resolvePeers } from '../../shared/topology/peers.js';
@@ -120,6 +120,20 @@ async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): 
   // br_netfilter's switches are sysctls only (no netlink view); they matter only where bridges are.
   let bridgeNfCall = { ipv4: false, ipv6: false };
   let fdb: FdbEntry[] = [];
+  let tunnelFdb: TunnelFdbEntry[] = [];
+  const vxlans = new Set(interfaces.filter((i) => i.kind === 'vxlan').map((i) => i.name));
+  if (vxlans.size > 0 && !interfaces.some((i) => i.kind === 'bridge')) {
+    // Which node a MAC behind a vxlan device goes to (flannel's per-peer entries, a static remote's default).
+    const fdbOut = await run(path, ['bridge', '-j', 'fdb', 'show']);
+    if (!fdbOut.ok) errors.push(firstError('bridge -j fdb show', fdbOut.error));
+    else {
+      try {
+        tunnelFdb = parseTunnelFdb(JSON.parse(fdbOut.stdout.trim() === '' ? '[]' : fdbOut.stdout), vxlans, errors);
+      } catch (e) {
+        errors.push(`bridge -j fdb show: unparsable JSON (${e instanceof Error ? e.message : String(e)})`);
+      }
+    }
+  }
   if (interfaces.some((i) => i.kind === 'bridge')) {
     // Which port each MAC was learned on: how the simulator bridges towards a far side it does
     // not model (a physical port, a port to another host).
@@ -127,7 +141,9 @@ async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): 
     if (!fdbOut.ok) errors.push(firstError('bridge -j fdb show', fdbOut.error));
     else {
       try {
-        fdb = parseFdb(JSON.parse(fdbOut.stdout.trim() === '' ? '[]' : fdbOut.stdout), errors);
+        const json: unknown = JSON.parse(fdbOut.stdout.trim() === '' ? '[]' : fdbOut.stdout);
+        fdb = parseFdb(json, errors);
+        if (vxlans.size > 0) tunnelFdb = parseTunnelFdb(json, vxlans, errors);
       } catch (e) {
         errors.push(`bridge -j fdb show: unparsable JSON (${e instanceof Error ? e.message : String(e)})`);
       }
@@ -152,6 +168,7 @@ async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): 
     netfilter: netfilter.nf,
     neighbours,
     fdb,
+    ...(vxlans.size > 0 ? { tunnelFdb } : {}),
     errors,
   };
   return { model, nsidNames, readSomething: interfaces.length > 0 };

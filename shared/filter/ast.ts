@@ -82,7 +82,18 @@ export interface WorkloadFilter {
   readonly length: number;
 }
 
-export type FilterPrimitive = HostFilter | NetFilter | PortFilter | ProtoFilter | FamilyFilter | WorkloadFilter;
+/** `tunnel`: the hop is inside a tunnel (an underlay hop: shared/tunnel.ts). */
+export interface TunnelFilter {
+  readonly kind: 'tunnel';
+}
+
+/** `vni N`: the hop is inside a vxlan or geneve tunnel with that VNI (0-16777215). */
+export interface VniFilter {
+  readonly kind: 'vni';
+  readonly vni: number;
+}
+
+export type FilterPrimitive = HostFilter | NetFilter | PortFilter | ProtoFilter | FamilyFilter | WorkloadFilter | TunnelFilter | VniFilter;
 
 /** Any non-empty filter expression. */
 export type FilterExpr = FilterPrimitive | AndFilter | OrFilter | NotFilter;

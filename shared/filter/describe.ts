@@ -17,6 +17,10 @@ function describeExpr(e: FilterExpr): string {
       return e.proto;
     case 'family':
       return e.family === 4 ? 'ip' : 'ip6';
+    case 'tunnel':
+      return 'tunnel';
+    case 'vni':
+      return `vni ${e.vni}`;
     case 'workload':
       return `${dirPrefix(e.dir)}${e.what} ${e.name}`;
     case 'and':

@@ -19,6 +19,21 @@ export interface FilterHop {
   readonly dst: string;
   readonly sport: number;
   readonly dport: number;
+  /**
+   * Inside a tunnel: its outer headers (`vni` null when the tunnel has none). The filter is tried
+   * on the hop's own (inner) headers and, failing that, on these; `tunnel` and `vni` look here.
+   */
+  readonly outer?: FilterOuter;
+}
+
+export interface FilterOuter {
+  readonly family: 4 | 6;
+  readonly proto: number;
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+  readonly vni: number | null;
 }
 
 export type HopMatcher = (hop: FilterHop) => boolean;
@@ -79,6 +94,10 @@ function build(e: FilterExpr): Test {
     }
     case 'family':
       return (v) => v.hop.family === e.family;
+    case 'tunnel':
+      return (v) => v.hop.outer !== undefined;
+    case 'vni':
+      return (v) => v.hop.outer?.vni === e.vni;
     case 'workload':
       throw unresolved(e);
   }
@@ -88,7 +107,7 @@ function build(e: FilterExpr): Test {
 export function compileMatcher(ast: FilterAst): HopMatcher {
   if (ast.kind === 'all') return () => true;
   const test = build(ast);
-  return (hop) => test(new HopView(hop));
+  return (hop) => test(new HopView(hop)) || (hop.outer !== undefined && test(new HopView({ ...hop.outer, outer: hop.outer })));
 }
 
 // Filters are immutable data, so a compiled predicate can be remembered per AST object.
@@ -108,7 +127,10 @@ export function matchesHop(ast: FilterAst, hop: FilterHop): boolean {
 export interface FilterPacket {
   readonly family: 4 | 6;
   readonly proto: string;
-  readonly hops: ReadonlyArray<Pick<FilterHop, 'src' | 'dst' | 'sport' | 'dport'>>;
+  readonly hops: ReadonlyArray<Pick<FilterHop, 'src' | 'dst' | 'sport' | 'dport'> & {
+    readonly outer?: Omit<FilterOuter, 'vni'>;
+    readonly encap?: { readonly vni: number | null };
+  }>;
 }
 
 /**
@@ -118,5 +140,11 @@ export interface FilterPacket {
 export function packetMatches(ast: FilterAst, packet: FilterPacket): boolean {
   if (ast.kind === 'all') return true;
   const proto = protoNumber(packet.proto);
-  return packet.hops.some((h) => matchesHop(ast, { family: packet.family, proto, src: h.src, dst: h.dst, sport: h.sport, dport: h.dport }));
+  // The tunnel's VNI is on the hop that entered it (encap); the underlay hops after it carry `outer`.
+  let vni: number | null = null;
+  return packet.hops.some((h) => {
+    if (h.encap) vni = h.encap.vni;
+    const outer = h.outer ? { ...h.outer, vni } : undefined;
+    return matchesHop(ast, outer ? { family: packet.family, proto, src: h.src, dst: h.dst, sport: h.sport, dport: h.dport, outer } : { family: packet.family, proto, src: h.src, dst: h.dst, sport: h.sport, dport: h.dport });
+  });
 }

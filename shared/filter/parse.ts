@@ -11,6 +11,7 @@
  *              | ('tcp' | 'udp') [['src' | 'dst'] 'port' N]      -- pcap's "tcp port 80"
  *              | 'tcp' | 'udp' | 'icmp' | 'icmp6' | 'ip' | 'ip6'
  *              | ['src' | 'dst'] ('pod' | 'container') NAME      -- resolved to addresses later
+ *              | 'tunnel' | 'vni' N                              -- hops inside a tunnel (issue 14)
  *
  * Keywords are case-insensitive. Chains of one connective are flattened into one n-ary node,
  * which keeps the compiled bpftrace expression shallow.
@@ -25,7 +26,7 @@ import type { Token } from './lexer.js';
 /** Deepest nesting of parentheses and `not` accepted; keeps recursion far from the stack limit. */
 export const MAX_FILTER_DEPTH = 64;
 
-const PRIMITIVE_WORDS = 'tcp, udp, icmp, icmp6, ip, ip6, host, net, port, pod, container, src, dst';
+const PRIMITIVE_WORDS = 'tcp, udp, icmp, icmp6, ip, ip6, host, net, port, pod, container, tunnel, vni, src, dst';
 
 /** Container and pod names as runtimes allow them (Kubernetes pods also as `namespace/pod`). */
 const WORKLOAD_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*(?:\/[A-Za-z0-9][A-Za-z0-9_.-]*)?$/;
@@ -157,6 +158,10 @@ class Parser {
         return { kind: 'family', family: 4 };
       case 'ip6':
         return { kind: 'family', family: 6 };
+      case 'tunnel':
+        return { kind: 'tunnel' };
+      case 'vni':
+        return { kind: 'vni', vni: this.vni(t) };
       case 'host':
       case 'net':
       case 'port':
@@ -284,6 +289,15 @@ class Parser {
     if (!/^\d+$/.test(t.text)) fail(`expected a port number (0-65535) after '${kw.text}', got '${t.text}'`, t);
     const n = t.text.length > 6 ? Infinity : Number(t.text);
     if (n > 65535) fail(`port ${t.text} is out of range (0-65535)`, t);
+    return n;
+  }
+
+  private vni(kw: Token): number {
+    const t = this.peek();
+    if (t.kind !== 'word' || !/^\d+$/.test(t.text)) fail(`expected a VNI (0-16777215) after '${kw.text}', got ${quote(t)}`, t);
+    this.next();
+    const n = t.text.length > 9 ? Infinity : Number(t.text);
+    if (n > 0xffffff) fail(`VNI ${t.text} is out of range (0-16777215)`, t);
     return n;
   }
 

@@ -47,6 +47,12 @@ export interface NamespaceModel {
   readonly neighbours?: readonly Neighbour[];
   /** Bridge forwarding databases, `bridge -j fdb show` (namespaces with bridges only): which port a MAC was learned on. */
   readonly fdb?: readonly FdbEntry[];
+  /**
+   * Tunnel forwarding entries (`bridge -j fdb show` on vxlan devices, entries with `dst`): which
+   * node a MAC behind the tunnel is sent to. flannel programs one per peer instead of a static
+   * remote; the all-zeros MAC is a static remote's default entry. Absent without vxlan devices.
+   */
+  readonly tunnelFdb?: readonly TunnelFdbEntry[];
   /** What could not be read or understood in this namespace. The rest of the entry is still valid. */
   readonly errors: readonly string[];
   /**
@@ -76,6 +82,33 @@ export interface FdbEntry {
   readonly bridge: string;
   /** A permanent entry: one of the bridge's own addresses (not learned from traffic). */
   readonly permanent: boolean;
+}
+
+export interface TunnelFdbEntry {
+  readonly mac: string;
+  /** The tunnel device. */
+  readonly dev: string;
+  /** The underlay address frames to `mac` are sent to. */
+  readonly dst: string;
+  readonly permanent: boolean;
+}
+
+/** A tunnel device's parameters, from `ip -d -j link` (linkinfo.info_data). Fields the kind has not are null. */
+export interface TunnelParams {
+  /** The kernel's kind: vxlan, geneve, ipip, sit, gre, gretap, ip6gre, ip6tnl... */
+  readonly type: string;
+  /** vxlan / geneve VNI. */
+  readonly vni: number | null;
+  /** Underlay source address (local or local6). */
+  readonly local: string | null;
+  /** Static remote underlay address (remote or remote6); null when the FDB decides (flannel). */
+  readonly remote: string | null;
+  /** UDP destination port (vxlan, geneve). */
+  readonly dstport: number | null;
+  /** The underlay device the tunnel is bound to. */
+  readonly underlay: string | null;
+  /** vxlan: learns remote MACs from traffic. */
+  readonly learning: boolean | null;
 }
 
 export interface PeerRef {
@@ -111,6 +144,8 @@ export interface NetInterface {
   } | null;
   /** For bridges: the bridge's own nf_call_iptables/ip6tables options. */
   readonly bridgeNfCall?: { readonly ipv4: boolean; readonly ipv6: boolean };
+  /** For tunnel devices (vxlan, geneve, ipip, sit, gre...): their parameters. */
+  readonly tunnel?: TunnelParams;
 }
 
 export type RouteType =

@@ -3,7 +3,7 @@
  * `ip -j rule show`, iproute2 6.1) to model types. Unknown fields are ignored; entries that
  * cannot be read are reported through `errors` and skipped, never thrown.
  */
-import type { FdbEntry, IpFamily, Neighbour, NetInterface, PolicyRule, Route, RouteType } from './model.js';
+import type { FdbEntry, IpFamily, Neighbour, NetInterface, PolicyRule, Route, RouteType, TunnelFdbEntry, TunnelParams } from './model.js';
 import { parsePrefix } from './ip.js';
 
 type Json = Record<string, unknown>;
@@ -65,6 +65,48 @@ function interfaceKind(link: Json): string {
   return linkType ?? 'unknown';
 }
 
+/** Link kinds that are tunnels (the kernel's rtnl kinds). */
+export const TUNNEL_KINDS: ReadonlySet<string> = new Set(['vxlan', 'geneve', 'ipip', 'sit', 'gre', 'gretap', 'ip6gre', 'ip6gretap', 'ip6tnl', 'erspan', 'ip6erspan']);
+
+/** A tunnel's parameters from its linkinfo.info_data (iproute2's JSON names: local/local6, remote/remote6, port, link, id). */
+function tunnelParams(kind: string, d: Json | null): TunnelParams {
+  const addr = (a: unknown, b: unknown): string | null => {
+    const v = str(a) ?? str(b);
+    // iproute2 prints "any" for an unset address of some tunnels.
+    return v === null || v === 'any' ? null : v;
+  };
+  return {
+    type: kind,
+    vni: d ? num(d.id) : null,
+    local: d ? addr(d.local, d.local6) : null,
+    remote: d ? addr(d.remote, d.remote6) : null,
+    dstport: d ? num(d.port) : null,
+    underlay: d ? str(d.link) : null,
+    learning: d && typeof d.learning === 'boolean' ? d.learning : null,
+  };
+}
+
+/**
+ * Tunnel forwarding entries from `bridge -j fdb show`: those on a tunnel device with a `dst` (the
+ * underlay address a MAC is sent to). `dev` names the device when the dump was of one device only.
+ */
+export function parseTunnelFdb(json: unknown, tunnels: ReadonlySet<string>, errors: string[], dev?: string): TunnelFdbEntry[] {
+  if (!Array.isArray(json)) {
+    errors.push('bridge fdb: output is not a JSON array');
+    return [];
+  }
+  const out: TunnelFdbEntry[] = [];
+  for (const e of json) {
+    if (!isObj(e)) continue;
+    const mac = str(e.mac);
+    const on = str(e.ifname) ?? dev ?? null;
+    const dst = str(e.dst);
+    if (mac === null || on === null || dst === null || !tunnels.has(on)) continue;
+    out.push({ mac: mac.toLowerCase(), dev: on, dst, permanent: e.state === 'permanent' });
+  }
+  return out;
+}
+
 /** Interfaces from `ip -j -d addr show` (links with their addresses). Peers are resolved later. */
 export function parseInterfaces(json: unknown, errors: string[]): NetInterface[] {
   if (!Array.isArray(json)) {
@@ -114,6 +156,7 @@ export function parseInterfaces(json: unknown, errors: string[]): NetInterface[]
       ...(kind === 'bridge' && infoData
         ? { bridgeNfCall: { ipv4: infoData.nf_call_iptables === 1, ipv6: infoData.nf_call_ip6tables === 1 } }
         : {}),
+      ...(TUNNEL_KINDS.has(kind) ? { tunnel: tunnelParams(kind, infoData) } : {}),
     };
     out.push(iface);
   }

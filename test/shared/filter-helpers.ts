@@ -8,6 +8,7 @@ import { bytesToAddress, maskBytes, parseAddress } from '../../shared/filter/add
 import type { FilterAst, FilterExpr, IpFamily } from '../../shared/filter/index.js';
 import type { FilterHop } from '../../shared/filter/index.js';
 import { portToRaw, v4ToRaw, v6ToRaw } from '../../shared/filter/index.js';
+import { vniToRaw } from '../../shared/filter/bpftrace.js';
 
 // Addresses chosen to sit on and near network boundaries, and to give raw u64 halves with the
 // top bit set (fd00:0:0:80::, ...::ff) which bpftrace reads as negative literals.
@@ -72,7 +73,8 @@ export const arbHop: fc.Arbitrary<FilterHop> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ family: 0 as const, proto: 0, src: '', dst: '', sport: 0, dport: 0 }) },
 );
 
-export type RawVarName = '$fam' | '$l4' | '$sa' | '$da' | '$sa0' | '$sa1' | '$da0' | '$da1' | '$sp' | '$dp';
+export type RawVarName = '$fam' | '$l4' | '$sa' | '$da' | '$sa0' | '$sa1' | '$da0' | '$da1' | '$sp' | '$dp'
+  | '$enc' | '$ofam' | '$ol4' | '$os0' | '$os1' | '$od0' | '$od1' | '$osp' | '$odp' | '$ovni';
 
 /** What a probe's variables hold for this hop (address variables of the other family are 0). */
 export function rawVars(hop: FilterHop): Record<RawVarName, bigint> {
@@ -85,6 +87,20 @@ export function rawVars(hop: FilterHop): Record<RawVarName, bigint> {
     $sa: v4(hop.src), $da: v4(hop.dst),
     $sa0: s6.hi, $sa1: s6.lo, $da0: d6.hi, $da1: d6.lo,
     $sp: BigInt(portToRaw(hop.sport)), $dp: BigInt(portToRaw(hop.dport)),
+    ...outerVars(hop),
+  };
+}
+
+/** A tunnel's outer headers as probes/decode.bt holds them (an IPv4 outer address in $os0/$od0). */
+function outerVars(hop: FilterHop): Record<'$enc' | '$ofam' | '$ol4' | '$os0' | '$os1' | '$od0' | '$od1' | '$osp' | '$odp' | '$ovni', bigint> {
+  const o = hop.outer;
+  if (!o) return { $enc: 0n, $ofam: 0n, $ol4: 0n, $os0: 0n, $os1: 0n, $od0: 0n, $od1: 0n, $osp: 0n, $odp: 0n, $ovni: 0n };
+  const addr = (s: string): { hi: bigint; lo: bigint } => (o.family === 4 ? { hi: BigInt(v4ToRaw(s)), lo: 0n } : v6ToRaw(s));
+  const s = addr(o.src);
+  const d = addr(o.dst);
+  return {
+    $enc: 1n, $ofam: BigInt(o.family), $ol4: BigInt(o.proto), $os0: s.hi, $os1: s.lo, $od0: d.hi, $od1: d.lo,
+    $osp: BigInt(portToRaw(o.sport)), $odp: BigInt(portToRaw(o.dport)), $ovni: BigInt(vniToRaw(o.vni ?? 0)),
   };
 }
 

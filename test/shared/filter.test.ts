@@ -339,13 +339,16 @@ describe('compileToBpftrace', () => {
   });
 
   it('should compile constants to raw forms', () => {
-    expect(compileToBpftrace(parseFilter('src host 10.0.0.1'))).toBe('($fam == 4 && $sa == 0x0100000a)');
-    expect(compileToBpftrace(parseFilter('dst port 5000'))).toBe('(($l4 == 6 || $l4 == 17 || $l4 == 132) && $dp == 0x8813)');
-    expect(compileToBpftrace(parseFilter('dst net 10.0.0.0/8'))).toBe('($fam == 4 && ($da & 0x000000ff) == 0x0000000a)');
+    // The packet's own headers, or (inside a tunnel, $enc not 0) the tunnel's outer ones.
+    expect(compileToBpftrace(parseFilter('src host 10.0.0.1'))).toBe('(($fam == 4 && $sa == 0x0100000a) || (!($enc == 0) && $ofam == 4 && $os0 == 0x0100000a))');
+    expect(compileToBpftrace(parseFilter('dst port 5000'))).toBe('((($l4 == 6 || $l4 == 17 || $l4 == 132) && $dp == 0x8813) || (!($enc == 0) && ($ol4 == 6 || $ol4 == 17 || $ol4 == 132) && $odp == 0x8813))');
+    expect(compileToBpftrace(parseFilter('dst net 10.0.0.0/8'))).toBe('(($fam == 4 && ($da & 0x000000ff) == 0x0000000a) || (!($enc == 0) && $ofam == 4 && ($od0 & 0x000000ff) == 0x0000000a))');
     // Constants with the top bit set go through XOR, which bpftrace 0.17 compares without a sign warning.
-    expect(compileToBpftrace(parseFilter('src fd00::ff'))).toBe('($fam == 6 && $sa0 == 0x00000000000000fd && ($sa1 ^ 0xff00000000000000) == 0)');
-    expect(compileToBpftrace(parseFilter('tcp'))).toBe('($l4 == 6)');
-    expect(compileToBpftrace(parseFilter('not ip'))).toBe('(!($fam == 4))');
+    expect(compileToBpftrace(parseFilter('src fd00::ff'))).toBe('(($fam == 6 && $sa0 == 0x00000000000000fd && ($sa1 ^ 0xff00000000000000) == 0) || (!($enc == 0) && $ofam == 6 && $os0 == 0x00000000000000fd && ($os1 ^ 0xff00000000000000) == 0))');
+    expect(compileToBpftrace(parseFilter('tcp'))).toBe('($l4 == 6 || (!($enc == 0) && $ol4 == 6))');
+    expect(compileToBpftrace(parseFilter('not ip'))).toBe('(!($fam == 4) || (!($enc == 0) && !($ofam == 4)))');
+    // Tunnel primitives read the probe's tunnel variables (VNI 42 raw: bytes 4-6 read little-endian).
+    expect(compileToBpftrace(parseFilter('vni 42'))).toBe('((!($enc == 0) && $ol4 == 17 && $ovni == 0x002a0000) || (!($enc == 0) && !($enc == 0) && $ol4 == 17 && $ovni == 0x002a0000))');
   });
 
   it('should use only the probe variables, generated numbers and operators', () => {
@@ -374,7 +377,8 @@ describe('compileToBpftrace', () => {
       if (c === ')') depth--;
     }
     expect(depth).toBe(0);
-    expect(max).toBeLessThanOrEqual(4);
+    // One level more than the filter's own: inner headers, or the tunnel's outer ones.
+    expect(max).toBeLessThanOrEqual(5);
     expect(out.match(/\|\|/g)?.length).toBeGreaterThanOrEqual(19);
   });
 });

@@ -1,0 +1,62 @@
+/**
+ * Tunnels on a packet's path (issue 14): the probes report an encapsulated hop's outer headers
+ * (shared/hop-event.ts HopOuter) and keep the inner packet as the hop's tuple, so a packet stays
+ * one packet from pod to pod. This names the tunnel and marks where it was entered and left.
+ */
+import type { HopOuter } from './hop-event.js';
+import type { Encap, Hop, OuterTuple } from './packet.js';
+
+/** Well-known UDP ports of tunnels: IANA's vxlan and geneve, and Linux's (and flannel's) vxlan default. */
+const UDP_TUNNEL_PORTS: ReadonlyMap<number, Encap['type']> = new Map([[4789, 'vxlan'], [8472, 'vxlan'], [6081, 'geneve']]);
+
+export function outerTuple(o: HopOuter): OuterTuple {
+  return { family: o.family, proto: o.proto, src: o.src, dst: o.dst, sport: o.sport, dport: o.dport };
+}
+
+/** The tunnel an outer header names; 'unknown' when it names none or the inner header was not IP. */
+export function tunnelOf(o: HopOuter): Encap {
+  let type: Encap['type'] = 'unknown';
+  if (o.innerRead) {
+    if (o.proto === 17) type = UDP_TUNNEL_PORTS.get(o.dport) ?? 'unknown';
+    else if (o.proto === 4) type = 'ipip';
+    else if (o.proto === 41) type = 'ip6ip';
+    else if (o.proto === 47) type = 'gre';
+  }
+  return { type, vni: type === 'vxlan' || type === 'geneve' ? o.vni : null, outer: outerTuple(o) };
+}
+
+/** How a hop's tunnel reads in words: "vxlan vni 42 10.77.0.1:35707 → 10.77.0.2:4789". */
+export function describeEncap(e: Encap): string {
+  if (e.type === 'unknown') return `encapsulated (unknown kind) ${e.outer.src} → ${e.outer.dst}`;
+  const ports = e.outer.proto === 17;
+  const at = (a: string, p: number): string => (ports ? (a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`) : a);
+  return `${e.type}${e.vni !== null ? ` vni ${e.vni}` : ''} ${at(e.outer.src, e.outer.sport)} → ${at(e.outer.dst, e.outer.dport)}`;
+}
+
+/**
+ * Marks the tunnel on a packet's hops: `outer` on each hop inside it, `encap` where it went in
+ * (the transmit just before the first such hop, in the same namespace: the tunnel device's;
+ * otherwise the first hop inside), `decap` on the first hop after it that is not a free.
+ * `outers[i]` is hop i's tunnel headers, undefined for hops outside a tunnel.
+ */
+export function markTunnels(hops: Hop[], outers: ReadonlyArray<HopOuter | undefined>): void {
+  let inside: Encap | null = null;
+  for (let i = 0; i < hops.length; i++) {
+    const h = hops[i] as Hop;
+    const o = outers[i];
+    const isFree = h.event === 'drop' || h.event === 'consume';
+    if (o !== undefined) {
+      const enc = tunnelOf(o);
+      if (inside === null || inside.outer.src !== enc.outer.src || inside.outer.dst !== enc.outer.dst || inside.type !== enc.type) {
+        const before = i > 0 ? (hops[i - 1] as Hop) : null;
+        if (before && before.event === 'xmit' && before.netns === h.netns && outers[i - 1] === undefined && !before.encap) hops[i - 1] = { ...before, encap: enc };
+        else hops[i] = { ...h, encap: enc };
+      }
+      hops[i] = { ...(hops[i] as Hop), outer: enc.outer };
+      inside = enc;
+    } else if (inside !== null && !isFree) {
+      hops[i] = { ...h, decap: inside };
+      inside = null;
+    }
+  }
+}
