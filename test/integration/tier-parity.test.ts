@@ -6,16 +6,16 @@
  * ping's raw-socket reply — and must report the same packets: paths, fates, drop reasons, NAT.
  * Then `stats` on each tier must count the same segments for the same packets.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { execa } from 'execa';
-import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
-import { startLabServers, trafficRound, ECHO } from '../../server/lab/rounds.js';
-import { ping, sendUdp, type Server } from '../../server/lab/traffic.js';
+import { trafficRound, ECHO } from '../../server/lab/rounds.js';
+import { ping, sendUdp } from '../../server/lab/traffic.js';
 import { decide, parseBpftraceVersion, privateBpftracePath, versionAtLeast } from '../../server/bpftrace-binary.js';
 import type { Packet } from '../../shared/packet.js';
 import type { StatsDocument } from '../../shared/stats/types.js';
+import { useLabWithServers } from '../helpers/lab-with-servers.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { startReady, startTrace, labInodes, randomPrefix, type CliProcess } from '../helpers/cli.js';
+import { startReady, startTrace, type CliProcess } from '../helpers/cli.js';
 
 /** The classic tier: the system's bpftrace when older than 0.21 (Debian 12's 0.17). */
 const systemPath = await execa('sh', ['-c', 'command -v bpftrace'], { reject: false }).then((r) => String(r.stdout).trim());
@@ -28,30 +28,16 @@ const CLASSIC = { HOPTRACE_BPFTRACE: systemPath };
 const FAST = { HOPTRACE_BPFTRACE: '' };
 
 describe.skipIf(!bothTiers)(`fast and classic tiers on the same traffic (${why || 'both tiers present'})`, () => {
-  let lab: Lab;
-  let servers: Server[] = [];
-  let roles: Map<number, string>;
-
-  beforeAll(async () => {
-    lab = labFor(randomPrefix('tp'));
-    await labUp(lab);
-    servers = await startLabServers(lab);
-    roles = labInodes(lab);
-  }, 60_000);
-
-  afterAll(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
-    if (lab) await labDown(lab);
-  });
+  const demo = useLabWithServers('tp');
 
   const hop = (h: Packet['hops'][number]): string => {
     const nat = h.nat ? ` ${h.nat.kind} ${JSON.stringify(h.nat.to)}` : '';
-    return `${roles.get(h.netns) ?? '?'}/${h.ifname}/${h.event} ${h.src}:${h.sport}>${h.dst}:${h.dport}${nat}`;
+    return `${demo.roles.get(h.netns) ?? '?'}/${h.ifname}/${h.event} ${h.src}:${h.sport}>${h.dst}:${h.dport}${nat}`;
   };
   /** A packet as both tiers must agree on it: tuple, TCP flags, hop path with tuples and NAT, fate, drop. */
   const canonical = (p: Packet): string =>
     [`${p.proto} ${p.src}:${p.sport}>${p.dst}:${p.dport} flags=${p.hops[0]?.tcpFlags ?? 0} icmp=${p.hops[0]?.icmpType ?? ''}`,
-      ...p.hops.map(hop), `fate=${p.fate} by=${p.fateBy} drop=${p.drop ? `${p.drop.reason}@${roles.get(p.drop.netns) ?? '?'}/${p.drop.ifname}` : '-'}`].join('\n  ');
+      ...p.hops.map(hop), `fate=${p.fate} by=${p.fateBy} drop=${p.drop ? `${p.drop.reason}@${demo.roles.get(p.drop.netns) ?? '?'}/${p.drop.ifname}` : '-'}`].join('\n  ');
 
   async function stop(child: CliProcess): Promise<{ packets: string[]; stderr: string; exitCode: number | undefined; lost: number }> {
     child.kill('SIGINT');
@@ -60,7 +46,7 @@ describe.skipIf(!bothTiers)(`fast and classic tiers on the same traffic (${why |
     // Only what the test sends: router solicitations and neighbour discovery come and go on their
     // own schedule, around either tracer's start and stop.
     const packets = lines.filter((l): l is Packet => 'id' in l)
-      .filter((p) => p.hops.length > 0 && p.hops.every((h) => roles.has(h.netns)) && !p.src.startsWith('fe80:') && !p.dst.startsWith('ff02:'));
+      .filter((p) => p.hops.length > 0 && p.hops.every((h) => demo.roles.has(h.netns)) && !p.src.startsWith('fe80:') && !p.dst.startsWith('ff02:'));
     const lost = lines.reduce((n, l) => n + ('type' in l && l.type === 'lost' ? l.events : 0), 0);
     return { packets: packets.map(canonical).sort(), stderr: String(r.stderr), exitCode: r.exitCode, lost };
   }
@@ -71,8 +57,8 @@ describe.skipIf(!bothTiers)(`fast and classic tiers on the same traffic (${why |
       startTrace(['--json', '--no-model', '--filter', filter], CLASSIC),
       startTrace(['--json', '--no-model', '--filter', filter], FAST),
     ]);
-    const round = await trafficRound(lab);
-    const pinged = await ping(lab.ns.pod1, lab.addr.pod2, 2);
+    const round = await trafficRound(demo.lab);
+    const pinged = await ping(demo.lab.ns.pod1, demo.lab.addr.pod2, 2);
     await new Promise((r) => setTimeout(r, 1500));
     const [c, f] = await Promise.all([stop(classic.child), stop(fastTrace.child)]);
     expect(round.every((x) => x.result.error === undefined), JSON.stringify(round)).toBe(true);
@@ -100,12 +86,12 @@ describe.skipIf(!bothTiers)(`fast and classic tiers on the same traffic (${why |
 
   it('should count the same segments in stats on both tiers', async () => {
     const port = ECHO.podUdp;
-    const filter = `udp and dst port ${port} and host ${lab.addr.pod1}`;
+    const filter = `udp and dst port ${port} and host ${demo.lab.addr.pod1}`;
     const [classic, fastStats] = await Promise.all([
       startReady(['stats', '--json', '--filter', filter], CLASSIC),
       startReady(['stats', '--json', '--filter', filter], FAST),
     ]);
-    const sent = await sendUdp(lab.ns.pod1, lab.addr.pod2, port, 25, 32, 5);
+    const sent = await sendUdp(demo.lab.ns.pod1, demo.lab.addr.pod2, port, 25, 32, 5);
     expect(sent.replies).toBe(25);
     await new Promise((r) => setTimeout(r, 800));
     const docs = await Promise.all([classic.child, fastStats.child].map(async (child) => {
@@ -114,7 +100,7 @@ describe.skipIf(!bothTiers)(`fast and classic tiers on the same traffic (${why |
       expect(r.exitCode, String(r.stderr)).toBe(0);
       const last = String(r.stdout).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as StatsDocument).pop();
       return (last?.segments ?? [])
-        .filter((s) => s.from.ns.startsWith(lab.prefix) && s.to.ns.startsWith(lab.prefix))
+        .filter((s) => s.from.ns.startsWith(demo.lab.prefix) && s.to.ns.startsWith(demo.lab.prefix))
         .map((s) => `${s.from.ns}/${s.from.ifname}/${s.from.event} → ${s.to.ns}/${s.to.ifname}/${s.to.event} ${s.count}`).sort();
     }));
     expect(docs[1]?.length).toBeGreaterThanOrEqual(5);

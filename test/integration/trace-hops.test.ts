@@ -4,13 +4,13 @@
  * packet as its four device hops, delivered by the model's judgement, and stats joins its
  * segments across the hops that remain.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
-import { sendUdp, type Server } from '../../server/lab/traffic.js';
-import { startLabServers, ECHO } from '../../server/lab/rounds.js';
+import { describe, it, expect } from 'vitest';
+import { sendUdp } from '../../server/lab/traffic.js';
+import { ECHO } from '../../server/lab/rounds.js';
 import type { Packet } from '../../shared/packet.js';
+import { useLabWithServers } from '../helpers/lab-with-servers.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { cli, startReady, startTrace, labInodes, randomPrefix } from '../helpers/cli.js';
+import { cli, startReady, startTrace } from '../helpers/cli.js';
 
 describe('--hops validation', () => {
   it.each([
@@ -34,25 +34,11 @@ describe('--hops validation', () => {
 });
 
 describe.skipIf(!isRoot)(`--hops on a real lab (${NEEDS_ROOT})`, () => {
-  let lab: Lab;
-  let roles: Map<number, string>;
-  let servers: Server[] = [];
-
-  beforeAll(async () => {
-    lab = labFor(randomPrefix('hk'));
-    await labUp(lab);
-    servers = await startLabServers(lab);
-    roles = labInodes(lab);
-  }, 60_000);
-
-  afterAll(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
-    if (lab) await labDown(lab);
-  });
+  const demo = useLabWithServers('hk');
 
   it('should show a pod → pod packet as its transmit and receive hops only, delivered by the model', async () => {
     const { child } = await startTrace(['--json', '--hops', 'xmit,recv,drop', '--filter', `udp and dst port ${ECHO.podUdp}`]);
-    const sent = await sendUdp(lab.ns.pod1, lab.addr.pod2, ECHO.podUdp, 3, 32, 20);
+    const sent = await sendUdp(demo.lab.ns.pod1, demo.lab.addr.pod2, ECHO.podUdp, 3, 32, 20);
     expect(sent.replies).toBe(3);
     // Without consume probes a packet completes when its skb goes quiet: give it time.
     await new Promise((r) => setTimeout(r, 2500));
@@ -60,10 +46,10 @@ describe.skipIf(!isRoot)(`--hops on a real lab (${NEEDS_ROOT})`, () => {
     const r = await child;
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const packets = String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
-      .filter((p) => p.hops.every((h) => roles.has(h.netns)) && p.dst === lab.addr.pod2);
+      .filter((p) => p.hops.every((h) => demo.roles.has(h.netns)) && p.dst === demo.lab.addr.pod2);
     expect(packets).toHaveLength(3);
     for (const p of packets) {
-      expect(p.hops.map((h) => `${roles.get(h.netns)}/${h.ifname}/${h.event}`)).toEqual([
+      expect(p.hops.map((h) => `${demo.roles.get(h.netns)}/${h.ifname}/${h.event}`)).toEqual([
         'pod1/eth0/xmit', 'node/veth-pod1/recv', 'node/veth-pod2/xmit', 'pod2/eth0/recv',
       ]);
       expect(p.fate).toBe('delivered');
@@ -73,16 +59,16 @@ describe.skipIf(!isRoot)(`--hops on a real lab (${NEEDS_ROOT})`, () => {
   it('should join stats segments across the hops that remain', async () => {
     const port = ECHO.podUdp;
     const { child } = await startReady(['stats', '--json', '--hops', 'xmit,recv', '--filter', `udp and dst port ${port}`]);
-    await sendUdp(lab.ns.pod1, lab.addr.pod2, port, 20, 32, 5);
+    await sendUdp(demo.lab.ns.pod1, demo.lab.addr.pod2, port, 20, 32, 5);
     await new Promise((r) => setTimeout(r, 500));
     child.kill('SIGINT');
     const r = await child;
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const doc = JSON.parse(String(r.stdout).trim().split('\n').pop() ?? '{}') as { segments: Array<{ from: { ns: string; ifname: string; event: string }; to: { ns: string; ifname: string; event: string }; count: number }> };
-    const mine = doc.segments.filter((s) => s.from.ns.startsWith(lab.ns.node.replace(/-node$/, '')));
+    const mine = doc.segments.filter((s) => s.from.ns.startsWith(demo.lab.ns.node.replace(/-node$/, '')));
     const events = new Set(mine.flatMap((s) => [s.from.event, s.to.event]));
     expect([...events].sort()).toEqual(['recv', 'xmit']);
-    const crossing = mine.find((s) => s.from.ns === lab.ns.pod1 && s.from.event === 'xmit' && s.to.ns === lab.ns.node && s.to.ifname === 'veth-pod1');
+    const crossing = mine.find((s) => s.from.ns === demo.lab.ns.pod1 && s.from.event === 'xmit' && s.to.ns === demo.lab.ns.node && s.to.ifname === 'veth-pod1');
     expect(crossing?.to.event).toBe('recv');
     expect(crossing?.count).toBeGreaterThanOrEqual(20);
   });

@@ -1,15 +1,15 @@
 /**
  * hoptrace trace end to end: a real lab, real bpftrace, the real CLI; exact hop sequences.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
-import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
-import { startLabServers, ECHO } from '../../server/lab/rounds.js';
-import { sendUdp, sendTcp, type Server } from '../../server/lab/traffic.js';
+import { ECHO } from '../../server/lab/rounds.js';
+import { sendUdp, sendTcp } from '../../server/lab/traffic.js';
 import type { Packet } from '../../shared/packet.js';
+import { useLabWithServers } from '../helpers/lab-with-servers.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { startTrace, labInodes, randomPrefix } from '../helpers/cli.js';
+import { startTrace } from '../helpers/cli.js';
 
 interface TraceOutput {
   packets: Packet[];
@@ -19,21 +19,7 @@ interface TraceOutput {
 }
 
 describe.skipIf(!isRoot)(`trace on a real lab (${NEEDS_ROOT})`, () => {
-  let lab: Lab;
-  let servers: Server[] = [];
-  let roles: Map<number, string>;
-
-  beforeAll(async () => {
-    lab = labFor(randomPrefix('tr'));
-    await labUp(lab);
-    servers = await startLabServers(lab);
-    roles = labInodes(lab);
-  });
-
-  afterAll(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
-    if (lab) await labDown(lab);
-  });
+  const demo = useLabWithServers('tr');
 
   /** Traces while `traffic` runs; keeps only packets seen entirely in this lab's namespaces. */
   async function traceDuring(filter: string, traffic: () => Promise<unknown>, env: Record<string, string> = {}): Promise<TraceOutput> {
@@ -43,23 +29,23 @@ describe.skipIf(!isRoot)(`trace on a real lab (${NEEDS_ROOT})`, () => {
     child.kill('SIGINT');
     const r = await child;
     const lines = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Packet | { type: 'lost'; events: number });
-    const packets = lines.filter((l): l is Packet => 'id' in l).filter((p) => p.hops.every((h) => roles.has(h.netns)));
+    const packets = lines.filter((l): l is Packet => 'id' in l).filter((p) => p.hops.every((h) => demo.roles.has(h.netns)));
     const lost = lines.filter((l): l is { type: 'lost'; events: number } => 'type' in l && l.type === 'lost');
     return { packets, lost, stderr: String(r.stderr), exitCode: r.exitCode };
   }
 
-  const path = (p: Packet | undefined): string[] => (p?.hops ?? []).map((h) => `${roles.get(h.netns)}/${h.ifname}/${h.event}`);
+  const path = (p: Packet | undefined): string[] => (p?.hops ?? []).map((h) => `${demo.roles.get(h.netns)}/${h.ifname}/${h.event}`);
 
   it('follows pod → pod over the bridge, hop by hop, and names the namespaces', async () => {
-    const out = await traceDuring(`udp and dst port ${ECHO.podUdp}`, () => sendUdp(lab.ns.pod1, lab.addr.pod2, ECHO.podUdp, 1));
+    const out = await traceDuring(`udp and dst port ${ECHO.podUdp}`, () => sendUdp(demo.lab.ns.pod1, demo.lab.addr.pod2, ECHO.podUdp, 1));
     expect(out.exitCode).toBe(0);
     expect(out.packets).toHaveLength(1);
     const p = out.packets[0];
     expect(path(p).slice(0, 6)).toEqual([
       'pod1/eth0/xmit', 'node/veth-pod1/rx', 'node/veth-pod1/recv', 'node/veth-pod2/xmit', 'pod2/eth0/rx', 'pod2/eth0/recv',
     ]);
-    expect(p?.hops[0]?.ns).toBe(lab.ns.pod1);
-    expect(p).toMatchObject({ proto: 'udp', src: lab.addr.pod1, dst: lab.addr.pod2, dport: ECHO.podUdp });
+    expect(p?.hops[0]?.ns).toBe(demo.lab.ns.pod1);
+    expect(p).toMatchObject({ proto: 'udp', src: demo.lab.addr.pod1, dst: demo.lab.addr.pod2, dport: ECHO.podUdp });
     // Hop times are in order and the JSON contract's fields are all there.
     const ts = p?.hops.map((h) => h.t) ?? [];
     expect([...ts].sort((a, b) => a - b)).toEqual(ts);
@@ -67,54 +53,54 @@ describe.skipIf(!isRoot)(`trace on a real lab (${NEEDS_ROOT})`, () => {
   });
 
   it('shows pod → external through MASQUERADE and the reply through de-NAT', async () => {
-    const out = await traceDuring(`udp and host ${lab.addr.ext} and port ${ECHO.extUdp}`, () => sendUdp(lab.ns.pod1, lab.addr.ext, ECHO.extUdp, 1));
-    const req = out.packets.find((p) => p.src === lab.addr.pod1);
-    const reply = out.packets.find((p) => p.src === lab.addr.ext);
+    const out = await traceDuring(`udp and host ${demo.lab.addr.ext} and port ${ECHO.extUdp}`, () => sendUdp(demo.lab.ns.pod1, demo.lab.addr.ext, ECHO.extUdp, 1));
+    const req = out.packets.find((p) => p.src === demo.lab.addr.pod1);
+    const reply = out.packets.find((p) => p.src === demo.lab.addr.ext);
     expect(path(req).slice(0, 7)).toEqual(['pod1/eth0/xmit', 'node/veth-pod1/rx', 'node/veth-pod1/recv', 'node/br0/recv', 'node/eth-node/xmit', 'ext/eth0/rx', 'ext/eth0/recv']);
     // A UDP datagram a socket read is freed without a tracepoint, or consumed in ext.
     for (const extra of path(req).slice(7)) expect(extra).toMatch(/^ext\/(eth0)?\/consume$/);
-    expect(req?.hops[4]?.nat).toMatchObject({ kind: 'snat', to: { src: lab.addr.nodeExt } });
+    expect(req?.hops[4]?.nat).toMatchObject({ kind: 'snat', to: { src: demo.lab.addr.nodeExt } });
     expect(path(reply).slice(0, 7)).toEqual(['ext/eth0/xmit', 'node/eth-node/rx', 'node/eth-node/recv', 'node/br0/xmit', 'node/veth-pod1/xmit', 'pod1/eth0/rx', 'pod1/eth0/recv']);
-    expect(reply).toMatchObject({ dst: lab.addr.nodeExt });
-    expect(reply?.hops[3]?.nat).toMatchObject({ kind: 'dnat', to: { dst: lab.addr.pod1 } });
+    expect(reply).toMatchObject({ dst: demo.lab.addr.nodeExt });
+    expect(reply?.hops[3]?.nat).toMatchObject({ kind: 'dnat', to: { dst: demo.lab.addr.pod1 } });
   });
 
   it('shows a DNAT port-forward into a pod', async () => {
-    const out = await traceDuring(`tcp and host ${lab.addr.ext}`, () => sendTcp(lab.ns.ext, lab.addr.nodeExt, lab.dnatPort, 64));
-    const syn = out.packets.find((p) => p.dport === lab.dnatPort && p.hops[0]?.tcpFlags === 2);
+    const out = await traceDuring(`tcp and host ${demo.lab.addr.ext}`, () => sendTcp(demo.lab.ns.ext, demo.lab.addr.nodeExt, demo.lab.dnatPort, 64));
+    const syn = out.packets.find((p) => p.dport === demo.lab.dnatPort && p.hops[0]?.tcpFlags === 2);
     expect(path(syn).slice(0, 7)).toEqual(['ext/eth0/xmit', 'node/eth-node/rx', 'node/eth-node/recv', 'node/br0/xmit', 'node/veth-pod2/xmit', 'pod2/eth0/rx', 'pod2/eth0/recv']);
-    expect(syn?.hops[3]?.nat).toMatchObject({ kind: 'dnat', from: { dst: lab.addr.nodeExt, dport: lab.dnatPort }, to: { dst: lab.addr.pod2, dport: 80 } });
+    expect(syn?.hops[3]?.nat).toMatchObject({ kind: 'dnat', from: { dst: demo.lab.addr.nodeExt, dport: demo.lab.dnatPort }, to: { dst: demo.lab.addr.pod2, dport: 80 } });
     expect(syn?.fate).toBe('delivered');
-    const synAck = out.packets.find((p) => p.src === lab.addr.pod2 && p.hops[0]?.tcpFlags === 18);
-    expect(synAck?.hops.find((h) => h.nat)?.nat).toMatchObject({ kind: 'snat', to: { src: lab.addr.nodeExt, sport: lab.dnatPort } });
+    const synAck = out.packets.find((p) => p.src === demo.lab.addr.pod2 && p.hops[0]?.tcpFlags === 18);
+    expect(synAck?.hops.find((h) => h.nat)?.nat).toMatchObject({ kind: 'snat', to: { src: demo.lab.addr.nodeExt, sport: demo.lab.dnatPort } });
   });
 
   it('remembers a NAT\'d flow: later packets show their hops from before the rewrite', async () => {
     // The filter names only the pod: the SYN matches from the DNAT on; the flow's later packets whole.
-    const out = await traceDuring(`tcp and host ${lab.addr.pod2}`, () => sendTcp(lab.ns.ext, lab.addr.nodeExt, lab.dnatPort, 64));
-    const fromExt = out.packets.filter((p) => p.hops.some((h) => h.dport === 80 && h.dst === lab.addr.pod2));
+    const out = await traceDuring(`tcp and host ${demo.lab.addr.pod2}`, () => sendTcp(demo.lab.ns.ext, demo.lab.addr.nodeExt, demo.lab.dnatPort, 64));
+    const fromExt = out.packets.filter((p) => p.hops.some((h) => h.dport === 80 && h.dst === demo.lab.addr.pod2));
     expect(fromExt.length).toBeGreaterThan(1);
     const later = fromExt.filter((p) => p.hops[0]?.tcpFlags !== 2);
     expect(later.some((p) => path(p)[0] === 'ext/eth0/xmit')).toBe(true);
   });
 
   it('names the drop reason and namespace of a packet an iptables rule drops', async () => {
-    const out = await traceDuring(`udp port ${lab.blockedPort}`, () => sendUdp(lab.ns.pod1, lab.addr.ext, lab.blockedPort, 1));
+    const out = await traceDuring(`udp port ${demo.lab.blockedPort}`, () => sendUdp(demo.lab.ns.pod1, demo.lab.addr.ext, demo.lab.blockedPort, 1));
     expect(out.packets).toHaveLength(1);
     const p = out.packets[0];
     expect(p?.fate).toBe('dropped');
-    expect(p?.drop).toMatchObject({ reason: 'NETFILTER_DROP', ns: lab.ns.node, ifname: 'br0' });
+    expect(p?.drop).toMatchObject({ reason: 'NETFILTER_DROP', ns: demo.lab.ns.node, ifname: 'br0' });
     expect(path(p).at(-1)).toBe('node/br0/drop');
   });
 
   it('puts each packet next to its expected path and calls out where it left it', async () => {
     // A match the model does not evaluate (-m length): it expects delivery, the kernel drops.
     const rule = ['-p', 'udp', '--dport', '5002', '-m', 'length', '--length', '0:1000', '-j', 'DROP'];
-    await execa('ip', ['netns', 'exec', lab.ns.node, 'iptables', '-I', 'FORWARD', ...rule]);
+    await execa('ip', ['netns', 'exec', demo.lab.ns.node, 'iptables', '-I', 'FORWARD', ...rule]);
     try {
       const out = await traceDuring('udp port 5002 or udp port 5000', async () => {
-        await sendUdp(lab.ns.pod1, lab.addr.pod2, 5002, 1);
-        await sendUdp(lab.ns.pod1, lab.addr.pod2, ECHO.podUdp, 1);
+        await sendUdp(demo.lab.ns.pod1, demo.lab.addr.pod2, 5002, 1);
+        await sendUdp(demo.lab.ns.pod1, demo.lab.addr.pod2, ECHO.podUdp, 1);
       });
       type Annotated = Packet & { expected: { fate: string; hops: unknown[] } | null; divergence: { kind: string; summary: string } | null };
       const dropped = out.packets.find((p) => p.dport === 5002) as Annotated | undefined;
@@ -122,27 +108,27 @@ describe.skipIf(!isRoot)(`trace on a real lab (${NEEDS_ROOT})`, () => {
       expect(dropped?.expected?.fate).toBe('delivered');
       expect(dropped?.divergence?.kind).toBe('drop');
       expect(dropped?.divergence?.summary).toMatch(/was dropped in .*node/);
-      const fine = out.packets.find((p) => p.dport === ECHO.podUdp && p.src === lab.addr.pod1) as Annotated | undefined;
+      const fine = out.packets.find((p) => p.dport === ECHO.podUdp && p.src === demo.lab.addr.pod1) as Annotated | undefined;
       expect(fine?.expected?.hops.length).toBeGreaterThan(0);
       expect(fine?.divergence).toBeNull();
       // Received in the namespace that owns the destination: delivered even without a consume event.
       expect(fine?.fate).toBe('delivered');
     } finally {
-      await execa('ip', ['netns', 'exec', lab.ns.node, 'iptables', '-D', 'FORWARD', ...rule]);
+      await execa('ip', ['netns', 'exec', demo.lab.ns.node, 'iptables', '-D', 'FORWARD', ...rule]);
     }
   });
 
   it('follows IPv6 over the bridge', async () => {
-    const out = await traceDuring(`ip6 and udp port ${ECHO.podUdp + 1}`, () => sendUdp(lab.ns.pod1, lab.addr.pod2v6, ECHO.podUdp + 1, 1));
-    const req = out.packets.find((p) => p.src === lab.addr.pod1v6);
+    const out = await traceDuring(`ip6 and udp port ${ECHO.podUdp + 1}`, () => sendUdp(demo.lab.ns.pod1, demo.lab.addr.pod2v6, ECHO.podUdp + 1, 1));
+    const req = out.packets.find((p) => p.src === demo.lab.addr.pod1v6);
     expect(path(req).slice(0, 6)).toEqual(['pod1/eth0/xmit', 'node/veth-pod1/rx', 'node/veth-pod1/recv', 'node/veth-pod2/xmit', 'pod2/eth0/rx', 'pod2/eth0/recv']);
-    expect(req).toMatchObject({ dst: lab.addr.pod2v6, dport: ECHO.podUdp + 1 });
+    expect(req).toMatchObject({ dst: demo.lab.addr.pod2v6, dport: ECHO.podUdp + 1 });
   });
 
   it('shows only the packets the filter matches', async () => {
     const out = await traceDuring(`udp and dst port ${ECHO.podUdp}`, async () => {
-      await sendUdp(lab.ns.pod1, lab.addr.ext, ECHO.extUdp, 3);
-      await sendUdp(lab.ns.pod1, lab.addr.pod2, ECHO.podUdp, 3);
+      await sendUdp(demo.lab.ns.pod1, demo.lab.addr.ext, ECHO.extUdp, 3);
+      await sendUdp(demo.lab.ns.pod1, demo.lab.addr.pod2, ECHO.podUdp, 3);
     });
     expect(out.packets).toHaveLength(3);
     expect(out.packets.every((p) => p.dport === ECHO.podUdp)).toBe(true);
@@ -150,7 +136,7 @@ describe.skipIf(!isRoot)(`trace on a real lab (${NEEDS_ROOT})`, () => {
 
   it('counts and reports events the kernel lost instead of hiding them', async () => {
     // One perf page per CPU cannot hold a burst: bpftrace must report losses.
-    const out = await traceDuring('udp', () => sendUdp(lab.ns.pod1, lab.addr.pod2, ECHO.podUdp, 20000, 16, 0), { HOPTRACE_PERF_RB_PAGES: '1' });
+    const out = await traceDuring('udp', () => sendUdp(demo.lab.ns.pod1, demo.lab.addr.pod2, ECHO.podUdp, 20000, 16, 0), { HOPTRACE_PERF_RB_PAGES: '1' });
     expect(out.lost.length).toBeGreaterThan(0);
     expect(out.lost.reduce((s, l) => s + l.events, 0)).toBeGreaterThan(0);
     expect(out.stderr).toMatch(/lost \d+ events/);
@@ -158,7 +144,7 @@ describe.skipIf(!isRoot)(`trace on a real lab (${NEEDS_ROOT})`, () => {
 
   it('reports a dying bpftrace, keeps what it collected, and exits non-zero', async () => {
     const { child } = await startTrace(['--json', '--filter', `udp and dst port ${ECHO.podUdp}`]);
-    await sendUdp(lab.ns.pod1, lab.addr.pod2, ECHO.podUdp, 2);
+    await sendUdp(demo.lab.ns.pod1, demo.lab.addr.pod2, ECHO.podUdp, 2);
     await new Promise((r) => setTimeout(r, 300));
     const { stdout: pids } = await execa('pgrep', ['-P', String(child.pid), '-x', 'bpftrace'], { reject: false });
     const bpftracePid = Number(String(pids).trim().split('\n')[0]);
@@ -170,7 +156,7 @@ describe.skipIf(!isRoot)(`trace on a real lab (${NEEDS_ROOT})`, () => {
     expect(String(r.stderr)).not.toMatch(/\n\s+at /);
     // Lost-event lines may come too when the host is busy: keep the packets.
     const packets = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Packet).filter((p) => 'id' in p);
-    expect(packets.filter((p) => p.hops.every((h) => roles.has(h.netns)))).toHaveLength(2);
+    expect(packets.filter((p) => p.hops.every((h) => demo.roles.has(h.netns)))).toHaveLength(2);
   });
 
   it('leaves no bpftrace behind when the tracer itself is killed', async () => {

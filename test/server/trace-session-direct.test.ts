@@ -3,34 +3,18 @@
  * straight into the engine (no HopEvent); with a listener, events are emitted and pushed into
  * the engine too. Two sessions side by side on the same traffic rebuild the same packets.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Packet } from '../../shared/packet.js';
 import { Reconstructor } from '../../shared/reconstruct.js';
 import { TraceSession } from '../../server/trace-session.js';
-import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
-import { startLabServers, trafficRound } from '../../server/lab/rounds.js';
-import type { Server } from '../../server/lab/traffic.js';
+import { trafficRound } from '../../server/lab/rounds.js';
+import { useLabWithServers } from '../helpers/lab-with-servers.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { labInodes, randomPrefix } from '../helpers/cli.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!isRoot)(`trace session straight into an engine (${NEEDS_ROOT})`, () => {
-  let lab: Lab;
-  let servers: Server[] = [];
-  let roles: Map<number, string>;
-
-  beforeAll(async () => {
-    lab = labFor(randomPrefix('td'));
-    await labUp(lab);
-    servers = await startLabServers(lab);
-    roles = labInodes(lab);
-  });
-
-  afterAll(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
-    if (lab) await labDown(lab);
-  });
+  const demo = useLabWithServers('td');
 
   /**
    * A packet's path as both sessions see it. Kernel times differ (each bpftrace reads the clock
@@ -41,7 +25,7 @@ describe.skipIf(!isRoot)(`trace session straight into an engine (${NEEDS_ROOT})`
    * by test/probes/hop-line-direct.test.ts and test/server/bpftrace-reader.test.ts.
    */
   const shape = (p: Packet): string => JSON.stringify([p.proto, p.src, p.dst, p.sport, p.dport, p.drop?.reason ?? null,
-    p.hops.filter((h) => h.event !== 'consume').map((h) => [roles.get(h.netns), h.ifname, h.event, h.src, h.dst, h.sport, h.dport, h.ipId, h.len, h.nat?.kind ?? null])]);
+    p.hops.filter((h) => h.event !== 'consume').map((h) => [demo.roles.get(h.netns), h.ifname, h.event, h.src, h.dst, h.sport, h.dport, h.ipId, h.len, h.nat?.kind ?? null])]);
 
   it('rebuilds the same packets with and without HopEvents, and counts every hop', async () => {
     const direct = new TraceSession({ filter: 'udp or tcp or icmp' });
@@ -56,8 +40,8 @@ describe.skipIf(!isRoot)(`trace session straight into an engine (${NEEDS_ROOT})`
     try {
       await direct.start();
       await viaEvents.start();
-      await trafficRound(lab);
-      await trafficRound(lab);
+      await trafficRound(demo.lab);
+      await trafficRound(demo.lab);
       await sleep(500);
     } finally {
       await direct.stop();
@@ -75,7 +59,7 @@ describe.skipIf(!isRoot)(`trace session straight into an engine (${NEEDS_ROOT})`
     expect(eventsEngine.stats.events).toBe(emitted);
 
     const ours = (list: Packet[]): string[] => list
-      .filter((p) => p.hops.every((h) => roles.has(h.netns)) && p.hops.some((h) => h.event !== 'consume'))
+      .filter((p) => p.hops.every((h) => demo.roles.has(h.netns)) && p.hops.some((h) => h.event !== 'consume'))
       .map(shape).sort();
     const directPackets = directEngine.flush();
     const a = ours(directPackets);
@@ -83,7 +67,7 @@ describe.skipIf(!isRoot)(`trace session straight into an engine (${NEEDS_ROOT})`
     expect(a.length).toBeGreaterThan(5);
     expect(a).toEqual(b);
     // The direct path completes packets too: delivered ones end in the socket's consume.
-    const delivered = directPackets.filter((p) => p.fate === 'delivered' && p.hops.every((h) => roles.has(h.netns)));
+    const delivered = directPackets.filter((p) => p.fate === 'delivered' && p.hops.every((h) => demo.roles.has(h.netns)));
     expect(delivered.length).toBeGreaterThan(3);
     expect(delivered.every((p) => p.hops.at(-1)?.event === 'consume')).toBe(true);
   });
