@@ -5,7 +5,7 @@
  * by real tshark; then a real vxlan overlay lab is recorded with the real probes, exported, and
  * tshark must show vxlan with the lab's VNI and the pods' addresses inside on the underlay.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -105,9 +105,11 @@ describe.skipIf(!haveTshark)('rebuilt tunnelled frames read by tshark', () => {
 describe.skipIf(!isRoot || !haveTshark)(`pcapng export of a recorded vxlan overlay read by tshark (${NEEDS_ROOT}, tshark)`, () => {
   let lab: OverlayLab | null = null;
   let echo: Server | null = null;
-  afterAll(async () => {
+  afterEach(async () => {
     await echo?.stop();
     if (lab) await overlayLabDown(lab);
+    echo = null;
+    lab = null;
   });
 
   it.each<['vxlan' | 'vxlan-flannel']>([['vxlan'], ['vxlan-flannel']])('%s: underlay hops are vxlan frames with VNI 42 around the pods\' packet; the tunnel devices\' and pods\' hops are the inner packet', async (kind) => {
@@ -166,9 +168,5 @@ describe.skipIf(!isRoot || !haveTshark)(`pcapng export of a recorded vxlan overl
       expect(hops.find((x) => x['frame.interface_name'] === `${ns.node1}/${tunnel}`)?.['frame.comment']).toMatch(/; encap vxlan vni 42 10\.165\.77\.1:\d+ → 10\.165\.77\.2:4789/);
       expect(hops.find((x) => x['frame.interface_name'] === `${ns.node2}/${tunnel}`)?.['frame.comment']).toMatch(/; decap vxlan vni 42 /);
     }
-    await echo.stop();
-    echo = null;
-    await overlayLabDown(lab);
-    lab = null;
   }, 120_000);
 });
