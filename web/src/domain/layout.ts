@@ -51,6 +51,7 @@ const LABEL_CH = 7.4;
 export const IFACE_LINE = 14;
 export const NS_HEADER = 30;
 const MAX_ADDRS = 2;
+export const REMOTE_H = 24;
 
 export function ifaceSize(i: GraphIface): { w: number; h: number } {
   const addrs = i.addrs.slice(0, MAX_ADDRS);
@@ -61,6 +62,7 @@ export function ifaceSize(i: GraphIface): { w: number; h: number } {
 
 /** Room for the name plus the header's controls (collapse toggle, drop badge). */
 function nodeMinWidth(n: GraphNode): number {
+  if (n.type === 'remote') return Math.max(90, Math.ceil(n.label.length * MONO_CH) + 20);
   const label = n.type === 'group' ? n.label : n.name;
   return Math.max(140, Math.ceil(label.length * LABEL_CH) + (n.type === 'ns' ? 96 : 24));
 }
@@ -82,6 +84,8 @@ export function toElk(graph: TopologyGraph): ElkNode {
         }),
       };
     }
+    // A tunnel's far end nobody in the model answers for: one line, its address.
+    if (n.type === 'remote') return { id: n.id, width: nodeMinWidth(n), height: REMOTE_H };
     // Collapsed namespaces and groups: the name and one summary line.
     return { id: n.id, width: nodeMinWidth(n), height: NS_HEADER + IFACE_LINE + 6 };
   });
