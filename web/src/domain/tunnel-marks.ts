@@ -27,7 +27,12 @@ export function decapText(e: Encap): string {
 /** The underlay headers around the packet: "10.77.0.1:35707 → 10.77.0.2:4789 udp"; no ports for ipip/gre. */
 export function outerText(o: OuterTuple): string {
   const ports = o.proto === 17 || o.proto === 6;
-  return `${endpoint(o.src, ports ? o.sport : 0)} → ${endpoint(o.dst, ports ? o.dport : 0)} ${protoName(o.proto)}`;
+  return `${endpoint(o.src, ports ? o.sport : 0)} → ${endpoint(o.dst, ports ? o.dport : 0)} ${outerProtoName(o.proto)}`;
+}
+
+/** The outer protocol as tunnels name it: 4 ipip, 41 ip6ip (IPv6 inside), 47 gre; else as packets do. */
+function outerProtoName(proto: number): string {
+  return proto === 4 ? 'ipip' : proto === 41 ? 'ip6ip' : proto === 47 ? 'gre' : protoName(proto);
 }
 
 /** A packet's tunnel on its path, for a list row: where on `path` it went in and came out. */
@@ -60,5 +65,5 @@ export function pathTunnel(hops: readonly Hop[], pathOf: readonly number[]): Pat
   if (start < 0) return null;
   const last = pathOf[hops.length - 1] ?? 0;
   const first = hops[start] as Hop;
-  return { name: enc ? tunnelName(enc) : first.outer ? `${protoName(first.outer.proto)} tunnel` : 'tunnel', from: pathOf[start] ?? 0, to: last };
+  return { name: enc ? tunnelName(enc) : first.outer ? `${outerProtoName(first.outer.proto)} tunnel` : 'tunnel', from: pathOf[start] ?? 0, to: last };
 }
