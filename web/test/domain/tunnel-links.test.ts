@@ -77,3 +77,22 @@ describe('tunnels in the drawn graph', () => {
     expect([t?.from, t?.to]).toContain(`ns:${lab.netns.n1}`);
   });
 });
+
+describe('tunnel labels in the layout', () => {
+  it('should keep room for the tunnel\'s label between the layers, clear of every box', async () => {
+    const { default: ELK } = await import('elkjs/lib/elk.bundled.js');
+    const { layoutGraph, linkLabelSize } = await import('../../src/domain/layout.js');
+    const lab = overlayLab(100, 'a');
+    const placed = await layoutGraph(buildGraph(topologyOf(lab)), new ELK());
+    const t = placed.links.find((l) => l.link.kind === 'tunnel');
+    expect(t?.labelAt).toBeDefined();
+    const size = linkLabelSize(t?.link.label ?? '');
+    const pill = { x0: (t?.labelAt?.x ?? 0) - size.w / 2, x1: (t?.labelAt?.x ?? 0) + size.w / 2, y0: (t?.labelAt?.y ?? 0) - size.h / 2, y1: (t?.labelAt?.y ?? 0) + size.h / 2 };
+    for (const n of placed.nodes) {
+      for (const i of n.ifaces) {
+        const overlaps = pill.x0 < i.x + i.w && i.x < pill.x1 && pill.y0 < i.y + i.h && i.y < pill.y1;
+        expect(overlaps, `${t?.link.label} over ${i.iface.name} of ${n.node.id}`).toBe(false);
+      }
+    }
+  });
+});
