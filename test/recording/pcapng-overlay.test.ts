@@ -71,7 +71,7 @@ async function tsharkFields(frames: Uint8Array[], fields: string[]): Promise<Arr
 }
 
 describe.skipIf(!haveTshark)('rebuilt tunnelled frames read by tshark', () => {
-  it('should decode vxlan, geneve, ipip, IPv6-in-IP and gre around the inner packet, with the VNI and lengths the tunnel gives', async () => {
+  it('should decode vxlan, geneve, ipip, IPv6-in-IP and gre around the inner packet, and an unknown tunnel as UDP carrying it, with the VNI and lengths the tunnel gives', async () => {
     const frames = [
       synthesizeTunnelled(INNER, { type: 'vxlan', vni: 42, outer: OUTER4 }),
       synthesizeTunnelled(INNER, { type: 'vxlan', vni: 7, outer: { ...OUTER4, dport: 8472 } }),
@@ -80,6 +80,8 @@ describe.skipIf(!haveTshark)('rebuilt tunnelled frames read by tshark', () => {
       synthesizeTunnelled(INNER, { type: 'ipip', vni: null, outer: { ...OUTER4, proto: 4, sport: 0, dport: 0 } }),
       synthesizeTunnelled({ ...INNER, family: 6, src: 'fd42:1::10', dst: 'fd42:2::10', len: 80 }, { type: 'ip6ip', vni: null, outer: { ...OUTER4, proto: 41, sport: 0, dport: 0 } }),
       synthesizeTunnelled(INNER, { type: 'gre', vni: null, outer: { ...OUTER4, proto: 47, sport: 0, dport: 0 } }),
+      // A tunnel hoptrace does not know (UDP to a port no tunnel uses): the outer datagram, the inner packet its payload.
+      synthesizeTunnelled(INNER, { type: 'unknown', vni: null, outer: { ...OUTER4, dport: 9999 } }),
     ];
     const rows = await tsharkFields(frames, ['frame.protocols', 'ip.src', 'ip.dst', 'ip.len', 'ipv6.src', 'vxlan.vni', 'geneve.vni', 'udp.dstport', 'tcp.flags.syn']);
     expect(rows.map((r) => r['frame.protocols'])).toEqual([
@@ -90,6 +92,7 @@ describe.skipIf(!haveTshark)('rebuilt tunnelled frames read by tshark', () => {
       'raw:ip:ip:udp',
       'raw:ip:ipv6:udp',
       'raw:ip:gre:ip:udp',
+      'raw:ip:udp:data',
     ]);
     // Outer then inner, in header order; the outer length is the inner's plus what the tunnel adds.
     expect(rows[0]).toMatchObject({ 'ip.src': '10.165.77.1,10.165.1.10', 'ip.dst': '10.165.77.2,10.165.2.10', 'ip.len': `${60 + 50},60`, 'vxlan.vni': '42', 'udp.dstport': '4789,5433' });
@@ -99,6 +102,7 @@ describe.skipIf(!haveTshark)('rebuilt tunnelled frames read by tshark', () => {
     expect(rows[3]).toMatchObject({ 'geneve.vni': '0xf42400', 'tcp.flags.syn': '1' });
     expect(rows[4]).toMatchObject({ 'ip.src': '10.165.77.1,10.165.1.10', 'ip.len': '80,60' });
     expect(rows[6]).toMatchObject({ 'ip.src': '10.165.77.1,10.165.1.10', 'ip.len': '84,60' });
+    expect(rows[7]).toMatchObject({ 'ip.src': '10.165.77.1', 'ip.len': '88', 'udp.dstport': '9999' });
   });
 });
 
