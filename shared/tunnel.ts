@@ -60,3 +60,30 @@ export function markTunnels(hops: Hop[], outers: ReadonlyArray<HopOuter | undefi
     }
   }
 }
+
+/** The tunnel an outer tuple alone names (no VNI: an underlay hop whose encap was not seen). */
+function tunnelOfTuple(o: OuterTuple): Encap['type'] {
+  if (o.proto === 17) return UDP_TUNNEL_PORTS.get(o.dport) ?? 'unknown';
+  return o.proto === 4 ? 'ipip' : o.proto === 41 ? 'ip6ip' : o.proto === 47 ? 'gre' : 'unknown';
+}
+
+/**
+ * The tunnel each hop of a packet is inside, with that hop's own outer headers (an underlay NAT
+ * may rewrite them on the way), or undefined for hops outside one. The kind and VNI come from the
+ * hop that entered the tunnel (`encap`); an underlay hop seen without it is named from its
+ * outer protocol and port alone. Used by the pcapng export to write each underlay hop's frame as
+ * the outer packet it was.
+ */
+export function tunnelsAlong(hops: readonly Hop[]): (Encap | undefined)[] {
+  let current: Encap | null = null;
+  return hops.map((h) => {
+    if (h.encap) current = h.encap;
+    let out: Encap | undefined;
+    if (h.outer) {
+      out = current ? { ...current, outer: h.outer } : { type: tunnelOfTuple(h.outer), vni: null, outer: h.outer };
+      current = out;
+    }
+    if (h.decap) current = null;
+    return out;
+  });
+}

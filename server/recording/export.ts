@@ -3,16 +3,20 @@
  * Packet Block per hop, the same epb_packetid on every hop of one packet, hop time (converted to
  * wall clock with the header's paired clocks) as the timestamp. Packet bytes are the header bytes the
  * probes captured (`record --capture-bytes N`), else headers rebuilt from the hop's fields
- * (shared/recording/packet-bytes.ts).
+ * (shared/recording/packet-bytes.ts). A hop inside a tunnel (between a vxlan/geneve/ipip/gre
+ * device's encap and the far device's decap: the underlay) is written as the outer packet it was
+ * on that interface — outer IP, UDP, the tunnel's header with its VNI, the inner Ethernet and IP
+ * headers — so Wireshark decodes the tunnel and the packet inside it.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { Packet, Hop } from '../../shared/packet.js';
+import type { Encap, Packet, Hop } from '../../shared/packet.js';
 import { protoNumber } from '../../shared/hop-event.js';
 import { MinHeap } from '../../shared/min-heap.js';
 import {
   EPB_INBOUND, EPB_OUTBOUND, LINKTYPE_RAW, enhancedPacketBlock, interfaceDescriptionBlock, sectionHeaderBlock,
 } from '../../shared/pcapng.js';
-import { synthesizeHeaders } from '../../shared/recording/packet-bytes.js';
+import { synthesizeHeaders, synthesizeTunnelled } from '../../shared/recording/packet-bytes.js';
+import { describeEncap, tunnelsAlong } from '../../shared/tunnel.js';
 import { wallClockNs } from '../../shared/recording/index.js';
 import type { RecordingFile } from './reader.js';
 import { replayRecording, type ReplayResult } from './replay.js';
@@ -35,7 +39,9 @@ export interface ExportResult {
 
 /** Hops are buffered and written in time order once no packet still to come can precede them. */
 const ORDER_WINDOW_NS = 3_000_000_000;
-const SNAPLEN = 60; // IPv6 + TCP header: the most a rebuilt packet holds
+// The most a rebuilt frame holds: IPv6 + UDP + Geneve + Ethernet around IPv6 + TCP (130 bytes).
+// Captured header bytes (record --capture-bytes) may be longer: the interface block says so.
+const SNAPLEN = 136;
 
 /** A hop's block, encoded when its packet completes and held until its time comes. */
 interface PendingBlock {
@@ -98,15 +104,22 @@ export async function exportPcapng(file: RecordingFile, outPath: string, opts: E
     let seq = 0;
     const heap = new MinHeap<PendingBlock>((a, b) => a.t < b.t || (a.t === b.t && a.seq < b.seq));
     // Encoded at once (interface blocks go out first, as pcapng needs): the heap holds bytes, not packets.
-    const encode = (hop: Hop, index: number, packet: Packet, packetNo: bigint): PendingBlock => {
-      // Captured header bytes when the recording has them; else headers rebuilt from the fields.
-      const data = hop.head ? Uint8Array.from(Buffer.from(hop.head, 'hex')) : synthesizeHeaders({ ...hop, family: packet.family, proto: protoNumber(packet.proto) });
+    const encode = (hop: Hop, index: number, packet: Packet, packetNo: bigint, tunnel: Encap | undefined): PendingBlock => {
+      // Captured header bytes when the recording has them (never on underlay hops: probes/README.md);
+      // else headers rebuilt from the fields, inside the tunnel's outer headers on the underlay.
+      const fields = { ...hop, family: packet.family, proto: protoNumber(packet.proto) };
+      const data = hop.head && !tunnel ? Uint8Array.from(Buffer.from(hop.head, 'hex'))
+        : tunnel ? synthesizeTunnelled(fields, tunnel) : synthesizeHeaders(fields);
       const where = `${hop.ns ?? `netns-${hop.netns}`}${hop.ifname ? `/${hop.ifname}` : ''}`;
       let comment = `hoptrace packet ${packet.id} hop ${index + 1}/${packet.hops.length}: ${hop.event} in ${where}`;
       if (hop.event === 'drop' && packet.drop) comment += `: dropped, ${packet.drop.reason}`;
       if (hop.nat) comment += `; ${hop.nat.kind} ${hop.nat.from.dst}:${hop.nat.from.dport} → ${hop.nat.to.dst}:${hop.nat.to.dport}`;
+      if (hop.encap) comment += `; encap ${describeEncap(hop.encap)}`;
+      else if (tunnel) comment += `; inside ${describeEncap(tunnel)}`;
+      if (hop.decap) comment += `; decap ${describeEncap(hop.decap)}`;
       const flags = hop.event === 'xmit' ? EPB_OUTBOUND : hop.event === 'rx' || hop.event === 'recv' ? EPB_INBOUND : undefined;
-      const block = enhancedPacketBlock(ifaceId(hop), wallClockNs(h, hop.t), data, Math.max(hop.len, data.length), {
+      const length = tunnel ? readIpLength(data) : hop.len;
+      const block = enhancedPacketBlock(ifaceId(hop), wallClockNs(h, hop.t), data, Math.max(length, data.length), {
         comment, packetId: packetNo, ...(flags !== undefined ? { flags } : {}),
       });
       return { t: hop.t, seq: seq++, block };
@@ -122,7 +135,8 @@ export async function exportPcapng(file: RecordingFile, outPath: string, opts: E
       toNs: opts.toNs,
       onPacket: (p) => {
         packetNo++;
-        p.hops.forEach((hop, index) => heap.push(encode(hop, index, p, packetNo)));
+        const tunnels = tunnelsAlong(p.hops);
+        p.hops.forEach((hop, index) => heap.push(encode(hop, index, p, packetNo, tunnels[index])));
         const first = p.hops[0]?.t ?? 0;
         if (first > newestFirst) newestFirst = first;
         for (let top = heap.peek(); top && top.t < newestFirst - ORDER_WINDOW_NS; top = heap.peek()) emit(heap.pop() as PendingBlock);
@@ -134,4 +148,10 @@ export async function exportPcapng(file: RecordingFile, outPath: string, opts: E
   } finally {
     closeSync(fd);
   }
+}
+
+/** The length an IP header gives its packet (the outer one, for a rebuilt tunnelled frame). */
+function readIpLength(data: Uint8Array): number {
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  return (data[0] ?? 0) >> 4 === 6 ? 40 + v.getUint16(4) : v.getUint16(2);
 }

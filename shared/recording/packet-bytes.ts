@@ -6,7 +6,7 @@
  * over these made-up headers only. Documented as reconstructed in shared/recording/README.md.
  */
 import { parseAddress } from '../filter/address.js';
-import type { Hop } from '../packet.js';
+import type { Encap, Hop } from '../packet.js';
 
 /** A hop's header fields (`len`: the IP packet length, the capture's original length) with its packet's family and protocol. */
 export type HeaderFields = Pick<Hop, 'src' | 'dst' | 'sport' | 'dport' | 'len' | 'ipId' | 'tcpFlags' | 'tcpSeq' | 'icmpType' | 'icmpId'> & {
@@ -98,5 +98,64 @@ export function synthesizeHeaders(f: HeaderFields): Uint8Array {
     default:
       break;
   }
+  return out;
+}
+
+/** How many bytes a tunnel adds between its outer IP (+UDP) header and the inner IP header. */
+function tunnelHeaderLength(type: Encap['type']): number {
+  switch (type) {
+    case 'vxlan':
+    case 'geneve': return 8 + 14; // the tunnel's header, then the inner Ethernet header
+    case 'gre': return 4;
+    default: return 0;
+  }
+}
+
+/**
+ * The frame an underlay hop carried: the outer IP header (and UDP for vxlan and geneve), the
+ * tunnel's header (VXLAN with its VNI, Geneve with its VNI and no options, a 4-byte GRE header),
+ * the inner Ethernet header for the L2 tunnels, then the inner IP and L4 headers as
+ * synthesizeHeaders builds them, so Wireshark decodes the tunnel and the packet inside it.
+ * The probes read neither the inner MAC addresses nor the outer IP id: the inner Ethernet
+ * addresses are zeros and the outer id 0, rebuilt like TTL and checksums. The outer length is
+ * the inner packet's plus the headers added, as the tunnel made it.
+ * An 'unknown' tunnel gets its outer headers followed by the inner IP packet.
+ */
+export function synthesizeTunnelled(inner: HeaderFields, tunnel: Encap): Uint8Array {
+  const o = tunnel.outer;
+  const outerIp = o.family === 4 ? 20 : 40;
+  const udp = o.proto === 17 ? 8 : 0;
+  const between = tunnelHeaderLength(tunnel.type);
+  const innerBytes = synthesizeHeaders(inner);
+  const innerLen = Math.max(inner.len, innerBytes.length);
+  const outerBytes = synthesizeHeaders({
+    family: o.family, proto: o.proto, src: o.src, dst: o.dst, sport: o.sport, dport: o.dport,
+    len: outerIp + udp + between + innerLen, ipId: 0, tcpFlags: 0, tcpSeq: 0, icmpType: 0, icmpId: 0,
+  }).subarray(0, outerIp + udp);
+  const out = new Uint8Array(outerBytes.length + between + innerBytes.length);
+  out.set(outerBytes, 0);
+  const v = new DataView(out.buffer);
+  let at = outerBytes.length;
+  const innerEtherType = inner.family === 4 ? 0x0800 : 0x86dd;
+  const vni = (tunnel.vni ?? 0) & 0xffffff;
+  if (tunnel.type === 'vxlan') {
+    out[at] = 0x08; // I flag: the VNI is valid (RFC 7348 §5)
+    v.setUint32(at + 4, vni << 8);
+    at += 8;
+  } else if (tunnel.type === 'geneve') {
+    // Version 0, no options, protocol type Transparent Ethernet Bridging (RFC 8926 §3.4).
+    v.setUint16(at + 2, 0x6558);
+    v.setUint32(at + 4, vni << 8);
+    at += 8;
+  } else if (tunnel.type === 'gre') {
+    v.setUint16(at + 2, innerEtherType); // no checksum, key or sequence (RFC 2784)
+    at += 4;
+  }
+  if (tunnel.type === 'vxlan' || tunnel.type === 'geneve') {
+    // Inner Ethernet: MAC addresses unknown (zeros), then the inner packet's EtherType.
+    v.setUint16(at + 12, innerEtherType);
+    at += 14;
+  }
+  out.set(innerBytes, at);
   return out;
 }

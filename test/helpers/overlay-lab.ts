@@ -36,6 +36,13 @@ export interface OverlayOptions {
    * underlayMtu − overhead to make the pods send packets whose outer datagram must be fragmented.
    */
   readonly tunnelMtu?: number;
+  /**
+   * The first two octets of every IPv4 address of the lab (default '10.42' for pods and overlay,
+   * '10.77' for the underlay): a lab that must stay inside one /16 (another helper's labs, a
+   * shared machine) gives its own, e.g. '10.165' → pods 10.165.1.10 and 10.165.2.10, underlay
+   * 10.165.77.1 and .2, the tunnels' own link 10.165.255.x.
+   */
+  readonly net?: string;
 }
 
 export interface OverlayLab {
@@ -50,19 +57,35 @@ export interface OverlayLab {
   readonly dstport: number | null;
   readonly addr: {
     readonly pod1: string; readonly pod2: string;
+    /** The pods' subnets (node1's, node2's). */
+    readonly pods1: string; readonly pods2: string;
     readonly pod1v6: string | null; readonly pod2v6: string | null;
     /** Underlay addresses of node1 and node2 (the tunnel's local/remote). */
     readonly ul1: string; readonly ul2: string;
   };
 }
 
-const ADDR = {
+const DEFAULT_ADDR = {
+  pods1: '10.42.1.0/24', pods2: '10.42.2.0/24', net1: '10.42.1.0', net2: '10.42.2.0',
   pod1: '10.42.1.10', pod2: '10.42.2.10', gw1: '10.42.1.1', gw2: '10.42.2.1',
   pod1v6: 'fd42:1::10', pod2v6: 'fd42:2::10', gw1v6: 'fd42:1::1', gw2v6: 'fd42:2::1',
   ul1: '10.77.0.1', ul2: '10.77.0.2', ul1v6: 'fd77::1', ul2v6: 'fd77::2',
   // The overlay's own link between the tunnel devices (static L2 tunnels only).
   ov1: '10.42.255.1', ov2: '10.42.255.2', ov1v6: 'fd42:255::1', ov2v6: 'fd42:255::2',
-} as const;
+};
+type Addresses = typeof DEFAULT_ADDR;
+
+/** The lab's addresses; with `net`, every IPv4 address moved into that /16. */
+function addressesFor(net: string | undefined): Addresses {
+  if (net === undefined) return DEFAULT_ADDR;
+  if (!/^(\d{1,3})\.(\d{1,3})$/.test(net) || net.split('.').some((o) => Number(o) > 255)) throw new Error(`overlay lab net must be two octets like 10.165, got '${net}'`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(DEFAULT_ADDR)) {
+    // Pods and the overlay's own link keep their third octet; the underlay 10.77.0.x becomes NET.77.x.
+    out[k] = v.includes(':') ? v : v.startsWith('10.77.0.') ? `${net}.77.${v.slice('10.77.0.'.length)}` : `${net}.${v.slice('10.42.'.length)}`;
+  }
+  return out as Addresses;
+}
 
 /** MAC addresses of the tunnel devices, fixed so flannel-style FDB/neighbour entries can name them. */
 const MAC = { 1: '02:42:77:00:00:01', 2: '02:42:77:00:00:02' } as const;
@@ -73,6 +96,7 @@ export function overlayLabFor(prefix: string, opts: OverlayOptions): OverlayLab 
   const tunnelType = kind === 'geneve' ? 'geneve' : kind === 'ipip' ? 'ipip' : 'vxlan';
   const v6underlay = kind === 'vxlan-v6underlay';
   const v6inner = kind === 'vxlan-v6inner';
+  const ADDR = addressesFor(opts.net);
   return {
     prefix,
     kind,
@@ -82,7 +106,7 @@ export function overlayLabFor(prefix: string, opts: OverlayOptions): OverlayLab 
     vni: tunnelType === 'ipip' ? null : 42,
     dstport: tunnelType === 'vxlan' ? 4789 : tunnelType === 'geneve' ? 6081 : null,
     addr: {
-      pod1: ADDR.pod1, pod2: ADDR.pod2,
+      pod1: ADDR.pod1, pod2: ADDR.pod2, pods1: ADDR.pods1, pods2: ADDR.pods2,
       pod1v6: v6inner ? ADDR.pod1v6 : null, pod2v6: v6inner ? ADDR.pod2v6 : null,
       ul1: v6underlay ? ADDR.ul1v6 : ADDR.ul1, ul2: v6underlay ? ADDR.ul2v6 : ADDR.ul2,
     },
@@ -103,6 +127,7 @@ async function inNs(ns: string, cmd: string, ...args: string[]): Promise<void> {
 export async function overlayLabUp(lab: OverlayLab, opts: OverlayOptions): Promise<void> {
   await overlayLabDown(lab);
   const { ns } = lab;
+  const ADDR = addressesFor(opts.net);
   const v6underlay = lab.kind === 'vxlan-v6underlay';
   const v6inner = lab.kind === 'vxlan-v6inner';
   for (const n of Object.values(ns)) {
@@ -148,7 +173,7 @@ export async function overlayLabUp(lab: OverlayLab, opts: OverlayOptions): Promi
   for (const s of sides) {
     const local = s.local === 1 ? lab.addr.ul1 : lab.addr.ul2;
     const remote = s.remote === 1 ? lab.addr.ul1 : lab.addr.ul2;
-    const remotePods = s.remote === 1 ? '10.42.1.0/24' : '10.42.2.0/24';
+    const remotePods = s.remote === 1 ? ADDR.pods1 : ADDR.pods2;
     const t = lab.tunnel;
     if (lab.tunnelType === 'ipip') {
       await ip(s.node, 'link', 'add', t, 'type', 'ipip', 'local', local, 'remote', remote, 'dev', 'ul0');
@@ -160,8 +185,8 @@ export async function overlayLabUp(lab: OverlayLab, opts: OverlayOptions): Promi
       // flannel's vxlan backend: vx0 has the node's pod subnet's network address as a /32, no
       // learning; per peer a route via the peer's network address onlink, a permanent neighbour
       // entry for it with the peer vx0's MAC, and an FDB entry sending that MAC to the peer node.
-      const mine = s.local === 1 ? '10.42.1.0' : '10.42.2.0';
-      const peer = s.remote === 1 ? '10.42.1.0' : '10.42.2.0';
+      const mine = s.local === 1 ? ADDR.net1 : ADDR.net2;
+      const peer = s.remote === 1 ? ADDR.net1 : ADDR.net2;
       await ip(s.node, 'link', 'add', t, 'address', MAC[s.i], 'type', 'vxlan', 'id', '42', 'local', local, 'dev', 'ul0', 'dstport', '4789', 'nolearning');
       if (opts.tunnelMtu) await ip(s.node, 'link', 'set', t, 'mtu', String(opts.tunnelMtu));
       await ip(s.node, 'addr', 'add', `${mine}/32`, 'dev', t);

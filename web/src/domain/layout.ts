@@ -36,6 +36,13 @@ export interface PlacedNode {
 export interface PlacedLink {
   readonly link: GraphLink;
   readonly points: readonly Point[];
+  /** Centre of the room ELK kept for the link's label (tunnels), when it has one. */
+  readonly labelAt?: Point;
+}
+
+/** Size of a tunnel link's label pill (9.5 px mono, about 6 px a character, plus its rounded ends). */
+export function linkLabelSize(text: string): { w: number; h: number } {
+  return { w: Math.ceil(text.length * 6 + 12), h: 15 };
 }
 
 export interface PlacedGraph {
@@ -51,6 +58,7 @@ const LABEL_CH = 7.4;
 export const IFACE_LINE = 14;
 export const NS_HEADER = 30;
 const MAX_ADDRS = 2;
+export const REMOTE_H = 24;
 
 export function ifaceSize(i: GraphIface): { w: number; h: number } {
   const addrs = i.addrs.slice(0, MAX_ADDRS);
@@ -61,6 +69,7 @@ export function ifaceSize(i: GraphIface): { w: number; h: number } {
 
 /** Room for the name plus the header's controls (collapse toggle, drop badge). */
 function nodeMinWidth(n: GraphNode): number {
+  if (n.type === 'remote') return Math.max(90, Math.ceil(n.label.length * MONO_CH) + 20);
   const label = n.type === 'group' ? n.label : n.name;
   return Math.max(140, Math.ceil(label.length * LABEL_CH) + (n.type === 'ns' ? 96 : 24));
 }
@@ -82,12 +91,17 @@ export function toElk(graph: TopologyGraph): ElkNode {
         }),
       };
     }
+    // A tunnel's far end nobody in the model answers for: one line, its address.
+    if (n.type === 'remote') return { id: n.id, width: nodeMinWidth(n), height: REMOTE_H };
     // Collapsed namespaces and groups: the name and one summary line.
     return { id: n.id, width: nodeMinWidth(n), height: NS_HEADER + IFACE_LINE + 6 };
   });
   const edges: ElkExtendedEdge[] = graph.links.map((l) => {
     const forward = orient.get(l.id) ?? true;
-    return { id: l.id, sources: [forward ? l.from : l.to], targets: [forward ? l.to : l.from] };
+    // A tunnel's label (kind, VNI, port) gets room of its own between the layers, so it never
+    // sits under the boxes it joins.
+    const labels = l.kind === 'tunnel' && l.label ? [{ id: `${l.id}#label`, text: l.label, width: linkLabelSize(l.label).w, height: linkLabelSize(l.label).h }] : undefined;
+    return { id: l.id, sources: [forward ? l.from : l.to], targets: [forward ? l.to : l.from], ...(labels ? { labels } : {}) };
   });
   return {
     id: 'root',
@@ -101,6 +115,7 @@ export function toElk(graph: TopologyGraph): ElkNode {
       'elk.spacing.componentComponent': '36',
       'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
       'elk.padding': '[top=16,left=16,bottom=16,right=16]',
+      'elk.edgeLabels.placement': 'CENTER',
     },
     children,
     edges,
@@ -140,7 +155,9 @@ function shift(p: PlacedGraph, dx: number, dy: number): PlacedGraph {
     width: p.width,
     height: p.height,
     nodes: p.nodes.map((n) => ({ ...n, x: n.x + dx, y: n.y + dy, ifaces: n.ifaces.map((i) => ({ ...i, x: i.x + dx, y: i.y + dy })) })),
-    links: p.links.map((l) => ({ ...l, points: l.points.map((q) => ({ x: q.x + dx, y: q.y + dy })) })),
+    links: p.links.map((l) => ({
+      ...l, points: l.points.map((q) => ({ x: q.x + dx, y: q.y + dy })), ...(l.labelAt ? { labelAt: { x: l.labelAt.x + dx, y: l.labelAt.y + dy } } : {}),
+    })),
   };
 }
 
@@ -218,7 +235,10 @@ async function layoutComponent(graph: TopologyGraph, engine: LayoutEngine): Prom
         for (const b of s.bendPoints ?? []) points.push({ x: base.x + b.x, y: base.y + b.y });
         points.push({ x: base.x + s.endPoint.x, y: base.y + s.endPoint.y });
       }
-      if (points.length >= 2) links.push({ link, points });
+      const label = e.labels?.[0];
+      const labelAt = label && label.x !== undefined && label.y !== undefined
+        ? { x: base.x + label.x + (label.width ?? 0) / 2, y: base.y + label.y + (label.height ?? 0) / 2 } : undefined;
+      if (points.length >= 2) links.push({ link, points, ...(labelAt ? { labelAt } : {}) });
     }
   };
   collect(out.edges);

@@ -5,6 +5,7 @@
  */
 import type { Fate, Packet } from '../../../shared/packet.js';
 import type { PacketExpectation } from '../../../shared/topology/compare.js';
+import type { PathTunnel } from './tunnel-marks.js';
 
 /** Narrows the list to packets touching one namespace, one interface, or one link (either end). */
 export type Facet =
@@ -41,6 +42,8 @@ export interface PacketRow {
   readonly fateDetail?: string;
   /** Kind of the first header rewrite on the path, null when none. */
   readonly nat: 'snat' | 'dnat' | 'both' | null;
+  /** The tunnel it went through and where on `path` (vxlan between two nodes); absent when none. */
+  readonly tunnel?: PathTunnel;
   readonly clone: boolean;
 }
 

@@ -1,7 +1,9 @@
 /**
  * The topology model as a drawable graph: namespaces (expanded with their interfaces, or
  * collapsed to one box), groups of look-alike leaf namespaces (many pods on one bridge become one
- * "24 namespaces" box), bridge-port links inside a namespace and veth links across namespaces.
+ * "24 namespaces" box), bridge-port links inside a namespace, veth links across namespaces, and
+ * tunnel links between the namespaces' tunnel devices (domain/tunnel-links.ts), with a small
+ * "remote" box for a tunnel whose far end the model does not hold.
  * Pure: the view lays this out with elkjs and paints it.
  *
  * Readability at 50+ namespaces comes from two rules: leaf namespaces hanging off the same bridge
@@ -11,6 +13,7 @@
  * the namespaces on the selected packet's path, override both.
  */
 import type { NamespaceModel, NetInterface, Topology } from '../../../shared/topology/model.js';
+import { tunnelLinks } from './tunnel-links.js';
 
 export interface IfaceRef {
   readonly netns: number;
@@ -59,11 +62,25 @@ export interface GraphGroup {
   readonly members: readonly { readonly netns: number; readonly name: string }[];
 }
 
-export type GraphNode = GraphNs | GraphGroup;
+/** The far end of a tunnel the model does not hold: its remote underlay address. */
+export interface GraphRemote {
+  readonly type: 'remote';
+  readonly id: string;
+  readonly addr: string;
+  /** "10.77.0.9 — not in the model", or the namespace that owns it without a matching tunnel device. */
+  readonly label: string;
+  readonly title: string;
+}
+
+export type GraphNode = GraphNs | GraphGroup | GraphRemote;
 
 export interface GraphLink {
   readonly id: string;
-  readonly kind: 'veth' | 'port';
+  readonly kind: 'veth' | 'port' | 'tunnel';
+  /** Tunnel links: kind, VNI and port ("vxlan vni 42 · udp 4789"). */
+  readonly label?: string;
+  /** Tunnel links: the underlay addresses between the two ends ("10.77.0.1 → 10.77.0.2"). */
+  readonly detail?: string;
   /** Drawn endpoints: interface ids, or namespace/group ids when collapsed or grouped. */
   readonly from: string;
   readonly to: string;
@@ -246,16 +263,17 @@ function buildWith(topo: Topology, opts: GraphOptions, groupMin: number, autoCol
   }
 
   // Links: bridge ports inside expanded namespaces, veth pairs across namespaces (each pair once).
-  const links = new Map<string, { kind: 'veth' | 'port'; from: string; to: string; pairs: [IfaceRef, IfaceRef][] }>();
-  const addLink = (kind: 'veth' | 'port', a: IfaceRef, b: IfaceRef): void => {
+  type Building = { kind: GraphLink['kind']; from: string; to: string; pairs: [IfaceRef, IfaceRef][]; label?: string; detail?: string };
+  const links = new Map<string, Building>();
+  const addLink = (kind: GraphLink['kind'], a: IfaceRef, b: IfaceRef, extra: { label?: string; detail?: string } = {}): void => {
     const from = ifaceHolder.get(ifKey(a.netns, a.ifindex));
     const to = ifaceHolder.get(ifKey(b.netns, b.ifindex));
     if (!from || !to || from === to) return;
     const [x, y] = from < to ? [from, to] : [to, from];
-    const id = `${kind}:${x}|${y}`;
+    const id = `${kind}:${x}|${y}${extra.label ? `|${extra.label}` : ''}`;
     const l = links.get(id);
     if (l) l.pairs.push([a, b]);
-    else links.set(id, { kind, from, to, pairs: [[a, b]] });
+    else links.set(id, { kind, from, to, pairs: [[a, b]], ...extra });
   };
   const seenPairs = new Set<string>();
   for (const ns of topo.namespaces) {
@@ -274,6 +292,27 @@ function buildWith(topo: Topology, opts: GraphOptions, groupMin: number, autoCol
         addLink('veth', { netns: ns.netns, ifindex: i.ifindex }, { netns: i.peer.netns, ifindex: i.peer.ifindex });
       }
     }
+  }
+  // Tunnels: between the two tunnel devices, or from the device to a box holding the remote
+  // address nobody in the model answers for.
+  const localOf = (r: IfaceRef): string | null => byNetns.get(r.netns)?.interfaces.find((i) => i.ifindex === r.ifindex)?.tunnel?.local ?? null;
+  for (const t of tunnelLinks(topo)) {
+    const detail = `${localOf(t.from) ?? '?'} → ${t.remote}`;
+    if (t.to) {
+      addLink('tunnel', t.from, t.to, { label: t.label, detail });
+      continue;
+    }
+    const from = ifaceHolder.get(ifKey(t.from.netns, t.from.ifindex));
+    if (!from) continue;
+    const rid = `remote:${t.from.netns}:${t.from.ifindex}:${t.remote}`;
+    nodes.push({
+      type: 'remote', id: rid, addr: t.remote,
+      label: t.remoteOwner ? `${t.remote} · ${t.remoteOwner}` : t.remote,
+      title: t.remoteOwner
+        ? `${t.remote} belongs to ${t.remoteOwner}, which has no ${t.label} device: the tunnel ends nowhere`
+        : `${t.remote}: no namespace in the model has this address (another host, or a node not traced)`,
+    });
+    links.set(`tunnel:${from}|${rid}`, { kind: 'tunnel', from, to: rid, pairs: [[t.from, t.from]], label: t.label, detail });
   }
   return {
     nodes,

@@ -19,6 +19,7 @@
  * Packets reconstructed elsewhere (`ingestPackets`: the replay player annotates as it builds)
  * keep the expectations they arrive with.
  */
+import { pathTunnel } from '../domain/tunnel-marks.js';
 import type { HopEvent } from '../../../shared/hop-event.js';
 import { protoNumber } from '../../../shared/hop-event.js';
 import type { Packet } from '../../../shared/packet.js';
@@ -65,13 +66,19 @@ export function toRow(n: number, p: Packet): PacketRow {
   const path: number[] = [];
   const pathNames: (string | null)[] = [];
   let nat: PacketRow['nat'] = null;
+  // Which path entry each hop belongs to, for the tunnel's place on the path; only built for
+  // packets that went through one.
+  const tunnelled = p.hops.some((h) => h.encap || h.outer);
+  const pathOf: number[] = [];
   for (const h of p.hops) {
     if (path[path.length - 1] !== h.netns && h.netns !== 0) {
       path.push(h.netns);
       pathNames.push(h.ns);
     }
+    if (tunnelled) pathOf.push(Math.max(0, path.length - 1));
     if (nat === null && h.nat) nat = h.nat.kind;
   }
+  const tunnel = tunnelled ? pathTunnel(p.hops, pathOf) : null;
   const first = p.hops[0];
   const last = p.hops[p.hops.length - 1];
   return {
@@ -81,6 +88,7 @@ export function toRow(n: number, p: Packet): PacketRow {
     latencyNs: first && last ? last.t - first.t : 0,
     fate: p.fate, dropReason: p.drop?.reason ?? null, nat, clone: p.cloneOf !== null,
     ...(p.discard ? { fateDetail: fateText(p) } : {}),
+    ...(tunnel ? { tunnel } : {}),
   };
 }
 
