@@ -92,7 +92,7 @@ describe('the packed package', () => {
 
   it('should state its packed and installed size in the README, as measured', () => {
     const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
-    const m = /packed (\d+(?:\.\d+)?) MB, (\d+(?:\.\d+)?) MB installed/.exec(readme);
+    const m = /packed\s+(\d+(?:\.\d+)?) MB,\s+(\d+(?:\.\d+)?) MB\s+installed/.exec(readme);
     expect(m, 'README names "packed X MB, Y MB installed"').not.toBeNull();
     // Within 25 % of this build's (sizes move a little with every change).
     expect(Math.abs(Number(m?.[1]) - (packed?.size ?? 0) / 1e6) / ((packed?.size ?? 1) / 1e6)).toBeLessThan(0.25);
@@ -286,7 +286,7 @@ describe('hoptrace setup', () => {
     const path = await pathWithout('no-nft-check', ['nft']);
     const r = await hoptrace(['setup', '--check'], { env: { PATH: path } });
     expect(r.exitCode).toBe(1);
-    expect(String(r.stdout)).toMatch(/^missing  nft {7}reads NAT and filter rules; --netfilter: package nftables$/m);
+    expect(String(r.stdout)).toMatch(/^missing {2}nft {7}reads NAT and filter rules; --netfilter: package nftables$/m);
     expect(String(r.stdout)).toMatch(/something is missing: run `hoptrace setup` as root/);
   });
 
@@ -305,6 +305,15 @@ describe('hoptrace setup', () => {
     expect(r.exitCode).toBe(1);
     expect(lines(r.stderr)).toEqual(['hoptrace setup: apt-get update failed (E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (apt-get)): fix apt (e.g. run apt-get update and read its messages), then run hoptrace setup again.']);
     expect(String(r.stdout)).toMatch(/installing nftables \(apt-get\)/);
+  });
+
+  it.skipIf(!isRoot)(`should name hoptrace setup when a command lacks a tool it runs (${NEEDS_ROOT})`, async () => {
+    const path = await pathWithout('no-ip', ['ip']);
+    const r = await hoptrace(['lab', 'up', '--prefix', 'h6pz'], { env: { PATH: path } });
+    expect(r.exitCode).toBe(2);
+    expect(lines(r.stderr)).toEqual([`hoptrace: ip is not installed (or not on PATH: ${path}): run \`hoptrace setup\` as root.`]);
+    noStack(String(r.stderr));
+    expect(String((await execa('ip', ['netns', 'list'])).stdout)).not.toMatch(/h6pz/);
   });
 
   it.skipIf(!isRoot)(`should say what to install in Fedora's words on a Fedora host (${NEEDS_ROOT}: its os-release is bind-mounted in a private mount namespace)`, async () => {
