@@ -20,9 +20,10 @@ export const summary = 'prepare this host to run hoptrace: bpftrace, bpftool, ip
 const HELP = `usage: hoptrace setup [--check]
 
 Prepares this host to run hoptrace (run it as root, e.g. sudo hoptrace setup):
-  - bpftrace ${FAST_MIN_VERSION.join('.')} or newer for the fast probe tier: the system's when new enough, else
-    on Debian a private copy of Debian 13's bpftrace in ${HOST_BPFTRACE_DIR} (about 72 MB, fetched
-    with apt-get download; the system's packages and apt sources are not changed);
+  - bpftrace ${FAST_MIN_VERSION.join('.')} or newer for the fast probe tier: the system's when new enough,
+    else on Debian a private copy of Debian 13's bpftrace in ${HOST_BPFTRACE_DIR}
+    (about 72 MB, fetched with apt-get download; the system's packages and apt sources
+    are not changed);
   - ${REQUIREMENTS.map((r) => `${r.tool} (${r.pkg.debian})`).join(', ')};
   - tracefs and debugfs mounted.
 It installs only what is missing, mounts only what is not mounted, and says what it did. Installing

@@ -171,6 +171,41 @@ describe('the installed command, from a folder outside the checkout', () => {
       expect(new Set(packets.flatMap((p) => p.hops?.map((h) => h.ns)))).toEqual(new Set([A, B]));
     }, 120_000);
 
+    /** Runs the installed hoptrace while pinging across the namespaces, until it ends. */
+    async function whilePinging(args: string[]) {
+      const run = hoptrace(args, { timeout: 90_000 });
+      let stop = false;
+      const pinging = (async () => {
+        while (!stop) {
+          await execa('ip', ['netns', 'exec', A, 'ping', '-c', '1', '-W', '1', '10.167.7.2'], { reject: false });
+          await new Promise((r) => setTimeout(r, 300));
+        }
+      })();
+      const r = await run;
+      stop = true;
+      await pinging;
+      return r;
+    }
+
+    it('should record, replay, export and measure stats', async () => {
+      const file = join(elsewhere, 'ping.hoptrace');
+      const rec = await whilePinging(['record', '-o', 'ping.hoptrace', '--count', '2', '--duration', '30', '--filter', 'net 10.167.7.0/24']);
+      expect(rec.exitCode, String(rec.stderr)).toBe(0);
+      expect(existsSync(file)).toBe(true);
+      const replay = await hoptrace(['replay', 'ping.hoptrace', '--json']);
+      expect(replay.exitCode, String(replay.stderr)).toBe(0);
+      expect(lines(replay.stdout).map((l) => JSON.parse(l) as { proto?: string }).filter((p) => p.proto === 'icmp').length).toBeGreaterThanOrEqual(2);
+      const exp = await hoptrace(['export', 'ping.hoptrace', '--pcapng', 'ping.pcapng']);
+      expect(exp.exitCode, String(exp.stderr)).toBe(0);
+      expect(readFileSync(join(elsewhere, 'ping.pcapng')).readUInt32LE(0)).toBe(0x0a0d0d0a); // pcapng's section header block
+      const stats = await whilePinging(['stats', '--json', '--duration', '8', '--interval', '2', '--filter', 'net 10.167.7.0/24']);
+      expect(stats.exitCode, String(stats.stderr)).toBe(0);
+      const intervals = lines(stats.stdout).map((l) => JSON.parse(l) as { type: string; final: boolean; filter: string });
+      expect(intervals.length).toBeGreaterThan(1);
+      expect(intervals.every((i) => i.type === 'stats' && i.filter === 'net 10.167.7.0/24')).toBe(true);
+      expect(intervals.at(-1)?.final).toBe(true);
+    }, 180_000);
+
     it('should serve /api/health and the dashboard', async () => {
       const data = join(tmp, 'data');
       const serve = execa(bin, ['serve', '--port', '0', '--data-dir', data], { cwd: elsewhere, reject: false, env: bpftraceEnv });
