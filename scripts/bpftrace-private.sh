@@ -3,17 +3,22 @@
 # touching the system: when the system's bpftrace is older (Debian 12 ships 0.17), Debian 13's
 # bpftrace and the libraries it needs are fetched with `apt-get download` into a private apt
 # state (its own sources list, lists and cache; the system's sources, lists and installed
-# packages are only read), unpacked with `dpkg -x` into .bpftrace/root, and run through that
-# folder's own loader by the wrapper .bpftrace/bin/bpftrace. Idempotent: a working copy is kept.
+# packages are only read), unpacked with `dpkg -x` into DIR/root, and run through that folder's
+# own loader by the wrapper DIR/bin/bpftrace. Idempotent: a working copy is kept.
+#
+# DIR is /var/lib/hoptrace/bpftrace unless given: a folder the host owns, not the package's (npm
+# replaces that on every upgrade), where server/bpftrace-binary.ts looks for it.
 #
 # The download's sources are derived from the host's own apt configuration: every Debian entry
 # for the host's release (its codename, -updates, -security) is repeated for Debian 13. No host
 # names here.
 #
-# Usage: scripts/bpftrace-private.sh [--force]   (run by npm run setup; needs root to download)
+# Usage: scripts/bpftrace-private.sh [--force] [DIR]   (run by `hoptrace setup`; needs root to download)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root_dir="$PWD/.bpftrace"
+force=no
+if [ "${1:-}" = "--force" ]; then force=yes; shift; fi
+root_dir="${1:-/var/lib/hoptrace/bpftrace}"
+case "$root_dir" in /*) ;; *) root_dir="$PWD/$root_dir" ;; esac
 target=trixie   # Debian 13: bpftrace 0.23
 min_minor=21
 
@@ -22,20 +27,20 @@ say() { echo "setup: bpftrace: $*"; }
 # "bpftrace v0.23.2" → 23 (major 0 only; a 1.x counts as new enough).
 minor_of() { sed -nE 's/^bpftrace v?([0-9]+)\.([0-9]+).*/\1 \2/p' | awk '{ print ($1 > 0) ? 999 : $2 }'; }
 
-if [ "${1:-}" != "--force" ]; then
+if [ "$force" = no ]; then
   if command -v bpftrace >/dev/null; then
     m=$(bpftrace --version 2>/dev/null | minor_of || true)
     if [ -n "$m" ] && [ "$m" -ge "$min_minor" ]; then say "the system's $(bpftrace --version) is new enough"; exit 0; fi
   fi
   if [ -x "$root_dir/bin/bpftrace" ] && [ -e "$root_dir/ld/bpftrace" ]; then
     m=$("$root_dir/bin/bpftrace" --version 2>/dev/null | minor_of || true)
-    if [ -n "$m" ] && [ "$m" -ge "$min_minor" ]; then say "private copy in .bpftrace/ ($("$root_dir/bin/bpftrace" --version)) is in place"; exit 0; fi
-    say "the private copy in .bpftrace/ does not start: making it again"
+    if [ -n "$m" ] && [ "$m" -ge "$min_minor" ]; then say "private copy in $root_dir ($("$root_dir/bin/bpftrace" --version)) is in place"; exit 0; fi
+    say "the private copy in $root_dir does not start: making it again"
   fi
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "setup: bpftrace: the system's bpftrace is older than 0.$min_minor and making the private copy needs root (apt-get download): run npm run setup as root (sudo)." >&2
+  echo "setup: bpftrace: the system's bpftrace is older than 0.$min_minor and making the private copy needs root (apt-get download): run hoptrace setup as root (sudo)." >&2
   exit 1
 fi
 
@@ -130,10 +135,10 @@ mkdir -p "$root_dir/bin" "$root_dir/ld"
 ln -sfn "../root/usr/lib/$triplet/$loader" "$root_dir/ld/bpftrace"
 cat > "$root_dir/bin/bpftrace" <<EOF
 #!/bin/sh
-# Debian 13's bpftrace, run through its own loader and libraries (made by scripts/bpftrace-private.sh).
+# Debian 13's bpftrace, run through its own loader and libraries (made by hoptrace setup: scripts/bpftrace-private.sh).
 d=\$(dirname "\$0")/..
 exec "\$d/ld/bpftrace" --library-path "\$d/root/usr/lib/$triplet" "\$d/root/usr/bin/bpftrace" "\$@"
 EOF
 chmod +x "$root_dir/bin/bpftrace"
 v=$("$root_dir/bin/bpftrace" --version 2>&1) || { echo "setup: bpftrace: the private copy does not start: $v" >&2; exit 1; }
-say "private copy ready: .bpftrace/bin/bpftrace ($v)"
+say "private copy ready: $root_dir/bin/bpftrace ($v)"

@@ -3,7 +3,8 @@
  *
  *   1. HOPTRACE_BPFTRACE=/path, when set (an override; if it does not start, the system's is used);
  *   2. the system's bpftrace when it is 0.21 or newer (raw tracepoints: the fast tier);
- *   3. the private copy `npm run setup` makes from Debian 13's packages (.bpftrace/bin/bpftrace);
+ *   3. the private copy `hoptrace setup` makes from Debian 13's packages (/var/lib/hoptrace/bpftrace,
+ *      or a checkout's .bpftrace/ made by an older `npm run setup`);
  *   4. the system's older bpftrace (classic tracepoints: the classic tier).
  *
  * A candidate that is missing, corrupt, of another architecture or does not start is reported in
@@ -51,9 +52,17 @@ export function projectRoot(): string {
   return fileURLToPath(new URL('../', import.meta.url));
 }
 
-/** Where `npm run setup` puts the private copy's wrapper. */
+/**
+ * Where `hoptrace setup` makes the private copy: a folder the host owns rather than the package's,
+ * since npm replaces the package's folder on every upgrade and `npx` keeps it in a cache; here it
+ * is kept, and shared by every copy of the package on the host.
+ */
+export const HOST_BPFTRACE_DIR = '/var/lib/hoptrace/bpftrace';
+
+/** The private copy's wrapper: the host's folder, else a checkout's .bpftrace/ (made by earlier set-ups). */
 export function privateBpftracePath(): string {
-  return `${projectRoot()}.bpftrace/bin/bpftrace`;
+  const candidates = [`${HOST_BPFTRACE_DIR}/bin/bpftrace`, `${projectRoot()}.bpftrace/bin/bpftrace`];
+  return candidates.find((c) => existsSync(c)) ?? `${HOST_BPFTRACE_DIR}/bin/bpftrace`;
 }
 
 interface Probe {
@@ -127,7 +136,7 @@ export async function bpftraceCommand(): Promise<string> {
   return (await chooseBpftrace()).command ?? 'bpftrace';
 }
 
-const SETUP = 'run `npm run setup` (as root) to make it again';
+const SETUP = 'run `hoptrace setup` (as root) to make it again';
 
 /** The choice, from an override path (or undefined), the private copy's path and the system's command. */
 export async function decide(override: string | undefined, privatePath: string, system: string): Promise<BpftraceChoice> {
@@ -154,9 +163,9 @@ export async function decide(override: string | undefined, privatePath: string, 
   }
   if (warnings.length === 0) {
     const p = await probeBinary(privatePath);
-    if (p.version) return withTier(privatePath, p.version, 'private', `the system's bpftrace is ${sys.version ?? 'not installed'}, so the private copy npm run setup made (${privatePath}) is used`);
+    if (p.version) return withTier(privatePath, p.version, 'private', `the system's bpftrace is ${sys.version ?? 'not installed'}, so the private copy hoptrace setup made (${privatePath}) is used`);
     if (existsSync(privatePath)) warnings.push(`the private bpftrace (${privatePath}) cannot be used: ${p.error ?? 'unknown'}. To fix it, ${SETUP}${fallback()}.`);
-    else if (sys.version) warnings.push(`no private bpftrace ${min}+ (${privatePath}): run \`npm run setup\` for the fast tier; using the system's bpftrace ${sys.version} instead.`);
+    else if (sys.version) warnings.push(`no private bpftrace ${min}+ (${privatePath}): run \`hoptrace setup\` (as root) for the fast tier; using the system's bpftrace ${sys.version} instead.`);
   }
   if (sys.version) {
     const why = warnings.length > 0 && override ? 'HOPTRACE_BPFTRACE cannot be used, so the system\'s bpftrace is' : warnings.length > 0 ? 'the private copy cannot be used, so the system\'s bpftrace is' : 'the system\'s bpftrace is used';

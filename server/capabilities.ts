@@ -86,7 +86,7 @@ async function btfFunctions(names: readonly string[]): Promise<Set<string>> {
 /** Whether nft can run (the rule-trace tier). */
 async function nftSupport(root: boolean): Promise<ProbeKindSupport> {
   const v = await execa('nft', ['--version'], { reject: false }).catch(() => null);
-  if (!v || v.exitCode !== 0) return { available: false, reason: 'nft (nftables) is not installed: apt-get install nftables.' };
+  if (!v || v.exitCode !== 0) return { available: false, reason: 'nft (nftables) is not installed: run `hoptrace setup` as root (it installs nftables).' };
   if (!root) return { available: false, reason: 'adding the tracing table in each namespace needs root.' };
   return { available: true, reason: null };
 }

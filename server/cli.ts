@@ -3,9 +3,12 @@
  * server/commands/<name>.ts and exports `run(argv): Promise<number>` (the exit code) and
  * `summary`. Exit codes: 0 ok, 1 failure at run time, 2 bad usage or a host that cannot trace.
  */
+import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { chooseBpftrace, projectRoot } from './bpftrace-binary.js';
 import { reportFatal } from './commands/common.js';
 
-const COMMANDS = ['trace', 'path', 'topology', 'lab', 'serve', 'record', 'replay', 'export', 'stats', 'compare', 'doctor'] as const;
+const COMMANDS = ['trace', 'path', 'topology', 'lab', 'serve', 'record', 'replay', 'export', 'stats', 'compare', 'doctor', 'setup'] as const;
 type CommandName = (typeof COMMANDS)[number];
 
 interface CommandModule {
@@ -32,14 +35,24 @@ async function usage(): Promise<string> {
   return lines.join('\n');
 }
 
+/** `hoptrace --version`: the package's version, and the bpftrace and kernel it would trace with. */
+async function versionText(): Promise<string> {
+  const { version } = JSON.parse(readFileSync(`${projectRoot()}package.json`, 'utf8')) as { version: string };
+  const b = await chooseBpftrace();
+  const bpftrace = b.version
+    ? `bpftrace ${b.version} (${b.command ?? ''}, ${b.source}; ${b.tier} probe tier)`
+    : 'bpftrace: none starts here (run `hoptrace setup` as root)';
+  return [`hoptrace ${version}`, bpftrace, `kernel   ${release()}`].join('\n');
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${await usage()}\n`);
     return name === undefined ? 2 : 0;
   }
-  if (name === '--version') {
-    process.stdout.write('hoptrace 0.1.0\n');
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${await versionText()}\n`);
     return 0;
   }
   const mod = (COMMANDS as readonly string[]).includes(name) ? await load(name as CommandName) : null;

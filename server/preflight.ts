@@ -66,7 +66,7 @@ async function checkHost(): Promise<Preflight> {
   const bpftrace = await chooseBpftrace();
   const bpftraceVersion = bpftrace.version;
   if (bpftrace.command === null) {
-    problems.push('bpftrace is not installed: run `npm run setup` (or `apt-get install bpftrace`).');
+    problems.push('bpftrace is not installed: run `hoptrace setup` as root (it installs bpftrace).');
   }
   if (!existsSync('/sys/kernel/btf/vmlinux')) {
     problems.push('this kernel has no BTF (/sys/kernel/btf/vmlinux): hoptrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y.');
@@ -74,7 +74,7 @@ async function checkHost(): Promise<Preflight> {
   // bpftrace 0.17 looks for tracepoints under debugfs; either mount satisfies the kernel.
   // Only root can look inside debugfs: for anyone else the check would always fail.
   if (root && !TRACEFS_DIRS.some((d) => existsSync(`${d}/events`))) {
-    problems.push('tracefs is not mounted: run `mount -t debugfs nodev /sys/kernel/debug && mount -t tracefs nodev /sys/kernel/tracing` (npm run setup does this).');
+    problems.push('tracefs is not mounted: run `hoptrace setup` as root (it mounts tracefs and debugfs).');
   }
   return { ok: problems.length === 0, problems, bpftraceVersion, bpftrace };
 }

@@ -123,7 +123,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
     this.reasons = await loadDropReasons();
     if (this.reasons.names.size === 0) {
       // Not fatal: drops still show, by number. Said once per session, before anything attaches.
-      this.emit('warning', 'could not read the kernel\'s drop reasons from BTF (is bpftool installed? `npm run setup` installs it): drops show their reason as reason-N');
+      this.emit('warning', 'could not read the kernel\'s drop reasons from BTF (is bpftool installed? `hoptrace setup` installs it): drops show their reason as reason-N');
     }
     const filterExpr = compileToBpftrace(this.filterAst);
     // Captured bytes share the BPF stack (512 bytes) with the hop printf and the filter's

@@ -313,7 +313,7 @@ export interface BpftraceInfo {
   readonly version: string | null;
   /** What runs: a path, or 'bpftrace' from PATH; null when none starts. */
   readonly path?: string | null;
-  /** override (HOPTRACE_BPFTRACE), private (npm run setup's copy), system, none. */
+  /** override (HOPTRACE_BPFTRACE), private (hoptrace setup's copy), system, none. */
   readonly source?: 'override' | 'private' | 'system' | 'none';
   readonly tier?: ProbeTier;
   /** Why this bpftrace and this tier, one sentence. */

@@ -141,6 +141,15 @@ export function numberFlag(value: string | boolean | undefined, name: string, op
   return n;
 }
 
+/** The program a failed spawn could not find (execa's error, or node's), else null. */
+export function missingProgram(err: unknown): string | null {
+  const e = err as { code?: unknown; syscall?: unknown; path?: unknown; cause?: { code?: unknown; syscall?: unknown; path?: unknown } } | null;
+  for (const x of [e, e?.cause]) {
+    if (x?.code === 'ENOENT' && typeof x.syscall === 'string' && x.syscall.startsWith('spawn') && typeof x.path === 'string') return x.path;
+  }
+  return null;
+}
+
 /**
  * Prints an error as one clear message and returns the exit code: 2 for usage, filter and
  * host problems, 1 for anything else. Stack traces only with HOPTRACE_DEBUG=1.
@@ -160,6 +169,11 @@ export function reportFatal(err: unknown, filterText?: string): number {
   }
   if (err instanceof CannotTraceError) {
     for (const p of err.problems) process.stderr.write(`hoptrace: ${p}\n`);
+    return 2;
+  }
+  const tool = missingProgram(err);
+  if (tool !== null) {
+    process.stderr.write(`hoptrace: ${tool} is not installed (or not on PATH: ${process.env.PATH ?? ''}): run \`hoptrace setup\` as root.\n`);
     return 2;
   }
   const message = err instanceof Error ? err.message : String(err);

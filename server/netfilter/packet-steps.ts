@@ -22,7 +22,7 @@ export interface PacketStepsOptions extends NetfilterTracerOptions {
 export async function netfilterPreflight(): Promise<string[]> {
   const problems: string[] = [];
   const nft = await execa('nft', ['--version'], { reject: false });
-  if (nft.failed || nft.exitCode !== 0) problems.push('--netfilter needs nft (nftables): install it with `apt-get install nftables`.');
+  if (nft.failed || nft.exitCode !== 0) problems.push('--netfilter needs nft (nftables): run `hoptrace setup` as root (it installs nftables).');
   const ns = await execa('nsenter', ['--version'], { reject: false });
   if (ns.failed || ns.exitCode !== 0) problems.push('--netfilter needs nsenter (util-linux).');
   if (process.getuid?.() !== 0) problems.push('--netfilter must run as root to add nft tables in each namespace.');

@@ -79,7 +79,7 @@ describe('CLI bad input', () => {
     // A PATH without bpftrace: the preflight names the fix before anything else happens.
     const r = await cli(['trace', '--duration', '1'], { env: { PATH: '/nonexistent' } });
     expect(r.exitCode).toBe(2);
-    expect(String(r.stderr)).toMatch(/bpftrace is not installed: run `npm run setup`/);
+    expect(String(r.stderr)).toMatch(/bpftrace is not installed: run `hoptrace setup` as root/);
     noStack(String(r.stderr));
   });
 });

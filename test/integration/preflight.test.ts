@@ -26,7 +26,7 @@ describe.skipIf(!isRoot)(`trace says what the host lacks (${NEEDS_ROOT}: it moun
   it('should say tracefs is not mounted and how to mount it', async () => {
     const r = await traceWithout('umount -l /sys/kernel/debug 2>/dev/null; umount -l /sys/kernel/tracing 2>/dev/null; true');
     expect(r.exitCode).toBe(2);
-    expect(String(r.stderr).trim()).toBe('hoptrace: tracefs is not mounted: run `mount -t debugfs nodev /sys/kernel/debug && mount -t tracefs nodev /sys/kernel/tracing` (npm run setup does this).');
+    expect(String(r.stderr).trim()).toBe('hoptrace: tracefs is not mounted: run `hoptrace setup` as root (it mounts tracefs and debugfs).');
     expect(String(r.stdout)).toBe('');
     noStack(String(r.stderr));
   });
@@ -59,7 +59,7 @@ describe.skipIf(!isRoot)(`trace says what the host lacks (${NEEDS_ROOT}: it moun
       }
       const r = await cli(['trace', '--no-model', '--duration', '1', '--filter', 'udp port 1'], { env: { PATH: bin } });
       expect(r.exitCode).toBe(0);
-      expect(String(r.stderr)).toMatch(/^hoptrace: could not read the kernel's drop reasons from BTF \(is bpftool installed\? `npm run setup` installs it\): drops show their reason as reason-N$/m);
+      expect(String(r.stderr)).toMatch(/^hoptrace: could not read the kernel's drop reasons from BTF \(is bpftool installed\? `hoptrace setup` installs it\): drops show their reason as reason-N$/m);
       expect(String(r.stderr)).toMatch(/^ready$/m);
     } finally {
       rmSync(bin, { recursive: true, force: true });

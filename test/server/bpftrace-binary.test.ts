@@ -90,11 +90,11 @@ describe.skipIf(systemVersion === null)('choosing a bpftrace with broken candida
     const c = await decide(undefined, nowhere(), 'bpftrace');
     fellBack(c);
     expect(c.tier).toBe('classic');
-    expect(c.warnings[0]).toMatch(/no private bpftrace 0\.21\+ .*run `npm run setup` for the fast tier/);
+    expect(c.warnings[0]).toMatch(/no private bpftrace 0\.21\+ .*run `hoptrace setup` \(as root\) for the fast tier/);
     expect(c.why).toMatch(/has no raw tracepoints \(0\.21 or newer has\), so the probes use classic tracepoints/);
   });
 
-  it.skipIf(!privateOk || versionAtLeast(systemVersion ?? '0.0', [0, 21]))('should say a private copy whose libraries are gone cannot be used and name npm run setup', async () => {
+  it.skipIf(!privateOk || versionAtLeast(systemVersion ?? '0.0', [0, 21]))('should say a private copy whose libraries are gone cannot be used and name hoptrace setup', async () => {
     // A copy of the wrapper and its loader link, without the unpacked packages behind them.
     const broken = join(dir, 'broken-copy');
     mkdirSync(join(broken, 'bin'), { recursive: true });
@@ -103,7 +103,7 @@ describe.skipIf(systemVersion === null)('choosing a bpftrace with broken candida
     symlinkSync('../root/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', join(broken, 'ld', 'bpftrace'));
     const c = await decide(undefined, join(broken, 'bin', 'bpftrace'), 'bpftrace');
     fellBack(c);
-    expect(c.warnings[0]).toMatch(/the private bpftrace \(.*broken-copy\/bin\/bpftrace\) cannot be used: it does not start .*To fix it, run `npm run setup` \(as root\) to make it again/);
+    expect(c.warnings[0]).toMatch(/the private bpftrace \(.*broken-copy\/bin\/bpftrace\) cannot be used: it does not start .*To fix it, run `hoptrace setup` \(as root\) to make it again/);
     expect(c.why).toMatch(/the private copy cannot be used, so the system's bpftrace is used/);
   });
 
