@@ -13,7 +13,9 @@ cd "$(dirname "$0")/.."
 # with netavark (its bridge/NAT backend) and runc (crun refuses hybrid cgroups), catatonit (the
 # pause process of a podman pod's infra container), busybox-static (the test image's rootfs, so no
 # registry is needed), containernetworking-plugins (the CNI bridge/portmap/firewall plugins).
-packages=(bpftrace bpftool iproute2 iptables nftables util-linux iputils-ping tshark chromium iperf3 tcpdump procps python3 podman netavark runc catatonit busybox-static containernetworking-plugins)
+# nats-server (JetStream with -js): the message bus of `agent`/`serve --hub`, started by the many-node
+# tests on a free port (test/helpers/nats.ts); `npm start` never needs it.
+packages=(bpftrace bpftool iproute2 iptables nftables util-linux iputils-ping tshark chromium iperf3 tcpdump procps python3 podman netavark runc catatonit busybox-static containernetworking-plugins nats-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
