@@ -5,7 +5,7 @@
  */
 import { reportFatal } from './commands/common.js';
 
-const COMMANDS = ['trace', 'path', 'topology', 'lab', 'serve', 'record', 'replay', 'export', 'stats', 'compare', 'doctor'] as const;
+const COMMANDS = ['trace', 'path', 'topology', 'lab', 'serve', 'agent', 'record', 'replay', 'export', 'stats', 'compare', 'doctor'] as const;
 type CommandName = (typeof COMMANDS)[number];
 
 interface CommandModule {

@@ -117,9 +117,12 @@ export class Hub {
     try {
       await jsm.consumers.info(STREAM, durable);
     } catch {
-      // A new hub starts from each node's latest topology and batch, then follows: not the whole
-      // retention (that is what `record --hub --since` is for).
-      await jsm.consumers.add(STREAM, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.LastPerSubject, max_ack_pending: 10_000 });
+      // A new hub starts a minute back — two of the agents' topology intervals, so it has every
+      // live node's snapshot — then follows: not the whole retention (that is for `record --since`).
+      await jsm.consumers.add(STREAM, {
+        durable_name: durable, ack_policy: AckPolicy.Explicit, max_ack_pending: 10_000,
+        deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Date.now() - 60_000).toISOString(),
+      });
     }
     const consumer = await jetstream(this.nc).consumers.get(STREAM, durable);
     this.messages = await consumer.consume({ max_messages: 256 });

@@ -76,6 +76,8 @@ export interface ServiceOptions {
   readonly log?: (line: string) => void;
   /** Where stats sessions come from. Default: a StatsSession (bpftrace) each. */
   readonly statsSource?: StatsSourceFactory;
+  /** More routes under /api, behind the same token and origin checks (`serve --hub`: server/hub/routes.ts). */
+  readonly extraApi?: express.Router;
 }
 
 export interface RunningService {
@@ -264,6 +266,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   // Prometheus scrapes /metrics (its own token check: scrapers send the same bearer token).
   app.get('/metrics', stats.metrics);
   // Before apiRouter: its last route answers 404 for anything it does not know.
+  if (options.extraApi) app.use('/api', options.extraApi);
   app.use('/api', stats.router);
   app.use('/api', recordingsRouter({ manager, registry, maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES }));
   app.use('/api', apiRouter({ registry, capabilities, startedAt: Date.now(), topology: model.topology, annotate: model.annotate }));
