@@ -122,7 +122,7 @@ export async function run(argv: string[]): Promise<number> {
     if (values.hub) {
       // Loaded only with --hub: `serve` alone never touches NATS.
       const { Hub } = await import('../hub/hub.js');
-      const { hubRouter } = await import('../hub/routes.js');
+      const { hubRouter } = await import('../service/cluster-routes.js');
       try {
         parseBusUrl(values.hub);
       } catch (err) {

@@ -76,7 +76,7 @@ export interface ServiceOptions {
   readonly log?: (line: string) => void;
   /** Where stats sessions come from. Default: a StatsSession (bpftrace) each. */
   readonly statsSource?: StatsSourceFactory;
-  /** More routes under /api, behind the same token and origin checks (`serve --hub`: server/hub/routes.ts). */
+  /** More routes under /api, behind the same token and origin checks (`serve --hub`: server/service/cluster-routes.ts). */
   readonly extraApi?: express.Router;
 }
 

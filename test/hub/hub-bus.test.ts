@@ -87,7 +87,7 @@ describe.skipIf(!hasNatsServer)(`NATS credentials (${hasNatsServer ? 'nats-serve
   const user = createUser();
   const seedFile = join(dir, 'agent.nk');
   writeFileSync(seedFile, new TextDecoder().decode(user.getSeed()), { mode: 0o600 });
-  let servers: NatsServer[] = [];
+  const servers: NatsServer[] = [];
   afterAll(async () => {
     await Promise.all(servers.map((s) => s.stop()));
     rmSync(dir, { recursive: true, force: true });

@@ -80,10 +80,11 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
     let lab: ClusterLab;
     let hub: { child: CliProcess; out: () => string } | undefined;
     const agents: Array<{ child: CliProcess; out: () => string }> = [];
-    const dataDir = mkdtempSync(join(tmpdir(), 'h6h-hubdata-'));
+    let dataDir = '';
     let url = '';
 
     beforeAll(async () => {
+      dataDir = mkdtempSync(join(tmpdir(), 'h6h-hubdata-'));
       nats = await startNatsServer();
       lab = clusterLabFor(randomPrefix('h6h').slice(0, 8), underlay);
       await clusterLabUp(lab);
@@ -99,7 +100,7 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
       await stopCli(hub);
       if (lab) await clusterLabDown(lab);
       await nats?.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     }, 60_000);
 
     const cluster = async (): Promise<ClusterView> => (await (await fetch(`${url}api/cluster`)).json()) as ClusterView;

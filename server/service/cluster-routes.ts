@@ -7,8 +7,8 @@
  *   GET /api/cluster/packets   stitched packets (?limit=N, default 1000), `node` on every hop
  */
 import { Router } from 'express';
-import type { Hub } from './hub.js';
-import { ApiError } from '../service/errors.js';
+import type { Hub } from '../hub/hub.js';
+import { ApiError } from './errors.js';
 
 export function hubRouter(hub: Hub): Router {
   const r = Router();
