@@ -88,8 +88,6 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
       nats = await startNatsServer();
       lab = clusterLabFor(randomPrefix('h6h').slice(0, 8), underlay);
       await clusterLabUp(lab);
-      hub = await startCli(['serve', '--port', '0', '--data-dir', dataDir, '--hub', nats.url, '--filter', 'net 10.168.0.0/16'], /listening on (http:\S+)/);
-      url = /listening on (http:\S+)/.exec(hub.out())![1]!;
       for (const n of lab.nodes) {
         agents.push(await startCli(['agent', '--hub', nats.url, '--node', `node${n.index}`, '--namespaces', n.selector], /waiting for a hub/));
       }
@@ -104,6 +102,14 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
     }, 60_000);
 
     const cluster = async (): Promise<ClusterView> => (await (await fetch(`${url}api/cluster`)).json()) as ClusterView;
+
+    it('agents trace nothing until a hub asks for a session', async () => {
+      await new Promise((r) => setTimeout(r, 1500));
+      for (const a of agents) expect(await children(a.child.pid!), a.out()).toEqual([]);
+      // The hub starts after the agents: it learns of them from the topology they published.
+      hub = await startCli(['serve', '--port', '0', '--data-dir', dataDir, '--hub', nats.url, '--filter', 'net 10.168.0.0/16'], /listening on (http:\S+)/);
+      url = /listening on (http:\S+)/.exec(hub.out())![1]!;
+    }, 120_000);
 
     it('one UDP packet pod(node1) → pod(node2) is one packet at the hub, with hops on both nodes', async () => {
       // Both agents traced the hub's session (their reply comes once bpftrace is attached).
@@ -154,6 +160,22 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
       // Same kernel, same clock: the estimate is the wire time across one veth, well under 1 ms.
       expect(Math.abs(o2.offsetNs)).toBeLessThan(1_000_000);
       expect((await cluster()).badMessages).toMatchObject({ 'bad-protobuf': 0, 'foreign-subject': 0, oversize: 0 });
+      // Each agent runs one bpftrace now: the one the hub asked for.
+      for (const a of agents) expect((await children(a.child.pid!)).filter((c) => /bpftrace|setpriv|ld/.test(c))).toHaveLength(1);
     }, 120_000);
+
+    it('the hub going away ends the agents\' sessions and their bpftrace', async () => {
+      await stopCli(hub);
+      for (const a of agents) {
+        await until('the agent to stop its session', async () => (/session hub stopped/.test(a.out()) ? true : undefined), 20_000);
+        await until('bpftrace to exit', async () => ((await children(a.child.pid!)).length === 0 ? true : undefined), 20_000);
+      }
+    }, 60_000);
   });
+}
+
+/** Names of a process's children (bpftrace runs under setpriv, which execs it). */
+async function children(pid: number): Promise<string[]> {
+  const r = await execa('pgrep', ['-l', '-P', String(pid)], { reject: false });
+  return String(r.stdout).split('\n').filter(Boolean).map((l) => l.split(' ')[1] ?? '');
 }
