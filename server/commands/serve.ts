@@ -119,10 +119,11 @@ export async function run(argv: string[]): Promise<number> {
       throw new UsageError('--filter, --sample and --durable are options of --hub (the cluster session)');
     }
     let extraApi;
+    let extraIo;
     if (values.hub) {
       // Loaded only with --hub: `serve` alone never touches NATS.
       const { Hub } = await import('../hub/hub.js');
-      const { hubRouter } = await import('../service/cluster-routes.js');
+      const { hubRouter, clusterStream } = await import('../service/cluster-routes.js');
       try {
         parseBusUrl(values.hub);
       } catch (err) {
@@ -142,11 +143,13 @@ export async function run(argv: string[]): Promise<number> {
         throw err;
       }
       extraApi = hubRouter(r.hub);
+      extraIo = clusterStream(r.hub);
     }
 
     r.service = await startService({
       host, port, token, dataDir, allowOrigins: values['allow-origin'],
       ...(extraApi ? { extraApi } : {}),
+      ...(extraIo ? { extraIo } : {}),
       ...(maxUploadMb !== undefined ? { maxUploadBytes: Math.floor(maxUploadMb * 1024 * 1024) } : {}),
     });
     const s = r.service;

@@ -336,14 +336,25 @@ export class Hub {
     this.stitcher.push(n.name, p, Date.now());
   }
 
+  /** Calls `fn` with each lot of new stitched packets; returns the way to stop. */
+  onPackets(fn: (packets: ClusterPacket[]) => void): () => void {
+    this.packetListeners.add(fn);
+    return () => this.packetListeners.delete(fn);
+  }
+
+  private readonly packetListeners = new Set<(packets: ClusterPacket[]) => void>();
+
   private collect(out: ClusterPacket[]): void {
     const keep = this.opts.packetsKept ?? 2000;
+    const fresh: ClusterPacket[] = [];
     for (const p of out) {
       // The filter applies to the whole packet: a piece alone may not show what it names.
       if (!this.accept(p as unknown as Packet)) continue;
       this.ring.push(p);
+      fresh.push(p);
       this.packetsTotal++;
     }
     if (this.ring.length > keep) this.ring.splice(0, this.ring.length - keep);
+    if (fresh.length > 0) for (const l of this.packetListeners) l(fresh);
   }
 }

@@ -78,7 +78,12 @@ export interface ServiceOptions {
   readonly statsSource?: StatsSourceFactory;
   /** More routes under /api, behind the same token and origin checks (`serve --hub`: server/service/cluster-routes.ts). */
   readonly extraApi?: express.Router;
+  /** More socket.io namespaces, given the service's token check to put in front of them (`serve --hub`). */
+  readonly extraIo?: (io: Server, auth: SocketAuth) => { close(): void };
 }
+
+/** The token check every socket.io namespace runs on connection. */
+export type SocketAuth = (socket: { handshake: { auth: unknown; url: string; headers: { authorization?: string | undefined } } }, next: (err?: Error) => void) => void;
 
 export interface RunningService {
   /** Base URL, e.g. http://127.0.0.1:7070/ */
@@ -293,7 +298,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   });
   // Behind allowRequest, which has checked the handshake; namespaces (/, /stats) check again,
   // so that no namespace is ever reachable without the token whatever the engine did.
-  const socketAuth = (socket: { handshake: { auth: unknown; url: string; headers: { authorization?: string | undefined } } }, next: (err?: Error) => void): void => {
+  const socketAuth: SocketAuth = (socket, next): void => {
     if (policy.checkToken(AccessPolicy.handshakeToken(socket.handshake))) {
       next();
       return;
@@ -305,6 +310,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   io.use(socketAuth);
   // The stats stream is its own namespace (/stats), behind the same check.
   stats.attach(io, socketAuth);
+  const extraIo = options.extraIo?.(io, socketAuth);
   const stream = attachStream(io, {
     registry,
     limits: { ...DEFAULT_CHANNEL_LIMITS, ...options.limits },
@@ -317,6 +323,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      extraIo?.close();
       await stats.close();
       // Recordings first, so their files end with the shutdown as the reason; then the sessions,
       // while the stream still listens, so each subscriber is told its session `stopped`.

@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { io as ioClient, type Socket } from 'socket.io-client';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
 import { cli, randomPrefix, type CliProcess } from '../helpers/cli.js';
@@ -126,6 +127,11 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
       expect(view.links.some((l) => l.kind === 'underlay' && l.from.node === 'node1' && l.to.node === 'node2')).toBe(true);
       if (underlay === 'vxlan') expect(view.links.some((l) => l.kind === 'tunnel' && l.from.node === 'node1' && l.to.node === 'node2' && l.tunnel?.type === 'vxlan')).toBe(true);
 
+      // The same packets reach a socket.io client of the hub's /cluster namespace as they are made.
+      const socket: Socket = ioClient(`${url}cluster`, { transports: ['websocket'] });
+      const streamed: ClusterPacket[] = [];
+      socket.on('packets', (ps: ClusterPacket[]) => streamed.push(...ps));
+      await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
       const [n1, n2] = lab.nodes;
       await execa('ip', ['netns', 'exec', n1.podNs, process.execPath, '-e', SEND, '--', n1.pod, n2.pod, '5168', '3']);
       const packets = await until('the stitched packets', async () => {
@@ -154,6 +160,10 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
         // Hops in time order on the reference clock (one kernel: the offset is the wire time).
         for (let i = 1; i < p.hops.length; i++) expect(p.hops[i]!.t).toBeGreaterThanOrEqual(p.hops[i - 1]!.t);
       }
+      await until('the packets on socket.io', async () => (streamed.filter((p) => p.dport === 5168).length >= 3 ? true : undefined), 10_000);
+      socket.close();
+      expect(streamed.filter((p) => p.dport === 5168).map((p) => p.hops.map((h) => `${h.node}/${h.ns}/${h.ifname}/${h.event}`)))
+        .toEqual(packets.map((p) => p.hops.map((h) => `${h.node}/${h.ns}/${h.ifname}/${h.event}`)));
       const offsets = (await cluster()).clockOffsets;
       const o2 = offsets.find((o) => o.node === 'node2')!;
       expect(o2.samples).toBeGreaterThanOrEqual(3);
