@@ -13,7 +13,7 @@
  * by reason and dropped, and the reason is logged once per source.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import type { ConsumerMessages, JsMsg, JetStreamManager } from '@nats-io/jetstream';
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { Topology } from '../../shared/topology/model.js';
 import type { Packet } from '../../shared/packet.js';
@@ -46,7 +46,11 @@ export interface HubOptions {
 
 export interface NodeInfo {
   readonly name: string;
-  readonly state: 'up' | 'silent';
+  /**
+   * 'up'; 'lost' when its agent did not answer the hub's last session request (killed, cut off);
+   * 'silent' when nothing came from it for a minute though it answers.
+   */
+  readonly state: 'up' | 'lost' | 'silent';
   readonly namespaces: ReadonlyArray<{ readonly netns: number; readonly name: string; readonly node: string }>;
   readonly events: number;
   readonly batches: number;
@@ -75,6 +79,8 @@ interface NodeState {
   gaps: number;
   lastSeq: number;
   session: { ok: boolean; error?: string } | null;
+  /** Its agent did not answer the last session request. */
+  lost_: boolean;
 }
 
 /** Why a bus message was dropped. */
@@ -124,6 +130,7 @@ export class Hub {
         deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Date.now() - 60_000).toISOString(),
       });
     }
+    await this.loadSnapshots(jsm);
     const consumer = await jetstream(this.nc).consumers.get(STREAM, durable);
     this.messages = await consumer.consume({ max_messages: 256 });
     this.loop = (async () => {
@@ -141,6 +148,21 @@ export class Hub {
     this.renewTimer = setInterval(() => void this.askAll(), this.opts.renewMs ?? 10_000);
     this.ticker.unref();
     this.renewTimer.unref();
+  }
+
+  /**
+   * Every node's latest topology snapshot, read straight from the stream: a hub restarted on its
+   * durable consumer resumes after the snapshots it had already taken, and must know the nodes
+   * (their namespace names, their addresses) before their next batches arrive.
+   */
+  private async loadSnapshots(jsm: JetStreamManager): Promise<void> {
+    const info = await jsm.streams.info(STREAM, { subjects_filter: 'hoptrace.*.topology' });
+    for (const subject of Object.keys(info.state.subjects ?? {})) {
+      const where = parseSubject(subject);
+      if (!where) continue;
+      const m = await jsm.streams.getMessage(STREAM, { last_by_subj: subject }).catch(() => null);
+      if (m) this.onSnapshot(where.node, { subject, data: m.data });
+    }
   }
 
   async stop(): Promise<void> {
@@ -172,7 +194,7 @@ export class Hub {
     const now = Date.now();
     return [...this.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => ({
       name: n.name,
-      state: now - n.lastSeenMs < 60_000 ? 'up' : 'silent',
+      state: n.lost_ ? 'lost' : now - n.lastSeenMs < 60_000 ? 'up' : 'silent',
       namespaces: [...n.names].map(([netns, name]) => ({ netns, name, node: n.name })),
       events: n.events, batches: n.batches, lost: n.lost, gaps: n.gaps, lastSeenMs: n.lastSeenMs, session: n.session,
     }));
@@ -190,7 +212,7 @@ export class Hub {
       const state: NodeState = {
         name, topology: null, names: new Map(), locals: new Map(), reasons: new Map(),
         engine: null as unknown as Reconstructor,
-        lastT: 0, lastArrivalMs: 0, lastSeenMs: Date.now(), events: 0, batches: 0, lost: 0, gaps: 0, lastSeq: 0, session: null,
+        lastT: 0, lastArrivalMs: 0, lastSeenMs: Date.now(), events: 0, batches: 0, lost: 0, gaps: 0, lastSeq: 0, session: null, lost_: false,
       };
       state.engine = new Reconstructor({
         nsName: (netns) => state.names.get(netns) ?? null,
@@ -260,7 +282,7 @@ export class Hub {
     }
   }
 
-  private onSnapshot(node: string, m: JsMsg): void {
+  private onSnapshot(node: string, m: Pick<JsMsg, 'subject' | 'data'>): void {
     let snap: { node?: unknown; topology?: unknown; dropReasons?: unknown };
     try {
       snap = JSON.parse(new TextDecoder().decode(m.data)) as typeof snap;
@@ -312,7 +334,13 @@ export class Hub {
       if (!n.session?.ok && r.ok) this.log(`hub: node ${node} traces for the cluster session`);
       n.session = r.ok ? { ok: true } : { ok: false, error: String(r.error ?? 'refused') };
       if (!r.ok) this.log(`hub: node ${node} refused the session: ${n.session.error}`);
+      if (n.lost_) this.log(`hub: node ${node} is back`);
+      n.lost_ = false;
     } catch (err) {
+      // No agent answers for it: the node is lost; the rest of the cluster goes on, and its
+      // pieces already taken stay. Asked again at every renewal.
+      if (!n.lost_) this.log(`hub: node ${node} is lost (its agent does not answer: ${(err as Error).message})`);
+      n.lost_ = true;
       n.session = { ok: false, error: (err as Error).message };
     }
   }
