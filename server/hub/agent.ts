@@ -90,6 +90,9 @@ export class Agent {
   /** Batches published and acknowledged; dropped for a slow bus (events). */
   published = 0;
   droppedEvents = 0;
+  /** Batches JetStream did not take (bus down); whether the last publish failed. */
+  failedBatches = 0;
+  private failing = false;
 
   constructor(private readonly opts: AgentOptions) {
     this.node = opts.node;
@@ -275,8 +278,13 @@ export class Agent {
     try {
       await this.js!.publish(hopsSubject(this.node), data, { headers: h });
       this.published++;
+      if (this.failing) this.log(`agent ${this.node}: publishing works again (${this.failedBatches} batches were lost)`);
+      this.failing = false;
     } catch (err) {
-      if (!this.stopped) this.log(`agent ${this.node}: publishing a hop batch failed: ${(err as Error).message}`);
+      // Said once per outage, not once per batch.
+      this.failedBatches++;
+      if (!this.stopped && !this.failing) this.log(`agent ${this.node}: publishing hop batches fails: ${(err as Error).message}`);
+      this.failing = true;
     } finally {
       this.inFlight--;
     }

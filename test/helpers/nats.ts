@@ -17,6 +17,8 @@ export interface NatsServer {
   readonly storeDir: string;
   /** Everything the server logged so far. */
   log(): string;
+  /** Stops the server and starts it again on the same port with the same store (a restart). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -30,10 +32,39 @@ export interface NatsServerOptions {
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'h6h-nats-'));
   const storeDir = join(dir, 'js');
+  let server = await launch(dir, storeDir, -1, opts);
+  const stopProc = async (): Promise<void> => {
+    const proc = server.proc;
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+      proc.kill('SIGTERM');
+      await exited;
+    }
+  };
+  const port = server.port;
+  let earlier = '';
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir,
+    log: () => earlier + server.out(),
+    restart: async () => {
+      await stopProc();
+      earlier += server.out();
+      server = await launch(dir, storeDir, port, opts);
+    },
+    stop: async () => {
+      await stopProc();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function launch(dir: string, storeDir: string, wantPort: number, opts: NatsServerOptions): Promise<{ proc: ChildProcess; port: number; out(): string }> {
   const conf = join(dir, 'nats.conf');
   writeFileSync(conf, [
     'host: 127.0.0.1',
-    'port: -1',
+    `port: ${wantPort}`,
     `jetstream { store_dir: "${storeDir}" }`,
     ...(opts.maxPayload ? [`max_payload: ${opts.maxPayload}`] : []),
     opts.config ?? '',
@@ -57,18 +88,5 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       reject(new Error(`nats-server exited (${code}):\n${out}`));
     });
   });
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    port,
-    storeDir,
-    log: () => out,
-    stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-        proc.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { proc, port, out: () => out };
 }
