@@ -39,6 +39,8 @@ export interface HubOptions {
   readonly packetsKept?: number;
   /** How long a piece waits for its other pieces (default 2000 ms). */
   readonly holdMs?: number;
+  /** Most nodes kept (default 1024): a publisher inventing node names cannot grow the hub without bound. */
+  readonly maxNodes?: number;
   /** How often sessions are asked for again (default 10 s; agents drop them after 3×). */
   readonly renewMs?: number;
   readonly log?: (line: string) => void;
@@ -84,7 +86,7 @@ interface NodeState {
 }
 
 /** Why a bus message was dropped. */
-export type BadReason = 'foreign-subject' | 'bad-protobuf' | 'oversize' | 'bad-snapshot' | 'foreign-session';
+export type BadReason = 'foreign-subject' | 'bad-protobuf' | 'oversize' | 'bad-snapshot' | 'foreign-session' | 'too-many-nodes';
 
 const SESSION_ID = 'hub';
 
@@ -103,7 +105,7 @@ export class Hub {
   private readonly log: (line: string) => void;
   readonly filterText: string;
   private readonly accept: (p: Packet) => boolean;
-  readonly bad: Record<BadReason, number> = { 'foreign-subject': 0, 'bad-protobuf': 0, oversize: 0, 'bad-snapshot': 0, 'foreign-session': 0 };
+  readonly bad: Record<BadReason, number> = { 'foreign-subject': 0, 'bad-protobuf': 0, oversize: 0, 'bad-snapshot': 0, 'foreign-session': 0, 'too-many-nodes': 0 };
   packetsTotal = 0;
 
   constructor(private readonly opts: HubOptions) {
@@ -237,6 +239,10 @@ export class Hub {
     const where = parseSubject(m.subject);
     if (!where) {
       this.dropOnce('foreign-subject', m.subject, 'not hoptrace.<node>.hops or .topology');
+      return;
+    }
+    if (!this.nodes.has(where.node) && this.nodes.size >= (this.opts.maxNodes ?? 1024)) {
+      this.dropOnce('too-many-nodes', m.subject, `already ${this.nodes.size} nodes`);
       return;
     }
     const max = this.opts.maxBatchBytes ?? 4 * 1024 * 1024;

@@ -43,7 +43,7 @@ describe.skipIf(!hasNatsServer)(`hub on the bus (${hasNatsServer ? 'nats-server'
 
   it('counts and drops a wrong protobuf, a foreign subject and an oversize batch, logging each once per source, and keeps going', async () => {
     const logs: string[] = [];
-    const hub = new Hub({ bus: { url: nats.url }, maxBatchBytes: 4096, log: (l) => logs.push(l), holdMs: 0 });
+    const hub = new Hub({ bus: { url: nats.url }, maxBatchBytes: 4096, log: (l) => logs.push(l), holdMs: 0, maxNodes: 3 });
     await hub.start();
     const nc = await connect({ servers: nats.url });
     try {
@@ -60,6 +60,8 @@ describe.skipIf(!hasNatsServer)(`hub on the bus (${hasNatsServer ? 'nats-server'
         await js.publish('hoptrace.big.hops', new Uint8Array(8192), { headers: h });
         await js.publish('hoptrace.evil.topology', enc.encode('{"node": "someone else"}'));
       }
+      // Node names invented by a publisher: kept up to maxNodes (3, with good), the rest counted.
+      for (let i = 0; i < 5; i++) await js.publish(`hoptrace.made-up-${i}.hops`, encodeBatch({ events: [hopEvent(1, 'xmit', 1)], seq: 1, lostKernel: 0 }), { headers: h });
       await js.publish('hoptrace.good.hops', encodeBatch({ events: [hopEvent(2000, 'consume', 77)], seq: 2, lostKernel: 3 }), { headers: h });
       await until('the last good batch', () => hub.nodeInfo().find((n) => n.name === 'good')?.events === 2);
       expect(hub.bad).toMatchObject({ 'bad-protobuf': 3, 'foreign-subject': 3, oversize: 3, 'bad-snapshot': 3 });
@@ -70,8 +72,9 @@ describe.skipIf(!hasNatsServer)(`hub on the bus (${hasNatsServer ? 'nats-server'
       expect(logs.filter((l) => l.includes('hoptrace.evil.topology'))).toHaveLength(1);
       const good = hub.nodeInfo().find((n) => n.name === 'good')!;
       expect(good).toMatchObject({ batches: 2, lost: 3, gaps: 0, namespaces: [{ netns: 77, name: 'pod-a', node: 'good' }] });
-      // Neither bad node became a node of the cluster.
-      expect(hub.nodeInfo().map((n) => n.name)).toEqual(['good']);
+      // Bad messages made no node ('evil', 'big'); of the invented names two fit under maxNodes.
+      expect(hub.bad['too-many-nodes']).toBe(3);
+      expect(hub.nodeInfo().map((n) => n.name)).toEqual(['good', 'made-up-0', 'made-up-1']);
       hub.flushAll();
       const p = hub.packets().find((x) => x.hops.some((hop) => hop.netns === 77));
       expect(p?.hops.map((x) => [x.node, x.ns])).toEqual([['good', 'pod-a'], ['good', 'pod-a']]);
