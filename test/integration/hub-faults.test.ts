@@ -126,14 +126,21 @@ describe.skipIf(!isRoot || !hasNatsServer)(`cluster faults (${!isRoot ? NEEDS_RO
 
   it('nats-server restarted: agents and hub reconnect, and packets across nodes are stitched again', async () => {
     await nats.restart();
-    // Sent until they come through: the first bursts may go out before the agents are back.
-    const ours = await until('packets after the restart', async () => {
-      const got = (await packets()).filter((p) => p.dport === 5171);
-      if (got.length >= 3) return got;
+    // Sent until whole packets come through again: bursts sent while one agent is back and the
+    // other not yet arrive as one node's piece (the other's batch could not be published).
+    await until('whole packets after the restart', async () => {
+      if ((await packets()).some((p) => p.dport === 5171 && p.nodes.length === 2)) return true;
       await send(0, 5171);
       return undefined;
     }, 60_000);
-    for (const p of ours) expect(p.nodes).toEqual(['node1', 'node2']);
+    // Both agents and the hub are back: every packet of a new burst is whole.
+    await new Promise((r) => setTimeout(r, 2000));
+    await send(0, 5172);
+    const ours = await until('the next burst', async () => {
+      const got = (await packets()).filter((p) => p.dport === 5172);
+      return got.length >= 3 ? got : undefined;
+    });
+    expect(ours.map((p) => p.nodes)).toEqual([['node1', 'node2'], ['node1', 'node2'], ['node1', 'node2']]);
     expect(agents.map((a) => a.child.exitCode)).toEqual([null, null]);
   }, 120_000);
 
