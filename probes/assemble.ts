@@ -39,6 +39,12 @@ export interface ProgramOptions {
    * stream to a pipe or a file, not through a socket).
    */
   readonly selfPorts?: readonly number[];
+  /**
+   * Namespace inodes whose hops are printed (`agent --namespaces`: several agents share one
+   * kernel in tests, and on a host an agent may watch only pods). Absent: every namespace.
+   * Packets are still followed through the others, just not printed there.
+   */
+  readonly netnsAllow?: readonly number[];
   /** Value of SKB_DROP_REASON_NOT_SPECIFIED on this kernel (from BTF). */
   readonly reasonNotSpecified: number;
   /**
@@ -112,6 +118,9 @@ export function buildHopProgram(opts: ProgramOptions): string {
   for (const p of opts.selfPorts ?? []) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`selfPorts must be ports 1-65535, got ${p}`);
   // Ports compare in their raw (unswapped) form, as the filter's do (shared/filter/raw.ts).
   const selfPorts = (opts.selfPorts ?? []).map((p) => `$sp == ${portToRaw(p)} || $dp == ${portToRaw(p)}`).join(' || ') || '0';
+  for (const n of opts.netnsAllow ?? []) assertNumeric('netnsAllow', n);
+  // An empty list allows nothing (a selector that matched no namespace prints no hop), not everything.
+  const netnsAllow = opts.netnsAllow ? opts.netnsAllow.map((n) => `$netns == ${n}`).join(' || ') || '0' : '1';
   const sample = sampleCondition(opts.sampleRate ?? 1);
   const filtered = opts.filterExpr.trim() !== '1' || sample !== '1';
   if (opts.reasonNoSocket !== undefined) assertNumeric('reasonNoSocket', opts.reasonNoSocket);
@@ -130,6 +139,7 @@ export function buildHopProgram(opts: ProgramOptions): string {
     const emit = emitTemplate
       .replace('{{SELF_NETNS}}', String(opts.selfNetns))
       .replace('{{SELF_PORTS}}', selfPorts)
+      .replace('{{NETNS_ALLOW}}', netnsAllow)
       .replace('{{FILTER}}', () => match)
       .replaceAll('{{KIND}}', String(HOP_KIND_CODES[probe.kind]))
       .replaceAll('{{PREFIX}}', capture > 0 ? 'PB' : 'P')

@@ -30,7 +30,9 @@ if [ "$(id -u)" -eq 0 ]; then node bin/hoptrace.js setup || host=failed; fi
 # with netavark (its bridge/NAT backend) and runc (crun refuses hybrid cgroups), catatonit (the
 # pause process of a podman pod's infra container), busybox-static (the test image's rootfs, so no
 # registry is needed), containernetworking-plugins (the CNI bridge/portmap/firewall plugins).
-packages=(bpftrace iptables tshark chromium iperf3 tcpdump procps python3 systemd podman netavark runc catatonit busybox-static containernetworking-plugins)
+# nats-server (JetStream with -js): the message bus of `agent`/`serve --hub`, started by the many-node
+# tests on a free port (test/helpers/nats.ts); `npm start` never needs it.
+packages=(bpftrace iptables tshark chromium iperf3 tcpdump procps python3 systemd podman netavark runc catatonit busybox-static containernetworking-plugins nats-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,7 +8,7 @@ import { release } from 'node:os';
 import { chooseBpftrace, projectRoot } from './bpftrace-binary.js';
 import { reportFatal } from './commands/common.js';
 
-const COMMANDS = ['trace', 'path', 'topology', 'lab', 'serve', 'record', 'replay', 'export', 'stats', 'compare', 'doctor', 'setup'] as const;
+const COMMANDS = ['trace', 'path', 'topology', 'lab', 'serve', 'agent', 'record', 'replay', 'export', 'stats', 'compare', 'doctor', 'setup'] as const;
 type CommandName = (typeof COMMANDS)[number];
 
 interface CommandModule {

@@ -41,6 +41,8 @@ export interface TraceSessionOptions {
   readonly hops?: ReadonlySet<HopKind>;
   /** Ports of our own connections (the service's), left out on this namespace's loopback. */
   readonly selfPorts?: readonly number[];
+  /** Only these namespaces' hops (inodes), filtered in the kernel (`agent --namespaces`). Absent: all. */
+  readonly netnsAllow?: readonly number[];
 }
 
 export interface TraceSessionEvents {
@@ -137,6 +139,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
         filterExpr,
         selfNetns: statSync('/proc/self/ns/net').ino,
         ...(this.options.selfPorts ? { selfPorts: this.options.selfPorts } : {}),
+        ...(this.options.netnsAllow ? { netnsAllow: this.options.netnsAllow } : {}),
         reasonNotSpecified: this.reasons.notSpecified,
         ...(this.reasons.noSocket !== undefined ? { reasonNoSocket: this.reasons.noSocket } : {}),
         captureBytes,

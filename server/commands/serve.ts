@@ -9,7 +9,10 @@ import { isLoopbackHost } from '../service/access.js';
 import { ServiceConfigError, startService, type RunningService } from '../service/index.js';
 import { DEFAULT_MAX_UPLOAD_BYTES } from '../service/recordings-routes.js';
 import { defaultDataDir } from '../recording/library.js';
-import { parseOptions, reportFatal, UsageError } from './common.js';
+import { parseOptions, reportFatal, UsageError, FILTER, SAMPLE } from './common.js';
+import { BUS_HELP, BUS_OPTIONS, busOptionsFrom } from '../hub/cli-options.js';
+import { BusConfigError, parseBusUrl } from '../hub/connect.js';
+import type { Hub } from '../hub/hub.js';
 
 export const summary = 'run the service: REST API, live hop stream and dashboard on one port';
 
@@ -30,6 +33,15 @@ const HELP = `usage: hoptrace serve [--host H] [--port P] [--token T] [--lab dem
   --allow-origin O  also accept browser requests from origin O (e.g. http://localhost:5173);
                     may be repeated
 
+Many nodes (\`hoptrace agent\` on each, one NATS server with JetStream):
+${BUS_HELP}
+  --filter F        the cluster session's filter, asked of every agent (default: every packet)
+  --sample N        follow 1 in N flows on every node
+  --durable NAME    the hub's durable consumer (default hoptrace-hub): a hub restarted with the
+                    same name resumes where it stopped
+  With --hub: GET /api/cluster (nodes, links, clock offsets) and /api/cluster/packets (packets
+  stitched across nodes, \`node\` on every hop). Without --hub nothing of this runs.
+
 The service runs as root and drives kernel probes: it accepts browser requests only from its
 own origin, and binds to loopback unless a token is set.`;
 
@@ -44,6 +56,7 @@ const EXIT_GRACE_MS = 3000;
 
 interface Running {
   service: RunningService | undefined;
+  hub: Hub | undefined;
   traffic: DemoTraffic | undefined;
   lab: Lab | undefined;
   ownLab: boolean;
@@ -52,16 +65,18 @@ interface Running {
 async function shutdown(r: Running): Promise<void> {
   await r.traffic?.stop().catch(() => undefined);
   await r.service?.close();
+  await r.hub?.stop();
   if (r.lab && r.ownLab) await labDown(r.lab);
 }
 
 const OPTIONS = {
   host: { kind: 'string' }, port: { kind: 'number', integer: true, min: 0 }, token: { kind: 'string' }, lab: { kind: 'string' },
   'data-dir': { kind: 'string' }, 'max-upload-mb': { kind: 'number', min: 0.001 }, 'allow-origin': { kind: 'strings' },
+  ...BUS_OPTIONS, filter: FILTER, sample: SAMPLE, durable: { kind: 'string' },
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
-  const r: Running = { service: undefined, traffic: undefined, lab: undefined, ownLab: false };
+  const r: Running = { service: undefined, hub: undefined, traffic: undefined, lab: undefined, ownLab: false };
   try {
     const { values, positionals, help } = parseOptions(argv, OPTIONS);
     if (help) {
@@ -100,8 +115,41 @@ export async function run(argv: string[]): Promise<number> {
     const maxUploadMb = values['max-upload-mb'];
     const dataDir = values['data-dir'] || defaultDataDir();
 
+    if (!values.hub && (values.filter !== undefined || values.sample !== undefined || values.durable !== undefined)) {
+      throw new UsageError('--filter, --sample and --durable are options of --hub (the cluster session)');
+    }
+    let extraApi;
+    let extraIo;
+    if (values.hub) {
+      // Loaded only with --hub: `serve` alone never touches NATS.
+      const { Hub } = await import('../hub/hub.js');
+      const { hubRouter, clusterStream } = await import('../service/cluster-routes.js');
+      try {
+        parseBusUrl(values.hub);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      if (values.durable !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(values.durable)) throw new UsageError('--durable must be 1-64 letters, digits, - or _');
+      r.hub = new Hub({
+        bus: busOptionsFrom(values, values.hub),
+        filter: values.filter ?? '',
+        ...(values.sample !== undefined ? { sample: values.sample } : {}),
+        ...(values.durable !== undefined ? { durable: values.durable } : {}),
+      });
+      try {
+        await r.hub.start();
+      } catch (err) {
+        if (err instanceof BusConfigError) throw new UsageError(err.message);
+        throw err;
+      }
+      extraApi = hubRouter(r.hub);
+      extraIo = clusterStream(r.hub);
+    }
+
     r.service = await startService({
       host, port, token, dataDir, allowOrigins: values['allow-origin'],
+      ...(extraApi ? { extraApi } : {}),
+      ...(extraIo ? { extraIo } : {}),
       ...(maxUploadMb !== undefined ? { maxUploadBytes: Math.floor(maxUploadMb * 1024 * 1024) } : {}),
     });
     const s = r.service;
@@ -121,6 +169,7 @@ export async function run(argv: string[]): Promise<number> {
     if (demoSession) process.stdout.write(`  demo lab:  traced live in session ${demoSession} ('${DEMO_FILTER}'); ${s.url}api/sessions/${demoSession}/packets\n`);
     process.stdout.write(`  API:       ${s.url}api/health${token ? '  (Authorization: Bearer <token>)' : ''}\n`);
     process.stdout.write(`  recordings: ${dataDir}\n`);
+    if (r.hub) process.stdout.write(`  hub:       ${values.hub}, cluster session '${r.hub.filterText}'; ${s.url}api/cluster, ${s.url}api/cluster/packets\n`);
     const kinds = Object.entries(caps.probes).map(([k, v]) => `${k} ${v.available ? 'yes' : 'no'}`).join(', ');
     process.stdout.write(`  probes:    ${kinds}; bpftrace ${caps.bpftrace.version ?? 'missing'} (${caps.bpftrace.tier ?? 'classic'} tier)\n`);
     for (const w of caps.bpftrace.warnings ?? []) process.stderr.write(`hoptrace: ${w}\n`);

@@ -76,7 +76,14 @@ export interface ServiceOptions {
   readonly log?: (line: string) => void;
   /** Where stats sessions come from. Default: a StatsSession (bpftrace) each. */
   readonly statsSource?: StatsSourceFactory;
+  /** More routes under /api, behind the same token and origin checks (`serve --hub`: server/service/cluster-routes.ts). */
+  readonly extraApi?: express.Router;
+  /** More socket.io namespaces, given the service's token check to put in front of them (`serve --hub`). */
+  readonly extraIo?: (io: Server, auth: SocketAuth) => { close(): void };
 }
+
+/** The token check every socket.io namespace runs on connection. */
+export type SocketAuth = (socket: { handshake: { auth: unknown; url: string; headers: { authorization?: string | undefined } } }, next: (err?: Error) => void) => void;
 
 export interface RunningService {
   /** Base URL, e.g. http://127.0.0.1:7070/ */
@@ -264,6 +271,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   // Prometheus scrapes /metrics (its own token check: scrapers send the same bearer token).
   app.get('/metrics', stats.metrics);
   // Before apiRouter: its last route answers 404 for anything it does not know.
+  if (options.extraApi) app.use('/api', options.extraApi);
   app.use('/api', stats.router);
   app.use('/api', recordingsRouter({ manager, registry, maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES }));
   app.use('/api', apiRouter({ registry, capabilities, startedAt: Date.now(), topology: model.topology, annotate: model.annotate }));
@@ -290,7 +298,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   });
   // Behind allowRequest, which has checked the handshake; namespaces (/, /stats) check again,
   // so that no namespace is ever reachable without the token whatever the engine did.
-  const socketAuth = (socket: { handshake: { auth: unknown; url: string; headers: { authorization?: string | undefined } } }, next: (err?: Error) => void): void => {
+  const socketAuth: SocketAuth = (socket, next): void => {
     if (policy.checkToken(AccessPolicy.handshakeToken(socket.handshake))) {
       next();
       return;
@@ -302,6 +310,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   io.use(socketAuth);
   // The stats stream is its own namespace (/stats), behind the same check.
   stats.attach(io, socketAuth);
+  const extraIo = options.extraIo?.(io, socketAuth);
   const stream = attachStream(io, {
     registry,
     limits: { ...DEFAULT_CHANNEL_LIMITS, ...options.limits },
@@ -314,6 +323,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      extraIo?.close();
       await stats.close();
       // Recordings first, so their files end with the shutdown as the reason; then the sessions,
       // while the stream still listens, so each subscriber is told its session `stopped`.

@@ -1,0 +1,60 @@
+/**
+ * `hoptrace agent --hub nats://HOST:PORT --node NAME [--namespaces SELECTOR]`: this node's side of
+ * a cluster (server/hub/agent.ts). Runs until interrupted; bpftrace ends with it.
+ */
+import { Agent, checkSelector } from '../hub/agent.js';
+import { BUS_HELP, BUS_OPTIONS, busOptionsFrom } from '../hub/cli-options.js';
+import { BusConfigError, parseBusUrl } from '../hub/connect.js';
+import { checkNodeName } from '../../shared/cluster/subjects.js';
+import { preflight } from '../preflight.js';
+import { CannotTraceError } from '../trace-session.js';
+import { runCommand, UsageError } from './common.js';
+
+export const summary = 'run on a node of a cluster: trace what a hub asks for, publish it to NATS JetStream';
+
+const HELP = `usage: hoptrace agent --hub nats://HOST:PORT --node NAME [--namespaces SELECTOR] [NATS options]
+
+  --node NAME         this node's name in the cluster (letters, digits, - and _; a NATS subject token)
+  --namespaces SEL    only these namespaces: comma-separated names, 'prefix*' for every name with
+                      that prefix (e.g. 'cni-*'); applied in the kernel. Default: every namespace
+${BUS_HELP}
+
+The agent traces nothing by itself: a hub (\`hoptrace serve --hub URL\`) asks it for sessions over
+NATS, and it publishes their hop batches to hoptrace.<node>.hops and its topology to
+hoptrace.<node>.topology. Needs root, like \`trace\`.`;
+
+const OPTIONS = { ...BUS_OPTIONS, node: { kind: 'string' }, namespaces: { kind: 'string' } } as const;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand(argv, { options: OPTIONS, help: HELP }, async (v) => {
+    if (!v.hub) throw new UsageError('agent needs --hub nats://HOST:PORT');
+    if (!v.node) throw new UsageError('agent needs --node NAME');
+    try {
+      checkNodeName(v.node);
+      if (v.namespaces) checkSelector(v.namespaces);
+      parseBusUrl(v.hub);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const pre = await preflight();
+    if (!pre.ok) throw new CannotTraceError(pre.problems);
+    const agent = new Agent({ bus: busOptionsFrom(v, v.hub), node: v.node, ...(v.namespaces ? { namespaces: v.namespaces } : {}) });
+    try {
+      await agent.start();
+    } catch (err) {
+      await agent.stop().catch(() => undefined);
+      if (err instanceof BusConfigError) throw new UsageError(err.message);
+      throw err;
+    }
+    process.stdout.write(`hoptrace agent ${v.node}: connected to ${v.hub}${v.namespaces ? `, namespaces '${v.namespaces}'` : ''}; waiting for a hub's sessions\n`);
+    return new Promise<number>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        void agent.stop().finally(() => resolve(0));
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+  });
+}

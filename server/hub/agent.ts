@@ -1,0 +1,304 @@
+/**
+ * `hoptrace agent`: one node's side of a cluster (issue 17). Runs the hop probes on this node
+ * (server/trace-session.ts, as `trace` does) only for sessions a hub asked for over NATS
+ * request/reply (hoptrace.<node>.control), and publishes what they see into JetStream:
+ * hop batches in the live stream's protobuf (shared/wire.ts) on hoptrace.<node>.hops, and the
+ * node's topology (its namespaces, modelled) on hoptrace.<node>.topology.
+ *
+ * `--namespaces` limits the agent to some namespaces: the limit is compiled into the probe
+ * program as namespace-inode comparisons, so other namespaces' hops never leave the kernel.
+ * The selector is re-read every few seconds; when the namespaces it names change, the topology is
+ * published again and running sessions are restarted with the new set.
+ *
+ * Memory is bounded whatever the bus does: at most MAX_IN_FLIGHT batches wait for JetStream's
+ * acknowledgement; batches beyond that are dropped and counted (reported as lost with the next
+ * batch), so a slow or absent hub never makes the agent grow.
+ */
+import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { HopEvent } from '../../shared/hop-event.js';
+import { encodeBatch } from '../../shared/wire.js';
+import { controlSubject, hopsSubject, topologySubject, parseSessionRequest, SESSION_HEADER, type NodeSnapshot, type SessionReply, type SessionRequest } from '../../shared/cluster/subjects.js';
+import { TraceSession } from '../trace-session.js';
+import { listNamespaces, type NamespaceEntry } from '../topology/namespaces.js';
+import { discoverTopology } from '../topology/discover.js';
+import { kernelNowNs } from '../clock.js';
+import { loadDropReasons } from '../drop-reasons.js';
+import { connectBus, ensureStream, type BusOptions } from './connect.js';
+
+export interface AgentOptions {
+  readonly bus: BusOptions;
+  readonly node: string;
+  /** Comma-separated namespace names; an entry ending in '*' is a prefix. Absent or '': every namespace. */
+  readonly namespaces?: string;
+  readonly log?: (line: string) => void;
+  /** How often the selector is re-read (default 3000 ms) and the topology republished (default 30 s). */
+  readonly rescanMs?: number;
+  readonly topologyMs?: number;
+  /** Batching, as the service's: at most this many events or this long (defaults 512, 50 ms). */
+  readonly batchEvents?: number;
+  readonly batchMs?: number;
+  /** A session's TraceSession (replaceable in tests that have no bpftrace). */
+  readonly traceFactory?: (o: { filter: string; sampleRate: number; netnsAllow: readonly number[] | undefined }) => TraceSession;
+}
+
+/** Batches waiting for JetStream's acknowledgement before new ones are dropped. */
+const MAX_IN_FLIGHT = 256;
+const DEFAULT_LEASE_MS = 30_000;
+
+/** Which namespaces a selector names. */
+export function selectNamespaces<T extends { name: string }>(all: readonly T[], selector: string): T[] {
+  const entries = selector.split(',').map((s) => s.trim()).filter(Boolean);
+  if (entries.length === 0) return [...all];
+  return all.filter((n) => entries.some((e) => (e.endsWith('*') ? n.name.startsWith(e.slice(0, -1)) : n.name === e)));
+}
+
+export function checkSelector(selector: string): string {
+  for (const e of selector.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!/^[A-Za-z0-9_.:@-]{1,128}\*?$/.test(e)) throw new Error(`--namespaces: '${e.slice(0, 80)}' is not a namespace name or prefix* (letters, digits, . _ : @ -)`);
+  }
+  return selector;
+}
+
+interface AgentSession {
+  readonly id: string;
+  readonly filter: string;
+  readonly sample: number;
+  trace: TraceSession | null;
+  lease: NodeJS.Timeout | undefined;
+  pending: HopEvent[];
+  timer: NodeJS.Timeout | undefined;
+  seq: number;
+  lostKernel: number;
+  /** Batches dropped because the bus was too slow, events in them. */
+  droppedEvents: number;
+}
+
+export class Agent {
+  readonly node: string;
+  private nc: NatsConnection | undefined;
+  private js: JetStreamClient | undefined;
+  private sub: Subscription | undefined;
+  private readonly sessions = new Map<string, AgentSession>();
+  private namespaces: NamespaceEntry[] = [];
+  private netnsKey = '';
+  private rescanTimer: NodeJS.Timeout | undefined;
+  private topoTimer: NodeJS.Timeout | undefined;
+  private inFlight = 0;
+  private stopped = false;
+  private readonly log: (line: string) => void;
+  /** Batches published and acknowledged; dropped for a slow bus (events). */
+  published = 0;
+  droppedEvents = 0;
+  /** Batches JetStream did not take (bus down); whether the last publish failed. */
+  failedBatches = 0;
+  private failing = false;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.node = opts.node;
+    this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
+    if (opts.namespaces) checkSelector(opts.namespaces);
+  }
+
+  /** Connects, publishes the topology and waits for session requests. */
+  async start(): Promise<void> {
+    const { jetstream } = await import('@nats-io/jetstream');
+    this.nc = await connectBus({ ...this.opts.bus, name: `hoptrace-agent ${this.node}` });
+    await ensureStream(this.nc);
+    this.js = jetstream(this.nc);
+    await this.rescan(true);
+    this.sub = this.nc.subscribe(controlSubject(this.node), { callback: (err, msg) => { if (!err) void this.onControl(msg); } });
+    this.rescanTimer = setInterval(() => void this.rescan(false).catch((e: unknown) => this.log(`agent ${this.node}: ${(e as Error).message}`)), this.opts.rescanMs ?? 3000);
+    this.topoTimer = setInterval(() => void this.publishTopology().catch((e: unknown) => this.log(`agent ${this.node}: topology: ${(e as Error).message}`)), this.opts.topologyMs ?? 30_000);
+    this.rescanTimer.unref();
+    this.topoTimer.unref();
+  }
+
+  get sessionIds(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  /** Inodes of the namespaces the agent is limited to; undefined when not limited. */
+  get netnsAllow(): number[] | undefined {
+    return this.opts.namespaces ? this.namespaces.map((n) => n.netns) : undefined;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.rescanTimer);
+    clearInterval(this.topoTimer);
+    this.sub?.unsubscribe();
+    await Promise.all([...this.sessions.keys()].map((id) => this.stopSession(id)));
+    await this.nc?.drain().catch(() => undefined);
+  }
+
+  private async rescan(first: boolean): Promise<void> {
+    const all = await listNamespaces();
+    const chosen = selectNamespaces(all, this.opts.namespaces ?? '');
+    const key = chosen.map((n) => n.netns).sort((a, b) => a - b).join(',');
+    if (!first && key === this.netnsKey) return;
+    this.namespaces = chosen;
+    this.netnsKey = key;
+    await this.publishTopology();
+    if (!first && this.opts.namespaces) {
+      this.log(`agent ${this.node}: namespaces changed (${chosen.map((n) => n.name).join(', ') || 'none'}): restarting its sessions`);
+      for (const s of this.sessions.values()) await this.restartTrace(s);
+    }
+  }
+
+  private async publishTopology(): Promise<void> {
+    if (!this.js || this.stopped) return;
+    const topology = await discoverTopology({ namespaces: this.namespaces, workloads: false });
+    const reasons = await loadDropReasons();
+    const snapshot: NodeSnapshot & { dropReasons: Record<number, string> } = {
+      node: this.node, t: kernelNowNs(), wallMs: Date.now(), selector: this.opts.namespaces ?? '', topology,
+      dropReasons: Object.fromEntries(reasons.names),
+    };
+    await this.js.publish(topologySubject(this.node), new TextEncoder().encode(JSON.stringify(snapshot)));
+  }
+
+  private async onControl(msg: Msg): Promise<void> {
+    const reply = (r: SessionReply): void => { msg.respond(new TextEncoder().encode(JSON.stringify(r))); };
+    let data: unknown;
+    try {
+      data = JSON.parse(new TextDecoder().decode(msg.data));
+    } catch {
+      reply({ ok: false, error: 'not JSON' });
+      return;
+    }
+    const req = parseSessionRequest(data);
+    if (typeof req === 'string') {
+      reply({ ok: false, error: req });
+      return;
+    }
+    try {
+      if (req.op === 'stop') {
+        await this.stopSession(req.session);
+        reply({ ok: true });
+        return;
+      }
+      const s = await this.startSession(req);
+      reply({ ok: true, filter: s.filter });
+    } catch (err) {
+      reply({ ok: false, error: (err as Error).message.split('\n')[0] ?? 'failed' });
+    }
+  }
+
+  private async startSession(req: SessionRequest): Promise<AgentSession> {
+    const leaseMs = req.leaseMs ?? DEFAULT_LEASE_MS;
+    const existing = this.sessions.get(req.session);
+    const filter = req.filter ?? '';
+    const sample = req.sample ?? 1;
+    if (existing && existing.filter === filter && existing.sample === sample) {
+      this.renew(existing, leaseMs);
+      return existing;
+    }
+    if (existing) await this.stopSession(req.session);
+    const s: AgentSession = { id: req.session, filter, sample, trace: null, lease: undefined, pending: [], timer: undefined, seq: 0, lostKernel: 0, droppedEvents: 0 };
+    this.sessions.set(s.id, s);
+    this.renew(s, leaseMs);
+    try {
+      await this.restartTrace(s);
+    } catch (err) {
+      this.sessions.delete(s.id);
+      clearTimeout(s.lease);
+      throw err;
+    }
+    this.log(`agent ${this.node}: session ${s.id} started (filter '${s.trace?.filterText ?? filter}'${sample > 1 ? `, 1 in ${sample} flows` : ''})`);
+    return s;
+  }
+
+  /** A session not asked for again within its lease ends: the agent runs only what a hub still wants. */
+  private renew(s: AgentSession, leaseMs: number): void {
+    clearTimeout(s.lease);
+    s.lease = setTimeout(() => {
+      this.log(`agent ${this.node}: session ${s.id} was not renewed in ${leaseMs / 1000} s: stopping it`);
+      void this.stopSession(s.id);
+    }, leaseMs);
+    s.lease.unref();
+  }
+
+  private async restartTrace(s: AgentSession): Promise<void> {
+    const old = s.trace;
+    s.trace = null;
+    if (old) {
+      old.removeAllListeners('hop');
+      await old.stop();
+    }
+    const o = { filter: s.filter, sampleRate: s.sample, netnsAllow: this.netnsAllow };
+    const trace = this.opts.traceFactory?.(o) ?? new TraceSession({
+      filter: o.filter, ...(o.sampleRate > 1 ? { sampleRate: o.sampleRate } : {}), ...(o.netnsAllow ? { netnsAllow: o.netnsAllow } : {}),
+    });
+    trace.on('hop', (ev) => this.onHop(s, ev));
+    trace.on('lost', (n) => { s.lostKernel += n; });
+    trace.on('warning', (w) => this.log(`agent ${this.node}: ${w}`));
+    trace.on('exit', (exit) => {
+      if (exit.requested || s.trace !== trace) return;
+      this.log(`agent ${this.node}: bpftrace of session ${s.id} died (${exit.signal ?? exit.code}): restarting in 1 s`);
+      setTimeout(() => { if (this.sessions.get(s.id) === s) void this.restartTrace(s).catch((e: unknown) => this.log(`agent ${this.node}: ${(e as Error).message}`)); }, 1000).unref();
+    });
+    await trace.start();
+    if (this.sessions.get(s.id) !== s) {
+      await trace.stop();
+      return;
+    }
+    s.trace = trace;
+  }
+
+  private onHop(s: AgentSession, ev: HopEvent): void {
+    s.pending.push(ev);
+    if (s.pending.length >= (this.opts.batchEvents ?? 512)) this.flush(s);
+    else s.timer ??= setTimeout(() => this.flush(s), this.opts.batchMs ?? 50);
+  }
+
+  private flush(s: AgentSession): void {
+    clearTimeout(s.timer);
+    s.timer = undefined;
+    if (s.pending.length === 0 || !this.js) return;
+    const events = s.pending;
+    s.pending = [];
+    if (this.inFlight >= MAX_IN_FLIGHT) {
+      s.droppedEvents += events.length;
+      this.droppedEvents += events.length;
+      return;
+    }
+    // Events dropped for a slow bus are reported as lost, like the kernel's: the hub shows both.
+    const batch = { events, seq: ++s.seq, lostKernel: s.lostKernel + s.droppedEvents };
+    s.lostKernel = 0;
+    s.droppedEvents = 0;
+    void this.publishBatch(s.id, encodeBatch(batch));
+  }
+
+  private async publishBatch(session: string, data: Uint8Array): Promise<void> {
+    const { headers } = await import('@nats-io/transport-node');
+    const h = headers();
+    h.set(SESSION_HEADER, session);
+    this.inFlight++;
+    try {
+      await this.js!.publish(hopsSubject(this.node), data, { headers: h });
+      this.published++;
+      if (this.failing) this.log(`agent ${this.node}: publishing works again (${this.failedBatches} batches were lost)`);
+      this.failing = false;
+    } catch (err) {
+      // Said once per outage, not once per batch.
+      this.failedBatches++;
+      if (!this.stopped && !this.failing) this.log(`agent ${this.node}: publishing hop batches fails: ${(err as Error).message}`);
+      this.failing = true;
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async stopSession(id: string): Promise<void> {
+    const s = this.sessions.get(id);
+    if (!s) return;
+    this.sessions.delete(id);
+    clearTimeout(s.lease);
+    const trace = s.trace;
+    s.trace = null;
+    if (trace) await trace.stop();
+    this.flush(s);
+    this.log(`agent ${this.node}: session ${id} stopped`);
+  }
+}

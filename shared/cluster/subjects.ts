@@ -1,0 +1,92 @@
+/**
+ * The bus layout of a hoptrace cluster (issue 17): one JetStream stream, subjects per node.
+ *
+ *   hoptrace.<node>.hops      HopBatch (shared/wire.proto), header Hoptrace-Session: <id>
+ *   hoptrace.<node>.topology  NodeSnapshot as JSON (below)
+ *   hoptrace.<node>.control   core NATS request/reply: the hub asks the agent for sessions (not stored)
+ *
+ * Node names become subject tokens, so they are checked here: no dots, spaces or wildcards.
+ */
+import type { Topology } from '../topology/model.js';
+
+export const STREAM = 'HOPTRACE';
+export const SUBJECT_ROOT = 'hoptrace';
+/** What the stream keeps: every node's hops and topology. Control requests are never stored. */
+export const STREAM_SUBJECTS = [`${SUBJECT_ROOT}.*.hops`, `${SUBJECT_ROOT}.*.topology`] as const;
+export const SESSION_HEADER = 'Hoptrace-Session';
+
+const NODE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function isNodeName(name: string): boolean {
+  return NODE_NAME.test(name);
+}
+
+/** Throws a sentence for a name that cannot be a subject token. */
+export function checkNodeName(name: string): string {
+  if (!isNodeName(name)) throw new Error(`node name must be 1-64 letters, digits, '-' or '_' (it becomes a NATS subject token), got '${name.slice(0, 80)}'`);
+  return name;
+}
+
+export const hopsSubject = (node: string): string => `${SUBJECT_ROOT}.${checkNodeName(node)}.hops`;
+export const topologySubject = (node: string): string => `${SUBJECT_ROOT}.${checkNodeName(node)}.topology`;
+export const controlSubject = (node: string): string => `${SUBJECT_ROOT}.${checkNodeName(node)}.control`;
+
+export type SubjectKind = 'hops' | 'topology';
+
+/** node and kind of a stored subject, or null for anything else (a foreign subject on the stream). */
+export function parseSubject(subject: string): { node: string; kind: SubjectKind } | null {
+  const parts = subject.split('.');
+  if (parts.length !== 3 || parts[0] !== SUBJECT_ROOT) return null;
+  const [, node, kind] = parts as [string, string, string];
+  if (!isNodeName(node) || (kind !== 'hops' && kind !== 'topology')) return null;
+  return { node, kind };
+}
+
+/** What an agent publishes on hoptrace.<node>.topology: its namespaces and their model. */
+export interface NodeSnapshot {
+  readonly node: string;
+  /** The agent's kernel monotonic clock when it was taken (ns), the clock of its hops' `t`. */
+  readonly t: number;
+  /** Wall clock (ms since the epoch) at the same moment. */
+  readonly wallMs: number;
+  /** The namespace selector the agent runs with ('' for all). */
+  readonly selector: string;
+  readonly topology: Topology;
+}
+
+/** A session the hub asks an agent for (request on hoptrace.<node>.control). */
+export interface SessionRequest {
+  readonly op: 'start' | 'stop';
+  /** The hub's session id: [A-Za-z0-9_-]{1,64}. */
+  readonly session: string;
+  readonly filter?: string;
+  readonly sample?: number;
+  /** The agent stops a session nobody renewed (another 'start') within this many ms. */
+  readonly leaseMs?: number;
+}
+
+export interface SessionReply {
+  readonly ok: boolean;
+  readonly error?: string;
+  /** Canonical filter text the agent runs. */
+  readonly filter?: string;
+}
+
+const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Validates a control request's JSON; returns a sentence for anything else. */
+export function parseSessionRequest(data: unknown): SessionRequest | string {
+  if (typeof data !== 'object' || data === null) return 'not an object';
+  const r = data as Record<string, unknown>;
+  if (r.op !== 'start' && r.op !== 'stop') return 'op must be start or stop';
+  if (typeof r.session !== 'string' || !SESSION_ID.test(r.session)) return 'session must be 1-64 letters, digits, - or _';
+  if (r.filter !== undefined && (typeof r.filter !== 'string' || r.filter.length > 4096)) return 'filter must be text of at most 4096 characters';
+  if (r.sample !== undefined && (!Number.isInteger(r.sample) || (r.sample as number) < 1 || (r.sample as number) > 65536)) return 'sample must be 1-65536';
+  if (r.leaseMs !== undefined && (!Number.isInteger(r.leaseMs) || (r.leaseMs as number) < 1000 || (r.leaseMs as number) > 3_600_000)) return 'leaseMs must be 1000-3600000';
+  return {
+    op: r.op, session: r.session,
+    ...(r.filter !== undefined ? { filter: r.filter as string } : {}),
+    ...(r.sample !== undefined ? { sample: r.sample as number } : {}),
+    ...(r.leaseMs !== undefined ? { leaseMs: r.leaseMs as number } : {}),
+  };
+}

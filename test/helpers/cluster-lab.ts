@@ -1,0 +1,90 @@
+/**
+ * Two "nodes" on one kernel, for the many-node tests (issue 17): each node is a group of
+ * namespaces — a node namespace with a bridge, and a pod namespace behind it — and the two node
+ * namespaces are joined by an underlay veth, with either a VXLAN overlay between them (as
+ * flannel/Calico VXLAN) or plain routes over the underlay (a routed underlay, as Calico BGP).
+ * An agent per node is limited to its group with `--namespaces <prefix>-<n>-*`.
+ *
+ *   [P-1-pod] eth0 10.168.1.10 ─ vp0 ─ br0 10.168.1.1 [P-1-node] vx0 ═ ul0 10.168.0.1 ══
+ *   ══ ul0 10.168.0.2 [P-2-node] vx0 ─ br0 10.168.2.1 ─ vp0 ─ eth0 10.168.2.10 [P-2-pod]
+ *
+ * Addresses are 10.168.x (this helper's range), exist only in these namespaces and are never
+ * routed out. Every command is argv to `ip` with values made here.
+ */
+import { execa } from 'execa';
+
+export type ClusterUnderlay = 'vxlan' | 'routed';
+
+export interface ClusterLab {
+  readonly prefix: string;
+  readonly underlay: ClusterUnderlay;
+  readonly nodes: readonly [ClusterNode, ClusterNode];
+}
+
+export interface ClusterNode {
+  readonly index: 1 | 2;
+  /** The agent's --namespaces selector for this node. */
+  readonly selector: string;
+  readonly nodeNs: string;
+  readonly podNs: string;
+  readonly pod: string;
+  readonly underlay: string;
+}
+
+export function clusterLabFor(prefix: string, underlay: ClusterUnderlay): ClusterLab {
+  if (!/^[a-z][a-z0-9]{1,7}$/.test(prefix)) throw new Error(`cluster lab prefix must be 2-8 lowercase letters/digits, got '${prefix}'`);
+  const node = (i: 1 | 2): ClusterNode => ({
+    index: i, selector: `${prefix}-${i}-*`, nodeNs: `${prefix}-${i}-node`, podNs: `${prefix}-${i}-pod`,
+    pod: `10.168.${i}.10`, underlay: `10.168.0.${i}`,
+  });
+  return { prefix, underlay, nodes: [node(1), node(2)] };
+}
+
+async function ip(ns: string | null, ...args: string[]): Promise<void> {
+  const argv = ns ? ['-n', ns, ...args] : args;
+  const r = await execa('ip', argv, { reject: false });
+  if (r.exitCode !== 0) throw new Error(`ip ${argv.join(' ')}: ${String(r.stderr).trim()}`);
+}
+
+export async function clusterLabUp(lab: ClusterLab): Promise<void> {
+  await clusterLabDown(lab);
+  const [n1, n2] = lab.nodes;
+  for (const n of lab.nodes) {
+    for (const ns of [n.nodeNs, n.podNs]) {
+      await ip(null, 'netns', 'add', ns);
+      await ip(ns, 'link', 'set', 'lo', 'up');
+    }
+    const r = await execa('ip', ['netns', 'exec', n.nodeNs, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'], { reject: false });
+    if (r.exitCode !== 0) throw new Error(`sysctl in ${n.nodeNs}: ${String(r.stderr).trim()}`);
+  }
+  await ip(null, 'link', 'add', 'ul0', 'netns', n1.nodeNs, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', n2.nodeNs);
+  for (const n of lab.nodes) {
+    await ip(n.nodeNs, 'addr', 'add', `${n.underlay}/24`, 'dev', 'ul0');
+    await ip(n.nodeNs, 'link', 'set', 'ul0', 'up');
+    await ip(n.nodeNs, 'link', 'add', 'br0', 'type', 'bridge');
+    await ip(n.nodeNs, 'addr', 'add', `10.168.${n.index}.1/24`, 'dev', 'br0');
+    await ip(n.nodeNs, 'link', 'set', 'br0', 'up');
+    await ip(n.nodeNs, 'link', 'add', 'vp0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n.podNs);
+    await ip(n.nodeNs, 'link', 'set', 'vp0', 'master', 'br0');
+    await ip(n.nodeNs, 'link', 'set', 'vp0', 'up');
+    await ip(n.podNs, 'addr', 'add', `${n.pod}/24`, 'dev', 'eth0');
+    await ip(n.podNs, 'link', 'set', 'eth0', 'up');
+    await ip(n.podNs, 'route', 'add', 'default', 'via', `10.168.${n.index}.1`);
+  }
+  for (const n of lab.nodes) {
+    const peer = n.index === 1 ? n2 : n1;
+    const peerPods = `10.168.${peer.index}.0/24`;
+    if (lab.underlay === 'routed') {
+      await ip(n.nodeNs, 'route', 'add', peerPods, 'via', peer.underlay, 'dev', 'ul0');
+      continue;
+    }
+    await ip(n.nodeNs, 'link', 'add', 'vx0', 'type', 'vxlan', 'id', '42', 'local', n.underlay, 'remote', peer.underlay, 'dev', 'ul0', 'dstport', '4789');
+    await ip(n.nodeNs, 'addr', 'add', `10.168.255.${n.index}/24`, 'dev', 'vx0');
+    await ip(n.nodeNs, 'link', 'set', 'vx0', 'up');
+    await ip(n.nodeNs, 'route', 'add', peerPods, 'via', `10.168.255.${peer.index}`, 'dev', 'vx0');
+  }
+}
+
+export async function clusterLabDown(lab: ClusterLab): Promise<void> {
+  for (const n of lab.nodes) for (const ns of [n.nodeNs, n.podNs]) await execa('ip', ['netns', 'del', ns], { reject: false });
+}

@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import type { Hop, Packet, OuterTuple } from '../../../shared/packet.js';
+import { Stitcher, crossingKey } from '../../../shared/cluster/stitch.js';
+import { buildClusterModel } from '../../../shared/cluster/model.js';
+import type { Topology, NamespaceModel, NetInterface } from '../../../shared/topology/model.js';
+
+const OUTER: OuterTuple = { family: 4, proto: 17, src: '10.168.0.1', dst: '10.168.0.2', sport: 40000, dport: 4789 };
+
+function hop(t: number, event: Hop['event'], ns: string, ifname: string, extra: Partial<Hop> = {}): Hop {
+  return {
+    t, event, netns: 1, ns, ifname, ifindex: 2, src: '10.168.1.10', dst: '10.168.2.10', sport: 5000, dport: 6000,
+    cpu: 0, len: 40, ipId: 777, tcpFlags: 0, tcpSeq: 0, icmpType: 0, icmpId: 0, nat: null, ...extra,
+  };
+}
+
+function packet(id: string, hops: Hop[], fate: Packet['fate'] = 'unknown'): Packet {
+  return {
+    id, proto: 'udp', family: 4, src: '10.168.1.10', dst: '10.168.2.10', sport: 5000, dport: 6000,
+    fate, fateBy: fate === 'delivered' ? 'consume' : 'none', drop: null, hops, cloneOf: null,
+  };
+}
+
+/** node1's piece of a pod → pod packet: leaves by the underlay with the tunnel's outer headers. */
+function leaving(t0: number, ipId = 777): Packet {
+  return packet('a', [
+    hop(t0, 'xmit', 'n1-pod', 'eth0', { ipId }),
+    hop(t0 + 1000, 'rx', 'n1-node', 'vp0', { ipId }),
+    hop(t0 + 3000, 'xmit', 'n1-node', 'vx0', { ipId }),
+    hop(t0 + 5000, 'xmit', 'n1-node', 'ul0', { ipId, outer: OUTER }),
+  ]);
+}
+
+function entering(t0: number, ipId = 777): Packet {
+  return packet('b', [
+    hop(t0, 'rx', 'n2-node', 'ul0', { ipId, outer: OUTER }),
+    hop(t0 + 2000, 'recv', 'n2-node', 'vx0', { ipId }),
+    hop(t0 + 4000, 'xmit', 'n2-node', 'vp0', { ipId }),
+    hop(t0 + 6000, 'consume', 'n2-pod', '', { ipId }),
+  ], 'delivered');
+}
+
+describe('Stitcher', () => {
+  it('joins the piece leaving one node with the one entering another, in either arrival order', () => {
+    for (const order of ['leave-first', 'enter-first'] as const) {
+      const s = new Stitcher({ holdMs: 100 });
+      const [a, b] = [leaving(1_000_000), entering(1_010_000)];
+      if (order === 'leave-first') { s.push('node1', a, 0); s.push('node2', b, 10); }
+      else { s.push('node2', b, 0); s.push('node1', a, 10); }
+      expect(s.drain(50)).toEqual([]); // still held
+      const out = s.drain(200);
+      expect(out).toHaveLength(1);
+      const p = out[0]!;
+      expect(p.nodes).toEqual(['node1', 'node2']);
+      expect(p.hops.map((h) => h.node)).toEqual(['node1', 'node1', 'node1', 'node1', 'node2', 'node2', 'node2', 'node2']);
+      expect(p.fate).toBe('delivered');
+      expect(p.stitches).toEqual([{ from: 'node1', to: 'node2', leave: 3, enter: 4, gapNs: expect.any(Number), via: 'tunnel' }]);
+    }
+  });
+
+  it('keeps pieces apart when the IP id differs, and gives each out alone', () => {
+    const s = new Stitcher({ holdMs: 0 });
+    s.push('node1', leaving(1_000_000, 1), 0);
+    s.push('node2', entering(1_010_000, 2), 0);
+    const out = s.drain(1);
+    expect(out.map((p) => p.nodes)).toEqual([['node1'], ['node2']]);
+    expect(s.joins).toBe(0);
+  });
+
+  it('does not join pieces of one node, nor pieces further apart than the window', () => {
+    const s = new Stitcher({ holdMs: 0, windowNs: 1_000_000 });
+    s.push('node1', leaving(1_000_000), 0);
+    s.push('node1', entering(1_010_000), 0);
+    s.push('node2', entering(9_000_000), 0);
+    expect(s.drain(1).every((p) => p.nodes.length === 1)).toBe(true);
+  });
+
+  it('estimates a node clock 2 s ahead from pairs both ways and puts hops on the reference clock', () => {
+    const s = new Stitcher({ holdMs: 0 });
+    const skew = 2_000_000_000;
+    const wire = 30_000;
+    // node1 → node2 (node2's clock reads skew more) and node2 → node1.
+    for (let i = 0; i < 5; i++) {
+      const t = 1e9 + i * 1e7;
+      s.push('node1', leaving(t, 100 + i), 0);
+      s.push('node2', entering(t + 5000 + wire + skew, 100 + i), 0);
+      const back: Packet = { ...leaving(t + skew + 5e6, 200 + i), hops: leaving(t + skew + 5e6, 200 + i).hops.map((h) => ({ ...h, ns: 'n2' })) };
+      s.push('node2', back, 0);
+      s.push('node1', entering(t + 5e6 + 5000 + wire, 200 + i), 0);
+    }
+    const out = s.drain(1);
+    expect(out).toHaveLength(10);
+    expect(out.every((p) => p.nodes.length === 2)).toBe(true);
+    const off = s.offsets();
+    expect(off[0]).toMatchObject({ node: 'node1', offsetNs: 0, method: 'reference' });
+    expect(off[1]).toMatchObject({ node: 'node2', method: 'two-way', samples: 10 });
+    expect(off[1]!.offsetNs).toBe(skew);
+    // On the reference clock, the entering hop comes one wire time after the leaving hop.
+    const p = out.find((x) => x.nodes[0] === 'node1')!;
+    const st = p.stitches[0]!;
+    expect(p.hops[st.enter]!.t - p.hops[st.leave]!.t).toBe(wire);
+    expect(p.hops[st.enter]!.tNode - p.hops[st.enter]!.t).toBe(skew);
+  });
+
+  it('keys on fields that survive the crossing', () => {
+    const a = leaving(0).hops[3]!;
+    const b = entering(0).hops[0]!;
+    expect(crossingKey('udp', a)).toBe(crossingKey('udp', b));
+    expect(crossingKey('udp', { ...a, len: 41 })).not.toBe(crossingKey('udp', b));
+  });
+});
+
+function iface(name: string, addrs: string[], extra: Partial<NetInterface> = {}): NetInterface {
+  return { ifindex: 2, name, kind: 'veth', mac: null, mtu: 1500, up: true, carrier: true, addrs, master: null, peer: null, link: null, ...extra };
+}
+
+function ns(name: string, interfaces: NetInterface[]): NamespaceModel {
+  return {
+    netns: 1, name, path: '', pids: [], interfaces, routes: [], rules: [], forwarding: { ipv4: true, ipv6: null },
+    bridgeNfCall: { ipv4: false, ipv6: false }, netfilter: { tables: [], errors: [] } as unknown as NamespaceModel['netfilter'], errors: [],
+  };
+}
+
+const topo = (namespaces: NamespaceModel[]): Topology => ({ namespaces, errors: [], discoveredAt: 0, durationMs: 0 });
+
+describe('buildClusterModel', () => {
+  it('links nodes by underlay subnet and tunnels by their remote ends', () => {
+    const tunnel = (local: string, remote: string) => ({ type: 'vxlan', vni: 42, local, remote, dstport: 4789, underlay: 'ul0', learning: true });
+    const m = buildClusterModel(new Map([
+      ['node1', topo([ns('n1', [iface('ul0', ['10.168.0.1/24']), iface('vx0', ['10.168.255.1/24'], { kind: 'vxlan', tunnel: tunnel('10.168.0.1', '10.168.0.2') })])])],
+      ['node2', topo([ns('n2', [iface('ul0', ['10.168.0.2/24']), iface('vx0', ['10.168.255.2/24'], { kind: 'vxlan', tunnel: tunnel('10.168.0.2', '10.168.0.1') })])])],
+    ]));
+    expect(m.owner.get('10.168.0.2')).toEqual({ node: 'node2', ns: 'n2', ifname: 'ul0' });
+    expect(m.links.filter((l) => l.kind === 'underlay').map((l) => [l.from.node, l.to.node])).toEqual([['node1', 'node2']]);
+    expect(m.links.filter((l) => l.kind === 'tunnel').map((l) => [l.from.node, l.to.node, l.tunnel?.type])).toEqual([['node1', 'node2', 'vxlan'], ['node2', 'node1', 'vxlan']]);
+  });
+});
