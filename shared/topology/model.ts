@@ -42,6 +42,13 @@ export interface NamespaceModel {
   readonly forwarding: { readonly ipv4: boolean | null; readonly ipv6: boolean | null };
   /** net.bridge.bridge-nf-call-ip(6)tables: bridged frames traverse the ip/ip6 hooks (br_netfilter). */
   readonly bridgeNfCall: { readonly ipv4: boolean; readonly ipv6: boolean };
+  /**
+   * net.ipv4.conf.{all,<dev>}.route_localnet: whether a 127.0.0.0/8 source or destination may be
+   * routed off the loopback (the kernel checks `all` or the device). Runtimes set it on their
+   * bridge for localhost port forwards (OUTPUT DNAT of 127.0.0.1). Read only in namespaces with
+   * NAT rules or bridges; absent when not read.
+   */
+  readonly routeLocalnet?: { readonly all: boolean; readonly devices: readonly string[] };
   readonly netfilter: Netfilter;
   /** The neighbour (ARP/NDP) table, `ip -j neigh show`: which MAC an address had here lately. */
   readonly neighbours?: readonly Neighbour[];

@@ -322,6 +322,26 @@ export function parseSysctl(text: string): Map<string, string> {
   return out;
 }
 
+/**
+ * route_localnet from `sysctl` output (`net.ipv4.conf.<dev>.route_localnet = 1`; sysctl writes a
+ * dot in a device name as '/'). Null when no line of it was there (not read).
+ */
+export function parseRouteLocalnet(sc: ReadonlyMap<string, string>): { all: boolean; devices: string[] } | null {
+  let seen = false;
+  let all = false;
+  const devices: string[] = [];
+  for (const [k, v] of sc) {
+    const m = /^net\.ipv4\.conf\.(.+)\.route_localnet$/.exec(k);
+    if (!m?.[1]) continue;
+    seen = true;
+    if (v !== '1') continue;
+    const dev = m[1].replace(/\//g, '.');
+    if (dev === 'all') all = true;
+    else if (dev !== 'default') devices.push(dev);
+  }
+  return seen ? { all, devices: devices.sort() } : null;
+}
+
 /** Forwarding switches (interface "all") from `ip -j netconf show`. */
 export function parseNetconf(json: unknown): { ipv4: boolean | null; ipv6: boolean | null } {
   const out: { ipv4: boolean | null; ipv6: boolean | null } = { ipv4: null, ipv6: null };

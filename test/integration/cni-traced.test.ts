@@ -127,4 +127,43 @@ describe.skipIf(missing !== null)(`CNI plugins traced: names, paths and NAT of a
     expect(localReplies.length, all.map(what).join('\n')).toBeGreaterThan(0);
     for (const p of localReplies) expect(p.hops.some((h) => h.nat !== null), what(p)).toBe(true);
   }, 180_000);
+
+  it('should read route_localnet (portmap sets it on the bridge) and, with it off, expect the localhost forward dropped in OUTPUT', async () => {
+    const topo = async (): Promise<{ all: boolean; devices: string[] } | undefined> => {
+      const r = await cli(['topology', '--json']);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      return (JSON.parse(String(r.stdout)) as { namespaces: Array<{ netns: number; routeLocalnet?: { all: boolean; devices: string[] } }> }).namespaces.find((n) => n.netns === hostNetns)?.routeLocalnet;
+    };
+    const key = `net.ipv4.conf.${lab.bridge}.route_localnet`;
+    expect((await execa('sysctl', ['-n', key])).stdout.trim()).toBe('1');
+    expect((await topo())?.devices).toContain(lab.bridge);
+    const all = (await execa('sysctl', ['-n', 'net.ipv4.conf.all.route_localnet'])).stdout.trim();
+    await execa('sysctl', ['-w', `${key}=0`]);
+    try {
+      expect((await topo())?.devices ?? []).not.toContain(lab.bridge);
+      const { child } = await startTrace(['--json', '--filter', `net ${lab.subnet} or tcp port ${hostPort}`]);
+      let answer = '';
+      try {
+        answer = await ncGet(null, '127.0.0.1', hostPort);
+        await sleep(1000);
+      } finally {
+        child.kill('SIGINT');
+      }
+      const r = await child;
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      const { packets } = parseTrace(String(r.stdout));
+      if (all === '1') return; // route_localnet on all (set by someone else): nothing is dropped.
+      expect(answer).toBe('');
+      // The SYN (and its retransmissions): DNATed to web:80, then refused a route off lo.
+      const dropped = packets.filter((p) => p.proto === 'tcp' && p.fate === 'dropped' && p.hops.every((h) => h.netns === hostNetns) && p.dst === web.addr && p.src === '127.0.0.1');
+      expect(dropped.length, packets.map(what).join('\n')).toBeGreaterThan(0);
+      for (const p of dropped) {
+        expect(p.divergence, what(p)).toBeNull();
+        expect(p.expected?.fate, what(p)).toBe('dropped');
+        expect(p.expected?.drop?.reason, what(p)).toContain(`route_localnet is 0 on ${lab.bridge} and on all`);
+      }
+    } finally {
+      await execa('sysctl', ['-w', `${key}=1`]);
+    }
+  }, 120_000);
 });
