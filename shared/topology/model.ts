@@ -139,6 +139,12 @@ export interface NetInterface {
   readonly addrs: readonly string[];
   /** Name of the bridge this interface is a port of, null when none. */
   readonly master: string | null;
+  /**
+   * A bridge port's hairpin mode (`ip -d link`: bridge_slave hairpin): whether the bridge may send
+   * a frame back out of the port it came in on (a container reaching itself through a DNAT).
+   * Absent when not a bridge port or not read.
+   */
+  readonly hairpin?: boolean;
   /** The other end of a veth pair, resolved across namespaces; null when none or unresolved. */
   readonly peer: PeerRef | null;
   /** The kernel's raw link reference (IFLA_LINK / IFLA_LINK_NETNSID), kept for peer resolution. */

@@ -137,6 +137,7 @@ export function parseInterfaces(json: unknown, errors: string[]): NetInterface[]
     const nsid = num(link.link_netnsid);
     const info = isObj(link.linkinfo) ? link.linkinfo : null;
     const infoData = info && isObj(info.info_data) ? info.info_data : null;
+    const slaveData = info && info.info_slave_kind === 'bridge' && isObj(info.info_slave_data) ? info.info_slave_data : null;
     const iface: NetInterface = {
       ifindex,
       name,
@@ -157,6 +158,7 @@ export function parseInterfaces(json: unknown, errors: string[]): NetInterface[]
         ? { bridgeNfCall: { ipv4: infoData.nf_call_iptables === 1, ipv6: infoData.nf_call_ip6tables === 1 } }
         : {}),
       ...(TUNNEL_KINDS.has(kind) ? { tunnel: tunnelParams(kind, infoData) } : {}),
+      ...(slaveData && typeof slaveData.hairpin === 'boolean' ? { hairpin: slaveData.hairpin } : {}),
     };
     out.push(iface);
   }

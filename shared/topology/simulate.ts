@@ -619,7 +619,7 @@ class Walk {
         const to = parseAddr(q.dst);
         const lookup = to ? lookupRoute(ns, to, parseAddr(q.src), br.name) : null;
         if (lookup && lookup.result.kind === 'unicast' && lookup.result.dev === br.name) {
-          return this.bridgedDnat(ns, br, lookup.result.nexthop ?? q.dst, q);
+          return this.bridgedDnat(ns, br, port, lookup.result.nexthop ?? q.dst, q);
         }
         egress = null;
       }
@@ -671,10 +671,20 @@ class Walk {
    * transmit on the bridge device, unless the neighbour's cached header lets it skip straight
    * to forwarding: that hop is optional.
    */
-  private bridgedDnat(ns: NamespaceModel, br: NetInterface, nexthop: string, p: PacketState): End {
+  private bridgedDnat(ns: NamespaceModel, br: NetInterface, ingress: NetInterface, nexthop: string, p: PacketState): End {
     const egress = this.bridgeEgress(ns, br, nexthop, null, p.family);
     if (egress === 'outside') return { fate: 'left-model', reason: `${nexthop} is not behind any modelled port of ${br.name} in ${ns.name}` };
     if (egress === null) return { fate: 'unreachable', reason: `no neighbour: nothing on bridge ${br.name} in ${ns.name} owns ${nexthop}` };
+    if (egress.name === ingress.name && egress.hairpin === false) {
+      // br_forward's should_deliver: never back out of the port a frame came in on, unless that
+      // port is in hairpin mode. The kernel frees it at once (NOT_SPECIFIED), before any xmit:
+      // a container calling its own published port through the host address, on a runtime that
+      // leaves hairpin mode off (netavark does; the CNI bridge plugin's hairpinMode sets it).
+      return this.dropAt(ns, ingress.name, p, {
+        reason: `${nexthop} is behind ${ingress.name}, the port the frame came in on, and ${ingress.name} is not in hairpin mode: ${br.name} does not send it back`,
+        kernelReason: 'NOT_SPECIFIED', hook: null, table: null, chain: null, rule: null,
+      });
+    }
     const via = this.emit(ns, br, br.name, 'xmit', p);
     if ('fate' in via) return via;
     via.optional = true;

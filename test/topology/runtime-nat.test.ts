@@ -310,3 +310,31 @@ describe('route_localnet: 127.0.0.0/8 routed off the loopback only where the swi
     expect(on.fate).toBe('delivered');
   });
 });
+
+describe('hairpin to itself: a bridge port sends a frame back only in hairpin mode', () => {
+  const withHairpin = (t: Topology, port: string, on: boolean): Topology => ({
+    ...t,
+    namespaces: t.namespaces.map((n) => (n.name !== 'node' ? n : { ...n, interfaces: n.interfaces.map((i) => (i.name === port ? { ...i, hairpin: on } : i)) })),
+  });
+  const self = { from: 'pod2', dst: '10.99.0.1', proto: 'tcp', sport: 40000, dport: 18080 } as const;
+
+  it('should drop a container\'s call to its own published port at its bridge port when hairpin mode is off', () => {
+    const p = simulatePath(withHairpin(host(NETAVARK), 'veth-pod2', false), self);
+    expect(p.fate).toBe('dropped');
+    expect(spots(p)).toEqual([
+      'pod2/eth0/xmit 10.244.1.12:40000>10.99.0.1:18080',
+      'node/veth-pod2/recv 10.244.1.12:40000>10.99.0.1:18080',
+      'node/veth-pod2/drop 10.244.1.12:40000>10.244.1.12:80',
+    ]);
+    expect(p.drop?.reason).toBe('10.244.1.12 is behind veth-pod2, the port the frame came in on, and veth-pod2 is not in hairpin mode: br0 does not send it back');
+    expect(p.drop?.kernelReason).toBe('NOT_SPECIFIED');
+  });
+
+  it('should bridge it back, masqueraded, when the port is in hairpin mode (or the mode was not read)', () => {
+    for (const t of [withHairpin(host(NETAVARK), 'veth-pod2', true), host(NETAVARK)]) {
+      const p = simulatePath(t, self);
+      expect(p.fate).toBe('delivered');
+      expect(spots(p).at(-1)).toBe('pod2/eth0/recv 10.244.1.1:40000>10.244.1.12:80');
+    }
+  });
+});
