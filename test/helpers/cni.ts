@@ -3,7 +3,11 @@
  * a container runtime drives them: for each plugin of a network configuration list, in order,
  * CNI_COMMAND=ADD with CNI_CONTAINERID/CNI_NETNS/CNI_IFNAME/CNI_PATH in the environment and the
  * plugin's config on stdin (with `prevResult` and the runtime's `runtimeConfig` capabilities);
- * DEL runs the list in reverse. The "containers" are namespaces this lab creates.
+ * DEL runs the list in reverse. The "containers" are namespaces this lab creates. After ADD the
+ * harness also writes libcni's result cache entry (/var/lib/cni/results), as libcni does for
+ * containerd and CRI-O, with the CNI_ARGS a CRI runtime passes (K8S_POD_NAMESPACE/K8S_POD_NAME):
+ * hoptrace names such namespaces from it. Every name starts with the lab's prefix (the bridge is
+ * `<prefix>br`).
  *
  *   const lab = await CniLab.create('rtcni', '10.214.3.0/24');
  *   const web = await lab.add('web', { portMappings: [{ hostPort: 18090, containerPort: 80, protocol: 'tcp' }] });
@@ -26,6 +30,7 @@ export function cniMissing(): string | null {
   for (const p of ['bridge', 'host-local', 'portmap', 'firewall']) {
     if (!existsSync(join(CNI_PATH, p))) return `${CNI_PATH}/${p} is missing: containernetworking-plugins is not installed (npm run setup installs it)`;
   }
+  if (!existsSync('/bin/busybox')) return 'busybox-static is not installed (the tests\' HTTP server and client; npm run setup installs it)';
   if (process.getuid?.() !== 0) return 'needs root (creates namespaces and iptables rules)';
   return null;
 }
