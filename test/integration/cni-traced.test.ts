@@ -80,7 +80,6 @@ describe.skipIf(missing !== null)(`CNI plugins traced: names, paths and NAT of a
     // busybox httpd answers 404 for / (no index in /etc): any status line means the connection worked.
     for (const [k, v] of Object.entries(answers)) expect(v, k).toMatch(/^HTTP\/1\.[01] \d{3}/);
 
-    if (process.env.H6C_DUMP) (await import('node:fs')).writeFileSync(process.env.H6C_DUMP, String(r.stdout));
     const { packets: all, summary } = parseTrace(String(r.stdout));
     const mine = new Set([web.netns, client.netns]);
     const packets = all.filter((p) => p.proto === 'tcp' && p.cloneOf === null && p.hops.some((h) => mine.has(h.netns)) && p.hops.every((h) => mine.has(h.netns) || h.netns === hostNetns));

@@ -70,7 +70,6 @@ describe.skipIf(missing !== null)(`podman pod traced: its name on every hop, its
     }
     const r = await child;
     expect(r.exitCode, String(r.stderr)).toBe(0);
-    if (process.env.H6C_DUMP) (await import('node:fs')).writeFileSync(process.env.H6C_DUMP, String(r.stdout));
     const { packets: all } = parseTrace(String(r.stdout));
     const mine = new Set([web.netns, client.netns]);
     const hostHops = (n: number): boolean => !mine.has(n);
