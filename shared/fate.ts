@@ -85,5 +85,10 @@ export function readFree(
   if (last === null) return isLoopbackAddr(freeDst) ? 'local-address' : 'drop';
   // Freed in another namespace than it arrived in: it went on, unseen, so the arrival says nothing.
   if (freeNetns !== 0 && freeNetns !== last.netns) return 'drop';
+  // Rewritten since that arrival (br_netfilter's DNAT at a bridge port runs after the port's
+  // recv): it was going on to its new destination, and only a local one would be a delivery. A
+  // container's hairpin to its own published port, bridged back to a port without hairpin mode,
+  // is freed so (NOT_SPECIFIED) right after its recv for the host's address.
+  if (freeDst !== '' && freeDst !== last.dst && !isLoopbackAddr(freeDst) && !(isLocal?.(last.netns, freeDst) ?? false)) return 'drop';
   return reachedItsStack(last, isLocal) ? 'local-address' : 'drop';
 }

@@ -18,6 +18,16 @@ import { detectNoteSupport } from '../capabilities.js';
 import { runCommand, watchBpftrace, UsageError, COUNT, DURATION, FILTER, HOPS, HOPS_HELP, NETFILTER, NOTES, SAMPLE } from './common.js';
 import type { HopKind } from '../../shared/hop-event.js';
 import { resolveFilterText } from '../topology/workload-filter.js';
+import { discoverTopology } from '../topology/discover.js';
+import type { Topology } from '../../shared/topology/model.js';
+
+/**
+ * How long `record` waits, once its probes are attached, for the discovery it started with them:
+ * the model (and the workload names in it) is then in the file's first topology record, so even
+ * a recording shorter than a discovery replays with container names. Longer, it goes on in the
+ * background as before.
+ */
+export const RECORD_DISCOVERY_WAIT_MS = 5000;
 
 export const summary = 'record hop events to a .hoptrace file for replay and export';
 
@@ -174,13 +184,19 @@ async function record(opts: RecordOptions): Promise<number> {
   const sampling = opts.sample > 1 ? ` (sampled: 1 in ${opts.sample} flows)` : '';
   let progressShown = false;
   try {
+    // Discovery (with the workload names) runs while the probes attach: both take seconds.
+    const discovery = discoverTopology().catch(() => null);
     // Let both starts finish before judging: stopping one still starting would leave it attached.
     const started = await Promise.allSettled([session.start(), nf?.start(session.filterAst)]);
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     if (nf) session.on('hop', onHopNetns);
+    let waitTimer: NodeJS.Timeout | undefined;
+    const model = await Promise.race([discovery, new Promise<null>((r) => { waitTimer = setTimeout(() => r(null), RECORD_DISCOVERY_WAIT_MS); })]);
+    clearTimeout(waitTimer);
     const recording = await startRecording(recordable(session, nf, opts.notes, opts.sample), opts.path, {
       names,
+      ...(model ? { topology: model satisfies Topology } : {}),
       writer: { overwrite: opts.overwrite, fsync: opts.fsync },
       onPacket: () => {
         if (opts.count !== undefined && recording.stats.packets >= opts.count) finishResolve('count');

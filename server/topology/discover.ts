@@ -9,7 +9,7 @@
 import { stat, readlink } from 'node:fs/promises';
 import type { FdbEntry, TunnelFdbEntry, IpFamily, NamespaceModel, Netfilter, Topology } from '../../shared/topology/model.js';
 import { EMPTY_NETFILTER } from '../../shared/topology/model.js';
-import { parseFdb, parseTunnelFdb, parseInterfaces, parseNeighbours, parseNetconf, parsePolicyRules, parseRoutes, parseSysctl, splitJsonDocuments } from '../../shared/topology/parse-iproute.js';
+import { parseFdb, parseTunnelFdb, parseInterfaces, parseNeighbours, parseNetconf, parsePolicyRules, parseRouteLocalnet, parseRoutes, parseSysctl, splitJsonDocuments } from '../../shared/topology/parse-iproute.js';
 import { parseNftRuleset } from '../../shared/topology/parse-nft.js';
 import { mergeIptables, parseIptablesSave } from '../../shared/topology/parse-iptables.js';
 import { resolvePeers } from '../../shared/topology/peers.js';
@@ -40,6 +40,8 @@ interface NsRead {
 
 /** Present only when br_netfilter is loaded (absent means off). */
 const BRIDGE_SYSCTLS = ['net.bridge.bridge-nf-call-iptables', 'net.bridge.bridge-nf-call-ip6tables'];
+/** sysctl --pattern for every device's route_localnet under net.ipv4.conf. */
+const ROUTE_LOCALNET = '\\.route_localnet$';
 
 function firstError(what: string, error: string): string {
   return `${what}: ${error || 'failed'}`;
@@ -134,10 +136,20 @@ async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): 
       }
     }
   }
-  if (interfaces.some((i) => i.kind === 'bridge')) {
+  // route_localnet decides whether 127.0.0.0/8 may leave lo: it matters after a NAT rule (a
+  // localhost port forward's OUTPUT DNAT) and is read with the bridge switches in the same spawn.
+  const bridges = interfaces.some((i) => i.kind === 'bridge');
+  const nat = netfilter.nf.chains.some((c) => c.type === 'nat' || c.table === 'nat') || netfilter.nf.rules.some((r) => r.table === 'nat');
+  let routeLocalnet: { all: boolean; devices: string[] } | null = null;
+  if (nat && !bridges) {
+    const sysctl = await run(path, ['sysctl', '-e', '-r', ROUTE_LOCALNET, 'net.ipv4.conf']);
+    routeLocalnet = parseRouteLocalnet(parseSysctl(sysctl.stdout));
+    if (!sysctl.ok && routeLocalnet === null) errors.push(firstError('sysctl route_localnet', sysctl.error));
+  }
+  if (bridges) {
     // Which port each MAC was learned on: how the simulator bridges towards a far side it does
     // not model (a physical port, a port to another host).
-    const [sysctl, fdbOut] = await Promise.all([run(path, ['sysctl', '-e', ...BRIDGE_SYSCTLS]), run(path, ['bridge', '-j', 'fdb', 'show'])]);
+    const [sysctl, fdbOut] = await Promise.all([run(path, ['sysctl', '-e', '-r', `${ROUTE_LOCALNET}|^net\\.bridge\\.`, ...BRIDGE_SYSCTLS, 'net.ipv4.conf']), run(path, ['bridge', '-j', 'fdb', 'show'])]);
     if (!fdbOut.ok) errors.push(firstError('bridge -j fdb show', fdbOut.error));
     else {
       try {
@@ -150,6 +162,7 @@ async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): 
     }
     const sc = parseSysctl(sysctl.stdout);
     if (!sysctl.ok && sc.size === 0) errors.push(firstError('sysctl', sysctl.error));
+    routeLocalnet = parseRouteLocalnet(sc);
     bridgeNfCall = {
       ipv4: sc.get('net.bridge.bridge-nf-call-iptables') === '1',
       ipv6: sc.get('net.bridge.bridge-nf-call-ip6tables') === '1',
@@ -165,6 +178,7 @@ async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): 
     rules,
     forwarding,
     bridgeNfCall,
+    ...(routeLocalnet ? { routeLocalnet } : {}),
     netfilter: netfilter.nf,
     neighbours,
     fdb,

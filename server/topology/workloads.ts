@@ -9,9 +9,10 @@
  * the namespace named as before with a note saying why. Never throws.
  */
 import { execa } from 'execa';
-import { access, readFile } from 'node:fs/promises';
-import type { Workload } from '../../shared/topology/workloads.js';
-import { parseCrictl, parseDockerInspect, parsePodmanPs, parseProcCgroup, parseSandboxKeys, podLabel, workloadLabel, workloadsFromCgroups, type CgroupRef, type RuntimeContainer } from '../../shared/topology/workloads.js';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CniAttachment, Workload } from '../../shared/topology/workloads.js';
+import { parseCniCache, parseCrictl, parseDockerInspect, parsePodmanPs, parseProcCgroup, parseSandboxKeys, podLabel, workloadLabel, workloadsFromCgroups, type CgroupRef, type RuntimeContainer } from '../../shared/topology/workloads.js';
 import type { NamespaceEntry } from './namespaces.js';
 
 export interface NamespaceWorkloads {
@@ -39,7 +40,15 @@ export interface WorkloadOptions {
   readonly readCgroup?: (pid: number) => Promise<string | null>;
   /** At most this many processes per namespace are looked at (default 64): one per container is enough. */
   readonly pidsPerNamespace?: number;
+  /** libcni's result cache (default /var/lib/cni/results): names namespaces only CNI knows. */
+  readonly cniCacheDir?: string;
 }
+
+/** libcni's default cache (containerd, CRI-O, nerdctl, podman's CNI backend all keep it here). */
+export const CNI_CACHE_DIR = '/var/lib/cni/results';
+/** Cache files read per discovery at most, and the largest one read (a result is a few KiB). */
+const CNI_MAX_FILES = 4096;
+const CNI_MAX_BYTES = 1 << 20;
 
 export const runCommand: CommandRunner = async (argv, timeoutMs) => {
   const [cmd, ...args] = argv;
@@ -100,8 +109,12 @@ export class WorkloadResolver {
   private readonly run: CommandRunner;
   private readonly readCgroup: (pid: number) => Promise<string | null>;
   private readonly pidsPerNamespace: number;
+  private readonly cniCacheDir: string;
+  /** CNI cache files already parsed, by name, kept while their mtime and size stay. */
+  private readonly cniFiles = new Map<string, { mtimeMs: number; size: number; att: CniAttachment | null }>();
 
   constructor(opts: WorkloadOptions = {}) {
+    this.cniCacheDir = opts.cniCacheDir ?? CNI_CACHE_DIR;
     this.timeoutMs = opts.timeoutMs ?? 3000;
     this.run = opts.run ?? runCommand;
     this.readCgroup = opts.readCgroup ?? readProcCgroup;
@@ -163,7 +176,78 @@ export class WorkloadResolver {
       const why = [...new Set(refs.map(runtimeKey))].map((k) => notes.get(k)).filter((n): n is string => n !== undefined);
       out.set(netns, { workloads, label: workloadLabel(workloads), ...(why.length > 0 ? { note: why.join('; ') } : {}) });
     }
+    // Namespaces no runtime named (no container cgroup, or a runtime that could not say): a CNI
+    // runtime's cache may know their pod (containerd or CRI-O without crictl, a plain CNI runtime).
+    const nameless = entries.filter((e) => e.netns !== hostNetns && (out.get(e.netns)?.workloads ?? []).every((w) => w.name === null && w.pod === null));
+    if (nameless.length > 0) {
+      const cni = await this.cniAttachments();
+      for (const e of nameless) {
+        const found = cni.byInode.get(e.netns);
+        const had = out.get(e.netns);
+        if (found && found.length > 0) {
+          const workloads = [...found, ...(had?.workloads ?? [])];
+          out.set(e.netns, { workloads, label: workloadLabel(workloads), ...(had?.note ? { note: had.note } : {}) });
+        } else if (cni.note && had) {
+          out.set(e.netns, { ...had, note: had.note ? `${had.note}; ${cni.note}` : cni.note });
+        }
+      }
+    }
     return out;
+  }
+
+  /**
+   * libcni's result cache: which sandbox (and pod) each netns file belongs to, by the namespace's
+   * inode. Bounded: one deadline for the whole read, at most CNI_MAX_FILES files of at most
+   * CNI_MAX_BYTES; unchanged files are not read again. A missing directory is no CNI runtime.
+   */
+  private async cniAttachments(): Promise<{ byInode: Map<number, Workload[]>; note: string | null }> {
+    const byInode = new Map<number, Workload[]>();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), this.timeoutMs); });
+    const read = async (): Promise<string | null> => {
+      let names: string[];
+      try {
+        names = (await readdir(this.cniCacheDir)).sort().slice(0, CNI_MAX_FILES);
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        return code === 'ENOENT' || code === 'ENOTDIR' ? null : `CNI cache ${this.cniCacheDir}: ${code ?? String(e)}`;
+      }
+      const errors: string[] = [];
+      const seen = new Set(names);
+      for (const n of [...this.cniFiles.keys()]) if (!seen.has(n)) this.cniFiles.delete(n);
+      await Promise.all(names.map(async (n) => {
+        const file = join(this.cniCacheDir, n);
+        const st = await stat(file).catch(() => null);
+        if (!st?.isFile() || st.size > CNI_MAX_BYTES) return;
+        let entry = this.cniFiles.get(n);
+        if (!entry || entry.mtimeMs !== st.mtimeMs || entry.size !== st.size) {
+          const text = await readFile(file, 'utf8').catch(() => null);
+          if (text === null) return;
+          const errs: string[] = [];
+          entry = { mtimeMs: st.mtimeMs, size: st.size, att: parseCniCache(parseJson(text, `CNI cache ${n}`, errs), errs) };
+          if (entry.att === null) errors.push(errs[0] ?? `CNI cache ${n}: unreadable`);
+          this.cniFiles.set(n, entry);
+        }
+        const att = entry.att;
+        if (!att) return;
+        // The netns file's inode is the namespace's (a bind mount of nsfs); one gone is skipped.
+        for (const p of att.netnsPaths) {
+          const ns = await stat(p).catch(() => null);
+          if (!ns) continue;
+          const list = byInode.get(ns.ino) ?? [];
+          if (!list.some((w) => w.id === att.workload.id)) list.push(att.workload);
+          byInode.set(ns.ino, list);
+        }
+      }));
+      return errors.length > 0 ? `${errors[0]}${errors.length > 1 ? ` (+${errors.length - 1} more)` : ''}` : null;
+    };
+    try {
+      const r = await Promise.race([read(), deadline]);
+      if (r === 'late') return { byInode: new Map(), note: `CNI cache ${this.cniCacheDir}: no answer within ${this.timeoutMs} ms` };
+      return { byInode, note: r };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Every podman container's SandboxKey (its netns file), in one call. Returns a note when unusable. */

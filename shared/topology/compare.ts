@@ -223,7 +223,9 @@ export function compareWithAlternatives(
 
 /** The flow to simulate for an observed packet: from its first hop, as sent or as received there. */
 export function flowFromPacket(packet: Packet): Flow | null {
-  const first = packet.hops.find((h) => h.event !== 'drop' && h.event !== 'consume');
+  // A packet dropped before it had a device (OUTPUT of its own namespace: a netfilter drop, a
+  // localhost DNAT that may not leave lo) was sent there: its drop is where its path starts.
+  const first = packet.hops.find((h) => h.event !== 'drop' && h.event !== 'consume') ?? (packet.hops[0]?.event === 'drop' && packet.hops[0].ifname === '' ? packet.hops[0] : undefined);
   if (!first) return null;
   const received = first.event === 'recv' || first.event === 'rx';
   return {

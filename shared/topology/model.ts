@@ -42,6 +42,13 @@ export interface NamespaceModel {
   readonly forwarding: { readonly ipv4: boolean | null; readonly ipv6: boolean | null };
   /** net.bridge.bridge-nf-call-ip(6)tables: bridged frames traverse the ip/ip6 hooks (br_netfilter). */
   readonly bridgeNfCall: { readonly ipv4: boolean; readonly ipv6: boolean };
+  /**
+   * net.ipv4.conf.{all,<dev>}.route_localnet: whether a 127.0.0.0/8 source or destination may be
+   * routed off the loopback (the kernel checks `all` or the device). Runtimes set it on their
+   * bridge for localhost port forwards (OUTPUT DNAT of 127.0.0.1). Read only in namespaces with
+   * NAT rules or bridges; absent when not read.
+   */
+  readonly routeLocalnet?: { readonly all: boolean; readonly devices: readonly string[] };
   readonly netfilter: Netfilter;
   /** The neighbour (ARP/NDP) table, `ip -j neigh show`: which MAC an address had here lately. */
   readonly neighbours?: readonly Neighbour[];
@@ -132,6 +139,12 @@ export interface NetInterface {
   readonly addrs: readonly string[];
   /** Name of the bridge this interface is a port of, null when none. */
   readonly master: string | null;
+  /**
+   * A bridge port's hairpin mode (`ip -d link`: bridge_slave hairpin): whether the bridge may send
+   * a frame back out of the port it came in on (a container reaching itself through a DNAT).
+   * Absent when not a bridge port or not read.
+   */
+  readonly hairpin?: boolean;
   /** The other end of a veth pair, resolved across namespaces; null when none or unresolved. */
   readonly peer: PeerRef | null;
   /** The kernel's raw link reference (IFLA_LINK / IFLA_LINK_NETNSID), kept for peer resolution. */

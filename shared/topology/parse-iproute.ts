@@ -137,6 +137,7 @@ export function parseInterfaces(json: unknown, errors: string[]): NetInterface[]
     const nsid = num(link.link_netnsid);
     const info = isObj(link.linkinfo) ? link.linkinfo : null;
     const infoData = info && isObj(info.info_data) ? info.info_data : null;
+    const slaveData = info && info.info_slave_kind === 'bridge' && isObj(info.info_slave_data) ? info.info_slave_data : null;
     const iface: NetInterface = {
       ifindex,
       name,
@@ -157,6 +158,7 @@ export function parseInterfaces(json: unknown, errors: string[]): NetInterface[]
         ? { bridgeNfCall: { ipv4: infoData.nf_call_iptables === 1, ipv6: infoData.nf_call_ip6tables === 1 } }
         : {}),
       ...(TUNNEL_KINDS.has(kind) ? { tunnel: tunnelParams(kind, infoData) } : {}),
+      ...(slaveData && typeof slaveData.hairpin === 'boolean' ? { hairpin: slaveData.hairpin } : {}),
     };
     out.push(iface);
   }
@@ -320,6 +322,26 @@ export function parseSysctl(text: string): Map<string, string> {
     out.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
   }
   return out;
+}
+
+/**
+ * route_localnet from `sysctl` output (`net.ipv4.conf.<dev>.route_localnet = 1`; sysctl writes a
+ * dot in a device name as '/'). Null when no line of it was there (not read).
+ */
+export function parseRouteLocalnet(sc: ReadonlyMap<string, string>): { all: boolean; devices: string[] } | null {
+  let seen = false;
+  let all = false;
+  const devices: string[] = [];
+  for (const [k, v] of sc) {
+    const m = /^net\.ipv4\.conf\.(.+)\.route_localnet$/.exec(k);
+    if (!m?.[1]) continue;
+    seen = true;
+    if (v !== '1') continue;
+    const dev = m[1].replace(/\//g, '.');
+    if (dev === 'all') all = true;
+    else if (dev !== 'default') devices.push(dev);
+  }
+  return seen ? { all, devices: devices.sort() } : null;
 }
 
 /** Forwarding switches (interface "all") from `ip -j netconf show`. */

@@ -398,13 +398,29 @@ class Walk {
       // DNAT in OUTPUT: the kernel routes again with the new destination (ip_route_me_harder).
       route = this.outputRoute(ns, p);
       if ('fate' in route) return route;
-      if (route.oif !== 'lo' && p.family === 4 && p.src.startsWith('127.')) {
-        // A loopback source may leave through another device only with route_localnet=1 there
-        // (runtimes set it on their bridge for localhost port forwards); the model does not read it.
-        const text = `${p.src} leaves ${ns.name} through ${route.oif} after the OUTPUT DNAT: the kernel allows it with route_localnet=1 on ${route.oif} (runtimes set it for localhost port forwards)`;
-        this.facts.add(text);
-        this.note(text);
+    }
+    if (route.oif !== 'lo' && p.family === 4 && isLoopback4(p.src)) {
+      // A loopback source may leave through another device only with route_localnet=1 on it
+      // (or on all): else ip_route_me_harder fails and the NAT hook drops the packet in OUTPUT.
+      // Runtimes set it on their bridge for localhost port forwards. (A socket never sends
+      // from 127.0.0.1 off lo by itself: such a packet, first seen already NATed, had a DNAT.)
+      const allowed = localnetAllowed(ns, route.oif);
+      if (allowed === false) {
+        const by = pending.rules.find((x) => x.hook === 'OUTPUT' && (x.verdict.startsWith('dnat') || x.verdict.startsWith('NAT: destination'))) ?? null;
+        const reason = `${p.src} may not leave ${ns.name} through ${route.oif} after the OUTPUT DNAT: route_localnet is 0 on ${route.oif} and on all`;
+        const end = this.dropAt(ns, '', p, { reason, kernelReason: 'NETFILTER_DROP', hook: 'OUTPUT', table: by?.table ?? 'nat', chain: by?.chain ?? null, rule: by?.rule ?? null });
+        const hop = this.hops[this.hops.length - 1];
+        if (hop && hop.event === 'drop') {
+          hop.rules.unshift(...pending.rules);
+          hop.hooks.unshift(...pending.hooks);
+        }
+        return end;
       }
+      const text = allowed === true
+        ? `${p.src} leaves ${ns.name} through ${route.oif} after the OUTPUT DNAT: route_localnet=1 there allows it`
+        : `${p.src} leaves ${ns.name} through ${route.oif} after the OUTPUT DNAT: the kernel allows it with route_localnet=1 on ${route.oif} (not read)`;
+      this.facts.add(text);
+      this.note(text);
     }
     const post = this.hook(pending, ns, 'POSTROUTING', p, null, route.oif, false);
     if (post.verdict === 'drop') return this.mergeAndDrop(pending, ns, route.oif, post.packet, post, 'POSTROUTING');
@@ -603,7 +619,7 @@ class Walk {
         const to = parseAddr(q.dst);
         const lookup = to ? lookupRoute(ns, to, parseAddr(q.src), br.name) : null;
         if (lookup && lookup.result.kind === 'unicast' && lookup.result.dev === br.name) {
-          return this.bridgedDnat(ns, br, lookup.result.nexthop ?? q.dst, q);
+          return this.bridgedDnat(ns, br, port, lookup.result.nexthop ?? q.dst, q);
         }
         egress = null;
       }
@@ -655,10 +671,20 @@ class Walk {
    * transmit on the bridge device, unless the neighbour's cached header lets it skip straight
    * to forwarding: that hop is optional.
    */
-  private bridgedDnat(ns: NamespaceModel, br: NetInterface, nexthop: string, p: PacketState): End {
+  private bridgedDnat(ns: NamespaceModel, br: NetInterface, ingress: NetInterface, nexthop: string, p: PacketState): End {
     const egress = this.bridgeEgress(ns, br, nexthop, null, p.family);
     if (egress === 'outside') return { fate: 'left-model', reason: `${nexthop} is not behind any modelled port of ${br.name} in ${ns.name}` };
     if (egress === null) return { fate: 'unreachable', reason: `no neighbour: nothing on bridge ${br.name} in ${ns.name} owns ${nexthop}` };
+    if (egress.name === ingress.name && egress.hairpin === false) {
+      // br_forward's should_deliver: never back out of the port a frame came in on, unless that
+      // port is in hairpin mode. The kernel frees it at once (NOT_SPECIFIED), before any xmit:
+      // a container calling its own published port through the host address, on a runtime that
+      // leaves hairpin mode off (netavark does; the CNI bridge plugin's hairpinMode sets it).
+      return this.dropAt(ns, ingress.name, p, {
+        reason: `${nexthop} is behind ${ingress.name}, the port the frame came in on, and ${ingress.name} is not in hairpin mode: ${br.name} does not send it back`,
+        kernelReason: 'NOT_SPECIFIED', hook: null, table: null, chain: null, rule: null,
+      });
+    }
     const via = this.emit(ns, br, br.name, 'xmit', p);
     if ('fate' in via) return via;
     via.optional = true;
@@ -676,10 +702,16 @@ class Walk {
   routeIn(ns: NamespaceModel, dev: NetInterface, p: PacketState, recv: ExpectedHop): End {
     const dst = parseAddr(p.dst);
     if (!dst) return { fate: 'unreachable', reason: `bad destination ${p.dst}` };
+    const plain = { hook: null, table: null, chain: null, rule: null };
+    if (p.family === 4 && dev.kind !== 'loopback' && (isLoopback4(p.dst) || isLoopback4(p.src)) && localnetAllowed(ns, dev.name) === false) {
+      // ip_route_input_slow: 127.0.0.0/8 received on a device without route_localnet is martian
+      // (a reply de-NATed to 127.0.0.1 on a bridge needs it as much as the request leaving).
+      const which = isLoopback4(p.dst) ? `destination ${p.dst}` : `source ${p.src}`;
+      return this.dropAt(ns, dev.name, p, { reason: `martian ${which} on ${dev.name} in ${ns.name}: route_localnet is 0 on ${dev.name} and on all`, kernelReason: null, ...plain });
+    }
     const lookup = lookupRoute(ns, dst, parseAddr(p.src), dev.name);
     for (const g of lookup.guesses) this.note(g, recv);
     const r = lookup.result;
-    const plain = { hook: null, table: null, chain: null, rule: null };
     switch (r.kind) {
       case 'local':
       case 'broadcast': {
@@ -721,6 +753,20 @@ class Walk {
     if (iif.master) return this.bridgeIn(ns, iif, null, p, recv);
     return this.l3In(ns, iif, p, recv, false);
   }
+}
+
+function isLoopback4(a: string): boolean {
+  return a.startsWith('127.');
+}
+
+/**
+ * May 127.0.0.0/8 be routed through `dev` (net.ipv4.conf.{all,dev}.route_localnet, either one)?
+ * Null when the model did not read the switches.
+ */
+export function localnetAllowed(ns: NamespaceModel, dev: string): boolean | null {
+  const rl = ns.routeLocalnet;
+  if (!rl) return null;
+  return rl.all || rl.devices.includes(dev);
 }
 
 function anyAddress(ns: NamespaceModel, family: IpFamily): string | null {

@@ -235,6 +235,55 @@ export function parseCrictl(psJson: unknown, podsJson: unknown, runtime: string,
   return { containers, podsByUid };
 }
 
+/** One attachment of libcni's result cache (`/var/lib/cni/results/<network>-<containerID>-<ifname>`). */
+export interface CniAttachment {
+  readonly workload: Workload;
+  /** Network namespace files the attachment names: the runtime's CNI_NETNS and the result's sandboxes. */
+  readonly netnsPaths: readonly string[];
+  readonly network: string | null;
+  readonly ifName: string | null;
+}
+
+/**
+ * A libcni cache file (kind `cniCacheV1`, written by every runtime that drives CNI through libcni
+ * or go-cni: containerd, CRI-O, podman's CNI backend, nerdctl). A CRI runtime passes the pod's
+ * identity to the plugins as CNI_ARGS (`K8S_POD_NAME`, `K8S_POD_NAMESPACE`,
+ * `K8S_POD_INFRA_CONTAINER_ID`), and libcni keeps them here with the container id and the netns
+ * path: the names a containerd or CRI-O user knows their pods by, readable without the runtime's
+ * API. Without those arguments the sandbox is known by its container id only. Null (with an entry
+ * in `errors`) for a file that is not such a cache entry.
+ */
+export function parseCniCache(json: unknown, errors: string[], runtime = 'cni'): CniAttachment | null {
+  const c = obj(json);
+  if (c.kind !== 'cniCacheV1') {
+    errors.push(`CNI cache: not a cniCacheV1 entry${typeof c.kind === 'string' ? ` (kind ${c.kind})` : ''}`);
+    return null;
+  }
+  const id = str(c.containerId);
+  if (id === null) {
+    errors.push('CNI cache: an entry without containerId');
+    return null;
+  }
+  const args = new Map<string, string>();
+  if (Array.isArray(c.cniArgs)) {
+    for (const kv of c.cniArgs) if (Array.isArray(kv) && typeof kv[0] === 'string' && typeof kv[1] === 'string') args.set(kv[0], kv[1]);
+  }
+  const paths = new Set<string>();
+  const netns = str(c.netns);
+  if (netns?.startsWith('/')) paths.add(netns);
+  const ifaces = obj(c.result).interfaces;
+  if (Array.isArray(ifaces)) for (const i of ifaces) { const sb = str(obj(i).sandbox); if (sb?.startsWith('/')) paths.add(sb); }
+  const pod = str(args.get('K8S_POD_NAME'));
+  return {
+    // With a pod, the attachment is its sandbox's (named by the pod); without one, the container
+    // itself (labelled `cni <short id>`).
+    workload: { runtime, id, name: null, pod, k8sNamespace: pod ? str(args.get('K8S_POD_NAMESPACE')) : null, image: null, ...(pod ? { sandbox: true } : {}) },
+    netnsPaths: [...paths],
+    network: str(c.networkName),
+    ifName: str(c.ifName),
+  };
+}
+
 /**
  * A namespace's workloads from its processes' cgroups: each container id once, known ones with
  * the runtime's metadata, unknown ones with what the cgroup said (runtime and id). A process in

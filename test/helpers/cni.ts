@@ -3,7 +3,11 @@
  * a container runtime drives them: for each plugin of a network configuration list, in order,
  * CNI_COMMAND=ADD with CNI_CONTAINERID/CNI_NETNS/CNI_IFNAME/CNI_PATH in the environment and the
  * plugin's config on stdin (with `prevResult` and the runtime's `runtimeConfig` capabilities);
- * DEL runs the list in reverse. The "containers" are namespaces this lab creates.
+ * DEL runs the list in reverse. The "containers" are namespaces this lab creates. After ADD the
+ * harness also writes libcni's result cache entry (/var/lib/cni/results), as libcni does for
+ * containerd and CRI-O, with the CNI_ARGS a CRI runtime passes (K8S_POD_NAMESPACE/K8S_POD_NAME):
+ * hoptrace names such namespaces from it. Every name starts with the lab's prefix (the bridge is
+ * `<prefix>br`).
  *
  *   const lab = await CniLab.create('rtcni', '10.214.3.0/24');
  *   const web = await lab.add('web', { portMappings: [{ hostPort: 18090, containerPort: 80, protocol: 'tcp' }] });
@@ -11,18 +15,22 @@
  *   await lab.cleanup();
  */
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomPrefix } from './cli.js';
 
 export const CNI_PATH = '/usr/lib/cni';
+/** libcni's result cache, where containerd and CRI-O keep what ADD returned (hoptrace reads it for names). */
+export const CNI_CACHE = '/var/lib/cni/results';
 
 /** Why CNI tests cannot run here, or null when they can. */
 export function cniMissing(): string | null {
   for (const p of ['bridge', 'host-local', 'portmap', 'firewall']) {
     if (!existsSync(join(CNI_PATH, p))) return `${CNI_PATH}/${p} is missing: containernetworking-plugins is not installed (npm run setup installs it)`;
   }
+  if (!existsSync('/bin/busybox')) return 'busybox-static is not installed (the tests\' HTTP server and client; npm run setup installs it)';
   if (process.getuid?.() !== 0) return 'needs root (creates namespaces and iptables rules)';
   return null;
 }
@@ -36,8 +44,10 @@ export interface PortMapping {
 export interface CniContainer {
   /** Short name given to add(). */
   readonly name: string;
-  /** CNI_CONTAINERID. */
+  /** CNI_CONTAINERID: 64 hex digits, as containerd and CRI-O give their pod sandboxes. */
   readonly id: string;
+  /** The pod a CRI runtime would name in CNI_ARGS (K8S_POD_NAMESPACE/K8S_POD_NAME), null for a plain CNI runtime. */
+  readonly pod: { readonly namespace: string; readonly name: string } | null;
   /** `ip netns` name; the namespace file is /run/netns/<netnsName>. */
   readonly netnsName: string;
   /** Inode of its namespace, as probes report it. */
@@ -71,8 +81,8 @@ export class CniLab {
     if (!m) throw new Error(`CniLab wants a /24 subnet like 10.214.3.0/24, got ${subnet}`);
     this.gateway = `${m[1]}.1`;
     this.dataDir = mkdtempSync(join(tmpdir(), 'ht-cni-'));
-    // Interface names are at most 15 bytes; the prefix's random part keeps them unique.
-    this.bridge = `cni${prefix.slice(-5)}`;
+    // Interface names are at most 15 bytes; the prefix (a tag and 5 random digits) keeps them unique.
+    this.bridge = `${prefix.slice(0, 12)}br`;
     this.networkName = `${prefix}-net`;
   }
 
@@ -100,14 +110,20 @@ export class CniLab {
     };
   }
 
-  /** Creates namespace `<prefix>-<name>` and runs ADD through the whole plugin list. */
-  async add(name: string, opts: { portMappings?: readonly PortMapping[] } = {}): Promise<CniContainer> {
+  /**
+   * Creates namespace `<prefix>-<name>` and runs ADD through the whole plugin list, then writes
+   * libcni's cache entry as libcni does after a successful ADD. `pod`: the Kubernetes pod a CRI
+   * runtime would pass in CNI_ARGS (default: pod `<prefix>-<name>` in Kubernetes namespace
+   * `<prefix>`); null for a runtime that passes none.
+   */
+  async add(name: string, opts: { portMappings?: readonly PortMapping[]; pod?: { namespace: string; name: string } | null } = {}): Promise<CniContainer> {
     const netnsName = `${this.prefix}-${name}`;
-    const id = `${this.prefix}${name}`.padEnd(16, '0');
+    const id = randomBytes(32).toString('hex');
     await execa('ip', ['netns', 'add', netnsName]);
     const portMappings = opts.portMappings ?? [];
+    const pod = opts.pod === undefined ? { namespace: this.prefix, name: `${this.prefix}-${name}` } : opts.pod;
     // Registered before ADD, so cleanup runs DEL and removes the namespace after a failed ADD too.
-    const c: CniContainer = { name, id, netnsName, netns: statSync(`/run/netns/${netnsName}`).ino, addr: '', portMappings, result: null };
+    const c: CniContainer = { name, id, pod, netnsName, netns: statSync(`/run/netns/${netnsName}`).ino, addr: '', portMappings, result: null };
     this.containers.push(c);
     await execa('ip', ['-n', netnsName, 'link', 'set', 'lo', 'up']);
     let prev: unknown = undefined;
@@ -117,7 +133,35 @@ export class CniLab {
     if (!addr) throw new Error(`CNI ADD for ${netnsName} gave no address: ${JSON.stringify(prev)}`);
     const done: CniContainer = { ...c, addr, result: prev };
     this.containers[this.containers.indexOf(c)] = done;
+    this.writeCache(done);
     return done;
+  }
+
+  /** CNI_ARGS as a CRI runtime sets them (IgnoreUnknown: plugins that do not know a key ignore it). */
+  private cniArgs(c: CniContainer): Array<[string, string]> {
+    if (!c.pod) return [];
+    return [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', c.pod.namespace], ['K8S_POD_NAME', c.pod.name], ['K8S_POD_INFRA_CONTAINER_ID', c.id]];
+  }
+
+  private cacheFile(c: CniContainer): string {
+    return join(CNI_CACHE, `${this.networkName}-${c.id}-eth0`);
+  }
+
+  /** libcni's cacheAdd: kind cniCacheV1 with the container id, netns, CNI_ARGS and the result. */
+  private writeCache(c: CniContainer): void {
+    mkdirSync(CNI_CACHE, { recursive: true, mode: 0o700 });
+    const entry = {
+      kind: 'cniCacheV1',
+      containerId: c.id,
+      config: Buffer.from(JSON.stringify(this.conflist)).toString('base64'),
+      ifName: 'eth0',
+      networkName: this.networkName,
+      netns: `/run/netns/${c.netnsName}`,
+      ...(c.pod ? { cniArgs: this.cniArgs(c) } : {}),
+      ...(c.portMappings.length > 0 ? { capabilityArgs: { portMappings: c.portMappings } } : {}),
+      result: c.result,
+    };
+    writeFileSync(this.cacheFile(c), JSON.stringify(entry), { mode: 0o600 });
   }
 
   /** Runs DEL through the plugin list in reverse (as runtimes do) and removes the namespace. */
@@ -130,6 +174,7 @@ export class CniLab {
         errors.push(e instanceof Error ? e.message : String(e));
       }
     }
+    rmSync(this.cacheFile(c), { force: true });
     await execa('ip', ['netns', 'del', c.netnsName], { reject: false });
     const i = this.containers.findIndex((x) => x.id === c.id);
     if (i >= 0) this.containers.splice(i, 1);
@@ -158,6 +203,7 @@ export class CniLab {
         CNI_NETNS: `/run/netns/${c.netnsName}`,
         CNI_IFNAME: 'eth0',
         CNI_PATH,
+        ...(c.pod ? { CNI_ARGS: this.cniArgs(c).map(([k, v]) => `${k}=${v}`).join(';') } : {}),
         PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
       },
       extendEnv: false,

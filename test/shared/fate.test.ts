@@ -133,3 +133,16 @@ describe('fate: a socket discard after delivery is not a drop', () => {
     expect(reachedItsStack({ ...arrived, netns: NS.node }, isLocal)).toBe(false);
   });
 });
+
+describe('a free after a rewrite since the arrival', () => {
+  it('should read NOT_SPECIFIED as a drop when the packet was DNATed away from the stack it arrived at', () => {
+    const isLocal = (_n: number, a: string): boolean => a === '192.0.2.2' || a === '10.0.0.1';
+    const last = { event: 'recv', netns: 1, ifname: 'veth0', dst: '192.0.2.2' };
+    // br_netfilter's DNAT at a bridge port, bridged back to a port without hairpin mode.
+    expect(readFree('NOT_SPECIFIED', last, '10.161.79.2', 1, isLocal)).toBe('drop');
+    // Unchanged, or rewritten to another local address (REDIRECT-like): delivered there.
+    expect(readFree('NOT_SPECIFIED', last, '192.0.2.2', 1, isLocal)).toBe('local-address');
+    expect(readFree('NOT_SPECIFIED', last, '10.0.0.1', 1, isLocal)).toBe('local-address');
+    expect(readFree('NOT_SPECIFIED', last, '127.0.0.1', 1, isLocal)).toBe('local-address');
+  });
+});

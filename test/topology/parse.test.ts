@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseFdb, parseInterfaces, parseNeighbours, parseNetconf, parsePolicyRules, parseRoutes, parseSysctl, splitJsonDocuments } from '../../shared/topology/parse-iproute.js';
+import { parseFdb, parseInterfaces, parseNeighbours, parseNetconf, parsePolicyRules, parseRouteLocalnet, parseRoutes, parseSysctl, splitJsonDocuments } from '../../shared/topology/parse-iproute.js';
 import { parseNftRuleset } from '../../shared/topology/parse-nft.js';
 import { mergeIptables, parseIptablesSave, parseNatTo, tokenize } from '../../shared/topology/parse-iptables.js';
 import { resolvePeers } from '../../shared/topology/peers.js';
@@ -264,5 +264,21 @@ describe('resolvePeers', () => {
     ], new Map(), errors);
     expect(out[0]?.interfaces.map((i) => i.peer?.name ?? null)).toEqual(['vx', 'vy', null]);
     expect(errors).toEqual(['veth lost in x: peer (ifindex 9, nsid 3) not found in the listed namespaces']);
+  });
+});
+
+describe('parseRouteLocalnet', () => {
+  it('should list the devices with route_localnet=1 (dots in names as sysctl writes them), all apart, null when absent', () => {
+    const sc = parseSysctl([
+      'net.bridge.bridge-nf-call-iptables = 1',
+      'net.ipv4.conf.all.route_localnet = 0',
+      'net.ipv4.conf.default.route_localnet = 1',
+      'net.ipv4.conf.cni0.route_localnet = 1',
+      'net.ipv4.conf.eth0/100.route_localnet = 1',
+      'net.ipv4.conf.lo.route_localnet = 0',
+    ].join('\n'));
+    expect(parseRouteLocalnet(sc)).toEqual({ all: false, devices: ['cni0', 'eth0.100'] });
+    expect(parseRouteLocalnet(parseSysctl('net.ipv4.conf.all.route_localnet = 1\n'))).toEqual({ all: true, devices: [] });
+    expect(parseRouteLocalnet(parseSysctl('net.bridge.bridge-nf-call-iptables = 1\n'))).toBeNull();
   });
 });

@@ -271,3 +271,70 @@ describe('kube-proxy nftables mode (numgen vmap)', () => {
     expect(p.guess).toBe(false);
   });
 });
+
+/** The model with net.ipv4.conf.{all,<dev>}.route_localnet as discovery reads it in `ns`. */
+function withLocalnet(t: Topology, ns: string, rl: { all: boolean; devices: string[] }): Topology {
+  return { ...t, namespaces: t.namespaces.map((n) => (n.name === ns ? { ...n, routeLocalnet: rl } : n)) };
+}
+
+describe('route_localnet: 127.0.0.0/8 routed off the loopback only where the switch allows it', () => {
+  const localhost = { from: 'node', src: '127.0.0.1', dst: '127.0.0.1', proto: 'tcp', sport: 40000, dport: 18080 } as const;
+
+  it('should let the localhost port forward leave through the bridge with route_localnet=1 on it, or on all', () => {
+    for (const rl of [{ all: false, devices: ['br0'] }, { all: true, devices: [] }]) {
+      const p = simulatePath(withLocalnet(host(NETAVARK), 'node', rl), localhost);
+      expect(p.fate).toBe('delivered');
+      expect(spots(p).at(-1)).toBe('pod2/eth0/recv 10.244.1.1:40000>10.244.1.12:80');
+      expect(p.notes.join('\n')).toContain('route_localnet=1 there allows it');
+    }
+  });
+
+  it('should drop it in OUTPUT, naming the DNAT and the switch, where route_localnet is 0 on the bridge and on all', () => {
+    // Set on another device only: the kernel checks the output device (or all).
+    const p = simulatePath(withLocalnet(host(NETAVARK), 'node', { all: false, devices: ['eth0'] }), localhost);
+    expect(p.fate).toBe('dropped');
+    expect(p.drop).toMatchObject({ ns: 'node', hook: 'OUTPUT', table: 'nat', kernelReason: 'NETFILTER_DROP' });
+    expect(p.drop?.reason).toBe('127.0.0.1 may not leave node through br0 after the OUTPUT DNAT: route_localnet is 0 on br0 and on all');
+    expect(p.drop?.rule).toContain('--to-destination 10.244.1.12:80');
+    expect(spots(p)).toEqual(['node//drop 127.0.0.1:40000>10.244.1.12:80']);
+    expect(p.hops[0]?.rules.map((r) => `${r.hook} ${r.verdict}`)).toEqual(['OUTPUT dnat to 10.244.1.12:80']);
+  });
+
+  it('should keep the old note when the switch was not read, and call 127.0.0.1 arriving on a bridge without it martian', () => {
+    expect(simulatePath(host(NETAVARK), localhost).notes.join('\n')).toContain('route_localnet=1 on br0 (not read)');
+    const off = withLocalnet(host(NETAVARK), 'node', { all: false, devices: [] });
+    const martian = simulatePath(off, { from: 'node', iif: 'br0', src: '10.244.1.12', dst: '127.0.0.1', proto: 'tcp', sport: 80, dport: 40000 });
+    expect(martian.fate).toBe('dropped');
+    expect(martian.drop?.reason).toBe('martian destination 127.0.0.1 on br0 in node: route_localnet is 0 on br0 and on all');
+    const on = simulatePath(withLocalnet(host(NETAVARK), 'node', { all: false, devices: ['br0'] }), { from: 'node', iif: 'br0', src: '10.244.1.12', dst: '127.0.0.1', proto: 'tcp', sport: 80, dport: 40000 });
+    expect(on.fate).toBe('delivered');
+  });
+});
+
+describe('hairpin to itself: a bridge port sends a frame back only in hairpin mode', () => {
+  const withHairpin = (t: Topology, port: string, on: boolean): Topology => ({
+    ...t,
+    namespaces: t.namespaces.map((n) => (n.name !== 'node' ? n : { ...n, interfaces: n.interfaces.map((i) => (i.name === port ? { ...i, hairpin: on } : i)) })),
+  });
+  const self = { from: 'pod2', dst: '10.99.0.1', proto: 'tcp', sport: 40000, dport: 18080 } as const;
+
+  it('should drop a container\'s call to its own published port at its bridge port when hairpin mode is off', () => {
+    const p = simulatePath(withHairpin(host(NETAVARK), 'veth-pod2', false), self);
+    expect(p.fate).toBe('dropped');
+    expect(spots(p)).toEqual([
+      'pod2/eth0/xmit 10.244.1.12:40000>10.99.0.1:18080',
+      'node/veth-pod2/recv 10.244.1.12:40000>10.99.0.1:18080',
+      'node/veth-pod2/drop 10.244.1.12:40000>10.244.1.12:80',
+    ]);
+    expect(p.drop?.reason).toBe('10.244.1.12 is behind veth-pod2, the port the frame came in on, and veth-pod2 is not in hairpin mode: br0 does not send it back');
+    expect(p.drop?.kernelReason).toBe('NOT_SPECIFIED');
+  });
+
+  it('should bridge it back, masqueraded, when the port is in hairpin mode (or the mode was not read)', () => {
+    for (const t of [withHairpin(host(NETAVARK), 'veth-pod2', true), host(NETAVARK)]) {
+      const p = simulatePath(t, self);
+      expect(p.fate).toBe('delivered');
+      expect(spots(p).at(-1)).toBe('pod2/eth0/recv 10.244.1.1:40000>10.244.1.12:80');
+    }
+  });
+});

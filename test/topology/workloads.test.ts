@@ -3,9 +3,11 @@
  * `podman ps --pod` capture from this machine: a container and a pod with its infra container),
  * and the resolver's bounds when a runtime is missing, hangs or lies.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeWorkloads, parseSandboxKeys, parseCgroupPath, parseCrictl, parseDockerInspect, parsePodmanPs, parseProcCgroup, workloadLabel, workloadsFromCgroups, type Workload } from '../../shared/topology/workloads.js';
+import { describeWorkloads, parseCniCache, parseSandboxKeys, parseCgroupPath, parseCrictl, parseDockerInspect, parsePodmanPs, parseProcCgroup, workloadLabel, workloadsFromCgroups, type Workload } from '../../shared/topology/workloads.js';
 import { runCommand, WorkloadResolver, type CommandRunner } from '../../server/topology/workloads.js';
 import type { NamespaceEntry } from '../../server/topology/namespaces.js';
 
@@ -200,5 +202,53 @@ describe('WorkloadResolver', () => {
   it('should leave the host namespace and unreadable processes alone', async () => {
     const r = new WorkloadResolver({ run: () => Promise.reject(new Error('must not run')), readCgroup });
     expect((await r.resolve([entry(1, [100], 'host'), entry(4, [999])], 1)).size).toBe(0);
+  });
+});
+
+describe('libcni result cache (namespaces only a CNI runtime knows)', () => {
+  const entry = (over: Record<string, unknown>): Record<string, unknown> => ({
+    kind: 'cniCacheV1', containerId: 'a'.repeat(64), config: 'e30=', ifName: 'eth0', networkName: 'k8s-pod-network',
+    netns: '/var/run/netns/cni-1234', cniArgs: [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', 'shop'], ['K8S_POD_NAME', 'web-7d9f']],
+    result: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/var/run/netns/cni-1234' }, { name: 'cni0' }], ips: [] },
+    ...over,
+  });
+
+  it('should read the pod a CRI runtime passed in CNI_ARGS, else the container id; refuse what is not a cache entry', () => {
+    const errors: string[] = [];
+    expect(parseCniCache(entry({}), errors)).toEqual({
+      workload: { runtime: 'cni', id: 'a'.repeat(64), name: null, pod: 'web-7d9f', k8sNamespace: 'shop', image: null, sandbox: true },
+      netnsPaths: ['/var/run/netns/cni-1234'], network: 'k8s-pod-network', ifName: 'eth0',
+    });
+    const plain = parseCniCache(entry({ cniArgs: undefined, netns: undefined }), errors);
+    expect(plain?.workload).toEqual({ runtime: 'cni', id: 'a'.repeat(64), name: null, pod: null, k8sNamespace: null, image: null });
+    expect(plain?.netnsPaths).toEqual(['/var/run/netns/cni-1234']);
+    expect(workloadLabel([plain?.workload as Workload])).toBe(`cni ${'a'.repeat(12)}`);
+    expect(errors).toEqual([]);
+    expect(parseCniCache({ kind: 'other' }, errors)).toBeNull();
+    expect(parseCniCache(entry({ containerId: 7 }), errors)).toBeNull();
+    expect(parseCniCache('junk', errors)).toBeNull();
+    expect(errors).toEqual(['CNI cache: not a cniCacheV1 entry (kind other)', 'CNI cache: an entry without containerId', 'CNI cache: not a cniCacheV1 entry']);
+  });
+
+  it('should name a namespace with no container process from the cache file whose netns is its inode, and note unreadable files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'h6c-cnicache-'));
+    try {
+      // Our own namespace file stands for the sandbox's: matched by inode, not by path.
+      writeFileSync(join(dir, 'net-aaa-eth0'), JSON.stringify(entry({ netns: '/proc/self/ns/net', result: {} })));
+      writeFileSync(join(dir, 'net-bbb-eth0'), '{broken');
+      const ino = statSync('/proc/self/ns/net').ino;
+      const r = new WorkloadResolver({ run: () => Promise.reject(new Error('must not run')), readCgroup: () => Promise.resolve('0::/user.slice\n'), cniCacheDir: dir });
+      const ns: NamespaceEntry = { netns: ino, name: 'cni-1234', path: '/proc/self/ns/net', pids: [1] };
+      const other: NamespaceEntry = { netns: ino + 1, name: 'lab', path: '/run/netns/lab', pids: [] };
+      const got = await r.resolve([ns, other], null);
+      expect(got.get(ino)).toEqual({ workloads: [expect.objectContaining({ runtime: 'cni', pod: 'web-7d9f' })], label: 'shop/web-7d9f' });
+      // Nothing names the other one, and a broken file is no note on a namespace no runtime claimed.
+      expect(got.get(ino + 1)).toBeUndefined();
+      // Missing directory: no CNI runtime, no note.
+      const none = new WorkloadResolver({ run: () => Promise.reject(new Error('must not run')), readCgroup: () => Promise.resolve(null), cniCacheDir: join(dir, 'absent') });
+      expect((await none.resolve([other], null)).get(other.netns)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
