@@ -239,3 +239,15 @@ describe('expected path across a vxlan tunnel', () => {
     expect(path.hops.find((h) => h.decap)?.ifname).toBe('tun0');
   });
 });
+
+describe('the expected path across a tunnel, in words', () => {
+  it('shows the encap with how the remote was chosen, the outer headers on underlay hops, the decap, and an FDB fault once', () => {
+    const b = overlay('flannel', { node3: true });
+    b.get('n1').tunnelFdb = [{ mac: MAC2, dev: 'vx0', dst: '10.163.79.3', permanent: true }];
+    const text = formatPath(simulatePath(b.build(), udp));
+    expect(text).toMatch(/n1 +vx0 +xmit .*\n +↳ encap vxlan vni 42 10\.163\.77\.1 → 10\.163\.77\.2:4789 {2}\(vx0 of n2 \(10\.163\.77\.2\) has 02:42:77:00:00:02\)\n +! vx0 in n1 sends/);
+    expect(text).toMatch(/n1 +ul0 +xmit .* in tunnel 10\.163\.77\.1 → 10\.163\.77\.2:4789/);
+    expect(text).toMatch(/n2 +vx0 +recv .*\n +↳ decap vxlan vni 42/);
+    expect(text.match(/the entry points at the wrong node/g)).toHaveLength(1);
+  });
+});

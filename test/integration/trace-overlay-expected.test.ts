@@ -1,0 +1,147 @@
+/**
+ * The expected path across a vxlan tunnel (issue 14 §3) against real packets: real namespaces
+ * (test/helpers/overlay-lab.ts, addresses in 10.163/16), real `hoptrace trace --json` and
+ * `hoptrace path`. A pod → pod datagram is on its expected path through both nodes (static remote,
+ * flannel-style); an underlay drop of UDP 4789 (the far node's INPUT, a router's FORWARD) is what
+ * the model expected, by that rule; an FDB entry pointing at the wrong node makes the packet
+ * diverge, and the divergence names the entry.
+ */
+import { describe, it, expect, afterEach } from 'vitest';
+import { execa } from 'execa';
+import { startEcho, sendUdp, type Server } from '../../server/lab/traffic.js';
+import type { AnnotatedPacket } from '../../shared/expectation.js';
+import type { ExpectedPath } from '../../shared/topology/simulate.js';
+import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
+import { cli, startTrace, randomPrefix } from '../helpers/cli.js';
+import { overlayLabFor, overlayLabUp, overlayLabDown, overlayMisdirect, type OverlayLab, type OverlayOptions } from '../helpers/overlay-lab.js';
+
+const PORT = 5433;
+const BASE = 163;
+
+function spots(hops: readonly { ns: string | null; ifname: string; event: string }[]): string[] {
+  return hops.filter((h) => h.event !== 'rx' && h.event !== 'consume').map((h) => `${h.ns}/${h.ifname}/${h.event}`);
+}
+
+describe.skipIf(!isRoot)(`expected path across a vxlan overlay, real trace (${NEEDS_ROOT})`, () => {
+  let lab: OverlayLab | null = null;
+  let echo: Server | null = null;
+
+  afterEach(async () => {
+    await echo?.stop();
+    if (lab) await overlayLabDown(lab);
+    lab = null;
+    echo = null;
+  });
+
+  async function up(opts: Omit<OverlayOptions, 'addressBase'>): Promise<OverlayLab> {
+    const o = { ...opts, addressBase: BASE };
+    lab = overlayLabFor(randomPrefix('h6m').slice(0, 8), o);
+    await overlayLabUp(lab, o);
+    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
+    return lab;
+  }
+
+  /** Sends `count` datagrams pod1 → pod2 under `trace --json`; the lab's packets, annotated. */
+  async function traced(l: OverlayLab, count: number, replies: number, wait = 2500): Promise<AnnotatedPacket[]> {
+    const { child } = await startTrace(['--json', '--filter', `udp and host ${l.addr.pod2} and port ${PORT}`]);
+    const sent = await sendUdp(l.ns.pod1, l.addr.pod2, PORT, count, 32, 50);
+    expect(sent.replies).toBe(replies);
+    await new Promise((r) => setTimeout(r, wait));
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const mine = new Set(Object.values(l.ns));
+    return String(r.stdout).split('\n').filter((x) => x.startsWith('{"id"')).map((x) => JSON.parse(x) as AnnotatedPacket)
+      .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)));
+  }
+
+  it.each<['vxlan' | 'vxlan-flannel']>([['vxlan'], ['vxlan-flannel']])('%s: every datagram and reply on its expected path, which crosses both nodes', async (kind) => {
+    const l = await up({ kind });
+    const packets = await traced(l, 3, 3);
+    const requests = packets.filter((p) => p.dst === l.addr.pod2);
+    const replies = packets.filter((p) => p.src === l.addr.pod2);
+    expect(requests).toHaveLength(3);
+    expect(replies).toHaveLength(3);
+    for (const p of packets) {
+      expect(p.fate).toBe('delivered');
+      expect(p.divergence, JSON.stringify(p.divergence)).toBeNull();
+      const e = p.expected as ExpectedPath;
+      expect(e.fate, e.reason).toBe('delivered');
+      // Hop by hop the same as observed: both nodes, the underlay between them.
+      expect(spots(e.hops)).toEqual(spots(p.hops));
+      const enc = e.hops.find((h) => h.encap);
+      const request = p.dst === l.addr.pod2;
+      expect(`${enc?.ns}/${enc?.ifname}/${enc?.event}`).toBe(`${request ? l.ns.node1 : l.ns.node2}/vx0/xmit`);
+      expect(enc?.encap).toMatchObject({ type: 'vxlan', vni: 42, outer: { src: request ? l.addr.ul1 : l.addr.ul2, dst: request ? l.addr.ul2 : l.addr.ul1, dport: 4789 } });
+      expect(enc?.tunnelFault).toBeUndefined();
+      expect(e.hops.find((h) => h.decap)?.ns).toBe(request ? l.ns.node2 : l.ns.node1);
+      // The observed encap says the same tunnel.
+      expect(p.hops.find((h) => h.encap)?.encap).toMatchObject({ vni: 42, outer: { dst: enc?.encap?.outer.dst, dport: 4789 } });
+    }
+  }, 120_000);
+
+  it('an INPUT drop of UDP 4789 on the far node: the model expected that drop, by that rule', async () => {
+    const l = await up({ kind: 'vxlan-flannel' });
+    await execa('ip', ['netns', 'exec', l.ns.node2, 'iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '4789', '-j', 'DROP']);
+    const [p, ...more] = await traced(l, 1, 0);
+    expect(more).toEqual([]);
+    expect(p?.drop).toMatchObject({ reason: 'NETFILTER_DROP', ns: l.ns.node2, ifname: 'ul0' });
+    expect(p?.divergence, JSON.stringify(p?.divergence)).toBeNull();
+    expect(p?.expected?.fate).toBe('dropped');
+    expect(p?.expected?.drop).toMatchObject({ ns: l.ns.node2, ifname: 'ul0', hook: 'INPUT', kernelReason: 'NETFILTER_DROP', rule: '-A INPUT -p udp -m udp --dport 4789 -j DROP' });
+    expect(p?.expected?.hops.at(-1)?.outer).toMatchObject({ dst: l.addr.ul2, dport: 4789 });
+  }, 120_000);
+
+  it('a FORWARD drop of UDP 4789 on a router between the nodes: expected, by that rule', async () => {
+    const l = await up({ kind: 'vxlan-flannel', underlay: 'routed' });
+    const router = l.ns.router as string;
+    // First through the router: delivered, the router's hops on the expected path.
+    const fine = await traced(l, 1, 1);
+    for (const p of fine) {
+      expect(p.divergence, JSON.stringify(p.divergence)).toBeNull();
+      expect(spots(p.expected?.hops ?? [])).toEqual(spots(p.hops));
+      expect(p.hops.some((h) => h.ns === router)).toBe(true);
+    }
+    await execa('ip', ['netns', 'exec', router, 'iptables', '-A', 'FORWARD', '-p', 'udp', '--dport', '4789', '-j', 'DROP']);
+    const [p, ...more] = await traced(l, 1, 0);
+    expect(more).toEqual([]);
+    expect(p?.drop).toMatchObject({ reason: 'NETFILTER_DROP', ns: router });
+    expect(p?.divergence, JSON.stringify(p?.divergence)).toBeNull();
+    expect(p?.expected?.drop).toMatchObject({ ns: router, hook: 'FORWARD', rule: '-A FORWARD -p udp -m udp --dport 4789 -j DROP' });
+  }, 120_000);
+
+  it('an FDB entry pointing at the wrong node: the packet goes there, and the divergence names the entry', async () => {
+    const l = await up({ kind: 'vxlan-flannel', thirdNode: true });
+    await overlayMisdirect(l, l.addr.ul3 as string);
+    const [p, ...more] = await traced(l, 1, 0);
+    expect(more).toEqual([]);
+    // node3 takes it out of the tunnel and frees it: the frame is for node2's vx0.
+    expect(p?.hops.some((h) => h.ns === l.ns.node3)).toBe(true);
+    expect(p?.fate).toBe('dropped');
+    expect(p?.expected?.fate).toBe('delivered');
+    expect(p?.divergence?.summary).toContain(`inside the tunnel to ${l.addr.ul3}, expected ${l.addr.ul2}`);
+    expect(p?.divergence?.summary).toContain(`vx0 in ${l.ns.node1} sends ${l.macs[1]} to ${l.addr.ul3} by its FDB entry ${l.macs[1]} dst ${l.addr.ul3}, but vx0 of ${l.ns.node2} (${l.addr.ul2}) has ${l.macs[1]}: the entry points at the wrong node`);
+  }, 120_000);
+
+  it('`hoptrace path` follows the packet across the tunnel, and says where an FDB entry sends it instead', async () => {
+    const l = await up({ kind: 'vxlan-flannel', thirdNode: true });
+    const args = ['path', '--from', l.ns.pod1, '--dst', l.addr.pod2, '--proto', 'udp', '--dport', String(PORT)];
+    const r = await cli([...args, '--json']);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const path = JSON.parse(String(r.stdout)) as ExpectedPath;
+    expect(path.fate, path.reason).toBe('delivered');
+    expect(spots(path.hops)).toEqual([
+      `${l.ns.pod1}/eth0/xmit`, `${l.ns.node1}/vp0/recv`, `${l.ns.node1}/br0/recv`, `${l.ns.node1}/vx0/xmit`,
+      `${l.ns.node1}/ul0/xmit`, `${l.ns.node2}/ul0/recv`, `${l.ns.node2}/vx0/recv`,
+      `${l.ns.node2}/br0/xmit`, `${l.ns.node2}/vp0/xmit`, `${l.ns.pod2}/eth0/recv`,
+    ]);
+    const human = await cli(args);
+    expect(human.exitCode).toBe(0);
+    expect(String(human.stdout)).not.toMatch(/beyond the model/);
+    expect(String(human.stdout)).toMatch(new RegExp(`vx0 +xmit .*\\n +↳ encap vxlan vni 42 ${l.addr.ul1.replace(/\./g, '\\.')} → ${l.addr.ul2.replace(/\./g, '\\.')}:4789`));
+    await overlayMisdirect(l, l.addr.ul3 as string);
+    const wrong = await cli(args);
+    expect(wrong.exitCode).toBe(0);
+    expect(String(wrong.stdout)).toContain(`the entry points at the wrong node`);
+  }, 120_000);
+});
