@@ -248,6 +248,8 @@ export function flowFromPacket(packet: Packet): Flow | null {
   const first = packet.hops.find((h) => h.event !== 'drop' && h.event !== 'consume');
   if (!first) return null;
   const received = first.event === 'recv' || first.event === 'rx';
+  // First seen inside a tunnel (on the underlay): the walk follows the outer packet from there.
+  const tunnel = first.outer ? first.encap ?? packet.hops.find((h) => h.encap)?.encap ?? null : null;
   return {
     from: first.netns,
     src: first.src,
@@ -256,6 +258,7 @@ export function flowFromPacket(packet: Packet): Flow | null {
     sport: first.sport,
     dport: first.dport,
     iif: received ? first.ifname : null,
+    ...(tunnel ? { tunnel: { ...tunnel, outer: first.outer ?? tunnel.outer } } : {}),
   };
 }
 

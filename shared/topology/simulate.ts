@@ -57,6 +57,11 @@ export interface Flow {
    * connection's NAT (reversed for replies) instead of a nat-table lookup, as the kernel does.
    */
   readonly conntrack?: ConntrackView;
+  /**
+   * The packet starts inside this tunnel (its first observed hop was on the underlay): the walk
+   * follows the outer packet from `from`, its hops showing the inner tuple (src, dst, ports).
+   */
+  readonly tunnel?: Encap | null;
 }
 
 export interface ExpectedHop {
@@ -209,7 +214,12 @@ class Walk {
   private ctUsed = false;
   private visit: Visit | null = null;
   /** Inside a tunnel: the inner packet (what hops show) and the encap hop; walked packets are the outer one. */
-  private tunnel: { readonly inner: PacketState; encap: Encap; readonly hop: ExpectedHop; shown: boolean; readonly innerMac: string | null } | null = null;
+  private tunnel: { readonly inner: PacketState; encap: Encap; readonly hop: ExpectedHop | null; shown: boolean; readonly innerMac: string | null } | null = null;
+
+  /** Starts the walk inside a tunnel: the packets walked are the outer one, `inner` is what hops show. */
+  beginTunnel(inner: PacketState, encap: Encap): void {
+    this.tunnel = { inner, encap, hop: null, shown: false, innerMac: null };
+  }
   /** Every `statistic` match met, in order, with the outcome this walk took. */
   readonly decisions: { readonly probability: number; readonly took: boolean; readonly rule: string }[] = [];
   constructor(
@@ -286,7 +296,8 @@ class Walk {
         // The encap names the outer headers as the first underlay hop shows them (after the node's NAT).
         t.shown = true;
         t.encap = { ...t.encap, outer: hop.outer };
-        t.hop.encap = t.encap;
+        // Started inside the tunnel: the first hop says which (as an observed packet's does).
+        (t.hop ?? hop).encap = t.encap;
       }
     }
     this.hops.push(hop);
@@ -878,10 +889,14 @@ export function simulatePath(topo: Topology, flow: Flow, opts: SimulateOptions =
     src = chosen ?? anyAddress(ns, dst.family) ?? (dst.family === 4 ? '0.0.0.0' : '::');
   }
   const p: PacketState = { family: dst.family, proto, src, dst: formatAddr(dst), sport, dport };
+  const t = flow.tunnel ?? null;
+  const outer: PacketState | null = t ? { family: t.outer.family, proto: t.outer.proto, src: t.outer.src, dst: t.outer.dst, sport: t.outer.sport, dport: t.outer.dport } : null;
   const once = (choices: readonly boolean[]): { path: ExpectedPath; decisions: Walk['decisions'] } => {
     const walk = new Walk(topo, flow.ctState ?? 'new', opts.maxHops ?? 64, flow.conntrack ?? null, choices);
     for (const n of notes) walk.note(n);
-    const end = iif ? walk.startReceived(ns, iif, p) : walk.localOut(ns, p);
+    if (t) walk.beginTunnel(p, t);
+    const start = outer ?? p;
+    const end = iif ? walk.startReceived(ns, iif, start) : walk.localOut(ns, start);
     // The last stay counts when the packet was delivered there or passed beyond the model.
     if (end.fate === 'delivered' || end.fate === 'left-model') walk.confirm();
     if (walk.usedCt) {

@@ -8,9 +8,9 @@ import { describe, it, expect } from 'vitest';
 import { TopoBuilder } from './builder.js';
 import { simulatePath } from '../../shared/topology/simulate.js';
 import type { ExpectedPath } from '../../shared/topology/simulate.js';
-import { comparePaths } from '../../shared/topology/compare.js';
+import { comparePaths, flowFromPacket } from '../../shared/topology/compare.js';
 import { formatPath } from '../../shared/topology/format.js';
-import type { Hop } from '../../shared/packet.js';
+import type { Hop, Packet } from '../../shared/packet.js';
 
 const MAC1 = '02:42:77:00:00:01';
 const MAC2 = '02:42:77:00:00:02';
@@ -249,5 +249,24 @@ describe('the expected path across a tunnel, in words', () => {
     expect(text).toMatch(/n1 +ul0 +xmit .* in tunnel 10\.163\.77\.1 → 10\.163\.77\.2:4789/);
     expect(text).toMatch(/n2 +vx0 +recv .*\n +↳ decap vxlan vni 42/);
     expect(text.match(/the entry points at the wrong node/g)).toHaveLength(1);
+  });
+});
+
+describe('a packet first seen inside the tunnel (a filter that matched only the outer datagram)', () => {
+  it.each([[4, 'n1/ul0/xmit'], [5, 'n2/ul0/recv']])('from observed hop %i (%s): the outer packet is followed on, the hops show the inner tuple', (from) => {
+    const topo = overlay('flannel').build();
+    const full = simulatePath(topo, udp);
+    const hops = observedFrom(full).slice(from);
+    // The probes put the encap on the first hop inside when the tunnel's transmit was not seen.
+    hops[0] = { ...(hops[0] as Hop), encap: { type: 'vxlan', vni: 42, outer: hops[0]?.outer as NonNullable<Hop['outer']> } };
+    const packet = { id: 'x', proto: 'udp', family: 4, src: '10.163.1.10', dst: '10.163.2.10', sport: 40000, dport: 5433, fate: 'delivered', fateBy: 'local-address', drop: null, hops, cloneOf: null } as Packet;
+    const flow = flowFromPacket(packet);
+    expect(flow?.tunnel?.outer).toMatchObject({ src: '10.163.77.1', dst: '10.163.77.2', sport: 51234, dport: 4789 });
+    const path = simulatePath(topo, flow as NonNullable<typeof flow>);
+    expect(path.fate, path.reason).toBe('delivered');
+    expect(spots(path)).toEqual(ACROSS.slice(from));
+    expect(path.hops[0]?.encap?.vni).toBe(42);
+    expect(path.hops.find((h) => h.decap)?.ns).toBe('n2');
+    expect(comparePaths(hops, path, { topology: topo })).toBeNull();
   });
 });
