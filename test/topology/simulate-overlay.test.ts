@@ -270,3 +270,42 @@ describe('a packet first seen inside the tunnel (a filter that matched only the 
     expect(comparePaths(hops, path, { topology: topo })).toBeNull();
   });
 });
+
+describe('tunnels of other families', () => {
+  it('vxlan over an IPv6 underlay: the outer packet is IPv6, the far device has an IPv6 socket', () => {
+    const b = new TopoBuilder().ns('n1', { forward: true }).ns('n2', { forward: true }).ns('p1').ns('p2')
+      .veth(['n1', 'ul0', ['fd63:77::1/64']], ['n2', 'ul0', ['fd63:77::2/64']]);
+    for (const [n, p, i] of [['n1', 'p1', 1], ['n2', 'p2', 2]] as const) {
+      b.bridge(n, 'br0', [`10.163.${i}.1/24`]).veth([p, 'eth0', [`10.163.${i}.10/24`]], [n, 'vp0', [], 'br0']).route(p, 'default', { via: `10.163.${i}.1`, dev: 'eth0' });
+    }
+    b.tunnel('n1', 'vx0', { type: 'vxlan', vni: 42, local: 'fd63:77::1', remote: 'fd63:77::2', dstport: 4789, underlay: 'ul0' }, ['10.163.255.1/24'], { mac: MAC1 })
+      .tunnel('n2', 'vx0', { type: 'vxlan', vni: 42, local: 'fd63:77::2', remote: 'fd63:77::1', dstport: 4789, underlay: 'ul0' }, ['10.163.255.2/24'], { mac: MAC2 })
+      .route('n1', '10.163.2.0/24', { via: '10.163.255.2', dev: 'vx0' })
+      .neigh('n1', '10.163.255.2', 'vx0', MAC2);
+    const path = simulatePath(b.build(), udp);
+    expect(path.fate, path.reason).toBe('delivered');
+    expect(spots(path)).toEqual(ACROSS);
+    expect(path.hops.find((h) => h.encap)?.encap?.outer).toEqual({ family: 6, proto: 17, src: 'fd63:77::1', dst: 'fd63:77::2', sport: 0, dport: 4789 });
+    // A far device with only an IPv4 socket on the port does not take it.
+    const v4only = b.build();
+    const n2 = v4only.namespaces.find((n) => n.name === 'n2');
+    const patched = { ...v4only, namespaces: v4only.namespaces.map((n) => (n !== n2 ? n : { ...n, interfaces: n.interfaces.map((i) => (i.name === 'vx0' && i.tunnel ? { ...i, tunnel: { ...i.tunnel, local: '10.163.77.2', remote: null } } : i)) })) };
+    expect(simulatePath(patched, udp).drop).toMatchObject({ ns: 'n2', ifname: 'ul0', kernelReason: 'NO_SOCKET' });
+  });
+
+  it('IPv6 pods over an IPv4 vxlan: the inner packet is IPv6, the outer IPv4', () => {
+    const b = overlay('static');
+    for (const [n, p, i] of [['n1', 'p1', 1], ['n2', 'p2', 2]] as const) {
+      const ns = b.get(n);
+      ns.interfaces = ns.interfaces.map((x) => (x.name === 'br0' ? { ...x, addrs: [...x.addrs, `fd63:${i}::1/64`] } : x.name === 'vx0' ? { ...x, addrs: [...x.addrs, `fd63:255::${i}/64`] } : x));
+      const pod = b.get(p);
+      pod.interfaces = pod.interfaces.map((x) => (x.name === 'eth0' ? { ...x, addrs: [...x.addrs, `fd63:${i}::10/64`] } : x));
+      b.route(p, '::/0', { via: `fd63:${i}::1`, dev: 'eth0' }).route(n, `fd63:${3 - i}::/64`, { via: `fd63:255::${3 - i}`, dev: 'vx0' });
+    }
+    const path = simulatePath(b.build(), { from: 'p1', dst: 'fd63:2::10', proto: 'udp', sport: 40000, dport: 5433 });
+    expect(path.fate, path.reason).toBe('delivered');
+    expect(spots(path)).toEqual(ACROSS);
+    expect(path.hops.find((h) => h.encap)?.encap).toMatchObject({ type: 'vxlan', outer: { family: 4, dst: '10.163.77.2' } });
+    for (const h of path.hops) expect(h.dst).toBe('fd63:2::10');
+  });
+});
