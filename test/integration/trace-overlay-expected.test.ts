@@ -3,8 +3,8 @@
  * (test/helpers/overlay-lab.ts, addresses in 10.163/16), real `hoptrace trace --json` and
  * `hoptrace path`. A pod → pod datagram is on its expected path through both nodes (static remote,
  * flannel-style); an underlay drop of UDP 4789 (the far node's INPUT, a router's FORWARD) is what
- * the model expected, by that rule; an FDB entry pointing at the wrong node makes the packet
- * diverge, and the divergence names the entry.
+ * the model expected, by that rule; an FDB entry pointing at the wrong node (or at an address
+ * nobody has) makes the packet diverge, and the divergence names the entry.
  */
 import { describe, it, expect, afterEach } from 'vitest';
 import { execa } from 'execa';
@@ -136,6 +136,25 @@ describe.skipIf(!isRoot)(`expected path across a vxlan overlay, real trace (${NE
     expect(p?.expected?.fate).toBe('delivered');
     expect(p?.divergence?.summary).toContain(`inside the tunnel to ${l.addr.ul3}, expected ${l.addr.ul2}`);
     expect(p?.divergence?.summary).toContain(`vx0 in ${l.ns.node1} sends ${l.macs[1]} to ${l.addr.ul3} by its FDB entry ${l.macs[1]} dst ${l.addr.ul3}, but vx0 of ${l.ns.node2} (${l.addr.ul2}) has ${l.macs[1]}: the entry points at the wrong node`);
+  }, 120_000);
+
+  it('an FDB entry to an address nobody has: the packet dies on node1, and the divergence names the entry', async () => {
+    const l = await up({ kind: 'vxlan-flannel' });
+    const nobody = l.addr.ul2.replace(/\.2$/, '.9');
+    await overlayMisdirect(l, nobody);
+    // ARP for the FDB's destination fails after its retries (about 3 s): then the kernel frees the packet.
+    const all = await traced(l, 1, 0, 6000);
+    // The pod's packet waits in node1's neighbour queue for an answer that never comes; its free,
+    // seconds later, reaches reconstruction as a packet of its own (NEIGH_FAILED, with the outer
+    // headers). Should the two be joined one day, the pod's packet ends in that drop instead.
+    const p = all.find((x) => x.hops[0]?.ns === l.ns.pod1);
+    expect(p?.hops.at(-1)?.ns).toBe(l.ns.node1);
+    expect(p?.expected?.fate).toBe('delivered');
+    expect(p?.divergence?.kind).toBe(p?.fate === 'dropped' ? 'drop' : 'missing');
+    expect(p?.divergence?.summary).toContain(`vx0 in ${l.ns.node1} sends ${l.macs[1]} to ${nobody} by its FDB entry ${l.macs[1]} dst ${nobody}, but vx0 of ${l.ns.node2} (${l.addr.ul2}) has ${l.macs[1]}: the entry points at the wrong node`);
+    const freed = all.find((x) => x.drop?.reason === 'NEIGH_FAILED');
+    expect(freed?.drop).toMatchObject({ ns: l.ns.node1, ifname: 'ul0' });
+    expect(freed?.hops.at(-1)?.outer?.dst).toBe(nobody);
   }, 120_000);
 
   it('`hoptrace path` follows the packet across the tunnel, and says where an FDB entry sends it instead', async () => {
