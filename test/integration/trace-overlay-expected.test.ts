@@ -3,7 +3,7 @@
  * (test/helpers/overlay-lab.ts, addresses in 10.163/16), real `hoptrace trace --json` and
  * `hoptrace path`. A pod → pod datagram is on its expected path through both nodes (static remote,
  * flannel-style); an underlay drop of UDP 4789 (the far node's INPUT, a router's FORWARD) is what
- * the model expected, by that rule; an FDB entry pointing at the wrong node (or at an address
+ * the model expected, by that rule, and so is a far node without a device of that VNI; an FDB entry pointing at the wrong node (or at an address
  * nobody has) makes the packet diverge, and the divergence names the entry.
  */
 import { describe, it, expect, afterEach } from 'vitest';
@@ -123,6 +123,22 @@ describe.skipIf(!isRoot)(`expected path across a vxlan overlay, real trace (${NE
     expect(p?.drop).toMatchObject({ reason: 'NETFILTER_DROP', ns: router });
     expect(p?.divergence, JSON.stringify(p?.divergence)).toBeNull();
     expect(p?.expected?.drop).toMatchObject({ ns: router, hook: 'FORWARD', chain: 'FORWARD', rule: 'udp dport 4789 drop' });
+  }, 120_000);
+
+  it('no vxlan device with the VNI on the far node: the expected drop, and the kernel\'s reason', async () => {
+    const l = await up({ kind: 'vxlan-flannel' });
+    // node2's vx0 again, with VNI 43: its socket still takes UDP 4789, no device has VNI 42.
+    const ip2 = (...args: string[]): Promise<unknown> => execa('ip', ['-n', l.ns.node2, ...args]);
+    await ip2('link', 'del', 'vx0');
+    await ip2('link', 'add', 'vx0', 'address', l.macs[1], 'type', 'vxlan', 'id', '43', 'local', l.addr.ul2, 'dev', 'ul0', 'dstport', '4789', 'nolearning');
+    await ip2('link', 'set', 'vx0', 'up');
+    const [p, ...more] = await traced(l, 1, 0);
+    expect(more).toEqual([]);
+    expect(p?.drop).toMatchObject({ ns: l.ns.node2, ifname: 'ul0' });
+    expect(p?.expected?.drop).toMatchObject({ ns: l.ns.node2, ifname: 'ul0', kernelReason: 'VXLAN_VNI_NOT_FOUND' });
+    expect(p?.expected?.reason).toBe(`no vxlan device with VNI 42 in ${l.ns.node2} (on UDP 4789: vx0 VNI 43)`);
+    expect(p?.drop?.reason).toBe('VXLAN_VNI_NOT_FOUND');
+    expect(p?.divergence, JSON.stringify(p?.divergence)).toBeNull();
   }, 120_000);
 
   it('an FDB entry pointing at the wrong node: the packet goes there, and the divergence names the entry', async () => {
