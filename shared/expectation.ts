@@ -215,7 +215,7 @@ export class PathExpectations {
     // Connections expire on the hops' clock, as conntrack's do on the kernel's.
     this.conntrack.now = packet.hops[0]?.t ?? 0;
     const flow = this.asSent(seen);
-    const key = `${flow.from}|${flow.iif ?? ''}|${flow.proto}|${flow.src}|${flow.sport}|${flow.dst}|${flow.dport}`;
+    const key = `${flow.from}|${flow.iif ?? ''}|${flow.proto}|${flow.src}|${flow.sport}|${flow.dst}|${flow.dport}${flow.tunnel ? `|in ${flow.tunnel.outer.src}>${flow.tunnel.outer.dst}` : ''}`;
     const cached = this.cache.get(key);
     let expected = cached && this.conntrack.now - cached.at <= CACHE_TTL_NS ? cached.path : undefined;
     try {

@@ -36,6 +36,11 @@ name the netfilter hook and table of the last rule that applied at that hop. dro
 guess is true when the path rests on something the model does not evaluate (listed in notes).
 connections are the conntrack entries the packet would create where it is NATed. A hop with
 optional: true is one the kernel shows only sometimes (a bridged DNAT's transmit on the bridge).
+Across a tunnel (vxlan; geneve, ipip, sit, gre modelled alike): the tunnel device's xmit has
+encap {type, vni, outer} and tunnelVia (how the remote node was chosen), and tunnelFault when
+the tunnel's FDB sends the packet elsewhere than the node it is meant for; underlay hops keep
+the inner tuple and carry outer {family, proto, src, dst, sport, dport} (sport 0: the kernel
+picks it); the far tunnel device's recv has decap.
 When a statistic match (kube-proxy's endpoint choice) decides the way, the path also has
 probability (its share of packets), via (the statistic rules met: "matched: RULE" or "did not
 match: RULE") and alternatives: [{probability, via, fate, reason, hops, drop, connections}],

@@ -119,6 +119,26 @@ function predictable(o: ObservedLike, known: ReadonlySet<string> | null): boolea
 }
 
 /**
+ * When the divergence is inside a tunnel: where the observed outer headers sent the packet, if
+ * not where the path goes, and the tunnel's fault the path knows of (an FDB entry to the wrong node).
+ */
+function tunnelNote(exp: readonly ExpectedHop[], i: number, o: Hop | null): string {
+  let enc: ExpectedHop | null = null;
+  for (let k = 0; k < Math.min(i, exp.length); k++) {
+    const x = exp[k];
+    if (x?.encap) enc = x;
+    if (x?.decap) enc = null;
+  }
+  if (!enc?.encap) return '';
+  const want = enc.encap.outer.dst;
+  const went = o?.outer?.dst ?? o?.encap?.outer.dst ?? null;
+  const parts: string[] = [];
+  if (went !== null && !sameAddr(went, want)) parts.push(`inside the tunnel to ${went}, expected ${want}`);
+  if (enc.tunnelFault) parts.push(enc.tunnelFault);
+  return parts.length > 0 ? `; ${parts.join(': ')}` : '';
+}
+
+/**
  * Compares observed hops with the expected path: null when they agree, else the first
  * divergence. `topology`, when given, lets hops on devices it does not model be ignored.
  */
@@ -144,7 +164,7 @@ export function comparePaths(
   let lastMatched: ObservedLike | null = null;
   const diverge = (kind: Divergence['kind'], o: { h: Hop; i: number } | null): Divergence => {
     const e = exp[i] ?? null;
-    const summary = `${describeExpected(e, path)}, ${describeObserved(o?.h ?? null, lastMatched, opts.dropReason, opts.droppedBy, opts.discardReason)}`;
+    const summary = `${describeExpected(e, path)}, ${describeObserved(o?.h ?? null, lastMatched, opts.dropReason, opts.droppedBy, opts.discardReason)}${tunnelNote(exp, i, o?.h ?? null)}`;
     return { index: i, observedIndex: o?.i ?? null, expected: e, observed: o?.h ?? null, kind, summary };
   };
   if (exp.length === 0) {
@@ -171,6 +191,8 @@ export function comparePaths(
     }
     const e = exp[i];
     if (e && sameSpot(h, e)) {
+      // Inside a tunnel the same device may carry the packet to another node (the outer destination).
+      if (e.outer && h.outer && !sameAddr(e.outer.dst, h.outer.dst)) return diverge('path', o);
       const natDiff = !e.guess && (!sameAddr(h.src, e.src) || !sameAddr(h.dst, e.dst) || h.dport !== e.dport || (h.sport !== e.sport && !sourcePortFree(exp, i)));
       if (natDiff) {
         return {
@@ -228,6 +250,8 @@ export function flowFromPacket(packet: Packet): Flow | null {
   const first = packet.hops.find((h) => h.event !== 'drop' && h.event !== 'consume') ?? (packet.hops[0]?.event === 'drop' && packet.hops[0].ifname === '' ? packet.hops[0] : undefined);
   if (!first) return null;
   const received = first.event === 'recv' || first.event === 'rx';
+  // First seen inside a tunnel (on the underlay): the walk follows the outer packet from there.
+  const tunnel = first.outer ? first.encap ?? packet.hops.find((h) => h.encap)?.encap ?? null : null;
   return {
     from: first.netns,
     src: first.src,
@@ -236,6 +260,7 @@ export function flowFromPacket(packet: Packet): Flow | null {
     sport: first.sport,
     dport: first.dport,
     iif: received ? first.ifname : null,
+    ...(tunnel ? { tunnel: { ...tunnel, outer: first.outer ?? tunnel.outer } } : {}),
   };
 }
 

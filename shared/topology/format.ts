@@ -5,7 +5,7 @@
 import { describeWorkloads } from './workloads.js';
 import type { NamespaceModel, NetInterface, Topology } from './model.js';
 import type { ExpectedPath } from './simulate.js';
-import type { Tuple } from '../packet.js';
+import type { Encap, OuterTuple, Tuple } from '../packet.js';
 import { formatTuple } from '../format.js';
 
 function onOff(v: boolean | null): string {
@@ -74,6 +74,16 @@ export function formatTopology(topo: Topology, names?: ReadonlyMap<number, strin
   return out.join('\n');
 }
 
+/** An expected tunnel's outer headers: the source port is the kernel's pick (0 in the model), so not shown. */
+function outerText(o: OuterTuple): string {
+  const at = (a: string, port: number): string => (o.proto === 17 && port !== 0 ? (a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`) : a);
+  return `${at(o.src, o.sport)} → ${at(o.dst, o.dport)}`;
+}
+
+function encapText(e: Encap): string {
+  return `${e.type}${e.vni !== null ? ` vni ${e.vni}` : ''} ${outerText(e.outer)}`;
+}
+
 /**
  * The expected path laid out like a traced packet (shared/format.ts formatPacket): a head line,
  * one line per hop with namespace, interface, event and the tuple there, a rewrite marked
@@ -97,7 +107,12 @@ export function formatPath(p: ExpectedPath): string {
     let mark = srcChanged || dstChanged ? `  ${srcChanged && dstChanged ? 'SNAT+DNAT' : srcChanged ? 'SNAT' : 'DNAT'}, was ${tuple(before)}` : '';
     if (h.event === 'drop') mark += `  ✗ ${p.drop?.kernelReason ?? 'dropped'}`;
     const t = tuples[i] ?? '';
+    // Inside a tunnel: the outer headers the underlay's routes and rules see.
+    if (h.outer && !h.encap) mark += `  in tunnel ${outerText(h.outer)}`;
     out.push(`  ${h.ns.padEnd(nsWidth)}  ${(h.ifname || '-').padEnd(ifWidth)}  ${h.event.padEnd(4)}  ${mark ? t.padEnd(tupleWidth) : t}${mark}`.trimEnd());
+    if (h.encap) out.push(`${indent}↳ encap ${encapText(h.encap)}${h.tunnelVia ? `  (${h.tunnelVia})` : ''}`);
+    if (h.tunnelFault) out.push(`${indent}! ${h.tunnelFault}`);
+    if (h.decap) out.push(`${indent}↳ decap ${h.decap.type}${h.decap.vni !== null ? ` vni ${h.decap.vni}` : ''}`);
     for (const r of h.rules) out.push(`${indent}↳ ${r.hook} ${r.table} ${r.chain}: ${r.verdict}  [${r.rule}]`);
     for (const g of h.guess ?? []) out.push(`${indent}? ${g}`);
     before = h;
@@ -116,7 +131,7 @@ export function formatPath(p: ExpectedPath): string {
     out.push(`  this way ${pct(p.probability ?? 1)} of new connections (statistic), ending in ${end(p.hops)}; other ways:`);
     for (const a of p.alternatives) out.push(`    ${pct(a.probability).padStart(7)}  ${a.fate} in ${end(a.hops)}`);
   }
-  const hopGuesses = new Set(p.hops.flatMap((h) => h.guess ?? []));
+  const hopGuesses = new Set([...p.hops.flatMap((h) => h.guess ?? []), ...p.hops.flatMap((h) => (h.tunnelFault ? [h.tunnelFault] : []))]);
   for (const n of p.notes) if (!hopGuesses.has(n)) out.push(`  note: ${n}`);
   return out.join('\n');
 }

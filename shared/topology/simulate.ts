@@ -5,7 +5,11 @@
  * - arriving on a bridge port: recv(port); if the bridge's namespace routes it (it owns the
  *   next hop), recv(bridge) follows; if bridged to another port: xmit(egress port);
  * - routed out of a bridge: xmit(bridge), xmit(egress port);
- * - loopback: xmit(lo), recv(lo).
+ * - loopback: xmit(lo), recv(lo);
+ * - into a tunnel (shared/topology/overlay.ts): xmit(tunnel device) with `encap`, then the outer
+ *   packet as the tunnel's node sends it (OUTPUT, POSTROUTING, the underlay's routes and
+ *   filters), its hops showing the inner tuple with `outer`, up to the far node's INPUT; then
+ *   recv(far tunnel device) with `decap`, and the inner packet goes on from there.
  * Netfilter hooks run where the kernel runs them; the tuple on each hop is the one the kernel
  * shows there (a recv hop is before DNAT, an xmit hop after SNAT). The simulation assumes the
  * first packet of a new connection unless told otherwise, and says where it guessed.
@@ -18,6 +22,8 @@ import { hasPorts, protoLabel, protoNumber } from './proto.js';
 import { lookupRoute, ownsAddress, primaryAddress } from './routing.js';
 import type { Connection, ConntrackView, CtMatch } from './conntrack.js';
 import { applyConnection, reverseTuple, sameTuple, tupleOf, tupleText } from './conntrack.js';
+import type { Encap, OuterTuple } from '../packet.js';
+import { encapType, isFollowedTunnel, outerProto, tunnelPort, tunnelReceiver, tunnelSource, tunnelTarget } from './overlay.js';
 
 /**
  * How the expected path ends:
@@ -51,6 +57,11 @@ export interface Flow {
    * connection's NAT (reversed for replies) instead of a nat-table lookup, as the kernel does.
    */
   readonly conntrack?: ConntrackView;
+  /**
+   * The packet starts inside this tunnel (its first observed hop was on the underlay): the walk
+   * follows the outer packet from `from`, its hops showing the inner tuple (src, dst, ports).
+   */
+  readonly tunnel?: Encap | null;
 }
 
 export interface ExpectedHop {
@@ -79,6 +90,23 @@ export interface ExpectedHop {
    * device, taken only while the neighbour's header cache is cold): its absence is no divergence.
    */
   optional?: boolean;
+  /**
+   * On the tunnel device's transmit: the tunnel and the outer headers, as on an observed hop
+   * (outer.sport is 0: the kernel picks it from a hash of the inner flow).
+   */
+  encap?: Encap;
+  /** On the tunnel device's transmit: how the remote node was chosen (FDB entry, static remote, owner of the next hop). */
+  tunnelVia?: string;
+  /**
+   * On the tunnel device's transmit: the tunnel's own tables (the vxlan FDB) send the packet
+   * elsewhere than the node it is meant for, or nowhere. The path goes to the node it is meant
+   * for; a packet that follows the tables diverges there, and the divergence says this.
+   */
+  tunnelFault?: string;
+  /** On hops inside a tunnel (the underlay): the outer headers. The hop's tuple stays the inner one. */
+  outer?: OuterTuple;
+  /** On the far tunnel device's receive: the tunnel the packet came out of. */
+  decap?: Encap;
 }
 
 export interface ExpectedDrop {
@@ -185,6 +213,13 @@ class Walk {
   readonly connections: Connection[] = [];
   private ctUsed = false;
   private visit: Visit | null = null;
+  /** Inside a tunnel: the inner packet (what hops show) and the encap hop; walked packets are the outer one. */
+  private tunnel: { readonly inner: PacketState; encap: Encap; readonly hop: ExpectedHop | null; shown: boolean; readonly innerMac: string | null } | null = null;
+
+  /** Starts the walk inside a tunnel: the packets walked are the outer one, `inner` is what hops show. */
+  beginTunnel(inner: PacketState, encap: Encap): void {
+    this.tunnel = { inner, encap, hop: null, shown: false, innerMac: null };
+  }
   /** Every `statistic` match met, in order, with the outcome this walk took. */
   readonly decisions: { readonly probability: number; readonly took: boolean; readonly rule: string }[] = [];
   constructor(
@@ -248,10 +283,23 @@ class Walk {
     if (this.hops.length >= this.maxHops) {
       return { fate: 'loop', reason: `stopped after ${this.maxHops} hops (routing or bridging loop?)` };
     }
+    // Inside a tunnel the hop shows the inner packet, and the outer one beside it (as observed hops do).
+    const t = this.tunnel;
+    const shown = t ? t.inner : p;
     const hop: ExpectedHop = {
       ns: ns.name, netns: ns.netns, ifname, ifindex: iface?.ifindex ?? 0, event, hook: null, table: null, hooks: [],
-      src: p.src, dst: p.dst, sport: p.sport, dport: p.dport, rules: [],
+      src: shown.src, dst: shown.dst, sport: shown.sport, dport: shown.dport, rules: [],
     };
+    if (t) {
+      hop.outer = { family: p.family, proto: p.proto, src: p.src, dst: p.dst, sport: p.sport, dport: p.dport };
+      if (!t.shown) {
+        // The encap names the outer headers as the first underlay hop shows them (after the node's NAT).
+        t.shown = true;
+        t.encap = { ...t.encap, outer: hop.outer };
+        // Started inside the tunnel: the first hop says which (as an observed packet's does).
+        (t.hop ?? hop).encap = t.encap;
+      }
+    }
     this.hops.push(hop);
     if (event === 'recv') this.noteUnmodelledChains(ns, hop);
     return hop;
@@ -496,11 +544,75 @@ class Walk {
         return this.cross(ns, iface, target, p);
       }
       default: {
+        if (isFollowedTunnel(iface) && !this.tunnel) return this.encapsulate(ns, iface, nexthop ?? p.dst, p, emitXmit);
         const x = emitXmit(iface);
         if ('fate' in x) return x;
+        if (isFollowedTunnel(iface)) return { fate: 'left-model', reason: `leaves ${ns.name} through ${dev} (${iface.kind}) inside another tunnel: nested tunnels are not modelled` };
         return { fate: 'left-model', reason: `leaves ${ns.name} through ${dev} (${iface.kind}), beyond the model` };
       }
     }
+  }
+
+  /**
+   * A packet routed into tunnel device `dev`: its transmit carries the encap, then the outer
+   * packet is sent by `ns` like a local socket's (the tunnel's UDP or IP output runs OUTPUT and
+   * POSTROUTING there) to the remote the tunnel picks, across the underlay.
+   */
+  private encapsulate(ns: NamespaceModel, dev: NetInterface, nexthop: string, p: PacketState, emitXmit: (onto: NetInterface) => ExpectedHop | End): End {
+    const target = tunnelTarget(this.topo, ns, dev, nexthop);
+    const x = emitXmit(dev);
+    if ('fate' in x) return x;
+    for (const g of target.guesses) this.note(g, x);
+    if (target.remote === null) {
+      const why = target.noRemote ?? { reason: `${dev.name} in ${ns.name} has no remote`, kernelReason: null };
+      return this.dropAt(ns, dev.name, p, { reason: why.reason, kernelReason: why.kernelReason, hook: null, table: null, chain: null, rule: null });
+    }
+    const remote = parseAddr(target.remote);
+    if (!remote) return { fate: 'left-model', reason: `${dev.name} in ${ns.name}: remote ${target.remote} is not an address` };
+    const src = tunnelSource(ns, dev, target.remote);
+    if (src === null) return this.dropAt(ns, dev.name, p, { reason: `no route to the tunnel's remote ${target.remote} in ${ns.name}`, kernelReason: null, hook: null, table: null, chain: null, rule: null }, 'unreachable');
+    const port = tunnelPort(dev);
+    const outer: PacketState = { family: remote.family, proto: outerProto(dev, p.family), src, dst: formatAddr(remote), sport: 0, dport: port ?? 0 };
+    const encap: Encap = {
+      type: encapType(dev, p.family), vni: dev.tunnel?.vni ?? null,
+      outer: { family: outer.family, proto: outer.proto, src: outer.src, dst: outer.dst, sport: 0, dport: outer.dport },
+    };
+    x.encap = encap;
+    x.tunnelVia = target.via;
+    if (target.fault) {
+      x.tunnelFault = target.fault;
+      this.facts.add(target.fault);
+      this.note(target.fault);
+    }
+    // The inner packet's stay in this namespace ends here (its conntrack entry is confirmed); the
+    // outer one is a new packet of the node's own.
+    this.confirm();
+    this.tunnel = { inner: p, encap, hop: x, shown: false, innerMac: target.innerMac };
+    return this.localOut(ns, outer);
+  }
+
+  /**
+   * An outer packet delivered to `ns` (after INPUT): the tunnel device listening for it takes
+   * the inner packet out, which is received on that device and goes on from there.
+   */
+  private decapsulate(ns: NamespaceModel, dev: NetInterface, p: PacketState): End {
+    const t = this.tunnel;
+    if (!t) return { fate: 'delivered', reason: `${p.dst} is local to ${ns.name}` };
+    const rx = tunnelReceiver(ns, t.encap.type, t.encap.vni, p);
+    if ('reason' in rx) return this.dropAt(ns, dev.name, p, { reason: rx.reason, kernelReason: rx.kernelReason, hook: null, table: null, chain: null, rule: null });
+    this.tunnel = null;
+    const inner = t.inner;
+    const recv = this.emit(ns, rx.dev, rx.dev.name, 'recv', inner);
+    if ('fate' in recv) return recv;
+    recv.decap = t.encap;
+    const mac = rx.dev.mac?.toLowerCase() ?? null;
+    if (t.innerMac !== null && mac !== null && t.innerMac !== mac && !rx.dev.master) {
+      // An L2 tunnel delivers the frame as addressed: a MAC not the device's is another host's (PACKET_OTHERHOST).
+      return this.dropAt(ns, rx.dev.name, inner, { reason: `the frame is for ${t.innerMac}, not ${rx.dev.name} of ${ns.name} (${mac}): IP does not take it`, kernelReason: 'OTHERHOST', hook: null, table: null, chain: null, rule: null });
+    }
+    const q = this.enter(ns, inner);
+    if (rx.dev.master) return this.bridgeIn(ns, rx.dev, null, q, recv);
+    return this.l3In(ns, rx.dev, q, recv, false);
   }
 
   /** Crosses veth `iface` of `ns` into its peer and continues there. */
@@ -717,6 +829,7 @@ class Walk {
       case 'broadcast': {
         const input = this.hook(recv, ns, 'INPUT', p, dev.name, null, false);
         if (input.verdict === 'drop') return this.netfilterDrop(ns, dev.name, p, input, 'INPUT');
+        if (this.tunnel) return this.decapsulate(ns, dev, input.packet);
         return { fate: 'delivered', reason: `${p.dst} is local to ${ns.name}` };
       }
       case 'none':
@@ -822,10 +935,14 @@ export function simulatePath(topo: Topology, flow: Flow, opts: SimulateOptions =
     src = chosen ?? anyAddress(ns, dst.family) ?? (dst.family === 4 ? '0.0.0.0' : '::');
   }
   const p: PacketState = { family: dst.family, proto, src, dst: formatAddr(dst), sport, dport };
+  const t = flow.tunnel ?? null;
+  const outer: PacketState | null = t ? { family: t.outer.family, proto: t.outer.proto, src: t.outer.src, dst: t.outer.dst, sport: t.outer.sport, dport: t.outer.dport } : null;
   const once = (choices: readonly boolean[]): { path: ExpectedPath; decisions: Walk['decisions'] } => {
     const walk = new Walk(topo, flow.ctState ?? 'new', opts.maxHops ?? 64, flow.conntrack ?? null, choices);
     for (const n of notes) walk.note(n);
-    const end = iif ? walk.startReceived(ns, iif, p) : walk.localOut(ns, p);
+    if (t) walk.beginTunnel(p, t);
+    const start = outer ?? p;
+    const end = iif ? walk.startReceived(ns, iif, start) : walk.localOut(ns, start);
     // The last stay counts when the packet was delivered there or passed beyond the model.
     if (end.fate === 'delivered' || end.fate === 'left-model') walk.confirm();
     if (walk.usedCt) {

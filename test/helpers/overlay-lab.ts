@@ -9,7 +9,15 @@
  *
  * Addresses are private, exist only inside these namespaces and are never routed out
  * (10.42.x pods, 10.77.0.x underlay, fd42:/fd77: for IPv6): other helpers' labs use 10.244.x and
- * 10.99.0.x. Every command is argv to `ip`/`bridge` with values this file produced.
+ * 10.99.0.x. `addressBase` moves them all into one other /16 (pods 10.B.1.x and 10.B.2.x,
+ * underlay 10.B.77.x, overlay link 10.B.255.x), for labs that must keep to their own range.
+ * Every command is argv to `ip`/`bridge` with values this file produced.
+ *
+ * Options for the tunnel's faults (the expected path across it, issue 14):
+ * - `underlay: 'routed'`: node1 and node2 on two links joined by a router namespace
+ *   (10.B.77.0/24 and 10.B.78.0/24), whose FORWARD chain the outer packets cross;
+ * - `thirdNode` (vxlan-flannel): node3 on a second underlay link of node1 (10.B.79.0/24), with a
+ *   vxlan device of the same VNI, for an FDB entry pointing at the wrong node.
  */
 import { execa } from 'execa';
 
@@ -36,19 +44,18 @@ export interface OverlayOptions {
    * underlayMtu − overhead to make the pods send packets whose outer datagram must be fragmented.
    */
   readonly tunnelMtu?: number;
-  /**
-   * The first two octets of every IPv4 address of the lab (default '10.42' for pods and overlay,
-   * '10.77' for the underlay): a lab that must stay inside one /16 (another helper's labs, a
-   * shared machine) gives its own, e.g. '10.165' → pods 10.165.1.10 and 10.165.2.10, underlay
-   * 10.165.77.1 and .2, the tunnels' own link 10.165.255.x.
-   */
-  readonly net?: string;
+  /** Second octet of a 10.x/16 to hold every IPv4 address (IPv6: fdXX where XX is its last two digits). Default: 10.42/10.77, fd42/fd77. */
+  readonly addressBase?: number;
+  /** 'veth' (default): one link between the nodes; 'routed': a router namespace between them. */
+  readonly underlay?: 'veth' | 'routed';
+  /** vxlan-flannel only: a third node with vxlan VNI 42 behind node1's second underlay link ul1. */
+  readonly thirdNode?: boolean;
 }
 
 export interface OverlayLab {
   readonly prefix: string;
   readonly kind: OverlayKind;
-  readonly ns: { readonly node1: string; readonly node2: string; readonly pod1: string; readonly pod2: string };
+  readonly ns: { readonly node1: string; readonly node2: string; readonly pod1: string; readonly pod2: string; readonly router?: string; readonly node3?: string };
   /** The tunnel device's name in each node (vx0, gn0, tun0). */
   readonly tunnel: string;
   readonly tunnelType: 'vxlan' | 'geneve' | 'ipip';
@@ -62,33 +69,47 @@ export interface OverlayLab {
     readonly pod1v6: string | null; readonly pod2v6: string | null;
     /** Underlay addresses of node1 and node2 (the tunnel's local/remote). */
     readonly ul1: string; readonly ul2: string;
+    /** node3's underlay address (thirdNode), and the router's on node1's link (routed underlay). */
+    readonly ul3: string | null; readonly router1: string | null;
   };
+  /** The pods' subnets (IPv4), node1's and node2's. */
+  readonly podNets: readonly [string, string];
+  /** MAC addresses of the tunnel devices of node1, node2 (and node3): fixed so FDB and neighbour entries can name them. */
+  readonly macs: readonly [string, string, string];
 }
 
-const DEFAULT_ADDR = {
-  pods1: '10.42.1.0/24', pods2: '10.42.2.0/24', net1: '10.42.1.0', net2: '10.42.2.0',
-  pod1: '10.42.1.10', pod2: '10.42.2.10', gw1: '10.42.1.1', gw2: '10.42.2.1',
-  pod1v6: 'fd42:1::10', pod2v6: 'fd42:2::10', gw1v6: 'fd42:1::1', gw2v6: 'fd42:2::1',
-  ul1: '10.77.0.1', ul2: '10.77.0.2', ul1v6: 'fd77::1', ul2v6: 'fd77::2',
-  // The overlay's own link between the tunnel devices (static L2 tunnels only).
-  ov1: '10.42.255.1', ov2: '10.42.255.2', ov1v6: 'fd42:255::1', ov2v6: 'fd42:255::2',
-};
-type Addresses = typeof DEFAULT_ADDR;
+interface Plan {
+  pod1: string; pod2: string; gw1: string; gw2: string; net1: string; net2: string; podNet1: string; podNet2: string;
+  pod1v6: string; pod2v6: string; gw1v6: string; gw2v6: string; podNet1v6: string; podNet2v6: string;
+  ul1: string; ul2: string; ul1v6: string; ul2v6: string;
+  ov1: string; ov2: string; ov1v6: string; ov2v6: string;
+  /** Routed underlay: node2's link and the router's two addresses. */
+  ul2routed: string; r1: string; r2: string; ulNet1: string; ulNet2: string;
+  /** Third node's link. */
+  n1l3: string; ul3: string; net3: string;
+}
 
-/** The lab's addresses; with `net`, every IPv4 address moved into that /16. */
-function addressesFor(net: string | undefined): Addresses {
-  if (net === undefined) return DEFAULT_ADDR;
-  if (!/^(\d{1,3})\.(\d{1,3})$/.test(net) || net.split('.').some((o) => Number(o) > 255)) throw new Error(`overlay lab net must be two octets like 10.165, got '${net}'`);
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(DEFAULT_ADDR)) {
-    // Pods and the overlay's own link keep their third octet; the underlay 10.77.0.x becomes NET.77.x.
-    out[k] = v.includes(':') ? v : v.startsWith('10.77.0.') ? `${net}.77.${v.slice('10.77.0.'.length)}` : `${net}.${v.slice('10.42.'.length)}`;
-  }
-  return out as Addresses;
+function plan(base: number | undefined): Plan {
+  const v4 = (pods: string, under: string): Plan => {
+    const v6 = base === undefined ? { p: 'fd42', u: 'fd77' } : { p: `fd${String(base).slice(-2)}`, u: `fd${String(base).slice(-2)}:77` };
+    return {
+      pod1: `${pods}.1.10`, pod2: `${pods}.2.10`, gw1: `${pods}.1.1`, gw2: `${pods}.2.1`, net1: `${pods}.1.0`, net2: `${pods}.2.0`,
+      podNet1: `${pods}.1.0/24`, podNet2: `${pods}.2.0/24`,
+      pod1v6: `${v6.p}:1::10`, pod2v6: `${v6.p}:2::10`, gw1v6: `${v6.p}:1::1`, gw2v6: `${v6.p}:2::1`, podNet1v6: `${v6.p}:1::/64`, podNet2v6: `${v6.p}:2::/64`,
+      ul1: `${under}.1`, ul2: `${under}.2`, ul1v6: `${v6.u}::1`, ul2v6: `${v6.u}::2`,
+      ov1: `${pods}.255.1`, ov2: `${pods}.255.2`, ov1v6: `${v6.p}:255::1`, ov2v6: `${v6.p}:255::2`,
+      ul2routed: base === undefined ? '10.77.1.2' : `10.${base}.78.2`, r1: `${under}.254`, r2: base === undefined ? '10.77.1.254' : `10.${base}.78.254`,
+      ulNet1: `${under}.0/24`, ulNet2: base === undefined ? '10.77.1.0/24' : `10.${base}.78.0/24`,
+      n1l3: base === undefined ? '10.77.2.1' : `10.${base}.79.1`, ul3: base === undefined ? '10.77.2.3' : `10.${base}.79.3`, net3: `${pods}.3.0`,
+    };
+  };
+  if (base === undefined) return v4('10.42', '10.77.0');
+  if (!Number.isInteger(base) || base < 0 || base > 255) throw new Error(`overlay lab addressBase must be 0-255, got ${base}`);
+  return v4(`10.${base}`, `10.${base}.77`);
 }
 
 /** MAC addresses of the tunnel devices, fixed so flannel-style FDB/neighbour entries can name them. */
-const MAC = { 1: '02:42:77:00:00:01', 2: '02:42:77:00:00:02' } as const;
+const MAC = { 1: '02:42:77:00:00:01', 2: '02:42:77:00:00:02', 3: '02:42:77:00:00:03' } as const;
 
 export function overlayLabFor(prefix: string, opts: OverlayOptions): OverlayLab {
   if (!/^[a-z][a-z0-9]{1,8}$/.test(prefix)) throw new Error(`overlay lab prefix must be 2-9 lowercase letters/digits, got '${prefix}'`);
@@ -96,20 +117,29 @@ export function overlayLabFor(prefix: string, opts: OverlayOptions): OverlayLab 
   const tunnelType = kind === 'geneve' ? 'geneve' : kind === 'ipip' ? 'ipip' : 'vxlan';
   const v6underlay = kind === 'vxlan-v6underlay';
   const v6inner = kind === 'vxlan-v6inner';
-  const ADDR = addressesFor(opts.net);
+  const ADDR = plan(opts.addressBase);
+  const routed = opts.underlay === 'routed';
+  if (routed && v6underlay) throw new Error('overlay lab: a routed underlay is IPv4 only');
+  if (opts.thirdNode && kind !== 'vxlan-flannel') throw new Error('overlay lab: thirdNode needs vxlan-flannel');
   return {
     prefix,
     kind,
-    ns: { node1: `${prefix}-n1`, node2: `${prefix}-n2`, pod1: `${prefix}-p1`, pod2: `${prefix}-p2` },
+    ns: {
+      node1: `${prefix}-n1`, node2: `${prefix}-n2`, pod1: `${prefix}-p1`, pod2: `${prefix}-p2`,
+      ...(routed ? { router: `${prefix}-r` } : {}), ...(opts.thirdNode ? { node3: `${prefix}-n3` } : {}),
+    },
     tunnel: tunnelType === 'vxlan' ? 'vx0' : tunnelType === 'geneve' ? 'gn0' : 'tun0',
     tunnelType,
     vni: tunnelType === 'ipip' ? null : 42,
     dstport: tunnelType === 'vxlan' ? 4789 : tunnelType === 'geneve' ? 6081 : null,
     addr: {
-      pod1: ADDR.pod1, pod2: ADDR.pod2, pods1: ADDR.pods1, pods2: ADDR.pods2,
+      pod1: ADDR.pod1, pod2: ADDR.pod2, pods1: ADDR.podNet1, pods2: ADDR.podNet2,
       pod1v6: v6inner ? ADDR.pod1v6 : null, pod2v6: v6inner ? ADDR.pod2v6 : null,
-      ul1: v6underlay ? ADDR.ul1v6 : ADDR.ul1, ul2: v6underlay ? ADDR.ul2v6 : ADDR.ul2,
+      ul1: v6underlay ? ADDR.ul1v6 : ADDR.ul1, ul2: v6underlay ? ADDR.ul2v6 : routed ? ADDR.ul2routed : ADDR.ul2,
+      ul3: opts.thirdNode ? ADDR.ul3 : null, router1: routed ? ADDR.r1 : null,
     },
+    podNets: [ADDR.podNet1, ADDR.podNet2],
+    macs: [MAC[1], MAC[2], MAC[3]],
   };
 }
 
@@ -127,14 +157,14 @@ async function inNs(ns: string, cmd: string, ...args: string[]): Promise<void> {
 export async function overlayLabUp(lab: OverlayLab, opts: OverlayOptions): Promise<void> {
   await overlayLabDown(lab);
   const { ns } = lab;
-  const ADDR = addressesFor(opts.net);
+  const ADDR = plan(opts.addressBase);
   const v6underlay = lab.kind === 'vxlan-v6underlay';
   const v6inner = lab.kind === 'vxlan-v6inner';
   for (const n of Object.values(ns)) {
     await ip(null, 'netns', 'add', n);
     await ip(n, 'link', 'set', 'lo', 'up');
   }
-  for (const n of [ns.node1, ns.node2]) {
+  for (const n of [ns.node1, ns.node2, ...(ns.router ? [ns.router] : []), ...(ns.node3 ? [ns.node3] : [])]) {
     await inNs(n, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
     await inNs(n, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1');
   }
@@ -144,11 +174,34 @@ export async function overlayLabUp(lab: OverlayLab, opts: OverlayOptions): Promi
     await inNs(n, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0');
   }
   // Underlay.
-  await ip(null, 'link', 'add', 'ul0', 'netns', ns.node1, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', ns.node2);
-  for (const [n, a4, a6] of [[ns.node1, ADDR.ul1, ADDR.ul1v6], [ns.node2, ADDR.ul2, ADDR.ul2v6]] as const) {
-    if (v6underlay) await ip(n, 'addr', 'add', `${a6}/64`, 'dev', 'ul0', 'nodad');
-    else await ip(n, 'addr', 'add', `${a4}/24`, 'dev', 'ul0');
-    await ip(n, 'link', 'set', 'ul0', 'up');
+  if (ns.router) {
+    // node1 ul0 ─ u1 [router] u2 ─ ul0 node2, each node routing the other's link through it.
+    await ip(null, 'link', 'add', 'ul0', 'netns', ns.node1, 'type', 'veth', 'peer', 'name', 'u1', 'netns', ns.router);
+    await ip(null, 'link', 'add', 'ul0', 'netns', ns.node2, 'type', 'veth', 'peer', 'name', 'u2', 'netns', ns.router);
+    for (const [n, dev, a] of [[ns.node1, 'ul0', ADDR.ul1], [ns.router, 'u1', ADDR.r1], [ns.node2, 'ul0', ADDR.ul2routed], [ns.router, 'u2', ADDR.r2]] as const) {
+      await ip(n, 'addr', 'add', `${a}/24`, 'dev', dev);
+      await ip(n, 'link', 'set', dev, 'up');
+    }
+    await ip(ns.node1, 'route', 'add', ADDR.ulNet2, 'via', ADDR.r1, 'dev', 'ul0');
+    await ip(ns.node2, 'route', 'add', ADDR.ulNet1, 'via', ADDR.r2, 'dev', 'ul0');
+  } else {
+    await ip(null, 'link', 'add', 'ul0', 'netns', ns.node1, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', ns.node2);
+    for (const [n, a4, a6] of [[ns.node1, ADDR.ul1, ADDR.ul1v6], [ns.node2, ADDR.ul2, ADDR.ul2v6]] as const) {
+      if (v6underlay) await ip(n, 'addr', 'add', `${a6}/64`, 'dev', 'ul0', 'nodad');
+      else await ip(n, 'addr', 'add', `${a4}/24`, 'dev', 'ul0');
+      await ip(n, 'link', 'set', 'ul0', 'up');
+    }
+  }
+  if (ns.node3) {
+    await ip(null, 'link', 'add', 'ul1', 'netns', ns.node1, 'type', 'veth', 'peer', 'name', 'ul1', 'netns', ns.node3);
+    for (const [n, a] of [[ns.node1, ADDR.n1l3], [ns.node3, ADDR.ul3]] as const) {
+      await ip(n, 'addr', 'add', `${a}/24`, 'dev', 'ul1');
+      await ip(n, 'link', 'set', 'ul1', 'up');
+    }
+    // A flannel node of the same VNI: its own /32, and the way back to node1's pods.
+    await ip(ns.node3, 'link', 'add', 'vx0', 'address', MAC[3], 'type', 'vxlan', 'id', '42', 'local', ADDR.ul3, 'dev', 'ul1', 'dstport', '4789', 'nolearning');
+    await ip(ns.node3, 'addr', 'add', `${ADDR.net3}/32`, 'dev', 'vx0');
+    await ip(ns.node3, 'link', 'set', 'vx0', 'up');
   }
   // Pods behind a bridge on each node.
   const sides = [
@@ -173,7 +226,7 @@ export async function overlayLabUp(lab: OverlayLab, opts: OverlayOptions): Promi
   for (const s of sides) {
     const local = s.local === 1 ? lab.addr.ul1 : lab.addr.ul2;
     const remote = s.remote === 1 ? lab.addr.ul1 : lab.addr.ul2;
-    const remotePods = s.remote === 1 ? ADDR.pods1 : ADDR.pods2;
+    const remotePods = s.remote === 1 ? ADDR.podNet1 : ADDR.podNet2;
     const t = lab.tunnel;
     if (lab.tunnelType === 'ipip') {
       await ip(s.node, 'link', 'add', t, 'type', 'ipip', 'local', local, 'remote', remote, 'dev', 'ul0');
@@ -209,11 +262,20 @@ export async function overlayLabUp(lab: OverlayLab, opts: OverlayOptions): Promi
     if (v6inner) await ip(s.node, 'addr', 'add', `${s.local === 1 ? ADDR.ov1v6 : ADDR.ov2v6}/64`, 'dev', t, 'nodad');
     await ip(s.node, 'link', 'set', t, 'up');
     await ip(s.node, 'route', 'add', remotePods, 'via', peerOv, 'dev', t);
-    if (v6inner) await ip(s.node, '-6', 'route', 'add', s.remote === 1 ? 'fd42:1::/64' : 'fd42:2::/64', 'via', s.remote === 1 ? ADDR.ov1v6 : ADDR.ov2v6, 'dev', t);
+    if (v6inner) await ip(s.node, '-6', 'route', 'add', s.remote === 1 ? ADDR.podNet1v6 : ADDR.podNet2v6, 'via', s.remote === 1 ? ADDR.ov1v6 : ADDR.ov2v6, 'dev', t);
   }
   // Last: a tunnel bound to the underlay device refuses an MTU above the underlay's minus its
   // overhead, but keeps the one it has when the underlay's shrinks (a misconfigured node).
   if (opts.underlayMtu) for (const n of [ns.node1, ns.node2]) await ip(n, 'link', 'set', 'ul0', 'mtu', String(opts.underlayMtu));
+}
+
+/** Sends node1's FDB entry for node2's vx0 MAC to `dst` instead (flannel-style lab): a wrong FDB entry. */
+export async function overlayMisdirect(lab: OverlayLab, dst: string): Promise<void> {
+  const mac = lab.macs[1];
+  for (const args of [['fdb', 'del', mac, 'dev', lab.tunnel, 'dst', lab.addr.ul2], ['fdb', 'append', mac, 'dev', lab.tunnel, 'dst', dst]]) {
+    const r = await execa('bridge', ['-n', lab.ns.node1, ...args], { reject: false });
+    if (r.exitCode !== 0) throw new Error(`bridge ${args.join(' ')} in ${lab.ns.node1}: ${String(r.stderr).trim()}`);
+  }
 }
 
 export async function overlayLabDown(lab: OverlayLab): Promise<void> {

@@ -118,8 +118,8 @@ describe.skipIf(!isRoot || !haveTshark)(`pcapng export of a recorded vxlan overl
 
   it.each<['vxlan' | 'vxlan-flannel']>([['vxlan'], ['vxlan-flannel']])('%s: underlay hops are vxlan frames with VNI 42 around the pods\' packet; the tunnel devices\' and pods\' hops are the inner packet', async (kind) => {
     const PORT = 5433;
-    lab = overlayLabFor(`h6w${randomBytes(2).toString('hex')}`, { kind, net: '10.165' });
-    await overlayLabUp(lab, { kind, net: '10.165' });
+    lab = overlayLabFor(`h6w${randomBytes(2).toString('hex')}`, { kind, addressBase: 165 });
+    await overlayLabUp(lab, { kind, addressBase: 165 });
     echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
     const rec = tmp.file(`overlay-${kind}.hoptrace`);
     const { child } = await startReady(['record', '-o', rec, '--force', '--filter', `udp and host ${lab.addr.pod2} and port ${PORT}`]);

@@ -3,7 +3,7 @@
  * (connected and local routes added the way the kernel adds them), and netfilter rules written
  * as iptables-save text or nft JSON.
  */
-import type { FdbEntry, IpFamily, Neighbour, NamespaceModel, NetInterface, Netfilter, NfChain, NfRule, PolicyRule, Route, Topology } from '../../shared/topology/model.js';
+import type { FdbEntry, TunnelFdbEntry, TunnelParams, IpFamily, Neighbour, NamespaceModel, NetInterface, Netfilter, NfChain, NfRule, PolicyRule, Route, Topology } from '../../shared/topology/model.js';
 import { cidrAddress, formatAddr, parsePrefix } from '../../shared/topology/ip.js';
 import { netfilterFromIptablesSave } from '../../shared/topology/parse-iptables.js';
 import { parseNftRuleset } from '../../shared/topology/parse-nft.js';
@@ -20,6 +20,7 @@ interface MNs {
   nfRules: NfRule[];
   neighbours: Neighbour[];
   fdb: FdbEntry[];
+  tunnelFdb: TunnelFdbEntry[] | null;
 }
 
 export class TopoBuilder {
@@ -39,6 +40,7 @@ export class TopoBuilder {
       nfRules: [],
       neighbours: [],
       fdb: [],
+      tunnelFdb: null,
     });
     this.iface(name, 'lo', 'loopback', ['127.0.0.1/8', '::1/128']);
     return this;
@@ -68,6 +70,31 @@ export class TopoBuilder {
   /** A MAC learned on bridge port `port` of `bridge` (`bridge fdb`). */
   fdb(ns: string, mac: string, port: string, bridge: string): this {
     this.get(ns).fdb.push({ mac, port, bridge, permanent: false });
+    return this;
+  }
+
+  /**
+   * A tunnel device (vxlan, geneve, ipip...) with its parameters; `mac` for L2 tunnels. A vxlan
+   * with a static remote gets the default FDB entry the kernel adds for it.
+   */
+  tunnel(ns: string, name: string, params: Partial<TunnelParams> & { type: string }, addrs: string[] = [], opts: { mac?: string; master?: string; up?: boolean } = {}): this {
+    this.iface(ns, name, params.type, addrs, opts);
+    const n = this.get(ns);
+    const i = n.interfaces[n.interfaces.length - 1];
+    if (!i) throw new Error('tunnel');
+    const tunnel: TunnelParams = { vni: null, local: null, remote: null, dstport: null, underlay: null, learning: null, ...params };
+    n.interfaces[n.interfaces.length - 1] = { ...i, mac: opts.mac ?? null, tunnel };
+    if (params.type === 'vxlan') {
+      n.tunnelFdb ??= [];
+      if (tunnel.remote) n.tunnelFdb.push({ mac: '00:00:00:00:00:00', dev: name, dst: tunnel.remote, permanent: true });
+    }
+    return this;
+  }
+
+  /** A vxlan FDB entry (`bridge fdb append MAC dev DEV dst DST`). */
+  tunnelFdb(ns: string, mac: string, dev: string, dst: string): this {
+    const n = this.get(ns);
+    (n.tunnelFdb ??= []).push({ mac, dev, dst, permanent: true });
     return this;
   }
 
@@ -167,6 +194,7 @@ export class TopoBuilder {
       netfilter: { chains: n.chains, rules: n.nfRules },
       neighbours: n.neighbours,
       fdb: n.fdb,
+      ...(n.tunnelFdb ? { tunnelFdb: n.tunnelFdb } : {}),
       errors: [],
     }));
     return { namespaces, errors: [], discoveredAt: 0, durationMs: 0 };

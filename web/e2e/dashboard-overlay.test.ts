@@ -24,7 +24,7 @@ const VIEWPORT = { width: 1600, height: 1000 };
 const PORT = 5433;
 
 describe.skipIf(why !== null)(`a vxlan overlay in the dashboard, on the live service${why ? ` (skipped: ${why})` : ''}`, () => {
-  const lab: OverlayLab = overlayLabFor(`h6w${randomBytes(2).toString('hex')}`, { kind: 'vxlan', net: '10.165' });
+  const lab: OverlayLab = overlayLabFor(`h6w${randomBytes(2).toString('hex')}`, { kind: 'vxlan', addressBase: 165 });
   let echo: Server | undefined;
   let built: BuiltDashboard | undefined;
   let service: RunningService | undefined;
@@ -35,7 +35,7 @@ describe.skipIf(why !== null)(`a vxlan overlay in the dashboard, on the live ser
   const inode = (ns: string): number => statSync(`/run/netns/${ns}`).ino;
 
   beforeAll(async () => {
-    await overlayLabUp(lab, { kind: 'vxlan', net: '10.165' });
+    await overlayLabUp(lab, { kind: 'vxlan', addressBase: 165 });
     echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
     // A datagram (and its reply) through the tunnel twice a second, for as long as the test runs.
     traffic = (async () => {
