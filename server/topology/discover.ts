@@ -155,6 +155,18 @@ async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): 
       ipv6: sc.get('net.bridge.bridge-nf-call-ip6tables') === '1',
     };
   }
+  // route_localnet decides whether 127.0.0.1 may leave after an OUTPUT DNAT (a localhost port
+  // forward): read only where a DNAT rule could make it matter. Device names come from the kernel;
+  // sysctl spells a dot in one as '/'.
+  let routeLocalnet: string[] | undefined;
+  if (netfilter.nf.rules.some((r) => r.action.kind === 'dnat')) {
+    const devs = interfaces.filter((i) => i.kind !== 'loopback').map((i) => i.name);
+    const key = (dev: string): string => `net.ipv4.conf.${dev.replaceAll('.', '/')}.route_localnet`;
+    const r = await run(path, ['sysctl', '-e', key('all'), ...devs.map(key)]);
+    const sc = parseSysctl(r.stdout);
+    if (!sc.has(key('all'))) errors.push(firstError('sysctl route_localnet', r.ok ? 'no value for "all"' : r.error));
+    else routeLocalnet = sc.get(key('all')) === '1' ? devs : devs.filter((d) => sc.get(key(d)) === '1');
+  }
   const model: NamespaceModel = {
     netns: entry.netns,
     name: entry.name,
@@ -165,6 +177,7 @@ async function readNamespace(run: Runner, entry: NamespaceEntry, own: boolean): 
     rules,
     forwarding,
     bridgeNfCall,
+    ...(routeLocalnet !== undefined ? { routeLocalnet } : {}),
     netfilter: netfilter.nf,
     neighbours,
     fdb,

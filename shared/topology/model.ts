@@ -40,6 +40,12 @@ export interface NamespaceModel {
   readonly rules: readonly PolicyRule[];
   /** net.ipv4.ip_forward and net.ipv6.conf.all.forwarding; null when they could not be read. */
   readonly forwarding: { readonly ipv4: boolean | null; readonly ipv6: boolean | null };
+  /**
+   * Devices where net.ipv4.conf.{all,DEV}.route_localnet is on: a packet from 127.0.0.0/8 may
+   * leave through them (after an OUTPUT DNAT, as runtimes do for localhost port forwards).
+   * Read only in namespaces with a DNAT rule; absent where not read (and in older models).
+   */
+  readonly routeLocalnet?: readonly string[];
   /** net.bridge.bridge-nf-call-ip(6)tables: bridged frames traverse the ip/ip6 hooks (br_netfilter). */
   readonly bridgeNfCall: { readonly ipv4: boolean; readonly ipv6: boolean };
   readonly netfilter: Netfilter;

@@ -400,9 +400,19 @@ class Walk {
       if ('fate' in route) return route;
       if (route.oif !== 'lo' && p.family === 4 && p.src.startsWith('127.')) {
         // A loopback source may leave through another device only with route_localnet=1 there
-        // (runtimes set it on their bridge for localhost port forwards); the model does not read it.
-        const text = `${p.src} leaves ${ns.name} through ${route.oif} after the OUTPUT DNAT: the kernel allows it with route_localnet=1 on ${route.oif} (runtimes set it for localhost port forwards)`;
-        this.facts.add(text);
+        // (runtimes set it on their bridge for localhost port forwards); without it the re-route
+        // fails (__mkroute_output: -EINVAL) and the NAT hook drops the packet (NF_DROP_ERR).
+        const on = ns.routeLocalnet;
+        if (on !== undefined && !on.includes(route.oif)) {
+          return this.dropAt(ns, '', p, {
+            reason: `${p.src} may not leave ${ns.name} through ${route.oif} after the OUTPUT DNAT: route_localnet is 0 on ${route.oif}`,
+            kernelReason: 'NETFILTER_DROP', hook: 'OUTPUT', table: 'nat', chain: null, rule: null,
+          });
+        }
+        const text = on !== undefined
+          ? `${p.src} leaves ${ns.name} through ${route.oif} after the OUTPUT DNAT: route_localnet=1 on ${route.oif} (runtimes set it for localhost port forwards)`
+          : `${p.src} leaves ${ns.name} through ${route.oif} after the OUTPUT DNAT: the kernel allows it with route_localnet=1 on ${route.oif} (runtimes set it for localhost port forwards; not read here)`;
+        if (on !== undefined) this.facts.add(text);
         this.note(text);
       }
     }

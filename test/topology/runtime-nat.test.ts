@@ -117,6 +117,42 @@ describe('netavark port forwarding (marks, addrtype LOCAL, OUTPUT DNAT, hairpin)
     expect(reply.expected?.fate).toBe('delivered');
   });
 
+  /** The host with route_localnet read as on for `on` (the discovery reads it where a DNAT rule is). */
+  const withLocalnet = (t: Topology, on: string[]): Topology => ({ ...t, namespaces: t.namespaces.map((n) => (n.name === 'node' ? { ...n, routeLocalnet: on } : n)) });
+
+  it('should read route_localnet: a fact where it is on, a drop in OUTPUT where it is off, a guess where it was not read', () => {
+    const flow = { from: 'node', src: '127.0.0.1', dst: '127.0.0.1', proto: 'tcp', sport: 40000, dport: 18080 } as const;
+    const on = simulatePath(withLocalnet(host(NETAVARK), ['br0']), flow);
+    expect(on.fate).toBe('delivered');
+    expect(on.guess).toBe(false);
+    expect(on.notes.join('\n')).toContain('route_localnet=1 on br0');
+    const off = simulatePath(withLocalnet(host(NETAVARK), ['veth-pod1']), flow);
+    expect(off.fate).toBe('dropped');
+    expect(off.drop).toMatchObject({ ns: 'node', ifname: '', kernelReason: 'NETFILTER_DROP', hook: 'OUTPUT' });
+    expect(off.reason).toBe('127.0.0.1 may not leave node through br0 after the OUTPUT DNAT: route_localnet is 0 on br0');
+    const unread = simulatePath(host(NETAVARK), flow);
+    expect(unread.fate).toBe('delivered');
+    expect(unread.guess).toBe(true);
+    expect(unread.notes.join('\n')).toContain('not read here');
+  });
+
+  it('should expect a localhost connection\'s very first SYN from the socket\'s own tuple its first hop carries', () => {
+    const t = withLocalnet(host(NETAVARK), ['br0']);
+    const x = new PathExpectations(t);
+    const syn = observed(t, ['node/br0/xmit 10.244.1.1:40000>10.244.1.12:80', 'node/veth-pod2/xmit 10.244.1.1:40000>10.244.1.12:80', 'pod2/eth0/recv 10.244.1.1:40000>10.244.1.12:80'], 0x02);
+    const first = syn.hops[0] as Hop;
+    // What reconstruction makes of HopEvent.sent: the first hop's NAT from what the socket asked for.
+    const sent: Packet = { ...syn, hops: [{ ...first, nat: { kind: 'both', from: { src: '127.0.0.1', dst: '127.0.0.1', sport: 40000, dport: 18080 }, to: { src: first.src, dst: first.dst, sport: first.sport, dport: first.dport } } }, ...syn.hops.slice(1)] };
+    const r = x.annotate(sent);
+    expect(r.divergence).toBeNull();
+    expect(r.expected?.guess).toBe(false);
+    expect(r.expected?.flow).toMatchObject({ src: '127.0.0.1', dst: '127.0.0.1', dport: 18080 });
+    expect(r.expected?.hops[0]?.rules.map((h) => h.verdict)).toEqual(['dnat to 10.244.1.12:80', 'masquerade to 10.244.1.1']);
+    // Without the socket's tuple the same SYN reads as sent from the bridge's address: no NAT expected.
+    const bare = new PathExpectations(t).annotate(syn);
+    expect(bare.expected?.flow).toMatchObject({ src: '10.244.1.1', dport: 80 });
+  });
+
   it('should take a localhost connection\'s reply that arrives de-NATed as the reverse of a NAT it did not see start', () => {
     const t = host(NETAVARK);
     const x = new PathExpectations(t);
