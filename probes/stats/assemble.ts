@@ -21,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import { probesDir, FLOW_MEMORY_NS } from '../assemble.js';
 import { HOP_KIND_CODES } from '../hop-line.js';
 import { sampleCondition } from '../sample.js';
+import { portToRaw } from '../../shared/filter/raw.js';
 import { rawTracepointProgram } from '../tracepoints.js';
 import type { HopKind } from '../../shared/hop-event.js';
 import type { ProbeTier } from '../../shared/api-types.js';
@@ -30,8 +31,10 @@ export interface StatsProgramOptions {
   readonly tier?: ProbeTier;
   /** bpftrace boolean expression from compileToBpftrace(); '1' for no filter. */
   readonly filterExpr: string;
-  /** The tracer's own namespace: its loopback is never counted. */
+  /** The tracer's own namespace: on its loopback, the connections of `selfPorts` are never counted. */
   readonly selfNetns: number;
+  /** The service's own listening ports (none for the CLI): left out on its own loopback. */
+  readonly selfPorts?: readonly number[];
   /** Value of SKB_DROP_REASON_NOT_SPECIFIED on this kernel (from BTF). */
   readonly reasonNotSpecified: number;
   /** Snapshot every this many ms; undefined: one snapshot at the end. */
@@ -125,6 +128,8 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
   }
   // Defence in depth: the compiled filter is ours, but refuse anything that is not an expression.
   if (!/^[\s\w$()&|!=<>^~+-]*$/.test(opts.filterExpr)) throw new Error('compiled filter has unexpected characters');
+  for (const p of opts.selfPorts ?? []) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`selfPorts must be ports 1-65535, got ${p}`);
+  const selfPorts = (opts.selfPorts ?? []).map((p) => `$lsp == ${portToRaw(p)} || $ldp == ${portToRaw(p)}`).join(' || ') || '0';
   const sample = sampleCondition(opts.sampleRate ?? 1);
   const dir = probesDir();
   const marker = /^\s*\/\/ @(match|after|bucket|step|snapshot|where)\b/;
@@ -159,6 +164,7 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
     blocks.push(probeCode
       .replace(/^\s*\/\/ @step\s*$/m, () => body.replace(/^\s*\/\/ @where\s*$/gm, () => where.replace(/^\n+|\n+$/g, '')))
       .replaceAll('{{SELF_NETNS}}', String(opts.selfNetns))
+      .replaceAll('{{SELF_PORTS}}', selfPorts)
       .replaceAll('{{REASON_NOT_SPECIFIED}}', String(opts.reasonNotSpecified)));
   }
   const snap = snapshot(opts.skip);

@@ -37,6 +37,8 @@ export interface StatsSessionOptions {
   readonly mapKeysMax?: number;
   /** Hop kinds to attach (`--hops`); default all. Segments then join the hops that remain. */
   readonly hops?: ReadonlySet<HopKind>;
+  /** The service's own listening ports: its connections on its own loopback are not counted. */
+  readonly selfPorts?: readonly number[];
 }
 
 export interface StatsSessionEvents {
@@ -101,6 +103,7 @@ export class StatsSession extends EventEmitter<StatsSessionEvents> {
       tier: pre.bpftrace.tier,
       filterExpr: compileToBpftrace(this.filterAst),
       selfNetns: statSync('/proc/self/ns/net').ino,
+      ...(this.options.selfPorts ? { selfPorts: this.options.selfPorts } : {}),
       reasonNotSpecified: reasons.notSpecified,
       sampleRate: this.sampleRate,
       ...(this.options.hops ? { skip: hopKindsToSkip(this.options.hops) } : {}),
