@@ -37,6 +37,13 @@ export interface StatsProgramOptions {
   readonly selfPorts?: readonly number[];
   /** Value of SKB_DROP_REASON_NOT_SPECIFIED on this kernel (from BTF). */
   readonly reasonNotSpecified: number;
+  /**
+   * Drop reasons that mean a socket's discard after delivery (shared/fate.ts), as this kernel
+   * numbers them: `bySocket` always, `afterArrival` when the packet's last hop was its stack's
+   * `recv`. Such a free is counted as the packet's consume, not as a drop, as `trace` reads it.
+   * Absent: every free with a reason is a drop.
+   */
+  readonly discardReasons?: { readonly bySocket: readonly number[]; readonly afterArrival: readonly number[] };
   /** Snapshot every this many ms; undefined: one snapshot at the end. */
   readonly intervalMs?: number;
   /** Follow 1 in `sampleRate` flows (default 1: all). */
@@ -104,10 +111,25 @@ function afterCode(kind: HopKind): string {
     case 'rx':
       return '    @skbs[$skb] = ($now, $loc, $sig, $enter, $entered);';
     case 'drop':
-      return '    if ($cont || $real) { @drops[$netns, $ifindex, $reason] = count(); }';
+      // The place's kind says whether this free was a drop or a discard after delivery (dropKind).
+      return `    if (($cont || $real) && ($loc & 0xff) == ${code}) { @drops[$netns, $ifindex, $reason] = count(); }`;
     case 'consume':
       return '';
   }
+}
+
+/**
+ * The kind code of a drop probe's place: a free the socket layer made of a packet it had (a
+ * reason of `bySocket`; or one of `afterArrival` right after its stack's `recv`, which a
+ * continued packet's state says: last kind recv, same namespace) is the packet's consume, as
+ * shared/fate.ts reads it in `trace`; anything else a drop. Numbers only.
+ */
+function dropKind(d: StatsProgramOptions['discardReasons']): string {
+  const drop = HOP_KIND_CODES.drop;
+  if (!d || (d.bySocket.length === 0 && d.afterArrival.length === 0)) return String(drop);
+  for (const r of [...d.bySocket, ...d.afterArrival]) assertNumeric('discard reason', r);
+  const any = (codes: readonly number[]): string => codes.map((r) => `$reason == ${r}`).join(' || ') || '0';
+  return `(uint64)((${any(d.bySocket)}) || ((${any(d.afterArrival)}) && $cont && ($st.1 & 0xff) == ${HOP_KIND_CODES.recv}) ? ${HOP_KIND_CODES.consume} : ${drop})`;
 }
 
 /** The snapshot statements: a map no attached probe writes does not exist, and printing it fails. */
@@ -156,7 +178,7 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
     const body = withBuckets(step)
       .replace(/^\s*\/\/ @match\s*$/m, () => matchCode(decode, opts.filterExpr, sample))
       .replace(/^\s*\/\/ @after\s*$/m, () => afterCode(probe.kind))
-      .replaceAll('{{KIND}}', String(HOP_KIND_CODES[probe.kind]));
+      .replaceAll('{{KIND}}', probe.kind === 'drop' ? dropKind(opts.discardReasons) : String(HOP_KIND_CODES[probe.kind]));
     // A probe file is its probe, then after `// @where` the code reading the hop's place, which
     // step.bt runs only for hops that may count.
     const [probeCode = '', where] = read(`stats/${probe.file}`).split(/^\/\/ @where\b.*$/m);
