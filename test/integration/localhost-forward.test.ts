@@ -8,6 +8,7 @@
  * probe tiers (raw tracepoints and classic ones) at once.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { statSync } from 'node:fs';
 import { execa } from 'execa';
 import type { Packet } from '../../shared/packet.js';
 import type { PacketExpectation } from '../../shared/topology/compare.js';
@@ -109,4 +110,60 @@ describe.skipIf(missing !== null)(`a published port reached from the host's own 
       }
     }
   }, 180_000);
+});
+
+/** busybox's nc (busybox-static is a test dependency): `nc` itself is not installed everywhere. */
+const BUSYBOX = '/bin/busybox';
+
+describe.skipIf(!isRoot || !bothTiers)(`an IPv6 connection DNATed in its own namespace's OUTPUT (${!isRoot ? NEEDS_ROOT : bothTiers ? 'root, both tiers' : 'needs both tiers'})`, () => {
+  const tag = Math.random().toString(16).slice(2, 7);
+  const [a, b] = [`h6l${tag}-a`, `h6l${tag}-b`];
+  const ip = (...args: string[]): Promise<unknown> => execa('ip', args);
+
+  beforeAll(async () => {
+    await ip('netns', 'add', a);
+    await ip('netns', 'add', b);
+    await ip('link', 'add', 'h6lva', 'netns', a, 'type', 'veth', 'peer', 'name', 'h6lvb', 'netns', b);
+    for (const [ns, dev, addr] of [[a, 'h6lva', 'fd62:6::1/64'], [b, 'h6lvb', 'fd62:6::2/64']] as const) {
+      await ip('-n', ns, 'addr', 'add', addr, 'dev', dev, 'nodad');
+      await ip('-n', ns, 'link', 'set', dev, 'up');
+      await ip('-n', ns, 'link', 'set', 'lo', 'up');
+    }
+    await execa('ip', ['netns', 'exec', a, 'ip6tables', '-t', 'nat', '-A', 'OUTPUT', '-d', 'fd62:6::99', '-p', 'tcp', '--dport', '8080', '-j', 'DNAT', '--to-destination', '[fd62:6::2]:80']);
+  }, 60_000);
+
+  afterAll(async () => {
+    await execa('ip', ['netns', 'del', a], { reject: false });
+    await execa('ip', ['netns', 'del', b], { reject: false });
+  });
+
+  it("should read the IPv6 socket's own destination on the first hop, on both tiers", async () => {
+    const filter = ['--json', '--no-model', '--filter', 'net fd62:6::/64'];
+    const [classic, fastTrace] = await Promise.all([startTrace(filter, TIERS.classic), startTrace(filter, TIERS.fast)]);
+    const server = execa('ip', ['netns', 'exec', b, BUSYBOX, 'nc', '-l', '-p', '80'], { reject: false, timeout: 30_000 });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await execa('ip', ['netns', 'exec', a, BUSYBOX, 'nc', 'fd62:6::99', '8080'], { input: 'hello\n', timeout: 10_000 });
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      server.kill();
+      classic.child.kill('SIGINT');
+      fastTrace.child.kill('SIGINT');
+    }
+    await server;
+    const ino = statSync(`/run/netns/${a}`).ino;
+    for (const t of await Promise.all([stop(classic.child), stop(fastTrace.child)])) {
+      expect(t.exitCode, t.stderr).toBe(0);
+      const sent = t.packets.filter((p) => p.proto === 'tcp' && p.hops[0]?.netns === ino);
+      expect(sent.length, sent.map(what).join('\n')).toBeGreaterThanOrEqual(3);
+      for (const p of sent) {
+        expect(p.hops[0], what(p)).toMatchObject({ ifname: 'h6lva', event: 'xmit', dst: 'fd62:6::2', dport: 80,
+          nat: { kind: 'dnat', from: { src: 'fd62:6::1', dst: 'fd62:6::99', dport: 8080, sport: p.hops[0]?.sport } } });
+      }
+      // The replies left a listening socket's connection whose tuple is the header's: no NAT.
+      const replies = t.packets.filter((p) => p.proto === 'tcp' && p.hops[0]?.netns !== ino && p.sport === 80);
+      expect(replies.length).toBeGreaterThan(0);
+      for (const p of replies) expect(p.hops[0]?.nat, what(p)).toBeNull();
+    }
+  }, 120_000);
 });
