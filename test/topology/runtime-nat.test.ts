@@ -153,6 +153,19 @@ describe('netavark port forwarding (marks, addrtype LOCAL, OUTPUT DNAT, hairpin)
     expect(bare.expected?.flow).toMatchObject({ src: '10.244.1.1', dport: 80 });
   });
 
+  it('should take a local server\'s reply, de-NATed before its first hop, from the socket\'s tuple and its observed NAT', () => {
+    const t = podLab().iptables('node', '*nat\n-A PREROUTING -p tcp --dport 8080 -j REDIRECT --to-ports 80\nCOMMIT\n').build();
+    const x = new PathExpectations(t);
+    // The request was never seen: the reply alone, its first hop carrying the server socket's tuple.
+    const reply = observed(t, ['node/eth-node/xmit 10.99.0.1:8080>10.99.0.2:40000', 'ext/eth0/recv 10.99.0.1:8080>10.99.0.2:40000'], 0x12);
+    const first = reply.hops[0] as Hop;
+    const sent: Packet = { ...reply, hops: [{ ...first, nat: { kind: 'snat', from: { src: '10.99.0.1', dst: '10.99.0.2', sport: 80, dport: 40000 }, to: { src: first.src, dst: first.dst, sport: first.sport, dport: first.dport } } }, ...reply.hops.slice(1)] };
+    const r = x.annotate(sent);
+    expect(r.expected?.flow).toMatchObject({ src: '10.99.0.1', sport: 80 });
+    expect(r.divergence, r.divergence?.summary).toBeNull();
+    expect(r.expected?.notes.join('\n')).toContain('taken from this packet\'s observed hops');
+  });
+
   it('should take a localhost connection\'s reply that arrives de-NATed as the reverse of a NAT it did not see start', () => {
     const t = host(NETAVARK);
     const x = new PathExpectations(t);
