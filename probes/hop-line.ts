@@ -52,7 +52,7 @@
  * `Attaching N probes...`, and `Lost N events` when the perf buffer overflowed.
  * Fixtures of real output live in probes/fixtures/.
  */
-import type { HopEvent, HopKind, HopOuter } from '../shared/hop-event.js';
+import type { HopEvent, HopKind, HopOuter, HopSent } from '../shared/hop-event.js';
 import { rawV6ToString } from '../shared/filter/raw.js';
 import {
   STORE_NUM, STORE_REFS, F_T, F_CPU, F_NETNS, F_IFINDEX, F_FAMILY, F_PROTO, F_LEN, F_IPID, F_SPORT, F_DPORT, F_ICMPTYPE, F_ICMPID,
@@ -309,6 +309,7 @@ export function parseHopLineInto(line: string, store: HopStore): number {
   }
   if (scannedHead !== null) store.setHead(s, scannedHead);
   if (scannedOuter !== null) store.setOuter(s, scannedOuter);
+  if (scannedSent !== null) store.setSent(s, scannedSent);
   return s;
 }
 
@@ -348,6 +349,7 @@ export function pushHopLines(
         if (scanHopLine(text, i, nl, store.num, s * STORE_NUM, store.ref, s * STORE_REFS)) {
           if (scannedHead !== null) store.setHead(s, scannedHead);
           if (scannedOuter !== null) store.setOuter(s, scannedOuter);
+          if (scannedSent !== null) store.setSent(s, scannedSent);
           engine.pushStored(s);
           hops++;
         } else {
@@ -377,6 +379,8 @@ function isHopTag(text: string, i: number): boolean {
 let scannedHead: Uint8Array | null = null;
 /** Tunnel headers of the line scanned last (`PE`, `PBE`), null for a line without them. */
 let scannedOuter: HopOuter | null = null;
+/** The sending socket's own tuple on the line scanned last (`PE` with enc 3), null for a line without it. */
+let scannedSent: HopSent | null = null;
 /** The event of the line scanned last without a store. */
 let scannedEvent: HopEvent | null = null;
 const NO_REFS: string[] = [];
@@ -391,6 +395,7 @@ const NO_REFS: string[] = [];
 function scanHopLine(line: string, start: number, end: number, num: Float64Array | null, o: number, ref: string[], q: number): boolean {
   scannedHead = null;
   scannedOuter = null;
+  scannedSent = null;
   lineEnd = end;
   if (line.charCodeAt(start) === 80) return scanPackedLine(line, start, num, o, ref, q); // 'P'
   const withBytes = line.charCodeAt(start + 1) === 66; // 'B'
@@ -508,7 +513,8 @@ function hopEvent(
     reason,
   };
   const withHead = head ? { ...hop, head: head.subarray(0, Math.min(head.length, ipLen)) } : hop;
-  return scannedOuter ? { ...withHead, outer: scannedOuter } : withHead;
+  const withOuter = scannedOuter ? { ...withHead, outer: scannedOuter } : withHead;
+  return scannedSent ? { ...withOuter, sent: scannedSent } : withOuter;
 }
 
 /**
@@ -655,12 +661,15 @@ function scanPackedLine(line: string, start: number, num: Float64Array | null, o
  *       enc 1: the hop's fields are the inner packet's; 2: the inner header was not IP, they are the outer
  *   11-14  outer addresses, raw as s0 s1 d0 d1
  *   15  outer dport << 16 | sport, raw (the UDP header's first word read little-endian)
+ * or, with enc 3 (not encapsulated), the first hop of a packet a local socket sent whose header
+ * differs from the socket's own tuple (NAT in its namespace's OUTPUT/POSTROUTING): words 11-15
+ * are the socket's addresses and ports, the same way, into scannedSent (emit.bt).
  */
 function readOuter(line: string): boolean {
   const hi = wordHi[10] as number;
   const enc = hi >>> 28;
   const fam = (hi >>> 24) & 0xf;
-  if ((enc !== 1 && enc !== 2) || (fam !== 4 && fam !== 6)) return false;
+  if ((enc !== 1 && enc !== 2 && enc !== 3) || (fam !== 4 && fam !== 6)) return false;
   let src: string;
   let dst: string;
   if (fam === 4) {
@@ -671,8 +680,12 @@ function readOuter(line: string): boolean {
     src = v6FromWords(line, 11);
     dst = v6FromWords(line, 13);
   }
-  const vni = (wordLo[10] as number) & 0xffffff;
   const ports = (wordLo[15] as number) >>> 0;
+  if (enc === 3) {
+    scannedSent = { src, dst, sport: swap16(ports & 0xffff), dport: swap16(ports >>> 16) };
+    return true;
+  }
+  const vni = (wordLo[10] as number) & 0xffffff;
   scannedOuter = {
     family: fam,
     proto: (hi >>> 16) & 0xff,

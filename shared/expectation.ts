@@ -38,7 +38,9 @@ function observedConnections(packet: Packet, nsName: (netns: number) => string):
     const first = hops[i] as Hop;
     let j = i;
     while (j + 1 < hops.length && (hops[j + 1] as Hop).netns === first.netns) j++;
-    const entry = tuple(first);
+    // A packet its own namespace's OUTPUT NAT rewrote before its first hop entered as its socket sent it.
+    const sent = i === 0 && first.nat !== null && first.event === 'xmit' ? first.nat.from : null;
+    const entry = sent ? { proto, src: sent.src, dst: sent.dst, sport: sent.sport, dport: sent.dport } : tuple(first);
     const exit = tuple(hops[j] as Hop);
     // Stored as the reply of a connection whose first packet went the other way: conntrack's
     // rewrite of either direction then gives exactly the observed exit tuple.

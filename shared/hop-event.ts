@@ -66,6 +66,21 @@ export interface HopEvent {
    * otherwise.
    */
   readonly outer?: HopOuter;
+  /**
+   * On the first hop of a packet a local socket sent, when the header already differs from the
+   * socket's own tuple: what the socket asked for (NAT in its namespace's OUTPUT/POSTROUTING
+   * ran before any device saw the packet; `curl 127.0.0.1:PORT` to a published port). Absent
+   * otherwise. Same family as the hop.
+   */
+  readonly sent?: HopSent;
+}
+
+/** The tuple a sending socket holds (its own address and port, its peer's), host-order ports. */
+export interface HopSent {
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
 }
 
 /** Outer headers of an encapsulated hop, as the probe read them (ports and VNI host order). */

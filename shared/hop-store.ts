@@ -16,7 +16,7 @@
  * order they came, so the reads walk memory forwards and the processor's prefetching hides most
  * of the misses; a free list scatters them.
  */
-import type { HopEvent, HopKind, HopOuter } from './hop-event.js';
+import type { HopEvent, HopKind, HopOuter, HopSent } from './hop-event.js';
 
 /**
  * Numeric fields of a slot, at `slot * NUM + F_*` in `num`. The first eight are what releasing
@@ -64,6 +64,8 @@ export class HopStore {
   heads: Array<Uint8Array | undefined> | null = null;
   /** Tunnel headers by slot (encapsulated hops); null until an event carries them. */
   outers: Array<HopOuter | undefined> | null = null;
+  /** A sending socket's own tuple by slot (first hops NATed before any device); null until an event carries one. */
+  sents: Array<HopSent | undefined> | null = null;
   private capacity: number;
   private readonly initialCapacity: number;
   /** Where the search for the next free slot starts. */
@@ -101,6 +103,7 @@ export class HopStore {
     this.size++;
     if (this.heads !== null && this.heads[s] !== undefined) this.heads[s] = undefined;
     if (this.outers !== null && this.outers[s] !== undefined) this.outers[s] = undefined;
+    if (this.sents !== null && this.sents[s] !== undefined) this.sents[s] = undefined;
     this.next[s] = -1;
     return s;
   }
@@ -123,6 +126,11 @@ export class HopStore {
   /** Attaches an encapsulated hop's tunnel headers to slot `s`. */
   setOuter(s: number, outer: HopOuter): void {
     (this.outers ??= [])[s] = outer;
+  }
+
+  /** Attaches the sending socket's own tuple to slot `s`. */
+  setSent(s: number, sent: HopSent): void {
+    (this.sents ??= [])[s] = sent;
   }
 
   /**
@@ -158,6 +166,7 @@ export class HopStore {
     r[q + R_DST] = ev.dst;
     if (ev.head !== undefined) this.setHead(s, ev.head);
     if (ev.outer !== undefined) this.setOuter(s, ev.outer);
+    if (ev.sent !== undefined) this.setSent(s, ev.sent);
     return s;
   }
 
@@ -165,10 +174,12 @@ export class HopStore {
   freeChain(first: number, last: number, count: number): void {
     const heads = this.heads;
     const outers = this.outers;
+    const sents = this.sents;
     for (let s = first; s >= 0; s = s === last ? -1 : (this.next[s] as number)) {
       this.inUse[s] = 0;
       if (heads !== null) heads[s] = undefined;
       if (outers !== null) outers[s] = undefined;
+      if (sents !== null) sents[s] = undefined;
     }
     this.size -= count;
     // A burst grew the arrays (1 s of packets at 1M events/s is ~170 MB of slots); once every
@@ -190,6 +201,7 @@ export class HopStore {
     this.inUse = new Uint8Array(cap);
     this.heads = null;
     this.outers = null;
+    this.sents = null;
     this.cursor = 0;
   }
 

@@ -21,7 +21,7 @@
  *   a namespace's stack took in leaves it only by a transmit there (continuesPacket). Each such
  *   split is counted in `stats.splits`.
  */
-import type { HopEvent, HopNote, HopOuter } from './hop-event.js';
+import type { HopEvent, HopNote, HopOuter, HopSent } from './hop-event.js';
 import { markTunnels } from './tunnel.js';
 import { protoName } from './hop-event.js';
 import type { Packet, Hop, Fate, DropInfo, NatRewrite, Tuple, PacketNote } from './packet.js';
@@ -404,6 +404,15 @@ function natBetween(st: HopStore, prev: number, ev: number): NatRewrite | null {
   return { kind: srcChanged && dstChanged ? 'both' : srcChanged ? 'snat' : 'dnat', from: tupleAt(st, prev), to: tupleAt(st, ev) };
 }
 
+/** The rewrite between what the sending socket asked for and the first hop `ev` (HopEvent.sent). */
+function natFromSent(st: HopStore, sent: HopSent, ev: number): NatRewrite | null {
+  const to = tupleAt(st, ev);
+  const srcChanged = sent.src !== to.src || sent.sport !== to.sport;
+  const dstChanged = sent.dst !== to.dst || sent.dport !== to.dport;
+  if (!srcChanged && !dstChanged) return null;
+  return { kind: srcChanged && dstChanged ? 'both' : srcChanged ? 'snat' : 'dnat', from: { src: sent.src, dst: sent.dst, sport: sent.sport, dport: sent.dport }, to };
+}
+
 export class Reconstructor {
   private readonly opts: Required<Omit<ReconstructOptions, 'isLocal' | 'accept' | 'peerNetns'>> & Pick<ReconstructOptions, 'isLocal' | 'accept' | 'peerNetns'>;
   /** Every event the engine holds, waiting in `queue` or part of a live packet. */
@@ -657,7 +666,11 @@ export class Reconstructor {
       const outer = outers?.[s];
       if (outer !== undefined) (hopOuters ??= [])[hops.length] = outer;
       // Where the inner header could not be read the hop shows the outer headers: not a NAT.
-      const nat = prev >= 0 && !isFree && (outers === null || (outers[s]?.innerRead !== false && outers[prev]?.innerRead !== false)) ? natBetween(st, prev, s) : null;
+      // The first hop of a packet NATed before any device (OUTPUT DNAT of `curl 127.0.0.1:PORT`)
+      // carries the sending socket's tuple: the rewrite is from that.
+      const sent = prev < 0 && !isFree ? st.sents?.[s] : undefined;
+      const nat = sent !== undefined ? natFromSent(st, sent, s)
+        : prev >= 0 && !isFree && (outers === null || (outers[s]?.innerRead !== false && outers[prev]?.innerRead !== false)) ? natBetween(st, prev, s) : null;
       const head = heads?.[s];
       // Two literals rather than a spread or a shared builder: same keys in the same order, one
       // hidden class each (2a44e1d); this runs once per hop of every packet built.

@@ -90,6 +90,9 @@ export namespace hoptrace {
         /** HopEvent outer. */
         outer?: (hoptrace.HopOuter.$Properties|null);
 
+        /** HopEvent sent. */
+        sent?: (hoptrace.HopSent.$Properties|null);
+
         /**
          * Encodes the specified HopEvent message. Does not implicitly {@link hoptrace.HopEvent.verify|verify} messages.
          * @param message HopEvent message or plain object to encode
@@ -180,6 +183,9 @@ export namespace hoptrace {
             /** HopEvent outer */
             outer?: (hoptrace.HopOuter.$Properties|null);
 
+            /** HopEvent sent */
+            sent?: (hoptrace.HopSent.$Properties|null);
+
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
         }
@@ -205,6 +211,81 @@ export namespace hoptrace {
             /** CONSUME value */
             CONSUME = 4
         }
+    }
+
+    /**
+     * Properties of a HopSent.
+     * @deprecated Use hoptrace.HopSent.$Properties instead.
+     */
+    interface IHopSent extends hoptrace.HopSent.$Properties {
+    }
+
+    /** Represents a HopSent. */
+    class HopSent {
+
+        /**
+         * Constructs a new HopSent.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: hoptrace.HopSent.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** HopSent src. */
+        src: Uint8Array;
+
+        /** HopSent dst. */
+        dst: Uint8Array;
+
+        /** HopSent sport. */
+        sport: number;
+
+        /** HopSent dport. */
+        dport: number;
+
+        /**
+         * Encodes the specified HopSent message. Does not implicitly {@link hoptrace.HopSent.verify|verify} messages.
+         * @param message HopSent message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: hoptrace.HopSent.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a HopSent message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {hoptrace.HopSent & hoptrace.HopSent.$Shape} HopSent
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): hoptrace.HopSent & hoptrace.HopSent.$Shape;
+    }
+
+    namespace HopSent {
+
+        /** Properties of a HopSent. */
+        interface $Properties {
+
+            /** HopSent src */
+            src?: (Uint8Array|null);
+
+            /** HopSent dst */
+            dst?: (Uint8Array|null);
+
+            /** HopSent sport */
+            sport?: (number|null);
+
+            /** HopSent dport */
+            dport?: (number|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a HopSent. */
+        type $Shape = hoptrace.HopSent.$Properties;
     }
 
     /**

@@ -42,6 +42,7 @@ export const hoptrace = $root.hoptrace = (() => {
         HopEvent.prototype.reason = 0;
         HopEvent.prototype.head = $util.newBuffer([]);
         HopEvent.prototype.outer = null;
+        HopEvent.prototype.sent = null;
 
         HopEvent.encode = function (m, w, q) {
             if (!w)
@@ -94,6 +95,8 @@ export const hoptrace = $root.hoptrace = (() => {
                 w.uint32(170).bytes(m.head);
             if (m.outer != null && $Object.hasOwnProperty.call(m, "outer"))
                 $root.hoptrace.HopOuter.encode(m.outer, w.uint32(178).fork(), q + 1).ldelim();
+            if (m.sent != null && $Object.hasOwnProperty.call(m, "sent"))
+                $root.hoptrace.HopSent.encode(m.sent, w.uint32(186).fork(), q + 1).ldelim();
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -322,6 +325,12 @@ export const hoptrace = $root.hoptrace = (() => {
                         m.outer = $root.hoptrace.HopOuter.decode(r, r.size(), $undefined, q + 1, m.outer);
                         continue;
                     }
+                case 23: {
+                        if (u !== 2)
+                            break;
+                        m.sent = $root.hoptrace.HopSent.decode(r, r.size(), $undefined, q + 1, m.sent);
+                        continue;
+                    }
                 }
                 r.skipType(u, q, t);
                 if (!r.discardUnknown) {
@@ -350,6 +359,124 @@ export const hoptrace = $root.hoptrace = (() => {
         })();
 
         return HopEvent;
+    })();
+
+    hoptrace.HopSent = (function() {
+
+        const HopSent = function (p) {
+            if (p)
+                for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                    if (p[ks[i]] != null && ks[i] !== "__proto__")
+                        this[ks[i]] = p[ks[i]];
+        };
+
+        HopSent.prototype.src = $util.newBuffer([]);
+        HopSent.prototype.dst = $util.newBuffer([]);
+        HopSent.prototype.sport = 0;
+        HopSent.prototype.dport = 0;
+
+        HopSent.encode = function (m, w, q) {
+            if (!w)
+                w = $Writer.create();
+            if (q === $undefined)
+                q = 0;
+            if (q > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (m.src != null && $Object.hasOwnProperty.call(m, "src") && m.src.length)
+                w.uint32(10).bytes(m.src);
+            if (m.dst != null && $Object.hasOwnProperty.call(m, "dst") && m.dst.length)
+                w.uint32(18).bytes(m.dst);
+            if (m.sport != null && $Object.hasOwnProperty.call(m, "sport") && m.sport !== 0)
+                w.uint32(24).uint32(m.sport);
+            if (m.dport != null && $Object.hasOwnProperty.call(m, "dport") && m.dport !== 0)
+                w.uint32(32).uint32(m.dport);
+            if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                for (var i = 0; i < m.$unknowns.length; ++i)
+                    w.raw(m.$unknowns[i]);
+            return w;
+        };
+
+        HopSent.decode = function (r, l, z, q, g) {
+            if (!(r instanceof $Reader))
+                r = $Reader.create(r);
+            if (q === $undefined)
+                q = 0;
+            if (q > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            var c, m, v;
+            if (l === $undefined)
+                c = r.len;
+            else {
+                c = r.pos + l;
+                if (c > r.len)
+                    throw $RangeError("index out of range");
+                l = r.len;
+                r.len = c;
+            }
+            m = g || new $root.hoptrace.HopSent();
+            while (r.pos < c) {
+                var s = r.pos;
+                var t = r.tag();
+                if (t === z) {
+                    z = $undefined;
+                    break;
+                }
+                var u = t & 7;
+                switch (t >>>= 3) {
+                case 1: {
+                        if (u !== 2)
+                            break;
+                        if ((v = r.bytes()).length)
+                            m.src = v;
+                        else
+                            delete m.src;
+                        continue;
+                    }
+                case 2: {
+                        if (u !== 2)
+                            break;
+                        if ((v = r.bytes()).length)
+                            m.dst = v;
+                        else
+                            delete m.dst;
+                        continue;
+                    }
+                case 3: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.uint32())
+                            m.sport = v;
+                        else
+                            delete m.sport;
+                        continue;
+                    }
+                case 4: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.uint32())
+                            m.dport = v;
+                        else
+                            delete m.dport;
+                        continue;
+                    }
+                }
+                r.skipType(u, q, t);
+                if (!r.discardUnknown) {
+                    $util.makeProp(m, "$unknowns", false);
+                    (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                }
+            }
+            if (l !== $undefined) {
+                if (r.pos !== c)
+                    throw $RangeError("index out of range");
+                r.len = l;
+            }
+            if (z !== $undefined)
+                throw $Error("missing end group");
+            return m;
+        };
+
+        return HopSent;
     })();
 
     hoptrace.HopOuter = (function() {

@@ -5,7 +5,7 @@
  * builds its codecs with `new Function()`, which the dashboard's Content-Security-Policy forbids.
  */
 import { hoptrace } from './wire-generated.js';
-import { HOP_KINDS, type HopEvent, type HopKind, type HopOuter, type Family } from './hop-event.js';
+import { HOP_KINDS, type HopEvent, type HopKind, type HopOuter, type HopSent, type Family } from './hop-event.js';
 import { parseAddress, bytesToAddress } from './filter/address.js';
 
 export const HopEventType = hoptrace.HopEvent;
@@ -26,7 +26,10 @@ interface WireHop {
   sport: number; dport: number; icmp_type: number; icmp_id: number; tcp_flags: number; tcp_seq: number; reason: number;
   head?: Uint8Array | null;
   outer?: WireOuter | null;
+  sent?: WireSent | null;
 }
+
+interface WireSent { src?: Uint8Array | null; dst?: Uint8Array | null; sport?: number | null; dport?: number | null }
 
 /** As pbjs types a nested message: every field optional (proto3 leaves defaults out). */
 interface WireOuter {
@@ -95,7 +98,16 @@ export function hopToWire(ev: HopEvent): WireHop & { t: number } {
         sport: ev.outer.sport, dport: ev.outer.dport, vni: ev.outer.vni, inner_read: ev.outer.innerRead,
       },
     } : {}),
+    ...(ev.sent ? { sent: { src: addrBytes(ev.sent.src), dst: addrBytes(ev.sent.dst), sport: ev.sent.sport, dport: ev.sent.dport } } : {}),
   };
+}
+
+function sentFromWire(o: WireSent, family: number): HopSent {
+  const none = new Uint8Array(0);
+  const src = addrText(o.src ?? none);
+  const dst = addrText(o.dst ?? none);
+  if ((o.src?.length ?? 0) !== (family === 6 ? 16 : 4) || (o.dst?.length ?? 0) !== (o.src?.length ?? 0)) throw new WireError("a sending socket's tuple of another family than its hop");
+  return { src, dst, sport: o.sport ?? 0, dport: o.dport ?? 0 };
 }
 
 function outerFromWire(o: WireOuter): HopOuter {
@@ -124,6 +136,7 @@ export function hopFromWire(w: WireHop): HopEvent {
     icmpType: w.icmp_type, icmpId: w.icmp_id, tcpFlags: w.tcp_flags, tcpSeq: w.tcp_seq, reason: w.reason,
     ...(w.head && w.head.length > 0 ? { head: w.head } : {}),
     ...(w.outer ? { outer: outerFromWire(w.outer) } : {}),
+    ...(w.sent ? { sent: sentFromWire(w.sent, w.family) } : {}),
   };
 }
 

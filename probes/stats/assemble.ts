@@ -21,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import { probesDir, FLOW_MEMORY_NS } from '../assemble.js';
 import { HOP_KIND_CODES } from '../hop-line.js';
 import { sampleCondition } from '../sample.js';
+import { portToRaw } from '../../shared/filter/raw.js';
 import { rawTracepointProgram } from '../tracepoints.js';
 import type { HopKind } from '../../shared/hop-event.js';
 import type { ProbeTier } from '../../shared/api-types.js';
@@ -30,10 +31,19 @@ export interface StatsProgramOptions {
   readonly tier?: ProbeTier;
   /** bpftrace boolean expression from compileToBpftrace(); '1' for no filter. */
   readonly filterExpr: string;
-  /** The tracer's own namespace: its loopback is never counted. */
+  /** The tracer's own namespace: on its loopback, the connections of `selfPorts` are never counted. */
   readonly selfNetns: number;
+  /** The service's own listening ports (none for the CLI): left out on its own loopback. */
+  readonly selfPorts?: readonly number[];
   /** Value of SKB_DROP_REASON_NOT_SPECIFIED on this kernel (from BTF). */
   readonly reasonNotSpecified: number;
+  /**
+   * Drop reasons that mean a socket's discard after delivery (shared/fate.ts), as this kernel
+   * numbers them: `bySocket` always, `afterArrival` when the packet's last hop was its stack's
+   * `recv`. Such a free is counted as the packet's consume, not as a drop, as `trace` reads it.
+   * Absent: every free with a reason is a drop.
+   */
+  readonly discardReasons?: { readonly bySocket: readonly number[]; readonly afterArrival: readonly number[] };
   /** Snapshot every this many ms; undefined: one snapshot at the end. */
   readonly intervalMs?: number;
   /** Follow 1 in `sampleRate` flows (default 1: all). */
@@ -101,10 +111,25 @@ function afterCode(kind: HopKind): string {
     case 'rx':
       return '    @skbs[$skb] = ($now, $loc, $sig, $enter, $entered);';
     case 'drop':
-      return '    if ($cont || $real) { @drops[$netns, $ifindex, $reason] = count(); }';
+      // The place's kind says whether this free was a drop or a discard after delivery (dropKind).
+      return `    if (($cont || $real) && ($loc & 0xff) == ${code}) { @drops[$netns, $ifindex, $reason] = count(); }`;
     case 'consume':
       return '';
   }
+}
+
+/**
+ * The kind code of a drop probe's place: a free the socket layer made of a packet it had (a
+ * reason of `bySocket`; or one of `afterArrival` right after its stack's `recv`, which a
+ * continued packet's state says: last kind recv, same namespace) is the packet's consume, as
+ * shared/fate.ts reads it in `trace`; anything else a drop. Numbers only.
+ */
+function dropKind(d: StatsProgramOptions['discardReasons']): string {
+  const drop = HOP_KIND_CODES.drop;
+  if (!d || (d.bySocket.length === 0 && d.afterArrival.length === 0)) return String(drop);
+  for (const r of [...d.bySocket, ...d.afterArrival]) assertNumeric('discard reason', r);
+  const any = (codes: readonly number[]): string => codes.map((r) => `$reason == ${r}`).join(' || ') || '0';
+  return `(uint64)((${any(d.bySocket)}) || ((${any(d.afterArrival)}) && $cont && ($st.1 & 0xff) == ${HOP_KIND_CODES.recv}) ? ${HOP_KIND_CODES.consume} : ${drop})`;
 }
 
 /** The snapshot statements: a map no attached probe writes does not exist, and printing it fails. */
@@ -125,6 +150,8 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
   }
   // Defence in depth: the compiled filter is ours, but refuse anything that is not an expression.
   if (!/^[\s\w$()&|!=<>^~+-]*$/.test(opts.filterExpr)) throw new Error('compiled filter has unexpected characters');
+  for (const p of opts.selfPorts ?? []) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`selfPorts must be ports 1-65535, got ${p}`);
+  const selfPorts = (opts.selfPorts ?? []).map((p) => `$lsp == ${portToRaw(p)} || $ldp == ${portToRaw(p)}`).join(' || ') || '0';
   const sample = sampleCondition(opts.sampleRate ?? 1);
   const dir = probesDir();
   const marker = /^\s*\/\/ @(match|after|bucket|step|snapshot|where)\b/;
@@ -151,7 +178,7 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
     const body = withBuckets(step)
       .replace(/^\s*\/\/ @match\s*$/m, () => matchCode(decode, opts.filterExpr, sample))
       .replace(/^\s*\/\/ @after\s*$/m, () => afterCode(probe.kind))
-      .replaceAll('{{KIND}}', String(HOP_KIND_CODES[probe.kind]));
+      .replaceAll('{{KIND}}', probe.kind === 'drop' ? dropKind(opts.discardReasons) : String(HOP_KIND_CODES[probe.kind]));
     // A probe file is its probe, then after `// @where` the code reading the hop's place, which
     // step.bt runs only for hops that may count.
     const [probeCode = '', where] = read(`stats/${probe.file}`).split(/^\/\/ @where\b.*$/m);
@@ -159,6 +186,7 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
     blocks.push(probeCode
       .replace(/^\s*\/\/ @step\s*$/m, () => body.replace(/^\s*\/\/ @where\s*$/gm, () => where.replace(/^\n+|\n+$/g, '')))
       .replaceAll('{{SELF_NETNS}}', String(opts.selfNetns))
+      .replaceAll('{{SELF_PORTS}}', selfPorts)
       .replaceAll('{{REASON_NOT_SPECIFIED}}', String(opts.reasonNotSpecified)));
   }
   const snap = snapshot(opts.skip);

@@ -32,7 +32,7 @@ import { webRouter } from './static-web.js';
 import { RecordingManager } from './recording-manager.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, recordingsRouter } from './recordings-routes.js';
 import { createStatsService } from './stats.js';
-import type { StatsHub, StatsSourceFactory } from '../stats/hub.js';
+import { defaultStatsSource, type StatsHub, type StatsSourceFactory } from '../stats/hub.js';
 
 export interface ServiceOptions {
   /** Default 127.0.0.1. Anything but loopback requires `token`. */
@@ -232,7 +232,8 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     canTrace: () => ({ ok: capabilities.canTrace, problems: capabilities.problems }),
     checkToken: (authorization) => policy.checkToken(AccessPolicy.bearer(authorization)),
     log,
-    ...(options.statsSource ? { source: options.statsSource } : {}),
+    // As for traces: the loopback counts, except the service's own connections (its port).
+    source: options.statsSource ?? ((o) => defaultStatsSource({ ...o, selfPorts: [port] })),
   });
 
   const app = express();

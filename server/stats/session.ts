@@ -17,7 +17,8 @@ import { buildStatsDocument } from '../../shared/stats/document.js';
 import type { StatsDocument } from '../../shared/stats/types.js';
 import { BpftraceProcess, type BpftraceExit } from '../bpftrace.js';
 import { preflight } from '../preflight.js';
-import { loadDropReasons } from '../drop-reasons.js';
+import { loadDropReasons, type DropReasons } from '../drop-reasons.js';
+import { DISCARD_AFTER_ARRIVAL, DISCARD_BY_SOCKET } from '../../shared/fate.js';
 import { CannotTraceError } from '../trace-session.js';
 import type { TopologyWatcher } from '../topology/watch.js';
 import { StatsNameBook } from './name-book.js';
@@ -37,6 +38,8 @@ export interface StatsSessionOptions {
   readonly mapKeysMax?: number;
   /** Hop kinds to attach (`--hops`); default all. Segments then join the hops that remain. */
   readonly hops?: ReadonlySet<HopKind>;
+  /** The service's own listening ports: its connections on its own loopback are not counted. */
+  readonly selfPorts?: readonly number[];
 }
 
 export interface StatsSessionEvents {
@@ -45,6 +48,12 @@ export interface StatsSessionEvents {
   exit: [BpftraceExit];
 }
 
+
+/** This kernel's numbers for the reasons shared/fate.ts reads as a socket's discard after delivery. */
+export function discardReasonCodes(reasons: Pick<DropReasons, 'names'>): { bySocket: number[]; afterArrival: number[] } {
+  const codes = (set: ReadonlySet<string>): number[] => [...reasons.names].filter(([, n]) => set.has(n)).map(([v]) => v);
+  return { bySocket: codes(DISCARD_BY_SOCKET), afterArrival: codes(DISCARD_AFTER_ARRIVAL) };
+}
 
 /** How long bpftrace may take to print its last snapshot and exit once asked to stop. */
 const STOP_GRACE_MS = 15_000;
@@ -101,7 +110,9 @@ export class StatsSession extends EventEmitter<StatsSessionEvents> {
       tier: pre.bpftrace.tier,
       filterExpr: compileToBpftrace(this.filterAst),
       selfNetns: statSync('/proc/self/ns/net').ino,
+      ...(this.options.selfPorts ? { selfPorts: this.options.selfPorts } : {}),
       reasonNotSpecified: reasons.notSpecified,
+      discardReasons: discardReasonCodes(reasons),
       sampleRate: this.sampleRate,
       ...(this.options.hops ? { skip: hopKindsToSkip(this.options.hops) } : {}),
       ...(this.intervalMs !== undefined ? { intervalMs: this.intervalMs } : {}),

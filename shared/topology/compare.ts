@@ -252,13 +252,16 @@ export function flowFromPacket(packet: Packet): Flow | null {
   const received = first.event === 'recv' || first.event === 'rx';
   // First seen inside a tunnel (on the underlay): the walk follows the outer packet from there.
   const tunnel = first.outer ? first.encap ?? packet.hops.find((h) => h.encap)?.encap ?? null : null;
+  // A packet whose first hop already shows NAT was sent by a local socket and rewritten before
+  // any device (shared/reconstruct.ts, HopEvent.sent): it starts from what the socket sent.
+  const sent = !received && packet.hops[0] === first ? first.nat?.from : undefined;
   return {
     from: first.netns,
-    src: first.src,
-    dst: first.dst,
+    src: sent?.src ?? first.src,
+    dst: sent?.dst ?? first.dst,
     proto: packet.proto,
-    sport: first.sport,
-    dport: first.dport,
+    sport: sent?.sport ?? first.sport,
+    dport: sent?.dport ?? first.dport,
     iif: received ? first.ifname : null,
     ...(tunnel ? { tunnel: { ...tunnel, outer: first.outer ?? tunnel.outer } } : {}),
   };

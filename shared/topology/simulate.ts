@@ -465,9 +465,10 @@ class Walk {
         return end;
       }
       const text = allowed === true
-        ? `${p.src} leaves ${ns.name} through ${route.oif} after the OUTPUT DNAT: route_localnet=1 there allows it`
+        ? `${p.src} leaves ${ns.name} through ${route.oif} after the OUTPUT DNAT: route_localnet=1 on ${route.oif} allows it`
         : `${p.src} leaves ${ns.name} through ${route.oif} after the OUTPUT DNAT: the kernel allows it with route_localnet=1 on ${route.oif} (not read)`;
-      this.facts.add(text);
+      // Not read, it stays a guess: the packet may as well have been dropped in OUTPUT.
+      if (allowed === true) this.facts.add(text);
       this.note(text);
     }
     const post = this.hook(pending, ns, 'POSTROUTING', p, null, route.oif, false);

@@ -21,11 +21,11 @@ export type CliProcess = ResultPromise<{ reject: false; cwd: string; env: Record
  * resolves then. The process is returned inside an object: a bare execa process is a thenable,
  * and returning it from an async function would wait for it to exit.
  */
-export async function startReady(args: string[], env: Record<string, string> = {}): Promise<{ child: CliProcess }> {
+export async function startReady(args: string[], env: Record<string, string> = {}, readyMs = 60_000): Promise<{ child: CliProcess }> {
   const child = cli(args, { env });
   await new Promise<void>((resolve, reject) => {
     let err = '';
-    const timer = setTimeout(() => reject(new Error(`trace did not get ready: ${err}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`trace did not get ready: ${err}`)), readyMs);
     child.stderr?.on('data', (d: Buffer) => {
       err += d.toString();
       if (err.includes('ready\n')) { clearTimeout(timer); resolve(); }
@@ -35,8 +35,8 @@ export async function startReady(args: string[], env: Record<string, string> = {
   return { child };
 }
 
-export async function startTrace(args: string[], env: Record<string, string> = {}): Promise<{ child: CliProcess }> {
-  return startReady(['trace', ...args], env);
+export async function startTrace(args: string[], env: Record<string, string> = {}, readyMs?: number): Promise<{ child: CliProcess }> {
+  return startReady(['trace', ...args], env, readyMs);
 }
 
 export function labInodes(lab: Lab): Map<number, string> {

@@ -40,8 +40,8 @@ describe('encapsulated hop lines', () => {
   });
 
   it('refuses malformed encapsulated lines rather than guess', () => {
-    // An encap word that says neither "inner read" (1) nor "inner not IP" (2).
-    expect(parseHopLine(V6_IN_V4.replace(' 14110000002a0000 ', ' 34110000002a0000 '))).toBeNull();
+    // An encap word that says none of "inner read" (1), "inner not IP" (2), "the sending socket's tuple" (3).
+    expect(parseHopLine(V6_IN_V4.replace(' 14110000002a0000 ', ' 44110000002a0000 '))).toBeNull();
     // Words missing.
     expect(parseHopLine(V6_IN_V4.replace(' 0 b512428d ul0', ' ul0'))).toBeNull();
     // An IPv4 outer address wider than 32 bits.

@@ -117,6 +117,36 @@ describe('netavark port forwarding (marks, addrtype LOCAL, OUTPUT DNAT, hairpin)
     expect(reply.expected?.fate).toBe('delivered');
   });
 
+  it('should expect a localhost connection\'s very first SYN from the socket\'s own tuple its first hop carries', () => {
+    const t = withLocalnet(host(NETAVARK), 'node', { all: false, devices: ['br0'] });
+    const x = new PathExpectations(t);
+    const syn = observed(t, ['node/br0/xmit 10.244.1.1:40000>10.244.1.12:80', 'node/veth-pod2/xmit 10.244.1.1:40000>10.244.1.12:80', 'pod2/eth0/recv 10.244.1.1:40000>10.244.1.12:80'], 0x02);
+    const first = syn.hops[0] as Hop;
+    // What reconstruction makes of HopEvent.sent: the first hop's NAT from what the socket asked for.
+    const sent: Packet = { ...syn, hops: [{ ...first, nat: { kind: 'both', from: { src: '127.0.0.1', dst: '127.0.0.1', sport: 40000, dport: 18080 }, to: { src: first.src, dst: first.dst, sport: first.sport, dport: first.dport } } }, ...syn.hops.slice(1)] };
+    const r = x.annotate(sent);
+    expect(r.divergence).toBeNull();
+    expect(r.expected?.guess).toBe(false);
+    expect(r.expected?.flow).toMatchObject({ src: '127.0.0.1', dst: '127.0.0.1', dport: 18080 });
+    expect(r.expected?.hops[0]?.rules.map((h) => h.verdict)).toEqual(['dnat to 10.244.1.12:80', 'masquerade to 10.244.1.1']);
+    // Without the socket's tuple the same SYN reads as sent from the bridge's address: no NAT expected.
+    const bare = new PathExpectations(t).annotate(syn);
+    expect(bare.expected?.flow).toMatchObject({ src: '10.244.1.1', dport: 80 });
+  });
+
+  it('should take a local server\'s reply, de-NATed before its first hop, from the socket\'s tuple and its observed NAT', () => {
+    const t = podLab().iptables('node', '*nat\n-A PREROUTING -p tcp --dport 8080 -j REDIRECT --to-ports 80\nCOMMIT\n').build();
+    const x = new PathExpectations(t);
+    // The request was never seen: the reply alone, its first hop carrying the server socket's tuple.
+    const reply = observed(t, ['node/eth-node/xmit 10.99.0.1:8080>10.99.0.2:40000', 'ext/eth0/recv 10.99.0.1:8080>10.99.0.2:40000'], 0x12);
+    const first = reply.hops[0] as Hop;
+    const sent: Packet = { ...reply, hops: [{ ...first, nat: { kind: 'snat', from: { src: '10.99.0.1', dst: '10.99.0.2', sport: 80, dport: 40000 }, to: { src: first.src, dst: first.dst, sport: first.sport, dport: first.dport } } }, ...reply.hops.slice(1)] };
+    const r = x.annotate(sent);
+    expect(r.expected?.flow).toMatchObject({ src: '10.99.0.1', sport: 80 });
+    expect(r.divergence, r.divergence?.summary).toBeNull();
+    expect(r.expected?.notes.join('\n')).toContain('taken from this packet\'s observed hops');
+  });
+
   it('should take a localhost connection\'s reply that arrives de-NATed as the reverse of a NAT it did not see start', () => {
     const t = host(NETAVARK);
     const x = new PathExpectations(t);
@@ -285,7 +315,7 @@ describe('route_localnet: 127.0.0.0/8 routed off the loopback only where the swi
       const p = simulatePath(withLocalnet(host(NETAVARK), 'node', rl), localhost);
       expect(p.fate).toBe('delivered');
       expect(spots(p).at(-1)).toBe('pod2/eth0/recv 10.244.1.1:40000>10.244.1.12:80');
-      expect(p.notes.join('\n')).toContain('route_localnet=1 there allows it');
+      expect(p.notes.join('\n')).toContain('route_localnet=1 on br0 allows it');
     }
   });
 
@@ -301,7 +331,9 @@ describe('route_localnet: 127.0.0.0/8 routed off the loopback only where the swi
   });
 
   it('should keep the old note when the switch was not read, and call 127.0.0.1 arriving on a bridge without it martian', () => {
-    expect(simulatePath(host(NETAVARK), localhost).notes.join('\n')).toContain('route_localnet=1 on br0 (not read)');
+    const unread = simulatePath(host(NETAVARK), localhost);
+    expect(unread.notes.join('\n')).toContain('route_localnet=1 on br0 (not read)');
+    expect(unread.guess).toBe(true);
     const off = withLocalnet(host(NETAVARK), 'node', { all: false, devices: [] });
     const martian = simulatePath(off, { from: 'node', iif: 'br0', src: '10.244.1.12', dst: '127.0.0.1', proto: 'tcp', sport: 80, dport: 40000 });
     expect(martian.fate).toBe('dropped');
