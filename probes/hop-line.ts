@@ -654,7 +654,8 @@ function scanPackedLine(line: string, start: number, num: Float64Array | null, o
  *   10  enc << 60 | ofam << 56 | ol4 << 48 | vni (raw: bytes 4-6 of the tunnel header read little-endian)
  *       enc 1: the hop's fields are the inner packet's; 2: the inner header was not IP, they are the outer
  *   11-14  outer addresses, raw as s0 s1 d0 d1
- *   15  outer dport << 16 | sport, raw (the UDP header's first word read little-endian)
+ *   15  outer frag_off << 48 | id << 32 | dport << 16 | sport, raw (IPv4 outer: frag_off and id;
+ *       the UDP header's first word read little-endian)
  */
 function readOuter(line: string): boolean {
   const hi = wordHi[10] as number;
@@ -673,6 +674,7 @@ function readOuter(line: string): boolean {
   }
   const vni = (wordLo[10] as number) & 0xffffff;
   const ports = (wordLo[15] as number) >>> 0;
+  const ipHi = (wordHi[15] as number) >>> 0;
   scannedOuter = {
     family: fam,
     proto: (hi >>> 16) & 0xff,
@@ -682,6 +684,8 @@ function readOuter(line: string): boolean {
     dport: swap16(ports >>> 16),
     vni: ((vni & 0xff) << 16) | (vni & 0xff00) | (vni >>> 16),
     innerRead: enc === 1,
+    ipId: swap16(ipHi & 0xffff),
+    frag: swap16(ipHi >>> 16),
   };
   return true;
 }

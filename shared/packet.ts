@@ -44,6 +44,11 @@ export interface Hop {
   readonly outer?: OuterTuple;
   /** On the hop where the packet came out of its tunnel (the receiving tunnel device's recv). */
   readonly decap?: Encap;
+  /**
+   * On hops of a fragment of the packet's outer datagram (an underlay too small for it): which
+   * fragment, 1 the first (it carries the inner headers; the others only share its outer IP id).
+   */
+  readonly fragment?: number;
 }
 
 /**

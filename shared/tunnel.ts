@@ -45,7 +45,10 @@ export function markTunnels(hops: Hop[], outers: ReadonlyArray<HopOuter | undefi
     const h = hops[i] as Hop;
     const o = outers[i];
     const isFree = h.event === 'drop' || h.event === 'consume';
-    if (o !== undefined) {
+    if (o !== undefined && inside !== null && h.fragment !== undefined) {
+      // A fragment of the outer datagram: a later one carries no tunnel header to name.
+      hops[i] = { ...h, outer: outerTuple(o) };
+    } else if (o !== undefined) {
       const enc = tunnelOf(o);
       if (inside === null || inside.outer.src !== enc.outer.src || inside.outer.dst !== enc.outer.dst || inside.type !== enc.type) {
         const before = i > 0 ? (hops[i - 1] as Hop) : null;
