@@ -607,8 +607,12 @@ export class Reconstructor {
     if (st.isFree(s)) {
       // Freed while the packet lives on (see the header): it waits for the skb it goes on in.
       const handed = st.kind(s) === 'consume' ? (st.field(s, F_REASON) === 1 ? 1 : st.outers?.[s] !== undefined ? 2 : 0) : 0;
-      if (handed !== 0 || (P.extra[p] !== null && this.hasAliases(p))) this.hold(p, handed === 1 ? 1 : 2, st.t(s));
-      else this.finish(p);
+      if (handed !== 0 || (P.extra[p] !== null && this.hasAliases(p))) {
+        // The skb it went on in may have been placed already (its events came late): join it now.
+        const q = this.bySignature.get(P.keySlot[p] as number, P.keyHash[p] as number);
+        if (q >= 0 && q !== p && this.wentOnIn(p, q, handed === 1 ? 1 : 2, st.t(s))) this.absorb(p, q);
+        else this.hold(p, handed === 1 ? 1 : 2, st.t(s));
+      } else this.finish(p);
     } else if (P.keyOwned[p] === 0) {
       const before = this.bySignature.set(P.keySlot[p] as number, P.keyHash[p] as number, p);
       if (before >= 0 && before !== p) P.keyOwned[before] = 0;
@@ -636,6 +640,46 @@ export class Reconstructor {
   private hasAliases(p: number): boolean {
     const e = this.packets.extra[p];
     return e !== null && e !== undefined && e.skbs.some((x) => this.aliases.get(x) === p);
+  }
+
+  /** Whether live packet `q`, with packet `p`'s headers, is the skb `p` went on in (freed at `t`, `kind` as `held`). */
+  private wentOnIn(p: number, q: number, kind: number, t: number): boolean {
+    const st = this.store;
+    const P = this.packets;
+    const skb = P.skb[q] as string;
+    if (this.live.get(skb) !== q || skb === P.skb[p]) return false;
+    const first = P.first[q] as number;
+    // A copy starts after its original's free (kernel time), soon.
+    if (st.t(first) < t || st.t(first) - t > this.opts.handoffNs) return false;
+    return kind !== 1 || (st.kind(first) === 'xmit' && st.field(first, F_NETNS) === st.field(P.last[p] as number, F_NETNS));
+  }
+
+  /** Live packet `q` is where packet `p` went on (placed before `p`'s free was): its hops become `p`'s. */
+  private absorb(p: number, q: number): void {
+    const st = this.store;
+    const P = this.packets;
+    this.bySignature.deleteIf(P.keySlot[q] as number, P.keyHash[q] as number, q);
+    const oldSlot = P.oldKeySlot[q] as number;
+    if (oldSlot >= 0) this.bySignature.deleteIf(oldSlot, P.oldKeyHash[q] as number, q);
+    const qskb = P.skb[q] as string;
+    this.live.delete(qskb);
+    // `p`'s own skb was just freed.
+    if (this.live.get(P.skb[p] as string) === p) this.live.delete(P.skb[p] as string);
+    P.id[p] ??= packetIdOf(st.t(P.first[p] as number), P.skb[p] as string);
+    st.next[P.last[p] as number] = P.first[q] as number;
+    P.last[p] = P.last[q] as number;
+    P.primLast[p] = P.primLast[q] as number;
+    P.count[p] = (P.count[p] as number) + (P.count[q] as number);
+    P.keySlot[p] = P.keySlot[q] as number;
+    P.keyHash[p] = P.keyHash[q] as number;
+    P.keyOwned[p] = 0;
+    const qe = P.extra[q];
+    if (qe) for (const x of qe.skbs) if (this.aliases.get(x) === q) this.alias(p, x);
+    P.skb[p] = qskb;
+    this.live.set(qskb, p);
+    P.free(q);
+    this.bySignature.set(P.keySlot[p] as number, P.keyHash[p] as number, p);
+    P.keyOwned[p] = 1;
   }
 
   /** Packet `p`'s skb was freed while it lives on: it leaves `live` and waits (`heldList`). */
