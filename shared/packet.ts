@@ -60,6 +60,8 @@ export interface Encap {
   readonly type: 'vxlan' | 'geneve' | 'ipip' | 'ip6ip' | 'gre' | 'unknown';
   /** VNI for vxlan and geneve, null otherwise. */
   readonly vni: number | null;
+  /** gre: the key in its header, when it has one. */
+  readonly key?: number;
   readonly outer: OuterTuple;
 }
 
