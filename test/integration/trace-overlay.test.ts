@@ -121,6 +121,37 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     expect(requests[1]?.hops.find((h) => h.encap)?.ifname).toBe(lab.tunnel);
   }, 120_000);
 
+  it.each<[OverlayKind, (lab: OverlayLab) => string]>([
+    ['vxlan-v6inner', (l) => `host ${l.addr.pod2v6 ?? ''}`],
+    ['vxlan-v6inner', () => 'udp port 4789'],
+    ['vxlan-v6underlay', (l) => `host ${l.addr.ul2}`],
+    ['vxlan-v6underlay', () => 'udp port 4789'],
+    ['vxlan-v6underlay', () => 'vni 42'],
+  ])('%s, filter %s: every request is one packet pod to pod', async (kind, filter) => {
+    lab = overlayLabFor(randomPrefix('o6').slice(0, 7), { kind });
+    await overlayLabUp(lab, { kind });
+    const pod2 = lab.addr.pod2v6 ?? lab.addr.pod2;
+    echo = await startEcho(lab.ns.pod2, 'udp', pod2, PORT);
+    const { child } = await startTrace(['--json', '--filter', filter(lab)]);
+    const sent = await sendUdp(lab.ns.pod1, pod2, PORT, 2, 32, 50);
+    expect(sent.replies).toBe(2);
+    await new Promise((r) => setTimeout(r, 2500));
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const mine = new Set(Object.values(lab.ns));
+    const requests = String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
+      .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)) && p.dst === pod2 && p.dport === PORT);
+    if (requests.length !== 2) console.log(JSON.stringify(requests.map((p) => [p.fate, p.cloneOf, p.hops.map((h) => `${h.ns}/${h.ifname}/${h.event}`)])), String(r.stdout).split('\n').find((l) => l.includes('"summary"')));
+    expect(requests).toHaveLength(2);
+    for (const p of requests) {
+      expect(p.fate).toBe('delivered');
+      expect(p.hops.find((h) => h.encap)?.encap).toMatchObject({ type: 'vxlan', vni: 42, outer: { dst: lab.addr.ul2, dport: 4789 } });
+      expect(p.hops.find((h) => h.decap)?.ns).toBe(lab.ns.node2);
+      expect(p.hops.at(-1)?.ns).toBe(lab.ns.pod2);
+    }
+  }, 120_000);
+
   it('an underlay MTU below the outer datagram: its fragments are hops of the pod packet, which goes on reassembled', async () => {
     // vx0 keeps MTU 1450 from the 1500-byte underlay, which then shrinks to 1280: a 1400-byte
     // datagram's outer packet (1450) leaves node1 in two fragments, new skbs, and node2
