@@ -583,6 +583,8 @@ export class Reconstructor {
       if (a !== undefined && this.placeAlias(a, s, skb)) return;
     }
     let p = this.live.get(skb) ?? -1;
+    /** The packet's latest hop before this one (-1 for a new packet). */
+    let prevSlot = -1;
     if (p >= 0 && !continuesAt(st, P.primLast[p] as number, s, this.opts.maxGapNs, this.opts.isLocal, this.opts.peerNetns)) {
       // The skb carries a new packet although the last one's free was not seen (TCP frees
       // without a tracepoint): the two are told apart, and counted.
@@ -598,6 +600,7 @@ export class Reconstructor {
       this.live.set(skb, p);
     } else {
       const last = P.primLast[p] as number;
+      prevSlot = last;
       this.append(p, s);
       if (keyChanged(st, last, s)) {
         P.keepOldKey(p);
@@ -608,7 +611,7 @@ export class Reconstructor {
     }
     if (st.isFree(s)) {
       // Freed while the packet lives on (see the header): it waits for the skb it goes on in.
-      const handed = st.kind(s) === 'consume' ? (st.field(s, F_REASON) === 1 ? 1 : st.outers?.[s] !== undefined ? 2 : 0) : 0;
+      const handed = st.kind(s) === 'consume' ? (st.field(s, F_REASON) === 1 && this.copiedAway(prevSlot, s) ? 1 : st.outers?.[s] !== undefined ? 2 : 0) : 0;
       if (handed !== 0 || (P.extra[p] !== null && this.hasAliases(p))) {
         // The skb it went on in may have been placed already (its events came late): join it now.
         const q = this.bySignature.get(P.keySlot[p] as number, P.keyHash[p] as number);
@@ -642,6 +645,19 @@ export class Reconstructor {
   private hasAliases(p: number): boolean {
     const e = this.packets.extra[p];
     return e !== null && e !== undefined && e.skbs.some((x) => this.aliases.get(x) === p);
+  }
+
+  /**
+   * Whether consume `s` (its data still shared by a clone) after hop `prev` is a packet copied on
+   * its way out (skb_expand_head: freed on the output device, after a hop on another one) rather
+   * than a delivered packet a sniffer's clone (AF_PACKET) or a flood's sibling still shares.
+   */
+  private copiedAway(prev: number, s: number): boolean {
+    if (prev < 0) return false;
+    const st = this.store;
+    const dev = st.str(s, R_IFNAME);
+    if (dev === '' || dev === st.str(prev, R_IFNAME)) return false;
+    return !reachedItsStack({ event: st.kind(prev), netns: smallInt(st.field(prev, F_NETNS)), ifname: st.str(prev, R_IFNAME), dst: st.str(prev, R_DST) }, this.opts.isLocal);
   }
 
   /** Whether live packet `q`, with packet `p`'s headers, is the skb `p` went on in (freed at `t`, `kind` as `held`). */
@@ -879,8 +895,8 @@ export class Reconstructor {
       for (const x of extra.skbs) if (this.aliases.get(x) === p) this.aliases.delete(x);
       for (const k of extra.fragKeys) if (this.fragKeys.get(k) === p) this.fragKeys.delete(k);
     }
-    const wasHeld = P.held[p] !== 0;
-    if (wasHeld) this.unhold(p);
+    const wasHeld = P.held[p] === 2;
+    if (P.held[p] !== 0) this.unhold(p);
     this.bySignature.deleteIf(P.keySlot[p] as number, P.keyHash[p] as number, p);
     // Its keys from before NAT too, or they would name a finished packet.
     const oldSlot = P.oldKeySlot[p] as number;
@@ -901,7 +917,8 @@ export class Reconstructor {
       return;
     }
     let packet = this.toPacket(p);
-    // Handed on, and the skb it went on in never showed: where it ended is not known.
+    // Freed encapsulated on the underlay, and the skb it went on in never showed: where it ended
+    // is not known. (A copy that never showed keeps its consume: most such frees are deliveries.)
     if (wasHeld && packet.fate === 'delivered' && packet.fateBy === 'consume') packet = { ...packet, fate: 'unknown', fateBy: 'none' };
     if (this.fragSlots.size > 0) for (let x = first; x >= 0; x = x === last ? -1 : (st.next[x] as number)) this.fragSlots.delete(x);
     st.freeChain(first, last, count);

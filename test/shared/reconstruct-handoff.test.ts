@@ -60,11 +60,22 @@ describe('a packet handed on to another skb', () => {
     expect(packets[0]?.hops[0]?.ns).toBe('pod1');
   });
 
-  it('does not join a copy seen too late (past handoffNs): the original ends unknown', () => {
+  it('does not join a copy seen too late (past handoffNs)', () => {
     const far = copied(1_020_000 + 1_500_000_000);
     const packets = reconstructAll(far, { nsName });
     expect(packets).toHaveLength(2);
-    expect(packets.find((p) => p.hops[0]?.ns === 'pod1')?.fate).toBe('unknown');
+  });
+
+  it('a delivered packet whose data a sniffer\'s clone still shares (reason 1 on its own device) ends there', () => {
+    const events = [
+      ev({ t: 1_000_000 }),
+      ev({ t: 1_010_000, kind: 'recv', netns: NS.pod2, ifname: 'eth0' }),
+      ev({ t: 1_020_000, kind: 'consume', netns: NS.pod2, ifname: 'eth0', reason: 1 }),
+      // The same datagram sent again from there at once: a new packet, not a continuation.
+      ev({ t: 1_030_000, skb: 'c', netns: NS.pod2, ifname: 'eth0' }),
+    ];
+    const packets = reconstructAll(events, { nsName, reorderWindowNs: 0, idleNs: 10_000_000 });
+    expect(packets.map((p) => [p.hops.length, p.fate])).toEqual([[3, 'delivered'], [1, 'unknown']]);
   });
 
   it('a fragmented outer datagram: both fragments are hops of the packet, which goes on reassembled', () => {
