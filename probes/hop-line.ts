@@ -657,13 +657,15 @@ function scanPackedLine(line: string, start: number, num: Float64Array | null, o
 
 /**
  * The tunnel headers of an encapsulated line (words 10-15, in wordHi/wordLo) into scannedOuter:
- *   10  enc << 60 | ofam << 56 | ol4 << 48 | vni (raw: bytes 4-6 of the tunnel header read little-endian)
+ *   10  enc << 60 | ofam << 56 | ol4 << 48 | vni (raw: bytes 4-6 of the tunnel header read little-endian;
+ *       gre: its 32-bit key, raw)
  *       enc 1: the hop's fields are the inner packet's; 2: the inner header was not IP, they are the outer
  *   11-14  outer addresses, raw as s0 s1 d0 d1
- *   15  outer dport << 16 | sport, raw (the UDP header's first word read little-endian)
+ *   15  outer frag_off << 48 | id << 32 | dport << 16 | sport, raw (IPv4 outer: frag_off and id;
+ *       the UDP header's first word read little-endian)
  * or, with enc 3 (not encapsulated), the first hop of a packet a local socket sent whose header
  * differs from the socket's own tuple (NAT in its namespace's OUTPUT/POSTROUTING): words 11-15
- * are the socket's addresses and ports, the same way, into scannedSent (emit.bt).
+ * are the socket's addresses and ports, the same way (word 15's low half), into scannedSent (emit.bt).
  */
 function readOuter(line: string): boolean {
   const hi = wordHi[10] as number;
@@ -685,16 +687,22 @@ function readOuter(line: string): boolean {
     scannedSent = { src, dst, sport: swap16(ports & 0xffff), dport: swap16(ports >>> 16) };
     return true;
   }
-  const vni = (wordLo[10] as number) & 0xffffff;
+  const proto = (hi >>> 16) & 0xff;
+  // gre's key is 32 bits (read little-endian like the rest); the VNI of vxlan/geneve 24.
+  const raw = (wordLo[10] as number) >>> 0;
+  const vni = proto === 47 ? (((raw & 0xff) << 24) | ((raw & 0xff00) << 8) | ((raw >>> 8) & 0xff00) | (raw >>> 24)) >>> 0 : raw & 0xffffff;
+  const ipHi = (wordHi[15] as number) >>> 0;
   scannedOuter = {
     family: fam,
-    proto: (hi >>> 16) & 0xff,
+    proto,
     src,
     dst,
     sport: swap16(ports & 0xffff),
     dport: swap16(ports >>> 16),
-    vni: ((vni & 0xff) << 16) | (vni & 0xff00) | (vni >>> 16),
+    vni: proto === 47 ? vni : ((vni & 0xff) << 16) | (vni & 0xff00) | (vni >>> 16),
     innerRead: enc === 1,
+    ipId: swap16(ipHi & 0xffff),
+    frag: swap16(ipHi >>> 16),
   };
   return true;
 }

@@ -97,6 +97,13 @@ export interface HopOuter {
   readonly vni: number;
   /** False when the inner header was not IP: the hop's fields are then the outer headers. */
   readonly innerRead: boolean;
+  /**
+   * IPv4 outer headers: the id and the fragment field (host order: 0x2000 more fragments, low 13
+   * bits the offset in 8-byte units). A datagram too big for the underlay is sent as fragments,
+   * new skbs that share this id (shared/reconstruct.ts joins them to their packet). 0 for IPv6.
+   */
+  readonly ipId?: number;
+  readonly frag?: number;
 }
 
 /** IP protocol numbers by the names users type. */

@@ -44,6 +44,11 @@ export interface Hop {
   readonly outer?: OuterTuple;
   /** On the hop where the packet came out of its tunnel (the receiving tunnel device's recv). */
   readonly decap?: Encap;
+  /**
+   * On hops of a fragment of the packet's outer datagram (an underlay too small for it): which
+   * fragment, 1 the first (it carries the inner headers; the others only share its outer IP id).
+   */
+  readonly fragment?: number;
 }
 
 /**
@@ -55,6 +60,8 @@ export interface Encap {
   readonly type: 'vxlan' | 'geneve' | 'ipip' | 'ip6ip' | 'gre' | 'unknown';
   /** VNI for vxlan and geneve, null otherwise. */
   readonly vni: number | null;
+  /** gre: the key in its header, when it has one. */
+  readonly key?: number;
   readonly outer: OuterTuple;
 }
 

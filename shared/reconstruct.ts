@@ -20,6 +20,13 @@
  * - Never join two packets (issue 13): TCP's sequence does not change along a path, and a packet
  *   a namespace's stack took in leaves it only by a transmit there (continuesPacket). Each such
  *   split is counted in `stats.splits`.
+ * - Handed on (issue 14): a packet whose skb is freed while its data lives on goes on in the new
+ *   skb. A consume with reason 1 (the probe saw a clone sharing the data: a tunnel device short of
+ *   headroom copies the packet, skb_expand_head) waits `handoffNs` for a new skb with the same
+ *   headers in that namespace; an encapsulated skb consumed on the underlay (fragmented: the
+ *   fragments are new skbs) waits for one anywhere. Fragments of an outer datagram are hops of
+ *   their packet (`fragment` on the hop): the first carries the inner headers, the others share
+ *   its outer IPv4 id. The reassembled datagram goes on as the packet.
  */
 import type { HopEvent, HopNote, HopOuter, HopSent } from './hop-event.js';
 import { markTunnels } from './tunnel.js';
@@ -39,6 +46,8 @@ export interface ReconstructOptions {
   readonly maxGapNs?: number;
   /** How close in time a clone's first hop must be to its original's last hop. */
   readonly cloneWindowNs?: number;
+  /** How long a packet whose skb was freed while its data lives on waits for the skb it goes on in. */
+  readonly handoffNs?: number;
   /** Namespace inode → name (null when unknown). */
   readonly nsName?: (netns: number) => string | null;
   /** enum skb_drop_reason value → kernel name without SKB_DROP_REASON_. */
@@ -79,6 +88,8 @@ class LivePackets {
   /** First and latest event (store slots), and how many there are. */
   first: Int32Array = new Int32Array(256);
   last: Int32Array = new Int32Array(256);
+  /** Latest event of the packet's current skb (differs from `last` when other skbs carry parts of it). */
+  primLast: Int32Array = new Int32Array(256);
   count: Int32Array = new Int32Array(256);
   /** Event whose clone key is the packet's current one, and that key's hash (shared/clone-index.ts). */
   keySlot: Int32Array = new Int32Array(256);
@@ -101,6 +112,14 @@ class LivePackets {
   oldKeySlot: Int32Array = new Int32Array(256);
   oldKeyHash: Int32Array = new Int32Array(256);
   moreOldKeys: Array<number[] | null> = new Array<number[] | null>(256).fill(null);
+  /**
+   * Handing on (see the header): 0 no; 1 its skb was freed with a clone holding the data (goes
+   * on in that namespace); 2 freed encapsulated (goes on anywhere). `heldAt` is the free's time.
+   */
+  held: Uint8Array = new Uint8Array(256);
+  heldAt: Float64Array = new Float64Array(256);
+  /** Other skbs carrying parts of the packet (its fragments), and fragment keys naming it. */
+  extra: Array<{ skbs: string[]; fragKeys: string[]; count: number; outer: HopOuter | null } | null> = new Array<{ skbs: string[]; fragKeys: string[]; count: number; outer: HopOuter | null } | null>(256).fill(null);
   private used = 0;
   /** Free rows, linked through `count`. */
   private freeHead = -1;
@@ -114,6 +133,7 @@ class LivePackets {
     }
     this.first[p] = s;
     this.last[p] = s;
+    this.primLast[p] = s;
     this.count[p] = 1;
     this.keySlot[p] = s;
     this.keyHash[p] = hash;
@@ -123,6 +143,8 @@ class LivePackets {
     this.id[p] = null;
     this.oldKeySlot[p] = -1;
     this.moreOldKeys[p] = null;
+    this.held[p] = 0;
+    this.extra[p] = null;
     return p;
   }
 
@@ -138,6 +160,8 @@ class LivePackets {
 
   free(p: number): void {
     this.moreOldKeys[p] = null;
+    this.extra[p] = null;
+    this.held[p] = 0;
     this.cloneOf[p] = null;
     this.id[p] = null;
     this.count[p] = this.freeHead;
@@ -153,6 +177,7 @@ class LivePackets {
     };
     this.first = widen(this.first);
     this.last = widen(this.last);
+    this.primLast = widen(this.primLast);
     this.count = widen(this.count);
     this.keySlot = widen(this.keySlot);
     this.keyHash = widen(this.keyHash);
@@ -161,11 +186,18 @@ class LivePackets {
     const owned = new Uint8Array(n);
     owned.set(this.keyOwned);
     this.keyOwned = owned;
+    const held = new Uint8Array(n);
+    held.set(this.held);
+    this.held = held;
+    const heldAt = new Float64Array(n);
+    heldAt.set(this.heldAt);
+    this.heldAt = heldAt;
     for (let i = this.skb.length; i < n; i++) {
       this.skb.push('');
       this.cloneOf.push(null);
       this.id.push(null);
       this.moreOldKeys.push(null);
+      this.extra.push(null);
     }
   }
 }
@@ -282,6 +314,9 @@ const DEFAULTS = {
   idleNs: 1_000_000_000,
   maxGapNs: 1_000_000_000,
   cloneWindowNs: 1_000_000,
+  // As long as a packet may pause between hops (maxGapNs): a loaded host's softirq lags
+  // reassembly and neighbour resolution by more than 100 ms (seen in the overlay tests).
+  handoffNs: 1_000_000_000,
 };
 
 export function defaultDropReason(code: number): string {
@@ -433,6 +468,14 @@ export class Reconstructor {
   /** Notes (probes/notes, probes/deep) waiting for their packet, by skb. Null until the first note. */
   private notes: Map<string, HopNote[]> | null = null;
   private notesPrunedAt = 0;
+  /** Skbs carrying part of a live packet besides its own (fragments, the skb it was copied from). */
+  private readonly aliases = new Map<string, number>();
+  /** Outer "src|dst|ipId" of a packet's fragmented datagram → the packet. */
+  private readonly fragKeys = new Map<string, number>();
+  /** Packets waiting for the skb they are handed on to (not in `live`). */
+  private readonly heldList: number[] = [];
+  /** Fragment number (1 = the first) of events of fragment skbs, by store slot. */
+  private readonly fragSlots = new Map<number, number>();
 
   constructor(options: ReconstructOptions = {}) {
     this.opts = {
@@ -440,6 +483,7 @@ export class Reconstructor {
       idleNs: options.idleNs ?? DEFAULTS.idleNs,
       maxGapNs: options.maxGapNs ?? DEFAULTS.maxGapNs,
       cloneWindowNs: options.cloneWindowNs ?? DEFAULTS.cloneWindowNs,
+      handoffNs: options.handoffNs ?? DEFAULTS.handoffNs,
       nsName: options.nsName ?? (() => null),
       dropReason: options.dropReason ?? defaultDropReason,
       isLocal: options.isLocal,
@@ -516,7 +560,7 @@ export class Reconstructor {
     this.release(Number.POSITIVE_INFINITY);
     const st = this.store;
     const first = this.packets.first;
-    const rest = [...this.live.values()].sort((a, b) => st.t(first[a] as number) - st.t(first[b] as number));
+    const rest = [...this.live.values(), ...this.heldList].sort((a, b) => st.t(first[a] as number) - st.t(first[b] as number));
     for (const p of rest) this.finish(p);
     return this.drain();
   }
@@ -528,6 +572,10 @@ export class Reconstructor {
 
   private release(upTo: number): void {
     for (let s = this.queue.pop(upTo); s >= 0; s = this.queue.pop(upTo)) this.place(s);
+    if (this.heldList.length > 0) {
+      const due = this.heldList.filter((p) => upTo - (this.packets.heldAt[p] as number) > this.opts.handoffNs);
+      for (const p of due) this.finish(p);
+    }
     if (upTo > this.released) {
       this.released = upTo;
       // Finish idle packets now and then, not on every event.
@@ -539,8 +587,14 @@ export class Reconstructor {
     const st = this.store;
     const P = this.packets;
     const skb = st.ref[s * STORE_REFS + R_SKB] as string;
+    if (this.aliases.size > 0) {
+      const a = this.aliases.get(skb);
+      if (a !== undefined && this.placeAlias(a, s, skb)) return;
+    }
     let p = this.live.get(skb) ?? -1;
-    if (p >= 0 && !continuesAt(st, P.last[p] as number, s, this.opts.maxGapNs, this.opts.isLocal, this.opts.peerNetns)) {
+    /** The packet's latest hop before this one (-1 for a new packet). */
+    let prevSlot = -1;
+    if (p >= 0 && !continuesAt(st, P.primLast[p] as number, s, this.opts.maxGapNs, this.opts.isLocal, this.opts.peerNetns)) {
       // The skb carries a new packet although the last one's free was not seen (TCP frees
       // without a tracepoint): the two are told apart, and counted.
       this.stats.splits++;
@@ -549,22 +603,30 @@ export class Reconstructor {
     }
     if (p < 0) {
       const hash = cloneKeyHash(st, s);
-      p = P.alloc(skb, s, hash, this.findOriginal(s, skb, hash));
+      const orig = this.bySignature.get(s, hash);
+      if ((orig >= 0 || this.fragKeys.size > 0) && this.joins(orig, s, skb)) return;
+      p = P.alloc(skb, s, hash, this.findOriginal(s, skb, orig));
       this.live.set(skb, p);
     } else {
-      const last = P.last[p] as number;
-      st.next[last] = s;
-      P.count[p] = (P.count[p] as number) + 1;
+      const last = P.primLast[p] as number;
+      prevSlot = last;
+      this.append(p, s);
       if (keyChanged(st, last, s)) {
         P.keepOldKey(p);
         P.keySlot[p] = s;
         P.keyHash[p] = cloneKeyHash(st, s);
         P.keyOwned[p] = 0;
       }
-      P.last[p] = s;
     }
     if (st.isFree(s)) {
-      this.finish(p);
+      // Freed while the packet lives on (see the header): it waits for the skb it goes on in.
+      const handed = st.kind(s) === 'consume' ? (st.field(s, F_REASON) === 1 && this.copiedAway(prevSlot, s) ? 1 : st.outers?.[s] !== undefined ? 2 : 0) : 0;
+      if (handed !== 0 || (P.extra[p] !== null && this.hasAliases(p))) {
+        // The skb it went on in may have been placed already (its events came late): join it now.
+        const q = this.bySignature.get(P.keySlot[p] as number, P.keyHash[p] as number);
+        if (q >= 0 && q !== p && this.wentOnIn(p, q, handed === 1 ? 1 : 2, st.t(s))) this.absorb(p, q);
+        else this.hold(p, handed === 1 ? 1 : 2, st.t(s));
+      } else this.finish(p);
     } else if (P.keyOwned[p] === 0) {
       const before = this.bySignature.set(P.keySlot[p] as number, P.keyHash[p] as number, p);
       if (before >= 0 && before !== p) P.keyOwned[before] = 0;
@@ -572,8 +634,237 @@ export class Reconstructor {
     }
   }
 
-  private findOriginal(s: number, skb: string, hash: number): string | null {
-    const orig = this.bySignature.get(s, hash);
+  /** Adds event `s` at the end of packet `p`'s chain, as its current skb's latest. */
+  private append(p: number, s: number): void {
+    const P = this.packets;
+    this.store.next[P.last[p] as number] = s;
+    P.count[p] = (P.count[p] as number) + 1;
+    P.last[p] = s;
+    P.primLast[p] = s;
+  }
+
+  /** Adds event `s` of another skb carrying part of packet `p` (the packet's own skb's latest stays). */
+  private appendPart(p: number, s: number): void {
+    const P = this.packets;
+    this.store.next[P.last[p] as number] = s;
+    P.count[p] = (P.count[p] as number) + 1;
+    P.last[p] = s;
+  }
+
+  private hasAliases(p: number): boolean {
+    const e = this.packets.extra[p];
+    return e !== null && e !== undefined && e.skbs.some((x) => this.aliases.get(x) === p);
+  }
+
+  /**
+   * Whether consume `s` (its data still shared by a clone) after hop `prev` is a packet copied on
+   * its way out (skb_expand_head: freed on the output device, after a hop on another one) rather
+   * than a delivered packet a sniffer's clone (AF_PACKET) or a flood's sibling still shares.
+   */
+  private copiedAway(prev: number, s: number): boolean {
+    if (prev < 0) return false;
+    const st = this.store;
+    const dev = st.str(s, R_IFNAME);
+    if (dev === '' || dev === st.str(prev, R_IFNAME)) return false;
+    return !reachedItsStack({ event: st.kind(prev), netns: smallInt(st.field(prev, F_NETNS)), ifname: st.str(prev, R_IFNAME), dst: st.str(prev, R_DST) }, this.opts.isLocal);
+  }
+
+  /** Whether live packet `q`, with packet `p`'s headers, is the skb `p` went on in (freed at `t`, `kind` as `held`). */
+  private wentOnIn(p: number, q: number, kind: number, t: number): boolean {
+    const st = this.store;
+    const P = this.packets;
+    const skb = P.skb[q] as string;
+    if (this.live.get(skb) !== q || skb === P.skb[p]) return false;
+    const first = P.first[q] as number;
+    // A copy starts after its original's free (kernel time), soon.
+    if (st.t(first) < t || st.t(first) - t > this.opts.handoffNs) return false;
+    return kind !== 1 || (st.kind(first) === 'xmit' && st.field(first, F_NETNS) === st.field(P.last[p] as number, F_NETNS));
+  }
+
+  /** Live packet `q` is where packet `p` went on (placed before `p`'s free was): its hops become `p`'s. */
+  private absorb(p: number, q: number): void {
+    const st = this.store;
+    const P = this.packets;
+    this.bySignature.deleteIf(P.keySlot[q] as number, P.keyHash[q] as number, q);
+    const oldSlot = P.oldKeySlot[q] as number;
+    if (oldSlot >= 0) this.bySignature.deleteIf(oldSlot, P.oldKeyHash[q] as number, q);
+    const qskb = P.skb[q] as string;
+    this.live.delete(qskb);
+    // `p`'s own skb was just freed.
+    if (this.live.get(P.skb[p] as string) === p) this.live.delete(P.skb[p] as string);
+    P.id[p] ??= packetIdOf(st.t(P.first[p] as number), P.skb[p] as string);
+    st.next[P.last[p] as number] = P.first[q] as number;
+    P.last[p] = P.last[q] as number;
+    P.primLast[p] = P.primLast[q] as number;
+    P.count[p] = (P.count[p] as number) + (P.count[q] as number);
+    P.keySlot[p] = P.keySlot[q] as number;
+    P.keyHash[p] = P.keyHash[q] as number;
+    P.keyOwned[p] = 0;
+    const qe = P.extra[q];
+    if (qe) for (const x of qe.skbs) if (this.aliases.get(x) === q) this.alias(p, x);
+    P.skb[p] = qskb;
+    this.live.set(qskb, p);
+    P.free(q);
+    this.bySignature.set(P.keySlot[p] as number, P.keyHash[p] as number, p);
+    P.keyOwned[p] = 1;
+  }
+
+  /** Packet `p`'s skb was freed while it lives on: it leaves `live` and waits (`heldList`). */
+  private hold(p: number, kind: number, t: number): void {
+    const P = this.packets;
+    const skb = P.skb[p] as string;
+    if (this.live.get(skb) === p) this.live.delete(skb);
+    P.held[p] = kind;
+    P.heldAt[p] = t;
+    this.heldList.push(p);
+  }
+
+  private unhold(p: number): void {
+    const P = this.packets;
+    P.held[p] = 0;
+    const i = this.heldList.indexOf(p);
+    if (i >= 0) this.heldList.splice(i, 1);
+  }
+
+  /** Makes `skb` (whose event `s` is the packet's next) packet `p`'s own skb. */
+  private switchTo(p: number, skb: string, s: number): void {
+    const P = this.packets;
+    const st = this.store;
+    // The id names the first skb for the packet's whole life.
+    P.id[p] ??= packetIdOf(st.t(P.first[p] as number), P.skb[p] as string);
+    const old = P.skb[p] as string;
+    if (this.live.get(old) === p) {
+      this.live.delete(old);
+      this.alias(p, old);
+    }
+    if (P.held[p] !== 0) this.unhold(p);
+    this.aliases.delete(skb);
+    P.skb[p] = skb;
+    this.live.set(skb, p);
+    this.append(p, s);
+  }
+
+  private alias(p: number, skb: string): void {
+    const P = this.packets;
+    const e = (P.extra[p] ??= { skbs: [], fragKeys: [], count: 0, outer: null });
+    e.skbs.push(skb);
+    this.aliases.set(skb, p);
+  }
+
+  /**
+   * A new skb's first event `s`: a fragment of a live packet's outer datagram, or the skb a
+   * packet was handed on to (`orig`: the packet with the same headers, -1 if none). Places it
+   * and returns true when it is one.
+   */
+  private joins(orig: number, s: number, skb: string): boolean {
+    const st = this.store;
+    const P = this.packets;
+    const t = st.t(s);
+    const outer = st.outers?.[s];
+    const frag = outer?.frag ?? 0;
+    if (orig >= 0 && outer !== undefined && (frag & 0x3fff) !== 0 && t - st.t(P.last[orig] as number) <= this.opts.handoffNs) {
+      // The first fragment: it carries the inner headers.
+      this.alias(orig, skb);
+      const e = P.extra[orig] as NonNullable<LivePackets['extra'][number]>;
+      e.count++;
+      e.outer ??= outer;
+      const key = `${outer.src}|${outer.dst}|${outer.ipId ?? 0}`;
+      e.fragKeys.push(key);
+      this.fragKeys.set(key, orig);
+      this.fragSlots.set(s, e.count);
+      this.appendPart(orig, s);
+      return true;
+    }
+    if (this.fragKeys.size > 0 && outer === undefined && st.field(s, F_FAMILY) === 4 && st.field(s, F_SPORT) === 0 && st.field(s, F_DPORT) === 0) {
+      const p = this.fragKeys.get(`${st.str(s, R_SRC)}|${st.str(s, R_DST)}|${st.field(s, F_IPID)}`);
+      if (p !== undefined) {
+        // A later fragment: its own header is the outer one.
+        this.alias(p, skb);
+        const e = P.extra[p] as NonNullable<LivePackets['extra'][number]>;
+        e.count++;
+        this.fragSlots.set(s, e.count);
+        this.asFragment(p, s);
+        this.appendPart(p, s);
+        return true;
+      }
+    }
+    if (orig < 0 || P.held[orig] === 0 || t - (P.heldAt[orig] as number) > this.opts.handoffNs) return false;
+    // Handed on: a copy goes on where its original was freed; a reassembled datagram anywhere.
+    if (P.held[orig] === 1 && (st.field(s, F_NETNS) !== st.field(P.last[orig] as number, F_NETNS) || st.kind(s) !== 'xmit')) return false;
+    this.switchTo(orig, skb, s);
+    return true;
+  }
+
+  /**
+   * A later fragment's event shows the outer header (it has no other): it becomes a hop of
+   * packet `p` with the packet's tuple and that header as its `outer`.
+   */
+  private asFragment(p: number, s: number): void {
+    const st = this.store;
+    const n = st.num;
+    const r = st.ref;
+    const e = this.packets.extra[p];
+    const k = (this.packets.keySlot[p] as number);
+    const o = s * STORE_NUM;
+    const q = s * STORE_REFS;
+    st.setOuter(s, {
+      family: 4, proto: n[o + F_PROTO] as number, src: r[q + R_SRC] as string, dst: r[q + R_DST] as string,
+      sport: 0, dport: 0, vni: e?.outer?.vni ?? 0, innerRead: true, ipId: n[o + F_IPID] as number, frag: 0,
+    });
+    const ok = k * STORE_NUM;
+    const qk = k * STORE_REFS;
+    for (const f of [F_FAMILY, F_PROTO, F_IPID, F_SPORT, F_DPORT, F_ICMPID, F_ICMPTYPE, F_TCPSEQ, F_TCPFLAGS]) n[o + f] = n[ok + f] as number;
+    r[q + R_SRC] = r[qk + R_SRC] as string;
+    r[q + R_DST] = r[qk + R_DST] as string;
+  }
+
+  /** An event of an skb carrying part of packet `p`. False when it is not (a stale alias). */
+  private placeAlias(p: number, s: number, skb: string): boolean {
+    const st = this.store;
+    const P = this.packets;
+    if (st.t(s) - st.t(P.last[p] as number) > this.opts.maxGapNs) {
+      this.aliases.delete(skb);
+      return false;
+    }
+    const n = this.fragSlots.size > 0 ? this.fragNumberOf(p, skb) : 0;
+    if (st.isFree(s)) {
+      this.aliases.delete(skb);
+      if (n > 0) this.fragSlots.set(s, n);
+      this.appendPart(p, s);
+      if (P.held[p] === 2 && !this.hasAliases(p) && st.kind(s) !== 'consume') this.finish(p);
+      return true;
+    }
+    const outer = st.outers?.[s];
+    if (outer === undefined && this.fragKeys.get(`${st.str(s, R_SRC)}|${st.str(s, R_DST)}|${st.field(s, F_IPID)}`) === p) {
+      this.fragSlots.set(s, n);
+      this.asFragment(p, s);
+      this.appendPart(p, s);
+      return true;
+    }
+    if (outer === undefined && !keyChanged(st, P.keySlot[p] as number, s)) {
+      // The reassembled, decapsulated datagram: the packet goes on in this skb.
+      this.switchTo(p, skb, s);
+      return true;
+    }
+    if (n > 0) this.fragSlots.set(s, n);
+    this.appendPart(p, s);
+    return true;
+  }
+
+  /** The fragment number of alias `skb` of packet `p`, from its earlier events (0: not a fragment). */
+  private fragNumberOf(p: number, skb: string): number {
+    const st = this.store;
+    const P = this.packets;
+    for (let x = P.first[p] as number; x >= 0; x = x === P.last[p] ? -1 : (st.next[x] as number)) {
+      if (st.str(x, R_SKB) === skb) {
+        const f = this.fragSlots.get(x);
+        if (f !== undefined) return f;
+      }
+    }
+    return 0;
+  }
+
+  private findOriginal(s: number, skb: string, orig: number): string | null {
     if (orig < 0) return null;
     const P = this.packets;
     const origSkb = P.skb[orig] as string;
@@ -608,6 +899,13 @@ export class Reconstructor {
     const P = this.packets;
     const skb = P.skb[p] as string;
     if (this.live.get(skb) === p) this.live.delete(skb);
+    const extra = P.extra[p];
+    if (extra) {
+      for (const x of extra.skbs) if (this.aliases.get(x) === p) this.aliases.delete(x);
+      for (const k of extra.fragKeys) if (this.fragKeys.get(k) === p) this.fragKeys.delete(k);
+    }
+    const wasHeld = P.held[p] === 2;
+    if (P.held[p] !== 0) this.unhold(p);
     this.bySignature.deleteIf(P.keySlot[p] as number, P.keyHash[p] as number, p);
     // Its keys from before NAT too, or they would name a finished packet.
     const oldSlot = P.oldKeySlot[p] as number;
@@ -627,7 +925,11 @@ export class Reconstructor {
       this.stats.orphans++;
       return;
     }
-    const packet = this.toPacket(p);
+    let packet = this.toPacket(p);
+    // Freed encapsulated on the underlay, and the skb it went on in never showed: where it ended
+    // is not known. (A copy that never showed keeps its consume: most such frees are deliveries.)
+    if (wasHeld && packet.fate === 'delivered' && packet.fateBy === 'consume') packet = { ...packet, fate: 'unknown', fateBy: 'none' };
+    if (this.fragSlots.size > 0) for (let x = first; x >= 0; x = x === last ? -1 : (st.next[x] as number)) this.fragSlots.delete(x);
     st.freeChain(first, last, count);
     P.free(p);
     if (this.opts.accept && !this.opts.accept(packet)) {
@@ -660,6 +962,8 @@ export class Reconstructor {
       const q = s * STORE_REFS;
       const kind = ref[q + R_KIND] as Hop['event'];
       const isFree = kind === 'drop' || kind === 'consume';
+      // A free before the last hop is a part's or a copy's original's (the packet went on): not a hop.
+      if (isFree && s !== pLast) continue;
       // A free without a device or socket reports netns 0: it happened where the packet last was.
       const evNetns = smallInt(num[o + F_NETNS] as number);
       const netns = evNetns !== 0 ? evNetns : prev >= 0 ? smallInt(num[prev * STORE_NUM + F_NETNS] as number) : 0;
@@ -714,6 +1018,10 @@ export class Reconstructor {
         icmpId: smallInt(num[o + F_ICMPID] as number),
         nat,
       });
+      if (this.fragSlots.size > 0) {
+        const fragment = this.fragSlots.get(s);
+        if (fragment !== undefined) hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment };
+      }
       if (!isFree) prev = s;
     }
     if (hopOuters !== null) markTunnels(hops, hopOuters);

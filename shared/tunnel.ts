@@ -22,7 +22,9 @@ export function tunnelOf(o: HopOuter): Encap {
     else if (o.proto === 41) type = 'ip6ip';
     else if (o.proto === 47) type = 'gre';
   }
-  return { type, vni: type === 'vxlan' || type === 'geneve' ? o.vni : null, outer: outerTuple(o) };
+  const enc: Encap = { type, vni: type === 'vxlan' || type === 'geneve' ? o.vni : null, outer: outerTuple(o) };
+  // gre: the probe prints the key in the VNI field (0 without one; a key of 0 reads as none).
+  return type === 'gre' && o.vni !== 0 ? { ...enc, key: o.vni } : enc;
 }
 
 /** How a hop's tunnel reads in words: "vxlan vni 42 10.77.0.1:35707 → 10.77.0.2:4789". */
@@ -30,7 +32,7 @@ export function describeEncap(e: Encap): string {
   if (e.type === 'unknown') return `encapsulated (unknown kind) ${e.outer.src} → ${e.outer.dst}`;
   const ports = e.outer.proto === 17;
   const at = (a: string, p: number): string => (ports ? (a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`) : a);
-  return `${e.type}${e.vni !== null ? ` vni ${e.vni}` : ''} ${at(e.outer.src, e.outer.sport)} → ${at(e.outer.dst, e.outer.dport)}`;
+  return `${e.type}${e.vni !== null ? ` vni ${e.vni}` : ''}${e.key !== undefined ? ` key ${e.key}` : ''} ${at(e.outer.src, e.outer.sport)} → ${at(e.outer.dst, e.outer.dport)}`;
 }
 
 /**
@@ -45,7 +47,10 @@ export function markTunnels(hops: Hop[], outers: ReadonlyArray<HopOuter | undefi
     const h = hops[i] as Hop;
     const o = outers[i];
     const isFree = h.event === 'drop' || h.event === 'consume';
-    if (o !== undefined) {
+    if (o !== undefined && inside !== null && h.fragment !== undefined) {
+      // A fragment of the outer datagram: a later one carries no tunnel header to name.
+      hops[i] = { ...h, outer: outerTuple(o) };
+    } else if (o !== undefined) {
       const enc = tunnelOf(o);
       if (inside === null || inside.outer.src !== enc.outer.src || inside.outer.dst !== enc.outer.dst || inside.type !== enc.type) {
         const before = i > 0 ? (hops[i - 1] as Hop) : null;

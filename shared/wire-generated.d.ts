@@ -331,6 +331,12 @@ export namespace hoptrace {
         /** HopOuter inner_read. */
         inner_read: boolean;
 
+        /** HopOuter ip_id. */
+        ip_id: number;
+
+        /** HopOuter frag. */
+        frag: number;
+
         /**
          * Encodes the specified HopOuter message. Does not implicitly {@link hoptrace.HopOuter.verify|verify} messages.
          * @param message HopOuter message or plain object to encode
@@ -378,6 +384,12 @@ export namespace hoptrace {
 
             /** HopOuter inner_read */
             inner_read?: (boolean|null);
+
+            /** HopOuter ip_id */
+            ip_id?: (number|null);
+
+            /** HopOuter frag */
+            frag?: (number|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

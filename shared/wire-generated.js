@@ -496,6 +496,8 @@ export const hoptrace = $root.hoptrace = (() => {
         HopOuter.prototype.dport = 0;
         HopOuter.prototype.vni = 0;
         HopOuter.prototype.inner_read = false;
+        HopOuter.prototype.ip_id = 0;
+        HopOuter.prototype.frag = 0;
 
         HopOuter.encode = function (m, w, q) {
             if (!w)
@@ -520,6 +522,10 @@ export const hoptrace = $root.hoptrace = (() => {
                 w.uint32(56).uint32(m.vni);
             if (m.inner_read != null && $Object.hasOwnProperty.call(m, "inner_read") && m.inner_read !== false)
                 w.uint32(64).bool(m.inner_read);
+            if (m.ip_id != null && $Object.hasOwnProperty.call(m, "ip_id") && m.ip_id !== 0)
+                w.uint32(72).uint32(m.ip_id);
+            if (m.frag != null && $Object.hasOwnProperty.call(m, "frag") && m.frag !== 0)
+                w.uint32(80).uint32(m.frag);
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -623,6 +629,24 @@ export const hoptrace = $root.hoptrace = (() => {
                             m.inner_read = v;
                         else
                             delete m.inner_read;
+                        continue;
+                    }
+                case 9: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.uint32())
+                            m.ip_id = v;
+                        else
+                            delete m.ip_id;
+                        continue;
+                    }
+                case 10: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.uint32())
+                            m.frag = v;
+                        else
+                            delete m.frag;
                         continue;
                     }
                 }

@@ -35,6 +35,7 @@ interface WireSent { src?: Uint8Array | null; dst?: Uint8Array | null; sport?: n
 interface WireOuter {
   family?: number | null; proto?: number | null; src?: Uint8Array | null; dst?: Uint8Array | null;
   sport?: number | null; dport?: number | null; vni?: number | null; inner_read?: boolean | null;
+  ip_id?: number | null; frag?: number | null;
 }
 
 // Address text ⇄ bytes is the costly part of a round trip; flows repeat addresses, so cache both ways.
@@ -96,6 +97,7 @@ export function hopToWire(ev: HopEvent): WireHop & { t: number } {
       outer: {
         family: ev.outer.family, proto: ev.outer.proto, src: addrBytes(ev.outer.src), dst: addrBytes(ev.outer.dst),
         sport: ev.outer.sport, dport: ev.outer.dport, vni: ev.outer.vni, inner_read: ev.outer.innerRead,
+        ip_id: ev.outer.ipId ?? 0, frag: ev.outer.frag ?? 0,
       },
     } : {}),
     ...(ev.sent ? { sent: { src: addrBytes(ev.sent.src), dst: addrBytes(ev.sent.dst), sport: ev.sent.sport, dport: ev.sent.dport } } : {}),
@@ -116,6 +118,7 @@ function outerFromWire(o: WireOuter): HopOuter {
   return {
     family: o.family, proto: o.proto ?? 0, src: addrText(o.src ?? none), dst: addrText(o.dst ?? none),
     sport: o.sport ?? 0, dport: o.dport ?? 0, vni: o.vni ?? 0, innerRead: o.inner_read ?? false,
+    ipId: o.ip_id ?? 0, frag: o.frag ?? 0,
   };
 }
 

@@ -196,12 +196,16 @@ async function record(opts: RecordOptions): Promise<number> {
     clearTimeout(waitTimer);
     const recording = await startRecording(recordable(session, nf, opts.notes, opts.sample), opts.path, {
       names,
-      ...(model ? { topology: model satisfies Topology } : {}),
+      // The model goes in a record of its own right after the first (names only), not in it: a
+      // disk too full for it then stops a started recording whose events stay readable, rather
+      // than refusing the start. Without it in time, the recorder discovers in the background.
+      ...(model ? { topology: false as const } : {}),
       writer: { overwrite: opts.overwrite, fsync: opts.fsync },
       onPacket: () => {
         if (opts.count !== undefined && recording.stats.packets >= opts.count) finishResolve('count');
       },
     });
+    if (model) recording.topologyChanged(model satisfies Topology);
     void recording.done.then((r) => { if (r.error) finishResolve('error'); });
     // Said before "ready" and with the totals, as `trace --sample` does: counts are of sampled flows.
     if (sampling) process.stderr.write(`hoptrace: following 1 in ${opts.sample} flows, chosen in the kernel by flow hash\n`);

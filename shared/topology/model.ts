@@ -116,6 +116,13 @@ export interface TunnelParams {
   readonly underlay: string | null;
   /** vxlan: learns remote MACs from traffic. */
   readonly learning: boolean | null;
+  /**
+   * gre family: the key sent in each packet's GRE header (iproute2's `okey`, printed as a dotted
+   * quad), null without one. Absent in models recorded before it was read.
+   */
+  readonly key?: number | null;
+  /** Metadata-based ("external", collect_metadata: Cilium, OVN): no fixed VNI, remote or key. */
+  readonly external?: boolean;
 }
 
 export interface PeerRef {

@@ -68,7 +68,20 @@ function interfaceKind(link: Json): string {
 /** Link kinds that are tunnels (the kernel's rtnl kinds). */
 export const TUNNEL_KINDS: ReadonlySet<string> = new Set(['vxlan', 'geneve', 'ipip', 'sit', 'gre', 'gretap', 'ip6gre', 'ip6gretap', 'ip6tnl', 'erspan', 'ip6erspan']);
 
-/** A tunnel's parameters from its linkinfo.info_data (iproute2's JSON names: local/local6, remote/remote6, port, link, id). */
+/** A GRE key as iproute2 prints it (link_gre.c: inet_ntop of the 32-bit key, "0.0.0.42"), null if none or malformed. */
+function greKey(v: unknown): number | null {
+  const m = typeof v === 'string' ? /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(v) : null;
+  if (!m) return null;
+  const b = m.slice(1).map(Number);
+  if (b.some((x) => x > 255)) return null;
+  return (((b[0] as number) << 24) >>> 0) + ((b[1] as number) << 16) + ((b[2] as number) << 8) + (b[3] as number);
+}
+
+/**
+ * A tunnel's parameters from its linkinfo.info_data, in iproute2's JSON names (iplink_vxlan.c,
+ * iplink_geneve.c, link_iptnl.c for ipip/sit, link_gre.c): id, local/local6, remote/remote6,
+ * port, link, learning; gre's okey; external (collect_metadata).
+ */
 function tunnelParams(kind: string, d: Json | null): TunnelParams {
   const addr = (a: unknown, b: unknown): string | null => {
     const v = str(a) ?? str(b);
@@ -83,6 +96,8 @@ function tunnelParams(kind: string, d: Json | null): TunnelParams {
     dstport: d ? num(d.port) : null,
     underlay: d ? str(d.link) : null,
     learning: d && typeof d.learning === 'boolean' ? d.learning : null,
+    ...(d && (d.okey !== undefined || d.ikey !== undefined) ? { key: greKey(d.okey ?? d.ikey) } : {}),
+    ...(d && d.external === true ? { external: true } : {}),
   };
 }
 

@@ -21,7 +21,7 @@ describe('encapsulated hop lines', () => {
   it('reads the inner packet as the hop and the outer headers beside it (IPv6 in IPv4)', () => {
     const h = parseHopLine(V6_IN_V4);
     expect(h).toMatchObject({ kind: 'xmit', family: 6, proto: 17, src: 'fd42:2::10', dst: 'fd42:1::10', sport: 5433, ifname: 'ul0' });
-    expect(h?.outer).toEqual({ family: 4, proto: 17, src: '10.77.0.2', dst: '10.77.0.1', sport: 36162, dport: 4789, vni: 42, innerRead: true });
+    expect(h?.outer).toEqual({ family: 4, proto: 17, src: '10.77.0.2', dst: '10.77.0.1', sport: 36162, dport: 4789, vni: 42, innerRead: true, ipId: 0, frag: 0 });
   });
 
   it('reads an IPv6 outer header (IPv4 in IPv6)', () => {

@@ -25,6 +25,11 @@ describe('tunnel devices and the vxlan FDB from iproute2 JSON', () => {
     ['geneve', { info_kind: 'geneve', info_data: { id: 7, remote: '10.77.0.2', port: 6081 } }, { type: 'geneve', vni: 7, local: null, remote: '10.77.0.2', dstport: 6081, underlay: null, learning: null }],
     ['ipip', { info_kind: 'ipip', info_data: { local: '10.77.0.1', remote: '10.77.0.2', link: 'ul0', ttl: 0 } }, { type: 'ipip', vni: null, local: '10.77.0.1', remote: '10.77.0.2', dstport: null, underlay: 'ul0', learning: null }],
     ['gre with an unset local', { info_kind: 'gre', info_data: { local: 'any', remote: '10.77.0.2' } }, { type: 'gre', vni: null, local: null, remote: '10.77.0.2', dstport: null, underlay: null, learning: null }],
+    // link_gre.c prints the keys with inet_ntop ("ikey"/"okey" as dotted quads), ttl as a number, pmtudisc as a bool.
+    ['gre with a key', { info_kind: 'gre', info_data: { remote: '10.77.0.2', local: '10.77.0.1', link: 'ul0', ttl: 0, pmtudisc: true, ikey: '0.0.1.2', okey: '0.0.1.2' } }, { type: 'gre', vni: null, local: '10.77.0.1', remote: '10.77.0.2', dstport: null, underlay: 'ul0', learning: null, key: 258 }],
+    ['gre with a malformed key', { info_kind: 'gre', info_data: { remote: '10.77.0.2', okey: '1.2.3.999' } }, { type: 'gre', vni: null, local: null, remote: '10.77.0.2', dstport: null, underlay: null, learning: null, key: null }],
+    // iplink_geneve.c: a metadata-based device prints only "external" (Cilium's, OVN's).
+    ['geneve, metadata-based', { info_kind: 'geneve', info_data: { external: true } }, { type: 'geneve', vni: null, local: null, remote: null, dstport: null, underlay: null, learning: null, external: true }],
     ['a tunnel kind with no info_data', { info_kind: 'sit' }, { type: 'sit', vni: null, local: null, remote: null, dstport: null, underlay: null, learning: null }],
   ])('%s', (_name, linkinfo, tunnel) => {
     const errors: string[] = [];
