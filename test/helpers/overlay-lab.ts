@@ -20,6 +20,8 @@
  *   vxlan device of the same VNI, for an FDB entry pointing at the wrong node.
  */
 import { execa } from 'execa';
+import type { Packet } from '../../shared/packet.js';
+import { startTrace } from './cli.js';
 
 export type OverlayKind =
   /** vxlan, id 42, UDP 4789, a static remote; ARP across the tunnel to the peer's vx0 address. */
@@ -280,4 +282,25 @@ export async function overlayMisdirect(lab: OverlayLab, dst: string): Promise<vo
 
 export async function overlayLabDown(lab: OverlayLab): Promise<void> {
   for (const n of Object.values(lab.ns)) await execa('ip', ['netns', 'del', n], { reject: false });
+}
+
+/**
+ * `hoptrace trace --json --filter FILTER` while `traffic` runs (and 2.5 s after, for the last
+ * frees): the packets with a hop in the lab's namespaces, and the summary line (for diagnostics).
+ */
+export async function traceOverlay(lab: OverlayLab, filter: string, traffic: () => Promise<unknown>): Promise<{ packets: Packet[]; summary: string | undefined }> {
+  const { child } = await startTrace(['--json', '--filter', filter]);
+  try {
+    await traffic();
+    await new Promise((r) => setTimeout(r, 2500));
+  } finally {
+    child.kill('SIGINT');
+  }
+  const r = await child;
+  if (r.exitCode !== 0) throw new Error(`trace exited ${r.exitCode}: ${String(r.stderr)}`);
+  const lines = String(r.stdout).split('\n');
+  const mine = new Set(Object.values(lab.ns));
+  const packets = lines.filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
+    .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)));
+  return { packets, summary: lines.find((l) => l.includes('"summary"')) };
 }

@@ -9,9 +9,9 @@ import { execa } from 'execa';
 import { startEcho, sendUdp, type Server } from '../../server/lab/traffic.js';
 import type { Packet } from '../../shared/packet.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { startTrace, startReady, randomPrefix } from '../helpers/cli.js';
+import { startReady, randomPrefix } from '../helpers/cli.js';
 import type { StatsDocument } from '../../shared/stats/types.js';
-import { overlayLabFor, overlayLabUp, overlayLabDown, type OverlayLab, type OverlayKind } from '../helpers/overlay-lab.js';
+import { overlayLabFor, overlayLabUp, overlayLabDown, traceOverlay, type OverlayLab, type OverlayKind } from '../helpers/overlay-lab.js';
 
 const PORT = 5433;
 
@@ -33,23 +33,19 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     const pod1 = lab.addr.pod1v6 ?? lab.addr.pod1;
     const pod2 = lab.addr.pod2v6 ?? lab.addr.pod2;
     echo = await startEcho(lab.ns.pod2, 'udp', pod2, PORT);
-    const { child } = await startTrace(['--json', '--filter', `udp and host ${pod2} and port ${PORT}`]);
-    const sent = await sendUdp(lab.ns.pod1, pod2, PORT, 2, 32, 50);
-    expect(sent.replies).toBe(2);
-    await new Promise((r) => setTimeout(r, 2500));
-    child.kill('SIGINT');
-    const r = await child;
-    expect(r.exitCode, String(r.stderr)).toBe(0);
-    const mine = new Set(Object.values(lab.ns));
-    const packets = String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
-      .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)));
+    const up = lab;
+    const { packets: seen, summary } = await traceOverlay(up, `udp and host ${pod2} and port ${PORT}`, async () => {
+      const sent = await sendUdp(up.ns.pod1, pod2, PORT, 2, 32, 50);
+      expect(sent.replies).toBe(2);
+    });
+    const packets = seen;
     // IPv6 forwarded into the vxlan device lacks the headroom the tunnel needs: the kernel copies
     // it into a new skb (skb_expand_head: the old one is consumed on vx0 while the copy shares its
     // data). The copy's hops are joined: still one packet from pod to pod.
     const requests = packets.filter((p) => p.dst === pod2);
     const replies = packets.filter((p) => p.src === pod2);
     // What was seen, when it is not what is expected (the assertions below show only counts).
-    if (requests.length !== 2 || replies.length !== 2) console.log(JSON.stringify([...requests, ...replies].map((p) => [p.fate, p.cloneOf, p.hops.map((h) => `${h.ns}/${h.ifname}/${h.event}`)])), String(r.stdout).split('\n').find((l) => l.includes('"summary"')));
+    if (requests.length !== 2 || replies.length !== 2) console.log(JSON.stringify([...requests, ...replies].map((p) => [p.fate, p.cloneOf, p.hops.map((h) => `${h.ns}/${h.ifname}/${h.event}`)])), summary);
     expect(requests).toHaveLength(2);
     expect(replies).toHaveLength(2);
     const { ns, tunnel } = lab;
@@ -91,16 +87,12 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     lab = overlayLabFor(randomPrefix('of').slice(0, 7), { kind: 'vxlan' });
     await overlayLabUp(lab, { kind: 'vxlan' });
     echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
-    const { child } = await startTrace(['--json', '--filter', filter(lab)]);
-    const sent = await sendUdp(lab.ns.pod1, lab.addr.pod2, PORT, 2, 32, 50);
-    expect(sent.replies).toBe(2);
-    await new Promise((r) => setTimeout(r, 2500));
-    child.kill('SIGINT');
-    const r = await child;
-    expect(r.exitCode, String(r.stderr)).toBe(0);
-    const mine = new Set(Object.values(lab.ns));
-    const requests = String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
-      .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)) && p.dst === lab?.addr.pod2 && p.dport === PORT);
+    const up = lab;
+    const { packets: seen } = await traceOverlay(up, filter(up), async () => {
+      const sent = await sendUdp(up.ns.pod1, up.addr.pod2, PORT, 2, 32, 50);
+      expect(sent.replies).toBe(2);
+    });
+    const requests = seen.filter((p) => p.dst === lab?.addr.pod2 && p.dport === PORT);
     if (none) {
       expect(requests).toEqual([]);
       return;
@@ -132,17 +124,13 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     await overlayLabUp(lab, { kind });
     const pod2 = lab.addr.pod2v6 ?? lab.addr.pod2;
     echo = await startEcho(lab.ns.pod2, 'udp', pod2, PORT);
-    const { child } = await startTrace(['--json', '--filter', filter(lab)]);
-    const sent = await sendUdp(lab.ns.pod1, pod2, PORT, 2, 32, 50);
-    expect(sent.replies).toBe(2);
-    await new Promise((r) => setTimeout(r, 2500));
-    child.kill('SIGINT');
-    const r = await child;
-    expect(r.exitCode, String(r.stderr)).toBe(0);
-    const mine = new Set(Object.values(lab.ns));
-    const requests = String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
-      .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)) && p.dst === pod2 && p.dport === PORT);
-    if (requests.length !== 2) console.log(JSON.stringify(requests.map((p) => [p.fate, p.cloneOf, p.hops.map((h) => `${h.ns}/${h.ifname}/${h.event}`)])), String(r.stdout).split('\n').find((l) => l.includes('"summary"')));
+    const up = lab;
+    const { packets: seen, summary } = await traceOverlay(up, filter(up), async () => {
+      const sent = await sendUdp(up.ns.pod1, pod2, PORT, 2, 32, 50);
+      expect(sent.replies).toBe(2);
+    });
+    const requests = seen.filter((p) => p.dst === pod2 && p.dport === PORT);
+    if (requests.length !== 2) console.log(JSON.stringify(requests.map((p) => [p.fate, p.cloneOf, p.hops.map((h) => `${h.ns}/${h.ifname}/${h.event}`)])), summary);
     expect(requests).toHaveLength(2);
     for (const p of requests) {
       expect(p.fate).toBe('delivered');
@@ -160,20 +148,16 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     lab = overlayLabFor(randomPrefix('om').slice(0, 7), { kind: 'vxlan' });
     await overlayLabUp(lab, { kind: 'vxlan', underlayMtu: 1280 });
     echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
-    const { child } = await startTrace(['--json', '--filter', `(udp and host ${lab.addr.pod2} and port ${PORT}) or host ${lab.addr.ul2}`]);
-    const sent = await sendUdp(lab.ns.pod1, lab.addr.pod2, PORT, 2, 1400, 50);
-    expect(sent.replies).toBe(2);
-    await new Promise((r) => setTimeout(r, 2500));
-    child.kill('SIGINT');
-    const r = await child;
-    expect(r.exitCode, String(r.stderr)).toBe(0);
-    const mine = new Set(Object.values(lab.ns));
-    const packets = String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
-      .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)));
+    const up = lab;
+    const { packets: seen, summary } = await traceOverlay(up, `(udp and host ${up.addr.pod2} and port ${PORT}) or host ${up.addr.ul2}`, async () => {
+      const sent = await sendUdp(up.ns.pod1, up.addr.pod2, PORT, 2, 1400, 50);
+      expect(sent.replies).toBe(2);
+    });
+    const packets = seen;
     const { ns, tunnel } = lab;
     for (const [src, dst] of [[lab.addr.pod1, lab.addr.pod2], [lab.addr.pod2, lab.addr.pod1]] as const) {
       const dir = packets.filter((p) => p.src === src && p.dst === dst);
-      if (dir.length !== 2) console.log(JSON.stringify(dir.map((p) => [p.fate, p.cloneOf, p.hops.map((h) => `${h.ns}/${h.ifname}/${h.event}${h.fragment ? `#${h.fragment}` : ''}`)])), String(r.stdout).split('\n').find((l) => l.includes('"summary"')));
+      if (dir.length !== 2) console.log(JSON.stringify(dir.map((p) => [p.fate, p.cloneOf, p.hops.map((h) => `${h.ns}/${h.ifname}/${h.event}${h.fragment ? `#${h.fragment}` : ''}`)])), summary);
       expect(dir, `${src} → ${dst}`).toHaveLength(2);
       for (const p of dir) {
         expect(p.fate).toBe('delivered');
@@ -227,16 +211,12 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     // node2's INPUT drops the vxlan datagrams: the pod's packet dies on the underlay, inside the tunnel.
     await execa('ip', ['netns', 'exec', lab.ns.node2, 'iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '4789', '-j', 'DROP']);
     echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
-    const { child } = await startTrace(['--json', '--filter', `host ${lab.addr.pod2} and udp port ${PORT}`]);
-    const sent = await sendUdp(lab.ns.pod1, lab.addr.pod2, PORT, 1, 32, 50);
-    expect(sent.replies).toBe(0);
-    await new Promise((r) => setTimeout(r, 2500));
-    child.kill('SIGINT');
-    const r = await child;
-    expect(r.exitCode, String(r.stderr)).toBe(0);
-    const mine = new Set(Object.values(lab.ns));
-    const packets = String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
-      .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)));
+    const up = lab;
+    const { packets: seen } = await traceOverlay(up, `host ${up.addr.pod2} and udp port ${PORT}`, async () => {
+      const sent = await sendUdp(up.ns.pod1, up.addr.pod2, PORT, 1, 32, 50);
+      expect(sent.replies).toBe(0);
+    });
+    const packets = seen;
     expect(packets).toHaveLength(1);
     const [p] = packets as [Packet];
     expect([p.src, p.dst, p.dport, p.fate]).toEqual([lab.addr.pod1, lab.addr.pod2, PORT, 'dropped']);
