@@ -19,23 +19,11 @@ import { io as ioClient, type Socket } from 'socket.io-client';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
 import { cli, randomPrefix, type CliProcess } from '../helpers/cli.js';
-import { clusterLabDown, clusterLabFor, clusterLabUp, type ClusterLab, type ClusterUnderlay } from '../helpers/cluster-lab.js';
+import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab, type ClusterUnderlay } from '../helpers/cluster-lab.js';
 import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
 import type { NodeInfo } from '../../server/hub/hub.js';
 import type { ClusterLink } from '../../shared/cluster/model.js';
 
-const SEND = String.raw`
-const dgram = require('node:dgram');
-const [src, dst, port, count] = process.argv.slice(1);
-const s = dgram.createSocket('udp4');
-let sent = 0;
-const next = () => {
-  if (sent >= Number(count)) { s.close(); return; }
-  sent++;
-  s.send(Buffer.alloc(48, 104), Number(port), dst, () => setTimeout(next, 100));
-};
-s.bind(0, src, next);
-`;
 
 interface ClusterView {
   nodes: NodeInfo[];
@@ -133,7 +121,7 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
       socket.on('packets', (ps: ClusterPacket[]) => streamed.push(...ps));
       await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
       const [n1, n2] = lab.nodes;
-      await execa('ip', ['netns', 'exec', n1.podNs, process.execPath, '-e', SEND, '--', n1.pod, n2.pod, '5168', '3']);
+      await sendPodDatagrams(n1, n2, 5168);
       const packets = await until('the stitched packets', async () => {
         const ps = (await (await fetch(`${url}api/cluster/packets`)).json()) as ClusterPacket[];
         const ours = ps.filter((p) => p.proto === 'udp' && p.dport === 5168 && p.src === n1.pod);

@@ -9,26 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
 import { cli, randomPrefix, type CliProcess } from '../helpers/cli.js';
-import { clusterLabDown, clusterLabFor, clusterLabUp, type ClusterLab } from '../helpers/cluster-lab.js';
+import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../helpers/cluster-lab.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
 import type { NodeInfo } from '../../server/hub/hub.js';
 
-const SEND = String.raw`
-const dgram = require('node:dgram');
-const [src, dst, port, count] = process.argv.slice(1);
-const s = dgram.createSocket('udp4');
-let sent = 0;
-const next = () => {
-  if (sent >= Number(count)) { s.close(); return; }
-  sent++;
-  s.send(Buffer.alloc(40, 104), Number(port), dst, () => setTimeout(next, 100));
-};
-s.bind(0, src, next);
-`;
 
 type Proc = { child: CliProcess; out: () => string };
 
@@ -78,7 +65,7 @@ describe.skipIf(!isRoot || !hasNatsServer)(`cluster faults (${!isRoot ? NEEDS_RO
   const packets = async (): Promise<ClusterPacket[]> => (await (await fetch(`${url}api/cluster/packets`)).json()) as ClusterPacket[];
   const send = (from: 0 | 1, port: number): Promise<unknown> => {
     const [a, b] = from === 0 ? lab.nodes : [lab.nodes[1], lab.nodes[0]];
-    return execa('ip', ['netns', 'exec', a.podNs, process.execPath, '-e', SEND, '--', a.pod, b.pod, String(port), '3']);
+    return sendPodDatagrams(a, b, port, 3, 40);
   };
 
   beforeAll(async () => {
