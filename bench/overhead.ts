@@ -38,15 +38,14 @@
  * ~340k packets/s untraced from run to run, while the send rate held within ±5 %.
  */
 import { parseArgs } from 'node:util';
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa, type ResultPromise } from 'execa';
-import { labFor, labUp, labDown, type Lab } from '../server/lab/lab.js';
+import { labUp, labDown, type Lab } from '../server/lab/lab.js';
 import { HOP_PROBES } from '../probes/assemble.js';
 import { rawTracepointProgram } from '../probes/tracepoints.js';
-import { tierEnv, type BenchTier, type TierEnv } from './tiers.js';
+import { benchLab, tierEnv, type BenchTier, type TierEnv } from './tiers.js';
 
 /** The hop probes' tracepoints as bpftrace names them (tracepoint:net:net_dev_start_xmit, ...). */
 const HOP_TRACEPOINTS: readonly string[] = HOP_PROBES.map((p) => `tracepoint:${p.tracepoint}`);
@@ -261,7 +260,7 @@ export async function benchOverhead(opts: { rounds?: number; seconds?: number; o
     ? [{ ...c, tier: tiers[0] as TierEnv }]
     : tiers.map((t) => ({ ...c, name: `${c.name}:${t.tier}`, description: `${c.description} — ${t.tier} tier, bpftrace ${t.version}`, tier: t }))));
   const loadBefore = (await execa('uptime')).stdout.trim();
-  const lab = labFor(`bo${randomBytes(3).toString('hex')}`);
+  const lab = benchLab('bo');
   await labUp(lab);
   // Each tracer run is bracketed by untraced runs, U T1 U T2 U ... U, and compared with the mean
   // of the two around it: the machine is shared, and its load drifts over minutes.

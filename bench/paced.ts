@@ -12,10 +12,9 @@
  * packets' destination port); the tiers run one after the other on the same lab.
  */
 import { parseArgs } from 'node:util';
-import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
-import { labFor, labUp, labDown, type Lab } from '../server/lab/lab.js';
-import { tierEnv, type BenchTier } from './tiers.js';
+import { labUp, labDown, type Lab } from '../server/lab/lab.js';
+import { benchLab, tierEnv, type BenchTier } from './tiers.js';
 
 export interface PacedStep {
   readonly rate: number;
@@ -65,7 +64,7 @@ async function iperfPaced(lab: Lab, port: number, pps: number, seconds: number):
 export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: readonly number[]; seconds: number; log?: (l: string) => void }): Promise<PacedResult[]> {
   if (process.getuid?.() !== 0) throw new Error('the paced benchmark needs root (it builds a lab and attaches probes)');
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const lab = labFor(`bp${randomBytes(3).toString('hex')}`);
+  const lab = benchLab('bp');
   await labUp(lab);
   const out: PacedResult[] = [];
   try {
