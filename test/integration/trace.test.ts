@@ -10,6 +10,17 @@ import { sendUdp, sendTcp, type Server } from '../../server/lab/traffic.js';
 import type { Packet } from '../../shared/packet.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { startTrace, labInodes, randomPrefix } from '../helpers/cli.js';
+import { decide, parseBpftraceVersion, privateBpftracePath, versionAtLeast } from '../../server/bpftrace-binary.js';
+
+// Both probe tiers report the kernel's losses: 0.17's perf buffers and 0.21+'s ring buffer each
+// make bpftrace print "Lost N events" (on stdout), which hoptrace must count.
+const systemBpftrace = await execa('sh', ['-c', 'command -v bpftrace'], { reject: false }).then((r) => String(r.stdout).trim());
+const systemVersion = systemBpftrace ? await execa(systemBpftrace, ['--version'], { reject: false }).then((r) => parseBpftraceVersion(String(r.stdout))) : null;
+const fastChoice = await decide(undefined, privateBpftracePath(), 'bpftrace');
+const TIERS = [
+  ...(fastChoice.tier === 'fast' ? [{ tier: 'fast', env: { HOPTRACE_BPFTRACE: fastChoice.command ?? '' } }] : []),
+  ...(systemVersion !== null && !versionAtLeast(systemVersion, [0, 21]) ? [{ tier: 'classic', env: { HOPTRACE_BPFTRACE: systemBpftrace } }] : []),
+];
 
 interface TraceOutput {
   packets: Packet[];
@@ -148,9 +159,9 @@ describe.skipIf(!isRoot)(`trace on a real lab (${NEEDS_ROOT})`, () => {
     expect(out.packets.every((p) => p.dport === ECHO.podUdp)).toBe(true);
   });
 
-  it('counts and reports events the kernel lost instead of hiding them', async () => {
-    // One perf page per CPU cannot hold a burst: bpftrace must report losses.
-    const out = await traceDuring('udp', () => sendUdp(lab.ns.pod1, lab.addr.pod2, ECHO.podUdp, 20000, 16, 0), { HOPTRACE_PERF_RB_PAGES: '1' });
+  it.each(TIERS)('counts and reports events the kernel lost instead of hiding them ($tier tier)', async ({ env }) => {
+    // One page of kernel buffer (per CPU on 0.17, the whole ring buffer on 0.21+) cannot hold a burst: bpftrace must report losses.
+    const out = await traceDuring('udp', () => sendUdp(lab.ns.pod1, lab.addr.pod2, ECHO.podUdp, 20000, 16, 0), { ...env, HOPTRACE_PERF_RB_PAGES: '1' });
     expect(out.lost.length).toBeGreaterThan(0);
     expect(out.lost.reduce((s, l) => s + l.events, 0)).toBeGreaterThan(0);
     expect(out.stderr).toMatch(/lost \d+ events/);
