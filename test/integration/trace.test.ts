@@ -10,17 +10,10 @@ import { sendUdp, sendTcp, type Server } from '../../server/lab/traffic.js';
 import type { Packet } from '../../shared/packet.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { startTrace, labInodes, randomPrefix } from '../helpers/cli.js';
-import { decide, parseBpftraceVersion, privateBpftracePath, versionAtLeast } from '../../server/bpftrace-binary.js';
+import { TIERS_HERE as TIERS } from '../helpers/tiers.js';
 
 // Both probe tiers report the kernel's losses: 0.17's perf buffers and 0.21+'s ring buffer each
 // make bpftrace print "Lost N events" (on stdout), which hoptrace must count.
-const systemBpftrace = await execa('sh', ['-c', 'command -v bpftrace'], { reject: false }).then((r) => String(r.stdout).trim());
-const systemVersion = systemBpftrace ? await execa(systemBpftrace, ['--version'], { reject: false }).then((r) => parseBpftraceVersion(String(r.stdout))) : null;
-const fastChoice = await decide(undefined, privateBpftracePath(), 'bpftrace');
-const TIERS = [
-  ...(fastChoice.tier === 'fast' ? [{ tier: 'fast', env: { HOPTRACE_BPFTRACE: fastChoice.command ?? '' } }] : []),
-  ...(systemVersion !== null && !versionAtLeast(systemVersion, [0, 21]) ? [{ tier: 'classic', env: { HOPTRACE_BPFTRACE: systemBpftrace } }] : []),
-];
 
 interface TraceOutput {
   packets: Packet[];
