@@ -111,9 +111,9 @@ export interface Condition {
   start(lab: Lab, tier: TierEnv): Promise<Tracer | null>;
 }
 
-function hoptrace(args: string[]) {
+function hoptrace(args: string[], env: Record<string, string> = {}) {
   return async (_lab: Lab, tier: TierEnv): Promise<Tracer> => {
-    const { child, err } = await startUntil([...HOPTRACE, ...args], /ready\n/, { stdout: 'ignore', env: tier.env });
+    const { child, err } = await startUntil([...HOPTRACE, ...args], /ready\n/, { stdout: 'ignore', env: { ...tier.env, ...env } });
     return { children: [child], note: () => err().split('\n').filter((l) => l.startsWith('hoptrace:')).pop() };
   };
 }
@@ -138,6 +138,24 @@ export const CONDITIONS: readonly Condition[] = [
   {
     name: 'netfilter-all', description: 'hoptrace trace --json --netfilter --filter \'udp and host <pod2>\' (every packet traced through the rules, 1000/s per namespace)',
     start: (lab, tier) => hoptrace(['trace', '--json', '--no-model', '--netfilter', '--filter', `udp and host ${lab.addr.pod2}`])(lab, tier),
+  },
+  // A filter every iperf3 packet matches: the flow memory (@flows) is looked up and kept on every hop.
+  {
+    name: 'trace-filtered', description: 'hoptrace trace --json --filter \'udp and host <pod2>\' (every packet matches the filter, printed)',
+    start: (lab, tier) => hoptrace(['trace', '--json', '--no-model', '--filter', `udp and host ${lab.addr.pod2}`])(lab, tier),
+  },
+  {
+    name: 'stats-filtered', description: 'hoptrace stats --json --interval 1 --filter \'udp and host <pod2>\' (every packet matches)',
+    start: (lab, tier) => hoptrace(['stats', '--json', '--interval', '1', '--filter', `udp and host ${lab.addr.pod2}`])(lab, tier),
+  },
+  // Issue 15 item 3, measured against the change: @flows rewritten on every hop (before) rather than when stale.
+  {
+    name: 'trace-filtered-old', description: 'trace-filtered with @flows rewritten on every matched hop (HOPTRACE_EXPERIMENT=flows-every-hop)',
+    start: (lab, tier) => hoptrace(['trace', '--json', '--no-model', '--filter', `udp and host ${lab.addr.pod2}`], { HOPTRACE_EXPERIMENT: 'flows-every-hop' })(lab, tier),
+  },
+  {
+    name: 'stats-filtered-old', description: 'stats-filtered with @flows rewritten on every matched hop (HOPTRACE_EXPERIMENT=flows-every-hop)',
+    start: (lab, tier) => hoptrace(['stats', '--json', '--interval', '1', '--filter', `udp and host ${lab.addr.pod2}`], { HOPTRACE_EXPERIMENT: 'flows-every-hop' })(lab, tier),
   },
   { name: 'stats', description: 'hoptrace stats --json --interval 1 (every packet, in-kernel aggregates)', start: hoptrace(['stats', '--json', '--interval', '1']) },
   { name: 'stats-lean', description: 'hoptrace stats --json --interval 1 --hops xmit,recv,drop', start: hoptrace(['stats', '--json', '--interval', '1', '--hops', 'xmit,recv,drop']) },

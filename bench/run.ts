@@ -33,6 +33,8 @@ const { values } = parseArgs({
   options: {
     only: { type: 'string', default: 'pipeline,overhead,probecost,latency,paced' },
     tiers: { type: 'string', default: 'fast,classic' },
+    // Overhead and probe-cost conditions (bench/overhead.ts CONDITIONS); default: all of them.
+    conditions: { type: 'string' },
     rates: { type: 'string', default: '15000,25000,35000,50000,70000' },
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '5' },
@@ -55,6 +57,7 @@ interface Results {
 }
 
 const tiers = values.tiers.split(',') as BenchTier[];
+const only = values.conditions ? { only: values.conditions.split(',') } : {};
 const bpftraceVersion = (await Promise.all(tiers.map((t) => tierEnv(t).then((e) => `${t} tier: bpftrace ${e.version} (${e.bpftrace})`, (err: Error) => `${t} tier: ${err.message}`)))).join('; ');
 const results: Results = {
   machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, bpftrace: bpftraceVersion },
@@ -71,8 +74,8 @@ if (parts.has('pipeline')) {
   results.pipeline = { ...(JSON.parse(String(r.stdout)) as PipelineResult), loadavg: load };
 }
 for (const [name, fn] of [
-  ['overhead', async () => { const load = loadavg(); results.overhead = { ...(await benchOverhead({ rounds: Number(values.rounds), seconds: Number(values.seconds), tiers, log })), loadavg: load }; }],
-  ['probecost', async () => { const load = loadavg(); results.probecost = { loadavg: load, conditions: await benchProbeCost({ tiers, log }) }; }],
+  ['overhead', async () => { const load = loadavg(); results.overhead = { ...(await benchOverhead({ rounds: Number(values.rounds), seconds: Number(values.seconds), tiers, log, ...only })), loadavg: load }; }],
+  ['probecost', async () => { const load = loadavg(); results.probecost = { loadavg: load, conditions: await benchProbeCost({ tiers, log, ...only }) }; }],
   ['paced', async () => { const load = loadavg(); results.paced = { loadavg: load, tiers: await benchPaced({ tiers, rates: values.rates.split(',').map(Number), seconds: Number(values.seconds), log }) }; }],
   ['latency', async () => { const load = loadavg(); results.latency = { ...(await benchLatency(log)), loadavg: load }; }],
 ] as const) {
