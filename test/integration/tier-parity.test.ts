@@ -15,7 +15,10 @@ import { decide, parseBpftraceVersion, privateBpftracePath, versionAtLeast } fro
 import type { Packet } from '../../shared/packet.js';
 import type { StatsDocument } from '../../shared/stats/types.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { startReady, startTrace, labInodes, randomPrefix, type CliProcess } from '../helpers/cli.js';
+import { cli, startReady, startTrace, labInodes, randomPrefix, type CliProcess } from '../helpers/cli.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** The classic tier: the system's bpftrace when older than 0.21 (Debian 12's 0.17). */
 const systemPath = await execa('sh', ['-c', 'command -v bpftrace'], { reject: false }).then((r) => String(r.stdout).trim());
@@ -53,16 +56,19 @@ describe.skipIf(!bothTiers)(`fast and classic tiers on the same traffic (${why |
     [`${p.proto} ${p.src}:${p.sport}>${p.dst}:${p.dport} flags=${p.hops[0]?.tcpFlags ?? 0} icmp=${p.hops[0]?.icmpType ?? ''}`,
       ...p.hops.map(hop), `fate=${p.fate} by=${p.fateBy} drop=${p.drop ? `${p.drop.reason}@${roles.get(p.drop.netns) ?? '?'}/${p.drop.ifname}` : '-'}`].join('\n  ');
 
-  async function stop(child: CliProcess): Promise<{ packets: string[]; stderr: string; exitCode: number | undefined; lost: number }> {
+  const ours = (p: Packet): boolean => p.hops.length > 0 && p.hops.every((h) => roles.has(h.netns)) && !p.src.startsWith('fe80:') && !p.dst.startsWith('ff02:');
+
+  async function stop(child: CliProcess, withNotes = false): Promise<{ packets: string[]; notes: string[]; stderr: string; exitCode: number | undefined; lost: number }> {
     child.kill('SIGINT');
     const r = await child;
     const lines = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Packet | { type: 'lost'; events: number });
     // Only what the test sends: router solicitations and neighbour discovery come and go on their
     // own schedule, around either tracer's start and stop.
-    const packets = lines.filter((l): l is Packet => 'id' in l)
-      .filter((p) => p.hops.length > 0 && p.hops.every((h) => roles.has(h.netns)) && !p.src.startsWith('fe80:') && !p.dst.startsWith('ff02:'));
+    const packets = lines.filter((l): l is Packet => 'id' in l).filter(ours);
     const lost = lines.reduce((n, l) => n + ('type' in l && l.type === 'lost' ? l.events : 0), 0);
-    return { packets: packets.map(canonical).sort(), stderr: String(r.stderr), exitCode: r.exitCode, lost };
+    // The kinds of notes each packet got, where (namespace role): their timing is the kernel's own.
+    const notes = withNotes ? [...new Set(packets.flatMap((p) => (p.notes ?? []).map((n) => `${roles.get(n.netns) ?? '?'} ${n.kind}`)))].sort() : [];
+    return { packets: packets.map(canonical).sort(), notes, stderr: String(r.stderr), exitCode: r.exitCode, lost };
   }
 
   it('should report the same packets, paths, fates and NAT on both tiers', async () => {
@@ -97,6 +103,80 @@ describe.skipIf(!bothTiers)(`fast and classic tiers on the same traffic (${why |
       writeFileSync(`${process.env.HOPTRACE_PARITY_DUMP}.fast`, f.packets.join('\n'));
     }
     expect(f.packets).toEqual(c.packets);
+  }, 180_000);
+
+  it('should record the same packets on both tiers, and replay them the same', async () => {
+    const nets = labNets(lab);
+    const filter = `net ${nets.pods} or net ${nets.ext}`;
+    const dir = mkdtempSync(join(tmpdir(), 'hoptrace-parity-'));
+    try {
+      const paths = { classic: join(dir, 'classic.hoptrace'), fast: join(dir, 'fast.hoptrace') };
+      const [classic, fastRec] = await Promise.all([
+        startReady(['record', '-o', paths.classic, '--filter', filter], CLASSIC),
+        startReady(['record', '-o', paths.fast, '--filter', filter], FAST),
+      ]);
+      await trafficRound(lab);
+      await new Promise((r) => setTimeout(r, 1500));
+      for (const c of [classic.child, fastRec.child]) c.kill('SIGINT');
+      for (const c of [classic.child, fastRec.child]) expect((await c).exitCode).toBe(0);
+      const replayed = await Promise.all([paths.classic, paths.fast].map(async (path) => {
+        const r = await cli(['replay', path, '--json']);
+        expect(r.exitCode, String(r.stderr)).toBe(0);
+        return String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet).filter(ours).map(canonical).sort();
+      }));
+      expect(replayed[1]?.length).toBeGreaterThanOrEqual(10);
+      expect(replayed[1]).toEqual(replayed[0]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('should follow the same sampled flows on both tiers (--sample 3)', async () => {
+    const nets = labNets(lab);
+    const args = ['--json', '--no-model', '--sample', '3', '--filter', `net ${nets.pods} or net ${nets.ext}`];
+    const [classic, fastTrace] = await Promise.all([startTrace(args, CLASSIC), startTrace(args, FAST)]);
+    // Many flows (each UDP send is its own source port): some are followed, most are not.
+    await sendUdp(lab.ns.pod1, lab.addr.pod2, ECHO.podUdp, 30, 32, 5);
+    await trafficRound(lab);
+    await new Promise((r) => setTimeout(r, 1500));
+    const [c, f] = await Promise.all([stop(classic.child), stop(fastTrace.child)]);
+    expect(c.exitCode, c.stderr).toBe(0);
+    expect(f.exitCode, f.stderr).toBe(0);
+    expect(f.packets.length).toBeGreaterThanOrEqual(3);
+    expect(f.packets).toEqual(c.packets);
+  }, 180_000);
+
+  it('should see the same packets and the same kinds of notes with --notes on both tiers', async () => {
+    const args = ['--json', '--no-model', '--notes', '--filter', `icmp and host ${lab.addr.pod2}`];
+    const [classic, fastTrace] = await Promise.all([startTrace(args, CLASSIC), startTrace(args, FAST)]);
+    const pinged = await ping(lab.ns.pod1, lab.addr.pod2, 3);
+    await new Promise((r) => setTimeout(r, 1500));
+    const [c, f] = await Promise.all([stop(classic.child, true), stop(fastTrace.child, true)]);
+    expect(pinged.replies).toBe(3);
+    expect(c.exitCode, c.stderr).toBe(0);
+    expect(f.exitCode, f.stderr).toBe(0);
+    expect(f.packets).toEqual(c.packets);
+    expect(f.notes.length).toBeGreaterThan(0);
+    expect(f.notes).toEqual(c.notes);
+  }, 180_000);
+
+  it('should meet the same netfilter rules with --netfilter on both tiers', async () => {
+    // One tier after the other (each arms and disarms the rule trace): the same sends each time,
+    // compared without the source port, which changes from send to send.
+    const runs: string[][] = [];
+    for (const env of [CLASSIC, FAST]) {
+      const { child } = await startTrace(['--json', '--no-model', '--netfilter', '--filter', `udp and host ${lab.addr.pod2}`], env);
+      await sendUdp(lab.ns.pod1, lab.addr.pod2, ECHO.podUdp, 2, 32, 20);
+      await sendUdp(lab.ns.ext, lab.addr.nodeExt, lab.dnatPort, 2, 32, 20);
+      await new Promise((r) => setTimeout(r, 1500));
+      child.kill('SIGINT');
+      const r = await child;
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      runs.push(String(r.stdout).split('\n').filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet).filter(ours)
+        .map((p) => `${p.proto} ${p.src}>${p.dst}:${p.sport === ECHO.podUdp || p.sport === 80 ? 'reply' : p.dport} fate=${p.fate} ${(p.netfilter ?? []).map((v) => `${roles.get(v.netns) ?? '?'}/${v.hook}/${v.table}/${v.chain}/${v.type}/${v.verdict}`).join(' ')}`).sort());
+    }
+    expect(runs[1]?.some((l) => / (nat|filter)\//.test(l)), runs[1]?.join('\n')).toBe(true);
+    expect(runs[1]).toEqual(runs[0]);
   }, 180_000);
 
   it('should count the same segments in stats on both tiers', async () => {
