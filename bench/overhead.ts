@@ -18,6 +18,8 @@
  *   record-all-capture the same with --capture-bytes 56 (header bytes kept for pcapng export)
  *   netfilter-nomatch  trace-nomatch with --netfilter (nft rule trace armed in every namespace)
  *   netfilter-all      trace --netfilter --filter 'udp and host <pod2>' (iperf3's packets rule-traced, 1000/s per namespace)
+ *   trace-filtered     hoptrace trace --json --filter 'udp and host <pod2>' (every packet matches: flow memory kept per hop)
+ *   stats-filtered     hoptrace stats --json --interval 1 --filter 'udp and host <pod2>'
  *   stats              hoptrace stats --json --interval 1 (every packet, aggregated in the kernel)
  *   stats-lean         hoptrace stats --json --interval 1 --hops xmit,recv,drop
  *   stats-sample16     hoptrace stats --json --interval 1 --sample 16
@@ -111,9 +113,9 @@ export interface Condition {
   start(lab: Lab, tier: TierEnv): Promise<Tracer | null>;
 }
 
-function hoptrace(args: string[], env: Record<string, string> = {}) {
+function hoptrace(args: string[]) {
   return async (_lab: Lab, tier: TierEnv): Promise<Tracer> => {
-    const { child, err } = await startUntil([...HOPTRACE, ...args], /ready\n/, { stdout: 'ignore', env: { ...tier.env, ...env } });
+    const { child, err } = await startUntil([...HOPTRACE, ...args], /ready\n/, { stdout: 'ignore', env: tier.env });
     return { children: [child], note: () => err().split('\n').filter((l) => l.startsWith('hoptrace:')).pop() };
   };
 }
@@ -147,15 +149,6 @@ export const CONDITIONS: readonly Condition[] = [
   {
     name: 'stats-filtered', description: 'hoptrace stats --json --interval 1 --filter \'udp and host <pod2>\' (every packet matches)',
     start: (lab, tier) => hoptrace(['stats', '--json', '--interval', '1', '--filter', `udp and host ${lab.addr.pod2}`])(lab, tier),
-  },
-  // Issue 15 item 3, measured against the change: @flows rewritten on every hop (before) rather than when stale.
-  {
-    name: 'trace-filtered-old', description: 'trace-filtered with @flows rewritten on every matched hop (HOPTRACE_EXPERIMENT=flows-every-hop)',
-    start: (lab, tier) => hoptrace(['trace', '--json', '--no-model', '--filter', `udp and host ${lab.addr.pod2}`], { HOPTRACE_EXPERIMENT: 'flows-every-hop' })(lab, tier),
-  },
-  {
-    name: 'stats-filtered-old', description: 'stats-filtered with @flows rewritten on every matched hop (HOPTRACE_EXPERIMENT=flows-every-hop)',
-    start: (lab, tier) => hoptrace(['stats', '--json', '--interval', '1', '--filter', `udp and host ${lab.addr.pod2}`], { HOPTRACE_EXPERIMENT: 'flows-every-hop' })(lab, tier),
   },
   { name: 'stats', description: 'hoptrace stats --json --interval 1 (every packet, in-kernel aggregates)', start: hoptrace(['stats', '--json', '--interval', '1']) },
   { name: 'stats-lean', description: 'hoptrace stats --json --interval 1 --hops xmit,recv,drop', start: hoptrace(['stats', '--json', '--interval', '1', '--hops', 'xmit,recv,drop']) },

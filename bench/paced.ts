@@ -113,8 +113,15 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
         current = p;
         const lostBefore = lost;
         const sent = await iperfPaced(lab, p, rate, opts.seconds);
-        // Packets complete (and lost counts arrive) a little after the last send.
-        await new Promise((r) => setTimeout(r, 2500));
+        // Packets complete (and lost counts arrive) after the last send; a trace that fell behind
+        // still has this rate's lines in its buffers. The step ends once nothing more arrived for
+        // 2 s (at most 60 s), so its hops and losses are not counted in the next rate's step.
+        for (let quiet = 0, last = -1, waited = 0; quiet < 2000 && waited < 60_000; waited += 250) {
+          await new Promise((r) => setTimeout(r, 250));
+          const now = (byPort.get(p)?.hops ?? 0) + lost;
+          quiet = now === last ? quiet + 250 : 0;
+          last = now;
+        }
         const s = byPort.get(p) ?? { hops: 0, whole: 0 };
         const lostHops = lost - lostBefore;
         const step: PacedStep = {
