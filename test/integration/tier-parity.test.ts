@@ -4,7 +4,9 @@
  * system's older bpftrace through HOPTRACE_BPFTRACE) run at the same time over the same lab
  * traffic — bridge, MASQUERADE and its reply, a DNAT port-forward, a FORWARD drop, IPv6, a root
  * ping's raw-socket reply — and must report the same packets: paths, fates, drop reasons, NAT.
- * Then `stats` on each tier must count the same segments for the same packets.
+ * The same holds for `record` (replayed), `--sample`, `--notes` (kinds of notes per namespace),
+ * `--netfilter` (rules met, one tier after the other) and the service (a session's /packets, one
+ * `serve` per tier). Then `stats` on each tier must count the same segments for the same packets.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
@@ -15,6 +17,7 @@ import { decide, parseBpftraceVersion, privateBpftracePath, versionAtLeast } fro
 import type { Packet } from '../../shared/packet.js';
 import type { StatsDocument } from '../../shared/stats/types.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
+import { api, postJson, runCli, waitFor } from '../service/helpers.js';
 import { cli, startReady, startTrace, labInodes, randomPrefix, type CliProcess } from '../helpers/cli.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -180,6 +183,46 @@ describe.skipIf(!bothTiers)(`fast and classic tiers on the same traffic (${why |
     expect(runs[1]?.some((l) => /\/nat\/PREROUTING\//.test(l)) && runs[1]?.some((l) => /\/filter\/FORWARD\//.test(l)), runs[1]?.join('\n')).toBe(true);
     expect(runs[1]).toEqual(runs[0]);
   }, 180_000);
+
+  it('should give the same packets through the service on both tiers', async () => {
+    // Two services, one per tier (the bpftrace choice is per process), each with a session on the
+    // same filter, over the same traffic; their /packets must agree.
+    const nets = labNets(lab);
+    const filter = `net ${nets.pods} or net ${nets.ext}`;
+    const dataDir = mkdtempSync(join(tmpdir(), 'hoptrace-parity-svc-'));
+    const services = [CLASSIC, FAST].map((env, i) => runCli(['serve', '--port', '0', '--data-dir', join(dataDir, String(i))], env));
+    try {
+      const urls = await Promise.all(services.map((child) => new Promise<string>((resolve, reject) => {
+        let out = '';
+        const timer = setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 90_000);
+        child.stdout?.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /listening on (http:\/\/\S+\/)/.exec(out);
+          if (m?.[1] && out.includes('Press Ctrl-C')) { clearTimeout(timer); resolve(m[1]); }
+        });
+        void child.then((r) => { clearTimeout(timer); reject(new Error(`serve exited (${r.exitCode}): ${String(r.stderr)}`)); });
+      })));
+      const ids = await Promise.all(urls.map(async (url) => {
+        const created = await postJson<{ id: string }>(url, '/api/sessions', { filter });
+        expect(created.status).toBe(201);
+        await waitFor('the session running', async () => (await api<{ state: string }>(url, `/api/sessions/${created.body.id}`)).body.state === 'running', 60_000, 200);
+        return created.body.id;
+      }));
+      await trafficRound(lab);
+      await new Promise((r) => setTimeout(r, 2500));
+      const got = await Promise.all(urls.map(async (url, i) => {
+        const r = await api<Packet[]>(url, `/api/sessions/${ids[i] ?? ''}/packets?limit=1000`);
+        expect(r.status).toBe(200);
+        return r.body.filter(ours).map(canonical).sort();
+      }));
+      expect(got[1]?.length).toBeGreaterThanOrEqual(10);
+      expect(got[1]).toEqual(got[0]);
+    } finally {
+      for (const child of services) child.kill('SIGINT');
+      for (const child of services) await child;
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 240_000);
 
   it('should count the same segments in stats on both tiers', async () => {
     const port = ECHO.podUdp;
