@@ -136,16 +136,18 @@ describe.skipIf(!bothTiers)(`fast and classic tiers on the same traffic (${why |
 
   it('should follow the same sampled flows on both tiers (--sample 3)', async () => {
     const nets = labNets(lab);
-    const args = ['--json', '--no-model', '--sample', '3', '--filter', `net ${nets.pods} or net ${nets.ext}`];
+    const args = ['--json', '--no-model', '--sample', '3', '--filter', `udp and net ${nets.pods}`];
     const [classic, fastTrace] = await Promise.all([startTrace(args, CLASSIC), startTrace(args, FAST)]);
-    // Many flows (each UDP send is its own source port): some are followed, most are not.
-    await sendUdp(lab.ns.pod1, lab.addr.pod2, ECHO.podUdp, 30, 32, 5);
-    await trafficRound(lab);
+    // Many flows (each send from its own process: its own source port); 1 in 3 is followed, so
+    // with 16 of them none followed is a (2/3)^16 = 0.15 % chance.
+    for (let i = 0; i < 16; i++) await sendUdp(lab.ns.pod1, lab.addr.pod2, ECHO.podUdp, 2, 32, 5);
     await new Promise((r) => setTimeout(r, 1500));
     const [c, f] = await Promise.all([stop(classic.child), stop(fastTrace.child)]);
     expect(c.exitCode, c.stderr).toBe(0);
     expect(f.exitCode, f.stderr).toBe(0);
-    expect(f.packets.length).toBeGreaterThanOrEqual(3);
+    expect(f.packets.length).toBeGreaterThanOrEqual(2);
+    // Not every flow: the sampling did leave some out (16 flows × 2 requests and 2 replies).
+    expect(f.packets.length).toBeLessThan(64);
     expect(f.packets).toEqual(c.packets);
   }, 180_000);
 
