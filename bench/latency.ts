@@ -11,7 +11,6 @@
  * (packets back to back, where batches fill at 512 events). Every event's latency is counted.
  */
 import { parseArgs } from 'node:util';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { io as ioClient, type Socket } from 'socket.io-client';
@@ -19,7 +18,8 @@ import type { ClientToServerEvents, ServerToClientEvents } from '../shared/strea
 import { batchBytes } from '../shared/stream-events.js';
 import type { SessionInfo } from '../shared/api-types.js';
 import { decodeBatch } from '../shared/wire.js';
-import { labFor, labUp, labDown } from '../server/lab/lab.js';
+import { labUp, labDown } from '../server/lab/lab.js';
+import { benchLab } from './tiers.js';
 import { sendUdp } from '../server/lab/traffic.js';
 
 export interface LatencyLoad {
@@ -55,7 +55,7 @@ const pct = (sorted: number[], p: number): number => {
 export async function benchLatency(log: (l: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<LatencyResult> {
   if (process.getuid?.() !== 0) throw new Error('the latency benchmark needs root (it builds a lab and attaches probes)');
   const server = execa(process.execPath, ['--import', 'tsx', self, '--role', 'server'], { reject: false, stderr: 'inherit' });
-  const lab = labFor(`bl${randomBytes(3).toString('hex')}`);
+  const lab = benchLab('bl');
   let socket: Socket<ServerToClientEvents, ClientToServerEvents> | undefined;
   try {
     const url = await new Promise<string>((resolve, reject) => {

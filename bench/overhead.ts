@@ -18,6 +18,8 @@
  *   record-all-capture the same with --capture-bytes 56 (header bytes kept for pcapng export)
  *   netfilter-nomatch  trace-nomatch with --netfilter (nft rule trace armed in every namespace)
  *   netfilter-all      trace --netfilter --filter 'udp and host <pod2>' (iperf3's packets rule-traced, 1000/s per namespace)
+ *   trace-filtered     hoptrace trace --json --filter 'udp and host <pod2>' (every packet matches: flow memory kept per hop)
+ *   stats-filtered     hoptrace stats --json --interval 1 --filter 'udp and host <pod2>'
  *   stats              hoptrace stats --json --interval 1 (every packet, aggregated in the kernel)
  *   stats-lean         hoptrace stats --json --interval 1 --hops xmit,recv,drop
  *   stats-sample16     hoptrace stats --json --interval 1 --sample 16
@@ -38,15 +40,14 @@
  * ~340k packets/s untraced from run to run, while the send rate held within ±5 %.
  */
 import { parseArgs } from 'node:util';
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa, type ResultPromise } from 'execa';
-import { labFor, labUp, labDown, type Lab } from '../server/lab/lab.js';
+import { labUp, labDown, type Lab } from '../server/lab/lab.js';
 import { HOP_PROBES } from '../probes/assemble.js';
 import { rawTracepointProgram } from '../probes/tracepoints.js';
-import { tierEnv, type BenchTier, type TierEnv } from './tiers.js';
+import { benchLab, tierEnv, type BenchTier, type TierEnv } from './tiers.js';
 
 /** The hop probes' tracepoints as bpftrace names them (tracepoint:net:net_dev_start_xmit, ...). */
 const HOP_TRACEPOINTS: readonly string[] = HOP_PROBES.map((p) => `tracepoint:${p.tracepoint}`);
@@ -139,6 +140,15 @@ export const CONDITIONS: readonly Condition[] = [
   {
     name: 'netfilter-all', description: 'hoptrace trace --json --netfilter --filter \'udp and host <pod2>\' (every packet traced through the rules, 1000/s per namespace)',
     start: (lab, tier) => hoptrace(['trace', '--json', '--no-model', '--netfilter', '--filter', `udp and host ${lab.addr.pod2}`])(lab, tier),
+  },
+  // A filter every iperf3 packet matches: the flow memory (@flows) is looked up and kept on every hop.
+  {
+    name: 'trace-filtered', description: 'hoptrace trace --json --filter \'udp and host <pod2>\' (every packet matches the filter, printed)',
+    start: (lab, tier) => hoptrace(['trace', '--json', '--no-model', '--filter', `udp and host ${lab.addr.pod2}`])(lab, tier),
+  },
+  {
+    name: 'stats-filtered', description: 'hoptrace stats --json --interval 1 --filter \'udp and host <pod2>\' (every packet matches)',
+    start: (lab, tier) => hoptrace(['stats', '--json', '--interval', '1', '--filter', `udp and host ${lab.addr.pod2}`])(lab, tier),
   },
   { name: 'stats', description: 'hoptrace stats --json --interval 1 (every packet, in-kernel aggregates)', start: hoptrace(['stats', '--json', '--interval', '1']) },
   { name: 'stats-lean', description: 'hoptrace stats --json --interval 1 --hops xmit,recv,drop', start: hoptrace(['stats', '--json', '--interval', '1', '--hops', 'xmit,recv,drop']) },
@@ -261,7 +271,7 @@ export async function benchOverhead(opts: { rounds?: number; seconds?: number; o
     ? [{ ...c, tier: tiers[0] as TierEnv }]
     : tiers.map((t) => ({ ...c, name: `${c.name}:${t.tier}`, description: `${c.description} — ${t.tier} tier, bpftrace ${t.version}`, tier: t }))));
   const loadBefore = (await execa('uptime')).stdout.trim();
-  const lab = labFor(`bo${randomBytes(3).toString('hex')}`);
+  const lab = benchLab('bo');
   await labUp(lab);
   // Each tracer run is bracketed by untraced runs, U T1 U T2 U ... U, and compared with the mean
   // of the two around it: the machine is shared, and its load drifts over minutes.

@@ -12,10 +12,9 @@
  * packets' destination port); the tiers run one after the other on the same lab.
  */
 import { parseArgs } from 'node:util';
-import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
-import { labFor, labUp, labDown, type Lab } from '../server/lab/lab.js';
-import { tierEnv, type BenchTier } from './tiers.js';
+import { labUp, labDown, type Lab } from '../server/lab/lab.js';
+import { benchLab, tierEnv, type BenchTier } from './tiers.js';
 
 export interface PacedStep {
   readonly rate: number;
@@ -65,7 +64,7 @@ async function iperfPaced(lab: Lab, port: number, pps: number, seconds: number):
 export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: readonly number[]; seconds: number; log?: (l: string) => void }): Promise<PacedResult[]> {
   if (process.getuid?.() !== 0) throw new Error('the paced benchmark needs root (it builds a lab and attaches probes)');
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const lab = labFor(`bp${randomBytes(3).toString('hex')}`);
+  const lab = benchLab('bp');
   await labUp(lab);
   const out: PacedResult[] = [];
   try {
@@ -114,8 +113,15 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
         current = p;
         const lostBefore = lost;
         const sent = await iperfPaced(lab, p, rate, opts.seconds);
-        // Packets complete (and lost counts arrive) a little after the last send.
-        await new Promise((r) => setTimeout(r, 2500));
+        // Packets complete (and lost counts arrive) after the last send; a trace that fell behind
+        // still has this rate's lines in its buffers. The step ends once nothing more arrived for
+        // 2 s (at most 60 s), so its hops and losses are not counted in the next rate's step.
+        for (let quiet = 0, last = -1, waited = 0; quiet < 2000 && waited < 60_000; waited += 250) {
+          await new Promise((r) => setTimeout(r, 250));
+          const now = (byPort.get(p)?.hops ?? 0) + lost;
+          quiet = now === last ? quiet + 250 : 0;
+          last = now;
+        }
         const s = byPort.get(p) ?? { hops: 0, whole: 0 };
         const lostHops = lost - lostBefore;
         const step: PacedStep = {

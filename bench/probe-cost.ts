@@ -12,12 +12,11 @@
  * Each condition runs on each probe tier (`<condition>:fast`, `<condition>:classic`).
  */
 import { parseArgs } from 'node:util';
-import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
-import { labFor, labUp, labDown } from '../server/lab/lab.js';
+import { labUp, labDown } from '../server/lab/lab.js';
 import { CONDITIONS, programCondition, iperf, stop, type Condition } from './overhead.js';
-import { tierEnv, type BenchTier, type TierEnv } from './tiers.js';
+import { benchLab, tierEnv, type BenchTier, type TierEnv } from './tiers.js';
 
 export interface ProbeCost {
   readonly probe: string;
@@ -56,7 +55,7 @@ export async function benchProbeCost(opts: { seconds?: number; only?: readonly s
   ];
   const conditions: Array<Condition & { tier: TierEnv }> = selected.flatMap((c) => tiers.map((t) => ({ ...c, name: `${c.name}:${t.tier}`, tier: t })));
   const statsBefore = readFileSync(STATS_SYSCTL, 'utf8').trim();
-  const lab = labFor(`bc${randomBytes(3).toString('hex')}`);
+  const lab = benchLab('bc');
   await labUp(lab);
   const out: CostResult[] = [];
   let port = 5600;

@@ -70,6 +70,19 @@ export function checkRawArgs(declared: ReadonlyMap<string, readonly string[]>): 
 }
 
 /**
+ * The probe points a program attaches, as bpftrace names them (`rawtracepoint:netif_rx`,
+ * `tracepoint:net:netif_rx`, `kprobe:…`), in program order, once each; BEGIN, END and interval
+ * probes are not probe points. What a recording's header lists: the tier's own names.
+ */
+export function attachedProbes(program: string): string[] {
+  const out = new Set<string>();
+  for (const m of program.matchAll(/^\s*((?:rawtracepoint|tracepoint|kprobe|kretprobe|kfunc|kretfunc|fentry|fexit):[^\s{]+(?:\s*,\s*[^\s{]+)*)\s*$/gm)) {
+    for (const p of (m[1] ?? '').split(',')) out.add(p.trim());
+  }
+  return [...out];
+}
+
+/**
  * The same program on raw tracepoints: each `tracepoint:<group>:<name>` probe of RAW_TRACEPOINTS
  * becomes `rawtracepoint:<name>`, and inside its block `args->field` / `args.field` become the
  * TP_PROTO argument. Other probes (notes, intervals) are left as they are. Probe headers stand on

@@ -39,17 +39,32 @@ export interface BpftraceHandlers {
 export interface BpftraceOptions {
   /** Max entries per map: bounds the @follow/@pending maps. */
   readonly mapKeysMax?: number;
-  /** Perf ring buffer pages per CPU: more pages, fewer lost events under bursts. */
+  /**
+   * bpftrace's kernel output buffer, in 4 KiB pages (BPFTRACE_PERF_RB_PAGES): per CPU for 0.17's
+   * perf buffers, the size of the one BPF ring buffer for 0.21+ (measured with bpftool: 64 pages
+   * made a 256 KiB ringbuf, 1024 a 4 MiB one). More pages, fewer lost events under bursts.
+   */
   readonly perfRbPages?: number;
   /** The bpftrace to run (default: the one server/bpftrace-binary.ts chose). */
   readonly command?: string;
   /** Read stdout through a plain pipe, not the never-blocking pump (server/output-pump.ts). */
   readonly plainPipe?: boolean;
+  /** The FIFO's kernel buffer in bytes (default PIPE_BYTES; 0 leaves the kernel's 64 KiB). */
+  readonly pipeBytes?: number;
   /** How far (bytes) the main thread may fall behind the pump before lines are dropped and counted. */
   readonly pumpCapBytes?: number;
   /** How long to wait for READY (all probes attached). */
   readonly attachTimeoutMs?: number;
 }
+
+/**
+ * Kernel output buffer sizes (see perfRbPages). 0.17: 256 pages per CPU (1 MiB each). 0.21+: one
+ * ring buffer shared by all CPUs, 4096 pages (16 MiB, about 150k hop events: a second of the
+ * busiest paced run in bench/paced.ts), so a main thread or pump held off the CPU for a while
+ * does not cost events. Both must be powers of two.
+ */
+export const CLASSIC_RB_PAGES = 256;
+export const MODERN_RB_PAGES = 4096;
 
 const HARMLESS = /couldn't set RLIMIT_MEMLOCK|WARNING: Addrspace is not set/;
 
@@ -141,7 +156,7 @@ export class BpftraceProcess {
       onText: (text) => reader.feed(text),
       // Lines the main thread could not take in time: lost like the kernel's, and counted so.
       onDropped: (lines) => this.handlers.onLine({ type: 'lost', count: lines }),
-    }, this.opts.pumpCapBytes).catch(() => null);
+    }, this.opts.pumpCapBytes, this.opts.pipeBytes ?? (process.env.HOPTRACE_PIPE_BYTES !== undefined ? Number(process.env.HOPTRACE_PIPE_BYTES) : undefined)).catch(() => null);
     // node:child_process rather than execa: execa turns a numeric stdout into a socket it pipes
     // itself, and bpftrace must write into the FIFO directly.
     const child = spawn(cmd, args, {
@@ -150,7 +165,7 @@ export class BpftraceProcess {
         ...process.env,
         // 0.17 reads the first name, 0.21+ the second (and warns about the first).
         ...(modern ? { BPFTRACE_MAX_MAP_KEYS: String(this.opts.mapKeysMax ?? 16384) } : { BPFTRACE_MAP_KEYS_MAX: String(this.opts.mapKeysMax ?? 16384) }),
-        BPFTRACE_PERF_RB_PAGES: String(this.opts.perfRbPages ?? (Number(process.env.HOPTRACE_PERF_RB_PAGES) || 256)),
+        BPFTRACE_PERF_RB_PAGES: String(this.opts.perfRbPages ?? (Number(process.env.HOPTRACE_PERF_RB_PAGES) || (modern ? MODERN_RB_PAGES : CLASSIC_RB_PAGES))),
       },
     });
     const closed = new Promise<{ exitCode: number | null; signal: string | null }>((resolve) => {

@@ -8,7 +8,7 @@
  * counted, reported like the kernel's losses.
  */
 import { Worker } from 'node:worker_threads';
-import { mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -55,6 +55,34 @@ stream.on('end', () => {
 stream.on('error', (err) => parentPort.postMessage({ error: String(err) }));
 `;
 
+/**
+ * The FIFO's kernel buffer (F_SETPIPE_SZ; 64 KiB by default, about 600 hop lines, a few ms of a
+ * busy trace): while the worker thread waits for a CPU, bpftrace's writes land here instead of
+ * blocking it. 4 MiB needs CAP_SYS_RESOURCE (beyond /proc/sys/fs/pipe-max-size, 1 MiB by
+ * default); without it the pipe gets pipe-max-size.
+ */
+export const PIPE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Sets the pipe buffer of `fifo` (open elsewhere, so the pipe lives on) to `bytes`, or to
+ * pipe-max-size when `bytes` is refused, and returns the size the kernel gave, or null. Node has
+ * no fcntl: perl (perl-base, in every Debian) opens the FIFO read-write, which never waits, and
+ * asks (its arguments made numbers: perl passes a string as a pointer). The size belongs to the
+ * pipe, not to perl's descriptor, so it stays after perl exits. Best effort: 64 KiB still works.
+ */
+export async function setPipeSize(fifo: string, bytes: number): Promise<number | null> {
+  const F_SETPIPE_SZ = 1031;
+  const max = Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8').trim()) || 0;
+  const sizes = [bytes, ...(max > 0 && max < bytes ? [max] : [])].map(String);
+  const r = await execa('perl', ['-e', [
+    'open(my $f, "+<", shift) or exit 2; my $op = shift;',
+    'for my $s (@ARGV) { my $n = fcntl($f, $op + 0, $s + 0); if (defined $n) { print $n + 0; exit 0; } }',
+    'exit 1;',
+  ].join(' '), fifo, String(F_SETPIPE_SZ), ...sizes], { reject: false, timeout: 5000 });
+  const n = Number(String(r.stdout).trim());
+  return r.exitCode === 0 && n > 0 ? n : null;
+}
+
 /** 256 MiB of output waiting (about 2.5 million hop lines). */
 export const DEFAULT_PUMP_CAP = 256 * 1024 * 1024;
 
@@ -64,6 +92,8 @@ export class OutputPump {
   private worker: Worker | undefined;
   private writeFd: number | undefined;
   private readonly behind = new Int32Array(new SharedArrayBuffer(4));
+  /** The FIFO's buffer size the kernel granted (null: left at its default). */
+  pipeBytes: number | null = null;
   /** Resolves once the worker has passed on everything bpftrace wrote (after bpftrace exits). */
   readonly done: Promise<void>;
   private finish!: () => void;
@@ -75,12 +105,13 @@ export class OutputPump {
   }
 
   /** Makes the FIFO and starts the worker; `fd` is then the write end to give bpftrace as stdout. */
-  static async open(handlers: PumpHandlers, capBytes = DEFAULT_PUMP_CAP): Promise<OutputPump> {
+  static async open(handlers: PumpHandlers, capBytes = DEFAULT_PUMP_CAP, pipeBytes = PIPE_BYTES): Promise<OutputPump> {
     const pump = new OutputPump(Math.min(capBytes, 2 ** 31 - 1));
     await execa('mkfifo', ['-m', '600', pump.fifo]);
     // Opened read-write, a FIFO does not wait for a reader; bpftrace gets it as its stdout and
     // ours is closed once bpftrace has it, so the worker sees the end when bpftrace exits.
     pump.writeFd = openSync(pump.fifo, 'r+');
+    pump.pipeBytes = pipeBytes > 0 ? await setPipeSize(pump.fifo, pipeBytes) : null;
     // The worker's code is plain JavaScript given as text: a worker started from a .ts file does
     // not get tsx's loader (Node 20), and text runs the same from the source tree and from dist/.
     const worker = new Worker(PUMP_WORKER, {

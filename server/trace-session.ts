@@ -10,6 +10,8 @@ import { hopKindsToSkip, type HopEvent, type HopKind, type HopNote } from '../sh
 import { parseFilter, compileToBpftrace, describeFilter, packetMatches, type FilterAst } from '../shared/filter/index.js';
 import { buildHopProgram, HOP_PROBES } from '../probes/assemble.js';
 import { buildNoteBlocks } from '../probes/notes/assemble.js';
+import { attachedProbes } from '../probes/tracepoints.js';
+import type { ProbeTier } from '../shared/api-types.js';
 import { parseNoteLine } from '../probes/notes/note-line.js';
 import { BpftraceProcess, type BpftraceExit } from './bpftrace.js';
 import type { Reconstructor } from '../shared/reconstruct.js';
@@ -78,6 +80,8 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
   private proc: BpftraceProcess | undefined;
   private reasons: DropReasons | undefined;
   private running = false;
+  private attached: string[] | undefined;
+  private tier: ProbeTier | undefined;
   private engine: Pick<Reconstructor, 'hopStore' | 'pushStored' | 'push'> | null = null;
 
   /** Parses the filter at once, so a bad filter fails before anything is attached. */
@@ -111,9 +115,18 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
   /** Whether a reconstructed packet matches the user's filter (any hop matches). */
   accepts = (packet: Packet): boolean => packetMatches(this.filterAst, packet);
 
-  /** Tracepoints of the hop probes this session attaches. */
+  /**
+   * The probe points this session attached, as bpftrace names them on its tier
+   * (`rawtracepoint:net_dev_start_xmit` on the fast tier, `tracepoint:net:net_dev_start_xmit` on
+   * the classic one, the notes tier's too); before it started, the hop tracepoints it will attach.
+   */
   get probes(): readonly string[] {
-    return HOP_PROBES.filter((p) => this.options.hops?.has(p.kind) ?? true).map((p) => p.tracepoint);
+    return this.attached ?? HOP_PROBES.filter((p) => this.options.hops?.has(p.kind) ?? true).map((p) => `tracepoint:${p.tracepoint}`);
+  }
+
+  /** The probe tier the session runs on (once started). */
+  get probeTier(): ProbeTier | undefined {
+    return this.tier;
   }
 
   /** Checks the host, attaches the probes; resolves once they are attached. */
@@ -155,6 +168,8 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
             }
           : {}),
       });
+      this.attached = attachedProbes(program);
+      this.tier = pre.bpftrace.tier ?? 'classic';
       // Only an attempt that attached reports its exit: a failed start already threw.
       let attached = false;
       this.proc = new BpftraceProcess(program, {

@@ -586,6 +586,9 @@ export namespace hoptrace {
         /** RecordingHeader sample_rate. */
         sample_rate: number;
 
+        /** RecordingHeader probe_tier. */
+        probe_tier: string;
+
         /**
          * Encodes the specified RecordingHeader message. Does not implicitly {@link hoptrace.RecordingHeader.verify|verify} messages.
          * @param message RecordingHeader message or plain object to encode
@@ -645,6 +648,9 @@ export namespace hoptrace {
 
             /** RecordingHeader sample_rate */
             sample_rate?: (number|null);
+
+            /** RecordingHeader probe_tier */
+            probe_tier?: (string|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

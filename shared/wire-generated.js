@@ -894,6 +894,7 @@ export const hoptrace = $root.hoptrace = (() => {
         RecordingHeader.prototype.netfilter = false;
         RecordingHeader.prototype.notes = false;
         RecordingHeader.prototype.sample_rate = 0;
+        RecordingHeader.prototype.probe_tier = "";
 
         RecordingHeader.encode = function (m, w, q) {
             if (!w)
@@ -931,6 +932,8 @@ export const hoptrace = $root.hoptrace = (() => {
                 w.uint32(88).bool(m.notes);
             if (m.sample_rate != null && $Object.hasOwnProperty.call(m, "sample_rate") && m.sample_rate !== 0)
                 w.uint32(96).uint32(m.sample_rate);
+            if (m.probe_tier != null && $Object.hasOwnProperty.call(m, "probe_tier") && m.probe_tier !== "")
+                w.uint32(106).string(m.probe_tier);
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -1094,6 +1097,15 @@ export const hoptrace = $root.hoptrace = (() => {
                             m.sample_rate = v;
                         else
                             delete m.sample_rate;
+                        continue;
+                    }
+                case 13: {
+                        if (u !== 2)
+                            break;
+                        if ((v = r.stringVerify()).length)
+                            m.probe_tier = v;
+                        else
+                            delete m.probe_tier;
                         continue;
                     }
                 }

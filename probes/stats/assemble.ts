@@ -18,7 +18,7 @@
  * Buckets: see shared/stats/buckets.ts (4 per power of two).
  */
 import { readFileSync } from 'node:fs';
-import { probesDir, FLOW_MEMORY_NS } from '../assemble.js';
+import { probesDir, FLOW_MEMORY_NS, FLOW_REFRESH_NS } from '../assemble.js';
 import { HOP_KIND_CODES } from '../hop-line.js';
 import { sampleCondition } from '../sample.js';
 import { portToRaw } from '../../shared/filter/raw.js';
@@ -97,8 +97,12 @@ function matchCode(decode: string, filterExpr: string, sample: string): string {
     decode,
     TUPLE,
     `  if (!$m) { $m = $fam != 0 && (${filterExpr}) && ${sample}; }`,
-    `  if (!$m && $fam != 0) { $fl0 = @flows[${FLOW_KEY}]; $m = $fl0 != 0 && $now - $fl0 < ${FLOW_MEMORY_NS}; }`,
-    `  if ($m) { @flows[${FLOW_KEY}] = $now; @flows[${FLOW_REVERSE_KEY}] = $now; }`,
+    // As in trace (probes/assemble.ts FLOW_REFRESH_NS): one lookup, and a rewrite only when stale.
+    // (Read unconditionally: under 0.17 a map read assigned to an already typed variable fails
+    // to type. A non-IP packet's tuple is all zeros, a key never followed.)
+    `  $fl0 = @flows[${FLOW_KEY}];`,
+    `  if (!$m && $fam != 0) { $m = $fl0 != 0 && $now - $fl0 < ${FLOW_MEMORY_NS}; }`,
+    `  if ($m && ($fl0 == 0 || $now - $fl0 > ${FLOW_REFRESH_NS})) { @flows[${FLOW_KEY}] = $now; @flows[${FLOW_REVERSE_KEY}] = $now; }`,
   ].join('\n');
 }
 

@@ -119,7 +119,8 @@ function recordable(session: TraceSession, nf: NetfilterTracer | undefined, note
     get dropReasons() { return session.dropReasons; },
     accepts: (p: Packet) => session.accepts(p),
     depth: { netfilter: nf !== undefined, notes },
-    probes: session.probes,
+    get probes() { return session.probes; },
+    get probeTier() { return session.probeTier; },
     sampleRate,
     depthEvents: (sink) => {
       sinks.add(sink);

@@ -33,6 +33,33 @@ export const LAB_ADDR = {
   nodeExt: '10.99.0.1', ext: '10.99.0.2',
 } as const;
 
+/**
+ * The lab's addresses moved into 10.<n>.0.0/16 (pods 10.n.1.0/24, outside 10.n.99.0/24, IPv6
+ * fd00:n:1::/64). The probes see every namespace of the host, so two labs with the same
+ * addresses on one machine (engineers sharing it, parallel benchmarks) would trace each
+ * other's packets; HOPTRACE_LAB_NET=n gives a lab addresses of its own.
+ */
+export function labAddrIn(n: number): Lab['addr'] {
+  if (!Number.isInteger(n) || n < 0 || n > 255) throw new Error(`HOPTRACE_LAB_NET is the second octet of a 10.n.0.0/16 network (0-255); got '${n}'`);
+  return {
+    pod1: `10.${n}.1.11`, pod2: `10.${n}.1.12`, bridge: `10.${n}.1.1`,
+    pod1v6: `fd00:${n}:1::11`, pod2v6: `fd00:${n}:1::12`,
+    nodeExt: `10.${n}.99.1`, ext: `10.${n}.99.2`,
+  };
+}
+
+/** LAB_ADDR, or the network HOPTRACE_LAB_NET names. */
+function defaultLabAddr(): Lab['addr'] {
+  const n = process.env.HOPTRACE_LAB_NET;
+  return n ? labAddrIn(Number(n)) : LAB_ADDR;
+}
+
+/** The lab's networks as filter text: pods (IPv4), the outside link, pods (IPv6). */
+export function labNets(lab: Lab): { pods: string; ext: string; podsV6: string } {
+  const net24 = (a: string): string => `${a.split('.').slice(0, 3).join('.')}.0/24`;
+  return { pods: net24(lab.addr.bridge), ext: net24(lab.addr.ext), podsV6: `${lab.addr.pod1v6.replace(/::[0-9a-f]+$/, '::')}/64` };
+}
+
 // Short enough that `<prefix>-node` and the like stay valid namespace names with room to spare,
 // and plain enough to pass through argv, file names and nft comments unquoted.
 const PREFIX_RE = /^[a-z][a-z0-9-]{0,8}$/;
@@ -42,13 +69,13 @@ export function labPrefixProblem(prefix: string): string | null {
   return PREFIX_RE.test(prefix) ? null : `a lab prefix is 1 to 9 lowercase letters, digits or '-', starting with a letter; got '${prefix}'`;
 }
 
-export function labFor(prefix: string): Lab {
+export function labFor(prefix: string, addr: Lab['addr'] = defaultLabAddr()): Lab {
   const problem = labPrefixProblem(prefix);
   if (problem !== null) throw new Error(problem);
   return {
     prefix,
     ns: { node: `${prefix}-node`, pod1: `${prefix}-pod1`, pod2: `${prefix}-pod2`, ext: `${prefix}-ext` },
-    addr: LAB_ADDR,
+    addr,
     dnatPort: 8080,
     blockedPort: 9999,
   };
@@ -84,7 +111,7 @@ export async function labUp(lab: Lab): Promise<void> {
     await ip('-n', node, 'link', 'set', 'veth-pod1', 'master', 'br0');
     await ip('-n', node, 'link', 'set', 'veth-pod2', 'master', 'br0');
     await ip('-n', node, 'addr', 'add', `${a.bridge}/24`, 'dev', 'br0');
-    await ip('-n', node, '-6', 'addr', 'add', 'fd00:244:1::1/64', 'dev', 'br0', 'nodad');
+    await ip('-n', node, '-6', 'addr', 'add', `${labNets(lab).podsV6.replace('::/64', '::1/64')}`, 'dev', 'br0', 'nodad');
     await ip('-n', node, 'addr', 'add', `${a.nodeExt}/24`, 'dev', 'eth-node');
     for (const dev of ['br0', 'veth-pod1', 'veth-pod2', 'eth-node']) await ip('-n', node, 'link', 'set', dev, 'up');
     for (const [ns, v4, v6] of [[pod1, a.pod1, a.pod1v6], [pod2, a.pod2, a.pod2v6]] as const) {
@@ -98,7 +125,7 @@ export async function labUp(lab: Lab): Promise<void> {
     // ext gets no route back to the pods: only the node's MASQUERADE makes replies possible.
     await inNs(node, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
     const ipt = (...args: string[]): Promise<void> => inNs(node, 'iptables', ...args);
-    await ipt('-t', 'nat', '-A', 'POSTROUTING', '-s', '10.244.1.0/24', '-o', 'eth-node', '-j', 'MASQUERADE');
+    await ipt('-t', 'nat', '-A', 'POSTROUTING', '-s', labNets(lab).pods, '-o', 'eth-node', '-j', 'MASQUERADE');
     for (const proto of ['tcp', 'udp']) {
       await ipt('-t', 'nat', '-A', 'PREROUTING', '-i', 'eth-node', '-p', proto, '--dport', String(lab.dnatPort),
         '-j', 'DNAT', '--to-destination', `${a.pod2}:80`);

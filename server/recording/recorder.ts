@@ -15,6 +15,7 @@ import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import type { Packet } from '../../shared/packet.js';
 import { Reconstructor } from '../../shared/reconstruct.js';
 import type { DropReasons } from '../drop-reasons.js';
+import type { ProbeTier } from '../../shared/api-types.js';
 import { NamespaceNames, type LiveNamespaceNamer } from '../topology/namespace-names.js';
 import { discoverTopology } from '../topology/discover.js';
 import { runInNamespace, type Runner } from '../topology/exec.js';
@@ -34,8 +35,10 @@ export interface RecordableSession {
   accepts(packet: Packet): boolean;
   /** What the session traces beyond hops (written into the header); absent: nothing. */
   readonly depth?: { readonly netfilter: boolean; readonly notes: boolean };
-  /** Tracepoints of the hop probes attached (`--hops` leaves some out); absent: all of them. */
+  /** Probe points attached, as bpftrace names them on the session's tier; absent: the classic hop tracepoints. */
   readonly probes?: readonly string[];
+  /** The probe tier the session runs on (written into the header); absent: unknown. */
+  readonly probeTier?: ProbeTier;
   /** 1 in this many flows are followed (`--sample`, written into the header); absent: 1, every flow. */
   readonly sampleRate?: number;
   /** Subscribes to the session's notes and netfilter events; returns the unsubscribe. */
@@ -111,6 +114,7 @@ export async function startRecording(session: RecordableSession, path: string, o
 
   const writer = new RecordingFileWriter(path, {
     host: host.host, kernel: host.kernel, bpftraceVersion: host.bpftraceVersion, probes: session.probes ?? host.probes,
+    ...(session.probeTier ? { probeTier: session.probeTier } : {}),
     filter: session.filterText, startWallNs: clocks.wallNs, startMonoNs: clocks.monoNs,
     dropReasons: session.dropReasons.names, recorder: options.recorder ?? RECORDER,
     netfilter: session.depth?.netfilter === true, notes: session.depth?.notes === true,

@@ -18,7 +18,7 @@ import type { DropReasons } from '../drop-reasons.js';
 import type { Packet } from '../../shared/packet.js';
 import type { HopEvent, HopNote } from '../../shared/hop-event.js';
 import type { NetfilterEvent } from '../../shared/netfilter/types.js';
-import type { BpftraceExitInfo, RecordingStatus, SessionDepth, SessionState } from '../../shared/api-types.js';
+import type { BpftraceExitInfo, ProbeTier, RecordingStatus, SessionDepth, SessionState } from '../../shared/api-types.js';
 import { parseFilter } from '../../shared/filter/index.js';
 import type { NoteSupport } from '../capabilities.js';
 import { HopBatcher, type BatchingOptions, type EncodedBatch, type EncodedDepthBatch } from './batcher.js';
@@ -33,6 +33,9 @@ export interface HopSource extends EventEmitter<TraceSessionEvents> {
   readonly pid: number | undefined;
   readonly dropReasons: DropReasons;
   accepts(packet: Packet): boolean;
+  /** The probe points attached, as bpftrace names them on the source's tier (recording headers). */
+  readonly probes?: readonly string[];
+  readonly probeTier?: ProbeTier;
 }
 
 /** What a source attaches beyond the hop probes, and which flows it follows. */
@@ -155,6 +158,15 @@ export class TraceFeed {
   sourceLagMs = 0;
   /** The attached source (bpftrace running). */
   private source: HopSource | undefined;
+
+  /** What the attached source attached, for a recording's header. */
+  get probes(): readonly string[] | undefined {
+    return this.source?.probes;
+  }
+
+  get probeTier(): ProbeTier | undefined {
+    return this.source?.probeTier;
+  }
   /** A source whose start() is in progress. */
   private pending: HopSource | undefined;
   private reasons: DropReasons | undefined;

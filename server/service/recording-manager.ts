@@ -62,6 +62,8 @@ function feedRecordable(feed: TraceFeed): RecordableSession & { detach(): void }
     },
     filterText: feed.filter,
     depth: feed.depth,
+    ...(feed.probes ? { probes: feed.probes } : {}),
+    ...(feed.probeTier ? { probeTier: feed.probeTier } : {}),
     sampleRate: feed.sampleRate,
     depthEvents: (sink) => {
       sinks.add(sink);

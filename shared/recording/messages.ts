@@ -27,8 +27,14 @@ export interface RecordingHeader {
   /** Kernel release (`uname -r`). */
   readonly kernel: string;
   readonly bpftraceVersion: string;
-  /** Tracepoints attached, e.g. `net:net_dev_start_xmit`. */
+  /**
+   * Probe points attached, as bpftrace names them: `rawtracepoint:net_dev_start_xmit` on the
+   * fast tier, `tracepoint:net:net_dev_start_xmit` on the classic one (files before the tier was
+   * written say `net:net_dev_start_xmit`).
+   */
   readonly probes: readonly string[];
+  /** The probe tier the recording was made on; absent in older files. */
+  readonly probeTier?: 'fast' | 'classic';
   /** Canonical filter text ('' for none): replay applies it to packets as `trace` does. */
   readonly filter: string;
   /** Unix time in ns at the start ... */
@@ -129,6 +135,7 @@ export function encodeHeader(h: RecordingHeader): Uint8Array {
     netfilter: h.netfilter === true, notes: h.notes === true,
     // proto3 leaves default values out: every flow (0 here) writes nothing, as files before 1.2 did.
     sample_rate: h.sampleRate !== undefined && h.sampleRate > 1 ? h.sampleRate : 0,
+    probe_tier: h.probeTier ?? '',
   });
   return w.finish();
 }
@@ -145,6 +152,7 @@ export function decodeHeader(bytes: Uint8Array): RecordingHeader {
     // Only when set: a header without depth reads back exactly as it did before format 1.1.
     ...(m.netfilter ? { netfilter: true } : {}), ...(m.notes ? { notes: true } : {}),
     ...(sampleRate > 1 ? { sampleRate } : {}),
+    ...(m.probe_tier === 'fast' || m.probe_tier === 'classic' ? { probeTier: m.probe_tier } : {}),
   };
 }
 

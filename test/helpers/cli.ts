@@ -46,5 +46,6 @@ export function labInodes(lab: Lab): Map<number, string> {
 }
 
 export function randomPrefix(tag: string): string {
-  return `${tag}${Math.random().toString(16).slice(2, 7)}`;
+  // HOPTRACE_TEST_PREFIX: engineers sharing a machine keep their test namespaces apart (9 characters at most).
+  return `${process.env.HOPTRACE_TEST_PREFIX ?? ''}${tag}${Math.random().toString(16).slice(2, 7)}`.slice(0, 9);
 }

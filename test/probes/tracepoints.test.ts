@@ -5,7 +5,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { execa } from 'execa';
-import { RAW_TRACEPOINTS, checkRawArgs, parseBtfTraceTypedefs, rawTracepointProgram } from '../../probes/tracepoints.js';
+import { RAW_TRACEPOINTS, attachedProbes, checkRawArgs, parseBtfTraceTypedefs, rawTracepointProgram } from '../../probes/tracepoints.js';
 import { buildHopProgram } from '../../probes/assemble.js';
 import { buildStatsProgram } from '../../probes/stats/assemble.js';
 import { buildNoteBlocks } from '../../probes/notes/assemble.js';
@@ -54,6 +54,22 @@ describe('raw tracepoint programs', () => {
     // Notes on other tracepoints stay classic.
     expect(trace).toMatch(/^tracepoint:fib:fib_table_lookup$/m);
     expect(buildHopProgram({ filterExpr: '1', selfNetns: 1, reasonNotSpecified: 2 })).toMatch(/^tracepoint:net:net_dev_start_xmit$/m);
+  });
+
+  it('should list the probe points a program attaches, in the tier\'s own names (a recording\'s header)', () => {
+    const hops = ['net_dev_start_xmit', 'netif_rx', 'netif_receive_skb', 'kfree_skb', 'consume_skb'];
+    const fast = attachedProbes(buildHopProgram({ tier: 'fast', filterExpr: '1', selfNetns: 1, reasonNotSpecified: 2, reasonNoSocket: 3 }));
+    const classic = attachedProbes(buildHopProgram({ tier: 'classic', filterExpr: '1', selfNetns: 1, reasonNotSpecified: 2, reasonNoSocket: 3 }));
+    expect([...fast].sort()).toEqual(hops.map((h) => `rawtracepoint:${h}`).sort());
+    expect([...classic].sort()).toEqual(Object.keys(RAW_TRACEPOINTS).map((t) => `tracepoint:${t}`).sort());
+    // --hops leaves probes out; the notes tier adds its own (classic tracepoints even on the fast tier).
+    const lean = attachedProbes(buildHopProgram({ tier: 'fast', filterExpr: '1', selfNetns: 1, reasonNotSpecified: 2, skip: new Set(['rx', 'consume']),
+      extraBlocks: buildNoteBlocks({ filterExpr: '1', deep: false }) }));
+    expect(lean).toContain('rawtracepoint:net_dev_start_xmit');
+    expect(lean).not.toContain('rawtracepoint:netif_rx');
+    expect(lean).toContain('tracepoint:fib:fib_table_lookup');
+    expect(lean.some((p) => /BEGIN|END|interval/.test(p))).toBe(false);
+    expect(attachedProbes('BEGIN\n{ }\nkprobe:a, kprobe:b\n{ }\ninterval:s:1\n{ }')).toEqual(['kprobe:a', 'kprobe:b']);
   });
 });
 

@@ -20,6 +20,7 @@ import type { Server } from '../../server/lab/traffic.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { cli, labInodes, randomPrefix } from '../helpers/cli.js';
 import { tempDir } from './fixtures.js';
+import { TIERS_HERE } from '../helpers/tiers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -139,6 +140,19 @@ describe.skipIf(!isRoot)(`recording a real lab (${NEEDS_ROOT})`, () => {
     const request = out.packets.find((p) => p.hops[0]?.dst === lab.addr.pod2);
     expect(request?.hops[0]?.ns).toBe(lab.ns.pod1);
     expect(request?.hops.at(-1)?.ns).toBe(lab.ns.pod2);
+  });
+
+  it.each(TIERS_HERE)('should name the probe tier and the probe points it attached in the header ($tier tier)', async ({ tier, env }) => {
+    const path = tmp.file(`tier-${tier}.hoptrace`);
+    const r = await cli(['record', '-o', path, '--duration', '1', '--hops', 'xmit,recv,drop', '--filter', 'udp port 1'], { env });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const { header } = decodeRecording(readFileSync(path));
+    expect(header.probeTier).toBe(tier);
+    const hops = tier === 'fast'
+      ? ['rawtracepoint:net_dev_start_xmit', 'rawtracepoint:netif_receive_skb', 'rawtracepoint:kfree_skb']
+      : ['tracepoint:net:net_dev_start_xmit', 'tracepoint:net:netif_receive_skb', 'tracepoint:skb:kfree_skb'];
+    expect([...header.probes].sort()).toEqual(hops.sort());
+    expect(header.bpftraceVersion).toMatch(tier === 'fast' ? /v0\.(2[1-9]|[3-9]\d)/ : /v0\.(1\d|20)\./);
   });
 
   it('should stop at --duration and at --count packets', async () => {

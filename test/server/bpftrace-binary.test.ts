@@ -94,6 +94,29 @@ describe.skipIf(systemVersion === null)('choosing a bpftrace with broken candida
     expect(c.why).toMatch(/has no raw tracepoints \(0\.21 or newer has\), so the probes use classic tracepoints/);
   });
 
+  // The private copy itself broken in each way the issue names: the warning names it and `hoptrace
+  // setup`, and the system's bpftrace is used. (Only where the private copy is consulted: a system
+  // bpftrace older than 0.21.)
+  it.skipIf(versionAtLeast(systemVersion ?? '0.0', [0, 21])).each([
+    { fault: 'corrupt', make: () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 256)), says: /it is not a program \(corrupt: neither an ELF binary nor a script\)/ },
+    { fault: 'of another architecture', make: () => { const elf = readFileSync('/bin/true'); elf.writeUInt16LE(183, 18); return elf; }, says: /it is built for another architecture \(ELF machine 183, this is x64\)/ },
+    { fault: 'failing to start', make: () => '#!/bin/sh\necho "bpftrace: error while loading shared libraries: libz3.so.4" >&2\nexit 127\n', says: /it does not start \(bpftrace: error while loading shared libraries: libz3\.so\.4/ },
+  ])('should fall back to the system\'s bpftrace from a private copy $fault, naming hoptrace setup', async ({ fault, make, says }) => {
+    const folder = join(dir, `private ${fault}`, 'bin');
+    mkdirSync(folder, { recursive: true });
+    const path = join(folder, 'bpftrace');
+    writeFileSync(path, make());
+    chmodSync(path, 0o755);
+    const c = await decide(undefined, path, 'bpftrace');
+    fellBack(c);
+    expect(c.tier).toBe('classic');
+    expect(c.warnings).toHaveLength(1);
+    expect(c.warnings[0]).toMatch(new RegExp(`the private bpftrace \\(${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\) cannot be used: `));
+    expect(c.warnings[0]).toMatch(says);
+    expect(c.warnings[0]).toMatch(/To fix it, run `hoptrace setup` \(as root\) to make it again; using the system's bpftrace/);
+    expect(c.why).toMatch(/the private copy cannot be used, so the system's bpftrace is used/);
+  });
+
   it.skipIf(!privateOk || versionAtLeast(systemVersion ?? '0.0', [0, 21]))('should say a private copy whose libraries are gone cannot be used and name hoptrace setup', async () => {
     // A copy of the wrapper and its loader link, without the unpacked packages behind them.
     const broken = join(dir, 'broken-copy');

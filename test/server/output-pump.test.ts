@@ -6,8 +6,9 @@
  */
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { OutputPump } from '../../server/output-pump.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { OutputPump, PIPE_BYTES } from '../../server/output-pump.js';
 
 /** Writes `n` numbered lines to `fd` from a child process; resolves with its exit code and how long it took. */
 function writer(fd: number, n: number): Promise<{ code: number | null; ms: number }> {
@@ -52,5 +53,26 @@ describe('output pump', () => {
     expect(lines.length + dropped).toBe(100_000);
     // Never a cut line: every line that arrived is one the writer wrote.
     expect(lines.every((l) => /^line \d{6} of the pump test$/.test(l))).toBe(true);
+  });
+
+  /** The pipe buffer of our descriptor `fd`, as the kernel reports it (F_GETPIPE_SZ). */
+  const pipeSize = async (fd: number): Promise<number> => Number((await execa('perl', ['-e', 'open(my $f, "+<", $ARGV[0]) or die; print fcntl($f, 1032, 0 + 0) + 0', `/proc/${process.pid}/fd/${fd}`])).stdout);
+
+  it('should give the FIFO a 4 MiB kernel buffer (pipe-max-size without CAP_SYS_RESOURCE), or the default when asked for none', async () => {
+    const big = await OutputPump.open({ onText: () => undefined, onDropped: () => undefined });
+    const plain = await OutputPump.open({ onText: () => undefined, onDropped: () => undefined }, undefined, 0);
+    try {
+      const max = Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'));
+      const capSysResource = (BigInt(`0x${/CapEff:\s*(\w+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0'}`) >> 24n) & 1n;
+      const expected = capSysResource ? PIPE_BYTES : Math.min(PIPE_BYTES, max);
+      expect(big.pipeBytes).toBe(expected);
+      expect(await pipeSize(big.fd)).toBe(expected);
+      expect(expected).toBeGreaterThan(65536);
+      expect(plain.pipeBytes).toBeNull();
+      expect(await pipeSize(plain.fd)).toBe(65536);
+    } finally {
+      await big.close();
+      await plain.close();
+    }
   });
 });

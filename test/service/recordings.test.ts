@@ -589,6 +589,10 @@ describe.skipIf(!isRoot)('recording a real lab (root)', () => {
 
     const { res, packets, header } = await replayFile(join(dataDir, 'lab.hoptrace'));
     expect(header.filter).toBe(created.body.filter);
+    // The header names the tier the service's feed ran on and the probe points it attached in that tier's names.
+    expect(header.probeTier).toMatch(/^(fast|classic)$/);
+    expect(header.probes).toContain(header.probeTier === 'fast' ? 'rawtracepoint:net_dev_start_xmit' : 'tracepoint:net:net_dev_start_xmit');
+    expect(header.probes.some((p) => (header.probeTier === 'fast' ? /^tracepoint:(net|skb):/ : /^rawtracepoint:/).test(p))).toBe(false);
     expect(res.complete).toBe(true);
     expect(res.packets).toBe(stop.body.packets);
     const mine = packets.filter((p) => p.src === lab.addr.pod1 && p.dst === lab.addr.pod2 && p.dport === PORT);
