@@ -218,7 +218,7 @@ describe.skipIf(!isRoot)(`trace --netfilter on a real lab (${NEEDS_ROOT})`, () =
       }
       const r = await cli(['trace', '--netfilter', '--no-model', '--filter', 'udp port 9'], { env: { PATH: dir } });
       expect(r.exitCode).toBe(2);
-      expect(String(r.stderr)).toMatch(/--netfilter needs nft \(nftables\): install it/);
+      expect(String(r.stderr)).toMatch(/--netfilter needs nft \(nftables\): run `hoptrace setup` as root \(it installs nftables\)/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
