@@ -33,8 +33,8 @@ describe('the raw-socket copy in the program', () => {
     expect(buildHopProgram({ ...base, reasonNoSocket: 3 })).not.toMatch(/^\/\/ @(end )?raw-copy$/m);
     for (const opts of [{ ...base }, { ...base, reasonNoSocket: 3, skip: new Set(['consume'] as const) }]) {
       const program = buildHopProgram(opts);
-      expect(program).not.toMatch(/@rawcopy\[\(uint64\)0\]/);
-      expect(program).not.toMatch(/@rawcopy\[|\$skb->cloned/);
+      // (consume_skb reads skb->cloned for its own reason: a copy that goes on; only the raw-copy map is this feature's.)
+      expect(program).not.toMatch(/@rawcopy\[/);
     }
   });
 });
