@@ -8,6 +8,8 @@ import type { Capabilities, LiveStats, SessionDepth, SessionInfo, SessionList, S
 import { dropReasonEntries, isCapabilities, isClockPair, isHealth, isSessionInfo, isSessionList, isTopology, sampleRateOf } from '../api/contract.js';
 import { ApiError, type RestClient } from '../api/rest.js';
 import { connectLive, type LiveSource } from '../api/live-source.js';
+import { connectCluster } from '../api/cluster-source.js';
+import { isClusterView, namespacesKey, type ClusterView } from '../domain/cluster.js';
 import { readToken, saveToken } from '../api/token.js';
 import type { ClockRef } from '../domain/format.js';
 import type { FilterProblem } from '../domain/packets.js';
@@ -38,6 +40,8 @@ export function createLive(opts: LiveOptions) {
     session: null as SessionInfo | null,
     sessionState: null as SessionStateMessage | null,
     serverStats: null as LiveStats | null,
+    /** Hub mode (`serve --hub`): the cluster as the hub last said; null on a single host. */
+    cluster: null as ClusterView | null,
   });
 
   let live: LiveSource | null = null;
@@ -73,6 +77,13 @@ export function createLive(opts: LiveOptions) {
       state.capabilities = await rest.get('/api/capabilities', isCapabilities);
     } catch {
       state.capabilities = null;
+    }
+    // `serve --hub` answers /api/cluster: the page shows the cluster's stitched packets and model
+    // instead of a session of the hub host's own kernel. A single host answers 404: as before.
+    const cluster = await rest.get('/api/cluster', isClusterView).catch(() => null);
+    if (cluster) {
+      startCluster(cluster);
+      return;
     }
     void refreshTopology();
     // The service answered; a new session's bpftrace takes seconds to compile and attach: say
@@ -178,6 +189,35 @@ export function createLive(opts: LiveOptions) {
     }
   }
 
+  let clusterKey = '';
+  let clusterSource: { close(): void } | null = null;
+
+  function startCluster(first: ClusterView): void {
+    onCluster(first);
+    clusterSource = connectCluster(readToken(), {
+      connection(c, detail) {
+        state.connection = c;
+        state.connectionDetail = detail;
+      },
+      cluster: onCluster,
+      packets(packets) {
+        ingest.post({ type: 'packets', packets });
+      },
+    });
+  }
+
+  function onCluster(view: ClusterView): void {
+    state.cluster = view;
+    const key = namespacesKey(view);
+    if (key === clusterKey) return;
+    // Nodes or their namespaces changed: names and the model drawn are the cluster's.
+    clusterKey = key;
+    ingest.setNames(view.nodes.flatMap((n) => n.namespaces.map((x) => ({ netns: x.netns, name: x.name }))));
+    void rest.get('/api/cluster/topology', isTopology).then((t) => ingest.setTopology(t)).catch((err: Error) => {
+      notify({ kind: 'warning', title: 'No cluster topology', body: `${err.message} Packets still show; namespaces appear by inode.` });
+    });
+  }
+
   function subscribe(s: SessionInfo): void {
     live?.close();
     live = connectLive(s.id, readToken(), {
@@ -235,6 +275,8 @@ export function createLive(opts: LiveOptions) {
   function close(): void {
     live?.close();
     live = null;
+    clusterSource?.close();
+    clusterSource = null;
   }
 
   function setToken(token: string): void {

@@ -125,6 +125,10 @@ export function createIngestHost(post: (msg: FromWorker) => void): IngestHost {
         core.ingestEvents(msg.events);
         schedule();
         break;
+      case 'packets':
+        core.ingestPackets(msg.packets, msg.packets.reduce((s, p) => s + p.hops.length, 0));
+        schedule();
+        break;
       case 'topology':
         core.setTopology(msg.names, msg.local);
         if (msg.model !== undefined) core.setModel(msg.model);
