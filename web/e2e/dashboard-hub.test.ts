@@ -7,7 +7,7 @@
  * The page must find hub mode by itself (GET /api/cluster) and show: the two nodes as boxes around
  * their own namespaces with the tunnel between their vx0 devices; a pod → pod datagram as ONE row
  * (stitched by the hub) naming both nodes, whose timeline puts hops on both nodes with their names;
- * each node's clock offset in the status bar. Root only; addresses inside 10.171.0.0/16 in
+ * each node's clock offset in the status bar; a node whose agent is gone marked lost. Root only; addresses inside 10.171.0.0/16 in
  * namespaces of its own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,6 +167,18 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     // One kernel: node2's offset is the wire time, which the hub estimates from the stitched pairs.
     await expect.poll(() => status.nth(1).textContent(), { timeout: 10_000 }).toMatch(/clock [+−]?\d/);
     await screenshot(page, 'hub-cluster');
+
+    // node2's agent goes away: the hub finds it at its next session renewal (every 10 s) and the
+    // page marks the node lost, in the status bar and on its box; node1 stays up.
+    await stopCli(agents[1]);
+    await expect.poll(() => status.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-node')}:${e.getAttribute('data-state')}`)), { timeout: 40_000 })
+      .toEqual(['node1:up', 'node2:lost']);
+    expect(await status.nth(1).getAttribute('class')).toContain('bad');
+    const lostBox = page.locator('[data-testid="cluster-node"][data-node="node2"]');
+    await expect.poll(() => lostBox.getAttribute('data-state'), { timeout: 5_000 }).toBe('lost');
+    expect(await lostBox.locator('.cluster-name').textContent()).toBe('node2 — lost');
+    expect(await page.locator('[data-testid="cluster-node"][data-node="node1"]').getAttribute('data-state')).toBe('up');
+    await screenshot(page, 'hub-cluster-lost');
     expect(errors).toEqual([]);
     await page.close();
   }, 300_000);
