@@ -126,6 +126,8 @@ export function createIngestHost(post: (msg: FromWorker) => void): IngestHost {
         schedule();
         break;
       case 'packets':
+        // Not put next to the model: its simulation walks one kernel, and a stitched packet's path
+        // crosses the network between machines (PacketDetail says so).
         core.ingestPackets(msg.packets, msg.packets.reduce((s, p) => s + p.hops.length, 0));
         schedule();
         break;

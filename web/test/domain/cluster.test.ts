@@ -6,6 +6,8 @@ import { buildTimeline } from '../../src/domain/timeline.js';
 import { formatOffset, isClusterView, namespacesKey, nodeStatuses, type ClusterView } from '../../src/domain/cluster.js';
 import { toRow } from '../../src/worker/ingest-core.js';
 import { mergeTopologies } from '../../../shared/cluster/model.js';
+import { expectedFor } from '../../src/domain/expected.js';
+import { formatTime } from '../../src/domain/format.js';
 import type { NamespaceModel, Topology } from '../../../shared/topology/model.js';
 import type { Packet } from '../../../shared/packet.js';
 import { overlayLab, overlayPacket, topologyOf } from '../overlay-fixture.js';
@@ -106,6 +108,16 @@ describe('stitched packets in rows and timelines', () => {
     expect(toRow(0, stitched()).nodes).toEqual(['node1', 'node2']);
     const lab = overlayLab(100, 'c');
     expect(toRow(0, overlayPacket(lab.netns, 'c')).nodes).toBeUndefined();
+  });
+
+  it('should say why a stitched packet has no expected path, not that the model came late', () => {
+    const { topo } = clusterTopology();
+    expect(expectedFor(stitched(), topo).unavailable).toBe('this packet crossed nodes (stitched by the hub); the model\'s path is not simulated across nodes yet.');
+  });
+
+  it('should show a row older than the list\'s origin with a minus (stitched packets arrive out of order)', () => {
+    expect(formatTime(1_000, null, 1_500_000)).toBe('−0.001499');
+    expect(formatTime(1_500_000, null, 1_000)).toBe('+0.001499');
   });
 
   it('should give each timeline lane its node', () => {
