@@ -113,6 +113,11 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     const errors = watchErrors(page);
     await page.goto(url);
 
+    // Hub mode, found by the page itself: the cluster's session, no session of the hub host's own.
+    await expect.poll(() => page.locator('[data-testid="cluster-source"]').textContent(), { timeout: 30_000 }).toMatch(/cluster\s*2 nodes\s*· net 10\.171\.0\.0\/16/);
+    expect(await page.locator('[data-testid="stats"]').count()).toBe(0);
+    expect(await page.locator('[data-testid="status-bpftrace"]').count()).toBe(0);
+
     // The topology: one box per node, each holding its own namespaces (and only those).
     const nodes = page.locator('[data-testid="cluster-node"]');
     await expect.poll(() => nodes.evaluateAll((els) => els.map((e) => e.getAttribute('data-node'))), { timeout: 30_000 }).toEqual(['node1', 'node2']);

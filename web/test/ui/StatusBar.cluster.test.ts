@@ -23,6 +23,8 @@ describe('StatusBar in hub mode', () => {
     expect(nodes.map((n) => n.text())).toEqual(['node1reference clock', 'node2lost · clock −2.00 s']);
     expect(nodes[1]?.classes()).toContain('bad');
     expect(nodes[0]?.classes()).not.toContain('bad');
+    // The hub host's own bpftrace and probe tier say nothing of the cluster.
+    expect(w.find('[data-testid="status-bpftrace"]').exists()).toBe(false);
   });
 
   it('should show no node on a single host', () => {
