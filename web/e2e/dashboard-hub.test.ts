@@ -162,6 +162,8 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     expect(hops[hops.length - 1]).toMatchObject({ node: 'node2', ns: n2.podNs });
     expect(hops.some((h) => h.node === 'node1' && h.encap === 'vxlan')).toBe(true);
     expect(hops.some((h) => h.node === 'node2' && h.decap === 'vxlan')).toBe(true);
+    // The hop table names each hop's node, in the same order as the timeline.
+    expect(await page.locator('[data-testid="hop-row-node"]').allTextContents()).toEqual(hops.map((h) => h.node));
     // The lanes name their node.
     expect(await timeline.locator('[data-testid="lane-node"]').allTextContents()).toEqual(['node1', 'node1', 'node2', 'node2']);
 
