@@ -150,7 +150,7 @@ export async function run(argv: string[]): Promise<number> {
       host, port, token, dataDir, allowOrigins: values['allow-origin'],
       // Tests serve a dashboard built from the tree into a folder of their own, never web/dist.
       ...(process.env.HOPTRACE_WEB_DIST ? { webDist: process.env.HOPTRACE_WEB_DIST } : {}),
-      ...(extraApi ? { extraApi } : {}),
+      ...(extraApi ? { extraApi, hub: true } : {}),
       ...(extraIo ? { extraIo } : {}),
       ...(maxUploadMb !== undefined ? { maxUploadBytes: Math.floor(maxUploadMb * 1024 * 1024) } : {}),
     });

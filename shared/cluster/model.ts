@@ -106,7 +106,9 @@ export type ClusterNamespace = Topology['namespaces'][number] & { readonly node:
  * own: when two nodes report the same inode (the hosts' initial namespaces usually do) the
  * second is left out and said in `errors`, since the probes' hops name namespaces by inode alone.
  */
-export function mergeTopologies(topologies: ReadonlyMap<string, Topology>): Topology & { readonly namespaces: readonly ClusterNamespace[] } {
+export type ClusterTopology = Omit<Topology, 'namespaces'> & { readonly namespaces: readonly ClusterNamespace[] };
+
+export function mergeTopologies(topologies: ReadonlyMap<string, Topology>): ClusterTopology {
   const namespaces: ClusterNamespace[] = [];
   const errors: string[] = [];
   const seen = new Map<number, string>();

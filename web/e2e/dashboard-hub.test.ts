@@ -109,6 +109,8 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
       const v = (await (await fetch(`${url}api/cluster`)).json()) as { nodes: { session: { ok?: boolean } | null }[] };
       return v.nodes.length === 2 && v.nodes.every((n) => n.session?.ok) ? true : undefined;
     });
+    // How the page knows: /api/health says hub (a single host's says nothing new).
+    expect(await (await fetch(`${url}api/health`)).json()).toMatchObject({ status: 'ok', hub: true });
     const page = await browser.newPage({ viewport: VIEWPORT });
     const errors = watchErrors(page);
     await page.goto(url);

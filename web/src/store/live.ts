@@ -58,9 +58,10 @@ export function createLive(opts: LiveOptions) {
 
   async function start(): Promise<void> {
     state.connection = 'connecting';
+    let hub: boolean;
     try {
       const health = await rest.get('/api/health', isHealth);
-      void health;
+      hub = health.hub === true;
     } catch (err) {
       if (err instanceof ApiError && err.code === 'unauthorized') {
         state.connection = 'unauthorized';
@@ -78,11 +79,16 @@ export function createLive(opts: LiveOptions) {
     } catch {
       state.capabilities = null;
     }
-    // `serve --hub` answers /api/cluster: the page shows the cluster's stitched packets and model
-    // instead of a session of the hub host's own kernel. A single host answers 404: as before.
-    const cluster = await rest.get('/api/cluster', isClusterView).catch(() => null);
-    if (cluster) {
-      startCluster(cluster);
+    // `serve --hub` says so in /api/health: the page shows the cluster's stitched packets and
+    // model instead of a session of the hub host's own kernel. A single host is asked nothing new.
+    if (hub) {
+      try {
+        startCluster(await rest.get('/api/cluster', isClusterView));
+      } catch (err) {
+        state.connection = 'offline';
+        state.connectionDetail = `the hub does not answer /api/cluster: ${(err as Error).message}`;
+        setTimeout(() => void start(), 3000);
+      }
       return;
     }
     void refreshTopology();
