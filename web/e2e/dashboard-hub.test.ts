@@ -7,7 +7,8 @@
  * The page must find hub mode by itself (GET /api/cluster) and show: the two nodes as boxes around
  * their own namespaces with the tunnel between their vx0 devices; a pod → pod datagram as ONE row
  * (stitched by the hub) naming both nodes, whose timeline puts hops on both nodes with their names;
- * each node's clock offset in the status bar; a node whose agent is gone marked lost. Root only; addresses inside 10.171.0.0/16 in
+ * each node's clock offset in the status bar; the same rows, once, in a page opened afterwards; a
+ * node whose agent is gone marked lost. Root only; addresses inside 10.171.0.0/16 in
  * namespaces of its own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -176,6 +177,11 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     // One kernel: node2's offset is the wire time, which the hub estimates from the stitched pairs.
     await expect.poll(() => status.nth(1).textContent(), { timeout: 10_000 }).toMatch(/clock [+−]?\d/);
     await screenshot(page, 'hub-cluster');
+
+    // A page opened after the fact lists the hub's recent packets (REST), each once.
+    await page.reload();
+    await expect.poll(() => ours.count(), { timeout: 30_000 }).toBe(3);
+    expect(await ours.locator('[data-testid="row-nodes"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-nodes')))).toEqual(['node1,node2', 'node1,node2', 'node1,node2']);
 
     // node2's agent goes away: the hub finds it at its next session renewal (every 10 s) and the
     // page marks the node lost, in the status bar and on its box; node1 stays up.

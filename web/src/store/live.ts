@@ -9,7 +9,8 @@ import { dropReasonEntries, isCapabilities, isClockPair, isHealth, isSessionInfo
 import { ApiError, type RestClient } from '../api/rest.js';
 import { connectLive, type LiveSource } from '../api/live-source.js';
 import { connectCluster } from '../api/cluster-source.js';
-import { isClusterView, namespacesKey, type ClusterView } from '../domain/cluster.js';
+import { isClusterPackets, isClusterView, namespacesKey, type ClusterView } from '../domain/cluster.js';
+import type { Packet } from '../../../shared/packet.js';
 import { readToken, saveToken } from '../api/token.js';
 import type { ClockRef } from '../domain/format.js';
 import type { FilterProblem } from '../domain/packets.js';
@@ -200,6 +201,9 @@ export function createLive(opts: LiveOptions) {
 
   function startCluster(first: ClusterView): void {
     onCluster(first);
+    // The socket sends only packets stitched from now on: the hub's recent ones come from REST
+    // first, and what the socket brings meanwhile waits, so nothing is listed twice or missed.
+    let held: Packet[] | null = [];
     clusterSource = connectCluster(readToken(), {
       connection(c, detail) {
         state.connection = c;
@@ -207,9 +211,18 @@ export function createLive(opts: LiveOptions) {
       },
       cluster: onCluster,
       packets(packets) {
-        ingest.post({ type: 'packets', packets });
+        if (held) held.push(...packets);
+        else ingest.post({ type: 'packets', packets });
       },
     });
+    const release = (recent: readonly Packet[]): void => {
+      const seen = new Set(recent.map((p) => p.id));
+      const later = (held ?? []).filter((p) => !seen.has(p.id));
+      held = null;
+      const all = [...recent, ...later];
+      if (all.length > 0) ingest.post({ type: 'packets', packets: all });
+    };
+    rest.get('/api/cluster/packets?limit=1000', isClusterPackets).then(release, () => release([]));
   }
 
   function onCluster(view: ClusterView): void {
