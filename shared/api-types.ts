@@ -299,6 +299,8 @@ export interface HealthResponse {
   readonly bpftraceProcesses: number;
   /** Whether the host can trace at all (see /api/capabilities for why not). */
   readonly canTrace: boolean;
+  /** Only from `serve --hub`: the service is a hub (GET /api/cluster…, socket.io /cluster). */
+  readonly hub?: true;
 }
 
 /**

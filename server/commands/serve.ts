@@ -39,7 +39,7 @@ ${BUS_HELP}
   --sample N        follow 1 in N flows on every node
   --durable NAME    the hub's durable consumer (default hoptrace-hub): a hub restarted with the
                     same name resumes where it stopped
-  With --hub: GET /api/cluster (nodes, links, clock offsets) and /api/cluster/packets (packets
+  With --hub: GET /api/cluster (nodes, links, clock offsets), /api/cluster/topology and /api/cluster/packets (packets
   stitched across nodes, \`node\` on every hop). Without --hub nothing of this runs.
 
 The service runs as root and drives kernel probes: it accepts browser requests only from its
@@ -148,7 +148,9 @@ export async function run(argv: string[]): Promise<number> {
 
     r.service = await startService({
       host, port, token, dataDir, allowOrigins: values['allow-origin'],
-      ...(extraApi ? { extraApi } : {}),
+      // Tests serve a dashboard built from the tree into a folder of their own, never web/dist.
+      ...(process.env.HOPTRACE_WEB_DIST ? { webDist: process.env.HOPTRACE_WEB_DIST } : {}),
+      ...(extraApi ? { extraApi, hub: true } : {}),
       ...(extraIo ? { extraIo } : {}),
       ...(maxUploadMb !== undefined ? { maxUploadBytes: Math.floor(maxUploadMb * 1024 * 1024) } : {}),
     });

@@ -21,7 +21,7 @@ import { decodeBatch } from '../../shared/wire.js';
 import { Reconstructor } from '../../shared/reconstruct.js';
 import { parseFilter, describeFilter, packetMatches } from '../../shared/filter/index.js';
 import { STREAM, SESSION_HEADER, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
-import { buildClusterModel, type ClusterModel } from '../../shared/cluster/model.js';
+import { buildClusterModel, mergeTopologies, type ClusterModel } from '../../shared/cluster/model.js';
 import { Stitcher, type ClusterPacket, type ClockOffset } from '../../shared/cluster/stitch.js';
 import { connectBus, ensureStream, type BusOptions } from './connect.js';
 
@@ -186,6 +186,11 @@ export class Hub {
 
   offsets(): ClockOffset[] {
     return this.stitcher.offsets();
+  }
+
+  /** Every node's latest topology as one, each namespace with its `node`. */
+  clusterTopology(): Topology {
+    return mergeTopologies(new Map([...this.nodes.values()].filter((x) => x.topology).map((x) => [x.name, x.topology!])));
   }
 
   get cluster(): ClusterModel {

@@ -25,6 +25,8 @@ export interface ApiDeps {
   readonly topology: () => Promise<Topology>;
   /** Adds the expected path and divergence to a packet (identity without a model). */
   readonly annotate?: (packet: Packet) => Packet;
+  /** `serve --hub`: said in /api/health, so the dashboard knows to show the cluster. */
+  readonly hub?: boolean;
 }
 
 /** The session a route's `:id` names, or 404. */
@@ -48,6 +50,7 @@ export function apiRouter(deps: ApiDeps): Router {
       sessions: registry.list().length,
       bpftraceProcesses: registry.bpftraceCount,
       canTrace: deps.capabilities.canTrace,
+      ...(deps.hub ? { hub: true as const } : {}),
     };
     res.json(body);
   });

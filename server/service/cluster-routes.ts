@@ -4,6 +4,8 @@
  *
  *   GET /api/cluster           nodes (each namespace with its `node`), the cluster model's links,
  *                              clock offsets, the cluster session, bad bus messages by reason
+ *   GET /api/cluster/topology  every node's topology model as one, each namespace with its `node`
+ *                              (what the dashboard draws in hub mode)
  *   GET /api/cluster/packets   stitched packets (?limit=N, default 1000), `node` on every hop
  *
  * and the socket.io namespace /cluster (behind the same token check as / and /stats):
@@ -21,6 +23,9 @@ export function hubRouter(hub: Hub): Router {
   const r = Router();
   r.get('/cluster', (_req, res) => {
     res.json(clusterView(hub));
+  });
+  r.get('/cluster/topology', (_req, res) => {
+    res.json(hub.clusterTopology());
   });
   r.get('/cluster/packets', (req, res) => {
     const raw = req.query.limit;

@@ -78,6 +78,8 @@ export interface ServiceOptions {
   readonly statsSource?: StatsSourceFactory;
   /** More routes under /api, behind the same token and origin checks (`serve --hub`: server/service/cluster-routes.ts). */
   readonly extraApi?: express.Router;
+  /** `serve --hub`: /api/health says `hub: true` (the dashboard then shows the cluster). */
+  readonly hub?: boolean;
   /** More socket.io namespaces, given the service's token check to put in front of them (`serve --hub`). */
   readonly extraIo?: (io: Server, auth: SocketAuth) => { close(): void };
 }
@@ -275,7 +277,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   if (options.extraApi) app.use('/api', options.extraApi);
   app.use('/api', stats.router);
   app.use('/api', recordingsRouter({ manager, registry, maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES }));
-  app.use('/api', apiRouter({ registry, capabilities, startedAt: Date.now(), topology: model.topology, annotate: model.annotate }));
+  app.use('/api', apiRouter({ registry, capabilities, startedAt: Date.now(), topology: model.topology, annotate: model.annotate, ...(options.hub ? { hub: true } : {}) }));
   app.use(webRouter(options.webDist === undefined ? defaultWebDist() : options.webDist));
   app.use((req, res) => sendError(res, new ApiError(404, 'not-found', `not found: ${req.method} ${req.path.slice(0, 100)}`)));
   app.use(errorHandler(log));

@@ -96,3 +96,38 @@ export function buildClusterModel(topologies: ReadonlyMap<string, Topology>): Cl
   }
   return { nodes, owner, links };
 }
+
+/** A namespace of the cluster topology: its node's model entry, with the node's name. */
+export type ClusterNamespace = Topology['namespaces'][number] & { readonly node: string };
+
+/**
+ * Every node's topology as one (GET /api/cluster/topology, what the dashboard draws in hub mode):
+ * each namespace tagged with its `node`, nodes in name order. Namespace inodes are each kernel's
+ * own: when two nodes report the same inode (the hosts' initial namespaces usually do) the
+ * second is left out and said in `errors`, since the probes' hops name namespaces by inode alone.
+ */
+export type ClusterTopology = Omit<Topology, 'namespaces'> & { readonly namespaces: readonly ClusterNamespace[] };
+
+export function mergeTopologies(topologies: ReadonlyMap<string, Topology>): ClusterTopology {
+  const namespaces: ClusterNamespace[] = [];
+  const errors: string[] = [];
+  const seen = new Map<number, string>();
+  let discoveredAt = 0;
+  let durationMs = 0;
+  for (const node of [...topologies.keys()].sort()) {
+    const t = topologies.get(node)!;
+    discoveredAt = Math.max(discoveredAt, t.discoveredAt);
+    durationMs = Math.max(durationMs, t.durationMs);
+    for (const e of t.errors) errors.push(`${node}: ${e}`);
+    for (const ns of t.namespaces) {
+      const other = seen.get(ns.netns);
+      if (other !== undefined) {
+        errors.push(`${node}: namespace ${ns.name} has the inode ${ns.netns} of one on ${other}; only ${other}'s is drawn`);
+        continue;
+      }
+      seen.set(ns.netns, node);
+      namespaces.push({ ...ns, node });
+    }
+  }
+  return { namespaces, errors, discoveredAt, durationMs };
+}

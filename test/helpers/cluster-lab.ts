@@ -8,7 +8,8 @@
  *   [P-1-pod] eth0 10.168.1.10 ─ vp0 ─ br0 10.168.1.1 [P-1-node] vx0 ═ ul0 10.168.0.1 ══
  *   ══ ul0 10.168.0.2 [P-2-node] vx0 ─ br0 10.168.2.1 ─ vp0 ─ eth0 10.168.2.10 [P-2-pod]
  *
- * Addresses are 10.168.x (this helper's range), exist only in these namespaces and are never
+ * Addresses are 10.168.x by default (this helper's range; `base` gives another 10.B.0.0/16 so
+ * tests running side by side never share one), exist only in these namespaces and are never
  * routed out. Every command is argv to `ip` with values made here.
  */
 import { execa } from 'execa';
@@ -18,6 +19,8 @@ export type ClusterUnderlay = 'vxlan' | 'routed';
 export interface ClusterLab {
   readonly prefix: string;
   readonly underlay: ClusterUnderlay;
+  /** Second octet of every address (10.B.x.y). */
+  readonly base: number;
   readonly nodes: readonly [ClusterNode, ClusterNode];
 }
 
@@ -31,13 +34,14 @@ export interface ClusterNode {
   readonly underlay: string;
 }
 
-export function clusterLabFor(prefix: string, underlay: ClusterUnderlay): ClusterLab {
+export function clusterLabFor(prefix: string, underlay: ClusterUnderlay, base = 168): ClusterLab {
+  if (!Number.isInteger(base) || base < 1 || base > 254) throw new Error(`cluster lab base must be 1-254, got ${base}`);
   if (!/^[a-z][a-z0-9]{1,7}$/.test(prefix)) throw new Error(`cluster lab prefix must be 2-8 lowercase letters/digits, got '${prefix}'`);
   const node = (i: 1 | 2): ClusterNode => ({
     index: i, selector: `${prefix}-${i}-*`, nodeNs: `${prefix}-${i}-node`, podNs: `${prefix}-${i}-pod`,
-    pod: `10.168.${i}.10`, underlay: `10.168.0.${i}`,
+    pod: `10.${base}.${i}.10`, underlay: `10.${base}.0.${i}`,
   });
-  return { prefix, underlay, nodes: [node(1), node(2)] };
+  return { prefix, underlay, base, nodes: [node(1), node(2)] };
 }
 
 async function ip(ns: string | null, ...args: string[]): Promise<void> {
@@ -62,26 +66,26 @@ export async function clusterLabUp(lab: ClusterLab): Promise<void> {
     await ip(n.nodeNs, 'addr', 'add', `${n.underlay}/24`, 'dev', 'ul0');
     await ip(n.nodeNs, 'link', 'set', 'ul0', 'up');
     await ip(n.nodeNs, 'link', 'add', 'br0', 'type', 'bridge');
-    await ip(n.nodeNs, 'addr', 'add', `10.168.${n.index}.1/24`, 'dev', 'br0');
+    await ip(n.nodeNs, 'addr', 'add', `10.${lab.base}.${n.index}.1/24`, 'dev', 'br0');
     await ip(n.nodeNs, 'link', 'set', 'br0', 'up');
     await ip(n.nodeNs, 'link', 'add', 'vp0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n.podNs);
     await ip(n.nodeNs, 'link', 'set', 'vp0', 'master', 'br0');
     await ip(n.nodeNs, 'link', 'set', 'vp0', 'up');
     await ip(n.podNs, 'addr', 'add', `${n.pod}/24`, 'dev', 'eth0');
     await ip(n.podNs, 'link', 'set', 'eth0', 'up');
-    await ip(n.podNs, 'route', 'add', 'default', 'via', `10.168.${n.index}.1`);
+    await ip(n.podNs, 'route', 'add', 'default', 'via', `10.${lab.base}.${n.index}.1`);
   }
   for (const n of lab.nodes) {
     const peer = n.index === 1 ? n2 : n1;
-    const peerPods = `10.168.${peer.index}.0/24`;
+    const peerPods = `10.${lab.base}.${peer.index}.0/24`;
     if (lab.underlay === 'routed') {
       await ip(n.nodeNs, 'route', 'add', peerPods, 'via', peer.underlay, 'dev', 'ul0');
       continue;
     }
     await ip(n.nodeNs, 'link', 'add', 'vx0', 'type', 'vxlan', 'id', '42', 'local', n.underlay, 'remote', peer.underlay, 'dev', 'ul0', 'dstport', '4789');
-    await ip(n.nodeNs, 'addr', 'add', `10.168.255.${n.index}/24`, 'dev', 'vx0');
+    await ip(n.nodeNs, 'addr', 'add', `10.${lab.base}.255.${n.index}/24`, 'dev', 'vx0');
     await ip(n.nodeNs, 'link', 'set', 'vx0', 'up');
-    await ip(n.nodeNs, 'route', 'add', peerPods, 'via', `10.168.255.${peer.index}`, 'dev', 'vx0');
+    await ip(n.nodeNs, 'route', 'add', peerPods, 'via', `10.${lab.base}.255.${peer.index}`, 'dev', 'vx0');
   }
 }
 

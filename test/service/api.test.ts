@@ -37,6 +37,8 @@ describe('service REST API', () => {
     expect(r.status).toBe(200);
     expect(r.body.status).toBe('ok');
     expect(r.body.canTrace).toBe(true);
+    // Only `serve --hub` says hub (the dashboard then shows the cluster): a single host is as before.
+    expect(r.body).not.toHaveProperty('hub');
   });
 
   it('sets security headers via helmet and no x-powered-by', async () => {

@@ -61,6 +61,11 @@ export function expectedFor(packet: Packet & { expected?: unknown; divergence?: 
 
 /** Why a packet carries no expected path, in the order the model would have stopped. */
 function whyNone(packet: Packet & { expected?: unknown }, topo: Topology | null): string {
+  // The hub's stitched packets (hops with `node`): each node's model is its own kernel's, and a
+  // path through the network between machines is not something one model can walk.
+  if (packet.hops.some((h) => typeof (h as { node?: unknown }).node === 'string')) {
+    return 'this packet crossed nodes (stitched by the hub); the model\'s path is not simulated across nodes yet.';
+  }
   if (packet.cloneOf !== null) return 'it is a copy of another packet (a bridge flooding, a packet socket): the original has the path.';
   if (!topo) return 'no topology model (the service could not discover it).';
   const flow = flowFromPacket(packet);

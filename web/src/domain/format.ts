@@ -33,7 +33,9 @@ export function formatTime(tNs: number, clock: ClockRef | null, originNs: number
     const us = Math.floor((ms - Math.floor(ms / 1000) * 1000) * 1000);
     return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(us, 6)}`;
   }
-  return `+${((tNs - originNs) / 1e9).toFixed(6)}`;
+  // Before the origin (the hub's stitched packets arrive out of order): a minus, not "+-".
+  const s = (tNs - originNs) / 1e9;
+  return `${s < 0 ? '−' : '+'}${Math.abs(s).toFixed(6)}`;
 }
 
 /** address:port, with IPv6 in brackets; the port is left out when 0 (icmp). */

@@ -5,7 +5,7 @@
  */
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 import type { GraphIface, GraphLink, GraphNode, TopologyGraph } from './topology-graph.js';
-import { orientLinks } from './topology-graph.js';
+import { clusterNodes, orientLinks } from './topology-graph.js';
 
 export interface LayoutEngine {
   layout(graph: ElkNode): Promise<ElkNode>;
@@ -45,8 +45,21 @@ export function linkLabelSize(text: string): { w: number; h: number } {
   return { w: Math.ceil(text.length * 6 + 12), h: 15 };
 }
 
+/** Hub mode: a node's box, around its namespaces. */
+export interface PlacedCluster {
+  readonly name: string;
+  readonly x: number;
+  readonly y: number;
+  readonly w: number;
+  readonly h: number;
+}
+
+export const clusterId = (name: string): string => `node:${name}`;
+
 export interface PlacedGraph {
   readonly nodes: readonly PlacedNode[];
+  /** Hub mode: one box per node, its namespaces inside (drawn first, under them); empty on a single host. */
+  readonly clusters: readonly PlacedCluster[];
   readonly links: readonly PlacedLink[];
   readonly width: number;
   readonly height: number;
@@ -96,6 +109,26 @@ export function toElk(graph: TopologyGraph): ElkNode {
     // Collapsed namespaces and groups: the name and one summary line.
     return { id: n.id, width: nodeMinWidth(n), height: NS_HEADER + IFACE_LINE + 6 };
   });
+  // Hub mode: each node a compound around its namespaces, so the layout keeps a node's boxes
+  // together and the links between nodes (underlay, tunnel) run between the compounds.
+  const cnodes = clusterNodes(graph);
+  let top: ElkNode[] = children;
+  if (cnodes.length > 0) {
+    const byId = new Map(children.map((c) => [c.id, c]));
+    const inside = new Set(cnodes.flatMap((c) => c.members));
+    top = [
+      ...cnodes.map((c) => ({
+        id: clusterId(c.name),
+        layoutOptions: {
+          'elk.padding': `[top=${NS_HEADER},left=12,bottom=12,right=12]`,
+          'elk.nodeSize.constraints': 'MINIMUM_SIZE',
+          'elk.nodeSize.minimum': `(${Math.max(120, Math.ceil(c.name.length * LABEL_CH) + 60)},40)`,
+        },
+        children: c.members.map((m) => byId.get(m)).filter((x): x is ElkNode => x !== undefined),
+      })),
+      ...children.filter((c) => !inside.has(c.id)),
+    ];
+  }
   const edges: ElkExtendedEdge[] = graph.links.map((l) => {
     const forward = orient.get(l.id) ?? true;
     // A tunnel's label (kind, VNI, port) gets room of its own between the layers, so it never
@@ -117,7 +150,7 @@ export function toElk(graph: TopologyGraph): ElkNode {
       'elk.padding': '[top=16,left=16,bottom=16,right=16]',
       'elk.edgeLabels.placement': 'CENTER',
     },
-    children,
+    children: top,
     edges,
   };
 }
@@ -154,6 +187,7 @@ function shift(p: PlacedGraph, dx: number, dy: number): PlacedGraph {
   return {
     width: p.width,
     height: p.height,
+    clusters: p.clusters.map((c) => ({ ...c, x: c.x + dx, y: c.y + dy })),
     nodes: p.nodes.map((n) => ({ ...n, x: n.x + dx, y: n.y + dy, ifaces: n.ifaces.map((i) => ({ ...i, x: i.x + dx, y: i.y + dy })) })),
     links: p.links.map((l) => ({
       ...l, points: l.points.map((q) => ({ x: q.x + dx, y: q.y + dy })), ...(l.labelAt ? { labelAt: { x: l.labelAt.x + dx, y: l.labelAt.y + dy } } : {}),
@@ -191,6 +225,7 @@ export async function layoutGraph(graph: TopologyGraph, engine: LayoutEngine, as
   }
   return {
     nodes: placed.flatMap((p) => p.nodes),
+    clusters: placed.flatMap((p) => p.clusters),
     links: placed.flatMap((p) => p.links),
     width,
     height: y + rowH,
@@ -205,11 +240,26 @@ async function layoutComponent(graph: TopologyGraph, engine: LayoutEngine): Prom
   for (const n of graph.nodes) if (n.type === 'ns') for (const i of n.ifaces) ifaceById.set(i.id, i);
 
   const nodes: PlacedNode[] = [];
+  const clusters: PlacedCluster[] = [];
+  // Hub mode's node compounds hold the namespaces one level down: their children are placed
+  // relative to them.
+  const level: { c: ElkNode; bx: number; by: number }[] = [];
   for (const c of out.children ?? []) {
+    if (c.id.startsWith('node:')) {
+      const cx = c.x ?? 0;
+      const cy = c.y ?? 0;
+      offset.set(c.id, { x: cx, y: cy });
+      clusters.push({ name: c.id.slice('node:'.length), x: cx, y: cy, w: c.width ?? 0, h: c.height ?? 0 });
+      for (const k of c.children ?? []) level.push({ c: k, bx: cx, by: cy });
+    } else {
+      level.push({ c, bx: 0, by: 0 });
+    }
+  }
+  for (const { c, bx, by } of level) {
     const node = byId.get(c.id);
     if (!node) continue;
-    const x = c.x ?? 0;
-    const y = c.y ?? 0;
+    const x = bx + (c.x ?? 0);
+    const y = by + (c.y ?? 0);
     offset.set(c.id, { x, y });
     const ifaces: PlacedIface[] = [];
     for (const k of c.children ?? []) {
@@ -242,6 +292,9 @@ async function layoutComponent(graph: TopologyGraph, engine: LayoutEngine): Prom
     }
   };
   collect(out.edges);
-  for (const c of out.children ?? []) collect(c.edges);
-  return { nodes, links, width: out.width ?? 0, height: out.height ?? 0 };
+  for (const c of out.children ?? []) {
+    collect(c.edges);
+    if (c.id.startsWith('node:')) for (const k of c.children ?? []) collect(k.edges);
+  }
+  return { nodes, clusters, links, width: out.width ?? 0, height: out.height ?? 0 };
 }

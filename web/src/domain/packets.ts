@@ -45,6 +45,8 @@ export interface PacketRow {
   /** The tunnel it went through and where on `path` (vxlan between two nodes); absent when none. */
   readonly tunnel?: PathTunnel;
   readonly clone: boolean;
+  /** Hub mode: the nodes the packet crossed, in order (its hops carry `node`); absent otherwise. */
+  readonly nodes?: readonly string[];
 }
 
 /** A full packet as the detail view needs it; `expected`/`divergence` when it was put next to a model. */

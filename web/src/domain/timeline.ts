@@ -14,6 +14,14 @@ export type TimeScale = 'compressed' | 'linear';
 export interface Lane {
   readonly netns: number;
   readonly name: string;
+  /** Hub mode: the node this namespace is on (from its hops' `node`). */
+  readonly node?: string;
+}
+
+/** The node a stitched packet's hop was seen on, and the time on that node's own clock (hub mode). */
+export function hopNode(h: Hop): { readonly node: string; readonly tNode: number | null } | null {
+  const x = h as Hop & { node?: unknown; tNode?: unknown };
+  return typeof x.node === 'string' ? { node: x.node, tNode: typeof x.tNode === 'number' ? x.tNode : null } : null;
 }
 
 export interface TimelineHop {
@@ -65,7 +73,8 @@ export function buildTimeline(packet: Packet, nameOf: (netns: number, fallback: 
       if (known === undefined) {
         lane = lanes.length;
         laneOf.set(h.netns, lane);
-        lanes.push({ netns: h.netns, name: nameOf(h.netns, h.ns) });
+        const node = hopNode(h)?.node;
+        lanes.push({ netns: h.netns, name: nameOf(h.netns, h.ns), ...(node !== undefined ? { node } : {}) });
       } else {
         lane = known;
       }

@@ -53,6 +53,8 @@ export interface GraphNs {
   readonly addrs: readonly string[];
   readonly forwarding: boolean;
   readonly errors: number;
+  /** Hub mode: the node the namespace is on (the cluster topology's namespaces carry it). */
+  readonly node?: string;
 }
 
 export interface GraphGroup {
@@ -60,6 +62,7 @@ export interface GraphGroup {
   readonly id: string;
   readonly label: string;
   readonly members: readonly { readonly netns: number; readonly name: string }[];
+  readonly node?: string;
 }
 
 /** The far end of a tunnel the model does not hold: its remote underlay address. */
@@ -70,13 +73,15 @@ export interface GraphRemote {
   /** "10.77.0.9 — not in the model", or the namespace that owns it without a matching tunnel device. */
   readonly label: string;
   readonly title: string;
+  readonly node?: string;
 }
 
 export type GraphNode = GraphNs | GraphGroup | GraphRemote;
 
 export interface GraphLink {
   readonly id: string;
-  readonly kind: 'veth' | 'port' | 'tunnel';
+  /** 'underlay': hub mode, two nodes' interfaces on one subnet (the cluster model's underlay links). */
+  readonly kind: 'veth' | 'port' | 'tunnel' | 'underlay';
   /** Tunnel links: kind, VNI and port ("vxlan vni 42 · udp 4789"). */
   readonly label?: string;
   /** Tunnel links: the underlay addresses between the two ends ("10.77.0.1 → 10.77.0.2"). */
@@ -117,6 +122,30 @@ export interface GraphOptions {
   readonly pinned?: ReadonlySet<number>;
   readonly groupMin?: number;
   readonly autoCollapseOver?: number;
+  /** Hub mode: the cluster model's underlay links (GET /api/cluster `links`), drawn between the nodes' interfaces. */
+  readonly underlays?: readonly ClusterUnderlay[];
+}
+
+/** One end of a cluster link as the hub names it. */
+export interface ClusterEndRef { readonly node: string; readonly ns: string; readonly ifname: string }
+export interface ClusterUnderlay { readonly from: ClusterEndRef; readonly to: ClusterEndRef }
+
+/** The node a namespace of the cluster topology is on (absent on a single host). */
+export const nodeOf = (ns: NamespaceModel): string | undefined => {
+  const n = (ns as NamespaceModel & { node?: unknown }).node;
+  return typeof n === 'string' ? n : undefined;
+};
+
+/** The cluster nodes drawn, in name order, with the drawn elements each holds (empty on a single host). */
+export function clusterNodes(graph: TopologyGraph): { readonly name: string; readonly members: readonly string[] }[] {
+  const by = new Map<string, string[]>();
+  for (const n of graph.nodes) {
+    if (n.node === undefined) continue;
+    let list = by.get(n.node);
+    if (!list) by.set(n.node, (list = []));
+    list.push(n.id);
+  }
+  return [...by].sort(([a], [b]) => a.localeCompare(b)).map(([name, members]) => ({ name, members }));
 }
 
 /** Every address of every namespace, as [netns, address without prefix]: lets the engine call a packet received by its destination's namespace delivered. */
@@ -198,10 +227,13 @@ function buildWith(topo: Topology, opts: GraphOptions, groupMin: number, autoCol
     if (stay.length < groupMin) continue;
     const [parent = '', bridge = ''] = key.split('/');
     const parentName = byNetns.get(Number(parent))?.name ?? parent;
+    const parentNs = byNetns.get(Number(parent));
+    const gnode = parentNs ? nodeOf(parentNs) : undefined;
     nodes.push({
       type: 'group', id: gid,
       label: `${stay.length} namespaces on ${parentName}${bridge ? `/${bridge}` : ''}`,
       members: stay.map((m) => ({ netns: m.netns, name: m.name })),
+      ...(gnode !== undefined ? { node: gnode } : {}),
     });
     for (const m of stay) {
       grouped.add(m.netns);
@@ -259,6 +291,7 @@ function buildWith(topo: Topology, opts: GraphOptions, groupMin: number, autoCol
       type: 'ns', id, netns: ns.netns, name: ns.name, collapsed, ifaces: drawn, ifaceCount: all.length,
       addrs: all.flatMap((i) => i.addrs.filter((a) => !isLinkLocal(a))), forwarding: ns.forwarding.ipv4 === true || ns.forwarding.ipv6 === true,
       errors: ns.errors.length,
+      ...(nodeOf(ns) !== undefined ? { node: nodeOf(ns) } : {}),
     });
   }
 
@@ -293,6 +326,22 @@ function buildWith(topo: Topology, opts: GraphOptions, groupMin: number, autoCol
       }
     }
   }
+  // Underlays between nodes (hub mode): the cluster model's, unless a veth already joins the two
+  // interfaces (nodes that are namespaces of one kernel, as in the tests).
+  for (const u of opts.underlays ?? []) {
+    const find = (e: ClusterEndRef): IfaceRef | null => {
+      const ns = topo.namespaces.find((n) => n.name === e.ns && nodeOf(n) === e.node);
+      const i = ns?.interfaces.find((x) => x.name === e.ifname);
+      return ns && i ? { netns: ns.netns, ifindex: i.ifindex } : null;
+    };
+    const a = find(u.from);
+    const b = find(u.to);
+    if (!a || !b) continue;
+    const ka = ifKey(a.netns, a.ifindex);
+    const kb = ifKey(b.netns, b.ifindex);
+    if (seenPairs.has(ka < kb ? `${ka}|${kb}` : `${kb}|${ka}`)) continue;
+    addLink('underlay', a, b, { detail: `underlay ${u.from.node} ↔ ${u.to.node}` });
+  }
   // Tunnels: between the two tunnel devices, or from the device to a box holding the remote
   // address nobody in the model answers for.
   const localOf = (r: IfaceRef): string | null => byNetns.get(r.netns)?.interfaces.find((i) => i.ifindex === r.ifindex)?.tunnel?.local ?? null;
@@ -305,8 +354,11 @@ function buildWith(topo: Topology, opts: GraphOptions, groupMin: number, autoCol
     const from = ifaceHolder.get(ifKey(t.from.netns, t.from.ifindex));
     if (!from) continue;
     const rid = `remote:${t.from.netns}:${t.from.ifindex}:${t.remote}`;
+    const fromNs = byNetns.get(t.from.netns);
+    const rnode = fromNs ? nodeOf(fromNs) : undefined;
     nodes.push({
       type: 'remote', id: rid, addr: t.remote,
+      ...(rnode !== undefined ? { node: rnode } : {}),
       label: t.remoteOwner ? `${t.remote} · ${t.remoteOwner}` : t.remote,
       title: t.remoteOwner
         ? `${t.remote} belongs to ${t.remoteOwner}, which has no ${t.label} device: the tunnel ends nowhere`

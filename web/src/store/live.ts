@@ -8,6 +8,9 @@ import type { Capabilities, LiveStats, SessionDepth, SessionInfo, SessionList, S
 import { dropReasonEntries, isCapabilities, isClockPair, isHealth, isSessionInfo, isSessionList, isTopology, sampleRateOf } from '../api/contract.js';
 import { ApiError, type RestClient } from '../api/rest.js';
 import { connectLive, type LiveSource } from '../api/live-source.js';
+import { connectCluster } from '../api/cluster-source.js';
+import { isClusterPackets, isClusterView, namespacesKey, type ClusterView } from '../domain/cluster.js';
+import type { Packet } from '../../../shared/packet.js';
 import { readToken, saveToken } from '../api/token.js';
 import type { ClockRef } from '../domain/format.js';
 import type { FilterProblem } from '../domain/packets.js';
@@ -38,6 +41,8 @@ export function createLive(opts: LiveOptions) {
     session: null as SessionInfo | null,
     sessionState: null as SessionStateMessage | null,
     serverStats: null as LiveStats | null,
+    /** Hub mode (`serve --hub`): the cluster as the hub last said; null on a single host. */
+    cluster: null as ClusterView | null,
   });
 
   let live: LiveSource | null = null;
@@ -54,9 +59,10 @@ export function createLive(opts: LiveOptions) {
 
   async function start(): Promise<void> {
     state.connection = 'connecting';
+    let hub: boolean;
     try {
       const health = await rest.get('/api/health', isHealth);
-      void health;
+      hub = health.hub === true;
     } catch (err) {
       if (err instanceof ApiError && err.code === 'unauthorized') {
         state.connection = 'unauthorized';
@@ -73,6 +79,18 @@ export function createLive(opts: LiveOptions) {
       state.capabilities = await rest.get('/api/capabilities', isCapabilities);
     } catch {
       state.capabilities = null;
+    }
+    // `serve --hub` says so in /api/health: the page shows the cluster's stitched packets and
+    // model instead of a session of the hub host's own kernel. A single host is asked nothing new.
+    if (hub) {
+      try {
+        startCluster(await rest.get('/api/cluster', isClusterView));
+      } catch (err) {
+        state.connection = 'offline';
+        state.connectionDetail = `the hub does not answer /api/cluster: ${(err as Error).message}`;
+        setTimeout(() => void start(), 3000);
+      }
+      return;
     }
     void refreshTopology();
     // The service answered; a new session's bpftrace takes seconds to compile and attach: say
@@ -178,6 +196,47 @@ export function createLive(opts: LiveOptions) {
     }
   }
 
+  let clusterKey = '';
+  let clusterSource: { close(): void } | null = null;
+
+  function startCluster(first: ClusterView): void {
+    onCluster(first);
+    // The socket sends only packets stitched from now on: the hub's recent ones come from REST
+    // first, and what the socket brings meanwhile waits, so nothing is listed twice or missed.
+    let held: Packet[] | null = [];
+    clusterSource = connectCluster(readToken(), {
+      connection(c, detail) {
+        state.connection = c;
+        state.connectionDetail = detail;
+      },
+      cluster: onCluster,
+      packets(packets) {
+        if (held) held.push(...packets);
+        else ingest.post({ type: 'packets', packets });
+      },
+    });
+    const release = (recent: readonly Packet[]): void => {
+      const seen = new Set(recent.map((p) => p.id));
+      const later = (held ?? []).filter((p) => !seen.has(p.id));
+      held = null;
+      const all = [...recent, ...later];
+      if (all.length > 0) ingest.post({ type: 'packets', packets: all });
+    };
+    rest.get('/api/cluster/packets?limit=1000', isClusterPackets).then(release, () => release([]));
+  }
+
+  function onCluster(view: ClusterView): void {
+    state.cluster = view;
+    const key = namespacesKey(view);
+    if (key === clusterKey) return;
+    // Nodes or their namespaces changed: names and the model drawn are the cluster's.
+    clusterKey = key;
+    ingest.setNames(view.nodes.flatMap((n) => n.namespaces.map((x) => ({ netns: x.netns, name: x.name }))));
+    void rest.get('/api/cluster/topology', isTopology).then((t) => ingest.setTopology(t)).catch((err: Error) => {
+      notify({ kind: 'warning', title: 'No cluster topology', body: `${err.message} Packets still show; namespaces appear by inode.` });
+    });
+  }
+
   function subscribe(s: SessionInfo): void {
     live?.close();
     live = connectLive(s.id, readToken(), {
@@ -235,6 +294,8 @@ export function createLive(opts: LiveOptions) {
   function close(): void {
     live?.close();
     live = null;
+    clusterSource?.close();
+    clusterSource = null;
   }
 
   function setToken(token: string): void {

@@ -79,6 +79,11 @@ export function toRow(n: number, p: Packet): PacketRow {
     if (nat === null && h.nat) nat = h.nat.kind;
   }
   const tunnel = tunnelled ? pathTunnel(p.hops, pathOf) : null;
+  // The hub's stitched packets carry the node on every hop: the nodes crossed, in order.
+  const nodes: string[] = [];
+  for (const h of p.hops as readonly (typeof p.hops[number] & { node?: unknown })[]) {
+    if (typeof h.node === 'string' && nodes[nodes.length - 1] !== h.node) nodes.push(h.node);
+  }
   const first = p.hops[0];
   const last = p.hops[p.hops.length - 1];
   return {
@@ -89,6 +94,7 @@ export function toRow(n: number, p: Packet): PacketRow {
     fate: p.fate, dropReason: p.drop?.reason ?? null, nat, clone: p.cloneOf !== null,
     ...(p.discard ? { fateDetail: fateText(p) } : {}),
     ...(tunnel ? { tunnel } : {}),
+    ...(nodes.length > 0 ? { nodes } : {}),
   };
 }
 

@@ -125,6 +125,12 @@ export function createIngestHost(post: (msg: FromWorker) => void): IngestHost {
         core.ingestEvents(msg.events);
         schedule();
         break;
+      case 'packets':
+        // Not put next to the model: its simulation walks one kernel, and a stitched packet's path
+        // crosses the network between machines (PacketDetail says so).
+        core.ingestPackets(msg.packets, msg.packets.reduce((s, p) => s + p.hops.length, 0));
+        schedule();
+        break;
       case 'topology':
         core.setTopology(msg.names, msg.local);
         if (msg.model !== undefined) core.setModel(msg.model);

@@ -4,6 +4,7 @@
  * list, full packets on request, and once-a-second statistics.
  */
 import type { HopEvent } from '../../../shared/hop-event.js';
+import type { Packet } from '../../../shared/packet.js';
 import type { Topology } from '../../../shared/topology/model.js';
 
 // The list's and detail view's shapes are the page's own (domain/packets.ts); the worker fills them.
@@ -59,6 +60,8 @@ export type ToWorker =
   /** The live session's canonical filter: packets it rejects are not the session's (as in /packets). */
   | { readonly type: 'session-filter'; readonly text: string }
   | { readonly type: 'events'; readonly events: readonly HopEvent[] }
+  /** Packets made elsewhere: the hub's stitched packets (`node` on every hop), as they arrive. */
+  | { readonly type: 'packets'; readonly packets: readonly Packet[] }
   /** Namespace names, local addresses and (when it changed) the model packets are put next to (null: none). */
   | { readonly type: 'topology'; readonly names: readonly (readonly [number, string])[]; readonly local: readonly (readonly [number, string])[]; readonly model?: Topology | null }
   | { readonly type: 'drop-reasons'; readonly entries: readonly (readonly [number, string])[] }

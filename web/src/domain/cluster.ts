@@ -1,0 +1,68 @@
+/**
+ * Hub mode (`hoptrace serve --hub`): what GET /api/cluster and the /cluster socket.io namespace
+ * say about the cluster, checked, and put in the words the dashboard shows. Pure.
+ */
+import type { Packet } from '../../../shared/packet.js';
+import { formatDuration } from './format.js';
+
+export interface ClusterEnd { readonly node: string; readonly ns: string; readonly ifname: string; readonly addr: string }
+
+export interface ClusterView {
+  readonly session: { readonly filter: string };
+  readonly nodes: readonly {
+    readonly name: string;
+    readonly state: 'up' | 'lost' | 'silent';
+    readonly namespaces: readonly { readonly netns: number; readonly name: string; readonly node: string }[];
+    readonly events: number;
+    readonly lost: number;
+  }[];
+  readonly links: readonly { readonly kind: 'underlay' | 'tunnel'; readonly from: ClusterEnd; readonly to: ClusterEnd }[];
+  readonly clockOffsets: readonly { readonly node: string; readonly offsetNs: number; readonly samples: number; readonly method: string }[];
+  readonly packets: number;
+}
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
+
+export function isClusterView(x: unknown): x is ClusterView {
+  return isObj(x) && Array.isArray(x.nodes) && Array.isArray(x.links) && Array.isArray(x.clockOffsets)
+    && x.nodes.every((n) => isObj(n) && typeof n.name === 'string' && typeof n.state === 'string' && Array.isArray(n.namespaces));
+}
+
+/** Stitched packets as the hub sends them: packets whose hops carry `node`. */
+export function isClusterPackets(x: unknown): x is Packet[] {
+  return Array.isArray(x) && x.every((p) => isObj(p) && typeof p.id === 'string' && Array.isArray(p.hops));
+}
+
+/** One node as the status bar shows it. */
+export interface NodeStatus {
+  readonly name: string;
+  readonly state: 'up' | 'lost' | 'silent';
+  /** "+2.00 s", "reference", "unknown" — this node's clock against the reference node's. */
+  readonly offset: string;
+  readonly title: string;
+}
+
+/** Signed, readable offset: "+2.00 s", "−350 µs", "0". */
+export function formatOffset(ns: number): string {
+  if (ns === 0) return '0';
+  return `${ns > 0 ? '+' : '−'}${formatDuration(Math.abs(ns))}`;
+}
+
+export function nodeStatuses(view: ClusterView): NodeStatus[] {
+  const offsets = new Map(view.clockOffsets.map((o) => [o.node, o]));
+  return view.nodes.map((n) => {
+    const o = offsets.get(n.name);
+    const offset = !o || o.method === 'unknown' ? 'offset unknown' : o.method === 'reference' ? 'reference clock' : `clock ${formatOffset(o.offsetNs)}`;
+    const how = !o ? 'no packet crossed to or from it yet'
+      : o.method === 'reference' ? 'the other nodes\' clocks are given against this one'
+        : o.method === 'two-way' ? `from ${o.samples} packets both ways (wire time cancels)`
+          : o.method === 'one-way' ? `from ${o.samples} packets one way (includes the wire time)` : 'no packet crossed to or from it yet';
+    const state = n.state === 'lost' ? 'LOST: its agent does not answer the hub' : n.state === 'silent' ? 'silent for a minute' : 'up';
+    return { name: n.name, state: n.state, offset, title: `${n.name}: ${state}; ${n.namespaces.length} namespaces, ${n.events} events, ${n.lost} lost; ${offset} (${how})` };
+  });
+}
+
+/** A short key that changes when nodes or their namespaces do: the cluster topology is worth re-reading. */
+export function namespacesKey(view: ClusterView): string {
+  return view.nodes.map((n) => `${n.name}:${n.namespaces.map((s) => s.netns).sort().join(',')}`).join(';');
+}
