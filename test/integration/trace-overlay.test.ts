@@ -180,6 +180,51 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     expect(packets.filter((p) => (p.src === lab?.addr.ul1 || p.src === lab?.addr.ul2) && p.dport === 0)).toEqual([]);
   }, 120_000);
 
+  it('an IPv6 underlay MTU below the outer datagram: the kernel does not fragment it, the pod packet is dropped on the sending node\'s underlay (both directions)', async () => {
+    // vx0 keeps MTU 1430 from the 1500-byte underlay, which then shrinks to 1280 (IPv6's minimum
+    // link MTU). A forwarded 1400-byte datagram fits vx0, but its outer IPv6 datagram (1498) does
+    // not fit ul0, and IPv6 fragments only what the host itself sends with ignore_df: ip6_fragment
+    // drops it (Ip6FragFails, a Packet Too Big to the tunnel's own socket; probes/README.md
+    // "Tunnels"). The pod's packet is one packet that ends there, outer tuple on its last hop.
+    lab = overlayLabFor(randomPrefix('o6m').slice(0, 7), { kind: 'vxlan-v6underlay' });
+    await overlayLabUp(lab, { kind: 'vxlan-v6underlay', underlayMtu: 1280 });
+    const up = lab;
+    const { ns } = up;
+    const echo1 = await startEcho(ns.pod1, 'udp', up.addr.pod1, PORT);
+    echo = await startEcho(ns.pod2, 'udp', up.addr.pod2, PORT);
+    let packets: Packet[] = [];
+    try {
+      const r = await traceOverlay(up, `udp and port ${PORT}`, async () => {
+        // A small datagram still crosses (the tunnel works), then the large ones each way.
+        expect((await sendUdp(ns.pod1, up.addr.pod2, PORT, 1, 32, 0)).replies).toBe(1);
+        expect((await sendUdp(ns.pod1, up.addr.pod2, PORT, 2, 1400, 50)).replies).toBe(0);
+        expect((await sendUdp(ns.pod2, up.addr.pod1, PORT, 2, 1400, 50)).replies).toBe(0);
+      });
+      packets = r.packets;
+      if (packets.filter((p) => (p.hops[0]?.len ?? 0) > 1000).length !== 4) console.log(JSON.stringify(packets.map((p) => [p.src, p.hops[0]?.len, p.fate, p.hops.map((h) => `${h.ns}/${h.ifname}/${h.event}`)])), r.summary);
+    } finally {
+      await echo1.stop();
+    }
+    for (const [src, dst, node, peer, sendingPod] of [
+      [up.addr.pod1, up.addr.pod2, ns.node1, up.addr.ul2, ns.pod1],
+      [up.addr.pod2, up.addr.pod1, ns.node2, up.addr.ul1, ns.pod2],
+    ] as const) {
+      const big = packets.filter((p) => p.src === src && p.dst === dst && (p.hops[0]?.len ?? 0) > 1000);
+      expect(big, `${src} → ${dst}`).toHaveLength(2);
+      for (const p of big) {
+        expect(p.fate).toBe('dropped');
+        expect(p.hops[0]?.ns).toBe(sendingPod);
+        expect(p.drop).toMatchObject({ ns: node, ifname: 'ul0' });
+        expect(p.hops.find((h) => h.encap)?.ifname).toBe(up.tunnel);
+        expect(p.hops.at(-1)?.outer).toMatchObject({ family: 6, dst: peer, dport: 4789 });
+        expect(p.hops.some((h) => h.fragment !== undefined || h.decap)).toBe(false);
+      }
+    }
+    // The small one went through, pod to pod.
+    const small = packets.find((p) => p.src === up.addr.pod1 && (p.hops[0]?.len ?? 0) < 100);
+    expect(small?.fate).toBe('delivered');
+  }, 120_000);
+
   it('stats: the tunnel transmit → the underlay → the remote tunnel receive are segments of the pod packets', async () => {
     lab = overlayLabFor(randomPrefix('os').slice(0, 7), { kind: 'vxlan-flannel' });
     await overlayLabUp(lab, { kind: 'vxlan-flannel' });
