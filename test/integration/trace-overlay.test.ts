@@ -221,8 +221,8 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     const echo1 = await startEcho(ns.pod1, 'udp', up.addr.pod1, PORT);
     echo = await startEcho(ns.pod2, 'udp', up.addr.pod2, PORT);
     const { packets, summary } = await traceOverlay(up, `udp and port ${PORT}`, async () => {
-      // A small datagram still crosses (the tunnel works), then the large ones each way.
-      expect((await sendUdp(ns.pod1, up.addr.pod2, PORT, 1, 32, 0)).replies).toBe(1);
+      // A small datagram still crosses (the tunnel works; 0.7 s for its reply, ARP and NDP first), then the large ones each way.
+      expect((await sendUdp(ns.pod1, up.addr.pod2, PORT, 1, 32, 500)).replies).toBe(1);
       expect((await sendUdp(ns.pod1, up.addr.pod2, PORT, 2, 1400, 50)).replies).toBe(0);
       expect((await sendUdp(ns.pod2, up.addr.pod1, PORT, 2, 1400, 50)).replies).toBe(0);
     }).finally(() => echo1.stop());
