@@ -287,6 +287,41 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     expect(packets.filter((p) => (p.src === up.addr.ul1 || p.src === up.addr.ul2) && p.proto === 'udp' && p.dport === 0)).toEqual([]);
   }, 120_000);
 
+  it('a pod\'s own IPv6 fragments: the first is traced as UDP with its ports (the Fragment header is read), dropped as too big first, then across the tunnel (both directions)', async () => {
+    // A 2000-byte IPv6 datagram leaves the pod in fragments of its 1500-byte MTU. vx0's MTU is
+    // 1450 and IPv6 routers do not fragment: node1 drops the first (PKT_TOO_BIG, a Packet Too Big
+    // to the pod), and the pod sends the next ones in 1448-byte fragments that cross. Before the
+    // Fragment header was read, such a first fragment showed protocol 44 without ports, and
+    // `udp and port` found none of it.
+    lab = overlayLabFor(randomPrefix('o6p').slice(0, 7), { kind: 'vxlan-v6inner' });
+    await overlayLabUp(lab, { kind: 'vxlan-v6inner' });
+    const up = lab;
+    const [pod1, pod2] = [up.addr.pod1v6 ?? '', up.addr.pod2v6 ?? ''];
+    echo = await startEcho(up.ns.pod2, 'udp', pod2, PORT);
+    const { packets, summary } = await traceOverlay(up, `udp and port ${PORT}`, async () => {
+      const sent = await sendUdp(up.ns.pod1, pod2, PORT, 3, 2000, 100);
+      // The first request and the first reply meet the MTU; the third request's reply comes back.
+      expect(sent.replies).toBe(1);
+    });
+    for (const [src, dst, sender, node, receiver] of [[pod1, pod2, up.ns.pod1, up.ns.node1, up.ns.pod2], [pod2, pod1, up.ns.pod2, up.ns.node2, up.ns.pod1]] as const) {
+      const dir = packets.filter((p) => p.src === src && p.dst === dst);
+      if (dir.length < 2) console.log(JSON.stringify(packets.map((p) => [p.src, p.sport, p.dport, p.fate, p.hops.map((h) => `${h.ns}/${h.ifname}/${h.event}`)])), summary);
+      for (const p of dir) {
+        expect([p.proto, src === pod1 ? p.dport : p.sport]).toEqual(['udp', PORT]);
+        expect(p.hops[0]?.ns).toBe(sender);
+      }
+      const tooBig = dir.filter((p) => p.fate === 'dropped');
+      expect(tooBig.map((p) => [p.drop?.reason, p.drop?.ns, p.drop?.ifname]), `${src} → ${dst}`).toEqual([['PKT_TOO_BIG', node, up.tunnel]]);
+      const crossed = dir.filter((p) => p.fate === 'delivered');
+      expect(crossed.length, `${src} → ${dst}`).toBeGreaterThanOrEqual(1);
+      for (const p of crossed) {
+        expect(p.hops.at(-1)?.ns).toBe(receiver);
+        expect(p.hops.find((h) => h.encap)?.ifname).toBe(up.tunnel);
+        expect(p.hops.find((h) => h.decap)?.ifname).toBe(up.tunnel);
+      }
+    }
+  }, 120_000);
+
   it('stats: the tunnel transmit → the underlay → the remote tunnel receive are segments of the pod packets', async () => {
     lab = overlayLabFor(randomPrefix('os').slice(0, 7), { kind: 'vxlan-flannel' });
     await overlayLabUp(lab, { kind: 'vxlan-flannel' });
