@@ -501,7 +501,8 @@ function hopEvent(
     family: fam,
     proto,
     len: ipLen,
-    ipId: v4 ? swap16(rawId) : 0,
+    // IPv6: the low 16 bits of a Fragment header's id (decode.bt), 0 without one.
+    ipId: swap16(rawId),
     src,
     dst,
     sport: swap16(rawSport),
@@ -539,7 +540,7 @@ function put(
   num[o + F_FAMILY] = fam;
   num[o + F_PROTO] = proto;
   num[o + F_LEN] = ipLen;
-  num[o + F_IPID] = v4 ? swap16(rawId) : 0;
+  num[o + F_IPID] = swap16(rawId);
   num[o + F_SPORT] = swap16(rawSport);
   num[o + F_DPORT] = swap16(rawDport);
   num[o + F_ICMPTYPE] = icmpType;
@@ -662,11 +663,21 @@ function scanPackedLine(line: string, start: number, num: Float64Array | null, o
  *       enc 1: the hop's fields are the inner packet's; 2: the inner header was not IP, they are the outer
  *   11-14  outer addresses, raw as s0 s1 d0 d1
  *   15  outer frag_off << 48 | id << 32 | dport << 16 | sport, raw (IPv4 outer: frag_off and id;
+ *       IPv6 outer with a Fragment header: its offset/M word and the id's low 16 bits;
  *       the UDP header's first word read little-endian)
  * or, with enc 3 (not encapsulated), the first hop of a packet a local socket sent whose header
  * differs from the socket's own tuple (NAT in its namespace's OUTPUT/POSTROUTING): words 11-15
  * are the socket's addresses and ports, the same way (word 15's low half), into scannedSent (emit.bt).
  */
+/**
+ * An IPv6 Fragment header's offset/M word (offset in 8-byte units << 3, M the low bit) in IPv4's
+ * frag_off layout (MF 0x2000, offset in 8-byte units), so one `frag` field means the same for
+ * both families (an IPv6 datagram has no DF).
+ */
+function v6FragAsV4(v: number): number {
+  return ((v & 1) << 13) | (v >>> 3);
+}
+
 function readOuter(line: string): boolean {
   const hi = wordHi[10] as number;
   const enc = hi >>> 28;
@@ -702,7 +713,7 @@ function readOuter(line: string): boolean {
     vni: proto === 47 ? vni : ((vni & 0xff) << 16) | (vni & 0xff00) | (vni >>> 16),
     innerRead: enc === 1,
     ipId: swap16(ipHi & 0xffff),
-    frag: swap16(ipHi >>> 16),
+    frag: fam === 4 ? swap16(ipHi >>> 16) : v6FragAsV4(swap16(ipHi >>> 16)),
   };
   return true;
 }

@@ -100,7 +100,9 @@ export interface HopOuter {
   /**
    * IPv4 outer headers: the id and the fragment field (host order: 0x2000 more fragments, low 13
    * bits the offset in 8-byte units). A datagram too big for the underlay is sent as fragments,
-   * new skbs that share this id (shared/reconstruct.ts joins them to their packet). 0 for IPv6.
+   * new skbs that share this id (shared/reconstruct.ts joins them to their packet). IPv6: the
+   * low 16 bits of a Fragment header's id and its offset/M in the same layout (0 without one;
+   * Linux never fragments a tunnel's IPv6 datagram itself, another sender may: probes/README.md).
    */
   readonly ipId?: number;
   readonly frag?: number;

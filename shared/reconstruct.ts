@@ -26,7 +26,8 @@
  *   headers in that namespace; an encapsulated skb consumed on the underlay (fragmented: the
  *   fragments are new skbs) waits for one anywhere. Fragments of an outer datagram are hops of
  *   their packet (`fragment` on the hop): the first carries the inner headers, the others share
- *   its outer IPv4 id. The reassembled datagram goes on as the packet.
+ *   its outer id (IPv4's, or an IPv6 Fragment header's). The reassembled datagram goes on as the
+ *   packet. A datagram seen only as fragments (another sender's, received) is its first fragment's.
  */
 import type { HopEvent, HopNote, HopOuter, HopSent } from './hop-event.js';
 import { markTunnels } from './tunnel.js';
@@ -118,8 +119,12 @@ class LivePackets {
    */
   held: Uint8Array = new Uint8Array(256);
   heldAt: Float64Array = new Float64Array(256);
-  /** Other skbs carrying parts of the packet (its fragments), and fragment keys naming it. */
-  extra: Array<{ skbs: string[]; fragKeys: string[]; count: number; outer: HopOuter | null } | null> = new Array<{ skbs: string[]; fragKeys: string[]; count: number; outer: HopOuter | null } | null>(256).fill(null);
+  /**
+   * Other skbs carrying parts of the packet (its fragments), and fragment keys naming it;
+   * `fragSkb`: the packet's own skb when that is its first fragment (a datagram sent already in
+   * fragments: no whole skb of it was seen).
+   */
+  extra: Array<{ skbs: string[]; fragKeys: string[]; count: number; outer: HopOuter | null; fragSkb: string | null } | null> = new Array<{ skbs: string[]; fragKeys: string[]; count: number; outer: HopOuter | null; fragSkb: string | null } | null>(256).fill(null);
   private used = 0;
   /** Free rows, linked through `count`. */
   private freeHead = -1;
@@ -607,10 +612,18 @@ export class Reconstructor {
       if ((orig >= 0 || this.fragKeys.size > 0) && this.joins(orig, s, skb)) return;
       p = P.alloc(skb, s, hash, this.findOriginal(s, skb, orig));
       this.live.set(skb, p);
+      const outer = st.outers?.[s];
+      // The first fragment of an outer datagram no whole skb of was seen (another sender's
+      // fragments, received): the packet itself; its later fragments join it by the id.
+      if (outer !== undefined && ((outer.frag ?? 0) & 0x3fff) === 0x2000) {
+        this.fragmentOf(p, s, outer);
+        (P.extra[p] as NonNullable<LivePackets['extra'][number]>).fragSkb = skb;
+      }
     } else {
       const last = P.primLast[p] as number;
       prevSlot = last;
       this.append(p, s);
+      if (this.fragSlots.size > 0 && P.extra[p]?.fragSkb === skb) this.fragSlots.set(s, 1);
       if (keyChanged(st, last, s)) {
         P.keepOldKey(p);
         P.keySlot[p] = s;
@@ -746,7 +759,7 @@ export class Reconstructor {
 
   private alias(p: number, skb: string): void {
     const P = this.packets;
-    const e = (P.extra[p] ??= { skbs: [], fragKeys: [], count: 0, outer: null });
+    const e = (P.extra[p] ??= { skbs: [], fragKeys: [], count: 0, outer: null, fragSkb: null });
     e.skbs.push(skb);
     this.aliases.set(skb, p);
   }
@@ -765,17 +778,11 @@ export class Reconstructor {
     if (orig >= 0 && outer !== undefined && (frag & 0x3fff) !== 0 && t - st.t(P.last[orig] as number) <= this.opts.handoffNs) {
       // The first fragment: it carries the inner headers.
       this.alias(orig, skb);
-      const e = P.extra[orig] as NonNullable<LivePackets['extra'][number]>;
-      e.count++;
-      e.outer ??= outer;
-      const key = `${outer.src}|${outer.dst}|${outer.ipId ?? 0}`;
-      e.fragKeys.push(key);
-      this.fragKeys.set(key, orig);
-      this.fragSlots.set(s, e.count);
+      this.fragmentOf(orig, s, outer);
       this.appendPart(orig, s);
       return true;
     }
-    if (this.fragKeys.size > 0 && outer === undefined && st.field(s, F_FAMILY) === 4 && st.field(s, F_SPORT) === 0 && st.field(s, F_DPORT) === 0) {
+    if (this.fragKeys.size > 0 && outer === undefined && st.field(s, F_SPORT) === 0 && st.field(s, F_DPORT) === 0) {
       const p = this.fragKeys.get(`${st.str(s, R_SRC)}|${st.str(s, R_DST)}|${st.field(s, F_IPID)}`);
       if (p !== undefined) {
         // A later fragment: its own header is the outer one.
@@ -795,6 +802,18 @@ export class Reconstructor {
     return true;
   }
 
+  /** Event `s` is the first fragment of packet `p`'s outer datagram: its later ones join by the outer id. */
+  private fragmentOf(p: number, s: number, outer: HopOuter): void {
+    const P = this.packets;
+    const e = (P.extra[p] ??= { skbs: [], fragKeys: [], count: 0, outer: null, fragSkb: null });
+    e.count++;
+    e.outer ??= outer;
+    const key = `${outer.src}|${outer.dst}|${outer.ipId ?? 0}`;
+    e.fragKeys.push(key);
+    this.fragKeys.set(key, p);
+    this.fragSlots.set(s, e.count);
+  }
+
   /**
    * A later fragment's event shows the outer header (it has no other): it becomes a hop of
    * packet `p` with the packet's tuple and that header as its `outer`.
@@ -808,7 +827,7 @@ export class Reconstructor {
     const o = s * STORE_NUM;
     const q = s * STORE_REFS;
     st.setOuter(s, {
-      family: 4, proto: n[o + F_PROTO] as number, src: r[q + R_SRC] as string, dst: r[q + R_DST] as string,
+      family: n[o + F_FAMILY] === 6 ? 6 : 4, proto: n[o + F_PROTO] as number, src: r[q + R_SRC] as string, dst: r[q + R_DST] as string,
       sport: 0, dport: 0, vni: e?.outer?.vni ?? 0, innerRead: true, ipId: n[o + F_IPID] as number, frag: 0,
     });
     const ok = k * STORE_NUM;

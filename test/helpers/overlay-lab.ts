@@ -46,7 +46,7 @@ export interface OverlayOptions {
    * underlayMtu − overhead to make the pods send packets whose outer datagram must be fragmented.
    */
   readonly tunnelMtu?: number;
-  /** Second octet of a 10.x/16 to hold every IPv4 address (IPv6: fdXX where XX is its last two digits). Default: 10.42/10.77, fd42/fd77. */
+  /** Second octet of a 10.x/16 to hold every IPv4 address (IPv6: fdXX where XX is its last two digits). Default: HOPTRACE_TEST_ADDRESS_BASE, else 10.42/10.77, fd42/fd77. */
   readonly addressBase?: number;
   /** 'veth' (default): one link between the nodes; 'routed': a router namespace between them. */
   readonly underlay?: 'veth' | 'routed';
@@ -91,7 +91,14 @@ interface Plan {
   n1l3: string; ul3: string; net3: string;
 }
 
-function plan(base: number | undefined): Plan {
+/** HOPTRACE_TEST_ADDRESS_BASE: engineers sharing a machine keep their labs' addresses apart (like HOPTRACE_TEST_PREFIX). */
+function defaultBase(): number | undefined {
+  const v = process.env.HOPTRACE_TEST_ADDRESS_BASE;
+  return v === undefined || v === '' ? undefined : Number(v);
+}
+
+function plan(asked: number | undefined): Plan {
+  const base = asked ?? defaultBase();
   const v4 = (pods: string, under: string): Plan => {
     const v6 = base === undefined ? { p: 'fd42', u: 'fd77' } : { p: `fd${String(base).slice(-2)}`, u: `fd${String(base).slice(-2)}:77` };
     return {

@@ -107,4 +107,40 @@ describe('a packet handed on to another skb', () => {
     expect(p.hops.filter((h) => h.encap).map((h) => h.ifname)).toEqual(['vx0']);
     expect(p.hops.find((h) => h.decap)?.ifname).toBe('vx0');
   });
+
+  it('a datagram another sender fragmented (an IPv6 underlay, no whole skb of it seen): its first fragment\'s packet, the later one joined by the Fragment header id', () => {
+    const O6: HopOuter = { family: 6, proto: 17, src: 'fd77::1', dst: 'fd77::2', sport: 40000, dport: 4789, vni: 42, innerRead: true, ipId: 0x5678, frag: 0x2000 };
+    const later = { skb: 'f2', family: 6 as const, src: 'fd77::1', dst: 'fd77::2', sport: 0, dport: 0, ipId: 0x5678, len: 274 };
+    const events = [
+      // The first fragment shows the inner packet (read from its payload), the later one only its IPv6 header.
+      ev({ t: 1_000_000, skb: 'f1', netns: NS.n1, ifname: 'ul0', outer: O6 }),
+      ev({ t: 1_010_000, netns: NS.n1, ifname: 'ul0', ...later }),
+      ev({ t: 1_020_000, skb: 'f1', kind: 'recv', netns: NS.n2, ifname: 'ul0', outer: O6 }),
+      ev({ t: 1_030_000, kind: 'recv', netns: NS.n2, ifname: 'ul0', ...later }),
+      // Reassembled into the later fragment's skb, decapsulated, delivered.
+      ev({ t: 1_040_000, skb: 'f1', kind: 'consume', netns: 0, ifname: '', outer: O6, reason: 1 }),
+      ev({ t: 1_050_000, skb: 'f2', kind: 'recv', netns: NS.n2, ifname: 'vx0' }),
+      ev({ t: 1_060_000, skb: 'f2', kind: 'recv', netns: NS.pod2, ifname: 'eth0' }),
+      ev({ t: 1_070_000, skb: 'f2', kind: 'consume', netns: NS.pod2, ifname: 'eth0' }),
+    ];
+    const packets = reconstructAll(events, { nsName });
+    expect(packets).toHaveLength(1);
+    const [p] = packets as [typeof packets[number]];
+    expect(path(p)).toEqual(['n1/ul0/xmit#1', 'n1/ul0/xmit#2', 'n2/ul0/recv#1', 'n2/ul0/recv#2', 'n2/vx0/recv', 'pod2/eth0/recv', 'pod2/eth0/consume']);
+    expect(p.fate).toBe('delivered');
+    const f2 = p.hops.find((h) => h.fragment === 2);
+    expect([f2?.src, f2?.dst, f2?.dport, f2?.outer?.family, f2?.outer?.src]).toEqual(['10.42.1.10', '10.42.2.10', 5433, 6, 'fd77::1']);
+  });
+
+  it('a lone first fragment whose later ones never show stays one packet, and an unrelated datagram is not joined to it', () => {
+    const O6: HopOuter = { family: 6, proto: 17, src: 'fd77::1', dst: 'fd77::2', sport: 40000, dport: 4789, vni: 42, innerRead: true, ipId: 0x1111, frag: 0x2000 };
+    const events = [
+      ev({ t: 1_000_000, skb: 'f1', netns: NS.n1, ifname: 'ul0', outer: O6 }),
+      // Another id: a datagram of its own.
+      ev({ t: 1_010_000, skb: 'x', netns: NS.n1, ifname: 'ul0', family: 6, src: 'fd77::1', dst: 'fd77::2', sport: 0, dport: 0, ipId: 0x2222, len: 274 }),
+      ev({ t: 1_020_000, skb: 'f1', kind: 'recv', netns: NS.n2, ifname: 'ul0', outer: O6 }),
+    ];
+    const packets = reconstructAll(events, { nsName });
+    expect(packets).toHaveLength(2);
+  });
 });

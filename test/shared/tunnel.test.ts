@@ -24,6 +24,16 @@ describe('encapsulated hop lines', () => {
     expect(h?.outer).toEqual({ family: 4, proto: 17, src: '10.77.0.2', dst: '10.77.0.1', sport: 36162, dport: 4789, vni: 42, innerRead: true, ipId: 0, frag: 0 });
   });
 
+  it('reads an IPv6 Fragment header\'s id and offset/M into the outer id and fragment field (IPv4\'s layout)', () => {
+    // decode.bt's word 15: offset/M (raw) << 48 | the id's low 16 bits (raw) << 32 | ports. First
+    // fragment of id 0x12345678: offset 0, M (bytes 00 01); the later one at 1232 bytes (04 d0).
+    const words = V4_IN_V6.split(' ');
+    const first = [...words.slice(0, 16), '1007856b512a3ad', 'ul0'].join(' ');
+    const later = [...words.slice(0, 16), 'd004785600000000', 'ul0'].join(' ');
+    expect(parseHopLine(first)?.outer).toMatchObject({ family: 6, ipId: 0x5678, frag: 0x2000, dport: 4789 });
+    expect(parseHopLine(later)?.outer).toMatchObject({ family: 6, ipId: 0x5678, frag: 154 });
+  });
+
   it('reads an IPv6 outer header (IPv4 in IPv6)', () => {
     const h = parseHopLine(V4_IN_V6);
     expect(h).toMatchObject({ family: 4, src: '10.42.2.10', dst: '10.42.1.10', sport: 5433 });

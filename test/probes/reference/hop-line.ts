@@ -258,7 +258,8 @@ export function parseHopLine(line: string): HopEvent | null {
     family: fam,
     proto,
     len: ipLen,
-    ipId: v4 ? swap16(rawId) : 0,
+    // IPv6: the low 16 bits of a Fragment header's id (probes/decode.bt), 0 without one.
+    ipId: swap16(rawId),
     src,
     dst,
     sport: swap16(sport),
