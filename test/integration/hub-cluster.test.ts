@@ -159,7 +159,7 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
       expect(Math.abs(o2.offsetNs)).toBeLessThan(1_000_000);
       expect((await cluster()).badMessages).toMatchObject({ 'bad-protobuf': 0, 'foreign-subject': 0, oversize: 0 });
       // Each agent runs one bpftrace now: the one the hub asked for.
-      for (const a of agents) expect((await children(a.child.pid!)).filter((c) => /bpftrace|setpriv|ld/.test(c))).toHaveLength(1);
+      for (const a of agents) expect(await children(a.child.pid!)).toHaveLength(1);
     }, 120_000);
 
     it('the hub going away ends the agents\' sessions and their bpftrace', async () => {
@@ -172,8 +172,11 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
   });
 }
 
-/** Names of a process's children (bpftrace runs under setpriv, which execs it). */
+/**
+ * Names of a process's tracer children (bpftrace runs under setpriv, which execs it). Other
+ * children are not the agent's work: tsx, which runs the CLI in tests, keeps an esbuild service.
+ */
 async function children(pid: number): Promise<string[]> {
   const r = await execa('pgrep', ['-l', '-P', String(pid)], { reject: false });
-  return String(r.stdout).split('\n').filter(Boolean).map((l) => l.split(' ')[1] ?? '');
+  return String(r.stdout).split('\n').filter(Boolean).map((l) => l.split(' ')[1] ?? '').filter((c) => /bpftrace|setpriv|^ld/.test(c));
 }
