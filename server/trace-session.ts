@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { statSync } from 'node:fs';
 import { hopKindsToSkip, type HopEvent, type HopKind, type HopNote } from '../shared/hop-event.js';
-import { parseFilter, compileToBpftrace, describeFilter, packetMatches, type FilterAst } from '../shared/filter/index.js';
+import { parseFilter, compileSocketToBpftrace, compileToBpftrace, describeFilter, packetMatches, type FilterAst } from '../shared/filter/index.js';
 import { buildHopProgram, HOP_PROBES } from '../probes/assemble.js';
 import { buildNoteBlocks } from '../probes/notes/assemble.js';
 import { attachedProbes } from '../probes/tracepoints.js';
@@ -150,6 +150,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
       const program = buildHopProgram({
         tier: pre.bpftrace.tier,
         filterExpr,
+        socketFilterExpr: compileSocketToBpftrace(this.filterAst),
         selfNetns: statSync('/proc/self/ns/net').ino,
         ...(this.options.selfPorts ? { selfPorts: this.options.selfPorts } : {}),
         ...(this.options.netnsAllow ? { netnsAllow: this.options.netnsAllow } : {}),

@@ -15,7 +15,7 @@ export type { FilterHop, FilterPacket, HopMatcher } from './match.js';
 export { describeFilter } from './describe.js';
 export { hasWorkloadFilters, resolveWorkloadFilters } from './workloads.js';
 export type { WorkloadDirectory } from './workloads.js';
-export { BPFTRACE_FILTER_VARIABLES, compileToBpftrace } from './bpftrace.js';
+export { BPFTRACE_FILTER_VARIABLES, compileSocketToBpftrace, compileToBpftrace } from './bpftrace.js';
 export {
   portToRaw, rawPort, rawV4ToString, rawV6ToString, v4BytesToRaw, v4MaskRaw, v4ToRaw, v6BytesToRaw, v6MaskRaw, v6ToRaw,
 } from './raw.js';

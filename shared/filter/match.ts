@@ -130,18 +130,25 @@ export interface FilterPacket {
   readonly hops: ReadonlyArray<Pick<FilterHop, 'src' | 'dst' | 'sport' | 'dport'> & {
     readonly outer?: Omit<FilterOuter, 'vni'>;
     readonly encap?: { readonly vni: number | null };
+    /** The rewrite before this hop; on the first hop, from what the sending socket asked for (HopEvent.sent). */
+    readonly nat?: { readonly from: Pick<FilterHop, 'src' | 'dst' | 'sport' | 'dport'> } | null;
   }>;
 }
 
 /**
  * The product's filter rule for packets: a packet matches when any of its hops matches (so a
- * packet NAT rewrote into or out of the filter still shows, with all its hops).
+ * packet NAT rewrote into or out of the filter still shows, with all its hops), or when its
+ * sending socket's tuple does (the first hop's rewrite: a packet its own namespace's OUTPUT NAT
+ * rewrote before any device saw it, as the probes match it too, probes/emit.bt). Later hops'
+ * rewrites start from the hop before them, which is tried anyway.
  */
 export function packetMatches(ast: FilterAst, packet: FilterPacket): boolean {
   if (ast.kind === 'all') return true;
   const proto = protoNumber(packet.proto);
   // The tunnel's VNI is on the hop that entered it (encap); the underlay hops after it carry `outer`.
   let vni: number | null = null;
+  const sent = packet.hops[0]?.nat?.from;
+  if (sent && matchesHop(ast, { family: packet.family, proto, src: sent.src, dst: sent.dst, sport: sent.sport, dport: sent.dport })) return true;
   return packet.hops.some((h) => {
     if (h.encap) vni = h.encap.vni;
     const outer = h.outer ? { ...h.outer, vni } : undefined;
