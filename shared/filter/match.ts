@@ -138,17 +138,29 @@ export interface FilterPacket {
 /**
  * The product's filter rule for packets: a packet matches when any of its hops matches (so a
  * packet NAT rewrote into or out of the filter still shows, with all its hops), or when its
- * sending socket's tuple does (the first hop's rewrite: a packet its own namespace's OUTPUT NAT
- * rewrote before any device saw it, as the probes match it too, probes/emit.bt). Later hops'
- * rewrites start from the hop before them, which is tried anyway.
+ * sending socket's tuple does (sentMatches).
  */
 export function packetMatches(ast: FilterAst, packet: FilterPacket): boolean {
+  return sentMatches(ast, packet) || hopsMatch(ast, packet);
+}
+
+/**
+ * Whether the tuple its sending socket asked for matches: the first hop's rewrite, from HopEvent.sent
+ * (a packet its own namespace's OUTPUT NAT rewrote before any device saw it; the probes match it
+ * the same way, probes/emit.bt). Later hops' rewrites start from the hop before them, tried anyway.
+ */
+export function sentMatches(ast: FilterAst, packet: FilterPacket): boolean {
+  if (ast.kind === 'all') return true;
+  const sent = packet.hops[0]?.nat?.from;
+  return sent !== undefined && matchesHop(ast, { family: packet.family, proto: protoNumber(packet.proto), src: sent.src, dst: sent.dst, sport: sent.sport, dport: sent.dport });
+}
+
+/** Whether any hop of the packet matches. */
+export function hopsMatch(ast: FilterAst, packet: FilterPacket): boolean {
   if (ast.kind === 'all') return true;
   const proto = protoNumber(packet.proto);
   // The tunnel's VNI is on the hop that entered it (encap); the underlay hops after it carry `outer`.
   let vni: number | null = null;
-  const sent = packet.hops[0]?.nat?.from;
-  if (sent && matchesHop(ast, { family: packet.family, proto, src: sent.src, dst: sent.dst, sport: sent.sport, dport: sent.dport })) return true;
   return packet.hops.some((h) => {
     if (h.encap) vni = h.encap.vni;
     const outer = h.outer ? { ...h.outer, vni } : undefined;
