@@ -14,7 +14,8 @@ import type { Packet } from '../../shared/packet.js';
 import type { PacketExpectation } from '../../shared/topology/compare.js';
 import { decide, parseBpftraceVersion, privateBpftracePath, versionAtLeast } from '../../server/bpftrace-binary.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { startTrace, type CliProcess } from '../helpers/cli.js';
+import { startReady, startTrace, type CliProcess } from '../helpers/cli.js';
+import type { StatsDocument } from '../../shared/stats/types.js';
 import { PodmanLab, HTTPD, podmanMissing, type PodmanContainer } from '../helpers/podman.js';
 
 type Annotated = Packet & PacketExpectation;
@@ -182,6 +183,34 @@ describe.skipIf(missing !== null)(`a published port filtered by its own number f
         expect(p.expected, `${tier}: ${what(p)}`).not.toBeNull();
         expect(p.divergence, `${tier}: ${what(p)}`).toBeNull();
       }
+    }
+  }, 180_000);
+
+  it('should count the requests in stats filtered by the published port, on both tiers', async () => {
+    const args = ['stats', '--json', '--filter', `tcp port ${port}`];
+    const [classic, fastStats] = await Promise.all([startReady(args, TIERS.classic), startReady(args, TIERS.fast)]);
+    try {
+      for (const addr of ['127.0.0.1', host, '127.0.0.1', host]) {
+        const r = await fetch(`http://${addr}:${port}/`, { signal: AbortSignal.timeout(10_000) });
+        expect(await r.text()).toContain('hello');
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      classic.child.kill('SIGINT');
+      fastStats.child.kill('SIGINT');
+    }
+    const hostNetns = statSync('/proc/self/ns/net').ino;
+    for (const [tier, child] of [['classic', classic.child], ['fast', fastStats.child]] as const) {
+      const r = await child;
+      expect(r.exitCode, `${tier}: ${String(r.stderr)}`).toBe(0);
+      const docs = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l) as StatsDocument);
+      const segs = docs.flatMap((d) => d.segments);
+      // No request carries the port on any hop: only the socket's tuple on the bridge's transmit
+      // (their first hop) lets them count. Four connections of at least SYN, request and ACK.
+      const requests = segs.filter((x) => x.from.netns === hostNetns && x.from.ifname === lab.net.bridge && x.from.event === 'xmit').reduce((n, x) => n + x.count, 0);
+      expect(requests, `${tier}: ${JSON.stringify(segs.map((x) => [x.from, x.to, x.count]))}`).toBeGreaterThanOrEqual(4 * 3);
+      // And they reach the container.
+      expect(segs.some((x) => x.to.netns === web.netns && x.from.netns === hostNetns), tier).toBe(true);
     }
   }, 180_000);
 });
