@@ -1,7 +1,7 @@
 /**
  * Builds the one bpftrace program a trace runs from the fragments in this folder: one file per
  * hop kind (net_dev_start_xmit.bt, netif_rx.bt, netif_receive_skb.bt, kfree_skb.bt,
- * consume_skb.bt) plus the shared decode.bt and emit.bt. The only things substituted are
+ * consume_skb.bt) plus the shared decode.bt, emit.bt and socket.bt. The only things substituted are
  * numbers this code produced and a filter expression compiled from a parsed AST
  * (shared/filter): no user text ever reaches the program.
  */
@@ -31,6 +31,13 @@ export interface ProgramOptions {
   readonly tier?: ProbeTier;
   /** bpftrace boolean expression from compileToBpftrace(); '1' for no filter. */
   readonly filterExpr: string;
+  /**
+   * The same filter from compileSocketToBpftrace(): tried on a packet's first hop against the
+   * tuple of the local socket that sent it, when the header did not match (probes/emit.bt), so a
+   * connection NATed in its own namespace's OUTPUT is found by what it asked for. Absent: the
+   * header alone decides.
+   */
+  readonly socketFilterExpr?: string;
   /** The tracer's own namespace: on its loopback, the connections of `selfPorts` are never traced. */
   readonly selfNetns: number;
   /**
@@ -113,6 +120,23 @@ export const FLOW_MATCH = `    $fl0 = @flows[${FLOW_KEY}]; if (!$m) { $m = $fl0 
 const FLOW_REVERSE_KEY = '$d0, $d1, $s0, $s1, ($dp << 16) | $sp, $l4';
 const FLOW_REMEMBER = `      if ($fl0 == 0 || nsecs - $fl0 > ${FLOW_REFRESH_NS}) { @flows[${FLOW_KEY}] = nsecs; @flows[${FLOW_REVERSE_KEY}] = nsecs; }`;
 
+/**
+ * The only hops that can be the first of a packet a local socket sent: its device's transmit, or
+ * a free before any device (a drop in OUTPUT). Only there is the socket's tuple tried against the
+ * filter (probes/emit.bt), so the other probes pay nothing for it.
+ */
+export const SOCKET_FIRST_HOPS: ReadonlySet<HopKind> = new Set(['xmit', 'drop']);
+
+/**
+ * The condition matching a packet by its sending socket's tuple (sampled as the header's is, by
+ * the header's tuple), or null when there is nothing to try: no filter (every packet matches
+ * already) or no socket form of it.
+ */
+export function socketMatch(filterExpr: string, socketFilterExpr: string | undefined, sample: string): string | null {
+  if (filterExpr.trim() === '1' || socketFilterExpr === undefined || socketFilterExpr.trim() === '1') return null;
+  return sample === '1' ? socketFilterExpr : `(${socketFilterExpr}) && ${sample}`;
+}
+
 function assertNumeric(name: string, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${n}`);
 }
@@ -122,6 +146,7 @@ export function buildHopProgram(opts: ProgramOptions): string {
   assertNumeric('reasonNotSpecified', opts.reasonNotSpecified);
   // Defence in depth: the compiled filter is ours, but refuse anything that is not an expression.
   if (!/^[\s\w$()&|!=<>^~+-]*$/.test(opts.filterExpr)) throw new Error('compiled filter has unexpected characters');
+  if (opts.socketFilterExpr !== undefined && !/^[\s\w$()&|!=<>^~+-]*$/.test(opts.socketFilterExpr)) throw new Error('compiled filter has unexpected characters');
   const capture = opts.captureBytes ?? 0;
   if (!Number.isInteger(capture) || capture < 0 || capture > MAX_CAPTURE_BYTES) throw new Error(`captureBytes must be 0..${MAX_CAPTURE_BYTES}, got ${capture}`);
   for (const p of opts.selfPorts ?? []) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`selfPorts must be ports 1-65535, got ${p}`);
@@ -136,11 +161,13 @@ export function buildHopProgram(opts: ProgramOptions): string {
   // Raw-socket copies are followed from the original's free to the copy's: both probes needed.
   const rawCopy = opts.reasonNoSocket !== undefined && !opts.skip?.has('drop') && !opts.skip?.has('consume');
   const match = sample === '1' ? opts.filterExpr : `(${opts.filterExpr}) && ${sample}`;
+  const socket = socketMatch(opts.filterExpr, opts.socketFilterExpr, sample);
   const dir = probesDir();
   const read = (f: string): string => readFileSync(`${dir}${f}`, 'utf8');
   const strip = (s: string): string => s.split('\n').filter((l) => !/^\s*\/\//.test(l)).join('\n');
   const decode = strip(read('decode.bt'));
   const emitTemplate = strip(read('emit.bt'));
+  const socketRead = strip(read('socket.bt'));
 
   const blocks: string[] = [];
   for (const probe of HOP_PROBES) {
@@ -150,6 +177,9 @@ export function buildHopProgram(opts: ProgramOptions): string {
       .replace('{{SELF_PORTS}}', selfPorts)
       .replace('{{NETNS_ALLOW}}', netnsAllow)
       .replace('{{FILTER}}', () => match)
+      .replace('{{SOCKET_TRY}}', socket !== null && SOCKET_FIRST_HOPS.has(probe.kind) ? '1' : '0')
+      .replace('{{SOCKET_READ}}', () => socketRead)
+      .replace('{{SOCKET_FILTER}}', () => socket ?? '0')
       .replaceAll('{{KIND}}', String(HOP_KIND_CODES[probe.kind]))
       .replaceAll('{{PREFIX}}', capture > 0 ? 'PB' : 'P')
       .replaceAll('{{BYTES_FMT}}', capture > 0 ? ` ${'%016llx'.repeat(captureWords(capture))}` : '')

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { statSync } from 'node:fs';
 import { hopKindsToSkip, type HopEvent, type HopKind, type HopNote } from '../shared/hop-event.js';
-import { parseFilter, compileToBpftrace, describeFilter, packetMatches, type FilterAst } from '../shared/filter/index.js';
+import { parseFilter, compileSocketToBpftrace, compileToBpftrace, describeFilter, FlowFilter, type FilterAst } from '../shared/filter/index.js';
 import { buildHopProgram, HOP_PROBES } from '../probes/assemble.js';
 import { buildNoteBlocks } from '../probes/notes/assemble.js';
 import { attachedProbes } from '../probes/tracepoints.js';
@@ -112,8 +112,16 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
     return this.running;
   }
 
-  /** Whether a reconstructed packet matches the user's filter (any hop matches). */
-  accepts = (packet: Packet): boolean => packetMatches(this.filterAst, packet);
+  /**
+   * Whether a reconstructed packet matches the user's filter: any hop matches, or its sending
+   * socket's tuple, or it belongs to a flow found by the latter (shared/filter/flows.ts), as the
+   * probes follow it.
+   */
+  accepts = (packet: Packet): boolean => {
+    if (this.flowFilter?.ast !== this.filterAst) this.flowFilter = new FlowFilter(this.filterAst);
+    return this.flowFilter.accepts(packet);
+  };
+  private flowFilter: FlowFilter | undefined;
 
   /**
    * The probe points this session attached, as bpftrace names them on its tier
@@ -150,6 +158,7 @@ export class TraceSession extends EventEmitter<TraceSessionEvents> {
       const program = buildHopProgram({
         tier: pre.bpftrace.tier,
         filterExpr,
+        socketFilterExpr: compileSocketToBpftrace(this.filterAst),
         selfNetns: statSync('/proc/self/ns/net').ino,
         ...(this.options.selfPorts ? { selfPorts: this.options.selfPorts } : {}),
         ...(this.options.netnsAllow ? { netnsAllow: this.options.netnsAllow } : {}),

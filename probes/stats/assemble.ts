@@ -18,7 +18,7 @@
  * Buckets: see shared/stats/buckets.ts (4 per power of two).
  */
 import { readFileSync } from 'node:fs';
-import { probesDir, FLOW_MEMORY_NS, FLOW_REFRESH_NS } from '../assemble.js';
+import { probesDir, FLOW_MEMORY_NS, FLOW_REFRESH_NS, SOCKET_FIRST_HOPS, socketMatch } from '../assemble.js';
 import { HOP_KIND_CODES } from '../hop-line.js';
 import { sampleCondition } from '../sample.js';
 import { portToRaw } from '../../shared/filter/raw.js';
@@ -31,6 +31,8 @@ export interface StatsProgramOptions {
   readonly tier?: ProbeTier;
   /** bpftrace boolean expression from compileToBpftrace(); '1' for no filter. */
   readonly filterExpr: string;
+  /** The same filter from compileSocketToBpftrace(), tried on the sending socket's tuple as `trace` does (probes/emit.bt). */
+  readonly socketFilterExpr?: string;
   /** The tracer's own namespace: on its loopback, the connections of `selfPorts` are never counted. */
   readonly selfNetns: number;
   /** The service's own listening ports (none for the CLI): left out on its own loopback. */
@@ -86,7 +88,24 @@ const TUPLE = `
 const FLOW_KEY = '$s0, $s1, $d0, $d1, $ports, $l4';
 const FLOW_REVERSE_KEY = '$d0, $d1, $s0, $s1, ($dp << 16) | $sp, $l4';
 
-function matchCode(decode: string, filterExpr: string, sample: string): string {
+/**
+ * A first hop ($cont 0) the header did not match, of a packet a local socket sent: the filter on
+ * the socket's own tuple (`socket`, from socketMatch), as `trace` tries it (probes/emit.bt),
+ * so a connection NATed in its own namespace's OUTPUT counts by what it asked for.
+ */
+function socketMatchCode(socketRead: string, socket: string): string {
+  return [
+    '  if (!$m && !$cont && $fam != 0 && $enc == 0 && ($l4 == 6 || $l4 == 17)) {',
+    '    $sk = $skb->sk; $sr = (uint64)0;',
+    '    if ($sk != 0) {',
+    socketRead,
+    `        if ($sr != 0) { $m = ${socket}; }`,
+    '    }',
+    '  }',
+  ].join('\n');
+}
+
+function matchCode(decode: string, filterExpr: string, sample: string, socket: string | null): string {
   const filtered = filterExpr.trim() !== '1';
   if (!filtered && sample === '1') return '  $m = 1;';
   if (!filtered) {
@@ -97,6 +116,7 @@ function matchCode(decode: string, filterExpr: string, sample: string): string {
     decode,
     TUPLE,
     `  if (!$m) { $m = $fam != 0 && (${filterExpr}) && ${sample}; }`,
+    ...(socket === null ? [] : [socket]),
     // As in trace (probes/assemble.ts FLOW_REFRESH_NS): one lookup, and a rewrite only when stale.
     // (Read unconditionally: under 0.17 a map read assigned to an already typed variable fails
     // to type. A non-IP packet's tuple is all zeros, a key never followed.)
@@ -162,6 +182,9 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
   const strip = (s: string): string => s.split('\n').filter((l) => !/^\s*\/\//.test(l) || marker.test(l)).join('\n');
   const read = (f: string): string => strip(readFileSync(`${dir}${f}`, 'utf8'));
   const decode = read('decode.bt');
+  const socketRead = read('socket.bt');
+  if (opts.socketFilterExpr !== undefined && !/^[\s\w$()&|!=<>^~+-]*$/.test(opts.socketFilterExpr)) throw new Error('compiled filter has unexpected characters');
+  const socket = socketMatch(opts.filterExpr, opts.socketFilterExpr, sample);
   const step = read('stats/step.bt');
   const withBuckets = (s: string): string => s.replace(/^\s*\/\/ @bucket (\$\w+) (\$\w+)\s*$/gm, (_l, i: string, o: string) => bucketCode(i, o));
 
@@ -180,7 +203,7 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
   for (const probe of STATS_PROBES) {
     if (opts.skip?.has(probe.kind)) continue;
     const body = withBuckets(step)
-      .replace(/^\s*\/\/ @match\s*$/m, () => matchCode(decode, opts.filterExpr, sample))
+      .replace(/^\s*\/\/ @match\s*$/m, () => matchCode(decode, opts.filterExpr, sample, socket !== null && SOCKET_FIRST_HOPS.has(probe.kind) ? socketMatchCode(socketRead, socket) : null))
       .replace(/^\s*\/\/ @after\s*$/m, () => afterCode(probe.kind))
       .replaceAll('{{KIND}}', probe.kind === 'drop' ? dropKind(opts.discardReasons) : String(HOP_KIND_CODES[probe.kind]));
     // A probe file is its probe, then after `// @where` the code reading the hop's place, which

@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { statSync } from 'node:fs';
-import { parseFilter, compileToBpftrace, describeFilter, type FilterAst } from '../../shared/filter/index.js';
+import { parseFilter, compileSocketToBpftrace, compileToBpftrace, describeFilter, type FilterAst } from '../../shared/filter/index.js';
 import { buildStatsProgram } from '../../probes/stats/assemble.js';
 import { MAX_SAMPLE_RATE } from '../../probes/sample.js';
 import { StatsOutputParser, StatsIntervals } from '../../shared/stats/parse.js';
@@ -109,6 +109,7 @@ export class StatsSession extends EventEmitter<StatsSessionEvents> {
     const program = buildStatsProgram({
       tier: pre.bpftrace.tier,
       filterExpr: compileToBpftrace(this.filterAst),
+      socketFilterExpr: compileSocketToBpftrace(this.filterAst),
       selfNetns: statSync('/proc/self/ns/net').ino,
       ...(this.options.selfPorts ? { selfPorts: this.options.selfPorts } : {}),
       reasonNotSpecified: reasons.notSpecified,

@@ -14,6 +14,12 @@
  * On a hop inside a tunnel the filter is tried on the inner headers and, failing that, on the
  * outer ones: `host` finds a pod's packet on the underlay, `udp port 4789` the vxlan datagrams.
  *
+ * compileSocketToBpftrace gives the same filter over the tuple of the socket that sent the packet
+ * (probes/emit.bt reads it on a packet's first hop into $os0 $os1 $od0 $od1 and the raw ports
+ * $osp $odp; family and protocol are the header's): a packet its own namespace's OUTPUT NAT
+ * rewrote before any device saw it (`curl 127.0.0.1:18080` to a published port) is found by what
+ * the user asked for, not only by what the NAT made of it.
+ *
  * Constants are encoded into the raw forms here, so the kernel never byte-swaps. The output is
  * built only from those variable names, numeric literals this file generates, operators and
  * parentheses: no text of the user's ever reaches the bpftrace program.
@@ -44,6 +50,11 @@ interface Headers {
 }
 const INNER: Headers = { fam: '$fam', l4: '$l4', sa: '$sa', da: '$da', sa0: '$sa0', sa1: '$sa1', da0: '$da0', da1: '$da1', sp: '$sp', dp: '$dp' };
 const OUTER: Headers = { fam: '$ofam', l4: '$ol4', sa: '$os0', da: '$od0', sa0: '$os0', sa1: '$os1', da0: '$od0', da1: '$od1', sp: '$osp', dp: '$odp' };
+/**
+ * The sending socket's tuple (outside tunnels only, so it shares the outer headers' variables):
+ * the packet's own family and protocol, the socket's addresses and raw ports.
+ */
+const SOCKET: Headers = { fam: '$fam', l4: '$l4', sa: '$os0', da: '$od0', sa0: '$os0', sa1: '$os1', da0: '$od0', da1: '$od1', sp: '$osp', dp: '$odp' };
 
 /** The 24-bit VNI as decode.bt reads it: bytes 4-6 of the tunnel header, little-endian. */
 export function vniToRaw(vni: number): number {
@@ -170,6 +181,19 @@ function render(e: Expr): string {
 export function compileToBpftrace(ast: FilterAst): string {
   if (ast.kind === 'all') return '1';
   // The inner headers, or (inside a tunnel) the outer ones.
-  const e = join('||', [compile(ast, INNER), join('&&', [IN_TUNNEL, compile(ast, OUTER)])]);
+  return parenthesized(join('||', [compile(ast, INNER), join('&&', [IN_TUNNEL, compile(ast, OUTER)])]));
+}
+
+/**
+ * The filter over the sending socket's tuple (see the top of this file): `matchesHop` of a hop
+ * whose addresses and ports are the socket's. Evaluated only outside tunnels ($enc 0), where
+ * `tunnel` and `vni` are false, as they are for the header. `1` for the empty filter.
+ */
+export function compileSocketToBpftrace(ast: FilterAst): string {
+  if (ast.kind === 'all') return '1';
+  return parenthesized(compile(ast, SOCKET));
+}
+
+function parenthesized(e: Expr): string {
   return e.op === '&&' || e.op === '||' ? render(e) : `(${render(e)})`;
 }

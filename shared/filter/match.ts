@@ -130,14 +130,33 @@ export interface FilterPacket {
   readonly hops: ReadonlyArray<Pick<FilterHop, 'src' | 'dst' | 'sport' | 'dport'> & {
     readonly outer?: Omit<FilterOuter, 'vni'>;
     readonly encap?: { readonly vni: number | null };
+    /** The rewrite before this hop; on the first hop, from what the sending socket asked for (HopEvent.sent). */
+    readonly nat?: { readonly from: Pick<FilterHop, 'src' | 'dst' | 'sport' | 'dport'> } | null;
   }>;
 }
 
 /**
  * The product's filter rule for packets: a packet matches when any of its hops matches (so a
- * packet NAT rewrote into or out of the filter still shows, with all its hops).
+ * packet NAT rewrote into or out of the filter still shows, with all its hops), or when its
+ * sending socket's tuple does (sentMatches).
  */
 export function packetMatches(ast: FilterAst, packet: FilterPacket): boolean {
+  return sentMatches(ast, packet) || hopsMatch(ast, packet);
+}
+
+/**
+ * Whether the tuple its sending socket asked for matches: the first hop's rewrite, from HopEvent.sent
+ * (a packet its own namespace's OUTPUT NAT rewrote before any device saw it; the probes match it
+ * the same way, probes/emit.bt). Later hops' rewrites start from the hop before them, tried anyway.
+ */
+export function sentMatches(ast: FilterAst, packet: FilterPacket): boolean {
+  if (ast.kind === 'all') return true;
+  const sent = packet.hops[0]?.nat?.from;
+  return sent !== undefined && matchesHop(ast, { family: packet.family, proto: protoNumber(packet.proto), src: sent.src, dst: sent.dst, sport: sent.sport, dport: sent.dport });
+}
+
+/** Whether any hop of the packet matches. */
+export function hopsMatch(ast: FilterAst, packet: FilterPacket): boolean {
   if (ast.kind === 'all') return true;
   const proto = protoNumber(packet.proto);
   // The tunnel's VNI is on the hop that entered it (encap); the underlay hops after it carry `outer`.

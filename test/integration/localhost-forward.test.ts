@@ -14,7 +14,8 @@ import type { Packet } from '../../shared/packet.js';
 import type { PacketExpectation } from '../../shared/topology/compare.js';
 import { decide, parseBpftraceVersion, privateBpftracePath, versionAtLeast } from '../../server/bpftrace-binary.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { startTrace, type CliProcess } from '../helpers/cli.js';
+import { startReady, startTrace, type CliProcess } from '../helpers/cli.js';
+import type { StatsDocument } from '../../shared/stats/types.js';
 import { PodmanLab, HTTPD, podmanMissing, type PodmanContainer } from '../helpers/podman.js';
 
 type Annotated = Packet & PacketExpectation;
@@ -108,6 +109,108 @@ describe.skipIf(missing !== null)(`a published port reached from the host's own 
         expect(p.expected, `${tier}: ${what(p)}`).not.toBeNull();
         expect(p.divergence, `${tier}: ${what(p)}`).toBeNull();
       }
+    }
+  }, 180_000);
+});
+
+/**
+ * `--filter 'tcp port <published>'` is what a user types to see their port forward, but no hop of
+ * a connection made from the host itself carries that port: its OUTPUT DNAT ran before the first
+ * device. The probes try the filter on the sending socket's own tuple on that first hop too
+ * (probes/emit.bt, shared/filter compileSocketToBpftrace), so the requests are followed from
+ * their first SYN; the replies match by the flow the requests left (and show the port once
+ * de-NATed).
+ */
+describe.skipIf(missing !== null)(`a published port filtered by its own number from the host (${missing ?? 'root, podman, both tiers'})`, () => {
+  let lab: PodmanLab;
+  let web: PodmanContainer;
+  let host = '';
+  const port = 18100 + Math.floor(Math.random() * 800);
+
+  beforeAll(async () => {
+    host = await hostAddress();
+    lab = await PodmanLab.create('h6qlf', `10.169.${10 + Math.floor(Math.random() * 200)}.0/24`);
+    try {
+      web = await lab.run('web', { publish: [`${port}:80`], cmd: HTTPD });
+    } catch (e) {
+      await lab.cleanup();
+      throw e;
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    await lab?.cleanup();
+  }, 120_000);
+
+  it('should follow the requests through 127.0.0.1 and the host address from their first SYN, on both tiers', async () => {
+    const filter = ['--json', '--filter', `tcp port ${port}`];
+    const [classic, fastTrace] = await Promise.all([startTrace(filter, TIERS.classic), startTrace(filter, TIERS.fast)]);
+    try {
+      for (const addr of ['127.0.0.1', host]) {
+        const r = await fetch(`http://${addr}:${port}/`, { signal: AbortSignal.timeout(10_000) });
+        expect(await r.text()).toContain('hello');
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      classic.child.kill('SIGINT');
+      fastTrace.child.kill('SIGINT');
+    }
+    const tiers = await Promise.all([stop(classic.child), stop(fastTrace.child)]);
+    for (const [i, t] of tiers.entries()) {
+      const tier = i === 0 ? 'classic' : 'fast';
+      expect(t.exitCode, `${tier}: ${t.stderr}`).toBe(0);
+      const mine = t.packets.filter((p) => p.proto === 'tcp' && p.cloneOf === null && p.hops.some((h) => h.netns === web.netns));
+      const dump = mine.map(what).join('\n');
+      // No hop of a request carries the published port: only its socket's tuple does.
+      const requests = mine.filter((p) => p.hops[0]?.ns === 'host' && p.hops[0]?.dport === 80);
+      for (const p of requests) expect(p.hops.some((h) => h.dport === port), `${tier}: ${what(p)}`).toBe(false);
+      const syns = requests.filter((p) => p.hops[0]?.tcpFlags === 0x02);
+      expect(syns, `${tier}:\n${dump}`).toHaveLength(2);
+      const [local, viaHost] = [syns.find((p) => p.hops[0]?.nat?.from.dst === '127.0.0.1'), syns.find((p) => p.hops[0]?.nat?.from.dst === host)];
+      expect(local?.hops[0], `${tier}:\n${dump}`).toMatchObject({ ifname: lab.net.bridge, event: 'xmit', src: lab.net.gateway, dst: web.addr, dport: 80,
+        nat: { kind: 'both', from: { src: '127.0.0.1', dst: '127.0.0.1', dport: port } } });
+      expect(viaHost?.hops[0], `${tier}:\n${dump}`).toMatchObject({ ifname: lab.net.bridge, event: 'xmit', dst: web.addr, dport: 80,
+        nat: { kind: 'dnat', from: { src: host, dst: host, dport: port } } });
+      for (const s of [local, viaHost]) {
+        // The SYN is followed to the container and taken there.
+        expect(s?.hops.some((h) => h.netns === web.netns && h.event === 'recv'), `${tier}: ${s && what(s)}`).toBe(true);
+        expect(s?.expected?.flow, `${tier}: ${s && what(s)}`).toMatchObject({ dst: s?.hops[0]?.nat?.from.dst, dport: port });
+      }
+      // The request data too (its socket's tuple), and the replies (the flow the requests left).
+      expect(requests.filter((p) => (p.hops[0]?.len ?? 0) > 60).length, `${tier}:\n${dump}`).toBeGreaterThanOrEqual(2);
+      expect(mine.filter((p) => p.sport === 80 && p.hops[0]?.netns === web.netns).length, `${tier}:\n${dump}`).toBeGreaterThanOrEqual(4);
+      for (const p of mine) {
+        expect(p.expected, `${tier}: ${what(p)}`).not.toBeNull();
+        expect(p.divergence, `${tier}: ${what(p)}`).toBeNull();
+      }
+    }
+  }, 180_000);
+
+  it('should count the requests in stats filtered by the published port, on both tiers', async () => {
+    const args = ['stats', '--json', '--filter', `tcp port ${port}`];
+    const [classic, fastStats] = await Promise.all([startReady(args, TIERS.classic), startReady(args, TIERS.fast)]);
+    try {
+      for (const addr of ['127.0.0.1', host, '127.0.0.1', host]) {
+        const r = await fetch(`http://${addr}:${port}/`, { signal: AbortSignal.timeout(10_000) });
+        expect(await r.text()).toContain('hello');
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      classic.child.kill('SIGINT');
+      fastStats.child.kill('SIGINT');
+    }
+    const hostNetns = statSync('/proc/self/ns/net').ino;
+    for (const [tier, child] of [['classic', classic.child], ['fast', fastStats.child]] as const) {
+      const r = await child;
+      expect(r.exitCode, `${tier}: ${String(r.stderr)}`).toBe(0);
+      const docs = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l) as StatsDocument);
+      const segs = docs.flatMap((d) => d.segments);
+      // No request carries the port on any hop: only the socket's tuple on the bridge's transmit
+      // (their first hop) lets them count. Four connections of at least SYN, request and ACK.
+      const requests = segs.filter((x) => x.from.netns === hostNetns && x.from.ifname === lab.net.bridge && x.from.event === 'xmit').reduce((n, x) => n + x.count, 0);
+      expect(requests, `${tier}: ${JSON.stringify(segs.map((x) => [x.from, x.to, x.count]))}`).toBeGreaterThanOrEqual(4 * 3);
+      // And they reach the container.
+      expect(segs.some((x) => x.to.netns === web.netns && x.from.netns === hostNetns), tier).toBe(true);
     }
   }, 180_000);
 });

@@ -91,6 +91,27 @@ export function rawVars(hop: FilterHop): Record<RawVarName, bigint> {
   };
 }
 
+/** The tuple a sending socket holds (probes/socket.bt): the header's family and protocol. */
+export interface SocketTuple {
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+}
+
+/**
+ * What the probe's variables hold on a first hop outside tunnels where the sending socket's
+ * tuple was read (probes/socket.bt): the header's as rawVars, the socket's addresses in
+ * $os0 $os1 $od0 $od1 (IPv4 in $os0/$od0) and its raw ports in $osp $odp, $enc still 0.
+ */
+export function socketVars(header: FilterHop, socket: SocketTuple): Record<RawVarName, bigint> {
+  if (header.outer) throw new Error('the socket tuple is read outside tunnels only');
+  const addr = (s: string): { hi: bigint; lo: bigint } => (header.family === 4 ? { hi: BigInt(v4ToRaw(s)), lo: 0n } : header.family === 6 ? v6ToRaw(s) : { hi: 0n, lo: 0n });
+  const s = addr(socket.src);
+  const d = addr(socket.dst);
+  return { ...rawVars(header), $os0: s.hi, $os1: s.lo, $od0: d.hi, $od1: d.lo, $osp: BigInt(portToRaw(socket.sport)), $odp: BigInt(portToRaw(socket.dport)) };
+}
+
 /** A tunnel's outer headers as probes/decode.bt holds them (an IPv4 outer address in $os0/$od0). */
 function outerVars(hop: FilterHop): Record<'$enc' | '$ofam' | '$ol4' | '$os0' | '$os1' | '$od0' | '$od1' | '$osp' | '$odp' | '$ovni', bigint> {
   const o = hop.outer;
