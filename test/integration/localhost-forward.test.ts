@@ -14,6 +14,7 @@ import type { Packet } from '../../shared/packet.js';
 import type { PacketExpectation } from '../../shared/topology/compare.js';
 import { decide, parseBpftraceVersion, privateBpftracePath, versionAtLeast } from '../../server/bpftrace-binary.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
+import { hostAddress } from '../helpers/traced.js';
 import { startReady, startTrace, type CliProcess } from '../helpers/cli.js';
 import type { StatsDocument } from '../../shared/stats/types.js';
 import { PodmanLab, HTTPD, podmanMissing, type PodmanContainer } from '../helpers/podman.js';
@@ -27,14 +28,6 @@ const bothTiers = systemVersion !== null && !versionAtLeast(systemVersion, [0, 2
 const missing = !isRoot ? NEEDS_ROOT : podmanMissing() ?? (bothTiers ? null : `needs a classic system bpftrace and a fast one (system ${systemVersion ?? 'none'}, chosen ${fast.version ?? 'none'} ${fast.tier}): run npm run setup`);
 const TIERS = { classic: { HOPTRACE_BPFTRACE: systemPath }, fast: { HOPTRACE_BPFTRACE: '' } } as const;
 
-/** The host's own IPv4 address: a global one on a device that is not a runtime's or a lab's. */
-async function hostAddress(): Promise<string> {
-  const links = JSON.parse((await execa('ip', ['-j', '-4', 'addr', 'show', 'scope', 'global'])).stdout) as Array<{ ifname: string; addr_info: Array<{ local: string }> }>;
-  const own = links.find((l) => !/^(lo|podman|veth|cni|br-|docker)/.test(l.ifname) && l.addr_info.length > 0);
-  const a = own?.addr_info[0]?.local;
-  if (!a) throw new Error('no global IPv4 address on this host');
-  return a;
-}
 
 const what = (p: Annotated): string => `${p.proto} ${p.src}:${p.sport} > ${p.dst}:${p.dport} flags=${p.hops[0]?.tcpFlags} len=${p.hops[0]?.len} [${p.hops.map((h) => `${h.ns}/${h.ifname}/${h.event} ${h.src}:${h.sport}>${h.dst}:${h.dport}${h.nat ? ` ${h.nat.kind} was ${h.nat.from.src}:${h.nat.from.sport}>${h.nat.from.dst}:${h.nat.from.dport}` : ''}`).join(', ')}] expected ${p.expected?.flow.src}:${p.expected?.flow.sport}>${p.expected?.flow.dst}:${p.expected?.flow.dport} guess=${p.expected?.guess} ${p.expected?.notes.join('; ')} ${p.divergence?.summary ?? ''}`;
 

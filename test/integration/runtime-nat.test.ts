@@ -17,6 +17,7 @@ import { execa } from 'execa';
 import type { Packet } from '../../shared/packet.js';
 import type { PacketExpectation } from '../../shared/topology/compare.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
+import { hostAddress } from '../helpers/traced.js';
 import { startTrace, labInodes, randomPrefix } from '../helpers/cli.js';
 import { PodmanLab, HTTPD, httpGet, podmanMissing, type PodmanContainer } from '../helpers/podman.js';
 import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
@@ -30,14 +31,6 @@ function parsePackets(stdout: string): Annotated[] {
 
 const what = (p: Annotated): string => `${p.proto} ${p.src}:${p.sport} > ${p.dst}:${p.dport} [${p.hops.map((h) => `${h.ns ?? h.netns}/${h.ifname}/${h.event} ${h.src}:${h.sport}>${h.dst}:${h.dport}`).join(', ')}]`;
 
-/** The host's own IPv4 address: a global one on a device that is not a runtime's or a lab's. */
-async function hostAddress(): Promise<string> {
-  const links = JSON.parse((await execa('ip', ['-j', '-4', 'addr', 'show', 'scope', 'global'])).stdout) as Array<{ ifname: string; addr_info: Array<{ local: string }> }>;
-  const own = links.find((l) => !/^(lo|podman|veth|cni|br-|docker)/.test(l.ifname) && l.addr_info.length > 0);
-  const a = own?.addr_info[0]?.local;
-  if (!a) throw new Error('no global IPv4 address on this host');
-  return a;
-}
 
 async function getFromHost(addr: string, port: number): Promise<string> {
   const r = await fetch(`http://${addr}:${port}/`, { signal: AbortSignal.timeout(10_000) });
