@@ -3,7 +3,7 @@
  * `--lab demo`, also the demo lab and its traffic, torn down on the way out. However it ends
  * (Ctrl-C, SIGTERM, a crash), sessions are stopped and bpftrace exits with it.
  */
-import { labDown, labExists, labFor, labUp, type Lab } from '../lab/lab.js';
+import { labDown, labExists, labFor, labNets, labUp, type Lab } from '../lab/lab.js';
 import { startDemoTraffic, type DemoTraffic } from '../lab/demo-traffic.js';
 import { isLoopbackHost } from '../service/access.js';
 import { ServiceConfigError, startService, type RunningService } from '../service/index.js';
@@ -46,10 +46,14 @@ The service runs as root and drives kernel probes: it accepts browser requests o
 own origin, and binds to loopback unless a token is set.`;
 
 /**
- * What `--lab demo` traces: the lab's pod, external and IPv6 networks (every address of LAB_ADDR;
- * fixed text, never user input), so the demo shows the lab's packets and not the rest of the host.
+ * What `--lab demo` traces: the lab's pod, external and IPv6 networks (every address of the lab,
+ * which HOPTRACE_LAB_NET moves; made from the lab's own addresses, never user input), so the demo
+ * shows the lab's packets and not the rest of the host.
  */
-export const DEMO_FILTER = 'net 10.244.1.0/24 or net 10.99.0.0/24 or net fd00:244:1::/64';
+export function demoFilter(lab: Lab): string {
+  const nets = labNets(lab);
+  return `net ${nets.pods} or net ${nets.ext} or net ${nets.podsV6}`;
+}
 
 /** After a clean shutdown the process should end by itself; if a stray handle keeps it up this long, it is ended. */
 const EXIT_GRACE_MS = 3000;
@@ -159,16 +163,17 @@ export async function run(argv: string[]): Promise<number> {
     // The demo lab is traced from the start (not only once a dashboard opens), in a session the
     // service keeps: scripts can read its /packets, and the dashboard address below opens it.
     let demoSession: string | null = null;
+    const demo = r.lab ? demoFilter(r.lab) : '';
     if (r.lab && caps.canTrace) {
       try {
-        demoSession = (await s.registry.create(DEMO_FILTER, undefined, 1, { pinned: true })).id;
+        demoSession = (await s.registry.create(demo, undefined, 1, { pinned: true })).id;
       } catch (err) {
         process.stderr.write(`hoptrace serve: could not start the live trace of the demo lab: ${(err as Error).message.split('\n')[0]}\n`);
       }
     }
     process.stdout.write(`hoptrace service listening on ${s.url}${host === '0.0.0.0' || host === '::' ? ' (all addresses)' : ''}\n`);
     process.stdout.write(`  dashboard: ${s.url}${demoSession ? `?session=${demoSession}` : ''}${token ? '#token=<your token>' : ''}\n`);
-    if (demoSession) process.stdout.write(`  demo lab:  traced live in session ${demoSession} ('${DEMO_FILTER}'); ${s.url}api/sessions/${demoSession}/packets\n`);
+    if (demoSession) process.stdout.write(`  demo lab:  traced live in session ${demoSession} ('${demo}'); ${s.url}api/sessions/${demoSession}/packets\n`);
     process.stdout.write(`  API:       ${s.url}api/health${token ? '  (Authorization: Bearer <token>)' : ''}\n`);
     process.stdout.write(`  recordings: ${dataDir}\n`);
     if (r.hub) process.stdout.write(`  hub:       ${values.hub}, cluster session '${r.hub.filterText}'; ${s.url}api/cluster, ${s.url}api/cluster/packets\n`);

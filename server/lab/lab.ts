@@ -60,6 +60,13 @@ export function labNets(lab: Lab): { pods: string; ext: string; podsV6: string }
   return { pods: net24(lab.addr.bridge), ext: net24(lab.addr.ext), podsV6: `${lab.addr.pod1v6.replace(/::[0-9a-f]+$/, '::')}/64` };
 }
 
+/** Whether `addr` is in one of the lab's networks (labNets): what "the lab's packets" are. */
+export function inLabNets(lab: Lab, addr: string): boolean {
+  const nets = labNets(lab);
+  const starts = [nets.pods.replace(/0\/24$/, ''), nets.ext.replace(/0\/24$/, ''), nets.podsV6.replace(/:\/64$/, '')];
+  return starts.some((s) => addr.startsWith(s));
+}
+
 // Short enough that `<prefix>-node` and the like stay valid namespace names with room to spare,
 // and plain enough to pass through argv, file names and nft comments unquoted.
 const PREFIX_RE = /^[a-z][a-z0-9-]{0,8}$/;

@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { labDown, labExists, labFor, LAB_ADDR } from '../../server/lab/lab.js';
-import { DEMO_FILTER } from '../../server/commands/serve.js';
+import { labAddrIn, labDown, labExists, labFor, LAB_ADDR } from '../../server/lab/lab.js';
+import { demoFilter } from '../../server/commands/serve.js';
 import { compileMatcher, parseFilter } from '../../shared/filter/index.js';
 import type { HealthResponse, SessionInfo } from '../../shared/api-types.js';
 import type { Packet } from '../../shared/packet.js';
@@ -140,15 +140,19 @@ describe('hoptrace serve', () => {
     expect((await child).exitCode).toBe(0);
   }, 60_000);
 
-  it('traces every address of the demo lab, and not the rest of the host', () => {
-    const matches = compileMatcher(parseFilter(DEMO_FILTER));
+  it.each([['the default addresses', LAB_ADDR], ['addresses moved by HOPTRACE_LAB_NET', labAddrIn(171)]])('traces every address of the demo lab, and not the rest of the host (%s)', (_, addrs) => {
+    const lab = labFor('x', addrs);
+    const matches = compileMatcher(parseFilter(demoFilter(lab)));
     const hop = (src: string, dst: string): boolean => matches({ family: src.includes(':') ? 6 : 4, proto: 17, src, dst, sport: 40000, dport: 53 });
-    for (const addr of Object.values(LAB_ADDR)) {
+    for (const addr of Object.values(addrs)) {
       expect(hop(addr, addr.includes(':') ? 'fd00:9::1' : '192.0.2.1'), addr).toBe(true);
       expect(hop(addr.includes(':') ? 'fd00:9::1' : '192.0.2.1', addr), addr).toBe(true);
     }
     expect(hop('127.0.0.1', '127.0.0.1')).toBe(false);
     expect(hop('::1', '::1')).toBe(false);
+    // Another lab's addresses (the default lab beside a moved one) are not this demo's.
+    const other = addrs === LAB_ADDR ? labAddrIn(171).pod1 : LAB_ADDR.pod1;
+    expect(hop(other, '192.0.2.1')).toBe(false);
   });
 
   // A prefix of our own (HOPTRACE_LAB_PREFIX) rather than htdemo, which someone may be using.
@@ -164,7 +168,7 @@ describe('hoptrace serve', () => {
       expect(out).toContain(`traced live in session ${id}`);
       const s = await api<SessionInfo>(url, `/api/sessions/${id}`);
       expect(s.status).toBe(200);
-      expect(s.body).toMatchObject({ filter: DEMO_FILTER, pinned: true, state: 'running' });
+      expect(s.body).toMatchObject({ filter: demoFilter(demo), pinned: true, state: 'running' });
       const inodes = new Set(Object.values(demo.ns).map((ns) => statSync(`/run/netns/${ns}`).ino));
       // The background traffic goes through MASQUERADE and the DNAT port-forward every second.
       const packets = await waitFor('demo traffic with NAT', async () => {

@@ -67,7 +67,7 @@ describe.skipIf(why !== null)(`dashboard on the live service${why ? ` (skipped: 
   it('should stream packets and show a MASQUERADEd packet across the lab\'s pod, node and external namespace', async () => {
     const { page, errors } = await open(`?ns=${inode(lab.ns.ext)}&filter=${encodeURIComponent('udp and port 7000')}`);
     await rows(page);
-    const row = page.locator('[data-testid="packet-row"]').filter({ has: page.locator('.badge.nat') }).filter({ hasText: '10.244.1.11' }).first();
+    const row = page.locator('[data-testid="packet-row"]').filter({ has: page.locator('.badge.nat') }).filter({ hasText: lab.addr.pod1 }).first();
     await row.waitFor({ timeout: 20_000 });
     // Times are the service host's clock, from the pair in the subscribe ack (not an estimate, whose
     // reference would be 0): this packet was sent in the last few seconds.

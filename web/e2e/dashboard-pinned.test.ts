@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { labDown, labFor, LAB_ADDR } from '../../server/lab/lab.js';
+import { inLabNets, labDown, labFor } from '../../server/lab/lab.js';
 import type { SessionInfo, SessionList } from '../../shared/api-types.js';
 import { api, postJson, runCli, waitFor } from '../../test/service/helpers.js';
 import { browserMissing, launchBrowser, screenshot, watchErrors, WEB_DIST } from './browser.js';
@@ -22,11 +22,11 @@ const why = process.getuid?.() !== 0
   ? 'needs root: it builds namespaces and runs bpftrace'
   : browserMissing() ?? (existsSync(join(WEB_DIST, 'index.html')) ? null : 'web/dist is missing: npm run build:web');
 
-/** The demo's addresses: the lab's pod, external and IPv6 networks (the pinned session's filter). */
-const demoAddress = (a: string): boolean => a.startsWith('10.244.1.') || a.startsWith('10.99.0.') || a.startsWith('fd00:244:1:') || a.startsWith('fe80:') || a.startsWith('ff02:');
 
 describe.skipIf(why !== null)(`the printed address of serve --lab demo${why ? ` (skipped: ${why})` : ''}`, () => {
   const lab = labFor(`pn${randomBytes(3).toString('hex')}`);
+  /** The demo's addresses: the lab's pod, external and IPv6 networks (the pinned session's filter), and link-local. */
+  const demoAddress = (a: string): boolean => inLabNets(lab, a) || a.startsWith('fe80:') || a.startsWith('ff02:');
   let child: ReturnType<typeof runCli> | undefined;
   let url = '';
   let printed = '';
@@ -104,7 +104,7 @@ describe.skipIf(why !== null)(`the printed address of serve --lab demo${why ? ` 
   }
 
   it('should open the pinned session from the root address and from the printed one, and start no other', async () => {
-    expect(Object.values(LAB_ADDR).every((a) => demoAddress(a))).toBe(true);
+    expect(Object.values(lab.addr).every((a) => demoAddress(a))).toBe(true);
     await (await opensPinned(url, 'pinned-root')).close();
     await (await opensPinned(printed, 'pinned-printed')).close();
   }, 120_000);

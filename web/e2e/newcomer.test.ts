@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import type { Browser, Page } from 'playwright-core';
-import { labExists, labFor, labDown } from '../../server/lab/lab.js';
+import { inLabNets, labExists, labFor, labDown } from '../../server/lab/lab.js';
 import { browserMissing, launchBrowser, screenshot, watchErrors } from './browser.js';
 import { clippedText, topologyProblems } from './layout-checks.js';
 
@@ -34,8 +34,6 @@ function newest(dir: string): number {
   return t;
 }
 
-/** The demo lab's networks (serve's DEMO_FILTER): what "the demo's packets" are. */
-const demoAddr = (a: string): boolean => a.startsWith('10.244.1.') || a.startsWith('10.99.0.') || a.startsWith('fd00:244:1:');
 
 interface Row { id: string; src: string; dst: string; proto: string; fate: string }
 interface Handle {
@@ -45,6 +43,8 @@ interface Handle {
 
 describe.skipIf(why !== null)(`the newcomer's path: serve --lab demo, the printed address, in Chromium${why ? ` (skipped: ${why})` : ''}`, () => {
   const lab = labFor(`n${randomBytes(3).toString('hex')}`);
+  /** The demo lab's networks (serve's demoFilter): what "the demo's packets" are. */
+  const demoAddr = (a: string): boolean => inLabNets(lab, a);
   let child: ResultPromise | undefined;
   let out = '';
   let url = '';
