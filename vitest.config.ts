@@ -18,7 +18,8 @@ export const SECOND_LANE = [
 
 // Integration tests build namespaces and run bpftrace: give them room, and run a lane's files one
 // after another so two of its bpftrace sessions never measure each other's traffic.
-const kernelTests = { testTimeout: 60_000, hookTimeout: 60_000, fileParallelism: false };
+// A file's leftover CLI processes are stopped after it (test/helpers/leftovers.ts).
+const kernelTests = { testTimeout: 60_000, hookTimeout: 60_000, fileParallelism: false, setupFiles: ['test/helpers/leftovers.ts'] };
 
 export default defineConfig({
   test: {

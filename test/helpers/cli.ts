@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { statSync } from 'node:fs';
 import type { Lab } from '../../server/lab/lab.js';
 import { WITHOUT_CAPABILITIES } from './privileges.js';
+import { tracked } from './children.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -11,7 +12,7 @@ export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export function cli(args: string[], opts: { env?: Record<string, string>; withoutCapabilities?: boolean } = {}): ResultPromise<{ reject: false; cwd: string; env: Record<string, string> }> {
   const node = [process.execPath, '--import', 'tsx', 'server/cli.ts', ...args];
   const [cmd, ...rest] = opts.withoutCapabilities ? [...WITHOUT_CAPABILITIES, ...node] : node;
-  return execa(cmd as string, rest, { reject: false, cwd: REPO, env: opts.env ?? {} });
+  return tracked(execa(cmd as string, rest, { reject: false, cwd: REPO, env: opts.env ?? {} }));
 }
 
 export type CliProcess = ResultPromise<{ reject: false; cwd: string; env: Record<string, string> }>;

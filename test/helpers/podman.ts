@@ -13,7 +13,9 @@ import { execa } from 'execa';
 import { statSync, existsSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, copyFileSync, chmodSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { beforeAll, afterAll } from 'vitest';
 import { randomPrefix } from './cli.js';
+import { hostAddress } from './traced.js';
 
 /** Global options every podman call gets: runc + cgroupfs (crun fails here), netavark explicitly. */
 export const PODMAN_GLOBAL = ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs', '--network-backend', 'netavark'];
@@ -237,4 +239,59 @@ function netFor(prefix: string, name: string, subnet: string): Omit<PodmanNetwor
   const m = /^(\d+\.\d+\.\d+)\.0\/24$/.exec(subnet);
   if (!m) throw new Error(`PodmanLab wants a /24 subnet like 10.213.7.0/24, got ${subnet}`);
   return { name: `${prefix}-${name}`, subnet, gateway: `${m[1]}.1` };
+}
+
+/** A podman network with a web container publishing a random host port, for a describe block. */
+export interface PublishedWeb {
+  readonly lab: PodmanLab;
+  /** The web container (httpd on :80), published on `port`. */
+  readonly web: PodmanContainer;
+  /** A second, idle container on the same network (with `{ client: true }`). */
+  readonly client: PodmanContainer;
+  /** The host's own address (the first global IPv4 of its namespace): the port forward's other door. */
+  readonly host: string;
+  /** The published host port. */
+  readonly port: number;
+}
+
+/**
+ * Registers beforeAll/afterAll in the calling describe block: a podman network on `subnet`
+ * named after `tag`, a web container publishing a random host port (18100-18899) to its :80,
+ * optionally an idle client container, and everything removed on the way out (also when the
+ * set-up fails half-way).
+ */
+export function usePublishedWeb(tag: string, subnet: string, opts: { client?: boolean } = {}): PublishedWeb {
+  const port = 18100 + Math.floor(Math.random() * 800);
+  let lab: PodmanLab | undefined;
+  let web: PodmanContainer | undefined;
+  let client: PodmanContainer | undefined;
+  let host = '';
+
+  beforeAll(async () => {
+    host = await hostAddress();
+    lab = await PodmanLab.create(tag, subnet);
+    try {
+      web = await lab.run('web', { publish: [`${port}:80`], cmd: HTTPD });
+      if (opts.client) client = await lab.run('cli');
+    } catch (e) {
+      await lab.cleanup();
+      throw e;
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    await lab?.cleanup();
+  }, 120_000);
+
+  const ready = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`${what} is not up: use it inside a test, after beforeAll`);
+    return v;
+  };
+  return {
+    get lab(): PodmanLab { return ready(lab, 'the podman network'); },
+    get web(): PodmanContainer { return ready(web, 'the web container'); },
+    get client(): PodmanContainer { return ready(client, 'the client container (usePublishedWeb(…, { client: true }))'); },
+    get host(): string { return ready(host || undefined, 'the host address'); },
+    port,
+  };
 }

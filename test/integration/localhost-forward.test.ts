@@ -14,10 +14,9 @@ import type { Packet } from '../../shared/packet.js';
 import type { PacketExpectation } from '../../shared/topology/compare.js';
 import { decide, parseBpftraceVersion, privateBpftracePath, versionAtLeast } from '../../server/bpftrace-binary.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { hostAddress } from '../helpers/traced.js';
 import { startReady, startTrace, type CliProcess } from '../helpers/cli.js';
 import type { StatsDocument } from '../../shared/stats/types.js';
-import { PodmanLab, HTTPD, podmanMissing, type PodmanContainer } from '../helpers/podman.js';
+import { podmanMissing, usePublishedWeb } from '../helpers/podman.js';
 
 type Annotated = Packet & PacketExpectation;
 
@@ -39,27 +38,10 @@ async function stop(child: CliProcess): Promise<{ packets: Annotated[]; stderr: 
 }
 
 describe.skipIf(missing !== null)(`a published port reached from the host's own namespace (${missing ?? 'root, podman, both tiers'})`, () => {
-  let lab: PodmanLab;
-  let web: PodmanContainer;
-  let host = '';
-  const port = 18100 + Math.floor(Math.random() * 800);
-
-  beforeAll(async () => {
-    host = await hostAddress();
-    lab = await PodmanLab.create('h6lfw', `10.162.${10 + Math.floor(Math.random() * 200)}.0/24`);
-    try {
-      web = await lab.run('web', { publish: [`${port}:80`], cmd: HTTPD });
-    } catch (e) {
-      await lab.cleanup();
-      throw e;
-    }
-  }, 180_000);
-
-  afterAll(async () => {
-    await lab?.cleanup();
-  }, 120_000);
+  const published = usePublishedWeb('h6lfw', `10.162.${10 + Math.floor(Math.random() * 200)}.0/24`);
 
   it('should show the DNAT from the socket\'s own tuple on the first hop and expect the first SYN from it, on both tiers', async () => {
+    const { lab, web, host, port } = published;
     const filter = ['--json', '--filter', `net ${lab.net.subnet}`];
     const [classic, fastTrace] = await Promise.all([startTrace(filter, TIERS.classic), startTrace(filter, TIERS.fast)]);
     try {
@@ -115,27 +97,10 @@ describe.skipIf(missing !== null)(`a published port reached from the host's own 
  * de-NATed).
  */
 describe.skipIf(missing !== null)(`a published port filtered by its own number from the host (${missing ?? 'root, podman, both tiers'})`, () => {
-  let lab: PodmanLab;
-  let web: PodmanContainer;
-  let host = '';
-  const port = 18100 + Math.floor(Math.random() * 800);
-
-  beforeAll(async () => {
-    host = await hostAddress();
-    lab = await PodmanLab.create('h6qlf', `10.169.${10 + Math.floor(Math.random() * 200)}.0/24`);
-    try {
-      web = await lab.run('web', { publish: [`${port}:80`], cmd: HTTPD });
-    } catch (e) {
-      await lab.cleanup();
-      throw e;
-    }
-  }, 180_000);
-
-  afterAll(async () => {
-    await lab?.cleanup();
-  }, 120_000);
+  const published = usePublishedWeb('h6qlf', `10.169.${10 + Math.floor(Math.random() * 200)}.0/24`);
 
   it('should follow the requests through 127.0.0.1 and the host address from their first SYN, on both tiers', async () => {
+    const { lab, web, host, port } = published;
     const filter = ['--json', '--filter', `tcp port ${port}`];
     const [classic, fastTrace] = await Promise.all([startTrace(filter, TIERS.classic), startTrace(filter, TIERS.fast)]);
     try {
@@ -180,6 +145,7 @@ describe.skipIf(missing !== null)(`a published port filtered by its own number f
   }, 180_000);
 
   it('should count the requests in stats filtered by the published port, on both tiers', async () => {
+    const { lab, web, host, port } = published;
     const args = ['stats', '--json', '--filter', `tcp port ${port}`];
     const [classic, fastStats] = await Promise.all([startReady(args, TIERS.classic), startReady(args, TIERS.fast)]);
     try {

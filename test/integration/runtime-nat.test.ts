@@ -17,9 +17,8 @@ import { execa } from 'execa';
 import type { Packet } from '../../shared/packet.js';
 import type { PacketExpectation } from '../../shared/topology/compare.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { hostAddress } from '../helpers/traced.js';
 import { startTrace, labInodes, randomPrefix } from '../helpers/cli.js';
-import { PodmanLab, HTTPD, httpGet, podmanMissing, type PodmanContainer } from '../helpers/podman.js';
+import { httpGet, podmanMissing, usePublishedWeb } from '../helpers/podman.js';
 import { labFor, labUp, labDown, type Lab } from '../../server/lab/lab.js';
 import { startEcho, sendTcp, type Server } from '../../server/lab/traffic.js';
 
@@ -40,29 +39,10 @@ async function getFromHost(addr: string, port: number): Promise<string> {
 const missing = isRoot ? podmanMissing() : NEEDS_ROOT;
 
 describe.skipIf(missing !== null)(`podman/netavark port forwarding on the real kernel (${missing ?? 'root, podman'})`, () => {
-  let lab: PodmanLab;
-  let web: PodmanContainer;
-  let cli: PodmanContainer;
-  let host = '';
-  const port = 18100 + Math.floor(Math.random() * 800);
-
-  beforeAll(async () => {
-    host = await hostAddress();
-    lab = await PodmanLab.create('htnat', '10.89.77.0/24');
-    try {
-      web = await lab.run('web', { publish: [`${port}:80`], cmd: HTTPD });
-      cli = await lab.run('cli');
-    } catch (e) {
-      await lab.cleanup();
-      throw e;
-    }
-  }, 180_000);
-
-  afterAll(async () => {
-    await lab?.cleanup();
-  }, 120_000);
+  const published = usePublishedWeb('htnat', '10.89.77.0/24', { client: true });
 
   it('should expect every packet of a published port reached through 127.0.0.1, the host address and by hairpin', async () => {
+    const { lab, web, client: cli, host, port } = published;
     const { child } = await startTrace(['--json', '--filter', `net ${lab.net.subnet} or tcp port ${port}`]);
     try {
       expect(await getFromHost('127.0.0.1', port)).toContain('hello');

@@ -15,6 +15,7 @@ import type { BpftraceExit } from '../../server/bpftrace.js';
 import type { TraceSessionEvents } from '../../server/trace-session.js';
 import { dropReasonsFrom } from '../../server/drop-reasons.js';
 import type { HopSource } from '../../server/service/feed.js';
+import { tracked } from '../helpers/children.js';
 
 export type TestSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -200,5 +201,5 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Runs the hoptrace CLI from source, as a user would (`node --import tsx server/cli.ts ...`). */
 export function runCli(args: string[], env: Record<string, string> = {}): ResultPromise<{ reject: false; cwd: string; env: Record<string, string> }> {
-  return execa(process.execPath, ['--import', 'tsx', 'server/cli.ts', ...args], { reject: false, cwd: REPO, env });
+  return tracked(execa(process.execPath, ['--import', 'tsx', 'server/cli.ts', ...args], { reject: false, cwd: REPO, env }));
 }
