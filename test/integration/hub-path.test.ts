@@ -15,10 +15,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
-import { REPO } from '../helpers/cli.js';
+import { startUntil as start, stopStarted as stop, until, type HubProc as Proc, type Started } from '../helpers/hub-procs.js';
 import { clusterLabDown, clusterLabFor, clusterLabUp, type ClusterLab, type ClusterNode, type ClusterUnderlay } from '../helpers/cluster-lab.js';
 import type { AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
 import type { ClockOffset } from '../../shared/cluster/stitch.js';
@@ -29,46 +29,6 @@ const PREFIX = `hpa${Math.random().toString(16).slice(2, 5)}`;
 const BASE = Number(process.env.HOPTRACE_TEST_ADDRESS_BASE ?? 177);
 const SKEW_S = 2;
 const hasTimeNs = spawnSync('unshare', ['--time', '--fork', '--monotonic', '1', 'true'], { stdio: 'ignore' }).status === 0;
-
-type Proc = ResultPromise<{ reject: false; cwd: string; env: Record<string, string> }>;
-
-/** The CLI from source (as test/helpers/cli.ts runs it), behind `wrap` (e.g. unshare); resolves once `ready` is printed. */
-function start(args: string[], ready: RegExp, wrap: string[] = []): Promise<{ child: Proc; out: () => string; wrapped: boolean }> {
-  const argv = [...wrap, process.execPath, '--import', 'tsx', 'server/cli.ts', ...args];
-  const child = execa(argv[0]!, argv.slice(1), { reject: false, cwd: REPO, env: {} }) as Proc;
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${out}`)), 90_000);
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (ready.test(out)) { clearTimeout(timer); resolve({ child, out: () => out, wrapped: wrap.length > 0 }); }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void child.then(() => { clearTimeout(timer); reject(new Error(`${args[0]} exited: ${out}`)); });
-  });
-}
-
-async function stop(p: { child: Proc; wrapped?: boolean } | undefined): Promise<void> {
-  if (!p || p.child.exitCode !== null) return;
-  if (p.wrapped) {
-    // `unshare --fork` waits for its child and does not pass SIGTERM on: the agent under it is told itself.
-    const kids = await execa('pgrep', ['-P', String(p.child.pid)], { reject: false });
-    for (const pid of String(kids.stdout).split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGTERM');
-  }
-  p.child.kill('SIGTERM');
-  await p.child;
-}
-
-async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 /** A UDP echo in a pod: every datagram goes back to its sender. */
 const ECHO = String.raw`
@@ -99,8 +59,8 @@ async function ask(from: ClusterNode, to: ClusterNode, port: number, count: numb
 interface Cluster {
   nats: NatsServer;
   lab: ClusterLab;
-  agents: Array<{ child: Proc; out: () => string; wrapped: boolean }>;
-  hub: { child: Proc; out: () => string } | undefined;
+  agents: Started[];
+  hub: Started | undefined;
   echo: Proc | undefined;
   url: string;
   dataDir: string;
@@ -117,7 +77,7 @@ function useCluster(underlay: ClusterUnderlay, port: number, wrap2: string[] = [
     const n2 = c.lab.nodes[1];
     c.echo = execa('ip', ['netns', 'exec', n2.podNs, process.execPath, '-e', ECHO, '--', n2.pod, String(port)], { reject: false }) as Proc;
     for (const n of c.lab.nodes) {
-      c.agents.push(await start(['agent', '--hub', c.nats.url, '--node', `node${n.index}`, '--namespaces', n.selector, '--topology-every', '2'], /waiting for a hub/, n.index === 2 ? wrap2 : []));
+      c.agents.push(await start(['agent', '--hub', c.nats.url, '--node', `node${n.index}`, '--namespaces', n.selector, '--topology-every', '2'], /waiting for a hub/, { wrap: n.index === 2 ? wrap2 : [] }));
     }
     c.hub = await start(['serve', '--port', '0', '--data-dir', c.dataDir, '--hub', c.nats.url, '--filter', `net 10.${BASE}.0.0/16`], /listening on (http:\S+)/);
     c.url = /listening on (http:\S+)/.exec(c.hub.out())![1]!;
