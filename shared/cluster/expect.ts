@@ -65,8 +65,8 @@ export class ClusterExpectations {
     // The node of the hop the flow starts from (flowFromPacket takes the first hop that is not a free).
     const start = packet.hops.find((h) => h.netns === flow?.from && h.event !== 'drop' && h.event !== 'consume') ?? packet.hops[0];
     if (!flow || !start || !this.nodes.has(start.node)) return none;
-    const now = start.tNode;
-    for (const t of this.conntrack.values()) t.now = now;
+    // Connections expire on one clock for every node: the reference node's, which stitched hops' `t` is on.
+    for (const t of this.conntrack.values()) t.now = start.t;
     const key = `${start.node}|${flow.from}|${flow.iif ?? ''}|${flow.proto}|${flow.src}|${flow.sport}|${flow.dst}|${flow.dport}${flow.tunnel ? `|in ${flow.tunnel.outer.src}>${flow.tunnel.outer.dst}` : ''}`;
     try {
       let expected = this.cache.get(key);
