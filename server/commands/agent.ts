@@ -17,13 +17,15 @@ const HELP = `usage: hoptrace agent --hub nats://HOST:PORT --node NAME [--namesp
   --node NAME         this node's name in the cluster (letters, digits, - and _; a NATS subject token)
   --namespaces SEL    only these namespaces: comma-separated names, 'prefix*' for every name with
                       that prefix (e.g. 'cni-*'); applied in the kernel. Default: every namespace
+  --topology-every S  publish this node's topology model every S seconds (1-3600, default 30): how
+                      soon the hub's expected paths see a changed rule or route
 ${BUS_HELP}
 
 The agent traces nothing by itself: a hub (\`hoptrace serve --hub URL\`) asks it for sessions over
 NATS, and it publishes their hop batches to hoptrace.<node>.hops and its topology to
 hoptrace.<node>.topology. Needs root, like \`trace\`.`;
 
-const OPTIONS = { ...BUS_OPTIONS, node: { kind: 'string' }, namespaces: { kind: 'string' } } as const;
+const OPTIONS = { ...BUS_OPTIONS, node: { kind: 'string' }, namespaces: { kind: 'string' }, 'topology-every': { kind: 'string' } } as const;
 
 export function run(argv: string[]): Promise<number> {
   return runCommand(argv, { options: OPTIONS, help: HELP }, async (v) => {
@@ -36,9 +38,17 @@ export function run(argv: string[]): Promise<number> {
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
+    const every = v['topology-every'];
+    const topologyMs = every === undefined ? undefined : Number(every) * 1000;
+    if (topologyMs !== undefined && (!Number.isFinite(topologyMs) || topologyMs < 1000 || topologyMs > 3_600_000)) {
+      throw new UsageError(`--topology-every must be 1-3600 seconds, got '${String(every).slice(0, 40)}'`);
+    }
     const pre = await preflight();
     if (!pre.ok) throw new CannotTraceError(pre.problems);
-    const agent = new Agent({ bus: busOptionsFrom(v, v.hub), node: v.node, ...(v.namespaces ? { namespaces: v.namespaces } : {}) });
+    const agent = new Agent({
+      bus: busOptionsFrom(v, v.hub), node: v.node,
+      ...(v.namespaces ? { namespaces: v.namespaces } : {}), ...(topologyMs !== undefined ? { topologyMs } : {}),
+    });
     try {
       await agent.start();
     } catch (err) {

@@ -22,7 +22,7 @@ import { controlSubject, hopsSubject, topologySubject, parseSessionRequest, SESS
 import { TraceSession } from '../trace-session.js';
 import { listNamespaces, type NamespaceEntry } from '../topology/namespaces.js';
 import { discoverTopology } from '../topology/discover.js';
-import { kernelNowNs } from '../clock.js';
+import { kernelNowNs, monotonicNamespaceOffsetNs } from '../clock.js';
 import { loadDropReasons } from '../drop-reasons.js';
 import { connectBus, ensureStream, type BusOptions } from './connect.js';
 
@@ -106,6 +106,7 @@ export class Agent {
     this.nc = await connectBus({ ...this.opts.bus, name: `hoptrace-agent ${this.node}` });
     await ensureStream(this.nc);
     this.js = jetstream(this.nc);
+    if (this.clockOffsetNs !== 0) this.log(`agent ${this.node}: this process's monotonic clock is ${this.clockOffsetNs / 1e9} s off the kernel's (a time namespace): hops are published on the agent's clock`);
     await this.rescan(true);
     this.sub = this.nc.subscribe(controlSubject(this.node), { callback: (err, msg) => { if (!err) void this.onControl(msg); } });
     this.rescanTimer = setInterval(() => void this.rescan(false).catch((e: unknown) => this.log(`agent ${this.node}: ${(e as Error).message}`)), this.opts.rescanMs ?? 3000);
@@ -246,8 +247,16 @@ export class Agent {
     s.trace = trace;
   }
 
+  /**
+   * Hops are published on this agent's own monotonic clock, the one its topology snapshots are
+   * stamped with (`t` beside `wallMs`): the probes' clock is the kernel's, which differs from
+   * the agent's inside a time namespace by the namespace's offset. The hub estimates each node's
+   * offset from packets that crossed nodes whatever the clocks are (shared/cluster/stitch.ts).
+   */
+  private readonly clockOffsetNs = monotonicNamespaceOffsetNs();
+
   private onHop(s: AgentSession, ev: HopEvent): void {
-    s.pending.push(ev);
+    s.pending.push(this.clockOffsetNs === 0 ? ev : { ...ev, t: ev.t + this.clockOffsetNs });
     if (s.pending.length >= (this.opts.batchEvents ?? 512)) this.flush(s);
     else s.timer ??= setTimeout(() => this.flush(s), this.opts.batchMs ?? 50);
   }

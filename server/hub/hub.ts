@@ -3,7 +3,8 @@
  * a durable consumer (a restarted hub resumes where it left off), keeps a model per node (its
  * topology snapshot and its own packet reconstruction, on its own clock), links the nodes into a
  * cluster model (shared/cluster/model.ts), and stitches the pieces of a packet that crossed
- * nodes into one (shared/cluster/stitch.ts), with the nodes' clock offsets.
+ * nodes into one (shared/cluster/stitch.ts), with the nodes' clock offsets. Each stitched packet
+ * gets its expected path across the nodes' models and its divergence (shared/cluster/expect.ts).
  *
  * It asks each node's agent for the cluster session (filter, sample) over request/reply and
  * renews it while it runs, so agents trace only what a hub wants.
@@ -23,6 +24,7 @@ import { parseFilter, describeFilter, packetMatches } from '../../shared/filter/
 import { STREAM, SESSION_HEADER, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
 import { buildClusterModel, mergeTopologies, type ClusterModel } from '../../shared/cluster/model.js';
 import { Stitcher, type ClusterPacket, type ClockOffset } from '../../shared/cluster/stitch.js';
+import { ClusterExpectations, type AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
 import { connectBus, ensureStream, type BusOptions } from './connect.js';
 
 export interface HubOptions {
@@ -95,7 +97,9 @@ export class Hub {
   private messages: ConsumerMessages | undefined;
   private readonly nodes = new Map<string, NodeState>();
   private readonly stitcher: Stitcher;
-  private readonly ring: ClusterPacket[] = [];
+  private readonly ring: AnnotatedClusterPacket[] = [];
+  /** Each stitched packet's expected path across the nodes' models (rebuilt when a node's model changes). */
+  private expectations: ClusterExpectations | null = null;
   private model: ClusterModel = { nodes: [], owner: new Map(), links: [] };
   private ticker: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -179,8 +183,8 @@ export class Hub {
     await this.nc?.drain().catch(() => undefined);
   }
 
-  /** Stitched packets, oldest first (the newest `limit`). */
-  packets(limit = 1000): ClusterPacket[] {
+  /** Stitched packets with their expected paths, oldest first (the newest `limit`). */
+  packets(limit = 1000): AnnotatedClusterPacket[] {
     return this.ring.slice(-limit);
   }
 
@@ -322,7 +326,10 @@ export class Hub {
       n.reasons = new Map(Object.entries(snap.dropReasons as Record<string, unknown>).filter(([, v]) => typeof v === 'string').map(([k, v]) => [Number(k), v as string]));
     }
     try {
-      this.model = buildClusterModel(new Map([...this.nodes.values()].filter((x) => x.topology).map((x) => [x.name, x.topology!])));
+      const models = new Map([...this.nodes.values()].filter((x) => x.topology).map((x) => [x.name, x.topology!]));
+      this.model = buildClusterModel(models);
+      // Connections the old models' paths NATed carry over.
+      this.expectations = new ClusterExpectations(models, this.expectations ?? undefined, (message) => this.log(`hub: ${message}`));
     } catch (err) {
       this.dropOnce('bad-snapshot', m.subject, `cannot model it: ${(err as Error).message}`);
     }
@@ -376,19 +383,20 @@ export class Hub {
   }
 
   /** Calls `fn` with each lot of new stitched packets; returns the way to stop. */
-  onPackets(fn: (packets: ClusterPacket[]) => void): () => void {
+  onPackets(fn: (packets: AnnotatedClusterPacket[]) => void): () => void {
     this.packetListeners.add(fn);
     return () => this.packetListeners.delete(fn);
   }
 
-  private readonly packetListeners = new Set<(packets: ClusterPacket[]) => void>();
+  private readonly packetListeners = new Set<(packets: AnnotatedClusterPacket[]) => void>();
 
   private collect(out: ClusterPacket[]): void {
     const keep = this.opts.packetsKept ?? 2000;
-    const fresh: ClusterPacket[] = [];
-    for (const p of out) {
+    const fresh: AnnotatedClusterPacket[] = [];
+    for (const raw of out) {
       // The filter applies to the whole packet: a piece alone may not show what it names.
-      if (!this.accept(p as unknown as Packet)) continue;
+      if (!this.accept(raw as unknown as Packet)) continue;
+      const p = this.expectations ? this.expectations.annotate(raw) : { ...raw, expected: null, divergence: null };
       this.ring.push(p);
       fresh.push(p);
       this.packetsTotal++;

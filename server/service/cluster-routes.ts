@@ -6,7 +6,10 @@
  *                              clock offsets, the cluster session, bad bus messages by reason
  *   GET /api/cluster/topology  every node's topology model as one, each namespace with its `node`
  *                              (what the dashboard draws in hub mode)
- *   GET /api/cluster/packets   stitched packets (?limit=N, default 1000), `node` on every hop
+ *   GET /api/cluster/packets   stitched packets (?limit=N, default 1000), `node` on every hop, each
+ *                              with its expected path across the nodes' models (`expected`, its
+ *                              hops with `node` too) and where it left it (`divergence`), as
+ *                              single-host packets have them
  *
  * and the socket.io namespace /cluster (behind the same token check as / and /stats):
  *   `cluster`  on connection and every second: what GET /api/cluster answers

@@ -47,33 +47,50 @@ export function netfilterDrop(packet: Pick<Packet, 'netfilter'>): NetfilterVerdi
   return packet.netfilter?.find((s) => isDropVerdict(s.verdict)) ?? null;
 }
 
-type ObservedLike = Pick<Hop, 'event' | 'netns' | 'ns' | 'ifname' | 'src' | 'dst'>;
+type ObservedLike = Pick<Hop, 'event' | 'netns' | 'ns' | 'ifname' | 'src' | 'dst'> & { readonly node?: string };
+
+/**
+ * The node of a hop of a packet stitched across nodes (shared/cluster/stitch.ts), or of an
+ * expected hop of a path across nodes (shared/topology/nodes.ts); undefined on one host.
+ */
+function nodeOf(h: object): string | undefined {
+  const n = (h as { node?: unknown }).node;
+  return typeof n === 'string' ? n : undefined;
+}
+
+/** ` on NODE` for a hop of a path across nodes, '' on one host. */
+function onNode(h: object): string {
+  const n = nodeOf(h);
+  return n === undefined ? '' : ` on ${n}`;
+}
 
 function hostPort(a: string, port: number): string {
   return port === 0 ? a : a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`;
 }
 
 function nsLabel(h: { ns: string | null; netns: number }): string {
-  return h.ns ?? `netns ${h.netns}`;
+  return `${h.ns ?? `netns ${h.netns}`}${onNode(h)}`;
 }
 
 function sameSpot(o: ObservedLike, e: ExpectedHop): boolean {
-  return o.netns === e.netns && o.ifname === e.ifname && o.event === e.event;
+  // Across nodes, namespace inodes are each kernel's own: the node is part of the spot.
+  return o.netns === e.netns && o.ifname === e.ifname && o.event === e.event && nodeOf(o) === nodeOf(e);
 }
 
 function describeExpected(e: ExpectedHop | null, path: ExpectedPath | null): string {
   if (!e) {
     const last = path?.hops[path.hops.length - 1];
-    return `expected to end in ${last?.ns ?? path?.flow.ns ?? '?'} (${path?.fate ?? 'end'})`;
+    return `expected to end in ${last ? `${last.ns}${onNode(last)}` : path?.flow.ns ?? '?'} (${path?.fate ?? 'end'})`;
   }
+  const ns = `${e.ns}${onNode(e)}`;
   switch (e.event) {
     case 'xmit':
-      return `expected to leave ${e.ns} through ${e.ifname} (xmit)`;
+      return `expected to leave ${ns} through ${e.ifname} (xmit)`;
     case 'recv':
-      return `expected to arrive in ${e.ns} on ${e.ifname} (recv)`;
+      return `expected to arrive in ${ns} on ${e.ifname} (recv)`;
     case 'drop': {
       const rule = e.rules.find((r) => r.verdict === 'drop' || r.verdict === 'reject');
-      return `expected to be dropped in ${e.ns}${rule ? ` (${rule.hook} ${rule.table}: ${rule.rule})` : ''}`;
+      return `expected to be dropped in ${ns}${rule ? ` (${rule.hook} ${rule.table}: ${rule.rule})` : ''}`;
     }
   }
 }
@@ -115,7 +132,7 @@ function sourcePortFree(exp: readonly ExpectedHop[], i: number): boolean {
 function predictable(o: ObservedLike, known: ReadonlySet<string> | null): boolean {
   if (o.ifname === '') return false;
   if (known === null) return true;
-  return known.has(`${o.netns}/${o.ifname}`);
+  return known.has(`${nodeOf(o) ?? ''}/${o.netns}/${o.ifname}`);
 }
 
 /**
@@ -152,9 +169,11 @@ export function comparePaths(
   let known: Set<string> | null = null;
   if (opts.topology) {
     known = new Set();
+    // A cluster's topology (shared/cluster/model.ts mergeTopologies) tags each namespace with its node.
     for (const ns of opts.topology.namespaces) {
-      known.add(`${ns.netns}/`);
-      for (const i of ns.interfaces) known.add(`${ns.netns}/${i.name}`);
+      const node = nodeOf(ns) ?? '';
+      known.add(`${node}/${ns.netns}/`);
+      for (const i of ns.interfaces) known.add(`${node}/${ns.netns}/${i.name}`);
     }
   }
   const obs = observed.map((h, i) => ({ h, i })).filter(({ h }) => h.event !== 'rx');
@@ -178,7 +197,7 @@ export function comparePaths(
     const h = o.h;
     if (h.event === 'drop' || h.event === 'consume') {
       const e = exp[i];
-      if (e && e.event === 'drop' && e.netns === h.netns && h.event === 'drop') return null;
+      if (e && e.event === 'drop' && e.netns === h.netns && nodeOf(e) === nodeOf(h) && h.event === 'drop') return null;
       if (i >= exp.length) {
         // The path was done: the packet reached where it was expected to. What the kernel did
         // then (no listening socket, delivered, a socket's discard after delivery: shared/fate.ts)
@@ -186,7 +205,7 @@ export function comparePaths(
         if (h.event === 'drop' && opts.dropReason === 'NETFILTER_DROP') return diverge('drop', o);
         return null;
       }
-      if (path && path.fate === 'unreachable' && h.event === 'drop' && exp[exp.length - 1]?.netns === h.netns) return null;
+      if (path && path.fate === 'unreachable' && h.event === 'drop' && exp[exp.length - 1]?.netns === h.netns && nodeOf(exp[exp.length - 1]!) === nodeOf(h)) return null;
       return diverge(h.event === 'drop' ? 'drop' : 'consume', o);
     }
     const e = exp[i];
@@ -207,7 +226,7 @@ export function comparePaths(
       lastMatched = h;
       continue;
     }
-    if (lastMatched && lastMatched.netns === h.netns && lastMatched.ifname === h.ifname && lastMatched.event === h.event) continue;
+    if (lastMatched && lastMatched.netns === h.netns && lastMatched.ifname === h.ifname && lastMatched.event === h.event && nodeOf(lastMatched) === nodeOf(h)) continue;
     const ahead = exp.findIndex((x, k) => k > i && sameSpot(h, x));
     if (ahead >= 0 && (anchored || i === 0)) {
       // Started mid-path, or some expected hops were not observed (lost events): follow on.

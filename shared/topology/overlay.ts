@@ -114,7 +114,7 @@ function intendedPeers(topo: Topology, ns: NamespaceModel, dev: NetInterface, ne
   const byAddr: { ns: NamespaceModel; dev: NetInterface }[] = [];
   const byMac: { ns: NamespaceModel; dev: NetInterface }[] = [];
   for (const other of topo.namespaces) {
-    if (other.netns === ns.netns) continue;
+    if (other === ns) continue;
     for (const i of other.interfaces) {
       if (i.kind !== dev.kind || !i.up || !i.tunnel || i.tunnel.vni !== t.vni || tunnelPort(i) !== port || socketFamily(i) !== family) continue;
       if (i.addrs.some((c) => sameIp(cidrAddress(c), nexthop))) byAddr.push({ ns: other, dev: i });

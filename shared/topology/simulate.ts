@@ -107,6 +107,26 @@ export interface ExpectedHop {
   outer?: OuterTuple;
   /** On the far tunnel device's receive: the tunnel the packet came out of. */
   decap?: Encap;
+  /** On a path across nodes (shared/topology/nodes.ts): the node whose model this hop is from. */
+  node?: string;
+}
+
+/**
+ * Where a path left the model through a device whose far side it does not know (a physical NIC,
+ * an underlay veth whose peer is on another node): what went out on the wire, so a model of the
+ * next node can take it over (shared/topology/nodes.ts).
+ */
+export interface PathExit {
+  readonly ns: string;
+  readonly netns: number;
+  readonly ifname: string;
+  /** The next hop it was sent to (null: on-link, the destination itself). */
+  readonly nexthop: string | null;
+  /** The packet on the wire: the outer one inside a tunnel. */
+  readonly wire: { readonly family: IpFamily; readonly proto: number; readonly src: string; readonly dst: string; readonly sport: number; readonly dport: number };
+  /** Inside a tunnel: the inner tuple (what hops show) and the tunnel. */
+  readonly inner?: { readonly src: string; readonly dst: string; readonly sport: number; readonly dport: number };
+  readonly encap?: Encap;
 }
 
 export interface ExpectedDrop {
@@ -155,6 +175,8 @@ export interface ExpectedPath {
   readonly probability?: number;
   readonly via?: readonly string[];
   readonly alternatives?: readonly PathAlternative[];
+  /** Left the model through a device whose far side it does not know: what went out there (fate left-model). */
+  readonly exit?: PathExit;
 }
 
 /** Another way a packet may go when `statistic` matches decide it (see ExpectedPath.alternatives). */
@@ -177,6 +199,11 @@ export class FlowError extends Error {
 export interface SimulateOptions {
   /** Stop after this many hops (default 64). */
   readonly maxHops?: number;
+  /**
+   * Namespaces of other nodes (their own models): where a tunnel's frame is meant to go may be
+   * there (shared/topology/overlay.ts tunnelTarget), though the walk stays in `topo`.
+   */
+  readonly tunnelPeers?: readonly NamespaceModel[];
 }
 
 /** Finds a namespace by name or inode number; null when none. */
@@ -192,6 +219,7 @@ interface End {
   fate: PathFate;
   reason: string;
   drop?: ExpectedDrop;
+  exit?: PathExit;
 }
 
 /** One stay of the packet in a namespace: conntrack works per namespace. */
@@ -229,6 +257,8 @@ class Walk {
     readonly conntrack: ConntrackView | null,
     /** Outcomes of the first statistic matches (walking the alternatives); later ones hit when they can. */
     readonly choices: readonly boolean[] = [],
+    /** The model tunnels look for their far end in: `topo` and other nodes' namespaces. */
+    readonly tunnelTopo: Topology = topo,
   ) {}
 
   /** Decides the next statistic match as `choices` say (default: it hits, unless it never can). */
@@ -549,7 +579,7 @@ class Walk {
         const x = emitXmit(iface);
         if ('fate' in x) return x;
         if (isFollowedTunnel(iface)) return { fate: 'left-model', reason: `leaves ${ns.name} through ${dev} (${iface.kind}) inside another tunnel: nested tunnels are not modelled` };
-        return { fate: 'left-model', reason: `leaves ${ns.name} through ${dev} (${iface.kind}), beyond the model` };
+        return { fate: 'left-model', reason: `leaves ${ns.name} through ${dev} (${iface.kind}), beyond the model`, exit: this.exitAt(ns, dev, nexthop, p) };
       }
     }
   }
@@ -560,7 +590,7 @@ class Walk {
    * POSTROUTING there) to the remote the tunnel picks, across the underlay.
    */
   private encapsulate(ns: NamespaceModel, dev: NetInterface, nexthop: string, p: PacketState, emitXmit: (onto: NetInterface) => ExpectedHop | End): End {
-    const target = tunnelTarget(this.topo, ns, dev, nexthop);
+    const target = tunnelTarget(this.tunnelTopo, ns, dev, nexthop);
     const x = emitXmit(dev);
     if ('fate' in x) return x;
     for (const g of target.guesses) this.note(g, x);
@@ -616,16 +646,27 @@ class Walk {
     return this.l3In(ns, rx.dev, q, recv, false);
   }
 
+  /** What leaves `ns` through `ifname` for a next model to take over (PathExit). */
+  private exitAt(ns: NamespaceModel, ifname: string, nexthop: string | null, p: PacketState): PathExit {
+    const t = this.tunnel;
+    const wire = { family: p.family, proto: p.proto, src: p.src, dst: p.dst, sport: p.sport, dport: p.dport };
+    const onLink = nexthop === null || nexthop === p.dst;
+    return {
+      ns: ns.name, netns: ns.netns, ifname, nexthop: onLink ? null : nexthop, wire,
+      ...(t ? { inner: { src: t.inner.src, dst: t.inner.dst, sport: t.inner.sport, dport: t.inner.dport }, encap: { ...t.encap, outer: { ...wire } } } : {}),
+    };
+  }
+
   /** Crosses veth `iface` of `ns` into its peer and continues there. */
   cross(ns: NamespaceModel, iface: NetInterface, nexthop: string, p: PacketState): End {
     if (iface.kind !== 'veth') {
-      return { fate: 'left-model', reason: `leaves ${ns.name} through ${iface.name} (${iface.kind}), beyond the model` };
+      return { fate: 'left-model', reason: `leaves ${ns.name} through ${iface.name} (${iface.kind}), beyond the model`, exit: this.exitAt(ns, iface.name, nexthop, p) };
     }
     const peer = iface.peer;
     const peerNs = peer ? this.nsByInode(peer.netns) : null;
     const peerIf = peer && peerNs ? peerNs.interfaces.find((i) => i.ifindex === peer.ifindex) ?? null : null;
     if (!peer || !peerNs || !peerIf) {
-      return { fate: 'left-model', reason: `the peer of ${iface.name} in ${ns.name} is not in the model` };
+      return { fate: 'left-model', reason: `the peer of ${iface.name} in ${ns.name} is not in the model`, exit: this.exitAt(ns, iface.name, nexthop, p) };
     }
     if (!peerIf.up) {
       return { fate: 'dropped', reason: `${peerIf.name} in ${peerNs.name} (peer of ${iface.name}) is down`, drop: { ns: ns.name, netns: ns.netns, ifname: iface.name, reason: 'veth peer down', kernelReason: null, hook: null, table: null, chain: null, rule: null } };
@@ -938,8 +979,9 @@ export function simulatePath(topo: Topology, flow: Flow, opts: SimulateOptions =
   const p: PacketState = { family: dst.family, proto, src, dst: formatAddr(dst), sport, dport };
   const t = flow.tunnel ?? null;
   const outer: PacketState | null = t ? { family: t.outer.family, proto: t.outer.proto, src: t.outer.src, dst: t.outer.dst, sport: t.outer.sport, dport: t.outer.dport } : null;
+  const tunnelTopo = opts.tunnelPeers && opts.tunnelPeers.length > 0 ? { ...topo, namespaces: [...topo.namespaces, ...opts.tunnelPeers] } : topo;
   const once = (choices: readonly boolean[]): { path: ExpectedPath; decisions: Walk['decisions'] } => {
-    const walk = new Walk(topo, flow.ctState ?? 'new', opts.maxHops ?? 64, flow.conntrack ?? null, choices);
+    const walk = new Walk(topo, flow.ctState ?? 'new', opts.maxHops ?? 64, flow.conntrack ?? null, choices, tunnelTopo);
     for (const n of notes) walk.note(n);
     if (t) walk.beginTunnel(p, t);
     const start = outer ?? p;
@@ -962,6 +1004,7 @@ export function simulatePath(topo: Topology, flow: Flow, opts: SimulateOptions =
         guess,
         notes: walk.notes,
         connections: walk.connections,
+        ...(end.exit ? { exit: end.exit } : {}),
       },
       decisions: walk.decisions,
     };

@@ -9,6 +9,8 @@ describe('agent and serve --hub usage', () => {
     [['agent', '--hub', 'nats://127.0.0.1:4222', '--node', 'a.b'], /node name must be .* got 'a\.b'/],
     [['agent', '--hub', 'http://x', '--node', 'n1'], /expected a nats:\/\/ or tls:\/\/ URL/],
     [['agent', '--hub', 'nats://127.0.0.1:4222', '--node', 'n1', '--namespaces', 'x;rm -rf'], /--namespaces: 'x;rm -rf' is not a namespace name/],
+    [['agent', '--hub', 'nats://127.0.0.1:4222', '--node', 'n1', '--topology-every', 'soon'], /--topology-every must be 1-3600 seconds, got 'soon'/],
+    [['agent', '--hub', 'nats://127.0.0.1:4222', '--node', 'n1', '--topology-every', '0.5'], /--topology-every must be 1-3600 seconds, got '0\.5'/],
     [['serve', '--filter', 'udp'], /options of --hub/],
     [['serve', '--hub', 'nats://127.0.0.1:4222', '--durable', 'a.b'], /--durable must be/],
   ])('%j', async (args, message) => {

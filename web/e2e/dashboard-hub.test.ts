@@ -169,6 +169,13 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     expect(await page.locator('[data-testid="hop-row-node"]').allTextContents()).toEqual(hops.map((h) => h.node));
     // The lanes name their node.
     expect(await timeline.locator('[data-testid="lane-node"]').allTextContents()).toEqual(['node1', 'node1', 'node2', 'node2']);
+    // The packet pane: the hub's expected path across both nodes' models, each expected hop with
+    // its node, and the packet on it (no divergence).
+    const expectedNodes = await page.locator('[data-testid="expected-hop-node"]').allTextContents();
+    expect(expectedNodes[0]).toBe('node1');
+    expect(expectedNodes.at(-1)).toBe('node2');
+    expect(await page.locator('[data-testid="path-match"]').count()).toBe(1);
+    expect(await page.locator('[data-testid="divergence"]').count()).toBe(0);
 
     // The status bar: each node, up, with its clock against the reference (node1, by name).
     const status = page.locator('[data-testid="status-node"]');

@@ -31,12 +31,16 @@ function isDivergence(v: unknown): v is Divergence {
   return typeof v === 'object' && v !== null && typeof (v as { summary?: unknown }).summary === 'string' && typeof (v as { kind?: unknown }).kind === 'string';
 }
 
-/** Observed hop → expected hop at the same namespace, device and event (rx counts as recv). */
+/**
+ * Observed hop → expected hop at the same namespace, device and event (rx counts as recv); on a
+ * packet stitched across nodes, on the same node too (namespace inodes are each kernel's own).
+ */
 export function matchHops(packet: Packet, path: ExpectedPath): number[] {
   let from = 0;
   return packet.hops.map((h) => {
     const event = h.event === 'rx' ? 'recv' : h.event;
-    const k = path.hops.findIndex((e, i) => i >= from && e.netns === h.netns && e.ifname === h.ifname && e.event === event);
+    const node = (h as { node?: string }).node;
+    const k = path.hops.findIndex((e, i) => i >= from && e.netns === h.netns && e.ifname === h.ifname && e.event === event && e.node === node);
     if (k < 0) return -1;
     from = k;
     return k;
@@ -61,10 +65,10 @@ export function expectedFor(packet: Packet & { expected?: unknown; divergence?: 
 
 /** Why a packet carries no expected path, in the order the model would have stopped. */
 function whyNone(packet: Packet & { expected?: unknown }, topo: Topology | null): string {
-  // The hub's stitched packets (hops with `node`): each node's model is its own kernel's, and a
-  // path through the network between machines is not something one model can walk.
+  // The hub's stitched packets (hops with `node`) come with their path across the nodes' models
+  // (shared/cluster/expect.ts); one without had none the hub could compute.
   if (packet.hops.some((h) => typeof (h as { node?: unknown }).node === 'string')) {
-    return 'this packet crossed nodes (stitched by the hub); the model\'s path is not simulated across nodes yet.';
+    return 'the hub has no path for it: a node\'s model is missing (its agent has not published its topology yet), or the packet\'s first namespace is not in it.';
   }
   if (packet.cloneOf !== null) return 'it is a copy of another packet (a bridge flooding, a packet socket): the original has the path.';
   if (!topo) return 'no topology model (the service could not discover it).';

@@ -126,8 +126,8 @@ export function createIngestHost(post: (msg: FromWorker) => void): IngestHost {
         schedule();
         break;
       case 'packets':
-        // Not put next to the model: its simulation walks one kernel, and a stitched packet's path
-        // crosses the network between machines (PacketDetail says so).
+        // Not put next to the page's model: the hub's stitched packets come with their path across
+        // the nodes' models (`expected`, shared/cluster/expect.ts), computed once there.
         core.ingestPackets(msg.packets, msg.packets.reduce((s, p) => s + p.hops.length, 0));
         schedule();
         break;

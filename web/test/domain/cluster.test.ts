@@ -112,7 +112,20 @@ describe('stitched packets in rows and timelines', () => {
 
   it('should say why a stitched packet has no expected path, not that the model came late', () => {
     const { topo } = clusterTopology();
-    expect(expectedFor(stitched(), topo).unavailable).toBe('this packet crossed nodes (stitched by the hub); the model\'s path is not simulated across nodes yet.');
+    expect(expectedFor(stitched(), topo).unavailable).toMatch(/^the hub has no path for it: a node's model is missing/);
+  });
+
+  it('should show the hub\'s path across nodes, matching each hop to the expected hop of its own node', () => {
+    const p = stitched();
+    type H = (typeof p.hops)[number] & { node: string };
+    const hop = (h: H, node = h.node) => ({ ns: h.ns ?? '', netns: h.netns, ifname: h.ifname, ifindex: h.ifindex, event: h.event === 'rx' ? 'recv' : h.event, node, hook: null, table: null, hooks: [], src: h.src, dst: h.dst, sport: h.sport, dport: h.dport, rules: [] });
+    const path = (flip: boolean) => ({ flow: {}, fate: 'delivered', reason: '', drop: null, guess: false, notes: [], connections: [], hops: (p.hops as H[]).filter((h) => h.event !== 'rx').map((h) => hop(h, flip && h.node === 'node2' ? 'node1' : h.node)) });
+    const v = expectedFor({ ...p, expected: path(false), divergence: null }, null);
+    expect(v.unavailable).toBeNull();
+    expect(v.matched.every((m) => m >= 0)).toBe(true);
+    // The same inodes and devices said to be on the other node: node2's hops match nothing.
+    const off = expectedFor({ ...p, expected: path(true), divergence: null }, null);
+    expect((p.hops as H[]).map((h, i) => [h.node, off.matched[i]! >= 0]).filter(([n]) => n === 'node2').every(([, m]) => m === false)).toBe(true);
   });
 
   it('should show a row older than the list\'s origin with a minus (stitched packets arrive out of order)', () => {
