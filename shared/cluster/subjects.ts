@@ -52,6 +52,8 @@ export interface NodeSnapshot {
   /** The namespace selector the agent runs with ('' for all). */
   readonly selector: string;
   readonly topology: Topology;
+  /** The agent's outbox counters (shared/cluster/pipeline.ts AgentCounters); absent from older agents. */
+  readonly agent?: { readonly droppedBatches: number; readonly droppedEvents: number; readonly buffered: number };
 }
 
 /** A session the hub asks an agent for (request on hoptrace.<node>.control). */
