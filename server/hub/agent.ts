@@ -22,7 +22,7 @@ import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node'
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { HopEvent } from '../../shared/hop-event.js';
 import { encodeBatch } from '../../shared/wire.js';
-import { controlSubject, hopsSubject, topologySubject, parseSessionRequest, SESSION_HEADER, type NodeSnapshot, type SessionReply, type SessionRequest } from '../../shared/cluster/subjects.js';
+import { controlSubject, hopsSubject, topologySubject, parseSessionRequest, SESSION_HEADER, DROPPED_HEADER, type NodeSnapshot, type SessionReply, type SessionRequest } from '../../shared/cluster/subjects.js';
 import { TraceSession } from '../trace-session.js';
 import { listNamespaces, type NamespaceEntry } from '../topology/namespaces.js';
 import { discoverTopology } from '../topology/discover.js';
@@ -305,6 +305,8 @@ export class Agent {
       for (let item = this.outbox.next(); item; item = this.outbox.next()) {
         const h = headers();
         h.set(SESSION_HEADER, item.session);
+        const dropped = this.outbox.droppedBefore(item.session);
+        if (dropped > 0) h.set(DROPPED_HEADER, String(dropped));
         try {
           // The id lets JetStream drop a copy: a batch whose acknowledgement was lost in an outage
           // may have reached the stream before it is sent again.

@@ -18,14 +18,16 @@ import type { Topology } from '../../shared/topology/model.js';
 import type { Packet } from '../../shared/packet.js';
 import { decodeBatch } from '../../shared/wire.js';
 import { parseFilter, describeFilter, packetMatches } from '../../shared/filter/index.js';
-import { STREAM, SESSION_HEADER, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
+import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
 import type { ClusterModel } from '../../shared/cluster/model.js';
 import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
 import { ClusterPipeline, parseSnapshot } from '../../shared/cluster/pipeline.js';
-import { connectBus, ensureStream, type BusOptions } from './connect.js';
+import { connectBus, ensureStream, type BusOptions, type RetentionOptions } from './connect.js';
 
 export interface HubOptions {
   readonly bus: BusOptions;
+  /** The stream's retention, when this hub makes the stream (or to change it). */
+  readonly retention?: RetentionOptions;
   /** The durable consumer's name: a hub restarted with the same name resumes its position. */
   readonly durable?: string;
   /** The cluster session every agent is asked for. */
@@ -113,7 +115,7 @@ export class Hub {
   async start(): Promise<void> {
     const { jetstreamManager, jetstream, AckPolicy, DeliverPolicy } = await import('@nats-io/jetstream');
     this.nc = await connectBus({ ...this.opts.bus, name: 'hoptrace-hub' });
-    await ensureStream(this.nc);
+    await ensureStream(this.nc, this.opts.retention ?? {});
     const jsm = await jetstreamManager(this.nc);
     const durable = this.opts.durable ?? 'hoptrace-hub';
     try {
@@ -200,7 +202,8 @@ export class Hub {
         state: h.lost_ ? 'lost' : now - n.lastSeenMs < 60_000 ? 'up' : 'silent',
         namespaces: [...n.names].map(([netns, name]) => ({ netns, name, node: n.name })),
         events: n.events, batches: n.batches, lost: n.lost, gaps: n.gaps, lastSeenMs: n.lastSeenMs, session: h.session,
-        agentDropped: n.snapshot?.agent?.droppedBatches ?? 0, agentDroppedEvents: n.snapshot?.agent?.droppedEvents ?? 0,
+        // Said with the next batch (exact, per session) and in snapshots (all sessions, every 30 s).
+        agentDropped: Math.max(n.agentDropped, n.snapshot?.agent?.droppedBatches ?? 0), agentDroppedEvents: n.snapshot?.agent?.droppedEvents ?? 0,
       };
     });
   }
@@ -262,7 +265,7 @@ export class Hub {
       this.dropOnce('oversize', m.subject, `${batch.events.length} events in one batch`);
       return;
     }
-    this.pipeline.batch(where.node, batch, Date.now());
+    this.pipeline.batch(where.node, batch, Date.now(), droppedCount(m.headers?.get(DROPPED_HEADER)));
   }
 
   private onSnapshot(node: string, m: Pick<JsMsg, 'subject' | 'data'>): void {

@@ -20,33 +20,26 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JsMsg } from '@nats-io/jetstream';
 import { decodeBatch } from '../../shared/wire.js';
-import { STREAM, SESSION_HEADER, parseSubject } from '../../shared/cluster/subjects.js';
+import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, parseSubject } from '../../shared/cluster/subjects.js';
 import { ClusterPipeline, parseSnapshot, type ParsedSnapshot } from '../../shared/cluster/pipeline.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
 import { parseFilter, describeFilter, packetMatches } from '../../shared/filter/index.js';
 import type { Packet } from '../../shared/packet.js';
 import { RecordingFileWriter } from '../recording/writer.js';
 import { connectBus, type BusOptions } from './connect.js';
+import { parseDuration } from './cli-options.js';
 
 export class HubRecordError extends Error {
   override name = 'HubRecordError';
 }
 
-/** "10m", "90s", "1h30m", "2d": ms; throws a sentence for anything else. */
+/** --since's duration: ms; throws a HubRecordError sentence. */
 export function parseSince(text: string): number {
-  const t = text.trim();
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  let ms = 0;
-  let end = 0;
-  for (let m = re.exec(t); m; m = re.exec(t)) {
-    ms += Number(m[1]) * unit[m[2]!]!;
-    end = re.lastIndex;
+  try {
+    return parseDuration(text, '--since');
+  } catch (err) {
+    throw new HubRecordError((err as Error).message);
   }
-  if (t === '' || end !== t.length || !(ms > 0) || ms > 366 * 86_400_000) {
-    throw new HubRecordError(`--since takes a duration such as 90s, 10m, 1h30m or 2d, got '${text.slice(0, 60)}'`);
-  }
-  return Math.round(ms);
 }
 
 export interface HubRecordOptions {
@@ -79,6 +72,7 @@ interface WindowMessage {
   readonly kind: 'hops' | 'topology';
   readonly data: Uint8Array;
   readonly session: string;
+  readonly dropped: number;
   readonly ms: number;
 }
 
@@ -98,7 +92,7 @@ async function readWindow(nc: NatsConnection, startIso: string, lastSeq: number,
       arm();
       const seq = m.info.streamSequence;
       const where = parseSubject(m.subject);
-      if (where) on({ node: where.node, kind: where.kind, data: m.data, session: m.headers?.get(SESSION_HEADER) ?? '', ms: Number(m.info.timestampNanos) / 1e6 });
+      if (where) on({ node: where.node, kind: where.kind, data: m.data, session: m.headers?.get(SESSION_HEADER) ?? '', dropped: droppedCount(m.headers?.get(DROPPED_HEADER)), ms: Number(m.info.timestampNanos) / 1e6 });
       if (seq >= lastSeq) break;
     }
   } finally {
@@ -174,7 +168,7 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
         return;
       }
       batches++;
-      pipeline.batch(m.node, b, m.ms);
+      pipeline.batch(m.node, b, m.ms, m.dropped);
       if (m.ms >= nextTick) {
         take(pipeline.tick(m.ms));
         nextTick = m.ms + 250;

@@ -33,6 +33,8 @@ export class Outbox {
   readonly maxBatches: number;
   droppedBatches = 0;
   droppedEvents = 0;
+  /** Batches dropped per session since that session's last batch went out. */
+  private readonly dropsSince = new Map<string, number>();
 
   constructor(limits: OutboxLimits = {}) {
     this.maxBytes = limits.maxBytes ?? OUTBOX_DEFAULT_BYTES;
@@ -60,6 +62,7 @@ export class Outbox {
       this.size -= old.data.length;
       this.droppedBatches++;
       this.droppedEvents += old.events;
+      this.dropsSince.set(old.session, (this.dropsSince.get(old.session) ?? 0) + 1);
       dropped++;
     }
     if (this.head > 1024 && this.head * 2 > this.items.length) {
@@ -80,11 +83,20 @@ export class Outbox {
     return item;
   }
 
+  /** Batches of `session` dropped since its last batch went out: said with the next one. */
+  droppedBefore(session: string): number {
+    return this.dropsSince.get(session) ?? 0;
+  }
+
   /** The batch being sent went out (true), or must be tried again first (false). */
   done(sent: boolean): void {
     const item = this.sending;
     this.sending = null;
-    if (!item || sent) return;
+    if (!item) return;
+    if (sent) {
+      this.dropsSince.delete(item.session);
+      return;
+    }
     // Back to the front: order is kept, and it counts against the bounds again.
     this.head--;
     if (this.head >= 0) {

@@ -32,6 +32,8 @@ export interface PipelineNode {
   lost: number;
   /** Batches missing in the sequence (dropped on the way, or before the retention). */
   gaps: number;
+  /** Batches the node's agent said it dropped from its outbox (the bus away too long). */
+  agentDropped: number;
   lastSeq: number;
   /** The node's latest snapshot as published (kernel t and wall clock at one moment, agent counters). */
   snapshot: ParsedSnapshot | null;
@@ -104,7 +106,7 @@ export class ClusterPipeline {
     if (!n) {
       const state = {
         name, topology: null, names: new Map(), locals: new Map(), reasons: new Map(),
-        lastT: 0, lastArrivalMs: 0, lastSeenMs: nowMs, events: 0, batches: 0, lost: 0, gaps: 0, lastSeq: 0, snapshot: null,
+        lastT: 0, lastArrivalMs: 0, lastSeenMs: nowMs, events: 0, batches: 0, lost: 0, gaps: 0, agentDropped: 0, lastSeq: 0, snapshot: null,
       } as Omit<PipelineNode, 'engine'> as PipelineNode;
       (state as { engine: Reconstructor }).engine = new Reconstructor({
         nsName: (netns) => state.names.get(netns) ?? null,
@@ -145,10 +147,15 @@ export class ClusterPipeline {
     return { node: n, first, modelError };
   }
 
-  /** One hop batch of a node: its sequence checked for gaps, its losses counted, its events reconstructed. */
-  batch(name: string, b: { readonly events: readonly HopEvent[]; readonly seq: number; readonly lostKernel: number }, nowMs: number): PipelineNode {
+  /**
+   * One hop batch of a node: its sequence checked for gaps, its losses counted, its events
+   * reconstructed. `dropped`: batches its agent says it dropped just before this one (the
+   * Hoptrace-Dropped header): those are not gaps, they are the agent's.
+   */
+  batch(name: string, b: { readonly events: readonly HopEvent[]; readonly seq: number; readonly lostKernel: number }, nowMs: number, dropped = 0): PipelineNode {
     const n = this.node(name, nowMs);
-    if (n.lastSeq !== 0 && b.seq > n.lastSeq + 1) n.gaps += b.seq - n.lastSeq - 1;
+    n.agentDropped += dropped;
+    if (n.lastSeq !== 0 && b.seq > n.lastSeq + 1) n.gaps += Math.max(0, b.seq - n.lastSeq - 1 - dropped);
     n.lastSeq = b.seq;
     n.batches++;
     n.lost += b.lostKernel;
