@@ -34,7 +34,7 @@ export function busOptionsFrom(v: BusValues, url: string): BusOptions {
 
 /** The stream's retention, on `agent` and `serve --hub` (whoever makes the stream; given, it is applied). */
 export const RETENTION_OPTIONS = {
-  'retention-mb': { kind: 'number', min: 1, max: 1_048_576 },
+  'retention-mb': { kind: 'number', min: 0.01, max: 1_048_576 },
   'retention-age': { kind: 'string' },
 } as const;
 
