@@ -16,25 +16,8 @@ import { parseFilter, packetMatches } from '../../shared/filter/index.js';
 import { NetfilterStepsQueue } from '../../shared/netfilter/steps-queue.js';
 import type { RecordingFile } from './reader.js';
 import { withWorkloads, workloadTableOf } from '../../shared/workload-names.js';
-import { ClusterPipeline, asPacket } from '../../shared/cluster/pipeline.js';
+import { RecordingStitch, recordingPipeline, asPacket } from '../../shared/cluster/pipeline.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
-
-/**
- * The nodes of a recording cut from a cluster's stream (`record --hub`): each node's model from
- * its own topology records (the model carries `node`), or null for a one-host recording.
- */
-async function recordedNodes(file: RecordingFile): Promise<Map<string, { topology: Topology; reasons: Map<number, string> | null }> | null> {
-  const nodes = new Map<string, { topology: Topology; reasons: Map<number, string> | null }>();
-  for (const r of await file.topologyRecords()) {
-    const m = r.model as { node?: unknown; namespaces?: unknown; dropReasons?: unknown } | null;
-    if (typeof m?.node !== 'string' || !Array.isArray(m.namespaces)) continue;
-    const reasons = m.dropReasons && typeof m.dropReasons === 'object'
-      ? new Map(Object.entries(m.dropReasons as Record<string, unknown>).filter(([, v]) => typeof v === 'string').map(([k, v]) => [Number(k), v as string]))
-      : null;
-    nodes.set(m.node, { topology: m as unknown as Topology, reasons });
-  }
-  return nodes.size > 0 ? nodes : null;
-}
 
 /**
  * Events this far before --from (and after --to) are read too, so packets that start inside the
@@ -192,15 +175,11 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
   };
   const inRange = (t: number): boolean => (from === undefined || t >= from) && (to === undefined || t < to);
   const rec = new Reconstructor(options);
-  // A cluster recording: each node's events through the hub's pipeline (per-node reconstruction,
-  // stitching), advanced on the recorded time (one clock: record --hub put every node on it).
-  const nodes = await recordedNodes(file);
-  const cluster = nodes ? new ClusterPipeline() : null;
-  if (cluster && nodes) {
-    for (const [node, v] of nodes) cluster.snapshot({ node, topology: v.topology, t: 0, wallMs: 0, dropReasons: v.reasons ?? file.header.dropReasons, agent: null }, 0);
-  }
+  // A cluster recording (record --hub): each node's events through the hub's pipeline (per-node
+  // reconstruction, stitching), advanced on the recorded time (record --hub put every node on one clock).
+  const pipeline = recordingPipeline((await file.topologyRecords()).map((r) => r.model), file.header.dropReasons);
+  const cluster = pipeline ? new RecordingStitch(pipeline) : null;
   const clusterOut: ClusterPacket[] = [];
-  let clusterTick = 0;
   // Workload names as the recording host had them (its topology models), never the replaying host's.
   const workloads = new Map<number, string>();
   for (const r of await file.topologyRecords()) for (const [netns, name] of workloadTableOf(r.model)) workloads.set(netns, name);
@@ -259,12 +238,7 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
         }
         if (opts.speed !== undefined && !(await pace(ev.t))) break outer;
         if (cluster && ev.node !== undefined) {
-          const ms = ev.t / 1e6;
-          cluster.push(cluster.node(ev.node, ms), ev, ms);
-          if (ms >= clusterTick) {
-            clusterOut.push(...cluster.tick(ms));
-            clusterTick = ms + 250;
-          }
+          clusterOut.push(...cluster.push(ev as HopEvent & { node: string }));
           continue;
         }
         rec.push(ev);
@@ -292,7 +266,7 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
     deliver(ready());
     if (stopped) break;
   }
-  if (cluster) clusterOut.push(...cluster.flushAll(Number.POSITIVE_INFINITY));
+  if (cluster) clusterOut.push(...cluster.finish());
   if (!stopped) deliver(cluster ? [...ready(), ...rec.flush()] : steps ? steps.flush(rec.flush()) : rec.flush());
   res.splits = rec.stats.splits;
   const s = stream.summary;

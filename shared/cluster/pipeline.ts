@@ -203,3 +203,45 @@ export class ClusterPipeline {
 export function asPacket(p: ClusterPacket): Packet {
   return p as unknown as Packet;
 }
+
+/**
+ * A cluster recording's pipeline (`record --hub` files): one node per topology record whose
+ * model carries `node` (its topology, drop reasons), or null for a one-host recording. Used by
+ * `replay`/`export` (server/recording/replay.ts) and the dashboard's replay player alike.
+ */
+export function recordingPipeline(models: Iterable<unknown>, fallbackReasons: ReadonlyMap<number, string>): ClusterPipeline | null {
+  const nodes = new Map<string, ParsedSnapshot>();
+  for (const model of models) {
+    const m = model as { node?: unknown; namespaces?: unknown; dropReasons?: unknown } | null;
+    if (typeof m?.node !== 'string' || !Array.isArray(m.namespaces)) continue;
+    const reasons = m.dropReasons && typeof m.dropReasons === 'object'
+      ? new Map(Object.entries(m.dropReasons as Record<string, unknown>).filter(([, v]) => typeof v === 'string').map(([k, v]) => [Number(k), v as string]))
+      : null;
+    nodes.set(m.node, { node: m.node, topology: m as unknown as Topology, t: 0, wallMs: 0, dropReasons: reasons ?? fallbackReasons, agent: null });
+  }
+  if (nodes.size === 0) return null;
+  const pipeline = new ClusterPipeline();
+  for (const s of nodes.values()) pipeline.snapshot(s, 0);
+  return pipeline;
+}
+
+/**
+ * Feeds a recorded event (times on the recording's one clock) to a recording's pipeline; every
+ * 250 ms of recorded time the reconstruction and stitching advance: what is ready comes back.
+ */
+export class RecordingStitch {
+  private nextTick = 0;
+  constructor(readonly pipeline: ClusterPipeline) {}
+
+  push(ev: HopEvent & { readonly node: string }): ClusterPacket[] {
+    const ms = ev.t / 1e6;
+    this.pipeline.push(this.pipeline.node(ev.node, ms), ev, ms);
+    if (ms < this.nextTick) return [];
+    this.nextTick = ms + 250;
+    return this.pipeline.tick(ms);
+  }
+
+  finish(): ClusterPacket[] {
+    return this.pipeline.flushAll(Number.POSITIVE_INFINITY);
+  }
+}
