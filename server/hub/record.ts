@@ -19,7 +19,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JsMsg } from '@nats-io/jetstream';
-import { decodeBatch } from '../../shared/wire.js';
+import { decodeBatch, type HopBatch } from '../../shared/wire.js';
 import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, parseSubject } from '../../shared/cluster/subjects.js';
 import { ClusterPipeline, parseSnapshot, type ParsedSnapshot } from '../../shared/cluster/pipeline.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
@@ -67,17 +67,17 @@ export interface HubRecordResult {
   readonly toMs: number;
 }
 
-interface WindowMessage {
-  readonly node: string;
-  readonly kind: 'hops' | 'topology';
-  readonly data: Uint8Array;
-  readonly session: string;
-  readonly dropped: number;
-  readonly ms: number;
-}
+/** A message of the window, read: a node's snapshot, one of its hop batches of the session, or one that did not decode. */
+type WindowItem = { readonly node: string; readonly ms: number } & (
+  | { readonly kind: 'snapshot'; readonly snapshot: ParsedSnapshot }
+  | { readonly kind: 'batch'; readonly batch: HopBatch; readonly dropped: number }
+  | { readonly kind: 'bad' });
 
-/** Every message of the window in stream order, up to `lastSeq`; stops after `idleMs` of silence. */
-async function readWindow(nc: NatsConnection, startIso: string, lastSeq: number, idleMs: number, on: (m: WindowMessage) => void): Promise<void> {
+/**
+ * Every message of the window in stream order, up to `lastSeq` (stops after `idleMs` of silence):
+ * snapshots, and hop batches of `session` (other sessions' are skipped).
+ */
+async function readWindow(nc: NatsConnection, startIso: string, lastSeq: number, idleMs: number, session: string, on: (m: WindowItem) => void): Promise<void> {
   const { jetstream, DeliverPolicy } = await import('@nats-io/jetstream');
   const consumer = await jetstream(nc).consumers.get(STREAM, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: startIso });
   const messages = await consumer.consume({ max_messages: 512 });
@@ -92,7 +92,19 @@ async function readWindow(nc: NatsConnection, startIso: string, lastSeq: number,
       arm();
       const seq = m.info.streamSequence;
       const where = parseSubject(m.subject);
-      if (where) on({ node: where.node, kind: where.kind, data: m.data, session: m.headers?.get(SESSION_HEADER) ?? '', dropped: droppedCount(m.headers?.get(DROPPED_HEADER)), ms: Number(m.info.timestampNanos) / 1e6 });
+      const at = where ? { node: where.node, ms: Number(m.info.timestampNanos) / 1e6 } : null;
+      if (at && where?.kind === 'topology') {
+        const snapshot = parseSnapshot(at.node, m.data);
+        if (typeof snapshot !== 'string') on({ ...at, kind: 'snapshot', snapshot });
+      } else if (at && (m.headers?.get(SESSION_HEADER) ?? '') === session) {
+        let batch: HopBatch | null = null;
+        try {
+          batch = decodeBatch(m.data);
+        } catch {
+          on({ ...at, kind: 'bad' });
+        }
+        if (batch) on({ ...at, kind: 'batch', batch, dropped: droppedCount(m.headers?.get(DROPPED_HEADER)) });
+      }
       if (seq >= lastSeq) break;
     }
   } finally {
@@ -152,23 +164,18 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
       }
     };
     let nextTick = 0;
-    await readWindow(nc, startIso, lastSeq, idleMs, (m) => {
+    await readWindow(nc, startIso, lastSeq, idleMs, session, (m) => {
       if (wanted && !wanted.has(m.node)) return;
-      if (m.kind === 'topology') {
-        const s = parseSnapshot(m.node, m.data);
-        if (typeof s !== 'string') pipeline.snapshot(s, m.ms);
+      if (m.kind === 'snapshot') {
+        pipeline.snapshot(m.snapshot, m.ms);
         return;
       }
-      if (m.session !== session) return;
-      let b;
-      try {
-        b = decodeBatch(m.data);
-      } catch {
+      if (m.kind === 'bad') {
         bad++;
         return;
       }
       batches++;
-      pipeline.batch(m.node, b, m.ms, m.dropped);
+      pipeline.batch(m.node, m.batch, m.ms, m.dropped);
       if (m.ms >= nextTick) {
         take(pipeline.tick(m.ms));
         nextTick = m.ms + 250;
@@ -217,20 +224,13 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
     }
     let events = 0;
     let maxT = 0;
-    await readWindow(nc, startIso, lastSeq, idleMs, (m) => {
-      if (!offsets.has(m.node)) return;
-      if (m.kind === 'topology') {
-        const s = parseSnapshot(m.node, m.data);
-        if (typeof s !== 'string') writeTopology(s, Math.max(0, s.t - offsets.get(m.node)!.ns));
+    await readWindow(nc, startIso, lastSeq, idleMs, session, (m) => {
+      if (!offsets.has(m.node) || m.kind === 'bad') return;
+      if (m.kind === 'snapshot') {
+        writeTopology(m.snapshot, Math.max(0, m.snapshot.t - offsets.get(m.node)!.ns));
         return;
       }
-      if (m.session !== session) return;
-      let b;
-      try {
-        b = decodeBatch(m.data);
-      } catch {
-        return;
-      }
+      const b = m.batch;
       const off = offsets.get(m.node)!.ns;
       for (const ev of b.events) {
         const t = ev.t - off;
