@@ -73,6 +73,11 @@ export interface HopEvent {
    * otherwise. Same family as the hop.
    */
   readonly sent?: HopSent;
+  /**
+   * The cluster node whose kernel saw it (its `t` is that node's clock, or the recording's
+   * reference clock in a recording cut from a hub's stream, `record --hub`). Absent on one host.
+   */
+  readonly node?: string;
 }
 
 /** The tuple a sending socket holds (its own address and port, its peer's), host-order ports. */

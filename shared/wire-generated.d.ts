@@ -93,6 +93,9 @@ export namespace hoptrace {
         /** HopEvent sent. */
         sent?: (hoptrace.HopSent.$Properties|null);
 
+        /** HopEvent node. */
+        node: string;
+
         /**
          * Encodes the specified HopEvent message. Does not implicitly {@link hoptrace.HopEvent.verify|verify} messages.
          * @param message HopEvent message or plain object to encode
@@ -185,6 +188,9 @@ export namespace hoptrace {
 
             /** HopEvent sent */
             sent?: (hoptrace.HopSent.$Properties|null);
+
+            /** HopEvent node */
+            node?: (string|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

@@ -43,6 +43,7 @@ export const hoptrace = $root.hoptrace = (() => {
         HopEvent.prototype.head = $util.newBuffer([]);
         HopEvent.prototype.outer = null;
         HopEvent.prototype.sent = null;
+        HopEvent.prototype.node = "";
 
         HopEvent.encode = function (m, w, q) {
             if (!w)
@@ -97,6 +98,8 @@ export const hoptrace = $root.hoptrace = (() => {
                 $root.hoptrace.HopOuter.encode(m.outer, w.uint32(178).fork(), q + 1).ldelim();
             if (m.sent != null && $Object.hasOwnProperty.call(m, "sent"))
                 $root.hoptrace.HopSent.encode(m.sent, w.uint32(186).fork(), q + 1).ldelim();
+            if (m.node != null && $Object.hasOwnProperty.call(m, "node") && m.node !== "")
+                w.uint32(194).string(m.node);
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -329,6 +332,15 @@ export const hoptrace = $root.hoptrace = (() => {
                         if (u !== 2)
                             break;
                         m.sent = $root.hoptrace.HopSent.decode(r, r.size(), $undefined, q + 1, m.sent);
+                        continue;
+                    }
+                case 24: {
+                        if (u !== 2)
+                            break;
+                        if ((v = r.stringVerify()).length)
+                            m.node = v;
+                        else
+                            delete m.node;
                         continue;
                     }
                 }

@@ -27,6 +27,7 @@ interface WireHop {
   head?: Uint8Array | null;
   outer?: WireOuter | null;
   sent?: WireSent | null;
+  node?: string | null;
 }
 
 interface WireSent { src?: Uint8Array | null; dst?: Uint8Array | null; sport?: number | null; dport?: number | null }
@@ -101,6 +102,7 @@ export function hopToWire(ev: HopEvent): WireHop & { t: number } {
       },
     } : {}),
     ...(ev.sent ? { sent: { src: addrBytes(ev.sent.src), dst: addrBytes(ev.sent.dst), sport: ev.sent.sport, dport: ev.sent.dport } } : {}),
+    ...(ev.node ? { node: ev.node } : {}),
   };
 }
 
@@ -140,6 +142,7 @@ export function hopFromWire(w: WireHop): HopEvent {
     ...(w.head && w.head.length > 0 ? { head: w.head } : {}),
     ...(w.outer ? { outer: outerFromWire(w.outer) } : {}),
     ...(w.sent ? { sent: sentFromWire(w.sent, w.family) } : {}),
+    ...(w.node ? { node: w.node } : {}),
   };
 }
 

@@ -20,6 +20,7 @@ import type { HopKind } from '../../shared/hop-event.js';
 import { resolveFilterText } from '../topology/workload-filter.js';
 import { discoverTopology } from '../topology/discover.js';
 import type { Topology } from '../../shared/topology/model.js';
+import { BUS_HELP, BUS_OPTIONS, busOptionsFrom } from '../hub/cli-options.js';
 
 /**
  * How long `record` waits, once its probes are attached, for the discovery it started with them:
@@ -32,6 +33,7 @@ export const RECORD_DISCOVERY_WAIT_MS = 5000;
 export const summary = 'record hop events to a .hoptrace file for replay and export';
 
 const HELP = `usage: hoptrace record -o FILE [--filter EXPR] [--duration S] [--count N] [--sample N] [--capture-bytes N] [--hops LIST] [--netfilter] [--notes] [--force]
+       hoptrace record --hub nats://HOST:4222 --since 10m -o FILE [--node NAME,...] [--filter EXPR] [--force]
 
 Traces like \`hoptrace trace\` and writes every hop event, lost-event report and the namespace
 names to FILE as it goes. The file stays replayable up to its last complete record even if
@@ -57,6 +59,16 @@ ${HOPS_HELP}
       --fsync MODE    always | interval (default: at most once a second) | never
   -h, --help          this help
 
+From a cluster's bus (issue 17): \`--hub URL --since DURATION\` cuts a recording from the
+JetStream stream the agents publish into (\`hoptrace agent\`), after the fact — no hub needs to
+have been running. The window is DURATION back from now (90s, 10m, 1h30m; within the stream's
+retention). Each node's hops are reconstructed and stitched as \`serve --hub\` does; the file has
+\`node\` on every hop, each node's model and the cluster's, times on the first node's clock.
+  --since DURATION    how far back the window starts
+  --node LIST         only these nodes (comma-separated names)
+  --session ID        the hub session whose batches to read (default hub: what serve --hub asks for)
+${BUS_HELP}
+
 Prints "ready" on stderr once the probes are attached, then progress (time, events, bytes, lost)
 at most once a second. Ctrl-C or SIGTERM finishes the file cleanly.`;
 
@@ -64,7 +76,49 @@ const OPTIONS = {
   output: { kind: 'string', short: 'o' }, filter: FILTER, duration: DURATION, count: COUNT, force: { kind: 'boolean' },
   fsync: { kind: 'string' }, 'capture-bytes': { kind: 'number', integer: true, min: 0, max: MAX_CAPTURE_BYTES },
   sample: SAMPLE, hops: HOPS, netfilter: NETFILTER, notes: NOTES,
+  ...BUS_OPTIONS, since: { kind: 'string' }, node: { kind: 'string' }, session: { kind: 'string' },
 } as const;
+
+type RecordValues = Parameters<Parameters<typeof runCommand<typeof OPTIONS>>[2]>[0];
+
+/** `record --hub --since`: a recording cut from the cluster's stream (server/hub/record.ts). */
+async function recordHub(o: RecordValues, output: string, url: string): Promise<number> {
+  for (const k of ['duration', 'count', 'sample', 'capture-bytes', 'hops', 'netfilter', 'notes', 'fsync'] as const) {
+    if (o[k] !== undefined && o[k] !== false) throw new UsageError(`--${k} is not an option of record --hub (the agents traced already; the window is --since)`);
+  }
+  if (o.since === undefined) throw new UsageError('record --hub needs --since DURATION (e.g. 10m): how far back the recording starts');
+  // Loaded only with --hub: `record` alone never touches NATS.
+  const { recordFromHub, parseSince, HubRecordError } = await import('../hub/record.js');
+  const { BusConfigError, parseBusUrl } = await import('../hub/connect.js');
+  const { checkNodeName } = await import('../../shared/cluster/subjects.js');
+  let sinceMs: number;
+  let nodes: string[] | undefined;
+  try {
+    parseBusUrl(url);
+    sinceMs = parseSince(o.since);
+    nodes = o.node?.split(',').map((s) => s.trim()).filter(Boolean).map((n) => checkNodeName(n));
+    if (o.session !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(o.session)) throw new Error('--session must be 1-64 letters, digits, - or _');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  try {
+    const r = await recordFromHub({
+      bus: busOptionsFrom(o, url), sinceMs, path: output, overwrite: o.force === true, filter: o.filter ?? '',
+      ...(nodes && nodes.length > 0 ? { nodes } : {}), ...(o.session !== undefined ? { session: o.session } : {}),
+    });
+    for (const n of r.nodes) {
+      process.stderr.write(`record: ${n.name}: ${n.events} events in ${n.batches} batches, ${n.lost} lost, ${n.gaps} batches missing, clock ${n.offsetNs >= 0 ? '+' : ''}${(n.offsetNs / 1e6).toFixed(3)} ms (${n.offsetMethod})\n`);
+    }
+    process.stderr.write(`record: wrote ${output}: ${r.events} events, ${r.packets} packets (${r.stitched} across nodes) from ${new Date(r.fromMs).toISOString()} to ${new Date(r.toMs).toISOString()}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof BusConfigError || err instanceof HubRecordError) {
+      process.stderr.write(`hoptrace: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
 
 export function run(argv: string[]): Promise<number> {
   return runCommand(argv, { options: OPTIONS, help: HELP }, async (o) => {
@@ -72,6 +126,8 @@ export function run(argv: string[]): Promise<number> {
     const fsync = o.fsync ?? 'interval';
     if (fsync !== 'always' && fsync !== 'interval' && fsync !== 'never') throw new UsageError(`--fsync takes always, interval or never, got '${fsync}'`);
     if (!o.force && existsSync(o.output)) throw new UsageError(`${o.output} already exists; use --force to replace it`);
+    if (o.hub !== undefined) return recordHub(o, o.output, o.hub);
+    if (o.since !== undefined || o.node !== undefined || o.session !== undefined) throw new UsageError('--since, --node and --session are options of --hub (a recording cut from a cluster\'s stream)');
     return record({
       path: o.output, filter: await resolvedFilter(o.filter ?? ''), duration: o.duration, count: o.count, overwrite: o.force, fsync,
       captureBytes: o['capture-bytes'] ?? 0, sample: o.sample ?? 1, hops: o.hops, netfilter: o.netfilter, notes: o.notes,

@@ -60,7 +60,10 @@ async function replay(path: string, opts: Options): Promise<number> {
     const numbers = new PacketNumbers();
     // The recording's own model, in packet order, the way `trace` put each packet next to the host's.
     const model = opts.stats ? null : await recordedModel(file);
-    const expectations = model ? new PathExpectations(model, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`)) : undefined;
+    // A cluster recording's model (record --hub) spans several kernels: the one-kernel model walk
+    // would read every crossing packet as a divergence, so its packets are shown without one.
+    const clusterModel = model?.namespaces.some((ns) => typeof (ns as { node?: unknown }).node === 'string') ?? false;
+    const expectations = model && !clusterModel ? new PathExpectations(model, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`)) : undefined;
     let outputClosed = false;
     process.stdout.on('error', () => { outputClosed = true; });
     const result = await replayRecording(file, {

@@ -10,7 +10,7 @@ import { ServiceConfigError, startService, type RunningService } from '../servic
 import { DEFAULT_MAX_UPLOAD_BYTES } from '../service/recordings-routes.js';
 import { defaultDataDir } from '../recording/library.js';
 import { parseOptions, reportFatal, UsageError, FILTER, SAMPLE } from './common.js';
-import { BUS_HELP, BUS_OPTIONS, busOptionsFrom } from '../hub/cli-options.js';
+import { BUS_HELP, BUS_OPTIONS, RETENTION_HELP, RETENTION_OPTIONS, busOptionsFrom, retentionFrom } from '../hub/cli-options.js';
 import { BusConfigError, parseBusUrl } from '../hub/connect.js';
 import type { Hub } from '../hub/hub.js';
 
@@ -35,6 +35,7 @@ const HELP = `usage: hoptrace serve [--host H] [--port P] [--token T] [--lab dem
 
 Many nodes (\`hoptrace agent\` on each, one NATS server with JetStream):
 ${BUS_HELP}
+${RETENTION_HELP}
   --filter F        the cluster session's filter, asked of every agent (default: every packet)
   --sample N        follow 1 in N flows on every node
   --durable NAME    the hub's durable consumer (default hoptrace-hub): a hub restarted with the
@@ -76,7 +77,7 @@ async function shutdown(r: Running): Promise<void> {
 const OPTIONS = {
   host: { kind: 'string' }, port: { kind: 'number', integer: true, min: 0 }, token: { kind: 'string' }, lab: { kind: 'string' },
   'data-dir': { kind: 'string' }, 'max-upload-mb': { kind: 'number', min: 0.001 }, 'allow-origin': { kind: 'strings' },
-  ...BUS_OPTIONS, filter: FILTER, sample: SAMPLE, durable: { kind: 'string' },
+  ...BUS_OPTIONS, ...RETENTION_OPTIONS, filter: FILTER, sample: SAMPLE, durable: { kind: 'string' },
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
@@ -119,8 +120,8 @@ export async function run(argv: string[]): Promise<number> {
     const maxUploadMb = values['max-upload-mb'];
     const dataDir = values['data-dir'] || defaultDataDir();
 
-    if (!values.hub && (values.filter !== undefined || values.sample !== undefined || values.durable !== undefined)) {
-      throw new UsageError('--filter, --sample and --durable are options of --hub (the cluster session)');
+    if (!values.hub && (values.filter !== undefined || values.sample !== undefined || values.durable !== undefined || values['retention-mb'] !== undefined || values['retention-age'] !== undefined)) {
+      throw new UsageError('--filter, --sample, --durable and --retention-* are options of --hub (the cluster session)');
     }
     let extraApi;
     let extraIo;
@@ -128,14 +129,16 @@ export async function run(argv: string[]): Promise<number> {
       // Loaded only with --hub: `serve` alone never touches NATS.
       const { Hub } = await import('../hub/hub.js');
       const { hubRouter, clusterStream } = await import('../service/cluster-routes.js');
+      let retention;
       try {
         parseBusUrl(values.hub);
+        retention = retentionFrom(values);
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
       if (values.durable !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(values.durable)) throw new UsageError('--durable must be 1-64 letters, digits, - or _');
       r.hub = new Hub({
-        bus: busOptionsFrom(values, values.hub),
+        bus: busOptionsFrom(values, values.hub), retention,
         filter: values.filter ?? '',
         ...(values.sample !== undefined ? { sample: values.sample } : {}),
         ...(values.durable !== undefined ? { durable: values.durable } : {}),

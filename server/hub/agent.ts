@@ -10,21 +10,27 @@
  * The selector is re-read every few seconds; when the namespaces it names change, the topology is
  * published again and running sessions are restarted with the new set.
  *
- * Memory is bounded whatever the bus does: at most MAX_IN_FLIGHT batches wait for JetStream's
- * acknowledgement; batches beyond that are dropped and counted (reported as lost with the next
- * batch), so a slow or absent hub never makes the agent grow.
+ * Batches wait in an outbox (shared/cluster/outbox.ts) and are published one at a time, in order,
+ * each until JetStream acknowledges it: while NATS is away they wait, and go out in order once it
+ * is back (a message id per batch lets JetStream drop a copy the client had already sent). The
+ * outbox is bounded in bytes and batches (--buffer-mb, --buffer-batches); past a bound the oldest
+ * waiting batch is dropped and counted. The counts reach the hub in the node's snapshots (`agent`)
+ * and, as lost events, in the next batch: memory stays bounded whatever the bus does. A slow hub
+ * does not slow the agent at all: the stream takes the batches (its retention bounds it).
  */
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { HopEvent } from '../../shared/hop-event.js';
 import { encodeBatch } from '../../shared/wire.js';
-import { controlSubject, hopsSubject, topologySubject, parseSessionRequest, SESSION_HEADER, type NodeSnapshot, type SessionReply, type SessionRequest } from '../../shared/cluster/subjects.js';
+import { controlSubject, hopsSubject, topologySubject, parseSessionRequest, SESSION_HEADER, DROPPED_HEADER, type NodeSnapshot, type SessionReply, type SessionRequest } from '../../shared/cluster/subjects.js';
 import { TraceSession } from '../trace-session.js';
 import { listNamespaces, type NamespaceEntry } from '../topology/namespaces.js';
 import { discoverTopology } from '../topology/discover.js';
 import { kernelNowNs, monotonicNamespaceOffsetNs } from '../clock.js';
 import { loadDropReasons } from '../drop-reasons.js';
-import { connectBus, ensureStream, type BusOptions } from './connect.js';
+import { connectBus, ensureStream, type BusOptions, type RetentionOptions } from './connect.js';
+import { Outbox, type OutboxLimits } from '../../shared/cluster/outbox.js';
+import type { Topology } from '../../shared/topology/model.js';
 
 export interface AgentOptions {
   readonly bus: BusOptions;
@@ -38,12 +44,16 @@ export interface AgentOptions {
   /** Batching, as the service's: at most this many events or this long (defaults 512, 50 ms). */
   readonly batchEvents?: number;
   readonly batchMs?: number;
+  /** Bounds of the outbox of batches waiting for the bus. */
+  readonly buffer?: OutboxLimits;
+  /** The stream's retention, when this agent makes the stream (or to change it). */
+  readonly retention?: RetentionOptions;
   /** A session's TraceSession (replaceable in tests that have no bpftrace). */
   readonly traceFactory?: (o: { filter: string; sampleRate: number; netnsAllow: readonly number[] | undefined }) => TraceSession;
 }
 
-/** Batches waiting for JetStream's acknowledgement before new ones are dropped. */
-const MAX_IN_FLIGHT = 256;
+/** Wait before a batch the bus did not take is tried again. */
+const RETRY_MS = 250;
 const DEFAULT_LEASE_MS = 30_000;
 
 /** Which namespaces a selector names. */
@@ -70,8 +80,6 @@ interface AgentSession {
   timer: NodeJS.Timeout | undefined;
   seq: number;
   lostKernel: number;
-  /** Batches dropped because the bus was too slow, events in them. */
-  droppedEvents: number;
 }
 
 export class Agent {
@@ -84,27 +92,32 @@ export class Agent {
   private netnsKey = '';
   private rescanTimer: NodeJS.Timeout | undefined;
   private topoTimer: NodeJS.Timeout | undefined;
-  private inFlight = 0;
   private stopped = false;
   private readonly log: (line: string) => void;
-  /** Batches published and acknowledged; dropped for a slow bus (events). */
+  /** Batches waiting for the bus, bounded; its drops are counted there. */
+  readonly outbox: Outbox;
+  /** Dropped events not yet reported as lost in a batch. */
+  private unreported = 0;
+  private sending = false;
+  /** Batches published and acknowledged. */
   published = 0;
-  droppedEvents = 0;
-  /** Batches JetStream did not take (bus down); whether the last publish failed. */
-  failedBatches = 0;
+  /** Publish attempts the bus did not take (retried); whether the last one failed. */
+  failedAttempts = 0;
   private failing = false;
+  private topology: Topology | null = null;
 
   constructor(private readonly opts: AgentOptions) {
     this.node = opts.node;
     this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
     if (opts.namespaces) checkSelector(opts.namespaces);
+    this.outbox = new Outbox(opts.buffer ?? {});
   }
 
   /** Connects, publishes the topology and waits for session requests. */
   async start(): Promise<void> {
     const { jetstream } = await import('@nats-io/jetstream');
     this.nc = await connectBus({ ...this.opts.bus, name: `hoptrace-agent ${this.node}` });
-    await ensureStream(this.nc);
+    await ensureStream(this.nc, this.opts.retention ?? {});
     this.js = jetstream(this.nc);
     if (this.clockOffsetNs !== 0) this.log(`agent ${this.node}: this process's monotonic clock is ${this.clockOffsetNs / 1e9} s off the kernel's (a time namespace): hops are published on the agent's clock`);
     await this.rescan(true);
@@ -131,6 +144,9 @@ export class Agent {
     clearInterval(this.topoTimer);
     this.sub?.unsubscribe();
     await Promise.all([...this.sessions.keys()].map((id) => this.stopSession(id)));
+    // What waits is given a moment to go out (a bus that is away gets no more).
+    const end = Date.now() + 2000;
+    while (this.outbox.length > 0 && !this.failing && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     await this.nc?.drain().catch(() => undefined);
   }
 
@@ -150,11 +166,22 @@ export class Agent {
 
   private async publishTopology(): Promise<void> {
     if (!this.js || this.stopped) return;
-    const topology = await discoverTopology({ namespaces: this.namespaces, workloads: false });
+    this.topology = await discoverTopology({ namespaces: this.namespaces, workloads: false });
+    await this.publishSnapshot();
+  }
+
+  /**
+   * The node's snapshot: its topology (the latest discovered) and the agent's counters, which is
+   * how the hub learns what the outbox dropped. Also sent without a new discovery once the bus
+   * is back after batches were dropped.
+   */
+  private async publishSnapshot(): Promise<void> {
+    if (!this.js || this.stopped || !this.topology) return;
     const reasons = await loadDropReasons();
     const snapshot: NodeSnapshot & { dropReasons: Record<number, string> } = {
-      node: this.node, t: kernelNowNs(), wallMs: Date.now(), selector: this.opts.namespaces ?? '', topology,
+      node: this.node, t: kernelNowNs(), wallMs: Date.now(), selector: this.opts.namespaces ?? '', topology: this.topology,
       dropReasons: Object.fromEntries(reasons.names),
+      agent: { droppedBatches: this.outbox.droppedBatches, droppedEvents: this.outbox.droppedEvents, buffered: this.outbox.length },
     };
     await this.js.publish(topologySubject(this.node), new TextEncoder().encode(JSON.stringify(snapshot)));
   }
@@ -196,7 +223,7 @@ export class Agent {
       return existing;
     }
     if (existing) await this.stopSession(req.session);
-    const s: AgentSession = { id: req.session, filter, sample, trace: null, lease: undefined, pending: [], timer: undefined, seq: 0, lostKernel: 0, droppedEvents: 0 };
+    const s: AgentSession = { id: req.session, filter, sample, trace: null, lease: undefined, pending: [], timer: undefined, seq: 0, lostKernel: 0 };
     this.sessions.set(s.id, s);
     this.renew(s, leaseMs);
     try {
@@ -267,37 +294,57 @@ export class Agent {
     if (s.pending.length === 0 || !this.js) return;
     const events = s.pending;
     s.pending = [];
-    if (this.inFlight >= MAX_IN_FLIGHT) {
-      s.droppedEvents += events.length;
-      this.droppedEvents += events.length;
-      return;
-    }
-    // Events dropped for a slow bus are reported as lost, like the kernel's: the hub shows both.
-    const batch = { events, seq: ++s.seq, lostKernel: s.lostKernel + s.droppedEvents };
+    // Events the outbox dropped are reported as lost, like the kernel's, with the next batch made:
+    // the hub counts both at once; the dropped batches themselves it learns from the snapshot.
+    const batch = { events, seq: ++s.seq, lostKernel: s.lostKernel + this.unreported };
     s.lostKernel = 0;
-    s.droppedEvents = 0;
-    void this.publishBatch(s.id, encodeBatch(batch));
+    this.unreported = 0;
+    const before = this.outbox.droppedEvents;
+    this.outbox.add({ session: s.id, seq: batch.seq, data: encodeBatch(batch), events: events.length });
+    this.unreported += this.outbox.droppedEvents - before;
+    void this.send();
   }
 
-  private async publishBatch(session: string, data: Uint8Array): Promise<void> {
+  /** Publishes the outbox in order, one batch at a time, each until JetStream takes it. */
+  private async send(): Promise<void> {
+    if (this.sending || !this.js) return;
+    this.sending = true;
     const { headers } = await import('@nats-io/transport-node');
-    const h = headers();
-    h.set(SESSION_HEADER, session);
-    this.inFlight++;
     try {
-      await this.js!.publish(hopsSubject(this.node), data, { headers: h });
-      this.published++;
-      if (this.failing) this.log(`agent ${this.node}: publishing works again (${this.failedBatches} batches were lost)`);
-      this.failing = false;
-    } catch (err) {
-      // Said once per outage, not once per batch.
-      this.failedBatches++;
-      if (!this.stopped && !this.failing) this.log(`agent ${this.node}: publishing hop batches fails: ${(err as Error).message}`);
-      this.failing = true;
+      for (let item = this.outbox.next(); item; item = this.outbox.next()) {
+        const h = headers();
+        h.set(SESSION_HEADER, item.session);
+        const dropped = this.outbox.droppedBefore(item.session);
+        if (dropped > 0) h.set(DROPPED_HEADER, String(dropped));
+        try {
+          // The id lets JetStream drop a copy: a batch whose acknowledgement was lost in an outage
+          // may have reached the stream before it is sent again.
+          await this.js.publish(hopsSubject(this.node), item.data, { headers: h, msgID: `${this.node}.${item.session}.${this.epoch}.${item.seq}` });
+          this.outbox.done(true);
+          this.published++;
+          if (this.failing) {
+            this.log(`agent ${this.node}: publishing works again (${this.outbox.length} batches waiting, ${this.outbox.droppedBatches} dropped so far)`);
+            this.failing = false;
+            // The hub hears of the drops now, not at the next topology interval.
+            if (this.outbox.droppedBatches > 0) void this.publishSnapshot().catch(() => undefined);
+          }
+        } catch (err) {
+          this.outbox.done(false);
+          this.failedAttempts++;
+          // Said once per outage, not once per batch.
+          if (!this.stopped && !this.failing) this.log(`agent ${this.node}: publishing hop batches fails (${(err as Error).message}): keeping up to ${this.outbox.maxBatches} batches / ${Math.round(this.outbox.maxBytes / 1048576)} MiB until the bus is back`);
+          this.failing = true;
+          if (this.stopped) return;
+          await new Promise((r) => setTimeout(r, RETRY_MS));
+        }
+      }
     } finally {
-      this.inFlight--;
+      this.sending = false;
     }
   }
+
+  /** Message ids must not repeat across agent restarts within JetStream's duplicate window. */
+  private readonly epoch = Date.now().toString(36);
 
   private async stopSession(id: string): Promise<void> {
     const s = this.sessions.get(id);

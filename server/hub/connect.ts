@@ -93,25 +93,51 @@ export async function connectBus(o: BusOptions): Promise<NatsConnection> {
   }
 }
 
-/** The stream every node publishes into; made (or left as it is) by whoever connects first. */
-export async function ensureStream(nc: NatsConnection, opts: { maxAgeMs?: number; maxBytes?: number } = {}): Promise<void> {
+/**
+ * The stream's retention: the oldest messages are discarded past either limit, whoever has read
+ * them. This bounds the server's store however slow (or absent) the hub is; what a slow hub did
+ * not read in time is gone, and the hub counts it (missing batch sequence numbers, `gaps`).
+ */
+export interface RetentionOptions {
+  /** Longest a message is kept (default 1 h). */
+  readonly maxAgeMs?: number;
+  /** Most bytes the stream keeps (default 1 GiB). */
+  readonly maxBytes?: number;
+}
+
+export const DEFAULT_RETENTION = { maxAgeMs: 3_600_000, maxBytes: 1024 * 1024 * 1024 } as const;
+
+/**
+ * The stream every node publishes into; made by whoever connects first. Limits given explicitly
+ * (--retention-mb/--retention-age) are applied to a stream that exists already; without them an
+ * existing stream is left as it is.
+ */
+export async function ensureStream(nc: NatsConnection, opts: RetentionOptions = {}): Promise<void> {
   const { jetstreamManager } = await import('@nats-io/jetstream');
   const { STREAM, STREAM_SUBJECTS } = await import('../../shared/cluster/subjects.js');
   const jsm = await jetstreamManager(nc);
+  const limits = {
+    max_age: (opts.maxAgeMs ?? DEFAULT_RETENTION.maxAgeMs) * 1_000_000,
+    max_bytes: opts.maxBytes ?? DEFAULT_RETENTION.maxBytes,
+  };
+  let existing;
   try {
-    await jsm.streams.info(STREAM);
-    return;
+    existing = await jsm.streams.info(STREAM);
   } catch {
     // Not there yet: made below.
   }
+  if (existing) {
+    const c = existing.config;
+    const wanted = {
+      ...(opts.maxAgeMs !== undefined && c.max_age !== limits.max_age ? { max_age: limits.max_age } : {}),
+      ...(opts.maxBytes !== undefined && c.max_bytes !== limits.max_bytes ? { max_bytes: limits.max_bytes } : {}),
+    };
+    if (Object.keys(wanted).length > 0) await jsm.streams.update(STREAM, wanted);
+    return;
+  }
   try {
-    await jsm.streams.add({
-      name: STREAM,
-      subjects: [...STREAM_SUBJECTS],
-      // Retention: what a hub that was away (or a later `record --hub --since`) can still read.
-      max_age: (opts.maxAgeMs ?? 3_600_000) * 1_000_000,
-      max_bytes: opts.maxBytes ?? 1024 * 1024 * 1024,
-    });
+    // Retention: what a hub that was away (or a later `record --hub --since`) can still read.
+    await jsm.streams.add({ name: STREAM, subjects: [...STREAM_SUBJECTS], ...limits });
   } catch (err) {
     // Another process made it in between: fine.
     try { await jsm.streams.info(STREAM); } catch { throw err; }

@@ -15,20 +15,21 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ConsumerMessages, JsMsg, JetStreamManager } from '@nats-io/jetstream';
-import type { HopEvent } from '../../shared/hop-event.js';
 import type { Topology } from '../../shared/topology/model.js';
 import type { Packet } from '../../shared/packet.js';
 import { decodeBatch } from '../../shared/wire.js';
-import { Reconstructor } from '../../shared/reconstruct.js';
 import { parseFilter, describeFilter, packetMatches } from '../../shared/filter/index.js';
-import { STREAM, SESSION_HEADER, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
-import { buildClusterModel, mergeTopologies, type ClusterModel } from '../../shared/cluster/model.js';
-import { Stitcher, type ClusterPacket, type ClockOffset } from '../../shared/cluster/stitch.js';
+import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
+import type { ClusterModel } from '../../shared/cluster/model.js';
+import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
+import { ClusterPipeline, parseSnapshot } from '../../shared/cluster/pipeline.js';
 import { ClusterExpectations, type AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
-import { connectBus, ensureStream, type BusOptions } from './connect.js';
+import { connectBus, ensureStream, type BusOptions, type RetentionOptions } from './connect.js';
 
 export interface HubOptions {
   readonly bus: BusOptions;
+  /** The stream's retention, when this hub makes the stream (or to change it). */
+  readonly retention?: RetentionOptions;
   /** The durable consumer's name: a hub restarted with the same name resumes its position. */
   readonly durable?: string;
   /** The cluster session every agent is asked for. */
@@ -64,24 +65,16 @@ export interface NodeInfo {
   readonly gaps: number;
   readonly lastSeenMs: number;
   readonly session: { readonly ok: boolean; readonly error?: string } | null;
+  /**
+   * Hop batches the node's agent dropped (oldest first) because its bus buffer was full while
+   * the bus was away or too slow, and the events in them: said by the agent in its snapshots.
+   */
+  readonly agentDropped: number;
+  readonly agentDroppedEvents: number;
 }
 
+/** The hub's own part of a node: the pipeline's (shared/cluster/pipeline.ts) plus its session. */
 interface NodeState {
-  readonly name: string;
-  topology: Topology | null;
-  names: Map<number, string>;
-  locals: Map<number, Set<string>>;
-  reasons: Map<number, string>;
-  engine: Reconstructor;
-  /** Newest event time seen (node clock) and when it arrived (hub ms): the node's "now" estimate. */
-  lastT: number;
-  lastArrivalMs: number;
-  lastSeenMs: number;
-  events: number;
-  batches: number;
-  lost: number;
-  gaps: number;
-  lastSeq: number;
   session: { ok: boolean; error?: string } | null;
   /** Its agent did not answer the last session request. */
   lost_: boolean;
@@ -95,12 +88,12 @@ const SESSION_ID = 'hub';
 export class Hub {
   private nc: NatsConnection | undefined;
   private messages: ConsumerMessages | undefined;
-  private readonly nodes = new Map<string, NodeState>();
-  private readonly stitcher: Stitcher;
+  /** Per-node reconstruction and the stitching: the same pipeline `record --hub` and replay run. */
+  private readonly pipeline: ClusterPipeline;
+  private readonly hubNodes = new Map<string, NodeState>();
   private readonly ring: AnnotatedClusterPacket[] = [];
   /** Each stitched packet's expected path across the nodes' models (rebuilt when a node's model changes). */
   private expectations: ClusterExpectations | null = null;
-  private model: ClusterModel = { nodes: [], owner: new Map(), links: [] };
   private ticker: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
@@ -117,13 +110,16 @@ export class Hub {
     const ast = parseFilter(opts.filter ?? '');
     this.filterText = describeFilter(ast);
     this.accept = (p) => packetMatches(ast, p);
-    this.stitcher = new Stitcher({ ...(opts.holdMs !== undefined ? { holdMs: opts.holdMs } : {}) });
+    this.pipeline = new ClusterPipeline({
+      stitch: { ...(opts.holdMs !== undefined ? { holdMs: opts.holdMs } : {}) },
+      ...(opts.maxNodes !== undefined ? { maxNodes: opts.maxNodes } : {}),
+    });
   }
 
   async start(): Promise<void> {
     const { jetstreamManager, jetstream, AckPolicy, DeliverPolicy } = await import('@nats-io/jetstream');
     this.nc = await connectBus({ ...this.opts.bus, name: 'hoptrace-hub' });
-    await ensureStream(this.nc);
+    await ensureStream(this.nc, this.opts.retention ?? {});
     const jsm = await jetstreamManager(this.nc);
     const durable = this.opts.durable ?? 'hoptrace-hub';
     try {
@@ -177,7 +173,7 @@ export class Hub {
     clearInterval(this.ticker);
     clearInterval(this.renewTimer);
     // Agents are told the session is over; one that does not hear it drops it when its lease ends.
-    await Promise.all([...this.nodes.keys()].map((n) => this.request(n, { op: 'stop', session: SESSION_ID }).catch(() => undefined)));
+    await Promise.all([...this.pipeline.nodes.keys()].map((n) => this.request(n, { op: 'stop', session: SESSION_ID }).catch(() => undefined)));
     await this.messages?.close().catch(() => undefined);
     await this.loop?.catch(() => undefined);
     await this.nc?.drain().catch(() => undefined);
@@ -189,51 +185,45 @@ export class Hub {
   }
 
   offsets(): ClockOffset[] {
-    return this.stitcher.offsets();
+    return this.pipeline.stitcher.offsets();
   }
 
   /** Every node's latest topology as one, each namespace with its `node`. */
   clusterTopology(): Topology {
-    return mergeTopologies(new Map([...this.nodes.values()].filter((x) => x.topology).map((x) => [x.name, x.topology!])));
+    return this.pipeline.clusterTopology();
   }
 
   get cluster(): ClusterModel {
-    return this.model;
+    return this.pipeline.model;
   }
 
   nodeInfo(): NodeInfo[] {
     const now = Date.now();
-    return [...this.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => ({
-      name: n.name,
-      state: n.lost_ ? 'lost' : now - n.lastSeenMs < 60_000 ? 'up' : 'silent',
-      namespaces: [...n.names].map(([netns, name]) => ({ netns, name, node: n.name })),
-      events: n.events, batches: n.batches, lost: n.lost, gaps: n.gaps, lastSeenMs: n.lastSeenMs, session: n.session,
-    }));
+    return [...this.pipeline.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => {
+      const h = this.hubNode(n.name);
+      return {
+        name: n.name,
+        state: h.lost_ ? 'lost' : now - n.lastSeenMs < 60_000 ? 'up' : 'silent',
+        namespaces: [...n.names].map(([netns, name]) => ({ netns, name, node: n.name })),
+        events: n.events, batches: n.batches, lost: n.lost, gaps: n.gaps, lastSeenMs: n.lastSeenMs, session: h.session,
+        // Said with the next batch (exact, per session) and in snapshots (all sessions, every 30 s).
+        agentDropped: Math.max(n.agentDropped, n.snapshot?.agent?.droppedBatches ?? 0), agentDroppedEvents: n.snapshot?.agent?.droppedEvents ?? 0,
+      };
+    });
   }
 
   /** Gives out everything held (tests, shutdown). */
   flushAll(): void {
-    for (const n of this.nodes.values()) for (const p of n.engine.flush()) this.piece(n, p);
-    this.collect(this.stitcher.drain(Number.POSITIVE_INFINITY));
+    this.collect(this.pipeline.flushAll(Date.now()));
   }
 
-  private node(name: string): NodeState {
-    let n = this.nodes.get(name);
-    if (!n) {
-      const state: NodeState = {
-        name, topology: null, names: new Map(), locals: new Map(), reasons: new Map(),
-        engine: null as unknown as Reconstructor,
-        lastT: 0, lastArrivalMs: 0, lastSeenMs: Date.now(), events: 0, batches: 0, lost: 0, gaps: 0, lastSeq: 0, session: null, lost_: false,
-      };
-      state.engine = new Reconstructor({
-        nsName: (netns) => state.names.get(netns) ?? null,
-        isLocal: (netns, addr) => state.locals.get(netns)?.has(addr) ?? false,
-        dropReason: (code) => state.reasons.get(code) ?? `reason-${code}`,
-      });
-      n = state;
-      this.nodes.set(name, n);
+  private hubNode(name: string): NodeState {
+    let h = this.hubNodes.get(name);
+    if (!h) {
+      h = { session: null, lost_: false };
+      this.hubNodes.set(name, h);
     }
-    return n;
+    return h;
   }
 
   private dropOnce(reason: BadReason, source: string, detail: string): void {
@@ -250,8 +240,8 @@ export class Hub {
       this.dropOnce('foreign-subject', m.subject, 'not hoptrace.<node>.hops or .topology');
       return;
     }
-    if (!this.nodes.has(where.node) && this.nodes.size >= (this.opts.maxNodes ?? 1024)) {
-      this.dropOnce('too-many-nodes', m.subject, `already ${this.nodes.size} nodes`);
+    if (!this.pipeline.admits(where.node)) {
+      this.dropOnce('too-many-nodes', m.subject, `already ${this.pipeline.nodes.size} nodes`);
       return;
     }
     const max = this.opts.maxBatchBytes ?? 4 * 1024 * 1024;
@@ -279,59 +269,25 @@ export class Hub {
       this.dropOnce('oversize', m.subject, `${batch.events.length} events in one batch`);
       return;
     }
-    const n = this.node(where.node);
-    if (n.lastSeq !== 0 && batch.seq > n.lastSeq + 1) n.gaps += batch.seq - n.lastSeq - 1;
-    n.lastSeq = batch.seq;
-    n.batches++;
-    n.lost += batch.lostKernel;
-    n.lastSeenMs = Date.now();
-    for (const ev of batch.events) this.push(n, ev);
-  }
-
-  private push(n: NodeState, ev: HopEvent): void {
-    n.events++;
-    n.engine.push(ev);
-    if (ev.t > n.lastT) {
-      n.lastT = ev.t;
-      n.lastArrivalMs = Date.now();
-    }
+    this.pipeline.batch(where.node, batch, Date.now(), droppedCount(m.headers?.get(DROPPED_HEADER)));
   }
 
   private onSnapshot(node: string, m: Pick<JsMsg, 'subject' | 'data'>): void {
-    let snap: { node?: unknown; topology?: unknown; dropReasons?: unknown };
-    try {
-      snap = JSON.parse(new TextDecoder().decode(m.data)) as typeof snap;
-    } catch {
-      this.dropOnce('bad-snapshot', m.subject, 'not JSON');
+    const snap = parseSnapshot(node, m.data);
+    if (typeof snap === 'string') {
+      this.dropOnce('bad-snapshot', m.subject, snap);
       return;
     }
-    const topo = snap.topology as Topology | undefined;
-    if (snap.node !== node || !topo || !Array.isArray(topo.namespaces)) {
-      this.dropOnce('bad-snapshot', m.subject, 'not a node snapshot of this node');
-      return;
-    }
-    const n = this.node(node);
-    const first = n.topology === null;
-    n.topology = topo;
-    n.lastSeenMs = Date.now();
-    n.names = new Map();
-    n.locals = new Map();
-    for (const ns of topo.namespaces) {
-      if (typeof ns?.netns !== 'number' || typeof ns.name !== 'string' || !Array.isArray(ns.interfaces)) continue;
-      n.names.set(ns.netns, ns.name);
-      const ifaces = ns.interfaces as ReadonlyArray<{ addrs?: unknown }>;
-      n.locals.set(ns.netns, new Set(ifaces.flatMap((i) => (Array.isArray(i.addrs) ? i.addrs.map((a: unknown) => String(a).split('/')[0]!) : []))));
-    }
-    if (snap.dropReasons && typeof snap.dropReasons === 'object') {
-      n.reasons = new Map(Object.entries(snap.dropReasons as Record<string, unknown>).filter(([, v]) => typeof v === 'string').map(([k, v]) => [Number(k), v as string]));
-    }
-    try {
-      const models = new Map([...this.nodes.values()].filter((x) => x.topology).map((x) => [x.name, x.topology!]));
-      this.model = buildClusterModel(models);
-      // Connections the old models' paths NATed carry over.
-      this.expectations = new ClusterExpectations(models, this.expectations ?? undefined, (message) => this.log(`hub: ${message}`));
-    } catch (err) {
-      this.dropOnce('bad-snapshot', m.subject, `cannot model it: ${(err as Error).message}`);
+    const { first, modelError } = this.pipeline.snapshot(snap, Date.now());
+    if (modelError) {
+      this.dropOnce('bad-snapshot', m.subject, `cannot model it: ${modelError}`);
+    } else {
+      try {
+        // Connections the old models' paths NATed carry over.
+        this.expectations = new ClusterExpectations(this.pipeline.topologies(), this.expectations ?? undefined, (message) => this.log(`hub: ${message}`));
+      } catch (err) {
+        this.dropOnce('bad-snapshot', m.subject, `cannot model it: ${(err as Error).message}`);
+      }
     }
     if (first) void this.ask(node);
   }
@@ -343,7 +299,7 @@ export class Hub {
 
   private async ask(node: string): Promise<void> {
     if (this.stopped) return;
-    const n = this.node(node);
+    const n = this.hubNode(node);
     try {
       const r = await this.request(node, {
         op: 'start', session: SESSION_ID, filter: this.opts.filter ?? '', leaseMs: 3 * (this.opts.renewMs ?? 10_000),
@@ -364,22 +320,12 @@ export class Hub {
   }
 
   private async askAll(): Promise<void> {
-    await Promise.all([...this.nodes.keys()].map((n) => this.ask(n)));
+    await Promise.all([...this.pipeline.nodes.keys()].map((n) => this.ask(n)));
   }
 
   /** Advances each node's reconstruction on its own clock, and the stitcher on the hub's. */
   private tick(): void {
-    const now = Date.now();
-    for (const n of this.nodes.values()) {
-      if (n.lastArrivalMs === 0) continue;
-      n.engine.advance(n.lastT + (now - n.lastArrivalMs) * 1e6);
-      for (const p of n.engine.drain()) this.piece(n, p);
-    }
-    this.collect(this.stitcher.drain(now));
-  }
-
-  private piece(n: NodeState, p: Packet): void {
-    this.stitcher.push(n.name, p, Date.now());
+    this.collect(this.pipeline.tick(Date.now()));
   }
 
   /** Calls `fn` with each lot of new stitched packets; returns the way to stop. */

@@ -16,6 +16,8 @@ import { parseFilter, packetMatches } from '../../shared/filter/index.js';
 import { NetfilterStepsQueue } from '../../shared/netfilter/steps-queue.js';
 import type { RecordingFile } from './reader.js';
 import { withWorkloads, workloadTableOf } from '../../shared/workload-names.js';
+import { RecordingStitch, recordingPipeline, asPacket } from '../../shared/cluster/pipeline.js';
+import type { ClusterPacket } from '../../shared/cluster/stitch.js';
 
 /**
  * Events this far before --from (and after --to) are read too, so packets that start inside the
@@ -173,13 +175,19 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
   };
   const inRange = (t: number): boolean => (from === undefined || t >= from) && (to === undefined || t < to);
   const rec = new Reconstructor(options);
+  // A cluster recording (record --hub): each node's events through the hub's pipeline (per-node
+  // reconstruction, stitching), advanced on the recorded time (record --hub put every node on one clock).
+  const pipeline = recordingPipeline((await file.topologyRecords()).map((r) => r.model), file.header.dropReasons);
+  const cluster = pipeline ? new RecordingStitch(pipeline) : null;
+  const clusterOut: ClusterPacket[] = [];
   // Workload names as the recording host had them (its topology models), never the replaying host's.
   const workloads = new Map<number, string>();
   for (const r of await file.topologyRecords()) for (const [netns, name] of workloadTableOf(r.model)) workloads.set(netns, name);
   // Finished packets wait for their netfilter steps until the recorded clock has moved past them.
   const steps = file.header.netfilter ? new NetfilterStepsQueue() : undefined;
   let nowT = 0;
-  const ready = (): Packet[] => (steps ? steps.pass(rec.drain(), nowT) : rec.drain());
+  const accepted = (ps: ClusterPacket[]): Packet[] => ps.map(asPacket).filter((p) => options.accept?.(p) ?? true);
+  const ready = (): Packet[] => (cluster ? accepted(clusterOut.splice(0)) : steps ? steps.pass(rec.drain(), nowT) : rec.drain());
   let stopped = false;
   const deliver = (packets: Packet[]): void => {
     for (const p of packets) {
@@ -229,6 +237,10 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
           opts.onEvent?.(ev);
         }
         if (opts.speed !== undefined && !(await pace(ev.t))) break outer;
+        if (cluster && ev.node !== undefined) {
+          clusterOut.push(...cluster.push(ev as HopEvent & { node: string }));
+          continue;
+        }
         rec.push(ev);
         if (opts.clock === false && ev.t > nowT) nowT = ev.t;
       } else if (r.kind === 'note') {
@@ -254,7 +266,8 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
     deliver(ready());
     if (stopped) break;
   }
-  if (!stopped) deliver(steps ? steps.flush(rec.flush()) : rec.flush());
+  if (cluster) clusterOut.push(...cluster.finish());
+  if (!stopped) deliver(cluster ? [...ready(), ...rec.flush()] : steps ? steps.flush(rec.flush()) : rec.flush());
   res.splits = rec.stats.splits;
   const s = stream.summary;
   if (s && !pastEnd && !stopped) {

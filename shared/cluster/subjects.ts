@@ -14,6 +14,17 @@ export const SUBJECT_ROOT = 'hoptrace';
 /** What the stream keeps: every node's hops and topology. Control requests are never stored. */
 export const STREAM_SUBJECTS = [`${SUBJECT_ROOT}.*.hops`, `${SUBJECT_ROOT}.*.topology`] as const;
 export const SESSION_HEADER = 'Hoptrace-Session';
+/**
+ * On a hop batch: how many of this session's batches the agent's outbox dropped (oldest first,
+ * the bus away too long) since the previous batch it published. The hub tells them from batches
+ * lost on the way (sequence gaps).
+ */
+export const DROPPED_HEADER = 'Hoptrace-Dropped';
+
+/** A DROPPED_HEADER value: a count, 0 for anything else. */
+export function droppedCount(v: string | undefined): number {
+  return v !== undefined && /^\d{1,9}$/.test(v) ? Number(v) : 0;
+}
 
 const NODE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -52,6 +63,8 @@ export interface NodeSnapshot {
   /** The namespace selector the agent runs with ('' for all). */
   readonly selector: string;
   readonly topology: Topology;
+  /** The agent's outbox counters (shared/cluster/pipeline.ts AgentCounters); absent from older agents. */
+  readonly agent?: { readonly droppedBatches: number; readonly droppedEvents: number; readonly buffered: number };
 }
 
 /** A session the hub asks an agent for (request on hoptrace.<node>.control). */

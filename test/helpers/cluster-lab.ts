@@ -93,21 +93,21 @@ export async function clusterLabDown(lab: ClusterLab): Promise<void> {
   for (const n of lab.nodes) for (const ns of [n.nodeNs, n.podNs]) await execa('ip', ['netns', 'del', ns], { reject: false });
 }
 
-/** A node script sending `count` UDP datagrams of `size` bytes, 100 ms apart, from `src` to `dst`. */
+/** A node script sending `count` UDP datagrams of `size` bytes, `gap` ms apart, from `src` to `dst`. */
 const SEND = String.raw`
 const dgram = require('node:dgram');
-const [src, dst, port, count, size] = process.argv.slice(1);
+const [src, dst, port, count, size, gap] = process.argv.slice(1);
 const s = dgram.createSocket('udp4');
 let sent = 0;
 const next = () => {
   if (sent >= Number(count)) { s.close(); return; }
   sent++;
-  s.send(Buffer.alloc(Number(size), 104), Number(port), dst, () => setTimeout(next, 100));
+  s.send(Buffer.alloc(Number(size), 104), Number(port), dst, () => setTimeout(next, Number(gap)));
 };
 s.bind(0, src, next);
 `;
 
-/** Sends datagrams from one node's pod to another's (3 of 48 bytes by default). */
-export async function sendPodDatagrams(from: ClusterNode, to: ClusterNode, port: number, count = 3, size = 48): Promise<void> {
-  await execa('ip', ['netns', 'exec', from.podNs, process.execPath, '-e', SEND, '--', from.pod, to.pod, String(port), String(count), String(size)]);
+/** Sends datagrams from one node's pod to another's (3 of 48 bytes by default, `gapMs` apart: 100). */
+export async function sendPodDatagrams(from: ClusterNode, to: ClusterNode, port: number, count = 3, size = 48, gapMs = 100): Promise<void> {
+  await execa('ip', ['netns', 'exec', from.podNs, process.execPath, '-e', SEND, '--', from.pod, to.pod, String(port), String(count), String(size), String(gapMs)]);
 }

@@ -17,8 +17,8 @@ export interface NatsServer {
   readonly storeDir: string;
   /** Everything the server logged so far. */
   log(): string;
-  /** Stops the server and starts it again on the same port with the same store (a restart). */
-  restart(): Promise<void>;
+  /** Stops the server and starts it again on the same port with the same store (a restart), after `downMs` (an outage). */
+  restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -48,8 +48,9 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     port,
     storeDir,
     log: () => earlier + server.out(),
-    restart: async () => {
+    restart: async (downMs = 0) => {
       await stopProc();
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       earlier += server.out();
       server = await launch(dir, storeDir, port, opts);
     },

@@ -18,7 +18,8 @@ import { execa } from 'execa';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
-import { cli, randomPrefix, type CliProcess } from '../helpers/cli.js';
+import { randomPrefix } from '../helpers/cli.js';
+import { kill as stopCli, startCli, until, type Proc } from '../helpers/hub-cli.js';
 import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab, type ClusterUnderlay } from '../helpers/cluster-lab.js';
 import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
 import type { NodeInfo } from '../../server/hub/hub.js';
@@ -32,43 +33,12 @@ interface ClusterView {
   badMessages: Record<string, number>;
 }
 
-async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-function startCli(args: string[], ready: RegExp): Promise<{ child: CliProcess; out: () => string }> {
-  const child = cli(args);
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${out}`)), 60_000);
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (ready.test(out)) { clearTimeout(timer); resolve({ child, out: () => out }); }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void child.then(() => { clearTimeout(timer); reject(new Error(`${args[0]} exited: ${out}`)); });
-  });
-}
-
-async function stopCli(p: { child: CliProcess } | undefined): Promise<void> {
-  if (!p || p.child.exitCode !== null) return;
-  p.child.kill('SIGTERM');
-  await p.child;
-}
-
 for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUnderlay[]) {
   describe.skipIf(!isRoot || !hasNatsServer)(`cluster over ${underlay === 'vxlan' ? 'a VXLAN overlay' : 'a routed underlay'} (${!isRoot ? NEEDS_ROOT : !hasNatsServer ? NEEDS_NATS : 'root, nats-server'})`, () => {
     let nats: NatsServer;
     let lab: ClusterLab;
-    let hub: { child: CliProcess; out: () => string } | undefined;
-    const agents: Array<{ child: CliProcess; out: () => string }> = [];
+    let hub: Proc | undefined;
+    const agents: Proc[] = [];
     let dataDir = '';
     let url = '';
 
@@ -83,7 +53,7 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
     }, 120_000);
 
     afterAll(async () => {
-      await Promise.all(agents.map(stopCli));
+      await Promise.all(agents.map((a) => stopCli(a)));
       await stopCli(hub);
       if (lab) await clusterLabDown(lab);
       await nats?.stop();

@@ -11,44 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
-import { cli, randomPrefix, type CliProcess } from '../helpers/cli.js';
+import { randomPrefix } from '../helpers/cli.js';
+import { kill, startCli, until, type Proc } from '../helpers/hub-cli.js';
 import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../helpers/cluster-lab.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
 import type { NodeInfo } from '../../server/hub/hub.js';
 
-
-type Proc = { child: CliProcess; out: () => string };
-
-async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-function startCli(args: string[], ready: RegExp): Promise<Proc> {
-  const child = cli(args);
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${out}`)), 60_000);
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (ready.test(out)) { clearTimeout(timer); resolve({ child, out: () => out }); }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void child.then(() => { clearTimeout(timer); reject(new Error(`${args[0]} exited: ${out}`)); });
-  });
-}
-
-async function kill(p: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
-  p.child.kill(signal);
-  await p.child;
-}
 
 describe.skipIf(!isRoot || !hasNatsServer)(`cluster faults (${!isRoot ? NEEDS_ROOT : !hasNatsServer ? NEEDS_NATS : 'root, nats-server'})`, () => {
   let nats: NatsServer;

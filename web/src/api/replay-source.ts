@@ -31,6 +31,8 @@ export interface Recording {
   readonly depth: readonly DepthMark[];
   readonly names: ReadonlyMap<number, string>;
   readonly topology: Topology | null;
+  /** Every topology record's model, in file order: a cluster recording's per-node models (record --hub). */
+  readonly models?: readonly unknown[];
   readonly lost: number;
   /** Damaged or undecodable stretches skipped while reading. */
   readonly damaged: number;
@@ -63,7 +65,7 @@ export function readRecording(bytes: Uint8Array): Recording {
   let model: Topology | null = null;
   for (const t of topo) if (isTopology(t.model)) model = t.model;
   return {
-    header, events, fileEvents, clocks, depth, names: namespaceNamesOf(topo), topology: model, lost,
+    header, events, fileEvents, clocks, depth, names: namespaceNamesOf(topo), topology: model, models: topo.map((t) => t.model), lost,
     damaged: summary.damage.regions + summary.invalid, endT, truncatedAt: summary.truncatedAt,
   };
 }

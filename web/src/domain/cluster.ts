@@ -15,6 +15,10 @@ export interface ClusterView {
     readonly namespaces: readonly { readonly netns: number; readonly name: string; readonly node: string }[];
     readonly events: number;
     readonly lost: number;
+    /** Batches missing in the node's sequence (a slow hub's, past the stream's retention); absent from older hubs. */
+    readonly gaps?: number;
+    /** Batches the node's agent dropped from its bus outbox (the bus was away too long); absent from older hubs. */
+    readonly agentDropped?: number;
   }[];
   readonly links: readonly { readonly kind: 'underlay' | 'tunnel'; readonly from: ClusterEnd; readonly to: ClusterEnd }[];
   readonly clockOffsets: readonly { readonly node: string; readonly offsetNs: number; readonly samples: number; readonly method: string }[];
@@ -39,6 +43,8 @@ export interface NodeStatus {
   readonly state: 'up' | 'lost' | 'silent';
   /** "+2.00 s", "reference", "unknown" — this node's clock against the reference node's. */
   readonly offset: string;
+  /** What of this node's traffic never reached the hub, in words ("agent dropped 12 batches"); '' when nothing. */
+  readonly loss: string;
   readonly title: string;
 }
 
@@ -58,7 +64,17 @@ export function nodeStatuses(view: ClusterView): NodeStatus[] {
         : o.method === 'two-way' ? `from ${o.samples} packets both ways (wire time cancels)`
           : o.method === 'one-way' ? `from ${o.samples} packets one way (includes the wire time)` : 'no packet crossed to or from it yet';
     const state = n.state === 'lost' ? 'LOST: its agent does not answer the hub' : n.state === 'silent' ? 'silent for a minute' : 'up';
-    return { name: n.name, state: n.state, offset, title: `${n.name}: ${state}; ${n.namespaces.length} namespaces, ${n.events} events, ${n.lost} lost; ${offset} (${how})` };
+    const dropped = n.agentDropped ?? 0;
+    const gaps = n.gaps ?? 0;
+    const loss = [
+      dropped > 0 ? `agent dropped ${dropped} batch${dropped === 1 ? '' : 'es'}` : '',
+      gaps > 0 ? `${gaps} batch${gaps === 1 ? '' : 'es'} missed` : '',
+    ].filter(Boolean).join(' · ');
+    const lossWhy = [
+      dropped > 0 ? `its agent dropped ${dropped} hop batches (oldest first) because the bus was away longer than its outbox holds` : '',
+      gaps > 0 ? `${gaps} batches left the stream's retention before the hub read them (a slow hub)` : '',
+    ].filter(Boolean).join('; ');
+    return { name: n.name, state: n.state, offset, loss, title: `${n.name}: ${state}; ${n.namespaces.length} namespaces, ${n.events} events, ${n.lost} lost; ${offset} (${how})${lossWhy ? `; ${lossWhy}` : ''}` };
   });
 }
 

@@ -13,6 +13,7 @@
  */
 import type { Packet } from '../../../shared/packet.js';
 import { Reconstructor } from '../../../shared/reconstruct.js';
+import { RecordingStitch, recordingPipeline, asPacket } from '../../../shared/cluster/pipeline.js';
 import { NetfilterStepsQueue } from '../../../shared/netfilter/steps-queue.js';
 import { FilterError, packetMatches, parseFilter } from '../../../shared/filter/index.js';
 import type { Recording } from '../api/replay-source.js';
@@ -125,6 +126,8 @@ export class ReplayPlayer {
   private readonly packets: Packet[] = [];
   private readonly starts: number[] = [];
   private readonly recon: Reconstructor;
+  /** A cluster recording (record --hub): the hub's pipeline, stitching packets across nodes; null on one host. */
+  private readonly cluster: RecordingStitch | null;
   /** Recordings of netfilter sessions: packets wait for their steps as they did live (server/recording/replay.ts). */
   private readonly steps: NetfilterStepsQueue | null;
   private bi = 0;
@@ -178,6 +181,8 @@ export class ReplayPlayer {
       ...recordedFilter(rec.header.filter),
     });
     this.steps = rec.header.netfilter ? new NetfilterStepsQueue() : null;
+    const pipeline = recordingPipeline(rec.models ?? [], reasons);
+    this.cluster = pipeline ? new RecordingStitch(pipeline) : null;
   }
 
   /** Advances to the recorder's clock points and applies the notes and netfilter events up to file position `bi`. */
@@ -401,24 +406,31 @@ export class ReplayPlayer {
     if (this.stopped || this.built) return;
     const started = this.host.now();
     const events = this.rec.fileEvents;
+    const stitched: Packet[] = [];
     const end = Math.min(events.length, this.bi + Math.max(1, this.opts.sliceEvents ?? BUILD_SLICE));
     for (; this.bi < end; this.bi++) {
       // The recorder's clock points, where it advanced its live reconstruction between events.
       this.marksUpTo(this.bi);
       const ev = events[this.bi];
       if (!ev) continue;
-      this.recon.push(ev);
       if (ev.t > this.newestBuilt) this.newestBuilt = ev.t;
+      if (this.cluster && ev.node !== undefined) {
+        for (const p of this.cluster.push(ev as typeof ev & { node: string })) stitched.push(asPacket(p));
+        continue;
+      }
+      this.recon.push(ev);
     }
-    let out = this.recon.drain();
+    let out = this.recon.drain().concat(stitched);
     if (this.steps) out = this.steps.pass(out, this.clockT);
     if (this.bi >= events.length) {
       this.marksUpTo(Infinity);
-      const rest = this.recon.drain().concat(this.recon.flush());
+      const rest = this.recon.drain().concat(this.recon.flush(), (this.cluster?.finish() ?? []).map(asPacket));
       out = out.concat(this.steps ? this.steps.flush(rest) : rest);
       this.built = true;
     }
-    const annotate = this.opts.annotate;
+    // A cluster recording's model spans several kernels: one kernel's expected path would read
+    // every crossing packet as a divergence (as `replay` does, none is given).
+    const annotate = this.cluster ? undefined : this.opts.annotate;
     for (const p of out) this.insert(annotate ? annotate(p) : p);
     this.buildMs += this.host.now() - started;
     const now = this.host.now();

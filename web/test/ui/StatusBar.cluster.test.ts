@@ -27,6 +27,21 @@ describe('StatusBar in hub mode', () => {
     expect(w.find('[data-testid="status-bpftrace"]').exists()).toBe(false);
   });
 
+  it('should say what an agent dropped and what the hub missed, in red', () => {
+    const w = mount(StatusBar, {
+      props: {
+        ...base,
+        cluster: { ...cluster, nodes: [{ name: 'node1', state: 'up', namespaces: [], events: 10, lost: 0, agentDropped: 7, gaps: 2 }, { name: 'node2', state: 'up', namespaces: [], events: 4, lost: 0, agentDropped: 0, gaps: 0 }] },
+      },
+    });
+    const nodes = w.findAll('[data-testid="status-node"]');
+    expect(nodes[0]?.find('[data-testid="status-node-loss"]').text()).toBe('· agent dropped 7 batches · 2 batches missed');
+    expect(nodes[0]?.classes()).toContain('bad');
+    expect(nodes[0]?.attributes('title')).toMatch(/its agent dropped 7 hop batches .*2 batches left the stream's retention/);
+    expect(nodes[1]?.find('[data-testid="status-node-loss"]').exists()).toBe(false);
+    expect(nodes[1]?.classes()).not.toContain('bad');
+  });
+
   it('should show no node on a single host', () => {
     const w = mount(StatusBar, { props: base });
     expect(w.findAll('[data-testid="status-node"]')).toHaveLength(0);

@@ -1,0 +1,247 @@
+/**
+ * The hub's pipeline, pure (issue 17): each node's hop events reconstructed into packets on their
+ * own (shared/reconstruct.ts, with that node's namespace names, local addresses and drop reasons
+ * from its topology snapshot, on that node's own clock), then the pieces stitched across nodes
+ * (stitch.ts). One implementation for the three places that need it:
+ *   - the live hub (server/hub/hub.ts), with the hub's wall clock as `nowMs`;
+ *   - `record --hub --since` (server/hub/record.ts), reading the stream after the fact, with each
+ *     message's JetStream time as `nowMs` — when it reached the bus, as a live hub would have seen it;
+ *   - replay of such a recording (server/recording/replay.ts), with the recorded event time.
+ */
+import type { HopEvent } from '../hop-event.js';
+import type { Packet } from '../packet.js';
+import type { Topology } from '../topology/model.js';
+import { Reconstructor } from '../reconstruct.js';
+import { buildClusterModel, mergeTopologies, type ClusterModel, type ClusterTopology } from './model.js';
+import { Stitcher, type ClusterPacket, type StitcherOptions } from './stitch.js';
+
+export interface PipelineNode {
+  readonly name: string;
+  topology: Topology | null;
+  names: Map<number, string>;
+  locals: Map<number, Set<string>>;
+  reasons: Map<number, string>;
+  readonly engine: Reconstructor;
+  /** Newest event time seen (node clock) and when it arrived (`nowMs`): the node's "now" estimate. */
+  lastT: number;
+  lastArrivalMs: number;
+  lastSeenMs: number;
+  events: number;
+  batches: number;
+  /** Events the node's kernel lost, or its agent dropped for a slow bus. */
+  lost: number;
+  /** Batches missing in the sequence (dropped on the way, or before the retention). */
+  gaps: number;
+  /** Batches the node's agent said it dropped from its outbox (the bus away too long). */
+  agentDropped: number;
+  lastSeq: number;
+  /** The node's latest snapshot as published (kernel t and wall clock at one moment, agent counters). */
+  snapshot: ParsedSnapshot | null;
+}
+
+/** What an agent's counters say, from its latest snapshot (absent from older agents). */
+export interface AgentCounters {
+  /** Hop batches its bus buffer dropped (oldest first) because they did not fit while the bus was away. */
+  readonly droppedBatches: number;
+  /** Events in them. */
+  readonly droppedEvents: number;
+  /** Batches waiting for the bus when the snapshot was taken. */
+  readonly buffered: number;
+}
+
+export interface ParsedSnapshot {
+  readonly node: string;
+  readonly topology: Topology;
+  /** Kernel monotonic ns and wall-clock ms read together on the node (0 when absent). */
+  readonly t: number;
+  readonly wallMs: number;
+  readonly dropReasons: ReadonlyMap<number, string> | null;
+  readonly agent: AgentCounters | null;
+}
+
+/** A snapshot's JSON bytes, checked; a sentence when it is not one of `node`. */
+export function parseSnapshot(node: string, data: Uint8Array): ParsedSnapshot | string {
+  let snap: { node?: unknown; topology?: unknown; dropReasons?: unknown; t?: unknown; wallMs?: unknown; agent?: unknown };
+  try {
+    snap = JSON.parse(new TextDecoder().decode(data)) as typeof snap;
+  } catch {
+    return 'not JSON';
+  }
+  const topo = snap?.topology as Topology | undefined;
+  if (snap?.node !== node || !topo || !Array.isArray(topo.namespaces)) return 'not a node snapshot of this node';
+  const reasons = snap.dropReasons && typeof snap.dropReasons === 'object'
+    ? new Map(Object.entries(snap.dropReasons as Record<string, unknown>).filter(([, v]) => typeof v === 'string').map(([k, v]) => [Number(k), v as string]))
+    : null;
+  const a = snap.agent as Record<string, unknown> | undefined;
+  const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
+  return {
+    node, topology: topo, dropReasons: reasons,
+    t: count(snap.t), wallMs: count(snap.wallMs),
+    agent: a && typeof a === 'object' ? { droppedBatches: count(a.droppedBatches), droppedEvents: count(a.droppedEvents), buffered: count(a.buffered) } : null,
+  };
+}
+
+export interface PipelineOptions {
+  readonly stitch?: StitcherOptions;
+  /** Most nodes kept (default 1024): a publisher inventing node names cannot grow it without bound. */
+  readonly maxNodes?: number;
+}
+
+export class ClusterPipeline {
+  readonly nodes = new Map<string, PipelineNode>();
+  readonly stitcher: Stitcher;
+  model: ClusterModel = { nodes: [], owner: new Map(), links: [] };
+
+  constructor(private readonly opts: PipelineOptions = {}) {
+    this.stitcher = new Stitcher(opts.stitch ?? {});
+  }
+
+  /** Whether a message from `name` may be taken (a known node, or room for another). */
+  admits(name: string): boolean {
+    return this.nodes.has(name) || this.nodes.size < (this.opts.maxNodes ?? 1024);
+  }
+
+  node(name: string, nowMs: number): PipelineNode {
+    let n = this.nodes.get(name);
+    if (!n) {
+      const state = {
+        name, topology: null, names: new Map(), locals: new Map(), reasons: new Map(),
+        lastT: 0, lastArrivalMs: 0, lastSeenMs: nowMs, events: 0, batches: 0, lost: 0, gaps: 0, agentDropped: 0, lastSeq: 0, snapshot: null,
+      } as Omit<PipelineNode, 'engine'> as PipelineNode;
+      (state as { engine: Reconstructor }).engine = new Reconstructor({
+        nsName: (netns) => state.names.get(netns) ?? null,
+        isLocal: (netns, addr) => state.locals.get(netns)?.has(addr) ?? false,
+        dropReason: (code) => state.reasons.get(code) ?? `reason-${code}`,
+      });
+      n = state;
+      this.nodes.set(name, n);
+    }
+    return n;
+  }
+
+  /**
+   * A node's topology snapshot: its names, local addresses and drop reasons from now on.
+   * Returns the node (first: whether it is new), or a sentence when the cluster cannot be modelled with it.
+   */
+  snapshot(s: ParsedSnapshot, nowMs: number): { node: PipelineNode; first: boolean; modelError: string | null } {
+    const n = this.node(s.node, nowMs);
+    const first = n.topology === null;
+    n.topology = s.topology;
+    n.snapshot = s;
+    n.lastSeenMs = nowMs;
+    n.names = new Map();
+    n.locals = new Map();
+    for (const ns of s.topology.namespaces) {
+      if (typeof ns?.netns !== 'number' || typeof ns.name !== 'string' || !Array.isArray(ns.interfaces)) continue;
+      n.names.set(ns.netns, ns.name);
+      const ifaces = ns.interfaces as ReadonlyArray<{ addrs?: unknown }>;
+      n.locals.set(ns.netns, new Set(ifaces.flatMap((i) => (Array.isArray(i.addrs) ? i.addrs.map((a: unknown) => String(a).split('/')[0]!) : []))));
+    }
+    if (s.dropReasons) n.reasons = new Map(s.dropReasons);
+    let modelError: string | null = null;
+    try {
+      this.model = buildClusterModel(this.topologies());
+    } catch (err) {
+      modelError = (err as Error).message;
+    }
+    return { node: n, first, modelError };
+  }
+
+  /**
+   * One hop batch of a node: its sequence checked for gaps, its losses counted, its events
+   * reconstructed. `dropped`: batches its agent says it dropped just before this one (the
+   * Hoptrace-Dropped header): those are not gaps, they are the agent's.
+   */
+  batch(name: string, b: { readonly events: readonly HopEvent[]; readonly seq: number; readonly lostKernel: number }, nowMs: number, dropped = 0): PipelineNode {
+    const n = this.node(name, nowMs);
+    n.agentDropped += dropped;
+    if (n.lastSeq !== 0 && b.seq > n.lastSeq + 1) n.gaps += Math.max(0, b.seq - n.lastSeq - 1 - dropped);
+    n.lastSeq = b.seq;
+    n.batches++;
+    n.lost += b.lostKernel;
+    n.lastSeenMs = nowMs;
+    for (const ev of b.events) this.push(n, ev, nowMs);
+    return n;
+  }
+
+  push(n: PipelineNode, ev: HopEvent, nowMs: number): void {
+    n.events++;
+    n.engine.push(ev);
+    if (ev.t > n.lastT) {
+      n.lastT = ev.t;
+      n.lastArrivalMs = nowMs;
+    }
+  }
+
+  /** Advances each node's reconstruction on its own clock, and the stitcher on `nowMs`: stitched packets ready. */
+  tick(nowMs: number): ClusterPacket[] {
+    for (const n of this.nodes.values()) {
+      if (n.lastArrivalMs === 0) continue;
+      n.engine.advance(n.lastT + (nowMs - n.lastArrivalMs) * 1e6);
+      for (const p of n.engine.drain()) this.stitcher.push(n.name, p, nowMs);
+    }
+    return this.stitcher.drain(nowMs);
+  }
+
+  /** End of input: everything held, stitched. */
+  flushAll(nowMs: number): ClusterPacket[] {
+    for (const n of this.nodes.values()) for (const p of n.engine.flush()) this.stitcher.push(n.name, p, nowMs);
+    return this.stitcher.drain(Number.POSITIVE_INFINITY);
+  }
+
+  topologies(): Map<string, Topology> {
+    return new Map([...this.nodes.values()].filter((x) => x.topology).map((x) => [x.name, x.topology!]));
+  }
+
+  /** Every node's latest topology as one, each namespace with its `node`. */
+  clusterTopology(): ClusterTopology {
+    return mergeTopologies(this.topologies());
+  }
+}
+
+/** A stitched packet where a Packet is taken (replay, export): its hops are Hops with `node` and `tNode`. */
+export function asPacket(p: ClusterPacket): Packet {
+  return p as unknown as Packet;
+}
+
+/**
+ * A cluster recording's pipeline (`record --hub` files): one node per topology record whose
+ * model carries `node` (its topology, drop reasons), or null for a one-host recording. Used by
+ * `replay`/`export` (server/recording/replay.ts) and the dashboard's replay player alike.
+ */
+export function recordingPipeline(models: Iterable<unknown>, fallbackReasons: ReadonlyMap<number, string>): ClusterPipeline | null {
+  const nodes = new Map<string, ParsedSnapshot>();
+  for (const model of models) {
+    const m = model as { node?: unknown; namespaces?: unknown; dropReasons?: unknown } | null;
+    if (typeof m?.node !== 'string' || !Array.isArray(m.namespaces)) continue;
+    const reasons = m.dropReasons && typeof m.dropReasons === 'object'
+      ? new Map(Object.entries(m.dropReasons as Record<string, unknown>).filter(([, v]) => typeof v === 'string').map(([k, v]) => [Number(k), v as string]))
+      : null;
+    nodes.set(m.node, { node: m.node, topology: m as unknown as Topology, t: 0, wallMs: 0, dropReasons: reasons ?? fallbackReasons, agent: null });
+  }
+  if (nodes.size === 0) return null;
+  const pipeline = new ClusterPipeline();
+  for (const s of nodes.values()) pipeline.snapshot(s, 0);
+  return pipeline;
+}
+
+/**
+ * Feeds a recorded event (times on the recording's one clock) to a recording's pipeline; every
+ * 250 ms of recorded time the reconstruction and stitching advance: what is ready comes back.
+ */
+export class RecordingStitch {
+  private nextTick = 0;
+  constructor(readonly pipeline: ClusterPipeline) {}
+
+  push(ev: HopEvent & { readonly node: string }): ClusterPacket[] {
+    const ms = ev.t / 1e6;
+    this.pipeline.push(this.pipeline.node(ev.node, ms), ev, ms);
+    if (ms < this.nextTick) return [];
+    this.nextTick = ms + 250;
+    return this.pipeline.tick(ms);
+  }
+
+  finish(): ClusterPacket[] {
+    return this.pipeline.flushAll(Number.POSITIVE_INFINITY);
+  }
+}
