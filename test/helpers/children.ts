@@ -6,10 +6,13 @@
  */
 import type { ChildProcess } from 'node:child_process';
 
-const live = new Set<ChildProcess>();
+/** What is needed of a child: node's ChildProcess, or an execa subprocess. */
+type Child = Pick<ChildProcess, 'exitCode' | 'signalCode' | 'kill' | 'spawnargs'> & { once(event: 'exit', listener: () => void): unknown };
+
+const live = new Set<Child>();
 
 /** Remembers `child` until it exits. */
-export function tracked<T extends ChildProcess>(child: T): T {
+export function tracked<T extends Child>(child: T): T {
   live.add(child);
   child.once('exit', () => live.delete(child));
   return child;
