@@ -34,6 +34,16 @@ export function isFollowedTunnel(i: NetInterface): boolean {
   return i.tunnel !== undefined && KINDS.has(i.kind);
 }
 
+/** A followed tunnel carrying Ethernet frames (vxlan, geneve): one that can be a bridge port. */
+export function isL2Tunnel(i: NetInterface): boolean {
+  return isFollowedTunnel(i) && (KINDS.get(i.kind)?.l2 ?? false);
+}
+
+/** The far tunnel devices a frame bridged onto `dev` is meant for (see intendedPeers). */
+export function tunnelPeers(topo: Topology, ns: NamespaceModel, dev: NetInterface, bridged: BridgedFrame): { ns: NamespaceModel; dev: NetInterface }[] {
+  return intendedPeers(topo, ns, dev, '', bridged.mac, bridged);
+}
+
 export function tunnelPort(i: NetInterface): number | null {
   const k = KINDS.get(i.kind);
   if (!k || k.proto !== 17) return null;
@@ -106,7 +116,7 @@ function receivingAddress(ns: NamespaceModel, dev: NetInterface, family: IpFamil
  * may be meant for: same kind, VNI and port, up, and owning the next hop's address (first) or
  * that MAC. Several when labs or clusters on one host repeat addresses.
  */
-function intendedPeers(topo: Topology, ns: NamespaceModel, dev: NetInterface, nexthop: string, mac: string | null): { ns: NamespaceModel; dev: NetInterface }[] {
+function intendedPeers(topo: Topology, ns: NamespaceModel, dev: NetInterface, nexthop: string, mac: string | null, bridged: BridgedFrame | null): { ns: NamespaceModel; dev: NetInterface }[] {
   const t = dev.tunnel;
   if (!t) return [];
   const port = tunnelPort(dev);
@@ -117,7 +127,10 @@ function intendedPeers(topo: Topology, ns: NamespaceModel, dev: NetInterface, ne
     if (other.netns === ns.netns) continue;
     for (const i of other.interfaces) {
       if (i.kind !== dev.kind || !i.up || !i.tunnel || i.tunnel.vni !== t.vni || tunnelPort(i) !== port || socketFamily(i) !== family) continue;
-      if (i.addrs.some((c) => sameIp(cidrAddress(c), nexthop))) byAddr.push({ ns: other, dev: i });
+      if (bridged) {
+        // A bridge port: meant for the VTEP whose bridge leads to the frame's destination.
+        if (i.master && bridged.reaches(other, i)) byAddr.push({ ns: other, dev: i });
+      } else if (i.addrs.some((c) => sameIp(cidrAddress(c), nexthop))) byAddr.push({ ns: other, dev: i });
       else if (mac !== null && i.mac?.toLowerCase() === mac) byMac.push({ ns: other, dev: i });
     }
   }
@@ -128,8 +141,22 @@ function underlayFamily(dev: NetInterface): IpFamily {
   return socketFamily(dev);
 }
 
-/** Where `dev` in `ns` sends a packet routed to `nexthop` (see the file comment). */
-export function tunnelTarget(topo: Topology, ns: NamespaceModel, dev: NetInterface, nexthop: string): TunnelTarget {
+/**
+ * A frame a bridge forwards onto its tunnel port (an L2 overlay: Docker swarm, EVPN, OVN): its
+ * destination MAC (from the neighbour tables of the bridge's domain, null when unknown), and
+ * whether a far tunnel device's bridge leads to the frame's destination (the walk knows).
+ */
+export interface BridgedFrame {
+  readonly mac: string | null;
+  readonly reaches: (ns: NamespaceModel, dev: NetInterface) => boolean;
+}
+
+/**
+ * Where `dev` in `ns` sends a packet routed to `nexthop` (see the file comment); `bridged` when
+ * `dev` is a bridge port and the frame was bridged onto it (nexthop is then the frame's
+ * destination address).
+ */
+export function tunnelTarget(topo: Topology, ns: NamespaceModel, dev: NetInterface, nexthop: string, bridged: BridgedFrame | null = null): TunnelTarget {
   const t = dev.tunnel;
   const guesses: string[] = [];
   const l2 = KINDS.get(dev.kind)?.l2 ?? false;
@@ -141,7 +168,7 @@ export function tunnelTarget(topo: Topology, ns: NamespaceModel, dev: NetInterfa
     return { remote, via: t.remote ? `static remote ${t.remote}` : `the route's next hop ${nexthop}`, innerMac: null, fault: null, noRemote: null, guesses };
   }
   const neigh = (ns.neighbours ?? []).find((n) => n.dev === dev.name && n.mac !== null && usable(n.state) && sameIp(n.addr, nexthop));
-  const mac = neigh?.mac?.toLowerCase() ?? null;
+  const mac = bridged ? bridged.mac : neigh?.mac?.toLowerCase() ?? null;
   const fdb = ns.tunnelFdb?.filter((e) => e.dev === dev.name) ?? null;
   // The kernel's choice: the FDB entry of the destination MAC, else the all-zeros default entry
   // (a static remote's; an ARP request for an unknown neighbour goes there too).
@@ -160,14 +187,17 @@ export function tunnelTarget(topo: Topology, ns: NamespaceModel, dev: NetInterfa
       kernel = { dst: t.remote, via: `static remote ${t.remote}` };
     }
   }
-  if (mac === null && !neigh) {
+  if (bridged && mac === null) {
+    guesses.push(`the MAC of ${nexthop} is in no neighbour table of ${dev.master ?? '?'}'s hosts in ${ns.name}: assumed the frame goes to the VTEP whose bridge leads there`);
+  } else if (mac === null && !neigh) {
     guesses.push(`no neighbour entry for ${nexthop} on ${dev.name} in ${ns.name} yet: assumed the kernel resolves it${kernel ? ` (its ARP/NDP request goes by the ${kernel.via})` : ''}`);
   }
-  const peers = intendedPeers(topo, ns, dev, nexthop, mac);
+  const peers = intendedPeers(topo, ns, dev, nexthop, mac, bridged);
   const peer = peers.find((x) => kernel !== null && ownsAddress(x.ns, kernel.dst)) ?? peers[0] ?? null;
   const peerAddr = peer ? receivingAddress(peer.ns, peer.dev, underlayFamily(dev)) : null;
   if (peer && peerAddr) {
-    const via = `${peer.dev.name} of ${peer.ns.name} (${peerAddr}) ${mac !== null && peer.dev.mac?.toLowerCase() === mac ? `has ${mac}` : `owns ${nexthop}`}`;
+    const has = bridged ? `leads to ${nexthop}${mac !== null ? ` (${mac})` : ''} through ${peer.dev.master ?? '?'}` : mac !== null && peer.dev.mac?.toLowerCase() === mac ? `has ${mac}` : `owns ${nexthop}`;
+    const via = `${peer.dev.name} of ${peer.ns.name} (${peerAddr}) ${has}`;
     if (kernel && ownsAddress(peer.ns, kernel.dst)) return { remote: kernel.dst, via: kernel.via, innerMac: mac, fault: null, noRemote: null, guesses };
     const what = mac ?? nexthop;
     const fault = kernel
