@@ -93,6 +93,14 @@ export interface TunnelTarget {
   /** Why the tunnel has no remote (the kernel frees the frame on the device): kernel reason, when known. */
   readonly noRemote: { readonly reason: string; readonly kernelReason: string | null } | null;
   readonly guesses: readonly string[];
+  /**
+   * Head-end replication: every underlay destination the kernel sends a copy of this frame to,
+   * when the FDB entry it uses (a MAC's, or the all-zeros one for broadcast, multicast and
+   * unknown unicast) has several `dst`. Empty when there is one.
+   */
+  readonly copies: readonly string[];
+  /** The FDB entry the copies come from, in words (for the note). */
+  readonly copiesBy?: string;
 }
 
 /** The underlay address a tunnel device on the far node receives on. */
@@ -160,12 +168,12 @@ export function tunnelTarget(topo: Topology, ns: NamespaceModel, dev: NetInterfa
   const t = dev.tunnel;
   const guesses: string[] = [];
   const l2 = KINDS.get(dev.kind)?.l2 ?? false;
-  if (!t) return { remote: null, via: 'no tunnel parameters', innerMac: null, fault: null, noRemote: { reason: `${dev.name} has no tunnel parameters in the model`, kernelReason: null }, guesses };
+  if (!t) return { remote: null, via: 'no tunnel parameters', innerMac: null, fault: null, noRemote: { reason: `${dev.name} has no tunnel parameters in the model`, kernelReason: null }, guesses, copies: [] };
   if (!l2) {
     // IP tunnels: the static remote, else (Calico's `via NODE dev tunl0 onlink`) the route's next hop.
     const remote = t.remote ?? (parseAddr(nexthop)?.family === underlayFamily(dev) && !sameIp(nexthop, '0.0.0.0') ? nexthop : null);
-    if (remote === null) return { remote: null, via: 'no remote', innerMac: null, fault: null, noRemote: { reason: `${dev.name} in ${ns.name} has no remote and the route gives no next hop`, kernelReason: null }, guesses };
-    return { remote, via: t.remote ? `static remote ${t.remote}` : `the route's next hop ${nexthop}`, innerMac: null, fault: null, noRemote: null, guesses };
+    if (remote === null) return { remote: null, via: 'no remote', innerMac: null, fault: null, noRemote: { reason: `${dev.name} in ${ns.name} has no remote and the route gives no next hop`, kernelReason: null }, guesses, copies: [] };
+    return { remote, via: t.remote ? `static remote ${t.remote}` : `the route's next hop ${nexthop}`, innerMac: null, fault: null, noRemote: null, guesses, copies: [] };
   }
   const neigh = (ns.neighbours ?? []).find((n) => n.dev === dev.name && n.mac !== null && usable(n.state) && sameIp(n.addr, nexthop));
   const mac = bridged ? bridged.mac : neigh?.mac?.toLowerCase() ?? null;
@@ -173,6 +181,7 @@ export function tunnelTarget(topo: Topology, ns: NamespaceModel, dev: NetInterfa
   // The kernel's choice: the FDB entry of the destination MAC, else the all-zeros default entry
   // (a static remote's; an ARP request for an unknown neighbour goes there too).
   let kernel: { dst: string; via: string } | null = null;
+  let replicas: { dsts: string[]; by: string } | null = null;
   if (fdb === null) {
     if (t.remote) kernel = { dst: t.remote, via: `static remote ${t.remote}` };
   } else {
@@ -182,7 +191,8 @@ export function tunnelTarget(topo: Topology, ns: NamespaceModel, dev: NetInterfa
     if (pick) {
       kernel = { dst: pick.dst, via: pick.mac === ZERO_MAC ? `default FDB entry ${ZERO_MAC} dst ${pick.dst}` : `FDB entry ${pick.mac} dst ${pick.dst}` };
       const all = own.length > 0 ? own : dflt;
-      if (all.length > 1) guesses.push(`${dev.name} in ${ns.name} has ${all.length} FDB destinations for ${pick.mac} (${all.map((e) => e.dst).join(', ')}): the kernel sends a copy to each; the path follows the first`);
+      // vxlan_xmit: one skb_clone per further `dst` of the entry, each encapsulated to its VTEP.
+      if (all.length > 1) replicas = { dsts: all.map((e) => e.dst), by: pick.mac === ZERO_MAC ? `default FDB entry ${ZERO_MAC}` : `FDB entry ${pick.mac}` };
     } else if (t.remote) {
       kernel = { dst: t.remote, via: `static remote ${t.remote}` };
     }
@@ -192,22 +202,26 @@ export function tunnelTarget(topo: Topology, ns: NamespaceModel, dev: NetInterfa
   } else if (mac === null && !neigh) {
     guesses.push(`no neighbour entry for ${nexthop} on ${dev.name} in ${ns.name} yet: assumed the kernel resolves it${kernel ? ` (its ARP/NDP request goes by the ${kernel.via})` : ''}`);
   }
+  const copies = replicas?.dsts ?? [];
+  const rep = replicas ? { copies, copiesBy: replicas.by } : { copies };
   const peers = intendedPeers(topo, ns, dev, nexthop, mac, bridged);
   const peer = peers.find((x) => kernel !== null && ownsAddress(x.ns, kernel.dst)) ?? peers[0] ?? null;
   const peerAddr = peer ? receivingAddress(peer.ns, peer.dev, underlayFamily(dev)) : null;
   if (peer && peerAddr) {
     const has = bridged ? `leads to ${nexthop}${mac !== null ? ` (${mac})` : ''} through ${peer.dev.master ?? '?'}` : mac !== null && peer.dev.mac?.toLowerCase() === mac ? `has ${mac}` : `owns ${nexthop}`;
     const via = `${peer.dev.name} of ${peer.ns.name} (${peerAddr}) ${has}`;
-    if (kernel && ownsAddress(peer.ns, kernel.dst)) return { remote: kernel.dst, via: kernel.via, innerMac: mac, fault: null, noRemote: null, guesses };
+    if (kernel && ownsAddress(peer.ns, kernel.dst)) return { remote: kernel.dst, via: kernel.via, innerMac: mac, fault: null, noRemote: null, guesses, ...rep };
+    // A copy reaches the intended VTEP too: replication, not a fault.
+    if (copies.some((d) => ownsAddress(peer.ns, d))) return { remote: copies.find((d) => ownsAddress(peer.ns, d)) as string, via: kernel?.via ?? '', innerMac: mac, fault: null, noRemote: null, guesses, ...rep };
     const what = mac ?? nexthop;
     const fault = kernel
       ? `${dev.name} in ${ns.name} sends ${what} to ${kernel.dst} by its ${kernel.via}, but ${via}: the entry points at the wrong node`
       : `${dev.name} in ${ns.name} has no FDB entry for ${what} and no default: the kernel frees the frame (NO_TX_TARGET), but ${via}`;
-    return { remote: peerAddr, via, innerMac: mac, fault, noRemote: null, guesses };
+    return { remote: peerAddr, via, innerMac: mac, fault, noRemote: null, guesses, ...rep };
   }
-  if (kernel) return { remote: kernel.dst, via: kernel.via, innerMac: mac, fault: null, noRemote: null, guesses };
+  if (kernel) return { remote: kernel.dst, via: kernel.via, innerMac: mac, fault: null, noRemote: null, guesses, ...rep };
   return {
-    remote: null, via: 'no remote', innerMac: mac, fault: null, guesses,
+    remote: null, via: 'no remote', innerMac: mac, fault: null, guesses, copies: [],
     noRemote: { reason: `${dev.name} in ${ns.name} has no FDB entry for ${mac ?? nexthop} and no default entry or remote`, kernelReason: dev.kind === 'vxlan' ? 'NO_TX_TARGET' : null },
   };
 }

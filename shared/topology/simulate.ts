@@ -103,6 +103,12 @@ export interface ExpectedHop {
    * for; a packet that follows the tables diverges there, and the divergence says this.
    */
   tunnelFault?: string;
+  /**
+   * On the tunnel device's transmit, when its FDB entry has several destinations (head-end
+   * replication of broadcast and unknown unicast): every VTEP the kernel sends a copy to, the
+   * path's own remote among them. The copies show in a trace as clones of the packet.
+   */
+  tunnelCopies?: readonly string[];
   /** On hops inside a tunnel (the underlay): the outer headers. The hop's tuple stays the inner one. */
   outer?: OuterTuple;
   /** On the far tunnel device's receive: the tunnel the packet came out of. */
@@ -580,6 +586,10 @@ class Walk {
     };
     x.encap = encap;
     x.tunnelVia = target.via;
+    if (target.copies.length > 1) {
+      x.tunnelCopies = target.copies;
+      this.note(`${dev.name} in ${ns.name} sends a copy to each destination of its ${target.copiesBy ?? 'FDB entry'}: ${target.copies.join(', ')} (head-end replication); the path follows the one to ${target.remote}`);
+    }
     if (target.fault) {
       x.tunnelFault = target.fault;
       this.facts.add(target.fault);

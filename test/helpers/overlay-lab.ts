@@ -327,6 +327,9 @@ async function l2OverlayUp(lab: OverlayLab, opts: OverlayOptions): Promise<void>
   for (const s of sides) {
     await ip(s.node, 'link', 'add', 'br0', 'type', 'bridge');
     await ip(s.node, 'link', 'set', 'br0', 'up');
+    // No IPv6 in the pods: their router solicitations and MLD reports would flood and teach
+    // every VTEP the pods' MACs before a test's first datagram (which must be an unknown unicast).
+    if (flood) await inNs(s.pod, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
     await ip(s.node, 'link', 'add', 'vp0', 'type', 'veth', 'peer', 'name', 'eth0', 'address', POD_MAC[s.i], 'netns', s.pod);
     await ip(s.node, 'link', 'set', 'vp0', 'master', 'br0');
     await ip(s.node, 'link', 'set', 'vp0', 'up');

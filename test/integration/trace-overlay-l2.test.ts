@@ -79,3 +79,52 @@ describe.skipIf(!isRoot)(`L2 overlay: vxlan as a bridge port, real trace (${NEED
     expect(p?.divergence?.summary).toContain('the entry points at the wrong node');
   }, 120_000);
 });
+
+describe.skipIf(!isRoot)(`L2 overlay flooding: head-end replication to every VTEP, real trace (${NEEDS_ROOT})`, () => {
+  const opts: OverlayOptions = { kind: 'vxlan-bridge-flood', thirdNode: true, addressBase: 172 };
+  const lab: OverlayLab = overlayLabFor(randomPrefix('l2f').slice(0, 8), opts);
+  let echo: Server | null = null;
+
+  beforeAll(async () => {
+    await overlayLabUp(lab, opts);
+    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
+  }, 60_000);
+
+  afterAll(async () => {
+    await echo?.stop();
+    await overlayLabDown(lab);
+  });
+
+  it('an unknown unicast goes to each destination of the all-zeros FDB entry: the copies are clones of the one packet, each expected by the model', async () => {
+    const ul3 = lab.addr.ul3 as string;
+    // No VTEP knows a pod's MAC yet (no learning traffic: the pods have no IPv6), so the first
+    // datagram floods; pod2's reply teaches node1 its MAC, and the second goes to node2 alone.
+    const { packets } = await traceOverlay(lab, `udp and host ${lab.addr.pod2} and port ${PORT}`, async () => {
+      expect((await sendUdp(lab.ns.pod1, lab.addr.pod2, PORT, 2, 32, 300)).replies).toBe(2);
+    });
+    const requests = packets.filter((p) => p.dst === lab.addr.pod2 && p.cloneOf === null) as AnnotatedPacket[];
+    expect(requests).toHaveLength(2);
+    const [first, second] = requests.sort((a, b) => (a.hops[0]?.t ?? 0) - (b.hops[0]?.t ?? 0)) as [AnnotatedPacket, AnnotatedPacket];
+    const copies = packets.filter((p) => p.cloneOf !== null);
+    // One copy, of the first datagram: node1's vx0 sent it to node3, whose vx0 took it out of
+    // the tunnel and freed it (a frame for pod2's MAC; node3's vx0 is no bridge port).
+    expect(copies.map((c) => c.cloneOf)).toEqual([first.id]);
+    const copy = copies[0];
+    // Its first hop is on node1's link to node3 (ul1), with vx0's local address as the outer source.
+    expect(copy?.hops[0]).toMatchObject({ ns: lab.ns.node1, ifname: 'ul1', event: 'xmit', outer: { src: lab.addr.ul1, dst: ul3, dport: 4789 } });
+    expect(copy?.hops.find((h) => h.decap)?.ns).toBe(lab.ns.node3);
+    expect(copy?.drop).toMatchObject({ ns: lab.ns.node3, ifname: 'vx0', reason: 'OTHERHOST' });
+    // The original went on to node2 and pod2, as expected.
+    expect(first.fate).toBe('delivered');
+    expect(first.divergence, JSON.stringify(first.divergence)).toBeNull();
+    expect(spots(first.expected?.hops ?? [])).toEqual(spots(first.hops));
+    // The model expects a copy to each VTEP of the all-zeros entry: the observed copy's among them.
+    const enc = first.expected?.hops.find((h) => h.encap);
+    expect(enc?.tunnelCopies).toEqual([lab.addr.ul2, ul3]);
+    expect(enc?.tunnelCopies).toContain(copy?.hops[0]?.outer?.dst);
+    expect(enc?.encap?.outer.dst).toBe(lab.addr.ul2);
+    expect(second.fate).toBe('delivered');
+    expect(first.hops.find((h) => h.encap)?.encap?.outer.dst).toBe(lab.addr.ul2);
+    expect(second.hops.find((h) => h.encap)?.encap?.outer.dst).toBe(lab.addr.ul2);
+  }, 120_000);
+});
