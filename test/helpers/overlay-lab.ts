@@ -65,6 +65,11 @@ export interface OverlayOptions {
   readonly underlay?: 'veth' | 'routed';
   /** vxlan-flannel only: a third node with vxlan VNI 42 behind node1's second underlay link ul1. */
   readonly thirdNode?: boolean;
+  /**
+   * vxlan only: a nested overlay — a second vxlan device vxi (VNI 100, static remote) whose
+   * underlay is vx0's overlay link (10.B.255.x), and the pods' routes through vxi (10.B.254.x).
+   */
+  readonly nested?: boolean;
 }
 
 export interface OverlayLab {
@@ -302,6 +307,17 @@ export async function overlayLabUp(lab: OverlayLab, opts: OverlayOptions): Promi
     await ip(s.node, 'link', 'set', t, 'up');
     await ip(s.node, 'route', 'add', remotePods, 'via', peerOv, 'dev', t);
     if (v6inner) await ip(s.node, '-6', 'route', 'add', s.remote === 1 ? ADDR.podNet1v6 : ADDR.podNet2v6, 'via', s.remote === 1 ? ADDR.ov1v6 : ADDR.ov2v6, 'dev', t);
+  }
+  if (opts.nested) {
+    if (lab.kind !== 'vxlan') throw new Error('overlay lab: nested needs kind vxlan');
+    for (const s of sides) {
+      const [me, peer] = s.local === 1 ? [ADDR.ov1, ADDR.ov2] : [ADDR.ov2, ADDR.ov1];
+      const inner = (a: string): string => a.replace(/\.255\.(\d+)$/, '.254.$1');
+      await ip(s.node, 'link', 'add', 'vxi', 'type', 'vxlan', 'id', '100', 'local', me, 'remote', peer, 'dev', lab.tunnel, 'dstport', '4789');
+      await ip(s.node, 'addr', 'add', `${inner(me)}/24`, 'dev', 'vxi');
+      await ip(s.node, 'link', 'set', 'vxi', 'up');
+      await ip(s.node, 'route', 'replace', s.remote === 1 ? ADDR.podNet1 : ADDR.podNet2, 'via', inner(peer), 'dev', 'vxi');
+    }
   }
   // Last: a tunnel bound to the underlay device refuses an MTU above the underlay's minus its
   // overhead, but keeps the one it has when the underlay's shrinks (a misconfigured node).
