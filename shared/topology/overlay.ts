@@ -212,7 +212,8 @@ export function tunnelTarget(topo: Topology, ns: NamespaceModel, dev: NetInterfa
     const via = `${peer.dev.name} of ${peer.ns.name} (${peerAddr}) ${has}`;
     if (kernel && ownsAddress(peer.ns, kernel.dst)) return { remote: kernel.dst, via: kernel.via, innerMac: mac, fault: null, noRemote: null, guesses, ...rep };
     // A copy reaches the intended VTEP too: replication, not a fault.
-    if (copies.some((d) => ownsAddress(peer.ns, d))) return { remote: copies.find((d) => ownsAddress(peer.ns, d)) as string, via: kernel?.via ?? '', innerMac: mac, fault: null, noRemote: null, guesses, ...rep };
+    const copy = copies.find((d) => ownsAddress(peer.ns, d));
+    if (copy !== undefined) return { remote: copy, via: `${replicas?.by ?? 'FDB entry'} dst ${copy}`, innerMac: mac, fault: null, noRemote: null, guesses, ...rep };
     const what = mac ?? nexthop;
     const fault = kernel
       ? `${dev.name} in ${ns.name} sends ${what} to ${kernel.dst} by its ${kernel.via}, but ${via}: the entry points at the wrong node`
