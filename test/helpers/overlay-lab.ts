@@ -20,8 +20,10 @@
  *   vxlan device of the same VNI, for an FDB entry pointing at the wrong node.
  */
 import { execa } from 'execa';
+import { beforeAll, afterAll } from 'vitest';
 import type { Packet } from '../../shared/packet.js';
-import { startTrace } from './cli.js';
+import { startEcho, type Server } from '../../server/lab/traffic.js';
+import { startTrace, randomPrefix } from './cli.js';
 
 export type OverlayKind =
   /** vxlan, id 42, UDP 4789, a static remote; ARP across the tunnel to the peer's vx0 address. */
@@ -390,9 +392,10 @@ export async function overlayLabDown(lab: OverlayLab): Promise<void> {
 /**
  * `hoptrace trace --json --filter FILTER` while `traffic` runs (and 2.5 s after, for the last
  * frees): the packets with a hop in the lab's namespaces, and the summary line (for diagnostics).
+ * `readyMs`: how long the trace may take to attach (startReady's default 60 s).
  */
-export async function traceOverlay(lab: OverlayLab, filter: string, traffic: () => Promise<unknown>): Promise<{ packets: Packet[]; summary: string | undefined }> {
-  const { child } = await startTrace(['--json', '--filter', filter]);
+export async function traceOverlay(lab: OverlayLab, filter: string, traffic: () => Promise<unknown>, readyMs?: number): Promise<{ packets: Packet[]; summary: string | undefined }> {
+  const { child } = await startTrace(['--json', '--filter', filter], {}, readyMs);
   try {
     await traffic();
     await new Promise((r) => setTimeout(r, 2500));
@@ -406,4 +409,29 @@ export async function traceOverlay(lab: OverlayLab, filter: string, traffic: () 
   const packets = lines.filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
     .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)));
   return { packets, summary: lines.find((l) => l.includes('"summary"')) };
+}
+
+/**
+ * One overlay lab for a test file's describe block (beforeAll/afterAll), with a UDP echo server
+ * on pod2:`echoPort`; `enabled` false (a skipped block) builds nothing.
+ */
+export function useOverlayLab(tag: string, opts: OverlayOptions, echoPort: number, enabled = true): OverlayLab {
+  const lab = overlayLabFor(randomPrefix(tag).slice(0, 8), opts);
+  let echo: Server | null = null;
+  beforeAll(async () => {
+    if (!enabled) return;
+    await overlayLabUp(lab, opts);
+    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, echoPort);
+  }, 60_000);
+  afterAll(async () => {
+    if (!enabled) return;
+    await echo?.stop();
+    await overlayLabDown(lab);
+  });
+  return lab;
+}
+
+/** A path's hops as ns/ifname/event, leaving out rx and consume (the expected path has neither). */
+export function pathSpots(hops: readonly { ns: string | null; ifname: string; event: string }[]): string[] {
+  return hops.filter((h) => h.event !== 'rx' && h.event !== 'consume').map((h) => `${h.ns}/${h.ifname}/${h.event}`);
 }

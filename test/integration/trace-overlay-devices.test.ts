@@ -6,19 +6,15 @@
  * Which tunnel kinds are verified on a real device and which only with crafted packets:
  * probes/README.md ("Tunnels: what is verified how").
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startEcho, sendUdp, type Server } from '../../server/lab/traffic.js';
+import { describe, it, expect } from 'vitest';
+import { sendUdp } from '../../server/lab/traffic.js';
 import type { AnnotatedPacket } from '../../shared/expectation.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { randomPrefix } from '../helpers/cli.js';
 import { tunnelUnsupported } from '../helpers/tunnel-support.js';
-import { overlayLabFor, overlayLabUp, overlayLabDown, traceOverlay, type OverlayLab, type OverlayOptions } from '../helpers/overlay-lab.js';
+import { pathSpots as spots, traceOverlay, useOverlayLab, type OverlayLab } from '../helpers/overlay-lab.js';
 
 const PORT = 5435;
-
-function spots(hops: readonly { ns: string | null; ifname: string; event: string }[]): string[] {
-  return hops.filter((h) => h.event !== 'rx' && h.event !== 'consume').map((h) => `${h.ns}/${h.ifname}/${h.event}`);
-}
 
 const why = {
   geneve: isRoot ? await tunnelUnsupported('geneve', randomPrefix('tgs').slice(0, 9)) : NEEDS_ROOT,
@@ -27,21 +23,7 @@ const why = {
 
 describe.each<['geneve' | 'ipip']>([['geneve'], ['ipip']])('%s on a real device, real trace', (kind) => {
   const skip = why[kind];
-  const opts: OverlayOptions = { kind, addressBase: 172 };
-  const lab: OverlayLab = overlayLabFor(randomPrefix(kind === 'geneve' ? 'rdg' : 'rdi').slice(0, 8), opts);
-  let echo: Server | null = null;
-
-  beforeAll(async () => {
-    if (skip) return;
-    await overlayLabUp(lab, opts);
-    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
-  }, 60_000);
-
-  afterAll(async () => {
-    if (skip) return;
-    await echo?.stop();
-    await overlayLabDown(lab);
-  });
+  const lab: OverlayLab = useOverlayLab(kind === 'geneve' ? 'rdg' : 'rdi', { kind, addressBase: 172 }, PORT, skip === null);
 
   it.skipIf(skip !== null)(`pod → pod through ${kind}: one packet, encap and decap facts, on its expected path${skip ? ` — skipped: ${skip}` : ''}`, async () => {
     const { packets } = await traceOverlay(lab, `udp and host ${lab.addr.pod2} and port ${PORT}`, async () => {

@@ -6,33 +6,16 @@
  * `hoptrace trace --json`: one packet from pod to pod, on its expected path; an FDB entry that
  * sends the pod's MAC to the wrong VTEP is a divergence that names the entry.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startEcho, sendUdp, type Server } from '../../server/lab/traffic.js';
+import { describe, it, expect } from 'vitest';
+import { sendUdp } from '../../server/lab/traffic.js';
 import type { AnnotatedPacket } from '../../shared/expectation.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { randomPrefix } from '../helpers/cli.js';
-import { overlayLabFor, overlayLabUp, overlayLabDown, overlayMisdirectPod, traceOverlay, type OverlayLab, type OverlayOptions } from '../helpers/overlay-lab.js';
+import { overlayMisdirectPod, pathSpots as spots, traceOverlay, useOverlayLab, type OverlayLab } from '../helpers/overlay-lab.js';
 
 const PORT = 5434;
 
-function spots(hops: readonly { ns: string | null; ifname: string; event: string }[]): string[] {
-  return hops.filter((h) => h.event !== 'rx' && h.event !== 'consume').map((h) => `${h.ns}/${h.ifname}/${h.event}`);
-}
-
 describe.skipIf(!isRoot)(`L2 overlay: vxlan as a bridge port, real trace (${NEEDS_ROOT})`, () => {
-  const opts: OverlayOptions = { kind: 'vxlan-bridge', thirdNode: true, addressBase: 172 };
-  const lab: OverlayLab = overlayLabFor(randomPrefix('l2b').slice(0, 8), opts);
-  let echo: Server | null = null;
-
-  beforeAll(async () => {
-    await overlayLabUp(lab, opts);
-    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
-  }, 60_000);
-
-  afterAll(async () => {
-    await echo?.stop();
-    await overlayLabDown(lab);
-  });
+  const lab: OverlayLab = useOverlayLab('l2b', { kind: 'vxlan-bridge', thirdNode: true, addressBase: 172 }, PORT);
 
   it('pod → pod across the bridged vxlan port: one packet, encap and decap, on its expected path', async () => {
     const { packets } = await traceOverlay(lab, `udp and host ${lab.addr.pod2} and port ${PORT}`, async () => {
@@ -81,19 +64,7 @@ describe.skipIf(!isRoot)(`L2 overlay: vxlan as a bridge port, real trace (${NEED
 });
 
 describe.skipIf(!isRoot)(`L2 overlay flooding: head-end replication to every VTEP, real trace (${NEEDS_ROOT})`, () => {
-  const opts: OverlayOptions = { kind: 'vxlan-bridge-flood', thirdNode: true, addressBase: 172 };
-  const lab: OverlayLab = overlayLabFor(randomPrefix('l2f').slice(0, 8), opts);
-  let echo: Server | null = null;
-
-  beforeAll(async () => {
-    await overlayLabUp(lab, opts);
-    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
-  }, 60_000);
-
-  afterAll(async () => {
-    await echo?.stop();
-    await overlayLabDown(lab);
-  });
+  const lab: OverlayLab = useOverlayLab('l2f', { kind: 'vxlan-bridge-flood', thirdNode: true, addressBase: 172 }, PORT);
 
   it('an unknown unicast goes to each destination of the all-zeros FDB entry: the copies are clones of the one packet, each expected by the model', async () => {
     const ul3 = lab.addr.ul3 as string;

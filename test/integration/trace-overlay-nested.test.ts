@@ -6,34 +6,21 @@
  * out of VNI 42 and vxi's out of VNI 100. The model does not follow a tunnel inside a tunnel:
  * its expected path ends at vx0 and says so.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startEcho, sendUdp, type Server } from '../../server/lab/traffic.js';
+import { describe, it, expect } from 'vitest';
+import { sendUdp } from '../../server/lab/traffic.js';
 import type { AnnotatedPacket } from '../../shared/expectation.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { randomPrefix } from '../helpers/cli.js';
-import { overlayLabFor, overlayLabUp, overlayLabDown, traceOverlay, type OverlayLab, type OverlayOptions } from '../helpers/overlay-lab.js';
+import { traceOverlay, useOverlayLab, type OverlayLab } from '../helpers/overlay-lab.js';
 
 const PORT = 5436;
 
 describe.skipIf(!isRoot)(`nested tunnels: vxlan in vxlan, real trace (${NEEDS_ROOT})`, () => {
-  const opts: OverlayOptions = { kind: 'vxlan', nested: true, addressBase: 172 };
-  const lab: OverlayLab = overlayLabFor(randomPrefix('nst').slice(0, 8), opts);
-  let echo: Server | null = null;
-
-  beforeAll(async () => {
-    await overlayLabUp(lab, opts);
-    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
-  }, 60_000);
-
-  afterAll(async () => {
-    await echo?.stop();
-    await overlayLabDown(lab);
-  });
+  const lab: OverlayLab = useOverlayLab('nst', { kind: 'vxlan', nested: true, addressBase: 172 }, PORT);
 
   it('one packet pod to pod; each tunnel\'s encap and decap on its own device', async () => {
     const { packets } = await traceOverlay(lab, `udp and host ${lab.addr.pod2} and port ${PORT}`, async () => {
       expect((await sendUdp(lab.ns.pod1, lab.addr.pod2, PORT, 2, 32, 100)).replies).toBe(2);
-    });
+    }, 150_000);
     expect(packets.filter((p) => p.dst === lab.addr.pod2)).toHaveLength(2);
     expect(packets.filter((p) => p.src === lab.addr.pod2)).toHaveLength(2);
     const ov = (node: 1 | 2): string => `10.172.255.${node}`;
@@ -55,5 +42,5 @@ describe.skipIf(!isRoot)(`nested tunnels: vxlan in vxlan, real trace (${NEEDS_RO
       expect(p.expected?.fate).toBe('left-model');
       expect(p.expected?.reason).toContain('nested tunnels are not modelled');
     }
-  }, 180_000);
+  }, 240_000);
 });
