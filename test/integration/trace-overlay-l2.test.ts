@@ -20,7 +20,7 @@ describe.skipIf(!isRoot)(`L2 overlay: vxlan as a bridge port, real trace (${NEED
   it('pod → pod across the bridged vxlan port: one packet, encap and decap, on its expected path', async () => {
     const { packets } = await traceOverlay(lab, `udp and host ${lab.addr.pod2} and port ${PORT}`, async () => {
       expect((await sendUdp(lab.ns.pod1, lab.addr.pod2, PORT, 2, 32, 50)).replies).toBe(2);
-    });
+    }, 150_000);
     const requests = packets.filter((p) => p.dst === lab.addr.pod2);
     const replies = packets.filter((p) => p.src === lab.addr.pod2);
     expect(requests).toHaveLength(2);
@@ -45,13 +45,13 @@ describe.skipIf(!isRoot)(`L2 overlay: vxlan as a bridge port, real trace (${NEED
       expect(spots(p.expected?.hops ?? [])).toEqual(spots(p.hops));
       expect(p.expected?.hops.find((h) => h.encap)?.tunnelVia).toBe(`FDB entry ${request ? lab.podMacs[1] : lab.podMacs[0]} dst ${request ? lab.addr.ul2 : lab.addr.ul1}`);
     }
-  }, 120_000);
+  }, 240_000);
 
   it('the FDB entry for the remote pod\'s MAC points at the wrong VTEP: the packet goes there, and the divergence names the entry', async () => {
     await overlayMisdirectPod(lab, lab.addr.ul3 as string);
     const { packets } = await traceOverlay(lab, `udp and host ${lab.addr.pod2} and port ${PORT}`, async () => {
       expect((await sendUdp(lab.ns.pod1, lab.addr.pod2, PORT, 1, 32, 0)).replies).toBe(0);
-    });
+    }, 150_000);
     const [p, ...more] = packets as AnnotatedPacket[];
     expect(more).toEqual([]);
     expect(p?.hops.some((h) => h.ns === lab.ns.node3)).toBe(true);
@@ -60,7 +60,7 @@ describe.skipIf(!isRoot)(`L2 overlay: vxlan as a bridge port, real trace (${NEED
     expect(p?.divergence?.summary).toContain(`inside the tunnel to ${lab.addr.ul3}, expected ${lab.addr.ul2}`);
     expect(p?.divergence?.summary).toContain(`vx0 in ${lab.ns.node1} sends ${lab.podMacs[1]} to ${lab.addr.ul3} by its FDB entry ${lab.podMacs[1]} dst ${lab.addr.ul3}`);
     expect(p?.divergence?.summary).toContain('the entry points at the wrong node');
-  }, 120_000);
+  }, 240_000);
 });
 
 describe.skipIf(!isRoot)(`L2 overlay flooding: head-end replication to every VTEP, real trace (${NEEDS_ROOT})`, () => {
@@ -72,7 +72,7 @@ describe.skipIf(!isRoot)(`L2 overlay flooding: head-end replication to every VTE
     // datagram floods; pod2's reply teaches node1 its MAC, and the second goes to node2 alone.
     const { packets } = await traceOverlay(lab, `udp and host ${lab.addr.pod2} and port ${PORT}`, async () => {
       expect((await sendUdp(lab.ns.pod1, lab.addr.pod2, PORT, 2, 32, 300)).replies).toBe(2);
-    });
+    }, 150_000);
     const requests = packets.filter((p) => p.dst === lab.addr.pod2 && p.cloneOf === null) as AnnotatedPacket[];
     expect(requests).toHaveLength(2);
     const [first, second] = requests.sort((a, b) => (a.hops[0]?.t ?? 0) - (b.hops[0]?.t ?? 0)) as [AnnotatedPacket, AnnotatedPacket];
@@ -97,5 +97,5 @@ describe.skipIf(!isRoot)(`L2 overlay flooding: head-end replication to every VTE
     expect(second.fate).toBe('delivered');
     expect(first.hops.find((h) => h.encap)?.encap?.outer.dst).toBe(lab.addr.ul2);
     expect(second.hops.find((h) => h.encap)?.encap?.outer.dst).toBe(lab.addr.ul2);
-  }, 120_000);
+  }, 240_000);
 });
