@@ -40,28 +40,51 @@ export function describeEncap(e: Encap): string {
  * (the transmit just before the first such hop, in the same namespace: the tunnel device's;
  * otherwise the first hop inside), `decap` on the first hop after it that is not a free.
  * `outers[i]` is hop i's tunnel headers, undefined for hops outside a tunnel.
+ *
+ * Nested tunnels (an overlay whose underlay is itself an overlay): the probe reads the
+ * outermost headers (network_header) and the innermost packet (the inner headers the first
+ * tunnel marked: a second encapsulation does not reset them), so the tuple stays the pod's and
+ * only `outer` changes. A transmit already inside a tunnel followed in its namespace by a new
+ * outer header is the outer tunnel's device: it gets that `encap`. On the far side, a hop whose
+ * outer header is a tunnel entered earlier (further in) has come out of the ones entered after
+ * it: it gets their `decap`.
  */
 export function markTunnels(hops: Hop[], outers: ReadonlyArray<HopOuter | undefined>): void {
-  let inside: Encap | null = null;
+  // The tunnels the packet is inside, innermost first.
+  const stack: Encap[] = [];
+  const same = (a: Encap, b: Encap): boolean => a.outer.src === b.outer.src && a.outer.dst === b.outer.dst && a.type === b.type;
   for (let i = 0; i < hops.length; i++) {
     const h = hops[i] as Hop;
     const o = outers[i];
     const isFree = h.event === 'drop' || h.event === 'consume';
+    const inside = stack[stack.length - 1] ?? null;
     if (o !== undefined && inside !== null && h.fragment !== undefined) {
       // A fragment of the outer datagram: a later one carries no tunnel header to name.
       hops[i] = { ...h, outer: outerTuple(o) };
     } else if (o !== undefined) {
       const enc = tunnelOf(o);
-      if (inside === null || inside.outer.src !== enc.outer.src || inside.outer.dst !== enc.outer.dst || inside.type !== enc.type) {
-        const before = i > 0 ? (hops[i - 1] as Hop) : null;
-        if (before && before.event === 'xmit' && before.netns === h.netns && outers[i - 1] === undefined && !before.encap) hops[i - 1] = { ...before, encap: enc };
-        else hops[i] = { ...h, encap: enc };
+      if (inside === null || !same(inside, enc)) {
+        const further = stack.findIndex((e) => same(e, enc));
+        if (further >= 0) {
+          // Out of the tunnel(s) entered after that one: this hop's device took the packet out.
+          hops[i] = { ...h, decap: inside as Encap };
+          stack.length = further + 1;
+        } else {
+          const before = i > 0 ? (hops[i - 1] as Hop) : null;
+          const onDevice = before !== null && before.event === 'xmit' && before.netns === h.netns && !before.encap;
+          const nested = onDevice && inside !== null && outers[i - 1] !== undefined;
+          if (onDevice && (outers[i - 1] === undefined || nested)) hops[i - 1] = { ...(before as Hop), encap: enc };
+          else hops[i] = { ...h, encap: enc };
+          if (nested) stack.push(enc);
+          else if (stack.length > 0) stack[stack.length - 1] = enc;
+          else stack.push(enc);
+        }
       }
       hops[i] = { ...(hops[i] as Hop), outer: enc.outer };
-      inside = enc;
     } else if (inside !== null && !isFree) {
-      hops[i] = { ...h, decap: inside };
-      inside = null;
+      // Out of every tunnel: the innermost one's device gave the packet back.
+      hops[i] = { ...h, decap: stack[0] as Encap };
+      stack.length = 0;
     }
   }
 }

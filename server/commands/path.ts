@@ -38,7 +38,8 @@ connections are the conntrack entries the packet would create where it is NATed.
 optional: true is one the kernel shows only sometimes (a bridged DNAT's transmit on the bridge).
 Across a tunnel (vxlan; geneve, ipip, sit, gre modelled alike): the tunnel device's xmit has
 encap {type, vni, outer} and tunnelVia (how the remote node was chosen), and tunnelFault when
-the tunnel's FDB sends the packet elsewhere than the node it is meant for; underlay hops keep
+the tunnel's FDB sends the packet elsewhere than the node it is meant for, and tunnelCopies
+(every VTEP a copy goes to) when its FDB entry has several destinations; underlay hops keep
 the inner tuple and carry outer {family, proto, src, dst, sport, dport} (sport 0: the kernel
 picks it); the far tunnel device's recv has decap.
 When a statistic match (kube-proxy's endpoint choice) decides the way, the path also has

@@ -111,6 +111,7 @@ export function formatPath(p: ExpectedPath): string {
     if (h.outer && !h.encap) mark += `  in tunnel ${outerText(h.outer)}`;
     out.push(`  ${h.ns.padEnd(nsWidth)}  ${(h.ifname || '-').padEnd(ifWidth)}  ${h.event.padEnd(4)}  ${mark ? t.padEnd(tupleWidth) : t}${mark}`.trimEnd());
     if (h.encap) out.push(`${indent}↳ encap ${encapText(h.encap)}${h.tunnelVia ? `  (${h.tunnelVia})` : ''}`);
+    if (h.tunnelCopies) out.push(`${indent}↳ a copy to each of ${h.tunnelCopies.join(', ')} (head-end replication)`);
     if (h.tunnelFault) out.push(`${indent}! ${h.tunnelFault}`);
     if (h.decap) out.push(`${indent}↳ decap ${h.decap.type}${h.decap.vni !== null ? ` vni ${h.decap.vni}` : ''}`);
     for (const r of h.rules) out.push(`${indent}↳ ${r.hook} ${r.table} ${r.chain}: ${r.verdict}  [${r.rule}]`);

@@ -34,6 +34,16 @@ export function isFollowedTunnel(i: NetInterface): boolean {
   return i.tunnel !== undefined && KINDS.has(i.kind);
 }
 
+/** A followed tunnel carrying Ethernet frames (vxlan, geneve): one that can be a bridge port. */
+export function isL2Tunnel(i: NetInterface): boolean {
+  return isFollowedTunnel(i) && (KINDS.get(i.kind)?.l2 ?? false);
+}
+
+/** The far tunnel devices a frame bridged onto `dev` is meant for (see intendedPeers). */
+export function tunnelPeers(topo: Topology, ns: NamespaceModel, dev: NetInterface, bridged: BridgedFrame): { ns: NamespaceModel; dev: NetInterface }[] {
+  return intendedPeers(topo, ns, dev, '', bridged.mac, bridged);
+}
+
 export function tunnelPort(i: NetInterface): number | null {
   const k = KINDS.get(i.kind);
   if (!k || k.proto !== 17) return null;
@@ -83,6 +93,14 @@ export interface TunnelTarget {
   /** Why the tunnel has no remote (the kernel frees the frame on the device): kernel reason, when known. */
   readonly noRemote: { readonly reason: string; readonly kernelReason: string | null } | null;
   readonly guesses: readonly string[];
+  /**
+   * Head-end replication: every underlay destination the kernel sends a copy of this frame to,
+   * when the FDB entry it uses (a MAC's, or the all-zeros one for broadcast, multicast and
+   * unknown unicast) has several `dst`. Empty when there is one.
+   */
+  readonly copies: readonly string[];
+  /** The FDB entry the copies come from, in words (for the note). */
+  readonly copiesBy?: string;
 }
 
 /** The underlay address a tunnel device on the far node receives on. */
@@ -106,7 +124,7 @@ function receivingAddress(ns: NamespaceModel, dev: NetInterface, family: IpFamil
  * may be meant for: same kind, VNI and port, up, and owning the next hop's address (first) or
  * that MAC. Several when labs or clusters on one host repeat addresses.
  */
-function intendedPeers(topo: Topology, ns: NamespaceModel, dev: NetInterface, nexthop: string, mac: string | null): { ns: NamespaceModel; dev: NetInterface }[] {
+function intendedPeers(topo: Topology, ns: NamespaceModel, dev: NetInterface, nexthop: string, mac: string | null, bridged: BridgedFrame | null): { ns: NamespaceModel; dev: NetInterface }[] {
   const t = dev.tunnel;
   if (!t) return [];
   const port = tunnelPort(dev);
@@ -117,7 +135,10 @@ function intendedPeers(topo: Topology, ns: NamespaceModel, dev: NetInterface, ne
     if (other === ns) continue;
     for (const i of other.interfaces) {
       if (i.kind !== dev.kind || !i.up || !i.tunnel || i.tunnel.vni !== t.vni || tunnelPort(i) !== port || socketFamily(i) !== family) continue;
-      if (i.addrs.some((c) => sameIp(cidrAddress(c), nexthop))) byAddr.push({ ns: other, dev: i });
+      if (bridged) {
+        // A bridge port: meant for the VTEP whose bridge leads to the frame's destination.
+        if (i.master && bridged.reaches(other, i)) byAddr.push({ ns: other, dev: i });
+      } else if (i.addrs.some((c) => sameIp(cidrAddress(c), nexthop))) byAddr.push({ ns: other, dev: i });
       else if (mac !== null && i.mac?.toLowerCase() === mac) byMac.push({ ns: other, dev: i });
     }
   }
@@ -128,24 +149,39 @@ function underlayFamily(dev: NetInterface): IpFamily {
   return socketFamily(dev);
 }
 
-/** Where `dev` in `ns` sends a packet routed to `nexthop` (see the file comment). */
-export function tunnelTarget(topo: Topology, ns: NamespaceModel, dev: NetInterface, nexthop: string): TunnelTarget {
+/**
+ * A frame a bridge forwards onto its tunnel port (an L2 overlay: Docker swarm, EVPN, OVN): its
+ * destination MAC (from the neighbour tables of the bridge's domain, null when unknown), and
+ * whether a far tunnel device's bridge leads to the frame's destination (the walk knows).
+ */
+export interface BridgedFrame {
+  readonly mac: string | null;
+  readonly reaches: (ns: NamespaceModel, dev: NetInterface) => boolean;
+}
+
+/**
+ * Where `dev` in `ns` sends a packet routed to `nexthop` (see the file comment); `bridged` when
+ * `dev` is a bridge port and the frame was bridged onto it (nexthop is then the frame's
+ * destination address).
+ */
+export function tunnelTarget(topo: Topology, ns: NamespaceModel, dev: NetInterface, nexthop: string, bridged: BridgedFrame | null = null): TunnelTarget {
   const t = dev.tunnel;
   const guesses: string[] = [];
   const l2 = KINDS.get(dev.kind)?.l2 ?? false;
-  if (!t) return { remote: null, via: 'no tunnel parameters', innerMac: null, fault: null, noRemote: { reason: `${dev.name} has no tunnel parameters in the model`, kernelReason: null }, guesses };
+  if (!t) return { remote: null, via: 'no tunnel parameters', innerMac: null, fault: null, noRemote: { reason: `${dev.name} has no tunnel parameters in the model`, kernelReason: null }, guesses, copies: [] };
   if (!l2) {
     // IP tunnels: the static remote, else (Calico's `via NODE dev tunl0 onlink`) the route's next hop.
     const remote = t.remote ?? (parseAddr(nexthop)?.family === underlayFamily(dev) && !sameIp(nexthop, '0.0.0.0') ? nexthop : null);
-    if (remote === null) return { remote: null, via: 'no remote', innerMac: null, fault: null, noRemote: { reason: `${dev.name} in ${ns.name} has no remote and the route gives no next hop`, kernelReason: null }, guesses };
-    return { remote, via: t.remote ? `static remote ${t.remote}` : `the route's next hop ${nexthop}`, innerMac: null, fault: null, noRemote: null, guesses };
+    if (remote === null) return { remote: null, via: 'no remote', innerMac: null, fault: null, noRemote: { reason: `${dev.name} in ${ns.name} has no remote and the route gives no next hop`, kernelReason: null }, guesses, copies: [] };
+    return { remote, via: t.remote ? `static remote ${t.remote}` : `the route's next hop ${nexthop}`, innerMac: null, fault: null, noRemote: null, guesses, copies: [] };
   }
   const neigh = (ns.neighbours ?? []).find((n) => n.dev === dev.name && n.mac !== null && usable(n.state) && sameIp(n.addr, nexthop));
-  const mac = neigh?.mac?.toLowerCase() ?? null;
+  const mac = bridged ? bridged.mac : neigh?.mac?.toLowerCase() ?? null;
   const fdb = ns.tunnelFdb?.filter((e) => e.dev === dev.name) ?? null;
   // The kernel's choice: the FDB entry of the destination MAC, else the all-zeros default entry
   // (a static remote's; an ARP request for an unknown neighbour goes there too).
   let kernel: { dst: string; via: string } | null = null;
+  let replicas: { dsts: string[]; by: string } | null = null;
   if (fdb === null) {
     if (t.remote) kernel = { dst: t.remote, via: `static remote ${t.remote}` };
   } else {
@@ -155,29 +191,38 @@ export function tunnelTarget(topo: Topology, ns: NamespaceModel, dev: NetInterfa
     if (pick) {
       kernel = { dst: pick.dst, via: pick.mac === ZERO_MAC ? `default FDB entry ${ZERO_MAC} dst ${pick.dst}` : `FDB entry ${pick.mac} dst ${pick.dst}` };
       const all = own.length > 0 ? own : dflt;
-      if (all.length > 1) guesses.push(`${dev.name} in ${ns.name} has ${all.length} FDB destinations for ${pick.mac} (${all.map((e) => e.dst).join(', ')}): the kernel sends a copy to each; the path follows the first`);
+      // vxlan_xmit: one skb_clone per further `dst` of the entry, each encapsulated to its VTEP.
+      if (all.length > 1) replicas = { dsts: all.map((e) => e.dst), by: pick.mac === ZERO_MAC ? `default FDB entry ${ZERO_MAC}` : `FDB entry ${pick.mac}` };
     } else if (t.remote) {
       kernel = { dst: t.remote, via: `static remote ${t.remote}` };
     }
   }
-  if (mac === null && !neigh) {
+  if (bridged && mac === null) {
+    guesses.push(`the MAC of ${nexthop} is in no neighbour table of ${dev.master ?? '?'}'s hosts in ${ns.name}: assumed the frame goes to the VTEP whose bridge leads there`);
+  } else if (mac === null && !neigh) {
     guesses.push(`no neighbour entry for ${nexthop} on ${dev.name} in ${ns.name} yet: assumed the kernel resolves it${kernel ? ` (its ARP/NDP request goes by the ${kernel.via})` : ''}`);
   }
-  const peers = intendedPeers(topo, ns, dev, nexthop, mac);
+  const copies = replicas?.dsts ?? [];
+  const rep = replicas ? { copies, copiesBy: replicas.by } : { copies };
+  const peers = intendedPeers(topo, ns, dev, nexthop, mac, bridged);
   const peer = peers.find((x) => kernel !== null && ownsAddress(x.ns, kernel.dst)) ?? peers[0] ?? null;
   const peerAddr = peer ? receivingAddress(peer.ns, peer.dev, underlayFamily(dev)) : null;
   if (peer && peerAddr) {
-    const via = `${peer.dev.name} of ${peer.ns.name} (${peerAddr}) ${mac !== null && peer.dev.mac?.toLowerCase() === mac ? `has ${mac}` : `owns ${nexthop}`}`;
-    if (kernel && ownsAddress(peer.ns, kernel.dst)) return { remote: kernel.dst, via: kernel.via, innerMac: mac, fault: null, noRemote: null, guesses };
+    const has = bridged ? `leads to ${nexthop}${mac !== null ? ` (${mac})` : ''} through ${peer.dev.master ?? '?'}` : mac !== null && peer.dev.mac?.toLowerCase() === mac ? `has ${mac}` : `owns ${nexthop}`;
+    const via = `${peer.dev.name} of ${peer.ns.name} (${peerAddr}) ${has}`;
+    if (kernel && ownsAddress(peer.ns, kernel.dst)) return { remote: kernel.dst, via: kernel.via, innerMac: mac, fault: null, noRemote: null, guesses, ...rep };
+    // A copy reaches the intended VTEP too: replication, not a fault.
+    const copy = copies.find((d) => ownsAddress(peer.ns, d));
+    if (copy !== undefined) return { remote: copy, via: `${replicas?.by ?? 'FDB entry'} dst ${copy}`, innerMac: mac, fault: null, noRemote: null, guesses, ...rep };
     const what = mac ?? nexthop;
     const fault = kernel
       ? `${dev.name} in ${ns.name} sends ${what} to ${kernel.dst} by its ${kernel.via}, but ${via}: the entry points at the wrong node`
       : `${dev.name} in ${ns.name} has no FDB entry for ${what} and no default: the kernel frees the frame (NO_TX_TARGET), but ${via}`;
-    return { remote: peerAddr, via, innerMac: mac, fault, noRemote: null, guesses };
+    return { remote: peerAddr, via, innerMac: mac, fault, noRemote: null, guesses, ...rep };
   }
-  if (kernel) return { remote: kernel.dst, via: kernel.via, innerMac: mac, fault: null, noRemote: null, guesses };
+  if (kernel) return { remote: kernel.dst, via: kernel.via, innerMac: mac, fault: null, noRemote: null, guesses, ...rep };
   return {
-    remote: null, via: 'no remote', innerMac: mac, fault: null, guesses,
+    remote: null, via: 'no remote', innerMac: mac, fault: null, guesses, copies: [],
     noRemote: { reason: `${dev.name} in ${ns.name} has no FDB entry for ${mac ?? nexthop} and no default entry or remote`, kernelReason: dev.kind === 'vxlan' ? 'NO_TX_TARGET' : null },
   };
 }

@@ -65,6 +65,12 @@ function interfaceKind(link: Json): string {
   return linkType ?? 'unknown';
 }
 
+const MAC_RE = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i;
+
+function macOf(v: unknown): string | null {
+  return typeof v === 'string' && MAC_RE.test(v) ? v : null;
+}
+
 /** Link kinds that are tunnels (the kernel's rtnl kinds). */
 export const TUNNEL_KINDS: ReadonlySet<string> = new Set(['vxlan', 'geneve', 'ipip', 'sit', 'gre', 'gretap', 'ip6gre', 'ip6gretap', 'ip6tnl', 'erspan', 'ip6erspan']);
 
@@ -85,8 +91,9 @@ function greKey(v: unknown): number | null {
 function tunnelParams(kind: string, d: Json | null): TunnelParams {
   const addr = (a: unknown, b: unknown): string | null => {
     const v = str(a) ?? str(b);
-    // iproute2 prints "any" for an unset address of some tunnels.
-    return v === null || v === 'any' ? null : v;
+    // iproute2 prints "any" for an unset address of ipip/sit/gre (tunnel.c tnl_print_endpoint);
+    // an all-zeros address the kernel reports (geneve's local when not set) is unset too.
+    return v === null || v === 'any' || v === '0.0.0.0' || v === '::' ? null : v;
   };
   return {
     type: kind,
@@ -157,7 +164,9 @@ export function parseInterfaces(json: unknown, errors: string[]): NetInterface[]
       ifindex,
       name,
       kind,
-      mac: str(link.address),
+      // IP tunnels' link-layer "address" is their local IP address (iproute2 ll_addr_n2a for
+      // ARPHRD_TUNNEL/SIT/IPGRE/TUNNEL6/IP6GRE): not a MAC.
+      mac: macOf(link.address),
       mtu: num(link.mtu) ?? 0,
       up: flags.includes('UP'),
       carrier: flags.includes('LOWER_UP'),

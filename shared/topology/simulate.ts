@@ -23,7 +23,7 @@ import { lookupRoute, ownsAddress, primaryAddress } from './routing.js';
 import type { Connection, ConntrackView, CtMatch } from './conntrack.js';
 import { applyConnection, reverseTuple, sameTuple, tupleOf, tupleText } from './conntrack.js';
 import type { Encap, OuterTuple } from '../packet.js';
-import { encapType, isFollowedTunnel, outerProto, tunnelPort, tunnelReceiver, tunnelSource, tunnelTarget } from './overlay.js';
+import { encapType, isFollowedTunnel, isL2Tunnel, outerProto, tunnelPeers, tunnelPort, tunnelReceiver, tunnelSource, tunnelTarget, type BridgedFrame } from './overlay.js';
 
 /**
  * How the expected path ends:
@@ -103,6 +103,12 @@ export interface ExpectedHop {
    * for; a packet that follows the tables diverges there, and the divergence says this.
    */
   tunnelFault?: string;
+  /**
+   * On the tunnel device's transmit, when its FDB entry has several destinations (head-end
+   * replication of broadcast and unknown unicast): every VTEP the kernel sends a copy to, the
+   * path's own remote among them. The copies show in a trace as clones of the packet.
+   */
+  tunnelCopies?: readonly string[];
   /** On hops inside a tunnel (the underlay): the outer headers. The hop's tuple stays the inner one. */
   outer?: OuterTuple;
   /** On the far tunnel device's receive: the tunnel the packet came out of. */
@@ -589,8 +595,8 @@ class Walk {
    * packet is sent by `ns` like a local socket's (the tunnel's UDP or IP output runs OUTPUT and
    * POSTROUTING there) to the remote the tunnel picks, across the underlay.
    */
-  private encapsulate(ns: NamespaceModel, dev: NetInterface, nexthop: string, p: PacketState, emitXmit: (onto: NetInterface) => ExpectedHop | End): End {
-    const target = tunnelTarget(this.tunnelTopo, ns, dev, nexthop);
+  private encapsulate(ns: NamespaceModel, dev: NetInterface, nexthop: string, p: PacketState, emitXmit: (onto: NetInterface) => ExpectedHop | End, bridged: BridgedFrame | null = null): End {
+    const target = tunnelTarget(this.tunnelTopo, ns, dev, nexthop, bridged);
     const x = emitXmit(dev);
     if ('fate' in x) return x;
     for (const g of target.guesses) this.note(g, x);
@@ -610,6 +616,10 @@ class Walk {
     };
     x.encap = encap;
     x.tunnelVia = target.via;
+    if (target.copies.length > 1) {
+      x.tunnelCopies = target.copies;
+      this.note(`${dev.name} in ${ns.name} sends a copy to each destination of its ${target.copiesBy ?? 'FDB entry'}: ${target.copies.join(', ')} (head-end replication); the path follows the one to ${target.remote}`);
+    }
     if (target.fault) {
       x.tunnelFault = target.fault;
       this.facts.add(target.fault);
@@ -659,6 +669,13 @@ class Walk {
 
   /** Crosses veth `iface` of `ns` into its peer and continues there. */
   cross(ns: NamespaceModel, iface: NetInterface, nexthop: string, p: PacketState): End {
+    if (iface.master && isL2Tunnel(iface) && !this.tunnel) {
+      // A bridge's tunnel port (an L2 overlay): the bridge has emitted the port's xmit; the frame
+      // is encapsulated there for the VTEP its MAC is at.
+      const x = this.hops[this.hops.length - 1];
+      if (!x || x.ifname !== iface.name || x.event !== 'xmit') return { fate: 'left-model', reason: `${iface.name} in ${ns.name}: no transmit to encapsulate on` };
+      return this.encapsulate(ns, iface, nexthop, p, () => x, this.bridgedFrame(ns, iface, nexthop, p.family, new Set()));
+    }
     if (iface.kind !== 'veth') {
       return { fate: 'left-model', reason: `leaves ${ns.name} through ${iface.name} (${iface.kind}), beyond the model`, exit: this.exitAt(ns, iface.name, nexthop, p) };
     }
@@ -683,6 +700,11 @@ class Walk {
     const key = `${ns.netns}/${iface.ifindex}`;
     if (seen.has(key)) return false;
     seen.add(key);
+    if (iface.master && isL2Tunnel(iface)) {
+      // A bridge's tunnel port: the address is behind it when a far VTEP's bridge leads there;
+      // else it may be anywhere the tunnel's FDB sends frames.
+      return tunnelPeers(this.tunnelTopo, ns, iface, this.bridgedFrame(ns, iface, addr, family, seen)).length > 0 ? true : 'outside';
+    }
     if (iface.kind !== 'veth') return 'outside';
     const peer = iface.peer;
     const peerNs = peer ? this.nsByInode(peer.netns) : null;
@@ -711,10 +733,26 @@ class Walk {
     return this.learnedPort(ns, br, addr, except) ?? 'outside';
   }
 
-  /** The port of `br` whose forwarding-database entry holds the MAC the neighbour tables give `addr`. */
-  private learnedPort(ns: NamespaceModel, br: NetInterface, addr: string, except: NetInterface | null): NetInterface | null {
+  /** A frame for `addr` that bridge port `port` (a tunnel device) carries: its MAC, and which far VTEPs lead to `addr`. */
+  private bridgedFrame(ns: NamespaceModel, port: NetInterface, addr: string, family: IpFamily, seen: Set<string>): BridgedFrame {
+    const br = ns.interfaces.find((i) => i.name === port.master && i.kind === 'bridge');
+    return {
+      mac: br ? this.macInDomain(ns, br, addr) : null,
+      reaches: (other, dev) => {
+        const far = other.interfaces.find((i) => i.name === dev.master && i.kind === 'bridge');
+        if (!far || seen.has(`${other.netns}/${dev.ifindex}`)) return false;
+        // The far VTEP's bridge: its other ports (the frame does not go back into the tunnel).
+        seen.add(`${other.netns}/${dev.ifindex}`);
+        const r = ownsAddress(other, addr) ? far : this.bridgeEgress(other, far, addr, dev, family, seen);
+        return r !== null && r !== 'outside';
+      },
+    };
+  }
+
+  /** The MAC the neighbour tables of `br`'s layer 2 domain give `addr` (lower case), null when none. */
+  private macInDomain(ns: NamespaceModel, br: NetInterface, addr: string): string | null {
     const a = parseAddr(addr);
-    if (!a || !ns.fdb || ns.fdb.length === 0) return null;
+    if (!a) return null;
     // Only this bridge's layer 2 domain: its namespace and those behind its veth ports (labs
     // elsewhere on the host may reuse the same addresses).
     const domain = [ns, ...ns.interfaces.filter((i) => i.master === br.name && i.peer).flatMap((i) => {
@@ -730,6 +768,13 @@ class Walk {
         break;
       }
     }
+    return mac;
+  }
+
+  /** The port of `br` whose forwarding-database entry holds the MAC the neighbour tables give `addr`. */
+  private learnedPort(ns: NamespaceModel, br: NetInterface, addr: string, except: NetInterface | null): NetInterface | null {
+    if (!ns.fdb || ns.fdb.length === 0) return null;
+    const mac = this.macInDomain(ns, br, addr);
     if (mac === null) return null;
     const entry = ns.fdb.find((e) => e.bridge === br.name && e.mac === mac && !e.permanent);
     const port = entry ? ns.interfaces.find((i) => i.name === entry.port && i.master === br.name) ?? null : null;

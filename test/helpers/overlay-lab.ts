@@ -20,8 +20,10 @@
  *   vxlan device of the same VNI, for an FDB entry pointing at the wrong node.
  */
 import { execa } from 'execa';
+import { beforeAll, afterAll } from 'vitest';
 import type { Packet } from '../../shared/packet.js';
-import { startTrace } from './cli.js';
+import { startEcho, type Server } from '../../server/lab/traffic.js';
+import { startTrace, randomPrefix } from './cli.js';
 
 export type OverlayKind =
   /** vxlan, id 42, UDP 4789, a static remote; ARP across the tunnel to the peer's vx0 address. */
@@ -35,7 +37,20 @@ export type OverlayKind =
   /** vxlan static, pods also dual-stack: IPv6 inner packets over the IPv4 underlay. */
   | 'vxlan-v6inner'
   /** vxlan over an IPv6 underlay (fd77::1 ↔ fd77::2), IPv4 pods. */
-  | 'vxlan-v6underlay';
+  | 'vxlan-v6underlay'
+  /**
+   * An L2 overlay (Docker swarm overlay, EVPN, OVN-style): vx0 is a port of each node's br0, both
+   * pods in one subnet (pod2 is 10.B.1.20). The control plane's programming: no learning, an FDB
+   * entry per remote pod MAC on vx0 (`dst` its node) and in the bridge (`master static`), and a
+   * permanent neighbour for the other pod in each pod (swarm's proxy ARP answers).
+   */
+  | 'vxlan-bridge'
+  /**
+   * The same L2 overlay without a control plane: learning on, an all-zeros FDB entry per remote
+   * VTEP (head-end replication of broadcast and unknown unicast: node2, and node3 with thirdNode),
+   * the pods' neighbour entries permanent so the first datagram is an unknown unicast.
+   */
+  | 'vxlan-bridge-flood';
 
 export interface OverlayOptions {
   readonly kind: OverlayKind;
@@ -52,6 +67,11 @@ export interface OverlayOptions {
   readonly underlay?: 'veth' | 'routed';
   /** vxlan-flannel only: a third node with vxlan VNI 42 behind node1's second underlay link ul1. */
   readonly thirdNode?: boolean;
+  /**
+   * vxlan only: a nested overlay — a second vxlan device vxi (VNI 100, static remote) whose
+   * underlay is vx0's overlay link (10.B.255.x), and the pods' routes through vxi (10.B.254.x).
+   */
+  readonly nested?: boolean;
 }
 
 export interface OverlayLab {
@@ -78,6 +98,8 @@ export interface OverlayLab {
   readonly podNets: readonly [string, string];
   /** MAC addresses of the tunnel devices of node1, node2 (and node3): fixed so FDB and neighbour entries can name them. */
   readonly macs: readonly [string, string, string];
+  /** MAC addresses of pod1's and pod2's eth0 (fixed: the L2 overlays' FDB entries name them). */
+  readonly podMacs: readonly [string, string];
 }
 
 interface Plan {
@@ -119,6 +141,16 @@ function plan(asked: number | undefined): Plan {
 
 /** MAC addresses of the tunnel devices, fixed so flannel-style FDB/neighbour entries can name them. */
 const MAC = { 1: '02:42:77:00:00:01', 2: '02:42:77:00:00:02', 3: '02:42:77:00:00:03' } as const;
+const POD_MAC = { 1: '02:42:78:00:00:01', 2: '02:42:78:00:00:02' } as const;
+
+function isL2(kind: OverlayKind): boolean {
+  return kind === 'vxlan-bridge' || kind === 'vxlan-bridge-flood';
+}
+
+/** pod2's address: in pod1's subnet on an L2 overlay. */
+function pod2Addr(kind: OverlayKind, a: Plan): string {
+  return isL2(kind) ? a.pod1.replace(/\.10$/, '.20') : a.pod2;
+}
 
 export function overlayLabFor(prefix: string, opts: OverlayOptions): OverlayLab {
   if (!/^[a-z][a-z0-9]{1,8}$/.test(prefix)) throw new Error(`overlay lab prefix must be 2-9 lowercase letters/digits, got '${prefix}'`);
@@ -129,7 +161,7 @@ export function overlayLabFor(prefix: string, opts: OverlayOptions): OverlayLab 
   const ADDR = plan(opts.addressBase);
   const routed = opts.underlay === 'routed';
   if (routed && v6underlay) throw new Error('overlay lab: a routed underlay is IPv4 only');
-  if (opts.thirdNode && kind !== 'vxlan-flannel') throw new Error('overlay lab: thirdNode needs vxlan-flannel');
+  if (opts.thirdNode && kind !== 'vxlan-flannel' && !isL2(kind)) throw new Error('overlay lab: thirdNode needs vxlan-flannel or an L2 overlay');
   return {
     prefix,
     kind,
@@ -142,13 +174,14 @@ export function overlayLabFor(prefix: string, opts: OverlayOptions): OverlayLab 
     vni: tunnelType === 'ipip' ? null : 42,
     dstport: tunnelType === 'vxlan' ? 4789 : tunnelType === 'geneve' ? 6081 : null,
     addr: {
-      pod1: ADDR.pod1, pod2: ADDR.pod2, pods1: ADDR.podNet1, pods2: ADDR.podNet2,
+      pod1: ADDR.pod1, pod2: pod2Addr(kind, ADDR), pods1: ADDR.podNet1, pods2: isL2(kind) ? ADDR.podNet1 : ADDR.podNet2,
       pod1v6: v6inner ? ADDR.pod1v6 : null, pod2v6: v6inner ? ADDR.pod2v6 : null,
       ul1: v6underlay ? ADDR.ul1v6 : ADDR.ul1, ul2: v6underlay ? ADDR.ul2v6 : routed ? ADDR.ul2routed : ADDR.ul2,
       ul3: opts.thirdNode ? ADDR.ul3 : null, router1: routed ? ADDR.r1 : null,
     },
-    podNets: [ADDR.podNet1, ADDR.podNet2],
+    podNets: [ADDR.podNet1, isL2(kind) ? ADDR.podNet1 : ADDR.podNet2],
     macs: [MAC[1], MAC[2], MAC[3]],
+    podMacs: [POD_MAC[1], POD_MAC[2]],
   };
 }
 
@@ -212,6 +245,10 @@ export async function overlayLabUp(lab: OverlayLab, opts: OverlayOptions): Promi
     await ip(ns.node3, 'addr', 'add', `${ADDR.net3}/32`, 'dev', 'vx0');
     await ip(ns.node3, 'link', 'set', 'vx0', 'up');
   }
+  if (isL2(lab.kind)) {
+    await l2OverlayUp(lab, opts);
+    return;
+  }
   // Pods behind a bridge on each node.
   const sides = [
     { i: 1 as const, node: ns.node1, pod: ns.pod1, podA: ADDR.pod1, gw: ADDR.gw1, podA6: ADDR.pod1v6, gw6: ADDR.gw1v6, local: 1, remote: 2 },
@@ -273,9 +310,70 @@ export async function overlayLabUp(lab: OverlayLab, opts: OverlayOptions): Promi
     await ip(s.node, 'route', 'add', remotePods, 'via', peerOv, 'dev', t);
     if (v6inner) await ip(s.node, '-6', 'route', 'add', s.remote === 1 ? ADDR.podNet1v6 : ADDR.podNet2v6, 'via', s.remote === 1 ? ADDR.ov1v6 : ADDR.ov2v6, 'dev', t);
   }
+  if (opts.nested) {
+    if (lab.kind !== 'vxlan') throw new Error('overlay lab: nested needs kind vxlan');
+    for (const s of sides) {
+      const [me, peer] = s.local === 1 ? [ADDR.ov1, ADDR.ov2] : [ADDR.ov2, ADDR.ov1];
+      const inner = (a: string): string => a.replace(/\.255\.(\d+)$/, '.254.$1');
+      await ip(s.node, 'link', 'add', 'vxi', 'type', 'vxlan', 'id', '100', 'local', me, 'remote', peer, 'dev', lab.tunnel, 'dstport', '4789');
+      await ip(s.node, 'addr', 'add', `${inner(me)}/24`, 'dev', 'vxi');
+      await ip(s.node, 'link', 'set', 'vxi', 'up');
+      await ip(s.node, 'route', 'replace', s.remote === 1 ? ADDR.podNet1 : ADDR.podNet2, 'via', inner(peer), 'dev', 'vxi');
+    }
+  }
   // Last: a tunnel bound to the underlay device refuses an MTU above the underlay's minus its
   // overhead, but keeps the one it has when the underlay's shrinks (a misconfigured node).
   if (opts.underlayMtu) for (const n of [ns.node1, ns.node2]) await ip(n, 'link', 'set', 'ul0', 'mtu', String(opts.underlayMtu));
+}
+
+async function bridgeCmd(ns: string, ...args: string[]): Promise<void> {
+  const r = await execa('bridge', ['-n', ns, ...args], { reject: false });
+  if (r.exitCode !== 0) throw new Error(`bridge ${args.join(' ')} in ${ns}: ${String(r.stderr).trim()}`);
+}
+
+/**
+ * The L2 overlays (kinds vxlan-bridge, vxlan-bridge-flood): on each node br0 with the pod's veth
+ * and vx0 as ports; both pods in one subnet. See OverlayKind for what each programs.
+ */
+async function l2OverlayUp(lab: OverlayLab, opts: OverlayOptions): Promise<void> {
+  const { ns } = lab;
+  const flood = lab.kind === 'vxlan-bridge-flood';
+  const sides = [
+    { i: 1 as const, node: ns.node1, pod: ns.pod1, me: lab.addr.pod1, other: lab.addr.pod2, local: lab.addr.ul1, remotes: [lab.addr.ul2, ...(lab.addr.ul3 ? [lab.addr.ul3] : [])], peerMac: lab.podMacs[1] },
+    { i: 2 as const, node: ns.node2, pod: ns.pod2, me: lab.addr.pod2, other: lab.addr.pod1, local: lab.addr.ul2, remotes: [lab.addr.ul1], peerMac: lab.podMacs[0] },
+  ];
+  for (const s of sides) {
+    await ip(s.node, 'link', 'add', 'br0', 'type', 'bridge');
+    await ip(s.node, 'link', 'set', 'br0', 'up');
+    // No IPv6 in the pods: their router solicitations and MLD reports would flood and teach
+    // every VTEP the pods' MACs before a test's first datagram (which must be an unknown unicast).
+    if (flood) await inNs(s.pod, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
+    await ip(s.node, 'link', 'add', 'vp0', 'type', 'veth', 'peer', 'name', 'eth0', 'address', POD_MAC[s.i], 'netns', s.pod);
+    await ip(s.node, 'link', 'set', 'vp0', 'master', 'br0');
+    await ip(s.node, 'link', 'set', 'vp0', 'up');
+    // The vxlan port's MTU (1450): the pods' too, as overlay drivers set it.
+    await ip(s.pod, 'link', 'set', 'eth0', 'mtu', '1450');
+    await ip(s.pod, 'addr', 'add', `${s.me}/24`, 'dev', 'eth0');
+    await ip(s.pod, 'link', 'set', 'eth0', 'up');
+    await ip(s.pod, 'neigh', 'replace', s.other, 'lladdr', s.peerMac, 'dev', 'eth0', 'nud', 'permanent');
+    await ip(s.node, 'link', 'add', 'vx0', 'address', MAC[s.i], 'type', 'vxlan', 'id', '42', 'local', s.local, 'dev', 'ul0', 'dstport', '4789', ...(flood ? [] : ['nolearning']));
+    if (opts.tunnelMtu) await ip(s.node, 'link', 'set', 'vx0', 'mtu', String(opts.tunnelMtu));
+    await ip(s.node, 'link', 'set', 'vx0', 'master', 'br0');
+    await ip(s.node, 'link', 'set', 'vx0', 'up');
+    if (flood) {
+      for (const r of s.remotes) await bridgeCmd(s.node, 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'vx0', 'dst', r);
+    } else {
+      await bridgeCmd(s.node, 'fdb', 'append', s.peerMac, 'dev', 'vx0', 'dst', s.remotes[0] as string);
+      await bridgeCmd(s.node, 'fdb', 'add', s.peerMac, 'dev', 'vx0', 'master', 'static');
+    }
+  }
+}
+
+/** Points node1's vx0 FDB entry for pod2's MAC (L2 overlay, vxlan-bridge) at `dst`: a wrong VTEP. */
+export async function overlayMisdirectPod(lab: OverlayLab, dst: string): Promise<void> {
+  const mac = lab.podMacs[1];
+  await bridgeCmd(lab.ns.node1, 'fdb', 'del', mac, 'dev', 'vx0', 'dst', lab.addr.ul2);
+  await bridgeCmd(lab.ns.node1, 'fdb', 'append', mac, 'dev', 'vx0', 'dst', dst);
 }
 
 /** Sends node1's FDB entry for node2's vx0 MAC to `dst` instead (flannel-style lab): a wrong FDB entry. */
@@ -294,9 +392,10 @@ export async function overlayLabDown(lab: OverlayLab): Promise<void> {
 /**
  * `hoptrace trace --json --filter FILTER` while `traffic` runs (and 2.5 s after, for the last
  * frees): the packets with a hop in the lab's namespaces, and the summary line (for diagnostics).
+ * `readyMs`: how long the trace may take to attach (startReady's default 60 s).
  */
-export async function traceOverlay(lab: OverlayLab, filter: string, traffic: () => Promise<unknown>): Promise<{ packets: Packet[]; summary: string | undefined }> {
-  const { child } = await startTrace(['--json', '--filter', filter]);
+export async function traceOverlay(lab: OverlayLab, filter: string, traffic: () => Promise<unknown>, readyMs?: number): Promise<{ packets: Packet[]; summary: string | undefined }> {
+  const { child } = await startTrace(['--json', '--filter', filter], {}, readyMs);
   try {
     await traffic();
     await new Promise((r) => setTimeout(r, 2500));
@@ -310,4 +409,29 @@ export async function traceOverlay(lab: OverlayLab, filter: string, traffic: () 
   const packets = lines.filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as Packet)
     .filter((p) => p.hops.some((h) => h.ns !== null && mine.has(h.ns)));
   return { packets, summary: lines.find((l) => l.includes('"summary"')) };
+}
+
+/**
+ * One overlay lab for a test file's describe block (beforeAll/afterAll), with a UDP echo server
+ * on pod2:`echoPort`; `enabled` false (a skipped block) builds nothing.
+ */
+export function useOverlayLab(tag: string, opts: OverlayOptions, echoPort: number, enabled = true): OverlayLab {
+  const lab = overlayLabFor(randomPrefix(tag).slice(0, 8), opts);
+  let echo: Server | null = null;
+  beforeAll(async () => {
+    if (!enabled) return;
+    await overlayLabUp(lab, opts);
+    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, echoPort);
+  }, 60_000);
+  afterAll(async () => {
+    if (!enabled) return;
+    await echo?.stop();
+    await overlayLabDown(lab);
+  });
+  return lab;
+}
+
+/** A path's hops as ns/ifname/event, leaving out rx and consume (the expected path has neither). */
+export function pathSpots(hops: readonly { ns: string | null; ifname: string; event: string }[]): string[] {
+  return hops.filter((h) => h.event !== 'rx' && h.event !== 'consume').map((h) => `${h.ns}/${h.ifname}/${h.event}`);
 }

@@ -139,6 +139,30 @@ describe('reconstruction through a tunnel', () => {
     expect(p?.hops.slice(2, 6).every((h) => h.nat === null)).toBe(true);
   });
 
+  it('nested tunnels (vxlan VNI 100 over vxlan VNI 42): one packet, each encap on its own device, each decap where it ends', () => {
+    // The hops a real trace shows (a nested lab: vxi over vx0 over ul0, veth underlay): the probe
+    // reads the innermost packet and the outermost header, so only `outer` changes on the way.
+    const middle: HopOuter = { ...OUTER, src: '10.77.255.1', dst: '10.77.255.2', vni: 100 };
+    const events = [
+      ev({ t: 1_000_000, kind: 'recv', ifname: 'br0' }),
+      ev({ t: 1_010_000, kind: 'xmit', ifname: 'vxi' }),
+      ev({ t: 1_020_000, kind: 'xmit', ifname: 'vx0', outer: middle }),
+      ev({ t: 1_030_000, kind: 'xmit', ifname: 'ul0', outer: OUTER }),
+      ev({ t: 1_040_000, kind: 'recv', netns: N2, ifname: 'ul0', outer: OUTER }),
+      ev({ t: 1_050_000, kind: 'recv', netns: N2, ifname: 'vx0', outer: middle }),
+      ev({ t: 1_060_000, kind: 'recv', netns: N2, ifname: 'vxi' }),
+      ev({ t: 1_070_000, kind: 'xmit', netns: N2, ifname: 'br0' }),
+    ];
+    const [p, ...rest] = reconstructAll(events);
+    expect(rest).toHaveLength(0);
+    const vni = (e: { vni: number | null } | undefined): string => (e ? ` ${e.vni}` : '');
+    expect(p?.hops.map((h) => `${h.ifname}/${h.event}${h.encap ? ` encap${vni(h.encap)}` : ''}${h.outer ? ` outer ${h.outer.dst}` : ''}${h.decap ? ` decap${vni(h.decap)}` : ''}`)).toEqual([
+      'br0/recv', 'vxi/xmit encap 100', 'vx0/xmit encap 42 outer 10.77.255.2', 'ul0/xmit outer 10.77.0.2',
+      'ul0/recv outer 10.77.0.2', 'vx0/recv outer 10.77.255.2 decap 42', 'vxi/recv decap 100', 'br0/xmit',
+    ]);
+    expect(p?.hops.every((h) => h.src === '10.42.1.10' && h.nat === null)).toBe(true);
+  });
+
   it('keeps the tunnel marks through the live line path (pushHopLines into the store)', () => {
     const lines = [
       'P 4cd42ffd000 ffff888134c15700 f000025400000005 1611280000000001 20042fd 1000000000000000 10042fd 1000000000000000 391595cc 0 vx0',

@@ -309,3 +309,63 @@ describe('tunnels of other families', () => {
     for (const h of path.hops) expect(h.dst).toBe('fd63:2::10');
   });
 });
+
+describe('an L2 overlay: vxlan as a bridge port', () => {
+  const POD1 = '02:42:78:00:00:01';
+  const POD2 = '02:42:78:00:00:02';
+  /** Both pods in 10.163.1.0/24, vx0 a port of each node's br0 (Docker swarm, EVPN); `fdb` programs node1's vx0. */
+  function l2(fdb: (b: TopoBuilder) => TopoBuilder, opts: { node3?: boolean; podNeigh?: boolean } = {}): TopoBuilder {
+    const b = new TopoBuilder().ns('n1').ns('n2').ns('p1').ns('p2')
+      .veth(['n1', 'ul0', ['10.163.77.1/24']], ['n2', 'ul0', ['10.163.77.2/24']]);
+    for (const [n, p, i, mac] of [['n1', 'p1', 1, MAC1], ['n2', 'p2', 2, MAC2]] as const) {
+      b.bridge(n, 'br0')
+        .veth([p, 'eth0', [`10.163.1.${i}0/24`]], [n, 'vp0', [], 'br0'])
+        .tunnel(n, 'vx0', { type: 'vxlan', vni: 42, local: `10.163.77.${i}`, dstport: 4789, underlay: 'ul0', learning: false }, [], { mac, master: 'br0' });
+    }
+    if (opts.podNeigh !== false) b.neigh('p1', '10.163.1.20', 'eth0', POD2, 'PERMANENT');
+    b.tunnelFdb('n2', POD1, 'vx0', '10.163.77.1');
+    if (opts.node3) {
+      b.ns('n3').veth(['n1', 'ul1', ['10.163.79.1/24']], ['n3', 'ul1', ['10.163.79.3/24']])
+        .tunnel('n3', 'vx0', { type: 'vxlan', vni: 42, local: '10.163.79.3', dstport: 4789, underlay: 'ul1', learning: false }, [], { mac: MAC3 });
+    }
+    return fdb(b);
+  }
+  const flow = { from: 'p1', dst: '10.163.1.20', proto: 'udp', sport: 40000, dport: 5433 } as const;
+  const BRIDGED = ['p1/eth0/xmit', 'n1/vp0/recv', 'n1/vx0/xmit', 'n1/ul0/xmit', 'n2/ul0/recv', 'n2/vx0/recv', 'n2/vp0/xmit', 'p2/eth0/recv'];
+
+  it('bridges onto vx0, encapsulates to the VTEP the pod MAC\'s FDB entry names, and bridges out to the pod', () => {
+    const p = simulatePath(l2((b) => b.tunnelFdb('n1', POD2, 'vx0', '10.163.77.2')).build(), flow);
+    expect(p.fate, p.reason).toBe('delivered');
+    expect(spots(p)).toEqual(BRIDGED);
+    const enc = p.hops.find((h) => h.encap);
+    expect(enc?.encap).toMatchObject({ type: 'vxlan', vni: 42, outer: { src: '10.163.77.1', dst: '10.163.77.2', dport: 4789 } });
+    expect(enc?.tunnelVia).toBe(`FDB entry ${POD2} dst 10.163.77.2`);
+    expect(enc?.tunnelFault).toBeUndefined();
+    expect(p.hops.find((h) => h.decap)?.ns).toBe('n2');
+  });
+
+  it('an FDB entry sending the pod\'s MAC to another VTEP is a fault the path names', () => {
+    const p = simulatePath(l2((b) => b.tunnelFdb('n1', POD2, 'vx0', '10.163.79.3'), { node3: true }).build(), flow);
+    expect(spots(p)).toEqual(BRIDGED);
+    expect(p.hops.find((h) => h.encap)?.tunnelFault).toBe(`vx0 in n1 sends ${POD2} to 10.163.79.3 by its FDB entry ${POD2} dst 10.163.79.3, but vx0 of n2 (10.163.77.2) leads to 10.163.1.20 (${POD2}) through br0: the entry points at the wrong node`);
+  });
+
+  it('the all-zeros entry with several destinations: a copy to each, the path to the one whose bridge leads there', () => {
+    const p = simulatePath(l2((b) => b.tunnelFdb('n1', '00:00:00:00:00:00', 'vx0', '10.163.79.3').tunnelFdb('n1', '00:00:00:00:00:00', 'vx0', '10.163.77.2'), { node3: true }).build(), flow);
+    expect(p.fate, p.reason).toBe('delivered');
+    expect(spots(p)).toEqual(BRIDGED);
+    const enc = p.hops.find((h) => h.encap);
+    expect(enc?.tunnelCopies).toEqual(['10.163.79.3', '10.163.77.2']);
+    expect(enc?.encap?.outer.dst).toBe('10.163.77.2');
+    expect(enc?.tunnelVia).toBe('default FDB entry 00:00:00:00:00:00 dst 10.163.77.2');
+    expect(enc?.tunnelFault).toBeUndefined();
+    expect(p.notes.some((n) => n.includes('head-end replication'))).toBe(true);
+    expect(formatPath(p)).toContain('a copy to each of 10.163.79.3, 10.163.77.2 (head-end replication)');
+  });
+
+  it('no MAC for the destination in any neighbour table: still the VTEP whose bridge leads there, as a guess', () => {
+    const p = simulatePath(l2((b) => b.tunnelFdb('n1', '00:00:00:00:00:00', 'vx0', '10.163.77.2'), { podNeigh: false }).build(), flow);
+    expect(spots(p)).toEqual(BRIDGED);
+    expect(p.hops.find((h) => h.encap)?.guess?.some((g) => g.includes('is in no neighbour table'))).toBe(true);
+  });
+});

@@ -6,6 +6,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { parseInterfaces, parseTunnelFdb } from '../../shared/topology/parse-iproute.js';
 import { discoverTopology } from '../../server/topology/discover.js';
+import { TUNNEL_LINKS } from './fixtures/tunnel-links.js';
 import { listNamespaces } from '../../server/topology/namespaces.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { randomPrefix } from '../helpers/cli.js';
@@ -37,6 +38,23 @@ describe('tunnel devices and the vxlan FDB from iproute2 JSON', () => {
     expect(errors).toEqual([]);
     expect(i?.kind).toBe(tunnel.type);
     expect(i?.tunnel).toEqual(tunnel);
+  });
+
+  it('parses geneve, ipip, sit and gre links in the shape iproute2 prints them (fixtures from its source: this kernel has no such devices)', () => {
+    const errors: string[] = [];
+    const got = parseInterfaces(TUNNEL_LINKS, errors);
+    expect(errors).toEqual([]);
+    expect(got.map((i) => [i.name, i.kind, i.up, i.mac, i.tunnel])).toEqual([
+      ['gn0', 'geneve', true, '02:42:77:00:00:01', { type: 'geneve', vni: 42, local: null, remote: '10.77.0.2', dstport: 6081, underlay: null, learning: null }],
+      ['gn6', 'geneve', true, '02:42:77:00:00:01', { type: 'geneve', vni: 7, local: null, remote: 'fd77::2', dstport: 6082, underlay: null, learning: null }],
+      ['genev_sys_6081', 'geneve', true, '02:42:77:00:00:01', { type: 'geneve', vni: null, local: null, remote: null, dstport: 6081, underlay: null, learning: null, external: true }],
+      // An IP tunnel's "address" is its local IP address: no MAC.
+      ['tun0', 'ipip', true, null, { type: 'ipip', vni: null, local: '10.77.0.1', remote: '10.77.0.2', dstport: null, underlay: 'ul0', learning: null }],
+      ['tunl0', 'ipip', true, null, { type: 'ipip', vni: null, local: null, remote: null, dstport: null, underlay: null, learning: null }],
+      ['s6', 'sit', true, null, { type: 'sit', vni: null, local: '10.77.0.1', remote: '10.77.0.2', dstport: null, underlay: null, learning: null }],
+      ['gre1', 'gre', true, null, { type: 'gre', vni: null, local: '10.77.0.1', remote: '10.77.0.2', dstport: null, underlay: 'ul0', learning: null, key: 258 }],
+    ]);
+    expect(got.find((i) => i.name === 'gn0')?.addrs).toEqual(['10.42.255.1/24']);
   });
 
   it('gives no tunnel parameters to devices that are not tunnels', () => {
