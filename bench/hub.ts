@@ -40,7 +40,7 @@
 import { parseArgs } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
@@ -75,16 +75,21 @@ export interface HubStep {
   readonly packetsPerSec: number;
   /** Share of delivered packets made of pieces from more than one node. */
   readonly stitchedShare: number;
-  readonly hub: { readonly cpuPercent: number; readonly cpuSecPer100kEvents: number; readonly rssMb: number };
+  /** CPU-s per 100k events delivered to the client, and per 100k taken off the bus (the same when it keeps up). */
+  readonly hub: { readonly cpuPercent: number; readonly cpuSecPer100kEvents: number; readonly cpuSecPer100kIn: number; readonly rssMb: number };
   /** Mean and highest CPU % of the agents' own processes; their bpftrace's (kernel source) apart. */
   readonly agentCpuPercent: { readonly mean: number; readonly max: number };
   readonly tracerCpuPercent: { readonly mean: number; readonly max: number } | null;
+  /** nats-server's CPU % (JetStream stores, acknowledges and delivers every batch). */
+  readonly natsCpuPercent: number;
   /** Of the bench process, which runs the client (so a reader knows whether it was the limit). */
   readonly clientCpuPercent: number;
   readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number };
   readonly lost: {
     /** Events the kernel lost or the agents dropped for a slow bus (reported in their batches). */
     readonly kernelOrAgent: number;
+    /** Batches the agents could not publish (JetStream did not acknowledge them in time; synthetic: counted, kernel: agents that said so). */
+    readonly publishFailed: number;
     /** Batches missing in the nodes' sequences. */
     readonly seqGaps: number;
     /** Bus messages the hub dropped as bad, by reason (only reasons that happened). */
@@ -380,11 +385,14 @@ async function step(o: { source: HubSource; agents: number; asked: number; secon
     bus = await connect({ servers: n.url });
     const jsm = await jetstreamManager(bus);
     const tracers = await Promise.all(agents.map((a) => tracerPids(a.child.pid!)));
-    const snap = async (): Promise<{ at: number; hub: number; agents: number[]; tracers: number[]; me: number; view: ClusterView; produced: number; dropped: number }> => ({
-      at: performance.now(), hub: cpuTicks(hubPid), agents: agents.map((a) => cpuTicks(a.child.pid!)),
+    // nats-server's pid, found by its own config file's path (test/helpers/nats.ts writes it beside the store).
+    const natsPid = Number(String((await execa('pgrep', ['-f', '-n', join(dirname(n.storeDir), 'nats.conf')], { reject: false })).stdout).trim()) || 0;
+    const snap = async (): Promise<{ at: number; hub: number; nats: number; agents: number[]; tracers: number[]; me: number; view: ClusterView; produced: number; dropped: number; failed: number }> => ({
+      at: performance.now(), hub: cpuTicks(hubPid), nats: natsPid ? cpuTicks(natsPid) : NaN, agents: agents.map((a) => cpuTicks(a.child.pid!)),
       tracers: tracers.map((ps) => ps.reduce((s, p) => s + cpuTicks(p), 0)),
       me: process.cpuUsage().user + process.cpuUsage().system,
       view: await cluster(), produced: agents.reduce((s, a) => s + (a.stat?.produced ?? 0), 0), dropped: agents.reduce((s, a) => s + (a.stat?.dropped ?? 0), 0),
+      failed: agents.reduce((s, a) => s + (a.stat?.failedBatches ?? 0), 0),
     });
     const before = await snap();
     counting = true;
@@ -411,13 +419,16 @@ async function step(o: { source: HubSource; agents: number; asked: number; secon
       deliveredEventsPerSec: Math.round(delivered),
       packetsPerSec: Math.round(packets / elapsed),
       stitchedShare: packets ? Math.round((stitched / packets) * 1000) / 1000 : 0,
-      hub: { cpuPercent: Math.round(hubCpu), cpuSecPer100kEvents: delivered > 0 ? Math.round(((hubCpu / 100) / (delivered / 1e5)) * 100) / 100 : NaN, rssMb: Math.round(rss) },
+      hub: { cpuPercent: Math.round(hubCpu), cpuSecPer100kEvents: delivered > 0 ? Math.round(((hubCpu / 100) / (delivered / 1e5)) * 100) / 100 : NaN,
+        cpuSecPer100kIn: hubIn > 0 ? Math.round(((hubCpu / 100) / (hubIn / elapsed / 1e5)) * 100) / 100 : NaN, rssMb: Math.round(rss) },
       agentCpuPercent: { mean: Math.round(agentCpu.reduce((s, x) => s + x, 0) / agentCpu.length), max: Math.round(Math.max(...agentCpu)) },
       tracerCpuPercent: o.source === 'kernel' ? { mean: Math.round(tracerCpu.reduce((s, x) => s + x, 0) / tracerCpu.length), max: Math.round(Math.max(...tracerCpu)) } : null,
+      natsCpuPercent: Math.round(cpu(before.nats, after.nats)),
       clientCpuPercent: Math.round(((after.me - before.me) / 1e6 / elapsed) * 100),
       latencyMs: { p50: pct(sorted, 50), p90: pct(sorted, 90), p99: pct(sorted, 99), max: pct(sorted, 100) },
       lost: {
         kernelOrAgent: lostKA,
+        publishFailed: o.source === 'synthetic' ? after.failed - before.failed : agents.filter((a) => /publishing hop batches fails/.test(a.out())).length,
         seqGaps: sum(after.view, (x) => x.gaps) - sum(before.view, (x) => x.gaps),
         hubBad: bad as Record<string, number>,
         hubToClientPackets: Math.max(0, (after.view.packets - before.view.packets) - packets),
@@ -486,9 +497,9 @@ export async function benchHub(opts: HubBenchOptions): Promise<HubResult> {
 /** The table rows for run.ts and this file's own output. */
 export function hubTable(r: HubResult): string[] {
   const fmt = (x: number): string => x.toLocaleString('en-US');
-  const lines = [`  hub: ${[...new Set(r.steps.map((s) => s.hubTree))].join(' vs ')}`, '  source     agents  asked/agent  offered/s  hub in/s  delivered/s  stitched  hub CPU  CPU-s/100k  agent CPU  bpftrace  latency p50 / p99 ms   lost  gaps  →client  backlog  load'];
+  const lines = [`  hub: ${[...new Set(r.steps.map((s) => s.hubTree))].join(' vs ')}`, '  source     agents  asked/agent  offered/s  hub in/s  delivered/s  stitched  hub CPU  CPU-s/100k  agent CPU  bpftrace  nats CPU  latency p50 / p99 ms   lost  pub✗  gaps  →client  backlog  load'];
   for (const s of r.steps) {
-    lines.push(`  ${(r.steps.some((x) => x.hubTree !== 'this tree') ? `${s.source.slice(0, 5)}/${s.hubTree.startsWith('base') ? 'base' : 'new'}` : s.source).padEnd(10)} ${String(s.agents).padStart(6)}  ${fmt(s.asked).padStart(11)}  ${fmt(s.offeredEventsPerSec).padStart(9)}  ${fmt(s.hubInEventsPerSec).padStart(8)}  ${fmt(s.deliveredEventsPerSec).padStart(11)}  ${`${Math.round(s.stitchedShare * 100)} %`.padStart(8)}  ${`${s.hub.cpuPercent} %`.padStart(7)}  ${String(s.hub.cpuSecPer100kEvents).padStart(10)}  ${`${s.agentCpuPercent.mean} %`.padStart(9)}  ${(s.tracerCpuPercent ? `${s.tracerCpuPercent.mean} %` : '—').padStart(8)}  ${`${s.latencyMs.p50} / ${s.latencyMs.p99}`.padStart(20)}  ${fmt(s.lost.kernelOrAgent).padStart(5)}  ${String(s.lost.seqGaps).padStart(4)}  ${String(s.lost.hubToClientPackets).padStart(6)}  ${String(s.lost.backlogAtEnd).padStart(7)}  ${s.loadavg.split(' ')[0]}${Object.keys(s.lost.hubBad).length ? `  bad: ${JSON.stringify(s.lost.hubBad)}` : ''}`);
+    lines.push(`  ${(r.steps.some((x) => x.hubTree !== 'this tree') ? `${s.source.slice(0, 5)}/${s.hubTree.startsWith('base') ? 'base' : 'new'}` : s.source).padEnd(10)} ${String(s.agents).padStart(6)}  ${fmt(s.asked).padStart(11)}  ${fmt(s.offeredEventsPerSec).padStart(9)}  ${fmt(s.hubInEventsPerSec).padStart(8)}  ${fmt(s.deliveredEventsPerSec).padStart(11)}  ${`${Math.round(s.stitchedShare * 100)} %`.padStart(8)}  ${`${s.hub.cpuPercent} %`.padStart(7)}  ${String(s.hub.cpuSecPer100kEvents).padStart(10)}  ${`${s.agentCpuPercent.mean} %`.padStart(9)}  ${(s.tracerCpuPercent ? `${s.tracerCpuPercent.mean} %` : '—').padStart(8)}  ${`${s.natsCpuPercent} %`.padStart(8)}  ${`${s.latencyMs.p50} / ${s.latencyMs.p99}`.padStart(20)}  ${fmt(s.lost.kernelOrAgent).padStart(5)}  ${String(s.lost.publishFailed).padStart(4)}  ${String(s.lost.seqGaps).padStart(4)}  ${String(s.lost.hubToClientPackets).padStart(6)}  ${String(s.lost.backlogAtEnd).padStart(7)}  ${s.loadavg.split(' ')[0]}${Object.keys(s.lost.hubBad).length ? `  bad: ${JSON.stringify(s.lost.hubBad)}` : ''}`);
   }
   return lines;
 }
