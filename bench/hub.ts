@@ -315,6 +315,8 @@ async function step(o: { source: HubSource; agents: number; asked: number; secon
   let traffic: Array<{ done: Promise<void>; stop(): void }> = [];
   const dataDir = mkdtempSync(join(tmpdir(), 'hbe-hub-'));
   let bus: NatsConnection | undefined;
+  hookInterrupt();
+  onInterrupt.add(cleanup);
   try {
     nats = await startNatsServer();
     const n = nats;
@@ -438,6 +440,11 @@ async function step(o: { source: HubSource; agents: number; asked: number; secon
     o.log(`hub (${o.hubTree.label}) ${o.source} ${o.agents} agent(s) × ${o.asked}: offered ${r.offeredEventsPerSec}/s, hub in ${r.hubInEventsPerSec}/s, delivered ${r.deliveredEventsPerSec}/s; hub CPU ${r.hub.cpuPercent}% (${r.hub.cpuSecPer100kEvents} CPU-s per 100k events); latency p50 ${r.latencyMs.p50} ms p99 ${r.latencyMs.p99} ms; lost ${r.lost.kernelOrAgent}, gaps ${r.lost.seqGaps}, backlog ${r.lost.backlogAtEnd} (load ${r.loadavg})`);
     return r;
   } finally {
+    await cleanup();
+    onInterrupt.delete(cleanup);
+  }
+
+  async function cleanup(): Promise<void> {
     socket?.close();
     for (const t of traffic) t.stop();
     await Promise.all(traffic.map((t) => t.done.catch(() => undefined)));
@@ -449,6 +456,23 @@ async function step(o: { source: HubSource; agents: number; asked: number; secon
   }
 }
 
+/**
+ * What an interrupted run must still undo (Ctrl-C, SIGTERM): agents, hub, nats-server and its
+ * store, the lab, temporary folders. Each step and the lab add theirs while they live.
+ */
+const onInterrupt = new Set<() => Promise<void>>();
+let interruptHooked = false;
+function hookInterrupt(): void {
+  if (interruptHooked) return;
+  interruptHooked = true;
+  const undo = (sig: NodeJS.Signals): void => {
+    process.stderr.write(`bench/hub: ${sig}: stopping agents, hub and nats-server, removing the lab\n`);
+    void Promise.all([...onInterrupt].map((f) => f().catch(() => undefined))).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', undo);
+  process.once('SIGTERM', undo);
+}
+
 export async function benchHub(opts: HubBenchOptions): Promise<HubResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   if (!hasNatsServer) throw new Error(`the hub benchmark ${NEEDS_NATS}`);
@@ -458,6 +482,9 @@ export async function benchHub(opts: HubBenchOptions): Promise<HubResult> {
   if (opts.base) {
     // The earlier commit's files beside this checkout's node_modules; only the hub runs from it.
     baseDir = mkdtempSync(join(tmpdir(), 'hbe-base-'));
+    const dir = baseDir;
+    hookInterrupt();
+    onInterrupt.add(async () => rmSync(dir, { recursive: true, force: true }));
     const rev = String((await execa('git', ['rev-parse', '--short', opts.base], { cwd: REPO })).stdout).trim();
     await execa('sh', ['-c', 'git archive "$1" | tar -x -C "$2"', 'sh', rev, baseDir], { cwd: REPO });
     await execa('ln', ['-s', join(REPO, 'node_modules'), join(baseDir, 'node_modules')]);
@@ -484,6 +511,9 @@ export async function benchHub(opts: HubBenchOptions): Promise<HubResult> {
     if (process.getuid?.() !== 0) throw new Error('the hub benchmark\'s kernel source needs root (a cluster lab and bpftrace); --hub-sources synthetic runs without');
     const prefix = `${process.env.HOPTRACE_TEST_PREFIX ?? ''}hb${randomBytes(2).toString('hex')}`.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 8);
     const lab = clusterLabFor(prefix, 'vxlan', Number(process.env.HOPTRACE_LAB_NET ?? 168), Math.max(2, ...opts.agents));
+    const down = (): Promise<void> => clusterLabDown(lab);
+    hookInterrupt();
+    onInterrupt.add(down);
     try {
       await clusterLabUp(lab);
       for (const n of opts.agents) await each((t) => step({ source: 'kernel', agents: n, asked: opts.pps, seconds: opts.seconds, lab, log, hubTree: t }));
