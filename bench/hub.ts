@@ -310,6 +310,9 @@ function iperf(lab: ClusterLab, from: ClusterNode, to: ClusterNode | null, pps: 
 async function step(o: { source: HubSource; agents: number; asked: number; seconds: number; lab: ClusterLab | undefined; log: (l: string) => void; hubTree: { label: string; dir: string } }): Promise<HubStep> {
   let nats: NatsServer | undefined;
   const agents: Proc[] = [];
+  /** Every child as soon as it is spawned: one still starting when the run is interrupted is stopped too. */
+  const spawned: ResultPromise[] = [];
+  const track = (c: ResultPromise): ResultPromise => { spawned.push(c); return c; };
   let hub: Proc | undefined;
   let socket: Socket | undefined;
   let traffic: Array<{ done: Promise<void>; stop(): void }> = [];
@@ -325,17 +328,17 @@ async function step(o: { source: HubSource; agents: number; asked: number; secon
     for (let k = 1; k <= o.agents; k++) {
       if (o.source === 'synthetic') {
         const child = execa(process.execPath, ['--import', 'tsx', self, '--role', 'agent', '--hub', n.url, '--node', `node${k}`, '--index', String(k), '--agents', String(o.agents), '--rate', String(o.asked), '--t0', String(t0)], { reject: false, cwd: REPO });
-        agents.push(await started(child, /READY/, `synthetic agent ${k}`));
+        agents.push(await started(track(child), /READY/, `synthetic agent ${k}`));
       } else {
         const node = o.lab!.nodes[k - 1]!;
-        agents.push(await started(cli(['agent', '--hub', n.url, '--node', `node${k}`, '--namespaces', node.selector]), /waiting for a hub/, `agent node${k}`));
+        agents.push(await started(track(cli(['agent', '--hub', n.url, '--node', `node${k}`, '--namespaces', node.selector])), /waiting for a hub/, `agent node${k}`));
       }
     }
     const filter = o.source === 'kernel' ? ['--filter', `udp port ${IPERF_PORT}`] : [];
     // HOPTRACE_BENCH_HUB_PROFILE=DIR: the hub writes a V8 CPU profile there when it stops (finding its hot spots).
     const prof = process.env.HOPTRACE_BENCH_HUB_PROFILE;
     const hubArgv = [...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), '--import', 'tsx', 'server/cli.ts', 'serve', '--port', '0', '--data-dir', dataDir, '--hub', n.url, ...filter];
-    hub = await started(execa(process.execPath, hubArgv, { reject: false, cwd: o.hubTree.dir }), /listening on (http:\S+)/, 'the hub');
+    hub = await started(track(execa(process.execPath, hubArgv, { reject: false, cwd: o.hubTree.dir })), /listening on (http:\S+)/, 'the hub');
     const url = /listening on (http:\S+)/.exec(hub.out())![1]!;
     const hubPid = hub.child.pid!;
     const cluster = async (): Promise<ClusterView> => (await (await fetch(`${url}api/cluster`)).json()) as ClusterView;
@@ -451,6 +454,7 @@ async function step(o: { source: HubSource; agents: number; asked: number; secon
     await bus?.close().catch(() => undefined);
     await stopProc(hub);
     await Promise.all(agents.map(stopProc));
+    await Promise.all(spawned.map((child) => stopProc({ child, out: () => '', stat: null })));
     await nats?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
