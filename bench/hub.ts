@@ -104,6 +104,8 @@ export interface HubStep {
 export interface HubResult {
   readonly method: string;
   readonly steps: HubStep[];
+  /** Steps that could not be measured (e.g. the hub not ready in time on a loaded machine); the others are kept. */
+  readonly failed: Array<{ readonly source: HubSource; readonly hubTree: string; readonly agents: number; readonly error: string }>;
 }
 
 export interface HubBenchOptions {
@@ -233,7 +235,7 @@ interface Proc {
   stat: { produced: number; dropped: number; failedBatches: number } | null;
 }
 
-function started(child: ResultPromise, ready: RegExp, what: string, ms = 120_000): Promise<Proc> {
+function started(child: ResultPromise, ready: RegExp, what: string, ms = 300_000): Promise<Proc> {
   let out = '';
   const p: Proc = { child, out: () => out, stat: null };
   return new Promise((resolve, reject) => {
@@ -345,7 +347,7 @@ async function step(o: { source: HubSource; agents: number; asked: number; secon
     await until(`${o.agents} agents to trace the hub's session`, async () => {
       const v = await cluster();
       return v.nodes.length === o.agents && v.nodes.every((x) => x.session?.ok) ? v : undefined;
-    }, 180_000);
+    }, 300_000);
 
     let counting = false;
     let events = 0;
@@ -481,6 +483,7 @@ export async function benchHub(opts: HubBenchOptions): Promise<HubResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   if (!hasNatsServer) throw new Error(`the hub benchmark ${NEEDS_NATS}`);
   const steps: HubStep[] = [];
+  const failed: HubResult['failed'] = [];
   const trees = [{ label: 'this tree', dir: REPO }];
   let baseDir: string | undefined;
   if (opts.base) {
@@ -494,8 +497,17 @@ export async function benchHub(opts: HubBenchOptions): Promise<HubResult> {
     await execa('ln', ['-s', join(REPO, 'node_modules'), join(baseDir, 'node_modules')]);
     trees.unshift({ label: `base ${rev}`, dir: baseDir });
   }
-  const each = async (f: (t: { label: string; dir: string }) => Promise<HubStep>): Promise<void> => {
-    for (const t of trees) steps.push(await f(t));
+  const each = async (source: HubSource, agents: number, f: (t: { label: string; dir: string }) => Promise<HubStep>): Promise<void> => {
+    for (const t of trees) {
+      try {
+        steps.push(await f(t));
+      } catch (err) {
+        // One step that cannot be measured does not throw the others away.
+        const error = (err as Error).message.split('\n')[0]!.slice(0, 300);
+        log(`hub (${t.label}) ${source} ${agents} agent(s): not measured: ${error}`);
+        failed.push({ source, hubTree: t.label, agents, error });
+      }
+    }
   };
   try {
     await runSteps();
@@ -505,11 +517,12 @@ export async function benchHub(opts: HubBenchOptions): Promise<HubResult> {
   return {
     method: 'fresh nats-server (JetStream, temp store) per step; agents and `serve --hub` in processes of their own; one socket.io client on /cluster; latency per hop from its tNode (CLOCK_MONOTONIC) to receipt',
     steps,
+    failed,
   };
 
   async function runSteps(): Promise<void> {
   if (opts.sources.includes('synthetic')) {
-    for (const rate of opts.rates) for (const n of opts.agents) await each((t) => step({ source: 'synthetic', agents: n, asked: rate, seconds: opts.seconds, lab: undefined, log, hubTree: t }));
+    for (const rate of opts.rates) for (const n of opts.agents) await each('synthetic', n, (t) => step({ source: 'synthetic', agents: n, asked: rate, seconds: opts.seconds, lab: undefined, log, hubTree: t }));
   }
   if (opts.sources.includes('kernel')) {
     if (process.getuid?.() !== 0) throw new Error('the hub benchmark\'s kernel source needs root (a cluster lab and bpftrace); --hub-sources synthetic runs without');
@@ -520,7 +533,7 @@ export async function benchHub(opts: HubBenchOptions): Promise<HubResult> {
     onInterrupt.add(down);
     try {
       await clusterLabUp(lab);
-      for (const n of opts.agents) await each((t) => step({ source: 'kernel', agents: n, asked: opts.pps, seconds: opts.seconds, lab, log, hubTree: t }));
+      for (const n of opts.agents) await each('kernel', n, (t) => step({ source: 'kernel', agents: n, asked: opts.pps, seconds: opts.seconds, lab, log, hubTree: t }));
     } finally {
       await clusterLabDown(lab);
     }
@@ -535,6 +548,7 @@ export function hubTable(r: HubResult): string[] {
   for (const s of r.steps) {
     lines.push(`  ${(r.steps.some((x) => x.hubTree !== 'this tree') ? `${s.source.slice(0, 5)}/${s.hubTree.startsWith('base') ? 'base' : 'new'}` : s.source).padEnd(10)} ${String(s.agents).padStart(6)}  ${fmt(s.asked).padStart(11)}  ${fmt(s.offeredEventsPerSec).padStart(9)}  ${fmt(s.hubInEventsPerSec).padStart(8)}  ${fmt(s.deliveredEventsPerSec).padStart(11)}  ${`${Math.round(s.stitchedShare * 100)} %`.padStart(8)}  ${`${s.hub.cpuPercent} %`.padStart(7)}  ${String(s.hub.cpuSecPer100kEvents).padStart(10)}  ${`${s.agentCpuPercent.mean} %`.padStart(9)}  ${(s.tracerCpuPercent ? `${s.tracerCpuPercent.mean} %` : '—').padStart(8)}  ${`${s.natsCpuPercent} %`.padStart(8)}  ${`${s.latencyMs.p50} / ${s.latencyMs.p99}`.padStart(20)}  ${fmt(s.lost.kernelOrAgent).padStart(5)}  ${String(s.lost.publishFailed).padStart(4)}  ${String(s.lost.seqGaps).padStart(4)}  ${String(s.lost.hubToClientPackets).padStart(6)}  ${String(s.lost.backlogAtEnd).padStart(7)}  ${s.loadavg.split(' ')[0]}${Object.keys(s.lost.hubBad).length ? `  bad: ${JSON.stringify(s.lost.hubBad)}` : ''}`);
   }
+  for (const f of r.failed) lines.push(`  ${f.source} ${f.agents} agent(s) (${f.hubTree}): not measured: ${f.error}`);
   return lines;
 }
 
