@@ -35,7 +35,12 @@
  * 100k events, agent CPU (and their bpftrace's, kernel), latency p50/p99/max, and losses by where:
  * the kernel or the agent (`lost` the agents report with their batches), batches missing in a
  * node's sequence (the bus), bus messages the hub dropped as bad, and the JetStream backlog the
- * hub's consumer had left at the end (a hub that cannot keep up leaves it growing).
+ * hub's consumer had left at the end (a hub that cannot keep up leaves it growing), plus packets
+ * the hub sent on /cluster that the client missed (volatile emits), nats-server's CPU.
+ *
+ * --base REV runs every step a second time with the hub of commit REV (its files from git archive
+ * beside this checkout's node_modules): a before/after in one run. HOPTRACE_BENCH_HUB_PROFILE=DIR
+ * makes the hub write a V8 CPU profile there when it stops.
  */
 import { parseArgs } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
