@@ -9,6 +9,12 @@
  *   latency    kernel event → socket.io client, p50/p99 (bench/latency.ts, root)
  *   paced      trace --json of a paced stream: hop events lost, packets seen whole, the highest
  *              rate with ≤ 1 % lost (bench/paced.ts, root)
+ *   hub        many nodes: agents → NATS JetStream → `serve --hub` → socket.io client, 1→4 agents:
+ *              events/s, hub CPU per 100k events, latency p50/p99, losses by where (bench/hub.ts;
+ *              needs nats-server; its kernel source needs root). Not in the default set: run it
+ *              with `--only hub` [--hub-sources synthetic,kernel] [--hub-agents 1,2,3,4]
+ *              [--hub-rates 10000,25000 events/s per synthetic agent] [--hub-pps 2000 datagrams/s
+ *              per kernel sender] [--hub-base REV: each step also with REV's hub, before/after]
  * overhead, probecost and paced run on both probe tiers in the same run (bench/tiers.ts: fast =
  * raw tracepoints under bpftrace ≥ 0.21, classic = the system's older bpftrace); `--tiers fast`
  * runs one.
@@ -28,6 +34,7 @@ import { benchLatency, type LatencyResult } from './latency.js';
 import { benchProbeCost, type CostResult } from './probe-cost.js';
 import { benchPaced, type PacedResult } from './paced.js';
 import { tierEnv, type BenchTier } from './tiers.js';
+import { benchHub, hubTable, type HubResult, type HubSource } from './hub.js';
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +46,11 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '5' },
     out: { type: 'string', default: fileURLToPath(new URL('./results.json', import.meta.url)) },
+    'hub-sources': { type: 'string', default: process.getuid?.() === 0 ? 'synthetic,kernel' : 'synthetic' },
+    'hub-agents': { type: 'string', default: '1,2,3,4' },
+    'hub-rates': { type: 'string', default: '10000,25000' },
+    'hub-pps': { type: 'string', default: '2000' },
+    'hub-base': { type: 'string' },
   },
 });
 const parts = new Set(values.only.split(','));
@@ -53,6 +65,7 @@ interface Results {
   latency?: LatencyResult & { loadavg: string };
   probecost?: { loadavg: string; conditions: CostResult[] };
   paced?: { loadavg: string; tiers: PacedResult[] };
+  hub?: HubResult & { loadavg: string };
   skipped: string[];
 }
 
@@ -86,6 +99,25 @@ for (const [name, fn] of [
   }
   log(`${name} (load ${loadavg()}) ...`);
   await fn();
+}
+
+if (parts.has('hub')) {
+  const load = loadavg();
+  log(`hub (load ${load}) ...`);
+  try {
+    results.hub = {
+      ...(await benchHub({
+        sources: values['hub-sources'].split(',') as HubSource[], agents: values['hub-agents'].split(',').map(Number), rates: values['hub-rates'].split(',').map(Number),
+        pps: Number(values['hub-pps']), seconds: Number(values.seconds), log, ...(values['hub-base'] ? { base: values['hub-base'] } : {}),
+      })),
+      loadavg: load,
+    };
+  } catch (err) {
+    // nats-server missing, or the kernel source without root: one line, and the rest of the results kept.
+    process.stderr.write(`bench: hub: ${(err as Error).message}\n`);
+    results.skipped.push(`hub: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
 }
 
 writeFileSync(values.out, `${JSON.stringify(results, null, 2)}\n`);
@@ -131,6 +163,11 @@ if (results.paced) {
     lines.push(`  ${t.tier}: highest rate with ≤ 1 % of hop events lost: ${best ? `${fmt(best.rate)}/s asked, ${fmt(best.sentPps)}/s sent` : 'none'}`);
   }
   lines.push('  target (fast tier): at 15,000/s ≤ 1 % of hop events lost and ≥ 95 % of packets whole');
+}
+if (results.hub) {
+  lines.push('', `many nodes: agents → NATS JetStream → serve --hub → socket.io /cluster, ${values.seconds} s per step (load ${results.hub.loadavg}; per-step load in the last column)`);
+  lines.push(...hubTable(results.hub));
+  lines.push('  offered: events the sources made (synthetic) or the hub took in + those reported lost (kernel); CPU % of one core; CPU-s/100k: hub CPU-seconds per 100k delivered events');
 }
 for (const s of results.skipped) lines.push(`skipped ${s}`);
 lines.push('', `written to ${values.out}`);

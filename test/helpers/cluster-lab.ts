@@ -8,6 +8,12 @@
  *   [P-1-pod] eth0 10.168.1.10 ─ vp0 ─ br0 10.168.1.1 [P-1-node] vx0 ═ ul0 10.168.0.1 ══
  *   ══ ul0 10.168.0.2 [P-2-node] vx0 ─ br0 10.168.2.1 ─ vp0 ─ eth0 10.168.2.10 [P-2-pod]
  *
+ * More nodes (`count` 3..9, the hub benchmark's 1→4 agents): the node namespaces' ul0 ports meet
+ * on a bridge in a namespace of their own (`<prefix>-ul`, a switch no agent watches); a routed
+ * underlay routes each peer's pods via its underlay address, a VXLAN one is flannel-style (vx0
+ * without a remote, each peer's vx0 MAC in the neighbour table and the FDB pointing at its
+ * underlay address). Two nodes stay exactly as drawn above.
+ *
  * Addresses are 10.168.x by default (this helper's range; `base` gives another 10.B.0.0/16 so
  * tests running side by side never share one), exist only in these namespaces and are never
  * routed out. Every command is argv to `ip` with values made here.
@@ -21,11 +27,12 @@ export interface ClusterLab {
   readonly underlay: ClusterUnderlay;
   /** Second octet of every address (10.B.x.y). */
   readonly base: number;
-  readonly nodes: readonly [ClusterNode, ClusterNode];
+  readonly nodes: readonly [ClusterNode, ClusterNode, ...ClusterNode[]];
 }
 
 export interface ClusterNode {
-  readonly index: 1 | 2;
+  /** 1, 2, … */
+  readonly index: number;
   /** The agent's --namespaces selector for this node. */
   readonly selector: string;
   readonly nodeNs: string;
@@ -34,15 +41,22 @@ export interface ClusterNode {
   readonly underlay: string;
 }
 
-export function clusterLabFor(prefix: string, underlay: ClusterUnderlay, base = 168): ClusterLab {
+export function clusterLabFor(prefix: string, underlay: ClusterUnderlay, base = 168, count = 2): ClusterLab {
   if (!Number.isInteger(base) || base < 1 || base > 254) throw new Error(`cluster lab base must be 1-254, got ${base}`);
   if (!/^[a-z][a-z0-9]{1,7}$/.test(prefix)) throw new Error(`cluster lab prefix must be 2-8 lowercase letters/digits, got '${prefix}'`);
-  const node = (i: 1 | 2): ClusterNode => ({
+  if (!Number.isInteger(count) || count < 2 || count > 9) throw new Error(`cluster lab nodes must be 2-9, got ${count}`);
+  const node = (i: number): ClusterNode => ({
     index: i, selector: `${prefix}-${i}-*`, nodeNs: `${prefix}-${i}-node`, podNs: `${prefix}-${i}-pod`,
     pod: `10.${base}.${i}.10`, underlay: `10.${base}.0.${i}`,
   });
-  return { prefix, underlay, base, nodes: [node(1), node(2)] };
+  const rest = Array.from({ length: count - 2 }, (_v, k) => node(k + 3));
+  return { prefix, underlay, base, nodes: [node(1), node(2), ...rest] };
 }
+
+/** The namespace of the underlay's switch when there are more than two nodes. */
+const switchNs = (lab: ClusterLab): string => `${lab.prefix}-ul`;
+/** A node's vx0 MAC, fixed so peers can be told it (flannel writes the same from its node annotations). */
+const vxMac = (n: ClusterNode): string => `02:b1:00:00:00:${n.index.toString(16).padStart(2, '0')}`;
 
 async function ip(ns: string | null, ...args: string[]): Promise<void> {
   const argv = ns ? ['-n', ns, ...args] : args;
@@ -53,6 +67,7 @@ async function ip(ns: string | null, ...args: string[]): Promise<void> {
 export async function clusterLabUp(lab: ClusterLab): Promise<void> {
   await clusterLabDown(lab);
   const [n1, n2] = lab.nodes;
+  const many = lab.nodes.length > 2;
   for (const n of lab.nodes) {
     for (const ns of [n.nodeNs, n.podNs]) {
       await ip(null, 'netns', 'add', ns);
@@ -61,7 +76,20 @@ export async function clusterLabUp(lab: ClusterLab): Promise<void> {
     const r = await execa('ip', ['netns', 'exec', n.nodeNs, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'], { reject: false });
     if (r.exitCode !== 0) throw new Error(`sysctl in ${n.nodeNs}: ${String(r.stderr).trim()}`);
   }
-  await ip(null, 'link', 'add', 'ul0', 'netns', n1.nodeNs, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', n2.nodeNs);
+  if (many) {
+    const sw = switchNs(lab);
+    await ip(null, 'netns', 'add', sw);
+    await ip(sw, 'link', 'set', 'lo', 'up');
+    await ip(sw, 'link', 'add', 'sw0', 'type', 'bridge');
+    await ip(sw, 'link', 'set', 'sw0', 'up');
+    for (const n of lab.nodes) {
+      await ip(null, 'link', 'add', 'ul0', 'netns', n.nodeNs, 'type', 'veth', 'peer', 'name', `p${n.index}`, 'netns', sw);
+      await ip(sw, 'link', 'set', `p${n.index}`, 'master', 'sw0');
+      await ip(sw, 'link', 'set', `p${n.index}`, 'up');
+    }
+  } else {
+    await ip(null, 'link', 'add', 'ul0', 'netns', n1.nodeNs, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', n2.nodeNs);
+  }
   for (const n of lab.nodes) {
     await ip(n.nodeNs, 'addr', 'add', `${n.underlay}/24`, 'dev', 'ul0');
     await ip(n.nodeNs, 'link', 'set', 'ul0', 'up');
@@ -76,21 +104,35 @@ export async function clusterLabUp(lab: ClusterLab): Promise<void> {
     await ip(n.podNs, 'route', 'add', 'default', 'via', `10.${lab.base}.${n.index}.1`);
   }
   for (const n of lab.nodes) {
-    const peer = n.index === 1 ? n2 : n1;
-    const peerPods = `10.${lab.base}.${peer.index}.0/24`;
-    if (lab.underlay === 'routed') {
-      await ip(n.nodeNs, 'route', 'add', peerPods, 'via', peer.underlay, 'dev', 'ul0');
-      continue;
+    const vxAddr = (m: ClusterNode): string => `10.${lab.base}.255.${m.index}`;
+    if (lab.underlay === 'vxlan') {
+      // Two nodes: a static remote; more: flannel-style entries per peer (below).
+      const remote = many ? [] : ['remote', (n.index === 1 ? n2 : n1).underlay];
+      const mac = many ? ['address', vxMac(n)] : [];
+      await ip(n.nodeNs, 'link', 'add', 'vx0', ...mac, 'type', 'vxlan', 'id', '42', 'local', n.underlay, ...remote, 'dev', 'ul0', 'dstport', '4789');
+      await ip(n.nodeNs, 'addr', 'add', `${vxAddr(n)}/24`, 'dev', 'vx0');
+      await ip(n.nodeNs, 'link', 'set', 'vx0', 'up');
     }
-    await ip(n.nodeNs, 'link', 'add', 'vx0', 'type', 'vxlan', 'id', '42', 'local', n.underlay, 'remote', peer.underlay, 'dev', 'ul0', 'dstport', '4789');
-    await ip(n.nodeNs, 'addr', 'add', `10.${lab.base}.255.${n.index}/24`, 'dev', 'vx0');
-    await ip(n.nodeNs, 'link', 'set', 'vx0', 'up');
-    await ip(n.nodeNs, 'route', 'add', peerPods, 'via', `10.${lab.base}.255.${peer.index}`, 'dev', 'vx0');
+    for (const peer of lab.nodes) {
+      if (peer === n) continue;
+      const peerPods = `10.${lab.base}.${peer.index}.0/24`;
+      if (lab.underlay === 'routed') {
+        await ip(n.nodeNs, 'route', 'add', peerPods, 'via', peer.underlay, 'dev', 'ul0');
+        continue;
+      }
+      if (many) {
+        await ip(n.nodeNs, 'neigh', 'add', vxAddr(peer), 'lladdr', vxMac(peer), 'dev', 'vx0', 'nud', 'permanent');
+        const r = await execa('bridge', ['-n', n.nodeNs, 'fdb', 'append', vxMac(peer), 'dev', 'vx0', 'dst', peer.underlay], { reject: false });
+        if (r.exitCode !== 0) throw new Error(`bridge fdb in ${n.nodeNs}: ${String(r.stderr).trim()}`);
+      }
+      await ip(n.nodeNs, 'route', 'add', peerPods, 'via', vxAddr(peer), 'dev', 'vx0');
+    }
   }
 }
 
 export async function clusterLabDown(lab: ClusterLab): Promise<void> {
   for (const n of lab.nodes) for (const ns of [n.nodeNs, n.podNs]) await execa('ip', ['netns', 'del', ns], { reject: false });
+  if (lab.nodes.length > 2) await execa('ip', ['netns', 'del', switchNs(lab)], { reject: false });
 }
 
 /** A node script sending `count` UDP datagrams of `size` bytes, `gap` ms apart, from `src` to `dst`. */

@@ -57,6 +57,22 @@ describe('Stitcher', () => {
     }
   });
 
+  it('gives a group out without the hold once no piece can join it, and holds one that may still grow', () => {
+    const s = new Stitcher({ holdMs: 2000 });
+    // Into node2's pod this time: its last hops are the pod's receive and the socket's consume.
+    const b = entering(1_010_000);
+    const inPod = { ...b, hops: [...b.hops.slice(0, 3), hop(1_015_000, 'recv', 'n2-pod', 'eth0'), b.hops[3]!] };
+    s.push('node1', leaving(1_000_000), 0);
+    expect(s.drain(10)).toEqual([]); // waits for the piece entering node2
+    s.push('node2', inPod, 20);
+    const out = s.drain(21);
+    expect(out.map((p) => p.nodes)).toEqual([['node1', 'node2']]);
+    // A piece that left by a transmit (the packet's last hop in view) still waits its 2 s.
+    s.push('node1', leaving(2_000_000, 778), 30);
+    expect(s.drain(1000)).toEqual([]);
+    expect(s.drain(2031).map((p) => p.nodes)).toEqual([['node1']]);
+  });
+
   it('keeps pieces apart when the IP id differs, and gives each out alone', () => {
     const s = new Stitcher({ holdMs: 0 });
     s.push('node1', leaving(1_000_000, 1), 0);
