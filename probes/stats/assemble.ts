@@ -113,13 +113,17 @@ function matchCode(decode: string, filterExpr: string, sample: string, socket: s
     return ['  if (!$cont) {', decode, TUPLE, `  $m = $fam != 0 && ${sample};`, '  }'].join('\n');
   }
   return [
+    // A fragment's key, read before decode.bt moves $h to an inner header: the outer source and
+    // destination (one read, IPv4 fragments that start a state only) with the id, below.
+    '  $fk = (uint64)0;',
+    '  if (!$cont && !$v6 && (($w >> 48) & 0xff3f) != 0) { $fk = *(uint64 *)($h + 12); }',
     decode,
     TUPLE,
     `  if (!$m) { $m = $fam != 0 && (${filterExpr}) && ${sample}; }`,
     // A later fragment has no ports to match: it matches when its datagram's first fragment did,
     // by outer addresses and id (probes/stats/README.md "Fragments"). The last one forgets the key.
-    '  if ($frg != 0 && !$cont) {',
-    '    $fid = ($w >> 32) & 0xffff;',
+    '  if ($fk != 0) {',
+    '    $fid = ($w >> 32) & 0xffff; $frg = ($w >> 48) & 0xff3f;',
     '    if ($m) {',
     `      if (($frg & 0xff1f) == 0) { @frags[$fk, $fid] = $now; }`,
     '    } else {',
@@ -175,7 +179,8 @@ function dropKind(d: StatsProgramOptions['discardReasons']): string {
  * the packet's way to that device's transmit, not an end (probes/stats/README.md "Fragments").
  */
 function consumeKind(): string {
-  return `($tun ? ${HOP_KIND_CODES.xmit} : ${HOP_KIND_CODES.consume})`;
+  // Encapsulated: step.bt took the signature from the inner header, so it differs from the word at $h.
+  return `($sig != ($v6 ? ($w & 0x00ffffffffffffff) : $w) ? ${HOP_KIND_CODES.xmit} : ${HOP_KIND_CODES.consume})`;
 }
 
 /**
@@ -184,7 +189,7 @@ function consumeKind(): string {
  * into its reassembled datagram (which goes on in another fragment's skb), not consumed.
  */
 function noSegment(kind: HopKind): string {
-  return kind === 'consume' ? '$frg != 0' : '($frg & 0xff1f) != 0';
+  return kind === 'consume' ? '!$v6 && (($w >> 48) & 0xff3f) != 0' : '!$v6 && (($w >> 48) & 0xff1f) != 0';
 }
 
 /** The snapshot statements: a map no attached probe writes does not exist, and printing it fails. */

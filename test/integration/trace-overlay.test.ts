@@ -326,7 +326,7 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
   // `stats --json` while 20 requests of `size` bytes go pod1 → pod2 and back; the count of a segment "ns/if/event → ns/if/event".
   async function tunnelStats(up: OverlayLab, size: number, env: Record<string, string> = {}): Promise<(from: string, to: string) => number> {
     echo ??= await startEcho(up.ns.pod2, 'udp', up.addr.pod2, PORT);
-    const { child } = await startReady(['stats', '--json', '--filter', `udp and host ${up.addr.pod2} and port ${PORT}`], env);
+    const { child } = await startReady(['stats', '--json', '--filter', `udp and host ${up.addr.pod2} and port ${PORT}`], env, 180_000);
     const sent = await sendUdp(up.ns.pod1, up.addr.pod2, PORT, 20, size, 10);
     expect(sent.replies).toBe(20);
     await new Promise((r) => setTimeout(r, 1000));
@@ -379,7 +379,7 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
         expect(count(`${pod}/eth0/rx`, `${pod}/eth0/recv`), t.tier).toBe(20);
       }
     }
-  }, 240_000);
+  }, 480_000);
 
   it('names an underlay drop of the tunnel port on the pod packet (flannel-style: no ARP across the tunnel to stall first)', async () => {
     lab = overlayLabFor(randomPrefix('od').slice(0, 7), { kind: 'vxlan-flannel' });

@@ -57,11 +57,11 @@ describe('stats program assembly', () => {
     for (const p of [filtered, all]) {
       const consume = p.slice(p.indexOf('tracepoint:skb:consume_skb'));
       // An encapsulated skb's free is its way to that device's transmit (kind 1), else a consume (5).
-      expect(consume).toContain('$loc = ($netns << 32) | ($ifindex << 8) | ($tun ? 1 : 5);');
-      expect(consume).toContain('if (!($frg != 0)) {');
+      expect(consume).toContain('$loc = ($netns << 32) | ($ifindex << 8) | ($sig != ($v6 ? ($w & 0x00ffffffffffffff) : $w) ? 1 : 5);');
+      expect(consume).toContain('if (!(!$v6 && (($w >> 48) & 0xff3f) != 0)) {');
       // The other probes count no segment for a later fragment (offset bits set).
       const xmit = p.slice(p.indexOf('tracepoint:net:net_dev_start_xmit'), p.indexOf('tracepoint:net:netif_rx'));
-      expect(xmit).toContain('if (!(($frg & 0xff1f) != 0)) {');
+      expect(xmit).toContain('if (!(!$v6 && (($w >> 48) & 0xff1f) != 0)) {');
     }
   });
 
