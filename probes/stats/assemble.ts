@@ -113,9 +113,25 @@ function matchCode(decode: string, filterExpr: string, sample: string, socket: s
     return ['  if (!$cont) {', decode, TUPLE, `  $m = $fam != 0 && ${sample};`, '  }'].join('\n');
   }
   return [
+    // A fragment's key, read before decode.bt moves $h to an inner header: the outer source and
+    // destination (one read, IPv4 fragments that start a state only) with the id, below.
+    '  $fk = (uint64)0;',
+    '  if (!$cont && !$v6 && (($w >> 48) & 0xff3f) != 0) { $fk = *(uint64 *)($h + 12); }',
     decode,
     TUPLE,
     `  if (!$m) { $m = $fam != 0 && (${filterExpr}) && ${sample}; }`,
+    // A later fragment has no ports to match: it matches when its datagram's first fragment did,
+    // by outer addresses and id (probes/stats/README.md "Fragments"). The last one forgets the key.
+    '  if ($fk != 0) {',
+    '    $fid = ($w >> 32) & 0xffff; $frg = ($w >> 48) & 0xff3f;',
+    '    if ($m) {',
+    `      if (($frg & 0xff1f) == 0) { @frags[$fk, $fid] = $now; }`,
+    '    } else {',
+    '      $fm = @frags[$fk, $fid];',
+    `      $m = $fm != 0 && $now - $fm < ${FLOW_MEMORY_NS};`,
+    '      if ($m && ($frg & 0x20) == 0) { delete(@frags[$fk, $fid]); }',
+    '    }',
+    '  }',
     ...(socket === null ? [] : [socket]),
     // As in trace (probes/assemble.ts FLOW_REFRESH_NS): one lookup, and a rewrite only when stale.
     // (Read unconditionally: under 0.17 a map read assigned to an already typed variable fails
@@ -154,6 +170,26 @@ function dropKind(d: StatsProgramOptions['discardReasons']): string {
   for (const r of [...d.bySocket, ...d.afterArrival]) assertNumeric('discard reason', r);
   const any = (codes: readonly number[]): string => codes.map((r) => `$reason == ${r}`).join(' || ') || '0';
   return `(uint64)((${any(d.bySocket)}) || ((${any(d.afterArrival)}) && $cont && ($st.1 & 0xff) == ${HOP_KIND_CODES.recv}) ? ${HOP_KIND_CODES.consume} : ${drop})`;
+}
+
+/**
+ * The kind code of a consume's place. An skb freed while still encapsulated (its outer header at
+ * network_header) went out as other skbs on that device: ip_do_fragment frees the original right
+ * after handing its fragments to the underlay (a GSO packet's segments likewise). Its segment is
+ * the packet's way to that device's transmit, not an end (probes/stats/README.md "Fragments").
+ */
+function consumeKind(): string {
+  // Encapsulated: step.bt took the signature from the inner header, so it differs from the word at $h.
+  return `($sig != ($v6 ? ($w & 0x00ffffffffffffff) : $w) ? ${HOP_KIND_CODES.xmit} : ${HOP_KIND_CODES.consume})`;
+}
+
+/**
+ * When a continued hop counts no segment: a fragment's skb is one of several of its packet, and
+ * only the first fragment's hops are the packet's segments; a fragment freed normally was joined
+ * into its reassembled datagram (which goes on in another fragment's skb), not consumed.
+ */
+function noSegment(kind: HopKind): string {
+  return kind === 'consume' ? '!$v6 && (($w >> 48) & 0xff3f) != 0' : '!$v6 && (($w >> 48) & 0xff1f) != 0';
 }
 
 /** The snapshot statements: a map no attached probe writes does not exist, and printing it fails. */
@@ -205,7 +241,9 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
     const body = withBuckets(step)
       .replace(/^\s*\/\/ @match\s*$/m, () => matchCode(decode, opts.filterExpr, sample, socket !== null && SOCKET_FIRST_HOPS.has(probe.kind) ? socketMatchCode(socketRead, socket) : null))
       .replace(/^\s*\/\/ @after\s*$/m, () => afterCode(probe.kind))
-      .replaceAll('{{KIND}}', probe.kind === 'drop' ? dropKind(opts.discardReasons) : String(HOP_KIND_CODES[probe.kind]));
+      .replaceAll('{{KIND}}', probe.kind === 'drop' ? dropKind(opts.discardReasons) : probe.kind === 'consume' ? consumeKind() : String(HOP_KIND_CODES[probe.kind]))
+      .replaceAll('{{RECV}}', String(HOP_KIND_CODES.recv))
+      .replaceAll('{{NOSEG}}', noSegment(probe.kind));
     // A probe file is its probe, then after `// @where` the code reading the hop's place, which
     // step.bt runs only for hops that may count.
     const [probeCode = '', where] = read(`stats/${probe.file}`).split(/^\/\/ @where\b.*$/m);

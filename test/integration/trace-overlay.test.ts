@@ -10,6 +10,7 @@ import { startEcho, sendUdp, type Server } from '../../server/lab/traffic.js';
 import type { Packet } from '../../shared/packet.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { startReady, randomPrefix } from '../helpers/cli.js';
+import { TIERS_HERE } from '../helpers/tiers.js';
 import type { StatsDocument } from '../../shared/stats/types.js';
 import { overlayLabFor, overlayLabUp, overlayLabDown, traceOverlay, type OverlayLab, type OverlayKind } from '../helpers/overlay-lab.js';
 
@@ -322,22 +323,27 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     }
   }, 120_000);
 
-  it('stats: the tunnel transmit → the underlay → the remote tunnel receive are segments of the pod packets', async () => {
-    lab = overlayLabFor(randomPrefix('os').slice(0, 7), { kind: 'vxlan-flannel' });
-    await overlayLabUp(lab, { kind: 'vxlan-flannel' });
-    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
-    const { child } = await startReady(['stats', '--json', '--filter', `udp and host ${lab.addr.pod2} and port ${PORT}`]);
-    const sent = await sendUdp(lab.ns.pod1, lab.addr.pod2, PORT, 20, 32, 10);
+  // `stats --json` while 20 requests of `size` bytes go pod1 → pod2 and back; the count of a segment "ns/if/event → ns/if/event".
+  async function tunnelStats(up: OverlayLab, size: number, env: Record<string, string> = {}): Promise<(from: string, to: string) => number> {
+    echo ??= await startEcho(up.ns.pod2, 'udp', up.addr.pod2, PORT);
+    const { child } = await startReady(['stats', '--json', '--filter', `udp and host ${up.addr.pod2} and port ${PORT}`], env, 180_000);
+    const sent = await sendUdp(up.ns.pod1, up.addr.pod2, PORT, 20, size, 10);
     expect(sent.replies).toBe(20);
     await new Promise((r) => setTimeout(r, 1000));
     child.kill('SIGINT');
     const r = await child;
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const doc = JSON.parse(String(r.stdout).trim().split('\n').at(-1) ?? '{}') as StatsDocument;
-    const { ns, tunnel } = lab;
-    const count = (from: string, to: string): number => doc.segments
+    return (from, to) => doc.segments
       .filter((g) => `${g.from.ns}/${g.from.ifname}/${g.from.event}` === from && `${g.to.ns}/${g.to.ifname}/${g.to.event}` === to)
       .reduce((n, g) => n + g.count, 0);
+  }
+
+  it('stats: the tunnel transmit → the underlay → the remote tunnel receive are segments of the pod packets', async () => {
+    lab = overlayLabFor(randomPrefix('os').slice(0, 7), { kind: 'vxlan-flannel' });
+    await overlayLabUp(lab, { kind: 'vxlan-flannel' });
+    const count = await tunnelStats(lab, 32);
+    const { ns, tunnel } = lab;
     // Requests one way, replies the other: the same 20 packets on every step of the tunnel.
     for (const [a, b] of [[ns.node1, ns.node2], [ns.node2, ns.node1]] as const) {
       expect(count(`${a}/${tunnel}/xmit`, `${a}/ul0/xmit`), `encap on ${a}`).toBe(20);
@@ -346,6 +352,34 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
       expect(count(`${b}/ul0/recv`, `${b}/${tunnel}/recv`), `decap on ${b}`).toBe(20);
     }
   }, 120_000);
+
+  it('stats: an underlay MTU below the outer datagram: the fragments\' way is the pod packets\' segments, once each, through the reassembly to the decap', async () => {
+    // As in the trace test above: each 1400-byte datagram's outer packet leaves in two fragments
+    // (new skbs; the original is freed on ul0) and is reassembled on the far node before the decap.
+    // Before probes/stats joined them: vx0 xmit → ul0 consume, the first fragment as a packet of its
+    // own ending in ul0 consume, and no ul0 recv → vx0 recv.
+    lab = overlayLabFor(randomPrefix('of').slice(0, 7), { kind: 'vxlan' });
+    await overlayLabUp(lab, { kind: 'vxlan', underlayMtu: 1280 });
+    const { ns, tunnel } = lab;
+    // Both probe tiers (the step is the same program text, but raw tracepoints read it differently).
+    for (const t of TIERS_HERE) {
+      const count = await tunnelStats(lab, 1400, t.env);
+      for (const [a, b] of [[ns.node1, ns.node2], [ns.node2, ns.node1]] as const) {
+        expect(count(`${a}/${tunnel}/xmit`, `${a}/ul0/xmit`), `${t.tier}: encap on ${a}`).toBe(20);
+        expect(count(`${a}/${tunnel}/xmit`, `${a}/ul0/consume`), `no end on ${a}'s underlay`).toBe(0);
+        expect(count(`${a}/ul0/xmit`, `${b}/ul0/rx`), `underlay ${a} → ${b}: one per packet`).toBe(20);
+        expect(count(`${b}/ul0/rx`, `${b}/ul0/recv`)).toBe(20);
+        expect(count(`${b}/ul0/recv`, `${b}/${tunnel}/recv`), `reassembled and decapsulated on ${b}`).toBe(20);
+        expect(count(`${b}/ul0/recv`, `${b}/ul0/consume`), `no fragment ends on ${b}'s underlay`).toBe(0);
+      }
+      // And on to the pods: after the decap, the requests reach pod2 and the replies pod1.
+      for (const [node, pod] of [[ns.node2, ns.pod2], [ns.node1, ns.pod1]] as const) {
+        expect(count(`${node}/${tunnel}/recv`, `${node}/br0/xmit`)).toBe(20);
+        expect(count(`${node}/vp0/xmit`, `${pod}/eth0/rx`)).toBe(20);
+        expect(count(`${pod}/eth0/rx`, `${pod}/eth0/recv`), t.tier).toBe(20);
+      }
+    }
+  }, 480_000);
 
   it('names an underlay drop of the tunnel port on the pod packet (flannel-style: no ARP across the tunnel to stall first)', async () => {
     lab = overlayLabFor(randomPrefix('od').slice(0, 7), { kind: 'vxlan-flannel' });

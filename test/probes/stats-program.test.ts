@@ -49,6 +49,22 @@ describe('stats program assembly', () => {
     expect(p).toContain('printf("F %llu\\n", nsecs);');
   });
 
+  it('joins fragments (probes/stats/README.md "Fragments"): later ones by key only under a filter, the head\'s and the encapsulated original\'s frees not counted as ends', () => {
+    const filtered = buildStatsProgram({ ...base, filterExpr: compileToBpftrace(parseFilter('udp and port 5000')) });
+    const all = buildStatsProgram({ ...base, filterExpr: '1' });
+    expect(filtered).toContain('@frags[$fk, $fid] = $now;');
+    expect(all).not.toContain('@frags');
+    for (const p of [filtered, all]) {
+      const consume = p.slice(p.indexOf('tracepoint:skb:consume_skb'));
+      // An encapsulated skb's free is its way to that device's transmit (kind 1), else a consume (5).
+      expect(consume).toContain('$loc = ($netns << 32) | ($ifindex << 8) | ($sig != ($v6 ? ($w & 0x00ffffffffffffff) : $w) ? 1 : 5);');
+      expect(consume).toContain('if (!(!$v6 && (($w >> 48) & 0xff3f) != 0)) {');
+      // The other probes count no segment for a later fragment (offset bits set).
+      const xmit = p.slice(p.indexOf('tracepoint:net:net_dev_start_xmit'), p.indexOf('tracepoint:net:netif_rx'));
+      expect(xmit).toContain('if (!(!$v6 && (($w >> 48) & 0xff1f) != 0)) {');
+    }
+  });
+
   it('adds sampling to the hop probes without touching the hop line', () => {
     const plain = buildHopProgram({ ...base, filterExpr: '1' });
     const sampled = buildHopProgram({ ...base, filterExpr: '1', sampleRate: 16 });
