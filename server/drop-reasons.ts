@@ -4,6 +4,7 @@
  * kernel's BTF at run time rather than compiled in.
  */
 import { execa } from 'execa';
+import { perKernel } from './kernel-cache.js';
 
 export interface DropReasons {
   /** Value → name without the SKB_DROP_REASON_ prefix. */
@@ -47,9 +48,14 @@ export function dropReasonsFrom(names: ReadonlyMap<number, string>): DropReasons
 
 let cached: Promise<DropReasons> | undefined;
 
-/** Reads the table once per process; an empty table (no bpftool) still decodes as `reason-N`. */
+/**
+ * Reads the table once per process, and once per kernel when it can be stored
+ * (server/kernel-cache.ts); an empty table (no bpftool) still decodes as `reason-N`.
+ */
 export function loadDropReasons(): Promise<DropReasons> {
-  cached ??= execa('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'raw'], { reject: false, maxBuffer: 256 * 1024 * 1024 })
-    .then((r) => dropReasonsFrom(r.exitCode === 0 ? parseDropReasonEnum(String(r.stdout)) : new Map()));
+  cached ??= perKernel('drop-reasons', async () => {
+    const r = await execa('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'raw'], { reject: false, maxBuffer: 256 * 1024 * 1024 }).catch(() => null);
+    return r?.exitCode === 0 ? [...parseDropReasonEnum(String(r.stdout))] : [];
+  }, (entries) => entries.length > 0).then((entries) => dropReasonsFrom(new Map(entries)));
   return cached;
 }
