@@ -36,11 +36,30 @@ const WORDS_FAST = [
   '$skbw1 = *(uint64 *)((uint64)$skb + offsetof(struct sk_buff, inner_protocol) + 8);',
 ];
 
-/** Expands `{{SKB_WORDS}}` and `{{SKB:field}}` for `tier` (see above). */
+/**
+ * The same for the sending socket (probes/socket.bt, `$sk`): skc_portpair (32 bits: skc_dport,
+ * skc_num) and skc_family (16) are adjacent in struct sock_common (12 and 16 on Linux 6.18, in
+ * that order since 2.6), one 8-byte read from skc_portpair on the fast tier: `{{SK_WORD}}` reads
+ * it ($skcw), `{{SK:skc_portpair}}` and `{{SK:skc_family}}` take the fields out.
+ */
+const SK_FIELDS: Readonly<Record<string, { shift: number; mask: string }>> = {
+  skc_portpair: { shift: 0, mask: '0xffffffff' },
+  skc_family: { shift: 32, mask: '0xffff' },
+};
+const SK_WORD_FAST = '$skcw = *(uint64 *)((uint64)$sk + offsetof(struct sock_common, skc_portpair));';
+
+/** Expands `{{SKB_WORDS}}`, `{{SKB:field}}`, `{{SK_WORD}}` and `{{SK:field}}` for `tier` (see above). */
 export function expandSkbWords(source: string, tier: ProbeTier | undefined): string {
   const fast = tier === 'fast';
   return source
     .replace(/^(\s*)\{\{SKB_WORDS\}\}\s*$/gm, (_l, indent: string) => (fast ? WORDS_FAST.map((w) => `${indent}${w}`).join('\n') : ''))
+    .replace(/^(\s*)\{\{SK_WORD\}\}\s*$/gm, (_l, indent: string) => (fast ? `${indent}${SK_WORD_FAST}` : ''))
+    .replace(/\{\{SK:(\w+)\}\}/g, (_all, field: string) => {
+      const f = SK_FIELDS[field];
+      if (!f) throw new Error(`probe source: {{SK:${field}}} is not one of the socket word's fields`);
+      if (!fast) return `$sk->__sk_common.${field}`;
+      return f.shift === 0 ? `($skcw & ${f.mask})` : `(($skcw >> ${f.shift}) & ${f.mask})`;
+    })
     .replace(/\{\{SKB:(\w+)\}\}/g, (_all, field: string) => {
       const f = FIELDS[field];
       if (!f) throw new Error(`probe source: {{SKB:${field}}} is not one of the sk_buff header words' fields`);
