@@ -23,6 +23,7 @@ import { HOP_KIND_CODES } from '../hop-line.js';
 import { sampleCondition } from '../sample.js';
 import { portToRaw } from '../../shared/filter/raw.js';
 import { rawTracepointProgram } from '../tracepoints.js';
+import { expandSkbWords } from '../skb-words.js';
 import type { HopKind } from '../../shared/hop-event.js';
 import type { ProbeTier } from '../../shared/api-types.js';
 
@@ -95,7 +96,8 @@ const FLOW_REVERSE_KEY = '$d0, $d1, $s0, $s1, ($dp << 16) | $sp, $l4';
  */
 function socketMatchCode(socketRead: string, socket: string): string {
   return [
-    '  if (!$m && !$cont && $fam != 0 && $enc == 0 && ($l4 == 6 || $l4 == 17)) {',
+    // skb_iif 0: no device has received the skb yet, as in trace (probes/emit.bt).
+    '  if (!$m && !$cont && $fam != 0 && $enc == 0 && ($l4 == 6 || $l4 == 17) && $skb->skb_iif == 0) {',
     '    $sk = $skb->sk; $sr = (uint64)0;',
     '    if ($sk != 0) {',
     socketRead,
@@ -257,6 +259,6 @@ export function buildStatsProgram(opts: StatsProgramOptions): string {
   const snap = snapshot(opts.skip);
   const tick = opts.intervalMs === undefined ? '' : `interval:ms:${opts.intervalMs}\n{\n  printf("T %llu\\n", nsecs);\n${snap}\n  printf("E\\n");\n}`;
   blocks.push(read('stats/tick.bt').replace('{{INTERVAL_PROBE}}', () => tick).replace(/^\s*\/\/ @snapshot\s*$/m, () => snap));
-  const program = `${blocks.join('\n')}\n`;
+  const program = expandSkbWords(`${blocks.join('\n')}\n`, opts.tier);
   return opts.tier === 'fast' ? rawTracepointProgram(program) : program;
 }
