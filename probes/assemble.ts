@@ -114,24 +114,8 @@ const FLOW_KEY = '$s0, $s1, $d0, $d1, $ports, $l4';
  * net_dev_start_xmit, classic 1116 against 1280); trace's runs are dominated by the printf.
  */
 export const FLOW_REFRESH_NS = 1_000_000_000;
-/**
- * The match gate (filtered programs): @lastmatch holds when a hop was last printed (followed,
- * and its flow remembered), refreshed at most once a second; 0 while nothing has been. Only when
- * that was less than MATCH_GATE_NS ago can a packet be followed (@follow entries last 1 s) or a
- * flow be remembered (FLOW_MEMORY_NS, written at most FLOW_REFRESH_NS before the gate's time), so
- * only then are @follow and @flows looked up. A filter that has matched nothing for 11 s (a
- * `trace --filter` on a busy host, waiting for its packets) pays one hash lookup of an 8-byte key
- * per hop instead of two, one of them of a 48-byte key; while something matches, the gate's lookup
- * comes on top. Measured (bench/probe-cost.ts): README "Performance".
- */
-export const MATCH_GATE_NS = FLOW_MEMORY_NS + FLOW_REFRESH_NS;
-const FOLLOW_LOOKUP_GATED = `    $g = @lastmatch; $gate = $g != 0 && nsecs - $g < ${MATCH_GATE_NS};
-    $f = $gate ? @follow[$skb] : (uint64)0;`;
-const GATE_REFRESH = `        if (nsecs - $g > ${FLOW_REFRESH_NS}) { @lastmatch = nsecs; }`;
-/** The flow memory's match as the notes probes use it (no gate: they run only for --notes). */
+/** The flow memory's match (hop probes of filtered programs, and the notes probes). */
 export const FLOW_MATCH = `    $fl0 = @flows[${FLOW_KEY}]; if (!$m) { $m = $fl0 != 0 && nsecs - $fl0 < ${FLOW_MEMORY_NS}; }`;
-/** The same in the hop probes, behind the match gate ($gate, FOLLOW_LOOKUP_GATED). */
-const FLOW_MATCH_GATED = `    $fl0 = ($m || $gate) ? @flows[${FLOW_KEY}] : (uint64)0; if (!$m) { $m = $fl0 != 0 && nsecs - $fl0 < ${FLOW_MEMORY_NS}; }`;
 // Both directions: a reply seen after the NAT that names the filtered address (e.g. the SYN-ACK
 // leaving through MASQUERADE/DNAT reversal) carries the tuple the next request will have
 // before its DNAT, reversed.
@@ -204,9 +188,7 @@ export function buildHopProgram(opts: ProgramOptions): string {
       .replaceAll('{{BYTES_ARG}}', capture > 0 ? Array.from({ length: captureWords(capture) }, (_, i) => `, *(uint64 *)($h + ${i * 8})`).join('') : '')
       // The free probes print under $as: a raw socket's copy goes under its original's address.
       .replaceAll('{{ADDR}}', probe.kind === 'drop' || probe.kind === 'consume' ? '$as' : '$skb')
-      .replace('{{FOLLOW_LOOKUP}}', filtered ? FOLLOW_LOOKUP_GATED : '    $f = @follow[$skb];')
-      .replace('{{FLOW_MATCH}}', filtered ? FLOW_MATCH_GATED : '')
-      .replace('{{GATE_REFRESH}}', filtered ? GATE_REFRESH : '')
+      .replace('{{FLOW_MATCH}}', filtered ? FLOW_MATCH : '')
       .replace('{{FLOW_REMEMBER}}', filtered ? FLOW_REMEMBER : '');
     const body = read(probe.file)
       .replace(/^\s*\/\/ @decode\s*$/m, decode)
@@ -220,8 +202,7 @@ export function buildHopProgram(opts: ProgramOptions): string {
     // @rawcopy is read (the free probes) before it is first written (kfree_skb.bt's hold):
     // bpftrace 0.17 types a map at its first assignment in the program, so BEGIN makes one, under
     // a key no skb's data has.
-    // @lastmatch likewise (the match gate, MATCH_GATE_NS): 0, nothing matched yet.
-    `BEGIN { ${rawCopy ? '@rawcopy[(uint64)0] = (uint64)0; ' : ''}${filtered ? '@lastmatch = (uint64)0; ' : ''}printf("READY\\n"); }`,
+    `BEGIN { ${rawCopy ? '@rawcopy[(uint64)0] = (uint64)0; ' : ''}printf("READY\\n"); }`,
     ...blocks,
     ...(opts.extraBlocks ?? []),
     // No clear() anywhere: bpftrace 0.17 aborts when a map changes while clear() walks it
