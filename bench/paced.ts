@@ -36,9 +36,17 @@ export interface PacedResult {
   readonly steps: PacedStep[];
   /** Highest rate with ≤ 1 % of hop events lost (null: not even the first). */
   readonly maxRateWithin1Pct: number | null;
+  /** From trace's summary, over all its rates: hop events that came after the reorder window, and the widest the window grew (ms). */
+  readonly late: number | null;
+  readonly reorderWindowMs: number | null;
 }
 
 const REPO = new URL('../', import.meta.url).pathname;
+/**
+ * Rates asked, in packets/s: steps of 5 k up to 40 k, then 10 k, from 5 k, so that a tier losing
+ * more than 1 % at 15 k (the classic one) still gets a highest rate, and the fast one a finer one.
+ */
+export const PACED_RATES = '5000,10000,15000,20000,25000,30000,35000,40000,50000,60000,70000';
 const DEVICE_HOPS_WHOLE = 6;
 
 async function iperfPaced(lab: Lab, port: number, pps: number, seconds: number): Promise<{ sent: number; seconds: number }> {
@@ -75,6 +83,7 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
       // Counted as it arrives, per destination port: hop events, packets with all their hops.
       const byPort = new Map<number, { hops: number; whole: number }>();
       let lost = 0;
+      let summary: { late?: number; reorderWindowMs?: number } | null = null;
       const lostAt: Array<{ port: number; lost: number }> = [];
       let current = 0;
       let rest = '';
@@ -83,6 +92,10 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
         const lines = (rest + chunk).split('\n');
         rest = lines.pop() ?? '';
         for (const l of lines) {
+          if (l.startsWith('{"type":"summary"')) {
+            summary = JSON.parse(l) as { late?: number; reorderWindowMs?: number };
+            continue;
+          }
           if (l.startsWith('{"type":"lost"')) {
             const n = Number(/"events":(\d+)/.exec(l)?.[1] ?? 0);
             lost += n;
@@ -114,9 +127,11 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
         const lostBefore = lost;
         const sent = await iperfPaced(lab, p, rate, opts.seconds);
         // Packets complete (and lost counts arrive) after the last send; a trace that fell behind
-        // still has this rate's lines in its buffers. The step ends once nothing more arrived for
-        // 2 s (at most 60 s), so its hops and losses are not counted in the next rate's step.
-        for (let quiet = 0, last = -1, waited = 0; quiet < 2000 && waited < 60_000; waited += 250) {
+        // still has this rate's lines in its buffers, and its reorder window (up to 2 s when
+        // events came late: shared/reconstruct.ts) holds the last packets back. The step ends once
+        // nothing more arrived for 3 s (at most 60 s), so its hops and losses are not counted in
+        // the next rate's step.
+        for (let quiet = 0, last = -1, waited = 0; quiet < 3000 && waited < 60_000; waited += 250) {
           await new Promise((r) => setTimeout(r, 250));
           const now = (byPort.get(p)?.hops ?? 0) + lost;
           quiet = now === last ? quiet + 250 : 0;
@@ -136,7 +151,11 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
       child.kill('SIGINT');
       await child;
       const ok = steps.filter((s) => s.lostShare <= 0.01);
-      out.push({ tier, bpftrace: env.version, seconds: opts.seconds, steps, maxRateWithin1Pct: ok.length > 0 ? Math.max(...ok.map((s) => s.rate)) : null });
+      const said = summary as { late?: number; reorderWindowMs?: number } | null;
+      out.push({
+        tier, bpftrace: env.version, seconds: opts.seconds, steps, maxRateWithin1Pct: ok.length > 0 ? Math.max(...ok.map((s) => s.rate)) : null,
+        late: said?.late ?? null, reorderWindowMs: said?.reorderWindowMs ?? null,
+      });
     }
   } finally {
     await labDown(lab);
@@ -145,7 +164,7 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
 }
 
 if (process.argv[1]?.endsWith('paced.ts')) {
-  const { values } = parseArgs({ options: { tiers: { type: 'string', default: 'fast,classic' }, rates: { type: 'string', default: '15000,25000,35000,50000,70000' }, seconds: { type: 'string', default: '5' }, json: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { tiers: { type: 'string', default: 'fast,classic' }, rates: { type: 'string', default: PACED_RATES }, seconds: { type: 'string', default: '5' }, json: { type: 'boolean', default: false } } });
   const r = await benchPaced({ tiers: values.tiers.split(',') as BenchTier[], rates: values.rates.split(',').map(Number), seconds: Number(values.seconds) });
   process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : `${JSON.stringify(r, null, 2)}\n`);
 }

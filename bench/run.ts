@@ -26,7 +26,7 @@ import type { PipelineResult } from './pipeline.js';
 import { benchOverhead, type OverheadResult } from './overhead.js';
 import { benchLatency, type LatencyResult } from './latency.js';
 import { benchProbeCost, type CostResult } from './probe-cost.js';
-import { benchPaced, type PacedResult } from './paced.js';
+import { benchPaced, PACED_RATES, type PacedResult } from './paced.js';
 import { tierEnv, type BenchTier } from './tiers.js';
 
 const { values } = parseArgs({
@@ -35,7 +35,7 @@ const { values } = parseArgs({
     tiers: { type: 'string', default: 'fast,classic' },
     // Overhead and probe-cost conditions (bench/overhead.ts CONDITIONS); default: all of them.
     conditions: { type: 'string' },
-    rates: { type: 'string', default: '15000,25000,35000,50000,70000' },
+    rates: { type: 'string', default: PACED_RATES },
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '5' },
     out: { type: 'string', default: fileURLToPath(new URL('./results.json', import.meta.url)) },
@@ -129,6 +129,7 @@ if (results.paced) {
     // The rate asked and the rate the sender reached (a loaded machine starves the sender).
     const best = t.steps.find((st) => st.rate === t.maxRateWithin1Pct);
     lines.push(`  ${t.tier}: highest rate with ≤ 1 % of hop events lost: ${best ? `${fmt(best.rate)}/s asked, ${fmt(best.sentPps)}/s sent` : 'none'}`);
+    if (t.late !== null) lines.push(`  ${t.tier}: ${fmt(t.late)} hop events came after the reorder window; widest window ${t.reorderWindowMs ?? '?'} ms`);
   }
   lines.push('  target (fast tier): at 15,000/s ≤ 1 % of hop events lost and ≥ 95 % of packets whole');
 }
