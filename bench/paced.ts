@@ -27,6 +27,8 @@ export interface PacedStep {
   readonly packetsWhole: number;
   /** packetsWhole / sent. */
   readonly wholeShare: number;
+  /** How long after the sender stopped trace still printed (the step's or earlier lines): how far behind it was. */
+  readonly behindS: number;
 }
 
 export interface PacedResult {
@@ -87,10 +89,13 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
       const lostAt: Array<{ port: number; lost: number }> = [];
       let current = 0;
       let rest = '';
+      /** Lines of any kind trace printed: it has caught up once it prints none for a while. */
+      let printed = 0;
       child.stdout?.setEncoding('utf8');
       child.stdout?.on('data', (chunk: string) => {
         const lines = (rest + chunk).split('\n');
         rest = lines.pop() ?? '';
+        printed += lines.length;
         for (const l of lines) {
           if (l.startsWith('{"type":"summary"')) {
             summary = JSON.parse(l) as { late?: number; reorderWindowMs?: number };
@@ -127,15 +132,17 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
         const lostBefore = lost;
         const sent = await iperfPaced(lab, p, rate, opts.seconds);
         // Packets complete (and lost counts arrive) after the last send; a trace that fell behind
-        // still has this rate's lines in its buffers, and its reorder window (up to 2 s when
-        // events came late: shared/reconstruct.ts) holds the last packets back. The step ends once
-        // nothing more arrived for 3 s (at most 60 s), so its hops and losses are not counted in
-        // the next rate's step.
-        for (let quiet = 0, last = -1, waited = 0; quiet < 3000 && waited < 60_000; waited += 250) {
+        // still has this rate's lines (and earlier rates') in its buffers, and its reorder window
+        // (up to 2 s when events came late: shared/reconstruct.ts) holds the last packets back.
+        // The step ends once trace printed nothing at all for 3 s (at most 120 s): it has caught
+        // up, and the step's hops and losses are not counted in the next rate's step. How long
+        // that took after the sender stopped is how far behind trace was.
+        let behindMs = 0;
+        for (let quiet = 0, last = -1, waited = 0; quiet < 3000 && waited < 120_000; waited += 250) {
           await new Promise((r) => setTimeout(r, 250));
-          const now = (byPort.get(p)?.hops ?? 0) + lost;
-          quiet = now === last ? quiet + 250 : 0;
-          last = now;
+          quiet = printed === last ? quiet + 250 : 0;
+          if (quiet === 0) behindMs = waited;
+          last = printed;
         }
         const s = byPort.get(p) ?? { hops: 0, whole: 0 };
         const lostHops = lost - lostBefore;
@@ -143,9 +150,10 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
           rate, sent: sent.sent, sentPps: Math.round(sent.sent / sent.seconds), hops: s.hops, lostHops,
           lostShare: Math.round((lostHops / Math.max(1, s.hops + lostHops)) * 10000) / 10000,
           packetsWhole: s.whole, wholeShare: Math.round((s.whole / Math.max(1, sent.sent)) * 10000) / 10000,
+          behindS: behindMs / 1000,
         };
         steps.push(step);
-        log(`paced ${tier.padEnd(7)} ${String(rate).padStart(6)}/s asked, ${String(step.sentPps).padStart(6)}/s sent: ${step.hops} hops, ${lostHops} lost (${(step.lostShare * 100).toFixed(2)} %), ${(step.wholeShare * 100).toFixed(1)} % of packets whole`);
+        log(`paced ${tier.padEnd(7)} ${String(rate).padStart(6)}/s asked, ${String(step.sentPps).padStart(6)}/s sent: ${step.hops} hops, ${lostHops} lost (${(step.lostShare * 100).toFixed(2)} %), ${(step.wholeShare * 100).toFixed(1)} % of packets whole, trace ${step.behindS} s behind`);
         if (step.lostShare > 0.01) break;
       }
       child.kill('SIGINT');

@@ -123,9 +123,9 @@ if (results.latency) {
 }
 if (results.paced) {
   lines.push('', `trace --json of every packet of a paced 64-byte UDP stream (load ${results.paced.loadavg})`);
-  lines.push('  tier      asked/s   sent/s   hop events   lost    lost %   packets whole');
+  lines.push('  tier      asked/s   sent/s   hop events   lost    lost %   packets whole   trace behind');
   for (const t of results.paced.tiers) {
-    for (const st of t.steps) lines.push(`  ${t.tier.padEnd(8)} ${fmt(st.rate).padStart(8)} ${fmt(st.sentPps).padStart(8)} ${fmt(st.hops).padStart(12)} ${fmt(st.lostHops).padStart(6)} ${(st.lostShare * 100).toFixed(2).padStart(7)}   ${(st.wholeShare * 100).toFixed(1)} %`);
+    for (const st of t.steps) lines.push(`  ${t.tier.padEnd(8)} ${fmt(st.rate).padStart(8)} ${fmt(st.sentPps).padStart(8)} ${fmt(st.hops).padStart(12)} ${fmt(st.lostHops).padStart(6)} ${(st.lostShare * 100).toFixed(2).padStart(7)}   ${`${(st.wholeShare * 100).toFixed(1)} %`.padStart(13)}   ${st.behindS} s`);
     // The rate asked and the rate the sender reached (a loaded machine starves the sender).
     const best = t.steps.find((st) => st.rate === t.maxRateWithin1Pct);
     lines.push(`  ${t.tier}: highest rate with ≤ 1 % of hop events lost: ${best ? `${fmt(best.rate)}/s asked, ${fmt(best.sentPps)}/s sent` : 'none'}`);

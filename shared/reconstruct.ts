@@ -484,6 +484,7 @@ export class Reconstructor {
   /** idleClock: the newest event time at its last call, and the wall time the input went quiet (-1: it was not). */
   private idleSeen = 0;
   private quietSince = -1;
+  private idleLast = 0;
   /** Every event the engine holds, waiting in `queue` or part of a live packet. */
   private readonly store = new HopStore();
   private readonly queue = new ReorderBuffer(this.store);
@@ -590,13 +591,19 @@ export class Reconstructor {
    * is not counted, since the events of that time may still be on their way.
    */
   idleClock(wallNs: number): number {
+    let clock: number;
     if (this.newestEvent !== this.idleSeen || this.newestEvent === 0) {
       this.idleSeen = this.newestEvent;
       this.quietSince = -1;
-      return this.newestEvent;
+      clock = this.newestEvent;
+    } else {
+      if (this.quietSince < 0) this.quietSince = wallNs;
+      clock = this.newestEvent + Math.max(0, wallNs - this.quietSince);
     }
-    if (this.quietSince < 0) this.quietSince = wallNs;
-    return this.newestEvent + Math.max(0, wallNs - this.quietSince);
+    // Never back (recordings keep these as clock lines): events after a quiet may be older
+    // than where the quiet had taken the clock.
+    if (clock > this.idleLast) this.idleLast = clock;
+    return this.idleLast;
   }
 
   /**

@@ -111,8 +111,15 @@ describe('idleClock: the engine clock at a periodic tick', () => {
     expect(r.idleClock(3100 * MS)).toBe(newest + 100 * MS);
     expect(r.idleClock(4300 * MS)).toBe(newest + 1300 * MS);
     // Events again: back on their clock.
-    for (const e of packet(2, 1200 * MS, 0, 0)) r.push(e);
-    expect(r.idleClock(4400 * MS)).toBe(1200 * MS + 120_000);
+    for (const e of packet(2, 2400 * MS, 0, 0)) r.push(e);
+    expect(r.idleClock(4400 * MS)).toBe(2400 * MS + 120_000);
+    // Events older than where the quiet had taken it (a stalled pipe): the clock never goes back.
+    for (const e of packet(3, 2500 * MS, 0, 0)) r.push(e);
+    expect(r.idleClock(4500 * MS)).toBe(2500 * MS + 120_000);
+    expect(r.idleClock(4600 * MS)).toBe(2500 * MS + 120_000);
+    expect(r.idleClock(5000 * MS)).toBe(2500 * MS + 120_000 + 400 * MS);
+    for (const e of packet(4, 2600 * MS, 0, 0)) r.push(e);
+    expect(r.idleClock(5100 * MS)).toBe(2500 * MS + 120_000 + 400 * MS);
   });
 
   it('keeps packets whole when the reader was stopped mid-stream and its backlog arrives after a tick', () => {
