@@ -83,10 +83,17 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
       const env = await tierEnv(tier);
       const child = execa(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'trace', '--json', '--no-model', '--filter', `udp and dst host ${lab.addr.pod2}`], { reject: false, cwd: REPO, env: env.env, buffer: false, stdin: 'ignore' });
       // Counted as it arrives, per destination port: hop events, packets with all their hops.
-      const byPort = new Map<number, { hops: number; whole: number }>();
-      let lost = 0;
+      // Lost events are told in the same stream as the hops (bpftrace's "Lost N events" line after
+      // the events it could not write): they count to the port of the packet printed last before
+      // them, so a trace seconds behind still puts them on the rate that lost them.
+      const byPort = new Map<number, { hops: number; whole: number; packets: number; lost: number }>();
+      const of = (port: number): { hops: number; whole: number; packets: number; lost: number } => {
+        let e = byPort.get(port);
+        if (!e) byPort.set(port, (e = { hops: 0, whole: 0, packets: 0, lost: 0 }));
+        return e;
+      };
+      let lastPort = 0;
       let summary: { late?: number; reorderWindowMs?: number } | null = null;
-      const lostAt: Array<{ port: number; lost: number }> = [];
       let current = 0;
       let rest = '';
       /** Lines of any kind trace printed: it has caught up once it prints none for a while. */
@@ -102,18 +109,17 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
             continue;
           }
           if (l.startsWith('{"type":"lost"')) {
-            const n = Number(/"events":(\d+)/.exec(l)?.[1] ?? 0);
-            lost += n;
-            lostAt.push({ port: current, lost: n });
+            of(lastPort || current).lost += Number(/"events":(\d+)/.exec(l)?.[1] ?? 0);
             continue;
           }
           const dport = Number(/"dport":(\d+)/.exec(l)?.[1] ?? 0);
           const hops = l.split('"event":"').length - 1;
-          const s = byPort.get(dport) ?? { hops: 0, whole: 0 };
+          const s = of(dport);
           s.hops += hops;
+          s.packets++;
+          lastPort = dport;
           const consumes = l.split('"event":"consume"').length - 1;
           if (hops - consumes === DEVICE_HOPS_WHOLE) s.whole++;
-          byPort.set(dport, s);
         }
       });
       let err = '';
@@ -126,38 +132,44 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
         void child.then(() => reject(new Error(`trace exited: ${err.slice(-300)}`)));
       });
       const steps: PacedStep[] = [];
+      const stepOf = (rate: number, p: number, sent: { sent: number; seconds: number }, behindMs: number): PacedStep => {
+        const s = of(p);
+        return {
+          rate, sent: sent.sent, sentPps: Math.round(sent.sent / sent.seconds), hops: s.hops, lostHops: s.lost,
+          lostShare: Math.round((s.lost / Math.max(1, s.hops + s.lost)) * 10000) / 10000,
+          packetsWhole: s.whole, wholeShare: Math.round((s.whole / Math.max(1, sent.sent)) * 10000) / 10000,
+          behindS: behindMs / 1000,
+        };
+      };
+      const sentAt: Array<{ rate: number; port: number; sent: { sent: number; seconds: number }; behindMs: number }> = [];
       for (const rate of opts.rates) {
         const p = port++;
         current = p;
-        const lostBefore = lost;
         const sent = await iperfPaced(lab, p, rate, opts.seconds);
         // Packets complete (and lost counts arrive) after the last send; a trace that fell behind
         // still has this rate's lines (and earlier rates') in its buffers, and its reorder window
         // (up to 2 s when events came late: shared/reconstruct.ts) holds the last packets back.
-        // The step ends once trace printed nothing at all for 3 s (at most 120 s): it has caught
-        // up, and the step's hops and losses are not counted in the next rate's step. How long
-        // that took after the sender stopped is how far behind trace was.
+        // The next rate starts once trace has printed this one's packets (99 % of those sent, then
+        // 1 s without output) or printed nothing at all for 5 s (at most 120 s), so that rates
+        // do not overlap in a trace that fell behind. How long after the sender stopped trace
+        // still printed is how far behind it was. Each rate's figures are counted again once
+        // trace has exited (below): lines that came later still count to their own rate.
         let behindMs = 0;
-        for (let quiet = 0, last = -1, waited = 0; quiet < 3000 && waited < 120_000; waited += 250) {
+        for (let quiet = 0, last = -1, waited = 0; waited < 120_000; waited += 250) {
           await new Promise((r) => setTimeout(r, 250));
           quiet = printed === last ? quiet + 250 : 0;
           if (quiet === 0) behindMs = waited;
           last = printed;
+          if ((of(p).packets >= 0.99 * sent.sent && quiet >= 1000) || quiet >= 5000) break;
         }
-        const s = byPort.get(p) ?? { hops: 0, whole: 0 };
-        const lostHops = lost - lostBefore;
-        const step: PacedStep = {
-          rate, sent: sent.sent, sentPps: Math.round(sent.sent / sent.seconds), hops: s.hops, lostHops,
-          lostShare: Math.round((lostHops / Math.max(1, s.hops + lostHops)) * 10000) / 10000,
-          packetsWhole: s.whole, wholeShare: Math.round((s.whole / Math.max(1, sent.sent)) * 10000) / 10000,
-          behindS: behindMs / 1000,
-        };
-        steps.push(step);
-        log(`paced ${tier.padEnd(7)} ${String(rate).padStart(6)}/s asked, ${String(step.sentPps).padStart(6)}/s sent: ${step.hops} hops, ${lostHops} lost (${(step.lostShare * 100).toFixed(2)} %), ${(step.wholeShare * 100).toFixed(1)} % of packets whole, trace ${step.behindS} s behind`);
+        sentAt.push({ rate, port: p, sent, behindMs });
+        const step = stepOf(rate, p, sent, behindMs);
+        log(`paced ${tier.padEnd(7)} ${String(rate).padStart(6)}/s asked, ${String(step.sentPps).padStart(6)}/s sent: ${step.hops} hops, ${step.lostHops} lost (${(step.lostShare * 100).toFixed(2)} %), ${(step.wholeShare * 100).toFixed(1)} % of packets whole, trace ${step.behindS} s behind`);
         if (step.lostShare > 0.01) break;
       }
       child.kill('SIGINT');
       await child;
+      for (const x of sentAt) steps.push(stepOf(x.rate, x.port, x.sent, x.behindMs));
       const ok = steps.filter((s) => s.lostShare <= 0.01);
       const said = summary as { late?: number; reorderWindowMs?: number } | null;
       out.push({
