@@ -1,9 +1,9 @@
 /**
  * Keeping up: `hoptrace trace --json` of every packet of a paced 64-byte UDP stream (iperf3 -b,
  * pod1 → pod2 of a lab of its own), on each probe tier. Per rate: hop events printed, hop events
- * the kernel (or the reader) reported lost, and the packets seen whole (all 7 hops: pod1 xmit,
- * the veth crossing, the bridge, the second crossing, pod2's receive and the socket's consume)
- * out of those iperf3 sent. Rates step up until more than 1 % of hop events are lost; the highest
+ * the kernel (or the reader) reported lost, and the packets seen whole (all 6 device hops:
+ * pod1's xmit, rx and recv on the node's veth, the bridge's xmit to pod2, pod2's rx and recv;
+ * then its consume, or a drop) out of those iperf3 sent. Rates step up until more than 1 % of hop events are lost; the highest
  * rate with ≤ 1 % lost is reported. Needs root.
  *
  *   npx tsx bench/paced.ts [--tiers fast,classic] [--rates 15000,30000,...] [--seconds 5] [--json]
@@ -41,6 +41,8 @@ export interface PacedResult {
   /** From trace's summary, over all its rates: hop events that came after the reorder window, and the widest the window grew (ms). */
   readonly late: number | null;
   readonly reorderWindowMs: number | null;
+  /** Packets ended because their skb address carried a new one before their free was seen. */
+  readonly splits: number | null;
 }
 
 const REPO = new URL('../', import.meta.url).pathname;
@@ -93,7 +95,7 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
         return e;
       };
       let lastPort = 0;
-      let summary: { late?: number; reorderWindowMs?: number } | null = null;
+      let summary: { late?: number; reorderWindowMs?: number; splits?: number } | null = null;
       let current = 0;
       let rest = '';
       /** Lines of any kind trace printed: it has caught up once it prints none for a while. */
@@ -105,7 +107,7 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
         printed += lines.length;
         for (const l of lines) {
           if (l.startsWith('{"type":"summary"')) {
-            summary = JSON.parse(l) as { late?: number; reorderWindowMs?: number };
+            summary = JSON.parse(l) as { late?: number; reorderWindowMs?: number; splits?: number };
             continue;
           }
           if (l.startsWith('{"type":"lost"')) {
@@ -118,8 +120,10 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
           s.hops += hops;
           s.packets++;
           lastPort = dport;
-          const consumes = l.split('"event":"consume"').length - 1;
-          if (hops - consumes === DEVICE_HOPS_WHOLE) s.whole++;
+          // Its end (a consume, or a drop such as a starved receiver's full socket buffer) is not
+          // a device hop: a packet dropped after its 6 device hops was seen whole too.
+          const ends = l.split('"event":"consume"').length + l.split('"event":"drop"').length - 2;
+          if (hops - ends === DEVICE_HOPS_WHOLE) s.whole++;
         }
       });
       let err = '';
@@ -171,10 +175,10 @@ export async function benchPaced(opts: { tiers: readonly BenchTier[]; rates: rea
       await child;
       for (const x of sentAt) steps.push(stepOf(x.rate, x.port, x.sent, x.behindMs));
       const ok = steps.filter((s) => s.lostShare <= 0.01);
-      const said = summary as { late?: number; reorderWindowMs?: number } | null;
+      const said = summary as { late?: number; reorderWindowMs?: number; splits?: number } | null;
       out.push({
         tier, bpftrace: env.version, seconds: opts.seconds, steps, maxRateWithin1Pct: ok.length > 0 ? Math.max(...ok.map((s) => s.rate)) : null,
-        late: said?.late ?? null, reorderWindowMs: said?.reorderWindowMs ?? null,
+        late: said?.late ?? null, reorderWindowMs: said?.reorderWindowMs ?? null, splits: said?.splits ?? null,
       });
     }
   } finally {

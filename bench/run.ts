@@ -129,7 +129,7 @@ if (results.paced) {
     // The rate asked and the rate the sender reached (a loaded machine starves the sender).
     const best = t.steps.find((st) => st.rate === t.maxRateWithin1Pct);
     lines.push(`  ${t.tier}: highest rate with ≤ 1 % of hop events lost: ${best ? `${fmt(best.rate)}/s asked, ${fmt(best.sentPps)}/s sent` : 'none'}`);
-    if (t.late !== null) lines.push(`  ${t.tier}: ${fmt(t.late)} hop events came after the reorder window; widest window ${t.reorderWindowMs ?? '?'} ms`);
+    if (t.late !== null) lines.push(`  ${t.tier}: ${fmt(t.late)} hop events came after the reorder window; widest window ${t.reorderWindowMs ?? '?'} ms; ${fmt(t.splits ?? 0)} packets split at a reused skb`);
   }
   lines.push('  target (fast tier): at 15,000/s ≤ 1 % of hop events lost and ≥ 95 % of packets whole');
 }
