@@ -147,7 +147,7 @@ describe.skipIf(!isRoot)(`trace on a real lab (${NEEDS_ROOT})`, () => {
     expect(out.stderr).toMatch(/lost \d+ events/);
   });
 
-  it.each(TIERS)('keeps packets whole while hoptrace itself is stalled in the middle of a stream ($tier tier)', async ({ env }) => {
+  it.each(TIERS)('keeps packets whole while hoptrace itself is stalled in the middle of a stream ($tier tier)', async ({ tier, env }) => {
     // The whole tracer (main thread and reader thread) stopped for 1.5 s: the kernel's buffer and
     // the FIFO hold the stream's hops, which then arrive long after the kernel clock moved on.
     // The reorder window must not have released past them on the wall clock (issue 15: 88 % of
@@ -164,7 +164,11 @@ describe.skipIf(!isRoot)(`trace on a real lab (${NEEDS_ROOT})`, () => {
     const r = await child;
     const { packets, summary } = parseTrace(String(r.stdout));
     const ours = packets.filter((p) => p.hops.every((h) => demo.roles.has(h.netns)));
-    expect(summary).toMatchObject({ lost: 0, late: 0 });
+    expect(summary).toMatchObject({ lost: 0 });
+    // 0.21+'s one ring buffer delivers in order: nothing may be late. 0.17's per-CPU buffers,
+    // full after the stall, are drained one CPU after the other: the first such events come late
+    // and widen the window (shared/reconstruct.ts); the packets must be whole all the same.
+    if (tier === 'fast') expect(summary).toMatchObject({ late: 0 });
     expect(sent.sent).toBe(1500);
     const broken = ours.filter((p) => path(p).slice(0, 6).join() !== 'pod1/eth0/xmit,node/veth-pod1/rx,node/veth-pod1/recv,node/veth-pod2/xmit,pod2/eth0/rx,pod2/eth0/recv');
     expect(broken.map((p) => path(p).join(' ')).slice(0, 3)).toEqual([]);
