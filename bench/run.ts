@@ -32,7 +32,7 @@ import type { PipelineResult } from './pipeline.js';
 import { benchOverhead, type OverheadResult } from './overhead.js';
 import { benchLatency, type LatencyResult } from './latency.js';
 import { benchProbeCost, type CostResult } from './probe-cost.js';
-import { benchPaced, type PacedResult } from './paced.js';
+import { benchPaced, PACED_RATES, type PacedResult } from './paced.js';
 import { tierEnv, type BenchTier } from './tiers.js';
 import { benchHub, hubTable, type HubResult, type HubSource } from './hub.js';
 
@@ -42,7 +42,7 @@ const { values } = parseArgs({
     tiers: { type: 'string', default: 'fast,classic' },
     // Overhead and probe-cost conditions (bench/overhead.ts CONDITIONS); default: all of them.
     conditions: { type: 'string' },
-    rates: { type: 'string', default: '15000,25000,35000,50000,70000' },
+    rates: { type: 'string', default: PACED_RATES },
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '5' },
     out: { type: 'string', default: fileURLToPath(new URL('./results.json', import.meta.url)) },
@@ -155,12 +155,13 @@ if (results.latency) {
 }
 if (results.paced) {
   lines.push('', `trace --json of every packet of a paced 64-byte UDP stream (load ${results.paced.loadavg})`);
-  lines.push('  tier      asked/s   sent/s   hop events   lost    lost %   packets whole');
+  lines.push('  tier      asked/s   sent/s   hop events   lost    lost %   packets whole   trace behind');
   for (const t of results.paced.tiers) {
-    for (const st of t.steps) lines.push(`  ${t.tier.padEnd(8)} ${fmt(st.rate).padStart(8)} ${fmt(st.sentPps).padStart(8)} ${fmt(st.hops).padStart(12)} ${fmt(st.lostHops).padStart(6)} ${(st.lostShare * 100).toFixed(2).padStart(7)}   ${(st.wholeShare * 100).toFixed(1)} %`);
+    for (const st of t.steps) lines.push(`  ${t.tier.padEnd(8)} ${fmt(st.rate).padStart(8)} ${fmt(st.sentPps).padStart(8)} ${fmt(st.hops).padStart(12)} ${fmt(st.lostHops).padStart(6)} ${(st.lostShare * 100).toFixed(2).padStart(7)}   ${`${(st.wholeShare * 100).toFixed(1)} %`.padStart(13)}   ${st.behindS} s`);
     // The rate asked and the rate the sender reached (a loaded machine starves the sender).
     const best = t.steps.find((st) => st.rate === t.maxRateWithin1Pct);
     lines.push(`  ${t.tier}: highest rate with ≤ 1 % of hop events lost: ${best ? `${fmt(best.rate)}/s asked, ${fmt(best.sentPps)}/s sent` : 'none'}`);
+    if (t.late !== null) lines.push(`  ${t.tier}: ${fmt(t.late)} hop events came after the reorder window; widest window ${t.reorderWindowMs ?? '?'} ms; ${fmt(t.splits ?? 0)} packets split at a reused skb`);
   }
   lines.push('  target (fast tier): at 15,000/s ≤ 1 % of hop events lost and ≥ 95 % of packets whole');
 }

@@ -6,6 +6,12 @@
  * Rules (see issue 2):
  * - Events are released in kernel-time order: they wait in a reorder buffer until the newest
  *   time seen is `reorderWindowNs` past them, because bpftrace drains per-CPU buffers in turn.
+ *   An event that comes later than that (a CPU's buffer drained in one piece behind the others,
+ *   a reader that fell behind) is counted late and widens the window to twice how far behind the
+ *   newest event it was, up to `maxReorderWindowNs`, so a backlog does not go on splitting
+ *   packets; the window narrows again after a while without late events (issue 15).
+ *   The engine's clock moves only on event times and `advance`; callers that drive `advance`
+ *   from a wall clock take it through `idleClock`, which moves it only while nothing arrives.
  * - A packet is one skb's life: followed by skb address from its first hop until it is dropped
  *   or consumed. The kernel reuses addresses at once, and some frees have no tracepoint (TCP's
  *   __kfree_skb), so a hop only continues a packet when it could be the same packet: same family
@@ -39,8 +45,13 @@ import { CloneIndex, cloneKeyHash, keyChanged } from './clone-index.js';
 import { HopStore, smallInt, STORE_NUM, STORE_REFS, F_T, F_SEQ, F_CPU, F_NETNS, F_IFINDEX, F_FAMILY, F_PROTO, F_LEN, F_IPID, F_SPORT, F_DPORT, F_ICMPTYPE, F_ICMPID, F_TCPFLAGS, F_TCPSEQ, F_REASON, R_KIND, R_SKB, R_IFNAME, R_SRC, R_DST } from './hop-store.js';
 
 export interface ReconstructOptions {
-  /** How long events wait for earlier ones from other CPUs. */
+  /** How long events wait for earlier ones from other CPUs (at least: see maxReorderWindowNs). */
   readonly reorderWindowNs?: number;
+  /**
+   * How wide late events may make the reorder window. Bounds the events held back (rate ×
+   * window) and how long a packet waits before it is reported.
+   */
+  readonly maxReorderWindowNs?: number;
   /** A packet with no new hop for this long is finished (fate decided from what was seen). */
   readonly idleNs?: number;
   /** Largest gap between two hops of one packet. */
@@ -78,6 +89,9 @@ export interface ReconstructStats {
    * (continuesPacket said no): the packet followed so far was ended there, not joined to it.
    */
   splits: number;
+  /** The reorder window now, and the widest it has been (ns): late events widen it. */
+  windowNs: number;
+  widestWindowNs: number;
 }
 
 /**
@@ -316,6 +330,9 @@ class ReorderBuffer {
 
 const DEFAULTS = {
   reorderWindowNs: 50_000_000,
+  // 2 s of a busy trace (15k packets/s, ~100k hop events/s) is ~200k events held, ~20 MiB of
+  // store; a reader further behind than that is a loss of order, counted late, not of events.
+  maxReorderWindowNs: 2_000_000_000,
   idleNs: 1_000_000_000,
   maxGapNs: 1_000_000_000,
   cloneWindowNs: 1_000_000,
@@ -323,6 +340,9 @@ const DEFAULTS = {
   // reassembly and neighbour resolution by more than 100 ms (seen in the overlay tests).
   handoffNs: 1_000_000_000,
 };
+
+/** Event time without a late event after which a widened reorder window narrows by half. */
+const NARROW_AFTER_NS = 30_000_000_000;
 
 export function defaultDropReason(code: number): string {
   return `reason-${code}`;
@@ -455,6 +475,16 @@ function natFromSent(st: HopStore, sent: HopSent, ev: number): NatRewrite | null
 
 export class Reconstructor {
   private readonly opts: Required<Omit<ReconstructOptions, 'isLocal' | 'accept' | 'peerNetns'>> & Pick<ReconstructOptions, 'isLocal' | 'accept' | 'peerNetns'>;
+  /** The reorder window now: reorderWindowNs, widened by late events (see pushStored). */
+  private window: number;
+  /** Event time of the last late event, or of the last narrowing: the window narrows 30 s after. */
+  private lateAt = 0;
+  /** Newest event time pushed (`newest` also moves on advance). */
+  private newestEvent = 0;
+  /** idleClock: the newest event time at its last call, and the wall time the input went quiet (-1: it was not). */
+  private idleSeen = 0;
+  private quietSince = -1;
+  private idleLast = 0;
   /** Every event the engine holds, waiting in `queue` or part of a live packet. */
   private readonly store = new HopStore();
   private readonly queue = new ReorderBuffer(this.store);
@@ -469,7 +499,7 @@ export class Reconstructor {
   private released = 0;
   private expiredAt = 0;
   private out: Packet[] = [];
-  readonly stats: ReconstructStats = { events: 0, packets: 0, late: 0, rejected: 0, orphans: 0, splits: 0 };
+  readonly stats: ReconstructStats;
   /** Notes (probes/notes, probes/deep) waiting for their packet, by skb. Null until the first note. */
   private notes: Map<string, HopNote[]> | null = null;
   private notesPrunedAt = 0;
@@ -485,6 +515,7 @@ export class Reconstructor {
   constructor(options: ReconstructOptions = {}) {
     this.opts = {
       reorderWindowNs: options.reorderWindowNs ?? DEFAULTS.reorderWindowNs,
+      maxReorderWindowNs: Math.max(options.maxReorderWindowNs ?? DEFAULTS.maxReorderWindowNs, options.reorderWindowNs ?? DEFAULTS.reorderWindowNs),
       idleNs: options.idleNs ?? DEFAULTS.idleNs,
       maxGapNs: options.maxGapNs ?? DEFAULTS.maxGapNs,
       cloneWindowNs: options.cloneWindowNs ?? DEFAULTS.cloneWindowNs,
@@ -495,6 +526,8 @@ export class Reconstructor {
       peerNetns: options.peerNetns,
       accept: options.accept,
     };
+    this.window = this.opts.reorderWindowNs;
+    this.stats = { events: 0, packets: 0, late: 0, rejected: 0, orphans: 0, splits: 0, windowNs: this.window, widestWindowNs: this.window };
   }
 
   /**
@@ -523,10 +556,54 @@ export class Reconstructor {
     const o = s * STORE_NUM;
     num[o + F_SEQ] = this.seq++;
     const t = num[o + F_T] as number;
-    if (t < this.released) this.stats.late++;
+    if (t < this.released) this.late(t);
     if (t > this.newest) this.newest = t;
+    if (t > this.newestEvent) this.newestEvent = t;
     this.queue.push(s, num[o + F_CPU] as number);
-    this.release(this.newest - this.opts.reorderWindowNs);
+    this.release(this.newest - this.window);
+  }
+
+  /**
+   * Event time `t` came after the window had released past it. Counted, and the window widens to
+   * twice how far behind the newest time it was (at least twice as far as it was late), so the
+   * same lag next time waits instead of splitting packets. Events of one CPU, and of 0.21+'s one
+   * ring buffer, come in order, so a lag is a backlog of whole runs, not single strays.
+   */
+  private late(t: number): void {
+    this.stats.late++;
+    this.lateAt = this.newest;
+    const want = Math.min(this.opts.maxReorderWindowNs, Math.max(this.window, 2 * (this.newest - t), 2 * (this.released - t)));
+    if (want > this.window) {
+      this.window = want;
+      this.stats.windowNs = want;
+      if (want > this.stats.widestWindowNs) this.stats.widestWindowNs = want;
+    }
+  }
+
+  /**
+   * The clock to `advance` the engine to at a caller's periodic tick, from its wall clock
+   * `wallNs` (the kernel's clock: CLOCK_MONOTONIC for bpftrace's nsecs). While events arrive the
+   * engine's clock is theirs: a reader behind by seconds must not release on the wall clock past
+   * events still in its pipe (issue 15: packets split with nothing lost). Once a tick sees no new
+   * event the input is quiet, and from then on the clock moves on with the wall clock from the
+   * newest event, so idle packets finish when traffic stops. A tick that comes late (the
+   * process was stopped or starved) only marks the start of the quiet: the time it was away
+   * is not counted, since the events of that time may still be on their way.
+   */
+  idleClock(wallNs: number): number {
+    let clock: number;
+    if (this.newestEvent !== this.idleSeen || this.newestEvent === 0) {
+      this.idleSeen = this.newestEvent;
+      this.quietSince = -1;
+      clock = this.newestEvent;
+    } else {
+      if (this.quietSince < 0) this.quietSince = wallNs;
+      clock = this.newestEvent + Math.max(0, wallNs - this.quietSince);
+    }
+    // Never back (recordings keep these as clock lines): events after a quiet may be older
+    // than where the quiet had taken the clock.
+    if (clock > this.idleLast) this.idleLast = clock;
+    return this.idleLast;
   }
 
   /**
@@ -549,7 +626,7 @@ export class Reconstructor {
    */
   advance(nowNs: number): void {
     if (nowNs > this.newest) this.newest = nowNs;
-    this.release(this.newest - this.opts.reorderWindowNs);
+    this.release(this.newest - this.window);
     this.expire(this.released - this.opts.idleNs);
   }
 
@@ -583,6 +660,12 @@ export class Reconstructor {
     }
     if (upTo > this.released) {
       this.released = upTo;
+      if (this.window > this.opts.reorderWindowNs && this.newest - this.lateAt > NARROW_AFTER_NS) {
+        // Caught up a while ago: halve the widening, so packets are reported sooner again.
+        this.lateAt = this.newest;
+        this.window = Math.max(this.opts.reorderWindowNs, this.window / 2);
+        this.stats.windowNs = this.window;
+      }
       // Finish idle packets now and then, not on every event.
       if (upTo - this.expiredAt > this.opts.idleNs / 4) this.expire(upTo - this.opts.idleNs);
     }

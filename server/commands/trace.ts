@@ -237,7 +237,9 @@ async function trace(opts: TraceOptions): Promise<number> {
   process.stderr.write('ready\n');
 
   const tick = setInterval(() => {
-    rec.advance(kernelNowNs());
+    // On the events' own clock while they arrive: a trace seconds behind must not release past
+    // the hops still in its pipe on the wall clock (they would come out split).
+    rec.advance(rec.idleClock(kernelNowNs()));
     emit(nf ? nf.pass(rec.drain()) : rec.drain());
   }, 100);
   const timer = opts.duration !== undefined ? setTimeout(() => finish('duration reached'), opts.duration * 1000) : undefined;
@@ -258,13 +260,13 @@ async function trace(opts: TraceOptions): Promise<number> {
   // Events a CPU's buffer delivered after the reorder window: placed last in their packet, so
   // that packet's hop order may be off. Rare (bpftrace drains its per-CPU buffers within
   // milliseconds), and said rather than hidden.
-  const late = s.late > 0 ? `, ${s.late} arrived too late to be put in time order` : '';
+  const late = s.late > 0 ? `, ${s.late} arrived too late to be put in time order (reorder window widened to ${Math.round(s.widestWindowNs / 1e6)} ms)` : '';
   // An skb address that carried a new packet before the free of the one it carried was seen
   // (TCP frees without a tracepoint): told apart rather than joined (issue 13), and counted.
   const splits = s.splits > 0 ? `, ${s.splits} split where an skb was reused before its free was seen` : '';
   process.stderr.write(`hoptrace: ${printed} packets, ${s.events} hop events, ${session.lostEvents} lost in the kernel${late}${splits}${sampling}\n`);
   if (opts.json && !outputClosed) {
-    process.stdout.write(`${JSON.stringify({ type: 'summary', packets: printed, events: s.events, lost: session.lostEvents, late: s.late, splits: s.splits })}\n`);
+    process.stdout.write(`${JSON.stringify({ type: 'summary', packets: printed, events: s.events, lost: session.lostEvents, late: s.late, splits: s.splits, reorderWindowMs: Math.round(s.widestWindowNs / 1e6) })}\n`);
   }
   return bpftrace.report();
 }

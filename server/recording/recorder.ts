@@ -185,7 +185,9 @@ export async function startRecording(session: RecordableSession, path: string, o
   let ticks = 0;
   const tick = setInterval(() => {
     // Recorded, so that replay advances its reconstruction exactly where this one did.
-    const now = kernelNowNs();
+    // The events' own clock while they arrive (Reconstructor.idleClock): a recorder behind by
+    // seconds does not release past the hops still in its pipe.
+    const now = rec.idleClock(kernelNowNs());
     writer.clock(now);
     rec.advance(now);
     countPackets(rec.drain());

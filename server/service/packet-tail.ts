@@ -44,9 +44,11 @@ export class PacketTail {
     this.steps?.add(ev);
   }
 
-  /** Releases waiting events and finishes idle packets up to the kernel clock's now. */
+  /** Releases waiting events and finishes idle packets (up to the kernel clock's now once no events come). */
   tick(nowNs = kernelNowNs()): void {
-    this.engine.advance(nowNs);
+    // The events' own clock while they arrive (Reconstructor.idleClock): a service behind by
+    // seconds does not release past the hops still in its pipe; the wall clock once quiet.
+    this.engine.advance(this.engine.idleClock(nowNs));
     const done = this.engine.drain();
     this.collect(this.steps ? this.steps.pass(done, nowNs) : done);
   }
