@@ -3,7 +3,11 @@
  * (server/trace-session.ts, as `trace` does) only for sessions a hub asked for over NATS
  * request/reply (hoptrace.<node>.control), and publishes what they see into JetStream:
  * hop batches in the live stream's protobuf (shared/wire.ts) on hoptrace.<node>.hops, and the
- * node's topology (its namespaces, modelled) on hoptrace.<node>.topology.
+ * node's topology (its namespaces, modelled) on hoptrace.<node>.topology. A session with depth
+ * (notes, and/or nft's rule trace beside the probes) also publishes those events, as the live
+ * stream's DepthBatch, on hoptrace.<node>.depth, each just before the hop batch of the same moment.
+ * A session this node cannot run (no nft for netfilter, …) is refused with the reason; the hub
+ * reports it for this node and the other nodes go on.
  *
  * `--namespaces` limits the agent to some namespaces: the limit is compiled into the probe
  * program as namespace-inode comparisons, so other namespaces' hops never leave the kernel.
@@ -16,15 +20,20 @@
  */
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import type { JetStreamClient } from '@nats-io/jetstream';
-import type { HopEvent } from '../../shared/hop-event.js';
+import type { HopEvent, HopNote } from '../../shared/hop-event.js';
+import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import { encodeBatch } from '../../shared/wire.js';
-import { controlSubject, hopsSubject, topologySubject, parseSessionRequest, SESSION_HEADER, type NodeSnapshot, type SessionReply, type SessionRequest } from '../../shared/cluster/subjects.js';
+import { encodeDepthBatch } from '../../shared/netfilter/wire.js';
+import { parseFilter } from '../../shared/filter/index.js';
+import { controlSubject, depthSubject, hopsSubject, topologySubject, parseSessionRequest, SESSION_HEADER, type NodeSnapshot, type SessionReply, type SessionRequest } from '../../shared/cluster/subjects.js';
 import { TraceSession } from '../trace-session.js';
 import { listNamespaces, type NamespaceEntry } from '../topology/namespaces.js';
 import { discoverTopology } from '../topology/discover.js';
 import { kernelNowNs } from '../clock.js';
 import { loadDropReasons } from '../drop-reasons.js';
 import { connectBus, ensureStream, type BusOptions } from './connect.js';
+import { cachedNoteSupport, nftNetfilterSourceWith, type NetfilterSource, type NetfilterSourceFactory } from '../service/depth.js';
+import type { NoteSupport } from '../capabilities.js';
 
 export interface AgentOptions {
   readonly bus: BusOptions;
@@ -39,7 +48,9 @@ export interface AgentOptions {
   readonly batchEvents?: number;
   readonly batchMs?: number;
   /** A session's TraceSession (replaceable in tests that have no bpftrace). */
-  readonly traceFactory?: (o: { filter: string; sampleRate: number; netnsAllow: readonly number[] | undefined }) => TraceSession;
+  readonly traceFactory?: (o: { filter: string; sampleRate: number; netnsAllow: readonly number[] | undefined; notes: NoteSupport | undefined }) => TraceSession;
+  /** Where a `netfilter` session's rule-trace events come from (default nft, server/netfilter). */
+  readonly netfilterSource?: NetfilterSourceFactory;
 }
 
 /** Batches waiting for JetStream's acknowledgement before new ones are dropped. */
@@ -64,7 +75,14 @@ interface AgentSession {
   readonly id: string;
   readonly filter: string;
   readonly sample: number;
+  readonly notes: boolean;
+  readonly netfilter: boolean;
   trace: TraceSession | null;
+  /** nft's rule trace of a `netfilter` session, for the session's whole life (bpftrace restarts do not touch it). */
+  nf: NetfilterSource | null;
+  pendingNotes: HopNote[];
+  pendingNetfilter: NetfilterEvent[];
+  depthSeq: number;
   lease: NodeJS.Timeout | undefined;
   pending: HopEvent[];
   timer: NodeJS.Timeout | undefined;
@@ -93,6 +111,8 @@ export class Agent {
   /** Batches JetStream did not take (bus down); whether the last publish failed. */
   failedBatches = 0;
   private failing = false;
+  /** What this kernel supports of the notes tier, detected on the first notes session. */
+  private readonly noteSupport = cachedNoteSupport();
 
   constructor(private readonly opts: AgentOptions) {
     this.node = opts.node;
@@ -190,23 +210,54 @@ export class Agent {
     const existing = this.sessions.get(req.session);
     const filter = req.filter ?? '';
     const sample = req.sample ?? 1;
-    if (existing && existing.filter === filter && existing.sample === sample) {
+    const notes = req.notes === true;
+    const netfilter = req.netfilter === true;
+    if (existing && existing.filter === filter && existing.sample === sample && existing.notes === notes && existing.netfilter === netfilter) {
       this.renew(existing, leaseMs);
       return existing;
     }
     if (existing) await this.stopSession(req.session);
-    const s: AgentSession = { id: req.session, filter, sample, trace: null, lease: undefined, pending: [], timer: undefined, seq: 0, lostKernel: 0, droppedEvents: 0 };
+    const s: AgentSession = {
+      id: req.session, filter, sample, notes, netfilter, trace: null, nf: null, lease: undefined, pending: [], pendingNotes: [], pendingNetfilter: [],
+      timer: undefined, seq: 0, depthSeq: 0, lostKernel: 0, droppedEvents: 0,
+    };
     this.sessions.set(s.id, s);
     this.renew(s, leaseMs);
     try {
-      await this.restartTrace(s);
+      // Both started before either is judged, as the service's feed does: a failure stops both.
+      const started = await Promise.allSettled([this.restartTrace(s), netfilter ? this.startNetfilter(s) : undefined]);
+      const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     } catch (err) {
       this.sessions.delete(s.id);
       clearTimeout(s.lease);
+      const trace = s.trace;
+      s.trace = null;
+      await Promise.allSettled([trace?.stop(), s.nf?.stop()]);
       throw err;
     }
-    this.log(`agent ${this.node}: session ${s.id} started (filter '${s.trace?.filterText ?? filter}'${sample > 1 ? `, 1 in ${sample} flows` : ''})`);
+    const depth = [notes ? 'notes' : '', netfilter ? 'netfilter' : ''].filter(Boolean).join(', ');
+    this.log(`agent ${this.node}: session ${s.id} started (filter '${s.trace?.filterText ?? filter}'${sample > 1 ? `, 1 in ${sample} flows` : ''}${depth ? `, ${depth}` : ''})`);
     return s;
+  }
+
+  /** nft's rule trace in every namespace (CannotTraceError naming the fix where nft is missing). */
+  private async startNetfilter(s: AgentSession): Promise<void> {
+    // An agent limited to some namespaces puts nft tables only in those (in a test, the other
+    // "nodes" share this kernel; on a host, other namespaces are none of its business).
+    const nf = this.opts.netfilterSource?.() ?? nftNetfilterSourceWith(this.opts.namespaces
+      ? { listNamespaces: () => Promise.resolve(this.namespaces.map((n) => ({ netns: n.netns, name: n.name, path: n.path }))) }
+      : {});
+    s.nf = nf;
+    nf.on('event', (ev) => {
+      // Only the agent's own namespaces leave the node, as for hops.
+      const allow = this.netnsAllow;
+      if (allow && !allow.includes(ev.netns)) return;
+      s.pendingNetfilter.push(ev);
+      this.schedule(s);
+    });
+    nf.on('warning', (w) => this.log(`agent ${this.node}: netfilter trace of session ${s.id}: ${w}`));
+    await nf.start(parseFilter(s.filter));
   }
 
   /** A session not asked for again within its lease ends: the agent runs only what a hub still wants. */
@@ -226,11 +277,18 @@ export class Agent {
       old.removeAllListeners('hop');
       await old.stop();
     }
-    const o = { filter: s.filter, sampleRate: s.sample, netnsAllow: this.netnsAllow };
+    const notes = s.notes ? await this.noteSupport() : undefined;
+    if (notes && !old) for (const n of notes.notes) this.log(`agent ${this.node}: notes: ${n}`);
+    const o = { filter: s.filter, sampleRate: s.sample, netnsAllow: this.netnsAllow, notes };
     const trace = this.opts.traceFactory?.(o) ?? new TraceSession({
       filter: o.filter, ...(o.sampleRate > 1 ? { sampleRate: o.sampleRate } : {}), ...(o.netnsAllow ? { netnsAllow: o.netnsAllow } : {}),
+      ...(notes ? { notes: true, deep: notes.deep, missingTracepoints: notes.missingTracepoints } : {}),
     });
     trace.on('hop', (ev) => this.onHop(s, ev));
+    trace.on('note', (n) => {
+      s.pendingNotes.push(n);
+      this.schedule(s);
+    });
     trace.on('lost', (n) => { s.lostKernel += n; });
     trace.on('warning', (w) => this.log(`agent ${this.node}: ${w}`));
     trace.on('exit', (exit) => {
@@ -248,35 +306,48 @@ export class Agent {
 
   private onHop(s: AgentSession, ev: HopEvent): void {
     s.pending.push(ev);
-    if (s.pending.length >= (this.opts.batchEvents ?? 512)) this.flush(s);
+    s.nf?.noteNetns(ev.netns);
+    this.schedule(s);
+  }
+
+  private schedule(s: AgentSession): void {
+    if (s.pending.length + s.pendingNotes.length + s.pendingNetfilter.length >= (this.opts.batchEvents ?? 512)) this.flush(s);
     else s.timer ??= setTimeout(() => this.flush(s), this.opts.batchMs ?? 50);
   }
 
   private flush(s: AgentSession): void {
     clearTimeout(s.timer);
     s.timer = undefined;
-    if (s.pending.length === 0 || !this.js) return;
+    if ((s.pending.length === 0 && s.pendingNotes.length === 0 && s.pendingNetfilter.length === 0) || !this.js) return;
     const events = s.pending;
+    const notes = s.pendingNotes;
+    const netfilter = s.pendingNetfilter;
     s.pending = [];
+    s.pendingNotes = [];
+    s.pendingNetfilter = [];
     if (this.inFlight >= MAX_IN_FLIGHT) {
       s.droppedEvents += events.length;
       this.droppedEvents += events.length;
       return;
     }
+    // Depth first, as the live stream seals it: a note waits in the hub's engine for its packet's
+    // hops, and a netfilter step for its finished packet.
+    if (notes.length > 0 || netfilter.length > 0) void this.publishBatch(s.id, depthSubject(this.node), encodeDepthBatch({ notes, netfilter, seq: ++s.depthSeq }));
+    if (events.length === 0) return;
     // Events dropped for a slow bus are reported as lost, like the kernel's: the hub shows both.
     const batch = { events, seq: ++s.seq, lostKernel: s.lostKernel + s.droppedEvents };
     s.lostKernel = 0;
     s.droppedEvents = 0;
-    void this.publishBatch(s.id, encodeBatch(batch));
+    void this.publishBatch(s.id, hopsSubject(this.node), encodeBatch(batch));
   }
 
-  private async publishBatch(session: string, data: Uint8Array): Promise<void> {
+  private async publishBatch(session: string, subject: string, data: Uint8Array): Promise<void> {
     const { headers } = await import('@nats-io/transport-node');
     const h = headers();
     h.set(SESSION_HEADER, session);
     this.inFlight++;
     try {
-      await this.js!.publish(hopsSubject(this.node), data, { headers: h });
+      await this.js!.publish(subject, data, { headers: h });
       this.published++;
       if (this.failing) this.log(`agent ${this.node}: publishing works again (${this.failedBatches} batches were lost)`);
       this.failing = false;
@@ -297,7 +368,8 @@ export class Agent {
     clearTimeout(s.lease);
     const trace = s.trace;
     s.trace = null;
-    if (trace) await trace.stop();
+    await Promise.allSettled([trace?.stop(), s.nf?.stop()]);
+    s.nf?.removeAllListeners();
     this.flush(s);
     this.log(`agent ${this.node}: session ${id} stopped`);
   }

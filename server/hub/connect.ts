@@ -98,11 +98,12 @@ export async function ensureStream(nc: NatsConnection, opts: { maxAgeMs?: number
   const { jetstreamManager } = await import('@nats-io/jetstream');
   const { STREAM, STREAM_SUBJECTS } = await import('../../shared/cluster/subjects.js');
   const jsm = await jetstreamManager(nc);
-  try {
-    await jsm.streams.info(STREAM);
+  const info = await jsm.streams.info(STREAM).catch(() => null);
+  if (info) {
+    // A stream made by an older hoptrace lacks newer subjects (depth): added, the rest kept.
+    const missing = STREAM_SUBJECTS.filter((s) => !(info.config.subjects ?? []).includes(s));
+    if (missing.length > 0) await jsm.streams.update(STREAM, { subjects: [...(info.config.subjects ?? []), ...missing] });
     return;
-  } catch {
-    // Not there yet: made below.
   }
   try {
     await jsm.streams.add({

@@ -5,8 +5,12 @@
  * cluster model (shared/cluster/model.ts), and stitches the pieces of a packet that crossed
  * nodes into one (shared/cluster/stitch.ts), with the nodes' clock offsets.
  *
- * It asks each node's agent for the cluster session (filter, sample) over request/reply and
- * renews it while it runs, so agents trace only what a hub wants.
+ * Sessions (server/hub/cluster-session.ts): the cluster session `--filter`/`--sample` name (id
+ * `hub`), and those asked for through the REST API (POST /api/sessions: filter, sample, depth;
+ * every node or the nodes named). Each is asked of its nodes' agents over request/reply and
+ * renewed while it runs, so agents trace only what somebody asked for; what each node answered
+ * (running, refused and why, not answering) is kept per node. Hop batches and depth batches
+ * (notes, netfilter rule-trace steps) carry their session's id and are rebuilt per session.
  *
  * Whatever arrives on the bus, the hub does not fall over: a message on a subject that is not a
  * node's, a payload that is not a hop batch or a snapshot, or one over the size limit is counted
@@ -14,16 +18,20 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ConsumerMessages, JsMsg, JetStreamManager } from '@nats-io/jetstream';
-import type { HopEvent } from '../../shared/hop-event.js';
+import { randomBytes } from 'node:crypto';
 import type { Topology } from '../../shared/topology/model.js';
-import type { Packet } from '../../shared/packet.js';
+import type { SessionDepth } from '../../shared/api-types.js';
+import type { ReconstructOptions } from '../../shared/reconstruct.js';
 import { decodeBatch } from '../../shared/wire.js';
-import { Reconstructor } from '../../shared/reconstruct.js';
-import { parseFilter, describeFilter, packetMatches } from '../../shared/filter/index.js';
+import { decodeDepthBatch } from '../../shared/netfilter/wire.js';
+import { parseFilter, describeFilter } from '../../shared/filter/index.js';
 import { STREAM, SESSION_HEADER, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
 import { buildClusterModel, mergeTopologies, type ClusterModel } from '../../shared/cluster/model.js';
-import { Stitcher, type ClusterPacket, type ClockOffset } from '../../shared/cluster/stitch.js';
+import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
+import { diffTopology } from '../topology/watch.js';
+import { ApiError } from '../service/errors.js';
 import { connectBus, ensureStream, type BusOptions } from './connect.js';
+import { ClusterSession, type ClusterSessionSpec } from './cluster-session.js';
 
 export interface HubOptions {
   readonly bus: BusOptions;
@@ -43,6 +51,12 @@ export interface HubOptions {
   readonly maxNodes?: number;
   /** How often sessions are asked for again (default 10 s; agents drop them after 3×). */
   readonly renewMs?: number;
+  /** How long an agent may take to start a session (bpftrace compiles and attaches; default 120 s). */
+  readonly startTimeoutMs?: number;
+  /** A REST session nobody watches or asks about for this long ends (default 60 s, as on a single host). */
+  readonly graceMs?: number;
+  /** Most sessions at once (default 64, as on a single host). */
+  readonly maxSessions?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -61,7 +75,25 @@ export interface NodeInfo {
   /** Batches missing in the sequence (dropped on the way, or before the hub's retention). */
   readonly gaps: number;
   readonly lastSeenMs: number;
+  /** What it answered for the cluster session (`hub`): null before it was asked. */
   readonly session: { readonly ok: boolean; readonly error?: string } | null;
+}
+
+/** A node's topology changed (a namespace came or went, an interface, address, route or rule changed). */
+export interface NodeTopologyChange {
+  readonly node: string;
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly changed: readonly string[];
+}
+
+/** What POST /api/sessions asks of a hub (validated by the caller's schema). */
+export interface ClusterSessionRequest {
+  readonly filter: string;
+  readonly sample?: number;
+  readonly depth?: SessionDepth;
+  /** Only these nodes; absent: every node, later ones too. */
+  readonly nodes?: readonly string[];
 }
 
 interface NodeState {
@@ -70,17 +102,11 @@ interface NodeState {
   names: Map<number, string>;
   locals: Map<number, Set<string>>;
   reasons: Map<number, string>;
-  engine: Reconstructor;
-  /** Newest event time seen (node clock) and when it arrived (hub ms): the node's "now" estimate. */
-  lastT: number;
-  lastArrivalMs: number;
   lastSeenMs: number;
   events: number;
   batches: number;
   lost: number;
   gaps: number;
-  lastSeq: number;
-  session: { ok: boolean; error?: string } | null;
   /** Its agent did not answer the last session request. */
   lost_: boolean;
 }
@@ -88,14 +114,18 @@ interface NodeState {
 /** Why a bus message was dropped. */
 export type BadReason = 'foreign-subject' | 'bad-protobuf' | 'oversize' | 'bad-snapshot' | 'foreign-session' | 'too-many-nodes';
 
+/** The cluster session of `serve --hub --filter` (REST session ids are 12 hex digits). */
 const SESSION_ID = 'hub';
 
 export class Hub {
   private nc: NatsConnection | undefined;
   private messages: ConsumerMessages | undefined;
   private readonly nodes = new Map<string, NodeState>();
-  private readonly stitcher: Stitcher;
-  private readonly ring: ClusterPacket[] = [];
+  private readonly sessions = new Map<string, ClusterSession>();
+  /** Sessions ended lately: their batches still on the bus are not another hub's. */
+  private readonly ended = new Set<string>();
+  /** (session, node) pairs with a request in flight: not asked again meanwhile. */
+  private readonly asking = new Set<string>();
   private model: ClusterModel = { nodes: [], owner: new Map(), links: [] };
   private ticker: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -104,16 +134,37 @@ export class Hub {
   private readonly logged = new Set<string>();
   private readonly log: (line: string) => void;
   readonly filterText: string;
-  private readonly accept: (p: Packet) => boolean;
   readonly bad: Record<BadReason, number> = { 'foreign-subject': 0, 'bad-protobuf': 0, oversize: 0, 'bad-snapshot': 0, 'foreign-session': 0, 'too-many-nodes': 0 };
-  packetsTotal = 0;
 
   constructor(private readonly opts: HubOptions) {
     this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
-    const ast = parseFilter(opts.filter ?? '');
-    this.filterText = describeFilter(ast);
-    this.accept = (p) => packetMatches(ast, p);
-    this.stitcher = new Stitcher({ ...(opts.holdMs !== undefined ? { holdMs: opts.holdMs } : {}) });
+    this.filterText = describeFilter(parseFilter(opts.filter ?? ''));
+    this.sessions.set(SESSION_ID, this.newSession(SESSION_ID, {
+      filter: this.filterText, sample: opts.sample ?? 1, depth: { notes: false, netfilter: false }, nodes: null, pinned: true,
+    }));
+  }
+
+  /** Stitched packets of the cluster session so far. */
+  get packetsTotal(): number {
+    return this.sessions.get(SESSION_ID)?.packetsTotal ?? 0;
+  }
+
+  private newSession(id: string, spec: ClusterSessionSpec): ClusterSession {
+    return new ClusterSession(id, spec, {
+      engineFor: (node) => this.engineOptions(node),
+      packetsKept: this.opts.packetsKept ?? 2000,
+      ...(this.opts.holdMs !== undefined ? { holdMs: this.opts.holdMs } : {}),
+    });
+  }
+
+  /** A node's names, local addresses and drop reasons, as its latest snapshot says. */
+  private engineOptions(node: string): ReconstructOptions {
+    const state = this.node(node);
+    return {
+      nsName: (netns) => state.names.get(netns) ?? null,
+      isLocal: (netns, addr) => state.locals.get(netns)?.has(addr) ?? false,
+      dropReason: (code) => state.reasons.get(code) ?? `reason-${code}`,
+    };
   }
 
   async start(): Promise<void> {
@@ -147,7 +198,10 @@ export class Hub {
       }
     })();
     this.ticker = setInterval(() => this.tick(), 250);
-    this.renewTimer = setInterval(() => void this.askAll(), this.opts.renewMs ?? 10_000);
+    this.renewTimer = setInterval(() => {
+      this.reap();
+      void this.askAll();
+    }, this.opts.renewMs ?? 10_000);
     this.ticker.unref();
     this.renewTimer.unref();
   }
@@ -172,20 +226,104 @@ export class Hub {
     this.stopped = true;
     clearInterval(this.ticker);
     clearInterval(this.renewTimer);
-    // Agents are told the session is over; one that does not hear it drops it when its lease ends.
-    await Promise.all([...this.nodes.keys()].map((n) => this.request(n, { op: 'stop', session: SESSION_ID }).catch(() => undefined)));
+    // Agents are told the sessions are over; one that does not hear it drops them when their lease ends.
+    await Promise.all([...this.sessions.values()].flatMap((s) => s.targets(this.nodes.keys()).map((n) => this.request(n, { op: 'stop', session: s.id }).catch(() => undefined))));
     await this.messages?.close().catch(() => undefined);
     await this.loop?.catch(() => undefined);
     await this.nc?.drain().catch(() => undefined);
   }
 
-  /** Stitched packets, oldest first (the newest `limit`). */
-  packets(limit = 1000): ClusterPacket[] {
-    return this.ring.slice(-limit);
+  /** Stitched packets of a session (default the cluster session), oldest first (the newest `limit`). */
+  packets(limit = 1000, session = SESSION_ID): ClusterPacket[] {
+    return this.sessions.get(session)?.packets(limit) ?? [];
   }
 
+  /** Clock offsets from the session with the most joined pairs (every session's pairs measure the same clocks). */
   offsets(): ClockOffset[] {
-    return this.stitcher.offsets();
+    let best: ClockOffset[] = [];
+    let most = -1;
+    for (const s of this.sessions.values()) {
+      const o = s.offsets();
+      const n = o.reduce((a, x) => a + x.samples, 0);
+      if (n > most) [best, most] = [o, n];
+    }
+    return best;
+  }
+
+  session(id: string): ClusterSession | undefined {
+    return this.sessions.get(id);
+  }
+
+  listSessions(): ClusterSession[] {
+    return [...this.sessions.values()];
+  }
+
+  /**
+   * A session on every node (or the nodes named): the filter is checked before any agent is
+   * asked (FilterError, as on a single host); resolves once every node answered (or did not in
+   * time), each node's answer in the session's status. Refused by every node: an ApiError
+   * naming each node's reason, and nothing is left running.
+   */
+  async createSession(req: ClusterSessionRequest): Promise<ClusterSession> {
+    if (this.stopped) throw new ApiError(503, 'unavailable', 'the hub is shutting down');
+    const filter = describeFilter(parseFilter(req.filter));
+    const max = this.opts.maxSessions ?? 64;
+    if (this.sessions.size >= max) throw new ApiError(429, 'too-many-sessions', `the hub already has ${this.sessions.size} sessions (at most ${max}): delete one first`);
+    const unknown = (req.nodes ?? []).filter((n) => !this.nodes.has(n));
+    if (unknown.length > 0) throw new ApiError(404, 'not-found', `no node ${unknown.map((n) => `'${n}'`).join(', ')} (known: ${[...this.nodes.keys()].sort().join(', ') || 'none yet'})`);
+    let id: string;
+    do id = randomBytes(6).toString('hex');
+    while (this.sessions.has(id));
+    const s = this.newSession(id, {
+      filter, sample: req.sample ?? 1, depth: req.depth ?? { notes: false, netfilter: false },
+      nodes: req.nodes && req.nodes.length > 0 ? [...new Set(req.nodes)] : null, pinned: false,
+    });
+    const targets = s.targets(this.nodes.keys());
+    if (targets.length === 0) throw new ApiError(503, 'cannot-trace', 'no node has an agent yet: start `hoptrace agent --hub … --node NAME` on the nodes');
+    this.sessions.set(id, s);
+    await Promise.all(targets.map((n) => this.ask(n, s)));
+    const nodes = s.nodeStatus();
+    if (this.sessions.get(id) === s && !nodes.some((n) => n.state === 'running' || n.state === 'starting')) {
+      await this.deleteSession(id);
+      throw new ApiError(503, 'cannot-trace', `no node could run the session: ${nodes.map((n) => `${n.node}: ${n.error ?? n.state}`).join('; ')}`);
+    }
+    this.log(`hub: session ${id} ('${filter}') runs on ${nodes.filter((n) => n.state === 'running').map((n) => n.node).join(', ')}`);
+    return s;
+  }
+
+  /** Ends a session on its nodes (the cluster session too, if asked). */
+  async deleteSession(id: string): Promise<boolean> {
+    const s = this.sessions.get(id);
+    if (!s) return false;
+    this.sessions.delete(id);
+    this.ended.add(id);
+    if (this.ended.size > 1000) this.ended.delete(this.ended.values().next().value!);
+    for (const l of this.endListeners) l(id);
+    await Promise.all(s.targets(this.nodes.keys()).map((n) => this.request(n, { op: 'stop', session: id }).catch(() => undefined)));
+    return true;
+  }
+
+  /** REST interest keeps an unwatched session for another grace period. */
+  touch(s: ClusterSession): void {
+    s.lastActive = Date.now();
+  }
+
+  private reap(): void {
+    const grace = this.opts.graceMs ?? 60_000;
+    const now = Date.now();
+    for (const s of this.sessions.values()) {
+      if (s.spec.pinned || s.watchers > 0 || now - s.lastActive <= grace) continue;
+      this.log(`hub: session ${s.id} ('${s.spec.filter}') stopped: nobody watched it for ${Math.round(grace / 1000)} s`);
+      void this.deleteSession(s.id);
+    }
+  }
+
+  private readonly endListeners = new Set<(id: string) => void>();
+
+  /** Calls `fn` with the id of each session that ends; returns the way to stop. */
+  onSessionEnd(fn: (id: string) => void): () => void {
+    this.endListeners.add(fn);
+    return () => this.endListeners.delete(fn);
   }
 
   /** Every node's latest topology as one, each namespace with its `node`. */
@@ -199,34 +337,31 @@ export class Hub {
 
   nodeInfo(): NodeInfo[] {
     const now = Date.now();
-    return [...this.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => ({
-      name: n.name,
-      state: n.lost_ ? 'lost' : now - n.lastSeenMs < 60_000 ? 'up' : 'silent',
-      namespaces: [...n.names].map(([netns, name]) => ({ netns, name, node: n.name })),
-      events: n.events, batches: n.batches, lost: n.lost, gaps: n.gaps, lastSeenMs: n.lastSeenMs, session: n.session,
-    }));
+    const cluster = this.sessions.get(SESSION_ID);
+    return [...this.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => {
+      const st = cluster?.nodeStatus().find((x) => x.node === n.name);
+      return {
+        name: n.name,
+        state: n.lost_ ? 'lost' : now - n.lastSeenMs < 60_000 ? 'up' : 'silent',
+        namespaces: [...n.names].map(([netns, name]) => ({ netns, name, node: n.name })),
+        events: n.events, batches: n.batches, lost: n.lost, gaps: n.gaps, lastSeenMs: n.lastSeenMs,
+        session: !st || st.state === 'starting' ? null : st.state === 'running' ? { ok: true } : { ok: false, error: st.error ?? st.state },
+      };
+    });
   }
 
   /** Gives out everything held (tests, shutdown). */
   flushAll(): void {
-    for (const n of this.nodes.values()) for (const p of n.engine.flush()) this.piece(n, p);
-    this.collect(this.stitcher.drain(Number.POSITIVE_INFINITY));
+    for (const s of this.sessions.values()) this.emitPackets(s, s.flushAll());
   }
 
   private node(name: string): NodeState {
     let n = this.nodes.get(name);
     if (!n) {
-      const state: NodeState = {
+      n = {
         name, topology: null, names: new Map(), locals: new Map(), reasons: new Map(),
-        engine: null as unknown as Reconstructor,
-        lastT: 0, lastArrivalMs: 0, lastSeenMs: Date.now(), events: 0, batches: 0, lost: 0, gaps: 0, lastSeq: 0, session: null, lost_: false,
+        lastSeenMs: Date.now(), events: 0, batches: 0, lost: 0, gaps: 0, lost_: false,
       };
-      state.engine = new Reconstructor({
-        nsName: (netns) => state.names.get(netns) ?? null,
-        isLocal: (netns, addr) => state.locals.get(netns)?.has(addr) ?? false,
-        dropReason: (code) => state.reasons.get(code) ?? `reason-${code}`,
-      });
-      n = state;
       this.nodes.set(name, n);
     }
     return n;
@@ -243,7 +378,7 @@ export class Hub {
   private onMessage(m: JsMsg): void {
     const where = parseSubject(m.subject);
     if (!where) {
-      this.dropOnce('foreign-subject', m.subject, 'not hoptrace.<node>.hops or .topology');
+      this.dropOnce('foreign-subject', m.subject, 'not hoptrace.<node>.hops, .depth or .topology');
       return;
     }
     if (!this.nodes.has(where.node) && this.nodes.size >= (this.opts.maxNodes ?? 1024)) {
@@ -259,9 +394,27 @@ export class Hub {
       this.onSnapshot(where.node, m);
       return;
     }
-    const session = m.headers?.get(SESSION_HEADER) ?? '';
-    if (session !== SESSION_ID) {
-      this.dropOnce('foreign-session', m.subject, `session '${session.slice(0, 64)}' is not this hub's`);
+    const id = m.headers?.get(SESSION_HEADER) ?? '';
+    const session = this.sessions.get(id);
+    if (!session) {
+      // A session this hub ended may still have batches on the way: not another hub's.
+      if (!this.ended.has(id)) this.dropOnce('foreign-session', m.subject, `session '${id.slice(0, 64)}' is not this hub's`);
+      return;
+    }
+    if (where.kind === 'depth') {
+      let depth;
+      try {
+        depth = decodeDepthBatch(m.data);
+      } catch (err) {
+        this.dropOnce('bad-protobuf', m.subject, (err as Error).message);
+        return;
+      }
+      if (depth.notes.length + depth.netfilter.length > (this.opts.maxBatchEvents ?? 65_536)) {
+        this.dropOnce('oversize', m.subject, `${depth.notes.length + depth.netfilter.length} events in one batch`);
+        return;
+      }
+      this.node(where.node).lastSeenMs = Date.now();
+      session.depth(where.node, depth);
       return;
     }
     let batch;
@@ -276,21 +429,11 @@ export class Hub {
       return;
     }
     const n = this.node(where.node);
-    if (n.lastSeq !== 0 && batch.seq > n.lastSeq + 1) n.gaps += batch.seq - n.lastSeq - 1;
-    n.lastSeq = batch.seq;
+    n.gaps += session.hops(where.node, batch);
     n.batches++;
     n.lost += batch.lostKernel;
+    n.events += batch.events.length;
     n.lastSeenMs = Date.now();
-    for (const ev of batch.events) this.push(n, ev);
-  }
-
-  private push(n: NodeState, ev: HopEvent): void {
-    n.events++;
-    n.engine.push(ev);
-    if (ev.t > n.lastT) {
-      n.lastT = ev.t;
-      n.lastArrivalMs = Date.now();
-    }
   }
 
   private onSnapshot(node: string, m: Pick<JsMsg, 'subject' | 'data'>): void {
@@ -308,6 +451,7 @@ export class Hub {
     }
     const n = this.node(node);
     const first = n.topology === null;
+    const change = diffTopology(n.topology, topo);
     n.topology = topo;
     n.lastSeenMs = Date.now();
     n.names = new Map();
@@ -326,25 +470,45 @@ export class Hub {
     } catch (err) {
       this.dropOnce('bad-snapshot', m.subject, `cannot model it: ${(err as Error).message}`);
     }
-    if (first) void this.ask(node);
+    if (change.added.length + change.removed.length + change.changed.length > 0) {
+      for (const l of this.topologyListeners) l({ node, ...change });
+    }
+    if (first) void this.askNode(node);
   }
 
-  private async request(node: string, body: object): Promise<SessionReply> {
-    const r = await this.nc!.request(controlSubject(node), new TextEncoder().encode(JSON.stringify(body)), { timeout: 5000 });
+  private readonly topologyListeners = new Set<(change: NodeTopologyChange) => void>();
+
+  /** Calls `fn` when a node's topology changes (its first snapshot included); returns the way to stop. */
+  onTopologyChange(fn: (change: NodeTopologyChange) => void): () => void {
+    this.topologyListeners.add(fn);
+    return () => this.topologyListeners.delete(fn);
+  }
+
+  private async request(node: string, body: object, timeout = 5000): Promise<SessionReply> {
+    const r = await this.nc!.request(controlSubject(node), new TextEncoder().encode(JSON.stringify(body)), { timeout });
     return JSON.parse(new TextDecoder().decode(r.data)) as SessionReply;
   }
 
-  private async ask(node: string): Promise<void> {
-    if (this.stopped) return;
+  /** Asks one node for one session (a start, or the renewal of one it runs). */
+  private async ask(node: string, s: ClusterSession): Promise<void> {
+    const key = `${s.id}\u0000${node}`;
+    if (this.stopped || this.asking.has(key)) return;
+    this.asking.add(key);
     const n = this.node(node);
+    const before = s.status(node);
+    // A start waits for bpftrace to compile and attach on the node; a renewal is answered at once.
+    const timeout = before === 'running' ? 5000 : (this.opts.startTimeoutMs ?? 120_000);
     try {
-      const r = await this.request(node, {
-        op: 'start', session: SESSION_ID, filter: this.opts.filter ?? '', leaseMs: 3 * (this.opts.renewMs ?? 10_000),
-        ...(this.opts.sample && this.opts.sample > 1 ? { sample: this.opts.sample } : {}),
-      });
-      if (!n.session?.ok && r.ok) this.log(`hub: node ${node} traces for the cluster session`);
-      n.session = r.ok ? { ok: true } : { ok: false, error: String(r.error ?? 'refused') };
-      if (!r.ok) this.log(`hub: node ${node} refused the session: ${n.session.error}`);
+      const r = await this.request(node, s.request(3 * (this.opts.renewMs ?? 10_000)), timeout);
+      if (this.sessions.get(s.id) !== s) return;
+      if (r.ok) {
+        if (before !== 'running') this.log(`hub: node ${node} traces for session ${s.id}`);
+        s.setStatus(node, 'running');
+      } else {
+        const error = String(r.error ?? 'refused').slice(0, 500);
+        if (before !== 'refused') this.log(`hub: node ${node} refused session ${s.id}: ${error}`);
+        s.setStatus(node, 'refused', error);
+      }
       if (n.lost_) this.log(`hub: node ${node} is back`);
       n.lost_ = false;
     } catch (err) {
@@ -352,48 +516,36 @@ export class Hub {
       // pieces already taken stay. Asked again at every renewal.
       if (!n.lost_) this.log(`hub: node ${node} is lost (its agent does not answer: ${(err as Error).message})`);
       n.lost_ = true;
-      n.session = { ok: false, error: (err as Error).message };
+      if (this.sessions.get(s.id) === s) s.setStatus(node, 'lost', (err as Error).message);
+    } finally {
+      this.asking.delete(key);
     }
+  }
+
+  /** A node the hub just heard of: asked for every session meant for every node. */
+  private async askNode(node: string): Promise<void> {
+    await Promise.all([...this.sessions.values()].filter((s) => s.targets(this.nodes.keys()).includes(node)).map((s) => this.ask(node, s)));
   }
 
   private async askAll(): Promise<void> {
-    await Promise.all([...this.nodes.keys()].map((n) => this.ask(n)));
+    await Promise.all([...this.sessions.values()].flatMap((s) => s.targets(this.nodes.keys()).map((n) => this.ask(n, s))));
   }
 
-  /** Advances each node's reconstruction on its own clock, and the stitcher on the hub's. */
+  /** Advances every session's reconstruction and stitching. */
   private tick(): void {
     const now = Date.now();
-    for (const n of this.nodes.values()) {
-      if (n.lastArrivalMs === 0) continue;
-      n.engine.advance(n.lastT + (now - n.lastArrivalMs) * 1e6);
-      for (const p of n.engine.drain()) this.piece(n, p);
-    }
-    this.collect(this.stitcher.drain(now));
+    for (const s of this.sessions.values()) this.emitPackets(s, s.tick(now));
   }
 
-  private piece(n: NodeState, p: Packet): void {
-    this.stitcher.push(n.name, p, Date.now());
-  }
-
-  /** Calls `fn` with each lot of new stitched packets; returns the way to stop. */
-  onPackets(fn: (packets: ClusterPacket[]) => void): () => void {
+  /** Calls `fn` with each lot of new stitched packets and their session; returns the way to stop. */
+  onPackets(fn: (packets: ClusterPacket[], session: string) => void): () => void {
     this.packetListeners.add(fn);
     return () => this.packetListeners.delete(fn);
   }
 
-  private readonly packetListeners = new Set<(packets: ClusterPacket[]) => void>();
+  private readonly packetListeners = new Set<(packets: ClusterPacket[], session: string) => void>();
 
-  private collect(out: ClusterPacket[]): void {
-    const keep = this.opts.packetsKept ?? 2000;
-    const fresh: ClusterPacket[] = [];
-    for (const p of out) {
-      // The filter applies to the whole packet: a piece alone may not show what it names.
-      if (!this.accept(p as unknown as Packet)) continue;
-      this.ring.push(p);
-      fresh.push(p);
-      this.packetsTotal++;
-    }
-    if (this.ring.length > keep) this.ring.splice(0, this.ring.length - keep);
-    if (fresh.length > 0) for (const l of this.packetListeners) l(fresh);
+  private emitPackets(s: ClusterSession, fresh: ClusterPacket[]): void {
+    if (fresh.length > 0) for (const l of this.packetListeners) l(fresh, s.id);
   }
 }
