@@ -83,6 +83,8 @@ interface AgentSession {
   pendingNotes: HopNote[];
   pendingNetfilter: NetfilterEvent[];
   depthSeq: number;
+  /** Settles when the session's bpftrace (and nft trace) is attached, or could not be. */
+  ready: Promise<void> | undefined;
   lease: NodeJS.Timeout | undefined;
   pending: HopEvent[];
   timer: NodeJS.Timeout | undefined;
@@ -213,23 +215,32 @@ export class Agent {
     const notes = req.notes === true;
     const netfilter = req.netfilter === true;
     if (existing && existing.filter === filter && existing.sample === sample && existing.notes === notes && existing.netfilter === netfilter) {
+      // Asked again while it starts: answered once it runs (or failed), as the first ask is.
+      await existing.ready;
+      if (this.sessions.get(existing.id) !== existing) throw new Error('the session was stopped while it started');
       this.renew(existing, leaseMs);
       return existing;
     }
     if (existing) await this.stopSession(req.session);
     const s: AgentSession = {
       id: req.session, filter, sample, notes, netfilter, trace: null, nf: null, lease: undefined, pending: [], pendingNotes: [], pendingNetfilter: [],
-      timer: undefined, seq: 0, depthSeq: 0, lostKernel: 0, droppedEvents: 0,
+      timer: undefined, seq: 0, depthSeq: 0, lostKernel: 0, droppedEvents: 0, ready: undefined,
     };
     this.sessions.set(s.id, s);
-    this.renew(s, leaseMs);
-    try {
+    // The lease counts from when the session runs: bpftrace may take longer than a lease to
+    // compile and attach on a busy node, and the hub renews only what it has heard back about.
+    s.ready = (async () => {
       // Both started before either is judged, as the service's feed does: a failure stops both.
       const started = await Promise.allSettled([this.restartTrace(s), netfilter ? this.startNetfilter(s) : undefined]);
       const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
+      if (this.sessions.get(s.id) !== s) throw new Error('the session was stopped while it started');
+    })();
+    try {
+      await s.ready;
+      this.renew(s, leaseMs);
     } catch (err) {
-      this.sessions.delete(s.id);
+      if (this.sessions.get(s.id) === s) this.sessions.delete(s.id);
       clearTimeout(s.lease);
       const trace = s.trace;
       s.trace = null;
