@@ -183,6 +183,29 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     await expect.poll(() => ours.count(), { timeout: 30_000 }).toBe(3);
     expect(await ours.locator('[data-testid="row-nodes"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-nodes')))).toEqual(['node1,node2', 'node1,node2', 'node1,node2']);
 
+    // A session of its own through the hub, from the page's '+ new' (notes on): the hub asks both
+    // agents; the picker then shows it, and its rows are its own traffic only, each note naming its node.
+    await page.getByRole('button', { name: '+ new' }).click();
+    await page.locator('.popover input.field').first().fill(`udp port ${PORT + 1}`);
+    await page.locator('[data-testid="new-notes"]').check();
+    await page.locator('[data-testid="new-session-start"]').click();
+    const picker = page.locator('[data-testid="session-picker"]');
+    await expect.poll(() => picker.inputValue(), { timeout: 120_000 }).toMatch(/^[0-9a-f]{12}$/);
+    const picked = await picker.inputValue();
+    const session = (await (await fetch(`${url}api/sessions/${picked}`)).json()) as { filter: string; depth: { notes: boolean }; nodes: { node: string; state: string }[] };
+    expect(session).toMatchObject({ filter: `udp and port ${PORT + 1}`, depth: { notes: true } });
+    expect(session.nodes.map((n) => `${n.node}:${n.state}`)).toEqual(['node1:running', 'node2:running']);
+    await expect.poll(() => ours.count(), { timeout: 10_000 }).toBe(0);
+    await sendPodDatagrams(n1, n2, PORT + 1);
+    const theirs = page.locator('[data-testid="packet-row"]').filter({ hasText: `${n2.pod}:${PORT + 1}` });
+    await expect.poll(() => theirs.count(), { timeout: 60_000 }).toBe(3);
+    expect(await ours.count()).toBe(0);
+    await theirs.first().click();
+    const where = await page.locator('[data-testid="depth-list"] .depth-where').allTextContents();
+    expect(where.some((w) => w.endsWith(' on node1')), where.join(' | ')).toBe(true);
+    expect(where.some((w) => w.endsWith(' on node2')), where.join(' | ')).toBe(true);
+    await screenshot(page, 'hub-session-notes');
+
     // node2's agent goes away: the hub finds it at its next session renewal (every 10 s) and the
     // page marks the node lost, in the status bar and on its box; node1 stays up.
     await stopCli(agents[1]);
