@@ -32,7 +32,7 @@ import { discoverTopology } from '../topology/discover.js';
 import { kernelNowNs } from '../clock.js';
 import { loadDropReasons } from '../drop-reasons.js';
 import { connectBus, ensureStream, type BusOptions } from './connect.js';
-import { cachedNoteSupport, nftNetfilterSourceWith, type NetfilterSource, type NetfilterSourceFactory } from '../service/depth.js';
+import { cachedNoteSupport, checkNetfilterTracing, nftNetfilterSourceWith, type NetfilterSource, type NetfilterSourceFactory } from '../service/depth.js';
 import type { NoteSupport } from '../capabilities.js';
 
 export interface AgentOptions {
@@ -222,6 +222,9 @@ export class Agent {
       return existing;
     }
     if (existing) await this.stopSession(req.session);
+    // Checked before anything starts: a node that cannot (no nft) refuses at the cost of two
+    // `--version` runs, not a bpftrace compile, each time the hub asks again.
+    if (netfilter && !this.opts.netfilterSource) await checkNetfilterTracing();
     const s: AgentSession = {
       id: req.session, filter, sample, notes, netfilter, trace: null, nf: null, lease: undefined, pending: [], pendingNotes: [], pendingNetfilter: [],
       timer: undefined, seq: 0, depthSeq: 0, lostKernel: 0, droppedEvents: 0, ready: undefined,

@@ -282,6 +282,9 @@ export class Hub {
     if (targets.length === 0) throw new ApiError(503, 'cannot-trace', 'no node has an agent yet: start `hoptrace agent --hub … --node NAME` on the nodes');
     this.sessions.set(id, s);
     await Promise.all(targets.map((n) => this.ask(n, s)));
+    // The grace period counts from when the session could first be watched, as on a single host:
+    // a start slower than it (bpftrace compiling on busy nodes) is not reaped while it starts.
+    s.lastActive = Date.now();
     const nodes = s.nodeStatus();
     if (this.sessions.get(id) === s && !nodes.some((n) => n.state === 'running' || n.state === 'starting')) {
       await this.deleteSession(id);
@@ -312,7 +315,7 @@ export class Hub {
     const grace = this.opts.graceMs ?? 60_000;
     const now = Date.now();
     for (const s of this.sessions.values()) {
-      if (s.spec.pinned || s.watchers > 0 || now - s.lastActive <= grace) continue;
+      if (s.spec.pinned || s.watchers > 0 || now - s.lastActive <= grace || s.nodeStatus().some((n) => n.state === 'starting')) continue;
       this.log(`hub: session ${s.id} ('${s.spec.filter}') stopped: nobody watched it for ${Math.round(grace / 1000)} s`);
       void this.deleteSession(s.id);
     }

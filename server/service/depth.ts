@@ -42,9 +42,7 @@ class NftNetfilterSource extends EventEmitter<NetfilterSourceEvents> implements 
   }
 
   async start(filter: FilterAst): Promise<void> {
-    const problems = await netfilterPreflight();
-    // The CLI's sentences name `--netfilter`; the service's users asked for `netfilter: true`.
-    if (problems.length > 0) throw new CannotTraceError(problems.map((p) => p.replace('--netfilter', 'netfilter tracing')));
+    await checkNetfilterTracing();
     await this.tracer.start(filter);
   }
 
@@ -57,6 +55,13 @@ class NftNetfilterSource extends EventEmitter<NetfilterSourceEvents> implements 
   stop(): Promise<void> {
     return this.tracer.stop();
   }
+}
+
+/** Throws CannotTraceError naming the fix where this host cannot run nft's rule trace (no nft, nsenter, root). */
+export async function checkNetfilterTracing(): Promise<void> {
+  const problems = await netfilterPreflight();
+  // The CLI's sentences name `--netfilter`; the service's users asked for `netfilter: true`.
+  if (problems.length > 0) throw new CannotTraceError(problems.map((p) => p.replace('--netfilter', 'netfilter tracing')));
 }
 
 export const nftNetfilterSource: NetfilterSourceFactory = () => new NftNetfilterSource();

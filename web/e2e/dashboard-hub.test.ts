@@ -194,7 +194,7 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     const picked = await picker.inputValue();
     const session = (await (await fetch(`${url}api/sessions/${picked}`)).json()) as { filter: string; depth: { notes: boolean }; nodes: { node: string; state: string }[] };
     expect(session).toMatchObject({ filter: `udp and port ${PORT + 1}`, depth: { notes: true } });
-    expect(session.nodes.map((n) => `${n.node}:${n.state}`)).toEqual(['node1:running', 'node2:running']);
+    expect(session.nodes.map((n) => `${n.node}:${n.state}`), `${JSON.stringify(session.nodes)}\n${agents.map((a) => a.out().slice(-2000)).join('\n')}`).toEqual(['node1:running', 'node2:running']);
     await expect.poll(() => ours.count(), { timeout: 10_000 }).toBe(0);
     await sendPodDatagrams(n1, n2, PORT + 1);
     const theirs = page.locator('[data-testid="packet-row"]').filter({ hasText: `${n2.pod}:${PORT + 1}` });
