@@ -192,9 +192,13 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     const picker = page.locator('[data-testid="session-picker"]');
     await expect.poll(() => picker.inputValue(), { timeout: 120_000 }).toMatch(/^[0-9a-f]{12}$/);
     const picked = await picker.inputValue();
-    const session = (await (await fetch(`${url}api/sessions/${picked}`)).json()) as { filter: string; depth: { notes: boolean }; nodes: { node: string; state: string }[] };
+    type Info = { filter: string; depth: { notes: boolean }; nodes: { node: string; state: string }[] };
+    // A node whose bpftrace failed to attach in time on this busy machine is asked again at the next renewal.
+    const session = await until('both nodes running the session', async () => {
+      const info = (await (await fetch(`${url}api/sessions/${picked}`)).json()) as Info;
+      return info.nodes.map((n) => `${n.node}:${n.state}`).join() === 'node1:running,node2:running' ? info : undefined;
+    }, 180_000);
     expect(session).toMatchObject({ filter: `udp and port ${PORT + 1}`, depth: { notes: true } });
-    expect(session.nodes.map((n) => `${n.node}:${n.state}`), `${JSON.stringify(session.nodes)}\n${agents.map((a) => a.out().slice(-2000)).join('\n')}`).toEqual(['node1:running', 'node2:running']);
     await expect.poll(() => ours.count(), { timeout: 10_000 }).toBe(0);
     await sendPodDatagrams(n1, n2, PORT + 1);
     const theirs = page.locator('[data-testid="packet-row"]').filter({ hasText: `${n2.pod}:${PORT + 1}` });
@@ -219,5 +223,5 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     await screenshot(page, 'hub-cluster-lost');
     expect(errors).toEqual([]);
     await page.close();
-  }, 300_000);
+  }, 480_000);
 });
