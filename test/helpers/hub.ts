@@ -1,8 +1,8 @@
 /**
  * Processes of the many-node tests (issue 17): `hoptrace agent` and `hoptrace serve --hub` run
  * from source as users run them, started once they print their ready line, stopped with SIGTERM;
- * and a poll for what the hub makes asynchronously. (hub-cluster, hub-faults and dashboard-hub
- * have their own copies from before this file; they can move here.)
+ * and a poll for what the hub makes asynchronously. (hub-faults keeps its own copy, with a
+ * signal to kill by, from before this file.)
  */
 import { cli, type CliProcess } from './cli.js';
 
@@ -34,7 +34,7 @@ export async function stopHubCli(p: HubProcess | undefined): Promise<void> {
 }
 
 /** Polls `get` every 250 ms until it gives a value. */
-export async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+export async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await get();

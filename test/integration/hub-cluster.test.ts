@@ -18,7 +18,8 @@ import { execa } from 'execa';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
-import { cli, randomPrefix, type CliProcess } from '../helpers/cli.js';
+import { randomPrefix, type CliProcess } from '../helpers/cli.js';
+import { startHubCli as startCli, stopHubCli as stopCli, until } from '../helpers/hub.js';
 import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab, type ClusterUnderlay } from '../helpers/cluster-lab.js';
 import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
 import type { NodeInfo } from '../../server/hub/hub.js';
@@ -30,37 +31,6 @@ interface ClusterView {
   links: ClusterLink[];
   clockOffsets: ClockOffset[];
   badMessages: Record<string, number>;
-}
-
-async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-function startCli(args: string[], ready: RegExp): Promise<{ child: CliProcess; out: () => string }> {
-  const child = cli(args);
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${out}`)), 60_000);
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (ready.test(out)) { clearTimeout(timer); resolve({ child, out: () => out }); }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void child.then(() => { clearTimeout(timer); reject(new Error(`${args[0]} exited: ${out}`)); });
-  });
-}
-
-async function stopCli(p: { child: CliProcess } | undefined): Promise<void> {
-  if (!p || p.child.exitCode !== null) return;
-  p.child.kill('SIGTERM');
-  await p.child;
 }
 
 for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUnderlay[]) {

@@ -18,46 +18,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../../test/helpers/nats.js';
-import { cli, type CliProcess } from '../../test/helpers/cli.js';
+import { startHubCli as startCli, stopHubCli as stopCli, until, type HubProcess as Started } from '../../test/helpers/hub.js';
 import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../../test/helpers/cluster-lab.js';
 import { browserMissing, buildDashboard, launchBrowser, screenshot, watchErrors, type BuiltDashboard } from './browser.js';
 
 const why = process.getuid?.() !== 0 ? 'needs root: it builds namespaces and runs bpftrace' : !hasNatsServer ? NEEDS_NATS : browserMissing();
 const VIEWPORT = { width: 1600, height: 1000 };
 const PORT = 5171;
-
-interface Started { child: CliProcess; out: () => string }
-
-function startCli(args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<Started> {
-  const child = cli(args, { env });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${out}`)), 60_000);
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (ready.test(out)) { clearTimeout(timer); resolve({ child, out: () => out }); }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void child.then(() => { clearTimeout(timer); reject(new Error(`${args[0]} exited: ${out}`)); });
-  });
-}
-
-async function stopCli(p: Started | undefined): Promise<void> {
-  if (!p || p.child.exitCode !== null) return;
-  p.child.kill('SIGTERM');
-  await p.child;
-}
-
-async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** A drawn element's box in the SVG's own coordinates (what the layout placed). */
 async function box(page: Page, selector: string): Promise<{ x: number; y: number; w: number; h: number }[]> {
