@@ -19,7 +19,7 @@ import { io as ioClient, type Socket } from 'socket.io-client';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
 import { randomPrefix } from '../helpers/cli.js';
-import { kill as stopCli, startCli, until, type Proc } from '../helpers/hub-cli.js';
+import { startHubCli as startCli, stopHubCli as stopCli, until, type HubProcess as Proc } from '../helpers/hub.js';
 import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab, type ClusterUnderlay } from '../helpers/cluster-lab.js';
 import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
 import type { NodeInfo } from '../../server/hub/hub.js';

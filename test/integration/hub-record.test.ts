@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
 import { cli, randomPrefix } from '../helpers/cli.js';
-import { kill, startCli, until, type Proc } from '../helpers/hub-cli.js';
+import { stopHubCli as kill, startHubCli as startCli, until, type HubProcess as Proc } from '../helpers/hub.js';
 import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../helpers/cluster-lab.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
 import type { NodeInfo } from '../../server/hub/hub.js';
