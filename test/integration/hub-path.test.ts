@@ -18,16 +18,16 @@ import { spawnSync } from 'node:child_process';
 import { execa } from 'execa';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
-import type { CliProcess } from '../helpers/cli.js';
+import { randomPrefix, type CliProcess } from '../helpers/cli.js';
 import { startHubCli as start, stopHubCli as stop, until, type HubProcess as Started } from '../helpers/hub.js';
-import { clusterLabDown, clusterLabFor, clusterLabUp, type ClusterLab, type ClusterNode, type ClusterUnderlay } from '../helpers/cluster-lab.js';
+import { clusterBase, clusterLabDown, clusterLabFor, clusterLabUp, type ClusterLab, type ClusterNode, type ClusterUnderlay } from '../helpers/cluster-lab.js';
 import type { AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
 import type { ClockOffset } from '../../shared/cluster/stitch.js';
 import type { ClusterTopology } from '../../shared/cluster/model.js';
 
 /** Namespaces hpaXXX{v,r}-N-{node,pod}: this file's own, never another test's. */
-const PREFIX = `hpa${Math.random().toString(16).slice(2, 5)}`;
-const BASE = Number(process.env.HOPTRACE_TEST_ADDRESS_BASE ?? 177);
+const PREFIX = randomPrefix('hp').slice(0, 7);
+const BASE = clusterBase(177);
 const SKEW_S = 2;
 const hasTimeNs = spawnSync('unshare', ['--time', '--fork', '--monotonic', '1', 'true'], { stdio: 'ignore' }).status === 0;
 

@@ -20,14 +20,14 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
 import { randomPrefix } from '../helpers/cli.js';
-import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../helpers/cluster-lab.js';
+import { clusterBase, clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../helpers/cluster-lab.js';
 import { startHubCli, stopHubCli, until, type HubProcess } from '../helpers/hub.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
 import type { ClusterSessionInfo } from '../../server/hub/cluster-session.js';
 import type { NodeTopologyChange } from '../../server/hub/hub.js';
 
 /** This file's addresses: 10.176.x (its own range). */
-const BASE = 176;
+const BASE = clusterBase(176);
 
 describe.skipIf(!isRoot || !hasNatsServer)(`sessions through the hub (${!isRoot ? NEEDS_ROOT : !hasNatsServer ? NEEDS_NATS : 'root, nats-server'})`, () => {
   let nats: NatsServer;

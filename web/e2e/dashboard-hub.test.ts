@@ -19,12 +19,13 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../../test/helpers/nats.js';
 import { startHubCli as startCli, stopHubCli as stopCli, until, type HubProcess as Started } from '../../test/helpers/hub.js';
-import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../../test/helpers/cluster-lab.js';
+import { clusterBase, clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../../test/helpers/cluster-lab.js';
 import { browserMissing, buildDashboard, launchBrowser, screenshot, watchErrors, type BuiltDashboard } from './browser.js';
 
 const why = process.getuid?.() !== 0 ? 'needs root: it builds namespaces and runs bpftrace' : !hasNatsServer ? NEEDS_NATS : browserMissing();
 const VIEWPORT = { width: 1600, height: 1000 };
 const PORT = 5171;
+const BASE = clusterBase(171);
 
 /** A drawn element's box in the SVG's own coordinates (what the layout placed). */
 async function box(page: Page, selector: string): Promise<{ x: number; y: number; w: number; h: number }[]> {
@@ -35,7 +36,7 @@ async function box(page: Page, selector: string): Promise<{ x: number; y: number
 }
 
 describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLAN${why ? ` (skipped: ${why})` : ''}`, () => {
-  const lab: ClusterLab = clusterLabFor(`h6x${randomBytes(2).toString('hex')}`, 'vxlan', 171);
+  const lab: ClusterLab = clusterLabFor(`h6x${randomBytes(2).toString('hex')}`, 'vxlan', BASE);
   let nats: NatsServer | undefined;
   let built: BuiltDashboard | undefined;
   let hub: Started | undefined;
@@ -52,7 +53,7 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     for (const n of lab.nodes) {
       agents.push(await startCli(['agent', '--hub', nats.url, '--node', `node${n.index}`, '--namespaces', n.selector], /waiting for a hub/));
     }
-    hub = await startCli(['serve', '--port', '0', '--data-dir', dataDir, '--hub', nats.url, '--filter', 'net 10.171.0.0/16'], /listening on (http:\S+)/, { env: { HOPTRACE_WEB_DIST: built.dir } });
+    hub = await startCli(['serve', '--port', '0', '--data-dir', dataDir, '--hub', nats.url, '--filter', `net 10.${BASE}.0.0/16`], /listening on (http:\S+)/, { env: { HOPTRACE_WEB_DIST: built.dir } });
     url = /listening on (http:\S+)/.exec(hub.out())![1]!;
     browser = await launchBrowser();
   }, 180_000);
@@ -84,7 +85,7 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     await page.goto(url);
 
     // Hub mode, found by the page itself: the cluster's session, no session of the hub host's own.
-    await expect.poll(() => page.locator('[data-testid="cluster-source"]').textContent(), { timeout: 30_000 }).toMatch(/cluster\s*2 nodes\s*· net 10\.171\.0\.0\/16/);
+    await expect.poll(() => page.locator('[data-testid="cluster-source"]').textContent(), { timeout: 30_000 }).toMatch(new RegExp(`cluster\\s*2 nodes\\s*· net 10\\.${BASE}\\.0\\.0/16`));
     expect(await page.locator('[data-testid="stats"]').count()).toBe(0);
     expect(await page.locator('[data-testid="status-bpftrace"]').count()).toBe(0);
 
