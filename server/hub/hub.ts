@@ -33,7 +33,7 @@ import type { ClusterModel } from '../../shared/cluster/model.js';
 import type { ClockOffset } from '../../shared/cluster/stitch.js';
 import { ClusterPipeline, parseSnapshot } from '../../shared/cluster/pipeline.js';
 import type { AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
-import { diffTopology } from '../topology/watch.js';
+import { diffTopology, type TopologyChange } from '../topology/watch.js';
 import { ApiError } from '../service/errors.js';
 import { connectBus, ensureStream, type BusOptions, type RetentionOptions } from './connect.js';
 import { ClusterSession, type ClusterSessionSpec } from './cluster-session.js';
@@ -93,11 +93,8 @@ export interface NodeInfo {
 }
 
 /** A node's topology changed (a namespace came or went, an interface, address, route or rule changed). */
-export interface NodeTopologyChange {
+export interface NodeTopologyChange extends Omit<TopologyChange, 'topology'> {
   readonly node: string;
-  readonly added: readonly string[];
-  readonly removed: readonly string[];
-  readonly changed: readonly string[];
 }
 
 /** What POST /api/sessions asks of a hub (validated by the caller's schema). */
@@ -408,33 +405,15 @@ export class Hub {
       return;
     }
     if (where.kind === 'depth') {
-      let depth;
-      try {
-        depth = decodeDepthBatch(m.data);
-      } catch (err) {
-        this.dropOnce('bad-protobuf', m.subject, (err as Error).message);
-        return;
-      }
-      if (depth.notes.length + depth.netfilter.length > (this.opts.maxBatchEvents ?? 65_536)) {
-        this.dropOnce('oversize', m.subject, `${depth.notes.length + depth.netfilter.length} events in one batch`);
-        return;
-      }
+      const depth = this.decoded(m, decodeDepthBatch, (d) => d.notes.length + d.netfilter.length);
+      if (!depth) return;
       const now = Date.now();
       this.registry.node(where.node, now).lastSeenMs = now;
       session.depth(where.node, depth, now);
       return;
     }
-    let batch;
-    try {
-      batch = decodeBatch(m.data);
-    } catch (err) {
-      this.dropOnce('bad-protobuf', m.subject, (err as Error).message);
-      return;
-    }
-    if (batch.events.length > (this.opts.maxBatchEvents ?? 65_536)) {
-      this.dropOnce('oversize', m.subject, `${batch.events.length} events in one batch`);
-      return;
-    }
+    const batch = this.decoded(m, decodeBatch, (b) => b.events.length);
+    if (!batch) return;
     const now = Date.now();
     const dropped = droppedCount(m.headers?.get(DROPPED_HEADER));
     // The session rebuilds it; the node's counters (over every session) are the registry's.
@@ -445,6 +424,23 @@ export class Hub {
     n.lost += batch.lostKernel;
     n.events += batch.events.length;
     n.lastSeenMs = now;
+  }
+
+  /** A batch's payload decoded and within the events limit, or null when it is not (counted, dropped). */
+  private decoded<T>(m: JsMsg, decode: (data: Uint8Array) => T, events: (v: T) => number): T | null {
+    let v: T;
+    try {
+      v = decode(m.data);
+    } catch (err) {
+      this.dropOnce('bad-protobuf', m.subject, (err as Error).message);
+      return null;
+    }
+    const n = events(v);
+    if (n > (this.opts.maxBatchEvents ?? 65_536)) {
+      this.dropOnce('oversize', m.subject, `${n} events in one batch`);
+      return null;
+    }
+    return v;
   }
 
   private onSnapshot(node: string, m: Pick<JsMsg, 'subject' | 'data'>): void {
