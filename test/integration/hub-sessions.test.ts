@@ -22,6 +22,7 @@ import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../
 import { randomPrefix } from '../helpers/cli.js';
 import { clusterBase, clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../helpers/cluster-lab.js';
 import { startHubCli, stopHubCli, until, type HubProcess } from '../helpers/hub.js';
+import type { AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
 import type { ClusterSessionInfo } from '../../server/hub/cluster-session.js';
 import type { NodeTopologyChange } from '../../server/hub/hub.js';
@@ -158,6 +159,10 @@ describe.skipIf(!isRoot || !hasNatsServer)(`sessions through the hub (${!isRoot 
       // both nodes' kernels (fib notes for pod 2's address) on it, each note after a hop of its own node.
       for (const p of notesPackets) {
         expect(p.nodes).toEqual(['node1', 'node2']);
+        // A REST session's packets get their expected path across the nodes too (its own ClusterExpectations).
+        const { expected, divergence } = p as AnnotatedClusterPacket;
+        expect(expected?.nodes).toEqual(['node1', 'node2']);
+        expect(divergence?.summary ?? null).toBeNull();
         const fib = (p.notes ?? []).filter((x) => x.kind === 'fib' && x.data.dst === n2.pod);
         expect(fib.map((x) => x.node), JSON.stringify(p.notes)).toEqual(expect.arrayContaining(['node1', 'node2']));
         for (const x of p.notes ?? []) {
