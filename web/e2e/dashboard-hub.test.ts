@@ -19,13 +19,14 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../../test/helpers/nats.js';
 import { startHubCli as startCli, stopHubCli as stopCli, until, type HubProcess as Started } from '../../test/helpers/hub.js';
-import { clusterBase, clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../../test/helpers/cluster-lab.js';
+import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../../test/helpers/cluster-lab.js';
 import { browserMissing, buildDashboard, launchBrowser, screenshot, watchErrors, type BuiltDashboard } from './browser.js';
 
 const why = process.getuid?.() !== 0 ? 'needs root: it builds namespaces and runs bpftrace' : !hasNatsServer ? NEEDS_NATS : browserMissing();
 const VIEWPORT = { width: 1600, height: 1000 };
 const PORT = 5171;
-const BASE = clusterBase(171);
+// Its own range, not HOPTRACE_TEST_ADDRESS_BASE: `npm test` runs it beside the second lane's hub tests, which take that one.
+const BASE = 171;
 
 /** A drawn element's box in the SVG's own coordinates (what the layout placed). */
 async function box(page: Page, selector: string): Promise<{ x: number; y: number; w: number; h: number }[]> {
