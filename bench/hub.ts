@@ -224,7 +224,7 @@ async function agentRole(v: { hub: string; node: string; index: number; agents: 
   await agent.start();
   process.stdout.write('READY\n');
   setInterval(() => {
-    process.stdout.write(`STAT ${JSON.stringify({ produced, dropped: agent.droppedEvents, failedBatches: agent.failedBatches })}\n`);
+    process.stdout.write(`STAT ${JSON.stringify({ produced, dropped: agent.outbox.droppedEvents, failedBatches: agent.failedAttempts })}\n`);
   }, 250).unref();
   const stop = (): void => { void agent.stop().then(() => process.exit(0)); };
   process.on('SIGTERM', stop);

@@ -41,7 +41,8 @@ ${RETENTION_HELP}
   --durable NAME    the hub's durable consumer (default hoptrace-hub): a hub restarted with the
                     same name resumes where it stopped
   With --hub: GET /api/cluster (nodes, links, clock offsets), /api/cluster/topology and /api/cluster/packets (packets
-  stitched across nodes, \`node\` on every hop). Without --hub nothing of this runs.
+  stitched across nodes, \`node\` on every hop); POST /api/sessions starts a session (filter, sample, notes,
+  netfilter; \`nodes\` to pick some) on the agents, each node's answer in its \`nodes\`. Without --hub nothing of this runs.
 
 The service runs as root and drives kernel probes: it accepts browser requests only from its
 own origin, and binds to loopback unless a token is set.`;

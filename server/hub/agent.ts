@@ -3,7 +3,11 @@
  * (server/trace-session.ts, as `trace` does) only for sessions a hub asked for over NATS
  * request/reply (hoptrace.<node>.control), and publishes what they see into JetStream:
  * hop batches in the live stream's protobuf (shared/wire.ts) on hoptrace.<node>.hops, and the
- * node's topology (its namespaces, modelled) on hoptrace.<node>.topology.
+ * node's topology (its namespaces, modelled) on hoptrace.<node>.topology. A session with depth
+ * (notes, and/or nft's rule trace beside the probes) also publishes those events, as the live
+ * stream's DepthBatch, on hoptrace.<node>.depth, each just before the hop batch of the same moment.
+ * A session this node cannot run (no nft for netfilter, …) is refused with the reason; the hub
+ * reports it for this node and the other nodes go on.
  *
  * `--namespaces` limits the agent to some namespaces: the limit is compiled into the probe
  * program as namespace-inode comparisons, so other namespaces' hops never leave the kernel.
@@ -20,17 +24,22 @@
  */
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import type { JetStreamClient } from '@nats-io/jetstream';
-import type { HopEvent } from '../../shared/hop-event.js';
+import type { HopEvent, HopNote } from '../../shared/hop-event.js';
+import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import { encodeBatch } from '../../shared/wire.js';
-import { controlSubject, hopsSubject, topologySubject, parseSessionRequest, SESSION_HEADER, DROPPED_HEADER, type NodeSnapshot, type SessionReply, type SessionRequest } from '../../shared/cluster/subjects.js';
+import { encodeDepthBatch } from '../../shared/netfilter/wire.js';
+import { parseFilter } from '../../shared/filter/index.js';
+import { controlSubject, depthSubject, hopsSubject, topologySubject, parseSessionRequest, SESSION_HEADER, DROPPED_HEADER, type NodeSnapshot, type SessionReply, type SessionRequest } from '../../shared/cluster/subjects.js';
 import { TraceSession } from '../trace-session.js';
 import { listNamespaces, type NamespaceEntry } from '../topology/namespaces.js';
 import { discoverTopology } from '../topology/discover.js';
 import { kernelNowNs, monotonicNamespaceOffsetNs } from '../clock.js';
 import { loadDropReasons } from '../drop-reasons.js';
 import { connectBus, ensureStream, type BusOptions, type RetentionOptions } from './connect.js';
-import { Outbox, type OutboxLimits } from '../../shared/cluster/outbox.js';
+import { Outbox, type OutboxItem, type OutboxLimits } from '../../shared/cluster/outbox.js';
 import type { Topology } from '../../shared/topology/model.js';
+import { cachedNoteSupport, checkNetfilterTracing, nftNetfilterSourceWith, type NetfilterSource, type NetfilterSourceFactory } from '../service/depth.js';
+import type { NoteSupport } from '../capabilities.js';
 
 export interface AgentOptions {
   readonly bus: BusOptions;
@@ -49,7 +58,9 @@ export interface AgentOptions {
   /** The stream's retention, when this agent makes the stream (or to change it). */
   readonly retention?: RetentionOptions;
   /** A session's TraceSession (replaceable in tests that have no bpftrace). */
-  readonly traceFactory?: (o: { filter: string; sampleRate: number; netnsAllow: readonly number[] | undefined }) => TraceSession;
+  readonly traceFactory?: (o: { filter: string; sampleRate: number; netnsAllow: readonly number[] | undefined; notes: NoteSupport | undefined }) => TraceSession;
+  /** Where a `netfilter` session's rule-trace events come from (default nft, server/netfilter). */
+  readonly netfilterSource?: NetfilterSourceFactory;
 }
 
 /** Wait before a batch the bus did not take is tried again. */
@@ -74,7 +85,16 @@ interface AgentSession {
   readonly id: string;
   readonly filter: string;
   readonly sample: number;
+  readonly notes: boolean;
+  readonly netfilter: boolean;
   trace: TraceSession | null;
+  /** nft's rule trace of a `netfilter` session, for the session's whole life (bpftrace restarts do not touch it). */
+  nf: NetfilterSource | null;
+  pendingNotes: HopNote[];
+  pendingNetfilter: NetfilterEvent[];
+  depthSeq: number;
+  /** Settles when the session's bpftrace (and nft trace) is attached, or could not be. */
+  ready: Promise<void> | undefined;
   lease: NodeJS.Timeout | undefined;
   pending: HopEvent[];
   timer: NodeJS.Timeout | undefined;
@@ -105,6 +125,8 @@ export class Agent {
   failedAttempts = 0;
   private failing = false;
   private topology: Topology | null = null;
+  /** What this kernel supports of the notes tier, detected on the first notes session. */
+  private readonly noteSupport = cachedNoteSupport();
 
   constructor(private readonly opts: AgentOptions) {
     this.node = opts.node;
@@ -218,23 +240,66 @@ export class Agent {
     const existing = this.sessions.get(req.session);
     const filter = req.filter ?? '';
     const sample = req.sample ?? 1;
-    if (existing && existing.filter === filter && existing.sample === sample) {
+    const notes = req.notes === true;
+    const netfilter = req.netfilter === true;
+    if (existing && existing.filter === filter && existing.sample === sample && existing.notes === notes && existing.netfilter === netfilter) {
+      // Asked again while it starts: answered once it runs (or failed), as the first ask is.
+      await existing.ready;
+      if (this.sessions.get(existing.id) !== existing) throw new Error('the session was stopped while it started');
       this.renew(existing, leaseMs);
       return existing;
     }
     if (existing) await this.stopSession(req.session);
-    const s: AgentSession = { id: req.session, filter, sample, trace: null, lease: undefined, pending: [], timer: undefined, seq: 0, lostKernel: 0 };
+    // Checked before anything starts: a node that cannot (no nft) refuses at the cost of two
+    // `--version` runs, not a bpftrace compile, each time the hub asks again.
+    if (netfilter && !this.opts.netfilterSource) await checkNetfilterTracing();
+    const s: AgentSession = {
+      id: req.session, filter, sample, notes, netfilter, trace: null, nf: null, lease: undefined, pending: [], pendingNotes: [], pendingNetfilter: [],
+      timer: undefined, seq: 0, depthSeq: 0, lostKernel: 0, ready: undefined,
+    };
     this.sessions.set(s.id, s);
-    this.renew(s, leaseMs);
+    // The lease counts from when the session runs: bpftrace may take longer than a lease to
+    // compile and attach on a busy node, and the hub renews only what it has heard back about.
+    s.ready = (async () => {
+      // Both started before either is judged, as the service's feed does: a failure stops both.
+      const started = await Promise.allSettled([this.restartTrace(s), netfilter ? this.startNetfilter(s) : undefined]);
+      const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      if (this.sessions.get(s.id) !== s) throw new Error('the session was stopped while it started');
+    })();
     try {
-      await this.restartTrace(s);
+      await s.ready;
+      this.renew(s, leaseMs);
     } catch (err) {
-      this.sessions.delete(s.id);
+      if (this.sessions.get(s.id) === s) this.sessions.delete(s.id);
       clearTimeout(s.lease);
+      const trace = s.trace;
+      s.trace = null;
+      await Promise.allSettled([trace?.stop(), s.nf?.stop()]);
       throw err;
     }
-    this.log(`agent ${this.node}: session ${s.id} started (filter '${s.trace?.filterText ?? filter}'${sample > 1 ? `, 1 in ${sample} flows` : ''})`);
+    const depth = [notes ? 'notes' : '', netfilter ? 'netfilter' : ''].filter(Boolean).join(', ');
+    this.log(`agent ${this.node}: session ${s.id} started (filter '${s.trace?.filterText ?? filter}'${sample > 1 ? `, 1 in ${sample} flows` : ''}${depth ? `, ${depth}` : ''})`);
     return s;
+  }
+
+  /** nft's rule trace in every namespace (CannotTraceError naming the fix where nft is missing). */
+  private async startNetfilter(s: AgentSession): Promise<void> {
+    // An agent limited to some namespaces puts nft tables only in those (in a test, the other
+    // "nodes" share this kernel; on a host, other namespaces are none of its business).
+    const nf = this.opts.netfilterSource?.() ?? nftNetfilterSourceWith(this.opts.namespaces
+      ? { listNamespaces: () => Promise.resolve(this.namespaces.map((n) => ({ netns: n.netns, name: n.name, path: n.path }))) }
+      : {});
+    s.nf = nf;
+    nf.on('event', (ev) => {
+      // Only the agent's own namespaces leave the node, as for hops.
+      const allow = this.netnsAllow;
+      if (allow && !allow.includes(ev.netns)) return;
+      s.pendingNetfilter.push(ev);
+      this.schedule(s);
+    });
+    nf.on('warning', (w) => this.log(`agent ${this.node}: netfilter trace of session ${s.id}: ${w}`));
+    await nf.start(parseFilter(s.filter));
   }
 
   /** A session not asked for again within its lease ends: the agent runs only what a hub still wants. */
@@ -254,11 +319,18 @@ export class Agent {
       old.removeAllListeners('hop');
       await old.stop();
     }
-    const o = { filter: s.filter, sampleRate: s.sample, netnsAllow: this.netnsAllow };
+    const notes = s.notes ? await this.noteSupport() : undefined;
+    if (notes && !old) for (const n of notes.notes) this.log(`agent ${this.node}: notes: ${n}`);
+    const o = { filter: s.filter, sampleRate: s.sample, netnsAllow: this.netnsAllow, notes };
     const trace = this.opts.traceFactory?.(o) ?? new TraceSession({
       filter: o.filter, ...(o.sampleRate > 1 ? { sampleRate: o.sampleRate } : {}), ...(o.netnsAllow ? { netnsAllow: o.netnsAllow } : {}),
+      ...(notes ? { notes: true, deep: notes.deep, missingTracepoints: notes.missingTracepoints } : {}),
     });
     trace.on('hop', (ev) => this.onHop(s, ev));
+    trace.on('note', (n) => {
+      s.pendingNotes.push(n);
+      this.schedule(s);
+    });
     trace.on('lost', (n) => { s.lostKernel += n; });
     trace.on('warning', (w) => this.log(`agent ${this.node}: ${w}`));
     trace.on('exit', (exit) => {
@@ -284,25 +356,46 @@ export class Agent {
 
   private onHop(s: AgentSession, ev: HopEvent): void {
     s.pending.push(this.clockOffsetNs === 0 ? ev : { ...ev, t: ev.t + this.clockOffsetNs });
-    if (s.pending.length >= (this.opts.batchEvents ?? 512)) this.flush(s);
+    s.nf?.noteNetns(ev.netns);
+    this.schedule(s);
+  }
+
+  private schedule(s: AgentSession): void {
+    if (s.pending.length + s.pendingNotes.length + s.pendingNetfilter.length >= (this.opts.batchEvents ?? 512)) this.flush(s);
     else s.timer ??= setTimeout(() => this.flush(s), this.opts.batchMs ?? 50);
   }
 
   private flush(s: AgentSession): void {
     clearTimeout(s.timer);
     s.timer = undefined;
-    if (s.pending.length === 0 || !this.js) return;
+    if ((s.pending.length === 0 && s.pendingNotes.length === 0 && s.pendingNetfilter.length === 0) || !this.js) return;
     const events = s.pending;
+    const notes = s.pendingNotes;
+    const netfilter = s.pendingNetfilter;
     s.pending = [];
-    // Events the outbox dropped are reported as lost, like the kernel's, with the next batch made:
-    // the hub counts both at once; the dropped batches themselves it learns from the snapshot.
-    const batch = { events, seq: ++s.seq, lostKernel: s.lostKernel + this.unreported };
-    s.lostKernel = 0;
-    this.unreported = 0;
-    const before = this.outbox.droppedEvents;
-    this.outbox.add({ session: s.id, seq: batch.seq, data: encodeBatch(batch), events: events.length });
-    this.unreported += this.outbox.droppedEvents - before;
+    s.pendingNotes = [];
+    s.pendingNetfilter = [];
+    // Depth first, as the live stream seals it: a note waits in the hub's engine for its packet's
+    // hops, and a netfilter step for its finished packet. Both go through the outbox, in order.
+    if (notes.length > 0 || netfilter.length > 0) {
+      const seq = ++s.depthSeq;
+      this.enqueue({ session: s.id, kind: 'depth', seq, data: encodeDepthBatch({ notes, netfilter, seq }), events: notes.length + netfilter.length });
+    }
+    if (events.length > 0) {
+      // Events the outbox dropped are reported as lost, like the kernel's, with the next batch made:
+      // the hub counts both at once; the dropped batches themselves it learns from the snapshot.
+      const batch = { events, seq: ++s.seq, lostKernel: s.lostKernel + this.unreported };
+      s.lostKernel = 0;
+      this.unreported = 0;
+      this.enqueue({ session: s.id, kind: 'hops', seq: batch.seq, data: encodeBatch(batch), events: events.length });
+    }
     void this.send();
+  }
+
+  private enqueue(item: OutboxItem): void {
+    const before = this.outbox.droppedEvents;
+    this.outbox.add(item);
+    this.unreported += this.outbox.droppedEvents - before;
   }
 
   /** Publishes the outbox in order, one batch at a time, each until JetStream takes it. */
@@ -314,12 +407,13 @@ export class Agent {
       for (let item = this.outbox.next(); item; item = this.outbox.next()) {
         const h = headers();
         h.set(SESSION_HEADER, item.session);
-        const dropped = this.outbox.droppedBefore(item.session);
+        const depth = item.kind === 'depth';
+        const dropped = depth ? 0 : this.outbox.droppedBefore(item.session);
         if (dropped > 0) h.set(DROPPED_HEADER, String(dropped));
         try {
           // The id lets JetStream drop a copy: a batch whose acknowledgement was lost in an outage
           // may have reached the stream before it is sent again.
-          await this.js.publish(hopsSubject(this.node), item.data, { headers: h, msgID: `${this.node}.${item.session}.${this.epoch}.${item.seq}` });
+          await this.js.publish(depth ? depthSubject(this.node) : hopsSubject(this.node), item.data, { headers: h, msgID: `${this.node}.${item.session}.${this.epoch}.${depth ? 'd' : ''}${item.seq}` });
           this.outbox.done(true);
           this.published++;
           if (this.failing) {
@@ -353,7 +447,8 @@ export class Agent {
     clearTimeout(s.lease);
     const trace = s.trace;
     s.trace = null;
-    if (trace) await trace.stop();
+    await Promise.allSettled([trace?.stop(), s.nf?.stop()]);
+    s.nf?.removeAllListeners();
     this.flush(s);
     this.log(`agent ${this.node}: session ${id} stopped`);
   }

@@ -120,15 +120,13 @@ export async function ensureStream(nc: NatsConnection, opts: RetentionOptions = 
     max_age: (opts.maxAgeMs ?? DEFAULT_RETENTION.maxAgeMs) * 1_000_000,
     max_bytes: opts.maxBytes ?? DEFAULT_RETENTION.maxBytes,
   };
-  let existing;
-  try {
-    existing = await jsm.streams.info(STREAM);
-  } catch {
-    // Not there yet: made below.
-  }
+  const existing = await jsm.streams.info(STREAM).catch(() => null);
   if (existing) {
     const c = existing.config;
+    // A stream made by an older hoptrace lacks newer subjects (depth): added, the rest kept.
+    const missing = STREAM_SUBJECTS.filter((s) => !(c.subjects ?? []).includes(s));
     const wanted = {
+      ...(missing.length > 0 ? { subjects: [...(c.subjects ?? []), ...missing] } : {}),
       ...(opts.maxAgeMs !== undefined && c.max_age !== limits.max_age ? { max_age: limits.max_age } : {}),
       ...(opts.maxBytes !== undefined && c.max_bytes !== limits.max_bytes ? { max_bytes: limits.max_bytes } : {}),
     };

@@ -3,11 +3,18 @@
  * a durable consumer (a restarted hub resumes where it left off), keeps a model per node (its
  * topology snapshot and its own packet reconstruction, on its own clock), links the nodes into a
  * cluster model (shared/cluster/model.ts), and stitches the pieces of a packet that crossed
- * nodes into one (shared/cluster/stitch.ts), with the nodes' clock offsets. Each stitched packet
- * gets its expected path across the nodes' models and its divergence (shared/cluster/expect.ts).
+ * nodes into one (shared/cluster/stitch.ts), with the nodes' clock offsets — through the one
+ * ClusterPipeline (shared/cluster/pipeline.ts) `record --hub` and replay run too, one per
+ * session. Each stitched packet gets its expected path across the nodes' models and its
+ * divergence (shared/cluster/expect.ts).
  *
- * It asks each node's agent for the cluster session (filter, sample) over request/reply and
- * renews it while it runs, so agents trace only what a hub wants.
+ * Sessions (server/hub/cluster-session.ts): the cluster session `--filter`/`--sample` name (id
+ * `hub`), and those asked for through the REST API (POST /api/sessions: filter, sample, depth;
+ * every node or the nodes named). Each is asked of its nodes' agents over request/reply and
+ * renewed while it runs, so agents trace only what somebody asked for; what each node answered
+ * (running, refused and why, not answering) is kept per node. Hop batches and depth batches
+ * (notes, netfilter rule-trace steps) carry their session's id and are rebuilt per session;
+ * the hub itself keeps each node's latest snapshot (its model, what a new session starts from).
  *
  * Whatever arrives on the bus, the hub does not fall over: a message on a subject that is not a
  * node's, a payload that is not a hop batch or a snapshot, or one over the size limit is counted
@@ -15,16 +22,21 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ConsumerMessages, JsMsg, JetStreamManager } from '@nats-io/jetstream';
+import { randomBytes } from 'node:crypto';
 import type { Topology } from '../../shared/topology/model.js';
-import type { Packet } from '../../shared/packet.js';
+import type { SessionDepth } from '../../shared/api-types.js';
 import { decodeBatch } from '../../shared/wire.js';
-import { parseFilter, describeFilter, packetMatches } from '../../shared/filter/index.js';
+import { decodeDepthBatch } from '../../shared/netfilter/wire.js';
+import { parseFilter, describeFilter } from '../../shared/filter/index.js';
 import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
 import type { ClusterModel } from '../../shared/cluster/model.js';
-import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
+import type { ClockOffset } from '../../shared/cluster/stitch.js';
 import { ClusterPipeline, parseSnapshot } from '../../shared/cluster/pipeline.js';
-import { ClusterExpectations, type AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
+import type { AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
+import { diffTopology, type TopologyChange } from '../topology/watch.js';
+import { ApiError } from '../service/errors.js';
 import { connectBus, ensureStream, type BusOptions, type RetentionOptions } from './connect.js';
+import { ClusterSession, type ClusterSessionSpec } from './cluster-session.js';
 
 export interface HubOptions {
   readonly bus: BusOptions;
@@ -46,6 +58,12 @@ export interface HubOptions {
   readonly maxNodes?: number;
   /** How often sessions are asked for again (default 10 s; agents drop them after 3×). */
   readonly renewMs?: number;
+  /** How long an agent may take to start a session (bpftrace compiles and attaches; default 120 s). */
+  readonly startTimeoutMs?: number;
+  /** A REST session nobody watches or asks about for this long ends (default 60 s, as on a single host). */
+  readonly graceMs?: number;
+  /** Most sessions at once (default 64, as on a single host). */
+  readonly maxSessions?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -64,6 +82,7 @@ export interface NodeInfo {
   /** Batches missing in the sequence (dropped on the way, or before the hub's retention). */
   readonly gaps: number;
   readonly lastSeenMs: number;
+  /** What it answered for the cluster session (`hub`): null before it was asked. */
   readonly session: { readonly ok: boolean; readonly error?: string } | null;
   /**
    * Hop batches the node's agent dropped (oldest first) because its bus buffer was full while
@@ -73,9 +92,22 @@ export interface NodeInfo {
   readonly agentDroppedEvents: number;
 }
 
-/** The hub's own part of a node: the pipeline's (shared/cluster/pipeline.ts) plus its session. */
+/** A node's topology changed (a namespace came or went, an interface, address, route or rule changed). */
+export interface NodeTopologyChange extends Omit<TopologyChange, 'topology'> {
+  readonly node: string;
+}
+
+/** What POST /api/sessions asks of a hub (validated by the caller's schema). */
+export interface ClusterSessionRequest {
+  readonly filter: string;
+  readonly sample?: number;
+  readonly depth?: SessionDepth;
+  /** Only these nodes; absent: every node, later ones too. */
+  readonly nodes?: readonly string[];
+}
+
+/** The hub's own part of a node, beside the pipeline's node (its snapshot and counters over every session). */
 interface NodeState {
-  session: { ok: boolean; error?: string } | null;
   /** Its agent did not answer the last session request. */
   lost_: boolean;
 }
@@ -83,17 +115,23 @@ interface NodeState {
 /** Why a bus message was dropped. */
 export type BadReason = 'foreign-subject' | 'bad-protobuf' | 'oversize' | 'bad-snapshot' | 'foreign-session' | 'too-many-nodes';
 
+/** The cluster session of `serve --hub --filter` (REST session ids are 12 hex digits). */
 const SESSION_ID = 'hub';
 
 export class Hub {
   private nc: NatsConnection | undefined;
   private messages: ConsumerMessages | undefined;
-  /** Per-node reconstruction and the stitching: the same pipeline `record --hub` and replay run. */
-  private readonly pipeline: ClusterPipeline;
+  /**
+   * Every node's latest snapshot, model and counters over all sessions: a pipeline given
+   * snapshots only (each session's own pipeline rebuilds that session's packets).
+   */
+  private readonly registry: ClusterPipeline;
   private readonly hubNodes = new Map<string, NodeState>();
-  private readonly ring: AnnotatedClusterPacket[] = [];
-  /** Each stitched packet's expected path across the nodes' models (rebuilt when a node's model changes). */
-  private expectations: ClusterExpectations | null = null;
+  private readonly sessions = new Map<string, ClusterSession>();
+  /** Sessions ended lately: their batches still on the bus are not another hub's. */
+  private readonly ended = new Set<string>();
+  /** (session, node) pairs with a request in flight: not asked again meanwhile. */
+  private readonly asking = new Set<string>();
   private ticker: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
@@ -101,19 +139,32 @@ export class Hub {
   private readonly logged = new Set<string>();
   private readonly log: (line: string) => void;
   readonly filterText: string;
-  private readonly accept: (p: Packet) => boolean;
   readonly bad: Record<BadReason, number> = { 'foreign-subject': 0, 'bad-protobuf': 0, oversize: 0, 'bad-snapshot': 0, 'foreign-session': 0, 'too-many-nodes': 0 };
-  packetsTotal = 0;
 
   constructor(private readonly opts: HubOptions) {
     this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
-    const ast = parseFilter(opts.filter ?? '');
-    this.filterText = describeFilter(ast);
-    this.accept = (p) => packetMatches(ast, p);
-    this.pipeline = new ClusterPipeline({
-      stitch: { ...(opts.holdMs !== undefined ? { holdMs: opts.holdMs } : {}) },
-      ...(opts.maxNodes !== undefined ? { maxNodes: opts.maxNodes } : {}),
+    this.filterText = describeFilter(parseFilter(opts.filter ?? ''));
+    this.registry = new ClusterPipeline({ ...(opts.maxNodes !== undefined ? { maxNodes: opts.maxNodes } : {}) });
+    this.sessions.set(SESSION_ID, this.newSession(SESSION_ID, {
+      filter: this.filterText, sample: opts.sample ?? 1, depth: { notes: false, netfilter: false }, nodes: null, pinned: true,
+    }));
+  }
+
+  /** Stitched packets of the cluster session so far. */
+  get packetsTotal(): number {
+    return this.sessions.get(SESSION_ID)?.packetsTotal ?? 0;
+  }
+
+  /** A session starting from every node's latest snapshot. */
+  private newSession(id: string, spec: ClusterSessionSpec): ClusterSession {
+    const s = new ClusterSession(id, spec, {
+      packetsKept: this.opts.packetsKept ?? 2000,
+      ...(this.opts.holdMs !== undefined ? { holdMs: this.opts.holdMs } : {}),
+      log: this.log,
     });
+    const now = Date.now();
+    for (const n of this.registry.nodes.values()) if (n.snapshot) s.snapshot(n.snapshot, now);
+    return s;
   }
 
   async start(): Promise<void> {
@@ -147,7 +198,10 @@ export class Hub {
       }
     })();
     this.ticker = setInterval(() => this.tick(), 250);
-    this.renewTimer = setInterval(() => void this.askAll(), this.opts.renewMs ?? 10_000);
+    this.renewTimer = setInterval(() => {
+      this.reap();
+      void this.askAll();
+    }, this.opts.renewMs ?? 10_000);
     this.ticker.unref();
     this.renewTimer.unref();
   }
@@ -172,40 +226,130 @@ export class Hub {
     this.stopped = true;
     clearInterval(this.ticker);
     clearInterval(this.renewTimer);
-    // Agents are told the session is over; one that does not hear it drops it when its lease ends.
-    await Promise.all([...this.pipeline.nodes.keys()].map((n) => this.request(n, { op: 'stop', session: SESSION_ID }).catch(() => undefined)));
+    // Agents are told the sessions are over; one that does not hear it drops them when their lease ends.
+    await Promise.all([...this.sessions.values()].flatMap((s) => s.targets(this.registry.nodes.keys()).map((n) => this.request(n, { op: 'stop', session: s.id }).catch(() => undefined))));
     await this.messages?.close().catch(() => undefined);
     await this.loop?.catch(() => undefined);
     await this.nc?.drain().catch(() => undefined);
   }
 
-  /** Stitched packets with their expected paths, oldest first (the newest `limit`). */
-  packets(limit = 1000): AnnotatedClusterPacket[] {
-    return this.ring.slice(-limit);
+  /** Stitched packets of a session (default the cluster session) with their expected paths, oldest first (the newest `limit`). */
+  packets(limit = 1000, session = SESSION_ID): AnnotatedClusterPacket[] {
+    return this.sessions.get(session)?.packets(limit) ?? [];
   }
 
+  /** Clock offsets from the session with the most joined pairs (every session's pairs measure the same clocks). */
   offsets(): ClockOffset[] {
-    return this.pipeline.stitcher.offsets();
+    let best: ClockOffset[] = [];
+    let most = -1;
+    for (const s of this.sessions.values()) {
+      const o = s.offsets();
+      const n = o.reduce((a, x) => a + x.samples, 0);
+      if (n > most) [best, most] = [o, n];
+    }
+    return best;
+  }
+
+  session(id: string): ClusterSession | undefined {
+    return this.sessions.get(id);
+  }
+
+  listSessions(): ClusterSession[] {
+    return [...this.sessions.values()];
+  }
+
+  /**
+   * A session on every node (or the nodes named): the filter is checked before any agent is
+   * asked (FilterError, as on a single host); resolves once every node answered (or did not in
+   * time), each node's answer in the session's status. Refused by every node: an ApiError
+   * naming each node's reason, and nothing is left running.
+   */
+  async createSession(req: ClusterSessionRequest): Promise<ClusterSession> {
+    if (this.stopped) throw new ApiError(503, 'unavailable', 'the hub is shutting down');
+    const filter = describeFilter(parseFilter(req.filter));
+    const max = this.opts.maxSessions ?? 64;
+    if (this.sessions.size >= max) throw new ApiError(429, 'too-many-sessions', `the hub already has ${this.sessions.size} sessions (at most ${max}): delete one first`);
+    const unknown = (req.nodes ?? []).filter((n) => !this.registry.nodes.has(n));
+    if (unknown.length > 0) throw new ApiError(404, 'not-found', `no node ${unknown.map((n) => `'${n}'`).join(', ')} (known: ${[...this.registry.nodes.keys()].sort().join(', ') || 'none yet'})`);
+    let id: string;
+    do id = randomBytes(6).toString('hex');
+    while (this.sessions.has(id));
+    const s = this.newSession(id, {
+      filter, sample: req.sample ?? 1, depth: req.depth ?? { notes: false, netfilter: false },
+      nodes: req.nodes && req.nodes.length > 0 ? [...new Set(req.nodes)] : null, pinned: false,
+    });
+    const targets = s.targets(this.registry.nodes.keys());
+    if (targets.length === 0) throw new ApiError(503, 'cannot-trace', 'no node has an agent yet: start `hoptrace agent --hub … --node NAME` on the nodes');
+    this.sessions.set(id, s);
+    await Promise.all(targets.map((n) => this.ask(n, s)));
+    // The grace period counts from when the session could first be watched, as on a single host:
+    // a start slower than it (bpftrace compiling on busy nodes) is not reaped while it starts.
+    s.lastActive = Date.now();
+    const nodes = s.nodeStatus();
+    if (this.sessions.get(id) === s && !nodes.some((n) => n.state === 'running' || n.state === 'starting')) {
+      await this.deleteSession(id);
+      throw new ApiError(503, 'cannot-trace', `no node could run the session: ${nodes.map((n) => `${n.node}: ${n.error ?? n.state}`).join('; ')}`);
+    }
+    this.log(`hub: session ${id} ('${filter}') runs on ${nodes.filter((n) => n.state === 'running').map((n) => n.node).join(', ')}`);
+    return s;
+  }
+
+  /** Ends a session on its nodes (the cluster session too, if asked). */
+  async deleteSession(id: string): Promise<boolean> {
+    const s = this.sessions.get(id);
+    if (!s) return false;
+    this.sessions.delete(id);
+    this.ended.add(id);
+    if (this.ended.size > 1000) this.ended.delete(this.ended.values().next().value!);
+    for (const l of this.endListeners) l(id);
+    await Promise.all(s.targets(this.registry.nodes.keys()).map((n) => this.request(n, { op: 'stop', session: id }).catch(() => undefined)));
+    return true;
+  }
+
+  /** REST interest keeps an unwatched session for another grace period. */
+  touch(s: ClusterSession): void {
+    s.lastActive = Date.now();
+  }
+
+  private reap(): void {
+    const grace = this.opts.graceMs ?? 60_000;
+    const now = Date.now();
+    for (const s of this.sessions.values()) {
+      if (s.spec.pinned || s.watchers > 0 || now - s.lastActive <= grace || s.nodeStatus().some((n) => n.state === 'starting')) continue;
+      this.log(`hub: session ${s.id} ('${s.spec.filter}') stopped: nobody watched it for ${Math.round(grace / 1000)} s`);
+      void this.deleteSession(s.id);
+    }
+  }
+
+  private readonly endListeners = new Set<(id: string) => void>();
+
+  /** Calls `fn` with the id of each session that ends; returns the way to stop. */
+  onSessionEnd(fn: (id: string) => void): () => void {
+    this.endListeners.add(fn);
+    return () => this.endListeners.delete(fn);
   }
 
   /** Every node's latest topology as one, each namespace with its `node`. */
   clusterTopology(): Topology {
-    return this.pipeline.clusterTopology();
+    return this.registry.clusterTopology();
   }
 
   get cluster(): ClusterModel {
-    return this.pipeline.model;
+    return this.registry.model;
   }
 
   nodeInfo(): NodeInfo[] {
     const now = Date.now();
-    return [...this.pipeline.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => {
-      const h = this.hubNode(n.name);
+    const cluster = this.sessions.get(SESSION_ID);
+    const statuses = cluster?.nodeStatus() ?? [];
+    return [...this.registry.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => {
+      const st = statuses.find((x) => x.node === n.name);
       return {
         name: n.name,
-        state: h.lost_ ? 'lost' : now - n.lastSeenMs < 60_000 ? 'up' : 'silent',
+        state: this.hubNode(n.name).lost_ ? 'lost' : now - n.lastSeenMs < 60_000 ? 'up' : 'silent',
         namespaces: [...n.names].map(([netns, name]) => ({ netns, name, node: n.name })),
-        events: n.events, batches: n.batches, lost: n.lost, gaps: n.gaps, lastSeenMs: n.lastSeenMs, session: h.session,
+        events: n.events, batches: n.batches, lost: n.lost, gaps: n.gaps, lastSeenMs: n.lastSeenMs,
+        session: !st || st.state === 'starting' ? null : st.state === 'running' ? { ok: true } : { ok: false, error: st.error ?? st.state },
         // Said with the next batch (exact, per session) and in snapshots (all sessions, every 30 s).
         agentDropped: Math.max(n.agentDropped, n.snapshot?.agent?.droppedBatches ?? 0), agentDroppedEvents: n.snapshot?.agent?.droppedEvents ?? 0,
       };
@@ -214,13 +358,13 @@ export class Hub {
 
   /** Gives out everything held (tests, shutdown). */
   flushAll(): void {
-    this.collect(this.pipeline.flushAll(Date.now()));
+    for (const s of this.sessions.values()) this.emitPackets(s, s.flushAll());
   }
 
   private hubNode(name: string): NodeState {
     let h = this.hubNodes.get(name);
     if (!h) {
-      h = { session: null, lost_: false };
+      h = { lost_: false };
       this.hubNodes.set(name, h);
     }
     return h;
@@ -237,11 +381,11 @@ export class Hub {
   private onMessage(m: JsMsg): void {
     const where = parseSubject(m.subject);
     if (!where) {
-      this.dropOnce('foreign-subject', m.subject, 'not hoptrace.<node>.hops or .topology');
+      this.dropOnce('foreign-subject', m.subject, 'not hoptrace.<node>.hops, .depth or .topology');
       return;
     }
-    if (!this.pipeline.admits(where.node)) {
-      this.dropOnce('too-many-nodes', m.subject, `already ${this.pipeline.nodes.size} nodes`);
+    if (!this.registry.admits(where.node)) {
+      this.dropOnce('too-many-nodes', m.subject, `already ${this.registry.nodes.size} nodes`);
       return;
     }
     const max = this.opts.maxBatchBytes ?? 4 * 1024 * 1024;
@@ -253,23 +397,50 @@ export class Hub {
       this.onSnapshot(where.node, m);
       return;
     }
-    const session = m.headers?.get(SESSION_HEADER) ?? '';
-    if (session !== SESSION_ID) {
-      this.dropOnce('foreign-session', m.subject, `session '${session.slice(0, 64)}' is not this hub's`);
+    const id = m.headers?.get(SESSION_HEADER) ?? '';
+    const session = this.sessions.get(id);
+    if (!session) {
+      // A session this hub ended may still have batches on the way: not another hub's.
+      if (!this.ended.has(id)) this.dropOnce('foreign-session', m.subject, `session '${id.slice(0, 64)}' is not this hub's`);
       return;
     }
-    let batch;
+    if (where.kind === 'depth') {
+      const depth = this.decoded(m, decodeDepthBatch, (d) => d.notes.length + d.netfilter.length);
+      if (!depth) return;
+      const now = Date.now();
+      this.registry.node(where.node, now).lastSeenMs = now;
+      session.depth(where.node, depth, now);
+      return;
+    }
+    const batch = this.decoded(m, decodeBatch, (b) => b.events.length);
+    if (!batch) return;
+    const now = Date.now();
+    const dropped = droppedCount(m.headers?.get(DROPPED_HEADER));
+    // The session rebuilds it; the node's counters (over every session) are the registry's.
+    const n = this.registry.node(where.node, now);
+    n.gaps += session.hops(where.node, batch, now, dropped);
+    n.agentDropped += dropped;
+    n.batches++;
+    n.lost += batch.lostKernel;
+    n.events += batch.events.length;
+    n.lastSeenMs = now;
+  }
+
+  /** A batch's payload decoded and within the events limit, or null when it is not (counted, dropped). */
+  private decoded<T>(m: JsMsg, decode: (data: Uint8Array) => T, events: (v: T) => number): T | null {
+    let v: T;
     try {
-      batch = decodeBatch(m.data);
+      v = decode(m.data);
     } catch (err) {
       this.dropOnce('bad-protobuf', m.subject, (err as Error).message);
-      return;
+      return null;
     }
-    if (batch.events.length > (this.opts.maxBatchEvents ?? 65_536)) {
-      this.dropOnce('oversize', m.subject, `${batch.events.length} events in one batch`);
-      return;
+    const n = events(v);
+    if (n > (this.opts.maxBatchEvents ?? 65_536)) {
+      this.dropOnce('oversize', m.subject, `${n} events in one batch`);
+      return null;
     }
-    this.pipeline.batch(where.node, batch, Date.now(), droppedCount(m.headers?.get(DROPPED_HEADER)));
+    return v;
   }
 
   private onSnapshot(node: string, m: Pick<JsMsg, 'subject' | 'data'>): void {
@@ -278,36 +449,51 @@ export class Hub {
       this.dropOnce('bad-snapshot', m.subject, snap);
       return;
     }
-    const { first, modelError } = this.pipeline.snapshot(snap, Date.now());
-    if (modelError) {
-      this.dropOnce('bad-snapshot', m.subject, `cannot model it: ${modelError}`);
-    } else {
-      try {
-        // Connections the old models' paths NATed carry over.
-        this.expectations = new ClusterExpectations(this.pipeline.topologies(), this.expectations ?? undefined, (message) => this.log(`hub: ${message}`));
-      } catch (err) {
-        this.dropOnce('bad-snapshot', m.subject, `cannot model it: ${(err as Error).message}`);
-      }
+    const now = Date.now();
+    const change = diffTopology(this.registry.nodes.get(node)?.topology ?? null, snap.topology);
+    const { first, modelError } = this.registry.snapshot(snap, now);
+    if (modelError) this.dropOnce('bad-snapshot', m.subject, `cannot model it: ${modelError}`);
+    // Each session's names and expected paths follow the node's model.
+    for (const s of this.sessions.values()) s.snapshot(snap, now);
+    if (change.added.length + change.removed.length + change.changed.length > 0) {
+      for (const l of this.topologyListeners) l({ node, ...change });
     }
-    if (first) void this.ask(node);
+    if (first) void this.askNode(node);
   }
 
-  private async request(node: string, body: object): Promise<SessionReply> {
-    const r = await this.nc!.request(controlSubject(node), new TextEncoder().encode(JSON.stringify(body)), { timeout: 5000 });
+  private readonly topologyListeners = new Set<(change: NodeTopologyChange) => void>();
+
+  /** Calls `fn` when a node's topology changes (its first snapshot included); returns the way to stop. */
+  onTopologyChange(fn: (change: NodeTopologyChange) => void): () => void {
+    this.topologyListeners.add(fn);
+    return () => this.topologyListeners.delete(fn);
+  }
+
+  private async request(node: string, body: object, timeout = 5000): Promise<SessionReply> {
+    const r = await this.nc!.request(controlSubject(node), new TextEncoder().encode(JSON.stringify(body)), { timeout });
     return JSON.parse(new TextDecoder().decode(r.data)) as SessionReply;
   }
 
-  private async ask(node: string): Promise<void> {
-    if (this.stopped) return;
+  /** Asks one node for one session (a start, or the renewal of one it runs). */
+  private async ask(node: string, s: ClusterSession): Promise<void> {
+    const key = `${s.id}\u0000${node}`;
+    if (this.stopped || this.asking.has(key)) return;
+    this.asking.add(key);
     const n = this.hubNode(node);
+    const before = s.status(node);
+    // A start waits for bpftrace to compile and attach on the node; a renewal is answered at once.
+    const timeout = before === 'running' ? 5000 : (this.opts.startTimeoutMs ?? 120_000);
     try {
-      const r = await this.request(node, {
-        op: 'start', session: SESSION_ID, filter: this.opts.filter ?? '', leaseMs: 3 * (this.opts.renewMs ?? 10_000),
-        ...(this.opts.sample && this.opts.sample > 1 ? { sample: this.opts.sample } : {}),
-      });
-      if (!n.session?.ok && r.ok) this.log(`hub: node ${node} traces for the cluster session`);
-      n.session = r.ok ? { ok: true } : { ok: false, error: String(r.error ?? 'refused') };
-      if (!r.ok) this.log(`hub: node ${node} refused the session: ${n.session.error}`);
+      const r = await this.request(node, s.request(3 * (this.opts.renewMs ?? 10_000)), timeout);
+      if (this.sessions.get(s.id) !== s) return;
+      if (r.ok) {
+        if (before !== 'running') this.log(`hub: node ${node} traces for session ${s.id}`);
+        s.setStatus(node, 'running');
+      } else {
+        const error = String(r.error ?? 'refused').slice(0, 500);
+        if (before !== 'refused') this.log(`hub: node ${node} refused session ${s.id}: ${error}`);
+        s.setStatus(node, 'refused', error);
+      }
       if (n.lost_) this.log(`hub: node ${node} is back`);
       n.lost_ = false;
     } catch (err) {
@@ -315,39 +501,36 @@ export class Hub {
       // pieces already taken stay. Asked again at every renewal.
       if (!n.lost_) this.log(`hub: node ${node} is lost (its agent does not answer: ${(err as Error).message})`);
       n.lost_ = true;
-      n.session = { ok: false, error: (err as Error).message };
+      if (this.sessions.get(s.id) === s) s.setStatus(node, 'lost', (err as Error).message);
+    } finally {
+      this.asking.delete(key);
     }
   }
 
+  /** A node the hub just heard of: asked for every session meant for every node. */
+  private async askNode(node: string): Promise<void> {
+    await Promise.all([...this.sessions.values()].filter((s) => s.targets(this.registry.nodes.keys()).includes(node)).map((s) => this.ask(node, s)));
+  }
+
   private async askAll(): Promise<void> {
-    await Promise.all([...this.pipeline.nodes.keys()].map((n) => this.ask(n)));
+    await Promise.all([...this.sessions.values()].flatMap((s) => s.targets(this.registry.nodes.keys()).map((n) => this.ask(n, s))));
   }
 
-  /** Advances each node's reconstruction on its own clock, and the stitcher on the hub's. */
+  /** Advances every session's reconstruction and stitching. */
   private tick(): void {
-    this.collect(this.pipeline.tick(Date.now()));
+    const now = Date.now();
+    for (const s of this.sessions.values()) this.emitPackets(s, s.tick(now));
   }
 
-  /** Calls `fn` with each lot of new stitched packets; returns the way to stop. */
-  onPackets(fn: (packets: AnnotatedClusterPacket[]) => void): () => void {
+  /** Calls `fn` with each lot of new stitched packets and their session; returns the way to stop. */
+  onPackets(fn: (packets: AnnotatedClusterPacket[], session: string) => void): () => void {
     this.packetListeners.add(fn);
     return () => this.packetListeners.delete(fn);
   }
 
-  private readonly packetListeners = new Set<(packets: AnnotatedClusterPacket[]) => void>();
+  private readonly packetListeners = new Set<(packets: AnnotatedClusterPacket[], session: string) => void>();
 
-  private collect(out: ClusterPacket[]): void {
-    const keep = this.opts.packetsKept ?? 2000;
-    const fresh: AnnotatedClusterPacket[] = [];
-    for (const raw of out) {
-      // The filter applies to the whole packet: a piece alone may not show what it names.
-      if (!this.accept(raw as unknown as Packet)) continue;
-      const p = this.expectations ? this.expectations.annotate(raw) : { ...raw, expected: null, divergence: null };
-      this.ring.push(p);
-      fresh.push(p);
-      this.packetsTotal++;
-    }
-    if (this.ring.length > keep) this.ring.splice(0, this.ring.length - keep);
-    if (fresh.length > 0) for (const l of this.packetListeners) l(fresh);
+  private emitPackets(s: ClusterSession, fresh: AnnotatedClusterPacket[]): void {
+    if (fresh.length > 0) for (const l of this.packetListeners) l(fresh, s.id);
   }
 }

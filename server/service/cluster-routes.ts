@@ -6,21 +6,48 @@
  *                              clock offsets, the cluster session, bad bus messages by reason
  *   GET /api/cluster/topology  every node's topology model as one, each namespace with its `node`
  *                              (what the dashboard draws in hub mode)
- *   GET /api/cluster/packets   stitched packets (?limit=N, default 1000), `node` on every hop, each
- *                              with its expected path across the nodes' models (`expected`, its
- *                              hops with `node` too) and where it left it (`divergence`), as
- *                              single-host packets have them
+ *   GET /api/cluster/packets   stitched packets (?limit=N, default 1000; ?session=ID, default the
+ *                              cluster session `hub`), `node` on every hop, each with its expected
+ *                              path across the nodes' models (`expected`, its hops with `node`
+ *                              too) and where it left it (`divergence`), as single-host packets have them
+ *
+ * and the sessions of the cluster, in the single-host service's contract (they answer before the
+ * hub host's own /api/sessions, which a hub does not use):
+ *   POST /api/sessions         {filter, sample?, notes?, netfilter?, nodes?}: asked of every node
+ *                              (or those named); 201 once each answered, each node's answer in
+ *                              `nodes`; a bad filter is 400 before any node is asked
+ *   GET /api/sessions, GET/DELETE /api/sessions/:id, GET /api/sessions/:id/packets
  *
  * and the socket.io namespace /cluster (behind the same token check as / and /stats):
  *   `cluster`  on connection and every second: what GET /api/cluster answers
- *   `packets`  stitched packets as they are made (JSON array). Sent volatile: a client that is not
- *              ready for more misses a batch rather than making the hub hold them for it.
+ *   `packets`  stitched packets of the session the socket follows (the cluster session until it
+ *              sends `subscribe` {session}), as they are made (JSON array). Sent volatile: a
+ *              client that is not ready for more misses a batch rather than making the hub hold
+ *              them for it.
+ *   `topology` {node, added, removed, changed} when a node's topology changes (namespaces by
+ *              name; then GET /api/cluster/topology has the new model)
+ *   `session-ended` {session} when the followed session ends
  */
-import { Router } from 'express';
-import type { Server } from 'socket.io';
+import express, { Router } from 'express';
+import type { Server, Socket } from 'socket.io';
+import { z } from 'zod';
 import type { Hub } from '../hub/hub.js';
+import type { ClusterSession } from '../hub/cluster-session.js';
 import type { SocketAuth } from './index.js';
-import { ApiError } from './errors.js';
+import { CreateSessionRequest, PacketsQuery, SAMPLE_RATE_HEADER, SESSION_ID_RE, describeZodError } from '../../shared/api-types.js';
+import { isNodeName } from '../../shared/cluster/subjects.js';
+import { ApiError, allowOnly } from './errors.js';
+
+/** POST /api/sessions on a hub: the single-host body, plus the nodes to run on (default all). */
+const CreateClusterSessionRequest = CreateSessionRequest.extend({
+  nodes: z.array(z.string().refine(isNodeName, 'a node name is 1-64 letters, digits, - or _')).min(1).max(1024).optional(),
+});
+
+function clusterSession(hub: Hub, id: unknown): ClusterSession {
+  const s = typeof id === 'string' && SESSION_ID_RE.test(id) ? hub.session(id) : undefined;
+  if (!s) throw new ApiError(404, 'not-found', `no session ${typeof id === 'string' ? id.slice(0, 40) : ''}`);
+  return s;
+}
 
 export function hubRouter(hub: Hub): Router {
   const r = Router();
@@ -34,8 +61,45 @@ export function hubRouter(hub: Hub): Router {
     const raw = req.query.limit;
     const limit = raw === undefined ? 1000 : Number(raw);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new ApiError(400, 'bad-request', 'limit must be an integer 1-100000');
-    res.json(hub.packets(limit));
+    const s = req.query.session === undefined ? undefined : clusterSession(hub, req.query.session);
+    if (s) hub.touch(s);
+    res.json(hub.packets(limit, s?.id));
   });
+
+  r.get('/sessions', (_req, res) => {
+    res.json({ sessions: hub.listSessions().map((s) => s.info()) });
+  });
+  // The body parser on this route only: every other /api request passes through this router.
+  r.post('/sessions', express.json({ limit: '16kb', strict: true }), async (req, res) => {
+    if (!req.is('application/json')) throw new ApiError(400, 'bad-request', 'send the body as JSON (Content-Type: application/json), e.g. {"filter": "host 10.0.0.1"}');
+    const body = CreateClusterSessionRequest.parse(req.body);
+    const s = await hub.createSession({
+      filter: body.filter, ...(body.sample !== undefined ? { sample: body.sample } : {}),
+      depth: { notes: body.notes === true, netfilter: body.netfilter === true },
+      ...(body.nodes ? { nodes: body.nodes } : {}),
+    });
+    res.status(201).location(`/api/sessions/${s.id}`).json(s.info());
+  });
+  r.get('/sessions/:id', (req, res) => {
+    const s = clusterSession(hub, req.params.id);
+    hub.touch(s);
+    res.json(s.info());
+  });
+  r.delete('/sessions/:id', async (req, res) => {
+    const s = clusterSession(hub, req.params.id);
+    await hub.deleteSession(s.id);
+    res.status(204).end();
+  });
+  r.get('/sessions/:id/packets', (req, res) => {
+    const s = clusterSession(hub, req.params.id);
+    const query = PacketsQuery.parse(req.query);
+    hub.touch(s);
+    res.setHeader(SAMPLE_RATE_HEADER, String(s.spec.sample));
+    res.json(s.packets(query.limit));
+  });
+  for (const path of ['/cluster', '/cluster/topology', '/cluster/packets', '/sessions/:id/packets']) allowOnly(r, path, ['GET']);
+  allowOnly(r, '/sessions', ['GET', 'POST']);
+  allowOnly(r, '/sessions/:id', ['GET', 'DELETE']);
   return r;
 }
 
@@ -53,21 +117,60 @@ function clusterView(hub: Hub): object {
 /** The /cluster namespace, as ServiceOptions.extraIo takes it. */
 export const clusterStream = (hub: Hub) => (io: Server, auth: SocketAuth): { close(): void } => attachClusterStream(io, auth, hub);
 
+const room = (session: string): string => `session:${session}`;
+const SubscribeRequest = z.strictObject({ session: z.string().regex(SESSION_ID_RE, 'not a session id') });
+
 function attachClusterStream(io: Server, auth: SocketAuth, hub: Hub): { close(): void } {
   const nsp = io.of('/cluster');
   nsp.use(auth);
+  /** The session each socket follows (one at a time: the dashboard shows one). */
+  const following = new Map<string, ClusterSession>();
+  const follow = (socket: Socket, s: ClusterSession | undefined): void => {
+    const before = following.get(socket.id);
+    if (before) {
+      before.watchers = Math.max(0, before.watchers - 1);
+      hub.touch(before);
+      void socket.leave(room(before.id));
+      following.delete(socket.id);
+    }
+    if (!s) return;
+    s.watchers++;
+    following.set(socket.id, s);
+    void socket.join(room(s.id));
+  };
   nsp.on('connection', (socket) => {
     socket.emit('cluster', clusterView(hub));
+    follow(socket, hub.session('hub'));
+    socket.on('subscribe', (raw: unknown, ack: unknown) => {
+      const reply = (v: object): void => { if (typeof ack === 'function') (ack as (v: object) => void)(v); };
+      const parsed = SubscribeRequest.safeParse(raw);
+      if (!parsed.success) {
+        reply({ ok: false, error: { code: 'bad-request', message: describeZodError(parsed.error) } });
+        return;
+      }
+      const s = hub.session(parsed.data.session);
+      if (!s) {
+        reply({ ok: false, error: { code: 'not-found', message: `no session ${parsed.data.session}` } });
+        return;
+      }
+      follow(socket, s);
+      reply({ ok: true, session: s.info() });
+    });
+    socket.on('disconnect', () => follow(socket, undefined));
   });
-  const off = hub.onPackets((packets) => {
-    nsp.volatile.emit('packets', packets);
+  const offPackets = hub.onPackets((packets, session) => {
+    nsp.to(room(session)).volatile.emit('packets', packets);
   });
+  const offTopology = hub.onTopologyChange((change) => nsp.emit('topology', change));
+  const offEnd = hub.onSessionEnd((session) => nsp.to(room(session)).emit('session-ended', { session }));
   const timer = setInterval(() => nsp.emit('cluster', clusterView(hub)), 1000);
   timer.unref();
   return {
     close() {
       clearInterval(timer);
-      off();
+      offPackets();
+      offTopology();
+      offEnd();
     },
   };
 }

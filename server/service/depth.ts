@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { FilterAst } from '../../shared/filter/index.js';
 import type { NetfilterEvent } from '../../shared/netfilter/types.js';
-import { NetfilterTracer } from '../netfilter/tracer.js';
+import { NetfilterTracer, type NetfilterTracerOptions } from '../netfilter/tracer.js';
 import { netfilterPreflight } from '../netfilter/packet-steps.js';
 import { CannotTraceError } from '../trace-session.js';
 import { detectNoteSupport, type NoteSupport } from '../capabilities.js';
@@ -31,19 +31,18 @@ export type NetfilterSourceFactory = () => NetfilterSource;
 
 /** The real thing: NetfilterTracer (tables `inet hoptrace_<pid>_<n>`, one nft monitor per namespace). */
 class NftNetfilterSource extends EventEmitter<NetfilterSourceEvents> implements NetfilterSource {
-  private readonly tracer = new NetfilterTracer();
+  private readonly tracer: NetfilterTracer;
   private readonly seen = new Set<number>();
 
-  constructor() {
+  constructor(opts: NetfilterTracerOptions = {}) {
     super();
+    this.tracer = new NetfilterTracer(opts);
     this.tracer.on('event', (ev) => this.emit('event', ev));
     this.tracer.on('warning', (w) => this.emit('warning', w));
   }
 
   async start(filter: FilterAst): Promise<void> {
-    const problems = await netfilterPreflight();
-    // The CLI's sentences name `--netfilter`; the service's users asked for `netfilter: true`.
-    if (problems.length > 0) throw new CannotTraceError(problems.map((p) => p.replace('--netfilter', 'netfilter tracing')));
+    await checkNetfilterTracing();
     await this.tracer.start(filter);
   }
 
@@ -58,7 +57,17 @@ class NftNetfilterSource extends EventEmitter<NetfilterSourceEvents> implements 
   }
 }
 
+/** Throws CannotTraceError naming the fix where this host cannot run nft's rule trace (no nft, nsenter, root). */
+export async function checkNetfilterTracing(): Promise<void> {
+  const problems = await netfilterPreflight();
+  // The CLI's sentences name `--netfilter`; the service's users asked for `netfilter: true`.
+  if (problems.length > 0) throw new CannotTraceError(problems.map((p) => p.replace('--netfilter', 'netfilter tracing')));
+}
+
 export const nftNetfilterSource: NetfilterSourceFactory = () => new NftNetfilterSource();
+
+/** The same, with the tracer's options: an agent limited to some namespaces (`--namespaces`) adds nft tables only there. */
+export const nftNetfilterSourceWith = (opts: NetfilterTracerOptions): NetfilterSource => new NftNetfilterSource(opts);
 
 /** Note support, detected on first use and then kept (it does not change while the service runs). */
 export function cachedNoteSupport(): () => Promise<NoteSupport> {

@@ -1,5 +1,6 @@
 /**
- * An agent's outbox (issue 17): hop batches waiting for the bus, in the order they were made.
+ * An agent's outbox (issue 17): hop batches (and depth batches: notes, netfilter steps) waiting
+ * for the bus, in the order they were made.
  * While NATS is away (a restart, a cut) batches wait here and go out in order once it is back;
  * the box is bounded in bytes and in batches, and past either bound the oldest waiting batch is
  * dropped and counted — recent traffic is what someone debugging an outage wants, and an agent's
@@ -8,6 +9,8 @@
 
 export interface OutboxItem {
   readonly session: string;
+  /** Hop batch (default) or depth batch: only hop batches' drops are said in Hoptrace-Dropped (they number the hops sequence). */
+  readonly kind?: 'hops' | 'depth';
   readonly seq: number;
   readonly data: Uint8Array;
   readonly events: number;
@@ -62,7 +65,7 @@ export class Outbox {
       this.size -= old.data.length;
       this.droppedBatches++;
       this.droppedEvents += old.events;
-      this.dropsSince.set(old.session, (this.dropsSince.get(old.session) ?? 0) + 1);
+      if (old.kind !== 'depth') this.dropsSince.set(old.session, (this.dropsSince.get(old.session) ?? 0) + 1);
       dropped++;
     }
     if (this.head > 1024 && this.head * 2 > this.items.length) {
@@ -94,7 +97,7 @@ export class Outbox {
     this.sending = null;
     if (!item) return;
     if (sent) {
-      this.dropsSince.delete(item.session);
+      if (item.kind !== 'depth') this.dropsSince.delete(item.session);
       return;
     }
     // Back to the front: order is kept, and it counts against the bounds again.

@@ -2,8 +2,10 @@
  * The hub's pipeline, pure (issue 17): each node's hop events reconstructed into packets on their
  * own (shared/reconstruct.ts, with that node's namespace names, local addresses and drop reasons
  * from its topology snapshot, on that node's own clock), then the pieces stitched across nodes
- * (stitch.ts). One implementation for the three places that need it:
- *   - the live hub (server/hub/hub.ts), with the hub's wall clock as `nowMs`;
+ * (stitch.ts). Depth events (notes, netfilter rule-trace steps) join their node's packets as in
+ * `trace --notes` / `--netfilter` before stitching. One implementation for the places that need it:
+ *   - the live hub (server/hub/hub.ts), one per session (server/hub/cluster-session.ts), with the
+ *     hub's wall clock as `nowMs`;
  *   - `record --hub --since` (server/hub/record.ts), reading the stream after the fact, with each
  *     message's JetStream time as `nowMs` — when it reached the bus, as a live hub would have seen it;
  *   - replay of such a recording (server/recording/replay.ts), with the recorded event time.
@@ -11,7 +13,9 @@
 import type { HopEvent } from '../hop-event.js';
 import type { Packet } from '../packet.js';
 import type { Topology } from '../topology/model.js';
+import type { DepthBatch } from '../netfilter/wire.js';
 import { Reconstructor } from '../reconstruct.js';
+import { NetfilterStepsQueue } from '../netfilter/steps-queue.js';
 import { buildClusterModel, mergeTopologies, type ClusterModel, type ClusterTopology } from './model.js';
 import { Stitcher, type ClusterPacket, type StitcherOptions } from './stitch.js';
 
@@ -22,6 +26,11 @@ export interface PipelineNode {
   locals: Map<number, Set<string>>;
   reasons: Map<number, string>;
   readonly engine: Reconstructor;
+  /** Netfilter steps waiting for their finished packets (pipelines with `netfilter` only). */
+  readonly steps: NetfilterStepsQueue | undefined;
+  /** Depth events taken: notes, netfilter steps. */
+  notes: number;
+  netfilter: number;
   /** Newest event time seen (node clock) and when it arrived (`nowMs`): the node's "now" estimate. */
   lastT: number;
   lastArrivalMs: number;
@@ -85,6 +94,8 @@ export interface PipelineOptions {
   readonly stitch?: StitcherOptions;
   /** Most nodes kept (default 1024): a publisher inventing node names cannot grow it without bound. */
   readonly maxNodes?: number;
+  /** Netfilter steps are attached to finished packets (a session with depth netfilter). */
+  readonly netfilter?: boolean;
 }
 
 export class ClusterPipeline {
@@ -106,6 +117,7 @@ export class ClusterPipeline {
     if (!n) {
       const state = {
         name, topology: null, names: new Map(), locals: new Map(), reasons: new Map(),
+        steps: this.opts.netfilter ? new NetfilterStepsQueue() : undefined, notes: 0, netfilter: 0,
         lastT: 0, lastArrivalMs: 0, lastSeenMs: nowMs, events: 0, batches: 0, lost: 0, gaps: 0, agentDropped: 0, lastSeq: 0, snapshot: null,
       } as Omit<PipelineNode, 'engine'> as PipelineNode;
       (state as { engine: Reconstructor }).engine = new Reconstructor({
@@ -164,6 +176,21 @@ export class ClusterPipeline {
     return n;
   }
 
+  /** A node's depth batch: notes join their packets in its engine, netfilter steps wait in its queue. */
+  depth(name: string, b: DepthBatch, nowMs: number): PipelineNode {
+    const n = this.node(name, nowMs);
+    n.lastSeenMs = nowMs;
+    for (const note of b.notes) {
+      n.notes++;
+      n.engine.pushNote(note);
+    }
+    for (const ev of b.netfilter) {
+      n.netfilter++;
+      n.steps?.add(ev);
+    }
+    return n;
+  }
+
   push(n: PipelineNode, ev: HopEvent, nowMs: number): void {
     n.events++;
     n.engine.push(ev);
@@ -177,15 +204,20 @@ export class ClusterPipeline {
   tick(nowMs: number): ClusterPacket[] {
     for (const n of this.nodes.values()) {
       if (n.lastArrivalMs === 0) continue;
-      n.engine.advance(n.lastT + (nowMs - n.lastArrivalMs) * 1e6);
-      for (const p of n.engine.drain()) this.stitcher.push(n.name, p, nowMs);
+      const nodeNow = n.lastT + (nowMs - n.lastArrivalMs) * 1e6;
+      n.engine.advance(nodeNow);
+      const done = n.engine.drain();
+      for (const p of n.steps ? n.steps.pass(done, nodeNow) : done) this.stitcher.push(n.name, p, nowMs);
     }
     return this.stitcher.drain(nowMs);
   }
 
   /** End of input: everything held, stitched. */
   flushAll(nowMs: number): ClusterPacket[] {
-    for (const n of this.nodes.values()) for (const p of n.engine.flush()) this.stitcher.push(n.name, p, nowMs);
+    for (const n of this.nodes.values()) {
+      const done = n.engine.flush();
+      for (const p of n.steps ? n.steps.flush(done) : done) this.stitcher.push(n.name, p, nowMs);
+    }
     return this.stitcher.drain(Number.POSITIVE_INFINITY);
   }
 

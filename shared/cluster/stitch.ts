@@ -15,7 +15,8 @@
  * (it then includes the wire time, microseconds on a LAN). Stitched hops are put on the
  * reference node's clock (the first node by name), each keeping its own `tNode`.
  */
-import type { Hop, Packet } from '../packet.js';
+import type { Hop, Packet, PacketNote } from '../packet.js';
+import type { NetfilterVerdict } from '../netfilter/types.js';
 
 export interface ClusterHop extends Hop {
   /** The node that saw this hop. */
@@ -36,8 +37,22 @@ export interface Stitch {
   readonly via: 'tunnel' | 'routed';
 }
 
-export interface ClusterPacket extends Omit<Packet, 'hops'> {
+/** A note (depth: notes) of a stitched packet: `afterHop` indexes the stitched hops; `t` is on the reference clock, `tNode` the node's. */
+export interface ClusterNote extends PacketNote {
+  readonly node: string;
+  readonly tNode: number;
+}
+
+/** A netfilter step (depth: netfilter) of a stitched packet, with the node whose rules it met. */
+export interface ClusterNetfilterStep extends NetfilterVerdict {
+  readonly node: string;
+}
+
+export interface ClusterPacket extends Omit<Packet, 'hops' | 'notes' | 'netfilter'> {
   readonly hops: readonly ClusterHop[];
+  /** Every piece's notes and netfilter steps, each with its node (present when a piece had them). */
+  readonly notes?: readonly ClusterNote[];
+  readonly netfilter?: readonly ClusterNetfilterStep[];
   /** Nodes in the order the packet crossed them. */
   readonly nodes: readonly string[];
   readonly stitches: readonly Stitch[];
@@ -300,8 +315,15 @@ export class Stitcher {
     const hops: ClusterHop[] = [];
     const stitches: Stitch[] = [];
     const nodes: string[] = [];
+    const notes: ClusterNote[] = [];
+    const netfilter: ClusterNetfilterStep[] = [];
     for (const [i, piece] of g.pieces.entries()) {
       const off = this.offsetOf(piece.node);
+      // Depth of each piece follows its hops: afterHop moves by the hops before the piece; a
+      // step before a later piece's first hop (-1) comes after the previous piece's last.
+      const base = hops.length;
+      for (const n of piece.packet.notes ?? []) notes.push({ ...n, node: piece.node, tNode: n.t, t: n.t - off, afterHop: base + n.afterHop });
+      for (const v of piece.packet.netfilter ?? []) netfilter.push({ ...v, node: piece.node, afterHop: base + v.afterHop });
       if (i > 0) {
         const prev = g.pieces[i - 1]!;
         const leave = hops.length - prev.packet.hops.length + leavingHop(prev.packet);
@@ -318,13 +340,16 @@ export class Stitcher {
     }
     const first = g.pieces[0]!.packet;
     const last = g.pieces[g.pieces.length - 1]!.packet;
-    const { hops: _h, ...head } = first;
+    const { hops: _h, notes: _n, netfilter: _f, ...head } = first;
+    const had = (k: 'notes' | 'netfilter'): boolean => g.pieces.some((p) => p.packet[k] !== undefined);
     return {
       ...head,
       id: `c${++this.seq}`,
       fate: last.fate, fateBy: last.fateBy, drop: last.drop,
       ...(last.discard ? { discard: last.discard } : {}),
       hops, nodes, stitches,
+      ...(had('notes') ? { notes } : {}),
+      ...(had('netfilter') ? { netfilter } : {}),
     };
   }
 }

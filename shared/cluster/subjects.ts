@@ -3,6 +3,7 @@
  *
  *   hoptrace.<node>.hops      HopBatch (shared/wire.proto), header Hoptrace-Session: <id>
  *   hoptrace.<node>.topology  NodeSnapshot as JSON (below)
+ *   hoptrace.<node>.depth     DepthBatch (shared/wire.proto: notes, netfilter rule-trace steps), header Hoptrace-Session
  *   hoptrace.<node>.control   core NATS request/reply: the hub asks the agent for sessions (not stored)
  *
  * Node names become subject tokens, so they are checked here: no dots, spaces or wildcards.
@@ -11,8 +12,8 @@ import type { Topology } from '../topology/model.js';
 
 export const STREAM = 'HOPTRACE';
 export const SUBJECT_ROOT = 'hoptrace';
-/** What the stream keeps: every node's hops and topology. Control requests are never stored. */
-export const STREAM_SUBJECTS = [`${SUBJECT_ROOT}.*.hops`, `${SUBJECT_ROOT}.*.topology`] as const;
+/** What the stream keeps: every node's hops, depth events and topology. Control requests are never stored. */
+export const STREAM_SUBJECTS = [`${SUBJECT_ROOT}.*.hops`, `${SUBJECT_ROOT}.*.topology`, `${SUBJECT_ROOT}.*.depth`] as const;
 export const SESSION_HEADER = 'Hoptrace-Session';
 /**
  * On a hop batch: how many of this session's batches the agent's outbox dropped (oldest first,
@@ -40,16 +41,17 @@ export function checkNodeName(name: string): string {
 
 export const hopsSubject = (node: string): string => `${SUBJECT_ROOT}.${checkNodeName(node)}.hops`;
 export const topologySubject = (node: string): string => `${SUBJECT_ROOT}.${checkNodeName(node)}.topology`;
+export const depthSubject = (node: string): string => `${SUBJECT_ROOT}.${checkNodeName(node)}.depth`;
 export const controlSubject = (node: string): string => `${SUBJECT_ROOT}.${checkNodeName(node)}.control`;
 
-export type SubjectKind = 'hops' | 'topology';
+export type SubjectKind = 'hops' | 'topology' | 'depth';
 
 /** node and kind of a stored subject, or null for anything else (a foreign subject on the stream). */
 export function parseSubject(subject: string): { node: string; kind: SubjectKind } | null {
   const parts = subject.split('.');
   if (parts.length !== 3 || parts[0] !== SUBJECT_ROOT) return null;
   const [, node, kind] = parts as [string, string, string];
-  if (!isNodeName(node) || (kind !== 'hops' && kind !== 'topology')) return null;
+  if (!isNodeName(node) || (kind !== 'hops' && kind !== 'topology' && kind !== 'depth')) return null;
   return { node, kind };
 }
 
@@ -74,6 +76,10 @@ export interface SessionRequest {
   readonly session: string;
   readonly filter?: string;
   readonly sample?: number;
+  /** Also attach the notes tier (route lookups, bridge learning, …), as `trace --notes`. */
+  readonly notes?: boolean;
+  /** Also run nft's rule trace beside the probes, as `trace --netfilter`. */
+  readonly netfilter?: boolean;
   /** The agent stops a session nobody renewed (another 'start') within this many ms. */
   readonly leaseMs?: number;
 }
@@ -95,11 +101,14 @@ export function parseSessionRequest(data: unknown): SessionRequest | string {
   if (typeof r.session !== 'string' || !SESSION_ID.test(r.session)) return 'session must be 1-64 letters, digits, - or _';
   if (r.filter !== undefined && (typeof r.filter !== 'string' || r.filter.length > 4096)) return 'filter must be text of at most 4096 characters';
   if (r.sample !== undefined && (!Number.isInteger(r.sample) || (r.sample as number) < 1 || (r.sample as number) > 65536)) return 'sample must be 1-65536';
+  for (const k of ['notes', 'netfilter'] as const) if (r[k] !== undefined && typeof r[k] !== 'boolean') return `${k} must be true or false`;
   if (r.leaseMs !== undefined && (!Number.isInteger(r.leaseMs) || (r.leaseMs as number) < 1000 || (r.leaseMs as number) > 3_600_000)) return 'leaseMs must be 1000-3600000';
   return {
     op: r.op, session: r.session,
     ...(r.filter !== undefined ? { filter: r.filter as string } : {}),
     ...(r.sample !== undefined ? { sample: r.sample as number } : {}),
     ...(r.leaseMs !== undefined ? { leaseMs: r.leaseMs as number } : {}),
+    ...(r.notes === true ? { notes: true } : {}),
+    ...(r.netfilter === true ? { netfilter: true } : {}),
   };
 }

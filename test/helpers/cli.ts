@@ -9,9 +9,10 @@ import { tracked } from './children.js';
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 /** `withoutCapabilities`: run as uid 0 with every capability dropped (test/helpers/privileges.ts). */
-export function cli(args: string[], opts: { env?: Record<string, string>; withoutCapabilities?: boolean } = {}): ResultPromise<{ reject: false; cwd: string; env: Record<string, string> }> {
+export function cli(args: string[], opts: { env?: Record<string, string>; withoutCapabilities?: boolean; wrap?: readonly string[] } = {}): ResultPromise<{ reject: false; cwd: string; env: Record<string, string> }> {
   const node = [process.execPath, '--import', 'tsx', 'server/cli.ts', ...args];
-  const [cmd, ...rest] = opts.withoutCapabilities ? [...WITHOUT_CAPABILITIES, ...node] : node;
+  // `wrap`: an argv prefix the CLI runs behind (unshare for a node in its own time namespace).
+  const [cmd, ...rest] = [...(opts.withoutCapabilities ? WITHOUT_CAPABILITIES : []), ...(opts.wrap ?? []), ...node];
   return tracked(execa(cmd as string, rest, { reject: false, cwd: REPO, env: opts.env ?? {} }));
 }
 

@@ -41,6 +41,12 @@ export interface ClusterNode {
   readonly underlay: string;
 }
 
+/** A test file's address base: HOPTRACE_TEST_ADDRESS_BASE when set (engineers sharing a machine keep their labs apart), else the file's own. */
+export function clusterBase(fallback: number): number {
+  const v = process.env.HOPTRACE_TEST_ADDRESS_BASE;
+  return v === undefined || v === '' ? fallback : Number(v);
+}
+
 export function clusterLabFor(prefix: string, underlay: ClusterUnderlay, base = 168, count = 2): ClusterLab {
   if (!Number.isInteger(base) || base < 1 || base > 254) throw new Error(`cluster lab base must be 1-254, got ${base}`);
   if (!/^[a-z][a-z0-9]{1,7}$/.test(prefix)) throw new Error(`cluster lab prefix must be 2-8 lowercase letters/digits, got '${prefix}'`);

@@ -11,6 +11,7 @@ import { connect, headers } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { createUser } from '@nats-io/nkeys';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
+import { until } from '../helpers/hub.js';
 import { Hub } from '../../server/hub/hub.js';
 import { connectBus, ensureStream, BusConfigError } from '../../server/hub/connect.js';
 import { encodeBatch } from '../../shared/wire.js';
@@ -27,14 +28,6 @@ function hopEvent(t: number, kind: HopEvent['kind'], netns: number): HopEvent {
 }
 
 const topology: Topology = { namespaces: [], errors: [], discoveredAt: 0, durationMs: 0 };
-
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe.skipIf(!hasNatsServer)(`hub on the bus (${hasNatsServer ? 'nats-server' : NEEDS_NATS})`, () => {
   let nats: NatsServer;
@@ -63,7 +56,7 @@ describe.skipIf(!hasNatsServer)(`hub on the bus (${hasNatsServer ? 'nats-server'
       // Node names invented by a publisher: kept up to maxNodes (3, with good), the rest counted.
       for (let i = 0; i < 5; i++) await js.publish(`hoptrace.made-up-${i}.hops`, encodeBatch({ events: [hopEvent(1, 'xmit', 1)], seq: 1, lostKernel: 0 }), { headers: h });
       await js.publish('hoptrace.good.hops', encodeBatch({ events: [hopEvent(2000, 'consume', 77)], seq: 2, lostKernel: 3 }), { headers: h });
-      await until('the last good batch', () => hub.nodeInfo().find((n) => n.name === 'good')?.events === 2);
+      await until('the last good batch', async () => (hub.nodeInfo().find((n) => n.name === 'good')?.events === 2 ? true : undefined), 10_000);
       expect(hub.bad).toMatchObject({ 'bad-protobuf': 3, 'foreign-subject': 3, oversize: 3, 'bad-snapshot': 3 });
       // One line per source and reason, not one per message.
       expect(logs.filter((l) => l.includes('hoptrace.evil.hops'))).toHaveLength(1);

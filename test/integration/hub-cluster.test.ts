@@ -19,11 +19,14 @@ import { io as ioClient, type Socket } from 'socket.io-client';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
 import { randomPrefix } from '../helpers/cli.js';
-import { kill as stopCli, startCli, until, type Proc } from '../helpers/hub-cli.js';
-import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab, type ClusterUnderlay } from '../helpers/cluster-lab.js';
+import { startHubCli as startCli, stopHubCli as stopCli, until, type HubProcess as Proc } from '../helpers/hub.js';
+import { clusterBase, clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab, type ClusterUnderlay } from '../helpers/cluster-lab.js';
 import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
 import type { NodeInfo } from '../../server/hub/hub.js';
 import type { ClusterLink } from '../../shared/cluster/model.js';
+
+/** This file's addresses: 10.168.x unless HOPTRACE_TEST_ADDRESS_BASE says otherwise. */
+const BASE = clusterBase(168);
 
 
 interface ClusterView {
@@ -45,7 +48,7 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
     beforeAll(async () => {
       dataDir = mkdtempSync(join(tmpdir(), 'h6h-hubdata-'));
       nats = await startNatsServer();
-      lab = clusterLabFor(randomPrefix('h6h').slice(0, 8), underlay);
+      lab = clusterLabFor(randomPrefix('h6h').slice(0, 8), underlay, BASE);
       await clusterLabUp(lab);
       for (const n of lab.nodes) {
         agents.push(await startCli(['agent', '--hub', nats.url, '--node', `node${n.index}`, '--namespaces', n.selector], /waiting for a hub/));
@@ -66,7 +69,7 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
       await new Promise((r) => setTimeout(r, 1500));
       for (const a of agents) expect(await children(a.child.pid!), a.out()).toEqual([]);
       // The hub starts after the agents: it learns of them from the topology they published.
-      hub = await startCli(['serve', '--port', '0', '--data-dir', dataDir, '--hub', nats.url, '--filter', 'net 10.168.0.0/16'], /listening on (http:\S+)/);
+      hub = await startCli(['serve', '--port', '0', '--data-dir', dataDir, '--hub', nats.url, '--filter', `net 10.${BASE}.0.0/16`], /listening on (http:\S+)/);
       url = /listening on (http:\S+)/.exec(hub.out())![1]!;
     }, 120_000);
 

@@ -12,10 +12,13 @@ import { join } from 'node:path';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
 import { randomPrefix } from '../helpers/cli.js';
-import { kill, startCli, until, type Proc } from '../helpers/hub-cli.js';
-import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../helpers/cluster-lab.js';
+import { stopHubCli as kill, startHubCli as startCli, until, type HubProcess as Proc } from '../helpers/hub.js';
+import { clusterBase, clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../helpers/cluster-lab.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
 import type { NodeInfo } from '../../server/hub/hub.js';
+
+/** This file's addresses: 10.168.x unless HOPTRACE_TEST_ADDRESS_BASE says otherwise. */
+const BASE = clusterBase(168);
 
 
 describe.skipIf(!isRoot || !hasNatsServer)(`cluster faults (${!isRoot ? NEEDS_ROOT : !hasNatsServer ? NEEDS_NATS : 'root, nats-server'})`, () => {
@@ -26,7 +29,7 @@ describe.skipIf(!isRoot || !hasNatsServer)(`cluster faults (${!isRoot ? NEEDS_RO
   let dataDir = '';
   let url = '';
   const startHub = async (): Promise<void> => {
-    hub = await startCli(['serve', '--port', '0', '--data-dir', dataDir, '--hub', nats.url, '--durable', 'h6hfaults', '--filter', 'net 10.168.0.0/16'], /listening on (http:\S+)/);
+    hub = await startCli(['serve', '--port', '0', '--data-dir', dataDir, '--hub', nats.url, '--durable', 'h6hfaults', '--filter', `net 10.${BASE}.0.0/16`], /listening on (http:\S+)/);
     url = /listening on (http:\S+)/.exec(hub.out())![1]!;
   };
   const nodes = async (): Promise<NodeInfo[]> => ((await (await fetch(`${url}api/cluster`)).json()) as { nodes: NodeInfo[] }).nodes;
@@ -39,7 +42,7 @@ describe.skipIf(!isRoot || !hasNatsServer)(`cluster faults (${!isRoot ? NEEDS_RO
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'h6h-hubdata-'));
     nats = await startNatsServer();
-    lab = clusterLabFor(randomPrefix('h6h').slice(0, 8), 'vxlan');
+    lab = clusterLabFor(randomPrefix('h6h').slice(0, 8), 'vxlan', BASE);
     await clusterLabUp(lab);
     for (const n of lab.nodes) agents.push(await startCli(['agent', '--hub', nats.url, '--node', `node${n.index}`, '--namespaces', n.selector], /waiting for a hub/));
     await startHub();

@@ -18,15 +18,16 @@ import { spawnSync } from 'node:child_process';
 import { execa } from 'execa';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
-import { startUntil as start, stopStarted as stop, until, type HubProc as Proc, type Started } from '../helpers/hub-procs.js';
-import { clusterLabDown, clusterLabFor, clusterLabUp, type ClusterLab, type ClusterNode, type ClusterUnderlay } from '../helpers/cluster-lab.js';
+import { randomPrefix, type CliProcess } from '../helpers/cli.js';
+import { startHubCli as start, stopHubCli as stop, until, type HubProcess as Started } from '../helpers/hub.js';
+import { clusterBase, clusterLabDown, clusterLabFor, clusterLabUp, type ClusterLab, type ClusterNode, type ClusterUnderlay } from '../helpers/cluster-lab.js';
 import type { AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
 import type { ClockOffset } from '../../shared/cluster/stitch.js';
 import type { ClusterTopology } from '../../shared/cluster/model.js';
 
 /** Namespaces hpaXXX{v,r}-N-{node,pod}: this file's own, never another test's. */
-const PREFIX = `hpa${Math.random().toString(16).slice(2, 5)}`;
-const BASE = Number(process.env.HOPTRACE_TEST_ADDRESS_BASE ?? 177);
+const PREFIX = randomPrefix('hp').slice(0, 7);
+const BASE = clusterBase(177);
 const SKEW_S = 2;
 const hasTimeNs = spawnSync('unshare', ['--time', '--fork', '--monotonic', '1', 'true'], { stdio: 'ignore' }).status === 0;
 
@@ -61,7 +62,7 @@ interface Cluster {
   lab: ClusterLab;
   agents: Started[];
   hub: Started | undefined;
-  echo: Proc | undefined;
+  echo: CliProcess | undefined;
   url: string;
   dataDir: string;
 }
@@ -75,7 +76,7 @@ function useCluster(underlay: ClusterUnderlay, port: number, wrap2: string[] = [
     c.lab = clusterLabFor(`${PREFIX}${underlay === 'vxlan' ? 'v' : 'r'}`, underlay, BASE);
     await clusterLabUp(c.lab);
     const n2 = c.lab.nodes[1];
-    c.echo = execa('ip', ['netns', 'exec', n2.podNs, process.execPath, '-e', ECHO, '--', n2.pod, String(port)], { reject: false }) as Proc;
+    c.echo = execa('ip', ['netns', 'exec', n2.podNs, process.execPath, '-e', ECHO, '--', n2.pod, String(port)], { reject: false }) as CliProcess;
     for (const n of c.lab.nodes) {
       c.agents.push(await start(['agent', '--hub', c.nats.url, '--node', `node${n.index}`, '--namespaces', n.selector, '--topology-every', '2'], /waiting for a hub/, { wrap: n.index === 2 ? wrap2 : [] }));
     }
@@ -88,7 +89,7 @@ function useCluster(underlay: ClusterUnderlay, port: number, wrap2: string[] = [
   }, 240_000);
   afterAll(async () => {
     await stop(c.hub);
-    await Promise.all(c.agents.map(stop));
+    await Promise.all(c.agents.map((a) => stop(a)));
     c.echo?.kill('SIGTERM');
     await c.echo;
     if (c.lab) await clusterLabDown(c.lab);

@@ -14,13 +14,13 @@ import { join } from 'node:path';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
 import { cli, randomPrefix } from '../helpers/cli.js';
-import { kill, startCli, until, type Proc } from '../helpers/hub-cli.js';
-import { clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../helpers/cluster-lab.js';
+import { stopHubCli as kill, startHubCli as startCli, until, type HubProcess as Proc } from '../helpers/hub.js';
+import { clusterBase, clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../helpers/cluster-lab.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
 import type { NodeInfo } from '../../server/hub/hub.js';
 import { connectBus, ensureStream } from '../../server/hub/connect.js';
 
-const BASE = 175;
+const BASE = clusterBase(175);
 
 describe.skipIf(!isRoot || !hasNatsServer)(`record --hub --since (${!isRoot ? NEEDS_ROOT : !hasNatsServer ? NEEDS_NATS : 'root, nats-server'})`, () => {
   let nats: NatsServer;

@@ -52,4 +52,29 @@ describe('agent outbox', () => {
     o.add(item(2, 10, 'b'));
     expect([o.droppedBefore('a'), o.droppedBefore('b')]).toEqual([1, 1]);
   });
+
+  it('keeps depth batches in order with the hop batches, and does not count their drops as the hops sequence\'s', () => {
+    const o = new Outbox({ maxBatches: 2 });
+    o.add({ ...item(1), kind: 'depth' });
+    o.add(item(1));
+    o.add(item(2)); // the depth batch goes
+    expect(o.droppedBatches).toBe(1);
+    expect(o.droppedBefore('hub')).toBe(0);
+    o.add({ ...item(2), kind: 'depth' }); // hop batch 1 goes
+    expect(o.droppedBefore('hub')).toBe(1);
+    expect(o.next()).toMatchObject({ seq: 2 });
+    o.done(true);
+    expect(o.droppedBefore('hub')).toBe(0);
+    // A depth batch going out does not clear what the next hop batch must say.
+    const p = new Outbox({ maxBatches: 2 });
+    p.add(item(1));
+    p.add({ ...item(1), kind: 'depth' });
+    p.add(item(2)); // hop batch 1 goes
+    expect(p.next()).toMatchObject({ seq: 1, kind: 'depth' });
+    p.done(true);
+    expect(p.droppedBefore('hub')).toBe(1);
+    expect(p.next()).toMatchObject({ seq: 2 });
+    p.done(true);
+    expect(p.droppedBefore('hub')).toBe(0);
+  });
 });

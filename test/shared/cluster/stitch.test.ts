@@ -73,6 +73,27 @@ describe('Stitcher', () => {
     expect(s.drain(2031).map((p) => p.nodes)).toEqual([['node1']]);
   });
 
+  it('carries each piece\'s notes and netfilter steps, tagged with their node, after the same hops', () => {
+    const s = new Stitcher({ holdMs: 0 });
+    const note = (t: number, afterHop: number, ns: string) => ({ kind: 'fib' as const, t, cpu: 0, skb: 'ff', netns: 1, data: { dst: '10.168.2.10' }, ns, afterHop });
+    const step = (afterHop: number, ns: string) => ({
+      ns, netns: 1, hook: 'forward' as const, family: 'inet', table: 't', chain: 'c', type: 'rule' as const, rule: 'accept', handle: 2, verdict: 'accept', nat: null, afterHop,
+    });
+    const a = { ...leaving(1_000_000), notes: [note(1_001_500, 1, 'n1-node')], netfilter: [step(1, 'n1-node')] };
+    // node2's first step came before its first hop (-1): it follows node1's last hop in the whole.
+    const b = { ...entering(1_010_000), notes: [note(1_012_500, 1, 'n2-node')], netfilter: [step(-1, 'n2-node')] };
+    s.push('node1', a, 0);
+    s.push('node2', b, 0);
+    const [p] = s.drain(1);
+    expect(p?.nodes).toEqual(['node1', 'node2']);
+    expect(p?.notes?.map((n) => [n.node, n.afterHop, p.hops[n.afterHop]?.node, n.tNode])).toEqual([['node1', 1, 'node1', 1_001_500], ['node2', 5, 'node2', 1_012_500]]);
+    expect(p?.netfilter?.map((v) => [v.node, v.afterHop])).toEqual([['node1', 1], ['node2', 3]]);
+    // A packet without depth gets none.
+    const plain = new Stitcher({ holdMs: 0 });
+    plain.push('node1', leaving(1_000_000), 0);
+    expect(plain.drain(1)[0]).not.toHaveProperty('notes');
+  });
+
   it('keeps pieces apart when the IP id differs, and gives each out alone', () => {
     const s = new Stitcher({ holdMs: 0 });
     s.push('node1', leaving(1_000_000, 1), 0);

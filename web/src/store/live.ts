@@ -8,7 +8,7 @@ import type { Capabilities, LiveStats, SessionDepth, SessionInfo, SessionList, S
 import { dropReasonEntries, isCapabilities, isClockPair, isHealth, isSessionInfo, isSessionList, isTopology, sampleRateOf } from '../api/contract.js';
 import { ApiError, type RestClient } from '../api/rest.js';
 import { connectLive, type LiveSource } from '../api/live-source.js';
-import { connectCluster } from '../api/cluster-source.js';
+import { connectCluster, type ClusterSource } from '../api/cluster-source.js';
 import { isClusterPackets, isClusterView, namespacesKey, type ClusterView } from '../domain/cluster.js';
 import type { Packet } from '../../../shared/packet.js';
 import { readToken, saveToken } from '../api/token.js';
@@ -85,6 +85,7 @@ export function createLive(opts: LiveOptions) {
     if (hub) {
       try {
         startCluster(await rest.get('/api/cluster', isClusterView));
+        void pickHubSession();
       } catch (err) {
         state.connection = 'offline';
         state.connectionDetail = `the hub does not answer /api/cluster: ${(err as Error).message}`;
@@ -170,10 +171,20 @@ export function createLive(opts: LiveOptions) {
   function switchSession(s: SessionInfo): void {
     userSwitches++;
     state.session = s;
-    recordings.follow(s.id, s.recordingStatus);
     state.serverStats = null;
     state.sessionState = null;
     ingest.clear();
+    if (clusterSource) {
+      // Hub mode: the hub's sessions run on the agents; their packets come stitched over /cluster.
+      const source = clusterSource;
+      held = [];
+      void source.follow(s.id).then((ack) => {
+        if (!ack.ok) notify({ kind: 'error', title: 'Could not follow the session', body: ack.error?.message ?? 'refused' });
+      });
+      loadHubPackets(s.id);
+      return;
+    }
+    recordings.follow(s.id, s.recordingStatus);
     subscribe(s);
   }
 
@@ -197,13 +208,14 @@ export function createLive(opts: LiveOptions) {
   }
 
   let clusterKey = '';
-  let clusterSource: { close(): void } | null = null;
+  let clusterSource: ClusterSource | null = null;
+  /** Hub mode: packets the socket brought while the session's recent ones are read over REST. */
+  let held: Packet[] | null = [];
+  /** Hub mode: the hub session shown (its id); a later pick replaces an earlier one still loading. */
+  let hubSession = 'hub';
 
   function startCluster(first: ClusterView): void {
     onCluster(first);
-    // The socket sends only packets stitched from now on: the hub's recent ones come from REST
-    // first, and what the socket brings meanwhile waits, so nothing is listed twice or missed.
-    let held: Packet[] | null = [];
     clusterSource = connectCluster(readToken(), {
       connection(c, detail) {
         state.connection = c;
@@ -214,15 +226,47 @@ export function createLive(opts: LiveOptions) {
         if (held) held.push(...packets);
         else ingest.post({ type: 'packets', packets });
       },
+      topology() {
+        // A node's namespaces, interfaces, routes or rules changed: the drawn model is re-read.
+        void rest.get('/api/cluster/topology', isTopology).then((t) => ingest.setTopology(t)).catch(() => undefined);
+      },
+      sessionEnded(id) {
+        notify({ kind: 'warning', title: `Session ${id} ended`, body: 'Nobody watched it, or it was deleted. Pick or start another.' });
+        void refreshSessions();
+      },
     });
+    loadHubPackets('hub');
+  }
+
+  /**
+   * The socket sends only packets stitched from now on: the session's recent ones come from REST
+   * first, and what the socket brings meanwhile waits, so nothing is listed twice or missed.
+   */
+  function loadHubPackets(id: string): void {
+    held = [];
+    hubSession = id;
     const release = (recent: readonly Packet[]): void => {
+      if (hubSession !== id) return;
       const seen = new Set(recent.map((p) => p.id));
       const later = (held ?? []).filter((p) => !seen.has(p.id));
       held = null;
       const all = [...recent, ...later];
       if (all.length > 0) ingest.post({ type: 'packets', packets: all });
     };
-    rest.get('/api/cluster/packets?limit=1000', isClusterPackets).then(release, () => release([]));
+    rest.get(`/api/sessions/${encodeURIComponent(id)}/packets?limit=1000`, isClusterPackets).then(release, () => release([]));
+  }
+
+  /** Hub mode: the sessions of the cluster for the picker, and the one the address names (else the cluster session). */
+  async function pickHubSession(): Promise<void> {
+    try {
+      const list = await rest.get('/api/sessions', isSessionList);
+      state.sessions = [...list.sessions];
+      const named = opts.session ? list.sessions.find((x) => x.id === opts.session) : undefined;
+      if (named && named.id !== 'hub') switchSession(named);
+      else state.session = list.sessions.find((x) => x.id === 'hub') ?? null;
+    } catch (err) {
+      notify({ kind: 'warning', title: 'No session list from the hub', body: (err as Error).message });
+    }
   }
 
   function onCluster(view: ClusterView): void {

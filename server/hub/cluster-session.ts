@@ -1,0 +1,199 @@
+/**
+ * One session of the hub (issue 17): what POST /api/sessions asks of the cluster (filter, depth,
+ * sample; every node or the nodes named), or the cluster session `serve --hub --filter` starts.
+ * Each session runs its own ClusterPipeline (shared/cluster/pipeline.ts — the one per-node
+ * reconstruction and stitching the hub, `record --hub` and replay share; notes and netfilter
+ * steps join their node's packets there), and gives each stitched packet its expected path
+ * across the nodes' models (shared/cluster/expect.ts), rebuilt when a node's snapshot changes.
+ * The session also keeps what each node answered when asked for it: running, refused (and why),
+ * or not answering.
+ */
+import type { HopBatch } from '../../shared/wire.js';
+import type { DepthBatch } from '../../shared/netfilter/wire.js';
+import type { Packet } from '../../shared/packet.js';
+import type { SessionDepth, SessionInfo, SessionState } from '../../shared/api-types.js';
+import { parseFilter, packetMatches } from '../../shared/filter/index.js';
+import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
+import { ClusterPipeline, type ParsedSnapshot } from '../../shared/cluster/pipeline.js';
+import { ClusterExpectations, type AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
+
+export interface ClusterSessionSpec {
+  /** Canonical filter text ('' for every packet). */
+  readonly filter: string;
+  readonly sample: number;
+  readonly depth: SessionDepth;
+  /** The nodes asked; null: every node, those that come later too. */
+  readonly nodes: readonly string[] | null;
+  /** Started by `serve --hub` itself: never reaped for want of watchers. */
+  readonly pinned: boolean;
+}
+
+/** What a node answered when asked for the session. */
+export interface NodeSessionStatus {
+  readonly node: string;
+  /** 'starting' until it answers; 'refused' with the agent's reason; 'lost' when no agent answers. */
+  readonly state: 'starting' | 'running' | 'refused' | 'lost';
+  readonly error?: string;
+  readonly events: number;
+  /** Events the node's kernel lost, or its agent dropped for a slow bus. */
+  readonly lost: number;
+  /** Batches missing in the node's sequence for this session. */
+  readonly gaps: number;
+  readonly notes: number;
+  readonly netfilter: number;
+}
+
+/** A hub session as GET /api/sessions lists it: the single-host shape, plus each node's part. */
+export interface ClusterSessionInfo extends SessionInfo {
+  readonly nodes: readonly NodeSessionStatus[];
+}
+
+export interface ClusterSessionOptions {
+  readonly packetsKept: number;
+  readonly holdMs?: number;
+  /** Told when the expected-path simulator trips over a model (once per message). */
+  readonly log?: (line: string) => void;
+}
+
+export class ClusterSession {
+  readonly createdAt = new Date();
+  lastActive = Date.now();
+  /** /cluster sockets following it. */
+  watchers = 0;
+  packetsTotal = 0;
+  /** This session's per-node reconstruction and stitching. */
+  readonly pipeline: ClusterPipeline;
+  /** What each node answered when asked for the session. */
+  private readonly answers = new Map<string, { state: NodeSessionStatus['state']; error?: string }>();
+  private expectations: ClusterExpectations | null = null;
+  private readonly ring: AnnotatedClusterPacket[] = [];
+  private readonly accept: (p: Packet) => boolean;
+
+  constructor(readonly id: string, readonly spec: ClusterSessionSpec, private readonly opts: ClusterSessionOptions) {
+    const ast = parseFilter(spec.filter);
+    this.accept = (p) => packetMatches(ast, p);
+    this.pipeline = new ClusterPipeline({
+      stitch: { ...(opts.holdMs !== undefined ? { holdMs: opts.holdMs } : {}) },
+      netfilter: spec.depth.netfilter,
+    });
+  }
+
+  /** The nodes to ask, of those known. */
+  targets(known: Iterable<string>): string[] {
+    return this.spec.nodes ? [...this.spec.nodes] : [...known];
+  }
+
+  /** The request each target node's agent gets (and again at every renewal). */
+  request(leaseMs: number): object {
+    return {
+      op: 'start', session: this.id, filter: this.spec.filter, leaseMs,
+      ...(this.spec.sample > 1 ? { sample: this.spec.sample } : {}),
+      ...(this.spec.depth.notes ? { notes: true } : {}),
+      ...(this.spec.depth.netfilter ? { netfilter: true } : {}),
+    };
+  }
+
+  setStatus(node: string, state: NodeSessionStatus['state'], error?: string): void {
+    this.answers.set(node, { state, ...(error !== undefined ? { error } : {}) });
+  }
+
+  status(node: string): NodeSessionStatus['state'] | undefined {
+    return this.answers.get(node)?.state;
+  }
+
+  /**
+   * A node's topology snapshot (already checked and modelled by the hub): its names from now on,
+   * and the expected paths rebuilt over every node's model (connections NATed so far carry over).
+   */
+  snapshot(snap: ParsedSnapshot, nowMs: number): void {
+    const { modelError } = this.pipeline.snapshot(snap, nowMs);
+    if (modelError) return;
+    try {
+      this.expectations = new ClusterExpectations(this.pipeline.topologies(), this.expectations ?? undefined, (m) => this.opts.log?.(`hub: session ${this.id}: ${m}`));
+    } catch (err) {
+      this.opts.log?.(`hub: session ${this.id}: expected paths not rebuilt: ${(err as Error).message}`);
+    }
+  }
+
+  /** A node's hop batch (`dropped`: batches its agent said it dropped before it); returns the batches missing before it. */
+  hops(node: string, batch: HopBatch, nowMs: number, dropped = 0): number {
+    const before = this.pipeline.node(node, nowMs).gaps;
+    return this.pipeline.batch(node, batch, nowMs, dropped).gaps - before;
+  }
+
+  /** A node's depth batch: notes join their packets, netfilter steps wait for theirs. */
+  depth(node: string, batch: DepthBatch, nowMs: number): void {
+    this.pipeline.depth(node, batch, nowMs);
+  }
+
+  /** Advances each node's reconstruction on its own clock and the stitcher on the hub's; returns new packets. */
+  tick(nowMs = Date.now()): AnnotatedClusterPacket[] {
+    return this.collect(this.pipeline.tick(nowMs));
+  }
+
+  /** Gives out everything held (tests, shutdown). */
+  flushAll(): AnnotatedClusterPacket[] {
+    return this.collect(this.pipeline.flushAll(Date.now()));
+  }
+
+  packets(limit: number): AnnotatedClusterPacket[] {
+    return this.ring.slice(-limit);
+  }
+
+  offsets(): ClockOffset[] {
+    return this.pipeline.stitcher.offsets();
+  }
+
+  private collect(out: ClusterPacket[]): AnnotatedClusterPacket[] {
+    const fresh: AnnotatedClusterPacket[] = [];
+    for (const raw of out) {
+      // The filter applies to the whole packet: a piece alone may not show what it names.
+      if (!this.accept(raw as unknown as Packet)) continue;
+      const p = this.expectations ? this.expectations.annotate(raw) : { ...raw, expected: null, divergence: null };
+      this.ring.push(p);
+      fresh.push(p);
+      this.packetsTotal++;
+    }
+    if (this.ring.length > this.opts.packetsKept) this.ring.splice(0, this.ring.length - this.opts.packetsKept);
+    return fresh;
+  }
+
+  nodeStatus(): NodeSessionStatus[] {
+    const names = new Set([...this.answers.keys(), ...[...this.pipeline.nodes.values()].filter((n) => n.batches + n.notes + n.netfilter > 0).map((n) => n.name)]);
+    return [...names].sort((a, b) => a.localeCompare(b)).map((node) => {
+      const p = this.pipeline.nodes.get(node);
+      return {
+        node, ...(this.answers.get(node) ?? { state: 'starting' as const }),
+        events: p?.events ?? 0, lost: p?.lost ?? 0, gaps: p?.gaps ?? 0, notes: p?.notes ?? 0, netfilter: p?.netfilter ?? 0,
+      };
+    });
+  }
+
+  info(): ClusterSessionInfo {
+    const nodes = this.nodeStatus();
+    const sum = (k: 'events' | 'lost' | 'notes' | 'netfilter'): number => nodes.reduce((a, n) => a + n[k], 0);
+    // Running while any node traces it; starting while any has not answered; failed when none can.
+    const state: SessionState = nodes.some((n) => n.state === 'running') ? 'running' : nodes.some((n) => n.state === 'starting') ? 'starting' : 'failed';
+    const { depth } = this.spec;
+    return {
+      id: this.id,
+      filter: this.spec.filter,
+      state,
+      createdAt: this.createdAt.toISOString(),
+      watchers: this.watchers,
+      recording: false,
+      ...(this.spec.pinned ? { pinned: true } : {}),
+      // The bpftraces run on the nodes: no pid here.
+      bpftrace: { pid: null, restarts: 0, lastExit: null, sharedBy: 1 },
+      events: sum('events'),
+      lostKernel: sum('lost'),
+      packets: this.packetsTotal,
+      sampleRate: this.spec.sample,
+      depth,
+      ...(depth.notes || depth.netfilter
+        ? { depthEvents: { notes: sum('notes'), netfilter: sum('netfilter') }, depthWarnings: nodes.filter((n) => n.state === 'refused').map((n) => `${n.node}: ${n.error ?? 'refused'}`) }
+        : {}),
+      nodes,
+    };
+  }
+}
