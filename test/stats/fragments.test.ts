@@ -52,18 +52,27 @@ describe.skipIf(!isRoot)(`stats: a sender's own IP fragments are one packet (${N
     if (lab) await labDown(lab);
   });
 
-  it.each(TIERS_HERE.map((t) => [t.tier, t.env] as const))('%s tier: 4000-byte datagrams pod1 → pod2 and back, filtered by port', async (_tier, env) => {
+  /** `stats --json` of this lab's datagrams on `port` while `send` runs: its last document. */
+  const statsDuring = async (env: Record<string, string>, send: () => Promise<void>): Promise<StatsDocument> => {
     const { child } = await startReady(['stats', '--json', '--filter', `udp and host ${lab.addr.pod2} and port ${port}`], env, 180_000);
-    const sent = await sendUdp(lab.ns.pod1, lab.addr.pod2, port, N, 4000, 20);
-    expect(sent.replies).toBe(N);
+    await send();
     await new Promise((r) => setTimeout(r, 1000));
     child.kill('SIGINT');
     const r = await child;
     expect(r.exitCode, String(r.stderr)).toBe(0);
-    const doc = JSON.parse(String(r.stdout).trim().split('\n').at(-1) ?? '{}') as StatsDocument;
-    const count = (from: string, to: string): number => doc.segments
-      .filter((g) => `${g.from.ns}/${g.from.ifname}/${g.from.event}` === from && `${g.to.ns}/${g.to.ifname}/${g.to.event}` === to)
-      .reduce((n, g) => n + g.count, 0);
+    return JSON.parse(String(r.stdout).trim().split('\n').at(-1) ?? '{}') as StatsDocument;
+  };
+  /** How many packets a document counts from one place to another (`ns/ifname/event`). */
+  const segmentCount = (doc: StatsDocument) => (from: string, to: string): number => doc.segments
+    .filter((g) => `${g.from.ns}/${g.from.ifname}/${g.from.event}` === from && `${g.to.ns}/${g.to.ifname}/${g.to.event}` === to)
+    .reduce((n, g) => n + g.count, 0);
+
+  it.each(TIERS_HERE.map((t) => [t.tier, t.env] as const))('%s tier: 4000-byte datagrams pod1 → pod2 and back, filtered by port', async (_tier, env) => {
+    const doc = await statsDuring(env, async () => {
+      const sent = await sendUdp(lab.ns.pod1, lab.addr.pod2, port, N, 4000, 20);
+      expect(sent.replies).toBe(N);
+    });
+    const count = segmentCount(doc);
     const seen = doc.segments.map((g) => `${g.from.ns}/${g.from.ifname}/${g.from.event} → ${g.to.ns}/${g.to.ifname}/${g.to.event} ${g.count}`);
     const { node, pod1, pod2 } = lab.ns;
     for (const [a, pa, b, pb] of [[pod1, 'veth-pod1', pod2, 'veth-pod2'], [pod2, 'veth-pod2', pod1, 'veth-pod1']] as const) {
@@ -85,19 +94,13 @@ describe.skipIf(!isRoot)(`stats: a sender's own IP fragments are one packet (${N
   it('malformed fragments (overlapping, past 65535) do not break the counts of the datagrams around them', async () => {
     const tier = TIERS_HERE[0];
     if (!tier) throw new Error('no probe tier on this host');
-    const { child } = await startReady(['stats', '--json', '--filter', `udp and host ${lab.addr.pod2} and port ${port}`], tier.env, 180_000);
-    const first = await sendUdp(lab.ns.pod1, lab.addr.pod2, port, N, 4000, 20);
-    await execa('ip', ['netns', 'exec', lab.ns.pod1, 'python3', '-c', BAD_FRAGMENTS, lab.addr.pod1, lab.addr.pod2, String(port)]);
-    const second = await sendUdp(lab.ns.pod1, lab.addr.pod2, port, N, 4000, 20);
-    expect([first.replies, second.replies]).toEqual([N, N]);
-    await new Promise((r) => setTimeout(r, 1000));
-    child.kill('SIGINT');
-    const r = await child;
-    expect(r.exitCode, String(r.stderr)).toBe(0);
-    const doc = JSON.parse(String(r.stdout).trim().split('\n').at(-1) ?? '{}') as StatsDocument;
-    const count = (from: string, to: string): number => doc.segments
-      .filter((g) => `${g.from.ns}/${g.from.ifname}/${g.from.event}` === from && `${g.to.ns}/${g.to.ifname}/${g.to.event}` === to)
-      .reduce((n, g) => n + g.count, 0);
+    const doc = await statsDuring(tier.env, async () => {
+      const first = await sendUdp(lab.ns.pod1, lab.addr.pod2, port, N, 4000, 20);
+      await execa('ip', ['netns', 'exec', lab.ns.pod1, 'python3', '-c', BAD_FRAGMENTS, lab.addr.pod1, lab.addr.pod2, String(port)]);
+      const second = await sendUdp(lab.ns.pod1, lab.addr.pod2, port, N, 4000, 20);
+      expect([first.replies, second.replies]).toEqual([N, N]);
+    });
+    const count = segmentCount(doc);
     const { node, pod1, pod2 } = lab.ns;
     // The good datagrams, once each, both ways; the malformed first fragments are followed too
     // (their header matched), so pod1 → node counts them: 2 more, never a crash or a lost snapshot.
