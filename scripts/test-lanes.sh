@@ -5,7 +5,7 @@
 # count the other's packets. Extra arguments go to both vitest runs (e.g. `-- --reporter=dot`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extra=$(printf ' %q' "$@")
+extra=''; if [ $# -gt 0 ]; then extra=$(printf ' %q' "$@"); fi
 exec npx concurrently --names "lane1,lane2" --prefix "[{name}]" --success all \
   "npx vitest run --project node${extra}" \
   "HOPTRACE_LAB_NET=245 HOPTRACE_TEST_ADDRESS_BASE=246 HOPTRACE_TEST_PREFIX=b npx vitest run --project node-b --project web${extra}"

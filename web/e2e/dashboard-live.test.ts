@@ -15,6 +15,9 @@ import { startDemoTraffic, type DemoTraffic } from '../../server/lab/demo-traffi
 import { startService, type RunningService } from '../../server/service/index.js';
 import { browserMissing, buildDashboard, launchBrowser, screenshot, watchErrors, type BuiltDashboard } from './browser.js';
 
+/** An address as a regular expression's literal text. */
+const esc = (a: string): string => a.replace(/[.:]/g, '\\$&');
+
 const why = process.getuid?.() !== 0 ? 'needs root: it builds namespaces and runs bpftrace' : browserMissing();
 const VIEWPORT = { width: 1600, height: 1000 };
 
@@ -85,7 +88,7 @@ describe.skipIf(why !== null)(`dashboard on the live service${why ? ` (skipped: 
     await timeline.waitFor();
     const hopNs = await timeline.locator('[data-testid="hop"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-ns')));
     expect(new Set(hopNs)).toEqual(new Set([lab.ns.pod1, lab.ns.node, lab.ns.ext]));
-    expect(await timeline.locator('[data-nat="snat"] .nat-note').first().textContent()).toMatch(/^SNAT src 10\.244\.1\.11:\d+ → 10\.99\.0\.1:\d+$/);
+    expect(await timeline.locator('[data-nat="snat"] .nat-note').first().textContent()).toMatch(new RegExp(`^SNAT src ${esc(lab.addr.pod1)}:\\d+ → ${esc(lab.addr.nodeExt)}:\\d+$`));
     expect(await page.locator('[data-testid="status-connection"]').textContent()).toContain('connected');
     expect(await page.locator('[data-testid="status-bar"]').textContent()).toMatch(/running pid \d+/);
     await screenshot(page, 'live-nat-packet');
