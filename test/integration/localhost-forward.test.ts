@@ -27,7 +27,6 @@ const bothTiers = systemVersion !== null && !versionAtLeast(systemVersion, [0, 2
 const missing = !isRoot ? NEEDS_ROOT : podmanMissing() ?? (bothTiers ? null : `needs a classic system bpftrace and a fast one (system ${systemVersion ?? 'none'}, chosen ${fast.version ?? 'none'} ${fast.tier}): run npm run setup`);
 const TIERS = { classic: { HOPTRACE_BPFTRACE: systemPath }, fast: { HOPTRACE_BPFTRACE: '' } } as const;
 
-
 const what = (p: Annotated): string => `${p.proto} ${p.src}:${p.sport} > ${p.dst}:${p.dport} flags=${p.hops[0]?.tcpFlags} len=${p.hops[0]?.len} [${p.hops.map((h) => `${h.ns}/${h.ifname}/${h.event} ${h.src}:${h.sport}>${h.dst}:${h.dport}${h.nat ? ` ${h.nat.kind} was ${h.nat.from.src}:${h.nat.from.sport}>${h.nat.from.dst}:${h.nat.from.dport}` : ''}`).join(', ')}] expected ${p.expected?.flow.src}:${p.expected?.flow.sport}>${p.expected?.flow.dst}:${p.expected?.flow.dport} guess=${p.expected?.guess} ${p.expected?.notes.join('; ')} ${p.divergence?.summary ?? ''}`;
 
 async function stop(child: CliProcess): Promise<{ packets: Annotated[]; stderr: string; exitCode: number | undefined }> {
@@ -37,24 +36,32 @@ async function stop(child: CliProcess): Promise<{ packets: Annotated[]; stderr: 
   return { packets, stderr: String(r.stderr), exitCode: r.exitCode };
 }
 
+/**
+ * `trace --json --filter FILTER` on both tiers at once while the published page is fetched
+ * through 127.0.0.1 and the host address: what each tier printed, classic first.
+ */
+async function bothTiersFetching(filterText: string, host: string, port: number): Promise<Awaited<ReturnType<typeof stop>>[]> {
+  const filter = ['--json', '--filter', filterText];
+  const [classic, fastTrace] = await Promise.all([startTrace(filter, TIERS.classic), startTrace(filter, TIERS.fast)]);
+  try {
+    for (const addr of ['127.0.0.1', host]) {
+      const r = await fetch(`http://${addr}:${port}/`, { signal: AbortSignal.timeout(10_000) });
+      expect(await r.text()).toContain('hello');
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  } finally {
+    classic.child.kill('SIGINT');
+    fastTrace.child.kill('SIGINT');
+  }
+  return Promise.all([stop(classic.child), stop(fastTrace.child)]);
+}
+
 describe.skipIf(missing !== null)(`a published port reached from the host's own namespace (${missing ?? 'root, podman, both tiers'})`, () => {
   const published = usePublishedWeb('h6lfw', `10.162.${10 + Math.floor(Math.random() * 200)}.0/24`);
 
   it('should show the DNAT from the socket\'s own tuple on the first hop and expect the first SYN from it, on both tiers', async () => {
     const { lab, web, host, port } = published;
-    const filter = ['--json', '--filter', `net ${lab.net.subnet}`];
-    const [classic, fastTrace] = await Promise.all([startTrace(filter, TIERS.classic), startTrace(filter, TIERS.fast)]);
-    try {
-      for (const addr of ['127.0.0.1', host]) {
-        const r = await fetch(`http://${addr}:${port}/`, { signal: AbortSignal.timeout(10_000) });
-        expect(await r.text()).toContain('hello');
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    } finally {
-      classic.child.kill('SIGINT');
-      fastTrace.child.kill('SIGINT');
-    }
-    const tiers = await Promise.all([stop(classic.child), stop(fastTrace.child)]);
+    const tiers = await bothTiersFetching(`net ${lab.net.subnet}`, host, port);
     for (const [i, t] of tiers.entries()) {
       const tier = i === 0 ? 'classic' : 'fast';
       expect(t.exitCode, `${tier}: ${t.stderr}`).toBe(0);
@@ -101,19 +108,7 @@ describe.skipIf(missing !== null)(`a published port filtered by its own number f
 
   it('should follow the requests through 127.0.0.1 and the host address from their first SYN, on both tiers', async () => {
     const { lab, web, host, port } = published;
-    const filter = ['--json', '--filter', `tcp port ${port}`];
-    const [classic, fastTrace] = await Promise.all([startTrace(filter, TIERS.classic), startTrace(filter, TIERS.fast)]);
-    try {
-      for (const addr of ['127.0.0.1', host]) {
-        const r = await fetch(`http://${addr}:${port}/`, { signal: AbortSignal.timeout(10_000) });
-        expect(await r.text()).toContain('hello');
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    } finally {
-      classic.child.kill('SIGINT');
-      fastTrace.child.kill('SIGINT');
-    }
-    const tiers = await Promise.all([stop(classic.child), stop(fastTrace.child)]);
+    const tiers = await bothTiersFetching(`tcp port ${port}`, host, port);
     for (const [i, t] of tiers.entries()) {
       const tier = i === 0 ? 'classic' : 'fast';
       expect(t.exitCode, `${tier}: ${t.stderr}`).toBe(0);
