@@ -16,6 +16,21 @@ import { overlayLabFor, overlayLabUp, overlayLabDown, traceOverlay, type Overlay
 
 const PORT = 5433;
 
+/** What decides whether a pod's datagram is too big on the way (for a failing assertion's message). */
+async function mtuFacts(up: OverlayLab): Promise<string> {
+  const run = async (ns: string, ...args: string[]): Promise<string> => {
+    const r = await execa('ip', ['netns', 'exec', ns, ...args], { reject: false });
+    return `${ns}$ ${args.join(' ')}\n${String(r.stdout).trim()}${r.stderr ? `\n${String(r.stderr).trim()}` : ''}`;
+  };
+  const out: string[] = [];
+  for (const n of [up.ns.node1, up.ns.node2]) {
+    out.push(await run(n, 'ip', '-d', 'link', 'show', up.tunnel), await run(n, 'ip', '-6', 'route', 'show', 'cache'));
+    out.push(await run(n, 'nstat', '-az', 'Ip6FragFails', 'Ip6ReasmOKs', 'Ip6OutFragOKs', 'Icmp6OutPktTooBigs', 'Ip6InTooBigErrors', 'Ip6OutForwDatagrams'));
+  }
+  for (const n of [up.ns.pod1, up.ns.pod2]) out.push(await run(n, 'ip', '-6', 'route', 'show', 'cache'), await run(n, 'nstat', '-az', 'Icmp6InPktTooBigs', 'Ip6OutFragOKs'));
+  return out.join('\n');
+}
+
 // Another VTEP's IPv6-fragmented vxlan datagram (Linux never fragments its own: the test above),
 // built byte by byte and sent with a raw socket from a node's namespace: the inner UDP datagram
 // src → dst (port 5433) in an Ethernet frame to the far vx0's MAC, VNI 42, in UDP to 4789 (its
@@ -302,7 +317,8 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     const { packets, summary } = await traceOverlay(up, `udp and port ${PORT}`, async () => {
       const sent = await sendUdp(up.ns.pod1, pod2, PORT, 3, 2000, 100);
       // The first request and the first reply meet the MTU; the third request's reply comes back.
-      expect(sent.replies).toBe(1);
+      // Seen once in CI under load: 3 replies (nothing too big). Say what the kernel did then.
+      expect(sent.replies, sent.replies === 1 ? '' : await mtuFacts(up)).toBe(1);
     });
     for (const [src, dst, sender, node, receiver] of [[pod1, pod2, up.ns.pod1, up.ns.node1, up.ns.pod2], [pod2, pod1, up.ns.pod2, up.ns.node2, up.ns.pod1]] as const) {
       const dir = packets.filter((p) => p.src === src && p.dst === dst);
