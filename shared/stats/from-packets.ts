@@ -62,6 +62,8 @@ export class PacketStats {
   add(p: Packet): void {
     const { segs, transit, drops, ifs } = this;
     let prev: Where | null = null;
+    /** The last hop that was not a free: a packet leaves a node by it (a free after it, e.g. the driver's consume, stays on that node). */
+    let moved: Where | null = null;
     let enter = 0;
     let entered = false;
     for (const hop of p.hops) {
@@ -83,6 +85,8 @@ export class PacketStats {
         if (h.event === 'xmit') { c.tx++; c.txB += h.len; } else { c.rx++; c.rxB += h.len; }
         ifs.set(k, c);
       }
+      // Across nodes the segment runs from the hop the packet left its node by to the one it entered the next by.
+      if (prev && prev.node !== node && moved) prev = moved;
       if (prev) {
         const k = `${prev.node ?? ''}|${prev.netns}.${prev.ifindex}.${prev.event}>${node ?? ''}|${here.netns}.${here.ifindex}.${here.event}`;
         const s = segs.get(k) ?? { from: place(prev), to: place(here), lat: new Latencies() };
@@ -113,6 +117,7 @@ export class PacketStats {
         drops.set(k, d ? { ...d, count: d.count + 1 } : { ...(node !== undefined ? { node } : {}), ns: here.ns, netns: here.netns, ifname: here.ifname, ifindex: here.ifindex, reason, count: 1 });
       }
       prev = here;
+      if (!terminal) moved = here;
     }
   }
 
