@@ -264,9 +264,17 @@ describe.skipIf(!hasNatsServer)(`the hub's service for its sessions (${hasNatsSe
     await send('DELETE', `/api/sessions/${id}`);
   }, 60_000);
 
-  it('should refuse a recording of a session that does not exist, and without a data folder say so', async () => {
+  it('should answer 404 for a recording of a session that does not exist or does not record, and 503 without a data folder', async () => {
     expect((await send('POST', '/api/sessions/nosuch/recording', {})).status).toBe(404);
-    expect((await send('DELETE', '/api/sessions/hub/recording')).status).toBe(404);
+    const notRecording = await send<{ error: { code: string; message: string } }>('DELETE', '/api/sessions/hub/recording');
+    expect(notRecording.status).toBe(404);
+    expect(notRecording.body.error.message).toBe('session hub is not recording');
+    // A body that is not JSON is refused before anything is written.
+    const r = await fetch(new URL('/api/sessions/hub/recording', svc.url), { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'name' });
+    expect(r.status).toBe(400);
+    const none = new HubRecordings({ dataDir: null, hub, log: quiet });
+    expect(() => none.start(hub.session('hub')!, 'x')).toThrow(/keeps no recordings \(start it with --data-dir\)/);
+    none.close();
   });
 
   it('should give the latency view of the cluster: segments per node, those crossing nodes marked as estimates', async () => {
