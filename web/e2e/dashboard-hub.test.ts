@@ -215,6 +215,22 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     await screenshot(page, 'hub-latency');
     await page.locator('[data-testid="stats-close"]').click();
 
+    // The recording made from the page replays in another page as the hub showed it: each of its
+    // datagrams one row crossing both nodes.
+    const replay = await browser.newPage({ viewport: VIEWPORT });
+    const replayErrors = watchErrors(replay);
+    await replay.goto(`${url}?recording=h6x-hub-rec`);
+    await expect.poll(() => replay.locator('[data-testid="replay-name"]').textContent(), { timeout: 30_000 }).toBe('h6x-hub-rec');
+    await expect.poll(() => replay.evaluate(() => (window as unknown as { __hoptrace: { state: { replay: { building: boolean } | null } } }).__hoptrace.state.replay?.building), { timeout: 15_000 }).toBe(false);
+    await replay.locator('[data-testid="timeline"]').focus();
+    await replay.keyboard.press('End');
+    const replayed = replay.locator('[data-testid="packet-row"]').filter({ hasText: `${n2.pod}:${PORT + 1}` });
+    await expect.poll(() => replayed.count(), { timeout: 15_000 }).toBe(3);
+    expect(await replayed.locator('[data-testid="row-nodes"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-nodes')))).toEqual(['node1,node2', 'node1,node2', 'node1,node2']);
+    await screenshot(replay, 'hub-recording-replayed');
+    expect(replayErrors).toEqual([]);
+    await replay.close();
+
     // node2's agent goes away: the hub finds it at its next session renewal (every 10 s) and the
     // page marks the node lost, in the status bar and on its box; node1 stays up.
     await stopCli(agents[1]);
