@@ -16,6 +16,10 @@
  * (notes, netfilter rule-trace steps) carry their session's id and are rebuilt per session;
  * the hub itself keeps each node's latest snapshot (its model, what a new session starts from).
  *
+ * A session's filter may name pods and containers: they resolve on the node that has them
+ * (shared/cluster/workloads.ts) before any agent is asked. Its recording and its latency view are
+ * server/hub/hub-recording.ts and server/hub/hub-stats.ts; health() is what /api/health says.
+ *
  * Whatever arrives on the bus, the hub does not fall over: a message on a subject that is not a
  * node's, a payload that is not a hop batch or a snapshot, or one over the size limit is counted
  * by reason and dropped, and the reason is logged once per source.
