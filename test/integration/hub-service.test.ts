@@ -4,13 +4,16 @@
  * file gives each pod(node1) → pod(node2) datagram as one stitched packet, `node` on every hop;
  * its latency view (/api/stats) counts the stitched packets per segment, each place with its
  * node, the segment that crosses the underlay between the nodes marked `clock: 'estimate'`;
- * /api/health says how many sessions the hub runs and each node's state.
+ * /api/health says how many sessions the hub runs and each node's state; a Kubernetes pod's name
+ * (node2's pod namespace, named by a CRI runtime's CNI cache entry as containerd writes it)
+ * resolves on node2, to its address, for a session on both nodes.
  *
  * Real: nats-server with JetStream, a 2-node cluster lab over a routed underlay (namespaces on
  * this kernel), one `hoptrace agent` per node limited to its namespaces, bpftrace.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
@@ -33,6 +36,9 @@ describe.skipIf(!isRoot || !hasNatsServer)(`the hub's recordings, latency view a
   const agents: HubProcess[] = [];
   let dir = '';
   let url = '';
+  /** node2's pod as a CRI runtime names it in libcni's cache (what node2's agent reads for names). */
+  const podName = `web-${randomBytes(3).toString('hex')}`;
+  const cniCache = join('/var/lib/cni/results', `hsvnet-${randomBytes(32).toString('hex')}-eth0`);
 
   const api = async <T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
     const r = await fetch(`${url}${path}`, {
@@ -53,6 +59,11 @@ describe.skipIf(!isRoot || !hasNatsServer)(`the hub's recordings, latency view a
     nats = await startNatsServer();
     lab = clusterLabFor(randomPrefix('hsv').slice(0, 8), 'routed', BASE);
     await clusterLabUp(lab);
+    mkdirSync('/var/lib/cni/results', { recursive: true, mode: 0o700 });
+    writeFileSync(cniCache, JSON.stringify({
+      kind: 'cniCacheV1', containerId: cniCache.split('-')[1], ifName: 'eth0', networkName: 'hsvnet', netns: `/run/netns/${lab.nodes[1].podNs}`,
+      cniArgs: [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', 'hsv'], ['K8S_POD_NAME', podName]], result: { cniVersion: '1.0.0', interfaces: [], ips: [] },
+    }), { mode: 0o600 });
     for (const n of lab.nodes) agents.push(await startHubCli(['agent', '--hub', nats.url, '--node', `node${n.index}`, '--namespaces', n.selector], /waiting for a hub/));
     hub = await startHubCli(['serve', '--port', '0', '--data-dir', join(dir, 'data'), '--hub', nats.url, '--durable', 'hsv', '--filter', 'udp port 5170'], /listening on (http:\S+)/);
     url = /listening on (http:\S+)/.exec(hub.out())![1]!;
@@ -66,6 +77,7 @@ describe.skipIf(!isRoot || !hasNatsServer)(`the hub's recordings, latency view a
     await stopHubCli(hub);
     await Promise.all(agents.map((a) => stopHubCli(a)));
     if (lab) await clusterLabDown(lab);
+    rmSync(cniCache, { force: true });
     await nats?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
@@ -75,6 +87,30 @@ describe.skipIf(!isRoot || !hasNatsServer)(`the hub's recordings, latency view a
     expect(h).toMatchObject({ status: 'ok', hub: true, sessions: 1 });
     expect(h.nodes?.map((n) => [n.name, n.state])).toEqual([['node1', 'up'], ['node2', 'up']]);
   });
+
+  it('resolves a pod\'s name on the node that has it, and both nodes trace its address', async () => {
+    const [n1, n2] = lab.nodes;
+    // node2's agent names its pod namespace by the cache entry once its discovery has read it.
+    await until('node2 knows the pod', async () => {
+      const t = (await api<{ namespaces: Array<{ node: string; name: string; workloads?: Array<{ pod: string | null }> }> }>('GET', 'api/cluster/topology')).body;
+      return t.namespaces.some((x) => x.node === 'node2' && x.name === n2.podNs && (x.workloads ?? []).some((w) => w.pod === podName)) ? true : undefined;
+    }, 120_000);
+    const s = await api<ClusterSessionInfo>('POST', 'api/sessions', { filter: `dst pod hsv/${podName} and udp port 5180` });
+    expect(s.status, JSON.stringify(s.body)).toBe(201);
+    expect(s.body.filter).toBe(`dst host ${n2.pod} and udp and port 5180`);
+    await running(s.body.id);
+    await sendPodDatagrams(n1, n2, 5180, 2, 40);
+    const packets = await until('the pod\'s datagrams', async () => {
+      const p = (await api<ClusterPacket[]>('GET', `api/sessions/${s.body.id}/packets`)).body.filter((x) => x.nodes.length === 2);
+      return p.length >= 2 ? p : undefined;
+    }, 60_000);
+    for (const p of packets) expect(p).toMatchObject({ dst: n2.pod, dport: 5180, nodes: ['node1', 'node2'] });
+    // An unknown pod is refused before any agent is asked, naming the known ones with their node.
+    const bad = await api<{ error: { code: string; message: string } }>('POST', 'api/sessions', { filter: 'pod nosuch' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toContain(`hsv/${podName} (node2)`);
+    await api('DELETE', `api/sessions/${s.body.id}`);
+  }, 300_000);
 
   it('records a hub session; the replay has each datagram stitched across both nodes, node on every hop', async () => {
     const s = await api<ClusterSessionInfo>('POST', 'api/sessions', { filter: 'udp port 5178' });
