@@ -227,6 +227,9 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     const replayed = replay.locator('[data-testid="packet-row"]').filter({ hasText: `${n2.pod}:${PORT + 1}` });
     await expect.poll(() => replayed.count(), { timeout: 15_000 }).toBe(3);
     expect(await replayed.locator('[data-testid="row-nodes"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-nodes')))).toEqual(['node1,node2', 'node1,node2', 'node1,node2']);
+    // Its topology is the cluster's, a box per node.
+    const replayNodes = replay.locator('[data-testid="cluster-node"]');
+    await expect.poll(() => replayNodes.evaluateAll((els) => els.map((e) => e.getAttribute('data-node'))), { timeout: 30_000 }).toEqual(['node1', 'node2']);
     await screenshot(replay, 'hub-recording-replayed');
     expect(replayErrors).toEqual([]);
     await replay.close();
