@@ -264,6 +264,16 @@ describe.skipIf(!hasNatsServer)(`the hub's service for its sessions (${hasNatsSe
     await send('DELETE', `/api/sessions/${id}`);
   }, 60_000);
 
+  it('should finish the file with the reason when the recorded session is deleted, and free its name', async () => {
+    const s = await send<SessionInfo>('POST', '/api/sessions', { filter: 'udp' });
+    expect((await send('POST', `/api/sessions/${s.body.id}/recording`, { name: 'h-ended' })).status).toBe(201);
+    await sendDatagram(s.body.id);
+    expect((await send('DELETE', `/api/sessions/${s.body.id}`)).status).toBe(204);
+    const entry = (await get<RecordingList>('/api/recordings')).body.recordings.find((e) => e.name === 'h-ended');
+    expect(entry).toMatchObject({ recording: false, complete: true, endReason: 'the session ended' });
+    expect((await send('DELETE', '/api/recordings/h-ended')).status).toBe(204);
+  });
+
   it('should answer 404 for a recording of a session that does not exist or does not record, and 503 without a data folder', async () => {
     expect((await send('POST', '/api/sessions/nosuch/recording', {})).status).toBe(404);
     const notRecording = await send<{ error: { code: string; message: string } }>('DELETE', '/api/sessions/hub/recording');
