@@ -301,6 +301,24 @@ export interface HealthResponse {
   readonly canTrace: boolean;
   /** Only from `serve --hub`: the service is a hub (GET /api/cluster…, socket.io /cluster). */
   readonly hub?: true;
+  /**
+   * Only from `serve --hub`: each node the hub knows, by name, and its state: `up`, `lost` (its
+   * agent did not answer the hub's last request) or `silent` (nothing from it for a minute);
+   * `lastSeenS`: seconds since the hub last heard from it. (`sessions` is then the hub's.)
+   */
+  readonly nodes?: readonly HubNodeHealth[];
+}
+
+export interface HubNodeHealth {
+  readonly name: string;
+  readonly state: 'up' | 'lost' | 'silent';
+  readonly lastSeenS: number;
+}
+
+/** What a hub tells /api/health (server/service/api.ts): its sessions and its nodes. */
+export interface HubHealth {
+  readonly sessions: number;
+  readonly nodes: readonly HubNodeHealth[];
 }
 
 /**

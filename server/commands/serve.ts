@@ -13,6 +13,10 @@ import { parseOptions, reportFatal, UsageError, FILTER, SAMPLE } from './common.
 import { BUS_HELP, BUS_OPTIONS, RETENTION_HELP, RETENTION_OPTIONS, busOptionsFrom, retentionFrom } from '../hub/cli-options.js';
 import { BusConfigError, parseBusUrl } from '../hub/connect.js';
 import type { Hub } from '../hub/hub.js';
+import type { HubRecordings } from '../hub/hub-recording.js';
+import type { ServiceOptions } from '../service/index.js';
+import { resolve } from 'node:path';
+import { hasWorkloadFilters, parseFilter } from '../../shared/filter/index.js';
 
 export const summary = 'run the service: REST API, live hop stream and dashboard on one port';
 
@@ -63,6 +67,7 @@ const EXIT_GRACE_MS = 3000;
 interface Running {
   service: RunningService | undefined;
   hub: Hub | undefined;
+  hubRecordings: HubRecordings | undefined;
   traffic: DemoTraffic | undefined;
   lab: Lab | undefined;
   ownLab: boolean;
@@ -70,6 +75,8 @@ interface Running {
 
 async function shutdown(r: Running): Promise<void> {
   await r.traffic?.stop().catch(() => undefined);
+  // Hub sessions' recordings end with the reason before the sessions do.
+  r.hubRecordings?.close();
   await r.service?.close();
   await r.hub?.stop();
   if (r.lab && r.ownLab) await labDown(r.lab);
@@ -82,7 +89,7 @@ const OPTIONS = {
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
-  const r: Running = { service: undefined, hub: undefined, traffic: undefined, lab: undefined, ownLab: false };
+  const r: Running = { service: undefined, hub: undefined, hubRecordings: undefined, traffic: undefined, lab: undefined, ownLab: false };
   try {
     const { values, positionals, help } = parseOptions(argv, OPTIONS);
     if (help) {
@@ -124,12 +131,17 @@ export async function run(argv: string[]): Promise<number> {
     if (!values.hub && (values.filter !== undefined || values.sample !== undefined || values.durable !== undefined || values['retention-mb'] !== undefined || values['retention-age'] !== undefined)) {
       throw new UsageError('--filter, --sample, --durable and --retention-* are options of --hub (the cluster session)');
     }
-    let extraApi;
-    let extraIo;
+    let hubParts: Partial<ServiceOptions> = {};
     if (values.hub) {
       // Loaded only with --hub: `serve` alone never touches NATS.
       const { Hub } = await import('../hub/hub.js');
+      const { HubRecordings } = await import('../hub/hub-recording.js');
+      const { clusterStatsSource } = await import('../hub/hub-stats.js');
       const { hubRouter, clusterStream } = await import('../service/cluster-routes.js');
+      if (values.filter !== undefined && hasWorkloadFilters(parseFilter(values.filter))) {
+        // Resolved per node when a session starts; the cluster session starts before any node is known.
+        throw new UsageError("--filter of serve --hub takes addresses, not pod or container names (no node is known yet when the hub starts): start a session with one instead, POST /api/sessions {\"filter\": \"pod NAME\"}");
+      }
       let retention;
       try {
         parseBusUrl(values.hub);
@@ -150,16 +162,19 @@ export async function run(argv: string[]): Promise<number> {
         if (err instanceof BusConfigError) throw new UsageError(err.message);
         throw err;
       }
-      extraApi = hubRouter(r.hub);
-      extraIo = clusterStream(r.hub);
+      const hub = r.hub;
+      r.hubRecordings = new HubRecordings({ dataDir: resolve(dataDir), hub, log: (l) => process.stderr.write(`hoptrace serve: ${l}\n`) });
+      hubParts = {
+        extraApi: hubRouter(hub, { recordings: r.hubRecordings }), extraIo: clusterStream(hub), hub: true,
+        hubHealth: () => hub.health(), statsSource: clusterStatsSource(hub), externalRecordings: r.hubRecordings,
+      };
     }
 
     r.service = await startService({
       host, port, token, dataDir, allowOrigins: values['allow-origin'],
       // Tests serve a dashboard built from the tree into a folder of their own, never web/dist.
       ...(process.env.HOPTRACE_WEB_DIST ? { webDist: process.env.HOPTRACE_WEB_DIST } : {}),
-      ...(extraApi ? { extraApi, hub: true } : {}),
-      ...(extraIo ? { extraIo } : {}),
+      ...hubParts,
       ...(maxUploadMb !== undefined ? { maxUploadBytes: Math.floor(maxUploadMb * 1024 * 1024) } : {}),
     });
     const s = r.service;

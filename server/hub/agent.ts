@@ -188,7 +188,9 @@ export class Agent {
 
   private async publishTopology(): Promise<void> {
     if (!this.js || this.stopped) return;
-    this.topology = await discoverTopology({ namespaces: this.namespaces, workloads: false });
+    // With its workloads (pods, containers: each runtime asked within 3 s, answers cached), so that
+    // the hub can resolve `pod NAME` on the node that has it and show namespaces by their pods.
+    this.topology = await discoverTopology({ namespaces: this.namespaces });
     await this.publishSnapshot();
   }
 

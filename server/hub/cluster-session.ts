@@ -11,7 +11,7 @@
 import type { HopBatch } from '../../shared/wire.js';
 import type { DepthBatch } from '../../shared/netfilter/wire.js';
 import type { Packet } from '../../shared/packet.js';
-import type { SessionDepth, SessionInfo, SessionState } from '../../shared/api-types.js';
+import type { RecordingStatus, SessionDepth, SessionInfo, SessionState } from '../../shared/api-types.js';
 import { parseFilter, packetMatches } from '../../shared/filter/index.js';
 import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
 import { ClusterPipeline, type ParsedSnapshot } from '../../shared/cluster/pipeline.js';
@@ -55,11 +55,23 @@ export interface ClusterSessionOptions {
   readonly log?: (line: string) => void;
 }
 
+/** What a recording of the session (server/hub/hub-recording.ts) is given: every batch and snapshot as the session takes them. */
+export interface SessionTap {
+  batch(node: string, batch: HopBatch, dropped: number): void;
+  snapshot(snap: ParsedSnapshot): void;
+}
+
 export class ClusterSession {
   readonly createdAt = new Date();
   lastActive = Date.now();
-  /** /cluster sockets following it. */
+  /** /cluster sockets following it (and a stats session counting it). */
   watchers = 0;
+  /** A recording of it is running (never reaped meanwhile). */
+  recording = false;
+  /** Its running or last recording, set by the hub's recordings (server/hub/hub-recording.ts). */
+  recordingStatus: (() => RecordingStatus | null) | null = null;
+  /** Recordings tapping what it takes. */
+  readonly taps = new Set<SessionTap>();
   packetsTotal = 0;
   /** This session's per-node reconstruction and stitching. */
   readonly pipeline: ClusterPipeline;
@@ -107,6 +119,7 @@ export class ClusterSession {
    */
   snapshot(snap: ParsedSnapshot, nowMs: number): void {
     const { modelError } = this.pipeline.snapshot(snap, nowMs);
+    for (const t of this.taps) t.snapshot(snap);
     if (modelError) return;
     try {
       this.expectations = new ClusterExpectations(this.pipeline.topologies(), this.expectations ?? undefined, (m) => this.opts.log?.(`hub: session ${this.id}: ${m}`));
@@ -118,6 +131,7 @@ export class ClusterSession {
   /** A node's hop batch (`dropped`: batches its agent said it dropped before it); returns the batches missing before it. */
   hops(node: string, batch: HopBatch, nowMs: number, dropped = 0): number {
     const before = this.pipeline.node(node, nowMs).gaps;
+    for (const t of this.taps) t.batch(node, batch, dropped);
     return this.pipeline.batch(node, batch, nowMs, dropped).gaps - before;
   }
 
@@ -181,7 +195,8 @@ export class ClusterSession {
       state,
       createdAt: this.createdAt.toISOString(),
       watchers: this.watchers,
-      recording: false,
+      recording: this.recording,
+      ...(this.recordingStatus ? { recordingStatus: this.recordingStatus() } : {}),
       ...(this.spec.pinned ? { pinned: true } : {}),
       // The bpftraces run on the nodes: no pid here.
       bpftrace: { pid: null, restarts: 0, lastExit: null, sharedBy: 1 },

@@ -16,6 +16,10 @@
  * (notes, netfilter rule-trace steps) carry their session's id and are rebuilt per session;
  * the hub itself keeps each node's latest snapshot (its model, what a new session starts from).
  *
+ * A session's filter may name pods and containers: they resolve on the node that has them
+ * (shared/cluster/workloads.ts) before any agent is asked. Its recording and its latency view are
+ * server/hub/hub-recording.ts and server/hub/hub-stats.ts; health() is what /api/health says.
+ *
  * Whatever arrives on the bus, the hub does not fall over: a message on a subject that is not a
  * node's, a payload that is not a hop batch or a snapshot, or one over the size limit is counted
  * by reason and dropped, and the reason is logged once per source.
@@ -24,10 +28,11 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { ConsumerMessages, JsMsg, JetStreamManager } from '@nats-io/jetstream';
 import { randomBytes } from 'node:crypto';
 import type { Topology } from '../../shared/topology/model.js';
-import type { SessionDepth } from '../../shared/api-types.js';
+import type { HubHealth, SessionDepth } from '../../shared/api-types.js';
 import { decodeBatch } from '../../shared/wire.js';
 import { decodeDepthBatch } from '../../shared/netfilter/wire.js';
-import { parseFilter, describeFilter } from '../../shared/filter/index.js';
+import { parseFilter, describeFilter, hasWorkloadFilters, resolveWorkloadFilters } from '../../shared/filter/index.js';
+import { clusterWorkloadDirectory } from '../../shared/cluster/workloads.js';
 import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
 import type { ClusterModel } from '../../shared/cluster/model.js';
 import type { ClockOffset } from '../../shared/cluster/stitch.js';
@@ -266,7 +271,11 @@ export class Hub {
    */
   async createSession(req: ClusterSessionRequest): Promise<ClusterSession> {
     if (this.stopped) throw new ApiError(503, 'unavailable', 'the hub is shutting down');
-    const filter = describeFilter(parseFilter(req.filter));
+    // `pod NAME` / `container NAME` resolve on the node that has the workload (its latest
+    // topology), to addresses every node's agent can filter on: as on a single host, the session
+    // and its agents only ever see a plain address filter (FilterError for an unknown name).
+    const ast = parseFilter(req.filter);
+    const filter = describeFilter(hasWorkloadFilters(ast) ? resolveWorkloadFilters(ast, clusterWorkloadDirectory(this.registry.topologies())) : ast);
     const max = this.opts.maxSessions ?? 64;
     if (this.sessions.size >= max) throw new ApiError(429, 'too-many-sessions', `the hub already has ${this.sessions.size} sessions (at most ${max}): delete one first`);
     const unknown = (req.nodes ?? []).filter((n) => !this.registry.nodes.has(n));
@@ -315,7 +324,7 @@ export class Hub {
     const grace = this.opts.graceMs ?? 60_000;
     const now = Date.now();
     for (const s of this.sessions.values()) {
-      if (s.spec.pinned || s.watchers > 0 || now - s.lastActive <= grace || s.nodeStatus().some((n) => n.state === 'starting')) continue;
+      if (s.spec.pinned || s.watchers > 0 || s.recording || now - s.lastActive <= grace || s.nodeStatus().some((n) => n.state === 'starting')) continue;
       this.log(`hub: session ${s.id} ('${s.spec.filter}') stopped: nobody watched it for ${Math.round(grace / 1000)} s`);
       void this.deleteSession(s.id);
     }
@@ -354,6 +363,15 @@ export class Hub {
         agentDropped: Math.max(n.agentDropped, n.snapshot?.agent?.droppedBatches ?? 0), agentDroppedEvents: n.snapshot?.agent?.droppedEvents ?? 0,
       };
     });
+  }
+
+  /** What /api/health says on a hub: its sessions, each node's state. */
+  health(): HubHealth {
+    const now = Date.now();
+    return {
+      sessions: this.sessions.size,
+      nodes: this.nodeInfo().map((n) => ({ name: n.name, state: n.state, lastSeenS: Math.max(0, Math.round((now - n.lastSeenMs) / 1000)) })),
+    };
   }
 
   /** Gives out everything held (tests, shutdown). */

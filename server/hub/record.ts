@@ -23,6 +23,7 @@ import { decodeBatch, type HopBatch } from '../../shared/wire.js';
 import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, parseSubject } from '../../shared/cluster/subjects.js';
 import { ClusterPipeline, parseSnapshot, type ParsedSnapshot } from '../../shared/cluster/pipeline.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
+import { nodeOffsets } from '../../shared/cluster/offsets.js';
 import { parseFilter, describeFilter, packetMatches } from '../../shared/filter/index.js';
 import type { Packet } from '../../shared/packet.js';
 import { RecordingFileWriter } from '../recording/writer.js';
@@ -190,16 +191,8 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
     // Clock offsets: from stitched pairs; a node without pairs by its snapshot's paired clocks.
     const names = [...pipeline.nodes.keys()].sort();
     const ref = names[0]!;
-    const byPairs = new Map(pipeline.stitcher.offsets().map((x) => [x.node, x]));
     const refSnap = pipeline.nodes.get(ref)!.snapshot;
-    const offsets = new Map<string, { ns: number; method: string }>();
-    for (const name of names) {
-      const p = byPairs.get(name);
-      const s = pipeline.nodes.get(name)!.snapshot;
-      if (p && p.method !== 'unknown') offsets.set(name, { ns: p.offsetNs, method: p.method });
-      else if (s && refSnap && s.t > 0 && refSnap.t > 0) offsets.set(name, { ns: Math.round((s.t - s.wallMs * 1e6) - (refSnap.t - refSnap.wallMs * 1e6)), method: 'wall-clock' });
-      else offsets.set(name, { ns: 0, method: 'unknown' });
-    }
+    const offsets = nodeOffsets(names, pipeline.stitcher.offsets(), (n) => pipeline.nodes.get(n)?.snapshot ?? null);
 
     // Pass 2: the file.
     const startMono = refSnap && refSnap.t > 0 ? refSnap.t - Math.round((refSnap.wallMs - fromMs) * 1e6) : 0;

@@ -6,7 +6,7 @@
  */
 import express, { type Request, type Router } from 'express';
 import type {
-  Capabilities, DropReasonsResponse, HealthResponse, SessionList,
+  Capabilities, DropReasonsResponse, HealthResponse, HubHealth, SessionList,
 } from '../../shared/api-types.js';
 import { CreateSessionRequest, PacketsQuery, SAMPLE_RATE_HEADER, SESSION_ID_RE } from '../../shared/api-types.js';
 import type { Topology } from '../../shared/topology/model.js';
@@ -27,6 +27,8 @@ export interface ApiDeps {
   readonly annotate?: (packet: Packet) => Packet;
   /** `serve --hub`: said in /api/health, so the dashboard knows to show the cluster. */
   readonly hub?: boolean;
+  /** `serve --hub`: the hub's sessions and nodes, for /api/health (its sessions are the hub's, not this host's registry's). */
+  readonly hubHealth?: () => HubHealth;
 }
 
 /** The session a route's `:id` names, or 404. */
@@ -43,14 +45,16 @@ export function apiRouter(deps: ApiDeps): Router {
   router.use(express.json({ limit: '16kb', strict: true }));
 
   router.get('/health', (_req, res) => {
+    const hub = deps.hubHealth?.();
     const body: HealthResponse = {
       status: 'ok',
       version: VERSION,
       uptimeS: Math.round((Date.now() - deps.startedAt) / 1000),
-      sessions: registry.list().length,
+      sessions: hub ? hub.sessions : registry.list().length,
       bpftraceProcesses: registry.bpftraceCount,
       canTrace: deps.capabilities.canTrace,
-      ...(deps.hub ? { hub: true as const } : {}),
+      ...(deps.hub || hub ? { hub: true as const } : {}),
+      ...(hub ? { nodes: hub.nodes } : {}),
     };
     res.json(body);
   });

@@ -17,6 +17,8 @@
  *                              (or those named); 201 once each answered, each node's answer in
  *                              `nodes`; a bad filter is 400 before any node is asked
  *   GET /api/sessions, GET/DELETE /api/sessions/:id, GET /api/sessions/:id/packets
+ *   POST/DELETE /api/sessions/:id/recording   a hub session's recording (server/hub/hub-recording.ts),
+ *                              into the service's recordings library (GET /api/recordings lists it)
  *
  * and the socket.io namespace /cluster (behind the same token check as / and /stats):
  *   `cluster`  on connection and every second: what GET /api/cluster answers
@@ -34,7 +36,8 @@ import { z } from 'zod';
 import type { Hub } from '../hub/hub.js';
 import type { ClusterSession } from '../hub/cluster-session.js';
 import type { SocketAuth } from './index.js';
-import { CreateSessionRequest, PacketsQuery, SAMPLE_RATE_HEADER, SESSION_ID_RE, describeZodError } from '../../shared/api-types.js';
+import { CreateSessionRequest, PacketsQuery, SAMPLE_RATE_HEADER, SESSION_ID_RE, StartRecordingRequest, describeZodError } from '../../shared/api-types.js';
+import type { HubRecordings } from '../hub/hub-recording.js';
 import { isNodeName } from '../../shared/cluster/subjects.js';
 import { ApiError, allowOnly } from './errors.js';
 
@@ -49,7 +52,12 @@ function clusterSession(hub: Hub, id: unknown): ClusterSession {
   return s;
 }
 
-export function hubRouter(hub: Hub): Router {
+export interface HubRouterOptions {
+  /** The hub sessions' recordings (POST/DELETE /api/sessions/:id/recording); absent: 503 as without --data-dir. */
+  readonly recordings?: HubRecordings;
+}
+
+export function hubRouter(hub: Hub, opts: HubRouterOptions = {}): Router {
   const r = Router();
   r.get('/cluster', (_req, res) => {
     res.json(clusterView(hub));
@@ -97,9 +105,35 @@ export function hubRouter(hub: Hub): Router {
     res.setHeader(SAMPLE_RATE_HEADER, String(s.spec.sample));
     res.json(s.packets(query.limit));
   });
+  // A hub session's recording, in the single host's contract (server/service/recordings-routes.ts):
+  // 201 with the RecordingStatus, 409 when it already records or the name is taken, 503 without a data folder.
+  r.post('/sessions/:id/recording', express.json({ limit: '16kb', strict: true }), (req, res) => {
+    const s = clusterSession(hub, req.params.id);
+    const recordings = requireRecordings(opts.recordings);
+    recordings.requireDataDir();
+    const type = req.is('application/json');
+    if (!type && (Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined)) {
+      throw new ApiError(400, 'bad-request', 'send the body as JSON (Content-Type: application/json), e.g. {"name": "before-fix"}');
+    }
+    const body = StartRecordingRequest.parse(type ? (req.body ?? {}) : {});
+    hub.touch(s);
+    const status = recordings.start(s, body.name);
+    res.status(201).location(`/api/recordings/${encodeURIComponent(status.name)}`).json(status);
+  });
+  r.delete('/sessions/:id/recording', async (req, res) => {
+    const s = clusterSession(hub, req.params.id);
+    hub.touch(s);
+    res.json(await requireRecordings(opts.recordings).stop(s));
+  });
+  allowOnly(r, '/sessions/:id/recording', ['POST', 'DELETE']);
   for (const path of ['/cluster', '/cluster/topology', '/cluster/packets', '/sessions/:id/packets']) allowOnly(r, path, ['GET']);
   allowOnly(r, '/sessions', ['GET', 'POST']);
   allowOnly(r, '/sessions/:id', ['GET', 'DELETE']);
+  return r;
+}
+
+function requireRecordings(r: HubRecordings | undefined): HubRecordings {
+  if (!r) throw new ApiError(503, 'unavailable', 'this service keeps no recordings (start it with --data-dir)');
   return r;
 }
 

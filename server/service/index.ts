@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import helmet from 'helmet';
 import { Server } from 'socket.io';
-import type { Capabilities } from '../../shared/api-types.js';
+import type { Capabilities, HubHealth } from '../../shared/api-types.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { Topology } from '../../shared/topology/model.js';
 import { watchedModel, fixedModel } from './model.js';
@@ -29,7 +29,7 @@ import { cachedNoteSupport, nftNetfilterSource, type NetfilterSourceFactory } fr
 import type { NoteSupport } from '../capabilities.js';
 import { attachStream, type ServiceIo } from './stream.js';
 import { webRouter } from './static-web.js';
-import { RecordingManager } from './recording-manager.js';
+import { RecordingManager, type ExternalRecordings } from './recording-manager.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, recordingsRouter } from './recordings-routes.js';
 import { createStatsService } from './stats.js';
 import { defaultStatsSource, type StatsHub, type StatsSourceFactory } from '../stats/hub.js';
@@ -80,6 +80,10 @@ export interface ServiceOptions {
   readonly extraApi?: express.Router;
   /** `serve --hub`: /api/health says `hub: true` (the dashboard then shows the cluster). */
   readonly hub?: boolean;
+  /** `serve --hub`: the hub's sessions and nodes for /api/health; stats sessions then need no local bpftrace (statsSource runs them on the agents). */
+  readonly hubHealth?: () => HubHealth;
+  /** Recordings written into the library by another part (`serve --hub`'s sessions): listed, guarded. */
+  readonly externalRecordings?: ExternalRecordings;
   /** More socket.io namespaces, given the service's token check to put in front of them (`serve --hub`). */
   readonly extraIo?: (io: Server, auth: SocketAuth) => { close(): void };
 }
@@ -210,6 +214,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     topology: model.topology,
     followTopology: !options.topology && options.namespaceNames !== null,
     log,
+    ...(options.externalRecordings ? { external: options.externalRecordings } : {}),
   });
 
   const httpServer: HttpServer = createServer();
@@ -231,7 +236,8 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   port = (httpServer.address() as AddressInfo).port;
   const policy = new AccessPolicy({ host, port, token, allowOrigins: options.allowOrigins });
   const stats = createStatsService({
-    canTrace: () => ({ ok: capabilities.canTrace, problems: capabilities.problems }),
+    // A hub's stats sessions run on its nodes' agents, which answer for themselves.
+    canTrace: () => (options.hubHealth ? { ok: true, problems: [] } : { ok: capabilities.canTrace, problems: capabilities.problems }),
     checkToken: (authorization) => policy.checkToken(AccessPolicy.bearer(authorization)),
     log,
     // As for traces: the loopback counts, except the service's own connections (its port).
@@ -277,7 +283,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
   if (options.extraApi) app.use('/api', options.extraApi);
   app.use('/api', stats.router);
   app.use('/api', recordingsRouter({ manager, registry, maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES }));
-  app.use('/api', apiRouter({ registry, capabilities, startedAt: Date.now(), topology: model.topology, annotate: model.annotate, ...(options.hub ? { hub: true } : {}) }));
+  app.use('/api', apiRouter({ registry, capabilities, startedAt: Date.now(), topology: model.topology, annotate: model.annotate, ...(options.hub ? { hub: true } : {}), ...(options.hubHealth ? { hubHealth: options.hubHealth } : {}) }));
   app.use(webRouter(options.webDist === undefined ? defaultWebDist() : options.webDist));
   app.use((req, res) => sendError(res, new ApiError(404, 'not-found', `not found: ${req.method} ${req.path.slice(0, 100)}`)));
   app.use(errorHandler(log));

@@ -99,6 +99,14 @@ export interface RecordingManagerOptions {
   /** Whether topology() follows the host (then changes are recorded, checked every 2 s). */
   readonly followTopology: boolean;
   readonly log: (line: string) => void;
+  /** Recordings written into the same folder by someone else (a hub's sessions): listed as running, never overwritten or deleted while written. */
+  readonly external?: ExternalRecordings;
+}
+
+/** Recordings another part of the service writes into the library (server/hub/hub-recording.ts). */
+export interface ExternalRecordings {
+  runningByPath(): Map<string, RecordingStatus>;
+  isWriting(path: string): boolean;
 }
 
 export class RecordingManager {
@@ -122,7 +130,7 @@ export class RecordingManager {
   }
 
   isWriting(path: string): boolean {
-    return this.writing.has(path);
+    return this.writing.has(path) || (this.opts.external?.isWriting(path) ?? false);
   }
 
   status(sessionId: string): RecordingStatus | null {
@@ -132,7 +140,7 @@ export class RecordingManager {
 
   /** The running recording of each path being written, for the library listing. */
   runningByPath(): Map<string, RecordingStatus> {
-    const out = new Map<string, RecordingStatus>();
+    const out = new Map<string, RecordingStatus>(this.opts.external?.runningByPath() ?? []);
     for (const e of this.bySession.values()) if (e.result === null) out.set(e.path, this.statusOf(e));
     return out;
   }
@@ -146,7 +154,7 @@ export class RecordingManager {
       throw new ApiError(409, 'conflict', `session ${session.id} is already recording (to '${current.name}'): stop it first`);
     }
     const path = name === undefined ? this.freshPath(dataDir, session) : pathFor(dataDir, name);
-    if (this.writing.has(path) || existsSync(path)) throw new ApiError(409, 'conflict', `a recording named '${libraryName(path)}' already exists`);
+    if (this.isWriting(path) || existsSync(path)) throw new ApiError(409, 'conflict', `a recording named '${libraryName(path)}' already exists`);
     const entry: Entry = {
       name: libraryName(path), path, session, startedAt: Date.now(), restartsAtStart: session.feed.restarts,
       rec: null, result: null, gapsAtEnd: 0, model: undefined,

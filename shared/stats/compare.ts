@@ -8,9 +8,12 @@ import { mergeHists } from './buckets.js';
 import { summarize } from './document.js';
 import type { DropStats, InterfaceStats, LatencySummary, SegmentStats, StatsDocument, StatsPlace, TransitStats } from './types.js';
 
-export function placeId(p: Pick<StatsPlace, 'ns' | 'ifname' | 'event'>): string {
-  return `${p.ns}/${p.ifname}/${p.event}`;
+/** `ns/ifname/event`, with `node:` in front on a hub (two nodes may have namespaces of one name). */
+export function placeId(p: Pick<StatsPlace, 'ns' | 'ifname' | 'event' | 'node'>): string {
+  return `${p.node !== undefined ? `${p.node}:` : ''}${p.ns}/${p.ifname}/${p.event}`;
 }
+
+const nodePrefix = (x: { readonly node?: string }): string => (x.node !== undefined ? `${x.node}:` : '');
 
 export function segmentId(s: Pick<SegmentStats, 'from' | 'to'>): string {
   return `${placeId(s.from)}>${placeId(s.to)}`;
@@ -37,9 +40,9 @@ export function mergeStatsDocuments(docs: readonly StatsDocument[]): StatsDocume
   if (!first || !last) return null;
   const seconds = docs.reduce((s, d) => s + d.duration_s, 0);
   const segments = mergeBy<SegmentStats, string>(docs.flatMap((d) => d.segments), segmentId, mergeSummary);
-  const transit = mergeBy<TransitStats, string>(docs.flatMap((d) => d.transit), (t) => t.ns, mergeSummary);
-  const drops = mergeBy<DropStats, string>(docs.flatMap((d) => d.drops), (d) => `${d.ns}/${d.ifname}/${d.reason}`, (a, b) => ({ ...a, count: a.count + b.count }));
-  const interfaces = mergeBy<InterfaceStats, string>(docs.flatMap((d) => d.interfaces), (i) => `${i.ns}/${i.ifname}`, (a, b) => ({
+  const transit = mergeBy<TransitStats, string>(docs.flatMap((d) => d.transit), (t) => `${nodePrefix(t)}${t.ns}`, mergeSummary);
+  const drops = mergeBy<DropStats, string>(docs.flatMap((d) => d.drops), (d) => `${nodePrefix(d)}${d.ns}/${d.ifname}/${d.reason}`, (a, b) => ({ ...a, count: a.count + b.count }));
+  const interfaces = mergeBy<InterfaceStats, string>(docs.flatMap((d) => d.interfaces), (i) => `${nodePrefix(i)}${i.ns}/${i.ifname}`, (a, b) => ({
     ...a, rx_packets: a.rx_packets + b.rx_packets, tx_packets: a.tx_packets + b.tx_packets, rx_bytes: a.rx_bytes + b.rx_bytes, tx_bytes: a.tx_bytes + b.tx_bytes,
   })).map((i) => ({
     ...i,

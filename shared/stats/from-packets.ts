@@ -5,6 +5,12 @@
  * namespaces a packet entered from another and left to another; interfaces count transmit
  * (xmit) and receive (recv) hops. Values go through the same buckets, so documents from
  * recordings and from the kernel compare like for like (compare.ts).
+ *
+ * Packets stitched across nodes (a hub's sessions: hops with `node` and `tNode`) are counted per
+ * node — places, transit, drops and interfaces carry their `node`, since inodes and names are each
+ * node's own — and each segment says whose clock timed it: two hops on one node by that node's
+ * own clock (`tNode`, exact); a segment crossing nodes by the stitched `t` (the reference clock,
+ * through the hub's estimated offsets), marked `clock: 'estimate'`, a negative one counted as 0.
  */
 import type { Packet } from '../packet.js';
 import type { HopKind } from '../hop-event.js';
@@ -32,6 +38,9 @@ class Latencies {
 }
 
 interface Where {
+  readonly node: string | undefined;
+  /** The hop's time on its node's own clock (`t` on one host). */
+  readonly tNode: number;
   readonly netns: number;
   readonly ns: string;
   readonly ifindex: number;
@@ -43,58 +52,72 @@ interface Where {
 /** The same document, packet by packet: a recording streams through it without being held. */
 export class PacketStats {
   private readonly segs = new Map<string, { from: StatsPlace; to: StatsPlace; lat: Latencies }>();
-  private readonly transit = new Map<number, { ns: string; lat: Latencies }>();
+  private readonly segClock = new Map<string, 'node' | 'estimate'>();
+  private readonly transit = new Map<string, { ns: string; netns: number; node: string | undefined; lat: Latencies }>();
   private readonly drops = new Map<string, DropStats>();
-  private readonly ifs = new Map<string, { ns: string; netns: number; ifname: string; ifindex: number; rx: number; tx: number; rxB: number; txB: number }>();
+  private readonly ifs = new Map<string, { node: string | undefined; ns: string; netns: number; ifname: string; ifindex: number; rx: number; tx: number; rxB: number; txB: number }>();
   private first = Infinity;
   private last = -Infinity;
 
   add(p: Packet): void {
     const { segs, transit, drops, ifs } = this;
     let prev: Where | null = null;
+    /** The last hop that was not a free: a packet leaves a node by it (a free after it, e.g. the driver's consume, stays on that node). */
+    let moved: Where | null = null;
     let enter = 0;
     let entered = false;
-    for (const h of p.hops) {
+    for (const hop of p.hops) {
+      // Stitched hops (a hub's packets) carry their node and their node's own time.
+      const h = hop as typeof hop & { readonly node?: string; readonly tNode?: number };
+      const node = typeof h.node === 'string' ? h.node : undefined;
+      const tNode = typeof h.tNode === 'number' ? h.tNode : h.t;
+      const at = node !== undefined ? `${node}|` : '';
       this.first = Math.min(this.first, h.t);
       this.last = Math.max(this.last, h.t);
       const terminal = h.event === 'drop' || h.event === 'consume';
-      const here: Where = terminal && h.ifindex === 0 && prev
-        ? { ...prev, event: h.event, t: h.t }
-        : { netns: h.netns, ns: h.ns ?? `netns:${h.netns}`, ifindex: h.ifindex, ifname: h.ifname, event: h.event, t: h.t };
+      const here: Where = terminal && h.ifindex === 0 && prev && prev.node === node
+        ? { ...prev, event: h.event, t: h.t, tNode }
+        : { node, tNode, netns: h.netns, ns: h.ns ?? `netns:${h.netns}`, ifindex: h.ifindex, ifname: h.ifname, event: h.event, t: h.t };
+      const place = (w: Where): StatsPlace => ({ ns: w.ns, ifname: w.ifname, event: w.event, netns: w.netns, ifindex: w.ifindex, ...(w.node !== undefined ? { node: w.node } : {}) });
       if (h.event === 'xmit' || h.event === 'recv') {
-        const k = `${here.netns}|${here.ifindex}`;
-        const c = ifs.get(k) ?? { ns: here.ns, netns: here.netns, ifname: here.ifname, ifindex: here.ifindex, rx: 0, tx: 0, rxB: 0, txB: 0 };
+        const k = `${at}${here.netns}|${here.ifindex}`;
+        const c = ifs.get(k) ?? { node, ns: here.ns, netns: here.netns, ifname: here.ifname, ifindex: here.ifindex, rx: 0, tx: 0, rxB: 0, txB: 0 };
         if (h.event === 'xmit') { c.tx++; c.txB += h.len; } else { c.rx++; c.rxB += h.len; }
         ifs.set(k, c);
       }
+      // Across nodes the segment runs from the hop the packet left its node by to the one it entered the next by.
+      if (prev && prev.node !== node && moved) prev = moved;
       if (prev) {
-        const from: StatsPlace = { ns: prev.ns, ifname: prev.ifname, event: prev.event, netns: prev.netns, ifindex: prev.ifindex };
-        const to: StatsPlace = { ns: here.ns, ifname: here.ifname, event: here.event, netns: here.netns, ifindex: here.ifindex };
-        const k = `${prev.netns}.${prev.ifindex}.${prev.event}>${here.netns}.${here.ifindex}.${here.event}`;
-        const s = segs.get(k) ?? { from, to, lat: new Latencies() };
-        s.lat.add(here.t - prev.t);
+        const k = `${prev.node ?? ''}|${prev.netns}.${prev.ifindex}.${prev.event}>${node ?? ''}|${here.netns}.${here.ifindex}.${here.event}`;
+        const s = segs.get(k) ?? { from: place(prev), to: place(here), lat: new Latencies() };
+        // On one node its own clock times the segment; across nodes only the stitched (estimated) clock can.
+        const crossing = prev.node !== node;
+        s.lat.add(crossing ? Math.max(0, here.t - prev.t) : here.tNode - prev.tNode);
         segs.set(k, s);
-        if (prev.netns !== here.netns) {
+        if (node !== undefined) this.segClock.set(k, crossing ? 'estimate' : 'node');
+        if (prev.netns !== here.netns || crossing) {
           if (entered) {
-            const tr = transit.get(prev.netns) ?? { ns: prev.ns, lat: new Latencies() };
-            tr.lat.add(prev.t - enter);
-            transit.set(prev.netns, tr);
+            const tk = `${prev.node ?? ''}|${prev.netns}`;
+            const tr = transit.get(tk) ?? { ns: prev.ns, netns: prev.netns, node: prev.node, lat: new Latencies() };
+            tr.lat.add(prev.tNode - enter);
+            transit.set(tk, tr);
           }
           entered = true;
-          enter = here.t;
+          enter = here.tNode;
         }
       } else {
-        enter = here.t;
+        enter = here.tNode;
       }
       // A socket's discard after delivery (Packet.discard, shared/fate.ts) is no drop. The kernel
       // tier (probes/stats) counts every kfree_skb: it cannot tell delivery.
       if (h.event === 'drop' && !p.discard) {
         const reason = p.drop?.reason ?? 'reason-0';
-        const k = `${here.netns}|${here.ifindex}|${reason}`;
+        const k = `${at}${here.netns}|${here.ifindex}|${reason}`;
         const d = drops.get(k);
-        drops.set(k, d ? { ...d, count: d.count + 1 } : { ns: here.ns, netns: here.netns, ifname: here.ifname, ifindex: here.ifindex, reason, count: 1 });
+        drops.set(k, d ? { ...d, count: d.count + 1 } : { ...(node !== undefined ? { node } : {}), ns: here.ns, netns: here.netns, ifname: here.ifname, ifindex: here.ifindex, reason, count: 1 });
       }
       prev = here;
+      if (!terminal) moved = here;
     }
   }
 
@@ -104,9 +127,13 @@ export class PacketStats {
     const endNs = opts.endNs ?? (Number.isFinite(last) ? last : startNs);
     const seconds = Math.max(0, (endNs - startNs) / 1e9);
     const wall = opts.wallClock ?? ((ns: number) => ns / 1e6);
-    const segments: SegmentStats[] = [...segs.values()].map((s) => ({ from: s.from, to: s.to, ...summarize(histFromCounts(s.lat.buckets), s.lat.max) }));
-    const transits: TransitStats[] = [...transit].map(([netns, t]) => ({ ns: t.ns, netns, ...summarize(histFromCounts(t.lat.buckets), t.lat.max) }));
+    const segments: SegmentStats[] = [...segs].map(([k, s]) => {
+      const clock = this.segClock.get(k);
+      return { from: s.from, to: s.to, ...summarize(histFromCounts(s.lat.buckets), s.lat.max), ...(clock ? { clock } : {}) };
+    });
+    const transits: TransitStats[] = [...transit.values()].map((t) => ({ ns: t.ns, netns: t.netns, ...(t.node !== undefined ? { node: t.node } : {}), ...summarize(histFromCounts(t.lat.buckets), t.lat.max) }));
     const interfaces: InterfaceStats[] = [...ifs.values()].map((c) => ({
+      ...(c.node !== undefined ? { node: c.node } : {}),
       ns: c.ns, netns: c.netns, ifname: c.ifname, ifindex: c.ifindex,
       pps: seconds > 0 ? Math.round(((c.rx + c.tx) / seconds) * 10) / 10 : 0,
       bps: seconds > 0 ? Math.round(((c.rxB + c.txB) * 8) / seconds) : 0,

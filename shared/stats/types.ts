@@ -18,6 +18,8 @@ export interface StatsPlace {
   readonly event: HopKind;
   readonly netns: number;
   readonly ifindex: number;
+  /** The node that saw the hop (documents of a hub's sessions, `serve --hub`); absent on one host. */
+  readonly node?: string;
 }
 
 export interface LatencySummary {
@@ -34,15 +36,27 @@ export interface LatencySummary {
 export interface SegmentStats extends LatencySummary {
   readonly from: StatsPlace;
   readonly to: StatsPlace;
+  /**
+   * Whose clock timed it (hub documents only; absent on one host, where one kernel's clock times
+   * every segment): 'node' — both hops on one node, timed by that node's own clock (exact);
+   * 'estimate' — the segment crosses nodes (left `from.node`, entered `to.node`), timed on the
+   * hub's estimate of the two nodes' clock offset (GET /api/cluster `clockOffsets`), which
+   * includes the wire time when only one direction was seen; a negative difference counts as 0.
+   */
+  readonly clock?: 'node' | 'estimate';
 }
 
 /** Time a packet spent crossing a namespace: entered from another one, left to another one. */
 export interface TransitStats extends LatencySummary {
   readonly ns: string;
   readonly netns: number;
+  /** The node (hub documents only). */
+  readonly node?: string;
 }
 
 export interface DropStats {
+  /** The node (hub documents only). */
+  readonly node?: string;
   readonly ns: string;
   readonly netns: number;
   readonly ifname: string;
@@ -53,6 +67,8 @@ export interface DropStats {
 }
 
 export interface InterfaceStats {
+  /** The node (hub documents only). */
+  readonly node?: string;
   readonly ns: string;
   readonly netns: number;
   readonly ifname: string;
@@ -69,7 +85,7 @@ export interface InterfaceStats {
 
 export interface StatsDocument {
   readonly type: 'stats';
-  /** Interval bounds, kernel monotonic ns (the clock of hop events). */
+  /** Interval bounds, kernel monotonic ns (the clock of hop events); a hub's documents: wall-clock ns (its nodes' kernels differ). */
   readonly start_ns: number;
   readonly end_ns: number;
   /** The same bounds as wall-clock ISO times. */

@@ -87,7 +87,8 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
 
     // Hub mode, found by the page itself: the cluster's session, no session of the hub host's own.
     await expect.poll(() => page.locator('[data-testid="cluster-source"]').textContent(), { timeout: 30_000 }).toMatch(new RegExp(`cluster\\s*2 nodes\\s*· net 10\\.${BASE}\\.0\\.0/16`));
-    expect(await page.locator('[data-testid="stats"]').count()).toBe(0);
+    // The latency view and the record button serve the hub's sessions too.
+    expect(await page.locator('[data-testid="stats"]').count()).toBe(1);
     expect(await page.locator('[data-testid="status-bpftrace"]').count()).toBe(0);
 
     // The topology: one box per node, each holding its own namespaces (and only those).
@@ -176,15 +177,62 @@ describe.skipIf(why !== null)(`the dashboard of serve --hub, two nodes over VXLA
     }, 180_000);
     expect(session).toMatchObject({ filter: `udp and port ${PORT + 1}`, depth: { notes: true } });
     await expect.poll(() => ours.count(), { timeout: 10_000 }).toBe(0);
+    // Recorded from the page while its traffic goes: the hub writes the file into its library.
+    const record = page.locator('[data-testid="record"]');
+    await record.click();
+    await page.locator('[data-testid="record-name"]').fill('h6x-hub-rec');
+    await page.locator('[data-testid="record-start"]').click();
+    await expect.poll(() => record.textContent(), { timeout: 10_000 }).toMatch(/stop/);
     await sendPodDatagrams(n1, n2, PORT + 1);
     const theirs = page.locator('[data-testid="packet-row"]').filter({ hasText: `${n2.pod}:${PORT + 1}` });
     await expect.poll(() => theirs.count(), { timeout: 60_000 }).toBe(3);
+    await record.click();
+    await expect.poll(() => record.textContent(), { timeout: 10_000 }).toMatch(/record/);
+    type Lib = { recordings: Array<{ name: string; events: number; recording: boolean; complete: boolean; host: string }> };
+    const recorded = ((await (await fetch(`${url}api/recordings`)).json()) as Lib).recordings.find((r) => r.name === 'h6x-hub-rec');
+    expect(recorded).toMatchObject({ recording: false, complete: true, host: expect.stringContaining('cluster node1, node2') });
+    expect(recorded!.events).toBeGreaterThan(0);
     expect(await ours.count()).toBe(0);
     await theirs.first().click();
     const where = await page.locator('[data-testid="depth-list"] .depth-where').allTextContents();
     expect(where.some((w) => w.endsWith(' on node1')), where.join(' | ')).toBe(true);
     expect(where.some((w) => w.endsWith(' on node2')), where.join(' | ')).toBe(true);
     await screenshot(page, 'hub-session-notes');
+
+    // The latency view of the cluster: a stats session on the agents; the segment across the
+    // underlay names both nodes and says it is an estimate (the hub's clock offsets time it).
+    await page.locator('[data-testid="stats"]').click();
+    await page.locator('[data-testid="stats-filter"]').fill(`udp port ${PORT + 2}`);
+    await page.locator('[data-testid="stats-start"]').click();
+    await expect.poll(() => page.locator('[data-testid="stats-session"]').count(), { timeout: 180_000 }).toBe(1);
+    const estimate = page.locator('[data-testid="stats-segment"]').filter({ has: page.locator('[data-testid="stats-estimate"]') });
+    // A node whose bpftrace was slow to attach joins at the hub's next renewal: datagrams until the crossing shows.
+    await until('a segment across the nodes', async () => {
+      await sendPodDatagrams(n1, n2, PORT + 2, 3);
+      return (await estimate.count()) > 0 ? true : undefined;
+    }, 120_000);
+    expect(await estimate.first().textContent()).toMatch(/node1: .*→ node2: .*≈ estimate/);
+    await screenshot(page, 'hub-latency');
+    await page.locator('[data-testid="stats-close"]').click();
+
+    // The recording made from the page replays in another page as the hub showed it: each of its
+    // datagrams one row crossing both nodes.
+    const replay = await browser.newPage({ viewport: VIEWPORT });
+    const replayErrors = watchErrors(replay);
+    await replay.goto(`${url}?recording=h6x-hub-rec`);
+    await expect.poll(() => replay.locator('[data-testid="replay-name"]').textContent(), { timeout: 30_000 }).toBe('h6x-hub-rec');
+    await expect.poll(() => replay.evaluate(() => (window as unknown as { __hoptrace: { state: { replay: { building: boolean } | null } } }).__hoptrace.state.replay?.building), { timeout: 15_000 }).toBe(false);
+    await replay.locator('[data-testid="timeline"]').focus();
+    await replay.keyboard.press('End');
+    const replayed = replay.locator('[data-testid="packet-row"]').filter({ hasText: `${n2.pod}:${PORT + 1}` });
+    await expect.poll(() => replayed.count(), { timeout: 15_000 }).toBe(3);
+    expect(await replayed.locator('[data-testid="row-nodes"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-nodes')))).toEqual(['node1,node2', 'node1,node2', 'node1,node2']);
+    // Its topology is the cluster's, a box per node.
+    const replayNodes = replay.locator('[data-testid="cluster-node"]');
+    await expect.poll(() => replayNodes.evaluateAll((els) => els.map((e) => e.getAttribute('data-node'))), { timeout: 30_000 }).toEqual(['node1', 'node2']);
+    await screenshot(replay, 'hub-recording-replayed');
+    expect(replayErrors).toEqual([]);
+    await replay.close();
 
     // node2's agent goes away: the hub finds it at its next session renewal (every 10 s) and the
     // page marks the node lost, in the status bar and on its box; node1 stays up.

@@ -182,6 +182,8 @@ export function createLive(opts: LiveOptions) {
         if (!ack.ok) notify({ kind: 'error', title: 'Could not follow the session', body: ack.error?.message ?? 'refused' });
       });
       loadHubPackets(s.id);
+      // The hub records its sessions too (POST /api/sessions/:id/recording, node on every hop).
+      recordings.follow(s.id, s.recordingStatus);
       return;
     }
     recordings.follow(s.id, s.recordingStatus);
@@ -263,7 +265,10 @@ export function createLive(opts: LiveOptions) {
       state.sessions = [...list.sessions];
       const named = opts.session ? list.sessions.find((x) => x.id === opts.session) : undefined;
       if (named && named.id !== 'hub') switchSession(named);
-      else state.session = list.sessions.find((x) => x.id === 'hub') ?? null;
+      else {
+        state.session = list.sessions.find((x) => x.id === 'hub') ?? null;
+        recordings.follow(state.session?.id ?? null, state.session?.recordingStatus);
+      }
     } catch (err) {
       notify({ kind: 'warning', title: 'No session list from the hub', body: (err as Error).message });
     }

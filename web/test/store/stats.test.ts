@@ -147,6 +147,30 @@ describe('StatsPanel', () => {
     w.unmount();
   });
 
+  it('names each place\'s node on a hub, and marks a segment crossing nodes as an estimate', async () => {
+    const { store, emit } = fakes();
+    await store.start();
+    const within: SegmentStats = { ...seg(POD1, 2, 'xmit', NODE, 2, 'rx', 10, 2_000), clock: 'node' };
+    const n1 = { ...within, from: { ...within.from, node: 'node1' }, to: { ...within.to, node: 'node1' } };
+    const crossing: SegmentStats = {
+      ...seg(NODE, 3, 'xmit', NODE, 3, 'rx', 10, 9_000), clock: 'estimate',
+      from: { ns: 'n1-host', ifname: 'under0', event: 'xmit', netns: 1102, ifindex: 3, node: 'node1' },
+      to: { ns: 'n2-host', ifname: 'under0', event: 'recv', netns: 2202, ifindex: 3, node: 'node2' },
+    };
+    emit().document({ ...doc(0, 0), segments: [n1, crossing], transit: [{ ns: 'n1-host', netns: 1102, node: 'node1', count: 10, p50_ns: 1, p90_ns: 1, p99_ns: 1, max_ns: 1, hist: [] }] });
+    const w = mount(StatsPanel, { props: { stats: store } });
+    await flushPromises();
+    const rows = w.findAll('[data-testid="stats-segment"]').map((r) => r.text());
+    // Slowest first: the crossing one, named by node, said to be an estimate; the one within node1 is not.
+    expect(rows[0]).toContain('node1: n1-host under0 xmit');
+    expect(rows[0]).toContain('→ node2: n2-host under0 recv ≈ estimate');
+    expect(rows[1]).toContain('node1: pod1 eth0 xmit');
+    expect(rows[1]).not.toContain('estimate');
+    expect(w.findAll('[data-testid="stats-estimate"]')).toHaveLength(1);
+    expect(w.get('[data-testid="stats-transit"]').text()).toContain('node1: n1-host');
+    w.unmount();
+  });
+
   it('says what went wrong when the service refuses', async () => {
     const failing = createStatsStore({
       api: {
