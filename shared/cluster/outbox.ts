@@ -9,8 +9,12 @@
 
 export interface OutboxItem {
   readonly session: string;
-  /** Hop batch (default) or depth batch: only hop batches' drops are said in Hoptrace-Dropped (they number the hops sequence). */
-  readonly kind?: 'hops' | 'depth';
+  /**
+   * Hop batch (default), depth batch, or heartbeat (a hop batch with no events, the agent's clock
+   * only): only hop batches' drops are said in Hoptrace-Dropped (they number the hops sequence);
+   * a heartbeat dropped is not counted at all (nothing of the node's traffic is lost with it).
+   */
+  readonly kind?: 'hops' | 'depth' | 'heartbeat';
   readonly seq: number;
   readonly data: Uint8Array;
   readonly events: number;
@@ -63,6 +67,7 @@ export class Outbox {
       this.items[this.head] = undefined as unknown as OutboxItem;
       this.head++;
       this.size -= old.data.length;
+      if (old.kind === 'heartbeat') continue;
       this.droppedBatches++;
       this.droppedEvents += old.events;
       if (old.kind !== 'depth') this.dropsSince.set(old.session, (this.dropsSince.get(old.session) ?? 0) + 1);
@@ -84,6 +89,11 @@ export class Outbox {
     this.size -= item.data.length;
     this.sending = item;
     return item;
+  }
+
+  /** Whether `item` still waits (or is being sent). */
+  has(item: OutboxItem): boolean {
+    return this.sending === item || this.items.indexOf(item, this.head) >= 0;
   }
 
   /** Batches of `session` dropped since its last batch went out: said with the next one. */
