@@ -26,7 +26,8 @@
  * cluster/stitch.ts): every hop before it is in this batch or an earlier one. A session that
  * published no hop batch for a second sends a heartbeat — a hop batch with no events, the clock
  * alone — through the same outbox, so it goes out behind the backlog; while one still waits
- * (the bus away) no other is made.
+ * (the bus away) no other is made. The first comes sooner, 200 ms after a batch: the hub then
+ * finishes the last packets of a burst without waiting a whole beat.
  */
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import type { JetStreamClient } from '@nats-io/jetstream';
@@ -74,6 +75,8 @@ export interface AgentOptions {
 /** Wait before a batch the bus did not take is tried again. */
 const RETRY_MS = 250;
 const DEFAULT_LEASE_MS = 30_000;
+/** The first heartbeat after a batch of hops: past the hub's reorder window (50 ms) and bpftrace's pipe. */
+const QUICK_BEAT_MS = 200;
 
 /** Which namespaces a selector names. */
 export function selectNamespaces<T extends { name: string }>(all: readonly T[], selector: string): T[] {
@@ -108,8 +111,9 @@ interface AgentSession {
   timer: NodeJS.Timeout | undefined;
   seq: number;
   lostKernel: number;
-  /** When its last hop batch (or heartbeat) was made (Date.now()). */
+  /** When its last hop batch (or heartbeat) was made (Date.now()), and whether it was a batch of hops. */
   lastBatchMs: number;
+  lastWasHops: boolean;
   /** How far behind the agent's clock its newest hop was when its last batch was made (ns). */
   lagNs: number;
   /** Its heartbeat waiting in the outbox, and how many it made (their message ids). */
@@ -166,7 +170,7 @@ export class Agent {
     this.topoTimer.unref();
     const beatMs = this.opts.heartbeatMs ?? 1000;
     if (beatMs > 0) {
-      this.beatTimer = setInterval(() => this.heartbeats(beatMs), Math.max(10, beatMs / 4));
+      this.beatTimer = setInterval(() => this.heartbeats(beatMs), Math.max(10, Math.min(100, beatMs / 4)));
       this.beatTimer.unref();
     }
   }
@@ -277,7 +281,7 @@ export class Agent {
     if (netfilter && !this.opts.netfilterSource) await checkNetfilterTracing();
     const s: AgentSession = {
       id: req.session, filter, sample, notes, netfilter, trace: null, nf: null, lease: undefined, pending: [], pendingNotes: [], pendingNetfilter: [],
-      timer: undefined, seq: 0, depthSeq: 0, lostKernel: 0, ready: undefined, lastBatchMs: Date.now(), lagNs: 0, beat: null, beats: 0,
+      timer: undefined, seq: 0, depthSeq: 0, lostKernel: 0, ready: undefined, lastBatchMs: Date.now(), lastWasHops: false, lagNs: 0, beat: null, beats: 0,
     };
     this.sessions.set(s.id, s);
     // The lease counts from when the session runs: bpftrace may take longer than a lease to
@@ -415,13 +419,15 @@ export class Agent {
       s.lostKernel = 0;
       this.unreported = 0;
       s.lastBatchMs = Date.now();
+      s.lastWasHops = true;
       this.enqueue({ session: s.id, kind: 'hops', seq: batch.seq, data: encodeBatch(batch), events: events.length });
     }
     void this.send();
   }
 
   /**
-   * A heartbeat for each running session that made no hop batch for `beatMs`: a hop batch with
+   * A heartbeat for each running session that made no hop batch for `beatMs` (200 ms after a batch
+   * of hops, the end of a burst: its last packets need the clock to move on): a hop batch with
    * no events, the sequence number of the batch before it, and the clock the agent vouches for —
    * now, less the lag its reader had at the last batch (hops of that moment may still be in
    * bpftrace's pipe). While one waits in the outbox (the bus away) no other is made.
@@ -429,8 +435,10 @@ export class Agent {
   private heartbeats(beatMs: number): void {
     const nowMs = Date.now();
     for (const s of this.sessions.values()) {
-      if (!s.trace || nowMs - s.lastBatchMs < beatMs || (s.beat && this.outbox.has(s.beat))) continue;
+      const due = s.lastWasHops ? Math.min(beatMs, QUICK_BEAT_MS) : beatMs;
+      if (!s.trace || nowMs - s.lastBatchMs < due || (s.beat && this.outbox.has(s.beat))) continue;
       s.lastBatchMs = nowMs;
+      s.lastWasHops = false;
       const clockNs = Math.max(1, kernelNowNs() - s.lagNs);
       s.beat = { session: s.id, kind: 'heartbeat', seq: ++s.beats, data: encodeBatch({ events: [], seq: s.seq, lostKernel: 0, clockNs }), events: 0 };
       this.enqueue(s.beat);

@@ -57,8 +57,12 @@ export class Outbox {
     return this.size + (this.sending?.data.length ?? 0);
   }
 
-  /** Adds a batch; drops the oldest waiting ones while over a bound. Returns how many were dropped. */
+  /**
+   * Adds a batch; drops the oldest waiting ones while over a bound. Returns how many were dropped.
+   * A heartbeat never pushes a batch out: when it does not fit, it is not added.
+   */
   add(item: OutboxItem): number {
+    if (item.kind === 'heartbeat' && (this.length + 1 > this.maxBatches || this.bytes + item.data.length > this.maxBytes)) return 0;
     this.items.push(item);
     this.size += item.data.length;
     let dropped = 0;
