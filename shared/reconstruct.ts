@@ -630,6 +630,20 @@ export class Reconstructor {
     this.expire(this.released - this.opts.idleNs);
   }
 
+  /**
+   * The earliest first-hop time of any packet the engine may still give out (the hub's stitching
+   * watermark, shared/cluster/stitch.ts): the time events are released up to, or the first hop
+   * of an older packet still live (idle ones wait `idleNs`) or waiting for its handoff.
+   */
+  pendingSince(): number {
+    const st = this.store;
+    const first = this.packets.first;
+    let min = this.released;
+    for (const p of this.live.values()) min = Math.min(min, st.t(first[p] as number));
+    for (const p of this.heldList) min = Math.min(min, st.t(first[p] as number));
+    return min;
+  }
+
   /** Packets completed since the last call, in the order they completed. */
   drain(): Packet[] {
     const out = this.out;

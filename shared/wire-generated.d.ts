@@ -433,6 +433,9 @@ export namespace hoptrace {
         /** HopBatch lost_kernel. */
         lost_kernel: number;
 
+        /** HopBatch clock. */
+        clock: (number|Long);
+
         /**
          * Encodes the specified HopBatch message. Does not implicitly {@link hoptrace.HopBatch.verify|verify} messages.
          * @param message HopBatch message or plain object to encode
@@ -465,6 +468,9 @@ export namespace hoptrace {
 
             /** HopBatch lost_kernel */
             lost_kernel?: (number|null);
+
+            /** HopBatch clock */
+            clock?: (number|Long|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

@@ -694,6 +694,7 @@ export const hoptrace = $root.hoptrace = (() => {
         HopBatch.prototype.events = $util.emptyArray;
         HopBatch.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
         HopBatch.prototype.lost_kernel = 0;
+        HopBatch.prototype.clock = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
         HopBatch.encode = function (m, w, q) {
             if (!w)
@@ -710,6 +711,8 @@ export const hoptrace = $root.hoptrace = (() => {
                 w.uint32(16).uint64(m.seq);
             if (m.lost_kernel != null && $Object.hasOwnProperty.call(m, "lost_kernel") && m.lost_kernel !== 0)
                 w.uint32(24).uint32(m.lost_kernel);
+            if (m.clock != null && $Object.hasOwnProperty.call(m, "clock") && (typeof m.clock === "object" ? m.clock.low || m.clock.high : m.clock !== 0))
+                w.uint32(32).uint64(m.clock);
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -767,6 +770,15 @@ export const hoptrace = $root.hoptrace = (() => {
                             m.lost_kernel = v;
                         else
                             delete m.lost_kernel;
+                        continue;
+                    }
+                case 4: {
+                        if (u !== 0)
+                            break;
+                        if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                            m.clock = v;
+                        else
+                            delete m.clock;
                         continue;
                     }
                 }

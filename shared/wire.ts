@@ -18,6 +18,12 @@ export interface HopBatch {
   readonly seq: number;
   /** Events bpftrace reported lost in the kernel since the previous batch. */
   readonly lostKernel: number;
+  /**
+   * A hub agent's watermark (its clock, the hops' clock, in ns): every hop it saw before this
+   * time is in this batch or an earlier one. Absent: unknown (older agents, the live stream).
+   * An agent's heartbeat is a batch with no events and this alone.
+   */
+  readonly clockNs?: number;
 }
 
 interface WireHop {
@@ -161,7 +167,7 @@ export function decodeHop(bytes: Uint8Array): HopEvent {
 }
 
 export function encodeBatch(batch: HopBatch): Uint8Array {
-  return HopBatchType.encode({ events: batch.events.map(hopToWire), seq: batch.seq, lost_kernel: batch.lostKernel }).finish();
+  return HopBatchType.encode({ events: batch.events.map(hopToWire), seq: batch.seq, lost_kernel: batch.lostKernel, ...(batch.clockNs ? { clock: batch.clockNs } : {}) }).finish();
 }
 
 export function decodeBatch(bytes: Uint8Array): HopBatch {
@@ -175,5 +181,6 @@ export function decodeBatch(bytes: Uint8Array): HopBatch {
   // prototype's defaults); the generated types only promise the optional-field shape.
   const events = msg.events as unknown as readonly WireHop[];
   const seq = typeof msg.seq === 'number' ? msg.seq : msg.seq.toNumber();
-  return { events: events.map(hopFromWire), seq, lostKernel: msg.lost_kernel };
+  const clock = msg.clock === undefined || msg.clock === null ? 0 : typeof msg.clock === 'number' ? msg.clock : msg.clock.toNumber();
+  return { events: events.map(hopFromWire), seq, lostKernel: msg.lost_kernel, ...(clock > 0 ? { clockNs: clock } : {}) };
 }

@@ -21,6 +21,13 @@
  * waiting batch is dropped and counted. The counts reach the hub in the node's snapshots (`agent`)
  * and, as lost events, in the next batch: memory stays bounded whatever the bus does. A slow hub
  * does not slow the agent at all: the stream takes the batches (its retention bounds it).
+ *
+ * Every hop batch carries the agent's clock it vouches for (the hub's per-node watermark, shared/
+ * cluster/stitch.ts): every hop before it is in this batch or an earlier one. A session that
+ * published no hop batch for a second sends a heartbeat — a hop batch with no events, the clock
+ * alone — through the same outbox, so it goes out behind the backlog; while one still waits
+ * (the bus away) no other is made. The first comes sooner, 200 ms after a batch: the hub then
+ * finishes the last packets of a burst without waiting a whole beat.
  */
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import type { JetStreamClient } from '@nats-io/jetstream';
@@ -53,6 +60,8 @@ export interface AgentOptions {
   /** Batching, as the service's: at most this many events or this long (defaults 512, 50 ms). */
   readonly batchEvents?: number;
   readonly batchMs?: number;
+  /** A running session with no hop batch for this long sends a heartbeat (default 1000 ms; 0: never). */
+  readonly heartbeatMs?: number;
   /** Bounds of the outbox of batches waiting for the bus. */
   readonly buffer?: OutboxLimits;
   /** The stream's retention, when this agent makes the stream (or to change it). */
@@ -66,6 +75,8 @@ export interface AgentOptions {
 /** Wait before a batch the bus did not take is tried again. */
 const RETRY_MS = 250;
 const DEFAULT_LEASE_MS = 30_000;
+/** The first heartbeat after a batch of hops: past the hub's reorder window (50 ms) and bpftrace's pipe. */
+const QUICK_BEAT_MS = 200;
 
 /** Which namespaces a selector names. */
 export function selectNamespaces<T extends { name: string }>(all: readonly T[], selector: string): T[] {
@@ -100,6 +111,14 @@ interface AgentSession {
   timer: NodeJS.Timeout | undefined;
   seq: number;
   lostKernel: number;
+  /** When its last hop batch (or heartbeat) was made (Date.now()), and whether it was a batch of hops. */
+  lastBatchMs: number;
+  lastWasHops: boolean;
+  /** How far behind the agent's clock its newest hop was when its last batch was made (ns). */
+  lagNs: number;
+  /** Its heartbeat waiting in the outbox, and how many it made (their message ids). */
+  beat: OutboxItem | null;
+  beats: number;
 }
 
 export class Agent {
@@ -112,6 +131,7 @@ export class Agent {
   private netnsKey = '';
   private rescanTimer: NodeJS.Timeout | undefined;
   private topoTimer: NodeJS.Timeout | undefined;
+  private beatTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly log: (line: string) => void;
   /** Batches waiting for the bus, bounded; its drops are counted there. */
@@ -148,6 +168,11 @@ export class Agent {
     this.topoTimer = setInterval(() => void this.publishTopology().catch((e: unknown) => this.log(`agent ${this.node}: topology: ${(e as Error).message}`)), this.opts.topologyMs ?? 30_000);
     this.rescanTimer.unref();
     this.topoTimer.unref();
+    const beatMs = this.opts.heartbeatMs ?? 1000;
+    if (beatMs > 0) {
+      this.beatTimer = setInterval(() => this.heartbeats(beatMs), Math.max(10, Math.min(100, beatMs / 4)));
+      this.beatTimer.unref();
+    }
   }
 
   get sessionIds(): string[] {
@@ -164,6 +189,7 @@ export class Agent {
     this.stopped = true;
     clearInterval(this.rescanTimer);
     clearInterval(this.topoTimer);
+    clearInterval(this.beatTimer);
     this.sub?.unsubscribe();
     await Promise.all([...this.sessions.keys()].map((id) => this.stopSession(id)));
     // What waits is given a moment to go out (a bus that is away gets no more).
@@ -257,7 +283,7 @@ export class Agent {
     if (netfilter && !this.opts.netfilterSource) await checkNetfilterTracing();
     const s: AgentSession = {
       id: req.session, filter, sample, notes, netfilter, trace: null, nf: null, lease: undefined, pending: [], pendingNotes: [], pendingNetfilter: [],
-      timer: undefined, seq: 0, depthSeq: 0, lostKernel: 0, ready: undefined,
+      timer: undefined, seq: 0, depthSeq: 0, lostKernel: 0, ready: undefined, lastBatchMs: Date.now(), lastWasHops: false, lagNs: 0, beat: null, beats: 0,
     };
     this.sessions.set(s.id, s);
     // The lease counts from when the session runs: bpftrace may take longer than a lease to
@@ -384,12 +410,40 @@ export class Agent {
       this.enqueue({ session: s.id, kind: 'depth', seq, data: encodeDepthBatch({ notes, netfilter, seq }), events: notes.length + netfilter.length });
     }
     if (events.length > 0) {
+      const now = kernelNowNs();
+      let newest = 0;
+      for (const ev of events) if (ev.t > newest) newest = ev.t;
+      // The reader's lag (bpftrace's pipe, this batch's wait) is kept for the heartbeats' clock.
+      s.lagNs = Math.max(0, now - newest);
       // Events the outbox dropped are reported as lost, like the kernel's, with the next batch made:
       // the hub counts both at once; the dropped batches themselves it learns from the snapshot.
-      const batch = { events, seq: ++s.seq, lostKernel: s.lostKernel + this.unreported };
+      const batch = { events, seq: ++s.seq, lostKernel: s.lostKernel + this.unreported, clockNs: newest };
       s.lostKernel = 0;
       this.unreported = 0;
+      s.lastBatchMs = Date.now();
+      s.lastWasHops = true;
       this.enqueue({ session: s.id, kind: 'hops', seq: batch.seq, data: encodeBatch(batch), events: events.length });
+    }
+    void this.send();
+  }
+
+  /**
+   * A heartbeat for each running session that made no hop batch for `beatMs` (200 ms after a batch
+   * of hops, the end of a burst: its last packets need the clock to move on): a hop batch with
+   * no events, the sequence number of the batch before it, and the clock the agent vouches for —
+   * now, less the lag its reader had at the last batch (hops of that moment may still be in
+   * bpftrace's pipe). While one waits in the outbox (the bus away) no other is made.
+   */
+  private heartbeats(beatMs: number): void {
+    const nowMs = Date.now();
+    for (const s of this.sessions.values()) {
+      const due = s.lastWasHops ? Math.min(beatMs, QUICK_BEAT_MS) : beatMs;
+      if (!s.trace || nowMs - s.lastBatchMs < due || (s.beat && this.outbox.has(s.beat))) continue;
+      s.lastBatchMs = nowMs;
+      s.lastWasHops = false;
+      const clockNs = Math.max(1, kernelNowNs() - s.lagNs);
+      s.beat = { session: s.id, kind: 'heartbeat', seq: ++s.beats, data: encodeBatch({ events: [], seq: s.seq, lostKernel: 0, clockNs }), events: 0 };
+      this.enqueue(s.beat);
     }
     void this.send();
   }
@@ -411,13 +465,15 @@ export class Agent {
         h.set(SESSION_HEADER, item.session);
         const depth = item.kind === 'depth';
         const dropped = depth ? 0 : this.outbox.droppedBefore(item.session);
+        // A heartbeat's id is its own count: its batch carries the sequence number before it.
+        const id = depth ? `d${item.seq}` : item.kind === 'heartbeat' ? `h${item.seq}` : String(item.seq);
         if (dropped > 0) h.set(DROPPED_HEADER, String(dropped));
         try {
           // The id lets JetStream drop a copy: a batch whose acknowledgement was lost in an outage
           // may have reached the stream before it is sent again.
-          await this.js.publish(depth ? depthSubject(this.node) : hopsSubject(this.node), item.data, { headers: h, msgID: `${this.node}.${item.session}.${this.epoch}.${depth ? 'd' : ''}${item.seq}` });
+          await this.js.publish(depth ? depthSubject(this.node) : hopsSubject(this.node), item.data, { headers: h, msgID: `${this.node}.${item.session}.${this.epoch}.${id}` });
           this.outbox.done(true);
-          this.published++;
+          if (item.kind !== 'heartbeat') this.published++;
           if (this.failing) {
             this.log(`agent ${this.node}: publishing works again (${this.outbox.length} batches waiting, ${this.outbox.droppedBatches} dropped so far)`);
             this.failing = false;

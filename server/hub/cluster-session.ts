@@ -51,6 +51,7 @@ export interface ClusterSessionInfo extends SessionInfo {
 export interface ClusterSessionOptions {
   readonly packetsKept: number;
   readonly holdMs?: number;
+  readonly maxHoldMs?: number;
   /** Told when the expected-path simulator trips over a model (once per message). */
   readonly log?: (line: string) => void;
 }
@@ -85,7 +86,7 @@ export class ClusterSession {
     const ast = parseFilter(spec.filter);
     this.accept = (p) => packetMatches(ast, p);
     this.pipeline = new ClusterPipeline({
-      stitch: { ...(opts.holdMs !== undefined ? { holdMs: opts.holdMs } : {}) },
+      stitch: { ...(opts.holdMs !== undefined ? { holdMs: opts.holdMs } : {}), ...(opts.maxHoldMs !== undefined ? { maxHoldMs: opts.maxHoldMs } : {}) },
       netfilter: spec.depth.netfilter,
     });
   }
@@ -140,9 +141,12 @@ export class ClusterSession {
     this.pipeline.depth(node, batch, nowMs);
   }
 
-  /** Advances each node's reconstruction on its own clock and the stitcher on the hub's; returns new packets. */
-  tick(nowMs = Date.now()): AnnotatedClusterPacket[] {
-    return this.collect(this.pipeline.tick(nowMs));
+  /**
+   * Advances each node's reconstruction on its own clock and the stitcher on the nodes'
+   * watermarks and the hub's clock (`live`: nodes still waited for); returns new packets.
+   */
+  tick(nowMs = Date.now(), live?: (node: string) => boolean): AnnotatedClusterPacket[] {
+    return this.collect(this.pipeline.tick(nowMs, live));
   }
 
   /** Gives out everything held (tests, shutdown). */
@@ -173,7 +177,7 @@ export class ClusterSession {
   }
 
   nodeStatus(): NodeSessionStatus[] {
-    const names = new Set([...this.answers.keys(), ...[...this.pipeline.nodes.values()].filter((n) => n.batches + n.notes + n.netfilter > 0).map((n) => n.name)]);
+    const names = new Set([...this.answers.keys(), ...[...this.pipeline.nodes.values()].filter((n) => n.batches + n.heartbeats + n.notes + n.netfilter > 0).map((n) => n.name)]);
     return [...names].sort((a, b) => a.localeCompare(b)).map((node) => {
       const p = this.pipeline.nodes.get(node);
       return {

@@ -57,8 +57,9 @@ export interface HubOptions {
   readonly maxBatchEvents?: number;
   /** Stitched packets kept for GET /api/cluster/packets (default 2000). */
   readonly packetsKept?: number;
-  /** How long a piece waits for its other pieces (default 2000 ms). */
+  /** How long a piece waits for its other pieces (default 2000 ms), and at most for a lagging node (default 30 s). */
   readonly holdMs?: number;
+  readonly maxHoldMs?: number;
   /** Most nodes kept (default 1024): a publisher inventing node names cannot grow the hub without bound. */
   readonly maxNodes?: number;
   /** How often sessions are asked for again (default 10 s; agents drop them after 3×). */
@@ -141,6 +142,8 @@ export class Hub {
   private renewTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private stopped = false;
+  /** When the hub's own bus connection last went or came back (0: never). */
+  private busChangedMs = 0;
   private readonly logged = new Set<string>();
   private readonly log: (line: string) => void;
   readonly filterText: string;
@@ -165,6 +168,7 @@ export class Hub {
     const s = new ClusterSession(id, spec, {
       packetsKept: this.opts.packetsKept ?? 2000,
       ...(this.opts.holdMs !== undefined ? { holdMs: this.opts.holdMs } : {}),
+      ...(this.opts.maxHoldMs !== undefined ? { maxHoldMs: this.opts.maxHoldMs } : {}),
       log: this.log,
     });
     const now = Date.now();
@@ -176,6 +180,9 @@ export class Hub {
     const { jetstreamManager, jetstream, AckPolicy, DeliverPolicy } = await import('@nats-io/jetstream');
     this.nc = await connectBus({ ...this.opts.bus, name: 'hoptrace-hub' });
     await ensureStream(this.nc, this.opts.retention ?? {});
+    void (async () => {
+      for await (const st of this.nc!.status()) if (st.type === 'disconnect' || st.type === 'reconnect') this.busChangedMs = Date.now();
+    })().catch(() => undefined);
     const jsm = await jetstreamManager(this.nc);
     const durable = this.opts.durable ?? 'hoptrace-hub';
     try {
@@ -355,7 +362,7 @@ export class Hub {
       const st = statuses.find((x) => x.node === n.name);
       return {
         name: n.name,
-        state: this.hubNode(n.name).lost_ ? 'lost' : now - n.lastSeenMs < 60_000 ? 'up' : 'silent',
+        state: this.nodeState(n.name, now),
         namespaces: [...n.names].map(([netns, name]) => ({ netns, name, node: n.name })),
         events: n.events, batches: n.batches, lost: n.lost, gaps: n.gaps, lastSeenMs: n.lastSeenMs,
         session: !st || st.state === 'starting' ? null : st.state === 'running' ? { ok: true } : { ok: false, error: st.error ?? st.state },
@@ -372,6 +379,21 @@ export class Hub {
       sessions: this.sessions.size,
       nodes: this.nodeInfo().map((n) => ({ name: n.name, state: n.state, lastSeenS: Math.max(0, Math.round((now - n.lastSeenMs) / 1000)) })),
     };
+  }
+
+  private nodeState(name: string, now: number): NodeInfo['state'] {
+    return this.hubNode(name).lost_ ? 'lost' : now - (this.registry.nodes.get(name)?.lastSeenMs ?? 0) < 60_000 ? 'up' : 'silent';
+  }
+
+  /**
+   * Whether stitching still waits for a node's pieces (shared/cluster/stitch.ts): while it is up.
+   * Right after the hub's own bus connection went or came back, a lost node is waited for too
+   * (for the longest hold): every agent is reconnecting then, each in its own time, and one not
+   * answering yet is not gone — its outbox comes once it is back.
+   */
+  private waitsFor(name: string, now: number): boolean {
+    const state = this.nodeState(name, now);
+    return state === 'up' || (state === 'lost' && now - this.busChangedMs < (this.opts.maxHoldMs ?? 30_000));
   }
 
   /** Gives out everything held (tests, shutdown). */
@@ -438,7 +460,9 @@ export class Hub {
     const n = this.registry.node(where.node, now);
     n.gaps += session.hops(where.node, batch, now, dropped);
     n.agentDropped += dropped;
-    n.batches++;
+    // An agent's heartbeat (no events, its clock only) is not a batch of hops.
+    if (batch.events.length > 0) n.batches++;
+    else n.heartbeats++;
     n.lost += batch.lostKernel;
     n.events += batch.events.length;
     n.lastSeenMs = now;
@@ -537,7 +561,8 @@ export class Hub {
   /** Advances every session's reconstruction and stitching. */
   private tick(): void {
     const now = Date.now();
-    for (const s of this.sessions.values()) this.emitPackets(s, s.tick(now));
+    const live = (node: string): boolean => this.waitsFor(node, now);
+    for (const s of this.sessions.values()) this.emitPackets(s, s.tick(now, live));
   }
 
   /** Calls `fn` with each lot of new stitched packets and their session; returns the way to stop. */

@@ -9,8 +9,12 @@
 
 export interface OutboxItem {
   readonly session: string;
-  /** Hop batch (default) or depth batch: only hop batches' drops are said in Hoptrace-Dropped (they number the hops sequence). */
-  readonly kind?: 'hops' | 'depth';
+  /**
+   * Hop batch (default), depth batch, or heartbeat (a hop batch with no events, the agent's clock
+   * only): only hop batches' drops are said in Hoptrace-Dropped (they number the hops sequence);
+   * a heartbeat dropped is not counted at all (nothing of the node's traffic is lost with it).
+   */
+  readonly kind?: 'hops' | 'depth' | 'heartbeat';
   readonly seq: number;
   readonly data: Uint8Array;
   readonly events: number;
@@ -53,8 +57,12 @@ export class Outbox {
     return this.size + (this.sending?.data.length ?? 0);
   }
 
-  /** Adds a batch; drops the oldest waiting ones while over a bound. Returns how many were dropped. */
+  /**
+   * Adds a batch; drops the oldest waiting ones while over a bound. Returns how many were dropped.
+   * A heartbeat never pushes a batch out: when it does not fit, it is not added.
+   */
   add(item: OutboxItem): number {
+    if (item.kind === 'heartbeat' && (this.length + 1 > this.maxBatches || this.bytes + item.data.length > this.maxBytes)) return 0;
     this.items.push(item);
     this.size += item.data.length;
     let dropped = 0;
@@ -63,6 +71,7 @@ export class Outbox {
       this.items[this.head] = undefined as unknown as OutboxItem;
       this.head++;
       this.size -= old.data.length;
+      if (old.kind === 'heartbeat') continue;
       this.droppedBatches++;
       this.droppedEvents += old.events;
       if (old.kind !== 'depth') this.dropsSince.set(old.session, (this.dropsSince.get(old.session) ?? 0) + 1);
@@ -84,6 +93,11 @@ export class Outbox {
     this.size -= item.data.length;
     this.sending = item;
     return item;
+  }
+
+  /** Whether `item` still waits (or is being sent). */
+  has(item: OutboxItem): boolean {
+    return this.sending === item || this.items.indexOf(item, this.head) >= 0;
   }
 
   /** Batches of `session` dropped since its last batch went out: said with the next one. */

@@ -9,6 +9,13 @@
  *   - `record --hub --since` (server/hub/record.ts), reading the stream after the fact, with each
  *     message's JetStream time as `nowMs` — when it reached the bus, as a live hub would have seen it;
  *   - replay of such a recording (server/recording/replay.ts), with the recorded event time.
+ *
+ * Each node's reconstruction moves on that node's own watermark: the clock its agent vouches for
+ * in every hop batch (heartbeats, batches with no events, say it while the node is quiet), so a
+ * node whose batches lag (its agent reconnecting after a bus outage) is not run ahead of what it
+ * has sent. Batches without one (older agents) and nodes no longer live are extrapolated with
+ * `nowMs` from their newest time, as before. The stitcher then waits for each live node's
+ * watermark (stitch.ts), not for the wall clock alone.
  */
 import type { HopEvent } from '../hop-event.js';
 import type { Packet } from '../packet.js';
@@ -31,9 +38,16 @@ export interface PipelineNode {
   /** Depth events taken: notes, netfilter steps. */
   notes: number;
   netfilter: number;
-  /** Newest event time seen (node clock) and when it arrived (`nowMs`): the node's "now" estimate. */
+  /**
+   * Newest time the node vouched for (node clock): its batches' clock, or its newest event's; and
+   * when it arrived (`nowMs`): the node's "now", extrapolated from there when not vouched for.
+   */
   lastT: number;
   lastArrivalMs: number;
+  /** Its batches carry the agent's clock: the reconstruction moves on it, not on `nowMs`. */
+  clocked: boolean;
+  /** Hop batches with no events (an agent's heartbeats): not counted in `batches`. */
+  heartbeats: number;
   lastSeenMs: number;
   events: number;
   batches: number;
@@ -118,7 +132,7 @@ export class ClusterPipeline {
       const state = {
         name, topology: null, names: new Map(), locals: new Map(), reasons: new Map(),
         steps: this.opts.netfilter ? new NetfilterStepsQueue() : undefined, notes: 0, netfilter: 0,
-        lastT: 0, lastArrivalMs: 0, lastSeenMs: nowMs, events: 0, batches: 0, lost: 0, gaps: 0, agentDropped: 0, lastSeq: 0, snapshot: null,
+        lastT: 0, lastArrivalMs: 0, clocked: false, heartbeats: 0, lastSeenMs: nowMs, events: 0, batches: 0, lost: 0, gaps: 0, agentDropped: 0, lastSeq: 0, snapshot: null,
       } as Omit<PipelineNode, 'engine'> as PipelineNode;
       (state as { engine: Reconstructor }).engine = new Reconstructor({
         nsName: (netns) => state.names.get(netns) ?? null,
@@ -141,6 +155,7 @@ export class ClusterPipeline {
     n.topology = s.topology;
     n.snapshot = s;
     n.lastSeenMs = nowMs;
+    this.stitcher.clockHint(s.node, s.t, s.wallMs);
     n.names = new Map();
     n.locals = new Map();
     for (const ns of s.topology.namespaces) {
@@ -164,15 +179,24 @@ export class ClusterPipeline {
    * reconstructed. `dropped`: batches its agent says it dropped just before this one (the
    * Hoptrace-Dropped header): those are not gaps, they are the agent's.
    */
-  batch(name: string, b: { readonly events: readonly HopEvent[]; readonly seq: number; readonly lostKernel: number }, nowMs: number, dropped = 0): PipelineNode {
+  batch(name: string, b: { readonly events: readonly HopEvent[]; readonly seq: number; readonly lostKernel: number; readonly clockNs?: number }, nowMs: number, dropped = 0): PipelineNode {
     const n = this.node(name, nowMs);
     n.agentDropped += dropped;
     if (n.lastSeq !== 0 && b.seq > n.lastSeq + 1) n.gaps += Math.max(0, b.seq - n.lastSeq - 1 - dropped);
+    // A heartbeat repeats the sequence number of the batch before it: no gap.
     n.lastSeq = b.seq;
-    n.batches++;
+    if (b.events.length > 0) n.batches++;
+    else n.heartbeats++;
     n.lost += b.lostKernel;
     n.lastSeenMs = nowMs;
     for (const ev of b.events) this.push(n, ev, nowMs);
+    if (b.clockNs !== undefined && b.clockNs > 0) {
+      n.clocked = true;
+      if (b.clockNs > n.lastT) {
+        n.lastT = b.clockNs;
+        n.lastArrivalMs = nowMs;
+      }
+    }
     return n;
   }
 
@@ -200,16 +224,23 @@ export class ClusterPipeline {
     }
   }
 
-  /** Advances each node's reconstruction on its own clock, and the stitcher on `nowMs`: stitched packets ready. */
-  tick(nowMs: number): ClusterPacket[] {
+  /**
+   * Advances each node's reconstruction on its own clock — its watermark, or extrapolated with
+   * `nowMs` for a node without one or no longer `live` — and gives the stitcher each node's
+   * watermark and `nowMs`: stitched packets ready. `live`: whether a node is still expected to
+   * send (the hub's view: its agent answers, it was heard from lately); absent: every node.
+   */
+  tick(nowMs: number, live?: (node: string) => boolean): ClusterPacket[] {
     for (const n of this.nodes.values()) {
       if (n.lastArrivalMs === 0) continue;
-      const nodeNow = n.lastT + (nowMs - n.lastArrivalMs) * 1e6;
+      const extrapolate = !n.clocked || (live !== undefined && !live(n.name));
+      const nodeNow = extrapolate ? n.lastT + (nowMs - n.lastArrivalMs) * 1e6 : n.lastT;
       n.engine.advance(nodeNow);
       const done = n.engine.drain();
       for (const p of n.steps ? n.steps.pass(done, nodeNow) : done) this.stitcher.push(n.name, p, nowMs);
+      this.stitcher.watermark(n.name, Math.min(n.engine.pendingSince(), n.steps?.earliest ?? Number.POSITIVE_INFINITY));
     }
-    return this.stitcher.drain(nowMs);
+    return this.stitcher.drain(nowMs, live);
   }
 
   /** End of input: everything held, stitched. */

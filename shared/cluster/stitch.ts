@@ -14,6 +14,13 @@
  * cancels the wire time (NTP's reasoning); with one direction only, the minimum is used as is
  * (it then includes the wire time, microseconds on a LAN). Stitched hops are put on the
  * reference node's clock (the first node by name), each keeping its own `tNode`.
+ *
+ * When to stop waiting is event time, not the hub's wall clock: nodes' streams lag each other (an
+ * agent flushes its outbox when IT reconnects after a bus outage, seconds after another), so a
+ * group that can still take a piece is given out only once every other live node's watermark —
+ * the earliest first-hop time of a piece that node may still give (shared/cluster/pipeline.ts),
+ * put on the group's clock with the offsets known so far — has passed the group's waiting hop by
+ * a margin; or after a maximum hold. A node the hub knows is gone (its agent lost) is not waited for.
  */
 import type { Hop, Packet, PacketNote } from '../packet.js';
 import type { NetfilterVerdict } from '../netfilter/types.js';
@@ -83,6 +90,14 @@ export interface StitcherOptions {
   readonly holdMs?: number;
   /** Most pieces waiting; beyond it the oldest group is given out as it is. Default 100 000. */
   readonly maxPending?: number;
+  /**
+   * A group waits beyond holdMs until every other live node's watermark has passed its waiting
+   * hop by this much (ns, on the group's clock). Default 250 ms: wider than the error of a
+   * one-way offset (the wire time) and of an offset estimated from wall clocks (NTP).
+   */
+  readonly marginNs?: number;
+  /** Longest a group waits for lagging nodes (hub wall clock, from its first piece). Default 30 000 ms. */
+  readonly maxHoldMs?: number;
 }
 
 interface Piece { readonly node: string; readonly packet: Packet }
@@ -90,6 +105,8 @@ interface Piece { readonly node: string; readonly packet: Packet }
 interface Group {
   pieces: Piece[];
   changedMs: number;
+  /** When its first piece came (the max hold counts from it). */
+  addedMs: number;
   done: boolean;
 }
 
@@ -127,6 +144,12 @@ export class Stitcher {
   private readonly windowNs: number;
   private readonly holdMs: number;
   private readonly maxPending: number;
+  private readonly marginNs: number;
+  private readonly maxHoldMs: number;
+  /** Per node: the earliest first-hop time (its clock) of a piece it may still give. */
+  private readonly marks = new Map<string, number>();
+  /** Per node: its clock minus the wall clock (ns), from its snapshots: offsets before any pair. */
+  private readonly hints = new Map<string, number>();
   /** Groups by the key of their last piece's leaving hop / first piece's entering hop. */
   private readonly byExit = new Map<string, Group[]>();
   private readonly byEntry = new Map<string, Group[]>();
@@ -143,13 +166,31 @@ export class Stitcher {
     this.windowNs = opts.windowNs ?? 10_000_000_000;
     this.holdMs = opts.holdMs ?? 2000;
     this.maxPending = opts.maxPending ?? 100_000;
+    this.marginNs = opts.marginNs ?? 250_000_000;
+    this.maxHoldMs = opts.maxHoldMs ?? 30_000;
+  }
+
+  /**
+   * A node's watermark, on its own clock: no piece it gives from now on has a first hop before
+   * `t`. Never moves back. A node with none is not waited for (it never sent anything).
+   */
+  watermark(node: string, t: number): void {
+    if (t > (this.marks.get(node) ?? Number.NEGATIVE_INFINITY)) this.marks.set(node, t);
+  }
+
+  /**
+   * A node's clock read together with the wall clock (its snapshot's `t` and `wallMs`): until
+   * pairs measure its offset, watermarks are compared through the wall clocks (NTP-close).
+   */
+  clockHint(node: string, monoNs: number, wallMs: number): void {
+    if (monoNs > 0 && wallMs > 0) this.hints.set(node, monoNs - wallMs * 1e6);
   }
 
   /** One node's finished packet (times on that node's clock); `nowMs` is the hub's wall clock. */
   push(node: string, packet: Packet, nowMs: number): void {
     this.nodesSeen.add(node);
     const piece: Piece = { node, packet };
-    let group: Group = { pieces: [piece], changedMs: nowMs, done: false };
+    let group: Group = { pieces: [piece], changedMs: nowMs, addedMs: nowMs, done: false };
     this.groups.add(group);
     const enter = enteringHop(packet);
     if (enter >= 0) {
@@ -184,17 +225,60 @@ export class Stitcher {
   /** Groups no piece can join any more, in the order they became so. */
   private readonly complete: Group[] = [];
 
-  /** Complete groups, and groups nothing was added to for holdMs, stitched; pass Infinity to give out everything. */
-  drain(nowMs: number): ClusterPacket[] {
+  /**
+   * Complete groups, and groups nothing was added to for holdMs whose other pieces no live node
+   * can still give (or held maxHoldMs), stitched; pass Infinity to give out everything. `live`:
+   * whether a node is still waited for (absent: every node with a watermark).
+   */
+  drain(nowMs: number, live?: (node: string) => boolean): ClusterPacket[] {
     const out: ClusterPacket[] = [...this.overflow.splice(0), ...this.complete.splice(0)].map((g) => this.build(g));
     for (const g of this.groups) {
       if (nowMs - g.changedMs < this.holdMs) continue;
+      if (nowMs - g.addedMs < this.maxHoldMs && !this.othersPassed(g, live)) continue;
       this.groups.delete(g);
       g.done = true;
       out.push(this.build(g));
     }
     if (out.length > 0) this.prune();
     return out;
+  }
+
+  /**
+   * Whether every other live node's watermark has passed the group's waiting hops: its last
+   * piece's leaving hop (a node's next piece would enter about then), its first piece's entering
+   * hop (a piece that left for it left then, so began before).
+   */
+  private othersPassed(g: Group, live: ((node: string) => boolean) | undefined): boolean {
+    const first = g.pieces[0]!;
+    const last = g.pieces[g.pieces.length - 1]!;
+    const e = enteringHop(first.packet);
+    const l = leavingHop(last.packet);
+    const ends: Array<readonly [string, number]> = [];
+    if (e >= 0) ends.push([first.node, first.packet.hops[e]!.t]);
+    if (l >= 0) ends.push([last.node, last.packet.hops[l]!.t]);
+    for (const [node, t] of ends) {
+      for (const [other, mark] of this.marks) {
+        if (other === node || (live && !live(other))) continue;
+        if (mark + this.shift(other, node) < t + this.marginNs) return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * What to add to a time on `from`'s clock to put it on `to`'s: the offsets pairs measured when
+   * both are known, else the wall-clock hints when both nodes have one, else 0 for an unknown one.
+   */
+  private shift(from: string, to: string): number {
+    const m = this.offsetMap();
+    const a = m.get(from);
+    const b = m.get(to);
+    const known = (o: ClockOffset | undefined): boolean => o !== undefined && o.method !== 'unknown';
+    if (known(a) && known(b)) return b!.offsetNs - a!.offsetNs;
+    const ha = this.hints.get(from);
+    const hb = this.hints.get(to);
+    if (ha !== undefined && hb !== undefined) return hb - ha;
+    return (known(b) ? b!.offsetNs : 0) - (known(a) ? a!.offsetNs : 0);
   }
 
   /** Per-node clock offsets against the reference node (first by name). */
@@ -277,7 +361,7 @@ export class Stitcher {
     this.groups.delete(b);
     a.done = true;
     b.done = true;
-    const g: Group = { pieces: [...a.pieces, ...b.pieces], changedMs: nowMs, done: false };
+    const g: Group = { pieces: [...a.pieces, ...b.pieces], changedMs: nowMs, addedMs: Math.min(a.addedMs, b.addedMs), done: false };
     this.groups.add(g);
     return g;
   }

@@ -1,7 +1,8 @@
 /**
  * The bus layout of a hoptrace cluster (issue 17): one JetStream stream, subjects per node.
  *
- *   hoptrace.<node>.hops      HopBatch (shared/wire.proto), header Hoptrace-Session: <id>
+ *   hoptrace.<node>.hops      HopBatch (shared/wire.proto), header Hoptrace-Session: <id>; with the
+ *                             agent's clock (`clock`), and heartbeats (no events) while a session is quiet
  *   hoptrace.<node>.topology  NodeSnapshot as JSON (below)
  *   hoptrace.<node>.depth     DepthBatch (shared/wire.proto: notes, netfilter rule-trace steps), header Hoptrace-Session
  *   hoptrace.<node>.control   core NATS request/reply: the hub asks the agent for sessions (not stored)

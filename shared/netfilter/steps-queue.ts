@@ -61,6 +61,13 @@ export class NetfilterStepsQueue {
     return all.map((p) => this.correlator.annotate(p));
   }
 
+  /** The earliest first-hop time of a packet waiting (Infinity when none waits). */
+  get earliest(): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const p of this.waiting) min = Math.min(min, p.hops[0]?.t ?? min);
+    return min;
+  }
+
   /** Packets waiting for their steps. */
   get pending(): number {
     return this.waiting.length;

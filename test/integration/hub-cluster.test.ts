@@ -10,17 +10,13 @@
  * hub reconstructs each node on its own (as on real machines), so only stitching can make the
  * packet whole here.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
-import { randomPrefix } from '../helpers/cli.js';
-import { startHubCli as startCli, stopHubCli as stopCli, until, type HubProcess as Proc } from '../helpers/hub.js';
-import { clusterBase, clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab, type ClusterUnderlay } from '../helpers/cluster-lab.js';
+import { hasNatsServer, NEEDS_NATS } from '../helpers/nats.js';
+import { stopHubCli as stopCli, until, useHubCluster } from '../helpers/hub.js';
+import { clusterBase, sendPodDatagrams, type ClusterUnderlay } from '../helpers/cluster-lab.js';
 import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
 import type { NodeInfo } from '../../server/hub/hub.js';
 import type { ClusterLink } from '../../shared/cluster/model.js';
@@ -38,39 +34,16 @@ interface ClusterView {
 
 for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUnderlay[]) {
   describe.skipIf(!isRoot || !hasNatsServer)(`cluster over ${underlay === 'vxlan' ? 'a VXLAN overlay' : 'a routed underlay'} (${!isRoot ? NEEDS_ROOT : !hasNatsServer ? NEEDS_NATS : 'root, nats-server'})`, () => {
-    let nats: NatsServer;
-    let lab: ClusterLab;
-    let hub: Proc | undefined;
-    const agents: Proc[] = [];
-    let dataDir = '';
-    let url = '';
+    // Agents only: the hub starts in the first test, after them.
+    const c = useHubCluster({ tag: 'h6h', underlay, base: BASE, timeoutMs: 120_000 });
 
-    beforeAll(async () => {
-      dataDir = mkdtempSync(join(tmpdir(), 'h6h-hubdata-'));
-      nats = await startNatsServer();
-      lab = clusterLabFor(randomPrefix('h6h').slice(0, 8), underlay, BASE);
-      await clusterLabUp(lab);
-      for (const n of lab.nodes) {
-        agents.push(await startCli(['agent', '--hub', nats.url, '--node', `node${n.index}`, '--namespaces', n.selector], /waiting for a hub/));
-      }
-    }, 120_000);
-
-    afterAll(async () => {
-      await Promise.all(agents.map((a) => stopCli(a)));
-      await stopCli(hub);
-      if (lab) await clusterLabDown(lab);
-      await nats?.stop();
-      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-    }, 60_000);
-
-    const cluster = async (): Promise<ClusterView> => (await (await fetch(`${url}api/cluster`)).json()) as ClusterView;
+    const cluster = async (): Promise<ClusterView> => (await (await fetch(`${c.url}api/cluster`)).json()) as ClusterView;
 
     it('agents trace nothing until a hub asks for a session', async () => {
       await new Promise((r) => setTimeout(r, 1500));
-      for (const a of agents) expect(await children(a.child.pid!), a.out()).toEqual([]);
+      for (const a of c.agents) expect(await children(a.child.pid!), a.out()).toEqual([]);
       // The hub starts after the agents: it learns of them from the topology they published.
-      hub = await startCli(['serve', '--port', '0', '--data-dir', dataDir, '--hub', nats.url, '--filter', `net 10.${BASE}.0.0/16`], /listening on (http:\S+)/);
-      url = /listening on (http:\S+)/.exec(hub.out())![1]!;
+      await c.startHub(['--filter', `net 10.${BASE}.0.0/16`]);
     }, 120_000);
 
     it('one UDP packet pod(node1) → pod(node2) is one packet at the hub, with hops on both nodes', async () => {
@@ -82,21 +55,21 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
       expect(view.nodes.map((n) => n.name)).toEqual(['node1', 'node2']);
       for (const [i, n] of view.nodes.entries()) {
         // Each node's namespaces are its group's only (the selector), each tagged with the node.
-        expect(n.namespaces.map((x) => x.name).sort()).toEqual([lab.nodes[i]!.nodeNs, lab.nodes[i]!.podNs].sort());
+        expect(n.namespaces.map((x) => x.name).sort()).toEqual([c.lab.nodes[i]!.nodeNs, c.lab.nodes[i]!.podNs].sort());
         expect(n.namespaces.every((x) => x.node === n.name)).toBe(true);
       }
       expect(view.links.some((l) => l.kind === 'underlay' && l.from.node === 'node1' && l.to.node === 'node2')).toBe(true);
       if (underlay === 'vxlan') expect(view.links.some((l) => l.kind === 'tunnel' && l.from.node === 'node1' && l.to.node === 'node2' && l.tunnel?.type === 'vxlan')).toBe(true);
 
       // The same packets reach a socket.io client of the hub's /cluster namespace as they are made.
-      const socket: Socket = ioClient(`${url}cluster`, { transports: ['websocket'] });
+      const socket: Socket = ioClient(`${c.url}cluster`, { transports: ['websocket'] });
       const streamed: ClusterPacket[] = [];
       socket.on('packets', (ps: ClusterPacket[]) => streamed.push(...ps));
       await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
-      const [n1, n2] = lab.nodes;
+      const [n1, n2] = c.lab.nodes;
       await sendPodDatagrams(n1, n2, 5168);
       const packets = await until('the stitched packets', async () => {
-        const ps = (await (await fetch(`${url}api/cluster/packets`)).json()) as ClusterPacket[];
+        const ps = (await (await fetch(`${c.url}api/cluster/packets`)).json()) as ClusterPacket[];
         const ours = ps.filter((p) => p.proto === 'udp' && p.dport === 5168 && p.src === n1.pod);
         return ours.length >= 3 ? ours : undefined;
       });
@@ -107,7 +80,7 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
         expect(p.hops[0]).toMatchObject({ node: 'node1', ns: n1.podNs, event: 'xmit' });
         expect(p.hops.some((h) => h.node === 'node2' && h.ns === n2.podNs)).toBe(true);
         // The node on every hop is the node whose namespaces the hop is in.
-        for (const h of p.hops) expect(h.ns?.startsWith(`${lab.prefix}-${h.node === 'node1' ? 1 : 2}-`), `${h.node} ${h.ns} ${h.ifname} ${h.event}`).toBe(true);
+        for (const h of p.hops) expect(h.ns?.startsWith(`${c.lab.prefix}-${h.node === 'node1' ? 1 : 2}-`), `${h.node} ${h.ns} ${h.ifname} ${h.event}`).toBe(true);
         expect(p.stitches).toHaveLength(1);
         expect(p.stitches[0]).toMatchObject({ from: 'node1', to: 'node2', via: underlay === 'vxlan' ? 'tunnel' : 'routed' });
         const st = p.stitches[0]!;
@@ -132,12 +105,12 @@ for (const underlay of ['vxlan', 'routed'] as const satisfies readonly ClusterUn
       expect(Math.abs(o2.offsetNs)).toBeLessThan(1_000_000);
       expect((await cluster()).badMessages).toMatchObject({ 'bad-protobuf': 0, 'foreign-subject': 0, oversize: 0 });
       // Each agent runs one bpftrace now: the one the hub asked for.
-      for (const a of agents) expect(await children(a.child.pid!)).toHaveLength(1);
+      for (const a of c.agents) expect(await children(a.child.pid!)).toHaveLength(1);
     }, 120_000);
 
     it('the hub going away ends the agents\' sessions and their bpftrace', async () => {
-      await stopCli(hub);
-      for (const a of agents) {
+      await stopCli(c.hub);
+      for (const a of c.agents) {
         await until('the agent to stop its session', async () => (/session hub stopped/.test(a.out()) ? true : undefined), 20_000);
         await until('bpftrace to exit', async () => ((await children(a.child.pid!)).length === 0 ? true : undefined), 20_000);
       }

@@ -7,52 +7,29 @@
  * one line: a bad duration, no server, no stream, nothing in the window.
  * Real nats-server, real agents (the CLI), two "nodes" of namespaces over VXLAN.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
-import { cli, randomPrefix } from '../helpers/cli.js';
-import { stopHubCli as kill, startHubCli as startCli, until, type HubProcess as Proc } from '../helpers/hub.js';
-import { clusterBase, clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../helpers/cluster-lab.js';
+import { hasNatsServer, NEEDS_NATS, startNatsServer } from '../helpers/nats.js';
+import { cli } from '../helpers/cli.js';
+import { stopHubCli as kill, useHubCluster } from '../helpers/hub.js';
+import { clusterBase, sendPodDatagrams } from '../helpers/cluster-lab.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
-import type { NodeInfo } from '../../server/hub/hub.js';
 import { connectBus, ensureStream } from '../../server/hub/connect.js';
 
 const BASE = clusterBase(175);
 
 describe.skipIf(!isRoot || !hasNatsServer)(`record --hub --since (${!isRoot ? NEEDS_ROOT : !hasNatsServer ? NEEDS_NATS : 'root, nats-server'})`, () => {
-  let nats: NatsServer;
-  let lab: ClusterLab;
-  const agents: Proc[] = [];
-  let dir = '';
+  // A hub asks the agents for the cluster session, then dies: nothing reads the stream while
+  // the traffic goes. The agents keep tracing for their lease (30 s).
+  const c = useHubCluster({ tag: 'hre', underlay: 'vxlan', base: BASE, hub: ['--durable', 'hre', '--filter', `net 10.${BASE}.0.0/16`] });
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'hre-record-'));
-    nats = await startNatsServer();
-    lab = clusterLabFor(randomPrefix('hre').slice(0, 8), 'vxlan', BASE);
-    await clusterLabUp(lab);
-    for (const n of lab.nodes) agents.push(await startCli(['agent', '--hub', nats.url, '--node', `node${n.index}`, '--namespaces', n.selector], /waiting for a hub/));
-    // A hub asks the agents for the cluster session, then dies: nothing reads the stream while
-    // the traffic goes. The agents keep tracing for their lease (30 s).
-    const hub = await startCli(['serve', '--port', '0', '--data-dir', dir, '--hub', nats.url, '--durable', 'hre', '--filter', `net 10.${BASE}.0.0/16`], /listening on (http:\S+)/);
-    const url = /listening on (http:\S+)/.exec(hub.out())![1]!;
-    await until('both nodes tracing', async () => {
-      const nodes = ((await (await fetch(`${url}api/cluster`)).json()) as { nodes: NodeInfo[] }).nodes;
-      return nodes.filter((n) => n.session?.ok).length === 2 ? true : undefined;
-    }, 120_000);
-    await kill(hub, 'SIGKILL');
-    await sendPodDatagrams(lab.nodes[0], lab.nodes[1], 5175, 3, 44);
+    await kill(c.hub, 'SIGKILL');
+    await sendPodDatagrams(c.lab.nodes[0], c.lab.nodes[1], 5175, 3, 44);
     // Batches go out every 50 ms; leave room for the last free on node2.
     await new Promise((r) => setTimeout(r, 2000));
-  }, 240_000);
-
-  afterAll(async () => {
-    await Promise.all(agents.map((a) => kill(a)));
-    if (lab) await clusterLabDown(lab);
-    await nats?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
   const replayJson = async (file: string): Promise<ClusterPacket[]> => {
@@ -63,8 +40,8 @@ describe.skipIf(!isRoot || !hasNatsServer)(`record --hub --since (${!isRoot ? NE
   };
 
   it('cuts the window into a recording whose replay has the stitched packets, hops on both nodes', async () => {
-    const file = join(dir, 'cut.hoptrace');
-    const r = await cli(['record', '--hub', nats.url, '--since', '2m', '-o', file]);
+    const file = join(c.dir, 'cut.hoptrace');
+    const r = await cli(['record', '--hub', c.nats.url, '--since', '2m', '-o', file]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/record: node1: \d+ events/);
     expect(r.stderr).toMatch(/wrote .*cut\.hoptrace: \d+ events, \d+ packets \([1-9]\d* across nodes\)/);
@@ -72,30 +49,30 @@ describe.skipIf(!isRoot || !hasNatsServer)(`record --hub --since (${!isRoot ? NE
     expect(ours).toHaveLength(3);
     for (const p of ours) {
       expect(p.nodes).toEqual(['node1', 'node2']);
-      expect(p.hops[0]).toMatchObject({ node: 'node1', ns: lab.nodes[0].podNs, event: 'xmit' });
-      expect(p.hops.at(-1)).toMatchObject({ node: 'node2', ns: lab.nodes[1].podNs });
+      expect(p.hops[0]).toMatchObject({ node: 'node1', ns: c.lab.nodes[0].podNs, event: 'xmit' });
+      expect(p.hops.at(-1)).toMatchObject({ node: 'node2', ns: c.lab.nodes[1].podNs });
       // Nothing listens on pod2: the kernel there drops it, as the live hub shows it.
       expect(p.fate).toBe('dropped');
       expect(p.drop?.reason).toMatch(/NO_SOCKET/);
       // The tunnel: encapsulated on node1, decapsulated on node2, stitched on the outer packet.
       expect(p.stitches).toHaveLength(1);
       expect(p.stitches[0]).toMatchObject({ from: 'node1', to: 'node2', via: 'tunnel' });
-      expect(p.hops.some((h) => h.node === 'node1' && h.ns === lab.nodes[0].nodeNs)).toBe(true);
-      expect(p.hops.some((h) => h.node === 'node2' && h.ns === lab.nodes[1].nodeNs)).toBe(true);
+      expect(p.hops.some((h) => h.node === 'node1' && h.ns === c.lab.nodes[0].nodeNs)).toBe(true);
+      expect(p.hops.some((h) => h.node === 'node2' && h.ns === c.lab.nodes[1].nodeNs)).toBe(true);
     }
     // The file's stats and a pcapng export read it too.
     const stats = await cli(['replay', '--stats', '--json', file]);
     expect(stats.exitCode, stats.stderr).toBe(0);
     expect(JSON.parse(stats.stdout)).toMatchObject({ host: expect.stringContaining('cluster node1, node2') });
-    const pcap = join(dir, 'cut.pcapng');
+    const pcap = join(c.dir, 'cut.pcapng');
     const ex = await cli(['export', file, '--pcapng', pcap]);
     expect(ex.exitCode, ex.stderr).toBe(0);
     expect(statSync(pcap).size).toBeGreaterThan(1000);
   }, 120_000);
 
   it('--node keeps one node: the same packets, only that node\'s pieces', async () => {
-    const file = join(dir, 'node2.hoptrace');
-    const r = await cli(['record', '--hub', nats.url, '--since', '2m', '--node', 'node2', '-o', file]);
+    const file = join(c.dir, 'node2.hoptrace');
+    const r = await cli(['record', '--hub', c.nats.url, '--since', '2m', '--node', 'node2', '-o', file]);
     expect(r.exitCode, r.stderr).toBe(0);
     const ours = (await replayJson(file)).filter((p) => p.dport === 5175);
     expect(ours).toHaveLength(3);
@@ -106,8 +83,8 @@ describe.skipIf(!isRoot || !hasNatsServer)(`record --hub --since (${!isRoot ? NE
   }, 120_000);
 
   it('bad input gets one line each: a duration, no server, no stream, an empty window', async () => {
-    const out = join(dir, 'bad.hoptrace');
-    const bad = await cli(['record', '--hub', nats.url, '--since', '10 minutes', '-o', out]);
+    const out = join(c.dir, 'bad.hoptrace');
+    const bad = await cli(['record', '--hub', c.nats.url, '--since', '10 minutes', '-o', out]);
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/^hoptrace: --since takes a duration such as 90s, 10m/);
     const none = await cli(['record', '--hub', 'nats://127.0.0.1:1', '--since', '10m', '-o', out]);

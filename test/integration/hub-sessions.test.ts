@@ -9,19 +9,17 @@
  * agent runs with an `nft` that fails, as on a host without nftables: it refuses netfilter depth,
  * and the session goes on with node 1.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
-import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
-import { randomPrefix } from '../helpers/cli.js';
-import { clusterBase, clusterLabDown, clusterLabFor, clusterLabUp, sendPodDatagrams, type ClusterLab } from '../helpers/cluster-lab.js';
-import { startHubCli, stopHubCli, until, type HubProcess } from '../helpers/hub.js';
+import { hasNatsServer, NEEDS_NATS } from '../helpers/nats.js';
+import { clusterBase, sendPodDatagrams } from '../helpers/cluster-lab.js';
+import { until, useHubCluster } from '../helpers/hub.js';
 import type { AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
 import type { ClusterSessionInfo } from '../../server/hub/cluster-session.js';
@@ -31,60 +29,34 @@ import type { NodeTopologyChange } from '../../server/hub/hub.js';
 const BASE = clusterBase(176);
 
 describe.skipIf(!isRoot || !hasNatsServer)(`sessions through the hub (${!isRoot ? NEEDS_ROOT : !hasNatsServer ? NEEDS_NATS : 'root, nats-server'})`, () => {
-  let nats: NatsServer;
-  let lab: ClusterLab;
-  let hub: HubProcess | undefined;
-  const agents: HubProcess[] = [];
-  let dir = '';
-  let url = '';
+  // An nft that fails, first on node 2's agent's PATH: that node has no usable nftables.
+  const bin = (): string => join(c.dir, 'bin');
+  const c = useHubCluster({
+    tag: 'hct', underlay: 'routed', base: BASE, hub: ['--filter', 'udp port 5175'], timeoutMs: 300_000,
+    setup: async (h) => {
+      await execa('mkdir', ['-p', bin()]);
+      writeFileSync(join(bin(), 'nft'), '#!/bin/sh\necho "nft: not installed on this node (test)" >&2\nexit 127\n');
+      chmodSync(join(bin(), 'nft'), 0o755);
+      // A rule on node 1's forwarding path, for its netfilter rule trace to name.
+      await execa('ip', ['netns', 'exec', h.lab.nodes[0].nodeNs, 'nft', '-f', '-'], {
+        input: 'table inet hct {\n chain hctfwd {\n  type filter hook forward priority 0; policy accept;\n  udp dport 5176 counter accept\n }\n}\n',
+      });
+    },
+    agentEnv: (n) => (n.index === 2 ? { PATH: `${bin()}:${process.env.PATH ?? ''}` } : undefined),
+  });
 
   // What the hub's API answers here: an error, a list of sessions, a session, or packets.
   type Body = ClusterSessionInfo & { error: { code: string; message: string; detail?: { offset: number } }; sessions: ClusterSessionInfo[] };
   const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Body }> => {
-    const r = await fetch(`${url}${path}`, {
+    const r = await fetch(`${c.url}${path}`, {
       method, ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
     });
     const text = await r.text();
     return { status: r.status, body: (text ? JSON.parse(text) : null) as Body };
   };
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'hct-hub-'));
-    // An nft that fails, first on node 2's agent's PATH: that node has no usable nftables.
-    const bin = join(dir, 'bin');
-    await execa('mkdir', ['-p', bin]);
-    writeFileSync(join(bin, 'nft'), '#!/bin/sh\necho "nft: not installed on this node (test)" >&2\nexit 127\n');
-    chmodSync(join(bin, 'nft'), 0o755);
-    nats = await startNatsServer();
-    lab = clusterLabFor(randomPrefix('hct').slice(0, 8), 'routed', BASE);
-    await clusterLabUp(lab);
-    // A rule on node 1's forwarding path, for its netfilter rule trace to name.
-    await execa('ip', ['netns', 'exec', lab.nodes[0].nodeNs, 'nft', '-f', '-'], {
-      input: 'table inet hct {\n chain hctfwd {\n  type filter hook forward priority 0; policy accept;\n  udp dport 5176 counter accept\n }\n}\n',
-    });
-    for (const n of lab.nodes) {
-      const env: Record<string, string> = n.index === 2 ? { PATH: `${bin}:${process.env.PATH ?? ''}` } : {};
-      agents.push(await startHubCli(['agent', '--hub', nats.url, '--node', `node${n.index}`, '--namespaces', n.selector], /waiting for a hub/, { env }));
-    }
-    hub = await startHubCli(['serve', '--port', '0', '--data-dir', join(dir, 'data'), '--hub', nats.url, '--filter', `udp port 5175`], /listening on (http:\S+)/);
-    url = /listening on (http:\S+)/.exec(hub.out())![1]!;
-    // Both nodes known to the hub (their topology reached it).
-    await until('both nodes', async () => {
-      const v = (await api('GET', 'api/cluster')).body as unknown as { nodes: Array<{ name: string; session: { ok: boolean } | null }> };
-      return v.nodes.length === 2 && v.nodes.every((n) => n.session?.ok) ? v : undefined;
-    }, 180_000);
-  }, 300_000);
-
-  afterAll(async () => {
-    await stopHubCli(hub);
-    await Promise.all(agents.map((a) => stopHubCli(a)));
-    if (lab) await clusterLabDown(lab);
-    await nats?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  }, 60_000);
-
   it('a bad filter is 400 with the caret message, and no agent is asked', async () => {
-    const before = agents.map((a) => a.out().length);
+    const before = c.agents.map((a) => a.out().length);
     const r = await api('POST', 'api/sessions', { filter: 'udp portt 5176' });
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('bad-filter');
@@ -92,7 +64,7 @@ describe.skipIf(!isRoot || !hasNatsServer)(`sessions through the hub (${!isRoot 
     expect(r.body.error.detail).toMatchObject({ offset: 4 });
     // Nothing reached an agent (each logs every session it is asked for), and no session was made.
     await new Promise((res) => setTimeout(res, 1000));
-    expect(agents.map((a) => a.out().length)).toEqual(before);
+    expect(c.agents.map((a) => a.out().length)).toEqual(before);
     expect((await api('GET', 'api/sessions')).body.sessions.map((s) => s.id)).toEqual(['hub']);
     // The single-host body contract holds: unknown fields and unknown nodes are refused too.
     expect((await api('POST', 'api/sessions', { filter: '', colour: 'red' })).status).toBe(400);
@@ -132,8 +104,8 @@ describe.skipIf(!isRoot || !hasNatsServer)(`sessions through the hub (${!isRoot 
   }, 400_000);
 
   it('packets of each session carry its own traffic, with notes and netfilter steps tagged with their node', async () => {
-    const [n1, n2] = lab.nodes;
-    const socket: Socket = ioClient(`${url}cluster`, { transports: ['websocket'] });
+    const [n1, n2] = c.lab.nodes;
+    const socket: Socket = ioClient(`${c.url}cluster`, { transports: ['websocket'] });
     const streamed: ClusterPacket[] = [];
     socket.on('packets', (ps: ClusterPacket[]) => streamed.push(...ps));
     await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
@@ -188,7 +160,7 @@ describe.skipIf(!isRoot || !hasNatsServer)(`sessions through the hub (${!isRoot 
       expect(streamed.some((p) => p.dport === 5176)).toBe(false);
 
       // Depth events travelled on their own subject, per node.
-      const nc = await connect({ servers: nats.url });
+      const nc = await connect({ servers: c.nats.url });
       try {
         const info = await (await jetstreamManager(nc)).streams.info('HOPTRACE', { subjects_filter: 'hoptrace.*.depth' });
         expect(Object.keys(info.state.subjects ?? {}).sort()).toEqual(['hoptrace.node1.depth', 'hoptrace.node2.depth']);
@@ -204,11 +176,11 @@ describe.skipIf(!isRoot || !hasNatsServer)(`sessions through the hub (${!isRoot 
   }, 240_000);
 
   it('a node\'s topology change reaches /cluster subscribers, and DELETE ends a session on its agents', async () => {
-    const socket: Socket = ioClient(`${url}cluster`, { transports: ['websocket'] });
+    const socket: Socket = ioClient(`${c.url}cluster`, { transports: ['websocket'] });
     const changes: NodeTopologyChange[] = [];
     socket.on('topology', (c: NodeTopologyChange) => changes.push(c));
     await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
-    const extra = `${lab.prefix}-1-extra`;
+    const extra = `${c.lab.prefix}-1-extra`;
     try {
       await execa('ip', ['netns', 'add', extra]);
       const change = await until('the topology change', async () => changes.find((c) => c.added.includes(extra)), 30_000);
@@ -222,7 +194,7 @@ describe.skipIf(!isRoot || !hasNatsServer)(`sessions through the hub (${!isRoot 
 
     expect((await api('DELETE', `api/sessions/${withNotes.id}`)).status).toBe(204);
     expect((await api('GET', `api/sessions/${withNotes.id}`)).status).toBe(404);
-    for (const a of agents) await until('the agent stopping it', async () => (a.out().includes(`session ${withNotes.id} stopped`) ? true : undefined), 30_000);
+    for (const a of c.agents) await until('the agent stopping it', async () => (a.out().includes(`session ${withNotes.id} stopped`) ? true : undefined), 30_000);
     // The other sessions go on.
     expect((await api('GET', 'api/sessions')).body.sessions.map((s) => s.id).sort()).toEqual(['hub', withNetfilter.id].sort());
   }, 120_000);

@@ -77,4 +77,24 @@ describe('agent outbox', () => {
     p.done(true);
     expect(p.droppedBefore('hub')).toBe(0);
   });
+
+  it('never drops a batch for a heartbeat, and drops a waiting heartbeat without counting it', () => {
+    const beat = (seq: number) => ({ session: 'hub', kind: 'heartbeat' as const, seq, data: new Uint8Array(4), events: 0 });
+    const o = new Outbox({ maxBatches: 2 });
+    o.add(item(1));
+    o.add(item(2));
+    expect(o.add(beat(1))).toBe(0);
+    expect(o.length).toBe(2);
+    expect(o.droppedBatches).toBe(0);
+    const b = beat(2);
+    const full = new Outbox({ maxBatches: 2 });
+    full.add(item(1));
+    full.add(b);
+    expect(full.has(b)).toBe(true);
+    // A batch pushes the heartbeat's turn on: the oldest (the batch) goes first, then the heartbeat, uncounted.
+    full.add(item(2));
+    full.add(item(3));
+    expect(full.has(b)).toBe(false);
+    expect([full.droppedBatches, full.droppedEvents, full.droppedBefore('hub')]).toEqual([1, 2, 1]);
+  });
 });

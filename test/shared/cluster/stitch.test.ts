@@ -171,3 +171,115 @@ describe('buildClusterModel', () => {
     expect(m.links.filter((l) => l.kind === 'tunnel').map((l) => [l.from.node, l.to.node, l.tunnel?.type])).toEqual([['node1', 'node2', 'vxlan'], ['node2', 'node1', 'vxlan']]);
   });
 });
+
+describe('Stitcher on event time (watermarks)', () => {
+  // node1's piece leaves at 1_005_000 (its ul0 transmit); node2's would enter at 1_010_000.
+  const LEAVE = 1_005_000;
+
+  it('should join a lagging node\'s piece that comes 5 s of wall clock later', () => {
+    const s = new Stitcher({ holdMs: 2000 });
+    s.watermark('node1', 3e9);
+    // node2's agent last vouched for a time before the packet (its outbox waits for the bus).
+    s.watermark('node2', 500_000);
+    s.push('node1', leaving(1_000_000), 0);
+    expect(s.drain(2000)).toEqual([]);
+    expect(s.drain(4999)).toEqual([]);
+    s.push('node2', entering(1_010_000), 5000);
+    s.watermark('node2', 3e9);
+    // Joined at once; the whole waits its hold from the join (its last transmit could leave node2).
+    expect(s.joins).toBe(1);
+    expect(s.drain(6999)).toEqual([]);
+    const out = s.drain(7000);
+    expect(out.map((p) => p.nodes)).toEqual([['node1', 'node2']]);
+    expect(s.joins).toBe(1);
+  });
+
+  it('should give a group out at holdMs, no later, when every other node is current (an idle node\'s heartbeat)', () => {
+    const s = new Stitcher({ holdMs: 2000 });
+    s.watermark('node1', LEAVE);
+    s.push('node1', leaving(1_000_000), 0);
+    // node2 idle: its heartbeat vouches for a time past the leaving hop and the margin.
+    s.watermark('node2', LEAVE + 300_000_000);
+    expect(s.drain(1999)).toEqual([]);
+    expect(s.drain(2000).map((p) => p.nodes)).toEqual([['node1']]);
+  });
+
+  it('should wait for the margin past the group\'s hop, and for the entering side too', () => {
+    const s = new Stitcher({ holdMs: 0, marginNs: 100_000_000 });
+    s.watermark('node2', LEAVE + 99_000_000);
+    s.push('node1', leaving(1_000_000), 0);
+    expect(s.drain(10)).toEqual([]);
+    s.watermark('node2', LEAVE + 100_000_000);
+    expect(s.drain(20)).toHaveLength(1);
+    // node2's piece came first (it entered at 1_010_000): it waits for node1's piece that left then.
+    s.watermark('node1', 900_000);
+    s.push('node2', entering(1_010_000, 9), 30);
+    expect(s.drain(40)).toEqual([]);
+    // (Its last transmit, into the pod at 1_014_000, could leave the node too: that end waits as well.)
+    s.watermark('node1', 1_010_000 + 100_000_000);
+    expect(s.drain(50)).toEqual([]);
+    s.watermark('node1', 1_014_000 + 100_000_000);
+    expect(s.drain(60).map((p) => p.nodes)).toEqual([['node2']]);
+  });
+
+  it('should not wait for a node the hub knows is lost beyond holdMs', () => {
+    const s = new Stitcher({ holdMs: 2000 });
+    s.watermark('node2', 500_000);
+    s.push('node1', leaving(1_000_000), 0);
+    const live = (n: string): boolean => n !== 'node2';
+    expect(s.drain(1999, live)).toEqual([]);
+    expect(s.drain(2000, live).map((p) => p.nodes)).toEqual([['node1']]);
+  });
+
+  it('should give a group out after the longest hold whatever the watermarks', () => {
+    const s = new Stitcher({ holdMs: 2000, maxHoldMs: 10_000 });
+    s.watermark('node2', 500_000);
+    s.push('node1', leaving(1_000_000), 0);
+    expect(s.drain(9999)).toEqual([]);
+    expect(s.drain(10_000).map((p) => p.nodes)).toEqual([['node1']]);
+    // Default: 30 s.
+    const d = new Stitcher();
+    d.watermark('node2', 0);
+    d.push('node1', leaving(1_000_000), 0);
+    expect(d.drain(29_999)).toEqual([]);
+    expect(d.drain(30_000)).toHaveLength(1);
+  });
+
+  it('should compare clocks with unknown offsets as equal, or through the nodes\' wall-clock hints, then through pairs', () => {
+    const behind = 100e9;
+    // node2's clock reads 100 s less, nothing says so: its watermark looks 100 s behind (max hold).
+    const a = new Stitcher({ holdMs: 0, maxHoldMs: 10_000 });
+    a.watermark('node2', 200e9 - behind);
+    a.push('node1', leaving(200e9), 0);
+    expect(a.drain(9999)).toEqual([]);
+    expect(a.drain(10_000)).toHaveLength(1);
+    // Its snapshots' (t, wallMs) say it: 1 s past the hop on node2's clock is past it on node1's.
+    const b = new Stitcher({ holdMs: 0 });
+    b.clockHint('node1', 500e9, 1_700_000_000_000);
+    b.clockHint('node2', 500e9 - behind, 1_700_000_000_000);
+    b.watermark('node2', 200e9 - behind + 1e9);
+    b.push('node1', leaving(200e9, 1), 0);
+    expect(b.drain(1)).toHaveLength(1);
+    b.watermark('node2', 0); // never back
+    b.push('node1', leaving(202e9, 2), 2);
+    expect(b.drain(3)).toEqual([]);
+    // A pair measures the offset (here 5 µs of wire): it is used from then on.
+    const c = new Stitcher({ holdMs: 0, windowNs: 200e9 });
+    c.push('node1', leaving(200e9, 3), 0);
+    c.push('node2', entering(200e9 + 10_000 - behind, 3), 0);
+    expect(c.drain(1)).toHaveLength(1);
+    expect(c.offsets()[1]).toMatchObject({ node: 'node2', method: 'one-way', offsetNs: -behind + 5000 });
+    c.watermark('node2', 201e9 - behind);
+    c.push('node1', leaving(200.5e9, 4), 2);
+    expect(c.drain(3)).toHaveLength(1);
+    c.push('node1', leaving(201e9, 5), 4);
+    expect(c.drain(5)).toEqual([]);
+  });
+
+  it('should keep maxPending\'s bound while groups wait for a lagging node', () => {
+    const s = new Stitcher({ holdMs: 0, maxPending: 3 });
+    s.watermark('node2', 0);
+    for (let i = 0; i < 5; i++) s.push('node1', leaving(1_000_000 + i * 1e6, i), 0);
+    expect(s.drain(1).map((p) => p.hops[0]!.ipId)).toEqual([0, 1]);
+  });
+});
