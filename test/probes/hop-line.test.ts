@@ -80,10 +80,11 @@ describe('hop line parser', () => {
       expect(parseHopLine(packed ?? '')).toEqual(parseHopLine(l));
       expect(parseProbeLine(packed ?? '').type).toBe('hop');
     }
-    // Every field at its edges: 32-bit netns and ifindex, IPv6 halves above 2^53, tcpseq 2^32-1.
-    const edge = 'H 5 9007199254740991 65535 ffffffffffffffff 4294967295 4294967295 6 6 65535 0 18446744073709551615 1 9223372036854775808 0 65535 1 255 65535 255 4294967295 4294967295 a-b';
+    // Every field at its edges: 32-bit netns and ifindex, IPv6 halves above 2^53, tcpseq 2^32-1,
+    // the largest drop reason the packed form carries (subsystem 15, code 4095).
+    const edge = 'H 5 9007199254740991 65535 ffffffffffffffff 4294967295 4294967295 6 6 65535 0 18446744073709551615 1 9223372036854775808 0 65535 1 255 65535 255 4294967295 987135 a-b';
     expect(parseHopLine(toPackedLine(edge) ?? '')).toEqual(parseHopLine(edge));
-    expect(parseHopLine(toPackedLine(edge) ?? '')).toMatchObject({ netns: 4294967295, ifindex: 4294967295, cpu: 65535, tcpSeq: 4294967295, reason: 4294967295, ifname: 'a-b' });
+    expect(parseHopLine(toPackedLine(edge) ?? '')).toMatchObject({ netns: 4294967295, ifindex: 4294967295, cpu: 65535, tcpSeq: 4294967295, reason: 987135, ifname: 'a-b' });
   });
 
   it('parses every line of a real capture in the packed form: IPv4 and IPv6, every hop kind', () => {
