@@ -122,6 +122,26 @@ describe('hop line parser', () => {
     expect(parseHopLine('P 64 ffff8881 700000003 1411000000000000 a0bf40a 0 c0bf40a 0 8813 0 eth0')).toMatchObject({ kind: 'xmit', netns: 7, ifindex: 3, src: '10.244.11.10', dport: 5000 });
   });
 
+  it("reads a fragment's field from word 9's top 16 bits, and a subsystem's folded drop reason below it", () => {
+    // IPv4 udp 10.0.0.1:37029 > 10.0.0.2:5000, id 55403: the first fragment (frag_off MF, raw
+    // 0x0020), a later one (MF, offset 185: raw 0xb920, no ports), and the last (offset 370, raw 0x7201).
+    // Word 3: kind << 60 | fam << 56 | l4 << 48 | len << 32 | id << 16 | cpu (raw: network order read little-endian).
+    const info = (kind: bigint, fam: bigint, rawLen: bigint, rawId: bigint): string => ((kind << 60n) | (fam << 56n) | (17n << 48n) | (rawLen << 32n) | (rawId << 16n)).toString(16);
+    const line = (w9: bigint): string => `P 64 ffff8881a0310600 f000000102 ${info(1n, 4n, 0xdc05n, 0x6bd8n)} 100000a 0 200000a 0 ${w9.toString(16)} 0 eth0`;
+    const first = parseHopLine(line((0x0020n << 48n) | 0xa5908813n));
+    expect(first).toMatchObject({ kind: 'xmit', proto: 17, ipId: 55403, sport: 37029, dport: 5000, frag: 0x2000, reason: 0 });
+    expect(parseHopLine(line(0xb920n << 48n))).toMatchObject({ sport: 0, dport: 0, frag: 0x2000 | 185 });
+    expect(parseHopLine(line(0x7201n << 48n))).toMatchObject({ frag: 370 });
+    // DF alone (raw 0x0040) is no fragment: no field.
+    expect(parseHopLine(line((0x0040n << 48n) | 0xa5908813n))?.frag).toBeUndefined();
+    // IPv6: the Fragment header's offset/M (offset 181 × 8, M: 0x05a9, raw 0xa905) in IPv4's layout.
+    const v6 = `P 64 ffff8881a0310600 f000000102 ${info(1n, 6n, 0xb005n, 0x4a6bn)} 2030000fd 1100000000000000 2030000fd 1200000000000000 ${(0xa905n << 48n).toString(16)} 0 eth0`;
+    expect(parseHopLine(v6)).toMatchObject({ family: 6, ipId: 0x6b4a, frag: 0x2000 | 181 });
+    // A drop reason of a subsystem (openvswitch, 2 << 16 | 5) is folded to 2 << 12 | 5 by the probe.
+    const drop = `P 64 ffff8881a0310600 f000000102 ${info(4n, 4n, 0xdc05n, 0x6bd8n)} 100000a 0 200000a 0 ${((0x2005n << 32n) | 0xa5908813n).toString(16)} 0 eth0`;
+    expect(parseHopLine(drop)).toMatchObject({ kind: 'drop', reason: (2 << 16) | 5 });
+  });
+
   it('recognises lost-event reports', () => {
     expect(parseProbeLine('Lost 1234 events')).toEqual({ type: 'lost', count: 1234 });
   });
