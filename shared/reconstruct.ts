@@ -34,6 +34,12 @@
  *   their packet (`fragment` on the hop): the first carries the inner headers, the others share
  *   its outer id (IPv4's, or an IPv6 Fragment header's). The reassembled datagram goes on as the
  *   packet. A datagram seen only as fragments (another sender's, received) is its first fragment's.
+ * - A sender's own fragments (HopEvent.frag; probes/README.md "A sender's own fragments"): new
+ *   skbs of one datagram, joined by "proto|src|dst|ipId" (`datagrams`, each key the fragments
+ *   showed, NAT's too) into the packet of the first seen; the datagram reassembled whole in one of
+ *   them (conntrack's defrag, the receiver) goes on as the packet, an skb going fragment →
+ *   datagram → fragment is no split, hops carry `fragment` by offset, and the fate is the
+ *   datagram's (ownFragments), not that of a fragment freed after the reassembly.
  */
 import type { HopEvent, HopNote, HopOuter, HopSent } from './hop-event.js';
 import { markTunnels } from './tunnel.js';
