@@ -139,7 +139,21 @@ const MAP_TYPES = '@lastmatch = (uint64)0; @follow[(struct sk_buff *)0] = (uint6
 // leaving through MASQUERADE/DNAT reversal) carries the tuple the next request will have
 // before its DNAT, reversed.
 const FLOW_REVERSE_KEY = '$d0, $d1, $s0, $s1, ($dp << 16) | $sp, $l4';
-const FLOW_REMEMBER = `      if ($fl0 == 0 || nsecs - $fl0 > ${FLOW_REFRESH_NS}) { @flows[${FLOW_KEY}] = nsecs; @flows[${FLOW_REVERSE_KEY}] = nsecs; }`;
+// Not for a later fragment ($l4h 0: no L4 header, ports 0): its tuple would make every later
+// fragment between the two hosts match for FLOW_MEMORY_NS.
+const FLOW_REMEMBER = `      if ($l4h != 0 && ($fl0 == 0 || nsecs - $fl0 > ${FLOW_REFRESH_NS})) { @flows[${FLOW_KEY}] = nsecs; @flows[${FLOW_REVERSE_KEY}] = nsecs; }`;
+
+/** How long (ns) a printed first fragment's datagram key lets its later fragments match. */
+export const FRAG_MEMORY_NS = 1_000_000_000;
+// A sender's own fragments (probes/README.md "A sender's own fragments"): only the first carries
+// the L4 header, so a port filter cannot match the later ones by their header. A printed first
+// fragment (L4 header, more fragments: MF is raw 0x20 of IPv4's frag_off, 0x100 of an IPv6
+// Fragment header's offset/M) remembers its datagram's key, source, destination, id and
+// protocol (NAT keeps the id: the key is remembered again after it, on the next printed hop), and
+// a later fragment ($l4h 0) matches by it, behind the match gate. Other packets pay one compare.
+const FRAG_KEY = '$s0, $s1, $d0, $d1, ($id << 8) | $l4';
+const FRAG_MATCH = `    if (!$m && $l4h == 0 && $gate != 0) { $fg = @frags[${FRAG_KEY}]; $m = $fg != 0 && nsecs - $fg < ${FRAG_MEMORY_NS}; }`;
+const FRAG_REMEMBER = `        if ($l4h != 0 && ($fr & ($fam == 4 ? (uint64)0x20 : (uint64)0x100)) != 0) { @frags[${FRAG_KEY}] = nsecs; }`;
 
 /**
  * The only hops that can be the first of a packet a local socket sent: its device's transmit, or
@@ -210,7 +224,9 @@ export function buildHopProgram(opts: ProgramOptions): string {
       .replace('{{FOLLOW_LOOKUP}}', filtered ? FOLLOW_LOOKUP_GATED : '    $f = @follow[$skb];')
       .replace('{{FLOW_MATCH}}', filtered ? FLOW_MATCH_GATED : '')
       .replace('{{GATE_REFRESH}}', filtered ? GATE_REFRESH : '')
-      .replace('{{FLOW_REMEMBER}}', filtered ? FLOW_REMEMBER : '');
+      .replace('{{FLOW_REMEMBER}}', filtered ? FLOW_REMEMBER : '')
+      .replace('{{FRAG_MATCH}}', filtered ? FRAG_MATCH : '')
+      .replace('{{FRAG_REMEMBER}}', filtered ? FRAG_REMEMBER : '');
     const body = read(probe.file)
       .replace(/^\s*\/\/ @decode\s*$/m, decode)
       .replace(/^\s*\/\/ @emit \w+\s*$/m, emit)
@@ -223,8 +239,9 @@ export function buildHopProgram(opts: ProgramOptions): string {
     // @rawcopy is read (the free probes) before it is first written (kfree_skb.bt's hold):
     // bpftrace 0.17 types a map at its first assignment in the program, so BEGIN makes one, under
     // a key no skb's data has.
-    // The match gate's maps likewise (MAP_TYPES).
-    `BEGIN { ${rawCopy ? '@rawcopy[(uint64)0] = (uint64)0; ' : ''}${filtered ? MAP_TYPES : ''}printf("READY\\n"); }`,
+    // The match gate's maps likewise (MAP_TYPES), and @frags (read by a later fragment before a
+    // first fragment's remember in the text).
+    `BEGIN { ${rawCopy ? '@rawcopy[(uint64)0] = (uint64)0; ' : ''}${filtered ? `${MAP_TYPES}@frags[(uint64)0, (uint64)0, (uint64)0, (uint64)0, (uint64)0] = (uint64)0; ` : ''}printf("READY\\n"); }`,
     ...blocks,
     ...(opts.extraBlocks ?? []),
     // No clear() anywhere: bpftrace 0.17 aborts when a map changes while clear() walks it

@@ -12,7 +12,11 @@
  *   where     netns << 32 | ifindex
  *   info      kind << 60 | fam << 56 | l4 << 48 | len << 32 | id << 16 | cpu (low 16 bits)
  *   s0 … d1   the addresses, raw as in the long form
- *   ports     reason << 32 | sport << 16 | dport
+ *   ports     frag << 48 | reason << 32 | sport << 16 | dport
+ *             frag: the hop's own IP fragment field, raw (IPv4 frag_off; an IPv6 Fragment header's
+ *             offset/M word): a sender's own fragments are joined by it (HopEvent.frag).
+ *             reason: 16 bits, a subsystem's reason (subsystem << 16 | code) folded to
+ *             subsystem << 12 | code by emit.bt; lines printed before frag existed have 0 there.
  *   l4        icmptype << 56 | icmpid << 40 | tcpflags << 32 | tcpseq
  *
  * The long form, which the fixtures captured before the packed one hold (and which is still read):
@@ -310,6 +314,7 @@ export function parseHopLineInto(line: string, store: HopStore): number {
   if (scannedHead !== null) store.setHead(s, scannedHead);
   if (scannedOuter !== null) store.setOuter(s, scannedOuter);
   if (scannedSent !== null) store.setSent(s, scannedSent);
+  if (scannedFrag !== 0) store.setFrag(s, scannedFrag);
   return s;
 }
 
@@ -350,6 +355,7 @@ export function pushHopLines(
           if (scannedHead !== null) store.setHead(s, scannedHead);
           if (scannedOuter !== null) store.setOuter(s, scannedOuter);
           if (scannedSent !== null) store.setSent(s, scannedSent);
+  if (scannedFrag !== 0) store.setFrag(s, scannedFrag);
           engine.pushStored(s);
           hops++;
         } else {
@@ -381,6 +387,8 @@ let scannedHead: Uint8Array | null = null;
 let scannedOuter: HopOuter | null = null;
 /** The sending socket's own tuple on the line scanned last (`PE` with enc 3), null for a line without it. */
 let scannedSent: HopSent | null = null;
+/** The hop's own IP fragment field on the line scanned last (HopEvent.frag), 0 when it is not a fragment. */
+let scannedFrag = 0;
 /** The event of the line scanned last without a store. */
 let scannedEvent: HopEvent | null = null;
 const NO_REFS: string[] = [];
@@ -396,6 +404,7 @@ function scanHopLine(line: string, start: number, end: number, num: Float64Array
   scannedHead = null;
   scannedOuter = null;
   scannedSent = null;
+  scannedFrag = 0;
   lineEnd = end;
   if (line.charCodeAt(start) === 80) return scanPackedLine(line, start, num, o, ref, q); // 'P'
   const withBytes = line.charCodeAt(start + 1) === 66; // 'B'
@@ -515,7 +524,8 @@ function hopEvent(
   };
   const withHead = head ? { ...hop, head: head.subarray(0, Math.min(head.length, ipLen)) } : hop;
   const withOuter = scannedOuter ? { ...withHead, outer: scannedOuter } : withHead;
-  return scannedSent ? { ...withOuter, sent: scannedSent } : withOuter;
+  const withFrag = scannedFrag !== 0 ? { ...withOuter, frag: scannedFrag } : withOuter;
+  return scannedSent ? { ...withFrag, sent: scannedSent } : withFrag;
 }
 
 /**
@@ -635,7 +645,16 @@ function scanPackedLine(line: string, start: number, num: Float64Array | null, o
     src = v6FromWords(line, 4);
     dst = v6FromWords(line, 6);
   }
-  const reason = small((wordHi[8] as number) >>> 0);
+  const w8 = (wordHi[8] as number) >>> 0;
+  // Reason in the low 16 bits (a subsystem's folded: see the header), the fragment field above.
+  const r16 = w8 & 0xffff;
+  const reason = r16 > 0xfff ? ((r16 >>> 12) << 16) | (r16 & 0xfff) : r16;
+  const rawFrag = w8 >>> 16;
+  if (rawFrag !== 0) {
+    // Host order in IPv4's layout (MF 0x2000, offset / 8), DF left out: only a fragment has it.
+    const frag = fam === 4 ? swap16(rawFrag) & 0x3fff : v6FragAsV4(swap16(rawFrag));
+    if (frag !== 0) scannedFrag = frag;
+  }
   const ports = wordLo[8] as number;
   const l4Hi = wordHi[9] as number;
   pos = i;
@@ -728,10 +747,13 @@ export function toPackedLine(line: string): string | null {
   const n = m.slice(2, 23).map((x, i) => (i === 3 ? BigInt(`0x${x}`) : BigInt(x)));
   const [kind, t, cpu, skb, netns, ifindex, fam, l4, len, id, s0, s1, d0, d1, sp, dp, it, iid, fl, seq, reason] = n as [bigint, ...bigint[]] as bigint[];
   const h = (v: bigint | undefined): string => (v ?? 0n).toString(16);
+  // The reason folded to 16 bits as emit.bt folds it (a subsystem's: subsystem << 12 | code).
+  const r = reason ?? 0n;
+  const r16 = r > 0xffffn ? ((r >> 16n) << 12n) | (r & 0xfffn) : r;
   const info = ((kind ?? 0n) << 60n) | ((fam ?? 0n) << 56n) | ((l4 ?? 0n) << 48n) | ((len ?? 0n) << 32n) | ((id ?? 0n) << 16n) | ((cpu ?? 0n) & 0xffffn);
   const fields = [
     m[1] === 'HB' ? 'PB' : 'P', h(t), h(skb), h(((netns ?? 0n) << 32n) | (ifindex ?? 0n)), h(info), h(s0), h(s1), h(d0), h(d1),
-    h(((reason ?? 0n) << 32n) | ((sp ?? 0n) << 16n) | (dp ?? 0n)), h(((it ?? 0n) << 56n) | ((iid ?? 0n) << 40n) | ((fl ?? 0n) << 32n) | (seq ?? 0n)),
+    h((r16 << 32n) | ((sp ?? 0n) << 16n) | (dp ?? 0n)), h(((it ?? 0n) << 56n) | ((iid ?? 0n) << 40n) | ((fl ?? 0n) << 32n) | (seq ?? 0n)),
   ];
   if (m[23] !== undefined) fields.push(m[23]);
   // join, not a template: a flat string, as lines split from bpftrace's output are.

@@ -20,7 +20,8 @@ const TCP_ACK = 0x10;
  * (MASQUERADE/SNAT with random ports or a port range).
  */
 function fitToObserved(c: Connection, packet: Packet): Connection {
-  const out = packet.hops.filter((h) => h.netns === c.netns && h.event === 'xmit').at(-1);
+  // A later fragment's hops have no ports: the first fragment's say what the NAT picked.
+  const out = packet.hops.filter((h) => h.netns === c.netns && h.event === 'xmit' && !isLaterFragment(h)).at(-1);
   if (!out) return c;
   const want = reverseTuple(c.reply);
   if (!sameAddr(out.src, want.src) || !sameAddr(out.dst, want.dst) || (out.sport === want.sport && out.dport === want.dport)) return c;
@@ -33,7 +34,7 @@ function observedConnections(packet: Packet, nsName: (netns: number) => string):
   if (proto === null) return [];
   const tuple = (h: Hop): CtTuple => ({ proto, src: h.src, dst: h.dst, sport: h.sport, dport: h.dport });
   const out: Connection[] = [];
-  const hops = packet.hops.filter((h) => h.event !== 'rx');
+  const hops = packet.hops.filter((h) => h.event !== 'rx' && !isLaterFragment(h));
   for (let i = 0; i < hops.length;) {
     const first = hops[i] as Hop;
     let j = i;
@@ -49,7 +50,7 @@ function observedConnections(packet: Packet, nsName: (netns: number) => string):
   }
   return out;
 }
-import type { Hop, Packet } from './packet.js';
+import { isLaterFragment, type Hop, type Packet } from './packet.js';
 import { sameAddr } from './topology/ip.js';
 import type { Topology } from './topology/model.js';
 import { flowFromPacket, compareWithAlternatives, netfilterDrop, type PacketExpectation } from './topology/compare.js';

@@ -161,6 +161,8 @@ export function formatPacket(p: Packet, index?: number, numberOf?: (id: string) 
     if (h.encap) note += `  ⇢ encap ${describeEncap(h.encap)}`;
     else if (h.outer) note += `  in tunnel ${formatTuple(h.outer, h.outer.proto === 17 ? 'udp' : 'ip')}`;
     if (h.decap) note += `  ⇠ decap ${h.decap.type === 'unknown' ? 'encapsulated (unknown kind)' : `${h.decap.type}${h.decap.vni !== null ? ` vni ${h.decap.vni}` : ''}`}`;
+    // A datagram sent in fragments (its own, or a tunnel's outer one): which fragment the hop is of.
+    if (h.fragment !== undefined) note += `  fragment ${h.fragment}`;
     if (h.event === 'drop') note += p.discard && !p.drop ? `  (${discardText(p)})` : `  ✗ ${p.drop?.reason ?? 'dropped'}`;
     const tuple = note ? (tuples[i] ?? '').padEnd(tupleWidth) : (tuples[i] ?? '');
     lines.push(`  ${dt.padStart(9)}  ${nsLabel(h).padEnd(nsWidth)}  ${(h.ifname || '-').padEnd(ifWidth)}  ${h.event.padEnd(7)}  ${tuple}${note}`.trimEnd());

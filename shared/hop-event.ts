@@ -74,6 +74,14 @@ export interface HopEvent {
    */
   readonly sent?: HopSent;
   /**
+   * The hop's own IP fragment field, when the packet is a fragment (a datagram larger than its
+   * sender's MTU: probes/README.md "A sender's own fragments"): host order in IPv4's layout,
+   * 0x2000 more fragments, the low 13 bits the offset in 8-byte units (an IPv6 Fragment header's
+   * converted; DF left out). Absent otherwise. Only the first fragment (offset 0) has ports: the
+   * later ones share its source, destination, protocol and `ipId` (shared/reconstruct.ts joins them).
+   */
+  readonly frag?: number;
+  /**
    * The cluster node whose kernel saw it (its `t` is that node's clock, or the recording's
    * reference clock in a recording cut from a hub's stream, `record --hub`). Absent on one host.
    */

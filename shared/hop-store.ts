@@ -66,6 +66,8 @@ export class HopStore {
   outers: Array<HopOuter | undefined> | null = null;
   /** A sending socket's own tuple by slot (first hops NATed before any device); null until an event carries one. */
   sents: Array<HopSent | undefined> | null = null;
+  /** The hop's own IP fragment field by slot (HopEvent.frag: a sender's own fragments); null until an event carries one. */
+  frags: Array<number | undefined> | null = null;
   private capacity: number;
   private readonly initialCapacity: number;
   /** Where the search for the next free slot starts. */
@@ -104,6 +106,7 @@ export class HopStore {
     if (this.heads !== null && this.heads[s] !== undefined) this.heads[s] = undefined;
     if (this.outers !== null && this.outers[s] !== undefined) this.outers[s] = undefined;
     if (this.sents !== null && this.sents[s] !== undefined) this.sents[s] = undefined;
+    if (this.frags !== null && this.frags[s] !== undefined) this.frags[s] = undefined;
     this.next[s] = -1;
     return s;
   }
@@ -126,6 +129,16 @@ export class HopStore {
   /** Attaches an encapsulated hop's tunnel headers to slot `s`. */
   setOuter(s: number, outer: HopOuter): void {
     (this.outers ??= [])[s] = outer;
+  }
+
+  /** Attaches the hop's own IP fragment field (non-zero) to slot `s`. */
+  setFrag(s: number, frag: number): void {
+    (this.frags ??= [])[s] = frag;
+  }
+
+  /** The hop's own IP fragment field of slot `s` (HopEvent.frag), 0 when it is not a fragment. */
+  frag(s: number): number {
+    return this.frags?.[s] ?? 0;
   }
 
   /** Attaches the sending socket's own tuple to slot `s`. */
@@ -167,6 +180,7 @@ export class HopStore {
     if (ev.head !== undefined) this.setHead(s, ev.head);
     if (ev.outer !== undefined) this.setOuter(s, ev.outer);
     if (ev.sent !== undefined) this.setSent(s, ev.sent);
+    if (ev.frag !== undefined && ev.frag !== 0) this.setFrag(s, ev.frag);
     return s;
   }
 
@@ -175,11 +189,13 @@ export class HopStore {
     const heads = this.heads;
     const outers = this.outers;
     const sents = this.sents;
+    const frags = this.frags;
     for (let s = first; s >= 0; s = s === last ? -1 : (this.next[s] as number)) {
       this.inUse[s] = 0;
       if (heads !== null) heads[s] = undefined;
       if (outers !== null) outers[s] = undefined;
       if (sents !== null) sents[s] = undefined;
+      if (frags !== null) frags[s] = undefined;
     }
     this.size -= count;
     // A burst grew the arrays (1 s of packets at 1M events/s is ~170 MB of slots); once every
@@ -202,6 +218,7 @@ export class HopStore {
     this.heads = null;
     this.outers = null;
     this.sents = null;
+    this.frags = null;
     this.cursor = 0;
   }
 

@@ -52,6 +52,15 @@ export interface Hop {
 }
 
 /**
+ * Whether hop `h` is of a datagram's later fragment (`fragment` 2, 3, …): it takes the first's
+ * way, interleaved with the first's hops, without ports (a sender's own fragments) — a path, a
+ * rewrite or a connection is read from the first fragment's hops and the datagram's whole ones.
+ */
+export function isLaterFragment(h: Pick<Hop, 'fragment'>): boolean {
+  return h.fragment !== undefined && h.fragment > 1;
+}
+
+/**
  * A tunnel around a packet (shared/tunnel.ts): vxlan, geneve (UDP, with a VNI), ipip, ip6ip (IPv6
  * in IPv4/IPv6), gre; 'unknown' when the outer headers name no tunnel hoptrace knows or the
  * inner header was not IP ("encapsulated (unknown kind)").

@@ -34,6 +34,12 @@
  *   their packet (`fragment` on the hop): the first carries the inner headers, the others share
  *   its outer id (IPv4's, or an IPv6 Fragment header's). The reassembled datagram goes on as the
  *   packet. A datagram seen only as fragments (another sender's, received) is its first fragment's.
+ * - A sender's own fragments (HopEvent.frag; probes/README.md "A sender's own fragments"): new
+ *   skbs of one datagram, joined by "proto|src|dst|ipId" (`datagrams`, each key the fragments
+ *   showed, NAT's too) into the packet of the first seen; the datagram reassembled whole in one of
+ *   them (conntrack's defrag, the receiver) goes on as the packet, an skb going fragment →
+ *   datagram → fragment is no split, hops carry `fragment` by offset, and the fate is the
+ *   datagram's (ownFragments), not that of a fragment freed after the reassembly.
  */
 import type { HopEvent, HopNote, HopOuter, HopSent } from './hop-event.js';
 import { markTunnels } from './tunnel.js';
@@ -95,6 +101,28 @@ export interface ReconstructStats {
 }
 
 /**
+ * What a packet made of several skbs keeps (LivePackets.extra): other skbs carrying parts of it,
+ * its outer datagram's fragment keys (a tunnel's underlay fragments), and its own datagram's
+ * keys (`dgKeys`, "proto|src|dst|ipId": a sender's own fragments, one a NAT rewrote; `dgSport`
+ * `dgDport` the first fragment's ports, -1 until seen: an IPv6 datagram's reassembled whole has
+ * no Fragment header, so no id, and is known by them).
+ */
+interface PacketExtra {
+  skbs: string[];
+  fragKeys: string[];
+  count: number;
+  outer: HopOuter | null;
+  fragSkb: string | null;
+  dgKeys: string[];
+  dgSport: number;
+  dgDport: number;
+}
+
+function newExtra(): PacketExtra {
+  return { skbs: [], fragKeys: [], count: 0, outer: null, fragSkb: null, dgKeys: [], dgSport: -1, dgDport: -1 };
+}
+
+/**
  * The packets being followed, as a table (one row per packet, rows recycled) rather than an
  * object each: a packet lives for tens of milliseconds at least, long enough for an object to be
  * copied and promoted by the collector. A packet's events are a chain of slots in the HopStore.
@@ -138,7 +166,7 @@ class LivePackets {
    * `fragSkb`: the packet's own skb when that is its first fragment (a datagram sent already in
    * fragments: no whole skb of it was seen).
    */
-  extra: Array<{ skbs: string[]; fragKeys: string[]; count: number; outer: HopOuter | null; fragSkb: string | null } | null> = new Array<{ skbs: string[]; fragKeys: string[]; count: number; outer: HopOuter | null; fragSkb: string | null } | null>(256).fill(null);
+  extra: Array<PacketExtra | null> = new Array<PacketExtra | null>(256).fill(null);
   private used = 0;
   /** Free rows, linked through `count`. */
   private freeHead = -1;
@@ -509,6 +537,8 @@ export class Reconstructor {
   private readonly fragKeys = new Map<string, number>();
   /** Packets waiting for the skb they are handed on to (not in `live`). */
   private readonly heldList: number[] = [];
+  /** A sender's own datagram, "proto|src|dst|ipId" (PacketExtra.dgKeys) → the packet its fragments are hops of. */
+  private readonly datagrams = new Map<string, number>();
   /** Fragment number (1 = the first) of events of fragment skbs, by store slot. */
   private readonly fragSlots = new Map<number, number>();
 
@@ -696,12 +726,24 @@ export class Reconstructor {
     let p = this.live.get(skb) ?? -1;
     /** The packet's latest hop before this one (-1 for a new packet). */
     let prevSlot = -1;
-    if (p >= 0 && !continuesAt(st, P.primLast[p] as number, s, this.opts.maxGapNs, this.opts.isLocal, this.opts.peerNetns)) {
+    // A sender's own fragment (not a tunnel's outer one): its header field, 0 for other events.
+    const pf = st.frags !== null && st.outers?.[s] === undefined ? st.frag(s) : 0;
+    if (p >= 0 && !continuesAt(st, P.primLast[p] as number, s, this.opts.maxGapNs, this.opts.isLocal, this.opts.peerNetns)
+      // An skb of a fragmented datagram changes size and ports as it goes from fragment to
+      // datagram (reassembly into the last fragment's skb) and back (it leaves as the first).
+      && !(this.datagrams.size > 0 && (P.extra[p]?.dgKeys.length ?? 0) > 0 && (pf !== 0 ? this.datagrams.get(this.dgKey(s)) === p : this.wholeOf(p, s)))) {
       // The skb carries a new packet although the last one's free was not seen (TCP frees
       // without a tracepoint): the two are told apart, and counted.
       this.stats.splits++;
       this.finish(p);
       p = -1;
+    }
+    if (p < 0 && pf !== 0 && this.datagrams.size > 0) {
+      const q = this.datagrams.get(this.dgKey(s));
+      if (q !== undefined && st.t(s) - st.t(P.last[q] as number) <= this.opts.handoffNs) {
+        this.joinFragment(q, s, skb);
+        return;
+      }
     }
     if (p < 0) {
       const hash = cloneKeyHash(st, s);
@@ -714,13 +756,15 @@ export class Reconstructor {
       // fragments, received): the packet itself; its later fragments join it by the id.
       if (outer !== undefined && ((outer.frag ?? 0) & 0x3fff) === 0x2000) {
         this.fragmentOf(p, s, outer);
-        (P.extra[p] as NonNullable<LivePackets['extra'][number]>).fragSkb = skb;
+        (P.extra[p] as PacketExtra).fragSkb = skb;
       }
+      if (pf !== 0) this.registerDatagram(p, s);
     } else {
       const last = P.primLast[p] as number;
       prevSlot = last;
       this.append(p, s);
       if (this.fragSlots.size > 0 && P.extra[p]?.fragSkb === skb) this.fragSlots.set(s, 1);
+      if (pf !== 0) this.registerDatagram(p, s);
       if (keyChanged(st, last, s)) {
         P.keepOldKey(p);
         P.keySlot[p] = s;
@@ -812,6 +856,11 @@ export class Reconstructor {
     P.keyOwned[p] = 0;
     const qe = P.extra[q];
     if (qe) for (const x of qe.skbs) if (this.aliases.get(x) === q) this.alias(p, x);
+    if (qe && qe.dgKeys.length > 0) {
+      const pe = (P.extra[p] ??= newExtra());
+      for (const k of qe.dgKeys) if (this.datagrams.get(k) === q) { this.datagrams.set(k, p); pe.dgKeys.push(k); }
+      if (pe.dgSport < 0) { pe.dgSport = qe.dgSport; pe.dgDport = qe.dgDport; }
+    }
     P.skb[p] = qskb;
     this.live.set(qskb, p);
     P.free(q);
@@ -856,7 +905,7 @@ export class Reconstructor {
 
   private alias(p: number, skb: string): void {
     const P = this.packets;
-    const e = (P.extra[p] ??= { skbs: [], fragKeys: [], count: 0, outer: null, fragSkb: null });
+    const e = (P.extra[p] ??= newExtra());
     e.skbs.push(skb);
     this.aliases.set(skb, p);
   }
@@ -884,7 +933,7 @@ export class Reconstructor {
       if (p !== undefined) {
         // A later fragment: its own header is the outer one.
         this.alias(p, skb);
-        const e = P.extra[p] as NonNullable<LivePackets['extra'][number]>;
+        const e = P.extra[p] as PacketExtra;
         e.count++;
         this.fragSlots.set(s, e.count);
         this.asFragment(p, s);
@@ -899,10 +948,71 @@ export class Reconstructor {
     return true;
   }
 
+  /** Event `s`'s datagram key: a sender's own fragments share it (NAT changes it, the id stays). */
+  private dgKey(s: number): string {
+    const st = this.store;
+    return `${st.field(s, F_PROTO)}|${st.str(s, R_SRC)}|${st.str(s, R_DST)}|${st.field(s, F_IPID)}`;
+  }
+
+  /**
+   * Fragment event `s` of packet `p`'s own datagram: its key names the packet from now on (the
+   * first's, and again after NAT rewrote it); the first fragment's ports are kept.
+   */
+  private registerDatagram(p: number, s: number): void {
+    const st = this.store;
+    const e = (this.packets.extra[p] ??= newExtra());
+    const key = this.dgKey(s);
+    if (this.datagrams.get(key) !== p) {
+      this.datagrams.set(key, p);
+      e.dgKeys.push(key);
+    }
+    if (e.dgSport < 0 && (st.frag(s) & 0x1fff) === 0) {
+      e.dgSport = st.field(s, F_SPORT);
+      e.dgDport = st.field(s, F_DPORT);
+    }
+  }
+
+  /**
+   * Whether event `s` (no fragment field) is packet `p`'s datagram whole: reassembled (into the
+   * last fragment's skb, inet_frag_reasm_prepare) by conntrack's defrag or the receiver. IPv4: its
+   * key is one of the packet's; IPv6 (the whole has no Fragment header): addresses, protocol and
+   * the first fragment's ports.
+   */
+  private wholeOf(p: number, s: number): boolean {
+    const st = this.store;
+    const e = this.packets.extra[p];
+    if (!e || e.dgKeys.length === 0 || st.frag(s) !== 0 || st.outers?.[s] !== undefined) return false;
+    if (st.field(s, F_FAMILY) === 4) return this.datagrams.get(this.dgKey(s)) === p;
+    const k = this.packets.keySlot[p] as number;
+    return st.field(s, F_PROTO) === st.field(k, F_PROTO) && st.str(s, R_SRC) === st.str(k, R_SRC) && st.str(s, R_DST) === st.str(k, R_DST)
+      && st.field(s, F_SPORT) === e.dgSport && st.field(s, F_DPORT) === e.dgDport;
+  }
+
+  /**
+   * Event `s` of a new skb `skb` is a fragment of packet `p`'s own datagram: the skb carries part
+   * of the packet from now on. A free (the sender's datagram skb, consumed once its fragments are
+   * cut from it) is only a part's end; while `p`'s own skb is gone (freed into a reassembly) the
+   * packet goes on in this one.
+   */
+  private joinFragment(p: number, s: number, skb: string): void {
+    const P = this.packets;
+    if (this.store.isFree(s)) {
+      this.appendPart(p, s);
+      return;
+    }
+    this.registerDatagram(p, s);
+    if (P.held[p] !== 0) {
+      this.switchTo(p, skb, s);
+      return;
+    }
+    this.alias(p, skb);
+    this.appendPart(p, s);
+  }
+
   /** Event `s` is the first fragment of packet `p`'s outer datagram: its later ones join by the outer id. */
   private fragmentOf(p: number, s: number, outer: HopOuter): void {
     const P = this.packets;
-    const e = (P.extra[p] ??= { skbs: [], fragKeys: [], count: 0, outer: null, fragSkb: null });
+    const e = (P.extra[p] ??= newExtra());
     e.count++;
     e.outer ??= outer;
     const key = `${outer.src}|${outer.dst}|${outer.ipId ?? 0}`;
@@ -941,6 +1051,22 @@ export class Reconstructor {
     if (st.t(s) - st.t(P.last[p] as number) > this.opts.maxGapNs) {
       this.aliases.delete(skb);
       return false;
+    }
+    const e = P.extra[p];
+    if (e && e.dgKeys.length > 0 && !st.isFree(s) && st.outers?.[s] === undefined) {
+      // A part of the packet's own fragmented datagram: another fragment, or the datagram whole
+      // (reassembled in this skb), in which the packet goes on; as it does in any part once its
+      // own skb was freed (the first fragment's, consumed into the reassembly).
+      if (st.frag(s) !== 0) {
+        this.registerDatagram(p, s);
+        if (P.held[p] !== 0) this.switchTo(p, skb, s);
+        else this.appendPart(p, s);
+        return true;
+      }
+      if (this.wholeOf(p, s)) {
+        this.switchTo(p, skb, s);
+        return true;
+      }
     }
     const n = this.fragSlots.size > 0 ? this.fragNumberOf(p, skb) : 0;
     if (st.isFree(s)) {
@@ -1019,8 +1145,10 @@ export class Reconstructor {
     if (extra) {
       for (const x of extra.skbs) if (this.aliases.get(x) === p) this.aliases.delete(x);
       for (const k of extra.fragKeys) if (this.fragKeys.get(k) === p) this.fragKeys.delete(k);
+      for (const k of extra.dgKeys) if (this.datagrams.get(k) === p) this.datagrams.delete(k);
     }
-    const wasHeld = P.held[p] === 2;
+    // A packet of its own fragments decides its fate from them (ownFragments), not from the hold.
+    const wasHeld = P.held[p] === 2 && (extra?.dgKeys.length ?? 0) === 0;
     if (P.held[p] !== 0) this.unhold(p);
     this.bySignature.deleteIf(P.keySlot[p] as number, P.keyHash[p] as number, p);
     // Its keys from before NAT too, or they would name a finished packet.
@@ -1073,13 +1201,22 @@ export class Reconstructor {
     const hops: Hop[] = [];
     /** The latest hop that was not a free. */
     let prev = -1;
+    const own = P.extra[p]?.dgKeys.length ? this.ownFragments(p) : null;
+    /** The free that says how the packet ended (its last event, unless it is a datagram's: ownFragments). */
+    const fateSlot = own?.fateSlot ?? pLast;
+    /**
+     * Of a packet of its own fragments: the latest hop of each fragment (by offset; the datagram
+     * whole counts as the first, whose header it has), so a rewrite is read between hops of one
+     * fragment, not between a later fragment (no ports) and the first.
+     */
+    const prevOfFragment = own !== null ? new Map<number, number>() : null;
     for (let s = pFirst; s >= 0; s = s === pLast ? -1 : (next[s] as number)) {
       const o = s * STORE_NUM;
       const q = s * STORE_REFS;
       const kind = ref[q + R_KIND] as Hop['event'];
       const isFree = kind === 'drop' || kind === 'consume';
       // A free before the last hop is a part's or a copy's original's (the packet went on): not a hop.
-      if (isFree && s !== pLast) continue;
+      if (isFree && s !== fateSlot) continue;
       // A free without a device or socket reports netns 0: it happened where the packet last was.
       const evNetns = smallInt(num[o + F_NETNS] as number);
       const netns = evNetns !== 0 ? evNetns : prev >= 0 ? smallInt(num[prev * STORE_NUM + F_NETNS] as number) : 0;
@@ -1089,8 +1226,14 @@ export class Reconstructor {
       // The first hop of a packet NATed before any device (OUTPUT DNAT of `curl 127.0.0.1:PORT`)
       // carries the sending socket's tuple: the rewrite is from that.
       const sent = prev < 0 && !isFree ? st.sents?.[s] : undefined;
+      let natPrev = prev;
+      if (prevOfFragment !== null && outer === undefined) {
+        const offset = st.frag(s) & 0x1fff;
+        natPrev = prevOfFragment.get(offset) ?? -1;
+        if (!isFree) prevOfFragment.set(offset, s);
+      }
       const nat = sent !== undefined ? natFromSent(st, sent, s)
-        : prev >= 0 && !isFree && (outers === null || (outers[s]?.innerRead !== false && outers[prev]?.innerRead !== false)) ? natBetween(st, prev, s) : null;
+        : natPrev >= 0 && !isFree && (outers === null || (outers[s]?.innerRead !== false && outers[natPrev]?.innerRead !== false)) ? natBetween(st, natPrev, s) : null;
       const head = heads?.[s];
       // Two literals rather than a spread or a shared builder: same keys in the same order, one
       // hidden class each (2a44e1d); this runs once per hop of every packet built.
@@ -1138,10 +1281,13 @@ export class Reconstructor {
         const fragment = this.fragSlots.get(s);
         if (fragment !== undefined) hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment };
       }
+      if (own !== null && outer === undefined && st.frag(s) !== 0) {
+        hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment: own.offsets.indexOf(st.frag(s) & 0x1fff) + 1 };
+      }
       if (!isFree) prev = s;
     }
     if (hopOuters !== null) markTunnels(hops, hopOuters);
-    const last = pLast;
+    const last = fateSlot;
     const lastKind = st.kind(last);
     let fate: Fate = 'unknown';
     let fateBy: Packet['fateBy'] = 'none';
@@ -1194,6 +1340,34 @@ export class Reconstructor {
       return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, hops, cloneOf, notes: this.takeNotes(skb, hops) };
     }
     return { id, proto, family, src, dst, sport, dport, fate, fateBy, drop, hops, cloneOf };
+  }
+
+  /**
+   * Of packet `p` made of its own datagram's fragments: their offsets in order (a hop's
+   * `fragment` is its offset's place, 1 the first: fragments cut again to other sizes on the way
+   * are numbered with the first ones), and the free that says how it ended. Not simply the last:
+   * a receiver frees the fragments it kept (the reassembled datagram's frag_list) after the
+   * socket took the datagram, with NOT_SPECIFIED. The last free of the datagram whole (a socket
+   * took it, or a rule dropped it after reassembly) or a real drop of any part of it; without
+   * one, the last free of the skb the packet ended in; else its last event.
+   */
+  private ownFragments(p: number): { offsets: number[]; fateSlot: number } {
+    const st = this.store;
+    const P = this.packets;
+    const last = P.last[p] as number;
+    const offsets: number[] = [];
+    let strong = -1;
+    let own = -1;
+    for (let s = P.first[p] as number; s >= 0; s = s === last ? -1 : (st.next[s] as number)) {
+      const frag = st.outers?.[s] === undefined ? st.frag(s) : 0;
+      if (frag !== 0 && !offsets.includes(frag & 0x1fff)) offsets.push(frag & 0x1fff);
+      if (!st.isFree(s)) continue;
+      const reason = st.field(s, F_REASON);
+      if (frag === 0 || (st.kind(s) === 'drop' && reason > 1 && this.opts.dropReason(smallInt(reason)) !== 'NOT_SPECIFIED')) strong = s;
+      if (st.str(s, R_SKB) === P.skb[p]) own = s;
+    }
+    offsets.sort((a, b) => a - b);
+    return { offsets, fateSlot: strong >= 0 ? strong : own >= 0 ? own : last };
   }
 
   /**

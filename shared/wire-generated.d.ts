@@ -96,6 +96,9 @@ export namespace hoptrace {
         /** HopEvent node. */
         node: string;
 
+        /** HopEvent frag. */
+        frag: number;
+
         /**
          * Encodes the specified HopEvent message. Does not implicitly {@link hoptrace.HopEvent.verify|verify} messages.
          * @param message HopEvent message or plain object to encode
@@ -191,6 +194,9 @@ export namespace hoptrace {
 
             /** HopEvent node */
             node?: (string|null);
+
+            /** HopEvent frag */
+            frag?: (number|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

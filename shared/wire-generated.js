@@ -44,6 +44,7 @@ export const hoptrace = $root.hoptrace = (() => {
         HopEvent.prototype.outer = null;
         HopEvent.prototype.sent = null;
         HopEvent.prototype.node = "";
+        HopEvent.prototype.frag = 0;
 
         HopEvent.encode = function (m, w, q) {
             if (!w)
@@ -100,6 +101,8 @@ export const hoptrace = $root.hoptrace = (() => {
                 $root.hoptrace.HopSent.encode(m.sent, w.uint32(186).fork(), q + 1).ldelim();
             if (m.node != null && $Object.hasOwnProperty.call(m, "node") && m.node !== "")
                 w.uint32(194).string(m.node);
+            if (m.frag != null && $Object.hasOwnProperty.call(m, "frag") && m.frag !== 0)
+                w.uint32(200).uint32(m.frag);
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -341,6 +344,15 @@ export const hoptrace = $root.hoptrace = (() => {
                             m.node = v;
                         else
                             delete m.node;
+                        continue;
+                    }
+                case 25: {
+                        if (u !== 0)
+                            break;
+                        if (v = r.uint32())
+                            m.frag = v;
+                        else
+                            delete m.frag;
                         continue;
                     }
                 }

@@ -34,6 +34,7 @@ interface WireHop {
   outer?: WireOuter | null;
   sent?: WireSent | null;
   node?: string | null;
+  frag?: number | null;
 }
 
 interface WireSent { src?: Uint8Array | null; dst?: Uint8Array | null; sport?: number | null; dport?: number | null }
@@ -109,6 +110,7 @@ export function hopToWire(ev: HopEvent): WireHop & { t: number } {
     } : {}),
     ...(ev.sent ? { sent: { src: addrBytes(ev.sent.src), dst: addrBytes(ev.sent.dst), sport: ev.sent.sport, dport: ev.sent.dport } } : {}),
     ...(ev.node ? { node: ev.node } : {}),
+    ...(ev.frag ? { frag: ev.frag } : {}),
   };
 }
 
@@ -147,6 +149,8 @@ export function hopFromWire(w: WireHop): HopEvent {
     icmpType: w.icmp_type, icmpId: w.icmp_id, tcpFlags: w.tcp_flags, tcpSeq: w.tcp_seq, reason: w.reason,
     ...(w.head && w.head.length > 0 ? { head: w.head } : {}),
     ...(w.outer ? { outer: outerFromWire(w.outer) } : {}),
+    // Recordings made before the field existed read as 0: not a fragment.
+    ...(w.frag ? { frag: w.frag } : {}),
     ...(w.sent ? { sent: sentFromWire(w.sent, w.family) } : {}),
     ...(w.node ? { node: w.node } : {}),
   };

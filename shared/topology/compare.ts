@@ -1,13 +1,14 @@
 /**
  * Where an observed packet left its expected path. Hops are compared on (namespace, interface,
  * event); 'rx' hops (netif_rx, the first half of a veth receive) are ignored since the model
- * predicts the 'recv' that follows, and so are hops the model cannot predict (devices or
+ * predicts the 'recv' that follows, as are the hops of a datagram's later fragments (`fragment` above
+ * 1: they take the first's way), and hops the model cannot predict (devices or
  * namespaces it does not know). The observation may start mid-path (the first observed hop
  * anchors anywhere in the expected path) and may skip expected hops (lost events); it diverges
  * when it shows a hop the expected path does not continue with, a drop or consume where the
  * path goes on, an address rewrite the path does not have, or ends before the path does.
  */
-import type { Hop, Packet } from '../packet.js';
+import { isLaterFragment, type Hop, type Packet } from '../packet.js';
 import type { Topology } from './model.js';
 import type { ExpectedHop, ExpectedPath, Flow } from './simulate.js';
 import { FlowError, simulatePath, takeAlternative } from './simulate.js';
@@ -176,7 +177,9 @@ export function comparePaths(
       for (const i of ns.interfaces) known.add(`${node}/${ns.netns}/${i.name}`);
     }
   }
-  const obs = observed.map((h, i) => ({ h, i })).filter(({ h }) => h.event !== 'rx');
+  // A datagram's later fragments (shared/reconstruct.ts: `fragment` 2, 3, …) take the first's
+  // way, interleaved with its hops: the path is the first fragment's (and the datagram's, whole).
+  const obs = observed.map((h, i) => ({ h, i })).filter(({ h }) => h.event !== 'rx' && !isLaterFragment(h));
   if (obs.length === 0) return null;
   let i = 0;
   let anchored = false;

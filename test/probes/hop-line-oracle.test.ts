@@ -74,7 +74,9 @@ describe('hop line parser matches the reference parser', () => {
       bytes: fc.boolean(), kind: fc.constantFrom('1', '2', '3', '4', '5'), t: int(2 ** 53 - 1), cpu: int(65535), skb,
       netns: int(2 ** 32 - 1), ifindex: int(2 ** 32 - 1), fam: fc.constantFrom('4', '6'), l4: int(255), len: int(65535), id: int(65535),
       v4: fc.array(int(2 ** 32 - 1), { minLength: 2, maxLength: 2 }), v6: fc.array(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(String), { minLength: 4, maxLength: 4 }),
-      sp: int(65535), dp: int(65535), it: int(255), iid: int(65535), fl: int(255), seq: int(2 ** 32 - 1), reason: int(2 ** 32 - 1),
+      sp: int(65535), dp: int(65535), it: int(255), iid: int(65535), fl: int(255), seq: int(2 ** 32 - 1),
+      // A core reason (below 4096: 130 on Linux 6.18), or a subsystem's (SKB_DROP_REASON_SUBSYS_*: subsystem << 16 | code).
+      reason: fc.oneof(int(0xfff), fc.tuple(fc.integer({ min: 0, max: 15 }), fc.integer({ min: 0, max: 0xfff })).map(([s, c]) => String(s * 65536 + c))),
       head: fc.integer({ min: 0, max: 7 }).chain((w) => fc.array(fc.integer({ min: 0, max: 255 }), { minLength: w * 8, maxLength: w * 8 })),
       ifname,
     }).map((r) => {

@@ -80,10 +80,11 @@ describe('hop line parser', () => {
       expect(parseHopLine(packed ?? '')).toEqual(parseHopLine(l));
       expect(parseProbeLine(packed ?? '').type).toBe('hop');
     }
-    // Every field at its edges: 32-bit netns and ifindex, IPv6 halves above 2^53, tcpseq 2^32-1.
-    const edge = 'H 5 9007199254740991 65535 ffffffffffffffff 4294967295 4294967295 6 6 65535 0 18446744073709551615 1 9223372036854775808 0 65535 1 255 65535 255 4294967295 4294967295 a-b';
+    // Every field at its edges: 32-bit netns and ifindex, IPv6 halves above 2^53, tcpseq 2^32-1,
+    // the largest drop reason the packed form carries (subsystem 15, code 4095).
+    const edge = 'H 5 9007199254740991 65535 ffffffffffffffff 4294967295 4294967295 6 6 65535 0 18446744073709551615 1 9223372036854775808 0 65535 1 255 65535 255 4294967295 987135 a-b';
     expect(parseHopLine(toPackedLine(edge) ?? '')).toEqual(parseHopLine(edge));
-    expect(parseHopLine(toPackedLine(edge) ?? '')).toMatchObject({ netns: 4294967295, ifindex: 4294967295, cpu: 65535, tcpSeq: 4294967295, reason: 4294967295, ifname: 'a-b' });
+    expect(parseHopLine(toPackedLine(edge) ?? '')).toMatchObject({ netns: 4294967295, ifindex: 4294967295, cpu: 65535, tcpSeq: 4294967295, reason: 987135, ifname: 'a-b' });
   });
 
   it('parses every line of a real capture in the packed form: IPv4 and IPv6, every hop kind', () => {
@@ -119,6 +120,26 @@ describe('hop line parser', () => {
     expect(parseHopLine('P 64 ffff8881 700000003 9411000000000000 a0bf40a 0 c0bf40a 0 8813 0 eth0')).toBeNull();
     expect(parseHopLine('P 64 ffff8881 700000003 1511000000000000 a0bf40a 0 c0bf40a 0 8813 0 eth0')).toBeNull();
     expect(parseHopLine('P 64 ffff8881 700000003 1411000000000000 a0bf40a 0 c0bf40a 0 8813 0 eth0')).toMatchObject({ kind: 'xmit', netns: 7, ifindex: 3, src: '10.244.11.10', dport: 5000 });
+  });
+
+  it("reads a fragment's field from word 9's top 16 bits, and a subsystem's folded drop reason below it", () => {
+    // IPv4 udp 10.0.0.1:37029 > 10.0.0.2:5000, id 55403: the first fragment (frag_off MF, raw
+    // 0x0020), a later one (MF, offset 185: raw 0xb920, no ports), and the last (offset 370, raw 0x7201).
+    // Word 3: kind << 60 | fam << 56 | l4 << 48 | len << 32 | id << 16 | cpu (raw: network order read little-endian).
+    const info = (kind: bigint, fam: bigint, rawLen: bigint, rawId: bigint): string => ((kind << 60n) | (fam << 56n) | (17n << 48n) | (rawLen << 32n) | (rawId << 16n)).toString(16);
+    const line = (w9: bigint): string => `P 64 ffff8881a0310600 f000000102 ${info(1n, 4n, 0xdc05n, 0x6bd8n)} 100000a 0 200000a 0 ${w9.toString(16)} 0 eth0`;
+    const first = parseHopLine(line((0x0020n << 48n) | 0xa5908813n));
+    expect(first).toMatchObject({ kind: 'xmit', proto: 17, ipId: 55403, sport: 37029, dport: 5000, frag: 0x2000, reason: 0 });
+    expect(parseHopLine(line(0xb920n << 48n))).toMatchObject({ sport: 0, dport: 0, frag: 0x2000 | 185 });
+    expect(parseHopLine(line(0x7201n << 48n))).toMatchObject({ frag: 370 });
+    // DF alone (raw 0x0040) is no fragment: no field.
+    expect(parseHopLine(line((0x0040n << 48n) | 0xa5908813n))?.frag).toBeUndefined();
+    // IPv6: the Fragment header's offset/M (offset 181 × 8, M: 0x05a9, raw 0xa905) in IPv4's layout.
+    const v6 = `P 64 ffff8881a0310600 f000000102 ${info(1n, 6n, 0xb005n, 0x4a6bn)} 2030000fd 1100000000000000 2030000fd 1200000000000000 ${(0xa905n << 48n).toString(16)} 0 eth0`;
+    expect(parseHopLine(v6)).toMatchObject({ family: 6, ipId: 0x6b4a, frag: 0x2000 | 181 });
+    // A drop reason of a subsystem (openvswitch, 2 << 16 | 5) is folded to 2 << 12 | 5 by the probe.
+    const drop = `P 64 ffff8881a0310600 f000000102 ${info(4n, 4n, 0xdc05n, 0x6bd8n)} 100000a 0 200000a 0 ${((0x2005n << 32n) | 0xa5908813n).toString(16)} 0 eth0`;
+    expect(parseHopLine(drop)).toMatchObject({ kind: 'drop', reason: (2 << 16) | 5 });
   });
 
   it('recognises lost-event reports', () => {

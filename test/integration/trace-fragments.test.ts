@@ -1,0 +1,92 @@
+/**
+ * A sender's own IP fragments (probes/README.md "A sender's own fragments"): a 4000-byte UDP
+ * datagram leaves a pod (MTU 1500) as three fragments, new skbs of which only the first carries
+ * the ports. The trace makes each datagram one packet with every fragment's hops (`fragment` 1,
+ * 2, 3 on them), through conntrack's reassembly in the node (bridged pod to pod, and routed
+ * through MASQUERADE, where the node re-fragments it) and the receiver's reassembly, delivered,
+ * on its expected path; and a port filter, compiled into the probes, catches the later fragments
+ * by the first's datagram key (they have no ports). IPv4 and IPv6, both directions (the echo
+ * comes back fragmented too). Real lab, real bpftrace, the real CLI, on each probe tier this host has.
+ */
+import { describe, it, expect } from 'vitest';
+import { ECHO } from '../../server/lab/rounds.js';
+import { sendUdp } from '../../server/lab/traffic.js';
+import { useLabWithServers } from '../helpers/lab-with-servers.js';
+import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
+import { startTrace } from '../helpers/cli.js';
+import { parseTrace, what, type Annotated } from '../helpers/traced.js';
+import { TIERS_HERE } from '../helpers/tiers.js';
+
+const SIZE = 4000;
+
+describe.skipIf(!isRoot)(`a sender's own fragments on a real lab (${NEEDS_ROOT})`, () => {
+  const demo = useLabWithServers('fr');
+
+  it.each(TIERS_HERE.map((t) => [t.tier, t.env] as const))('%s tier: one packet per datagram with all its fragments, caught by a port filter', async (_tier, env) => {
+    const { lab } = demo;
+    const v6Port = ECHO.podUdp + 1;
+    // Port filters only: a later fragment matches none of them by its own header.
+    const { child } = await startTrace(['--json', '--filter', `udp and (port ${ECHO.podUdp} or port ${v6Port} or port ${ECHO.extUdp})`], env);
+    const sent = [
+      await sendUdp(lab.ns.pod1, lab.addr.pod2, ECHO.podUdp, 1, SIZE, 0),
+      await sendUdp(lab.ns.pod1, lab.addr.ext, ECHO.extUdp, 1, SIZE, 0),
+      await sendUdp(lab.ns.pod1, lab.addr.pod2v6, v6Port, 1, SIZE, 0),
+    ];
+    // The echo servers read (and consume) the datagram when their event loop gets to it: on a
+    // loaded machine that is a while after the last fragment.
+    await new Promise((r) => setTimeout(r, 2500));
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(sent.every((s) => s.sent === 1 && s.replies === 1), JSON.stringify(sent)).toBe(true);
+
+    const { packets, summary } = parseTrace(String(r.stdout));
+    // This lab's packets only: other tests' labs may use the same ports.
+    const mine = packets.filter((p) => p.proto === 'udp' && p.hops.every((h) => h.netns === 0 || demo.roles.has(h.netns)));
+    const role = (netns: number): string => demo.roles.get(netns) ?? String(netns);
+    const show = (p: Annotated): string => `${what(p)}\n${p.hops.map((h) => `  ${role(h.netns)}/${h.ifname}/${h.event} len ${h.len} id ${h.ipId} ${h.sport}>${h.dport} fragment ${h.fragment ?? '-'}`).join('\n')}`;
+    const all = mine.map(show).join('\n');
+    // Three datagrams each way, one packet each: no fragment a packet of its own, no datagram cut
+    // at a reassembly.
+    expect(mine.length, all).toBe(6);
+    expect(summary?.splits ?? 0, all).toBe(0);
+    const flows: Array<[string, string, string, string, number]> = [
+      ['pod1 → pod2 (bridged)', 'pod1', lab.addr.pod1, lab.addr.pod2, ECHO.podUdp],
+      ['pod2 → pod1 (echo)', 'pod2', lab.addr.pod2, lab.addr.pod1, ECHO.podUdp],
+      ['pod1 → ext (MASQUERADE)', 'pod1', lab.addr.pod1, lab.addr.ext, ECHO.extUdp],
+      ['ext → pod1 (echo, de-NATed)', 'ext', lab.addr.ext, lab.addr.nodeExt, ECHO.extUdp],
+      ['pod1 → pod2 over IPv6', 'pod1', lab.addr.pod1v6, lab.addr.pod2v6, v6Port],
+      ['pod2 → pod1 over IPv6 (echo)', 'pod2', lab.addr.pod2v6, lab.addr.pod1v6, v6Port],
+    ];
+    for (const [name, from, src, dst, port] of flows) {
+      const p = mine.find((x) => x.src === src && x.dst === dst && (x.sport === port || x.dport === port));
+      expect(p, `${name}: not found in\n${all}`).toBeDefined();
+      if (!p) continue;
+      const msg = `${name}:\n${show(p)}`;
+      // Delivered (a fragment consumed into a reassembly, a kept fragment freed after it, is no
+      // drop), on its expected path (the later fragments' hops are no divergence).
+      expect(p.fate, msg).toBe('delivered');
+      expect(p.drop, msg).toBeNull();
+      expect(p.divergence ?? null, msg).toBeNull();
+      // Every fragment left the sender and reached the receiver, in this one packet.
+      const sentFrom = p.hops.filter((h) => role(h.netns) === from && h.ifname === 'eth0' && h.event === 'xmit');
+      expect(sentFrom.map((h) => h.fragment).sort(), msg).toEqual([1, 2, 3]);
+      const toName = role(p.hops.at(-1)?.netns ?? 0);
+      const received = p.hops.filter((h) => role(h.netns) === toName && h.ifname === 'eth0' && h.event === 'recv');
+      expect(received.map((h) => h.fragment).sort(), msg).toEqual([1, 2, 3]);
+      // Only the first fragment carries the ports; all share the datagram's id.
+      expect(sentFrom.filter((h) => h.sport !== 0).map((h) => h.fragment), msg).toEqual([1]);
+      expect(new Set(p.hops.filter((h) => h.fragment !== undefined).map((h) => h.ipId)).size, msg).toBe(1);
+      // A later fragment's missing ports are no rewrite: NAT shows only where the node made one.
+      const rewrites = p.hops.filter((h) => h.nat !== null);
+      if (name.includes('MASQUERADE')) {
+        expect(rewrites.length, msg).toBeGreaterThan(0);
+        expect(rewrites.every((h) => h.nat?.kind === 'snat' && h.src === lab.addr.nodeExt && role(h.netns) === 'node' && h.ifname === 'eth-node'), msg).toBe(true);
+      } else if (name.includes('de-NATed')) {
+        expect(rewrites.every((h) => h.nat?.kind === 'dnat' && h.dst === lab.addr.pod1), msg).toBe(true);
+      } else {
+        expect(rewrites, msg).toEqual([]);
+      }
+    }
+  }, 120_000);
+});
