@@ -36,7 +36,8 @@ import { z } from 'zod';
 import type { Hub } from '../hub/hub.js';
 import type { ClusterSession } from '../hub/cluster-session.js';
 import type { SocketAuth } from './index.js';
-import { CreateSessionRequest, PacketsQuery, SAMPLE_RATE_HEADER, SESSION_ID_RE, StartRecordingRequest, describeZodError } from '../../shared/api-types.js';
+import { CreateSessionRequest, PacketsQuery, SAMPLE_RATE_HEADER, SESSION_ID_RE, describeZodError } from '../../shared/api-types.js';
+import { startRecordingBody } from './recordings-routes.js';
 import type { HubRecordings } from '../hub/hub-recording.js';
 import { isNodeName } from '../../shared/cluster/subjects.js';
 import { ApiError, allowOnly } from './errors.js';
@@ -111,11 +112,7 @@ export function hubRouter(hub: Hub, opts: HubRouterOptions = {}): Router {
     const s = clusterSession(hub, req.params.id);
     const recordings = requireRecordings(opts.recordings);
     recordings.requireDataDir();
-    const type = req.is('application/json');
-    if (!type && (Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined)) {
-      throw new ApiError(400, 'bad-request', 'send the body as JSON (Content-Type: application/json), e.g. {"name": "before-fix"}');
-    }
-    const body = StartRecordingRequest.parse(type ? (req.body ?? {}) : {});
+    const body = startRecordingBody(req);
     hub.touch(s);
     const status = recordings.start(s, body.name);
     res.status(201).location(`/api/recordings/${encodeURIComponent(status.name)}`).json(status);

@@ -62,6 +62,15 @@ export interface RecordingsRouterDeps {
 
 /** Routes under /api: a session's recording, and the recordings library. Mount before apiRouter (its catch-all 404). */
 /** Routes under /api: a session's recording, and the recordings library. Mount before apiRouter (its catch-all 404). */
+/** A start-recording request's body (the hub's routes take the same); no body (or an empty one) lets the server pick the name. */
+export function startRecordingBody(req: Request): { name?: string | undefined } {
+  const type = req.is('application/json');
+  if (!type && (Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined)) {
+    throw new ApiError(400, 'bad-request', 'send the body as JSON (Content-Type: application/json), e.g. {"name": "before-fix"}');
+  }
+  return StartRecordingRequest.parse(type ? (req.body ?? {}) : {});
+}
+
 export function recordingsRouter(deps: RecordingsRouterDeps): Router {
   const { manager, registry } = deps;
   const router = express.Router();
@@ -70,12 +79,7 @@ export function recordingsRouter(deps: RecordingsRouterDeps): Router {
   router.post('/sessions/:id/recording', json, async (req, res) => {
     const session = sessionParam(registry, req);
     manager.requireDataDir();
-    // No body (or an empty one) lets the server pick the name.
-    const type = req.is('application/json');
-    if (!type && (Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined)) {
-      throw new ApiError(400, 'bad-request', 'send the body as JSON (Content-Type: application/json), e.g. {"name": "before-fix"}');
-    }
-    const body = StartRecordingRequest.parse(type ? (req.body ?? {}) : {});
+    const body = startRecordingBody(req);
     registry.touch(session);
     const status = await manager.start(session, body.name);
     res.status(201).location(`/api/recordings/${encodeURIComponent(status.name)}`).json(status);
