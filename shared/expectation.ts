@@ -154,9 +154,26 @@ export class PathExpectations {
     }
   }
 
-  /** A new instance for a changed topology that keeps the connections this one knows. */
-  withTopology(topology: Topology): PathExpectations {
-    return new PathExpectations(topology, this, this.onError);
+  /** The model before the last change, for packets that started before it (`sinceNs`). */
+  private before: PathExpectations | undefined;
+  private sinceNs: number | undefined;
+
+  /**
+   * A new instance for a changed topology that keeps the connections this one knows. With
+   * `sinceNs` (when the discovery that read it started, on the hops' clock), a packet whose first
+   * hop came earlier is still compared with this one: a packet is expected to follow the host as
+   * it was when it was sent. A bridge's or vxlan's FDB learns from the packet's own reply within
+   * a millisecond, and a discovery triggered meanwhile (another namespace came or went) would
+   * otherwise make the first packet of a flood look unicast. One model back is kept.
+   */
+  withTopology(topology: Topology, sinceNs?: number): PathExpectations {
+    const next = new PathExpectations(topology, this, this.onError);
+    if (sinceNs !== undefined) {
+      this.before = undefined;
+      next.before = this;
+      next.sinceNs = sinceNs;
+    }
+    return next;
   }
 
   /** How many connection directions the model follows (for tests and stats). */
@@ -210,6 +227,8 @@ export class PathExpectations {
   isLocal = (netns: number, addr: string): boolean => this.local.get(netns)?.has(addr) ?? false;
 
   annotate(packet: Packet): AnnotatedPacket {
+    const started = packet.hops[0]?.t;
+    if (this.before && this.sinceNs !== undefined && started !== undefined && started < this.sinceNs) return this.before.annotate(packet);
     // A clone (a bridge flooding a frame to every port, a packet socket's copy) has no path of
     // its own: simulated from its first hop it would read as a packet sent there.
     if (packet.cloneOf !== null) return { ...packet, expected: null, divergence: null };

@@ -141,7 +141,7 @@ async function trace(opts: TraceOptions): Promise<number> {
     const now = new Set(c.topology.namespaces.map((n) => n.netns));
     workloads = new Map([...[...workloads].filter(([netns]) => !now.has(netns)), ...workloadTableOf(c.topology)]);
     sayWorkloadNotes(c.topology.namespaces.map((n) => n.workloadNote));
-    expectations = expectations ? expectations.withTopology(c.topology) : new PathExpectations(c.topology, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`));
+    expectations = expectations ? expectations.withTopology(c.topology, c.sinceNs) : new PathExpectations(c.topology, undefined, (m) => process.stderr.write(`hoptrace: ${m}\n`));
     peers = vethPeers(c.topology);
   });
   let printed = 0;

@@ -99,7 +99,7 @@ export interface NodeInfo {
 }
 
 /** A node's topology changed (a namespace came or went, an interface, address, route or rule changed). */
-export interface NodeTopologyChange extends Omit<TopologyChange, 'topology'> {
+export interface NodeTopologyChange extends Omit<TopologyChange, 'topology' | 'sinceNs'> {
   readonly node: string;
 }
 

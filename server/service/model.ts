@@ -82,7 +82,7 @@ export function watchedModel(log: (line: string) => void): ServiceModel {
   first.catch((err: unknown) => log(`topology discovery failed: ${(err as Error).message}`));
   watcher.on('change', (c) => {
     // Keep the connections the model follows across host changes (NATed replies stay on their path).
-    expectations = expectations ? expectations.withTopology(c.topology) : new PathExpectations(c.topology, undefined, log);
+    expectations = expectations ? expectations.withTopology(c.topology, c.sinceNs) : new PathExpectations(c.topology, undefined, log);
     unknown.learn(c.topology);
   });
   watcher.on('error', (err) => log(`topology discovery: ${err.message}`));

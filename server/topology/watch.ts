@@ -13,6 +13,7 @@ import type { DiscoverOptions } from './discover.js';
 import { discoverTopology } from './discover.js';
 import type { NamespaceEntry } from './namespaces.js';
 import { listNamespaces, NETNS_DIR } from './namespaces.js';
+import { kernelNowNs, monotonicNamespaceOffsetNs } from '../clock.js';
 
 export interface TopologyChange {
   readonly topology: Topology;
@@ -20,6 +21,11 @@ export interface TopologyChange {
   readonly added: readonly string[];
   readonly removed: readonly string[];
   readonly changed: readonly string[];
+  /**
+   * When this discovery started, on the hops' clock (kernel monotonic ns): the state it read is
+   * the host's from about then, so a packet that started earlier is compared with the model before.
+   */
+  readonly sinceNs: number;
 }
 
 export interface TopologyWatcherOptions {
@@ -49,7 +55,7 @@ function fingerprint(ns: NamespaceModel): string {
   return JSON.stringify(rest);
 }
 
-export function diffTopology(before: Topology | null, after: Topology): Omit<TopologyChange, 'topology'> {
+export function diffTopology(before: Topology | null, after: Topology): Omit<TopologyChange, 'topology' | 'sinceNs'> {
   const old = new Map((before?.namespaces ?? []).map((n) => [n.netns, n]));
   const now = new Map(after.namespaces.map((n) => [n.netns, n]));
   const added: string[] = [];
@@ -160,6 +166,7 @@ export class TopologyWatcher extends EventEmitter<Events> {
       do {
         this.again = false;
         this.lastRun = Date.now();
+        const sinceNs = kernelNowNs() - monotonicNamespaceOffsetNs();
         try {
           topo = await (this.opts.discover ?? discoverTopology)({});
         } catch (e) {
@@ -173,7 +180,7 @@ export class TopologyWatcher extends EventEmitter<Events> {
         this.known = knownKeys(this.topo);
         this.knownInodes = namespaceSet(topo.namespaces);
         if (!first && (diff.added.length > 0 || diff.removed.length > 0 || diff.changed.length > 0)) {
-          this.emit('change', { topology: topo, ...diff });
+          this.emit('change', { topology: topo, ...diff, sinceNs });
         }
         this.retryWorkloads(topo);
       } while (this.again);

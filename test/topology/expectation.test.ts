@@ -108,6 +108,24 @@ describe('PathExpectations', () => {
     expect(after.annotate(reply(t)).divergence).toBeNull();
   });
 
+  it('should compare a packet with the model in force when it started, not the one read while it was on its way', () => {
+    // A discovery that started while a packet was in flight read the host after the packet had
+    // changed it (a vxlan or bridge FDB learning from its reply): that packet keeps the model before.
+    const withMasq = podLab().iptables('node', MASQ).build();
+    const x = new PathExpectations(withMasq);
+    const inFlight = request(withMasq);
+    const sinceNs = (inFlight.hops[0]?.t ?? 0) + 1;
+    const y = x.withTopology(podLab().build(), sinceNs);
+    expect(y.annotate(inFlight).divergence).toBeNull();
+    // A packet sent after the rule went: the NAT it shows is explained by no rule any more.
+    const later = request(withMasq);
+    const other = { ...later, sport: 40001, hops: later.hops.map((h) => ({ ...h, sport: 40001 })) };
+    expect(other.hops[0]!.t).toBeGreaterThan(sinceNs);
+    expect(y.annotate(other).divergence).not.toBeNull();
+    // Without a time, the new model is for every packet (a refresh asked for, not a change seen).
+    expect(x.withTopology(podLab().build()).annotate({ ...inFlight, sport: 40002, hops: inFlight.hops.map((h) => ({ ...h, sport: 40002 })) }).divergence).not.toBeNull();
+  });
+
   it('should re-simulate a reply cached before its connection was known', () => {
     const t = podLab().iptables('node', MASQ).build();
     const x = new PathExpectations(t);
