@@ -12,7 +12,7 @@
  * Each condition runs on each probe tier (`<condition>:fast`, `<condition>:classic`).
  */
 import { parseArgs } from 'node:util';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { labUp, labDown } from '../server/lab/lab.js';
 import { CONDITIONS, programCondition, iperf, stop, type Condition } from './overhead.js';
@@ -44,6 +44,45 @@ async function progStats(): Promise<Map<number, ProgStat>> {
   return new Map((JSON.parse(String(r.stdout)) as ProgStat[]).map((p) => [p.id, p]));
 }
 
+/** BPF program ids held open by these processes or their descendants (/proc/PID/fdinfo), or null when none can be read. */
+export function ownProgIds(roots: readonly number[]): Set<number> | null {
+  if (roots.length === 0) return null;
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // The ppid is the 4th field, after "(comm)", which may hold spaces.
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const tree = new Set(roots);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, ppid] of parent) if (!tree.has(pid) && tree.has(ppid)) { tree.add(pid); grew = true; }
+  }
+  const ids = new Set<number>();
+  for (const pid of tree) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fdinfo`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^prog_id:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+        if (m) ids.add(Number(m[1]));
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  }
+  return ids.size > 0 ? ids : null;
+}
+
 export async function benchProbeCost(opts: { seconds?: number; only?: readonly string[]; programs?: readonly string[]; tiers?: readonly BenchTier[]; log?: (l: string) => void } = {}): Promise<CostResult[]> {
   if (process.getuid?.() !== 0) throw new Error('the probe-cost benchmark needs root (it builds a lab and attaches probes)');
   const seconds = opts.seconds ?? 3;
@@ -64,8 +103,11 @@ export async function benchProbeCost(opts: { seconds?: number; only?: readonly s
       const known = new Set((await progStats()).keys());
       const tracer = await c.start(lab, c.tier);
       try {
-        // The tracer's programs: the (raw) tracepoint programs that appeared when it started.
-        const mine = [...(await progStats()).values()].filter((p) => !known.has(p.id) && (p.type === 'tracepoint' || p.type === 'raw_tracepoint')).map((p) => p.id);
+        // The tracer's programs: the (raw) tracepoint programs that appeared when it started and
+        // that its own processes hold (fdinfo prog_id): another tracer started meanwhile on a
+        // shared machine (a test suite's bpftrace) is not counted as ours.
+        const held = ownProgIds((tracer?.children ?? []).flatMap((ch) => (ch.pid ? [ch.pid] : [])));
+        const mine = [...(await progStats()).values()].filter((p) => !known.has(p.id) && (p.type === 'tracepoint' || p.type === 'raw_tracepoint') && (held === null || held.has(p.id))).map((p) => p.id);
         writeFileSync(STATS_SYSCTL, '1');
         const before = await progStats();
         const run = await iperf(lab, seconds, port++);
