@@ -36,7 +36,7 @@ import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import { encodeBatch } from '../../shared/wire.js';
 import { encodeDepthBatch } from '../../shared/netfilter/wire.js';
 import { parseFilter } from '../../shared/filter/index.js';
-import { controlSubject, depthSubject, hopsSubject, topologySubject, parseSessionRequest, SESSION_HEADER, DROPPED_HEADER, type NodeSnapshot, type SessionReply, type SessionRequest } from '../../shared/cluster/subjects.js';
+import { batchMessageId, controlSubject, depthSubject, hopsSubject, topologySubject, parseSessionRequest, SESSION_HEADER, DROPPED_HEADER, type NodeSnapshot, type SessionReply, type SessionRequest } from '../../shared/cluster/subjects.js';
 import { TraceSession } from '../trace-session.js';
 import { listNamespaces, type NamespaceEntry } from '../topology/namespaces.js';
 import { discoverTopology } from '../topology/discover.js';
@@ -471,7 +471,7 @@ export class Agent {
         try {
           // The id lets JetStream drop a copy: a batch whose acknowledgement was lost in an outage
           // may have reached the stream before it is sent again.
-          await this.js.publish(depth ? depthSubject(this.node) : hopsSubject(this.node), item.data, { headers: h, msgID: `${this.node}.${item.session}.${this.epoch}.${id}` });
+          await this.js.publish(depth ? depthSubject(this.node) : hopsSubject(this.node), item.data, { headers: h, msgID: batchMessageId(this.node, item.session, this.epoch, id) });
           this.outbox.done(true);
           if (item.kind !== 'heartbeat') this.published++;
           if (this.failing) {

@@ -14,7 +14,7 @@ import type { Packet } from '../../shared/packet.js';
 import type { RecordingStatus, SessionDepth, SessionInfo, SessionState } from '../../shared/api-types.js';
 import { parseFilter, packetMatches } from '../../shared/filter/index.js';
 import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
-import { ClusterPipeline, type ParsedSnapshot } from '../../shared/cluster/pipeline.js';
+import { ClusterPipeline, type BatchOutcome, type ParsedSnapshot } from '../../shared/cluster/pipeline.js';
 import { ClusterExpectations, type AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
 
 export interface ClusterSessionSpec {
@@ -129,11 +129,15 @@ export class ClusterSession {
     }
   }
 
-  /** A node's hop batch (`dropped`: batches its agent said it dropped before it); returns the batches missing before it. */
-  hops(node: string, batch: HopBatch, nowMs: number, dropped = 0): number {
-    const before = this.pipeline.node(node, nowMs).gaps;
-    for (const t of this.taps) t.batch(node, batch, dropped);
-    return this.pipeline.batch(node, batch, nowMs, dropped).gaps - before;
+  /**
+   * A node's hop batch (`dropped`: batches its agent said it dropped before it; `epoch`: the
+   * agent run it comes from): what it was in the node's sequence and the change to its gaps. A
+   * copy (redelivered) is neither rebuilt nor recorded again.
+   */
+  hops(node: string, batch: HopBatch, nowMs: number, dropped = 0, epoch = ''): BatchOutcome {
+    const out = this.pipeline.batch(node, batch, nowMs, dropped, epoch);
+    if (out.verdict !== 'duplicate') for (const t of this.taps) t.batch(node, batch, dropped);
+    return out;
   }
 
   /** A node's depth batch: notes join their packets, netfilter steps wait for theirs. */

@@ -33,7 +33,7 @@ import { decodeBatch } from '../../shared/wire.js';
 import { decodeDepthBatch } from '../../shared/netfilter/wire.js';
 import { parseFilter, describeFilter, hasWorkloadFilters, resolveWorkloadFilters } from '../../shared/filter/index.js';
 import { clusterWorkloadDirectory } from '../../shared/cluster/workloads.js';
-import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
+import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, messageEpoch, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
 import type { ClusterModel } from '../../shared/cluster/model.js';
 import type { ClockOffset } from '../../shared/cluster/stitch.js';
 import { ClusterPipeline, parseSnapshot } from '../../shared/cluster/pipeline.js';
@@ -85,8 +85,10 @@ export interface NodeInfo {
   readonly batches: number;
   /** Events the node's kernel lost, or its agent dropped for a slow bus. */
   readonly lost: number;
-  /** Batches missing in the sequence (dropped on the way, or before the hub's retention). */
+  /** Batches missing in the sequence (dropped on the way, or before the hub's retention); a late one is no longer missing. */
   readonly gaps: number;
+  /** Hop batches that came again (JetStream redelivered them): taken once. */
+  readonly duplicates: number;
   readonly lastSeenMs: number;
   /** What it answered for the cluster session (`hub`): null before it was asked. */
   readonly session: { readonly ok: boolean; readonly error?: string } | null;
@@ -364,7 +366,7 @@ export class Hub {
         name: n.name,
         state: this.nodeState(n.name, now),
         namespaces: [...n.names].map(([netns, name]) => ({ netns, name, node: n.name })),
-        events: n.events, batches: n.batches, lost: n.lost, gaps: n.gaps, lastSeenMs: n.lastSeenMs,
+        events: n.events, batches: n.batches, lost: n.lost, gaps: n.gaps, duplicates: n.duplicates, lastSeenMs: n.lastSeenMs,
         session: !st || st.state === 'starting' ? null : st.state === 'running' ? { ok: true } : { ok: false, error: st.error ?? st.state },
         // Said with the next batch (exact, per session) and in snapshots (all sessions, every 30 s).
         agentDropped: Math.max(n.agentDropped, n.snapshot?.agent?.droppedBatches ?? 0), agentDroppedEvents: n.snapshot?.agent?.droppedEvents ?? 0,
@@ -458,14 +460,20 @@ export class Hub {
     const dropped = droppedCount(m.headers?.get(DROPPED_HEADER));
     // The session rebuilds it; the node's counters (over every session) are the registry's.
     const n = this.registry.node(where.node, now);
-    n.gaps += session.hops(where.node, batch, now, dropped);
+    n.lastSeenMs = now;
+    const out = session.hops(where.node, batch, now, dropped, messageEpoch(m.headers?.get('Nats-Msg-Id')));
+    if (out.verdict === 'duplicate') {
+      // JetStream gave it again (not acknowledged in time, a hub restarted before its ack): taken once.
+      n.duplicates++;
+      return;
+    }
+    n.gaps += out.gaps;
     n.agentDropped += dropped;
     // An agent's heartbeat (no events, its clock only) is not a batch of hops.
     if (batch.events.length > 0) n.batches++;
     else n.heartbeats++;
     n.lost += batch.lostKernel;
     n.events += batch.events.length;
-    n.lastSeenMs = now;
   }
 
   /** A batch's payload decoded and within the events limit, or null when it is not (counted, dropped). */

@@ -20,9 +20,10 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JsMsg } from '@nats-io/jetstream';
 import { decodeBatch, type HopBatch } from '../../shared/wire.js';
-import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, parseSubject } from '../../shared/cluster/subjects.js';
+import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, messageEpoch, parseSubject } from '../../shared/cluster/subjects.js';
 import { ClusterPipeline, parseSnapshot, type ParsedSnapshot } from '../../shared/cluster/pipeline.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
+import { BatchSequence } from '../../shared/cluster/sequence.js';
 import { nodeOffsets } from '../../shared/cluster/offsets.js';
 import { parseFilter, describeFilter, packetMatches } from '../../shared/filter/index.js';
 import type { Packet } from '../../shared/packet.js';
@@ -71,7 +72,7 @@ export interface HubRecordResult {
 /** A message of the window, read: a node's snapshot, one of its hop batches of the session, or one that did not decode. */
 type WindowItem = { readonly node: string; readonly ms: number } & (
   | { readonly kind: 'snapshot'; readonly snapshot: ParsedSnapshot }
-  | { readonly kind: 'batch'; readonly batch: HopBatch; readonly dropped: number }
+  | { readonly kind: 'batch'; readonly batch: HopBatch; readonly dropped: number; readonly epoch: string }
   | { readonly kind: 'bad' });
 
 /**
@@ -104,7 +105,7 @@ async function readWindow(nc: NatsConnection, startIso: string, lastSeq: number,
         } catch {
           on({ ...at, kind: 'bad' });
         }
-        if (batch) on({ ...at, kind: 'batch', batch, dropped: droppedCount(m.headers?.get(DROPPED_HEADER)) });
+        if (batch) on({ ...at, kind: 'batch', batch, dropped: droppedCount(m.headers?.get(DROPPED_HEADER)), epoch: messageEpoch(m.headers?.get('Nats-Msg-Id')) });
       }
       if (seq >= lastSeq) break;
     }
@@ -176,7 +177,7 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
         return;
       }
       batches++;
-      pipeline.batch(m.node, m.batch, m.ms, m.dropped);
+      pipeline.batch(m.node, m.batch, m.ms, m.dropped, m.epoch);
       if (m.ms >= nextTick) {
         take(pipeline.tick(m.ms));
         nextTick = m.ms + 250;
@@ -217,6 +218,7 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
     }
     let events = 0;
     let maxT = 0;
+    const sequences = new Map<string, BatchSequence>();
     await readWindow(nc, startIso, lastSeq, idleMs, session, (m) => {
       if (!offsets.has(m.node) || m.kind === 'bad') return;
       if (m.kind === 'snapshot') {
@@ -224,6 +226,11 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
         return;
       }
       const b = m.batch;
+      // A copy of a batch (published again past JetStream's duplicate window) is written once, as pass 1 took it.
+      const key = `${m.node}\u0000${m.epoch}`;
+      let seen = sequences.get(key);
+      if (!seen) sequences.set(key, (seen = new BatchSequence()));
+      if (seen.take(b.seq, b.events.length === 0, b.clockNs !== undefined && b.clockNs > 0 ? b.clockNs : (b.events[0]?.t ?? 0), m.dropped).verdict === 'duplicate') return;
       const off = offsets.get(m.node)!.ns;
       for (const ev of b.events) {
         const t = ev.t - off;

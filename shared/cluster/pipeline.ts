@@ -25,6 +25,7 @@ import { Reconstructor } from '../reconstruct.js';
 import { NetfilterStepsQueue } from '../netfilter/steps-queue.js';
 import { buildClusterModel, mergeTopologies, type ClusterModel, type ClusterTopology } from './model.js';
 import { Stitcher, type ClusterPacket, type StitcherOptions } from './stitch.js';
+import { BatchSequence, type SeqVerdict } from './sequence.js';
 
 export interface PipelineNode {
   readonly name: string;
@@ -53,8 +54,15 @@ export interface PipelineNode {
   batches: number;
   /** Events the node's kernel lost, or its agent dropped for a slow bus. */
   lost: number;
-  /** Batches missing in the sequence (dropped on the way, or before the retention). */
+  /**
+   * Batches missing in the sequence (dropped on the way, or before the retention); one that comes
+   * late (after a newer one) is no longer missing (sequence.ts).
+   */
   gaps: number;
+  /** Hop batches that came again (JetStream redelivered them): skipped. */
+  duplicates: number;
+  /** Its sequences, per agent run (the epoch in its message ids; '' without one), the newest last. */
+  readonly seqs: Map<string, BatchSequence>;
   /** Batches the node's agent said it dropped from its outbox (the bus away too long). */
   agentDropped: number;
   lastSeq: number;
@@ -104,6 +112,13 @@ export function parseSnapshot(node: string, data: Uint8Array): ParsedSnapshot | 
   };
 }
 
+/** What a hop batch was in its node's sequence, and the change it made to the node's gaps. */
+export interface BatchOutcome {
+  readonly node: PipelineNode;
+  readonly verdict: SeqVerdict;
+  readonly gaps: number;
+}
+
 export interface PipelineOptions {
   readonly stitch?: StitcherOptions;
   /** Most nodes kept (default 1024): a publisher inventing node names cannot grow it without bound. */
@@ -132,7 +147,7 @@ export class ClusterPipeline {
       const state = {
         name, topology: null, names: new Map(), locals: new Map(), reasons: new Map(),
         steps: this.opts.netfilter ? new NetfilterStepsQueue() : undefined, notes: 0, netfilter: 0,
-        lastT: 0, lastArrivalMs: 0, clocked: false, heartbeats: 0, lastSeenMs: nowMs, events: 0, batches: 0, lost: 0, gaps: 0, agentDropped: 0, lastSeq: 0, snapshot: null,
+        lastT: 0, lastArrivalMs: 0, clocked: false, heartbeats: 0, lastSeenMs: nowMs, events: 0, batches: 0, lost: 0, gaps: 0, duplicates: 0, seqs: new Map(), agentDropped: 0, lastSeq: 0, snapshot: null,
       } as Omit<PipelineNode, 'engine'> as PipelineNode;
       (state as { engine: Reconstructor }).engine = new Reconstructor({
         nsName: (netns) => state.names.get(netns) ?? null,
@@ -175,20 +190,36 @@ export class ClusterPipeline {
   }
 
   /**
-   * One hop batch of a node: its sequence checked for gaps, its losses counted, its events
-   * reconstructed. `dropped`: batches its agent says it dropped just before this one (the
-   * Hoptrace-Dropped header): those are not gaps, they are the agent's.
+   * One hop batch of a node: its sequence checked for gaps, late batches and copies
+   * (sequence.ts), its losses counted, its events reconstructed. `dropped`: batches its agent says
+   * it dropped just before this one (the Hoptrace-Dropped header): those are not gaps, they are
+   * the agent's. `epoch`: the agent run it comes from (its message id's; a restarted agent numbers
+   * from 1 again). A copy of a batch already taken (JetStream redelivered it) is skipped: its
+   * events are not reconstructed twice.
    */
-  batch(name: string, b: { readonly events: readonly HopEvent[]; readonly seq: number; readonly lostKernel: number; readonly clockNs?: number }, nowMs: number, dropped = 0): PipelineNode {
+  batch(name: string, b: { readonly events: readonly HopEvent[]; readonly seq: number; readonly lostKernel: number; readonly clockNs?: number }, nowMs: number, dropped = 0, epoch = ''): BatchOutcome {
     const n = this.node(name, nowMs);
+    n.lastSeenMs = nowMs;
+    let seq = n.seqs.get(epoch);
+    if (!seq) {
+      seq = new BatchSequence();
+      n.seqs.set(epoch, seq);
+      // A few runs back are kept, for their late batches; older runs' missing batches stay counted.
+      if (n.seqs.size > 4) n.seqs.delete(n.seqs.keys().next().value!);
+    }
+    const heartbeat = b.events.length === 0;
+    const fingerprint = b.clockNs !== undefined && b.clockNs > 0 ? b.clockNs : (b.events[0]?.t ?? 0);
+    const { verdict, gaps } = seq.take(b.seq, heartbeat, fingerprint, dropped);
+    if (verdict === 'duplicate') {
+      n.duplicates++;
+      return { node: n, verdict, gaps: 0 };
+    }
+    n.gaps += gaps;
     n.agentDropped += dropped;
-    if (n.lastSeq !== 0 && b.seq > n.lastSeq + 1) n.gaps += Math.max(0, b.seq - n.lastSeq - 1 - dropped);
-    // A heartbeat repeats the sequence number of the batch before it: no gap.
-    n.lastSeq = b.seq;
-    if (b.events.length > 0) n.batches++;
+    n.lastSeq = seq.high;
+    if (!heartbeat) n.batches++;
     else n.heartbeats++;
     n.lost += b.lostKernel;
-    n.lastSeenMs = nowMs;
     for (const ev of b.events) this.push(n, ev, nowMs);
     if (b.clockNs !== undefined && b.clockNs > 0) {
       n.clocked = true;
@@ -197,7 +228,7 @@ export class ClusterPipeline {
         n.lastArrivalMs = nowMs;
       }
     }
-    return n;
+    return { node: n, verdict, gaps };
   }
 
   /** A node's depth batch: notes join their packets in its engine, netfilter steps wait in its queue. */

@@ -28,6 +28,21 @@ export function droppedCount(v: string | undefined): number {
   return v !== undefined && /^\d{1,9}$/.test(v) ? Number(v) : 0;
 }
 
+/**
+ * An agent's JetStream message id (Nats-Msg-Id) for one of its batches: JetStream drops a copy
+ * published twice within its duplicate window. `epoch` names the agent's run (its start time):
+ * a restarted agent numbers its batches from 1 again, and the hub tells the runs apart by it.
+ */
+export function batchMessageId(node: string, session: string, epoch: string, id: string): string {
+  return `${node}.${session}.${epoch}.${id}`;
+}
+
+/** The agent run (epoch) of a batch's message id, '' when it is not one of batchMessageId's. */
+export function messageEpoch(msgId: string | undefined): string {
+  const parts = msgId?.split('.') ?? [];
+  return parts.length === 4 && /^[a-z0-9]{1,16}$/.test(parts[2]!) ? parts[2]! : '';
+}
+
 const NODE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function isNodeName(name: string): boolean {
