@@ -297,7 +297,10 @@ export interface HealthResponse {
   readonly sessions: number;
   /** bpftrace processes the service runs right now. */
   readonly bpftraceProcesses: number;
-  /** Whether the host can trace at all (see /api/capabilities for why not). */
+  /**
+   * Whether the host can trace at all (see /api/capabilities for why not). On a hub: whether some
+   * node's agent can (the hub's host itself needs no bpftrace).
+   */
   readonly canTrace: boolean;
   /** Only from `serve --hub`: the service is a hub (GET /api/cluster…, socket.io /cluster). */
   readonly hub?: true;
@@ -313,12 +316,20 @@ export interface HubNodeHealth {
   readonly name: string;
   readonly state: 'up' | 'lost' | 'silent';
   readonly lastSeenS: number;
+  /** Whether the node can trace, as its agent says (absent: its agent does not say). */
+  readonly canTrace?: boolean;
 }
 
 /** What a hub tells /api/health (server/service/api.ts): its sessions and its nodes. */
 export interface HubHealth {
   readonly sessions: number;
   readonly nodes: readonly HubNodeHealth[];
+  /**
+   * Whether the cluster can trace: some node up whose agent can (shared/cluster/capability.ts),
+   * whatever the hub's own host can; `problems` says why not, one sentence each.
+   */
+  readonly canTrace: boolean;
+  readonly problems: readonly string[];
 }
 
 /**

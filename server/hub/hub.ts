@@ -33,6 +33,7 @@ import { decodeBatch } from '../../shared/wire.js';
 import { decodeDepthBatch } from '../../shared/netfilter/wire.js';
 import { parseFilter, describeFilter, hasWorkloadFilters, resolveWorkloadFilters } from '../../shared/filter/index.js';
 import { clusterWorkloadDirectory } from '../../shared/cluster/workloads.js';
+import { clusterCanTrace } from '../../shared/cluster/capability.js';
 import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, messageEpoch, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
 import type { ClusterModel } from '../../shared/cluster/model.js';
 import type { ClockOffset } from '../../shared/cluster/stitch.js';
@@ -377,9 +378,16 @@ export class Hub {
   /** What /api/health says on a hub: its sessions, each node's state. */
   health(): HubHealth {
     const now = Date.now();
+    const nodes = this.nodeInfo().map((n) => ({ ...n, capability: this.registry.nodes.get(n.name)?.snapshot?.capability ?? null }));
+    const can = clusterCanTrace(nodes);
     return {
       sessions: this.sessions.size,
-      nodes: this.nodeInfo().map((n) => ({ name: n.name, state: n.state, lastSeenS: Math.max(0, Math.round((now - n.lastSeenMs) / 1000)) })),
+      nodes: nodes.map((n) => ({
+        name: n.name, state: n.state, lastSeenS: Math.max(0, Math.round((now - n.lastSeenMs) / 1000)),
+        ...(n.capability ? { canTrace: n.capability.canTrace } : {}),
+      })),
+      canTrace: can.ok,
+      problems: can.problems,
     };
   }
 

@@ -26,6 +26,7 @@ import { NetfilterStepsQueue } from '../netfilter/steps-queue.js';
 import { buildClusterModel, mergeTopologies, type ClusterModel, type ClusterTopology } from './model.js';
 import { Stitcher, type ClusterPacket, type StitcherOptions } from './stitch.js';
 import { BatchSequence, type SeqVerdict } from './sequence.js';
+import { parseCapability, type NodeCapability } from './capability.js';
 
 export interface PipelineNode {
   readonly name: string;
@@ -88,11 +89,13 @@ export interface ParsedSnapshot {
   readonly wallMs: number;
   readonly dropReasons: ReadonlyMap<number, string> | null;
   readonly agent: AgentCounters | null;
+  /** Whether the node can trace (its agent's word); null from older agents. */
+  readonly capability: NodeCapability | null;
 }
 
 /** A snapshot's JSON bytes, checked; a sentence when it is not one of `node`. */
 export function parseSnapshot(node: string, data: Uint8Array): ParsedSnapshot | string {
-  let snap: { node?: unknown; topology?: unknown; dropReasons?: unknown; t?: unknown; wallMs?: unknown; agent?: unknown };
+  let snap: { node?: unknown; topology?: unknown; dropReasons?: unknown; t?: unknown; wallMs?: unknown; agent?: unknown; capability?: unknown };
   try {
     snap = JSON.parse(new TextDecoder().decode(data)) as typeof snap;
   } catch {
@@ -109,6 +112,7 @@ export function parseSnapshot(node: string, data: Uint8Array): ParsedSnapshot | 
     node, topology: topo, dropReasons: reasons,
     t: count(snap.t), wallMs: count(snap.wallMs),
     agent: a && typeof a === 'object' ? { droppedBatches: count(a.droppedBatches), droppedEvents: count(a.droppedEvents), buffered: count(a.buffered) } : null,
+    capability: parseCapability(snap.capability),
   };
 }
 
@@ -311,7 +315,7 @@ export function recordingPipeline(models: Iterable<unknown>, fallbackReasons: Re
     const reasons = m.dropReasons && typeof m.dropReasons === 'object'
       ? new Map(Object.entries(m.dropReasons as Record<string, unknown>).filter(([, v]) => typeof v === 'string').map(([k, v]) => [Number(k), v as string]))
       : null;
-    nodes.set(m.node, { node: m.node, topology: m as unknown as Topology, t: 0, wallMs: 0, dropReasons: reasons ?? fallbackReasons, agent: null });
+    nodes.set(m.node, { node: m.node, topology: m as unknown as Topology, t: 0, wallMs: 0, dropReasons: reasons ?? fallbackReasons, agent: null, capability: null });
   }
   if (nodes.size === 0) return null;
   const pipeline = new ClusterPipeline();

@@ -10,6 +10,7 @@
  * Node names become subject tokens, so they are checked here: no dots, spaces or wildcards.
  */
 import type { Topology } from '../topology/model.js';
+import type { NodeCapability } from './capability.js';
 
 export const STREAM = 'HOPTRACE';
 export const SUBJECT_ROOT = 'hoptrace';
@@ -83,6 +84,8 @@ export interface NodeSnapshot {
   readonly topology: Topology;
   /** The agent's outbox counters (shared/cluster/pipeline.ts AgentCounters); absent from older agents. */
   readonly agent?: { readonly droppedBatches: number; readonly droppedEvents: number; readonly buffered: number };
+  /** Whether the node can trace, and why not (shared/cluster/capability.ts); absent from older agents. */
+  readonly capability?: NodeCapability;
 }
 
 /** A session the hub asks an agent for (request on hoptrace.<node>.control). */

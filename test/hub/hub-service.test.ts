@@ -125,6 +125,8 @@ describe.skipIf(!hasNatsServer)(`the hub's service for its sessions (${hasNatsSe
     const now = Date.now();
     await jetstream(nc).publish(`hoptrace.${node}.topology`, enc.encode(JSON.stringify({
       node, t: CLOCK0[node]! + (now - WALL0) * 1e6, wallMs: now, selector: '', topology: TOPO[node], dropReasons: { 2: 'NOT_SPECIFIED' },
+      // node1's agent says it cannot trace (a stand-in: real agents start only when they can); node2's, as an older agent, says nothing.
+      ...(node === 'node1' ? { capability: { canTrace: false, problems: ['bpftrace is missing on node1'], bpftrace: null } } : {}),
     })));
   };
 
@@ -154,7 +156,8 @@ describe.skipIf(!hasNatsServer)(`the hub's service for its sessions (${hasNatsSe
     const h = hub;
     recordings = new HubRecordings({ dataDir: dir, hub: h, log: quiet });
     svc = await startService({
-      port: 0, capabilities: SYNTHETIC_CAPS, namespaceNames: null, webDist: null, log: quiet, dataDir: dir,
+      // The hub's own host cannot trace (no bpftrace there): its agents do.
+      port: 0, capabilities: { ...SYNTHETIC_CAPS, canTrace: false, problems: ['bpftrace is not installed on the hub host'] }, namespaceNames: null, webDist: null, log: quiet, dataDir: dir,
       extraApi: hubRouter(h, { recordings }), extraIo: clusterStream(h), hub: true,
       hubHealth: () => h.health(), statsSource: clusterStatsSource(h), externalRecordings: recordings,
     });
@@ -181,6 +184,15 @@ describe.skipIf(!hasNatsServer)(`the hub's service for its sessions (${hasNatsSe
     expect((await get<HealthResponse>('/api/health')).body.sessions).toBe(2);
     await send('DELETE', `/api/sessions/${s.body.id}`);
     expect((await get<HealthResponse>('/api/health')).body.sessions).toBe(1);
+  });
+
+  it('should say the hub can trace though its own host cannot, from what its nodes\' agents say', async () => {
+    const h = await get<HealthResponse>('/api/health');
+    expect(h.body.canTrace).toBe(true);
+    expect(h.body.nodes?.map((n) => [n.name, n.canTrace])).toEqual([['node1', false], ['node2', undefined]]);
+    // The dashboard's "cannot trace" banner reads /api/capabilities: the nodes' word there too.
+    const c = await get<{ canTrace: boolean; problems: string[] }>('/api/capabilities');
+    expect([c.body.canTrace, c.body.problems]).toEqual([true, []]);
   });
 
   it('should resolve `pod NAME` on the node that has the pod and ask every node to filter on its address', async () => {
