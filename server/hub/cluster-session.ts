@@ -59,6 +59,8 @@ export interface ClusterSessionOptions {
 /** What a recording of the session (server/hub/hub-recording.ts) is given: every batch and snapshot as the session takes them. */
 export interface SessionTap {
   batch(node: string, batch: HopBatch, dropped: number): void;
+  /** A node's depth batch (notes, netfilter steps), sessions with depth. */
+  depth(node: string, batch: DepthBatch): void;
   snapshot(snap: ParsedSnapshot): void;
 }
 
@@ -143,6 +145,7 @@ export class ClusterSession {
   /** A node's depth batch: notes join their packets, netfilter steps wait for theirs. */
   depth(node: string, batch: DepthBatch, nowMs: number): void {
     this.pipeline.depth(node, batch, nowMs);
+    for (const t of this.taps) t.depth(node, batch);
   }
 
   /**

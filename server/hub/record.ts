@@ -12,6 +12,8 @@
  *      and its time moved onto the reference node's clock (the first node by name), so the file's
  *      index, --from/--to and --speed work on one clock. Two passes keep memory bounded by the
  *      pipeline's, not by the window.
+ * A session with depth (notes, netfilter rule-trace steps) has them written too, each with its
+ * `node` and on the reference clock, and the header's `notes`/`netfilter` say so.
  * Each node's topology goes in its own topology record (the model with `node`, `dropReasons`
  * and the clock offset applied), then the cluster's merged model (namespaces with `node`) last:
  * replay (server/recording/replay.ts) runs the same pipeline over the file; the dashboard and
@@ -20,6 +22,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JsMsg } from '@nats-io/jetstream';
 import { decodeBatch, type HopBatch } from '../../shared/wire.js';
+import { decodeDepthBatch, type DepthBatch } from '../../shared/netfilter/wire.js';
 import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, messageEpoch, parseSubject } from '../../shared/cluster/subjects.js';
 import { ClusterPipeline, parseSnapshot, type ParsedSnapshot } from '../../shared/cluster/pipeline.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
@@ -73,6 +76,7 @@ export interface HubRecordResult {
 type WindowItem = { readonly node: string; readonly ms: number } & (
   | { readonly kind: 'snapshot'; readonly snapshot: ParsedSnapshot }
   | { readonly kind: 'batch'; readonly batch: HopBatch; readonly dropped: number; readonly epoch: string }
+  | { readonly kind: 'depth'; readonly depth: DepthBatch }
   | { readonly kind: 'bad' });
 
 /**
@@ -98,6 +102,14 @@ async function readWindow(nc: NatsConnection, startIso: string, lastSeq: number,
       if (at && where?.kind === 'topology') {
         const snapshot = parseSnapshot(at.node, m.data);
         if (typeof snapshot !== 'string') on({ ...at, kind: 'snapshot', snapshot });
+      } else if (at && where?.kind === 'depth' && (m.headers?.get(SESSION_HEADER) ?? '') === session) {
+        let depth: DepthBatch | null = null;
+        try {
+          depth = decodeDepthBatch(m.data);
+        } catch {
+          on({ ...at, kind: 'bad' });
+        }
+        if (depth) on({ ...at, kind: 'depth', depth });
       } else if (at && (m.headers?.get(SESSION_HEADER) ?? '') === session) {
         let batch: HopBatch | null = null;
         try {
@@ -176,6 +188,11 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
         bad++;
         return;
       }
+      if (m.kind === 'depth') {
+        // Counted (the file's header says whether it has notes, netfilter steps); they change no packet count.
+        pipeline.depth(m.node, m.depth, m.ms);
+        return;
+      }
       batches++;
       pipeline.batch(m.node, m.batch, m.ms, m.dropped, m.epoch);
       if (m.ms >= nextTick) {
@@ -198,11 +215,19 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
     // Pass 2: the file.
     const startMono = refSnap && refSnap.t > 0 ? refSnap.t - Math.round((refSnap.wallMs - fromMs) * 1e6) : 0;
     const reasons = pipeline.nodes.get(ref)!.reasons;
+    const depthSeen = { notes: 0, netfilter: 0 };
+    for (const n of pipeline.nodes.values()) {
+      depthSeen.notes += n.notes;
+      depthSeen.netfilter += n.netfilter;
+    }
     const writer = new RecordingFileWriter(o.path, {
       host: `cluster ${names.join(', ')} (${o.bus.url.replace(/\/\/[^@/]*@/, '//')})`, kernel: '', bpftraceVersion: '',
       probes: [], filter: describeFilter(ast),
       startWallNs: BigInt(Math.round(fromMs)) * 1_000_000n, startMonoNs: Math.max(0, startMono),
       dropReasons: reasons, recorder: `hoptrace record --hub --since ${Math.round(o.sinceMs / 1000)}s`,
+      // The session's depth, as its nodes sent it: replay joins each note and step to its node's packets.
+      ...(depthSeen.netfilter > 0 ? { netfilter: true } : {}),
+      ...(depthSeen.notes > 0 ? { notes: true } : {}),
     }, { overwrite: o.overwrite === true, fsync: 'interval' });
     const writeTopology = (s: ParsedSnapshot, t: number): void => {
       const off = offsets.get(s.node)?.ns ?? 0;
@@ -223,6 +248,12 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
       if (!offsets.has(m.node) || m.kind === 'bad') return;
       if (m.kind === 'snapshot') {
         writeTopology(m.snapshot, Math.max(0, m.snapshot.t - offsets.get(m.node)!.ns));
+        return;
+      }
+      if (m.kind === 'depth') {
+        const off = offsets.get(m.node)!.ns;
+        for (const n of m.depth.notes) writer.note({ ...n, t: n.t - off, node: m.node });
+        for (const ev of m.depth.netfilter) writer.netfilter({ ...ev, t: ev.t - off, node: m.node });
         return;
       }
       const b = m.batch;

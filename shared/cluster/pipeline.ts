@@ -17,7 +17,8 @@
  * `nowMs` from their newest time, as before. The stitcher then waits for each live node's
  * watermark (stitch.ts), not for the wall clock alone.
  */
-import type { HopEvent } from '../hop-event.js';
+import type { HopEvent, HopNote } from '../hop-event.js';
+import type { NetfilterEvent } from '../netfilter/types.js';
 import type { Packet } from '../packet.js';
 import type { Topology } from '../topology/model.js';
 import type { DepthBatch } from '../netfilter/wire.js';
@@ -306,8 +307,9 @@ export function asPacket(p: ClusterPacket): Packet {
  * A cluster recording's pipeline (`record --hub` files): one node per topology record whose
  * model carries `node` (its topology, drop reasons), or null for a one-host recording. Used by
  * `replay`/`export` (server/recording/replay.ts) and the dashboard's replay player alike.
+ * `netfilter`: the recording's header says its session traced netfilter rules.
  */
-export function recordingPipeline(models: Iterable<unknown>, fallbackReasons: ReadonlyMap<number, string>): ClusterPipeline | null {
+export function recordingPipeline(models: Iterable<unknown>, fallbackReasons: ReadonlyMap<number, string>, opts: { readonly netfilter?: boolean } = {}): ClusterPipeline | null {
   const nodes = new Map<string, ParsedSnapshot>();
   for (const model of models) {
     const m = model as { node?: unknown; namespaces?: unknown; dropReasons?: unknown } | null;
@@ -318,7 +320,8 @@ export function recordingPipeline(models: Iterable<unknown>, fallbackReasons: Re
     nodes.set(m.node, { node: m.node, topology: m as unknown as Topology, t: 0, wallMs: 0, dropReasons: reasons ?? fallbackReasons, agent: null, capability: null });
   }
   if (nodes.size === 0) return null;
-  const pipeline = new ClusterPipeline();
+  // A recording of a session with netfilter (its header says so): each node's steps join its packets.
+  const pipeline = new ClusterPipeline(opts.netfilter ? { netfilter: true } : {});
   for (const s of nodes.values()) pipeline.snapshot(s, 0);
   return pipeline;
 }
@@ -337,6 +340,21 @@ export class RecordingStitch {
     if (ms < this.nextTick) return [];
     this.nextTick = ms + 250;
     return this.pipeline.tick(ms);
+  }
+
+  /**
+   * A recorded note or netfilter step with its `node` (recordings of hub sessions with depth):
+   * it joins that node's packets, as the live hub attached it. Its `node` is left out of the
+   * packet, as live.
+   */
+  note(n: HopNote & { readonly node: string }): void {
+    const { node, ...note } = n;
+    this.pipeline.depth(node, { notes: [note], netfilter: [], seq: 0 }, note.t / 1e6);
+  }
+
+  netfilter(ev: NetfilterEvent & { readonly node: string }): void {
+    const { node, ...step } = ev;
+    this.pipeline.depth(node, { notes: [], netfilter: [step], seq: 0 }, step.t / 1e6);
   }
 
   finish(): ClusterPacket[] {

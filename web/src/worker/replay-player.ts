@@ -181,7 +181,7 @@ export class ReplayPlayer {
       ...recordedFilter(rec.header.filter),
     });
     this.steps = rec.header.netfilter ? new NetfilterStepsQueue() : null;
-    const pipeline = recordingPipeline(rec.models ?? [], reasons);
+    const pipeline = recordingPipeline(rec.models ?? [], reasons, { netfilter: rec.header.netfilter === true });
     this.cluster = pipeline ? new RecordingStitch(pipeline) : null;
   }
 
@@ -194,7 +194,11 @@ export class ReplayPlayer {
     }
     const depth = this.rec.depth;
     for (let d = depth[this.di]; d && d.after <= bi; d = depth[++this.di]) {
-      if ('note' in d) this.recon.pushNote(d.note);
+      // A hub session's notes and steps carry their node: they join that node's packets in the hub's pipeline.
+      if ('note' in d) {
+        if (this.cluster && d.note.node) this.cluster.note(d.note as typeof d.note & { node: string });
+        else this.recon.pushNote(d.note);
+      } else if (this.cluster && d.netfilter.node) this.cluster.netfilter(d.netfilter as typeof d.netfilter & { node: string });
       else this.steps?.add(d.netfilter);
     }
   }
