@@ -150,6 +150,8 @@ export class Hub {
   private readonly logged = new Set<string>();
   private readonly log: (line: string) => void;
   readonly filterText: string;
+  /** Stitched packets (and their lots) dropped for /cluster socket.io clients too slow to take them (server/service/cluster-channel.ts). */
+  readonly streamDrops = { packets: 0, lots: 0 };
   readonly bad: Record<BadReason, number> = { 'foreign-subject': 0, 'bad-protobuf': 0, oversize: 0, 'bad-snapshot': 0, 'foreign-session': 0, 'too-many-nodes': 0 };
 
   constructor(private readonly opts: HubOptions) {

@@ -29,6 +29,7 @@ import { hubRouter, clusterStream } from '../../server/service/cluster-routes.js
 import { ensureStream } from '../../server/hub/connect.js';
 import { startService, type RunningService } from '../../server/service/index.js';
 import { encodeBatch } from '../../shared/wire.js';
+import { encodeDepthBatch } from '../../shared/netfilter/wire.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { NamespaceModel, Topology } from '../../shared/topology/model.js';
 import type { HealthResponse, RecordingEntry, RecordingList, RecordingStatus, SessionInfo } from '../../shared/api-types.js';
@@ -274,6 +275,39 @@ describe.skipIf(!hasNatsServer)(`the hub's service for its sessions (${hasNatsSe
     expect(stats.exitCode, stats.stderr).toBe(0);
     expect(JSON.parse(stats.stdout)).toMatchObject({ host: expect.stringContaining(`cluster node1, node2 (hub session ${id})`) });
     await send('DELETE', `/api/sessions/${id}`);
+  }, 60_000);
+
+  it('should record a hub session with netfilter depth, and its replay should put node2\'s rule-trace step on node2\'s hops', async () => {
+    const s = await send<SessionInfo>('POST', '/api/sessions', { filter: `host ${POD2}`, netfilter: true });
+    expect(s.status).toBe(201);
+    const id = s.body.id;
+    expect((await send('POST', `/api/sessions/${id}/recording`, { name: 'h-depth' })).status).toBe(201);
+    const k = datagrams;
+    await sendDatagram(id);
+    // node2's agent saw the datagram through its FORWARD chain (nft's rule trace, on node2's clock, after its hops).
+    const t2 = datagram(k, Date.now()).node2![0]!.t;
+    const h = headers();
+    h.set('Hoptrace-Session', id);
+    await jetstream(nc).publish('hoptrace.node2.depth', encodeDepthBatch({
+      notes: [], seq: 1,
+      netfilter: [{
+        ns: 'n2-host', netns: 2202, t: t2 + 30_000, traceId: 'beef0001', family: 'ip', table: 'filter', chain: 'FORWARD', hook: 'forward',
+        type: 'rule', rule: 'udp dport 5206 counter accept', handle: 9, verdict: 'accept', nat: null,
+        packet: { iif: 'under0', oif: 'veth2', family: 4, proto: 17, src: POD1, dst: POD2, sport: 40000, dport: 5206, ipId: 700 + k, len: 60, tcpSeq: 0, icmpId: 0 },
+      }],
+    }), { headers: h });
+    await until('the session took the step', async () => ((await get<{ depthEvents?: { netfilter: number } }>(`/api/sessions/${id}`)).body.depthEvents?.netfilter === 1 ? true : undefined), 15_000);
+    expect((await send('DELETE', `/api/sessions/${id}/recording`)).status).toBe(200);
+    await send('DELETE', `/api/sessions/${id}`);
+
+    const r = await cli(['replay', '--json', join(dir, 'h-depth.hoptrace')]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const packets = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as ClusterPacket | { type: string })
+      .filter((p): p is ClusterPacket => 'hops' in p);
+    expect(packets).toHaveLength(1);
+    const p = packets[0]!;
+    expect(p.nodes).toEqual(['node1', 'node2']);
+    expect(p.netfilter?.map((st) => [st.node, st.chain, st.verdict, p.hops[st.afterHop]?.node])).toEqual([['node2', 'FORWARD', 'accept', 'node2']]);
   }, 60_000);
 
   it('should finish the file with the reason when the recorded session is deleted, and free its name', async () => {
