@@ -310,6 +310,8 @@ export interface HealthResponse {
    * `lastSeenS`: seconds since the hub last heard from it. (`sessions` is then the hub's.)
    */
   readonly nodes?: readonly HubNodeHealth[];
+  /** Only from `serve --hub --filter 'pod NAME'` while its pod is on no node known yet: the filter and what it waits for. */
+  readonly clusterSession?: { readonly filter: string; readonly waiting: string };
 }
 
 export interface HubNodeHealth {
@@ -330,6 +332,8 @@ export interface HubHealth {
    */
   readonly canTrace: boolean;
   readonly problems: readonly string[];
+  /** The cluster session (`serve --hub --filter 'pod NAME'`) while no node that has its pod is known yet: what it waits for. */
+  readonly clusterSession?: { readonly filter: string; readonly waiting: string };
 }
 
 /**

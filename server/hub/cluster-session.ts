@@ -82,9 +82,15 @@ export class ClusterSession {
   private readonly answers = new Map<string, { state: NodeSessionStatus['state']; error?: string }>();
   private expectations: ClusterExpectations | null = null;
   private readonly ring: AnnotatedClusterPacket[] = [];
-  private readonly accept: (p: Packet) => boolean;
+  private accept: (p: Packet) => boolean;
 
-  constructor(readonly id: string, readonly spec: ClusterSessionSpec, private readonly opts: ClusterSessionOptions) {
+  /**
+   * The cluster session of `serve --hub --filter 'pod NAME'` before any node that has the pod sent
+   * its topology: what it waits for (one sentence); no agent is asked meanwhile. Null otherwise.
+   */
+  waiting: string | null = null;
+
+  constructor(readonly id: string, public spec: ClusterSessionSpec, private readonly opts: ClusterSessionOptions) {
     const ast = parseFilter(spec.filter);
     this.accept = (p) => packetMatches(ast, p);
     this.pipeline = new ClusterPipeline({
@@ -93,9 +99,23 @@ export class ClusterSession {
     });
   }
 
-  /** The nodes to ask, of those known. */
+  /** The nodes to ask, of those known (none while it waits for its filter to resolve). */
   targets(known: Iterable<string>): string[] {
+    if (this.waiting !== null) return [];
     return this.spec.nodes ? [...this.spec.nodes] : [...known];
+  }
+
+  /**
+   * A new filter (the cluster session's `pod NAME` resolved again: the pod came or moved): packets
+   * are judged by it from now on, and every node is asked for it anew (a start, not a renewal:
+   * its agent restarts the trace).
+   */
+  refilter(filter: string): void {
+    const ast = parseFilter(filter);
+    this.spec = { ...this.spec, filter };
+    this.accept = (p) => packetMatches(ast, p);
+    this.waiting = null;
+    this.answers.clear();
   }
 
   /** The request each target node's agent gets (and again at every renewal). */

@@ -56,6 +56,7 @@ export function apiRouter(deps: ApiDeps): Router {
       canTrace: hub ? hub.canTrace : deps.capabilities.canTrace,
       ...(deps.hub || hub ? { hub: true as const } : {}),
       ...(hub ? { nodes: hub.nodes } : {}),
+      ...(hub?.clusterSession ? { clusterSession: hub.clusterSession } : {}),
     };
     res.json(body);
   });

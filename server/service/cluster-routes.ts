@@ -143,7 +143,8 @@ function requireRecordings(r: HubRecordings | undefined): HubRecordings {
 
 function clusterView(hub: Hub): object {
   return {
-    session: { filter: hub.filterText },
+    // `waiting`: the cluster session's `pod NAME` is on no node known yet (no agent is asked meanwhile).
+    session: { filter: hub.filterText, ...(hub.clusterSessionWaiting !== null ? { waiting: hub.clusterSessionWaiting } : {}) },
     nodes: hub.nodeInfo(),
     links: hub.cluster.links,
     clockOffsets: hub.offsets(),
