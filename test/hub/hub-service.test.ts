@@ -18,6 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { io as ioClient } from 'socket.io-client';
 import { jetstream } from '@nats-io/jetstream';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
 import { until } from '../helpers/hub.js';
@@ -194,6 +195,18 @@ describe.skipIf(!hasNatsServer)(`the hub's service for its sessions (${hasNatsSe
     // The dashboard's "cannot trace" banner reads /api/capabilities: the nodes' word there too.
     const c = await get<{ canTrace: boolean; problems: string[] }>('/api/capabilities');
     expect([c.body.canTrace, c.body.problems]).toEqual([true, []]);
+  });
+
+  it('should tell each /cluster client its part of the stream (packets dropped for it) and the hub\'s total in /api/cluster', async () => {
+    const client = ioClient(new URL('/cluster', svc.url).href, { transports: ['websocket'], forceNew: true });
+    try {
+      const view = await new Promise<{ stream?: unknown; streamDrops?: unknown }>((resolve) => client.on('cluster', (v: { stream?: unknown }) => { if (v.stream) resolve(v); }));
+      expect(view.stream).toEqual({ session: 'hub', droppedPackets: 0, droppedLots: 0, queuedPackets: 0 });
+      expect(view.streamDrops).toEqual({ packets: 0, lots: 0 });
+      expect((await get<{ streamDrops: unknown }>('/api/cluster')).body.streamDrops).toEqual({ packets: 0, lots: 0 });
+    } finally {
+      client.close();
+    }
   });
 
   it('should resolve `pod NAME` on the node that has the pod and ask every node to filter on its address', async () => {
