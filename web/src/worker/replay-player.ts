@@ -424,12 +424,14 @@ export class ReplayPlayer {
       }
       this.recon.push(ev);
     }
-    let out = this.recon.drain().concat(stitched);
+    let out = this.recon.drain();
     if (this.steps) out = this.steps.pass(out, this.clockT);
+    // Stitched packets have their nodes' steps already (the hub's pipeline joined them): not through the one-host queue.
+    out = out.concat(stitched);
     if (this.bi >= events.length) {
       this.marksUpTo(Infinity);
-      const rest = this.recon.drain().concat(this.recon.flush(), (this.cluster?.finish() ?? []).map(asPacket));
-      out = out.concat(this.steps ? this.steps.flush(rest) : rest);
+      const rest = this.recon.drain().concat(this.recon.flush());
+      out = out.concat(this.steps ? this.steps.flush(rest) : rest, (this.cluster?.finish() ?? []).map(asPacket));
       this.built = true;
     }
     // A cluster recording's model spans several kernels: one kernel's expected path would read
