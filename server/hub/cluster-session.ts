@@ -163,8 +163,9 @@ export class ClusterSession {
   }
 
   /** A node's depth batch: notes join their packets, netfilter steps wait for theirs. */
-  depth(node: string, batch: DepthBatch, nowMs: number): void {
-    this.pipeline.depth(node, batch, nowMs);
+  depth(node: string, batch: DepthBatch, nowMs: number, epoch = ''): void {
+    // A copy (redelivered) is neither attached nor recorded again.
+    if (!this.pipeline.depth(node, batch, nowMs, epoch)) return;
     for (const t of this.taps) t.depth(node, batch);
   }
 

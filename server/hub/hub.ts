@@ -504,7 +504,7 @@ export class Hub {
       if (!depth) return;
       const now = Date.now();
       this.registry.node(where.node, now).lastSeenMs = now;
-      session.depth(where.node, depth, now);
+      session.depth(where.node, depth, now, messageEpoch(m.headers?.get('Nats-Msg-Id')));
       return;
     }
     const batch = this.decoded(m, decodeBatch, (b) => b.events.length);

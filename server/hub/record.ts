@@ -76,7 +76,7 @@ export interface HubRecordResult {
 type WindowItem = { readonly node: string; readonly ms: number } & (
   | { readonly kind: 'snapshot'; readonly snapshot: ParsedSnapshot }
   | { readonly kind: 'batch'; readonly batch: HopBatch; readonly dropped: number; readonly epoch: string }
-  | { readonly kind: 'depth'; readonly depth: DepthBatch }
+  | { readonly kind: 'depth'; readonly depth: DepthBatch; readonly epoch: string }
   | { readonly kind: 'bad' });
 
 /**
@@ -109,7 +109,7 @@ async function readWindow(nc: NatsConnection, startIso: string, lastSeq: number,
         } catch {
           on({ ...at, kind: 'bad' });
         }
-        if (depth) on({ ...at, kind: 'depth', depth });
+        if (depth) on({ ...at, kind: 'depth', depth, epoch: messageEpoch(m.headers?.get('Nats-Msg-Id')) });
       } else if (at && (m.headers?.get(SESSION_HEADER) ?? '') === session) {
         let batch: HopBatch | null = null;
         try {
@@ -190,7 +190,7 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
       }
       if (m.kind === 'depth') {
         // Counted (the file's header says whether it has notes, netfilter steps); they change no packet count.
-        pipeline.depth(m.node, m.depth, m.ms);
+        pipeline.depth(m.node, m.depth, m.ms, m.epoch);
         return;
       }
       batches++;
@@ -251,6 +251,10 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
         return;
       }
       if (m.kind === 'depth') {
+        const key = `${m.node}\u0000${m.epoch}\u0000depth`;
+        let seen = sequences.get(key);
+        if (!seen) sequences.set(key, (seen = new BatchSequence()));
+        if (m.depth.seq > 0 && seen.take(m.depth.seq, false, m.depth.notes[0]?.t ?? m.depth.netfilter[0]?.t ?? 0).verdict === 'duplicate') return;
         const off = offsets.get(m.node)!.ns;
         for (const n of m.depth.notes) writer.note({ ...n, t: n.t - off, node: m.node });
         for (const ev of m.depth.netfilter) writer.netfilter({ ...ev, t: ev.t - off, node: m.node });

@@ -61,10 +61,11 @@ export interface PipelineNode {
    * late (after a newer one) is no longer missing (sequence.ts).
    */
   gaps: number;
-  /** Hop batches that came again (JetStream redelivered them): skipped. */
+  /** Hop and depth batches that came again (JetStream redelivered them): skipped. */
   duplicates: number;
-  /** Its sequences, per agent run (the epoch in its message ids; '' without one), the newest last. */
+  /** Its sequences, per agent run (the epoch in its message ids; '' without one), the newest last: hop batches', depth batches'. */
   readonly seqs: Map<string, BatchSequence>;
+  readonly depthSeqs: Map<string, BatchSequence>;
   /** Batches the node's agent said it dropped from its outbox (the bus away too long). */
   agentDropped: number;
   lastSeq: number;
@@ -152,7 +153,7 @@ export class ClusterPipeline {
       const state = {
         name, topology: null, names: new Map(), locals: new Map(), reasons: new Map(),
         steps: this.opts.netfilter ? new NetfilterStepsQueue() : undefined, notes: 0, netfilter: 0,
-        lastT: 0, lastArrivalMs: 0, clocked: false, heartbeats: 0, lastSeenMs: nowMs, events: 0, batches: 0, lost: 0, gaps: 0, duplicates: 0, seqs: new Map(), agentDropped: 0, lastSeq: 0, snapshot: null,
+        lastT: 0, lastArrivalMs: 0, clocked: false, heartbeats: 0, lastSeenMs: nowMs, events: 0, batches: 0, lost: 0, gaps: 0, duplicates: 0, seqs: new Map(), depthSeqs: new Map(), agentDropped: 0, lastSeq: 0, snapshot: null,
       } as Omit<PipelineNode, 'engine'> as PipelineNode;
       (state as { engine: Reconstructor }).engine = new Reconstructor({
         nsName: (netns) => state.names.get(netns) ?? null,
@@ -236,10 +237,27 @@ export class ClusterPipeline {
     return { node: n, verdict, gaps };
   }
 
-  /** A node's depth batch: notes join their packets in its engine, netfilter steps wait in its queue. */
-  depth(name: string, b: DepthBatch, nowMs: number): PipelineNode {
+  /**
+   * A node's depth batch: notes join their packets in its engine, netfilter steps wait in its
+   * queue. A copy of one already taken (its `seq` in the agent run's depth sequence: JetStream
+   * redelivered it) is skipped — its notes would be attached twice; returns null then.
+   */
+  depth(name: string, b: DepthBatch, nowMs: number, epoch = ''): PipelineNode | null {
     const n = this.node(name, nowMs);
     n.lastSeenMs = nowMs;
+    if (b.seq > 0) {
+      let seq = n.depthSeqs.get(epoch);
+      if (!seq) {
+        seq = new BatchSequence();
+        n.depthSeqs.set(epoch, seq);
+        if (n.depthSeqs.size > 4) n.depthSeqs.delete(n.depthSeqs.keys().next().value!);
+      }
+      const fingerprint = b.notes[0]?.t ?? b.netfilter[0]?.t ?? 0;
+      if (seq.take(b.seq, false, fingerprint).verdict === 'duplicate') {
+        n.duplicates++;
+        return null;
+      }
+    }
     for (const note of b.notes) {
       n.notes++;
       n.engine.pushNote(note);

@@ -56,6 +56,12 @@ describe.skipIf(!isRoot || !hasNatsServer)(`sessions through the hub (${!isRoot 
     return { status: r.status, body: (text ? JSON.parse(text) : null) as Body };
   };
 
+  it('health says the cluster can trace, each real agent saying so for its node', async () => {
+    const h = (await api('GET', 'api/health')).body as unknown as { canTrace: boolean; nodes: Array<{ name: string; canTrace?: boolean }> };
+    expect(h.canTrace).toBe(true);
+    expect(h.nodes.map((n) => [n.name, n.canTrace])).toEqual([['node1', true], ['node2', true]]);
+  });
+
   it('a bad filter is 400 with the caret message, and no agent is asked', async () => {
     const before = c.agents.map((a) => a.out().length);
     const r = await api('POST', 'api/sessions', { filter: 'udp portt 5176' });

@@ -118,6 +118,19 @@ describe('ClusterPipeline.batch and late or repeated batches', () => {
   });
 });
 
+describe('ClusterPipeline.depth and redelivered depth batches', () => {
+  it('should take a depth batch once: a copy adds no note twice', () => {
+    const p = new ClusterPipeline();
+    const note = { kind: 'fib' as const, t: 5e6, cpu: 0, skb: 'a', netns: 11, data: { table: 254 } };
+    expect(p.depth('node1', { notes: [note], netfilter: [], seq: 1 }, 1, 'run1')).not.toBeNull();
+    expect(p.depth('node1', { notes: [note], netfilter: [], seq: 1 }, 2, 'run1')).toBeNull();
+    // The next agent run numbers from 1 again: not a copy.
+    expect(p.depth('node1', { notes: [{ ...note, t: 9e6 }], netfilter: [], seq: 1 }, 3, 'run2')).not.toBeNull();
+    const n = p.nodes.get('node1')!;
+    expect([n.notes, n.duplicates]).toEqual([2, 1]);
+  });
+});
+
 describe('message epochs', () => {
   it('should read the agent run back from a batch message id, and nothing from anything else', () => {
     expect(messageEpoch(batchMessageId('node-1', 'hub', 'lz3k9a1', '42'))).toBe('lz3k9a1');
