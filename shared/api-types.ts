@@ -297,7 +297,10 @@ export interface HealthResponse {
   readonly sessions: number;
   /** bpftrace processes the service runs right now. */
   readonly bpftraceProcesses: number;
-  /** Whether the host can trace at all (see /api/capabilities for why not). */
+  /**
+   * Whether the host can trace at all (see /api/capabilities for why not). On a hub: whether some
+   * node's agent can (the hub's host itself needs no bpftrace).
+   */
   readonly canTrace: boolean;
   /** Only from `serve --hub`: the service is a hub (GET /api/cluster…, socket.io /cluster). */
   readonly hub?: true;
@@ -307,18 +310,30 @@ export interface HealthResponse {
    * `lastSeenS`: seconds since the hub last heard from it. (`sessions` is then the hub's.)
    */
   readonly nodes?: readonly HubNodeHealth[];
+  /** Only from `serve --hub --filter 'pod NAME'` while its pod is on no node known yet: the filter and what it waits for. */
+  readonly clusterSession?: { readonly filter: string; readonly waiting: string };
 }
 
 export interface HubNodeHealth {
   readonly name: string;
   readonly state: 'up' | 'lost' | 'silent';
   readonly lastSeenS: number;
+  /** Whether the node can trace, as its agent says (absent: its agent does not say). */
+  readonly canTrace?: boolean;
 }
 
 /** What a hub tells /api/health (server/service/api.ts): its sessions and its nodes. */
 export interface HubHealth {
   readonly sessions: number;
   readonly nodes: readonly HubNodeHealth[];
+  /**
+   * Whether the cluster can trace: some node up whose agent can (shared/cluster/capability.ts),
+   * whatever the hub's own host can; `problems` says why not, one sentence each.
+   */
+  readonly canTrace: boolean;
+  readonly problems: readonly string[];
+  /** The cluster session (`serve --hub --filter 'pod NAME'`) while no node that has its pod is known yet: what it waits for. */
+  readonly clusterSession?: { readonly filter: string; readonly waiting: string };
 }
 
 /**

@@ -171,4 +171,6 @@ export interface HopNote {
   readonly netns: number;
   /** The kind's own fields, by the names probes/notes/note-line.ts gives them. */
   readonly data: Readonly<Record<string, number | string>>;
+  /** The cluster node that saw it: only in recordings of a hub's sessions (wire field 8). */
+  readonly node?: string;
 }

@@ -1093,6 +1093,9 @@ export namespace hoptrace {
         /** HopNote text. */
         text: { [k: string]: string };
 
+        /** HopNote node. */
+        node: string;
+
         /**
          * Encodes the specified HopNote message. Does not implicitly {@link hoptrace.HopNote.verify|verify} messages.
          * @param message HopNote message or plain object to encode
@@ -1137,6 +1140,9 @@ export namespace hoptrace {
 
             /** HopNote text */
             text?: ({ [k: string]: string }|null);
+
+            /** HopNote node */
+            node?: (string|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
@@ -1240,6 +1246,9 @@ export namespace hoptrace {
         /** NetfilterEvent icmp_id. */
         icmp_id: number;
 
+        /** NetfilterEvent node. */
+        node: string;
+
         /**
          * Encodes the specified NetfilterEvent message. Does not implicitly {@link hoptrace.NetfilterEvent.verify|verify} messages.
          * @param message NetfilterEvent message or plain object to encode
@@ -1338,6 +1347,9 @@ export namespace hoptrace {
 
             /** NetfilterEvent icmp_id */
             icmp_id?: (number|null);
+
+            /** NetfilterEvent node */
+            node?: (string|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

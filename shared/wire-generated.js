@@ -1781,6 +1781,7 @@ export const hoptrace = $root.hoptrace = (() => {
         HopNote.prototype.netns = 0;
         HopNote.prototype.num = $util.emptyObject;
         HopNote.prototype.text = $util.emptyObject;
+        HopNote.prototype.node = "";
 
         HopNote.encode = function (m, w, q) {
             if (!w)
@@ -1809,6 +1810,8 @@ export const hoptrace = $root.hoptrace = (() => {
                     w.uint32(58).fork().uint32(10).string(ks[i]).uint32(18).string(m.text[ks[i]]).ldelim();
                 }
             }
+            if (m.node != null && $Object.hasOwnProperty.call(m, "node") && m.node !== "")
+                w.uint32(66).string(m.node);
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -1959,6 +1962,15 @@ export const hoptrace = $root.hoptrace = (() => {
                         m.text[k] = v;
                         continue;
                     }
+                case 8: {
+                        if (u !== 2)
+                            break;
+                        if ((v = r.stringVerify()).length)
+                            m.node = v;
+                        else
+                            delete m.node;
+                        continue;
+                    }
                 }
                 r.skipType(u, q, t);
                 if (!r.discardUnknown) {
@@ -2013,6 +2025,7 @@ export const hoptrace = $root.hoptrace = (() => {
         NetfilterEvent.prototype.len = 0;
         NetfilterEvent.prototype.tcp_seq = 0;
         NetfilterEvent.prototype.icmp_id = 0;
+        NetfilterEvent.prototype.node = "";
 
         NetfilterEvent.encode = function (m, w, q) {
             if (!w)
@@ -2071,6 +2084,8 @@ export const hoptrace = $root.hoptrace = (() => {
                 w.uint32(192).uint32(m.tcp_seq);
             if (m.icmp_id != null && $Object.hasOwnProperty.call(m, "icmp_id") && m.icmp_id !== 0)
                 w.uint32(200).uint32(m.icmp_id);
+            if (m.node != null && $Object.hasOwnProperty.call(m, "node") && m.node !== "")
+                w.uint32(210).string(m.node);
             if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                 for (var i = 0; i < m.$unknowns.length; ++i)
                     w.raw(m.$unknowns[i]);
@@ -2327,6 +2342,15 @@ export const hoptrace = $root.hoptrace = (() => {
                             m.icmp_id = v;
                         else
                             delete m.icmp_id;
+                        continue;
+                    }
+                case 26: {
+                        if (u !== 2)
+                            break;
+                        if ((v = r.stringVerify()).length)
+                            m.node = v;
+                        else
+                            delete m.node;
                         continue;
                     }
                 }

@@ -57,6 +57,7 @@ export function run(argv: string[]): Promise<number> {
     if (!pre.ok) throw new CannotTraceError(pre.problems);
     const agent = new Agent({
       bus: busOptionsFrom(v, v.hub), node: v.node, ...(v.namespaces ? { namespaces: v.namespaces } : {}), retention,
+      capability: { canTrace: pre.ok, problems: pre.problems, bpftrace: pre.bpftraceVersion },
       ...(topologyMs !== undefined ? { topologyMs } : {}),
       buffer: {
         ...(v['buffer-mb'] !== undefined ? { maxBytes: Math.round(v['buffer-mb'] * 1024 * 1024) } : {}),

@@ -16,7 +16,6 @@ import type { Hub } from '../hub/hub.js';
 import type { HubRecordings } from '../hub/hub-recording.js';
 import type { ServiceOptions } from '../service/index.js';
 import { resolve } from 'node:path';
-import { hasWorkloadFilters, parseFilter } from '../../shared/filter/index.js';
 
 export const summary = 'run the service: REST API, live hop stream and dashboard on one port';
 
@@ -138,10 +137,6 @@ export async function run(argv: string[]): Promise<number> {
       const { HubRecordings } = await import('../hub/hub-recording.js');
       const { clusterStatsSource } = await import('../hub/hub-stats.js');
       const { hubRouter, clusterStream } = await import('../service/cluster-routes.js');
-      if (values.filter !== undefined && hasWorkloadFilters(parseFilter(values.filter))) {
-        // Resolved per node when a session starts; the cluster session starts before any node is known.
-        throw new UsageError("--filter of serve --hub takes addresses, not pod or container names (no node is known yet when the hub starts): start a session with one instead, POST /api/sessions {\"filter\": \"pod NAME\"}");
-      }
       let retention;
       try {
         parseBusUrl(values.hub);
@@ -195,7 +190,7 @@ export async function run(argv: string[]): Promise<number> {
     if (demoSession) process.stdout.write(`  demo lab:  traced live in session ${demoSession} ('${demo}'); ${s.url}api/sessions/${demoSession}/packets\n`);
     process.stdout.write(`  API:       ${s.url}api/health${token ? '  (Authorization: Bearer <token>)' : ''}\n`);
     process.stdout.write(`  recordings: ${dataDir}\n`);
-    if (r.hub) process.stdout.write(`  hub:       ${values.hub}, cluster session '${r.hub.filterText}'; ${s.url}api/cluster, ${s.url}api/cluster/packets\n`);
+    if (r.hub) process.stdout.write(`  hub:       ${values.hub}, cluster session '${r.hub.filterText}'${r.hub.clusterSessionWaiting !== null ? ' (waits for a node that has its workload)' : ''}; ${s.url}api/cluster, ${s.url}api/cluster/packets\n`);
     const kinds = Object.entries(caps.probes).map(([k, v]) => `${k} ${v.available ? 'yes' : 'no'}`).join(', ');
     process.stdout.write(`  probes:    ${kinds}; bpftrace ${caps.bpftrace.version ?? 'missing'} (${caps.bpftrace.tier ?? 'classic'} tier)\n`);
     for (const w of caps.bpftrace.warnings ?? []) process.stderr.write(`hoptrace: ${w}\n`);

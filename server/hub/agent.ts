@@ -36,7 +36,7 @@ import type { NetfilterEvent } from '../../shared/netfilter/types.js';
 import { encodeBatch } from '../../shared/wire.js';
 import { encodeDepthBatch } from '../../shared/netfilter/wire.js';
 import { parseFilter } from '../../shared/filter/index.js';
-import { controlSubject, depthSubject, hopsSubject, topologySubject, parseSessionRequest, SESSION_HEADER, DROPPED_HEADER, type NodeSnapshot, type SessionReply, type SessionRequest } from '../../shared/cluster/subjects.js';
+import { batchMessageId, controlSubject, depthSubject, hopsSubject, topologySubject, parseSessionRequest, SESSION_HEADER, DROPPED_HEADER, type NodeSnapshot, type SessionReply, type SessionRequest } from '../../shared/cluster/subjects.js';
 import { TraceSession } from '../trace-session.js';
 import { listNamespaces, type NamespaceEntry } from '../topology/namespaces.js';
 import { discoverTopology } from '../topology/discover.js';
@@ -47,6 +47,7 @@ import { Outbox, type OutboxItem, type OutboxLimits } from '../../shared/cluster
 import type { Topology } from '../../shared/topology/model.js';
 import { cachedNoteSupport, checkNetfilterTracing, nftNetfilterSourceWith, type NetfilterSource, type NetfilterSourceFactory } from '../service/depth.js';
 import type { NoteSupport } from '../capabilities.js';
+import type { NodeCapability } from '../../shared/cluster/capability.js';
 
 export interface AgentOptions {
   readonly bus: BusOptions;
@@ -70,6 +71,8 @@ export interface AgentOptions {
   readonly traceFactory?: (o: { filter: string; sampleRate: number; netnsAllow: readonly number[] | undefined; notes: NoteSupport | undefined }) => TraceSession;
   /** Where a `netfilter` session's rule-trace events come from (default nft, server/netfilter). */
   readonly netfilterSource?: NetfilterSourceFactory;
+  /** Whether this node can trace (its preflight), said in every snapshot: a hub's `canTrace` summarises its nodes'. */
+  readonly capability?: NodeCapability;
 }
 
 /** Wait before a batch the bus did not take is tried again. */
@@ -232,6 +235,7 @@ export class Agent {
       node: this.node, t: kernelNowNs(), wallMs: Date.now(), selector: this.opts.namespaces ?? '', topology: this.topology,
       dropReasons: Object.fromEntries(reasons.names),
       agent: { droppedBatches: this.outbox.droppedBatches, droppedEvents: this.outbox.droppedEvents, buffered: this.outbox.length },
+      ...(this.opts.capability ? { capability: this.opts.capability } : {}),
     };
     await this.js.publish(topologySubject(this.node), new TextEncoder().encode(JSON.stringify(snapshot)));
   }
@@ -471,7 +475,7 @@ export class Agent {
         try {
           // The id lets JetStream drop a copy: a batch whose acknowledgement was lost in an outage
           // may have reached the stream before it is sent again.
-          await this.js.publish(depth ? depthSubject(this.node) : hopsSubject(this.node), item.data, { headers: h, msgID: `${this.node}.${item.session}.${this.epoch}.${id}` });
+          await this.js.publish(depth ? depthSubject(this.node) : hopsSubject(this.node), item.data, { headers: h, msgID: batchMessageId(this.node, item.session, this.epoch, id) });
           this.outbox.done(true);
           if (item.kind !== 'heartbeat') this.published++;
           if (this.failing) {

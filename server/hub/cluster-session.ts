@@ -14,7 +14,7 @@ import type { Packet } from '../../shared/packet.js';
 import type { RecordingStatus, SessionDepth, SessionInfo, SessionState } from '../../shared/api-types.js';
 import { parseFilter, packetMatches } from '../../shared/filter/index.js';
 import type { ClusterPacket, ClockOffset } from '../../shared/cluster/stitch.js';
-import { ClusterPipeline, type ParsedSnapshot } from '../../shared/cluster/pipeline.js';
+import { ClusterPipeline, type BatchOutcome, type ParsedSnapshot } from '../../shared/cluster/pipeline.js';
 import { ClusterExpectations, type AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
 
 export interface ClusterSessionSpec {
@@ -59,6 +59,8 @@ export interface ClusterSessionOptions {
 /** What a recording of the session (server/hub/hub-recording.ts) is given: every batch and snapshot as the session takes them. */
 export interface SessionTap {
   batch(node: string, batch: HopBatch, dropped: number): void;
+  /** A node's depth batch (notes, netfilter steps), sessions with depth. */
+  depth(node: string, batch: DepthBatch): void;
   snapshot(snap: ParsedSnapshot): void;
 }
 
@@ -80,9 +82,15 @@ export class ClusterSession {
   private readonly answers = new Map<string, { state: NodeSessionStatus['state']; error?: string }>();
   private expectations: ClusterExpectations | null = null;
   private readonly ring: AnnotatedClusterPacket[] = [];
-  private readonly accept: (p: Packet) => boolean;
+  private accept: (p: Packet) => boolean;
 
-  constructor(readonly id: string, readonly spec: ClusterSessionSpec, private readonly opts: ClusterSessionOptions) {
+  /**
+   * The cluster session of `serve --hub --filter 'pod NAME'` before any node that has the pod sent
+   * its topology: what it waits for (one sentence); no agent is asked meanwhile. Null otherwise.
+   */
+  waiting: string | null = null;
+
+  constructor(readonly id: string, public spec: ClusterSessionSpec, private readonly opts: ClusterSessionOptions) {
     const ast = parseFilter(spec.filter);
     this.accept = (p) => packetMatches(ast, p);
     this.pipeline = new ClusterPipeline({
@@ -91,9 +99,23 @@ export class ClusterSession {
     });
   }
 
-  /** The nodes to ask, of those known. */
+  /** The nodes to ask, of those known (none while it waits for its filter to resolve). */
   targets(known: Iterable<string>): string[] {
+    if (this.waiting !== null) return [];
     return this.spec.nodes ? [...this.spec.nodes] : [...known];
+  }
+
+  /**
+   * A new filter (the cluster session's `pod NAME` resolved again: the pod came or moved): packets
+   * are judged by it from now on, and every node is asked for it anew (a start, not a renewal:
+   * its agent restarts the trace).
+   */
+  refilter(filter: string): void {
+    const ast = parseFilter(filter);
+    this.spec = { ...this.spec, filter };
+    this.accept = (p) => packetMatches(ast, p);
+    this.waiting = null;
+    this.answers.clear();
   }
 
   /** The request each target node's agent gets (and again at every renewal). */
@@ -129,16 +151,22 @@ export class ClusterSession {
     }
   }
 
-  /** A node's hop batch (`dropped`: batches its agent said it dropped before it); returns the batches missing before it. */
-  hops(node: string, batch: HopBatch, nowMs: number, dropped = 0): number {
-    const before = this.pipeline.node(node, nowMs).gaps;
-    for (const t of this.taps) t.batch(node, batch, dropped);
-    return this.pipeline.batch(node, batch, nowMs, dropped).gaps - before;
+  /**
+   * A node's hop batch (`dropped`: batches its agent said it dropped before it; `epoch`: the
+   * agent run it comes from): what it was in the node's sequence and the change to its gaps. A
+   * copy (redelivered) is neither rebuilt nor recorded again.
+   */
+  hops(node: string, batch: HopBatch, nowMs: number, dropped = 0, epoch = ''): BatchOutcome {
+    const out = this.pipeline.batch(node, batch, nowMs, dropped, epoch);
+    if (out.verdict !== 'duplicate') for (const t of this.taps) t.batch(node, batch, dropped);
+    return out;
   }
 
   /** A node's depth batch: notes join their packets, netfilter steps wait for theirs. */
-  depth(node: string, batch: DepthBatch, nowMs: number): void {
-    this.pipeline.depth(node, batch, nowMs);
+  depth(node: string, batch: DepthBatch, nowMs: number, epoch = ''): void {
+    // A copy (redelivered) is neither attached nor recorded again.
+    if (!this.pipeline.depth(node, batch, nowMs, epoch)) return;
+    for (const t of this.taps) t.depth(node, batch);
   }
 
   /**

@@ -13,12 +13,15 @@
  * listing, download and delete see them as the host's own recordings, running ones included).
  * A write error (disk full) stops the recording, never the session; a session being recorded is
  * never reaped; deleting it (or closing the hub) finishes the file with the reason.
- * Depth (notes, netfilter steps) is not recorded here yet: the header says so (no notes, no netfilter).
+ * A session with depth records its nodes' notes and netfilter rule-trace steps too, each with its
+ * `node` (HopNote field 8, NetfilterEvent field 26) and on the reference clock like the hops, and
+ * the header says which (`notes`, `netfilter`): replay joins each to its node's packets.
  */
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { RecordingEntry, RecordingStatus } from '../../shared/api-types.js';
 import type { HopBatch } from '../../shared/wire.js';
+import type { DepthBatch } from '../../shared/netfilter/wire.js';
 import type { ParsedSnapshot } from '../../shared/cluster/pipeline.js';
 import { nodeOffsets, type NodeOffset } from '../../shared/cluster/offsets.js';
 import { libraryName, readMetaOrProblem, recordingEntry, recordingPath, RecordingFileWriter, RecordingWriteError } from '../recording/index.js';
@@ -112,6 +115,8 @@ export class HubRecordings {
         startMonoNs: refSnap && refSnap.t > 0 ? Math.max(0, Math.round(refSnap.t + (now - refSnap.wallMs) * 1e6)) : 0,
         dropReasons: ref?.reasons ?? new Map(), recorder: `hoptrace serve --hub (session ${session.id})`,
         ...(session.spec.sample > 1 ? { sampleRate: session.spec.sample } : {}),
+        ...(session.spec.depth.netfilter ? { netfilter: true } : {}),
+        ...(session.spec.depth.notes ? { notes: true } : {}),
       }, { fsync: 'interval', onError: (err) => { if (entry) this.finish(entry, `error: ${err.message}`, err.message); } });
     } catch (err) {
       if (err instanceof RecordingWriteError) throw writeErrorToApi(err, libraryName(path));
@@ -119,6 +124,7 @@ export class HubRecordings {
     }
     const tap: SessionTap = {
       batch: (node, batch, dropped) => this.onBatch(e, node, batch, dropped),
+      depth: (node, batch) => this.onDepth(e, node, batch),
       snapshot: (snap) => this.writeTopology(e, snap),
     };
     const offPackets = this.opts.hub.onPackets((packets, id) => { if (id === session.id) e.packets += packets.length; });
@@ -187,6 +193,15 @@ export class HubRecordings {
       if (t > e.maxT) e.maxT = t;
     }
     if (batch.lostKernel > 0) e.writer.lost(e.maxT, batch.lostKernel);
+  }
+
+  /** Notes and netfilter steps, on the reference clock as the hops are, each with its node. */
+  private onDepth(e: Entry, node: string, batch: DepthBatch): void {
+    if (e.result) return;
+    this.refreshOffsets(e);
+    const off = this.offsetOf(e, node);
+    for (const n of batch.notes) e.writer.note({ ...n, t: n.t - off, node });
+    for (const ev of batch.netfilter) e.writer.netfilter({ ...ev, t: ev.t - off, node });
   }
 
   private writeTopology(e: Entry, s: ParsedSnapshot): void {

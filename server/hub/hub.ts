@@ -17,7 +17,10 @@
  * the hub itself keeps each node's latest snapshot (its model, what a new session starts from).
  *
  * A session's filter may name pods and containers: they resolve on the node that has them
- * (shared/cluster/workloads.ts) before any agent is asked. Its recording and its latency view are
+ * (shared/cluster/workloads.ts) before any agent is asked. The cluster session's (`serve --hub
+ * --filter 'pod NAME'`) resolves once a node that has the pod sent its topology — until then it
+ * waits, asks no agent, and health and /api/cluster say what it waits for — and again whenever a
+ * snapshot changes the pod's addresses (every node is then asked for the new ones). Its recording and its latency view are
  * server/hub/hub-recording.ts and server/hub/hub-stats.ts; health() is what /api/health says.
  *
  * Whatever arrives on the bus, the hub does not fall over: a message on a subject that is not a
@@ -31,9 +34,10 @@ import type { Topology } from '../../shared/topology/model.js';
 import type { HubHealth, SessionDepth } from '../../shared/api-types.js';
 import { decodeBatch } from '../../shared/wire.js';
 import { decodeDepthBatch } from '../../shared/netfilter/wire.js';
-import { parseFilter, describeFilter, hasWorkloadFilters, resolveWorkloadFilters } from '../../shared/filter/index.js';
-import { clusterWorkloadDirectory } from '../../shared/cluster/workloads.js';
-import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
+import { parseFilter, describeFilter, hasWorkloadFilters, resolveWorkloadFilters, type FilterAst } from '../../shared/filter/index.js';
+import { clusterWorkloadDirectory, resolveClusterFilter } from '../../shared/cluster/workloads.js';
+import { clusterCanTrace } from '../../shared/cluster/capability.js';
+import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, messageEpoch, controlSubject, parseSubject, type SessionReply } from '../../shared/cluster/subjects.js';
 import type { ClusterModel } from '../../shared/cluster/model.js';
 import type { ClockOffset } from '../../shared/cluster/stitch.js';
 import { ClusterPipeline, parseSnapshot } from '../../shared/cluster/pipeline.js';
@@ -85,8 +89,10 @@ export interface NodeInfo {
   readonly batches: number;
   /** Events the node's kernel lost, or its agent dropped for a slow bus. */
   readonly lost: number;
-  /** Batches missing in the sequence (dropped on the way, or before the hub's retention). */
+  /** Batches missing in the sequence (dropped on the way, or before the hub's retention); a late one is no longer missing. */
   readonly gaps: number;
+  /** Hop batches that came again (JetStream redelivered them): taken once. */
+  readonly duplicates: number;
   readonly lastSeenMs: number;
   /** What it answered for the cluster session (`hub`): null before it was asked. */
   readonly session: { readonly ok: boolean; readonly error?: string } | null;
@@ -146,16 +152,57 @@ export class Hub {
   private busChangedMs = 0;
   private readonly logged = new Set<string>();
   private readonly log: (line: string) => void;
-  readonly filterText: string;
+  /** Stitched packets (and their lots) dropped for /cluster socket.io clients too slow to take them (server/service/cluster-channel.ts). */
+  readonly streamDrops = { packets: 0, lots: 0 };
   readonly bad: Record<BadReason, number> = { 'foreign-subject': 0, 'bad-protobuf': 0, oversize: 0, 'bad-snapshot': 0, 'foreign-session': 0, 'too-many-nodes': 0 };
 
   constructor(private readonly opts: HubOptions) {
     this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
-    this.filterText = describeFilter(parseFilter(opts.filter ?? ''));
+    const ast = parseFilter(opts.filter ?? '');
     this.registry = new ClusterPipeline({ ...(opts.maxNodes !== undefined ? { maxNodes: opts.maxNodes } : {}) });
-    this.sessions.set(SESSION_ID, this.newSession(SESSION_ID, {
-      filter: this.filterText, sample: opts.sample ?? 1, depth: { notes: false, netfilter: false }, nodes: null, pinned: true,
-    }));
+    // `pod NAME` / `container NAME`: resolved on the node that has it, once one has sent its
+    // topology, and again whenever a topology changes its addresses (resolveClusterSession).
+    if (hasWorkloadFilters(ast)) this.workloadFilter = ast;
+    const session = this.newSession(SESSION_ID, {
+      filter: this.workloadFilter ? '' : describeFilter(ast), sample: opts.sample ?? 1, depth: { notes: false, netfilter: false }, nodes: null, pinned: true,
+    });
+    this.sessions.set(SESSION_ID, session);
+    this.resolveClusterSession();
+  }
+
+  /** The cluster session's filter as given, when it names pods or containers. */
+  private readonly workloadFilter: FilterAst | null = null;
+
+  /** The cluster session's filter: what its agents run (or, while it waits for its pod, as given). */
+  get filterText(): string {
+    const s = this.sessions.get(SESSION_ID);
+    if (this.workloadFilter && (!s || s.waiting !== null)) return describeFilter(this.workloadFilter);
+    return s?.spec.filter ?? '';
+  }
+
+  /** What the cluster session waits for (its pod not on any node known yet), null when it runs. */
+  get clusterSessionWaiting(): string | null {
+    return this.sessions.get(SESSION_ID)?.waiting ?? null;
+  }
+
+  /**
+   * Resolves the cluster session's `pod NAME` on the nodes' latest topologies; returns whether
+   * its filter changed (its agents are then asked again). While no node has the pod it waits;
+   * once it ran, a pod no longer found keeps the addresses it had (the filter still shows them).
+   */
+  private resolveClusterSession(): boolean {
+    const s = this.sessions.get(SESSION_ID);
+    if (!this.workloadFilter || !s) return false;
+    const r = resolveClusterFilter(this.workloadFilter, this.registry.topologies());
+    if ('waiting' in r) {
+      if (s.waiting !== null && s.waiting !== r.waiting) s.waiting = r.waiting;
+      else if (s.waiting === null && s.spec.filter === '') s.waiting = r.waiting;
+      return false;
+    }
+    if (s.waiting === null && s.spec.filter === r.filter) return false;
+    this.log(`hub: cluster session '${describeFilter(this.workloadFilter)}' ${s.waiting === null ? 'now runs' : 'runs'} as '${r.filter}'`);
+    s.refilter(r.filter);
+    return true;
   }
 
   /** Stitched packets of the cluster session so far. */
@@ -364,7 +411,7 @@ export class Hub {
         name: n.name,
         state: this.nodeState(n.name, now),
         namespaces: [...n.names].map(([netns, name]) => ({ netns, name, node: n.name })),
-        events: n.events, batches: n.batches, lost: n.lost, gaps: n.gaps, lastSeenMs: n.lastSeenMs,
+        events: n.events, batches: n.batches, lost: n.lost, gaps: n.gaps, duplicates: n.duplicates, lastSeenMs: n.lastSeenMs,
         session: !st || st.state === 'starting' ? null : st.state === 'running' ? { ok: true } : { ok: false, error: st.error ?? st.state },
         // Said with the next batch (exact, per session) and in snapshots (all sessions, every 30 s).
         agentDropped: Math.max(n.agentDropped, n.snapshot?.agent?.droppedBatches ?? 0), agentDroppedEvents: n.snapshot?.agent?.droppedEvents ?? 0,
@@ -375,9 +422,17 @@ export class Hub {
   /** What /api/health says on a hub: its sessions, each node's state. */
   health(): HubHealth {
     const now = Date.now();
+    const nodes = this.nodeInfo().map((n) => ({ ...n, capability: this.registry.nodes.get(n.name)?.snapshot?.capability ?? null }));
+    const can = clusterCanTrace(nodes);
     return {
       sessions: this.sessions.size,
-      nodes: this.nodeInfo().map((n) => ({ name: n.name, state: n.state, lastSeenS: Math.max(0, Math.round((now - n.lastSeenMs) / 1000)) })),
+      nodes: nodes.map((n) => ({
+        name: n.name, state: n.state, lastSeenS: Math.max(0, Math.round((now - n.lastSeenMs) / 1000)),
+        ...(n.capability ? { canTrace: n.capability.canTrace } : {}),
+      })),
+      canTrace: can.ok,
+      problems: can.problems,
+      ...(this.clusterSessionWaiting !== null ? { clusterSession: { filter: this.filterText, waiting: this.clusterSessionWaiting } } : {}),
     };
   }
 
@@ -449,7 +504,7 @@ export class Hub {
       if (!depth) return;
       const now = Date.now();
       this.registry.node(where.node, now).lastSeenMs = now;
-      session.depth(where.node, depth, now);
+      session.depth(where.node, depth, now, messageEpoch(m.headers?.get('Nats-Msg-Id')));
       return;
     }
     const batch = this.decoded(m, decodeBatch, (b) => b.events.length);
@@ -458,14 +513,20 @@ export class Hub {
     const dropped = droppedCount(m.headers?.get(DROPPED_HEADER));
     // The session rebuilds it; the node's counters (over every session) are the registry's.
     const n = this.registry.node(where.node, now);
-    n.gaps += session.hops(where.node, batch, now, dropped);
+    n.lastSeenMs = now;
+    const out = session.hops(where.node, batch, now, dropped, messageEpoch(m.headers?.get('Nats-Msg-Id')));
+    if (out.verdict === 'duplicate') {
+      // JetStream gave it again (not acknowledged in time, a hub restarted before its ack): taken once.
+      n.duplicates++;
+      return;
+    }
+    n.gaps += out.gaps;
     n.agentDropped += dropped;
     // An agent's heartbeat (no events, its clock only) is not a batch of hops.
     if (batch.events.length > 0) n.batches++;
     else n.heartbeats++;
     n.lost += batch.lostKernel;
     n.events += batch.events.length;
-    n.lastSeenMs = now;
   }
 
   /** A batch's payload decoded and within the events limit, or null when it is not (counted, dropped). */
@@ -497,6 +558,8 @@ export class Hub {
     if (modelError) this.dropOnce('bad-snapshot', m.subject, `cannot model it: ${modelError}`);
     // Each session's names and expected paths follow the node's model.
     for (const s of this.sessions.values()) s.snapshot(snap, now);
+    // The cluster session's pod may be here now, or have moved: every node is asked for its addresses.
+    if (this.resolveClusterSession()) void this.askAll();
     if (change.added.length + change.removed.length + change.changed.length > 0) {
       for (const l of this.topologyListeners) l({ node, ...change });
     }

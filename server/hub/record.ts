@@ -12,6 +12,8 @@
  *      and its time moved onto the reference node's clock (the first node by name), so the file's
  *      index, --from/--to and --speed work on one clock. Two passes keep memory bounded by the
  *      pipeline's, not by the window.
+ * A session with depth (notes, netfilter rule-trace steps) has them written too, each with its
+ * `node` and on the reference clock, and the header's `notes`/`netfilter` say so.
  * Each node's topology goes in its own topology record (the model with `node`, `dropReasons`
  * and the clock offset applied), then the cluster's merged model (namespaces with `node`) last:
  * replay (server/recording/replay.ts) runs the same pipeline over the file; the dashboard and
@@ -20,9 +22,11 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JsMsg } from '@nats-io/jetstream';
 import { decodeBatch, type HopBatch } from '../../shared/wire.js';
-import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, parseSubject } from '../../shared/cluster/subjects.js';
+import { decodeDepthBatch, type DepthBatch } from '../../shared/netfilter/wire.js';
+import { STREAM, SESSION_HEADER, DROPPED_HEADER, droppedCount, messageEpoch, parseSubject } from '../../shared/cluster/subjects.js';
 import { ClusterPipeline, parseSnapshot, type ParsedSnapshot } from '../../shared/cluster/pipeline.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
+import { BatchSequence } from '../../shared/cluster/sequence.js';
 import { nodeOffsets } from '../../shared/cluster/offsets.js';
 import { parseFilter, describeFilter, packetMatches } from '../../shared/filter/index.js';
 import type { Packet } from '../../shared/packet.js';
@@ -71,7 +75,8 @@ export interface HubRecordResult {
 /** A message of the window, read: a node's snapshot, one of its hop batches of the session, or one that did not decode. */
 type WindowItem = { readonly node: string; readonly ms: number } & (
   | { readonly kind: 'snapshot'; readonly snapshot: ParsedSnapshot }
-  | { readonly kind: 'batch'; readonly batch: HopBatch; readonly dropped: number }
+  | { readonly kind: 'batch'; readonly batch: HopBatch; readonly dropped: number; readonly epoch: string }
+  | { readonly kind: 'depth'; readonly depth: DepthBatch; readonly epoch: string }
   | { readonly kind: 'bad' });
 
 /**
@@ -97,6 +102,14 @@ async function readWindow(nc: NatsConnection, startIso: string, lastSeq: number,
       if (at && where?.kind === 'topology') {
         const snapshot = parseSnapshot(at.node, m.data);
         if (typeof snapshot !== 'string') on({ ...at, kind: 'snapshot', snapshot });
+      } else if (at && where?.kind === 'depth' && (m.headers?.get(SESSION_HEADER) ?? '') === session) {
+        let depth: DepthBatch | null = null;
+        try {
+          depth = decodeDepthBatch(m.data);
+        } catch {
+          on({ ...at, kind: 'bad' });
+        }
+        if (depth) on({ ...at, kind: 'depth', depth, epoch: messageEpoch(m.headers?.get('Nats-Msg-Id')) });
       } else if (at && (m.headers?.get(SESSION_HEADER) ?? '') === session) {
         let batch: HopBatch | null = null;
         try {
@@ -104,7 +117,7 @@ async function readWindow(nc: NatsConnection, startIso: string, lastSeq: number,
         } catch {
           on({ ...at, kind: 'bad' });
         }
-        if (batch) on({ ...at, kind: 'batch', batch, dropped: droppedCount(m.headers?.get(DROPPED_HEADER)) });
+        if (batch) on({ ...at, kind: 'batch', batch, dropped: droppedCount(m.headers?.get(DROPPED_HEADER)), epoch: messageEpoch(m.headers?.get('Nats-Msg-Id')) });
       }
       if (seq >= lastSeq) break;
     }
@@ -175,8 +188,13 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
         bad++;
         return;
       }
+      if (m.kind === 'depth') {
+        // Counted (the file's header says whether it has notes, netfilter steps); they change no packet count.
+        pipeline.depth(m.node, m.depth, m.ms, m.epoch);
+        return;
+      }
       batches++;
-      pipeline.batch(m.node, m.batch, m.ms, m.dropped);
+      pipeline.batch(m.node, m.batch, m.ms, m.dropped, m.epoch);
       if (m.ms >= nextTick) {
         take(pipeline.tick(m.ms));
         nextTick = m.ms + 250;
@@ -197,11 +215,19 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
     // Pass 2: the file.
     const startMono = refSnap && refSnap.t > 0 ? refSnap.t - Math.round((refSnap.wallMs - fromMs) * 1e6) : 0;
     const reasons = pipeline.nodes.get(ref)!.reasons;
+    const depthSeen = { notes: 0, netfilter: 0 };
+    for (const n of pipeline.nodes.values()) {
+      depthSeen.notes += n.notes;
+      depthSeen.netfilter += n.netfilter;
+    }
     const writer = new RecordingFileWriter(o.path, {
       host: `cluster ${names.join(', ')} (${o.bus.url.replace(/\/\/[^@/]*@/, '//')})`, kernel: '', bpftraceVersion: '',
       probes: [], filter: describeFilter(ast),
       startWallNs: BigInt(Math.round(fromMs)) * 1_000_000n, startMonoNs: Math.max(0, startMono),
       dropReasons: reasons, recorder: `hoptrace record --hub --since ${Math.round(o.sinceMs / 1000)}s`,
+      // The session's depth, as its nodes sent it: replay joins each note and step to its node's packets.
+      ...(depthSeen.netfilter > 0 ? { netfilter: true } : {}),
+      ...(depthSeen.notes > 0 ? { notes: true } : {}),
     }, { overwrite: o.overwrite === true, fsync: 'interval' });
     const writeTopology = (s: ParsedSnapshot, t: number): void => {
       const off = offsets.get(s.node)?.ns ?? 0;
@@ -217,13 +243,29 @@ export async function recordFromHub(o: HubRecordOptions): Promise<HubRecordResul
     }
     let events = 0;
     let maxT = 0;
+    const sequences = new Map<string, BatchSequence>();
     await readWindow(nc, startIso, lastSeq, idleMs, session, (m) => {
       if (!offsets.has(m.node) || m.kind === 'bad') return;
       if (m.kind === 'snapshot') {
         writeTopology(m.snapshot, Math.max(0, m.snapshot.t - offsets.get(m.node)!.ns));
         return;
       }
+      if (m.kind === 'depth') {
+        const key = `${m.node}\u0000${m.epoch}\u0000depth`;
+        let seen = sequences.get(key);
+        if (!seen) sequences.set(key, (seen = new BatchSequence()));
+        if (m.depth.seq > 0 && seen.take(m.depth.seq, false, m.depth.notes[0]?.t ?? m.depth.netfilter[0]?.t ?? 0).verdict === 'duplicate') return;
+        const off = offsets.get(m.node)!.ns;
+        for (const n of m.depth.notes) writer.note({ ...n, t: n.t - off, node: m.node });
+        for (const ev of m.depth.netfilter) writer.netfilter({ ...ev, t: ev.t - off, node: m.node });
+        return;
+      }
       const b = m.batch;
+      // A copy of a batch (published again past JetStream's duplicate window) is written once, as pass 1 took it.
+      const key = `${m.node}\u0000${m.epoch}`;
+      let seen = sequences.get(key);
+      if (!seen) sequences.set(key, (seen = new BatchSequence()));
+      if (seen.take(b.seq, b.events.length === 0, b.clockNs !== undefined && b.clockNs > 0 ? b.clockNs : (b.events[0]?.t ?? 0), m.dropped).verdict === 'duplicate') return;
       const off = offsets.get(m.node)!.ns;
       for (const ev of b.events) {
         const t = ev.t - off;

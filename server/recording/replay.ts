@@ -5,7 +5,9 @@
  *
  * Recordings of sessions with depth (format 1.1) replay their notes into the reconstruction and
  * their netfilter events into a NetfilterStepsQueue, as the live session attached them: packets
- * leave with `notes` and `netfilter` as `trace --json --notes --netfilter` printed them.
+ * leave with `notes` and `netfilter` as `trace --json --notes --netfilter` printed them. In a
+ * recording of a hub session each note and step carries its `node` and joins that node's packets
+ * in the hub's pipeline, as the live hub attached them.
  */
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { Packet } from '../../shared/packet.js';
@@ -177,7 +179,7 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
   const rec = new Reconstructor(options);
   // A cluster recording (record --hub): each node's events through the hub's pipeline (per-node
   // reconstruction, stitching), advanced on the recorded time (record --hub put every node on one clock).
-  const pipeline = recordingPipeline((await file.topologyRecords()).map((r) => r.model), file.header.dropReasons);
+  const pipeline = recordingPipeline((await file.topologyRecords()).map((r) => r.model), file.header.dropReasons, { netfilter: file.header.netfilter === true });
   const cluster = pipeline ? new RecordingStitch(pipeline) : null;
   const clusterOut: ClusterPacket[] = [];
   // Workload names as the recording host had them (its topology models), never the replaying host's.
@@ -244,9 +246,13 @@ export async function replayRecording(file: RecordingFile, opts: ReplayOptions):
         rec.push(ev);
         if (opts.clock === false && ev.t > nowT) nowT = ev.t;
       } else if (r.kind === 'note') {
-        if (from === undefined || r.note.t >= from - RANGE_MARGIN_NS) rec.pushNote(r.note);
+        if (from !== undefined && r.note.t < from - RANGE_MARGIN_NS) continue;
+        // A hub session's note joins its node's packets (older cluster files have none).
+        if (cluster && r.note.node) cluster.note(r.note as typeof r.note & { node: string });
+        else rec.pushNote(r.note);
       } else if (r.kind === 'netfilter') {
-        steps?.add(r.netfilter);
+        if (cluster && r.netfilter.node) cluster.netfilter(r.netfilter as typeof r.netfilter & { node: string });
+        else steps?.add(r.netfilter);
       } else if (r.kind === 'lost') {
         if (inRange(r.lost.t)) {
           deliver(ready()); // keep output in file order around the report

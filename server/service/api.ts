@@ -52,15 +52,19 @@ export function apiRouter(deps: ApiDeps): Router {
       uptimeS: Math.round((Date.now() - deps.startedAt) / 1000),
       sessions: hub ? hub.sessions : registry.list().length,
       bpftraceProcesses: registry.bpftraceCount,
-      canTrace: deps.capabilities.canTrace,
+      // A hub's agents trace, not its host: its nodes' word.
+      canTrace: hub ? hub.canTrace : deps.capabilities.canTrace,
       ...(deps.hub || hub ? { hub: true as const } : {}),
       ...(hub ? { nodes: hub.nodes } : {}),
+      ...(hub?.clusterSession ? { clusterSession: hub.clusterSession } : {}),
     };
     res.json(body);
   });
 
   router.get('/capabilities', (_req, res) => {
-    res.json(deps.capabilities);
+    // On a hub the host's probes are not what traces: whether it can, and why not, are the nodes'.
+    const hub = deps.hubHealth?.();
+    res.json(hub ? { ...deps.capabilities, canTrace: hub.canTrace, problems: hub.problems } : deps.capabilities);
   });
 
   router.get('/drop-reasons', async (_req, res) => {

@@ -21,11 +21,14 @@
  *                              into the service's recordings library (GET /api/recordings lists it)
  *
  * and the socket.io namespace /cluster (behind the same token check as / and /stats):
- *   `cluster`  on connection and every second: what GET /api/cluster answers
+ *   `cluster`  on connection and every second: what GET /api/cluster answers (`streamDrops`:
+ *              packets dropped for slow clients, all clients), and `stream` {session,
+ *              droppedPackets, droppedLots, queuedPackets}: this client's part
  *   `packets`  stitched packets of the session the socket follows (the cluster session until it
- *              sends `subscribe` {session}), as they are made (JSON array). Sent volatile: a
- *              client that is not ready for more misses a batch rather than making the hub hold
- *              them for it.
+ *              sends `subscribe` {session}), as they are made (JSON array). Each client has its
+ *              own bounded queue (server/service/cluster-channel.ts, as the single host's
+ *              ClientChannel): a client that does not keep up loses its oldest lots, counted in
+ *              its `stream` and in `streamDrops`, and makes the hub hold nothing more for it.
  *   `topology` {node, added, removed, changed} when a node's topology changes (namespaces by
  *              name; then GET /api/cluster/topology has the new model)
  *   `session-ended` {session} when the followed session ends
@@ -41,6 +44,7 @@ import { startRecordingBody } from './recordings-routes.js';
 import type { HubRecordings } from '../hub/hub-recording.js';
 import { isNodeName } from '../../shared/cluster/subjects.js';
 import { ApiError, allowOnly } from './errors.js';
+import { ClusterChannel, DEFAULT_CLUSTER_CHANNEL_LIMITS, type ClusterChannelLimits } from './cluster-channel.js';
 
 /** POST /api/sessions on a hub: the single-host body, plus the nodes to run on (default all). */
 const CreateClusterSessionRequest = CreateSessionRequest.extend({
@@ -136,26 +140,30 @@ function requireRecordings(r: HubRecordings | undefined): HubRecordings {
 
 function clusterView(hub: Hub): object {
   return {
-    session: { filter: hub.filterText },
+    // `waiting`: the cluster session's `pod NAME` is on no node known yet (no agent is asked meanwhile).
+    session: { filter: hub.filterText, ...(hub.clusterSessionWaiting !== null ? { waiting: hub.clusterSessionWaiting } : {}) },
     nodes: hub.nodeInfo(),
     links: hub.cluster.links,
     clockOffsets: hub.offsets(),
     badMessages: hub.bad,
     packets: hub.packetsTotal,
+    // Stitched packets dropped for /cluster clients too slow to take them (each client's own count is in its `stream`).
+    streamDrops: hub.streamDrops,
   };
 }
 
 /** The /cluster namespace, as ServiceOptions.extraIo takes it. */
-export const clusterStream = (hub: Hub) => (io: Server, auth: SocketAuth): { close(): void } => attachClusterStream(io, auth, hub);
+export const clusterStream = (hub: Hub, limits: ClusterChannelLimits = DEFAULT_CLUSTER_CHANNEL_LIMITS) => (io: Server, auth: SocketAuth): { close(): void } => attachClusterStream(io, auth, hub, limits);
 
 const room = (session: string): string => `session:${session}`;
 const SubscribeRequest = z.strictObject({ session: z.string().regex(SESSION_ID_RE, 'not a session id') });
 
-function attachClusterStream(io: Server, auth: SocketAuth, hub: Hub): { close(): void } {
+function attachClusterStream(io: Server, auth: SocketAuth, hub: Hub, limits: ClusterChannelLimits): { close(): void } {
   const nsp = io.of('/cluster');
   nsp.use(auth);
-  /** The session each socket follows (one at a time: the dashboard shows one). */
+  /** The session each socket follows (one at a time: the dashboard shows one), and its outgoing queue. */
   const following = new Map<string, ClusterSession>();
+  const channels = new Map<string, ClusterChannel>();
   const follow = (socket: Socket, s: ClusterSession | undefined): void => {
     const before = following.get(socket.id);
     if (before) {
@@ -163,15 +171,24 @@ function attachClusterStream(io: Server, auth: SocketAuth, hub: Hub): { close():
       hub.touch(before);
       void socket.leave(room(before.id));
       following.delete(socket.id);
+      channels.get(socket.id)?.forget(before.id);
     }
     if (!s) return;
     s.watchers++;
     following.set(socket.id, s);
     void socket.join(room(s.id));
   };
+  /** The cluster view with this client's part of the stream of the session it follows. */
+  const viewFor = (id: string, base: object): object => {
+    const s = following.get(id);
+    const ch = channels.get(id);
+    return s && ch ? { ...base, stream: ch.state(s.id) } : base;
+  };
   nsp.on('connection', (socket) => {
-    socket.emit('cluster', clusterView(hub));
+    const channel = new ClusterChannel(socket, limits, hub.streamDrops);
+    channels.set(socket.id, channel);
     follow(socket, hub.session('hub'));
+    channel.sendView(() => viewFor(socket.id, clusterView(hub)));
     socket.on('subscribe', (raw: unknown, ack: unknown) => {
       const reply = (v: object): void => { if (typeof ack === 'function') (ack as (v: object) => void)(v); };
       const parsed = SubscribeRequest.safeParse(raw);
@@ -187,14 +204,26 @@ function attachClusterStream(io: Server, auth: SocketAuth, hub: Hub): { close():
       follow(socket, s);
       reply({ ok: true, session: s.info() });
     });
-    socket.on('disconnect', () => follow(socket, undefined));
+    socket.on('disconnect', () => {
+      follow(socket, undefined);
+      channel.close();
+      channels.delete(socket.id);
+    });
   });
+  // Each client's own queue: a slow one loses its oldest packets, counted, and slows nobody else.
   const offPackets = hub.onPackets((packets, session) => {
-    nsp.to(room(session)).volatile.emit('packets', packets);
+    for (const [id, s] of following) if (s.id === session) channels.get(id)?.sendPackets(session, packets);
   });
-  const offTopology = hub.onTopologyChange((change) => nsp.emit('topology', change));
-  const offEnd = hub.onSessionEnd((session) => nsp.to(room(session)).emit('session-ended', { session }));
-  const timer = setInterval(() => nsp.emit('cluster', clusterView(hub)), 1000);
+  const offTopology = hub.onTopologyChange((change) => {
+    for (const ch of channels.values()) ch.sendControl('topology', change);
+  });
+  const offEnd = hub.onSessionEnd((session) => {
+    for (const [id, s] of following) if (s.id === session) channels.get(id)?.sendControl('session-ended', { session });
+  });
+  const timer = setInterval(() => {
+    const base = clusterView(hub);
+    for (const [id, ch] of channels) ch.sendView(() => viewFor(id, base));
+  }, 1000);
   timer.unref();
   return {
     close() {
@@ -202,6 +231,7 @@ function attachClusterStream(io: Server, auth: SocketAuth, hub: Hub): { close():
       offPackets();
       offTopology();
       offEnd();
+      for (const ch of channels.values()) ch.close();
     },
   };
 }

@@ -17,7 +17,8 @@
  * `nowMs` from their newest time, as before. The stitcher then waits for each live node's
  * watermark (stitch.ts), not for the wall clock alone.
  */
-import type { HopEvent } from '../hop-event.js';
+import type { HopEvent, HopNote } from '../hop-event.js';
+import type { NetfilterEvent } from '../netfilter/types.js';
 import type { Packet } from '../packet.js';
 import type { Topology } from '../topology/model.js';
 import type { DepthBatch } from '../netfilter/wire.js';
@@ -25,6 +26,8 @@ import { Reconstructor } from '../reconstruct.js';
 import { NetfilterStepsQueue } from '../netfilter/steps-queue.js';
 import { buildClusterModel, mergeTopologies, type ClusterModel, type ClusterTopology } from './model.js';
 import { Stitcher, type ClusterPacket, type StitcherOptions } from './stitch.js';
+import { BatchSequence, type SeqVerdict } from './sequence.js';
+import { parseCapability, type NodeCapability } from './capability.js';
 
 export interface PipelineNode {
   readonly name: string;
@@ -53,8 +56,16 @@ export interface PipelineNode {
   batches: number;
   /** Events the node's kernel lost, or its agent dropped for a slow bus. */
   lost: number;
-  /** Batches missing in the sequence (dropped on the way, or before the retention). */
+  /**
+   * Batches missing in the sequence (dropped on the way, or before the retention); one that comes
+   * late (after a newer one) is no longer missing (sequence.ts).
+   */
   gaps: number;
+  /** Hop and depth batches that came again (JetStream redelivered them): skipped. */
+  duplicates: number;
+  /** Its sequences, per agent run (the epoch in its message ids; '' without one), the newest last: hop batches', depth batches'. */
+  readonly seqs: Map<string, BatchSequence>;
+  readonly depthSeqs: Map<string, BatchSequence>;
   /** Batches the node's agent said it dropped from its outbox (the bus away too long). */
   agentDropped: number;
   lastSeq: number;
@@ -80,11 +91,13 @@ export interface ParsedSnapshot {
   readonly wallMs: number;
   readonly dropReasons: ReadonlyMap<number, string> | null;
   readonly agent: AgentCounters | null;
+  /** Whether the node can trace (its agent's word); null from older agents. */
+  readonly capability: NodeCapability | null;
 }
 
 /** A snapshot's JSON bytes, checked; a sentence when it is not one of `node`. */
 export function parseSnapshot(node: string, data: Uint8Array): ParsedSnapshot | string {
-  let snap: { node?: unknown; topology?: unknown; dropReasons?: unknown; t?: unknown; wallMs?: unknown; agent?: unknown };
+  let snap: { node?: unknown; topology?: unknown; dropReasons?: unknown; t?: unknown; wallMs?: unknown; agent?: unknown; capability?: unknown };
   try {
     snap = JSON.parse(new TextDecoder().decode(data)) as typeof snap;
   } catch {
@@ -101,7 +114,15 @@ export function parseSnapshot(node: string, data: Uint8Array): ParsedSnapshot | 
     node, topology: topo, dropReasons: reasons,
     t: count(snap.t), wallMs: count(snap.wallMs),
     agent: a && typeof a === 'object' ? { droppedBatches: count(a.droppedBatches), droppedEvents: count(a.droppedEvents), buffered: count(a.buffered) } : null,
+    capability: parseCapability(snap.capability),
   };
+}
+
+/** What a hop batch was in its node's sequence, and the change it made to the node's gaps. */
+export interface BatchOutcome {
+  readonly node: PipelineNode;
+  readonly verdict: SeqVerdict;
+  readonly gaps: number;
 }
 
 export interface PipelineOptions {
@@ -132,7 +153,7 @@ export class ClusterPipeline {
       const state = {
         name, topology: null, names: new Map(), locals: new Map(), reasons: new Map(),
         steps: this.opts.netfilter ? new NetfilterStepsQueue() : undefined, notes: 0, netfilter: 0,
-        lastT: 0, lastArrivalMs: 0, clocked: false, heartbeats: 0, lastSeenMs: nowMs, events: 0, batches: 0, lost: 0, gaps: 0, agentDropped: 0, lastSeq: 0, snapshot: null,
+        lastT: 0, lastArrivalMs: 0, clocked: false, heartbeats: 0, lastSeenMs: nowMs, events: 0, batches: 0, lost: 0, gaps: 0, duplicates: 0, seqs: new Map(), depthSeqs: new Map(), agentDropped: 0, lastSeq: 0, snapshot: null,
       } as Omit<PipelineNode, 'engine'> as PipelineNode;
       (state as { engine: Reconstructor }).engine = new Reconstructor({
         nsName: (netns) => state.names.get(netns) ?? null,
@@ -175,20 +196,36 @@ export class ClusterPipeline {
   }
 
   /**
-   * One hop batch of a node: its sequence checked for gaps, its losses counted, its events
-   * reconstructed. `dropped`: batches its agent says it dropped just before this one (the
-   * Hoptrace-Dropped header): those are not gaps, they are the agent's.
+   * One hop batch of a node: its sequence checked for gaps, late batches and copies
+   * (sequence.ts), its losses counted, its events reconstructed. `dropped`: batches its agent says
+   * it dropped just before this one (the Hoptrace-Dropped header): those are not gaps, they are
+   * the agent's. `epoch`: the agent run it comes from (its message id's; a restarted agent numbers
+   * from 1 again). A copy of a batch already taken (JetStream redelivered it) is skipped: its
+   * events are not reconstructed twice.
    */
-  batch(name: string, b: { readonly events: readonly HopEvent[]; readonly seq: number; readonly lostKernel: number; readonly clockNs?: number }, nowMs: number, dropped = 0): PipelineNode {
+  batch(name: string, b: { readonly events: readonly HopEvent[]; readonly seq: number; readonly lostKernel: number; readonly clockNs?: number }, nowMs: number, dropped = 0, epoch = ''): BatchOutcome {
     const n = this.node(name, nowMs);
+    n.lastSeenMs = nowMs;
+    let seq = n.seqs.get(epoch);
+    if (!seq) {
+      seq = new BatchSequence();
+      n.seqs.set(epoch, seq);
+      // A few runs back are kept, for their late batches; older runs' missing batches stay counted.
+      if (n.seqs.size > 4) n.seqs.delete(n.seqs.keys().next().value!);
+    }
+    const heartbeat = b.events.length === 0;
+    const fingerprint = b.clockNs !== undefined && b.clockNs > 0 ? b.clockNs : (b.events[0]?.t ?? 0);
+    const { verdict, gaps } = seq.take(b.seq, heartbeat, fingerprint, dropped);
+    if (verdict === 'duplicate') {
+      n.duplicates++;
+      return { node: n, verdict, gaps: 0 };
+    }
+    n.gaps += gaps;
     n.agentDropped += dropped;
-    if (n.lastSeq !== 0 && b.seq > n.lastSeq + 1) n.gaps += Math.max(0, b.seq - n.lastSeq - 1 - dropped);
-    // A heartbeat repeats the sequence number of the batch before it: no gap.
-    n.lastSeq = b.seq;
-    if (b.events.length > 0) n.batches++;
+    n.lastSeq = seq.high;
+    if (!heartbeat) n.batches++;
     else n.heartbeats++;
     n.lost += b.lostKernel;
-    n.lastSeenMs = nowMs;
     for (const ev of b.events) this.push(n, ev, nowMs);
     if (b.clockNs !== undefined && b.clockNs > 0) {
       n.clocked = true;
@@ -197,13 +234,30 @@ export class ClusterPipeline {
         n.lastArrivalMs = nowMs;
       }
     }
-    return n;
+    return { node: n, verdict, gaps };
   }
 
-  /** A node's depth batch: notes join their packets in its engine, netfilter steps wait in its queue. */
-  depth(name: string, b: DepthBatch, nowMs: number): PipelineNode {
+  /**
+   * A node's depth batch: notes join their packets in its engine, netfilter steps wait in its
+   * queue. A copy of one already taken (its `seq` in the agent run's depth sequence: JetStream
+   * redelivered it) is skipped — its notes would be attached twice; returns null then.
+   */
+  depth(name: string, b: DepthBatch, nowMs: number, epoch = ''): PipelineNode | null {
     const n = this.node(name, nowMs);
     n.lastSeenMs = nowMs;
+    if (b.seq > 0) {
+      let seq = n.depthSeqs.get(epoch);
+      if (!seq) {
+        seq = new BatchSequence();
+        n.depthSeqs.set(epoch, seq);
+        if (n.depthSeqs.size > 4) n.depthSeqs.delete(n.depthSeqs.keys().next().value!);
+      }
+      const fingerprint = b.notes[0]?.t ?? b.netfilter[0]?.t ?? 0;
+      if (seq.take(b.seq, false, fingerprint).verdict === 'duplicate') {
+        n.duplicates++;
+        return null;
+      }
+    }
     for (const note of b.notes) {
       n.notes++;
       n.engine.pushNote(note);
@@ -271,8 +325,9 @@ export function asPacket(p: ClusterPacket): Packet {
  * A cluster recording's pipeline (`record --hub` files): one node per topology record whose
  * model carries `node` (its topology, drop reasons), or null for a one-host recording. Used by
  * `replay`/`export` (server/recording/replay.ts) and the dashboard's replay player alike.
+ * `netfilter`: the recording's header says its session traced netfilter rules.
  */
-export function recordingPipeline(models: Iterable<unknown>, fallbackReasons: ReadonlyMap<number, string>): ClusterPipeline | null {
+export function recordingPipeline(models: Iterable<unknown>, fallbackReasons: ReadonlyMap<number, string>, opts: { readonly netfilter?: boolean } = {}): ClusterPipeline | null {
   const nodes = new Map<string, ParsedSnapshot>();
   for (const model of models) {
     const m = model as { node?: unknown; namespaces?: unknown; dropReasons?: unknown } | null;
@@ -280,10 +335,11 @@ export function recordingPipeline(models: Iterable<unknown>, fallbackReasons: Re
     const reasons = m.dropReasons && typeof m.dropReasons === 'object'
       ? new Map(Object.entries(m.dropReasons as Record<string, unknown>).filter(([, v]) => typeof v === 'string').map(([k, v]) => [Number(k), v as string]))
       : null;
-    nodes.set(m.node, { node: m.node, topology: m as unknown as Topology, t: 0, wallMs: 0, dropReasons: reasons ?? fallbackReasons, agent: null });
+    nodes.set(m.node, { node: m.node, topology: m as unknown as Topology, t: 0, wallMs: 0, dropReasons: reasons ?? fallbackReasons, agent: null, capability: null });
   }
   if (nodes.size === 0) return null;
-  const pipeline = new ClusterPipeline();
+  // A recording of a session with netfilter (its header says so): each node's steps join its packets.
+  const pipeline = new ClusterPipeline(opts.netfilter ? { netfilter: true } : {});
   for (const s of nodes.values()) pipeline.snapshot(s, 0);
   return pipeline;
 }
@@ -302,6 +358,21 @@ export class RecordingStitch {
     if (ms < this.nextTick) return [];
     this.nextTick = ms + 250;
     return this.pipeline.tick(ms);
+  }
+
+  /**
+   * A recorded note or netfilter step with its `node` (recordings of hub sessions with depth):
+   * it joins that node's packets, as the live hub attached it. Its `node` is left out of the
+   * packet, as live.
+   */
+  note(n: HopNote & { readonly node: string }): void {
+    const { node, ...note } = n;
+    this.pipeline.depth(node, { notes: [note], netfilter: [], seq: 0 }, note.t / 1e6);
+  }
+
+  netfilter(ev: NetfilterEvent & { readonly node: string }): void {
+    const { node, ...step } = ev;
+    this.pipeline.depth(node, { notes: [], netfilter: [step], seq: 0 }, step.t / 1e6);
   }
 
   finish(): ClusterPacket[] {

@@ -10,6 +10,7 @@
  * Node names become subject tokens, so they are checked here: no dots, spaces or wildcards.
  */
 import type { Topology } from '../topology/model.js';
+import type { NodeCapability } from './capability.js';
 
 export const STREAM = 'HOPTRACE';
 export const SUBJECT_ROOT = 'hoptrace';
@@ -26,6 +27,21 @@ export const DROPPED_HEADER = 'Hoptrace-Dropped';
 /** A DROPPED_HEADER value: a count, 0 for anything else. */
 export function droppedCount(v: string | undefined): number {
   return v !== undefined && /^\d{1,9}$/.test(v) ? Number(v) : 0;
+}
+
+/**
+ * An agent's JetStream message id (Nats-Msg-Id) for one of its batches: JetStream drops a copy
+ * published twice within its duplicate window. `epoch` names the agent's run (its start time):
+ * a restarted agent numbers its batches from 1 again, and the hub tells the runs apart by it.
+ */
+export function batchMessageId(node: string, session: string, epoch: string, id: string): string {
+  return `${node}.${session}.${epoch}.${id}`;
+}
+
+/** The agent run (epoch) of a batch's message id, '' when it is not one of batchMessageId's. */
+export function messageEpoch(msgId: string | undefined): string {
+  const parts = msgId?.split('.') ?? [];
+  return parts.length === 4 && /^[a-z0-9]{1,16}$/.test(parts[2]!) ? parts[2]! : '';
 }
 
 const NODE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -68,6 +84,8 @@ export interface NodeSnapshot {
   readonly topology: Topology;
   /** The agent's outbox counters (shared/cluster/pipeline.ts AgentCounters); absent from older agents. */
   readonly agent?: { readonly droppedBatches: number; readonly droppedEvents: number; readonly buffered: number };
+  /** Whether the node can trace, and why not (shared/cluster/capability.ts); absent from older agents. */
+  readonly capability?: NodeCapability;
 }
 
 /** A session the hub asks an agent for (request on hoptrace.<node>.control). */

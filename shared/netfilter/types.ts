@@ -57,6 +57,8 @@ export interface NetfilterEvent {
   readonly verdict: string;
   readonly nat: NfNatKind | null;
   readonly packet: NfPacketHeaders;
+  /** The cluster node that saw it: only in recordings of a hub's sessions (wire field 26). */
+  readonly node?: string;
 }
 
 /** A netfilter step attached to a packet (`Packet.netfilter[]`). */

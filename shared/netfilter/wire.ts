@@ -28,7 +28,7 @@ export class DepthWireError extends Error {
 type Long = number | { toNumber(): number };
 const n = (v: Long | undefined | null): number => (v === undefined || v === null ? 0 : typeof v === 'number' ? v : v.toNumber());
 
-interface WireNote { kind: string; t: Long; cpu: number; skb: string; netns: number; num: Record<string, Long>; text: Record<string, string> }
+interface WireNote { kind: string; t: Long; cpu: number; skb: string; netns: number; num: Record<string, Long>; text: Record<string, string>; node?: string }
 
 export function noteToWire(note: HopNote): WireNote {
   const num: Record<string, number> = {};
@@ -37,7 +37,7 @@ export function noteToWire(note: HopNote): WireNote {
     if (typeof v === 'number') num[k] = v;
     else text[k] = v;
   }
-  return { kind: note.kind, t: note.t, cpu: note.cpu, skb: note.skb, netns: note.netns, num, text };
+  return { kind: note.kind, t: note.t, cpu: note.cpu, skb: note.skb, netns: note.netns, num, text, ...(note.node ? { node: note.node } : {}) };
 }
 
 const NOTE_KINDS = new Set<string>(HOP_NOTE_KINDS);
@@ -47,13 +47,13 @@ export function noteFromWire(w: WireNote): HopNote {
   const data: Record<string, number | string> = {};
   for (const [k, v] of Object.entries(w.num ?? {})) data[k] = n(v);
   for (const [k, v] of Object.entries(w.text ?? {})) data[k] = v;
-  return { kind: w.kind as HopNoteKind, t: n(w.t), cpu: w.cpu ?? 0, skb: w.skb || '0', netns: w.netns ?? 0, data };
+  return { kind: w.kind as HopNoteKind, t: n(w.t), cpu: w.cpu ?? 0, skb: w.skb || '0', netns: w.netns ?? 0, data, ...(w.node ? { node: w.node } : {}) };
 }
 
 interface WireNf {
   ns: string; netns: number; t: Long; trace_id: string; family: string; table: string; chain: string; hook: string; type: string;
   rule: string; handle: Long; verdict: string; nat: string; iif: string; oif: string; pkt_family: number; proto: number;
-  src: string; dst: string; sport: number; dport: number; ip_id: number; len: number; tcp_seq: number; icmp_id: number;
+  src: string; dst: string; sport: number; dport: number; ip_id: number; len: number; tcp_seq: number; icmp_id: number; node?: string;
 }
 
 export function netfilterToWire(e: NetfilterEvent): WireNf {
@@ -62,7 +62,7 @@ export function netfilterToWire(e: NetfilterEvent): WireNf {
     ns: e.ns ?? '', netns: e.netns, t: e.t, trace_id: e.traceId, family: e.family, table: e.table, chain: e.chain, hook: e.hook,
     type: e.type, rule: e.rule ?? '', handle: e.handle ?? -1, verdict: e.verdict, nat: e.nat ?? '', iif: p.iif ?? '', oif: p.oif ?? '',
     pkt_family: p.family, proto: p.proto, src: p.src, dst: p.dst, sport: p.sport, dport: p.dport, ip_id: p.ipId, len: p.len,
-    tcp_seq: p.tcpSeq, icmp_id: p.icmpId,
+    tcp_seq: p.tcpSeq, icmp_id: p.icmpId, ...(e.node ? { node: e.node } : {}),
   };
 }
 
@@ -81,6 +81,7 @@ export function netfilterFromWire(w: WireNf): NetfilterEvent {
       iif: w.iif || null, oif: w.oif || null, family: fam, proto: w.proto ?? 0, src: w.src ?? '', dst: w.dst ?? '',
       sport: w.sport ?? 0, dport: w.dport ?? 0, ipId: w.ip_id ?? 0, len: w.len ?? 0, tcpSeq: w.tcp_seq ?? 0, icmpId: w.icmp_id ?? 0,
     },
+    ...(w.node ? { node: w.node } : {}),
   };
 }
 

@@ -18,6 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { io as ioClient } from 'socket.io-client';
 import { jetstream } from '@nats-io/jetstream';
 import { hasNatsServer, NEEDS_NATS, startNatsServer, type NatsServer } from '../helpers/nats.js';
 import { until } from '../helpers/hub.js';
@@ -29,6 +30,7 @@ import { hubRouter, clusterStream } from '../../server/service/cluster-routes.js
 import { ensureStream } from '../../server/hub/connect.js';
 import { startService, type RunningService } from '../../server/service/index.js';
 import { encodeBatch } from '../../shared/wire.js';
+import { encodeDepthBatch } from '../../shared/netfilter/wire.js';
 import type { HopEvent } from '../../shared/hop-event.js';
 import type { NamespaceModel, Topology } from '../../shared/topology/model.js';
 import type { HealthResponse, RecordingEntry, RecordingList, RecordingStatus, SessionInfo } from '../../shared/api-types.js';
@@ -125,6 +127,8 @@ describe.skipIf(!hasNatsServer)(`the hub's service for its sessions (${hasNatsSe
     const now = Date.now();
     await jetstream(nc).publish(`hoptrace.${node}.topology`, enc.encode(JSON.stringify({
       node, t: CLOCK0[node]! + (now - WALL0) * 1e6, wallMs: now, selector: '', topology: TOPO[node], dropReasons: { 2: 'NOT_SPECIFIED' },
+      // node1's agent says it cannot trace (a stand-in: real agents start only when they can); node2's, as an older agent, says nothing.
+      ...(node === 'node1' ? { capability: { canTrace: false, problems: ['bpftrace is missing on node1'], bpftrace: null } } : {}),
     })));
   };
 
@@ -154,7 +158,8 @@ describe.skipIf(!hasNatsServer)(`the hub's service for its sessions (${hasNatsSe
     const h = hub;
     recordings = new HubRecordings({ dataDir: dir, hub: h, log: quiet });
     svc = await startService({
-      port: 0, capabilities: SYNTHETIC_CAPS, namespaceNames: null, webDist: null, log: quiet, dataDir: dir,
+      // The hub's own host cannot trace (no bpftrace there): its agents do.
+      port: 0, capabilities: { ...SYNTHETIC_CAPS, canTrace: false, problems: ['bpftrace is not installed on the hub host'] }, namespaceNames: null, webDist: null, log: quiet, dataDir: dir,
       extraApi: hubRouter(h, { recordings }), extraIo: clusterStream(h), hub: true,
       hubHealth: () => h.health(), statsSource: clusterStatsSource(h), externalRecordings: recordings,
     });
@@ -181,6 +186,27 @@ describe.skipIf(!hasNatsServer)(`the hub's service for its sessions (${hasNatsSe
     expect((await get<HealthResponse>('/api/health')).body.sessions).toBe(2);
     await send('DELETE', `/api/sessions/${s.body.id}`);
     expect((await get<HealthResponse>('/api/health')).body.sessions).toBe(1);
+  });
+
+  it('should say the hub can trace though its own host cannot, from what its nodes\' agents say', async () => {
+    const h = await get<HealthResponse>('/api/health');
+    expect(h.body.canTrace).toBe(true);
+    expect(h.body.nodes?.map((n) => [n.name, n.canTrace])).toEqual([['node1', false], ['node2', undefined]]);
+    // The dashboard's "cannot trace" banner reads /api/capabilities: the nodes' word there too.
+    const c = await get<{ canTrace: boolean; problems: string[] }>('/api/capabilities');
+    expect([c.body.canTrace, c.body.problems]).toEqual([true, []]);
+  });
+
+  it('should tell each /cluster client its part of the stream (packets dropped for it) and the hub\'s total in /api/cluster', async () => {
+    const client = ioClient(new URL('/cluster', svc.url).href, { transports: ['websocket'], forceNew: true });
+    try {
+      const view = await new Promise<{ stream?: unknown; streamDrops?: unknown }>((resolve) => client.on('cluster', (v: { stream?: unknown }) => { if (v.stream) resolve(v); }));
+      expect(view.stream).toEqual({ session: 'hub', droppedPackets: 0, droppedLots: 0, queuedPackets: 0 });
+      expect(view.streamDrops).toEqual({ packets: 0, lots: 0 });
+      expect((await get<{ streamDrops: unknown }>('/api/cluster')).body.streamDrops).toEqual({ packets: 0, lots: 0 });
+    } finally {
+      client.close();
+    }
   });
 
   it('should resolve `pod NAME` on the node that has the pod and ask every node to filter on its address', async () => {
@@ -262,6 +288,39 @@ describe.skipIf(!hasNatsServer)(`the hub's service for its sessions (${hasNatsSe
     expect(stats.exitCode, stats.stderr).toBe(0);
     expect(JSON.parse(stats.stdout)).toMatchObject({ host: expect.stringContaining(`cluster node1, node2 (hub session ${id})`) });
     await send('DELETE', `/api/sessions/${id}`);
+  }, 60_000);
+
+  it('should record a hub session with netfilter depth, and its replay should put node2\'s rule-trace step on node2\'s hops', async () => {
+    const s = await send<SessionInfo>('POST', '/api/sessions', { filter: `host ${POD2}`, netfilter: true });
+    expect(s.status).toBe(201);
+    const id = s.body.id;
+    expect((await send('POST', `/api/sessions/${id}/recording`, { name: 'h-depth' })).status).toBe(201);
+    const k = datagrams;
+    await sendDatagram(id);
+    // node2's agent saw the datagram through its FORWARD chain (nft's rule trace, on node2's clock, after its hops).
+    const t2 = datagram(k, Date.now()).node2![0]!.t;
+    const h = headers();
+    h.set('Hoptrace-Session', id);
+    await jetstream(nc).publish('hoptrace.node2.depth', encodeDepthBatch({
+      notes: [], seq: 1,
+      netfilter: [{
+        ns: 'n2-host', netns: 2202, t: t2 + 30_000, traceId: 'beef0001', family: 'ip', table: 'filter', chain: 'FORWARD', hook: 'forward',
+        type: 'rule', rule: 'udp dport 5206 counter accept', handle: 9, verdict: 'accept', nat: null,
+        packet: { iif: 'under0', oif: 'veth2', family: 4, proto: 17, src: POD1, dst: POD2, sport: 40000, dport: 5206, ipId: 700 + k, len: 60, tcpSeq: 0, icmpId: 0 },
+      }],
+    }), { headers: h });
+    await until('the session took the step', async () => ((await get<{ depthEvents?: { netfilter: number } }>(`/api/sessions/${id}`)).body.depthEvents?.netfilter === 1 ? true : undefined), 15_000);
+    expect((await send('DELETE', `/api/sessions/${id}/recording`)).status).toBe(200);
+    await send('DELETE', `/api/sessions/${id}`);
+
+    const r = await cli(['replay', '--json', join(dir, 'h-depth.hoptrace')]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const packets = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as ClusterPacket | { type: string })
+      .filter((p): p is ClusterPacket => 'hops' in p);
+    expect(packets).toHaveLength(1);
+    const p = packets[0]!;
+    expect(p.nodes).toEqual(['node1', 'node2']);
+    expect(p.netfilter?.map((st) => [st.node, st.chain, st.verdict, p.hops[st.afterHop]?.node])).toEqual([['node2', 'FORWARD', 'accept', 'node2']]);
   }, 60_000);
 
   it('should finish the file with the reason when the recorded session is deleted, and free its name', async () => {

@@ -20,6 +20,7 @@ import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { hasNatsServer, NEEDS_NATS } from '../helpers/nats.js';
 import { clusterBase, sendPodDatagrams } from '../helpers/cluster-lab.js';
 import { until, useHubCluster } from '../helpers/hub.js';
+import { cli } from '../helpers/cli.js';
 import type { AnnotatedClusterPacket } from '../../shared/cluster/expect.js';
 import type { ClusterPacket } from '../../shared/cluster/stitch.js';
 import type { ClusterSessionInfo } from '../../server/hub/cluster-session.js';
@@ -54,6 +55,12 @@ describe.skipIf(!isRoot || !hasNatsServer)(`sessions through the hub (${!isRoot 
     const text = await r.text();
     return { status: r.status, body: (text ? JSON.parse(text) : null) as Body };
   };
+
+  it('health says the cluster can trace, each real agent saying so for its node', async () => {
+    const h = (await api('GET', 'api/health')).body as unknown as { canTrace: boolean; nodes: Array<{ name: string; canTrace?: boolean }> };
+    expect(h.canTrace).toBe(true);
+    expect(h.nodes.map((n) => [n.name, n.canTrace])).toEqual([['node1', true], ['node2', true]]);
+  });
 
   it('a bad filter is 400 with the caret message, and no agent is asked', async () => {
     const before = c.agents.map((a) => a.out().length);
@@ -167,6 +174,22 @@ describe.skipIf(!isRoot || !hasNatsServer)(`sessions through the hub (${!isRoot 
       } finally {
         await nc.close();
       }
+      // `record --hub --since` of the netfilter session keeps its steps with their node: replay puts
+      // node 1's FORWARD rule on node 1's hops, as the live hub did.
+      const file = join(c.dir, 'hct-nf.hoptrace');
+      const rec = await cli(['record', '--hub', c.nats.url, '--since', '5m', '--session', withNetfilter.id, '-o', file]);
+      expect(rec.exitCode, rec.stderr).toBe(0);
+      const replayed = await cli(['replay', '--json', file]);
+      expect(replayed.exitCode, replayed.stderr).toBe(0);
+      const fromFile = replayed.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as ClusterPacket | { type: string })
+        .filter((p): p is ClusterPacket => 'hops' in p && p.dport === 5176 && p.src === n1.pod);
+      expect(fromFile.length).toBeGreaterThanOrEqual(3);
+      for (const p of fromFile) {
+        const rule = (p.netfilter ?? []).find((v) => v.table === 'hct' && v.chain === 'hctfwd' && v.type === 'rule');
+        expect(rule, JSON.stringify(p.netfilter)).toMatchObject({ node: 'node1', verdict: 'accept' });
+        expect(p.hops[rule!.afterHop]?.node).toBe('node1');
+      }
+
       const info = (await api('GET', `api/sessions/${withNotes.id}`)).body as ClusterSessionInfo;
       expect(info.depthEvents!.notes).toBeGreaterThan(0);
       expect(info.nodes.every((n) => n.notes > 0)).toBe(true);

@@ -23,6 +23,11 @@ export interface ClusterView {
   readonly links: readonly { readonly kind: 'underlay' | 'tunnel'; readonly from: ClusterEnd; readonly to: ClusterEnd }[];
   readonly clockOffsets: readonly { readonly node: string; readonly offsetNs: number; readonly samples: number; readonly method: string }[];
   readonly packets: number;
+  /**
+   * This page's part of the followed session's stream: stitched packets the hub dropped because
+   * this page did not keep up (server/service/cluster-channel.ts); absent from older hubs.
+   */
+  readonly stream?: { readonly session: string; readonly droppedPackets: number; readonly droppedLots: number; readonly queuedPackets: number };
 }
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;

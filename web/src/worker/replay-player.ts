@@ -181,7 +181,7 @@ export class ReplayPlayer {
       ...recordedFilter(rec.header.filter),
     });
     this.steps = rec.header.netfilter ? new NetfilterStepsQueue() : null;
-    const pipeline = recordingPipeline(rec.models ?? [], reasons);
+    const pipeline = recordingPipeline(rec.models ?? [], reasons, { netfilter: rec.header.netfilter === true });
     this.cluster = pipeline ? new RecordingStitch(pipeline) : null;
   }
 
@@ -194,7 +194,11 @@ export class ReplayPlayer {
     }
     const depth = this.rec.depth;
     for (let d = depth[this.di]; d && d.after <= bi; d = depth[++this.di]) {
-      if ('note' in d) this.recon.pushNote(d.note);
+      // A hub session's notes and steps carry their node: they join that node's packets in the hub's pipeline.
+      if ('note' in d) {
+        if (this.cluster && d.note.node) this.cluster.note(d.note as typeof d.note & { node: string });
+        else this.recon.pushNote(d.note);
+      } else if (this.cluster && d.netfilter.node) this.cluster.netfilter(d.netfilter as typeof d.netfilter & { node: string });
       else this.steps?.add(d.netfilter);
     }
   }
@@ -420,12 +424,14 @@ export class ReplayPlayer {
       }
       this.recon.push(ev);
     }
-    let out = this.recon.drain().concat(stitched);
+    let out = this.recon.drain();
     if (this.steps) out = this.steps.pass(out, this.clockT);
+    // Stitched packets have their nodes' steps already (the hub's pipeline joined them): not through the one-host queue.
+    out = out.concat(stitched);
     if (this.bi >= events.length) {
       this.marksUpTo(Infinity);
-      const rest = this.recon.drain().concat(this.recon.flush(), (this.cluster?.finish() ?? []).map(asPacket));
-      out = out.concat(this.steps ? this.steps.flush(rest) : rest);
+      const rest = this.recon.drain().concat(this.recon.flush());
+      out = out.concat(this.steps ? this.steps.flush(rest) : rest, (this.cluster?.finish() ?? []).map(asPacket));
       this.built = true;
     }
     // A cluster recording's model spans several kernels: one kernel's expected path would read

@@ -42,6 +42,12 @@ describe('StatusBar in hub mode', () => {
     expect(nodes[1]?.classes()).not.toContain('bad');
   });
 
+  it('should count the stitched packets the hub dropped for this page as dropped, in red', () => {
+    const w = mount(StatusBar, { props: { ...base, cluster: { ...cluster, stream: { session: 'hub', droppedPackets: 12, droppedLots: 2, queuedPackets: 0 } } } });
+    expect(w.find('[data-testid="status-dropped"]').text()).toBe('12');
+    expect(w.find('[data-testid="status-dropped"]').element.parentElement?.classList.contains('bad')).toBe(true);
+  });
+
   it('should show no node on a single host', () => {
     const w = mount(StatusBar, { props: base });
     expect(w.findAll('[data-testid="status-node"]')).toHaveLength(0);
