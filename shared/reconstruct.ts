@@ -38,8 +38,11 @@
  *   skbs of one datagram, joined by "proto|src|dst|ipId" (`datagrams`, each key the fragments
  *   showed, NAT's too) into the packet of the first seen; the datagram reassembled whole in one of
  *   them (conntrack's defrag, the receiver) goes on as the packet, an skb going fragment →
- *   datagram → fragment is no split, hops carry `fragment` by offset, and the fate is the
- *   datagram's (ownFragments), not that of a fragment freed after the reassembly.
+ *   datagram → fragment is no split, hops carry `fragment` by their place in their cutting, and
+ *   the fate is the datagram's (ownFragments), not that of a fragment freed after the reassembly.
+ *   A later fragment seen before the first (reordered) starts the packet, which takes the first's
+ *   tuple when it comes; fragments a node cut anew after NAT rewrote the datagram join it by
+ *   protocol, id and one address (rewrittenDatagram).
  */
 import type { HopEvent, HopNote, HopOuter, HopSent } from './hop-event.js';
 import { markTunnels } from './tunnel.js';
@@ -539,6 +542,11 @@ export class Reconstructor {
   private readonly heldList: number[] = [];
   /** A sender's own datagram, "proto|src|dst|ipId" (PacketExtra.dgKeys) → the packet its fragments are hops of. */
   private readonly datagrams = new Map<string, number>();
+  /**
+   * A sender's own datagram by "proto|ipId" → its packet (the latest): a datagram a node cut anew
+   * after NAT rewrote it (rewrittenDatagram) is found by it.
+   */
+  private readonly datagramIds = new Map<string, number>();
   /** Fragment number (1 = the first) of events of fragment skbs, by store slot. */
   private readonly fragSlots = new Map<number, number>();
 
@@ -739,7 +747,7 @@ export class Reconstructor {
       p = -1;
     }
     if (p < 0 && pf !== 0 && this.datagrams.size > 0) {
-      const q = this.datagrams.get(this.dgKey(s));
+      const q = this.datagrams.get(this.dgKey(s)) ?? this.rewrittenDatagram(s);
       if (q !== undefined && st.t(s) - st.t(P.last[q] as number) <= this.opts.handoffNs) {
         this.joinFragment(q, s, skb);
         return;
@@ -859,6 +867,7 @@ export class Reconstructor {
     if (qe && qe.dgKeys.length > 0) {
       const pe = (P.extra[p] ??= newExtra());
       for (const k of qe.dgKeys) if (this.datagrams.get(k) === q) { this.datagrams.set(k, p); pe.dgKeys.push(k); }
+      for (const k of qe.dgKeys) if (this.datagramIds.get(datagramId(k)) === q) this.datagramIds.set(datagramId(k), p);
       if (pe.dgSport < 0) { pe.dgSport = qe.dgSport; pe.dgDport = qe.dgDport; }
     }
     P.skb[p] = qskb;
@@ -965,11 +974,38 @@ export class Reconstructor {
     if (this.datagrams.get(key) !== p) {
       this.datagrams.set(key, p);
       e.dgKeys.push(key);
+      this.datagramIds.set(datagramId(key), p);
     }
     if (e.dgSport < 0 && (st.frag(s) & 0x1fff) === 0) {
       e.dgSport = st.field(s, F_SPORT);
       e.dgDport = st.field(s, F_DPORT);
     }
+  }
+
+  /**
+   * The packet whose datagram fragment event `s` (of a new skb, its key unknown) was cut from
+   * after a NAT rewrote it: a node that reassembled the datagram (conntrack's defrag), rewrote
+   * its source (SNAT, MASQUERADE) or destination (DNAT), and had to cut it anew for a smaller
+   * egress MTU sends new skbs with the rewritten header before any hop of the rewritten datagram
+   * shows (ip_do_fragment's slow path; the whole is consumed after them). Same protocol and id
+   * (NAT keeps it), one address the same, the other not; the datagram last seen in this
+   * namespace, within `handoffNs`. Undefined when none.
+   */
+  private rewrittenDatagram(s: number): number | undefined {
+    const st = this.store;
+    const P = this.packets;
+    const q = this.datagramIds.get(`${st.field(s, F_PROTO)}|${st.field(s, F_IPID)}`);
+    if (q === undefined) return undefined;
+    const e = P.extra[q];
+    const last = P.last[q] as number;
+    if (!e || st.field(last, F_NETNS) !== st.field(s, F_NETNS) || st.t(s) - st.t(last) > this.opts.handoffNs) return undefined;
+    const src = st.str(s, R_SRC);
+    const dst = st.str(s, R_DST);
+    for (const k of e.dgKeys) {
+      const [, ksrc, kdst] = k.split('|');
+      if ((ksrc === src) !== (kdst === dst)) return q;
+    }
+    return undefined;
   }
 
   /**
@@ -1146,6 +1182,10 @@ export class Reconstructor {
       for (const x of extra.skbs) if (this.aliases.get(x) === p) this.aliases.delete(x);
       for (const k of extra.fragKeys) if (this.fragKeys.get(k) === p) this.fragKeys.delete(k);
       for (const k of extra.dgKeys) if (this.datagrams.get(k) === p) this.datagrams.delete(k);
+      for (const k of extra.dgKeys) {
+        const id = datagramId(k);
+        if (this.datagramIds.get(id) === p) this.datagramIds.delete(id);
+      }
     }
     // A packet of its own fragments decides its fate from them (ownFragments), not from the hold.
     const wasHeld = P.held[p] === 2 && (extra?.dgKeys.length ?? 0) === 0;
@@ -1282,7 +1322,7 @@ export class Reconstructor {
         if (fragment !== undefined) hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment };
       }
       if (own !== null && outer === undefined && st.frag(s) !== 0) {
-        hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment: own.offsets.indexOf(st.frag(s) & 0x1fff) + 1 };
+        hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment: fragmentNumber(own, st.frag(s), st.field(s, F_LEN), st.field(s, F_FAMILY)) };
       }
       if (!isFree) prev = s;
     }
@@ -1321,10 +1361,13 @@ export class Reconstructor {
       fate = 'delivered';
       fateBy = 'local-address';
     }
-    const f = pFirst;
+    // The packet's tuple is its first event's; of a packet of its own fragments whose first event
+    // was a later fragment (reordered ahead of the first on the way), the first fragment's: a
+    // later fragment has no ports.
+    const f = own !== null && own.firstSlot >= 0 ? own.firstSlot : pFirst;
     const fo = f * STORE_NUM;
     const fq = f * STORE_REFS;
-    const id = P.id[p] ?? packetIdOf(num[fo + F_T] as number, skb);
+    const id = P.id[p] ?? packetIdOf(num[pFirst * STORE_NUM + F_T] as number, skb);
     const family = num[fo + F_FAMILY] === 6 ? 6 : 4;
     const proto = protoName(smallInt(num[fo + F_PROTO] as number));
     const src = ref[fq + R_SRC] as string;
@@ -1343,31 +1386,40 @@ export class Reconstructor {
   }
 
   /**
-   * Of packet `p` made of its own datagram's fragments: their offsets in order (a hop's
-   * `fragment` is its offset's place, 1 the first: fragments cut again to other sizes on the way
-   * are numbered with the first ones), and the free that says how it ended. Not simply the last:
+   * Of packet `p` made of its own datagram's fragments: their offsets in order, the steps of the
+   * cuttings seen (fragmentNumber), the first fragment's first event (its tuple is the packet's:
+   * a later fragment reordered ahead of it has no ports), and the free that says how it ended. Not simply the last:
    * a receiver frees the fragments it kept (the reassembled datagram's frag_list) after the
    * socket took the datagram, with NOT_SPECIFIED. The last free of the datagram whole (a socket
    * took it, or a rule dropped it after reassembly) or a real drop of any part of it; without
    * one, the last free of the skb the packet ended in; else its last event.
    */
-  private ownFragments(p: number): { offsets: number[]; fateSlot: number } {
+  private ownFragments(p: number): OwnFragments {
     const st = this.store;
     const P = this.packets;
     const last = P.last[p] as number;
     const offsets: number[] = [];
+    const steps: number[] = [];
     let strong = -1;
     let own = -1;
+    let firstSlot = -1;
     for (let s = P.first[p] as number; s >= 0; s = s === last ? -1 : (st.next[s] as number)) {
       const frag = st.outers?.[s] === undefined ? st.frag(s) : 0;
       if (frag !== 0 && !offsets.includes(frag & 0x1fff)) offsets.push(frag & 0x1fff);
-      if (!st.isFree(s)) continue;
+      if ((frag & 0x2000) !== 0) {
+        const step = fragmentStep(st.field(s, F_LEN), st.field(s, F_FAMILY));
+        if (step > 0 && !steps.includes(step)) steps.push(step);
+      }
+      if (!st.isFree(s)) {
+        if (firstSlot < 0 && (frag & 0x1fff) === 0) firstSlot = s;
+        continue;
+      }
       const reason = st.field(s, F_REASON);
       if (frag === 0 || (st.kind(s) === 'drop' && reason > 1 && this.opts.dropReason(smallInt(reason)) !== 'NOT_SPECIFIED')) strong = s;
       if (st.str(s, R_SKB) === P.skb[p]) own = s;
     }
     offsets.sort((a, b) => a - b);
-    return { offsets, fateSlot: strong >= 0 ? strong : own >= 0 ? own : last };
+    return { offsets, steps, fateSlot: strong >= 0 ? strong : own >= 0 ? own : last, firstSlot };
   }
 
   /**
@@ -1397,6 +1449,51 @@ export class Reconstructor {
     else this.notes?.set(skb, rest);
     return mine.sort((a, b) => a.t - b.t);
   }
+}
+
+/** What toPacket needs of a packet of its own datagram's fragments (ownFragments). */
+interface OwnFragments {
+  /** Every fragment offset its hops showed (8-byte units), in order. */
+  readonly offsets: readonly number[];
+  /** The step (payload / 8) of each cutting a fragment with more to follow showed. */
+  readonly steps: readonly number[];
+  readonly fateSlot: number;
+  /** The first event of its first fragment (offset 0), -1 when none was seen. */
+  readonly firstSlot: number;
+}
+
+/**
+ * The step, in 8-byte units, of the cutting a fragment with more to follow belongs to: its
+ * payload (every fragment but the last of one cutting has the same). Assumes a plain header
+ * (IPv4 without options; IPv6 with only its Fragment header); 0 when that gives no step.
+ */
+function fragmentStep(len: number, family: number): number {
+  const payload = len - (family === 6 ? 48 : 20);
+  return payload > 0 && payload % 8 === 0 ? payload / 8 : 0;
+}
+
+/**
+ * A fragment hop's number, 1 the first: its place in the cutting it belongs to (offset / step +
+ * 1), so fragments a node cut anew to another size (a smaller egress MTU) are numbered 1, 2, …
+ * as the sender's were. A last fragment's cutting is the one whose step divides its offset (the
+ * larger step when several do). Where no step fits (a header with options), its offset's place
+ * among all the packet's offsets.
+ */
+function fragmentNumber(own: OwnFragments, frag: number, len: number, family: number): number {
+  const offset = frag & 0x1fff;
+  if (offset === 0) return 1;
+  let step = (frag & 0x2000) !== 0 ? fragmentStep(len, family) : 0;
+  if (step === 0 || offset % step !== 0) {
+    step = 0;
+    for (const k of own.steps) if (offset % k === 0 && k > step) step = k;
+  }
+  return step > 0 ? offset / step + 1 : own.offsets.indexOf(offset) + 1;
+}
+
+/** A datagram key's "proto|ipId" (PacketExtra.dgKeys: "proto|src|dst|ipId"). */
+function datagramId(key: string): string {
+  const a = key.indexOf('|');
+  return `${key.slice(0, a)}${key.slice(key.lastIndexOf('|'))}`;
 }
 
 function bytesToHex(bytes: Uint8Array): string {
