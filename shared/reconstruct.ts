@@ -1322,7 +1322,7 @@ export class Reconstructor {
         if (fragment !== undefined) hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment };
       }
       if (own !== null && outer === undefined && st.frag(s) !== 0) {
-        hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment: fragmentNumber(own, st.frag(s), st.field(s, F_LEN), st.field(s, F_FAMILY)) };
+        hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment: fragmentNumber(own, pointOf(st, s), st.frag(s), st.field(s, F_FAMILY)) };
       }
       if (!isFree) prev = s;
     }
@@ -1387,7 +1387,7 @@ export class Reconstructor {
 
   /**
    * Of packet `p` made of its own datagram's fragments: their offsets in order, the steps of the
-   * cuttings seen (fragmentNumber), the first fragment's first event (its tuple is the packet's:
+   * cuttings seen and what passed each point (fragmentNumber), the first fragment's first event (its tuple is the packet's:
    * a later fragment reordered ahead of it has no ports), and the free that says how it ended. Not simply the last:
    * a receiver frees the fragments it kept (the reassembled datagram's frag_list) after the
    * socket took the datagram, with NOT_SPECIFIED. The last free of the datagram whole (a socket
@@ -1400,6 +1400,7 @@ export class Reconstructor {
     const last = P.last[p] as number;
     const offsets: number[] = [];
     const steps: number[] = [];
+    const points = new Map<string, { offsets: number[]; lens: number[] }>();
     let strong = -1;
     let own = -1;
     let firstSlot = -1;
@@ -1410,6 +1411,13 @@ export class Reconstructor {
         const step = fragmentStep(st.field(s, F_LEN), st.field(s, F_FAMILY));
         if (step > 0 && !steps.includes(step)) steps.push(step);
       }
+      if (frag !== 0 && !st.isFree(s)) {
+        const key = pointOf(st, s);
+        let pt = points.get(key);
+        if (!pt) points.set(key, (pt = { offsets: [], lens: [] }));
+        if (!pt.offsets.includes(frag & 0x1fff)) pt.offsets.push(frag & 0x1fff);
+        if ((frag & 0x2000) !== 0 && !pt.lens.includes(st.field(s, F_LEN))) pt.lens.push(st.field(s, F_LEN));
+      }
       if (!st.isFree(s)) {
         if (firstSlot < 0 && (frag & 0x1fff) === 0) firstSlot = s;
         continue;
@@ -1419,7 +1427,8 @@ export class Reconstructor {
       if (st.str(s, R_SKB) === P.skb[p]) own = s;
     }
     offsets.sort((a, b) => a - b);
-    return { offsets, steps, fateSlot: strong >= 0 ? strong : own >= 0 ? own : last, firstSlot };
+    for (const pt of points.values()) pt.offsets.sort((a, b) => a - b);
+    return { offsets, steps, points, fateSlot: strong >= 0 ? strong : own >= 0 ? own : last, firstSlot };
   }
 
   /**
@@ -1457,6 +1466,8 @@ interface OwnFragments {
   readonly offsets: readonly number[];
   /** The step (payload / 8) of each cutting a fragment with more to follow showed. */
   readonly steps: readonly number[];
+  /** By point (pointOf): the offsets of the fragments that passed it, in order, and the lengths of those with more to follow. */
+  readonly points: ReadonlyMap<string, { readonly offsets: readonly number[]; readonly lens: readonly number[] }>;
   readonly fateSlot: number;
   /** The first event of its first fragment (offset 0), -1 when none was seen. */
   readonly firstSlot: number;
@@ -1472,21 +1483,32 @@ function fragmentStep(len: number, family: number): number {
   return payload > 0 && payload % 8 === 0 ? payload / 8 : 0;
 }
 
+/** Where a hop was: "netns|device|event" (a point fragments pass). */
+function pointOf(st: HopStore, s: number): string {
+  return `${st.field(s, F_NETNS)}|${st.str(s, R_IFNAME)}|${st.kind(s)}`;
+}
+
 /**
- * A fragment hop's number, 1 the first: its place in the cutting it belongs to (offset / step +
- * 1), so fragments a node cut anew to another size (a smaller egress MTU) are numbered 1, 2, …
- * as the sender's were. A last fragment's cutting is the one whose step divides its offset (the
- * larger step when several do). Where no step fits (a header with options), its offset's place
- * among all the packet's offsets.
+ * A fragment hop's number, 1 the first: its place among the fragments as they were cut where it
+ * passed. Where every fragment that passed that point is of one cutting (those with more to
+ * follow all one size, every offset a multiple of it): offset / step + 1, so a fragment lost
+ * before that point leaves its number out, and fragments a node cut anew from the whole (after
+ * its reassembly, for a smaller egress MTU) are numbered 1, 2, … as the sender's were. Where
+ * several cuttings passed (a router cutting each fragment again, to fit a smaller MTU): its
+ * offset's place among theirs. A point that saw no fragment with more to follow (only the last):
+ * the step of a cutting seen elsewhere that divides its offset; else its place among all offsets.
  */
-function fragmentNumber(own: OwnFragments, frag: number, len: number, family: number): number {
+function fragmentNumber(own: OwnFragments, point: string, frag: number, family: number): number {
   const offset = frag & 0x1fff;
   if (offset === 0) return 1;
-  let step = (frag & 0x2000) !== 0 ? fragmentStep(len, family) : 0;
-  if (step === 0 || offset % step !== 0) {
-    step = 0;
-    for (const k of own.steps) if (offset % k === 0 && k > step) step = k;
+  const pt = own.points.get(point);
+  if (pt && pt.lens.length === 1) {
+    const k = fragmentStep(pt.lens[0] as number, family);
+    if (k > 0 && pt.offsets.every((o) => o % k === 0)) return offset / k + 1;
   }
+  if (pt && pt.lens.length > 1) return pt.offsets.indexOf(offset) + 1;
+  let step = 0;
+  for (const k of own.steps) if (offset % k === 0 && k > step) step = k;
   return step > 0 ? offset / step + 1 : own.offsets.indexOf(offset) + 1;
 }
 

@@ -165,6 +165,35 @@ describe("a sender's own fragments, crafted", () => {
     expect(p.hops.filter((h) => h.nat !== null).map((h) => `${role(h.netns)}/${h.ifname}#${h.fragment ?? '-'} ${h.nat?.kind}`)).toEqual(['node/eth-node#1 snat']);
   });
 
+  it('a router cutting each fragment again for a smaller MTU (1450): the pieces join the packet, numbered by their place where they passed', () => {
+    const { at, events } = timeline();
+    for (const f of [A, B, C]) at('xmit', POD1, 'eth0', f);
+    // Each 1500-byte fragment into 1444 + 76 bytes (1424 + 56 payload): new skbs; the 68-byte last fits.
+    const pieces: Part[] = [
+      { skb: 'a1x', frag: 0x2000, len: 1444, sport: 40000, dport: 7000 }, { skb: 'a2x', frag: 0x2000 | 178, len: 76 },
+      { skb: 'b1x', frag: 0x2000 | 185, len: 1444 }, { skb: 'b2x', frag: 0x2000 | 363, len: 76 }, C,
+    ];
+    for (const f of [A, B, C]) {
+      at('rx', NODE, 'veth-pod1', f);
+      at('recv', NODE, 'veth-pod1', f);
+    }
+    for (const f of pieces) at('xmit', NODE, 'vx0', f);
+    for (const f of [A, B]) at('consume', NODE, 'vx0', { ...f, reason: 0 });
+    for (const f of pieces) {
+      at('rx', FAR, 'eth0', f);
+      at('recv', FAR, 'eth0', f);
+    }
+    at('consume', FAR, 'eth0', { skb: 'c3', len: 3028, sport: 40000, dport: 7000 });
+    const packets = reconstructAll(events);
+    expect(packets.map(hopsOf)).toHaveLength(1);
+    const p = packets[0] as Packet;
+    expect(`${p.src}:${p.sport} > ${p.dst}:${p.dport}`, hopsOf(p)).toBe('10.1.0.11:40000 > 10.99.0.2:7000');
+    expect(p.fate, hopsOf(p)).toBe('delivered');
+    expect(fragmentsAt(p, POD1, 'eth0', 'xmit'), hopsOf(p)).toEqual([1, 2, 3]);
+    expect(fragmentsAt(p, NODE, 'vx0', 'xmit'), hopsOf(p)).toEqual([1, 2, 3, 4, 5]);
+    expect(fragmentsAt(p, FAR, 'eth0', 'recv'), hopsOf(p)).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it('does not take a datagram of the same id with both addresses other, or cut in another namespace', () => {
     expect(reconstructAll(recut([A, B, C], { src: '10.99.0.1', dst: '10.99.0.9' })).length).toBeGreaterThan(1);
     expect(reconstructAll(recut([A, B, C], { netns: FAR + 1 })).length).toBeGreaterThan(1);
