@@ -1242,6 +1242,8 @@ export class Reconstructor {
     /** The latest hop that was not a free. */
     let prev = -1;
     const own = P.extra[p]?.dgKeys.length ? this.ownFragments(p) : null;
+    /** Of a packet of its own fragments: each hop's skb (a fragment's tunnel marks are its own skb's). */
+    const hopSkbs: string[] | null = own !== null ? [] : null;
     /** The free that says how the packet ended (its last event, unless it is a datagram's: ownFragments). */
     const fateSlot = own?.fateSlot ?? pLast;
     /**
@@ -1262,6 +1264,7 @@ export class Reconstructor {
       const netns = evNetns !== 0 ? evNetns : prev >= 0 ? smallInt(num[prev * STORE_NUM + F_NETNS] as number) : 0;
       const outer = outers?.[s];
       if (outer !== undefined) (hopOuters ??= [])[hops.length] = outer;
+      if (hopSkbs !== null) hopSkbs[hops.length] = ref[q + R_SKB] as string;
       // Where the inner header could not be read the hop shows the outer headers: not a NAT.
       // The first hop of a packet NATed before any device (OUTPUT DNAT of `curl 127.0.0.1:PORT`)
       // carries the sending socket's tuple: the rewrite is from that.
@@ -1326,7 +1329,10 @@ export class Reconstructor {
       }
       if (!isFree) prev = s;
     }
-    if (hopOuters !== null) markTunnels(hops, hopOuters);
+    if (hopOuters !== null) {
+      if (hopSkbs !== null) markTunnelsPerSkb(hops, hopOuters, hopSkbs);
+      else markTunnels(hops, hopOuters);
+    }
     const last = fateSlot;
     const lastKind = st.kind(last);
     let fate: Fate = 'unknown';
@@ -1481,6 +1487,27 @@ interface OwnFragments {
 function fragmentStep(len: number, family: number): number {
   const payload = len - (family === 6 ? 48 : 20);
   return payload > 0 && payload % 8 === 0 ? payload / 8 : 0;
+}
+
+/**
+ * markTunnels on each skb's hops apart: a datagram's fragments cross a tunnel interleaved, each
+ * in its own skb (a fragment's transmit on the tunnel device comes between another's underlay
+ * hops, and is no decap of it), so each gets its own encap and decap.
+ */
+function markTunnelsPerSkb(hops: Hop[], outers: ReadonlyArray<HopOuter | undefined>, skbs: readonly string[]): void {
+  const bySkb = new Map<string, number[]>();
+  for (let i = 0; i < hops.length; i++) {
+    const k = skbs[i] as string;
+    const list = bySkb.get(k);
+    if (list) list.push(i);
+    else bySkb.set(k, [i]);
+  }
+  for (const idx of bySkb.values()) {
+    if (!idx.some((i) => outers[i] !== undefined)) continue;
+    const sub = idx.map((i) => hops[i] as Hop);
+    markTunnels(sub, idx.map((i) => outers[i]));
+    idx.forEach((i, j) => { hops[i] = sub[j] as Hop; });
+  }
 }
 
 /** Where a hop was: "netns|device|event" (a point fragments pass). */

@@ -165,7 +165,7 @@ describe("a sender's own fragments, crafted", () => {
     expect(p.hops.filter((h) => h.nat !== null).map((h) => `${role(h.netns)}/${h.ifname}#${h.fragment ?? '-'} ${h.nat?.kind}`)).toEqual(['node/eth-node#1 snat']);
   });
 
-  it('a router cutting each fragment again for a smaller MTU (1450): the pieces join the packet, numbered by their place where they passed', () => {
+  it('a node cutting each fragment again for its vxlan device (MTU 1450): the pieces join the packet, numbered by their place where they passed, each with its encap and decap', () => {
     const { at, events } = timeline();
     for (const f of [A, B, C]) at('xmit', POD1, 'eth0', f);
     // Each 1500-byte fragment into 1444 + 76 bytes (1424 + 56 payload): new skbs; the 68-byte last fits.
@@ -177,13 +177,20 @@ describe("a sender's own fragments, crafted", () => {
       at('rx', NODE, 'veth-pod1', f);
       at('recv', NODE, 'veth-pod1', f);
     }
-    for (const f of pieces) at('xmit', NODE, 'vx0', f);
+    // Interleaved as the kernel sends them: each piece into vx0 and out of ul0 (encapsulated:
+    // the outer header beside the inner one) before the next; the far node takes each out of vx0.
+    const outer = { family: 4 as const, proto: 17, src: '10.77.0.1', dst: '10.77.0.2', sport: 51000, dport: 4789, vni: 42, innerRead: true, ipId: 0, frag: 0 };
+    for (const f of pieces) {
+      at('xmit', NODE, 'vx0', f);
+      at('xmit', NODE, 'ul0', { ...f, outer });
+    }
     for (const f of [A, B]) at('consume', NODE, 'vx0', { ...f, reason: 0 });
     for (const f of pieces) {
-      at('rx', FAR, 'eth0', f);
-      at('recv', FAR, 'eth0', f);
+      at('recv', FAR, 'ul0', { ...f, outer });
+      at('recv', FAR, 'vx0', f);
+      at('xmit', FAR, 'veth-pod2', f);
     }
-    at('consume', FAR, 'eth0', { skb: 'c3', len: 3028, sport: 40000, dport: 7000 });
+    at('consume', FAR, 'veth-pod2', { skb: 'c3', len: 3028, sport: 40000, dport: 7000 });
     const packets = reconstructAll(events);
     expect(packets.map(hopsOf)).toHaveLength(1);
     const p = packets[0] as Packet;
@@ -191,7 +198,11 @@ describe("a sender's own fragments, crafted", () => {
     expect(p.fate, hopsOf(p)).toBe('delivered');
     expect(fragmentsAt(p, POD1, 'eth0', 'xmit'), hopsOf(p)).toEqual([1, 2, 3]);
     expect(fragmentsAt(p, NODE, 'vx0', 'xmit'), hopsOf(p)).toEqual([1, 2, 3, 4, 5]);
-    expect(fragmentsAt(p, FAR, 'eth0', 'recv'), hopsOf(p)).toEqual([1, 2, 3, 4, 5]);
+    expect(fragmentsAt(p, FAR, 'vx0', 'recv'), hopsOf(p)).toEqual([1, 2, 3, 4, 5]);
+    // Every piece's own encap on vx0's transmit and decap on the far vx0's receive; nothing else marked.
+    expect(p.hops.filter((h) => h.encap).map((h) => `${role(h.netns)}/${h.ifname}/${h.event}#${h.fragment}`), hopsOf(p)).toEqual([1, 2, 3, 4, 5].map((n) => `node/vx0/xmit#${n}`));
+    expect(p.hops.filter((h) => h.decap).map((h) => `${role(h.netns)}/${h.ifname}/${h.event}#${h.fragment}`), hopsOf(p)).toEqual([1, 2, 3, 4, 5].map((n) => `far/vx0/recv#${n}`));
+    expect(p.hops.filter((h) => h.outer).map((h) => h.ifname), hopsOf(p)).toEqual([...Array(5).fill('ul0'), ...Array(5).fill('ul0')]);
   });
 
   it('does not take a datagram of the same id with both addresses other, or cut in another namespace', () => {
