@@ -1324,7 +1324,7 @@ export class Reconstructor {
         const fragment = this.fragSlots.get(s);
         if (fragment !== undefined) hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment };
       }
-      if (own !== null && outer === undefined && st.frag(s) !== 0) {
+      if (own !== null && innerFrag(st, s) !== 0) {
         hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment: fragmentNumber(own, pointOf(st, s), st.frag(s), st.field(s, F_FAMILY)) };
       }
       if (!isFree) prev = s;
@@ -1411,7 +1411,7 @@ export class Reconstructor {
     let own = -1;
     let firstSlot = -1;
     for (let s = P.first[p] as number; s >= 0; s = s === last ? -1 : (st.next[s] as number)) {
-      const frag = st.outers?.[s] === undefined ? st.frag(s) : 0;
+      const frag = innerFrag(st, s);
       if (frag !== 0 && !offsets.includes(frag & 0x1fff)) offsets.push(frag & 0x1fff);
       if ((frag & 0x2000) !== 0) {
         const step = fragmentStep(st.field(s, F_LEN), st.field(s, F_FAMILY));
@@ -1508,6 +1508,16 @@ function markTunnelsPerSkb(hops: Hop[], outers: ReadonlyArray<HopOuter | undefin
     markTunnels(sub, idx.map((i) => outers[i]));
     idx.forEach((i, j) => { hops[i] = sub[j] as Hop; });
   }
+}
+
+/**
+ * Event `s`'s own fragment field as a sender's own fragment: the packet's header's, also inside a
+ * tunnel (the probe reads the inner header there), unless the outer datagram is itself a
+ * fragment (a tunnel's underlay fragments: their field is the outer one's). 0: none.
+ */
+function innerFrag(st: HopStore, s: number): number {
+  const outer = st.outers?.[s];
+  return outer === undefined || ((outer.frag ?? 0) & 0x3fff) === 0 ? st.frag(s) : 0;
 }
 
 /** Where a hop was: "netns|device|event" (a point fragments pass). */
