@@ -783,7 +783,7 @@ export class Reconstructor {
     if (st.isFree(s)) {
       // Freed while the packet lives on (see the header): it waits for the skb it goes on in.
       const handed = st.kind(s) === 'consume' ? (st.field(s, F_REASON) === 1 && this.copiedAway(prevSlot, s) ? 1 : st.outers?.[s] !== undefined ? 2 : 0) : 0;
-      if (handed !== 0 || (P.extra[p] !== null && this.hasAliases(p))) {
+      if (handed !== 0 || (P.extra[p] !== null && (this.hasAliases(p) || this.cutAgain(p, prevSlot, s)))) {
         // The skb it went on in may have been placed already (its events came late): join it now.
         const q = this.bySignature.get(P.keySlot[p] as number, P.keyHash[p] as number);
         if (q >= 0 && q !== p && this.wentOnIn(p, q, handed === 1 ? 1 : 2, st.t(s))) this.absorb(p, q);
@@ -829,6 +829,18 @@ export class Reconstructor {
     const dev = st.str(s, R_IFNAME);
     if (dev === '' || dev === st.str(prev, R_IFNAME)) return false;
     return !reachedItsStack({ event: st.kind(prev), netns: smallInt(st.field(prev, F_NETNS)), ifname: st.str(prev, R_IFNAME), dst: st.str(prev, R_DST) }, this.opts.isLocal);
+  }
+
+  /**
+   * Whether consume `s` after hop `prev` is a fragment of packet `p`'s own datagram cut again on
+   * its way out (ip_do_fragment's slow path, a forwarded fragment larger than the egress MTU:
+   * the pieces are new skbs, the original is consumed on the output device). Measured on the
+   * vxlan lab: the consume can come first, when the pieces wait in the neighbour queue for the
+   * device's first ARP; the packet then waits for them (they join by the datagram key).
+   */
+  private cutAgain(p: number, prev: number, s: number): boolean {
+    const st = this.store;
+    return st.kind(s) === 'consume' && (this.packets.extra[p]?.dgKeys.length ?? 0) > 0 && innerFrag(st, s) !== 0 && this.copiedAway(prev, s);
   }
 
   /** Whether live packet `q`, with packet `p`'s headers, is the skb `p` went on in (freed at `t`, `kind` as `held`). */
@@ -989,16 +1001,19 @@ export class Reconstructor {
    * egress MTU sends new skbs with the rewritten header before any hop of the rewritten datagram
    * shows (ip_do_fragment's slow path; the whole is consumed after them). Same protocol and id
    * (NAT keeps it), one address the same, the other not; the datagram last seen in this
-   * namespace, within `handoffNs`. Undefined when none.
+   * namespace (`anyNs`: anywhere, for an skb known to carry a part of it), within `handoffNs`.
+   * Undefined when none.
    */
-  private rewrittenDatagram(s: number): number | undefined {
+  private rewrittenDatagram(s: number, anyNs = false): number | undefined {
     const st = this.store;
     const P = this.packets;
     const q = this.datagramIds.get(`${st.field(s, F_PROTO)}|${st.field(s, F_IPID)}`);
     if (q === undefined) return undefined;
     const e = P.extra[q];
     const last = P.last[q] as number;
-    if (!e || st.field(last, F_NETNS) !== st.field(s, F_NETNS) || st.t(s) - st.t(last) > this.opts.handoffNs) return undefined;
+    // A free without a device reports namespace 0: it happened where the packet last was.
+    const ns = st.field(last, F_NETNS);
+    if (!e || (!anyNs && ns !== 0 && ns !== st.field(s, F_NETNS)) || st.t(s) - st.t(last) > this.opts.handoffNs) return undefined;
     const src = st.str(s, R_SRC);
     const dst = st.str(s, R_DST);
     for (const k of e.dgKeys) {
@@ -1093,6 +1108,12 @@ export class Reconstructor {
       // A part of the packet's own fragmented datagram: another fragment, or the datagram whole
       // (reassembled in this skb), in which the packet goes on; as it does in any part once its
       // own skb was freed (the first fragment's, consumed into the reassembly).
+      if (st.frag(s) !== 0 && this.datagrams.get(this.dgKey(s)) !== p && this.rewrittenDatagram(s, true) !== p) {
+        // Another datagram's fragment in a reused address (a part's free was not seen: the
+        // receiver's reassembly frees the parts it kept without a tracepoint): a stale alias.
+        this.aliases.delete(skb);
+        return false;
+      }
       if (st.frag(s) !== 0) {
         this.registerDatagram(p, s);
         if (P.held[p] !== 0) this.switchTo(p, skb, s);

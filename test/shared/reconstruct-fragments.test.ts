@@ -58,6 +58,41 @@ describe("a sender's own fragments", () => {
 });
 
 /**
+ * A pod's own fragments through a vxlan tunnel (test/shared/fixtures/vxlan-own-fragments.ndjson:
+ * the fast tier's recording of one 3000-byte UDP datagram pod1 → pod2 and its echo on the
+ * overlay lab, kind vxlan: pods at MTU 1500, vx0 at 1450, no conntrack in the nodes). The pod
+ * sends three fragments (1500 + 1500 + 68); the node cuts each 1500-byte one again into 1444 +
+ * 76 for vx0 (new skbs; the original consumed on vx0 — before its pieces for the first, which
+ * wait for the tunnel's ARP), and every piece crosses the tunnel on its own.
+ */
+describe("a pod's own fragments through a vxlan tunnel, cut again by the node", () => {
+  const vx = readFileSync(new URL('./fixtures/vxlan-own-fragments.ndjson', import.meta.url), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as HopEvent);
+  const R: Readonly<Record<number, string>> = { 4026532767: 'pod1', 4026532702: 'node1', 4026532768: 'node2', 4026532898: 'pod2' };
+  const where = (h: Packet['hops'][number]): string => `${R[h.netns] ?? h.netns}/${h.ifname}/${h.event}`;
+  const line = (p: Packet): string => p.hops.map((h) => `${where(h)}#${h.fragment ?? '-'}${h.encap ? '+encap' : ''}${h.decap ? '+decap' : ''}`).join(' ');
+
+  it('one packet each way, every piece encapsulated and decapsulated, delivered', () => {
+    const packets = reconstructAll(vx);
+    expect(packets.map((p) => `${p.src}:${p.sport} > ${p.dst}:${p.dport}`)).toEqual(['10.210.1.10:58295 > 10.210.2.10:5433', '10.210.2.10:5433 > 10.210.1.10:58295']);
+    for (const [p, a, b] of [[packets[0], 'pod1', 'node1'], [packets[1], 'pod2', 'node2']] as const) {
+      if (!p) continue;
+      const c = b === 'node1' ? 'node2' : 'node1';
+      const d = a === 'pod1' ? 'pod2' : 'pod1';
+      const at = (spot: string): number[] => p.hops.filter((h) => where(h) === spot).map((h) => h.fragment ?? 0).sort();
+      expect(p.fate, line(p)).toBe('delivered');
+      expect(at(`${a}/eth0/xmit`), line(p)).toEqual([1, 2, 3]);
+      expect(at(`${b}/vx0/xmit`), line(p)).toEqual([1, 2, 3, 4, 5]);
+      expect(at(`${c}/vx0/recv`), line(p)).toEqual([1, 2, 3, 4, 5]);
+      expect(at(`${d}/eth0/recv`), line(p)).toEqual([1, 2, 3, 4, 5]);
+      expect(p.hops.filter((h) => h.encap).map(where), line(p)).toEqual(Array(5).fill(`${b}/vx0/xmit`));
+      expect(p.hops.filter((h) => h.decap).map(where), line(p)).toEqual(Array(5).fill(`${c}/vx0/recv`));
+      // The original fragments' consumes on vx0 (cut again) are no fate.
+      expect(p.hops.filter((h) => h.event === 'consume' && h.ifname === 'vx0'), line(p)).toEqual([]);
+    }
+  });
+});
+
+/**
  * Crafted events, in the shapes the lab showed (probes/README.md "A sender's own fragments"):
  * pod1 sends a 3028-byte UDP datagram as three fragments (1500 + 1500 + 68: offsets 0, 185,
  * 370), its node routes or bridges it on.
