@@ -1414,12 +1414,13 @@ export class Reconstructor {
 
   /**
    * Of packet `p` made of its own datagram's fragments: their offsets in order, the steps of the
-   * cuttings seen and what passed each point (fragmentNumber), the first fragment's first event (its tuple is the packet's:
-   * a later fragment reordered ahead of it has no ports), and the free that says how it ended. Not simply the last:
-   * a receiver frees the fragments it kept (the reassembled datagram's frag_list) after the
-   * socket took the datagram, with NOT_SPECIFIED. The last free of the datagram whole (a socket
-   * took it, or a rule dropped it after reassembly) or a real drop of any part of it; without
-   * one, the last free of the skb the packet ended in; else its last event.
+   * cuttings seen and what passed each point (fragmentNumber), the first fragment's first event
+   * (its tuple is the packet's: a later fragment reordered ahead of it has no ports), and the
+   * free that says how it ended. Not simply the last: a receiver frees the fragments it kept (the
+   * reassembled datagram's frag_list) after the socket took the datagram, with NOT_SPECIFIED.
+   * The last free of the datagram whole (a socket took it, or a rule dropped it after
+   * reassembly; not a consume with hops after it: a node cut the whole anew) or a real drop of
+   * any part of it; without one, the last free of the skb the packet ended in; else its last event.
    */
   private ownFragments(p: number): OwnFragments {
     const st = this.store;
@@ -1447,6 +1448,9 @@ export class Reconstructor {
       }
       if (!st.isFree(s)) {
         if (firstSlot < 0 && (frag & 0x1fff) === 0) firstSlot = s;
+        // The whole consumed and the datagram still going on: a node cut it anew (its new
+        // fragments are sent, then the whole consumed on the egress device), no delivery.
+        if (strong >= 0 && st.kind(strong) === 'consume') strong = -1;
         continue;
       }
       const reason = st.field(s, F_REASON);
