@@ -38,11 +38,12 @@
  *   skbs of one datagram, joined by "proto|src|dst|ipId" (`datagrams`, each key the fragments
  *   showed, NAT's too) into the packet of the first seen; the datagram reassembled whole in one of
  *   them (conntrack's defrag, the receiver) goes on as the packet, an skb going fragment →
- *   datagram → fragment is no split, hops carry `fragment` by their place in their cutting, and
- *   the fate is the datagram's (ownFragments), not that of a fragment freed after the reassembly.
- *   A later fragment seen before the first (reordered) starts the packet, which takes the first's
- *   tuple when it comes; fragments a node cut anew after NAT rewrote the datagram join it by
- *   protocol, id and one address (rewrittenDatagram).
+ *   datagram → fragment is no split, hops carry `fragment` by their place where they passed
+ *   (fragmentNumber), and the fate is the datagram's (ownFragments), not that of a fragment freed
+ *   after the reassembly nor of one a node cut again (cutAgain). A later fragment seen before the
+ *   first (reordered) starts the packet, which takes the first's tuple when it comes; fragments a
+ *   node cut anew after NAT rewrote the datagram join it by protocol, id and one address
+ *   (rewrittenDatagram); a fragment's tunnel marks are its own skb's (markTunnelsPerSkb).
  */
 import type { HopEvent, HopNote, HopOuter, HopSent } from './hop-event.js';
 import { markTunnels } from './tunnel.js';
