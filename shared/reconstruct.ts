@@ -38,8 +38,12 @@
  *   skbs of one datagram, joined by "proto|src|dst|ipId" (`datagrams`, each key the fragments
  *   showed, NAT's too) into the packet of the first seen; the datagram reassembled whole in one of
  *   them (conntrack's defrag, the receiver) goes on as the packet, an skb going fragment →
- *   datagram → fragment is no split, hops carry `fragment` by offset, and the fate is the
- *   datagram's (ownFragments), not that of a fragment freed after the reassembly.
+ *   datagram → fragment is no split, hops carry `fragment` by their place where they passed
+ *   (fragmentNumber), and the fate is the datagram's (ownFragments), not that of a fragment freed
+ *   after the reassembly nor of one a node cut again (cutAgain). A later fragment seen before the
+ *   first (reordered) starts the packet, which takes the first's tuple when it comes; fragments a
+ *   node cut anew after NAT rewrote the datagram join it by protocol, id and one address
+ *   (rewrittenDatagram); a fragment's tunnel marks are its own skb's (markTunnelsPerSkb).
  */
 import type { HopEvent, HopNote, HopOuter, HopSent } from './hop-event.js';
 import { markTunnels } from './tunnel.js';
@@ -539,6 +543,11 @@ export class Reconstructor {
   private readonly heldList: number[] = [];
   /** A sender's own datagram, "proto|src|dst|ipId" (PacketExtra.dgKeys) → the packet its fragments are hops of. */
   private readonly datagrams = new Map<string, number>();
+  /**
+   * A sender's own datagram by "proto|ipId" → its packet (the latest): a datagram a node cut anew
+   * after NAT rewrote it (rewrittenDatagram) is found by it.
+   */
+  private readonly datagramIds = new Map<string, number>();
   /** Fragment number (1 = the first) of events of fragment skbs, by store slot. */
   private readonly fragSlots = new Map<number, number>();
 
@@ -739,7 +748,7 @@ export class Reconstructor {
       p = -1;
     }
     if (p < 0 && pf !== 0 && this.datagrams.size > 0) {
-      const q = this.datagrams.get(this.dgKey(s));
+      const q = this.datagrams.get(this.dgKey(s)) ?? this.rewrittenDatagram(s);
       if (q !== undefined && st.t(s) - st.t(P.last[q] as number) <= this.opts.handoffNs) {
         this.joinFragment(q, s, skb);
         return;
@@ -775,7 +784,7 @@ export class Reconstructor {
     if (st.isFree(s)) {
       // Freed while the packet lives on (see the header): it waits for the skb it goes on in.
       const handed = st.kind(s) === 'consume' ? (st.field(s, F_REASON) === 1 && this.copiedAway(prevSlot, s) ? 1 : st.outers?.[s] !== undefined ? 2 : 0) : 0;
-      if (handed !== 0 || (P.extra[p] !== null && this.hasAliases(p))) {
+      if (handed !== 0 || (P.extra[p] !== null && (this.hasAliases(p) || this.cutAgain(p, prevSlot, s)))) {
         // The skb it went on in may have been placed already (its events came late): join it now.
         const q = this.bySignature.get(P.keySlot[p] as number, P.keyHash[p] as number);
         if (q >= 0 && q !== p && this.wentOnIn(p, q, handed === 1 ? 1 : 2, st.t(s))) this.absorb(p, q);
@@ -823,6 +832,18 @@ export class Reconstructor {
     return !reachedItsStack({ event: st.kind(prev), netns: smallInt(st.field(prev, F_NETNS)), ifname: st.str(prev, R_IFNAME), dst: st.str(prev, R_DST) }, this.opts.isLocal);
   }
 
+  /**
+   * Whether consume `s` after hop `prev` is a fragment of packet `p`'s own datagram cut again on
+   * its way out (ip_do_fragment's slow path, a forwarded fragment larger than the egress MTU:
+   * the pieces are new skbs, the original is consumed on the output device). Measured on the
+   * vxlan lab: the consume can come first, when the pieces wait in the neighbour queue for the
+   * device's first ARP; the packet then waits for them (they join by the datagram key).
+   */
+  private cutAgain(p: number, prev: number, s: number): boolean {
+    const st = this.store;
+    return st.kind(s) === 'consume' && (this.packets.extra[p]?.dgKeys.length ?? 0) > 0 && innerFrag(st, s) !== 0 && this.copiedAway(prev, s);
+  }
+
   /** Whether live packet `q`, with packet `p`'s headers, is the skb `p` went on in (freed at `t`, `kind` as `held`). */
   private wentOnIn(p: number, q: number, kind: number, t: number): boolean {
     const st = this.store;
@@ -859,6 +880,7 @@ export class Reconstructor {
     if (qe && qe.dgKeys.length > 0) {
       const pe = (P.extra[p] ??= newExtra());
       for (const k of qe.dgKeys) if (this.datagrams.get(k) === q) { this.datagrams.set(k, p); pe.dgKeys.push(k); }
+      for (const k of qe.dgKeys) if (this.datagramIds.get(datagramId(k)) === q) this.datagramIds.set(datagramId(k), p);
       if (pe.dgSport < 0) { pe.dgSport = qe.dgSport; pe.dgDport = qe.dgDport; }
     }
     P.skb[p] = qskb;
@@ -965,11 +987,41 @@ export class Reconstructor {
     if (this.datagrams.get(key) !== p) {
       this.datagrams.set(key, p);
       e.dgKeys.push(key);
+      this.datagramIds.set(datagramId(key), p);
     }
     if (e.dgSport < 0 && (st.frag(s) & 0x1fff) === 0) {
       e.dgSport = st.field(s, F_SPORT);
       e.dgDport = st.field(s, F_DPORT);
     }
+  }
+
+  /**
+   * The packet whose datagram fragment event `s` (of a new skb, its key unknown) was cut from
+   * after a NAT rewrote it: a node that reassembled the datagram (conntrack's defrag), rewrote
+   * its source (SNAT, MASQUERADE) or destination (DNAT), and had to cut it anew for a smaller
+   * egress MTU sends new skbs with the rewritten header before any hop of the rewritten datagram
+   * shows (ip_do_fragment's slow path; the whole is consumed after them). Same protocol and id
+   * (NAT keeps it), one address the same, the other not; the datagram last seen in this
+   * namespace (`anyNs`: anywhere, for an skb known to carry a part of it), within `handoffNs`.
+   * Undefined when none.
+   */
+  private rewrittenDatagram(s: number, anyNs = false): number | undefined {
+    const st = this.store;
+    const P = this.packets;
+    const q = this.datagramIds.get(`${st.field(s, F_PROTO)}|${st.field(s, F_IPID)}`);
+    if (q === undefined) return undefined;
+    const e = P.extra[q];
+    const last = P.last[q] as number;
+    // A free without a device reports namespace 0: it happened where the packet last was.
+    const ns = st.field(last, F_NETNS);
+    if (!e || (!anyNs && ns !== 0 && ns !== st.field(s, F_NETNS)) || st.t(s) - st.t(last) > this.opts.handoffNs) return undefined;
+    const src = st.str(s, R_SRC);
+    const dst = st.str(s, R_DST);
+    for (const k of e.dgKeys) {
+      const [, ksrc, kdst] = k.split('|');
+      if ((ksrc === src) !== (kdst === dst)) return q;
+    }
+    return undefined;
   }
 
   /**
@@ -1057,6 +1109,12 @@ export class Reconstructor {
       // A part of the packet's own fragmented datagram: another fragment, or the datagram whole
       // (reassembled in this skb), in which the packet goes on; as it does in any part once its
       // own skb was freed (the first fragment's, consumed into the reassembly).
+      if (st.frag(s) !== 0 && this.datagrams.get(this.dgKey(s)) !== p && this.rewrittenDatagram(s, true) !== p) {
+        // Another datagram's fragment in a reused address (a part's free was not seen: the
+        // receiver's reassembly frees the parts it kept without a tracepoint): a stale alias.
+        this.aliases.delete(skb);
+        return false;
+      }
       if (st.frag(s) !== 0) {
         this.registerDatagram(p, s);
         if (P.held[p] !== 0) this.switchTo(p, skb, s);
@@ -1146,6 +1204,10 @@ export class Reconstructor {
       for (const x of extra.skbs) if (this.aliases.get(x) === p) this.aliases.delete(x);
       for (const k of extra.fragKeys) if (this.fragKeys.get(k) === p) this.fragKeys.delete(k);
       for (const k of extra.dgKeys) if (this.datagrams.get(k) === p) this.datagrams.delete(k);
+      for (const k of extra.dgKeys) {
+        const id = datagramId(k);
+        if (this.datagramIds.get(id) === p) this.datagramIds.delete(id);
+      }
     }
     // A packet of its own fragments decides its fate from them (ownFragments), not from the hold.
     const wasHeld = P.held[p] === 2 && (extra?.dgKeys.length ?? 0) === 0;
@@ -1202,6 +1264,8 @@ export class Reconstructor {
     /** The latest hop that was not a free. */
     let prev = -1;
     const own = P.extra[p]?.dgKeys.length ? this.ownFragments(p) : null;
+    /** Of a packet of its own fragments: each hop's skb (a fragment's tunnel marks are its own skb's). */
+    const hopSkbs: string[] | null = own !== null ? [] : null;
     /** The free that says how the packet ended (its last event, unless it is a datagram's: ownFragments). */
     const fateSlot = own?.fateSlot ?? pLast;
     /**
@@ -1222,6 +1286,7 @@ export class Reconstructor {
       const netns = evNetns !== 0 ? evNetns : prev >= 0 ? smallInt(num[prev * STORE_NUM + F_NETNS] as number) : 0;
       const outer = outers?.[s];
       if (outer !== undefined) (hopOuters ??= [])[hops.length] = outer;
+      if (hopSkbs !== null) hopSkbs[hops.length] = ref[q + R_SKB] as string;
       // Where the inner header could not be read the hop shows the outer headers: not a NAT.
       // The first hop of a packet NATed before any device (OUTPUT DNAT of `curl 127.0.0.1:PORT`)
       // carries the sending socket's tuple: the rewrite is from that.
@@ -1281,12 +1346,15 @@ export class Reconstructor {
         const fragment = this.fragSlots.get(s);
         if (fragment !== undefined) hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment };
       }
-      if (own !== null && outer === undefined && st.frag(s) !== 0) {
-        hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment: own.offsets.indexOf(st.frag(s) & 0x1fff) + 1 };
+      if (own !== null && innerFrag(st, s) !== 0) {
+        hops[hops.length - 1] = { ...(hops[hops.length - 1] as Hop), fragment: fragmentNumber(own, pointOf(st, s), st.frag(s), st.field(s, F_FAMILY)) };
       }
       if (!isFree) prev = s;
     }
-    if (hopOuters !== null) markTunnels(hops, hopOuters);
+    if (hopOuters !== null) {
+      if (hopSkbs !== null) markTunnelsPerSkb(hops, hopOuters, hopSkbs);
+      else markTunnels(hops, hopOuters);
+    }
     const last = fateSlot;
     const lastKind = st.kind(last);
     let fate: Fate = 'unknown';
@@ -1321,10 +1389,13 @@ export class Reconstructor {
       fate = 'delivered';
       fateBy = 'local-address';
     }
-    const f = pFirst;
+    // The packet's tuple is its first event's; of a packet of its own fragments whose first event
+    // was a later fragment (reordered ahead of the first on the way), the first fragment's: a
+    // later fragment has no ports.
+    const f = own !== null && own.firstSlot >= 0 ? own.firstSlot : pFirst;
     const fo = f * STORE_NUM;
     const fq = f * STORE_REFS;
-    const id = P.id[p] ?? packetIdOf(num[fo + F_T] as number, skb);
+    const id = P.id[p] ?? packetIdOf(num[pFirst * STORE_NUM + F_T] as number, skb);
     const family = num[fo + F_FAMILY] === 6 ? 6 : 4;
     const proto = protoName(smallInt(num[fo + F_PROTO] as number));
     const src = ref[fq + R_SRC] as string;
@@ -1343,31 +1414,53 @@ export class Reconstructor {
   }
 
   /**
-   * Of packet `p` made of its own datagram's fragments: their offsets in order (a hop's
-   * `fragment` is its offset's place, 1 the first: fragments cut again to other sizes on the way
-   * are numbered with the first ones), and the free that says how it ended. Not simply the last:
-   * a receiver frees the fragments it kept (the reassembled datagram's frag_list) after the
-   * socket took the datagram, with NOT_SPECIFIED. The last free of the datagram whole (a socket
-   * took it, or a rule dropped it after reassembly) or a real drop of any part of it; without
-   * one, the last free of the skb the packet ended in; else its last event.
+   * Of packet `p` made of its own datagram's fragments: their offsets in order, the steps of the
+   * cuttings seen and what passed each point (fragmentNumber), the first fragment's first event
+   * (its tuple is the packet's: a later fragment reordered ahead of it has no ports), and the
+   * free that says how it ended. Not simply the last: a receiver frees the fragments it kept (the
+   * reassembled datagram's frag_list) after the socket took the datagram, with NOT_SPECIFIED.
+   * The last free of the datagram whole (a socket took it, or a rule dropped it after
+   * reassembly; not a consume with hops after it: a node cut the whole anew) or a real drop of
+   * any part of it; without one, the last free of the skb the packet ended in; else its last event.
    */
-  private ownFragments(p: number): { offsets: number[]; fateSlot: number } {
+  private ownFragments(p: number): OwnFragments {
     const st = this.store;
     const P = this.packets;
     const last = P.last[p] as number;
     const offsets: number[] = [];
+    const steps: number[] = [];
+    const points = new Map<string, { offsets: number[]; lens: number[] }>();
     let strong = -1;
     let own = -1;
+    let firstSlot = -1;
     for (let s = P.first[p] as number; s >= 0; s = s === last ? -1 : (st.next[s] as number)) {
-      const frag = st.outers?.[s] === undefined ? st.frag(s) : 0;
+      const frag = innerFrag(st, s);
       if (frag !== 0 && !offsets.includes(frag & 0x1fff)) offsets.push(frag & 0x1fff);
-      if (!st.isFree(s)) continue;
+      if ((frag & 0x2000) !== 0) {
+        const step = fragmentStep(st.field(s, F_LEN), st.field(s, F_FAMILY));
+        if (step > 0 && !steps.includes(step)) steps.push(step);
+      }
+      if (frag !== 0 && !st.isFree(s)) {
+        const key = pointOf(st, s);
+        let pt = points.get(key);
+        if (!pt) points.set(key, (pt = { offsets: [], lens: [] }));
+        if (!pt.offsets.includes(frag & 0x1fff)) pt.offsets.push(frag & 0x1fff);
+        if ((frag & 0x2000) !== 0 && !pt.lens.includes(st.field(s, F_LEN))) pt.lens.push(st.field(s, F_LEN));
+      }
+      if (!st.isFree(s)) {
+        if (firstSlot < 0 && (frag & 0x1fff) === 0) firstSlot = s;
+        // The whole consumed and the datagram still going on: a node cut it anew (its new
+        // fragments are sent, then the whole consumed on the egress device), no delivery.
+        if (strong >= 0 && st.kind(strong) === 'consume') strong = -1;
+        continue;
+      }
       const reason = st.field(s, F_REASON);
       if (frag === 0 || (st.kind(s) === 'drop' && reason > 1 && this.opts.dropReason(smallInt(reason)) !== 'NOT_SPECIFIED')) strong = s;
       if (st.str(s, R_SKB) === P.skb[p]) own = s;
     }
     offsets.sort((a, b) => a - b);
-    return { offsets, fateSlot: strong >= 0 ? strong : own >= 0 ? own : last };
+    for (const pt of points.values()) pt.offsets.sort((a, b) => a - b);
+    return { offsets, steps, points, fateSlot: strong >= 0 ? strong : own >= 0 ? own : last, firstSlot };
   }
 
   /**
@@ -1397,6 +1490,95 @@ export class Reconstructor {
     else this.notes?.set(skb, rest);
     return mine.sort((a, b) => a.t - b.t);
   }
+}
+
+/** What toPacket needs of a packet of its own datagram's fragments (ownFragments). */
+interface OwnFragments {
+  /** Every fragment offset its hops showed (8-byte units), in order. */
+  readonly offsets: readonly number[];
+  /** The step (payload / 8) of each cutting a fragment with more to follow showed. */
+  readonly steps: readonly number[];
+  /** By point (pointOf): the offsets of the fragments that passed it, in order, and the lengths of those with more to follow. */
+  readonly points: ReadonlyMap<string, { readonly offsets: readonly number[]; readonly lens: readonly number[] }>;
+  readonly fateSlot: number;
+  /** The first event of its first fragment (offset 0), -1 when none was seen. */
+  readonly firstSlot: number;
+}
+
+/**
+ * The step, in 8-byte units, of the cutting a fragment with more to follow belongs to: its
+ * payload (every fragment but the last of one cutting has the same). Assumes a plain header
+ * (IPv4 without options; IPv6 with only its Fragment header); 0 when that gives no step.
+ */
+function fragmentStep(len: number, family: number): number {
+  const payload = len - (family === 6 ? 48 : 20);
+  return payload > 0 && payload % 8 === 0 ? payload / 8 : 0;
+}
+
+/**
+ * markTunnels on each skb's hops apart: a datagram's fragments cross a tunnel interleaved, each
+ * in its own skb (a fragment's transmit on the tunnel device comes between another's underlay
+ * hops, and is no decap of it), so each gets its own encap and decap.
+ */
+function markTunnelsPerSkb(hops: Hop[], outers: ReadonlyArray<HopOuter | undefined>, skbs: readonly string[]): void {
+  const bySkb = new Map<string, number[]>();
+  for (let i = 0; i < hops.length; i++) {
+    const k = skbs[i] as string;
+    const list = bySkb.get(k);
+    if (list) list.push(i);
+    else bySkb.set(k, [i]);
+  }
+  for (const idx of bySkb.values()) {
+    if (!idx.some((i) => outers[i] !== undefined)) continue;
+    const sub = idx.map((i) => hops[i] as Hop);
+    markTunnels(sub, idx.map((i) => outers[i]));
+    idx.forEach((i, j) => { hops[i] = sub[j] as Hop; });
+  }
+}
+
+/**
+ * Event `s`'s own fragment field as a sender's own fragment: the packet's header's, also inside a
+ * tunnel (the probe reads the inner header there), unless the outer datagram is itself a
+ * fragment (a tunnel's underlay fragments: their field is the outer one's). 0: none.
+ */
+function innerFrag(st: HopStore, s: number): number {
+  const outer = st.outers?.[s];
+  return outer === undefined || ((outer.frag ?? 0) & 0x3fff) === 0 ? st.frag(s) : 0;
+}
+
+/** Where a hop was: "netns|device|event" (a point fragments pass). */
+function pointOf(st: HopStore, s: number): string {
+  return `${st.field(s, F_NETNS)}|${st.str(s, R_IFNAME)}|${st.kind(s)}`;
+}
+
+/**
+ * A fragment hop's number, 1 the first: its place among the fragments as they were cut where it
+ * passed. Where every fragment that passed that point is of one cutting (those with more to
+ * follow all one size, every offset a multiple of it): offset / step + 1, so a fragment lost
+ * before that point leaves its number out, and fragments a node cut anew from the whole (after
+ * its reassembly, for a smaller egress MTU) are numbered 1, 2, … as the sender's were. Where
+ * several cuttings passed (a router cutting each fragment again, to fit a smaller MTU): its
+ * offset's place among theirs. A point that saw no fragment with more to follow (only the last):
+ * the step of a cutting seen elsewhere that divides its offset; else its place among all offsets.
+ */
+function fragmentNumber(own: OwnFragments, point: string, frag: number, family: number): number {
+  const offset = frag & 0x1fff;
+  if (offset === 0) return 1;
+  const pt = own.points.get(point);
+  if (pt && pt.lens.length === 1) {
+    const k = fragmentStep(pt.lens[0] as number, family);
+    if (k > 0 && pt.offsets.every((o) => o % k === 0)) return offset / k + 1;
+  }
+  if (pt && pt.lens.length > 1) return pt.offsets.indexOf(offset) + 1;
+  let step = 0;
+  for (const k of own.steps) if (offset % k === 0 && k > step) step = k;
+  return step > 0 ? offset / step + 1 : own.offsets.indexOf(offset) + 1;
+}
+
+/** A datagram key's "proto|ipId" (PacketExtra.dgKeys: "proto|src|dst|ipId"). */
+function datagramId(key: string): string {
+  const a = key.indexOf('|');
+  return `${key.slice(0, a)}${key.slice(key.lastIndexOf('|'))}`;
 }
 
 function bytesToHex(bytes: Uint8Array): string {

@@ -221,6 +221,20 @@ export function resolveNamespace(topo: Topology, ref: string | number): Namespac
   return null;
 }
 
+/** A tunnel the walk is inside (Walk.tunnels). */
+interface Tunnel {
+  readonly inner: PacketState;
+  encap: Encap;
+  readonly hop: ExpectedHop | null;
+  shown: boolean;
+  readonly innerMac: string | null;
+  /** The device that encapsulated, "netns/ifindex" (null: started inside it). */
+  readonly dev: string | null;
+}
+
+/** How many tunnels deep the walk follows a packet (a vxlan in a vxlan is 2). */
+const MAX_TUNNEL_DEPTH = 4;
+
 interface End {
   fate: PathFate;
   reason: string;
@@ -247,12 +261,21 @@ class Walk {
   readonly connections: Connection[] = [];
   private ctUsed = false;
   private visit: Visit | null = null;
-  /** Inside a tunnel: the inner packet (what hops show) and the encap hop; walked packets are the outer one. */
-  private tunnel: { readonly inner: PacketState; encap: Encap; readonly hop: ExpectedHop | null; shown: boolean; readonly innerMac: string | null } | null = null;
+  /**
+   * The tunnels the packet is inside, outermost last (a tunnel inside a tunnel: a vxlan whose
+   * underlay is another vxlan's overlay): each with its inner packet and its encap hop. Walked
+   * packets are the outermost one; hops show the first tunnel's inner packet (the packet).
+   */
+  private readonly tunnels: Tunnel[] = [];
+
+  /** The outermost tunnel the packet is in, null outside any. */
+  private get tunnel(): Tunnel | null {
+    return this.tunnels[this.tunnels.length - 1] ?? null;
+  }
 
   /** Starts the walk inside a tunnel: the packets walked are the outer one, `inner` is what hops show. */
   beginTunnel(inner: PacketState, encap: Encap): void {
-    this.tunnel = { inner, encap, hop: null, shown: false, innerMac: null };
+    this.tunnels.push({ inner, encap, hop: null, shown: false, innerMac: null, dev: null });
   }
   /** Every `statistic` match met, in order, with the outcome this walk took. */
   readonly decisions: { readonly probability: number; readonly took: boolean; readonly rule: string }[] = [];
@@ -319,9 +342,10 @@ class Walk {
     if (this.hops.length >= this.maxHops) {
       return { fate: 'loop', reason: `stopped after ${this.maxHops} hops (routing or bridging loop?)` };
     }
-    // Inside a tunnel the hop shows the inner packet, and the outer one beside it (as observed hops do).
+    // Inside a tunnel the hop shows the inner packet, and the outer one beside it (as observed
+    // hops do): inside nested tunnels, the packet itself and the outermost headers.
     const t = this.tunnel;
-    const shown = t ? t.inner : p;
+    const shown = this.tunnels[0]?.inner ?? p;
     const hop: ExpectedHop = {
       ns: ns.name, netns: ns.netns, ifname, ifindex: iface?.ifindex ?? 0, event, hook: null, table: null, hooks: [],
       src: shown.src, dst: shown.dst, sport: shown.sport, dport: shown.dport, rules: [],
@@ -581,10 +605,15 @@ class Walk {
         return this.cross(ns, iface, target, p);
       }
       default: {
-        if (isFollowedTunnel(iface) && !this.tunnel) return this.encapsulate(ns, iface, nexthop ?? p.dst, p, emitXmit);
+        if (isFollowedTunnel(iface)) {
+          // A tunnel inside a tunnel (this one's underlay is another's overlay) is followed too,
+          // unless it would take the packet into a tunnel it is already inside (a loop).
+          const key = `${ns.netns}/${iface.ifindex}`;
+          if (this.tunnels.length < MAX_TUNNEL_DEPTH && !this.tunnels.some((x) => x.dev === key)) return this.encapsulate(ns, iface, nexthop ?? p.dst, p, emitXmit);
+        }
         const x = emitXmit(iface);
         if ('fate' in x) return x;
-        if (isFollowedTunnel(iface)) return { fate: 'left-model', reason: `leaves ${ns.name} through ${dev} (${iface.kind}) inside another tunnel: nested tunnels are not modelled` };
+        if (isFollowedTunnel(iface)) return { fate: 'loop', reason: `leaves ${ns.name} through ${dev} (${iface.kind}) inside ${this.tunnels.length} tunnels, ${dev} among them: a tunnel loop` };
         return { fate: 'left-model', reason: `leaves ${ns.name} through ${dev} (${iface.kind}), beyond the model`, exit: this.exitAt(ns, dev, nexthop, p) };
       }
     }
@@ -628,7 +657,7 @@ class Walk {
     // The inner packet's stay in this namespace ends here (its conntrack entry is confirmed); the
     // outer one is a new packet of the node's own.
     this.confirm();
-    this.tunnel = { inner: p, encap, hop: x, shown: false, innerMac: target.innerMac };
+    this.tunnels.push({ inner: p, encap, hop: x, shown: false, innerMac: target.innerMac, dev: `${ns.netns}/${dev.ifindex}` });
     return this.localOut(ns, outer);
   }
 
@@ -641,7 +670,7 @@ class Walk {
     if (!t) return { fate: 'delivered', reason: `${p.dst} is local to ${ns.name}` };
     const rx = tunnelReceiver(ns, t.encap.type, t.encap.vni, p);
     if ('reason' in rx) return this.dropAt(ns, dev.name, p, { reason: rx.reason, kernelReason: rx.kernelReason, hook: null, table: null, chain: null, rule: null });
-    this.tunnel = null;
+    this.tunnels.pop();
     const inner = t.inner;
     const recv = this.emit(ns, rx.dev, rx.dev.name, 'recv', inner);
     if ('fate' in recv) return recv;
@@ -659,11 +688,13 @@ class Walk {
   /** What leaves `ns` through `ifname` for a next model to take over (PathExit). */
   private exitAt(ns: NamespaceModel, ifname: string, nexthop: string | null, p: PacketState): PathExit {
     const t = this.tunnel;
+    // Inside nested tunnels: the packet itself, and the outermost tunnel (the wire's).
+    const inner = this.tunnels[0]?.inner;
     const wire = { family: p.family, proto: p.proto, src: p.src, dst: p.dst, sport: p.sport, dport: p.dport };
     const onLink = nexthop === null || nexthop === p.dst;
     return {
       ns: ns.name, netns: ns.netns, ifname, nexthop: onLink ? null : nexthop, wire,
-      ...(t ? { inner: { src: t.inner.src, dst: t.inner.dst, sport: t.inner.sport, dport: t.inner.dport }, encap: { ...t.encap, outer: { ...wire } } } : {}),
+      ...(t && inner ? { inner: { src: inner.src, dst: inner.dst, sport: inner.sport, dport: inner.dport }, encap: { ...t.encap, outer: { ...wire } } } : {}),
     };
   }
 

@@ -9,6 +9,7 @@
  * comes back fragmented too). Real lab, real bpftrace, the real CLI, on each probe tier this host has.
  */
 import { describe, it, expect } from 'vitest';
+import { execa } from 'execa';
 import { ECHO } from '../../server/lab/rounds.js';
 import { sendUdp } from '../../server/lab/traffic.js';
 import { useLabWithServers } from '../helpers/lab-with-servers.js';
@@ -87,6 +88,62 @@ describe.skipIf(!isRoot)(`a sender's own fragments on a real lab (${NEEDS_ROOT})
       } else {
         expect(rewrites, msg).toEqual([]);
       }
+    }
+  }, 120_000);
+
+  it.each(TIERS_HERE.map((t) => [t.tier, t.env] as const))('%s tier: a datagram the node cuts anew after MASQUERADE (smaller egress MTU) stays one packet', async (_tier, env) => {
+    const { lab } = demo;
+    // The outside link at 1280 on both ends (a veth drops a frame larger than its receiving
+    // end's MTU): the node reassembles pod1's three 1500-byte fragments (conntrack), rewrites the
+    // source, and must cut the 4028-byte datagram anew — new skbs with its own address (ip_do_fragment's
+    // slow path), sent before any hop of the rewritten whole. ext's echo comes back in 1280-byte
+    // fragments, which the node reassembles, de-NATs and sends on to pod1 as they came.
+    const setMtu = async (mtu: number): Promise<void> => {
+      for (const [ns, dev] of [[lab.ns.node, 'eth-node'], [lab.ns.ext, 'eth0']] as const) {
+        const r = await execa('ip', ['-n', ns, 'link', 'set', dev, 'mtu', String(mtu)], { reject: false });
+        expect(r.exitCode, String(r.stderr)).toBe(0);
+      }
+    };
+    await setMtu(1280);
+    try {
+      const { child } = await startTrace(['--json', '--filter', `udp and port ${ECHO.extUdp}`], env);
+      const sent = await sendUdp(lab.ns.pod1, lab.addr.ext, ECHO.extUdp, 1, SIZE, 0);
+      await new Promise((r) => setTimeout(r, 2500));
+      child.kill('SIGINT');
+      const r = await child;
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(sent.sent === 1 && sent.replies === 1, JSON.stringify(sent)).toBe(true);
+      const { packets, summary } = parseTrace(String(r.stdout));
+      const mine = packets.filter((p) => p.proto === 'udp' && p.hops.every((h) => h.netns === 0 || demo.roles.has(h.netns)));
+      const role = (netns: number): string => demo.roles.get(netns) ?? String(netns);
+      const show = (p: Annotated): string => `${what(p)}\n${p.hops.map((h) => `  ${role(h.netns)}/${h.ifname}/${h.event} len ${h.len} id ${h.ipId} ${h.src}:${h.sport}>${h.dport} fragment ${h.fragment ?? '-'}${h.nat ? ` ${h.nat.kind}` : ''}`).join('\n')}`;
+      const all = mine.map(show).join('\n');
+      // The request and its echo, one packet each: no new fragment a packet of its own.
+      expect(mine.length, all).toBe(2);
+      expect(summary?.splits ?? 0, all).toBe(0);
+      const request = mine.find((p) => p.src === lab.addr.pod1 && p.dport === ECHO.extUdp);
+      const reply = mine.find((p) => p.src === lab.addr.ext && p.sport === ECHO.extUdp);
+      expect(request, all).toBeDefined();
+      expect(reply, all).toBeDefined();
+      if (!request || !reply) return;
+      for (const p of [request, reply]) {
+        expect(p.fate, show(p)).toBe('delivered');
+        expect(p.divergence ?? null, show(p)).toBeNull();
+      }
+      const at = (p: Annotated, who: string, dev: string, event: string): number[] =>
+        p.hops.filter((h) => role(h.netns) === who && h.ifname === dev && h.event === event).map((h) => h.fragment ?? 0).sort();
+      // pod1 sent three fragments; the node sent four of its own cutting (1276 × 3 + 240 bytes),
+      // numbered 1-4 within it, with its address; ext received those four.
+      expect(at(request, 'pod1', 'eth0', 'xmit'), show(request)).toEqual([1, 2, 3]);
+      expect(at(request, 'node', 'eth-node', 'xmit'), show(request)).toEqual([1, 2, 3, 4]);
+      expect(request.hops.filter((h) => role(h.netns) === 'node' && h.ifname === 'eth-node' && h.event === 'xmit').every((h) => h.src === lab.addr.nodeExt && h.len <= 1280), show(request)).toBe(true);
+      expect(at(request, 'ext', 'eth0', 'recv'), show(request)).toEqual([1, 2, 3, 4]);
+      expect(request.hops.filter((h) => h.nat !== null).map((h) => `${role(h.netns)}/${h.ifname}#${h.fragment ?? '-'} ${h.nat?.kind}`), show(request)).toEqual(['node/eth-node#1 snat']);
+      // The echo: four fragments from ext, reassembled and de-NATed in the node, on to pod1.
+      expect(at(reply, 'ext', 'eth0', 'xmit'), show(reply)).toEqual([1, 2, 3, 4]);
+      expect(at(reply, 'pod1', 'eth0', 'recv'), show(reply)).toEqual([1, 2, 3, 4]);
+    } finally {
+      await setMtu(1500);
     }
   }, 120_000);
 });

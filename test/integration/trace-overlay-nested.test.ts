@@ -3,8 +3,8 @@
  * (vx0), on real namespaces (test/helpers/overlay-lab.ts `nested`, 10.172/16), real trace. The
  * pod's datagram stays one packet with the pod's tuple on every hop; the inner tunnel's encap is
  * on vxi's transmit, the outer one's on vx0's, and on the far node vx0's receive takes the packet
- * out of VNI 42 and vxi's out of VNI 100. The model does not follow a tunnel inside a tunnel:
- * its expected path ends at vx0 and says so.
+ * out of VNI 42 and vxi's out of VNI 100. The model follows both tunnels: the packet is on its
+ * expected path from pod to pod, each tunnel's encap and decap where the trace shows them.
  */
 import { describe, it, expect } from 'vitest';
 import { sendUdp } from '../../server/lab/traffic.js';
@@ -38,9 +38,12 @@ describe.skipIf(!isRoot)(`nested tunnels: vxlan in vxlan, real trace (${NEEDS_RO
       // Between the two encaps the hop carries the inner tunnel's outer header; on the underlay the outer one's.
       expect(p.hops.find((h) => h.ns === from && h.ifname === 'vx0')?.outer).toMatchObject({ src: ov(a), dst: ov(b), dport: 4789 });
       expect(p.hops.find((h) => h.ns === from && h.ifname === 'ul0')?.outer).toMatchObject({ src: request ? lab.addr.ul1 : lab.addr.ul2, dport: 4789 });
-      // What the model does not follow, it says.
-      expect(p.expected?.fate).toBe('left-model');
-      expect(p.expected?.reason).toContain('nested tunnels are not modelled');
+      // The model goes through both tunnels to the pod: no divergence anywhere on the way.
+      expect(p.expected?.fate, p.expected?.reason).toBe('delivered');
+      expect(p.divergence ?? null).toBeNull();
+      expect(p.expected?.hops.filter((h) => h.encap || h.decap).map((h) => `${h.ns}/${h.ifname}/${h.event} ${h.encap ? `encap ${h.encap.vni}` : `decap ${h.decap?.vni}`}`)).toEqual([
+        `${from}/vxi/xmit encap 100`, `${from}/vx0/xmit encap 42`, `${to}/vx0/recv decap 42`, `${to}/vxi/recv decap 100`,
+      ]);
     }
   }, 240_000);
 });

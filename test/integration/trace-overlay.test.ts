@@ -8,6 +8,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { execa } from 'execa';
 import { startEcho, sendUdp, type Server } from '../../server/lab/traffic.js';
 import type { Packet } from '../../shared/packet.js';
+import type { AnnotatedPacket } from '../../shared/expectation.js';
 import { isRoot, NEEDS_ROOT } from '../helpers/root.js';
 import { startReady, randomPrefix } from '../helpers/cli.js';
 import { TIERS_HERE } from '../helpers/tiers.js';
@@ -222,6 +223,48 @@ describe.skipIf(!isRoot)(`trace through a vxlan overlay (${NEEDS_ROOT})`, () => 
     // Nothing of the fragments is left over as a packet of its own (a later fragment has no ports;
     // the ARP inside the tunnel, "encapsulated (unknown kind)", is a packet of the underlay's own).
     expect(packets.filter((p) => (p.src === lab?.addr.ul1 || p.src === lab?.addr.ul2) && p.dport === 0)).toEqual([]);
+  }, 120_000);
+
+  it('a pod\'s own IPv4 fragments larger than vx0\'s MTU: the node cuts each again (DF unset), every piece crosses the tunnel as a hop of the one pod packet', async () => {
+    // The pods keep MTU 1500, vx0 has 1450 (the underlay's 1500 less vxlan's 50): a 3000-byte
+    // UDP datagram leaves pod1 in three fragments (1500 + 1500 + 68), and node1, forwarding
+    // them (no conntrack in the overlay lab's nodes: nothing reassembles), cuts the two 1500-byte
+    // ones again to fit vx0 (ip_forward → ip_do_fragment: DF is unset). Every piece is
+    // encapsulated on vx0, crosses the underlay, comes out of node2's vx0, and pod2 reassembles.
+    lab = overlayLabFor(randomPrefix('of').slice(0, 7), { kind: 'vxlan' });
+    await overlayLabUp(lab, { kind: 'vxlan' });
+    echo = await startEcho(lab.ns.pod2, 'udp', lab.addr.pod2, PORT);
+    const up = lab;
+    const { packets, summary } = await traceOverlay(up, `udp and host ${up.addr.pod2} and port ${PORT}`, async () => {
+      const sent = await sendUdp(up.ns.pod1, up.addr.pod2, PORT, 1, 3000, 0);
+      expect(sent.replies).toBe(1);
+    });
+    const mine = packets.filter((p) => p.proto === 'udp') as AnnotatedPacket[];
+    const show = (p: AnnotatedPacket): string => `${p.src}:${p.sport} > ${p.dst}:${p.dport} ${p.fate}${p.divergence ? ` DIVERGES ${p.divergence.summary}` : ''}\n${p.hops.map((h) => `  ${h.ns}/${h.ifname}/${h.event} len ${h.len} ${h.sport}>${h.dport} #${h.fragment ?? '-'}${h.encap ? ' encap' : ''}${h.decap ? ' decap' : ''}${h.outer ? ` outer ${h.outer.src}>${h.outer.dst}` : ''}`).join('\n')}`;
+    const all = `${mine.map(show).join('\n')}\n${summary ?? ''}`;
+    // The request and the echo, one packet each: no piece a packet of its own.
+    expect(mine.length, all).toBe(2);
+    for (const [src, dst, from, node, far, to] of [[up.addr.pod1, up.addr.pod2, up.ns.pod1, up.ns.node1, up.ns.node2, up.ns.pod2], [up.addr.pod2, up.addr.pod1, up.ns.pod2, up.ns.node2, up.ns.node1, up.ns.pod1]] as const) {
+      const p = mine.find((x) => x.src === src && x.dst === dst);
+      expect(p, all).toBeDefined();
+      if (!p) continue;
+      const msg = show(p);
+      expect(p.fate, msg).toBe('delivered');
+      expect(p.divergence ?? null, msg).toBeNull();
+      const at = (ns: string, dev: string, event: string): number[] => p.hops.filter((h) => h.ns === ns && h.ifname === dev && h.event === event).map((h) => h.fragment ?? 0).sort();
+      // Three fragments from the pod; more pieces into vx0, each with its encap; the same pieces
+      // out of the far vx0, each with its decap, and into the receiving pod.
+      expect(at(from, 'eth0', 'xmit'), msg).toEqual([1, 2, 3]);
+      const into = at(node, up.tunnel, 'xmit');
+      expect(into.length, msg).toBeGreaterThan(3);
+      expect(p.hops.filter((h) => h.encap).map((h) => `${h.ns}/${h.ifname}/${h.event}`), msg).toEqual(into.map(() => `${node}/${up.tunnel}/xmit`));
+      expect(at(far, up.tunnel, 'recv'), msg).toEqual(into);
+      expect(p.hops.filter((h) => h.decap).map((h) => `${h.ns}/${h.ifname}/${h.event}`), msg).toEqual(into.map(() => `${far}/${up.tunnel}/recv`));
+      expect(at(to, 'eth0', 'recv'), msg).toEqual(into);
+      // Every piece fits vx0; the underlay hops carry the pod's tuple with the outer header beside it.
+      expect(p.hops.filter((h) => h.ns === node && h.ifname === up.tunnel && h.event === 'xmit').every((h) => h.len <= 1450), msg).toBe(true);
+      expect(p.hops.filter((h) => h.ifname === 'ul0').every((h) => h.outer !== undefined && h.src === src && h.dst === dst), msg).toBe(true);
+    }
   }, 120_000);
 
   it('an IPv6 underlay MTU below the outer datagram: the kernel does not fragment it, the pod packet is dropped on the sending node\'s underlay (both directions)', async () => {

@@ -369,3 +369,60 @@ describe('an L2 overlay: vxlan as a bridge port', () => {
     expect(p.hops.find((h) => h.encap)?.guess?.some((g) => g.includes('is in no neighbour table'))).toBe(true);
   });
 });
+
+describe('nested tunnels: vxlan VNI 100 whose underlay is the vxlan VNI 42 overlay (overlay-lab `nested`)', () => {
+  const MACI1 = '02:42:79:00:00:01';
+  const MACI2 = '02:42:79:00:00:02';
+  /** The static overlay, with vxi (VNI 100, remote the peer's vx0 address, bound to vx0) carrying the pods' routes. */
+  function nested(): TopoBuilder {
+    const b = new TopoBuilder().ns('n1', { forward: true }).ns('n2', { forward: true }).ns('p1').ns('p2')
+      .veth(['n1', 'ul0', ['10.163.77.1/24']], ['n2', 'ul0', ['10.163.77.2/24']]);
+    for (const [n, p, i] of [['n1', 'p1', 1], ['n2', 'p2', 2]] as const) {
+      b.bridge(n, 'br0', [`10.163.${i}.1/24`])
+        .veth([p, 'eth0', [`10.163.${i}.10/24`]], [n, 'vp0', [], 'br0'])
+        .route(p, 'default', { via: `10.163.${i}.1`, dev: 'eth0' });
+    }
+    return b
+      .tunnel('n1', 'vx0', { type: 'vxlan', vni: 42, local: '10.163.77.1', remote: '10.163.77.2', dstport: 4789, underlay: 'ul0', learning: true }, ['10.163.255.1/24'], { mac: MAC1 })
+      .tunnel('n2', 'vx0', { type: 'vxlan', vni: 42, local: '10.163.77.2', remote: '10.163.77.1', dstport: 4789, underlay: 'ul0', learning: true }, ['10.163.255.2/24'], { mac: MAC2 })
+      .tunnel('n1', 'vxi', { type: 'vxlan', vni: 100, local: '10.163.255.1', remote: '10.163.255.2', dstport: 4789, underlay: 'vx0', learning: true }, ['10.163.254.1/24'], { mac: MACI1 })
+      .tunnel('n2', 'vxi', { type: 'vxlan', vni: 100, local: '10.163.255.2', remote: '10.163.255.1', dstport: 4789, underlay: 'vx0', learning: true }, ['10.163.254.2/24'], { mac: MACI2 })
+      .neigh('n1', '10.163.255.2', 'vx0', MAC2).neigh('n2', '10.163.255.1', 'vx0', MAC1)
+      .neigh('n1', '10.163.254.2', 'vxi', MACI2).neigh('n2', '10.163.254.1', 'vxi', MACI1)
+      .route('n1', '10.163.2.0/24', { via: '10.163.254.2', dev: 'vxi' })
+      .route('n2', '10.163.1.0/24', { via: '10.163.254.1', dev: 'vxi' });
+  }
+  const NESTED = ['p1/eth0/xmit', 'n1/vp0/recv', 'n1/br0/recv', 'n1/vxi/xmit', 'n1/vx0/xmit', 'n1/ul0/xmit', 'n2/ul0/recv', 'n2/vx0/recv', 'n2/vxi/recv', 'n2/br0/xmit', 'n2/vp0/xmit', 'p2/eth0/recv'];
+
+  it('goes through both tunnels: each encap on its own device, each decap where it ends, the packet\'s tuple on every hop', () => {
+    const path = simulatePath(nested().build(), udp);
+    expect(path.fate, path.reason).toBe('delivered');
+    expect(spots(path)).toEqual(NESTED);
+    for (const h of path.hops) expect([h.src, h.dst, h.dport]).toEqual(['10.163.1.10', '10.163.2.10', 5433]);
+    expect(path.hops.filter((h) => h.encap || h.decap).map((h) => `${h.ns}/${h.ifname}/${h.event} ${h.encap ? `encap ${h.encap.vni} ${h.encap.outer.src}>${h.encap.outer.dst}` : `decap ${h.decap?.vni}`}`)).toEqual([
+      'n1/vxi/xmit encap 100 10.163.255.1>10.163.255.2', 'n1/vx0/xmit encap 42 10.163.77.1>10.163.77.2', 'n2/vx0/recv decap 42', 'n2/vxi/recv decap 100',
+    ]);
+    // Between the encaps (and after the first decap) the inner tunnel's outer headers; on the underlay the outer tunnel's.
+    expect(path.hops.filter((h) => h.outer).map((h) => `${h.ns}/${h.ifname}/${h.event} ${h.outer?.src}>${h.outer?.dst}`)).toEqual([
+      'n1/vx0/xmit 10.163.255.1>10.163.255.2', 'n1/ul0/xmit 10.163.77.1>10.163.77.2', 'n2/ul0/recv 10.163.77.1>10.163.77.2', 'n2/vx0/recv 10.163.255.1>10.163.255.2',
+    ]);
+    // And back.
+    const back = simulatePath(nested().build(), { from: 'p2', dst: '10.163.1.10', proto: 'udp', sport: 5433, dport: 40000 });
+    expect(back.fate, back.reason).toBe('delivered');
+    expect(spots(back)).toEqual(['p2/eth0/xmit', 'n2/vp0/recv', 'n2/br0/recv', 'n2/vxi/xmit', 'n2/vx0/xmit', 'n2/ul0/xmit', 'n1/ul0/recv', 'n1/vx0/recv', 'n1/vxi/recv', 'n1/br0/xmit', 'n1/vp0/xmit', 'p1/eth0/recv']);
+  });
+
+  it('observed hops that follow it do not diverge', () => {
+    const topo = nested().build();
+    const path = simulatePath(topo, udp);
+    expect(comparePaths(observedFrom(path), path, { topology: topo })).toBeNull();
+  });
+
+  it('a tunnel whose route leads back into itself is a loop, not a walk without end', () => {
+    // vxi's remote routed through vxi itself.
+    const topo = nested().route('n1', '10.163.255.2/32', { dev: 'vxi' }).build();
+    const path = simulatePath(topo, udp);
+    expect(path.fate, formatPath(path)).toBe('loop');
+    expect(path.reason).toMatch(/vxi .*a tunnel loop/);
+  });
+});
