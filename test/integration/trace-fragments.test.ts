@@ -41,7 +41,7 @@ describe.skipIf(!isRoot)(`a sender's own fragments on a real lab (${NEEDS_ROOT})
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(sent.every((s) => s.sent === 1 && s.replies === 1), JSON.stringify(sent)).toBe(true);
 
-    const { packets, summary } = parseTrace(String(r.stdout));
+    const { packets } = parseTrace(String(r.stdout));
     // This lab's packets only: other tests' labs may use the same ports.
     const mine = packets.filter((p) => p.proto === 'udp' && p.hops.every((h) => h.netns === 0 || demo.roles.has(h.netns)));
     const role = (netns: number): string => demo.roles.get(netns) ?? String(netns);
@@ -49,8 +49,9 @@ describe.skipIf(!isRoot)(`a sender's own fragments on a real lab (${NEEDS_ROOT})
     const all = mine.map(show).join('\n');
     // Three datagrams each way, one packet each: no fragment a packet of its own, no datagram cut
     // at a reassembly.
+    // (Not the summary's split count: it covers every namespace, and CI's other lane runs labs on
+    // the same ports at the same time. A split of one of ours shows here as a seventh packet.)
     expect(mine.length, all).toBe(6);
-    expect(summary?.splits ?? 0, all).toBe(0);
     const flows: Array<[string, string, string, string, number]> = [
       ['pod1 → pod2 (bridged)', 'pod1', lab.addr.pod1, lab.addr.pod2, ECHO.podUdp],
       ['pod2 → pod1 (echo)', 'pod2', lab.addr.pod2, lab.addr.pod1, ECHO.podUdp],
@@ -113,14 +114,14 @@ describe.skipIf(!isRoot)(`a sender's own fragments on a real lab (${NEEDS_ROOT})
       const r = await child;
       expect(r.exitCode, String(r.stderr)).toBe(0);
       expect(sent.sent === 1 && sent.replies === 1, JSON.stringify(sent)).toBe(true);
-      const { packets, summary } = parseTrace(String(r.stdout));
+      const { packets } = parseTrace(String(r.stdout));
       const mine = packets.filter((p) => p.proto === 'udp' && p.hops.every((h) => h.netns === 0 || demo.roles.has(h.netns)));
       const role = (netns: number): string => demo.roles.get(netns) ?? String(netns);
       const show = (p: Annotated): string => `${what(p)}\n${p.hops.map((h) => `  ${role(h.netns)}/${h.ifname}/${h.event} len ${h.len} id ${h.ipId} ${h.src}:${h.sport}>${h.dport} fragment ${h.fragment ?? '-'}${h.nat ? ` ${h.nat.kind}` : ''}`).join('\n')}`;
       const all = mine.map(show).join('\n');
       // The request and its echo, one packet each: no new fragment a packet of its own.
+      // (Not the summary's split count: it covers other labs on the same port; see above.)
       expect(mine.length, all).toBe(2);
-      expect(summary?.splits ?? 0, all).toBe(0);
       const request = mine.find((p) => p.src === lab.addr.pod1 && p.dport === ECHO.extUdp);
       const reply = mine.find((p) => p.src === lab.addr.ext && p.sport === ECHO.extUdp);
       expect(request, all).toBeDefined();

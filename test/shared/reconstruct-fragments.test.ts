@@ -244,6 +244,42 @@ describe("a sender's own fragments, crafted", () => {
     expect(p.hops.filter((h) => h.outer).map((h) => h.ifname), hopsOf(p)).toEqual([...Array(5).fill('ul0'), ...Array(5).fill('ul0')]);
   });
 
+  it('a node that reassembles them first (conntrack defragments at the bridge) and cuts the datagram again for vx0: the pieces join the packet', () => {
+    // Seen in CI, where conntrack was on in the node: the three fragments reassembled into the
+    // first's skb (br0 recv, 3028 bytes, no fragment field), consumed on vx0 once cut into new skbs.
+    const { at, events } = timeline();
+    for (const f of [A, B, C]) at('xmit', POD1, 'eth0', f);
+    for (const f of [A, B, C]) {
+      at('rx', NODE, 'veth-pod1', f);
+      at('recv', NODE, 'veth-pod1', f);
+    }
+    const whole = { skb: 'a1', frag: 0, len: 3028, sport: 40000, dport: 7000 };
+    at('recv', NODE, 'br0', whole);
+    const pieces: Part[] = [
+      { skb: 'b2', frag: 0x2000, len: 1444, sport: 40000, dport: 7000 }, { skb: 'c3', frag: 0x2000 | 178, len: 1444 }, { skb: 'n3', frag: 356, len: 180 },
+    ];
+    const outer = { family: 4 as const, proto: 17, src: '10.77.0.1', dst: '10.77.0.2', sport: 51000, dport: 4789, vni: 42, innerRead: true, ipId: 0, frag: 0 };
+    for (const f of pieces) {
+      at('xmit', NODE, 'vx0', f);
+      at('xmit', NODE, 'ul0', { ...f, outer });
+    }
+    // The cut datagram is consumed once its pieces are sent (as the kernel printed it in CI).
+    at('consume', NODE, 'vx0', { ...whole, reason: 0 });
+    for (const f of pieces) {
+      at('recv', FAR, 'ul0', { ...f, outer });
+      at('recv', FAR, 'vx0', f);
+      at('xmit', FAR, 'veth-pod2', f);
+    }
+    at('consume', FAR, 'veth-pod2', { skb: 'b2', len: 3028, sport: 40000, dport: 7000 });
+    const packets = reconstructAll(events);
+    expect(packets.map(hopsOf)).toHaveLength(1);
+    const p = packets[0] as Packet;
+    expect(p.fate, hopsOf(p)).toBe('delivered');
+    expect(fragmentsAt(p, POD1, 'eth0', 'xmit'), hopsOf(p)).toEqual([1, 2, 3]);
+    expect(fragmentsAt(p, NODE, 'vx0', 'xmit'), hopsOf(p)).toEqual([1, 2, 3]);
+    expect(p.hops.filter((h) => h.encap).length, hopsOf(p)).toBe(3);
+  });
+
   it('does not take a datagram of the same id with both addresses other, or cut in another namespace', () => {
     expect(reconstructAll(recut([A, B, C], { src: '10.99.0.1', dst: '10.99.0.9' })).length).toBeGreaterThan(1);
     expect(reconstructAll(recut([A, B, C], { netns: FAR + 1 })).length).toBeGreaterThan(1);
