@@ -92,7 +92,7 @@ describe.skipIf(!isRoot)(`a sender's own fragments on a real lab (${NEEDS_ROOT})
     }
   }, 120_000);
 
-  it.each(TIERS_HERE.map((t) => [t.tier, t.env] as const))('%s tier: a datagram the node cuts anew after MASQUERADE (smaller egress MTU) stays one packet', async (_tier, env) => {
+  it.each(TIERS_HERE.map((t) => [t.tier, t.env] as const))('%s tier: a datagram the node cuts anew after MASQUERADE (smaller egress MTU) stays one packet', { timeout: 120_000, retry: 1 }, async (_tier, env) => {
     const { lab } = demo;
     // The outside link at 1280 on both ends (a veth drops a frame larger than its receiving
     // end's MTU): the node reassembles pod1's three 1500-byte fragments (conntrack), rewrites the
@@ -114,14 +114,14 @@ describe.skipIf(!isRoot)(`a sender's own fragments on a real lab (${NEEDS_ROOT})
       const r = await child;
       expect(r.exitCode, String(r.stderr)).toBe(0);
       expect(sent.sent === 1 && sent.replies === 1, JSON.stringify(sent)).toBe(true);
-      const { packets } = parseTrace(String(r.stdout));
+      const { packets, summary } = parseTrace(String(r.stdout));
       const mine = packets.filter((p) => p.proto === 'udp' && p.hops.every((h) => h.netns === 0 || demo.roles.has(h.netns)));
       const role = (netns: number): string => demo.roles.get(netns) ?? String(netns);
       const show = (p: Annotated): string => `${what(p)}\n${p.hops.map((h) => `  ${role(h.netns)}/${h.ifname}/${h.event} len ${h.len} id ${h.ipId} ${h.src}:${h.sport}>${h.dport} fragment ${h.fragment ?? '-'}${h.nat ? ` ${h.nat.kind}` : ''}`).join('\n')}`;
       const all = mine.map(show).join('\n');
       // The request and its echo, one packet each: no new fragment a packet of its own.
       // (Not the summary's split count: it covers other labs on the same port; see above.)
-      expect(mine.length, all).toBe(2);
+      expect(mine.length, `${all}\n${packets.length} packets in all; ${JSON.stringify(summary)}`).toBe(2);
       const request = mine.find((p) => p.src === lab.addr.pod1 && p.dport === ECHO.extUdp);
       const reply = mine.find((p) => p.src === lab.addr.ext && p.sport === ECHO.extUdp);
       expect(request, all).toBeDefined();
@@ -146,5 +146,7 @@ describe.skipIf(!isRoot)(`a sender's own fragments on a real lab (${NEEDS_ROOT})
     } finally {
       await setMtu(1500);
     }
-  }, 120_000);
+    // Once in CI (fast tier, loaded machine) the trace held none of this lab's packets although the
+    // echo came back; not reproduced. One retry, and the message says what the trace held.
+  });
 });
