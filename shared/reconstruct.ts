@@ -629,6 +629,11 @@ export class Reconstructor {
    * process was stopped or starved) only marks the start of the quiet: the time it was away
    * is not counted, since the events of that time may still be on their way.
    */
+  /** The newest event time pushed so far (0 before any): the hops' own clock, for callers that stamp their changes on it. */
+  get newestEventT(): number {
+    return this.newestEvent;
+  }
+
   idleClock(wallNs: number): number {
     let clock: number;
     if (this.newestEvent !== this.idleSeen || this.newestEvent === 0) {

@@ -121,7 +121,9 @@ async function trace(opts: TraceOptions): Promise<number> {
   const pre = await preflight();
   if (!pre.ok) throw new CannotTraceError(pre.problems);
   const names = new NamespaceNames();
-  const watcher = opts.model ? new TopologyWatcher() : undefined;
+  // The engine's newest hop time stamps topology changes (the engine is made below).
+  let hopClock = (): number => 0;
+  const watcher = opts.model ? new TopologyWatcher({ hopClock: () => hopClock() }) : undefined;
   let expectations: PathExpectations | undefined;
   const [, topology] = await Promise.all([names.refresh(), watcher?.start()]);
   // Pod and container names of the namespaces, following the model as containers come and go
@@ -219,6 +221,7 @@ async function trace(opts: TraceOptions): Promise<number> {
     isLocal: (netns, addr) => expectations?.isLocal(netns, addr) ?? false,
     peerNetns: (netns, ifname) => peers?.(netns, ifname) ?? null,
   });
+  hopClock = () => rec.newestEventT;
   if (nf) {
     // The rule trace is set up in a namespace when its first hop shows up: it needs every event
     // as it comes (the session pushes each one into the engine after this listener).

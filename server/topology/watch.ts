@@ -42,6 +42,12 @@ export interface TopologyWatcherOptions {
   readonly minGapMs?: number;
   readonly discover?: (opts: DiscoverOptions) => Promise<Topology>;
   readonly list?: () => Promise<NamespaceEntry[]>;
+  /**
+   * The hops' clock for `sinceNs` (the newest hop time seen): bpftrace 0.23's is boot time, which
+   * runs ahead of this process's monotonic clock on a machine that was suspended or restored.
+   * Without it, or before any hop, the kernel's monotonic clock.
+   */
+  readonly hopClock?: () => number;
 }
 
 interface Events {
@@ -166,7 +172,7 @@ export class TopologyWatcher extends EventEmitter<Events> {
       do {
         this.again = false;
         this.lastRun = Date.now();
-        const sinceNs = kernelNowNs() - monotonicNamespaceOffsetNs();
+        const sinceNs = this.opts.hopClock?.() || kernelNowNs() - monotonicNamespaceOffsetNs();
         try {
           topo = await (this.opts.discover ?? discoverTopology)({});
         } catch (e) {
